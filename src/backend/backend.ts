@@ -1,0 +1,114 @@
+import type { FloatArray, Shape, Tensor } from '../tensor/tensor.js';
+
+/**
+ * The kernel API every backend implements (tfjs-style: ops in src/nn call these; each backend owns its kernels).
+ * Conventions, shared by the oneDNN backend and its plain-TypeScript reference twin:
+ * - activations are Tensors with logical NCHW shape; their storage layout is the backend's business;
+ * - parameters and their gradients are plain host arrays: conv weights OIHW [Cout, Cin, kh, kw] (also for
+ *   transposed convolution), biases [Cout];
+ * - padding is [top, left, bottom, right] in input pixels (asymmetric padding makes 'same' work for even kernels);
+ * - dilation 1 means a dense kernel (d = 2 leaves one pixel between taps).
+ */
+
+export type Precision = 'float32' | 'bfloat16' | 'float64';
+export type Pair = readonly [number, number];
+export type Padding = readonly [number, number, number, number];
+
+export interface ConvParams {
+  stride: Pair;
+  padding: Padding;
+  dilation: Pair;
+}
+
+export interface ConvOptions extends ConvParams {
+  /** Fuse a ReLU after the bias (forward); the graph then back-propagates ReLU through `reluBackward` on y. */
+  relu?: boolean;
+}
+
+export interface PoolParams {
+  kernel: Pair;
+  stride: Pair;
+  padding: Padding;
+  dilation: Pair;
+}
+
+export interface LrnParams {
+  /** across: over `size` neighbouring channels; within: over a size x size spatial window in each channel. */
+  region: 'across' | 'within';
+  size: number;
+  alpha: number;
+  beta: number;
+  k: number;
+}
+
+/** Per-pixel classification loss. Labels are class indices per pixel (N*H*W, NHW order); -1 = ignored. */
+export interface CrossEntropyTarget {
+  labels: Int32Array;
+  /** Optional per-pixel weights (N*H*W); the loss is sum(w * ce) / sum(w) over non-ignored pixels. */
+  weights?: Float32Array | null;
+}
+
+export interface CrossEntropyResult {
+  loss: number;
+  /** Weighted-summed weights (the denominator), useful to aggregate losses over tiles. */
+  weightSum: number;
+  dlogits: Tensor;
+}
+
+export interface Backend {
+  readonly name: string;
+  readonly precision: Precision;
+
+  // ---- storage
+  fromArray(data: FloatArray, shape: Shape): Tensor;
+  toArray(t: Tensor): FloatArray;
+  /** Called once by Tensor.dispose(). */
+  release(t: Tensor): void;
+
+  // ---- convolution (y = conv(x, w) + b), and its gradients
+  conv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions): Tensor;
+  conv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor;
+  conv2dBackwardWeights(
+    x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
+  ): { dw: FloatArray; db: FloatArray | null };
+
+  // ---- transposed convolution (the adjoint of conv2d with the same params; weights [Cout, Cin, kh, kw])
+  deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvParams): Tensor;
+  deconv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor;
+  deconv2dBackwardWeights(
+    x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
+  ): { dw: FloatArray; db: FloatArray | null };
+
+  // ---- max pooling; `workspace` (argmax) is returned when training and must be disposed by the caller
+  maxPool2d(x: Tensor, p: PoolParams, training: boolean): { y: Tensor; workspace: Tensor | null };
+  maxPool2dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: PoolParams): Tensor;
+
+  // ---- local response normalisation (oneDNN's definition: alpha is divided by size, or size^2 within channel)
+  lrn(x: Tensor, p: LrnParams, training: boolean): { y: Tensor; workspace: Tensor | null };
+  lrnBackward(x: Tensor, dy: Tensor, workspace: Tensor | null, p: LrnParams): Tensor;
+
+  // ---- elementwise
+  relu(x: Tensor): Tensor;
+  /** Gradient of ReLU given its output y (so it also serves conv2d's fused ReLU). */
+  reluBackward(y: Tensor, dy: Tensor): Tensor;
+  add(a: Tensor, b: Tensor): Tensor;
+  /** Inverted dropout: keeps each element with probability 1 - rate and scales it by 1 / (1 - rate). */
+  dropout(x: Tensor, rate: number, seed: number): { y: Tensor; mask: Tensor };
+  dropoutBackward(dy: Tensor, mask: Tensor): Tensor;
+
+  // ---- shape ops
+  /** Crop [top, left] .. [top + h, left + w) of every channel. */
+  crop(x: Tensor, top: number, left: number, h: number, w: number): Tensor;
+  cropBackward(dy: Tensor, xShape: Shape, top: number, left: number): Tensor;
+  /** Concatenate along channels. */
+  concat(xs: readonly Tensor[]): Tensor;
+  /** Split a channel-concatenated gradient back into pieces with the given channel counts. */
+  concatBackward(dy: Tensor, channels: readonly number[]): Tensor[];
+  upsampleNearest(x: Tensor, factor: number): Tensor;
+  upsampleNearestBackward(dy: Tensor, factor: number): Tensor;
+
+  // ---- output layer
+  /** Softmax over channels. */
+  softmax(x: Tensor): Tensor;
+  softmaxCrossEntropy(logits: Tensor, target: CrossEntropyTarget): CrossEntropyResult;
+}
