@@ -1,0 +1,41 @@
+import type { Backend, Precision } from './backend.js';
+import { loadOneDnnBackend, NativeUnavailableError } from './onednn/index.js';
+import { createReferenceBackend } from './reference/index.js';
+
+export type BackendKind = 'auto' | 'onednn' | 'reference';
+
+export interface BackendOptions {
+  kind?: BackendKind;
+  precision?: Precision;
+  /** CPU threads for oneDNN; default EMSEG_THREADS, else all cores. */
+  threads?: number;
+  /** Where the one-time fallback warning goes (default stderr). */
+  warn?: (message: string) => void;
+}
+
+let warnedFallback = false;
+
+/** oneDNN when its addon loads; otherwise the reference backend, with one clear warning that it is slow. */
+export function createBackend(options: BackendOptions = {}): Backend {
+  const kind = options.kind ?? 'auto';
+  const precision = options.precision ?? 'float32';
+  const envThreads = Number(process.env.EMSEG_THREADS);
+  const threads = options.threads ?? (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : undefined);
+  if (kind === 'reference') return createReferenceBackend(precision === 'float64' ? 'float64' : 'float32');
+  if (precision === 'float64') throw new Error('float64 runs only on the reference backend (--backend reference)');
+  try {
+    return loadOneDnnBackend({ precision, threads });
+  } catch (err) {
+    if (kind === 'onednn' || !(err instanceof NativeUnavailableError)) throw err;
+    if (precision === 'bfloat16') throw new Error(`bf16 needs the oneDNN addon: ${err.message}`);
+    if (!warnedFallback) {
+      (options.warn ?? ((m) => process.stderr.write(`${m}\n`)))(
+        `emseg: warning: native oneDNN backend unavailable (${err.message}); using the plain TypeScript ` +
+        'reference backend, which is orders of magnitude slower. Run `make build` to build the addon.');
+      warnedFallback = true;
+    }
+    return createReferenceBackend('float32');
+  }
+}
+
+export type { Backend, Precision } from './backend.js';

@@ -1,0 +1,106 @@
+import { createBackend, type Backend, type Precision } from '../backend/index.js';
+import { Network } from '../nn/network.js';
+import { initParams, zeroGrads } from '../nn/params.js';
+import { planModel, type Plan } from '../nn/plan.js';
+import type { ModelSpec } from '../nn/spec.js';
+import { Sgd } from '../nn/optim.js';
+import { Rng } from '../util/rng.js';
+
+export interface BenchOptions {
+  trainSize: number;
+  forwardSize: number;
+  batch: number;
+  iters: number;
+  warmup: number;
+  precisions: Precision[];
+  threads?: number;
+  backend?: 'auto' | 'onednn' | 'reference';
+}
+
+export interface BenchResult {
+  model: string;
+  precision: Precision;
+  backend: string;
+  /** Patch classifiers run their forward densely (every pixel's window), training on strided tiles. */
+  forwardMode: 'strided' | 'dense';
+  forward: { size: number; batch: number; medianMs: number; gflop: number; gflops: number; peakRssMb: number };
+  train: { size: number; batch: number; medianMs: number; gflop: number; gflops: number; peakRssMb: number };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+function time(fn: () => void, warmup: number, iters: number): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const ts: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    ts.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(ts);
+}
+
+function randomInput(backend: Backend, plan: Plan, batch: number, rng: Rng) {
+  const [c, h, w] = plan.input;
+  const data = new Float32Array(batch * c * h * w);
+  for (let i = 0; i < data.length; i++) data[i] = rng.next();
+  return backend.fromArray(data, [batch, c, h, w]);
+}
+
+/** Input size for which a model outputs `size` pixels: patch classifiers need their window's margin. */
+export function inputSizeFor(spec: ModelSpec, size: number, mode: 'strided' | 'dense'): number {
+  return mode === 'dense' && spec.window ? size + spec.window - 1 : size;
+}
+
+const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
+
+/** Training FLOPs: forward, backward-data (all but the first layer) and backward-weights: about 3x forward. */
+export function trainFlops(plan: Plan): number {
+  const firstConv = plan.nodes.find((n) => n.flops > 0);
+  return 3 * plan.flops - (firstConv?.flops ?? 0);
+}
+
+export function benchModel(spec: ModelSpec, options: BenchOptions): BenchResult[] {
+  const results: BenchResult[] = [];
+  const forwardMode = spec.window ? 'dense' : 'strided';
+  for (const precision of options.precisions) {
+    const backend = createBackend({ kind: options.backend, precision, threads: options.threads });
+    const rng = new Rng(7);
+
+    const fSize = inputSizeFor(spec, options.forwardSize, forwardMode);
+    const fPlan = planModel(spec, fSize, fSize, { mode: forwardMode });
+    const params = initParams(fPlan, 1);
+    const fNet = new Network(fPlan, params, backend);
+    const fx = randomInput(backend, fPlan, options.batch, rng);
+    const forwardMs = time(() => fNet.predict(fx).dispose(), options.warmup, options.iters);
+    fx.dispose();
+    const forwardRss = peakRssMb();
+
+    const tPlan = planModel(spec, options.trainSize, options.trainSize);
+    const tNet = new Network(tPlan, params, backend);
+    const tx = randomInput(backend, tPlan, options.batch, rng);
+    const [, oh, ow] = tPlan.output;
+    const labels = new Int32Array(options.batch * oh * ow).map(() => rng.int(2));
+    const sgd = new Sgd({ momentum: 0.9 });
+    const trainMs = time(() => {
+      zeroGrads(params);
+      tNet.trainStep(tx, { labels });
+      sgd.step(params, 1e-3);
+    }, options.warmup, options.iters);
+    tx.dispose();
+
+    const fGflop = (fPlan.flops * options.batch) / 1e9;
+    const tGflop = (trainFlops(tPlan) * options.batch) / 1e9;
+    results.push({
+      model: spec.name, precision, backend: backend.name, forwardMode,
+      forward: { size: options.forwardSize, batch: options.batch, medianMs: forwardMs, gflop: fGflop,
+        gflops: fGflop / (forwardMs / 1e3), peakRssMb: forwardRss },
+      train: { size: options.trainSize, batch: options.batch, medianMs: trainMs, gflop: tGflop,
+        gflops: tGflop / (trainMs / 1e3), peakRssMb: peakRssMb() },
+    });
+  }
+  return results;
+}

@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { benchModel } from '../bench/bench.js';
+import { resolveSpec } from '../models/zoo.js';
+import { backendKind, positiveInt, precisionList } from './options.js';
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('time forward and training step of a zoo model or spec file (median of N runs after warm-up)')
+    .argument('[model]', 'zoo name or spec file', 'reference-net')
+    .option('--train-size <px>', 'training tile size', positiveInt, 256)
+    .option('--forward-size <px>', 'forward (inference) output size', positiveInt, 512)
+    .option('--batch <n>', 'batch size', positiveInt, 1)
+    .option('--iters <n>', 'timed runs', positiveInt, 15)
+    .option('--warmup <n>', 'untimed warm-up runs', positiveInt, 3)
+    .option('--precision <list>', 'fp32, bf16 or both', precisionList, precisionList('fp32,bf16'))
+    .option('--threads <n>', 'CPU threads (default EMSEG_THREADS or all cores)', positiveInt)
+    .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
+    .option('--json', 'print JSON')
+    .action((model: string, o) => {
+      const spec = resolveSpec(model);
+      const results = benchModel(spec, {
+        trainSize: o.trainSize, forwardSize: o.forwardSize, batch: o.batch, iters: o.iters, warmup: o.warmup,
+        precisions: o.precision, threads: o.threads, backend: o.backend,
+      });
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+        return;
+      }
+      for (const r of results) {
+        const f = r.forward;
+        const t = r.train;
+        process.stdout.write(
+          `${r.model} ${r.precision} (${r.backend})\n` +
+          `  forward ${f.size}x${f.size} x${f.batch} (${r.forwardMode}): ${f.medianMs.toFixed(1)} ms, ` +
+          `${f.gflop.toFixed(2)} GFLOP, ${f.gflops.toFixed(0)} GFLOP/s, peak RSS ${f.peakRssMb.toFixed(0)} MB\n` +
+          `  train step ${t.size}x${t.size} x${t.batch}: ${t.medianMs.toFixed(1)} ms, ` +
+          `${t.gflop.toFixed(2)} GFLOP, ${t.gflops.toFixed(0)} GFLOP/s, peak RSS ${t.peakRssMb.toFixed(0)} MB\n`);
+      }
+    });
+}

@@ -1,0 +1,16 @@
+import { Command } from 'commander';
+import { registerBench } from './bench.js';
+import { registerModels } from './models.js';
+
+export function buildProgram(): Command {
+  const program = new Command('emseg')
+    .description('Deep CNN membrane segmentation of EM images (Fakhry, Peng & Ji 2016), on oneDNN')
+    .showHelpAfterError();
+  registerModels(program);
+  registerBench(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

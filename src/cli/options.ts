@@ -1,0 +1,29 @@
+import { InvalidArgumentError } from 'commander';
+import type { Precision } from '../backend/backend.js';
+
+/** Shared option parsers, so every command validates numbers and lists the same way. */
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative number, got "${value}"`);
+  return n;
+}
+
+export function precisionList(value: string): Precision[] {
+  return value.split(',').map((p) => {
+    const v = p.trim().toLowerCase();
+    if (v === 'fp32' || v === 'float32') return 'float32';
+    if (v === 'bf16' || v === 'bfloat16') return 'bfloat16';
+    throw new InvalidArgumentError(`unknown precision "${p}" (use fp32, bf16)`);
+  });
+}
+
+export function backendKind(value: string): 'auto' | 'onednn' | 'reference' {
+  if (value === 'auto' || value === 'onednn' || value === 'reference') return value;
+  throw new InvalidArgumentError(`unknown backend "${value}" (use auto, onednn, reference)`);
+}

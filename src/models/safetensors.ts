@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import type { FloatArray } from '../tensor/tensor.js';
+import { numel } from '../tensor/tensor.js';
+
+/**
+ * The safetensors format (8-byte little-endian header length, JSON header, raw little-endian data).
+ * Written by hand: the format is a few lines, and the npm packages for it are either unmaintained or
+ * pull in a Hugging Face hub client; we only need F32/F64 tensors plus string metadata.
+ */
+
+export interface NamedTensor {
+  shape: number[];
+  data: FloatArray;
+}
+
+const DTYPES = { F32: Float32Array, F64: Float64Array } as const;
+const MAX_HEADER = 100 * 1024 * 1024;
+
+export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}): Buffer {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    const bytes = t.data.byteLength;
+    header[name] = { dtype: t.data instanceof Float64Array ? 'F64' : 'F32', shape: t.shape,
+      data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned
+  const jsonBytes = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + jsonBytes.length + offset);
+  out.writeBigUInt64LE(BigInt(jsonBytes.length), 0);
+  jsonBytes.copy(out, 8);
+  let at = 8 + jsonBytes.length;
+  for (const t of tensors.values()) {
+    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+export function decodeSafetensors(buf: Buffer, source: string): { tensors: Map<string, NamedTensor>;
+  metadata: Record<string, string> } {
+  const fail = (why: string): never => {
+    throw new Error(`${source}: not a valid safetensors file (${why})`);
+  };
+  if (buf.length < 8) fail('shorter than its 8-byte header length');
+  const headerLength = Number(buf.readBigUInt64LE(0));
+  if (headerLength > MAX_HEADER || 8 + headerLength > buf.length) fail(`header length ${headerLength} exceeds the file`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return fail('header is not JSON');
+  }
+  const dataStart = 8 + headerLength;
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const { dtype, shape, data_offsets: offsets } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const Ctor = DTYPES[dtype as keyof typeof DTYPES];
+    if (!Ctor) fail(`tensor "${name}" has unsupported dtype ${dtype}`);
+    const [begin, end] = offsets;
+    if (!(begin >= 0 && end >= begin && dataStart + end <= buf.length)) fail(`tensor "${name}" lies outside the file`);
+    if (end - begin !== numel(shape) * Ctor.BYTES_PER_ELEMENT) fail(`tensor "${name}" size does not match its shape`);
+    const bytes = buf.subarray(dataStart + begin, dataStart + end);
+    const data = new Ctor(bytes.length / Ctor.BYTES_PER_ELEMENT);
+    new Uint8Array(data.buffer).set(bytes); // copy: aligned, and independent of the file buffer
+    tensors.set(name, { shape, data });
+  }
+  return { tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {} };
+}
+
+export function readSafetensors(path: string) {
+  return decodeSafetensors(readFileSync(path), path);
+}

@@ -1,0 +1,148 @@
+import type { Backend, CrossEntropyTarget } from '../backend/backend.js';
+import { formatShape, shapeEquals, type Tensor } from '../tensor/tensor.js';
+import { Rng } from '../util/rng.js';
+import { kernelFor } from './layers/index.js';
+import type { ParamSet } from './params.js';
+import type { Plan, PlanNode } from './plan.js';
+
+/**
+ * Runs a plan on a backend: inference, and training steps by reverse-mode autograd over the layer DAG.
+ * Gradients of nodes that feed several consumers are summed; the image never gets a gradient, so the first
+ * convolution skips its backward-data pass.
+ */
+export class Network {
+  /** conv nodes whose only consumer is a relu: run as one fused primitive. */
+  private readonly fused = new Set<number>();
+  private readonly consumers: number[][];
+  private readonly rng: Rng;
+
+  constructor(readonly plan: Plan, readonly params: ParamSet, readonly backend: Backend, seed = 1) {
+    this.rng = new Rng(seed);
+    this.consumers = plan.nodes.map(() => []);
+    for (const node of plan.nodes) for (const i of node.inputs) if (i >= 0) this.consumers[i]!.push(node.index);
+    for (const node of plan.nodes) {
+      const next = this.consumers[node.index]!;
+      if ((node.type === 'conv' || node.type === 'dense') && next.length === 1 && plan.nodes[next[0]!]!.type === 'relu') {
+        this.fused.add(node.index);
+      }
+    }
+  }
+
+  private isFused(node: PlanNode): boolean {
+    return this.fused.has(node.index) || (node.type === 'relu' && this.fused.has(node.inputs[0]!));
+  }
+
+  private checkInput(x: Tensor): void {
+    const [c, h, w] = this.plan.input;
+    if (x.shape.length !== 4 || !shapeEquals(x.shape.slice(1), [c, h, w])) {
+      throw new Error(`network input must be Nx${c}x${h}x${w}, got ${formatShape(x.shape)}`);
+    }
+  }
+
+  /** Class probabilities (N x classes x H' x W'); intermediates are released as soon as they are consumed. */
+  predict(x: Tensor): Tensor {
+    this.checkInput(x);
+    const nodes = this.plan.nodes;
+    const values: (Tensor | null)[] = nodes.map(() => null);
+    const pending = nodes.map((_, i) => this.consumers[i]!.length);
+    const uses = new Map<Tensor, number>(); // aliases (fused relu) share a tensor: count uses per object
+    const hold = (t: Tensor, n: number) => uses.set(t, (uses.get(t) ?? 0) + n);
+    const drop = (t: Tensor) => {
+      const left = (uses.get(t) ?? 1) - 1;
+      uses.set(t, left);
+      if (left === 0) t.dispose();
+    };
+    try {
+      for (const node of nodes) {
+        const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
+        const { out } = kernelFor(node).forward(node, inputs, this.forwardContext(node, false));
+        values[node.index] = out;
+        hold(out, pending[node.index]! || 1);
+        for (const i of node.inputs) if (i >= 0) drop(values[i]!);
+      }
+      return values[nodes.length - 1]!;
+    } catch (err) {
+      for (const t of uses.keys()) t.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * One forward + backward pass with softmax cross-entropy on the output; parameter gradients are
+   * accumulated into params[*].grad (the caller zeroes them and steps the optimiser).
+   */
+  trainStep(x: Tensor, target: CrossEntropyTarget): { loss: number; weightSum: number } {
+    this.checkInput(x);
+    const nodes = this.plan.nodes;
+    const owned = new Set<Tensor>();
+    const values: Tensor[] = [];
+    const saved: Tensor[][] = [];
+    try {
+      // Forward up to the logits (the softmax node is folded into the loss).
+      for (const node of nodes.slice(0, -1)) {
+        const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
+        const r = kernelFor(node).forward(node, inputs, this.forwardContext(node, true));
+        values[node.index] = r.out;
+        saved[node.index] = r.saved ?? [];
+        owned.add(r.out);
+        for (const t of r.saved ?? []) owned.add(t);
+      }
+      const logitsIndex = nodes[nodes.length - 1]!.inputs[0]!;
+      const { loss, weightSum, dlogits } = this.backend.softmaxCrossEntropy(values[logitsIndex]!, target);
+      this.backward(x, values, saved, logitsIndex, dlogits);
+      return { loss, weightSum };
+    } finally {
+      for (const t of owned) t.dispose();
+    }
+  }
+
+  private backward(x: Tensor, values: Tensor[], saved: Tensor[][], from: number, seed: Tensor): void {
+    // Gradient slots may share one tensor (pass-through layers, add): count references per tensor object.
+    const refs = new Map<Tensor, number>();
+    const retain = (t: Tensor) => refs.set(t, (refs.get(t) ?? 0) + 1);
+    const release = (t: Tensor) => {
+      const n = refs.get(t)! - 1;
+      refs.set(t, n);
+      if (n === 0) t.dispose();
+    };
+    const grads: (Tensor | null)[] = this.plan.nodes.map(() => null);
+    grads[from] = seed;
+    retain(seed);
+    try {
+      for (let k = from; k >= 0; k--) {
+        const node = this.plan.nodes[k]!;
+        const dy = grads[k];
+        if (!dy) continue;
+        const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
+        const dxs = kernelFor(node).backward(node, dy, {
+          backend: this.backend, params: this.params, inputs, out: values[k]!, saved: saved[k]!,
+          fuseRelu: this.isFused(node), needInputGrad: node.inputs.map((i) => i >= 0),
+        });
+        node.inputs.forEach((i, j) => {
+          const dx = dxs[j];
+          if (i < 0 || !dx) return;
+          retain(dx);
+          const prev = grads[i];
+          if (!prev) {
+            grads[i] = dx;
+            return;
+          }
+          const sum = this.backend.add(prev, dx);
+          retain(sum);
+          release(prev);
+          release(dx);
+          grads[i] = sum;
+        });
+        grads[k] = null;
+        release(dy);
+      }
+    } finally {
+      for (const [t, n] of refs) if (n > 0) t.dispose();
+    }
+  }
+
+  private forwardContext(node: PlanNode, training: boolean) {
+    return { backend: this.backend, params: this.params, training, fuseRelu: this.isFused(node),
+      nextSeed: () => this.rng.seed() };
+  }
+}
