@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerModels } from './models.js';
+import { registerPredict } from './predict.js';
+import { registerTrain } from './train.js';
 
 export function buildProgram(): Command {
   const program = new Command('emseg')
@@ -8,6 +10,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerModels(program);
   registerBench(program);
+  registerTrain(program);
+  registerPredict(program);
   return program;
 }
 

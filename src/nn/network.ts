@@ -14,7 +14,8 @@ export class Network {
   /** conv nodes whose only consumer is a relu: run as one fused primitive. */
   private readonly fused = new Set<number>();
   private readonly consumers: number[][];
-  private readonly rng: Rng;
+  /** Dropout masks draw from this; its state is checkpointed so a resumed run continues exactly. */
+  readonly rng: Rng;
 
   constructor(readonly plan: Plan, readonly params: ParamSet, readonly backend: Backend, seed = 1) {
     this.rng = new Rng(seed);

@@ -1,0 +1,100 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { createBackend } from '../backend/index.js';
+import { loadDataset, LABEL_POLARITIES, type LabelPolarity } from '../io/index.js';
+import { WEIGHTS_FILE } from '../models/model-dir.js';
+import { resolveSpec } from '../models/zoo.js';
+import { train, type TrainConfig } from '../train/trainer.js';
+import { backendKind, nonNegativeNumber, positiveInt } from './options.js';
+import { progressBar } from './progress.js';
+import { sectionList } from './sections.js';
+
+function polarity(value: string): LabelPolarity {
+  if (!(LABEL_POLARITIES as readonly string[]).includes(value)) {
+    throw new Error(`unknown label polarity "${value}" (use ${LABEL_POLARITIES.join(', ')})`);
+  }
+  return value as LabelPolarity;
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train a model on labelled sections, whole tiles at a time, with validation and checkpoints')
+    .requiredOption('--images <path>', 'image stack: folder, glob or TIFF')
+    .requiredOption('--labels <path>', 'label stack, same count and size')
+    .requiredOption('--out <dir>', 'model directory to write')
+    .option('--model <name>', 'zoo name or spec file', 'fakhry-b')
+    .option('--polarity <p>', `label polarity: ${LABEL_POLARITIES.join(', ')}`, polarity, 'membrane-0-interior-255')
+    .option('--val <sections>', 'held-back validation sections (e.g. 20-24, or none)', sectionList, sectionList('20-24'))
+    .option('--tile <px>', 'output tile edge per sample', positiveInt, 64)
+    .option('--batch <n>', 'tiles per step', positiveInt, 2)
+    .option('--steps <n>', 'training steps', positiveInt, 2000)
+    .option('--epoch-steps <n>', 'steps between validations', positiveInt, 250)
+    .option('--optimizer <kind>', 'sgd or adam', 'adam')
+    .option('--lr <rate>', 'peak learning rate', nonNegativeNumber, 1e-3)
+    .option('--momentum <m>', 'SGD momentum', nonNegativeNumber, 0.9)
+    .option('--weight-decay <wd>', 'L2 weight decay', nonNegativeNumber, 0)
+    .option('--schedule <kind>', 'constant, step or cosine', 'cosine')
+    .option('--warmup <steps>', 'linear warm-up steps', positiveInt, 50)
+    .option('--balance <how>', 'class balance: weights, subsample or none', 'weights')
+    .option('--elastic', 'elastic deformation augmentation')
+    .option('--jitter', 'intensity jitter augmentation')
+    .option('--select <metric>', 'best checkpoint by v_rand or pixel_error', 'v_rand')
+    .option('--seed <n>', 'random seed (runs are repeatable)', positiveInt, 1)
+    .option('--bf16', 'train in bfloat16 (fp32 master weights)')
+    .option('--threads <n>', 'CPU threads', positiveInt)
+    .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
+    .option('--checkpoint-minutes <m>', 'minutes between checkpoints', nonNegativeNumber, 3)
+    .option('--resume', 'continue from <out>/checkpoint exactly')
+    .option('--overwrite', 'replace an existing model in <out>')
+    .option('--quiet', 'no progress bar')
+    .action(async (o) => {
+      if (!o.resume && !o.overwrite && existsSync(join(o.out, WEIGHTS_FILE))) {
+        throw new Error(`${o.out} already holds a model; use --resume to continue it or --overwrite to replace it`);
+      }
+      for (const [flag, v, allowed] of [['--optimizer', o.optimizer, ['sgd', 'adam']], ['--schedule', o.schedule, ['constant', 'step', 'cosine']],
+        ['--balance', o.balance, ['weights', 'subsample', 'none']], ['--select', o.select, ['v_rand', 'pixel_error']]] as const) {
+        if (!(allowed as readonly string[]).includes(v)) throw new Error(`${flag} must be one of ${allowed.join(', ')} (got "${v}")`);
+      }
+      const spec = resolveSpec(o.model);
+      const data = await loadDataset({ images: o.images, labels: o.labels, polarity: o.polarity });
+      const depth = data.images.depth;
+      const bad = o.val.find((z: number) => z >= depth);
+      if (bad !== undefined) throw new Error(`--val: section ${bad} does not exist (the stack has ${depth})`);
+      const trainSections = [...Array(depth).keys()].filter((z) => !o.val.includes(z));
+      const config: TrainConfig = {
+        model: o.model, spec, out: o.out, trainSections, validationSections: o.val, tile: o.tile, batch: o.batch,
+        steps: o.steps, stepsPerEpoch: o.epochSteps,
+        optimizer: o.optimizer === 'sgd' ? { kind: 'sgd', momentum: o.momentum, weightDecay: o.weightDecay }
+          : { kind: 'adam', weightDecay: o.weightDecay },
+        schedule: o.schedule === 'cosine' ? { kind: 'cosine', lr: o.lr, totalSteps: o.steps, warmupSteps: o.warmup, minLr: o.lr / 100 }
+          : o.schedule === 'step' ? { kind: 'step', lr: o.lr, stepSize: Math.max(1, Math.floor(o.steps / 3)), warmupSteps: o.warmup }
+            : { kind: 'constant', lr: o.lr, warmupSteps: o.warmup },
+        balance: o.balance, elastic: o.elastic ? { alpha: 6, sigma: 4 } : null,
+        jitter: o.jitter ? { contrast: 0.2, brightness: 0.1, gamma: 0.2 } : null,
+        seed: o.seed, checkpointMinutes: o.checkpointMinutes, select: o.select,
+      };
+      const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
+      let interrupted = false;
+      const onSigint = () => {
+        interrupted = true;
+        process.stderr.write('\nemseg train: stopping after this step and saving a checkpoint (Ctrl-C again to abort)\n');
+        process.once('SIGINT', () => process.exit(130));
+      };
+      process.once('SIGINT', onSigint);
+      const bar = progressBar('train', o.steps, 'loss {loss} | {wps} windows/s', o.quiet);
+      const outcome = train(config, { images: data.images, labels: data.labels!, source: { images: o.images, labels: o.labels, polarity: o.polarity } },
+        backend, {
+          onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), wps: Math.round(r.windowsPerSecond) }),
+          onValidation: (r) => process.stderr.write(`\nvalidation @${r.step}: ${Object.entries(r.scores)
+            .map(([k, v]) => `${k} ${v?.toFixed(4)}`).join(', ')}${r.best ? ' (best, saved)' : ''}\n`),
+          shouldStop: () => interrupted,
+        }, o.resume ?? false);
+      bar.stop();
+      process.removeListener('SIGINT', onSigint);
+      process.stdout.write(outcome.stopped
+        ? `stopped at step ${outcome.step}; checkpoint saved, continue with --resume\n`
+        : `trained ${outcome.step} steps; best model (step ${outcome.best?.step}) in ${o.out}\n`);
+    });
+}

@@ -1,0 +1,98 @@
+import type { ImageStack } from '../io/stack.js';
+import { extractMirrored, reflect } from '../infer/tiling.js';
+import { Rng } from '../util/rng.js';
+import { dihedral, elastic, intensityJitter, type ElasticOptions, type JitterOptions } from './augment.js';
+
+/**
+ * Draws whole training tiles (fully convolutional training): a random section, a random position (mirrored at
+ * the borders), one of the 8 rotations/flips, optional elastic deformation and intensity jitter. A tile's
+ * output pixel (i, j) is the class of input pixel (i + offset, j + offset); every output pixel is one window.
+ */
+
+export type Balance = 'weights' | 'subsample' | 'none';
+
+export interface SamplerOptions {
+  inputSize: number;
+  outputSize: number;
+  balance: Balance;
+  elastic?: ElasticOptions | null;
+  jitter?: JitterOptions | null;
+}
+
+export interface Batch {
+  input: Float32Array; // B x 1 x in x in
+  labels: Int32Array; // B x out x out; 1 = membrane, 0 = interior, -1 = ignored
+  weights: Float32Array | null;
+}
+
+export function membraneFraction(labels: ImageStack<Uint8Array>, sections: readonly number[]): number {
+  const n = labels.width * labels.height;
+  let membrane = 0;
+  for (const z of sections) for (let i = z * n; i < (z + 1) * n; i++) membrane += labels.data[i]!;
+  return membrane / (n * sections.length);
+}
+
+export class TileSampler {
+  private readonly offset: number;
+  /** Per-class loss weights (balance = 'weights') or the keep-probability of interior pixels ('subsample'). */
+  private readonly classWeight: [number, number];
+  private readonly keepInterior: number;
+
+  constructor(
+    private readonly images: ImageStack<Float32Array>,
+    private readonly labels: ImageStack<Uint8Array>,
+    private readonly sections: readonly number[],
+    private readonly options: SamplerOptions,
+  ) {
+    if ((options.inputSize - options.outputSize) % 2) throw new Error('tile input and output sizes must differ by an even number');
+    if (sections.length === 0) throw new Error('no training sections');
+    this.offset = (options.inputSize - options.outputSize) / 2;
+    const f = membraneFraction(labels, sections);
+    this.classWeight = [0.5 / (1 - f), 0.5 / f];
+    this.keepInterior = Math.min(1, f / (1 - f));
+  }
+
+  /** Fills a batch of `count` tiles, consuming `rng` (so a resumed run draws the same tiles). */
+  next(count: number, rng: Rng): Batch {
+    const { inputSize: n, outputSize: m, balance } = this.options;
+    const input = new Float32Array(count * n * n);
+    const labels = new Int32Array(count * m * m);
+    const weights = balance === 'weights' ? new Float32Array(count * m * m) : null;
+    for (let b = 0; b < count; b++) {
+      const tile = this.drawTile(rng);
+      input.set(tile.image, b * n * n);
+      for (let y = 0; y < m; y++) {
+        for (let x = 0; x < m; x++) {
+          const cls = tile.labels[(y + this.offset) * n + x + this.offset]!;
+          const i = b * m * m + y * m + x;
+          if (balance === 'subsample' && cls === 0 && rng.next() >= this.keepInterior) labels[i] = -1;
+          else labels[i] = cls;
+          if (weights) weights[i] = this.classWeight[cls]!;
+        }
+      }
+    }
+    return { input, labels, weights };
+  }
+
+  private drawTile(rng: Rng): { image: Float32Array; labels: Int32Array } {
+    const { width: W, height: H } = this.images;
+    const n = this.options.inputSize;
+    const z = this.sections[rng.int(this.sections.length)]!;
+    const top = rng.int(Math.max(1, H - this.options.outputSize + 1)) - this.offset;
+    const left = rng.int(Math.max(1, W - this.options.outputSize + 1)) - this.offset;
+    const plane = W * H;
+    let image: Float32Array = extractMirrored(this.images.data.subarray(z * plane, (z + 1) * plane), H, W, top, left, n, n);
+    let labels: Int32Array = new Int32Array(n * n);
+    const lab = this.labels.data;
+    for (let y = 0; y < n; y++) {
+      const row = z * plane + reflect(top + y, H) * W;
+      for (let x = 0; x < n; x++) labels[y * n + x] = lab[row + reflect(left + x, W)]!;
+    }
+    const k = rng.int(8);
+    image = dihedral(image, n, n, k).data;
+    labels = dihedral(labels, n, n, k).data;
+    if (this.options.elastic) ({ image, labels } = elastic(image, labels, n, this.options.elastic, rng));
+    if (this.options.jitter) intensityJitter(image, this.options.jitter, rng);
+    return { image, labels };
+  }
+}

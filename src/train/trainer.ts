@@ -1,0 +1,215 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../backend/backend.js';
+import type { ImageStack } from '../io/stack.js';
+import { Predictor } from '../infer/predict.js';
+import { tileGeometry } from '../infer/tiling.js';
+import { evaluateStacks, type EvaluationResult, type MetricName } from '../metrics/index.js';
+import { saveModel } from '../models/model-dir.js';
+import { Network } from '../nn/network.js';
+import { createOptimizer, type OptimizerConfig } from '../nn/optim.js';
+import { initParams, zeroGrads, type ParamSet } from '../nn/params.js';
+import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
+import type { ModelSpec } from '../nn/spec.js';
+import { Rng } from '../util/rng.js';
+import type { ElasticOptions, JitterOptions } from './augment.js';
+import { checkpointExists, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
+import { TileSampler, type Balance } from './sampler.js';
+
+export interface TrainConfig {
+  /** Zoo name or spec path, recorded in the model's metadata. */
+  model: string;
+  spec: ModelSpec;
+  out: string;
+  trainSections: number[];
+  validationSections: number[];
+  /** Output tile edge: every step classifies batch x tile x tile windows at once. */
+  tile: number;
+  batch: number;
+  steps: number;
+  /** Validation (and best-model selection) every this many steps: one "epoch". */
+  stepsPerEpoch: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  balance: Balance;
+  elastic: ElasticOptions | null;
+  jitter: JitterOptions | null;
+  seed: number;
+  checkpointMinutes: number;
+  /** Metric that picks the best checkpoint. */
+  select: 'v_rand' | 'pixel_error';
+}
+
+export interface TrainData {
+  images: ImageStack<Float32Array>;
+  labels: ImageStack<Uint8Array>; // 1 = membrane
+  /** Where the data came from, for the metadata. */
+  source: Record<string, unknown>;
+}
+
+export interface StepReport {
+  step: number;
+  steps: number;
+  loss: number;
+  lr: number;
+  windowsPerSecond: number;
+  elapsedMs: number;
+}
+
+export interface ValidationReport {
+  step: number;
+  scores: Partial<Record<MetricName, number>>;
+  best: boolean;
+}
+
+export interface TrainHooks {
+  onStep?: (r: StepReport) => void;
+  onValidation?: (r: ValidationReport) => void;
+  onCheckpoint?: (step: number) => void;
+  /** Polled between steps (Ctrl-C): a checkpoint is saved and train() returns. */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainOutcome {
+  step: number;
+  stopped: boolean;
+  best: { step: number; score: number } | null;
+}
+
+const CHECKPOINT_DIR = 'checkpoint';
+export const LOG_FILE = 'train-log.jsonl';
+
+function hashConfig(config: TrainConfig): string {
+  const { out: _out, steps: _steps, checkpointMinutes: _c, ...rest } = config;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+}
+
+/** ISBI polarity for the metrics: 0 = membrane, 255 = interior. */
+export function maskToGroundTruth(labels: ImageStack<Uint8Array>, sections: readonly number[]): ImageStack<Uint8Array> {
+  const n = labels.width * labels.height;
+  const data = new Uint8Array(n * sections.length);
+  sections.forEach((z, k) => {
+    for (let i = 0; i < n; i++) data[k * n + i] = labels.data[z * n + i] ? 0 : 255;
+  });
+  return { width: labels.width, height: labels.height, depth: sections.length, data };
+}
+
+/** Predict sections and score them with the challenge metrics (proposal: 1 = certainly non-membrane). */
+export function validate(predictor: Predictor, data: TrainData, sections: readonly number[], metrics: MetricName[],
+  tile = 256): EvaluationResult {
+  const { width, height } = data.images;
+  const n = width * height;
+  const proposal = new Float32Array(n * sections.length);
+  sections.forEach((z, k) => {
+    const p = predictor.predict(data.images.data.subarray(z * n, (z + 1) * n), height, width, { tile });
+    for (let i = 0; i < n; i++) proposal[k * n + i] = 1 - p[i]!;
+  });
+  return evaluateStacks(maskToGroundTruth(data.labels, sections),
+    { width, height, depth: sections.length, data: proposal }, { metrics });
+}
+
+/**
+ * Whole-tile (fully convolutional) training with checkpoints, validation each epoch, best-model selection,
+ * a JSONL log and exact resumption.
+ */
+export function train(config: TrainConfig, data: TrainData, backend: Backend, hooks: TrainHooks = {},
+  resume = false): TrainOutcome {
+  const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
+  const { plan } = geometry;
+  const params: ParamSet = initParams(plan, config.seed);
+  const optimizer = createOptimizer(config.optimizer);
+  const net = new Network(plan, params, backend, config.seed + 1);
+  const sampler = new TileSampler(data.images, data.labels, config.trainSections, {
+    inputSize: geometry.inputH, outputSize: plan.output[1], balance: config.balance, elastic: config.elastic,
+    jitter: config.jitter,
+  });
+  const rng = new Rng(config.seed + 2);
+  const checkpointDir = join(config.out, CHECKPOINT_DIR);
+  const configHash = hashConfig(config);
+  mkdirSync(config.out, { recursive: true });
+
+  let state: TrainState = { step: 0, samplerRng: rng.snapshot, dropoutRng: net.rng.snapshot, elapsedMs: 0, best: null,
+    configHash };
+  if (resume) {
+    if (!checkpointExists(checkpointDir)) throw new Error(`${checkpointDir}: no checkpoint to resume from`);
+    state = loadCheckpoint(checkpointDir, params, optimizer);
+    if (state.configHash !== configHash) {
+      throw new Error(`${checkpointDir}: was trained with different settings; resume with the same options`);
+    }
+    rng.restore(state.samplerRng);
+    net.rng.restore(state.dropoutRng);
+  }
+  const log = (record: Record<string, unknown>) => appendFileSync(join(config.out, LOG_FILE), `${JSON.stringify(record)}\n`);
+  const checkpoint = () => {
+    state = { ...state, samplerRng: rng.snapshot, dropoutRng: net.rng.snapshot };
+    saveCheckpoint(checkpointDir, params, optimizer, state);
+    hooks.onCheckpoint?.(state.step);
+  };
+  const windowsPerStep = config.batch * plan.output[1] * plan.output[2];
+  const [, inH, inW] = plan.input;
+  const started = Date.now() - state.elapsedMs;
+  let lastCheckpoint = Date.now();
+  let stopped = false;
+
+  while (state.step < config.steps) {
+    if (hooks.shouldStop?.()) {
+      stopped = true;
+      break;
+    }
+    const t0 = Date.now();
+    const batch = sampler.next(config.batch, rng);
+    const x = backend.fromArray(batch.input, [config.batch, 1, inH, inW]);
+    zeroGrads(params);
+    let loss: number;
+    try {
+      loss = net.trainStep(x, { labels: batch.labels, weights: batch.weights }).loss;
+    } finally {
+      x.dispose();
+    }
+    if (!Number.isFinite(loss)) {
+      throw new Error(`training diverged at step ${state.step} (loss ${loss}); lower the learning rate`);
+    }
+    const lr = learningRate(config.schedule, state.step);
+    optimizer.step(params, lr);
+    state.step++;
+    state.elapsedMs = Date.now() - started;
+    const report = { step: state.step, steps: config.steps, loss, lr,
+      windowsPerSecond: windowsPerStep / Math.max(1e-3, (Date.now() - t0) / 1000), elapsedMs: state.elapsedMs };
+    log({ type: 'step', ...report });
+    hooks.onStep?.(report);
+
+    if (state.step % config.stepsPerEpoch === 0 || state.step === config.steps) {
+      runValidation();
+    }
+    if (Date.now() - lastCheckpoint > config.checkpointMinutes * 60_000 || state.step === config.steps) {
+      checkpoint();
+      lastCheckpoint = Date.now();
+    }
+  }
+  if (stopped) checkpoint();
+  return { step: state.step, stopped, best: state.best };
+
+  function runValidation(): void {
+    const metrics: MetricName[] = ['pixel_error', 'v_rand'];
+    let scores: Partial<Record<MetricName, number>> = {};
+    let best = false;
+    if (config.validationSections.length) {
+      const result = validate(new Predictor([{ spec: config.spec, params }], backend), data, config.validationSections, metrics);
+      scores = { pixel_error: result.pixel_error, v_rand: result.v_rand };
+      const score = config.select === 'v_rand' ? result.v_rand! : -result.pixel_error!;
+      best = !state.best || score > state.best.score;
+    } else {
+      best = true; // nothing held back: the latest model is the one to keep
+    }
+    if (best) {
+      state.best = { step: state.step, score: config.select === 'v_rand' ? scores.v_rand ?? NaN : -(scores.pixel_error ?? NaN) };
+      saveModel(config.out, config.spec, params, {
+        emseg: { format: 1 }, model: config.model, step: state.step, validation: { sections: config.validationSections, ...scores },
+        training: { ...config, spec: undefined, out: undefined }, data: data.source,
+      });
+    }
+    log({ type: 'validation', step: state.step, ...scores, best });
+    hooks.onValidation?.({ step: state.step, scores, best });
+  }
+}

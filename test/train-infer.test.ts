@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createReferenceBackend } from '../src/backend/reference/index.js';
+import { Predictor } from '../src/infer/predict.js';
+import { extractMirrored } from '../src/infer/tiling.js';
+import { loadModel } from '../src/models/model-dir.js';
+import { Network } from '../src/nn/network.js';
+import { initParams, zeroGrads } from '../src/nn/params.js';
+import { planModel } from '../src/nn/plan.js';
+import { parseModelSpec } from '../src/nn/spec.js';
+import { LOG_FILE, train, type TrainConfig } from '../src/train/trainer.js';
+import { Rng } from '../src/util/rng.js';
+
+// A tiny patch classifier with the zoo's structure: conv, 2x2/2 pooling, dense layers sized by the window.
+const patchSpec = parseModelSpec({
+  name: 'tiny-patch', window: 7,
+  layers: [
+    { type: 'conv', name: 'c1', out: 3, kernel: 2 }, { type: 'relu' }, { type: 'pool', kernel: 2 },
+    { type: 'dense', name: 'fc1', out: 4 }, { type: 'relu' }, { type: 'dense', name: 'fc2', out: 2 }, { type: 'softmax' },
+  ],
+});
+
+// A 'same'-padded net with pooling and up-sampling (like the benchmark net): tiles need halos.
+const sameSpec = parseModelSpec({
+  name: 'tiny-same',
+  layers: [
+    { type: 'conv', out: 3, kernel: 3, padding: 'same' }, { type: 'relu' }, { type: 'pool', kernel: 2 },
+    { type: 'conv', out: 2, kernel: 3, padding: 'same' }, { type: 'upsample', factor: 2 }, { type: 'softmax' },
+  ],
+});
+
+function randomImage(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.next());
+}
+
+test('a whole-tile step gives the loss and gradients of its windows classified one by one', () => {
+  const backend = createReferenceBackend('float64');
+  const tile = 4;
+  const inSize = tile + patchSpec.window! - 1;
+  const densePlan = planModel(patchSpec, inSize, inSize, { mode: 'dense' });
+  const windowPlan = planModel(patchSpec, 7, 7);
+  const params = initParams(windowPlan, 5, 'float64');
+  const image = Float64Array.from(randomImage(inSize * inSize, 2));
+  const labels = Int32Array.from({ length: tile * tile }, (_, i) => (i * 7) % 3 === 0 ? 1 : 0);
+  const weights = Float32Array.from({ length: tile * tile }, (_, i) => 1 + (i % 3));
+
+  zeroGrads(params);
+  const tileLoss = new Network(densePlan, params, backend).trainStep(backend.fromArray(image, [1, 1, inSize, inSize]), { labels, weights }).loss;
+  const tileGrads = [...params.values()].map((p) => Float64Array.from(p.grad));
+
+  const windows = new Float64Array(tile * tile * 49);
+  for (let y = 0; y < tile; y++) for (let x = 0; x < tile; x++) {
+    for (let v = 0; v < 7; v++) for (let u = 0; u < 7; u++) windows[(y * tile + x) * 49 + v * 7 + u] = image[(y + v) * inSize + x + u]!;
+  }
+  zeroGrads(params);
+  const windowLoss = new Network(windowPlan, params, backend).trainStep(backend.fromArray(windows, [tile * tile, 1, 7, 7]), { labels, weights }).loss;
+  assert.ok(Math.abs(tileLoss - windowLoss) < 1e-12, `${tileLoss} vs ${windowLoss}`);
+  [...params.values()].forEach((p, k) => p.grad.forEach((g, i) => assert.ok(Math.abs(g - tileGrads[k]![i]!) < 1e-12, p.name)));
+});
+
+test('dense prediction equals sliding-window classification of each pixel\'s mirrored window', () => {
+  const backend = createReferenceBackend('float32');
+  const params = initParams(planModel(patchSpec, 7, 7), 9);
+  const [h, w] = [13, 11];
+  const image = randomImage(h * w, 4);
+  const dense = new Predictor([{ spec: patchSpec, params }], backend).predict(image, h, w, { tile: 5 });
+  const net = new Network(planModel(patchSpec, 7, 7), params, backend);
+  for (const [y, x] of [[0, 0], [12, 10], [6, 5], [3, 9], [12, 0]] as const) {
+    const win = extractMirrored(image, h, w, y - 3, x - 3, 7, 7);
+    const p = net.predict(backend.fromArray(win, [1, 1, 7, 7])).toArray();
+    assert.ok(Math.abs(p[1]! - dense[y * w + x]!) < 1e-5, `pixel (${y}, ${x})`);
+  }
+});
+
+test('tiled prediction has no seams: small tiles equal one big tile', () => {
+  const backend = createReferenceBackend('float32');
+  const [h, w] = [30, 26];
+  const image = randomImage(h * w, 8);
+  for (const spec of [patchSpec, sameSpec]) {
+    const size = spec.window ?? 32;
+    const params = initParams(planModel(spec, size, size), 3);
+    const predictor = new Predictor([{ spec, params }], backend);
+    const whole = predictor.predict(image, h, w, { tile: 64 });
+    const tiled = predictor.predict(image, h, w, { tile: 8 });
+    whole.forEach((v, i) => assert.ok(Math.abs(v - tiled[i]!) < 1e-5, `${spec.name} pixel ${i}: ${v} vs ${tiled[i]}`));
+  }
+});
+
+test('test-time augmentation of a symmetric model on a symmetric image changes nothing', () => {
+  const backend = createReferenceBackend('float32');
+  const params = initParams(planModel(patchSpec, 7, 7), 9);
+  const image = new Float32Array(9 * 9).fill(0.3);
+  const predictor = new Predictor([{ spec: patchSpec, params }], backend);
+  const plain = predictor.predict(image, 9, 9);
+  const tta = predictor.predict(image, 9, 9, { tta: true });
+  plain.forEach((v, i) => assert.ok(Math.abs(v - tta[i]!) < 1e-6));
+});
+
+function syntheticData(sections: number, size: number) {
+  const images = new Float32Array(sections * size * size);
+  const labels = new Uint8Array(sections * size * size);
+  const rng = new Rng(1);
+  for (let z = 0; z < sections; z++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+    const membrane = x % 8 === 0 || y % 9 === 0 ? 1 : 0;
+    const i = z * size * size + y * size + x;
+    labels[i] = membrane;
+    images[i] = membrane ? 0.2 + 0.1 * rng.next() : 0.7 + 0.1 * rng.next();
+  }
+  return { images: { width: size, height: size, depth: sections, data: images },
+    labels: { width: size, height: size, depth: sections, data: labels }, source: { synthetic: true } };
+}
+
+function config(out: string, steps: number): TrainConfig {
+  return { model: 'tiny-patch', spec: patchSpec, out, trainSections: [0, 1], validationSections: [2], tile: 6, batch: 2,
+    steps, stepsPerEpoch: 4, optimizer: { kind: 'adam' }, schedule: { kind: 'constant', lr: 0.01 }, balance: 'weights',
+    elastic: { alpha: 2, sigma: 3 }, jitter: { contrast: 0.1, brightness: 0.05, gamma: 0.1 }, seed: 3, checkpointMinutes: 0,
+    select: 'v_rand' };
+}
+
+test('training learns, validates, keeps the best model, and a resumed run continues exactly', () => {
+  const backend = createReferenceBackend('float32');
+  const data = syntheticData(3, 24);
+  const straight = mkdtempSync(join(tmpdir(), 'emseg-train-'));
+  const outcome = train(config(straight, 8), data, backend);
+  assert.equal(outcome.step, 8);
+  const log = readFileSync(join(straight, LOG_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(log.filter((r) => r.type === 'validation').length, 2);
+  assert.ok(log.filter((r) => r.type === 'step').every((r) => Number.isFinite(r.loss)));
+  const best = loadModel(straight);
+  assert.equal(best.meta.step, outcome.best!.step);
+
+  const split = mkdtempSync(join(tmpdir(), 'emseg-train-'));
+  let calls = 0;
+  const first = train(config(split, 8), data, backend, { shouldStop: () => ++calls > 5 });
+  assert.ok(first.stopped);
+  assert.equal(first.step, 5);
+  train(config(split, 8), data, backend, {}, true);
+  const a = readFileSync(join(straight, 'checkpoint', 'train-state.safetensors'));
+  const b = readFileSync(join(split, 'checkpoint', 'train-state.safetensors'));
+  assert.ok(a.equals(b), 'resumed weights and optimiser state differ from an uninterrupted run');
+});
