@@ -1,3 +1,10 @@
+import { EmsegIoError } from './errors.js';
+import { openImageFile } from './image-file.js';
+import type { ImageFile } from './image-file.js';
+import { MAX_STACK_ELEMENTS } from './limits.js';
+import type { ColourPolicy } from './png.js';
+import { resolveSources } from './sources.js';
+
 /** Pixel storage of a stack of 2-D sections, slice-major then row-major: (x, y, z) is at z*W*H + y*W + x. */
 export type StackData = Uint8Array | Uint16Array | Uint32Array | Float32Array;
 
@@ -12,4 +19,138 @@ export interface ImageStack<T extends StackData = StackData> {
 export function sliceOf<T extends StackData>(stack: ImageStack<T>, z: number): T {
   const n = stack.width * stack.height;
   return stack.data.subarray(z * n, (z + 1) * n) as T;
+}
+
+export type SampleType = 'uint8' | 'uint16' | 'uint32' | 'float32';
+
+/** A 2-D grey slice: enough for writers, which accept any producer of these. */
+export interface SliceLike<T extends StackData = StackData> {
+  width: number;
+  height: number;
+  data: T;
+}
+
+/** A slice as read from disk: where it came from, for error messages. */
+export interface Slice<T extends StackData = StackData> extends SliceLike<T> {
+  /** Position in the stack, from 0. */
+  index: number;
+  /** File it was read from, and page within that file (from 0). */
+  source: string;
+  page: number;
+}
+
+export interface ReadOptions {
+  /** Colour / palette / alpha images: refused by default; 'to-grey' keeps luma (alpha ignored). */
+  colour?: ColourPolicy;
+}
+
+/** A stack opened from disk: sizes known and checked, pixels read only by slices(). */
+export interface StackReader {
+  files: string[];
+  width: number;
+  height: number;
+  depth: number;
+  sampleType: SampleType;
+  slices(): AsyncGenerator<Slice>;
+}
+
+export function sampleTypeOf(data: StackData): SampleType {
+  if (data instanceof Uint8Array) return 'uint8';
+  if (data instanceof Uint16Array) return 'uint16';
+  if (data instanceof Uint32Array) return 'uint32';
+  return 'float32';
+}
+
+export function allocate(type: SampleType, length: number): StackData {
+  switch (type) {
+    case 'uint8':
+      return new Uint8Array(length);
+    case 'uint16':
+      return new Uint16Array(length);
+    case 'uint32':
+      return new Uint32Array(length);
+    case 'float32':
+      return new Float32Array(length);
+  }
+}
+
+/**
+ * Opens a file, folder, glob or list of them as one stack. Every header is read and checked
+ * (same size and sample type everywhere) before any pixel is decoded.
+ */
+export async function openStack(input: string | readonly string[], options: ReadOptions = {}): Promise<StackReader> {
+  const files = await resolveSources(input);
+  const opened: ImageFile[] = [];
+  for (const path of files) opened.push(await openImageFile(path, options.colour));
+  const first = opened[0]!.pages[0]!;
+  for (const file of opened) {
+    file.pages.forEach((p, i) => {
+      const where = file.pages.length > 1 ? ` (page ${i + 1})` : '';
+      if (p.width !== first.width || p.height !== first.height) {
+        throw new EmsegIoError('mismatch', file.path, `slice${where} is ${p.width}x${p.height} but ${files[0]} is ${first.width}x${first.height}; all slices of a stack must have the same size`);
+      }
+      if (p.sampleType !== first.sampleType) {
+        throw new EmsegIoError('mismatch', file.path, `slice${where} is ${p.sampleType} but ${files[0]} is ${first.sampleType}; all slices of a stack must have the same sample type`);
+      }
+    });
+  }
+  const depth = opened.reduce((n, f) => n + f.pages.length, 0);
+  return { files, width: first.width, height: first.height, depth, sampleType: first.sampleType, slices: () => readSlices(opened) };
+}
+
+async function* readSlices(files: ImageFile[]): AsyncGenerator<Slice> {
+  let index = 0;
+  for (const file of files) {
+    let page = 0;
+    for await (const data of file.pageData()) {
+      const { width, height, sampleType } = file.pages[page] ?? file.pages[0]!;
+      if (page >= file.pages.length || data.length !== width * height || sampleTypeOf(data) !== sampleType) {
+        throw new EmsegIoError('mismatch', file.path, 'file changed while the stack was being read');
+      }
+      yield { width, height, data, index: index++, source: file.path, page: page++ };
+    }
+  }
+}
+
+/** Async iterator over the slices of a file, folder, glob or list, one decoded slice in memory at a time. */
+export async function* iterateSlices(input: string | readonly string[], options: ReadOptions = {}): AsyncGenerator<Slice> {
+  yield* (await openStack(input, options)).slices();
+}
+
+export interface LoadedStack<T extends StackData = StackData> extends ImageStack<T> {
+  sampleType: SampleType;
+  /** The files the slices came from, in stack order. */
+  files: string[];
+}
+
+/** Reads a whole stack into one typed array of the files' own sample type. */
+export async function readStack(input: string | readonly string[], options: ReadOptions = {}): Promise<LoadedStack> {
+  const reader = await openStack(input, options);
+  const { width, height, depth, sampleType, files } = reader;
+  const n = width * height;
+  if (n * depth > MAX_STACK_ELEMENTS) {
+    throw new EmsegIoError('too-large', files[0]!, `stack of ${width}x${height}x${depth} is too large to load at once; iterate its slices instead`);
+  }
+  const data = allocate(sampleType, n * depth);
+  for await (const s of reader.slices()) data.set(s.data, s.index * n);
+  return { width, height, depth, data, sampleType, files };
+}
+
+/** Full scale of an integer type (8-bit 255, 16-bit 65535, 32-bit 2^32-1); 1 for float. */
+export function fullScale(type: SampleType): number {
+  return type === 'uint8' ? 255 : type === 'uint16' ? 65535 : type === 'uint32' ? 4294967295 : 1;
+}
+
+/** Raw intensities in [0,1]: the integer range divided by its full scale, float copied as is. */
+export function toFloat32(data: StackData): Float32Array {
+  if (data instanceof Float32Array) return data.slice();
+  const max = fullScale(sampleTypeOf(data));
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = data[i]! / max;
+  return out;
+}
+
+/** Stack version of toFloat32. */
+export function stackToFloat32(stack: ImageStack): ImageStack<Float32Array> {
+  return { width: stack.width, height: stack.height, depth: stack.depth, data: toFloat32(stack.data) };
 }

@@ -1,0 +1,172 @@
+/**
+ * 2-d convolution (cross-correlation, as in oneDNN / every DL framework), reference kernels.
+ *
+ *   x [N, Cin, H, W], w [Cout, Cin, KH, KW] (OIHW), b [Cout] | null, y [N, Cout, OH, OW]
+ *   y[n, co, oh, ow] = b[co] + sum_{ci, i, j} w[co, ci, i, j] * x[n, ci, oh*sh - pt + i*dh, ow*sw - pl + j*dw]
+ *   (taps that fall into the padding read 0), then optionally ReLU.
+ *   OH = floor((H + pt + pb - dh*(KH-1) - 1) / sh) + 1, likewise OW with (pl, pr, dw, KW, sw).
+ *
+ * Dilation 1 = dense (oneDNN's dilation is ours - 1).
+ */
+import type { ConvOptions, ConvParams } from '../backend.js';
+import { type FloatArray, type Shape, type Tensor, formatShape, numel } from '../../tensor/tensor.js';
+import { type RefContext, checkLength, checkPadding, checkPair, dims4, windowOutSize } from './util.js';
+
+/** All the index arithmetic of one convolution, shared by conv and deconv kernels. */
+export interface ConvGeometry {
+  N: number; Cin: number; H: number; W: number;
+  Cout: number; KH: number; KW: number;
+  OH: number; OW: number;
+  sh: number; sw: number; dh: number; dw: number; pt: number; pl: number;
+}
+
+export function checkConvParams(p: ConvParams, what: string): void {
+  checkPair(p.stride, `${what} stride`, 1);
+  checkPair(p.dilation, `${what} dilation`, 1);
+  checkPadding(p.padding, what);
+}
+
+/**
+ * Geometry of the convolution x [N, Cin, H, W] (*) w [Cout, Cin, KH, KW] -> [N, Cout, OH, OW].
+ */
+export function convGeometry(xShape: Shape, wShape: Shape, p: ConvParams, what: string): ConvGeometry {
+  const [N, Cin, H, W] = dims4(xShape, `${what} input`);
+  const [Cout, wCin, KH, KW] = dims4(wShape, `${what} weights`);
+  if (wCin !== Cin) {
+    throw new Error(`${what}: input ${formatShape(xShape)} has ${Cin} channels but weights ${formatShape(wShape)} ` +
+      `expect ${wCin} (weights are [Cout, Cin, kh, kw])`);
+  }
+  checkConvParams(p, what);
+  const [sh, sw] = p.stride;
+  const [dh, dw] = p.dilation;
+  const [pt, pl, pb, pr] = p.padding;
+  const OH = windowOutSize(H, KH, sh, dh, pt, pb, `${what} (height)`);
+  const OW = windowOutSize(W, KW, sw, dw, pl, pr, `${what} (width)`);
+  return { N, Cin, H, W, Cout, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl };
+}
+
+export function checkWeights(w: FloatArray, wShape: Shape, b: FloatArray | null, what: string): void {
+  checkLength(w, numel(wShape), `${what} weights ${formatShape(wShape)}`);
+  if (b) checkLength(b, wShape[0]!, `${what} bias`);
+}
+
+export function expectShape(actual: Shape, expected: Shape, what: string): void {
+  if (actual.length !== expected.length || actual.some((d, i) => d !== expected[i])) {
+    throw new Error(`${what}: expected shape ${formatShape(expected)}, got ${formatShape(actual)}`);
+  }
+}
+
+// The three kernels below spell the same loop nest (output position, input channel, tap), each with its own
+// accumulation. Indices: x ((n*Cin + ci)*H + ih)*W + iw, w ((co*Cin + ci)*KH + i)*KW + j,
+// y ((n*Cout + co)*OH + oh)*OW + ow. Sums are accumulated in float64 and rounded once to the precision.
+
+export function conv2d(
+  ctx: RefContext, x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions,
+): Tensor {
+  const what = 'conv2d';
+  const g = convGeometry(x.shape, wShape, p, what);
+  checkWeights(w, wShape, b, what);
+  const xd = ctx.data(x, `${what} x`);
+  const { N, Cin, H, W, Cout, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl } = g;
+  const y = ctx.alloc(N * Cout * OH * OW);  // each element is one float64 sum, rounded once on store
+  for (let n = 0; n < N; n++) {
+    for (let co = 0; co < Cout; co++) {
+      const bias = b ? b[co]! : 0;
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          let acc = bias;
+          for (let ci = 0; ci < Cin; ci++) {
+            const xBase = (n * Cin + ci) * H;
+            const wBase = (co * Cin + ci) * KH;
+            for (let i = 0; i < KH; i++) {
+              const ih = oh * sh - pt + i * dh;
+              if (ih < 0 || ih >= H) continue;
+              for (let j = 0; j < KW; j++) {
+                const iw = ow * sw - pl + j * dw;
+                if (iw < 0 || iw >= W) continue;
+                acc += w[(wBase + i) * KW + j]! * xd[(xBase + ih) * W + iw]!;
+              }
+            }
+          }
+          y[((n * Cout + co) * OH + oh) * OW + ow] = p.relu && acc < 0 ? 0 : acc;
+        }
+      }
+    }
+  }
+  return ctx.wrap(y, [N, Cout, OH, OW]);
+}
+
+/** dx = conv2d^T(dy): the gradient of conv2d w.r.t. x (no ReLU: the graph applies reluBackward first). */
+export function conv2dBackwardData(
+  ctx: RefContext, dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams,
+): Tensor {
+  const what = 'conv2dBackwardData';
+  const g = convGeometry(xShape, wShape, p, what);
+  checkWeights(w, wShape, null, what);
+  expectShape(dy.shape, [g.N, g.Cout, g.OH, g.OW], `${what} dy (for x ${formatShape(xShape)})`);
+  const dyd = ctx.data(dy, `${what} dy`);
+  const { N, Cin, H, W, Cout, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl } = g;
+  const dx = new Float64Array(N * Cin * H * W);
+  for (let n = 0; n < N; n++) {
+    for (let co = 0; co < Cout; co++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const gy = dyd[((n * Cout + co) * OH + oh) * OW + ow]!;
+          for (let ci = 0; ci < Cin; ci++) {
+            const xBase = (n * Cin + ci) * H;
+            const wBase = (co * Cin + ci) * KH;
+            for (let i = 0; i < KH; i++) {
+              const ih = oh * sh - pt + i * dh;
+              if (ih < 0 || ih >= H) continue;
+              for (let j = 0; j < KW; j++) {
+                const iw = ow * sw - pl + j * dw;
+                if (iw < 0 || iw >= W) continue;
+                dx[(xBase + ih) * W + iw] += gy * w[(wBase + i) * KW + j]!;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return ctx.wrap(ctx.fromF64(dx), [N, Cin, H, W]);
+}
+
+/** dw[co, ci, i, j] = sum dy[n, co, oh, ow] * x[n, ci, tap]; db[co] = sum dy[n, co, :, :]. */
+export function conv2dBackwardWeights(
+  ctx: RefContext, x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
+): { dw: FloatArray; db: FloatArray | null } {
+  const what = 'conv2dBackwardWeights';
+  const g = convGeometry(x.shape, wShape, p, what);
+  expectShape(dy.shape, [g.N, g.Cout, g.OH, g.OW], `${what} dy (for x ${formatShape(x.shape)})`);
+  const xd = ctx.data(x, `${what} x`);
+  const dyd = ctx.data(dy, `${what} dy`);
+  const { N, Cin, H, W, Cout, KH, KW, OH, OW, sh, sw, dh, dw: dil, pt, pl } = g;
+  // accumulate in float64 whatever the precision, then round once
+  const dw = new Float64Array(numel(wShape));
+  const db = new Float64Array(Cout);
+  for (let n = 0; n < N; n++) {
+    for (let co = 0; co < Cout; co++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const gy = dyd[((n * Cout + co) * OH + oh) * OW + ow]!;
+          db[co] += gy;
+          for (let ci = 0; ci < Cin; ci++) {
+            const xBase = (n * Cin + ci) * H;
+            const wBase = (co * Cin + ci) * KH;
+            for (let i = 0; i < KH; i++) {
+              const ih = oh * sh - pt + i * dh;
+              if (ih < 0 || ih >= H) continue;
+              for (let j = 0; j < KW; j++) {
+                const iw = ow * sw - pl + j * dil;
+                if (iw < 0 || iw >= W) continue;
+                dw[(wBase + i) * KW + j] += gy * xd[(xBase + ih) * W + iw]!;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { dw: ctx.fromF64(dw), db: withBias ? ctx.fromF64(db) : null };
+}

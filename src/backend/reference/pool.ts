@@ -1,0 +1,111 @@
+/**
+ * Max pooling, reference kernels (semantics of oneDNN 2.x `pooling_max`, cpu/ref_pooling.cpp):
+ *
+ *   x [N, C, H, W] -> y [N, C, OH, OW], OH = floor((H + pt + pb - dh*(KH-1) - 1) / sh) + 1 (likewise OW)
+ *   y[n, c, oh, ow] = max over taps (i, j) in scan order (i outer, j inner) of x[n, c, oh*sh - pt + i*dh, ow*sw - pl + j*dw]
+ *
+ * - Padded cells never win (they act as -inf; they are simply skipped).
+ * - Ties go to the FIRST maximal tap in scan order (strict `>` comparison), and the backward pass routes the whole
+ *   gradient of an output cell to that single input cell (oneDNN keeps the winning tap in its workspace).
+ * - A window lying entirely in the padding (possible only when a padding is >= the dilated kernel extent) has no
+ *   winner: like oneDNN's reference it outputs the lowest finite value of the precision and gets no gradient.
+ * - Dilation 1 = dense; oneDNN's dilation is ours - 1.
+ *
+ * Workspace: a Tensor shaped like y whose values are the winner's index within its (n, c) plane, ih*W + iw
+ * (-1 when there is no winner). Plane indices stay exactly representable in float32 (planes up to 2^24 pixels).
+ * Callers must treat it as opaque.
+ */
+import type { PoolParams } from '../backend.js';
+import { type Shape, type Tensor, formatShape } from '../../tensor/tensor.js';
+import { type RefContext, checkPadding, checkPair, dims4, windowOutSize } from './util.js';
+import { expectShape } from './conv.js';
+
+interface PoolGeometry {
+  N: number; C: number; H: number; W: number; OH: number; OW: number;
+  KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; pt: number; pl: number;
+}
+
+function poolGeometry(xShape: Shape, p: PoolParams, what: string): PoolGeometry {
+  const [N, C, H, W] = dims4(xShape, `${what} input`);
+  checkPair(p.kernel, `${what} kernel`, 1);
+  checkPair(p.stride, `${what} stride`, 1);
+  checkPair(p.dilation, `${what} dilation`, 1);
+  checkPadding(p.padding, what);
+  const [KH, KW] = p.kernel;
+  const [sh, sw] = p.stride;
+  const [dh, dw] = p.dilation;
+  const [pt, pl, pb, pr] = p.padding;
+  const OH = windowOutSize(H, KH, sh, dh, pt, pb, `${what} (height)`);
+  const OW = windowOutSize(W, KW, sw, dw, pl, pr, `${what} (width)`);
+  return { N, C, H, W, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl };
+}
+
+const LOWEST = { float32: -3.4028234663852886e38, float64: -Number.MAX_VALUE } as const;
+
+export function maxPool2d(
+  ctx: RefContext, x: Tensor, p: PoolParams, training: boolean,
+): { y: Tensor; workspace: Tensor | null } {
+  const what = 'maxPool2d';
+  const g = poolGeometry(x.shape, p, what);
+  const { N, C, H, W, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl } = g;
+  if (training && ctx.precision === 'float32' && H * W > 2 ** 24) {
+    throw new Error(`${what}: planes of ${H}x${W} pixels are too large for a float32 argmax workspace`);
+  }
+  const xd = ctx.data(x, `${what} x`);
+  const y = ctx.alloc(N * C * OH * OW);
+  const ws = training ? ctx.alloc(y.length) : null;
+  for (let nc = 0; nc < N * C; nc++) {
+    const xBase = nc * H * W;
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        let best = 0;
+        let arg = -1;
+        for (let i = 0; i < KH; i++) {
+          const ih = oh * sh - pt + i * dh;
+          if (ih < 0 || ih >= H) continue;
+          for (let j = 0; j < KW; j++) {
+            const iw = ow * sw - pl + j * dw;
+            if (iw < 0 || iw >= W) continue;
+            const v = xd[xBase + ih * W + iw]!;
+            if (arg < 0 || v > best) {
+              best = v;
+              arg = ih * W + iw;
+            }
+          }
+        }
+        const yi = (nc * OH + oh) * OW + ow;
+        y[yi] = arg < 0 ? LOWEST[ctx.precision] : best;
+        if (ws) ws[yi] = arg;
+      }
+    }
+  }
+  return {
+    y: ctx.wrap(y, [N, C, OH, OW]),
+    workspace: ws ? ctx.wrap(ws, [N, C, OH, OW]) : null,
+  };
+}
+
+export function maxPool2dBackward(
+  ctx: RefContext, dy: Tensor, workspace: Tensor, xShape: Shape, p: PoolParams,
+): Tensor {
+  const what = 'maxPool2dBackward';
+  const g = poolGeometry(xShape, p, what);
+  const { N, C, H, W, OH, OW } = g;
+  expectShape(dy.shape, [N, C, OH, OW], `${what} dy (for x ${formatShape(xShape)})`);
+  expectShape(workspace.shape, [N, C, OH, OW], `${what} workspace`);
+  const dyd = ctx.data(dy, `${what} dy`);
+  const wsd = ctx.data(workspace, `${what} workspace`);
+  const dx = new Float64Array(N * C * H * W);
+  for (let nc = 0; nc < N * C; nc++) {
+    for (let o = 0; o < OH * OW; o++) {
+      const yi = nc * OH * OW + o;
+      const arg = wsd[yi]!;
+      if (arg < 0) continue;
+      if (!Number.isInteger(arg) || arg >= H * W) {
+        throw new Error(`${what}: workspace entry ${arg} is not an argmax of this pooling (corrupted workspace?)`);
+      }
+      dx[nc * H * W + arg] += dyd[yi]!;
+    }
+  }
+  return ctx.wrap(ctx.fromF64(dx), [N, C, H, W]);
+}

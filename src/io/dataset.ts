@@ -1,0 +1,135 @@
+/** A dataset = grey images + binary membrane labels, paired slice by slice with explicit label polarity. */
+import { EmsegIoError } from './errors.js';
+import { MAX_STACK_ELEMENTS } from './limits.js';
+import { openStack, toFloat32 } from './stack.js';
+import type { ImageStack, ReadOptions, StackData, StackReader } from './stack.js';
+
+/**
+ * How label files encode membrane. The ISBI 2012 labels are 'membrane-0-interior-255' (the default);
+ * 'membrane-255-interior-0' is the inverted form; the last two are 0/1 masks.
+ */
+export type LabelPolarity =
+  | 'membrane-0-interior-255'
+  | 'membrane-255-interior-0'
+  | 'membrane-1-interior-0'
+  | 'membrane-0-interior-1';
+
+export interface DatasetOptions extends ReadOptions {
+  /** File, folder, glob or list of them. */
+  images: string | readonly string[];
+  /** Same forms; omit for images only (inference). */
+  labels?: string | readonly string[];
+  polarity?: LabelPolarity;
+}
+
+/** One image slice as float32 raw intensities in [0,1], and its mask (1 = membrane, 0 = interior). */
+export interface DatasetSlice {
+  index: number;
+  width: number;
+  height: number;
+  image: Float32Array;
+  label?: Uint8Array;
+  imageFile: string;
+  labelFile?: string;
+}
+
+export interface Dataset {
+  images: ImageStack<Float32Array>;
+  /** 1 = membrane, 0 = interior. */
+  labels?: ImageStack<Uint8Array>;
+  imageFiles: string[];
+  labelFiles: string[];
+}
+
+export const LABEL_POLARITIES = ['membrane-0-interior-255', 'membrane-255-interior-0', 'membrane-1-interior-0', 'membrane-0-interior-1'] as const satisfies readonly LabelPolarity[];
+
+const POLARITY_VALUES: Record<LabelPolarity, { membrane: number; interior: number }> = {
+  'membrane-0-interior-255': { membrane: 0, interior: 255 },
+  'membrane-255-interior-0': { membrane: 255, interior: 0 },
+  'membrane-1-interior-0': { membrane: 1, interior: 0 },
+  'membrane-0-interior-1': { membrane: 0, interior: 1 },
+};
+
+function polarityValues(polarity: LabelPolarity): { membrane: number; interior: number } {
+  const values = POLARITY_VALUES[polarity];
+  if (!values) {
+    throw new EmsegIoError('invalid-data', String(polarity), `unknown label polarity; use one of ${LABEL_POLARITIES.join(', ')}`);
+  }
+  return values;
+}
+
+/** Label slice to mask (1 = membrane). Any value other than the polarity's two is an error naming the file. */
+export function labelsToMask(data: StackData, polarity: LabelPolarity, path: string): Uint8Array {
+  const { membrane, interior } = polarityValues(polarity);
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v === membrane) out[i] = 1;
+    else if (v !== interior) throw notBinary(data, i, polarity, path);
+  }
+  return out;
+}
+
+function notBinary(data: StackData, i: number, polarity: LabelPolarity, path: string): EmsegIoError {
+  const seen = new Set<number>();
+  for (let k = 0; k < data.length && seen.size < 6; k++) seen.add(data[k]!);
+  const values = [...seen].sort((a, b) => a - b).join(', ');
+  const hint = seen.size <= 2 ? ` (values ${values}: pick the matching polarity, one of ${LABEL_POLARITIES.join(', ')})` : ` (values include ${values})`;
+  return new EmsegIoError('not-binary', path, `label pixel ${i} is ${data[i]}, but polarity ${polarity} allows only its two values${hint}`);
+}
+
+/** Opens images and labels and checks the pairs (count and size) before any pixel is read. */
+async function openPairs(options: DatasetOptions): Promise<{ images: StackReader; labels?: StackReader }> {
+  polarityValues(options.polarity ?? 'membrane-0-interior-255'); // fail on a bad option before any file is read
+  const images = await openStack(options.images, options);
+  if (options.labels === undefined) return { images };
+  const labels = await openStack(options.labels, options);
+  if (labels.depth !== images.depth) {
+    throw new EmsegIoError('mismatch', labels.files[0]!, `${labels.depth} label slices (${describeFiles(labels)}) but ${images.depth} image slices (${describeFiles(images)}); they must pair one to one`);
+  }
+  if (labels.width !== images.width || labels.height !== images.height) {
+    throw new EmsegIoError('mismatch', labels.files[0]!, `labels are ${labels.width}x${labels.height} but images (${images.files[0]}) are ${images.width}x${images.height}`);
+  }
+  return { images, labels };
+}
+
+function describeFiles(r: StackReader): string {
+  return r.files.length === 1 ? r.files[0]! : `${r.files[0]} .. ${r.files.at(-1)}, ${r.files.length} files`;
+}
+
+/** Image/label pairs one slice at a time (for stacks too large to hold). */
+export async function* iterateDataset(options: DatasetOptions): AsyncGenerator<DatasetSlice> {
+  yield* pairs(await openPairs(options), options.polarity ?? 'membrane-0-interior-255');
+}
+
+async function* pairs({ images, labels }: { images: StackReader; labels?: StackReader }, polarity: LabelPolarity): AsyncGenerator<DatasetSlice> {
+  const labelSlices = labels?.slices();
+  for await (const img of images.slices()) {
+    const base = { index: img.index, width: img.width, height: img.height, image: toFloat32(img.data), imageFile: img.source };
+    if (!labelSlices) {
+      yield base;
+      continue;
+    }
+    const lab = (await labelSlices.next()).value;
+    if (!lab) throw new EmsegIoError('mismatch', labels!.files.at(-1)!, 'label stack ended early (file changed while reading?)');
+    yield { ...base, label: labelsToMask(lab.data, polarity, lab.source), labelFile: lab.source };
+  }
+}
+
+/** Loads a whole dataset: images as float32 raw intensities, labels as a 1 = membrane mask. */
+export async function loadDataset(options: DatasetOptions): Promise<Dataset> {
+  const opened = await openPairs(options);
+  const { images: reader, labels: labelReader } = opened;
+  const { width, height, depth } = reader;
+  const n = width * height;
+  if (n * depth > MAX_STACK_ELEMENTS) {
+    throw new EmsegIoError('too-large', reader.files[0]!, `dataset of ${width}x${height}x${depth} is too large to load at once; use iterateDataset`);
+  }
+  const images = { width, height, depth, data: new Float32Array(n * depth) };
+  const labels = labelReader ? { width, height, depth, data: new Uint8Array(n * depth) } : undefined;
+  for await (const s of pairs(opened, options.polarity ?? 'membrane-0-interior-255')) {
+    images.data.set(s.image, s.index * n);
+    if (s.label) labels!.data.set(s.label, s.index * n);
+  }
+  return { images, labels, imageFiles: reader.files, labelFiles: labelReader?.files ?? [] };
+}

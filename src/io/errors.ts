@@ -1,0 +1,43 @@
+/**
+ * Every failure of the io module is an EmsegIoError that names the file involved, so the CLI can print
+ * one clear line instead of a stack trace. `code` lets callers branch without parsing the message.
+ */
+export type EmsegIoErrorCode =
+  | 'not-found' // path, folder or glob matched nothing
+  | 'empty' // folder or glob holds no image
+  | 'not-image' // wrong magic bytes / not a PNG or TIFF
+  | 'corrupt' // decoder failed: truncated or damaged data
+  | 'unsupported' // valid file, but a layout we do not read (colour, tiles + PackBits, ...)
+  | 'too-large' // header claims a size we refuse to allocate
+  | 'mismatch' // sizes/types/counts differ within a stack or between images and labels
+  | 'not-binary' // a label image holds values other than the two the polarity allows
+  | 'invalid-data' // data handed to a writer is out of range (NaN, > 1, ...)
+  | 'exists' // output exists and overwrite was not requested
+  | 'fs-failed'; // the filesystem refused a read, write or rename (permissions, disk full...)
+
+export class EmsegIoError extends Error {
+  readonly code: EmsegIoErrorCode;
+  /** The file (or folder / pattern) the error is about. */
+  readonly path: string;
+
+  constructor(code: EmsegIoErrorCode, path: string, message: string, options?: { cause?: unknown }) {
+    super(`${path}: ${message}`, options);
+    this.name = 'EmsegIoError';
+    this.code = code;
+    this.path = path;
+  }
+}
+
+/** Message of an unknown thrown value, for wrapping third-party decoder errors. */
+export function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Turns a Node fs error into an EmsegIoError naming `path`; passes EmsegIoErrors through. */
+export function fromFsError(err: unknown, path: string, doing: string): EmsegIoError {
+  if (err instanceof EmsegIoError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return new EmsegIoError('not-found', path, 'no such file or folder', { cause: err });
+  if (code === 'EISDIR') return new EmsegIoError('not-image', path, 'is a folder, expected a file', { cause: err });
+  return new EmsegIoError('fs-failed', path, `${doing} failed: ${describe(err)}`, { cause: err });
+}

@@ -1,0 +1,176 @@
+/**
+ * Minimal baseline-TIFF writer: little-endian, one uncompressed strip per page, grey, uint8/16/32 or
+ * float32, any number of pages. Written by hand because the `tiff` package only decodes and the ISBI
+ * submission format needs a multi-page float32 TIFF. Pages are laid out as [strip bytes][IFD][arrays],
+ * so a stack can be streamed page by page: each IFD is linked from the previous one by a 4-byte patch.
+ */
+import { EmsegIoError } from './errors.js';
+import type { StackData } from './stack.js';
+
+/** One page with its strips already encoded (raw, or compressed by the caller for tests). */
+export interface RawTiffPage {
+  width: number;
+  height: number;
+  bitsPerSample: 8 | 16 | 32;
+  /** 1 = unsigned integer, 3 = IEEE float. */
+  sampleFormat: 1 | 3;
+  /** 1 = none (default); other values only when the caller encoded the strips itself. */
+  compression?: number;
+  predictor?: number;
+  rowsPerStrip: number;
+  strips: Uint8Array[];
+}
+
+export interface PagePlacement {
+  /** Where `bytes` go in the file. */
+  position: number;
+  bytes: Uint8Array;
+  /** 4 bytes to write at `link.position` so the previous IFD (or the header) points to this page. */
+  link: { position: number; bytes: Uint8Array };
+}
+
+const SHORT = 3;
+const LONG = 4;
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Computes the byte layout of a TIFF file one page at a time; the caller writes the bytes. */
+export class TiffLayout {
+  private end = 8;
+  private linkPosition = 4;
+
+  constructor(private readonly path: string) {}
+
+  /** The 8-byte header ("II", 42, first-IFD offset 0 until the first page is linked). */
+  header(): Uint8Array {
+    const h = new Uint8Array(8);
+    const v = new DataView(h.buffer);
+    v.setUint16(0, 0x4949);
+    v.setUint16(2, 42, true);
+    return h;
+  }
+
+  addPage(page: RawTiffPage): PagePlacement {
+    const position = this.end;
+    const stripBytes = page.strips.reduce((s, b) => s + b.length, 0);
+    const stripsEnd = position + stripBytes;
+    const ifdOffset = stripsEnd + (stripsEnd & 1); // IFDs must start on a word boundary
+    const entries = entriesFor(page);
+    const n = page.strips.length;
+    const arraysOffset = ifdOffset + 2 + 12 * entries.length + 4;
+    const arrayBytes = n > 1 ? 8 * n : 0; // StripOffsets and StripByteCounts out of line
+    const total = arraysOffset + arrayBytes - position;
+    if (position + total > 2 ** 32 - 1) {
+      throw new EmsegIoError('too-large', this.path, 'TIFF output would exceed 4 GiB (BigTIFF is not supported); write a folder of slices instead');
+    }
+    const bytes = new Uint8Array(total);
+    const view = new DataView(bytes.buffer);
+    const offsets: number[] = [];
+    let at = 0;
+    for (const strip of page.strips) {
+      offsets.push(position + at);
+      bytes.set(strip, at);
+      at += strip.length;
+    }
+    const arrays = { offsets: arraysOffset, counts: arraysOffset + 4 * n };
+    writeIfd(view, ifdOffset - position, entries, page, offsets, arrays);
+    if (n > 1) {
+      page.strips.forEach((s, i) => {
+        view.setUint32(arraysOffset - position + 4 * i, offsets[i]!, true);
+        view.setUint32(arraysOffset - position + 4 * (n + i), s.length, true);
+      });
+    }
+    const link = { position: this.linkPosition, bytes: u32le(ifdOffset) };
+    this.linkPosition = ifdOffset + 2 + 12 * entries.length;
+    this.end = position + total;
+    return { position, bytes, link };
+  }
+}
+
+type Entry = [tag: number, type: number, value: number | 'offsets' | 'counts'];
+
+function entriesFor(p: RawTiffPage): Entry[] {
+  const e: Entry[] = [
+    [256, LONG, p.width],
+    [257, LONG, p.height],
+    [258, SHORT, p.bitsPerSample],
+    [259, SHORT, p.compression ?? 1],
+    [262, SHORT, 1], // BlackIsZero
+    [273, LONG, 'offsets'],
+    [277, SHORT, 1],
+    [278, LONG, p.rowsPerStrip],
+    [279, LONG, 'counts'],
+    [284, SHORT, 1],
+  ];
+  if (p.predictor !== undefined) e.push([317, SHORT, p.predictor]);
+  e.push([339, SHORT, p.sampleFormat]);
+  return e;
+}
+
+function writeIfd(
+  view: DataView,
+  at: number,
+  entries: Entry[],
+  page: RawTiffPage,
+  offsets: number[],
+  arrays: { offsets: number; counts: number },
+): void {
+  const n = page.strips.length;
+  view.setUint16(at, entries.length, true);
+  entries.forEach(([tag, type, value], i) => {
+    const e = at + 2 + 12 * i;
+    const count = typeof value === 'number' ? 1 : n;
+    view.setUint16(e, tag, true);
+    view.setUint16(e + 2, type, true);
+    view.setUint32(e + 4, count, true);
+    if (typeof value === 'number') {
+      if (type === SHORT) view.setUint16(e + 8, value, true);
+      else view.setUint32(e + 8, value, true);
+    } else if (n === 1) {
+      view.setUint32(e + 8, value === 'offsets' ? offsets[0]! : page.strips[0]!.length, true);
+    } else {
+      view.setUint32(e + 8, arrays[value], true);
+    }
+  });
+  view.setUint32(at + 2 + 12 * entries.length, 0, true); // next IFD: patched when another page follows
+}
+
+function u32le(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v, true);
+  return b;
+}
+
+/** Raw little-endian bytes of a grey slice, as one uncompressed strip. */
+export function pageFromSlice(data: StackData, width: number, height: number): RawTiffPage {
+  const bitsPerSample = (data.BYTES_PER_ELEMENT * 8) as 8 | 16 | 32;
+  const sampleFormat = data instanceof Float32Array ? 3 : 1;
+  return { width, height, bitsPerSample, sampleFormat, rowsPerStrip: height, strips: [littleEndianBytes(data)] };
+}
+
+function littleEndianBytes(data: StackData): Uint8Array {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (HOST_LE || data.BYTES_PER_ELEMENT === 1) return bytes;
+  const out = new Uint8Array(bytes.length);
+  const size = data.BYTES_PER_ELEMENT;
+  for (let i = 0; i < bytes.length; i += size) for (let k = 0; k < size; k++) out[i + k] = bytes[i + size - 1 - k]!;
+  return out;
+}
+
+/** Assembles a whole TIFF in memory (small files, tests, in-memory decoding helpers). */
+export function buildTiff(pages: RawTiffPage[], path = '<memory>'): Uint8Array {
+  const layout = new TiffLayout(path);
+  const parts: PagePlacement[] = pages.map((p) => layout.addPage(p));
+  const last = parts.at(-1);
+  const out = new Uint8Array(last ? last.position + last.bytes.length : 8);
+  out.set(layout.header(), 0);
+  for (const p of parts) {
+    out.set(p.bytes, p.position);
+    out.set(p.link.bytes, p.link.position);
+  }
+  return out;
+}
+
+/** Encodes grey slices (all the same size and type) as an uncompressed multi-page TIFF. */
+export function encodeTiff(slices: StackData[], width: number, height: number): Uint8Array {
+  return buildTiff(slices.map((s) => pageFromSlice(s, width, height)));
+}

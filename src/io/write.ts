@@ -1,0 +1,237 @@
+/**
+ * Writing stacks. Every file is first written under a hidden temporary name in its final folder and
+ * renamed only once complete, so a crash or a bad slice never leaves a half-written output; existing
+ * outputs are refused unless `overwrite` is set.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
+import { EmsegIoError, fromFsError } from './errors.js';
+import { encodePng } from './png.js';
+import { sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
+import type { ImageStack, SliceLike } from './stack.js';
+import { TiffLayout, pageFromSlice } from './tiff-write.js';
+
+/** 'tiff': one multi-page TIFF file; '*-folder': one file per slice in a folder. */
+export type OutputFormat = 'tiff' | 'png-folder' | 'tiff-folder';
+
+export interface WriteOptions {
+  /** Replace existing outputs (the CLI's --overwrite). */
+  overwrite?: boolean;
+  /** Default: 'tiff' for a path ending in .tif/.tiff, otherwise 'png-folder'. */
+  format?: OutputFormat;
+}
+
+export type SliceSource = ImageStack | Iterable<SliceLike> | AsyncIterable<SliceLike>;
+
+export function outputFormatFor(path: string, format?: OutputFormat): OutputFormat {
+  if (format) return format;
+  const ext = extname(path).toLowerCase();
+  if (ext === '.tif' || ext === '.tiff') return 'tiff';
+  if (ext === '.png') {
+    throw new EmsegIoError('invalid-data', path, 'a stack is written as a folder of .png slices; give a folder path, or a .tif path for one multi-page file');
+  }
+  return 'png-folder';
+}
+
+/**
+ * Writes a stack (or a stream of slices, consumed one at a time) and returns the files written.
+ * Types are kept in TIFF; PNG slices are 8-bit (float in [0,1] scaled by 255) or 16-bit for uint16.
+ */
+export async function writeStack(path: string, source: SliceSource, options: WriteOptions = {}): Promise<string[]> {
+  const format = outputFormatFor(path, options.format);
+  const slices = checkedSlices(path, source);
+  if (format === 'tiff') {
+    await writeTiffFile(path, slices, options.overwrite ?? false);
+    return [path];
+  }
+  return writeFolder(path, slices, format === 'png-folder' ? 'png' : 'tif', options.overwrite ?? false);
+}
+
+/** What the values handed to writeIsbiSubmission mean. */
+export type ProbabilityMeaning = 'membrane-probability' | 'non-membrane-probability';
+
+/**
+ * Writes the ISBI 2012 submission format: one multi-page 32-bit float TIFF, values in [0,1],
+ * 0 = membrane, 1 = non-membrane. `values` says what the input holds, so the polarity is never guessed.
+ */
+export async function writeIsbiSubmission(
+  path: string,
+  source: SliceSource,
+  options: { values: ProbabilityMeaning; overwrite?: boolean },
+): Promise<string> {
+  const flip = options.values === 'membrane-probability';
+  async function* asIsbi(): AsyncGenerator<SliceLike<Float32Array>> {
+    let z = 0;
+    for await (const s of checkedSlices(path, source)) {
+      const data = toFloat32(s.data);
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i]!;
+        if (!(v >= 0 && v <= 1)) {
+          throw new EmsegIoError('invalid-data', path, `slice ${z} pixel ${i} is ${v}; ISBI values must lie in [0,1]`);
+        }
+        if (flip) data[i] = 1 - v;
+      }
+      z++;
+      yield { width: s.width, height: s.height, data };
+    }
+  }
+  await writeTiffFile(path, asIsbi(), options.overwrite ?? false);
+  return path;
+}
+
+/** Slices of any source, checked to share one size and sample type. */
+async function* checkedSlices(path: string, source: SliceSource): AsyncGenerator<SliceLike> {
+  let first: SliceLike | undefined;
+  let z = 0;
+  for await (const s of toSlices(path, source)) {
+    first ??= s;
+    if (s.width !== first.width || s.height !== first.height || sampleTypeOf(s.data) !== sampleTypeOf(first.data)) {
+      throw new EmsegIoError('mismatch', path, `slice ${z} is ${s.width}x${s.height} ${sampleTypeOf(s.data)} but slice 0 is ${first.width}x${first.height} ${sampleTypeOf(first.data)}`);
+    }
+    if (s.data.length !== s.width * s.height) {
+      throw new EmsegIoError('mismatch', path, `slice ${z} holds ${s.data.length} values, not ${s.width}x${s.height}`);
+    }
+    z++;
+    yield s;
+  }
+  if (!first) throw new EmsegIoError('invalid-data', path, 'nothing to write: the stack has no slices');
+}
+
+function toSlices(path: string, source: SliceSource): Iterable<SliceLike> | AsyncIterable<SliceLike> {
+  if (!('data' in source)) return source;
+  const stack = source;
+  if (stack.data.length !== stack.width * stack.height * stack.depth) {
+    throw new EmsegIoError('mismatch', path, `stack data holds ${stack.data.length} values, not ${stack.width}x${stack.height}x${stack.depth}`);
+  }
+  return Array.from({ length: stack.depth }, (_, z) => ({ width: stack.width, height: stack.height, data: sliceOf(stack, z) }));
+}
+
+async function writeTiffFile(path: string, slices: AsyncIterable<SliceLike>, overwrite: boolean): Promise<void> {
+  await refuseExisting(path, overwrite);
+  const tmp = await createTemp(path, async (fh) => {
+    const layout = new TiffLayout(path);
+    await fh.write(layout.header(), 0, 8, 0);
+    for await (const s of slices) {
+      const { position, bytes, link } = layout.addPage(pageFromSlice(s.data, s.width, s.height));
+      await fh.write(bytes, 0, bytes.length, position);
+      await fh.write(link.bytes, 0, 4, link.position);
+    }
+  });
+  await commit([[tmp, path]], overwrite);
+}
+
+async function writeFolder(folder: string, slices: AsyncIterable<SliceLike>, ext: 'png' | 'tif', overwrite: boolean): Promise<string[]> {
+  const created = await ensureFolder(folder);
+  const done: [string, string][] = [];
+  try {
+    let z = 0;
+    for await (const s of slices) {
+      const target = join(folder, `${String(z).padStart(4, '0')}.${ext}`);
+      await refuseExisting(target, overwrite);
+      const bytes = ext === 'png' ? pngBytes(s, target) : encodeSingleTiff(s, target);
+      done.push([await createTemp(target, (fh) => fh.writeFile(bytes).then(() => undefined)), target]);
+      z++;
+    }
+    await commit(done, overwrite);
+    if (overwrite) await removeStaleSlices(folder, ext, done.length);
+    return done.map(([, target]) => target);
+  } catch (err) {
+    await Promise.all(done.map(([tmp]) => rm(tmp, { force: true })));
+    if (created) await rmdir(folder).catch(() => undefined);
+    throw err;
+  }
+}
+
+function pngBytes(s: SliceLike, target: string): Uint8Array {
+  if (s.data instanceof Uint8Array || s.data instanceof Uint16Array) return encodePng(s.data, s.width, s.height);
+  if (s.data instanceof Uint32Array) {
+    throw new EmsegIoError('invalid-data', target, "32-bit integer slices cannot be written as PNG; use format 'tiff' or 'tiff-folder'");
+  }
+  return encodePng(floatTo8Bit(s.data, target), s.width, s.height);
+}
+
+/** Float slices go to 8-bit PNG as round(v*255); anything outside [0,1] is refused, not clipped. */
+function floatTo8Bit(data: Float32Array, target: string): Uint8Array {
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (!(v >= 0 && v <= 1)) throw new EmsegIoError('invalid-data', target, `pixel ${i} is ${v}; float slices written as PNG must lie in [0,1]`);
+    out[i] = Math.round(v * 255);
+  }
+  return out;
+}
+
+function encodeSingleTiff(s: SliceLike, target: string): Uint8Array {
+  const layout = new TiffLayout(target);
+  const { bytes, link } = layout.addPage(pageFromSlice(s.data, s.width, s.height));
+  const out = new Uint8Array(8 + bytes.length);
+  out.set(layout.header(), 0);
+  out.set(bytes, 8);
+  out.set(link.bytes, link.position);
+  return out;
+}
+
+/** Refusal message the CLI can show as is. */
+async function refuseExisting(path: string, overwrite: boolean): Promise<void> {
+  if (overwrite) return;
+  const exists = await stat(path).then(() => true, () => false);
+  if (exists) throw new EmsegIoError('exists', path, 'output already exists; pass --overwrite (overwrite: true) to replace it');
+}
+
+/** Writes a hidden temporary file beside `target`; removes it if `fill` fails. */
+async function createTemp(target: string, fill: (fh: FileHandle) => Promise<void>): Promise<string> {
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(tmp, 'wx');
+    await fill(fh);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    return tmp;
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'ENOENT') {
+      throw new EmsegIoError('not-found', target, `output folder ${dirname(target)} does not exist`, { cause: err });
+    }
+    // Only filesystem errors are rewrapped; a failing slice producer keeps its own error.
+    throw typeof code === 'string' ? fromFsError(err, target, 'writing') : err;
+  }
+}
+
+/** Renames finished temporaries onto their targets, re-checking for files that appeared meanwhile. */
+async function commit(pairs: [tmp: string, target: string][], overwrite: boolean): Promise<void> {
+  try {
+    for (const [, target] of pairs) await refuseExisting(target, overwrite);
+    for (const [tmp, target] of pairs) await rename(tmp, target).catch((err) => Promise.reject(fromFsError(err, target, 'renaming')));
+  } catch (err) {
+    await Promise.all(pairs.map(([tmp]) => rm(tmp, { force: true })));
+    throw err;
+  }
+}
+
+/** Creates the output folder if needed; true when this call created it (so a failure can remove it). */
+async function ensureFolder(folder: string): Promise<boolean> {
+  const info = await stat(folder).catch(() => undefined);
+  if (info?.isDirectory()) return false;
+  if (info) throw new EmsegIoError('exists', folder, 'exists and is not a folder; pass a folder path for slice output');
+  try {
+    await mkdir(folder, { recursive: true });
+    return true;
+  } catch (err) {
+    throw fromFsError(err, folder, 'creating the output folder');
+  }
+}
+
+/** After an overwrite, slices of an older, deeper stack (our own NNNN.ext names) would join the new one when read back. */
+async function removeStaleSlices(folder: string, ext: string, depth: number): Promise<void> {
+  const pattern = new RegExp(`^(\\d{4,})\\.${ext}$`);
+  for (const name of await readdir(folder)) {
+    const m = pattern.exec(name);
+    if (m && Number(m[1]) >= depth) await rm(join(folder, name), { force: true });
+  }
+}

@@ -1,0 +1,123 @@
+/** Datasets: the ISBI 2012 training data, label polarities and pair checks. */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encode as encodePng } from 'fast-png';
+import { EmsegIoError, LABEL_POLARITIES, iterateDataset, loadDataset, readStack } from '../src/io/index.js';
+import type { LabelPolarity } from '../src/io/index.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url)); // dist/test -> repo root
+const ISBI = join(ROOT, '..', 'shared', 'data', 'isbi2012', 'train');
+const TMP = mkdtempSync(join(tmpdir(), 'emseg-io-dataset-'));
+after(() => rmSync(TMP, { recursive: true, force: true }));
+
+let dirCount = 0;
+function freshDir(): string {
+  return mkdtempSync(join(TMP, `t${dirCount++}-`));
+}
+
+function writeGrey(path: string, width: number, height: number, values: number[]): void {
+  writeFileSync(path, encodePng({ width, height, data: new Uint8Array(values), depth: 8, channels: 1 }));
+}
+
+function isIoError(code: string, path: string, message?: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof EmsegIoError, `expected EmsegIoError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.path, path);
+    assert.ok(e.message.includes(path), e.message);
+    if (message) assert.match(e.message, message);
+    return true;
+  };
+}
+
+test('ISBI 2012 training images read as a folder: 25 slices of 512x512, 8-bit', async () => {
+  const stack = await readStack(join(ISBI, 'images'));
+  assert.deepEqual([stack.width, stack.height, stack.depth, stack.sampleType], [512, 512, 25, 'uint8']);
+  assert.equal(stack.files[24], join(ISBI, 'images', '24.png'));
+});
+
+test('ISBI 2012 dataset: float images in [0,1] = raw / 255, masks with 17-27 % membrane per slice', async () => {
+  const ds = await loadDataset({ images: join(ISBI, 'images'), labels: join(ISBI, 'labels') });
+  const raw = await readStack(join(ISBI, 'images'));
+  const n = 512 * 512;
+  assert.equal(ds.images.depth, 25);
+  assert.equal(ds.labels!.depth, 25);
+  for (let i = 0; i < raw.data.length; i += 997) assert.equal(ds.images.data[i], Math.fround(raw.data[i]! / 255));
+  for (let z = 0; z < 25; z++) {
+    let membrane = 0;
+    for (let i = z * n; i < (z + 1) * n; i++) membrane += ds.labels!.data[i]!;
+    const fraction = membrane / n;
+    assert.ok(fraction >= 0.17 && fraction <= 0.27, `slice ${z}: membrane fraction ${fraction}`);
+  }
+  assert.ok(ds.labels!.data.every((v) => v === 0 || v === 1));
+});
+
+test('every label polarity gives the same 1 = membrane mask', async () => {
+  const dir = freshDir();
+  mkdirSync(join(dir, 'images'));
+  writeGrey(join(dir, 'images', '0.png'), 4, 1, [10, 20, 30, 40]);
+  const membrane = [1, 0, 0, 1];
+  const encodings: Record<LabelPolarity, number[]> = {
+    'membrane-0-interior-255': [0, 255, 255, 0],
+    'membrane-255-interior-0': [255, 0, 0, 255],
+    'membrane-1-interior-0': [1, 0, 0, 1],
+    'membrane-0-interior-1': [0, 1, 1, 0],
+  };
+  assert.deepEqual([...LABEL_POLARITIES].sort(), Object.keys(encodings).sort());
+  for (const [polarity, values] of Object.entries(encodings) as [LabelPolarity, number[]][]) {
+    const labels = join(dir, `${polarity}.png`);
+    writeGrey(labels, 4, 1, values);
+    const ds = await loadDataset({ images: join(dir, 'images'), labels, polarity });
+    assert.deepEqual(Array.from(ds.labels!.data), membrane, polarity);
+    assert.deepEqual(Array.from(ds.images.data), [10, 20, 30, 40].map((v) => Math.fround(v / 255)));
+  }
+  // 0/1 labels read with the default (0/255) polarity: refused, naming the file and hinting at the fix.
+  const zeroOne = join(dir, 'membrane-1-interior-0.png');
+  await assert.rejects(
+    loadDataset({ images: join(dir, 'images'), labels: zeroOne }),
+    isIoError('not-binary', zeroOne, /values 0, 1: pick the matching polarity/),
+  );
+  await assert.rejects(
+    loadDataset({ images: join(dir, 'images'), labels: zeroOne, polarity: 'membrane-is-black' as LabelPolarity }),
+    /unknown label polarity/,
+  );
+});
+
+test('pairs are checked: counts, sizes and binary labels, naming the files', async () => {
+  const dir = freshDir();
+  for (const sub of ['images', 'labels', 'big', 'grey']) mkdirSync(join(dir, sub));
+  for (const z of [0, 1, 2]) writeGrey(join(dir, 'images', `${z}.png`), 2, 2, [1, 2, 3, 4]);
+  for (const z of [0, 1]) writeGrey(join(dir, 'labels', `${z}.png`), 2, 2, [0, 255, 255, 0]);
+  await assert.rejects(
+    loadDataset({ images: join(dir, 'images'), labels: join(dir, 'labels') }),
+    isIoError('mismatch', join(dir, 'labels', '0.png'), /2 label slices .* but 3 image slices/),
+  );
+  for (const z of [0, 1, 2]) writeGrey(join(dir, 'big', `${z}.png`), 3, 2, [0, 0, 0, 255, 255, 255]);
+  await assert.rejects(
+    loadDataset({ images: join(dir, 'images'), labels: join(dir, 'big') }),
+    isIoError('mismatch', join(dir, 'big', '0.png'), /3x2 but images .*0\.png\) are 2x2/),
+  );
+  for (const z of [0, 1]) writeGrey(join(dir, 'grey', `${z}.png`), 2, 2, [0, 255, 0, 255]);
+  writeGrey(join(dir, 'grey', '2.png'), 2, 2, [0, 255, 128, 255]);
+  await assert.rejects(
+    loadDataset({ images: join(dir, 'images'), labels: join(dir, 'grey') }),
+    isIoError('not-binary', join(dir, 'grey', '2.png'), /pixel 2 is 128/),
+  );
+});
+
+test('iterateDataset pairs slices one at a time, and works without labels', async () => {
+  const seen: string[] = [];
+  for await (const s of iterateDataset({ images: join(ISBI, 'images', '0[0-2].png'), labels: join(ISBI, 'labels', '0[0-2].png') })) {
+    seen.push(`${s.index}:${s.imageFile.slice(-6)}+${s.labelFile!.slice(-6)}`);
+    assert.equal(s.image.length, 512 * 512);
+    assert.equal(s.label!.length, 512 * 512);
+  }
+  assert.deepEqual(seen, ['0:00.png+00.png', '1:01.png+01.png', '2:02.png+02.png']);
+  const only = await loadDataset({ images: join(ISBI, 'images', '00.png') });
+  assert.equal(only.labels, undefined);
+  assert.equal(only.images.depth, 1);
+});

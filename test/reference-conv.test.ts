@@ -1,0 +1,265 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ConvParams } from '../src/backend/backend.js';
+import { createReferenceBackend, transposeOI } from '../src/backend/reference/index.js';
+import { type Shape, type Tensor, numel } from '../src/tensor/tensor.js';
+import { assertClose, assertGradient, dot, randomArray, randomAwayFromZero } from './helpers/gradcheck.js';
+
+const be = createReferenceBackend('float64');
+
+/** Run a tensor-producing op on host arrays and return the result as a host array (disposing everything). */
+function host(t: Tensor): Float64Array {
+  const a = t.toArray();
+  t.dispose();
+  assert.ok(a instanceof Float64Array);
+  return a;
+}
+function withTensor<R>(data: Float64Array, shape: Shape, f: (t: Tensor) => R): R {
+  const t = be.fromArray(data, shape);
+  try {
+    return f(t);
+  } finally {
+    t.dispose();
+  }
+}
+
+interface Case {
+  name: string;
+  xShape: Shape;
+  wShape: Shape;
+  p: ConvParams;
+}
+
+const cases: Case[] = [
+  { name: 'k3 pad1', xShape: [2, 3, 7, 7], wShape: [2, 3, 3, 3], p: { stride: [1, 1], padding: [1, 1, 1, 1], dilation: [1, 1] } },
+  { name: 'k4 even, asymmetric pad', xShape: [2, 3, 7, 7], wShape: [2, 3, 4, 4], p: { stride: [1, 1], padding: [1, 1, 2, 2], dilation: [1, 1] } },
+  { name: 'k3 stride2', xShape: [2, 3, 7, 7], wShape: [4, 3, 3, 3], p: { stride: [2, 2], padding: [1, 0, 0, 1], dilation: [1, 1] } },
+  { name: 'k3 dilation2', xShape: [2, 3, 7, 7], wShape: [2, 3, 3, 3], p: { stride: [1, 1], padding: [2, 2, 2, 2], dilation: [2, 2] } },
+  { name: 'k4x3 stride2x1 dilation1x2 no pad', xShape: [2, 3, 7, 8], wShape: [3, 3, 4, 3], p: { stride: [2, 1], padding: [0, 0, 0, 0], dilation: [1, 2] } },
+  { name: 'k4 stride2 dilation2 pad', xShape: [1, 2, 9, 9], wShape: [2, 2, 4, 4], p: { stride: [2, 2], padding: [3, 2, 2, 3], dilation: [2, 2] } },
+];
+
+function convOutShape(xShape: Shape, wShape: Shape, p: ConvParams): number[] {
+  const o = (size: number, k: number, s: number, d: number, a: number, b: number) =>
+    Math.floor((size + a + b - d * (k - 1) - 1) / s) + 1;
+  return [xShape[0]!, wShape[0]!,
+    o(xShape[2]!, wShape[2]!, p.stride[0], p.dilation[0], p.padding[0], p.padding[2]),
+    o(xShape[3]!, wShape[3]!, p.stride[1], p.dilation[1], p.padding[1], p.padding[3])];
+}
+
+function deconvOutShape(xShape: Shape, wShape: Shape, p: ConvParams): number[] {
+  const o = (size: number, k: number, s: number, d: number, a: number, b: number) => (size - 1) * s - a - b + d * (k - 1) + 1;
+  return [xShape[0]!, wShape[0]!,
+    o(xShape[2]!, wShape[2]!, p.stride[0], p.dilation[0], p.padding[0], p.padding[2]),
+    o(xShape[3]!, wShape[3]!, p.stride[1], p.dilation[1], p.padding[1], p.padding[3])];
+}
+
+test('conv2d: 3x3 on a 4x4 input, hand-computed (valid, padded, strided, with bias)', () => {
+  const x = Float64Array.from({ length: 16 }, (_, i) => i); // rows 0..3 / 4..7 / 8..11 / 12..15
+  const ones = new Float64Array(9).fill(1);
+  const valid = withTensor(x, [1, 1, 4, 4], (t) =>
+    host(be.conv2d(t, ones, [1, 1, 3, 3], Float64Array.of(0.5), { stride: [1, 1], padding: [0, 0, 0, 0], dilation: [1, 1] })));
+  assert.deepEqual([...valid], [45.5, 54.5, 81.5, 90.5]);
+
+  // a non-symmetric kernel checks that it is cross-correlation (no flip): only the top-left tap is 1
+  const tl = Float64Array.of(1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const shifted = withTensor(x, [1, 1, 4, 4], (t) =>
+    host(be.conv2d(t, tl, [1, 1, 3, 3], null, { stride: [1, 1], padding: [1, 1, 1, 1], dilation: [1, 1] })));
+  assert.deepEqual([...shifted], [0, 0, 0, 0, 0, 0, 1, 2, 0, 4, 5, 6, 0, 8, 9, 10]);
+
+  // stride 2, padding 1: windows centred on (0,0), (0,2), (2,0), (2,2)
+  const strided = withTensor(x, [1, 1, 4, 4], (t) => {
+    const y = be.conv2d(t, ones, [1, 1, 3, 3], null, { stride: [2, 2], padding: [1, 1, 1, 1], dilation: [1, 1] });
+    assert.deepEqual([...y.shape], [1, 1, 2, 2]);
+    return host(y);
+  });
+  assert.deepEqual([...strided], [0 + 1 + 4 + 5, 1 + 2 + 3 + 5 + 6 + 7, 4 + 5 + 8 + 9 + 12 + 13, 5 + 6 + 7 + 9 + 10 + 11 + 13 + 14 + 15]);
+
+  // dilation 2 on a 4x4 with padding [0,0,1,1]: taps rows 0,2,4(pad) x cols 0,2,4(pad) -> x[0]+x[2]+x[8]+x[10] at (0,0)
+  const dil = withTensor(x, [1, 1, 4, 4], (t) => {
+    const y = be.conv2d(t, ones, [1, 1, 3, 3], null, { stride: [1, 1], padding: [0, 0, 1, 1], dilation: [2, 2] });
+    assert.deepEqual([...y.shape], [1, 1, 1, 1]);
+    return host(y);
+  });
+  assert.deepEqual([...dil], [0 + 2 + 8 + 10]);
+});
+
+test('conv2d: two input channels and two output channels with bias and fused relu', () => {
+  // x: channel 0 all 1, channel 1 all 2 (2x2); 1x1 kernels
+  const x = Float64Array.of(1, 1, 1, 1, 2, 2, 2, 2);
+  const w = Float64Array.of(1, 1, /* co=1: */ -1, 0.25); // [2,2,1,1]
+  const b = Float64Array.of(0, 0.25);
+  const p = { stride: [1, 1], padding: [0, 0, 0, 0], dilation: [1, 1] } as const;
+  const y = withTensor(x, [1, 2, 2, 2], (t) => host(be.conv2d(t, w, [2, 2, 1, 1], b, p)));
+  assert.deepEqual([...y], [3, 3, 3, 3, -0.25, -0.25, -0.25, -0.25]);
+  const yr = withTensor(x, [1, 2, 2, 2], (t) => host(be.conv2d(t, w, [2, 2, 1, 1], b, { ...p, relu: true })));
+  assert.deepEqual([...yr], [3, 3, 3, 3, 0, 0, 0, 0]);
+});
+
+for (const c of cases) {
+  test(`conv2d gradients vs finite differences: ${c.name}`, () => {
+    const x = randomArray(numel(c.xShape), 1);
+    const w = randomArray(numel(c.wShape), 2);
+    const b = randomArray(c.wShape[0]!, 3);
+    const yShape = convOutShape(c.xShape, c.wShape, c.p);
+    const r = randomArray(numel(yShape), 4);
+    const fwd = (xa: Float64Array, wa: Float64Array, ba: Float64Array | null) =>
+      withTensor(xa, c.xShape, (t) => {
+        const y = be.conv2d(t, wa, c.wShape, ba, c.p);
+        assert.deepEqual([...y.shape], yShape);
+        return host(y);
+      });
+    const dy = be.fromArray(r, yShape);
+    const dx = host(be.conv2dBackwardData(dy, w, c.wShape, c.xShape, c.p));
+    const { dw, db } = withTensor(x, c.xShape, (t) => be.conv2dBackwardWeights(t, dy, c.wShape, c.p, true));
+    const noBias = withTensor(x, c.xShape, (t) => be.conv2dBackwardWeights(t, dy, c.wShape, c.p, false));
+    dy.dispose();
+    assert.equal(noBias.db, null);
+    assertClose(noBias.dw, dw, 0, 0, 'dw without bias');
+
+    assertGradient('dx', (xa) => dot(r, fwd(xa, w, b)), x, dx);
+    assertGradient('dw', (wa) => dot(r, fwd(x, wa, b)), w, dw);
+    assert.ok(db instanceof Float64Array);
+    assertGradient('db', (ba) => dot(r, fwd(x, w, ba)), b, db);
+  });
+}
+
+test('conv2d with fused relu: reluBackward on y then the conv gradients match finite differences', () => {
+  const c = cases[1]!;
+  const x = randomArray(numel(c.xShape), 11);
+  const w = randomArray(numel(c.wShape), 12);
+  const b = randomArray(c.wShape[0]!, 13);
+  const yShape = convOutShape(c.xShape, c.wShape, c.p);
+  const r = randomArray(numel(yShape), 14);
+  const p = { ...c.p, relu: true };
+  const fwd = (xa: Float64Array, wa: Float64Array) => withTensor(xa, c.xShape, (t) => host(be.conv2d(t, wa, c.wShape, b, p)));
+  const yArr = fwd(x, w);
+  assert.ok(yArr.some((v) => v === 0) && yArr.some((v) => v > 0), 'the relu must be active somewhere and clip somewhere');
+  const y = be.fromArray(yArr, yShape);
+  const rT = be.fromArray(r, yShape);
+  const dz = be.reluBackward(y, rT);
+  const dx = host(be.conv2dBackwardData(dz, w, c.wShape, c.xShape, c.p));
+  const { dw } = withTensor(x, c.xShape, (t) => be.conv2dBackwardWeights(t, dz, c.wShape, c.p, false));
+  for (const t of [y, rT, dz]) t.dispose();
+  assertGradient('dx (fused relu)', (xa) => dot(r, fwd(xa, w)), x, dx);
+  assertGradient('dw (fused relu)', (wa) => dot(r, fwd(x, wa)), w, dw);
+});
+
+for (const c of cases) {
+  // the deconv of these cases maps the conv's output back to its input: x [N, wShape[1]...] -> [N, wShape[0]...]
+  test(`deconv2d gradients vs finite differences: ${c.name}`, () => {
+    // use the conv's output extent as the deconv's input so the sizes are those of a real decoder
+    const convOut = convOutShape(c.xShape, c.wShape, c.p);
+    const xShape = [convOut[0]!, c.wShape[1]!, convOut[2]!, convOut[3]!];
+    const wShape = c.wShape; // deconv: [Cout, Cin, kh, kw] = deconv maps wShape[1] -> wShape[0] channels
+    const yShape = deconvOutShape(xShape, wShape, c.p);
+    const x = randomArray(numel(xShape), 21);
+    const w = randomArray(numel(wShape), 22);
+    const b = randomArray(wShape[0]!, 23);
+    const r = randomArray(numel(yShape), 24);
+    const fwd = (xa: Float64Array, wa: Float64Array, ba: Float64Array | null) =>
+      withTensor(xa, xShape, (t) => {
+        const y = be.deconv2d(t, wa, wShape, ba, c.p);
+        assert.deepEqual([...y.shape], yShape);
+        return host(y);
+      });
+    const dy = be.fromArray(r, yShape);
+    const dx = host(be.deconv2dBackwardData(dy, w, wShape, xShape, c.p));
+    const { dw, db } = withTensor(x, xShape, (t) => be.deconv2dBackwardWeights(t, dy, wShape, c.p, true));
+    dy.dispose();
+    assertGradient('dx', (xa) => dot(r, fwd(xa, w, b)), x, dx);
+    assertGradient('dw', (wa) => dot(r, fwd(x, wa, b)), w, dw);
+    assert.ok(db);
+    assertGradient('db', (ba) => dot(r, fwd(x, w, ba)), b, db);
+  });
+
+  test(`deconv2d is the adjoint of conv2d: ${c.name}`, () => {
+    // conv2d: u [N, Cin, H, W] -> [N, Cout, OH, OW] with w [Cout, Cin]; its adjoint is the deconv from Cout back to
+    // Cin channels, whose (oneDNN-convention) weights are transposeOI(w) [Cin, Cout]. With a stride the conv drops
+    // the remainder rows, so take u with the size the deconv produces (the smallest input giving this conv output).
+    const w = randomArray(numel(c.wShape), 32);
+    const wT = transposeOI(w, c.wShape);
+    const wTShape = [c.wShape[1]!, c.wShape[0]!, c.wShape[2]!, c.wShape[3]!];
+    const yShape = convOutShape(c.xShape, c.wShape, c.p);
+    const uShape = deconvOutShape(yShape, wTShape, c.p);
+    assert.deepEqual(convOutShape(uShape, c.wShape, c.p), yShape);
+    const u = randomArray(numel(uShape), 31);
+    const v = randomArray(numel(yShape), 33);
+    const convU = withTensor(u, uShape, (t) => host(be.conv2d(t, w, c.wShape, null, c.p)));
+    const deconvV = withTensor(v, yShape, (t) => {
+      const y = be.deconv2d(t, wT, wTShape, null, c.p);
+      assert.deepEqual([...y.shape], uShape);
+      return host(y);
+    });
+    const lhs = dot(convU, v);
+    const rhs = dot(u, deconvV);
+    assert.ok(Math.abs(lhs - rhs) <= 1e-12 * Math.max(1, Math.abs(lhs)), `<conv(u), v> = ${lhs} but <u, deconv(v)> = ${rhs}`);
+    // and both are literally the conv's data gradient / the conv itself
+    const bwd = withTensor(v, yShape, (t) => host(be.conv2dBackwardData(t, w, c.wShape, uShape, c.p)));
+    assertClose(deconvV, bwd, 1e-13, 1e-12, 'deconv2d(v, wT) vs conv2dBackwardData(v, w)');
+    const dd = withTensor(u, uShape, (t) => host(be.deconv2dBackwardData(t, wT, wTShape, yShape, c.p)));
+    assertClose(dd, convU, 1e-13, 1e-12, 'deconv2dBackwardData(u, wT) vs conv2d(u, w)');
+  });
+}
+
+test('deconv2d: hand-computed stride-2 2x2 upsampling kernel with bias and cropping', () => {
+  // x [1,1,2,2] = [[1,2],[3,4]], w [1,1,2,2] = [[1,10],[100,1000]], stride 2: each pixel stamps x*w into its 2x2 block
+  const x = Float64Array.of(1, 2, 3, 4);
+  const w = Float64Array.of(1, 10, 100, 1000);
+  const y = withTensor(x, [1, 1, 2, 2], (t) =>
+    host(be.deconv2d(t, w, [1, 1, 2, 2], Float64Array.of(0.5), { stride: [2, 2], padding: [0, 0, 0, 0], dilation: [1, 1] })));
+  assert.deepEqual([...y], [
+    1.5, 10.5, 2.5, 20.5,
+    100.5, 1000.5, 200.5, 2000.5,
+    3.5, 30.5, 4.5, 40.5,
+    300.5, 3000.5, 400.5, 4000.5,
+  ]);
+  // padding [1,1,0,0] crops the first row and column: output (2-1)*2 - 1 + 1 + 1 = 3
+  const yc = withTensor(x, [1, 1, 2, 2], (t) => {
+    const r = be.deconv2d(t, w, [1, 1, 2, 2], null, { stride: [2, 2], padding: [1, 1, 0, 0], dilation: [1, 1] });
+    assert.deepEqual([...r.shape], [1, 1, 3, 3]);
+    return host(r);
+  });
+  assert.deepEqual([...yc], [1000, 200, 2000, 30, 4, 40, 3000, 400, 4000]);
+});
+
+test('conv2d / deconv2d: clear errors on bad shapes and parameters', () => {
+  const p: ConvParams = { stride: [1, 1], padding: [0, 0, 0, 0], dilation: [1, 1] };
+  const x = be.fromArray(new Float64Array(2 * 3 * 5 * 5), [2, 3, 5, 5]);
+  const w = new Float64Array(2 * 3 * 3 * 3);
+  assert.throws(() => be.conv2d(x, w, [2, 4, 3, 3], null, p), /conv2d.*3 channels.*\[2x4x3x3\]/);
+  assert.throws(() => be.conv2d(x, w.subarray(1), [2, 3, 3, 3], null, p), /conv2d weights.*expected 54 elements, got 53/);
+  assert.throws(() => be.conv2d(x, w, [2, 3, 3, 3], new Float64Array(3), p), /conv2d bias.*expected 2/);
+  assert.throws(() => be.conv2d(x, new Float64Array(2 * 3 * 6 * 6), [2, 3, 6, 6], null, p), /conv2d \(height\).*output size/);
+  assert.throws(() => be.conv2d(x, w, [2, 3, 3, 3], null, { ...p, dilation: [3, 3] }), /conv2d \(height\)/);
+  assert.throws(() => be.conv2d(x, w, [2, 3, 3, 3], null, { ...p, stride: [0, 1] }), /conv2d stride/);
+  assert.throws(() => be.conv2d(x, w, [2, 3, 3, 3], null, { ...p, padding: [-1, 0, 0, 0] }), /conv2d: padding/);
+  assert.throws(() => be.conv2d(x, w, [2, 3, 3, 3], null, { ...p, padding: [1, 1] as unknown as ConvParams['padding'] }), /padding/);
+  const bad = be.fromArray(new Float64Array(2 * 2 * 3 * 3), [2, 2, 3, 3]);
+  assert.throws(() => be.conv2dBackwardData(bad, w, [2, 3, 3, 3], [2, 3, 5, 6], p), /conv2dBackwardData dy.*expected shape \[2x2x3x4\], got \[2x2x3x3\]/);
+  const wrong = be.fromArray(new Float64Array(2 * 2 * 4 * 3), [2, 2, 4, 3]);
+  assert.throws(() => be.conv2dBackwardData(wrong, w, [2, 3, 3, 3], [2, 3, 5, 5], p), /conv2dBackwardData dy.*expected shape \[2x2x3x3\], got \[2x2x4x3\]/);
+  assert.throws(() => be.conv2dBackwardWeights(x, wrong, [2, 3, 3, 3], p, true), /conv2dBackwardWeights dy.*\[2x2x4x3\]/);
+  const flat = be.fromArray(new Float64Array(6), [2, 3]);
+  assert.throws(() => be.conv2d(flat, w, [2, 3, 3, 3], null, p), /conv2d input: expected a 4-d NCHW shape.*\[2x3\]/);
+  assert.throws(() => be.deconv2d(x, w, [3, 2, 3, 3], null, p), /deconv2d.*3 channels.*\[3x2x3x3\]/);
+  assert.throws(() => be.deconv2d(x, new Float64Array(3 * 3), [1, 3, 1, 1], null, { ...p, padding: [3, 0, 3, 0] }), /deconv2d \(height\).*crops away/);
+  assert.throws(() => be.deconv2dBackwardData(wrong, w, [2, 3, 3, 3], [2, 3, 5, 5], p), /deconv2dBackwardData dy.*expected shape \[2x2x7x7\]/);
+  for (const t of [x, bad, wrong, flat]) t.dispose();
+  assert.throws(() => be.conv2d(x, w, [2, 3, 3, 3], null, p), /used after dispose/);
+});
+
+test('conv2d in float32 matches float64 to float32 rounding', () => {
+  const be32 = createReferenceBackend('float32');
+  const c = cases[3]!;
+  const x = randomAwayFromZero(numel(c.xShape), 41);
+  const w = randomArray(numel(c.wShape), 42);
+  const y64 = withTensor(x, c.xShape, (t) => host(be.conv2d(t, w, c.wShape, null, c.p)));
+  const t32 = be32.fromArray(Float32Array.from(x), c.xShape);
+  const y32 = be32.conv2d(t32, Float32Array.from(w), c.wShape, null, c.p);
+  const a32 = y32.toArray();
+  assert.ok(a32 instanceof Float32Array);
+  assertClose(a32, y64, 1e-5, 1e-5, 'float32 vs float64 conv');
+  const { dw } = be32.conv2dBackwardWeights(t32, y32, c.wShape, c.p, false);
+  assert.ok(dw instanceof Float32Array);
+});

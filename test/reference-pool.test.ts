@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { PoolParams } from '../src/backend/backend.js';
+import { createReferenceBackend } from '../src/backend/reference/index.js';
+import { type Shape, numel } from '../src/tensor/tensor.js';
+import { assertGradient, dot, randomArray } from './helpers/gradcheck.js';
+
+const be = createReferenceBackend('float64');
+
+function pool(x: Float64Array, xShape: Shape, p: PoolParams): { y: Float64Array; yShape: Shape; dxOf: (dy: Float64Array) => Float64Array } {
+  const xt = be.fromArray(x, xShape);
+  const { y, workspace } = be.maxPool2d(xt, p, true);
+  xt.dispose();
+  assert.ok(workspace);
+  const yShape = [...y.shape];
+  const yArr = y.toArray() as Float64Array;
+  y.dispose();
+  return {
+    y: yArr,
+    yShape,
+    dxOf: (dy) => {
+      const dyt = be.fromArray(dy, yShape);
+      const dx = be.maxPool2dBackward(dyt, workspace, xShape, p);
+      dyt.dispose();
+      const a = dx.toArray() as Float64Array;
+      dx.dispose();
+      return a;
+    },
+  };
+}
+
+const P = (kernel: [number, number], stride: [number, number], padding: [number, number, number, number],
+  dilation: [number, number] = [1, 1]): PoolParams => ({ kernel, stride, padding, dilation });
+
+test('maxPool2d: 2x2/2 and 3x3/2 with padding, hand-computed; padded cells never win', () => {
+  const x = Float64Array.from({ length: 16 }, (_, i) => i);
+  assert.deepEqual([...pool(x, [1, 1, 4, 4], P([2, 2], [2, 2], [0, 0, 0, 0])).y], [5, 7, 13, 15]);
+  const r = pool(x, [1, 1, 4, 4], P([3, 3], [2, 2], [1, 1, 1, 1]));
+  assert.deepEqual([...r.yShape], [1, 1, 2, 2]);
+  assert.deepEqual([...r.y], [5, 7, 13, 15]);
+  // all-negative input: a zero-padded implementation would output 0 at the border windows
+  const neg = x.map((v) => -v - 1);
+  assert.deepEqual([...pool(neg, [1, 1, 4, 4], P([3, 3], [2, 2], [1, 1, 1, 1])).y], [-1, -2, -5, -6]);
+  // asymmetric padding (top/left only), even kernel: windows start at -1
+  const a = pool(neg, [1, 1, 4, 4], P([2, 2], [2, 2], [1, 1, 0, 0]));
+  assert.deepEqual([...a.yShape], [1, 1, 2, 2]);
+  assert.deepEqual([...a.y], [-1, -2, -5, -6]);
+});
+
+test('maxPool2d: dilation (ours = oneDNN + 1) and a rectangular kernel', () => {
+  const x = Float64Array.from({ length: 25 }, (_, i) => i);
+  const r = pool(x, [1, 1, 5, 5], P([2, 2], [1, 1], [0, 0, 0, 0], [2, 2]));
+  assert.deepEqual([...r.yShape], [1, 1, 3, 3]);
+  assert.deepEqual([...r.y], [12, 13, 14, 17, 18, 19, 22, 23, 24]);
+  const rect = pool(x, [1, 1, 5, 5], P([1, 3], [1, 2], [0, 0, 0, 0]));
+  assert.deepEqual([...rect.yShape], [1, 1, 5, 2]);
+  assert.deepEqual([...rect.y], [2, 4, 7, 9, 12, 14, 17, 19, 22, 24]);
+});
+
+test('maxPool2d: ties go to the first maximal element in scan order, and so does the gradient', () => {
+  const x = Float64Array.of(7, 7, 7, 7);
+  const r = pool(x, [1, 1, 2, 2], P([2, 2], [1, 1], [1, 1, 1, 1]));
+  assert.deepEqual([...r.yShape], [1, 1, 3, 3]);
+  assert.deepEqual([...r.y], new Array(9).fill(7));
+  assert.deepEqual([...r.dxOf(new Float64Array(9).fill(1))], [4, 2, 2, 1]);
+  // a later equal value does not steal the argmax from an earlier one
+  const y2 = pool(Float64Array.of(1, 3, 3, 2), [1, 1, 2, 2], P([2, 2], [1, 1], [0, 0, 0, 0]));
+  assert.deepEqual([...y2.dxOf(Float64Array.of(5))], [0, 5, 0, 0]);
+});
+
+test('maxPool2d: a window entirely in the padding outputs the lowest finite value and gets no gradient', () => {
+  const x = Float64Array.of(1, 2, 3, 4);
+  const r = pool(x, [1, 1, 2, 2], P([1, 1], [1, 1], [1, 1, 1, 1]));
+  assert.deepEqual([...r.yShape], [1, 1, 4, 4]);
+  const L = -Number.MAX_VALUE;
+  assert.deepEqual([...r.y], [L, L, L, L, L, 1, 2, L, L, 3, 4, L, L, L, L, L]);
+  assert.deepEqual([...r.dxOf(new Float64Array(16).fill(1))], [1, 1, 1, 1]);
+  const be32 = createReferenceBackend('float32');
+  const t = be32.fromArray(Float32Array.from(x), [1, 1, 2, 2]);
+  const y32 = be32.maxPool2d(t, P([1, 1], [1, 1], [1, 0, 0, 0]), false);
+  assert.equal(y32.workspace, null);
+  assert.deepEqual([...y32.y.toArray()], [-3.4028234663852886e38, -3.4028234663852886e38, 1, 2, 3, 4]);
+});
+
+const gradCases: { name: string; xShape: Shape; p: PoolParams }[] = [
+  { name: 'k2 s2', xShape: [2, 3, 7, 7], p: P([2, 2], [2, 2], [0, 0, 0, 0]) },
+  { name: 'k3 s2 pad1', xShape: [2, 3, 7, 7], p: P([3, 3], [2, 2], [1, 1, 1, 1]) },
+  { name: 'k4 s1 asymmetric pad', xShape: [2, 3, 7, 7], p: P([4, 4], [1, 1], [1, 1, 2, 2]) },
+  { name: 'k3 s1 dilation2 pad2', xShape: [2, 3, 7, 7], p: P([3, 3], [1, 1], [2, 2, 2, 2], [2, 2]) },
+  { name: 'k3x2 s1x2 dilation2x1', xShape: [2, 2, 7, 8], p: P([3, 2], [1, 2], [0, 1, 1, 0], [2, 1]) },
+];
+
+for (const c of gradCases) {
+  test(`maxPool2d gradient vs finite differences: ${c.name}`, () => {
+    const x = randomArray(numel(c.xShape), 7);
+    const base = pool(x, c.xShape, c.p);
+    const r = randomArray(base.y.length, 8);
+    const dx = base.dxOf(r);
+    assertGradient('maxPool2d dx', (xa) => dot(r, pool(xa, c.xShape, c.p).y), x, dx);
+  });
+}
+
+test('maxPool2d: inference returns no workspace; clear errors', () => {
+  const x = be.fromArray(randomArray(2 * 3 * 5 * 5, 3), [2, 3, 5, 5]);
+  const { y, workspace } = be.maxPool2d(x, P([2, 2], [2, 2], [0, 0, 0, 0]), false);
+  assert.equal(workspace, null);
+  assert.deepEqual([...y.shape], [2, 3, 2, 2]);
+  assert.throws(() => be.maxPool2d(x, P([6, 2], [1, 1], [0, 0, 0, 0]), false), /maxPool2d \(height\).*output size/);
+  assert.throws(() => be.maxPool2d(x, P([3, 3], [1, 1], [0, 0, 0, 0], [3, 3]), false), /maxPool2d \(height\)/);
+  assert.throws(() => be.maxPool2d(x, P([0, 2], [1, 1], [0, 0, 0, 0]), false), /maxPool2d kernel/);
+  assert.throws(() => be.maxPool2d(x, P([2, 2], [1, 0], [0, 0, 0, 0]), false), /maxPool2d stride/);
+  assert.throws(() => be.maxPool2d(x, P([2, 2], [1, 1], [0, 0, 0, -1]), false), /maxPool2d: padding/);
+  const train = be.maxPool2d(x, P([2, 2], [2, 2], [0, 0, 0, 0]), true);
+  assert.ok(train.workspace);
+  assert.throws(() => be.maxPool2dBackward(x, train.workspace!, [2, 3, 5, 5], P([2, 2], [2, 2], [0, 0, 0, 0])),
+    /maxPool2dBackward dy.*expected shape \[2x3x2x2\], got \[2x3x5x5\]/);
+  assert.throws(() => be.maxPool2dBackward(train.y, x, [2, 3, 5, 5], P([2, 2], [2, 2], [0, 0, 0, 0])),
+    /maxPool2dBackward workspace.*\[2x3x5x5\]/);
+  for (const t of [x, y, train.y, train.workspace!]) t.dispose();
+});
