@@ -1,0 +1,8 @@
+/** ISBI 2012 challenge metrics (pixel, Rand, warping, V_rand, V_info), as the reference Fiji code computes them. */
+export { evaluateStacks } from './evaluate.js';
+export { METRIC_NAMES } from './types.js';
+export type { EvaluateOptions, EvaluationResult, MetricName, PerSlice, PerThreshold } from './types.js';
+export { thinnedSegmentation, warpingErrorLocations } from './slice-analysis.js';
+export type { PixelPosition, WarpingErrorLocations } from './slice-analysis.js';
+export { SWEEP_THRESHOLDS, WARPING_THRESHOLDS, javaThresholds } from './thresholds.js';
+export { labelComponents4 } from './components.js';
