@@ -1,0 +1,335 @@
+// Convolution and transposed convolution (forward, backward data, backward weights), with cached primitives.
+// Weights cross as plain OIHW float32 arrays: wrapped zero-copy, reordered (and converted to bf16) into the
+// primitive's preferred layout with a cached reorder; activations stay in the layouts the primitives choose.
+#include <cstdlib>
+
+#include "ops.h"
+#include "tensor_store.h"
+
+namespace emseg {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+
+struct FreeDeleter {
+  void operator()(void *p) const { std::free(p); }
+};
+using OwnedBuf = std::unique_ptr<void, FreeDeleter>;
+OwnedBuf ownedAlloc(size_t n) {
+  void *p = std::aligned_alloc(64, (n + 63) & ~size_t(63));
+  if (!p) throw std::bad_alloc();
+  return OwnedBuf(p);
+}
+
+struct Geom {
+  dims src, wt, dst, bias, strides, dil, padl, padr;
+};
+
+int64_t convOut(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pl, int64_t pr) {
+  int64_t num = in + pl + pr - ((k - 1) * d + 1);
+  return num < 0 ? 0 : num / s + 1;
+}
+int64_t deconvOut(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pl, int64_t pr) {
+  return (in - 1) * s + (k - 1) * d + 1 - pl - pr;
+}
+
+// srcDims: the (de)convolution's input [N, Cin, H, W]; ws: weights [Cout, Cin, kh, kw].
+Geom makeGeom(bool deconv, const dims &srcDims, const std::vector<int64_t> &ws, const std::vector<int64_t> &stride,
+              const std::vector<int64_t> &pad, const std::vector<int64_t> &dil) {
+  if (ws[1] != srcDims[1])
+    throw ArgError("weights have " + std::to_string(ws[1]) + " input channels but the input has " +
+                   std::to_string(srcDims[1]));
+  Geom g;
+  g.src = srcDims;
+  g.wt = {ws[0], ws[1], ws[2], ws[3]};
+  g.bias = {ws[0]};
+  g.strides = {stride[0], stride[1]};
+  g.dil = {dil[0] - 1, dil[1] - 1};  // oneDNN counts the gaps between taps
+  g.padl = {pad[0], pad[1]};
+  g.padr = {pad[2], pad[3]};
+  int64_t oh, ow;
+  if (!deconv) {
+    oh = convOut(srcDims[2], ws[2], stride[0], dil[0], pad[0], pad[2]);
+    ow = convOut(srcDims[3], ws[3], stride[1], dil[1], pad[1], pad[3]);
+  } else {
+    oh = deconvOut(srcDims[2], ws[2], stride[0], dil[0], pad[0], pad[2]);
+    ow = deconvOut(srcDims[3], ws[3], stride[1], dil[1], pad[1], pad[3]);
+  }
+  if (oh < 1 || ow < 1)
+    throw ArgError("the output would be empty (" + std::to_string(oh) + "x" + std::to_string(ow) +
+                   "): kernel/padding/stride do not fit the input " + std::to_string(srcDims[2]) + "x" +
+                   std::to_string(srcDims[3]));
+  g.dst = {srcDims[0], ws[0], oh, ow};
+  return g;
+}
+
+template <bool D>
+struct T;
+template <>
+struct T<false> {
+  using Fwd = dnnl::convolution_forward;
+  using BwdD = dnnl::convolution_backward_data;
+  using BwdW = dnnl::convolution_backward_weights;
+  static constexpr algorithm alg = algorithm::convolution_direct;
+};
+template <>
+struct T<true> {
+  using Fwd = dnnl::deconvolution_forward;
+  using BwdD = dnnl::deconvolution_backward_data;
+  using BwdW = dnnl::deconvolution_backward_weights;
+  static constexpr algorithm alg = algorithm::deconvolution_direct;
+};
+
+memory::desc anyDesc(const dims &d, dt t) { return memory::desc(d, t, ftag::any); }
+// Activation descs: by layout policy (0: oneDNN's choice, 1: nChw16c when C >= 8, 2: nhwc when C >= 8).
+memory::desc actDesc(const dims &d, dt t) {
+  if (g_layoutPolicy == 0 || d[1] < 8) return anyDesc(d, t);
+  return memory::desc(d, t, g_layoutPolicy == 1 ? ftag::nChw16c : ftag::nhwc);
+}
+
+// Weights: user OIHW f32 -> the primitive's layout (cached reorder into an entry-owned buffer).
+struct WeightPrep {
+  memory::desc user, want;
+  bool reorder = false;
+  dnnl::reorder prim;
+  OwnedBuf buf;
+  void init(const dims &wt, const memory::desc &wantMd) {
+    user = memory::desc(wt, dt::f32, ftag::oihw);
+    want = wantMd;
+    reorder = !(want == user);
+    if (reorder) {
+      prim = dnnl::reorder(dnnl::reorder::primitive_desc(eng(), user, eng(), want));
+      buf = ownedAlloc(want.get_size());
+    }
+  }
+  memory get(float *data) {
+    memory um(user, eng(), data);
+    if (!reorder) return um;
+    memory wm(want, eng(), buf.get());
+    run(prim, {{DNNL_ARG_FROM, um}, {DNNL_ARG_TO, wm}});
+    return wm;
+  }
+};
+
+struct FwdEntry {
+  dnnl::primitive prim;
+  int srcL, dstL;
+  memory::desc biasMd;
+  WeightPrep w;
+};
+
+struct BwdDEntry {
+  dnnl::primitive prim;
+  int diffDstL, diffSrcL;
+  WeightPrep w;
+};
+
+struct BwdWEntry {
+  dnnl::primitive prim;
+  int srcL, diffDstL;
+  memory::desc userW, diffW, biasMd;
+  bool reorder = false;
+  dnnl::reorder toUser;
+};
+
+template <bool D>
+typename T<D>::Fwd::primitive_desc makeFwdPd(const Geom &g, dt t, bool bias, bool relu, prop_kind pk) {
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(po);
+  }
+  memory::desc bmd = bias ? memory::desc(g.bias, dt::f32, ftag::x) : memory::desc();
+  typename T<D>::Fwd::desc d(pk, T<D>::alg, actDesc(g.src, t), anyDesc(g.wt, t), bmd, actDesc(g.dst, t), g.strides,
+                             g.dil, g.padl, g.padr);
+  try {
+    return typename T<D>::Fwd::primitive_desc(d, attr, eng());
+  } catch (const dnnl::error &) {
+    if (!bias || t == dt::f32) throw;
+    // Some bf16 implementations want a bf16 bias; callers then see biasMd != f32 and convert.
+    memory::desc bmd16(g.bias, t, ftag::x);
+    typename T<D>::Fwd::desc d2(pk, T<D>::alg, actDesc(g.src, t), anyDesc(g.wt, t), bmd16, actDesc(g.dst, t),
+                                g.strides, g.dil, g.padl, g.padr);
+    return typename T<D>::Fwd::primitive_desc(d2, attr, eng());
+  }
+}
+
+template <bool D>
+void keyGeom(Key &k, const Geom &g) {
+  k << int64_t(D) << int64_t(g_layoutPolicy) << g.src << g.wt << g.strides << g.dil << g.padl << g.padr;
+}
+
+std::unordered_map<std::string, std::unique_ptr<FwdEntry>> g_fwd;
+std::unordered_map<std::string, std::unique_ptr<BwdDEntry>> g_bwdD;
+std::unordered_map<std::string, std::unique_ptr<BwdWEntry>> g_bwdW;
+
+struct ConvArgs {
+  std::vector<int64_t> ws, stride, pad, dil;
+};
+ConvArgs parseParams(const Napi::CallbackInfo &info, size_t wsIdx, size_t pIdx) {
+  ConvArgs a;
+  a.ws = argInts(info, wsIdx, "wShape", 4, 1);
+  a.stride = argInts(info, pIdx, "stride", 2, 1);
+  a.pad = argInts(info, pIdx + 1, "padding", 4, 0);
+  a.dil = argInts(info, pIdx + 2, "dilation", 2, 1);
+  return a;
+}
+
+// (x, w, wShape, b|null, stride, padding, dilation, relu) -> y
+template <bool D>
+Napi::Value fwd(const Napi::CallbackInfo &info) {
+  NTensor &x = argTensor(info, 0, "x");
+  ConvArgs a = parseParams(info, 2, 4);
+  bool relu = argBool(info, 7, "relu");
+  F32Arg w = argF32(info, 1, "w", a.ws[0] * a.ws[1] * a.ws[2] * a.ws[3], false);
+  F32Arg b = argF32(info, 3, "b", a.ws[0], true);
+  Geom g = makeGeom(D, dimsOf(x), a.ws, a.stride, a.pad, a.dil);
+  dt t = x.dtype();
+  Key k;
+  keyGeom<D>(k, g);
+  k << int64_t(t) << int64_t(b.data != nullptr) << int64_t(relu);
+  auto &e = g_fwd[k.s];
+  if (!e) {
+    auto pd = makeFwdPd<D>(g, t, b.data != nullptr, relu, prop_kind::forward_inference);
+    auto ne = std::make_unique<FwdEntry>();
+    ne->prim = typename T<D>::Fwd(pd);
+    ne->srcL = internLayout(pd.src_desc());
+    ne->dstL = internLayout(pd.dst_desc());
+    ne->biasMd = b.data ? pd.bias_desc() : memory::desc();
+    ne->w.init(g.wt, pd.weights_desc());
+    g_cacheEntries++;
+    e = std::move(ne);
+  }
+  TempBuf srcTmp, biasTmp;
+  memory src = inLayout(x, e->srcL, srcTmp);
+  memory wm = e->w.get(w.data);
+  TensorPtr y = newTensor(layoutDesc(e->dstL), e->dstL, g.dst);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, y->mem()}};
+  if (b.data) {
+    memory::desc f32b(g.bias, dt::f32, ftag::x);
+    memory bm(f32b, eng(), b.data);
+    if (e->biasMd == f32b) {
+      args[DNNL_ARG_BIAS] = bm;
+    } else {
+      biasTmp.alloc(e->biasMd.get_size());
+      memory cm(e->biasMd, eng(), biasTmp.ptr);
+      run(cachedReorder(f32b, e->biasMd), {{DNNL_ARG_FROM, bm}, {DNNL_ARG_TO, cm}});
+      args[DNNL_ARG_BIAS] = cm;
+    }
+  }
+  run(e->prim, args);
+  return registerTensor(info.Env(), std::move(y));
+}
+
+// (dy, w, wShape, xShape, stride, padding, dilation) -> dx
+template <bool D>
+Napi::Value bwdData(const Napi::CallbackInfo &info) {
+  NTensor &dy = argTensor(info, 0, "dy");
+  ConvArgs a = parseParams(info, 2, 4);
+  auto xs = argInts(info, 3, "xShape", 4, 1);
+  F32Arg w = argF32(info, 1, "w", a.ws[0] * a.ws[1] * a.ws[2] * a.ws[3], false);
+  Geom g = makeGeom(D, {xs[0], xs[1], xs[2], xs[3]}, a.ws, a.stride, a.pad, a.dil);
+  if (dimsOf(dy) != g.dst)
+    throw ArgError("dy has shape [" + std::to_string(dy.n) + "," + std::to_string(dy.c) + "," + std::to_string(dy.h) +
+                   "," + std::to_string(dy.w) + "] but the forward output for xShape is [" +
+                   std::to_string(g.dst[0]) + "," + std::to_string(g.dst[1]) + "," + std::to_string(g.dst[2]) + "," +
+                   std::to_string(g.dst[3]) + "]");
+  dt t = dy.dtype();
+  Key k;
+  keyGeom<D>(k, g);
+  k << int64_t(t);
+  auto &e = g_bwdD[k.s];
+  if (!e) {
+    auto hint = makeFwdPd<D>(g, t, false, false, prop_kind::forward_training);
+    typename T<D>::BwdD::desc d(T<D>::alg, actDesc(g.src, t), anyDesc(g.wt, t), actDesc(g.dst, t), g.strides, g.dil,
+                                g.padl, g.padr);
+    typename T<D>::BwdD::primitive_desc pd(d, eng(), hint);
+    auto ne = std::make_unique<BwdDEntry>();
+    ne->prim = typename T<D>::BwdD(pd);
+    ne->diffDstL = internLayout(pd.diff_dst_desc());
+    ne->diffSrcL = internLayout(pd.diff_src_desc());
+    ne->w.init(g.wt, pd.weights_desc());
+    g_cacheEntries++;
+    e = std::move(ne);
+  }
+  TempBuf tmp;
+  memory ddst = inLayout(dy, e->diffDstL, tmp);
+  memory wm = e->w.get(w.data);
+  TensorPtr dx = newTensor(layoutDesc(e->diffSrcL), e->diffSrcL, g.src);
+  run(e->prim, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dx->mem()}});
+  return registerTensor(info.Env(), std::move(dx));
+}
+
+// (x, dy, wShape, stride, padding, dilation, withBias) -> [dw: Float32Array (OIHW), db: Float32Array | null]
+template <bool D>
+Napi::Value bwdWeights(const Napi::CallbackInfo &info) {
+  NTensor &x = argTensor(info, 0, "x");
+  NTensor &dy = argTensor(info, 1, "dy");
+  ConvArgs a = parseParams(info, 2, 3);
+  bool withBias = argBool(info, 6, "withBias");
+  Geom g = makeGeom(D, dimsOf(x), a.ws, a.stride, a.pad, a.dil);
+  if (dimsOf(dy) != g.dst) throw ArgError("dy's shape does not match the forward output of x with these params");
+  if (dy.dtype() != x.dtype()) throw ArgError("x and dy have different precisions");
+  dt t = x.dtype();
+  Key k;
+  keyGeom<D>(k, g);
+  k << int64_t(t) << int64_t(withBias);
+  auto &e = g_bwdW[k.s];
+  if (!e) {
+    auto hint = makeFwdPd<D>(g, t, withBias, false, prop_kind::forward_training);
+    memory::desc bmd = withBias ? memory::desc(g.bias, dt::f32, ftag::x) : memory::desc();
+    typename T<D>::BwdW::desc d(T<D>::alg, actDesc(g.src, t), anyDesc(g.wt, dt::f32), bmd, actDesc(g.dst, t),
+                                g.strides, g.dil, g.padl, g.padr);
+    typename T<D>::BwdW::primitive_desc pd(d, eng(), hint);
+    auto ne = std::make_unique<BwdWEntry>();
+    ne->prim = typename T<D>::BwdW(pd);
+    ne->srcL = internLayout(pd.src_desc());
+    ne->diffDstL = internLayout(pd.diff_dst_desc());
+    ne->userW = memory::desc(g.wt, dt::f32, ftag::oihw);
+    ne->diffW = pd.diff_weights_desc();
+    ne->biasMd = withBias ? pd.diff_bias_desc() : memory::desc();
+    if (withBias && !(ne->biasMd == memory::desc(g.bias, dt::f32, ftag::x)))
+      throw std::runtime_error("unexpected diff_bias layout");
+    ne->reorder = !(ne->diffW == ne->userW);
+    if (ne->reorder) ne->toUser = dnnl::reorder(dnnl::reorder::primitive_desc(eng(), ne->diffW, eng(), ne->userW));
+    g_cacheEntries++;
+    e = std::move(ne);
+  }
+  Napi::Env env = info.Env();
+  TempBuf srcTmp, ddTmp, dwTmp;
+  memory src = inLayout(x, e->srcL, srcTmp);
+  memory ddst = inLayout(dy, e->diffDstL, ddTmp);
+  auto dw = Napi::Float32Array::New(env, size_t(g.wt[0] * g.wt[1] * g.wt[2] * g.wt[3]));
+  memory userDw(e->userW, eng(), dw.Data());
+  memory dwm = userDw;
+  if (e->reorder) {
+    dwTmp.alloc(e->diffW.get_size());
+    dwm = memory(e->diffW, eng(), dwTmp.ptr);
+  }
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+  Napi::Value dbv = env.Null();
+  if (withBias) {
+    auto db = Napi::Float32Array::New(env, size_t(g.bias[0]));
+    args[DNNL_ARG_DIFF_BIAS] = memory(e->biasMd, eng(), db.Data());
+    dbv = db;
+  }
+  run(e->prim, args);
+  if (e->reorder) run(e->toUser, {{DNNL_ARG_FROM, dwm}, {DNNL_ARG_TO, userDw}});
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, dw);
+  out.Set(1u, dbv);
+  return out;
+}
+
+}  // namespace
+
+EMSEG_FN(conv2d) { return fwd<false>(info); }
+EMSEG_FN(conv2dBackwardData) { return bwdData<false>(info); }
+EMSEG_FN(conv2dBackwardWeights) { return bwdWeights<false>(info); }
+EMSEG_FN(deconv2d) { return fwd<true>(info); }
+EMSEG_FN(deconv2dBackwardData) { return bwdData<true>(info); }
+EMSEG_FN(deconv2dBackwardWeights) { return bwdWeights<true>(info); }
+
+}  // namespace emseg

@@ -1,0 +1,132 @@
+// Max pooling (pooling_v2: dilation support). Training keeps oneDNN's argmax workspace as a native tensor that
+// remembers its forward primitive descriptor, so the backward pass uses the matching hint and layouts.
+#include "ops.h"
+#include "tensor_store.h"
+
+namespace emseg {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+
+struct PoolFwd {
+  dnnl::pooling_v2_forward::primitive_desc pd;
+  dnnl::primitive prim;
+  int dstL = -1, wsL = -1;
+  dims src, dst, kernel, strides, dil, padl, padr;
+  std::unique_ptr<std::pair<dnnl::primitive, std::pair<int, int>>> bwd;  // primitive, (diffDstL, diffSrcL)
+};
+
+std::unordered_map<std::string, std::shared_ptr<PoolFwd>> g_fwd;
+
+struct PoolParams {
+  std::vector<int64_t> kernel, stride, pad, dil;
+};
+PoolParams parse(const Napi::CallbackInfo &info, size_t i) {
+  PoolParams p;
+  p.kernel = argInts(info, i, "kernel", 2, 1);
+  p.stride = argInts(info, i + 1, "stride", 2, 1);
+  p.pad = argInts(info, i + 2, "padding", 4, 0);
+  p.dil = argInts(info, i + 3, "dilation", 2, 1);
+  return p;
+}
+
+int64_t outDim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pl, int64_t pr) {
+  int64_t num = in + pl + pr - ((k - 1) * d + 1);
+  return num < 0 ? 0 : num / s + 1;
+}
+
+std::shared_ptr<PoolFwd> getFwd(const memory::desc &srcMd, int srcL, const dims &src, const PoolParams &p,
+                                bool training) {
+  dims dst = {src[0], src[1], outDim(src[2], p.kernel[0], p.stride[0], p.dil[0], p.pad[0], p.pad[2]),
+              outDim(src[3], p.kernel[1], p.stride[1], p.dil[1], p.pad[1], p.pad[3])};
+  if (dst[2] < 1 || dst[3] < 1) throw ArgError("pooling window does not fit the input");
+  Key k;
+  k << int64_t(srcL) << p.kernel << p.stride << p.pad << p.dil << int64_t(training);
+  auto &e = g_fwd[k.s];
+  if (!e) {
+    auto ne = std::make_shared<PoolFwd>();
+    ne->src = src;
+    ne->dst = dst;
+    ne->kernel = {p.kernel[0], p.kernel[1]};
+    ne->strides = {p.stride[0], p.stride[1]};
+    ne->dil = {p.dil[0] - 1, p.dil[1] - 1};
+    ne->padl = {p.pad[0], p.pad[1]};
+    ne->padr = {p.pad[2], p.pad[3]};
+    dnnl::pooling_v2_forward::desc d(training ? prop_kind::forward_training : prop_kind::forward_inference,
+                                     algorithm::pooling_max, srcMd,
+                                     memory::desc(dst, srcMd.data_type(), ftag::any), ne->strides, ne->kernel,
+                                     ne->dil, ne->padl, ne->padr);
+    ne->pd = dnnl::pooling_v2_forward::primitive_desc(d, eng());
+    ne->prim = dnnl::pooling_v2_forward(ne->pd);
+    ne->dstL = internLayout(ne->pd.dst_desc());
+    if (training) ne->wsL = internLayout(ne->pd.workspace_desc());
+    g_cacheEntries++;
+    e = std::move(ne);
+  }
+  return e;
+}
+
+}  // namespace
+
+// maxPool2d(x, kernel, stride, padding, dilation, training) -> [y, workspace | null]
+EMSEG_FN(maxPool2d) {
+  NTensor &x = argTensor(info, 0, "x");
+  PoolParams p = parse(info, 1);
+  bool training = argBool(info, 5, "training");
+  auto e = getFwd(x.md, x.layout, dimsOf(x), p, training);
+  TensorPtr y = newTensor(layoutDesc(e->dstL), e->dstL, e->dst);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, x.mem()}, {DNNL_ARG_DST, y->mem()}};
+  TensorPtr ws;
+  if (training) {
+    ws = newTensor(layoutDesc(e->wsL), e->wsL, e->dst);
+    ws->workspace = true;
+    ws->wsKind = 1;
+    ws->origin = e;
+    args[DNNL_ARG_WORKSPACE] = ws->mem();
+  }
+  run(e->prim, args);
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, registerTensor(env, std::move(y)));
+  out.Set(1u, ws ? registerTensor(env, std::move(ws)) : env.Null());
+  return out;
+}
+
+// maxPool2dBackward(dy, workspace, xShape, kernel, stride, padding, dilation) -> dx
+EMSEG_FN(maxPool2dBackward) {
+  NTensor &dy = argTensor(info, 0, "dy");
+  NTensor &ws = argTensor(info, 1, "workspace", false);
+  auto xs = argInts(info, 2, "xShape", 4, 1);
+  PoolParams p = parse(info, 3);
+  if (!ws.workspace || ws.wsKind != 1 || !ws.origin)
+    throw ArgError("workspace: expected the workspace returned by maxPool2d(training = true)");
+  auto *e = static_cast<PoolFwd *>(ws.origin.get());
+  dims xd = {xs[0], xs[1], xs[2], xs[3]};
+  if (xd != e->src) throw ArgError("xShape does not match the forward pass that produced this workspace");
+  if (dimsOf(dy) != e->dst) throw ArgError("dy's shape does not match the pooled output");
+  if (dims{p.kernel[0], p.kernel[1]} != e->kernel || dims{p.stride[0], p.stride[1]} != e->strides ||
+      dims{p.dil[0] - 1, p.dil[1] - 1} != e->dil || dims{p.pad[0], p.pad[1]} != e->padl ||
+      dims{p.pad[2], p.pad[3]} != e->padr)
+    throw ArgError("pooling params differ from the forward pass that produced this workspace");
+  if (dy.dtype() != e->pd.dst_desc().data_type()) throw ArgError("dy has a different precision than the forward");
+  if (!e->bwd) {
+    memory::desc srcMd = e->pd.src_desc();
+    dnnl::pooling_v2_backward::desc d(algorithm::pooling_max, memory::desc(e->src, srcMd.data_type(), ftag::any),
+                                      e->pd.dst_desc(), e->strides, e->kernel, e->dil, e->padl, e->padr);
+    dnnl::pooling_v2_backward::primitive_desc pd(d, eng(), e->pd);
+    auto nb = std::make_unique<std::pair<dnnl::primitive, std::pair<int, int>>>();
+    nb->first = dnnl::pooling_v2_backward(pd);
+    nb->second = {internLayout(pd.diff_dst_desc()), internLayout(pd.diff_src_desc())};
+    g_cacheEntries++;
+    e->bwd = std::move(nb);
+  }
+  TempBuf tmp;
+  memory ddst = inLayout(dy, e->bwd->second.first, tmp);
+  int dxL = e->bwd->second.second;
+  TensorPtr dx = newTensor(layoutDesc(dxL), dxL, e->src);
+  run(e->bwd->first, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WORKSPACE, ws.mem()}, {DNNL_ARG_DIFF_SRC, dx->mem()}});
+  return registerTensor(info.Env(), std::move(dx));
+}
+
+}  // namespace emseg

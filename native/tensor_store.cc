@@ -1,0 +1,182 @@
+#include "tensor_store.h"
+
+#include <cstdlib>
+#include <functional>
+
+namespace emseg {
+
+// ------------------------------------------------------------------ buffer pool
+namespace {
+std::unordered_map<size_t, std::vector<void *>> g_free;
+int64_t g_liveBuffers = 0, g_liveBytes = 0, g_pooledBuffers = 0, g_pooledBytes = 0;
+// Keep at most this many bytes parked in the pool; above it, released buffers go straight back to the OS.
+const int64_t kPoolCapBytes = int64_t(2) << 30;
+
+size_t roundUp(size_t n) { return (n + 63) & ~size_t(63); }
+}  // namespace
+
+void *poolAcquire(size_t bytes) {
+  size_t n = roundUp(bytes == 0 ? 64 : bytes);
+  void *p = nullptr;
+  auto it = g_free.find(n);
+  if (it != g_free.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    g_pooledBuffers--;
+    g_pooledBytes -= int64_t(n);
+  } else {
+    p = std::aligned_alloc(64, n);
+    if (!p) throw std::bad_alloc();
+  }
+  g_liveBuffers++;
+  g_liveBytes += int64_t(n);
+  return p;
+}
+
+void poolRelease(void *p, size_t bytes) {
+  if (!p) return;
+  size_t n = roundUp(bytes == 0 ? 64 : bytes);
+  g_liveBuffers--;
+  g_liveBytes -= int64_t(n);
+  if (g_pooledBytes + int64_t(n) > kPoolCapBytes) {
+    std::free(p);
+    return;
+  }
+  g_free[n].push_back(p);
+  g_pooledBuffers++;
+  g_pooledBytes += int64_t(n);
+}
+
+void poolTrim() {
+  for (auto &kv : g_free)
+    for (void *p : kv.second) std::free(p);
+  g_free.clear();
+  g_pooledBuffers = 0;
+  g_pooledBytes = 0;
+}
+
+PoolStats poolStats() { return {g_liveBuffers, g_liveBytes, g_pooledBuffers, g_pooledBytes}; }
+
+// ------------------------------------------------------------------ layouts
+namespace {
+std::vector<memory::desc> g_layouts;
+std::unordered_multimap<size_t, int> g_layoutIndex;
+
+size_t hashDesc(const memory::desc &md) {
+  const dnnl_memory_desc_t &d = md.data;
+  size_t h = std::hash<int>()(d.ndims) ^ (size_t(d.data_type) << 8) ^ (size_t(d.format_kind) << 16);
+  auto mix = [&h](int64_t v) { h ^= std::hash<int64_t>()(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
+  mix(d.offset0);
+  for (int i = 0; i < d.ndims; i++) {
+    mix(d.dims[i]);
+    mix(d.padded_dims[i]);
+    mix(d.padded_offsets[i]);
+  }
+  if (d.format_kind == dnnl_blocked) {
+    const auto &b = d.format_desc.blocking;
+    for (int i = 0; i < d.ndims; i++) mix(b.strides[i]);
+    mix(b.inner_nblks);
+    for (int i = 0; i < b.inner_nblks; i++) {
+      mix(b.inner_blks[i]);
+      mix(b.inner_idxs[i]);
+    }
+  }
+  return h;
+}
+}  // namespace
+
+int internLayout(const memory::desc &md) {
+  size_t h = hashDesc(md);
+  auto range = g_layoutIndex.equal_range(h);
+  for (auto it = range.first; it != range.second; ++it)
+    if (g_layouts[it->second] == md) return it->second;
+  int id = int(g_layouts.size());
+  g_layouts.push_back(md);
+  g_layoutIndex.emplace(h, id);
+  return id;
+}
+
+const memory::desc &layoutDesc(int id) { return g_layouts.at(size_t(id)); }
+
+ftag tagOf(const memory::desc &md) {
+  if (md.data.ndims != 4) return ftag::nchw;
+  dims d(md.data.dims, md.data.dims + 4);
+  for (ftag t : {ftag::nchw, ftag::nhwc, ftag::nChw16c, ftag::nChw8c, ftag::nChw4c})
+    if (memory::desc(d, md.data_type(), t) == md) return t;
+  return ftag::nchw;
+}
+
+// ------------------------------------------------------------------ tensors
+namespace {
+std::unordered_map<int64_t, TensorPtr> g_tensors;
+int64_t g_nextId = 1;
+}  // namespace
+
+NTensor::NTensor(const memory::desc &m, int lay, int64_t N, int64_t C, int64_t H, int64_t W)
+    : md(m), layout(lay), n(N), c(C), h(H), w(W) {
+  bytes = md.get_size();
+  ptr = poolAcquire(bytes);
+}
+
+NTensor::~NTensor() { poolRelease(ptr, bytes); }
+
+TensorPtr newTensor(const memory::desc &md, int layout, int64_t N, int64_t C, int64_t H, int64_t W) {
+  return TensorPtr(new NTensor(md, layout, N, C, H, W));
+}
+
+Napi::Value registerTensor(Napi::Env env, TensorPtr t) {
+  int64_t id = g_nextId++;
+  g_tensors.emplace(id, std::move(t));
+  return Napi::Number::New(env, double(id));
+}
+
+NTensor &argTensor(const Napi::CallbackInfo &info, size_t i, const char *name, bool floatOnly) {
+  if (i >= info.Length()) throw ArgError(std::string(name) + ": expected a native tensor handle");
+  return tensorFromValue(info[i], name, floatOnly);
+}
+
+NTensor &tensorFromValue(const Napi::Value &v, const char *name, bool floatOnly) {
+  if (!v.IsNumber()) throw ArgError(std::string(name) + ": expected a native tensor handle");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d < 9e15) || d != double(int64_t(d)))
+    throw ArgError(std::string(name) + ": invalid native tensor handle");
+  auto it = g_tensors.find(int64_t(d));
+  if (it == g_tensors.end())
+    throw ArgError(std::string(name) + ": unknown or released native tensor handle");
+  if (floatOnly && !it->second->isFloat())
+    throw ArgError(std::string(name) + ": a workspace tensor was passed where activations were expected");
+  return *it->second;
+}
+
+bool releaseTensor(double id) {
+  if (!(id >= 1 && id < 9e15) || id != double(int64_t(id))) return false;
+  return g_tensors.erase(int64_t(id)) > 0;
+}
+
+int64_t liveTensorCount() { return int64_t(g_tensors.size()); }
+
+// ------------------------------------------------------------------ reorders
+namespace {
+std::unordered_map<int64_t, dnnl::reorder> g_reorders;
+}
+
+dnnl::reorder &cachedReorder(const memory::desc &from, const memory::desc &to) {
+  int64_t key = (int64_t(internLayout(from)) << 32) | int64_t(internLayout(to));
+  auto it = g_reorders.find(key);
+  if (it != g_reorders.end()) return it->second;
+  dnnl::reorder::primitive_desc pd(eng(), from, eng(), to);
+  g_cacheEntries++;
+  return g_reorders.emplace(key, dnnl::reorder(pd)).first->second;
+}
+
+memory inLayout(const NTensor &t, int want, TempBuf &tmp) {
+  if (t.layout == want) return t.mem();
+  const memory::desc &wd = layoutDesc(want);
+  tmp.alloc(wd.get_size());
+  memory dst(wd, eng(), tmp.ptr);
+  memory src = t.mem();
+  run(cachedReorder(t.md, wd), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+  return dst;
+}
+
+}  // namespace emseg
