@@ -7,6 +7,7 @@
         "tensor_store.cc",
         "conv.cc",
         "pool.cc",
+        "pool_dilated.cc",
         "lrn.cc",
         "eltwise.cc",
         "shape_ops.cc",

@@ -4,6 +4,17 @@
 #include "tensor_store.h"
 
 namespace emseg {
+
+// pool_dilated.cc: the hand-written path for dilated pooling (oneDNN 2.6 has only a slow reference kernel for it).
+bool dilatedPoolApplies(const std::vector<int64_t> &dil, dt type);
+Napi::Value dilatedMaxPool(const Napi::CallbackInfo &info, NTensor &x, const std::vector<int64_t> &k,
+                           const std::vector<int64_t> &s, const std::vector<int64_t> &pad,
+                           const std::vector<int64_t> &dil, bool training);
+Napi::Value dilatedMaxPoolBackward(const Napi::CallbackInfo &info, NTensor &dy, NTensor &ws,
+                                   const std::vector<int64_t> &xShape, const std::vector<int64_t> &k,
+                                   const std::vector<int64_t> &s, const std::vector<int64_t> &pad,
+                                   const std::vector<int64_t> &dil);
+
 namespace {
 
 using dnnl::algorithm;
@@ -74,6 +85,7 @@ EMSEG_FN(maxPool2d) {
   NTensor &x = argTensor(info, 0, "x");
   PoolParams p = parse(info, 1);
   bool training = argBool(info, 5, "training");
+  if (dilatedPoolApplies(p.dil, x.dtype())) return dilatedMaxPool(info, x, p.kernel, p.stride, p.pad, p.dil, training);
   auto e = getFwd(x.md, x.layout, dimsOf(x), p, training);
   TensorPtr y = newTensor(layoutDesc(e->dstL), e->dstL, e->dst);
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, x.mem()}, {DNNL_ARG_DST, y->mem()}};
@@ -99,6 +111,8 @@ EMSEG_FN(maxPool2dBackward) {
   NTensor &ws = argTensor(info, 1, "workspace", false);
   auto xs = argInts(info, 2, "xShape", 4, 1);
   PoolParams p = parse(info, 3);
+  if (ws.workspace && ws.wsKind == 3 && ws.origin)
+    return dilatedMaxPoolBackward(info, dy, ws, xs, p.kernel, p.stride, p.pad, p.dil);
   if (!ws.workspace || ws.wsKind != 1 || !ws.origin)
     throw ArgError("workspace: expected the workspace returned by maxPool2d(training = true)");
   auto *e = static_cast<PoolFwd *>(ws.origin.get());

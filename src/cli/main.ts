@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerTrain(program);
   registerPredict(program);
+  registerEval(program);
   return program;
 }
 

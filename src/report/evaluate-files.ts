@@ -1,0 +1,139 @@
+/**
+ * `evaluateFiles`: the whole of `emseg eval` without the command line: load labels and prediction,
+ * score them, locate each section's warping errors and write the report. The CLI only parses
+ * options and prints.
+ */
+import { existsSync } from 'node:fs';
+import { extname } from 'node:path';
+import { EmsegIoError, type LabelPolarity } from '../io/index.js';
+import {
+  evaluateStacks,
+  warpingErrorLocations,
+  type EvaluationResult,
+  type MetricName,
+  type PixelPosition,
+} from '../metrics/index.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { loadInputs, type SectionSource } from './load.js';
+import { buildReport, type ReportKind } from './build.js';
+
+export const REPORT_KINDS: Record<string, ReportKind> = { '.html': 'html', '.htm': 'html', '.svg': 'svg', '.png': 'png' };
+
+/** Threshold for the error marks when warping_error was not computed. */
+export const DEFAULT_MARK_THRESHOLD = 0.5;
+
+export interface EvaluateFilesOptions {
+  /** Label stack: file, folder, glob or list. */
+  labels: string | readonly string[];
+  /** Prediction stack, same forms: P(non-membrane) in [0, 1] (ISBI), or P(membrane) with `membraneProb`. */
+  prediction: string | readonly string[];
+  /** Raw EM stack to show under the error marks in the report (default: the prediction). */
+  images?: string | readonly string[];
+  /** The prediction holds P(membrane) (1 = membrane): flip it. */
+  membraneProb?: boolean;
+  /** How the labels encode membrane (default ISBI: 'membrane-0-interior-255'). */
+  polarity?: LabelPolarity;
+  /** Metrics to compute (default all five). */
+  metrics?: MetricName[];
+  /** Write a report: .html (everything), .svg (plots) or .png (error-overlay mosaic). */
+  report?: string;
+  /** Replace an existing report. */
+  overwrite?: boolean;
+  /** Locate the warping errors of every section even without a report (per-section detail). */
+  analyseSections?: boolean;
+  /** Most sections shown as images in a report, the worst first (default 30). */
+  reportSections?: number;
+  onProgress?: (phase: 'load' | 'metrics' | 'sections', done: number, total: number) => void;
+}
+
+/** One section's errors at the marking threshold, and its V_rand / V_info at their best thresholds. */
+export interface SectionErrors {
+  index: number;
+  source: SectionSource;
+  splits: PixelPosition[];
+  mergers: PixelPosition[];
+  v_rand?: number;
+  v_info?: number;
+}
+
+export interface EvaluateFilesResult {
+  labelFiles: string[];
+  predictionFiles: string[];
+  imageFiles?: string[];
+  polarity: LabelPolarity;
+  membraneProb: boolean;
+  width: number;
+  height: number;
+  depth: number;
+  result: EvaluationResult;
+  /** Per-section warping errors (with a report or `analyseSections`). */
+  sections?: SectionErrors[];
+  /** Threshold the section errors are located at: the best warping threshold, else 0.5. */
+  markThreshold?: number;
+  /** The report written, if any. */
+  report?: { path: string; kind: ReportKind; bytes: number };
+}
+
+export function reportKind(path: string): ReportKind {
+  const kind = REPORT_KINDS[extname(path).toLowerCase()];
+  if (!kind) throw new EmsegIoError('unsupported', path, 'report must end in .html (everything), .svg (threshold plots) or .png (error-overlay mosaic)');
+  return kind;
+}
+
+function refuseExisting(path: string, overwrite: boolean): void {
+  if (!overwrite && existsSync(path)) throw new EmsegIoError('exists', path, 'report already exists; pass --overwrite (overwrite: true) to replace it');
+}
+
+/** Loads, scores and (optionally) reports; see EvaluateFilesOptions. */
+export async function evaluateFiles(o: EvaluateFilesOptions): Promise<EvaluateFilesResult> {
+  // Cheap checks first: a bad report path should not cost a whole evaluation.
+  const kind = o.report === undefined ? undefined : reportKind(o.report);
+  if (o.report !== undefined) refuseExisting(o.report, o.overwrite ?? false);
+  const polarity = o.polarity ?? 'membrane-0-interior-255';
+
+  const inputs = await loadInputs({ ...o, polarity, onProgress: (d, t) => o.onProgress?.('load', d, t) });
+  const { gt, proposal } = inputs;
+  const result = evaluateStacks(gt, proposal, { metrics: o.metrics, onProgress: (d, t) => o.onProgress?.('metrics', d, t) });
+
+  const out: EvaluateFilesResult = {
+    labelFiles: inputs.labelFiles,
+    predictionFiles: inputs.predictionFiles,
+    ...(inputs.imageFiles ? { imageFiles: inputs.imageFiles } : {}),
+    polarity,
+    membraneProb: o.membraneProb ?? false,
+    width: gt.width,
+    height: gt.height,
+    depth: gt.depth,
+    result,
+  };
+
+  if (o.report !== undefined || o.analyseSections) {
+    const bw = result.best_threshold_index.warping_error;
+    const threshold = bw === undefined ? DEFAULT_MARK_THRESHOLD : result.warping_thresholds[bw]!;
+    const bv = result.best_threshold_index.v_rand;
+    const bi = result.best_threshold_index.v_info;
+    const sections: SectionErrors[] = [];
+    for (let z = 0; z < gt.depth; z++) {
+      const loc = warpingErrorLocations(gt, proposal, z, threshold);
+      sections.push({
+        index: z,
+        source: inputs.sources[z]!,
+        splits: loc.splits,
+        mergers: loc.mergers,
+        ...(bv !== undefined ? { v_rand: result.per_slice.v_rand![bv]![z]! } : {}),
+        ...(bi !== undefined ? { v_info: result.per_slice.v_info![bi]![z]! } : {}),
+      });
+      o.onProgress?.('sections', z + 1, gt.depth);
+    }
+    out.sections = sections;
+    out.markThreshold = threshold;
+  }
+
+  if (o.report !== undefined) {
+    const bytes = buildReport(kind!, out, { gt, proposal, images: inputs.images, maxSections: o.reportSections ?? 30 });
+    refuseExisting(o.report, o.overwrite ?? false); // it may have appeared while we computed
+    writeFileAtomic(o.report, bytes);
+    out.report = { path: o.report, kind: kind!, bytes: bytes.length };
+  }
+  return out;
+}

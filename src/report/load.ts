@@ -1,0 +1,122 @@
+/** Loads labels, prediction and (optionally) raw images as whole stacks for the metrics, checking them against each other. */
+import {
+  EmsegIoError,
+  LABEL_POLARITIES,
+  MAX_STACK_ELEMENTS,
+  labelsToMask,
+  openStack,
+  toFloat32,
+  type ImageStack,
+  type LabelPolarity,
+  type Slice,
+  type StackReader,
+} from '../io/index.js';
+
+/** Where one section came from, for captions and error messages. */
+export interface SectionSource {
+  file: string;
+  /** Page within the file, from 0. */
+  page: number;
+}
+
+export interface LoadedInputs {
+  /** Metric convention: 0 = membrane, 1 = interior. */
+  gt: ImageStack<Uint8Array>;
+  /** Probability of non-membrane in [0, 1] (flipped already when the file held P(membrane)). */
+  proposal: ImageStack<Float32Array>;
+  /** Raw EM intensities in [0, 1], when asked for. */
+  images?: ImageStack<Float32Array>;
+  labelFiles: string[];
+  predictionFiles: string[];
+  imageFiles?: string[];
+  /** Source of each prediction section. */
+  sources: SectionSource[];
+}
+
+export interface LoadOptions {
+  labels: string | readonly string[];
+  prediction: string | readonly string[];
+  images?: string | readonly string[];
+  polarity?: LabelPolarity;
+  membraneProb?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const where = (r: StackReader): string => (r.files.length === 1 ? r.files[0]! : `${r.files[0]} .. ${r.files.at(-1)} (${r.files.length} files)`);
+const size = (r: StackReader): string => `${r.width}x${r.height} with ${r.depth} section${r.depth === 1 ? '' : 's'}`;
+
+function checkPair(what: string, other: StackReader, labels: StackReader): void {
+  if (other.width !== labels.width || other.height !== labels.height || other.depth !== labels.depth) {
+    throw new EmsegIoError('mismatch', where(other), `${what} is ${size(other)} but the labels ${where(labels)} are ${size(labels)}; they must match section for section`);
+  }
+}
+
+function pageText(s: Slice): string {
+  return s.page > 0 || s.index > 0 ? ` (section ${s.index}, page ${s.page + 1})` : '';
+}
+
+/** Checks and converts one prediction slice in place: values in [0, 1], flipped to P(non-membrane). */
+function toProposal(s: Slice, membraneProb: boolean): Float32Array {
+  const p = toFloat32(s.data);
+  for (let i = 0; i < p.length; i++) {
+    const v = p[i]!;
+    if (!(v >= 0 && v <= 1)) {
+      const at = `pixel (${i % s.width}, ${Math.floor(i / s.width)})${pageText(s)}`;
+      throw new EmsegIoError('invalid-data', s.source, `prediction value ${v} at ${at} is ${Number.isNaN(v) ? 'NaN' : 'outside [0, 1]'}; expected a probability (of non-membrane, or of membrane with --membrane-prob)`);
+    }
+    if (membraneProb) p[i] = 1 - v;
+  }
+  return p;
+}
+
+export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
+  const polarity = o.polarity ?? 'membrane-0-interior-255';
+  if (!LABEL_POLARITIES.includes(polarity)) {
+    throw new RangeError(`unknown label polarity "${String(polarity)}"; use one of ${LABEL_POLARITIES.join(', ')}`);
+  }
+  const labels = await openStack(o.labels);
+  const prediction = await openStack(o.prediction);
+  checkPair('prediction', prediction, labels);
+  const images = o.images === undefined ? undefined : await openStack(o.images);
+  if (images) checkPair('image stack', images, labels);
+  const { width, height, depth } = labels;
+  const n = width * height;
+  if (n * depth > MAX_STACK_ELEMENTS) {
+    throw new EmsegIoError('too-large', where(labels), `${width}x${height}x${depth} is too large to evaluate at once`);
+  }
+
+  const total = depth * (images ? 3 : 2);
+  let done = 0;
+  const step = (): void => o.onProgress?.(++done, total);
+
+  const gt: ImageStack<Uint8Array> = { width, height, depth, data: new Uint8Array(n * depth) };
+  for await (const s of labels.slices()) {
+    const membrane = labelsToMask(s.data, polarity, s.source);
+    const out = gt.data.subarray(s.index * n, (s.index + 1) * n);
+    for (let i = 0; i < n; i++) out[i] = 1 - membrane[i]!;
+    step();
+  }
+  const proposal: ImageStack<Float32Array> = { width, height, depth, data: new Float32Array(n * depth) };
+  const sources: SectionSource[] = [];
+  for await (const s of prediction.slices()) {
+    proposal.data.set(toProposal(s, o.membraneProb ?? false), s.index * n);
+    sources.push({ file: s.source, page: s.page });
+    step();
+  }
+  let raw: ImageStack<Float32Array> | undefined;
+  if (images) {
+    raw = { width, height, depth, data: new Float32Array(n * depth) };
+    for await (const s of images.slices()) {
+      raw.data.set(toFloat32(s.data), s.index * n);
+      step();
+    }
+  }
+  return {
+    gt,
+    proposal,
+    ...(raw ? { images: raw, imageFiles: images!.files } : {}),
+    labelFiles: labels.files,
+    predictionFiles: prediction.files,
+    sources,
+  };
+}
