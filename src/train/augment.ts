@@ -66,12 +66,35 @@ function gaussianSmooth(field: Float32Array, n: number, sigma: number): Float32A
   return pass(pass(field, true), false);
 }
 
+/** A smooth random field: white noise on a coarse grid, Gaussian-smoothed there, bilinearly up-sampled. */
+function smoothField(n: number, sigma: number, rng: Rng): Float32Array {
+  // Smoothing at full resolution costs O(n^2 sigma); a grid sigma/2 apart gives the same field for a fraction.
+  const step = Math.max(1, Math.floor(sigma / 2));
+  const m = Math.ceil((n - 1) / step) + 1;
+  const coarse = gaussianSmooth(Float32Array.from({ length: m * m }, () => 2 * rng.next() - 1), m, sigma / step);
+  const out = new Float32Array(n * n);
+  for (let y = 0; y < n; y++) {
+    const gy = y / step;
+    const y0 = Math.min(m - 1, Math.floor(gy));
+    const y1 = Math.min(m - 1, y0 + 1);
+    const fy = gy - y0;
+    for (let x = 0; x < n; x++) {
+      const gx = x / step;
+      const x0 = Math.min(m - 1, Math.floor(gx));
+      const x1 = Math.min(m - 1, x0 + 1);
+      const fx = gx - x0;
+      out[y * n + x] = (1 - fy) * ((1 - fx) * coarse[y0 * m + x0]! + fx * coarse[y0 * m + x1]!)
+        + fy * ((1 - fx) * coarse[y1 * m + x0]! + fx * coarse[y1 * m + x1]!);
+    }
+  }
+  return out;
+}
+
 /** Elastic deformation: bilinear for the image, nearest for labels (which must stay class indices). */
 export function elastic(image: Float32Array, labels: Int32Array, n: number, opts: ElasticOptions, rng: Rng):
   { image: Float32Array; labels: Int32Array } {
-  const raw = () => Float32Array.from({ length: n * n }, () => 2 * rng.next() - 1);
-  const dx = gaussianSmooth(raw(), n, opts.sigma);
-  const dy = gaussianSmooth(raw(), n, opts.sigma);
+  const dx = smoothField(n, opts.sigma, rng);
+  const dy = smoothField(n, opts.sigma, rng);
   // Normalise so that alpha is the largest displacement, whatever sigma is.
   let peak = 1e-12;
   for (let i = 0; i < n * n; i++) peak = Math.max(peak, Math.abs(dx[i]!), Math.abs(dy[i]!));
