@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
 import { registerPredict } from './predict.js';
@@ -9,6 +10,7 @@ export function buildProgram(): Command {
   const program = new Command('emseg')
     .description('Deep CNN membrane segmentation of EM images (Fakhry, Peng & Ji 2016), on oneDNN')
     .showHelpAfterError();
+  registerDemo(program);
   registerModels(program);
   registerBench(program);
   registerTrain(program);

@@ -7,7 +7,7 @@ import { backendKind, positiveInt } from './options.js';
 import { progressBar } from './progress.js';
 
 export interface PredictCliOptions {
-  models: string[];
+  models: readonly string[];
   input: string;
   out: string;
   format: 'isbi' | OutputFormat;

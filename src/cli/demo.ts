@@ -1,0 +1,44 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { runEval } from './eval.js';
+import { backendKind } from './options.js';
+import { runPredict } from './predict.js';
+
+const root = (rel: string) => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
+
+/** The shipped model and the bundled sample sections (see samples/isbi2012/README.md). */
+export const SHIPPED_MODEL = root('models/emseg-isbi');
+export const SAMPLE_IMAGES = root('samples/isbi2012/images');
+export const SAMPLE_LABELS = root('samples/isbi2012/labels');
+
+/**
+ * The main job: segment the bundled sample sections with the shipped model, score them with the ISBI metrics,
+ * and write the membrane maps and a report. The demo owns its output folder and replaces its own files there.
+ */
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('segment the bundled sample sections with the shipped model, evaluate, write maps and a report')
+    .option('--out <dir>', 'output folder (its demo files are replaced)', 'out/demo')
+    .option('--model <dir>', 'model directory', SHIPPED_MODEL)
+    .option('--tta', 'average the 8 rotations/flips')
+    .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
+    .option('--quiet', 'no progress bars')
+    .action(async (o) => {
+      if (!existsSync(o.model)) throw new Error(`${o.model}: no model there (the shipped model is models/emseg-isbi)`);
+      const maps = join(o.out, 'membranes.tif');
+      const pngs = join(o.out, 'membrane-maps');
+      const common = { models: [o.model], input: SAMPLE_IMAGES, tta: o.tta ?? false, bf16: false, tile: 512,
+        backend: o.backend, overwrite: true, quiet: o.quiet ?? false } as const;
+      const t0 = Date.now();
+      await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false });
+      await runPredict({ ...common, out: pngs, format: 'png-folder', membraneProb: true });
+      const report = join(o.out, 'report.html');
+      const { output } = await runEval({ labels: SAMPLE_LABELS, prediction: maps, images: SAMPLE_IMAGES, report,
+        overwrite: true, json: false, perThreshold: false, perSlice: true, quiet: o.quiet ?? false });
+      process.stdout.write(`${output}\nmembrane maps: ${maps} (ISBI format: 1 = non-membrane) and ${pngs}/ ` +
+        `(white = membrane)\nreport: ${report}\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    });
+}
