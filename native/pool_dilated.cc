@@ -12,8 +12,12 @@
 namespace emseg {
 namespace {
 
+// Channels are stored in blocks of `cb` contiguous values: nhwc is one block of all channels, nChw16c is
+// blocks of 16 (channels padded to a multiple of 16). Element (n, block, y, x, i) of an h x w plane is at
+// (((n * blocks + block) * h + y) * w + x) * cb + i, so one kernel serves both layouts without a reorder.
 struct Geometry {
   int64_t n, c, ih, iw, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw;
+  int64_t cb, blocks;
 };
 
 inline float load(const float *p, int64_t i) { return p[i]; }
@@ -32,85 +36,95 @@ inline void store(uint16_t *p, int64_t i, float v) {
 }
 
 template <typename T>
-void forward(const T *x, T *y, int32_t *ws, const Geometry &g) {
+void forward(const T *__restrict x, T *__restrict y, int32_t *__restrict ws, const Geometry &g) {
+  const int64_t cb = g.cb;
 #pragma omp parallel
   {
-    std::vector<float> best(g.c);
-#pragma omp for collapse(2) schedule(static)
+    std::vector<float> best(cb);
+#pragma omp for collapse(3) schedule(static)
     for (int64_t n = 0; n < g.n; n++) {
-      for (int64_t oy = 0; oy < g.oh; oy++) {
-        float *b = best.data();
-        for (int64_t ox = 0; ox < g.ow; ox++) {
-          const int64_t o = ((n * g.oh + oy) * g.ow + ox) * g.c;
-          int32_t *idx = ws + o;
-          for (int64_t c = 0; c < g.c; c++) {
-            b[c] = -INFINITY;
-            idx[c] = -1;
-          }
-          for (int64_t i = 0; i < g.kh; i++) {
-            const int64_t yy = oy * g.sh - g.pt + i * g.dh;
-            if (yy < 0 || yy >= g.ih) continue;
-            for (int64_t j = 0; j < g.kw; j++) {
-              const int64_t xx = ox * g.sw - g.pl + j * g.dw;
-              if (xx < 0 || xx >= g.iw) continue;
-              const T *src = x + ((n * g.ih + yy) * g.iw + xx) * g.c;
-              const int32_t tap = int32_t(i * g.kw + j);
-              for (int64_t c = 0; c < g.c; c++) {  // strict '>': the first maximum in scan order wins
-                const float v = load(src, c);
-                const bool gt = v > b[c];
-                b[c] = gt ? v : b[c];
-                idx[c] = gt ? tap : idx[c];
+      for (int64_t blk = 0; blk < g.blocks; blk++) {
+        for (int64_t oy = 0; oy < g.oh; oy++) {
+          float *__restrict b = best.data();
+          const int64_t plane = n * g.blocks + blk;
+          for (int64_t ox = 0; ox < g.ow; ox++) {
+            const int64_t o = ((plane * g.oh + oy) * g.ow + ox) * cb;
+            int32_t *__restrict idx = ws + o;
+            for (int64_t c = 0; c < cb; c++) {
+              b[c] = -INFINITY;
+              idx[c] = -1;
+            }
+            for (int64_t i = 0; i < g.kh; i++) {
+              const int64_t yy = oy * g.sh - g.pt + i * g.dh;
+              if (yy < 0 || yy >= g.ih) continue;
+              for (int64_t j = 0; j < g.kw; j++) {
+                const int64_t xx = ox * g.sw - g.pl + j * g.dw;
+                if (xx < 0 || xx >= g.iw) continue;
+                const T *__restrict src = x + ((plane * g.ih + yy) * g.iw + xx) * cb;
+                const int32_t tap = int32_t(i * g.kw + j);
+#pragma omp simd
+                for (int64_t c = 0; c < cb; c++) {  // strict '>': the first maximum in scan order wins
+                  const float v = load(src, c);
+                  const bool gt = v > b[c];
+                  b[c] = gt ? v : b[c];
+                  idx[c] = gt ? tap : idx[c];
+                }
               }
             }
+            for (int64_t c = 0; c < cb; c++) store(y, o + c, b[c]);
           }
-          for (int64_t c = 0; c < g.c; c++) store(y, o + c, b[c]);
         }
       }
     }
   }
 }
 
-// dx is accumulated in fp32 and written as T; channels are split across threads so no two threads touch one pixel.
+// dx is accumulated in fp32 and written as T. Threads split (image, channel block) pairs, so no two threads ever
+// touch one element.
 template <typename T>
-void backward(const T *dy, const int32_t *ws, T *dx, float *acc, const Geometry &g) {
-  const int64_t cBlock = 16;
-  const int64_t blocks = (g.c + cBlock - 1) / cBlock;
+void backward(const T *__restrict dy, const int32_t *__restrict ws, T *__restrict dx, float *__restrict acc,
+              const Geometry &g) {
+  const int64_t cb = g.cb;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t n = 0; n < g.n; n++) {
-    for (int64_t b = 0; b < blocks; b++) {
-      const int64_t c0 = b * cBlock, c1 = std::min(g.c, c0 + cBlock);
-      for (int64_t p = 0; p < g.ih * g.iw; p++)
-        for (int64_t c = c0; c < c1; c++) acc[(n * g.ih * g.iw + p) * g.c + c] = 0.f;
+    for (int64_t blk = 0; blk < g.blocks; blk++) {
+      const int64_t plane = n * g.blocks + blk;
+      float *__restrict a = acc + plane * g.ih * g.iw * cb;
+      std::fill(a, a + g.ih * g.iw * cb, 0.f);
       for (int64_t oy = 0; oy < g.oh; oy++) {
         for (int64_t ox = 0; ox < g.ow; ox++) {
-          const int64_t o = ((n * g.oh + oy) * g.ow + ox) * g.c;
-          for (int64_t c = c0; c < c1; c++) {
+          const int64_t o = ((plane * g.oh + oy) * g.ow + ox) * cb;
+          for (int64_t c = 0; c < cb; c++) {
             const int32_t tap = ws[o + c];
             if (tap < 0) continue;
             const int64_t yy = oy * g.sh - g.pt + (tap / g.kw) * g.dh;
             const int64_t xx = ox * g.sw - g.pl + (tap % g.kw) * g.dw;
-            acc[((n * g.ih + yy) * g.iw + xx) * g.c + c] += load(dy, o + c);
+            a[(yy * g.iw + xx) * cb + c] += load(dy, o + c);
           }
         }
       }
-      for (int64_t p = 0; p < g.ih * g.iw; p++) {
-        for (int64_t c = c0; c < c1; c++) {
-          const int64_t k = (n * g.ih * g.iw + p) * g.c + c;
-          if constexpr (std::is_same_v<T, float>) {
-            dx[k] = acc[k];
-          } else {
-            uint32_t bits;
-            std::memcpy(&bits, &acc[k], sizeof bits);
-            bits += 0x7fff + ((bits >> 16) & 1);  // round to nearest even
-            dx[k] = uint16_t(bits >> 16);
-          }
+      T *__restrict d = dx + plane * g.ih * g.iw * cb;
+      for (int64_t k = 0; k < g.ih * g.iw * cb; k++) {
+        if constexpr (std::is_same_v<T, float>) {
+          d[k] = a[k];
+        } else {
+          uint32_t bits;
+          std::memcpy(&bits, &a[k], sizeof bits);
+          bits += 0x7fff + ((bits >> 16) & 1);  // round to nearest even
+          d[k] = uint16_t(bits >> 16);
         }
       }
     }
   }
 }
 
-int nhwcLayout(const dims &d, dt type) { return internLayout(memory::desc(d, type, ftag::nhwc)); }
+// Keeps nChw16c inputs as they are (what dilated convolutions produce); anything else goes channels-last.
+ftag workingTag(const NTensor &x) { return tagOf(x.md) == ftag::nChw16c ? ftag::nChw16c : ftag::nhwc; }
+int layoutOf(const dims &d, dt type, ftag tag) { return internLayout(memory::desc(d, type, tag)); }
+void setBlocks(Geometry &g, ftag tag) {
+  g.cb = tag == ftag::nChw16c ? 16 : g.c;
+  g.blocks = (g.c + g.cb - 1) / g.cb;
+}
 
 // The workspace remembers the geometry it was made for, so backward can check it was given the right one.
 struct DilatedOrigin {
@@ -130,14 +144,16 @@ Napi::Value dilatedMaxPool(const Napi::CallbackInfo &info, NTensor &x, const std
   const int64_t ow = (x.w + pad[1] + pad[3] - ((k[1] - 1) * dil[1] + 1)) / s[1] + 1;
   if (x.h + pad[0] + pad[2] < (k[0] - 1) * dil[0] + 1 || x.w + pad[1] + pad[3] < (k[1] - 1) * dil[1] + 1)
     throw ArgError("pooling window does not fit the input");
-  Geometry g{x.n, x.c, x.h, x.w, oh, ow, k[0], k[1], s[0], s[1], pad[0], pad[1], dil[0], dil[1]};
+  Geometry g{x.n, x.c, x.h, x.w, oh, ow, k[0], k[1], s[0], s[1], pad[0], pad[1], dil[0], dil[1], 0, 0};
+  const ftag tag = workingTag(x);
+  setBlocks(g, tag);
   const dt type = x.dtype();
   TempBuf tmp;
-  memory src = inLayout(x, nhwcLayout(dimsOf(x), type), tmp);
+  memory src = inLayout(x, layoutOf(dimsOf(x), type, tag), tmp);
   const dims yd = {g.n, g.c, g.oh, g.ow};
-  const int yL = nhwcLayout(yd, type);
+  const int yL = layoutOf(yd, type, tag);
   TensorPtr y = newTensor(layoutDesc(yL), yL, yd);
-  const int wsL = nhwcLayout(yd, dt::s32);
+  const int wsL = layoutOf(yd, dt::s32, tag);
   TensorPtr ws = newTensor(layoutDesc(wsL), wsL, yd);
   auto *wsp = static_cast<int32_t *>(ws->ptr);
   if (type == dt::f32)
@@ -170,13 +186,14 @@ Napi::Value dilatedMaxPoolBackward(const Napi::CallbackInfo &info, NTensor &dy, 
     throw ArgError("pooling params differ from the forward pass that produced this workspace");
   if (dimsOf(dy) != dims{g.n, g.c, g.oh, g.ow}) throw ArgError("dy's shape does not match the pooled output");
   const dt type = dy.dtype();
+  const ftag tag = tagOf(ws.md);  // the layout the forward pass worked in
   TempBuf tmp;
-  memory ddst = inLayout(dy, nhwcLayout(dimsOf(dy), type), tmp);
+  memory ddst = inLayout(dy, layoutOf(dimsOf(dy), type, tag), tmp);
   const dims xd = {g.n, g.c, g.ih, g.iw};
-  const int dxL = nhwcLayout(xd, type);
+  const int dxL = layoutOf(xd, type, tag);
   TensorPtr dx = newTensor(layoutDesc(dxL), dxL, xd);
   TempBuf acc;
-  acc.alloc(size_t(g.n * g.c * g.ih * g.iw) * sizeof(float));
+  acc.alloc(size_t(g.n * g.blocks * g.cb * g.ih * g.iw) * sizeof(float));
   const auto *wsp = static_cast<const int32_t *>(ws.ptr);
   if (type == dt::f32)
     backward(static_cast<const float *>(ddst.get_data_handle()), wsp, static_cast<float *>(dx->ptr),

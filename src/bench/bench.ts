@@ -15,6 +15,8 @@ export interface BenchOptions {
   precisions: Precision[];
   threads?: number;
   backend?: 'auto' | 'onednn' | 'reference';
+  /** Patch classifiers: also time per-window classification of a crop this size against dense scanning. */
+  slidingCrop?: number;
 }
 
 export interface BenchResult {
@@ -24,7 +26,11 @@ export interface BenchResult {
   /** Patch classifiers run their forward densely (every pixel's window), training on strided tiles. */
   forwardMode: 'strided' | 'dense';
   forward: { size: number; batch: number; medianMs: number; gflop: number; gflops: number; peakRssMb: number };
-  train: { size: number; batch: number; medianMs: number; gflop: number; gflops: number; peakRssMb: number };
+  train: { size: number; batch: number; medianMs: number; gflop: number; gflops: number; peakRssMb: number;
+    /** Output pixels (= classified windows) per second. */
+    windowsPerSecond: number };
+  /** Patch classifiers: dense scanning against classifying each pixel's window separately, on a crop. */
+  sliding?: { crop: number; denseMs: number; slidingMs: number; speedup: number };
 }
 
 function median(xs: number[]): number {
@@ -79,7 +85,9 @@ export function benchModel(spec: ModelSpec, options: BenchOptions): BenchResult[
     fx.dispose();
     const forwardRss = peakRssMb();
 
-    const tPlan = planModel(spec, options.trainSize, options.trainSize);
+    // Training tiles as `emseg train` uses them (patch classifiers: every output pixel of a dense tile).
+    const tSize = inputSizeFor(spec, options.trainSize, forwardMode);
+    const tPlan = planModel(spec, tSize, tSize, { mode: forwardMode });
     const tNet = new Network(tPlan, params, backend);
     const tx = randomInput(backend, tPlan, options.batch, rng);
     const [, oh, ow] = tPlan.output;
@@ -99,8 +107,39 @@ export function benchModel(spec: ModelSpec, options: BenchOptions): BenchResult[
       forward: { size: options.forwardSize, batch: options.batch, medianMs: forwardMs, gflop: fGflop,
         gflops: fGflop / (forwardMs / 1e3), peakRssMb: forwardRss },
       train: { size: options.trainSize, batch: options.batch, medianMs: trainMs, gflop: tGflop,
-        gflops: tGflop / (trainMs / 1e3), peakRssMb: peakRssMb() },
+        gflops: tGflop / (trainMs / 1e3), peakRssMb: peakRssMb(),
+        windowsPerSecond: (options.batch * oh * ow) / (trainMs / 1e3) },
+      ...(spec.window && options.slidingCrop ? { sliding: slidingVersusDense(spec, backend, params, options.slidingCrop) } : {}),
     });
   }
   return results;
+}
+
+/** Dense scanning of a crop against classifying each of its pixels' windows one by one (batched windows). */
+export function slidingVersusDense(spec: ModelSpec, backend: Backend, params: ReturnType<typeof initParams>, crop: number) {
+  const window = spec.window!;
+  const rng = new Rng(3);
+  const size = crop + window - 1;
+  const image = Float32Array.from({ length: size * size }, () => rng.next());
+  const densePlan = planModel(spec, size, size, { mode: 'dense' });
+  const denseNet = new Network(densePlan, params, backend);
+  const dx = backend.fromArray(image, [1, 1, size, size]);
+  const denseMs = time(() => denseNet.predict(dx).dispose(), 1, 3);
+  dx.dispose();
+  const batch = crop; // one row of windows per call
+  const windowNet = new Network(planModel(spec, window, window), params, backend);
+  const windows = new Float32Array(batch * window * window);
+  const slidingMs = time(() => {
+    for (let y = 0; y < crop; y++) {
+      for (let x = 0; x < crop; x++) {
+        for (let v = 0; v < window; v++) {
+          windows.set(image.subarray((y + v) * size + x, (y + v) * size + x + window), (x * window + v) * window);
+        }
+      }
+      const wx = backend.fromArray(windows, [batch, 1, window, window]);
+      windowNet.predict(wx).dispose();
+      wx.dispose();
+    }
+  }, 0, 1);
+  return { crop, denseMs, slidingMs, speedup: slidingMs / denseMs };
 }

@@ -16,12 +16,13 @@ export function registerBench(program: Command): void {
     .option('--precision <list>', 'fp32, bf16 or both', precisionList, precisionList('fp32,bf16'))
     .option('--threads <n>', 'CPU threads (default EMSEG_THREADS or all cores)', positiveInt)
     .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
+    .option('--sliding-crop <px>', 'patch classifiers: time per-window classification of a crop vs dense scanning', positiveInt)
     .option('--json', 'print JSON')
     .action((model: string, o) => {
       const spec = resolveSpec(model);
       const results = benchModel(spec, {
         trainSize: o.trainSize, forwardSize: o.forwardSize, batch: o.batch, iters: o.iters, warmup: o.warmup,
-        precisions: o.precision, threads: o.threads, backend: o.backend,
+        precisions: o.precision, threads: o.threads, backend: o.backend, slidingCrop: o.slidingCrop,
       });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
@@ -35,7 +36,10 @@ export function registerBench(program: Command): void {
           `  forward ${f.size}x${f.size} x${f.batch} (${r.forwardMode}): ${f.medianMs.toFixed(1)} ms, ` +
           `${f.gflop.toFixed(2)} GFLOP, ${f.gflops.toFixed(0)} GFLOP/s, peak RSS ${f.peakRssMb.toFixed(0)} MB\n` +
           `  train step ${t.size}x${t.size} x${t.batch}: ${t.medianMs.toFixed(1)} ms, ` +
-          `${t.gflop.toFixed(2)} GFLOP, ${t.gflops.toFixed(0)} GFLOP/s, peak RSS ${t.peakRssMb.toFixed(0)} MB\n`);
+          `${t.gflop.toFixed(2)} GFLOP, ${t.gflops.toFixed(0)} GFLOP/s, ${Math.round(t.windowsPerSecond)} windows/s, ` +
+          `peak RSS ${t.peakRssMb.toFixed(0)} MB\n` +
+          (r.sliding ? `  dense vs sliding window on a ${r.sliding.crop}x${r.sliding.crop} crop: ${r.sliding.denseMs.toFixed(1)} ms ` +
+            `vs ${r.sliding.slidingMs.toFixed(0)} ms (${r.sliding.speedup.toFixed(0)}x)\n` : ''));
       }
     });
 }
