@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { iterateSlices, toFloat32, writeStack } from '../io/index.js';
 import { runEval } from './eval.js';
 import { backendKind } from './options.js';
 import { runPredict } from './predict.js';
@@ -17,6 +18,18 @@ export const SAMPLE_LABELS = root('samples/isbi2012/labels');
  * The main job: segment the bundled sample sections with the shipped model, score them with the ISBI metrics,
  * and write the membrane maps and a report. The demo owns its output folder and replaces its own files there.
  */
+/** PNG pictures of an ISBI-format map (white = membrane), for people to look at. */
+async function writeMembranePngs(isbiTiff: string, folder: string): Promise<void> {
+  async function* membrane() {
+    for await (const s of iterateSlices(isbiTiff)) {
+      const p = toFloat32(s.data);
+      for (let i = 0; i < p.length; i++) p[i] = 1 - p[i]!;
+      yield { width: s.width, height: s.height, data: p };
+    }
+  }
+  await writeStack(folder, membrane(), { format: 'png-folder', overwrite: true });
+}
+
 export function registerDemo(program: Command): void {
   program
     .command('demo')
@@ -34,7 +47,7 @@ export function registerDemo(program: Command): void {
         backend: o.backend, overwrite: true, quiet: o.quiet ?? false } as const;
       const t0 = Date.now();
       await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false });
-      await runPredict({ ...common, out: pngs, format: 'png-folder', membraneProb: true });
+      await writeMembranePngs(maps, pngs);
       const report = join(o.out, 'report.html');
       const { output } = await runEval({ labels: SAMPLE_LABELS, prediction: maps, images: SAMPLE_IMAGES, report,
         overwrite: true, json: false, perThreshold: false, perSlice: true, quiet: o.quiet ?? false });
