@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -41,6 +41,7 @@ export function registerDemo(program: Command): void {
     .option('--quiet', 'no progress bars')
     .action(async (o) => {
       if (!existsSync(o.model)) throw new Error(`${o.model}: no model there (the shipped model is models/emseg-isbi)`);
+      mkdirSync(o.out, { recursive: true });
       const maps = join(o.out, 'membranes.tif');
       const pngs = join(o.out, 'membrane-maps');
       const common = { models: [o.model], input: SAMPLE_IMAGES, tta: o.tta ?? false, bf16: false, tile: 512,
