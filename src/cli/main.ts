@@ -4,6 +4,7 @@ import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
 import { registerPredict } from './predict.js';
+import { registerStudy } from './study.js';
 import { registerTrain } from './train.js';
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerTrain(program);
   registerPredict(program);
+  registerStudy(program);
   registerEval(program);
   return program;
 }
