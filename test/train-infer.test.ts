@@ -11,6 +11,7 @@ import { Network } from '../src/nn/network.js';
 import { initParams, zeroGrads } from '../src/nn/params.js';
 import { planModel } from '../src/nn/plan.js';
 import { parseModelSpec } from '../src/nn/spec.js';
+import { TileSampler } from '../src/train/sampler.js';
 import { LOG_FILE, train, type TrainConfig } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -62,17 +63,41 @@ test('a whole-tile step gives the loss and gradients of its windows classified o
   [...params.values()].forEach((p, k) => p.grad.forEach((g, i) => assert.ok(Math.abs(g - tileGrads[k]![i]!) < 1e-12, p.name)));
 });
 
+// An even window whose pooling floors an odd size: the net uses only 9 of its 10 pixels.
+const evenSpec = parseModelSpec({
+  name: 'even-window', window: 10,
+  layers: [{ type: 'conv', name: 'c1', out: 2, kernel: 2 }, { type: 'relu' }, { type: 'pool', kernel: 2 },
+    { type: 'dense', name: 'fc', out: 2 }, { type: 'softmax' }],
+});
+
 test('dense prediction equals sliding-window classification of each pixel\'s mirrored window', () => {
   const backend = createReferenceBackend('float32');
-  const params = initParams(planModel(patchSpec, 7, 7), 9);
   const [h, w] = [13, 11];
   const image = randomImage(h * w, 4);
-  const dense = new Predictor([{ spec: patchSpec, params }], backend).predict(image, h, w, { tile: 5 });
-  const net = new Network(planModel(patchSpec, 7, 7), params, backend);
-  for (const [y, x] of [[0, 0], [12, 10], [6, 5], [3, 9], [12, 0]] as const) {
-    const win = extractMirrored(image, h, w, y - 3, x - 3, 7, 7);
-    const p = net.predict(backend.fromArray(win, [1, 1, 7, 7])).toArray();
-    assert.ok(Math.abs(p[1]! - dense[y * w + x]!) < 1e-5, `pixel (${y}, ${x})`);
+  for (const spec of [patchSpec, evenSpec]) {
+    const win = spec.window!;
+    const before = Math.floor((win - 1) / 2);
+    const params = initParams(planModel(spec, win, win), 9);
+    const dense = new Predictor([{ spec, params }], backend).predict(image, h, w, { tile: 5 });
+    const net = new Network(planModel(spec, win, win), params, backend);
+    for (const [y, x] of [[0, 0], [12, 10], [6, 5], [3, 9], [12, 0]] as const) {
+      const patch = extractMirrored(image, h, w, y - before, x - before, win, win);
+      const p = net.predict(backend.fromArray(patch, [1, 1, win, win])).toArray();
+      assert.ok(Math.abs(p[1]! - dense[y * w + x]!) < 1e-5, `${spec.name} pixel (${y}, ${x})`);
+    }
+  }
+});
+
+test('training tiles label each output with its window\'s centre pixel', () => {
+  // Image = labels, so a tile's label at output (i, j) must equal the image at input (i + offset, j + offset).
+  const size = 20;
+  const labels = Uint8Array.from({ length: size * size }, (_, i) => ((i * 7919) % 13) % 2);
+  const images = Float32Array.from(labels);
+  const stack = <T extends Uint8Array | Float32Array>(data: T) => ({ width: size, height: size, depth: 1, data });
+  const sampler = new TileSampler(stack(images), stack(labels), [0], { inputSize: 12, outputSize: 5, offset: 4, balance: 'none' });
+  const batch = sampler.next(3, new Rng(1));
+  for (let b = 0; b < 3; b++) for (let i = 0; i < 5; i++) for (let j = 0; j < 5; j++) {
+    assert.equal(batch.labels[b * 25 + i * 5 + j], batch.input[b * 144 + (i + 4) * 12 + j + 4]);
   }
 });
 

@@ -38,7 +38,10 @@ export function tileGeometry(spec: ModelSpec, tile: number, sectionH: number, se
     const th = Math.min(tile, sectionH);
     const tw = Math.min(tile, sectionW);
     const plan = planModel(spec, th + spec.window - 1, tw + spec.window - 1, { mode: 'dense' });
-    return { plan, inputH: th + spec.window - 1, inputW: tw + spec.window - 1, offset: (spec.window - 1) / 2,
+    // Output j classifies the window starting at input j, whose centre is floor((window - 1) / 2) further on.
+    // (A pooling that floors an odd size leaves the last window pixels unused; the plan then has more than
+    // th outputs, and the extra ones are simply not used.)
+    return { plan, inputH: th + spec.window - 1, inputW: tw + spec.window - 1, offset: Math.floor((spec.window - 1) / 2),
       halo: 0, stepH: th, stepW: tw };
   }
   const d = downsampling(spec);

@@ -102,22 +102,10 @@ export function describeEdit(e: SpecEdit): string {
   return '?';
 }
 
-/** Checks a spec like any model before training: parsed, planned at its window, at the training tile, densely. */
+/** Checks a spec like any model before training: parsed, planned at its window and at the training tile, densely. */
 export function checkSpec(spec: ModelSpec, tile: number): ModelSummary {
   if (spec.window) planModel(spec, spec.window, spec.window);
-  const g = tileGeometry(spec, tile, tile, tile);
-  if (spec.window) {
-    // Dense training and prediction assume the net uses its whole window, centred: a tile of `tile` outputs from
-    // tile + window - 1 inputs. Pooling that floors odd sizes drops window pixels and breaks both.
-    const used = g.inputH - g.plan.output[1] + 1;
-    if (used !== spec.window) {
-      throw new Error(`window ${spec.window} does not fit this net: its poolings drop ${spec.window - used} of its pixels, so it ` +
-        `would classify from a ${used}-pixel window off centre (emseg's dense scanning needs the two equal); ` +
-        (used % 2 ? `set "window" to ${used}` : `and an even window (${used}) cannot be centred: change a kernel by one pixel`));
-    }
-  } else if ((g.inputH - g.plan.output[1]) % 2) {
-    throw new Error(`training tiles would be ${g.inputH} px in and ${g.plan.output[1]} px out; the difference must be even`);
-  }
+  tileGeometry(spec, tile, tile, tile);
   return summarize(spec);
 }
 

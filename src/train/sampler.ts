@@ -14,6 +14,8 @@ export type Balance = 'weights' | 'subsample' | 'none';
 export interface SamplerOptions {
   inputSize: number;
   outputSize: number;
+  /** Output pixel (i, j) is the class of tile input pixel (i + offset, j + offset). */
+  offset: number;
   balance: Balance;
   elastic?: ElasticOptions | null;
   jitter?: JitterOptions | null;
@@ -33,7 +35,6 @@ export function membraneFraction(labels: ImageStack<Uint8Array>, sections: reado
 }
 
 export class TileSampler {
-  private readonly offset: number;
   /** Per-class loss weights (balance = 'weights') or the keep-probability of interior pixels ('subsample'). */
   private readonly classWeight: [number, number];
   private readonly keepInterior: number;
@@ -44,9 +45,10 @@ export class TileSampler {
     private readonly sections: readonly number[],
     private readonly options: SamplerOptions,
   ) {
-    if ((options.inputSize - options.outputSize) % 2) throw new Error('tile input and output sizes must differ by an even number');
     if (sections.length === 0) throw new Error('no training sections');
-    this.offset = (options.inputSize - options.outputSize) / 2;
+    if (options.offset < 0 || options.offset + options.outputSize > options.inputSize) {
+      throw new Error(`tile geometry: outputs ${options.outputSize} at offset ${options.offset} do not fit ${options.inputSize} inputs`);
+    }
     const f = membraneFraction(labels, sections);
     this.classWeight = [0.5 / (1 - f), 0.5 / f];
     this.keepInterior = Math.min(1, f / (1 - f));
@@ -63,7 +65,7 @@ export class TileSampler {
       input.set(tile.image, b * n * n);
       for (let y = 0; y < m; y++) {
         for (let x = 0; x < m; x++) {
-          const cls = tile.labels[(y + this.offset) * n + x + this.offset]!;
+          const cls = tile.labels[(y + this.options.offset) * n + x + this.options.offset]!;
           const i = b * m * m + y * m + x;
           if (balance === 'subsample' && cls === 0 && rng.next() >= this.keepInterior) labels[i] = -1;
           else labels[i] = cls;
@@ -78,8 +80,8 @@ export class TileSampler {
     const { width: W, height: H } = this.images;
     const n = this.options.inputSize;
     const z = this.sections[rng.int(this.sections.length)]!;
-    const top = rng.int(Math.max(1, H - this.options.outputSize + 1)) - this.offset;
-    const left = rng.int(Math.max(1, W - this.options.outputSize + 1)) - this.offset;
+    const top = rng.int(Math.max(1, H - this.options.outputSize + 1)) - this.options.offset;
+    const left = rng.int(Math.max(1, W - this.options.outputSize + 1)) - this.options.offset;
     const plane = W * H;
     let image: Float32Array = extractMirrored(this.images.data.subarray(z * plane, (z + 1) * plane), H, W, top, left, n, n);
     let labels: Int32Array = new Int32Array(n * n);

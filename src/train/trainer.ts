@@ -121,7 +121,7 @@ export function train(config: TrainConfig, data: TrainData, backend: Backend, ho
   const optimizer = createOptimizer(config.optimizer);
   const net = new Network(plan, params, backend, config.seed + 1);
   const sampler = new TileSampler(data.images, data.labels, config.trainSections, {
-    inputSize: geometry.inputH, outputSize: plan.output[1], balance: config.balance, elastic: config.elastic,
+    inputSize: geometry.inputH, outputSize: plan.output[1], offset: geometry.offset, balance: config.balance, elastic: config.elastic,
     jitter: config.jitter,
   });
   const rng = new Rng(config.seed + 2);
