@@ -146,11 +146,11 @@ function config(out: string, steps: number): TrainConfig {
     select: 'v_rand' };
 }
 
-test('training learns, validates, keeps the best model, and a resumed run continues exactly', () => {
+test('training learns, validates, keeps the best model, and a resumed run continues exactly', async () => {
   const backend = createReferenceBackend('float32');
   const data = syntheticData(3, 24);
   const straight = mkdtempSync(join(tmpdir(), 'emseg-train-'));
-  const outcome = train(config(straight, 8), data, backend);
+  const outcome = await train(config(straight, 8), data, backend);
   assert.equal(outcome.step, 8);
   const log = readFileSync(join(straight, LOG_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(log.filter((r) => r.type === 'validation').length, 2);
@@ -160,10 +160,10 @@ test('training learns, validates, keeps the best model, and a resumed run contin
 
   const split = mkdtempSync(join(tmpdir(), 'emseg-train-'));
   let calls = 0;
-  const first = train(config(split, 8), data, backend, { shouldStop: () => ++calls > 5 });
+  const first = await train(config(split, 8), data, backend, { shouldStop: () => ++calls > 5 });
   assert.ok(first.stopped);
   assert.equal(first.step, 5);
-  train(config(split, 8), data, backend, {}, true);
+  await train(config(split, 8), data, backend, {}, true);
   const a = readFileSync(join(straight, 'checkpoint', 'train-state.safetensors'));
   const b = readFileSync(join(split, 'checkpoint', 'train-state.safetensors'));
   assert.ok(a.equals(b), 'resumed weights and optimiser state differ from an uninterrupted run');

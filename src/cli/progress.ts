@@ -24,16 +24,19 @@ function lineProgress(label: string, total: number, fields: string): Progress {
   const started = Date.now();
   let last = 0;
   let current = 0;
+  let first: number | undefined; // a resumed run starts part-way: rates count from here
   let values: Record<string, string | number> = {};
   const print = () => {
     const elapsed = (Date.now() - started) / 1000;
-    const eta = current > 0 ? (elapsed * (total - current)) / current : NaN;
+    const done = current - (first ?? 0);
+    const eta = done > 0 ? (elapsed * (total - current)) / done : NaN;
     const extra = fields.replace(/\{(\w+)\}/g, (_, k: string) => String(values[k] ?? ''));
     process.stderr.write(`${label} ${current}/${total} ${Math.floor((100 * current) / total)}% ${extra} | ` +
       `elapsed ${formatSeconds(elapsed)} | ETA ${formatSeconds(eta)}\n`);
   };
   return {
     update(value, f) {
+      first ??= value;
       current = value;
       values = { ...values, ...f };
       if (Date.now() - last >= LOG_EVERY_MS || value === total) {

@@ -119,7 +119,7 @@ export function registerTrain(program: Command): void {
       };
       process.once('SIGINT', onSigint);
       const bar = progressBar('train', o.steps, 'loss {loss} | {wps} windows/s', o.quiet);
-      const outcome = train(config, { images: data.images, labels: data.labels!, source: { images: o.images, labels: o.labels, polarity: o.polarity } },
+      const outcome = await train(config, { images: data.images, labels: data.labels!, source: { images: o.images, labels: o.labels, polarity: o.polarity } },
         backend, {
           onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), wps: Math.round(r.windowsPerSecond) }),
           onValidation: (r) => process.stderr.write(`\nvalidation @${r.step}: ${Object.entries(r.scores)

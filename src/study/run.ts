@@ -145,9 +145,9 @@ export async function executeRun(task: RunTask, ctx: RunContext = {}): Promise<R
   const limitMs = task.budget.minutes === undefined ? Infinity : task.budget.minutes * 60_000;
   let elapsedMs = resumed ? previousElapsed(checkpointDir) : 0;
   let userStop = false;
-  let outcome: ReturnType<typeof train>;
+  let outcome: Awaited<ReturnType<typeof train>>;
   try {
-    outcome = train(config, data, backend, {
+    outcome = await train(config, data, backend, {
       onStep: (r) => {
         elapsedMs = r.elapsedMs;
         ctx.onStep?.(r.step, task.budget.steps ?? null, r.elapsedMs, r.loss);

@@ -109,12 +109,15 @@ export function validate(predictor: Predictor, data: TrainData, sections: readon
     { width, height, depth: sections.length, data: proposal }, { metrics });
 }
 
+/** Lets signal handlers (Ctrl-C) and timers run between steps; each step itself is synchronous native work. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * Whole-tile (fully convolutional) training with checkpoints, validation each epoch, best-model selection,
  * a JSONL log and exact resumption.
  */
-export function train(config: TrainConfig, data: TrainData, backend: Backend, hooks: TrainHooks = {},
-  resume = false): TrainOutcome {
+export async function train(config: TrainConfig, data: TrainData, backend: Backend, hooks: TrainHooks = {},
+  resume = false): Promise<TrainOutcome> {
   const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
   const { plan } = geometry;
   const params: ParamSet = initParams(plan, config.seed);
@@ -153,6 +156,7 @@ export function train(config: TrainConfig, data: TrainData, backend: Backend, ho
   let stopped = false;
 
   while (state.step < config.steps) {
+    await yieldToEventLoop();
     if (hooks.shouldStop?.()) {
       stopped = true;
       break;
