@@ -168,3 +168,17 @@ test('training learns, validates, keeps the best model, and a resumed run contin
   const b = readFileSync(join(split, 'checkpoint', 'train-state.safetensors'));
   assert.ok(a.equals(b), 'resumed weights and optimiser state differ from an uninterrupted run');
 });
+
+test('fine-tuning starts from a trained model\'s weights; a different spec is refused', async () => {
+  const backend = createReferenceBackend('float32');
+  const data = syntheticData(3, 24);
+  const source = mkdtempSync(join(tmpdir(), 'emseg-train-'));
+  await train(config(source, 4), data, backend);
+  const tuned = mkdtempSync(join(tmpdir(), 'emseg-train-'));
+  await train({ ...config(tuned, 1), schedule: { kind: 'constant', lr: 0 }, initFrom: source }, data, backend);
+  const a = loadModel(source).params;
+  const b = loadModel(tuned).params;
+  for (const [name, p] of a) assert.deepEqual(b.get(name)!.data, p.data, name);
+  const other = { ...config(mkdtempSync(join(tmpdir(), 'emseg-train-')), 1), spec: evenSpec, initFrom: source };
+  await assert.rejects(train(other, data, backend), /its spec \(tiny-patch\) differs/);
+});

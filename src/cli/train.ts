@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createBackend } from '../backend/index.js';
 import { loadDataset, LABEL_POLARITIES, type LabelPolarity } from '../io/index.js';
-import { WEIGHTS_FILE } from '../models/model-dir.js';
+import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
 import { resolveSpec } from '../models/zoo.js';
 import { train, type TrainConfig } from '../train/trainer.js';
 import { backendKind, nonNegativeNumber, positiveInt } from './options.js';
@@ -95,6 +95,7 @@ export function registerTrain(program: Command): void {
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
     .option('--checkpoint-minutes <m>', 'minutes between checkpoints', nonNegativeNumber, 3)
+    .option('--init <dir>', 'start from this trained model\'s weights (fine-tuning; its spec is used)')
     .option('--resume', 'continue from <out>/checkpoint exactly')
     .option('--overwrite', 'replace an existing model in <out>')
     .option('--quiet', 'no progress bar')
@@ -103,13 +104,14 @@ export function registerTrain(program: Command): void {
         throw new Error(`${o.out} already holds a model; use --resume to continue it or --overwrite to replace it`);
       }
       checkTrainChoices(o, (name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-      const spec = resolveSpec(o.model);
+      const spec = o.init ? loadModel(o.init).spec : resolveSpec(o.model);
       const data = await loadDataset({ images: o.images, labels: o.labels, polarity: o.polarity });
       const depth = data.images.depth;
       const bad = o.val.find((z: number) => z >= depth);
       if (bad !== undefined) throw new Error(`--val: section ${bad} does not exist (the stack has ${depth})`);
       const trainSections = [...Array(depth).keys()].filter((z) => !o.val.includes(z));
-      const config = buildTrainConfig({ ...o, model: o.model, spec, out: o.out, trainSections, validationSections: o.val });
+      const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
+        validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}) };
       const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
       let interrupted = false;
       const onSigint = () => {

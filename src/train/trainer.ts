@@ -6,7 +6,7 @@ import type { ImageStack } from '../io/stack.js';
 import { Predictor } from '../infer/predict.js';
 import { tileGeometry } from '../infer/tiling.js';
 import { evaluateStacks, type EvaluationResult, type MetricName } from '../metrics/index.js';
-import { saveModel } from '../models/model-dir.js';
+import { loadModel, saveModel } from '../models/model-dir.js';
 import { Network } from '../nn/network.js';
 import { createOptimizer, type OptimizerConfig } from '../nn/optim.js';
 import { initParams, zeroGrads, type ParamSet } from '../nn/params.js';
@@ -39,6 +39,8 @@ export interface TrainConfig {
   checkpointMinutes: number;
   /** Metric that picks the best checkpoint. */
   select: 'v_rand' | 'pixel_error';
+  /** Start from this model directory's weights (fine-tuning) instead of a random initialisation. */
+  initFrom?: string;
 }
 
 export interface TrainData {
@@ -109,6 +111,15 @@ export function validate(predictor: Predictor, data: TrainData, sections: readon
     { width, height, depth: sections.length, data: proposal }, { metrics });
 }
 
+/** Fine-tuning: the starting weights must belong to the same spec. */
+function copyWeightsFrom(dir: string, spec: ModelSpec, params: ParamSet): void {
+  const source = loadModel(dir);
+  if (JSON.stringify(source.spec.layers) !== JSON.stringify(spec.layers)) {
+    throw new Error(`${dir}: its spec (${source.spec.name}) differs from the model being trained (${spec.name})`);
+  }
+  for (const [name, p] of params) p.data.set(source.params.get(name)!.data);
+}
+
 /** Lets signal handlers (Ctrl-C) and timers run between steps; each step itself is synchronous native work. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -121,6 +132,7 @@ export async function train(config: TrainConfig, data: TrainData, backend: Backe
   const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
   const { plan } = geometry;
   const params: ParamSet = initParams(plan, config.seed);
+  if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, params);
   const optimizer = createOptimizer(config.optimizer);
   const net = new Network(plan, params, backend, config.seed + 1);
   const sampler = new TileSampler(data.images, data.labels, config.trainSections, {
