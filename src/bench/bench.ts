@@ -1,4 +1,5 @@
 import { createBackend, type Backend, type Precision } from '../backend/index.js';
+import { Predictor } from '../infer/predict.js';
 import { Network } from '../nn/network.js';
 import { initParams, zeroGrads } from '../nn/params.js';
 import { planModel, type Plan } from '../nn/plan.js';
@@ -17,6 +18,9 @@ export interface BenchOptions {
   backend?: 'auto' | 'onednn' | 'reference';
   /** Patch classifiers: also time per-window classification of a crop this size against dense scanning. */
   slidingCrop?: number;
+  /** Also time whole-section prediction (Predictor) on a section this size; `sectionTta` adds the 8-fold TTA. */
+  sectionSize?: number;
+  sectionTta?: boolean;
 }
 
 export interface BenchResult {
@@ -31,6 +35,8 @@ export interface BenchResult {
     windowsPerSecond: number };
   /** Patch classifiers: dense scanning against classifying each pixel's window separately, on a crop. */
   sliding?: { crop: number; denseMs: number; slidingMs: number; speedup: number };
+  /** `emseg predict` on one section (tiled, mirrored borders), with and without test-time augmentation. */
+  section?: { size: number; ms: number; ttaMs?: number };
 }
 
 function median(xs: number[]): number {
@@ -110,6 +116,7 @@ export function benchModel(spec: ModelSpec, options: BenchOptions): BenchResult[
         gflops: tGflop / (trainMs / 1e3), peakRssMb: peakRssMb(),
         windowsPerSecond: (options.batch * oh * ow) / (trainMs / 1e3) },
       ...(spec.window && options.slidingCrop ? { sliding: slidingVersusDense(spec, backend, params, options.slidingCrop) } : {}),
+      ...(options.sectionSize ? { section: timeSection(spec, backend, params, options) } : {}),
     });
   }
   return results;
@@ -142,4 +149,15 @@ export function slidingVersusDense(spec: ModelSpec, backend: Backend, params: Re
     }
   }, 0, 1);
   return { crop, denseMs, slidingMs, speedup: slidingMs / denseMs };
+}
+
+/** Seconds per section as `emseg predict` runs it (default 512-pixel tiles). */
+function timeSection(spec: ModelSpec, backend: Backend, params: ReturnType<typeof initParams>, options: BenchOptions) {
+  const size = options.sectionSize!;
+  const rng = new Rng(5);
+  const image = Float32Array.from({ length: size * size }, () => rng.next());
+  const predictor = new Predictor([{ spec, params }], backend);
+  const ms = time(() => predictor.predict(image, size, size), 1, options.iters);
+  const ttaMs = options.sectionTta ? time(() => predictor.predict(image, size, size, { tta: true }), 0, 1) : undefined;
+  return { size, ms, ttaMs };
 }

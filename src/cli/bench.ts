@@ -17,12 +17,15 @@ export function registerBench(program: Command): void {
     .option('--threads <n>', 'CPU threads (default EMSEG_THREADS or all cores)', positiveInt)
     .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
     .option('--sliding-crop <px>', 'patch classifiers: time per-window classification of a crop vs dense scanning', positiveInt)
+    .option('--section <px>', 'also time whole-section prediction (as emseg predict) on a section this size', positiveInt)
+    .option('--section-tta', 'with --section: also time the 8-fold test-time augmentation (one run)')
     .option('--json', 'print JSON')
     .action((model: string, o) => {
       const spec = resolveSpec(model);
       const results = benchModel(spec, {
         trainSize: o.trainSize, forwardSize: o.forwardSize, batch: o.batch, iters: o.iters, warmup: o.warmup,
         precisions: o.precision, threads: o.threads, backend: o.backend, slidingCrop: o.slidingCrop,
+        sectionSize: o.section, sectionTta: o.sectionTta ?? false,
       });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
@@ -39,7 +42,9 @@ export function registerBench(program: Command): void {
           `${t.gflop.toFixed(2)} GFLOP, ${t.gflops.toFixed(0)} GFLOP/s, ${Math.round(t.windowsPerSecond)} windows/s, ` +
           `peak RSS ${t.peakRssMb.toFixed(0)} MB\n` +
           (r.sliding ? `  dense vs sliding window on a ${r.sliding.crop}x${r.sliding.crop} crop: ${r.sliding.denseMs.toFixed(1)} ms ` +
-            `vs ${r.sliding.slidingMs.toFixed(0)} ms (${r.sliding.speedup.toFixed(0)}x)\n` : ''));
+            `vs ${r.sliding.slidingMs.toFixed(0)} ms (${r.sliding.speedup.toFixed(0)}x)\n` : '') +
+          (r.section ? `  predict one ${r.section.size}x${r.section.size} section: ${(r.section.ms / 1e3).toFixed(2)} s` +
+            `${r.section.ttaMs ? `, with TTA ${(r.section.ttaMs / 1e3).toFixed(2)} s` : ''}\n` : ''));
       }
     });
 }
