@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
+import { parseSections } from '../util/sections.js';
 
 /**
  * Study files (`emseg study <study.json>`): one base model, named variants of it (edits of the base spec or
@@ -168,13 +169,7 @@ export class StudyError extends Error {
 }
 
 function sectionsOf(v: number[] | string): number[] {
-  if (Array.isArray(v)) return [...new Set(v)].sort((a, b) => a - b);
-  const out: number[] = [];
-  for (const part of v.split(',')) {
-    const [a, b] = part.split('-').map((x) => Number(x.trim()));
-    for (let z = a!; z <= (b ?? a!); z++) out.push(z);
-  }
-  return [...new Set(out)].sort((x, y) => x - y);
+  return Array.isArray(v) ? [...new Set(v)].sort((a, b) => a - b) : parseSections(v);
 }
 
 /** Validates a study; errors name the field ("study.json: field "variants.1.edits.0.layer": ..."). */
