@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { LABEL_POLARITIES, type LabelPolarity } from '../io/index.js';
+import { LABEL_POLARITIES } from '../io/index.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
 import {
   evaluateFiles,
@@ -10,7 +10,7 @@ import {
   type EvaluateFilesOptions,
   type EvaluateFilesResult,
 } from '../report/index.js';
-import { positiveInt } from './options.js';
+import { labelPolarity, positiveInt } from './options.js';
 import { progressBar, type Progress } from './progress.js';
 
 export { evaluateFiles } from '../report/index.js';
@@ -29,11 +29,6 @@ export function metricList(value: string): MetricName[] {
     if (!(METRIC_NAMES as readonly string[]).includes(m)) throw new InvalidArgumentError(`unknown metric "${m}" (use ${METRIC_NAMES.join(', ')})`);
   }
   return [...new Set(names as MetricName[])];
-}
-
-export function labelPolarity(value: string): LabelPolarity {
-  if ((LABEL_POLARITIES as readonly string[]).includes(value)) return value as LabelPolarity;
-  throw new InvalidArgumentError(`unknown polarity "${value}" (use ${LABEL_POLARITIES.join(', ')})`);
 }
 
 /** Progress on stderr: one bar per phase (load, metrics, sections). */

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import type { Precision } from '../backend/backend.js';
+import { LABEL_POLARITIES, type LabelPolarity } from '../io/index.js';
 
 /** Shared option parsers, so every command validates numbers and lists the same way. */
 export function positiveInt(value: string): number {
@@ -26,4 +27,9 @@ export function precisionList(value: string): Precision[] {
 export function backendKind(value: string): 'auto' | 'onednn' | 'reference' {
   if (value === 'auto' || value === 'onednn' || value === 'reference') return value;
   throw new InvalidArgumentError(`unknown backend "${value}" (use auto, onednn, reference)`);
+}
+
+export function labelPolarity(value: string): LabelPolarity {
+  if ((LABEL_POLARITIES as readonly string[]).includes(value)) return value as LabelPolarity;
+  throw new InvalidArgumentError(`unknown polarity "${value}" (use ${LABEL_POLARITIES.join(', ')})`);
 }

@@ -2,20 +2,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createBackend } from '../backend/index.js';
-import { loadDataset, LABEL_POLARITIES, type LabelPolarity } from '../io/index.js';
+import { loadDataset, LABEL_POLARITIES } from '../io/index.js';
 import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
 import { resolveSpec } from '../models/zoo.js';
 import { train, type TrainConfig } from '../train/trainer.js';
-import { backendKind, nonNegativeNumber, positiveInt } from './options.js';
+import { backendKind, labelPolarity, nonNegativeNumber, positiveInt } from './options.js';
 import { progressBar } from './progress.js';
 import { sectionList } from './sections.js';
-
-function polarity(value: string): LabelPolarity {
-  if (!(LABEL_POLARITIES as readonly string[]).includes(value)) {
-    throw new Error(`unknown label polarity "${value}" (use ${LABEL_POLARITIES.join(', ')})`);
-  }
-  return value as LabelPolarity;
-}
 
 /** The training options `emseg train` takes as flags (and `emseg study` files as JSON), before data and model. */
 export interface TrainOptions {
@@ -74,7 +67,7 @@ export function registerTrain(program: Command): void {
     .requiredOption('--labels <path>', 'label stack, same count and size')
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--model <name>', 'zoo name or spec file', 'fakhry-b')
-    .option('--polarity <p>', `label polarity: ${LABEL_POLARITIES.join(', ')}`, polarity, 'membrane-0-interior-255')
+    .option('--polarity <p>', `label polarity: ${LABEL_POLARITIES.join(', ')}`, labelPolarity, 'membrane-0-interior-255')
     .option('--val <sections>', 'held-back validation sections (e.g. 20-24, or none)', sectionList, sectionList('20-24'))
     .option('--tile <px>', 'output tile edge per sample', positiveInt, 64)
     .option('--batch <n>', 'tiles per step', positiveInt, 2)
