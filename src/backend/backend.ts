@@ -23,6 +23,8 @@ export interface ConvParams {
 export interface ConvOptions extends ConvParams {
   /** Fuse a ReLU after the bias (forward); the graph then back-propagates ReLU through `reluBackward` on y. */
   relu?: boolean;
+  /** The forward pass of a training step (a backward pass will follow): backends may pick layouts for it. */
+  training?: boolean;
 }
 
 export interface PoolParams {
@@ -73,7 +75,7 @@ export interface Backend {
   ): { dw: FloatArray; db: FloatArray | null };
 
   // ---- transposed convolution (the adjoint of conv2d with the same params; weights [Cout, Cin, kh, kw])
-  deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvParams): Tensor;
+  deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions): Tensor;
   deconv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor;
   deconv2dBackwardWeights(
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,

@@ -56,6 +56,9 @@ export function nativeAvailable(): boolean {
   }
 }
 
+/** The addon's (process-wide) convolution layout policy as last set: 0 = oneDNN's choice, 1 = nChw16c. */
+let currentLayoutPolicy = 0;
+
 /** Opaque storage of a oneDNN-backend tensor. */
 class NativeStorage {
   constructor(readonly id: Handle) {}
@@ -195,7 +198,21 @@ class OneDnnBackend implements Backend {
   }
 
   // ------------------------------------------------------------------ convolution
+  /**
+   * Training runs every convolution in nChw16c: oneDNN 2.6's backward kernels exist only there, so letting the
+   * forward pick nhwc (its brgconv choice) costs a reorder per layer and pass. Inference keeps oneDNN's choice,
+   * which is faster there. (The addon's policy is process-wide and part of its primitive-cache keys.)
+   */
+  private layoutFor(training: boolean): void {
+    const policy = training ? 1 : 0;
+    if (policy !== currentLayoutPolicy) {
+      this.n.setLayoutPolicy(policy);
+      currentLayoutPolicy = policy;
+    }
+  }
+
   conv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions): Tensor {
+    this.layoutFor(p.training === true);
     const g = this.convGeom(x.shape, wShape, p, false, 'conv2d');
     const xi = this.id(x, 'conv2d x');
     const wa = f32(w, numel(g.w), 'conv2d weights');
@@ -204,6 +221,7 @@ class OneDnnBackend implements Backend {
   }
 
   conv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor {
+    this.layoutFor(true);
     const g = this.convGeom(xShape, wShape, p, false, 'conv2dBackwardData');
     sameShape(dy.shape, g.y, 'conv2dBackwardData dy vs the forward output');
     const dyi = this.id(dy, 'conv2dBackwardData dy');
@@ -214,6 +232,7 @@ class OneDnnBackend implements Backend {
   conv2dBackwardWeights(
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
   ): { dw: FloatArray; db: FloatArray | null } {
+    this.layoutFor(true);
     const g = this.convGeom(x.shape, wShape, p, false, 'conv2dBackwardWeights');
     sameShape(dy.shape, g.y, 'conv2dBackwardWeights dy vs the forward output');
     const [dw, db] = this.n.conv2dBackwardWeights(
@@ -223,7 +242,8 @@ class OneDnnBackend implements Backend {
   }
 
   // ------------------------------------------------------------------ transposed convolution
-  deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvParams): Tensor {
+  deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions): Tensor {
+    this.layoutFor(p.training === true);
     const g = this.convGeom(x.shape, wShape, p, true, 'deconv2d');
     const xi = this.id(x, 'deconv2d x');
     const wa = f32(w, numel(g.w), 'deconv2d weights');
@@ -232,6 +252,7 @@ class OneDnnBackend implements Backend {
   }
 
   deconv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor {
+    this.layoutFor(true);
     const g = this.convGeom(xShape, wShape, p, true, 'deconv2dBackwardData');
     sameShape(dy.shape, g.y, 'deconv2dBackwardData dy vs the forward output');
     const dyi = this.id(dy, 'deconv2dBackwardData dy');
@@ -242,6 +263,7 @@ class OneDnnBackend implements Backend {
   deconv2dBackwardWeights(
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
   ): { dw: FloatArray; db: FloatArray | null } {
+    this.layoutFor(true);
     const g = this.convGeom(x.shape, wShape, p, true, 'deconv2dBackwardWeights');
     sameShape(dy.shape, g.y, 'deconv2dBackwardWeights dy vs the forward output');
     const [dw, db] = this.n.deconv2dBackwardWeights(

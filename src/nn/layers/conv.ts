@@ -20,8 +20,9 @@ export const convKernel: LayerKernel<ConvNode> = {
   forward(node, [x], ctx) {
     const { w, b } = paramsOf(node, ctx.params);
     const out = node.type === 'upconv'
-      ? ctx.backend.deconv2d(x!, w.data, w.shape, b?.data ?? null, node.params)
-      : ctx.backend.conv2d(x!, w.data, w.shape, b?.data ?? null, { ...node.params, relu: ctx.fuseRelu });
+      ? ctx.backend.deconv2d(x!, w.data, w.shape, b?.data ?? null, { ...node.params, training: ctx.training })
+      : ctx.backend.conv2d(x!, w.data, w.shape, b?.data ?? null,
+        { ...node.params, relu: ctx.fuseRelu, training: ctx.training });
     return { out };
   },
 
