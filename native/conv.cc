@@ -237,13 +237,18 @@ Napi::Value bwdData(const Napi::CallbackInfo &info) {
                    std::to_string(g.dst[0]) + "," + std::to_string(g.dst[1]) + "," + std::to_string(g.dst[2]) + "," +
                    std::to_string(g.dst[3]) + "]");
   dt t = dy.dtype();
+  // oneDNN 2.6 has no optimised bf16 backward-data kernel for dilated convolutions (its reference kernel is
+  // orders of magnitude slower), and dense training of patch classifiers is all dilated convolutions: that case
+  // computes in f32 and converts the result.
+  const bool dilated = g.dil[0] > 0 || g.dil[1] > 0;
+  const dt ct = (t == dt::bf16 && dilated) ? dt::f32 : t;
   Key k;
   keyGeom<D>(k, g);
   k << int64_t(t);
   auto &e = g_bwdD[k.s];
   if (!e) {
-    auto hint = makeFwdPd<D>(g, t, false, false, prop_kind::forward_training);
-    typename T<D>::BwdD::desc d(T<D>::alg, actDesc(g.src, t), anyDesc(g.wt, t), actDesc(g.dst, t), g.strides, g.dil,
+    auto hint = makeFwdPd<D>(g, ct, false, false, prop_kind::forward_training);
+    typename T<D>::BwdD::desc d(T<D>::alg, actDesc(g.src, ct), anyDesc(g.wt, ct), actDesc(g.dst, ct), g.strides, g.dil,
                                 g.padl, g.padr);
     typename T<D>::BwdD::primitive_desc pd(d, eng(), hint);
     auto ne = std::make_unique<BwdDEntry>();
@@ -259,6 +264,14 @@ Napi::Value bwdData(const Napi::CallbackInfo &info) {
   memory wm = e->w.get(w.data);
   TensorPtr dx = newTensor(layoutDesc(e->diffSrcL), e->diffSrcL, g.src);
   run(e->prim, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dx->mem()}});
+  if (ct != t) {
+    const int outL = internLayout(memory::desc(g.src, t, tagOf(dx->md)));
+    TensorPtr converted = newTensor(layoutDesc(outL), outL, g.src);
+    memory from = dx->mem(), to = converted->mem();
+    cachedReorder(dx->md, converted->md).execute(strm(), from, to);
+    strm().wait();
+    dx = std::move(converted);
+  }
   return registerTensor(info.Env(), std::move(dx));
 }
 
