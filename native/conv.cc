@@ -156,6 +156,25 @@ typename T<D>::Fwd::primitive_desc makeFwdPd(const Geom &g, dt t, bool bias, boo
   }
 }
 
+// Forcing nChw16c (layout policy 1, used for training) must never cost an optimised kernel: where it leaves only
+// oneDNN's reference implementation (e.g. dilated convolutions whose channel counts are not multiples of 16, which
+// run ~1000x slower), the primitive is built with oneDNN's own layout choice instead.
+template <typename MakePd>
+auto withoutReference(MakePd make) {
+  auto pd = make();
+  if (g_layoutPolicy == 0 || std::string(pd.impl_info_str()).rfind("ref", 0) != 0) return pd;
+  const int policy = g_layoutPolicy;
+  g_layoutPolicy = 0;
+  try {
+    pd = make();
+  } catch (...) {
+    g_layoutPolicy = policy;
+    throw;
+  }
+  g_layoutPolicy = policy;
+  return pd;
+}
+
 template <bool D>
 void keyGeom(Key &k, const Geom &g) {
   k << int64_t(D) << int64_t(g_layoutPolicy) << g.src << g.wt << g.strides << g.dil << g.padl << g.padr;
@@ -192,7 +211,7 @@ Napi::Value fwd(const Napi::CallbackInfo &info) {
   k << int64_t(t) << int64_t(b.data != nullptr) << int64_t(relu);
   auto &e = g_fwd[k.s];
   if (!e) {
-    auto pd = makeFwdPd<D>(g, t, b.data != nullptr, relu, prop_kind::forward_inference);
+    auto pd = withoutReference([&] { return makeFwdPd<D>(g, t, b.data != nullptr, relu, prop_kind::forward_inference); });
     auto ne = std::make_unique<FwdEntry>();
     ne->prim = typename T<D>::Fwd(pd);
     ne->srcL = internLayout(pd.src_desc());
@@ -247,10 +266,12 @@ Napi::Value bwdData(const Napi::CallbackInfo &info) {
   k << int64_t(t);
   auto &e = g_bwdD[k.s];
   if (!e) {
-    auto hint = makeFwdPd<D>(g, ct, false, false, prop_kind::forward_training);
-    typename T<D>::BwdD::desc d(T<D>::alg, actDesc(g.src, ct), anyDesc(g.wt, ct), actDesc(g.dst, ct), g.strides, g.dil,
-                                g.padl, g.padr);
-    typename T<D>::BwdD::primitive_desc pd(d, eng(), hint);
+    auto pd = withoutReference([&] {
+      auto hint = makeFwdPd<D>(g, ct, false, false, prop_kind::forward_training);
+      typename T<D>::BwdD::desc d(T<D>::alg, actDesc(g.src, ct), anyDesc(g.wt, ct), actDesc(g.dst, ct), g.strides,
+                                  g.dil, g.padl, g.padr);
+      return typename T<D>::BwdD::primitive_desc(d, eng(), hint);
+    });
     auto ne = std::make_unique<BwdDEntry>();
     ne->prim = typename T<D>::BwdD(pd);
     ne->diffDstL = internLayout(pd.diff_dst_desc());
@@ -291,11 +312,13 @@ Napi::Value bwdWeights(const Napi::CallbackInfo &info) {
   k << int64_t(t) << int64_t(withBias);
   auto &e = g_bwdW[k.s];
   if (!e) {
-    auto hint = makeFwdPd<D>(g, t, withBias, false, prop_kind::forward_training);
-    memory::desc bmd = withBias ? memory::desc(g.bias, dt::f32, ftag::x) : memory::desc();
-    typename T<D>::BwdW::desc d(T<D>::alg, actDesc(g.src, t), anyDesc(g.wt, dt::f32), bmd, actDesc(g.dst, t),
-                                g.strides, g.dil, g.padl, g.padr);
-    typename T<D>::BwdW::primitive_desc pd(d, eng(), hint);
+    auto pd = withoutReference([&] {
+      auto hint = makeFwdPd<D>(g, t, withBias, false, prop_kind::forward_training);
+      memory::desc bmd = withBias ? memory::desc(g.bias, dt::f32, ftag::x) : memory::desc();
+      typename T<D>::BwdW::desc d(T<D>::alg, actDesc(g.src, t), anyDesc(g.wt, dt::f32), bmd, actDesc(g.dst, t),
+                                  g.strides, g.dil, g.padl, g.padr);
+      return typename T<D>::BwdW::primitive_desc(d, eng(), hint);
+    });
     auto ne = std::make_unique<BwdWEntry>();
     ne->prim = typename T<D>::BwdW(pd);
     ne->srcL = internLayout(pd.src_desc());
