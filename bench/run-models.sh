@@ -1,6 +1,6 @@
 #!/bin/bash
 # Per-model inference/training benchmark (docs/BENCHMARKS.md). Run on a quiet machine.
-cd /work/main
+cd "$(dirname "$0")/.." && mkdir -p runs/bench
 node bin/emseg.js bench reference-net --precision fp32,bf16 --iters 5 --warmup 2 --json > runs/bench/reference-net.json 2> runs/bench/reference-net.err
 for m in fakhry-a fakhry-b ciresan-n4 unet-w16 fakhry-c; do
   extra="--section 512"; iters=3; tsize=64
