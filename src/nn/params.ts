@@ -76,9 +76,3 @@ export function checkParamsFit(plan: Plan, params: ParamSet, source: string): vo
 export function zeroGrads(params: ParamSet): void {
   for (const p of params.values()) p.grad.fill(0);
 }
-
-export function countParams(params: ParamSet): number {
-  let n = 0;
-  for (const p of params.values()) n += p.data.length;
-  return n;
-}

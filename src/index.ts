@@ -1,0 +1,23 @@
+/**
+ * emseg's library API: the same modules the CLI (src/cli) and the tests use.
+ */
+export { createBackend, type Backend, type BackendKind, type BackendOptions, type Precision } from './backend/index.js';
+export { createReferenceBackend } from './backend/reference/index.js';
+export { nativeInfo, nativeStats, trimNativePool, NativeCapabilityError, NativeUnavailableError } from './backend/onednn/index.js';
+export { Tensor, type FloatArray, type Shape } from './tensor/tensor.js';
+export { parseModelSpec, SpecError, type ModelSpec, type ModelSpecInput, type LayerSpec } from './nn/spec.js';
+export { planModel, type Plan, type PlanNode, type PlanMode } from './nn/plan.js';
+export { Network } from './nn/network.js';
+export { initParams, zeroGrads, type Param, type ParamSet } from './nn/params.js';
+export { Adam, Sgd, createOptimizer, type Optimizer, type OptimizerConfig } from './nn/optim.js';
+export { learningRate, type ScheduleConfig } from './nn/schedule.js';
+export { resolveSpec, unetSpec, zooNames } from './models/zoo.js';
+export { loadModel, saveModel, type LoadedModel } from './models/model-dir.js';
+export * from './io/index.js';
+export * from './metrics/index.js';
+export { evaluateFiles, type EvaluateFilesOptions, type EvaluateFilesResult } from './report/index.js';
+export { Predictor, MEMBRANE_CLASS, type ModelWeights, type PredictOptions } from './infer/predict.js';
+export { train, validate, type TrainConfig, type TrainData, type TrainHooks, type TrainOutcome } from './train/trainer.js';
+export { benchModel, type BenchOptions, type BenchResult } from './bench/bench.js';
+export { runStudy } from './study/study.js';
+export { parseStudy, readStudyFile } from './study/schema.js';
