@@ -9,6 +9,7 @@ import type { Backend, ConvParams, PoolParams } from '../src/backend/backend.js'
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { loadOneDnnBackend, nativeInfo } from '../src/backend/onednn/index.js';
 import { type FloatArray, type Shape, type Tensor, numel } from '../src/tensor/tensor.js';
+import { randomFloat32 } from './helpers/gradcheck.js';
 
 const ref = createReferenceBackend('float64');
 // The addon is always built by the set-up; only a CPU without bf16 skips the bf16 comparisons (and then checks
@@ -18,18 +19,7 @@ const nat: Backend | null = hasBf16 ? loadOneDnnBackend({ precision: 'bfloat16' 
 const skipBf16: string | false = hasBf16 ? false : `no bf16 on this CPU (${nativeInfo().isa})`;
 const TOL = 2e-2;
 
-function rnd(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    a[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return a;
-}
+const rnd = randomFloat32;
 /** Rounds to bfloat16 (nearest even), so both backends see the same inputs. */
 function toBf16(a: Float32Array): Float32Array {
   const out = new Float32Array(a.length);

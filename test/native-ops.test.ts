@@ -10,6 +10,7 @@ import type { Backend, ConvParams, LrnParams, PoolParams } from '../src/backend/
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { loadOneDnnBackend } from '../src/backend/onednn/index.js';
 import { type FloatArray, type Shape, type Tensor, numel } from '../src/tensor/tensor.js';
+import { randomFloat32 } from './helpers/gradcheck.js';
 
 const ref = createReferenceBackend('float64');
 // The set-up (make test) always builds the addon: a missing addon fails these tests instead of skipping them.
@@ -17,18 +18,7 @@ const nat: Backend | null = loadOneDnnBackend({ precision: 'float32' });
 const TOL = 1e-4;
 
 // ---------------------------------------------------------------- helpers
-function rnd(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    a[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return a;
-}
+const rnd = randomFloat32;
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let num = 0;
   let den = 0;

@@ -8,17 +8,18 @@
  * Everything here is float64 and backend-agnostic.
  */
 import assert from 'node:assert/strict';
+import { Rng } from '../../src/util/rng.js';
 
 /** Seeded uniform [0, 1) generator (mulberry32), so every test is deterministic. */
 export function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
+}
+
+/** n uniform float32 values in [lo, hi), deterministic in seed (inputs for native-vs-reference tests). */
+export function randomFloat32(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * rng.next());
 }
 
 /** n uniform values in [lo, hi), deterministic in seed. */

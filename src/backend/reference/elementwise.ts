@@ -1,5 +1,6 @@
 /** Elementwise reference kernels: ReLU, addition, inverted dropout. */
 import type { Tensor } from '../../tensor/tensor.js';
+import { Rng } from '../../util/rng.js';
 import { type RefContext, sameShape } from './util.js';
 
 /** y = max(x, 0). */
@@ -30,18 +31,12 @@ export function add(ctx: RefContext, a: Tensor, b: Tensor): Tensor {
 }
 
 /**
- * mulberry32: a tiny, well-mixed 32-bit PRNG; returns uniform floats in [0, 1).
+ * The dropout stream: mulberry32 (src/util/rng.ts) seeded with `seed`, one uniform [0, 1) draw per element.
  * Exported so that other backends can reproduce the reference dropout masks bit for bit.
  */
 export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /**
