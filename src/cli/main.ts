@@ -4,6 +4,7 @@ import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
 import { registerPredict } from './predict.js';
+import { registerSegment } from './segment.js';
 import { registerStudy } from './study.js';
 import { registerTrain } from './train.js';
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerTrain(program);
   registerPredict(program);
+  registerSegment(program);
   registerStudy(program);
   registerEval(program);
   return program;
