@@ -6,6 +6,8 @@ import { iterateSlices, toFloat32, writeStack } from '../io/index.js';
 import { runEval } from './eval.js';
 import { backendKind } from './options.js';
 import { runPredict } from './predict.js';
+import { runSegment } from './segment.js';
+import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
 
 const root = (rel: string) => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
 
@@ -14,10 +16,6 @@ export const SHIPPED_MODEL = root('models/emseg-isbi');
 export const SAMPLE_IMAGES = root('samples/isbi2012/images');
 export const SAMPLE_LABELS = root('samples/isbi2012/labels');
 
-/**
- * The main job: segment the bundled sample sections with the shipped model, score them with the ISBI metrics,
- * and write the membrane maps and a report. The demo owns its output folder and replaces its own files there.
- */
 /** PNG pictures of an ISBI-format map (white = membrane), for people to look at. */
 async function writeMembranePngs(isbiTiff: string, folder: string): Promise<void> {
   async function* membrane() {
@@ -30,6 +28,10 @@ async function writeMembranePngs(isbiTiff: string, folder: string): Promise<void
   await writeStack(folder, membrane(), { format: 'png-folder', overwrite: true });
 }
 
+/**
+ * The main job: segment the bundled sample sections with the shipped model, score them with the ISBI metrics,
+ * and write the membrane maps, the cells and a report. The demo owns its output folder and replaces its own files there.
+ */
 export function registerDemo(program: Command): void {
   program
     .command('demo')
@@ -47,12 +49,16 @@ export function registerDemo(program: Command): void {
       const common = { models: [o.model], input: SAMPLE_IMAGES, tta: o.tta ?? false, bf16: false, tile: 512,
         backend: o.backend, overwrite: true, quiet: o.quiet ?? false } as const;
       const t0 = Date.now();
-      await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false });
+      await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false, closeGaps: { ...DEFAULT_SEGMENT_OPTIONS } });
       await writeMembranePngs(maps, pngs);
+      const cells = join(o.out, 'cells.tif');
+      const pictures = join(o.out, 'cells');
+      const { segments } = await runSegment({ pred: maps, out: cells, membraneProb: false, images: SAMPLE_IMAGES, pictures,
+        options: { ...DEFAULT_SEGMENT_OPTIONS }, overwrite: true, quiet: o.quiet ?? false });
       const report = join(o.out, 'report.html');
       const { output } = await runEval({ labels: SAMPLE_LABELS, prediction: maps, images: SAMPLE_IMAGES, report,
         overwrite: true, json: false, perThreshold: false, perSlice: true, quiet: o.quiet ?? false });
       process.stdout.write(`${output}\nmembrane maps: ${maps} (ISBI format: 1 = non-membrane) and ${pngs}/ ` +
-        `(white = membrane)\nreport: ${report}\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+        `(white = membrane)\ncells: ${cells} (${segments.join(', ')} per section) and ${pictures}/\nreport: ${report}\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     });
 }

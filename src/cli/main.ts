@@ -7,6 +7,7 @@ import { registerPredict } from './predict.js';
 import { registerSegment } from './segment.js';
 import { registerStudy } from './study.js';
 import { registerTrain } from './train.js';
+import { registerTuneSegment } from './tune-segment.js';
 
 export function buildProgram(): Command {
   const program = new Command('emseg')
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerPredict(program);
   registerSegment(program);
+  registerTuneSegment(program);
   registerStudy(program);
   registerEval(program);
   return program;

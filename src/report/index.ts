@@ -3,7 +3,7 @@ export { evaluateFiles, reportKind, DEFAULT_MARK_THRESHOLD, REPORT_KINDS } from 
 export type { EvaluateFilesOptions, EvaluateFilesResult, SectionErrors } from './evaluate-files.js';
 export { buildReport, worstSections } from './build.js';
 export type { ReportKind } from './build.js';
-export { formatPerThreshold, formatSections, formatSummary, toJson, HIGHER_IS_BETTER } from './text.js';
+export { formatPerThreshold, formatSections, formatSummary, table, toJson, HIGHER_IS_BETTER } from './text.js';
 export type { JsonOptions } from './text.js';
 export { lineChart, chartGrid } from './svg-plot.js';
 export type { Chart, ChartOptions, Series } from './svg-plot.js';

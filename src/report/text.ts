@@ -23,7 +23,7 @@ export function bestThreshold(r: EvaluationResult, m: MetricName): number | unde
   return (m === 'warping_error' ? r.warping_thresholds : r.thresholds)[i];
 }
 
-function table(header: string[], rows: string[][], rightAlign: (col: number) => boolean): string {
+export function table(header: string[], rows: string[][], rightAlign: (col: number) => boolean): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
   const line = (cells: string[]): string =>
     cells.map((cell, c) => (rightAlign(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runSegment } from '../src/cli/segment.js';
+import { readStack, writeStack } from '../src/io/index.js';
+import { labelComponents4 } from '../src/metrics/components.js';
+import {
+  DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, gaussianBlur, mergeWeakBoundaries, segmentBoundaries, segmentGrid,
+  segmentSection, seededWatershed, tuneSegmentation,
+} from '../src/segment/index.js';
+
+const W = 40;
+const H = 30;
+
+/** Two cells side by side: P(membrane) 1 on the border and on a vertical wall at x = 20, 0.05 inside. */
+function twoCells(gapRows: number[] = []): Float32Array {
+  const p = new Float32Array(W * H).fill(0.05);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      if (x === 0 || y === 0 || x === W - 1 || y === H - 1) p[y * W + x] = 1;
+      if (x >= 19 && x <= 21 && !gapRows.includes(y)) p[y * W + x] = 1;
+    }
+  }
+  return p;
+}
+
+/** Number of 4-connected regions of P(membrane) <= t (the ISBI metrics' segments at that threshold). */
+const regions = (p: Float32Array, t: number) => labelComponents4(Array.from(p, (v) => (v <= t ? 1 : 0)), W, H).count;
+
+test('gaussianBlur keeps a constant image, preserves mass away from borders, and sigma 0 copies', () => {
+  const flat = new Float32Array(W * H).fill(0.3);
+  for (const v of gaussianBlur(flat, H, W, 1.5)) assert.ok(Math.abs(v - 0.3) < 1e-6);
+  const impulse = new Float32Array(W * H);
+  impulse[15 * W + 20] = 1;
+  const blurred = gaussianBlur(impulse, H, W, 1);
+  assert.ok(Math.abs(blurred.reduce((a, b) => a + b, 0) - 1) < 1e-6);
+  assert.ok(blurred[15 * W + 20]! > blurred[15 * W + 21]! && blurred[15 * W + 21]! > blurred[15 * W + 22]!);
+  assert.deepEqual(gaussianBlur(impulse, H, W, 0), impulse);
+  assert.throws(() => gaussianBlur(impulse, H, W, -1), /sigma/);
+});
+
+test('seededWatershed labels every pixel and splits two seeds along the ridge between them', () => {
+  const p = twoCells();
+  const seeds = new Int32Array(W * H);
+  seeds[10 * W + 5] = 1;
+  seeds[10 * W + 35] = 2;
+  const labels = seededWatershed(p, seeds, H, W);
+  assert.ok(labels.every((l) => l === 1 || l === 2));
+  for (let y = 1; y < H - 1; y++) {
+    assert.equal(labels[y * W + 10], 1);
+    assert.equal(labels[y * W + 30], 2);
+  }
+  assert.deepEqual(seededWatershed(p, seeds, H, W), labels, 'deterministic');
+});
+
+test('segment boundaries cut every 4-path between segments', () => {
+  const labels = Int32Array.from({ length: W * H }, (_, i) => 1 + Math.floor((i % W) / 7) + 6 * Math.floor(i / W / 9));
+  const lines = segmentBoundaries(labels, H, W);
+  const inside = labelComponents4(Array.from(lines, (b) => 1 - b), W, H);
+  const perComponent = new Map<number, Set<number>>();
+  for (let i = 0; i < labels.length; i++) {
+    if (lines[i]) continue;
+    if (!perComponent.has(inside.labels[i]!)) perComponent.set(inside.labels[i]!, new Set());
+    perComponent.get(inside.labels[i]!)!.add(labels[i]!);
+  }
+  for (const s of perComponent.values()) assert.equal(s.size, 1, 'a region of non-boundary pixels spans two segments');
+});
+
+test('closeMembraneGaps closes a gap in a membrane, so thresholding no longer merges the two cells', () => {
+  const gapped = twoCells([12, 13, 14]);
+  assert.equal(regions(gapped, 0.5), 1, 'the gap merges the cells');
+  const closed = closeMembraneGaps(gapped, H, W);
+  assert.equal(regions(closed, 0.5), 2);
+  assert.equal(segmentSection(gapped, H, W).count, 2);
+  for (let i = 0; i < closed.length; i++) assert.ok(closed[i]! >= gapped[i]!, 'only membrane is added');
+});
+
+test('segments are merged across a boundary the map does not believe in, and kept across a strong one', () => {
+  const weak = twoCells();
+  for (let y = 1; y < H - 1; y++) for (let x = 19; x <= 21; x++) weak[y * W + x] = 0.3;
+  const seeds = new Int32Array(W * H);
+  seeds[10 * W + 5] = 1;
+  seeds[10 * W + 35] = 2;
+  const flooded = seededWatershed(weak, seeds, H, W);
+  assert.equal(mergeWeakBoundaries(flooded, weak, W, 0.5).count, 1);
+  assert.equal(mergeWeakBoundaries(flooded, weak, W, 0.2).count, 2);
+  assert.equal(segmentSection(weak, H, W, { seedThreshold: 0.2, mergeThreshold: 0.5 }).count, 1);
+  assert.equal(segmentSection(twoCells(), H, W, { seedThreshold: 0.2, mergeThreshold: 0.5 }).count, 2);
+  assert.equal(segmentSection(new Float32Array(W * H).fill(1), H, W).count, 1, 'all membrane: one segment');
+  assert.ok(DEFAULT_SEGMENT_OPTIONS.mergeThreshold > 0);
+});
+
+test('emseg segment writes uint32 labels and pictures, refuses to overwrite, and names a bad map', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emseg-segment-'));
+  const maps = join(dir, 'maps.tif');
+  const isbi = Float32Array.from(twoCells([5]), (v) => 1 - v);
+  await writeStack(maps, { width: W, height: H, depth: 2, data: Float32Array.from([...isbi, ...isbi]) });
+  const out = join(dir, 'labels.tif');
+  const pictures = join(dir, 'pictures');
+  const o = { pred: maps, out, membraneProb: false, pictures, options: { ...DEFAULT_SEGMENT_OPTIONS }, overwrite: false, quiet: true };
+  const { segments } = await runSegment(o);
+  assert.deepEqual(segments, [2, 2]);
+  const labels = await readStack(out);
+  assert.deepEqual([labels.sampleType, labels.depth], ['uint32', 2]);
+  assert.deepEqual(readdirSync(pictures).sort(), ['0000.png', '0001.png']);
+  await assert.rejects(runSegment(o), /exists/);
+  const bad = join(dir, 'bad.tif');
+  await writeStack(bad, { width: W, height: H, depth: 1, data: new Float32Array(W * H).fill(2) });
+  await assert.rejects(runSegment({ ...o, pred: bad, out: join(dir, 'x.tif'), pictures: undefined }), /bad\.tif: slice 0 pixel 0 is 2/);
+});
+
+test('tuneSegmentation scores the maps as they are and every grid point; closing the gap wins on Rand error', () => {
+  const gt = Uint8Array.from(twoCells(), (v) => (v === 1 ? 0 : 255));
+  const proposal = Float32Array.from(twoCells([12, 13, 14]), (v) => 1 - v);
+  const grid = segmentGrid({ sigma: [1], seedThreshold: [0.05, 0.1], minSeedArea: [5], mergeThreshold: [0, 0.6] });
+  assert.equal(grid.length, 4);
+  const rows = tuneSegmentation({ width: W, height: H, depth: 1, data: gt }, { width: W, height: H, depth: 1, data: proposal },
+    grid, { metrics: ['rand_error', 'v_rand'] });
+  assert.equal(rows.length, 5);
+  assert.equal(rows[0]!.options, null);
+  assert.ok(rows[0]!.scores.rand_error! > 0.3, 'the gap merges the two cells');
+  for (const r of rows.slice(1)) assert.ok(r.scores.rand_error! < 0.01, `${JSON.stringify(r)}`);
+});
