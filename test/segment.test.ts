@@ -14,9 +14,9 @@ import {
 const W = 40;
 const H = 30;
 
-/** Two cells side by side: P(membrane) 1 on the border and on a vertical wall at x = 20, 0.05 inside. */
+/** Two cells side by side: P(membrane) 1 on the border and on a vertical wall at x = 20, 0.02 inside. */
 function twoCells(gapRows: number[] = []): Float32Array {
-  const p = new Float32Array(W * H).fill(0.05);
+  const p = new Float32Array(W * H).fill(0.02);
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       if (x === 0 || y === 0 || x === W - 1 || y === H - 1) p[y * W + x] = 1;
