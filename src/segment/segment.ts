@@ -19,7 +19,7 @@ export interface SegmentOptions {
  * many small seeds (over-segmentation), then merging across boundaries the network does not believe in.
  */
 export const DEFAULT_SEGMENT_OPTIONS: Readonly<SegmentOptions> = Object.freeze({
-  sigma: 1, seedThreshold: 0.1, minSeedArea: 20, mergeThreshold: 0.6,
+  sigma: 1, seedThreshold: 0.05, minSeedArea: 5, mergeThreshold: 0.6,
 });
 
 /**
