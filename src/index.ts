@@ -21,3 +21,4 @@ export { train, validate, type TrainConfig, type TrainData, type TrainHooks, typ
 export { benchModel, type BenchOptions, type BenchResult } from './bench/bench.js';
 export { runStudy } from './study/study.js';
 export { parseStudy, readStudyFile } from './study/schema.js';
+export * from './segment/index.js';

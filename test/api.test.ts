@@ -11,3 +11,11 @@ test('the package entry point exposes the library: plan a zoo model, score a per
   assert.equal(r.pixel_error, 0);
   assert.ok(Math.abs(r.v_rand! - 1) < 1e-12);
 });
+
+test('the package entry point exposes segmentation: cells of a map with one wall', () => {
+  const width = 20;
+  const map = Float32Array.from({ length: 20 * width }, (_, i) => (i % width === 10 ? 1 : 0));
+  const { count, labels } = emseg.segmentSection(map, 20, width);
+  assert.equal(count, 2);
+  assert.notEqual(labels[0], labels[19]);
+});
