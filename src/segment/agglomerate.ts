@@ -6,7 +6,7 @@ export interface Segmentation {
 
 /**
  * Joins neighbouring segments across weak boundaries: every boundary (the 4-neighbour pixel pairs between two
- * segments) is scored by its mean P(membrane), and the two sides are united in order of that score while it is
+ * segments) is scored by its strength (below), and the two sides are united in order of that score while it is
  * below `threshold` (Kruskal, union-find). Labels of `labels` must be >= 1.
  */
 export function mergeWeakBoundaries(labels: Int32Array, pMembrane: Float32Array, width: number,
@@ -43,7 +43,10 @@ function maxOf(labels: Int32Array): number {
   return max;
 }
 
-/** Each pair of touching segments (a < b) with the mean P(membrane) over the pixels of their shared boundary pairs. */
+/**
+ * Each pair of touching segments (a < b) with its boundary's strength: the mean over its 4-neighbour pixel pairs of
+ * the pair's higher P(membrane), so that a membrane one pixel thin scores as high as a thick one.
+ */
 function boundaries(labels: Int32Array, pMembrane: Float32Array, width: number): { a: number; b: number; mean: number }[] {
   const stride = maxOf(labels) + 1;
   const sums = new Map<number, { a: number; b: number; sum: number; count: number }>();
@@ -53,8 +56,8 @@ function boundaries(labels: Int32Array, pMembrane: Float32Array, width: number):
     const b = Math.max(labels[p]!, labels[q]!);
     let e = sums.get(a * stride + b);
     if (!e) sums.set(a * stride + b, e = { a, b, sum: 0, count: 0 });
-    e.sum += pMembrane[p]! + pMembrane[q]!;
-    e.count += 2;
+    e.sum += Math.max(pMembrane[p]!, pMembrane[q]!);
+    e.count++;
   };
   for (let p = 0; p < labels.length; p++) {
     if (p % width < width - 1) touch(p, p + 1);
