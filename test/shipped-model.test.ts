@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { SAMPLE_IMAGES, SAMPLE_LABELS, SHIPPED_MODEL } from '../src/cli/demo.js';
 import { runPredict } from '../src/cli/predict.js';
-import { loadModel } from '../src/models/model-dir.js';
+import { readModelMeta } from '../src/models/model-dir.js';
 import { evaluateFiles } from '../src/report/index.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../src/segment/index.js';
 
 // The shipped model must reproduce the scores documented for it (docs/MODELS.md, meta.json "samples") through the
 // same predict + eval path a user runs. Small differences between CPUs' kernels can move a threshold decision,
 // so scores are compared to 2e-3, and the (tiny) warping error to 5 % of its value.
-const samples = loadModel(SHIPPED_MODEL).meta.samples as Record<'scores' | 'scores_close_gaps', Record<string, number>>;
+const samples = readModelMeta(SHIPPED_MODEL).samples as Record<'scores' | 'scores_close_gaps', Record<string, number>>;
 
 for (const [name, closeGaps] of [['scores', undefined], ['scores_close_gaps', DEFAULT_SEGMENT_OPTIONS]] as const) {
   test(`the shipped model reproduces its documented ${name} on the bundled sample sections`, async () => {

@@ -3,6 +3,7 @@ import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
+import { registerPack } from './pack.js';
 import { registerPredict } from './predict.js';
 import { registerSegment } from './segment.js';
 import { registerStudy } from './study.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerTrain(program);
   registerPredict(program);
+  registerPack(program);
   registerSegment(program);
   registerTuneSegment(program);
   registerStudy(program);

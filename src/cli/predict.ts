@@ -3,7 +3,7 @@ import { createBackend } from '../backend/index.js';
 import { openStack, toFloat32, writeIsbiSubmission, writeStack, type OutputFormat, type SliceLike } from '../io/index.js';
 import { Predictor } from '../infer/predict.js';
 import { closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
-import { loadModel } from '../models/model-dir.js';
+import { loadModels } from '../models/model-dir.js';
 import { backendKind, positiveInt } from './options.js';
 import { progressBar } from './progress.js';
 import { addSegmentOptions, segmentOptionsFrom } from './segment.js';
@@ -28,7 +28,7 @@ export interface PredictCliOptions {
 /** Predict every section of a stack, streaming slices in and out (a large stack is never held whole). */
 export async function runPredict(o: PredictCliOptions): Promise<string[]> {
   const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
-  const models = o.models.map((dir) => loadModel(dir));
+  const models = o.models.flatMap((dir) => loadModels(dir));
   const predictor = new Predictor(models, backend);
   const reader = await openStack(o.input);
   const bar = progressBar('predict', reader.depth, 'section {section} {tiles}', o.quiet);
@@ -61,7 +61,7 @@ export function registerPredict(program: Command): void {
   addSegmentOptions(program
     .command('predict')
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)')
-    .requiredOption('--model <dirs...>', 'model directory; several = ensemble average')
+    .requiredOption('--model <dirs...>', 'model directory (or ensemble directory); several = ensemble average')
     .requiredOption('--input <path>', 'image stack: folder, glob or TIFF')
     .requiredOption('--out <path>', 'output: .tif file (ISBI format by default) or folder')
     .option('--format <f>', 'isbi (multi-page float TIFF, 1 = non-membrane), tiff, png-folder, tiff-folder', 'isbi')

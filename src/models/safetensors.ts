@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { FloatArray } from '../tensor/tensor.js';
 import { numel } from '../tensor/tensor.js';
+import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 
 /**
  * The safetensors format (8-byte little-endian header length, JSON header, raw little-endian data).
  * Written by hand: the format is a few lines, and the npm packages for it are either unmaintained or
- * pull in a Hugging Face hub client; we only need F32/F64 tensors plus string metadata.
+ * pull in a Hugging Face hub client; we only need F32/F64/F16 tensors plus string metadata. F16 tensors are read
+ * into Float32Arrays (weights stored at half size; computation stays in fp32).
  */
 
 export interface NamedTensor {
@@ -13,16 +15,23 @@ export interface NamedTensor {
   data: FloatArray;
 }
 
-const DTYPES = { F32: Float32Array, F64: Float64Array } as const;
+const DTYPES = { F32: Float32Array, F64: Float64Array, F16: Uint16Array } as const;
+
+/** How tensors are stored: as they are (F32/F64), or F32 data as F16 (half the bytes, ~3 significant digits). */
+export type StoredPrecision = 'as-is' | 'f16';
 const MAX_HEADER = 100 * 1024 * 1024;
 
-export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}): Buffer {
+export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {},
+  precision: StoredPrecision = 'as-is'): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };
+  const stored = new Map<string, Float32Array | Float64Array | Uint16Array>();
   let offset = 0;
   for (const [name, t] of tensors) {
-    const bytes = t.data.byteLength;
-    header[name] = { dtype: t.data instanceof Float64Array ? 'F64' : 'F32', shape: t.shape,
-      data_offsets: [offset, offset + bytes] };
+    const data = precision === 'f16' ? Uint16Array.from(t.data, toFloat16Bits) : t.data;
+    stored.set(name, data);
+    const bytes = data.byteLength;
+    const dtype = data instanceof Uint16Array ? 'F16' : data instanceof Float64Array ? 'F64' : 'F32';
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -32,9 +41,9 @@ export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: R
   out.writeBigUInt64LE(BigInt(jsonBytes.length), 0);
   jsonBytes.copy(out, 8);
   let at = 8 + jsonBytes.length;
-  for (const t of tensors.values()) {
-    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
-    at += t.data.byteLength;
+  for (const data of stored.values()) {
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(out, at);
+    at += data.byteLength;
   }
   return out;
 }
@@ -66,7 +75,7 @@ export function decodeSafetensors(buf: Buffer, source: string): { tensors: Map<s
     const bytes = buf.subarray(dataStart + begin, dataStart + end);
     const data = new Ctor(bytes.length / Ctor.BYTES_PER_ELEMENT);
     new Uint8Array(data.buffer).set(bytes); // copy: aligned, and independent of the file buffer
-    tensors.set(name, { shape, data });
+    tensors.set(name, { shape, data: data instanceof Uint16Array ? Float32Array.from(data, fromFloat16Bits) : data });
   }
   return { tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {} };
 }

@@ -13,3 +13,24 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     throw err;
   }
 }
+
+/**
+ * Fills a new directory through `fill(tmpDir)` and moves it to `target` only once complete; an existing `target`
+ * is refused unless `overwrite`, and then replaced only after the new one is whole.
+ */
+export function writeDirectoryAtomic(target: string, overwrite: boolean, fill: (dir: string) => void): void {
+  if (existsSync(target) && !overwrite) throw new Error(`${target} exists; pass --overwrite to replace it`);
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+  const old = join(dirname(target), `.${basename(target)}.${process.pid}.old`);
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    mkdirSync(tmp, { recursive: true });
+    fill(tmp);
+    if (existsSync(target)) renameSync(target, old);
+    renameSync(tmp, target);
+    rmSync(old, { recursive: true, force: true });
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
