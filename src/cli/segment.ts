@@ -15,7 +15,7 @@ export function addSegmentOptions(command: Command): Command {
     .option('--sigma <px>', 'Gaussian smoothing of the map before the watershed', nonNegativeNumber, d.sigma)
     .option('--seed-threshold <p>', 'seeds where the smoothed P(membrane) is below this', probability, d.seedThreshold)
     .option('--min-seed-area <px>', 'smaller seed regions are dropped', positiveInt, d.minSeedArea)
-    .option('--merge-threshold <p>', 'merge segments whose boundary has mean P(membrane) below this (0: never)', probability, d.mergeThreshold);
+    .option('--merge-threshold <p>', 'merge neighbours whose boundary (mean of each pixel pair\'s higher P(membrane)) is below this (0: never)', probability, d.mergeThreshold);
 }
 
 export function segmentOptionsFrom(o: Record<string, unknown>): SegmentOptions {

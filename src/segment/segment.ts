@@ -10,13 +10,14 @@ export interface SegmentOptions {
   seedThreshold: number;
   /** Seed regions with fewer pixels are dropped (their pixels are flooded from neighbours). */
   minSeedArea: number;
-  /** Neighbouring segments whose shared boundary has mean P(membrane) below this are merged (0: never). */
+  /** Neighbouring segments whose shared boundary is weaker than this are merged (0: never; see mergeWeakBoundaries). */
   mergeThreshold: number;
 }
 
 /**
- * Chosen on ISBI 2012 training sections 20-22 with the shipped model (best V_rand of a grid; docs/MODELS.md):
- * many small seeds (over-segmentation), then merging across boundaries the network does not believe in.
+ * Chosen on ISBI 2012 training sections 20-22 (best V_rand of `emseg tune-segment`'s grid, with the earlier
+ * single-U-Net model; still within 0.0001 of the best for the shipped ensemble; docs/MODELS.md): many small seeds
+ * (over-segmentation), then merging across boundaries the network does not believe in.
  */
 export const DEFAULT_SEGMENT_OPTIONS: Readonly<SegmentOptions> = Object.freeze({
   sigma: 1, seedThreshold: 0.05, minSeedArea: 5, mergeThreshold: 0.6,
