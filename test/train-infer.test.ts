@@ -12,7 +12,9 @@ import { initParams, zeroGrads } from '../src/nn/params.js';
 import { planModel } from '../src/nn/plan.js';
 import { parseModelSpec } from '../src/nn/spec.js';
 import { TileSampler } from '../src/train/sampler.js';
-import { LOG_FILE, train, type TrainConfig } from '../src/train/trainer.js';
+import { DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps } from '../src/segment/index.js';
+import { evaluateStacks } from '../src/metrics/index.js';
+import { LOG_FILE, train, validate, type TrainConfig } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
 
 // A tiny patch classifier with the zoo's structure: conv, 2x2/2 pooling, dense layers sized by the window.
@@ -181,4 +183,36 @@ test('fine-tuning starts from a trained model\'s weights; a different spec is re
   for (const [name, p] of a) assert.deepEqual(b.get(name)!.data, p.data, name);
   const other = { ...config(mkdtempSync(join(tmpdir(), 'emseg-train-')), 1), spec: evenSpec, initFrom: source };
   await assert.rejects(train(other, data, backend), /its spec \(tiny-patch\) differs/);
+});
+
+test('validation with --close-gaps scores the maps predict --close-gaps would write', async () => {
+  // A predictor whose map has a wall between two cells with a gap in it: closing the gap must show in the scores.
+  const size = 24;
+  const wall = (x: number, y: number) => x === 0 || y === 0 || x === size - 1 || y === size - 1 || (x >= 11 && x <= 12);
+  const map = Float32Array.from({ length: size * size }, (_, i) => {
+    const x = i % size;
+    const y = Math.floor(i / size);
+    return wall(x, y) && !(x >= 11 && x <= 12 && y >= 10 && y <= 12) ? 1 : 0.02;
+  });
+  const fixed = { predict: () => map.slice() } as unknown as Predictor;
+  const labels = Uint8Array.from({ length: size * size }, (_, i) => (wall(i % size, Math.floor(i / size)) ? 1 : 0));
+  const data = { images: { width: size, height: size, depth: 1, data: new Float32Array(size * size) },
+    labels: { width: size, height: size, depth: 1, data: labels }, source: {} };
+  const metrics: ('v_rand' | 'rand_error')[] = ['v_rand', 'rand_error'];
+  const open = validate(fixed, data, [0], metrics);
+  const closed = validate(fixed, data, [0], metrics, 256, DEFAULT_SEGMENT_OPTIONS);
+  const byHand = evaluateStacks({ width: size, height: size, depth: 1, data: labels.map((m) => 1 - m) },
+    { width: size, height: size, depth: 1, data: closeMembraneGaps(map, size, size).map((p) => 1 - p) }, { metrics });
+  assert.equal(closed.rand_error, byHand.rand_error);
+  assert.ok(open.rand_error! > 0.3 && closed.rand_error! < 0.01, `${open.rand_error} -> ${closed.rand_error}`);
+
+  // emseg train --close-gaps records it and selects on those scores.
+  const backend = createReferenceBackend('float32');
+  const out = mkdtempSync(join(tmpdir(), 'emseg-train-'));
+  const synthetic = syntheticData(3, 24);
+  await train({ ...config(out, 4), closeGaps: true }, synthetic, backend);
+  const model = loadModel(out);
+  assert.equal((model.meta.training as TrainConfig).closeGaps, true);
+  const rescored = validate(new Predictor([model], backend), synthetic, [2], ['v_rand'], 256, DEFAULT_SEGMENT_OPTIONS);
+  assert.equal((model.meta.validation as { v_rand: number }).v_rand, rescored.v_rand);
 });

@@ -26,6 +26,7 @@ export interface TrainOptions {
   elastic?: boolean;
   jitter?: boolean;
   select: string;
+  closeGaps?: boolean;
   seed: number;
   checkpointMinutes: number;
 }
@@ -56,6 +57,7 @@ export function buildTrainConfig(o: TrainOptions & Pick<TrainConfig, 'model' | '
     balance: o.balance as TrainConfig['balance'], elastic: o.elastic ? { alpha: 8, sigma: 10 } : null,
     jitter: o.jitter ? { contrast: 0.2, brightness: 0.1, gamma: 0.2 } : null,
     seed: o.seed, checkpointMinutes: o.checkpointMinutes, select: o.select as TrainConfig['select'],
+    ...(o.closeGaps ? { closeGaps: true } : {}),
   };
 }
 
@@ -83,6 +85,7 @@ export function registerTrain(program: Command): void {
     .option('--elastic', 'elastic deformation augmentation')
     .option('--jitter', 'intensity jitter augmentation')
     .option('--select <metric>', 'best checkpoint by v_rand or pixel_error', 'v_rand')
+    .option('--close-gaps', 'validate on maps with their gaps closed, as predict --close-gaps makes them')
     .option('--seed <n>', 'random seed (runs are repeatable)', positiveInt, 1)
     .option('--bf16', 'train in bfloat16 (fp32 master weights)')
     .option('--threads <n>', 'CPU threads', positiveInt)

@@ -12,6 +12,7 @@ import { createOptimizer, type OptimizerConfig } from '../nn/optim.js';
 import { initParams, zeroGrads, type ParamSet } from '../nn/params.js';
 import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
 import type { ModelSpec } from '../nn/spec.js';
+import { DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { Rng } from '../util/rng.js';
 import type { ElasticOptions, JitterOptions } from './augment.js';
 import { checkpointExists, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
@@ -41,6 +42,8 @@ export interface TrainConfig {
   select: 'v_rand' | 'pixel_error';
   /** Start from this model directory's weights (fine-tuning) instead of a random initialisation. */
   initFrom?: string;
+  /** Validate on maps with their gaps closed, as `emseg predict --close-gaps` (default options) makes them. */
+  closeGaps?: boolean;
 }
 
 export interface TrainData {
@@ -99,12 +102,13 @@ export function maskToGroundTruth(labels: ImageStack<Uint8Array>, sections: read
 
 /** Predict sections and score them with the challenge metrics (proposal: 1 = certainly non-membrane). */
 export function validate(predictor: Predictor, data: TrainData, sections: readonly number[], metrics: MetricName[],
-  tile = 256): EvaluationResult {
+  tile = 256, closeGaps?: SegmentOptions): EvaluationResult {
   const { width, height } = data.images;
   const n = width * height;
   const proposal = new Float32Array(n * sections.length);
   sections.forEach((z, k) => {
-    const p = predictor.predict(data.images.data.subarray(z * n, (z + 1) * n), height, width, { tile });
+    let p = predictor.predict(data.images.data.subarray(z * n, (z + 1) * n), height, width, { tile });
+    if (closeGaps) p = closeMembraneGaps(p, height, width, closeGaps);
     for (let i = 0; i < n; i++) proposal[k * n + i] = 1 - p[i]!;
   });
   return evaluateStacks(maskToGroundTruth(data.labels, sections),
@@ -211,7 +215,8 @@ export async function train(config: TrainConfig, data: TrainData, backend: Backe
     let scores: Partial<Record<MetricName, number>> = {};
     let best = false;
     if (config.validationSections.length) {
-      const result = validate(new Predictor([{ spec: config.spec, params }], backend), data, config.validationSections, metrics);
+      const result = validate(new Predictor([{ spec: config.spec, params }], backend), data, config.validationSections, metrics,
+        undefined, config.closeGaps ? DEFAULT_SEGMENT_OPTIONS : undefined);
       scores = { pixel_error: result.pixel_error, v_rand: result.v_rand };
       const score = config.select === 'v_rand' ? result.v_rand! : -result.pixel_error!;
       best = !state.best || score > state.best.score;
