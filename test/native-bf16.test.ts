@@ -8,8 +8,9 @@ import { execFileSync } from 'node:child_process';
 import type { Backend, ConvParams, PoolParams } from '../src/backend/backend.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { loadOneDnnBackend, nativeInfo } from '../src/backend/onednn/index.js';
-import { type FloatArray, type Shape, type Tensor, numel } from '../src/tensor/tensor.js';
+import { type Shape, numel } from '../src/tensor/tensor.js';
 import { randomFloat32 } from './helpers/gradcheck.js';
+import { compareBackends, host, type Outputs } from './helpers/backend-compare.js';
 
 const ref = createReferenceBackend('float64');
 // The addon is always built by the set-up; only a CPU without bf16 skips the bf16 comparisons (and then checks
@@ -31,35 +32,7 @@ function toBf16(a: Float32Array): Float32Array {
   }
   return out;
 }
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num = Math.max(num, Math.abs(got[i]! - want[i]!));
-    den = Math.max(den, Math.abs(want[i]!));
-  }
-  return den === 0 ? num : num / den;
-}
-function host(t: Tensor): FloatArray {
-  const a = t.toArray();
-  t.dispose();
-  return a;
-}
-type Out = Record<string, FloatArray | number | null>;
-function compare(name: string, fn: (be: Backend) => Out, tol = TOL): void {
-  const want = fn(ref);
-  const got = fn(nat!);
-  for (const key of Object.keys(want)) {
-    const w = want[key];
-    const g = got[key];
-    if (w === null || g === null) {
-      assert.equal(g === null, w === null, `${name} ${key}`);
-      continue;
-    }
-    const e = relErr(typeof g === 'number' ? [g] : g!, typeof w === 'number' ? [w] : w);
-    assert.ok(e <= tol, `${name} ${key}: relative error ${e.toExponential(2)} > ${tol}`);
-  }
-}
+const compare = (name: string, fn: (be: Backend) => Outputs, tol = TOL): void => compareBackends(name, ref, nat!, fn, tol);
 
 const convCases: { name: string; x: Shape; w: Shape; p: ConvParams }[] = [
   { name: 'first layer 1 -> 16, 5x5', x: [2, 1, 12, 11], w: [16, 1, 5, 5], p: { stride: [1, 1], padding: [2, 2, 2, 2], dilation: [1, 1] } },

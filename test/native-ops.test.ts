@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import type { Backend, ConvParams, LrnParams, PoolParams } from '../src/backend/backend.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { loadOneDnnBackend } from '../src/backend/onednn/index.js';
-import { type FloatArray, type Shape, type Tensor, numel } from '../src/tensor/tensor.js';
+import { type Shape, numel } from '../src/tensor/tensor.js';
 import { randomFloat32 } from './helpers/gradcheck.js';
+import { compareBackends, host, relErr, type Outputs } from './helpers/backend-compare.js';
 
 const ref = createReferenceBackend('float64');
 // The set-up (make test) always builds the addon: a missing addon fails these tests instead of skipping them.
@@ -19,39 +20,7 @@ const TOL = 1e-4;
 
 // ---------------------------------------------------------------- helpers
 const rnd = randomFloat32;
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num = Math.max(num, Math.abs(got[i]! - want[i]!));
-    den = Math.max(den, Math.abs(want[i]!));
-  }
-  return den === 0 ? num : num / den;
-}
-type Out = Record<string, FloatArray | number[] | number | null>;
-function host(t: Tensor): FloatArray {
-  const a = t.toArray();
-  t.dispose();
-  return a;
-}
-/** Runs `fn` on both backends and compares every output. */
-function compare(name: string, fn: (be: Backend) => Out, tol = TOL): void {
-  const want = fn(ref);
-  const got = fn(nat!);
-  for (const key of Object.keys(want)) {
-    const w = want[key];
-    const g = got[key];
-    if (w === null || g === null) {
-      assert.equal(g === null, w === null, `${name} ${key}: null mismatch`);
-      continue;
-    }
-    const wa = typeof w === 'number' ? [w] : w;
-    const ga = typeof g === 'number' ? [g] : g!;
-    assert.equal(ga.length, wa.length, `${name} ${key}: length`);
-    const e = relErr(ga, wa);
-    assert.ok(e <= tol, `${name} ${key}: relative error ${e.toExponential(2)} > ${tol}`);
-  }
-}
+const compare = (name: string, fn: (be: Backend) => Outputs, tol = TOL): void => compareBackends(name, ref, nat!, fn, tol);
 
 // ---------------------------------------------------------------- convolution
 interface ConvCase { name: string; x: Shape; w: Shape; p: ConvParams; bias: boolean }
@@ -259,7 +228,7 @@ test('concat and concatBackward (mixed layouts, channel counts off the block siz
     const dy = be.fromArray(rnd(y.size, 75), y.shape);
     const parts = be.concatBackward(y, [5, 17, 16]);
     const dparts = be.concatBackward(dy, [5, 20, 13]);
-    const out: Out = { y: host(y), y2: host(y2) };
+    const out: Outputs = { y: host(y), y2: host(y2) };
     parts.forEach((p, i) => { out[`part${i}`] = host(p); });
     dparts.forEach((p, i) => { out[`dpart${i}`] = host(p); });
     for (const t of [a, b0, b, c, dy]) t.dispose();
