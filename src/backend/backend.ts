@@ -27,6 +27,9 @@ export interface ConvOptions extends ConvParams {
   training?: boolean;
 }
 
+/** Transposed convolutions have no fused ReLU. */
+export type DeconvOptions = Omit<ConvOptions, 'relu'>;
+
 export interface PoolParams {
   kernel: Pair;
   stride: Pair;
@@ -75,7 +78,7 @@ export interface Backend {
   ): { dw: FloatArray; db: FloatArray | null };
 
   // ---- transposed convolution (the adjoint of conv2d with the same params; weights [Cout, Cin, kh, kw])
-  deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions): Tensor;
+  deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: DeconvOptions): Tensor;
   deconv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor;
   deconv2dBackwardWeights(
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,

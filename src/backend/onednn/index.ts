@@ -14,7 +14,7 @@
  * exceptions (never crashes) on anything inconsistent.
  */
 import type {
-  Backend, ConvOptions, ConvParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, Padding, Pair, PoolParams,
+  Backend, ConvOptions, DeconvOptions, ConvParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, Padding, Pair, PoolParams,
 } from '../backend.js';
 import { type FloatArray, type Shape, Tensor, formatShape, numel } from '../../tensor/tensor.js';
 import {
@@ -65,6 +65,7 @@ class NativeStorage {
 }
 
 type I2 = readonly [number, number];
+type ConvOp = 'conv2d' | 'deconv2d';
 type I4 = readonly [number, number, number, number];
 
 function dims4(shape: Shape, what: string): I4 {
@@ -212,63 +213,63 @@ class OneDnnBackend implements Backend {
   }
 
   conv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions): Tensor {
-    this.layoutFor(p.training === true);
-    const g = this.convGeom(x.shape, wShape, p, false, 'conv2d');
-    const xi = this.id(x, 'conv2d x');
-    const wa = f32(w, numel(g.w), 'conv2d weights');
-    const ba = b ? f32(b, g.w[0], 'conv2d bias') : null;
-    return this.wrap(this.n.conv2d(xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true), g.y);
+    return this.convForward('conv2d', x, w, wShape, b, p);
   }
 
   conv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor {
-    this.layoutFor(true);
-    const g = this.convGeom(xShape, wShape, p, false, 'conv2dBackwardData');
-    sameShape(dy.shape, g.y, 'conv2dBackwardData dy vs the forward output');
-    const dyi = this.id(dy, 'conv2dBackwardData dy');
-    const wa = f32(w, numel(g.w), 'conv2dBackwardData weights');
-    return this.wrap(this.n.conv2dBackwardData(dyi, wa, g.w, g.x, g.stride, g.pad, g.dil), g.x);
+    return this.convBackwardData('conv2d', dy, w, wShape, xShape, p);
   }
 
   conv2dBackwardWeights(
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
   ): { dw: FloatArray; db: FloatArray | null } {
-    this.layoutFor(true);
-    const g = this.convGeom(x.shape, wShape, p, false, 'conv2dBackwardWeights');
-    sameShape(dy.shape, g.y, 'conv2dBackwardWeights dy vs the forward output');
-    const [dw, db] = this.n.conv2dBackwardWeights(
-      this.id(x, 'conv2dBackwardWeights x'), this.id(dy, 'conv2dBackwardWeights dy'), g.w, g.stride, g.pad, g.dil,
-      withBias === true);
-    return { dw, db };
+    return this.convBackwardWeights('conv2d', x, dy, wShape, p, withBias);
   }
 
   // ------------------------------------------------------------------ transposed convolution
-  deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions): Tensor {
-    this.layoutFor(p.training === true);
-    const g = this.convGeom(x.shape, wShape, p, true, 'deconv2d');
-    const xi = this.id(x, 'deconv2d x');
-    const wa = f32(w, numel(g.w), 'deconv2d weights');
-    const ba = b ? f32(b, g.w[0], 'deconv2d bias') : null;
-    return this.wrap(this.n.deconv2d(xi, wa, g.w, ba, g.stride, g.pad, g.dil, false), g.y);
+  deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: DeconvOptions): Tensor {
+    return this.convForward('deconv2d', x, w, wShape, b, p);
   }
 
   deconv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor {
-    this.layoutFor(true);
-    const g = this.convGeom(xShape, wShape, p, true, 'deconv2dBackwardData');
-    sameShape(dy.shape, g.y, 'deconv2dBackwardData dy vs the forward output');
-    const dyi = this.id(dy, 'deconv2dBackwardData dy');
-    const wa = f32(w, numel(g.w), 'deconv2dBackwardData weights');
-    return this.wrap(this.n.deconv2dBackwardData(dyi, wa, g.w, g.x, g.stride, g.pad, g.dil), g.x);
+    return this.convBackwardData('deconv2d', dy, w, wShape, xShape, p);
   }
 
   deconv2dBackwardWeights(
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
   ): { dw: FloatArray; db: FloatArray | null } {
+    return this.convBackwardWeights('deconv2d', x, dy, wShape, p, withBias);
+  }
+
+  /** Convolution and transposed convolution share geometry checks and native signatures; only the op differs. */
+  private convForward(op: ConvOp, x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions): Tensor {
+    this.layoutFor(p.training === true);
+    const g = this.convGeom(x.shape, wShape, p, op === 'deconv2d', op);
+    const xi = this.id(x, `${op} x`);
+    const wa = f32(w, numel(g.w), `${op} weights`);
+    const ba = b ? f32(b, g.w[0], `${op} bias`) : null;
+    // Transposed convolutions take no fused ReLU (the Backend interface leaves it out of their options).
+    return this.wrap(this.n[op](xi, wa, g.w, ba, g.stride, g.pad, g.dil, op === 'conv2d' && p.relu === true), g.y);
+  }
+
+  private convBackwardData(op: ConvOp, dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor {
+    const name = `${op}BackwardData` as const;
     this.layoutFor(true);
-    const g = this.convGeom(x.shape, wShape, p, true, 'deconv2dBackwardWeights');
-    sameShape(dy.shape, g.y, 'deconv2dBackwardWeights dy vs the forward output');
-    const [dw, db] = this.n.deconv2dBackwardWeights(
-      this.id(x, 'deconv2dBackwardWeights x'), this.id(dy, 'deconv2dBackwardWeights dy'), g.w, g.stride, g.pad,
-      g.dil, withBias === true);
+    const g = this.convGeom(xShape, wShape, p, op === 'deconv2d', name);
+    sameShape(dy.shape, g.y, `${name} dy vs the forward output`);
+    const dyi = this.id(dy, `${name} dy`);
+    const wa = f32(w, numel(g.w), `${name} weights`);
+    return this.wrap(this.n[name](dyi, wa, g.w, g.x, g.stride, g.pad, g.dil), g.x);
+  }
+
+  private convBackwardWeights(op: ConvOp, x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
+  ): { dw: FloatArray; db: FloatArray | null } {
+    const name = `${op}BackwardWeights` as const;
+    this.layoutFor(true);
+    const g = this.convGeom(x.shape, wShape, p, op === 'deconv2d', name);
+    sameShape(dy.shape, g.y, `${name} dy vs the forward output`);
+    const [dw, db] = this.n[name](this.id(x, `${name} x`), this.id(dy, `${name} dy`), g.w, g.stride, g.pad, g.dil,
+      withBias === true);
     return { dw, db };
   }
 
