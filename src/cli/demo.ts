@@ -49,12 +49,12 @@ export function registerDemo(program: Command): void {
       const common = { models: [o.model], input: SAMPLE_IMAGES, tta: o.tta ?? false, bf16: false, tile: 512,
         backend: o.backend, overwrite: true, quiet: o.quiet ?? false } as const;
       const t0 = Date.now();
-      await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false, closeGaps: { ...DEFAULT_SEGMENT_OPTIONS } });
+      await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false, closeGaps: DEFAULT_SEGMENT_OPTIONS });
       await writeMembranePngs(maps, pngs);
       const cells = join(o.out, 'cells.tif');
       const pictures = join(o.out, 'cells');
       const { segments } = await runSegment({ pred: maps, out: cells, membraneProb: false, images: SAMPLE_IMAGES, pictures,
-        options: { ...DEFAULT_SEGMENT_OPTIONS }, overwrite: true, quiet: o.quiet ?? false });
+        options: DEFAULT_SEGMENT_OPTIONS, overwrite: true, quiet: o.quiet ?? false });
       const report = join(o.out, 'report.html');
       const { output } = await runEval({ labels: SAMPLE_LABELS, prediction: maps, images: SAMPLE_IMAGES, report,
         overwrite: true, json: false, perThreshold: false, perSlice: true, quiet: o.quiet ?? false });

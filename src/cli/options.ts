@@ -15,6 +15,14 @@ export function nonNegativeNumber(value: string): number {
   return n;
 }
 
+export function numberList(value: string): number[] {
+  const list = value.split(',').map((v) => Number(v.trim()));
+  if (list.length === 0 || list.some((v) => !Number.isFinite(v) || v < 0)) {
+    throw new InvalidArgumentError(`expected comma-separated non-negative numbers, got "${value}"`);
+  }
+  return list;
+}
+
 export function precisionList(value: string): Precision[] {
   return value.split(',').map((p) => {
     const v = p.trim().toLowerCase();

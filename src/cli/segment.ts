@@ -74,7 +74,7 @@ export async function runSegment(o: SegmentCliOptions): Promise<{ written: strin
       const { labels, count } = segmentSection(membraneProbability(s, o.membraneProb, o.pred), s.height, s.width, o.options);
       segments.push(count);
       if (o.pictures) {
-        const picture = segmentationPicture(labels, s.height, s.width, image && greyOf(image));
+        const picture = segmentationPicture(labels, s.height, s.width, image && toFloat32(image.data));
         writeFileAtomic(join(o.pictures, `${String(s.index).padStart(4, '0')}.png`), encodeRgbaPng(picture));
       }
       bar.update(segments.length, { section: s.index });
@@ -87,14 +87,6 @@ export async function runSegment(o: SegmentCliOptions): Promise<{ written: strin
   } finally {
     bar.stop();
   }
-}
-
-function greyOf(image: Slice): Float32Array {
-  const g = toFloat32(image.data);
-  let max = 0;
-  for (const v of g) if (v > max) max = v;
-  if (max > 1) for (let i = 0; i < g.length; i++) g[i]! /= max;
-  return g;
 }
 
 export function registerSegment(program: Command): void {

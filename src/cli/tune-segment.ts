@@ -3,16 +3,8 @@ import type { MetricName } from '../metrics/index.js';
 import { HIGHER_IS_BETTER, loadInputs, table } from '../report/index.js';
 import { DEFAULT_SEGMENT_OPTIONS, segmentGrid, tuneSegmentation, type TuneRow } from '../segment/index.js';
 import { metricList } from './eval.js';
-import { labelPolarity } from './options.js';
+import { labelPolarity, numberList } from './options.js';
 import { progressBar } from './progress.js';
-
-function numberList(value: string): number[] {
-  const list = value.split(',').map((v) => Number(v.trim()));
-  if (list.length === 0 || list.some((v) => !Number.isFinite(v) || v < 0)) {
-    throw new InvalidArgumentError(`expected comma-separated non-negative numbers, got "${value}"`);
-  }
-  return list;
-}
 
 /** Rows best first by `by` (the baseline row included), as a text table. */
 export function formatTuneRows(rows: TuneRow[], metrics: MetricName[], by: MetricName): string {

@@ -15,18 +15,19 @@ export function seededWatershed(elevation: Float32Array, seeds: Int32Array, heig
   for (let i = 0; i < n; i++) level[i] = Math.min(LEVELS - 1, Math.max(0, Math.round(elevation[i]! * (LEVELS - 1))));
   const queue = new BucketQueue(n);
   for (let i = 0; i < n; i++) if (labels[i] !== 0) queue.push(i, level[i]!);
+  // Queues an unlabelled neighbour q of a pixel labelled `label` (pushes below the current level go to it).
+  const flood = (q: number, label: number) => {
+    if (labels[q] !== 0) return;
+    labels[q] = label;
+    queue.push(q, level[q]!);
+  };
   for (let p = queue.pop(); p >= 0; p = queue.pop()) {
     const x = p % width;
-    const at = queue.current;
-    const visit = (q: number) => {
-      if (labels[q] !== 0) return;
-      labels[q] = labels[p]!;
-      queue.push(q, Math.max(at, level[q]!));
-    };
-    if (x > 0) visit(p - 1);
-    if (p >= width) visit(p - width);
-    if (x < width - 1) visit(p + 1);
-    if (p < n - width) visit(p + width);
+    const label = labels[p]!;
+    if (x > 0) flood(p - 1, label);
+    if (p >= width) flood(p - width, label);
+    if (x < width - 1) flood(p + 1, label);
+    if (p < n - width) flood(p + width, label);
   }
   return labels;
 }
