@@ -26,7 +26,7 @@ dist/.built: $(TS_SOURCES) tsconfig.json node_modules/.package-lock.json
 build: setup
 
 test: setup
-	node --test --test-concurrency=1 dist/test/
+	npm test
 
 demo: setup
 	node bin/emseg.js demo
