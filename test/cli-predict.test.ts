@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readStack, writeStack } from '../src/io/index.js';
-import { runPredict } from '../src/cli/predict.js';
+import { runPredict } from '../src/pipeline/predict.js';
 import { saveModel } from '../src/models/model-dir.js';
 import { initParams } from '../src/nn/params.js';
 import { planModel } from '../src/nn/plan.js';
@@ -29,7 +29,7 @@ async function fixture() {
   return { dir, model, images };
 }
 
-const base = { tta: false, bf16: false, tile: 8, backend: 'reference' as const, overwrite: false, quiet: true, membraneProb: false };
+const base = { tta: false, bf16: false, tile: 8, backend: 'reference' as const, overwrite: false, membraneProb: false };
 
 test('predict writes the ISBI format (1 = non-membrane) and agrees with the membrane-probability PNGs', async () => {
   const { dir, model, images } = await fixture();

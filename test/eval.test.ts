@@ -12,7 +12,8 @@ import { CommanderError } from 'commander';
 import { decode } from 'fast-png';
 import { buildProgram } from '../src/cli/main.js';
 import { EmsegIoError, encodeTiff, readStack, toFloat32 } from '../src/io/index.js';
-import { evaluateFiles, errorOverlay, MERGER_COLOUR, SPLIT_COLOUR } from '../src/report/index.js';
+import { evaluateFiles } from '../src/pipeline/evaluate.js';
+import { errorOverlay, MERGER_COLOUR, SPLIT_COLOUR } from '../src/report/index.js';
 
 // Compiled to dist/test/, so the repository root is two levels up.
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runPack } from '../src/cli/pack.js';
-import { runPredict } from '../src/cli/predict.js';
+import { runPredict } from '../src/pipeline/predict.js';
 import { readStack, writeStack } from '../src/io/index.js';
 import { fromFloat16Bits, toFloat16Bits } from '../src/models/float16.js';
 import { WEIGHTS_FILE, loadModel, loadModels, probePlan, saveModel } from '../src/models/model-dir.js';
@@ -68,7 +68,7 @@ test('emseg pack: an ensemble directory predicts exactly like its members listed
   const images = join(dir, 'images.tif');
   await writeStack(images, { width: 20, height: 16, depth: 2, data: Uint8Array.from({ length: 640 }, (_, i) => (i * 53) % 256) });
   const base = { input: images, format: 'isbi' as const, membraneProb: false, tta: false, bf16: false, tile: 8,
-    backend: 'reference' as const, overwrite: false, quiet: true };
+    backend: 'reference' as const, overwrite: false };
   await runPredict({ ...base, models: [a, b], out: join(dir, 'two.tif') });
   await runPredict({ ...base, models: [packed], out: join(dir, 'packed.tif') });
   assert.deepEqual((await readStack(join(dir, 'packed.tif'))).data, (await readStack(join(dir, 'two.tif'))).data);

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runSegment } from '../src/cli/segment.js';
+import { runSegment } from '../src/pipeline/segment.js';
 import { readStack, writeStack } from '../src/io/index.js';
 import { labelComponents4 } from '../src/metrics/components.js';
 import {
@@ -99,7 +99,7 @@ test('emseg segment writes uint32 labels and pictures, refuses to overwrite, and
   await writeStack(maps, { width: W, height: H, depth: 2, data: Float32Array.from([...isbi, ...isbi]) });
   const out = join(dir, 'labels.tif');
   const pictures = join(dir, 'pictures');
-  const o = { pred: maps, out, membraneProb: false, pictures, options: { ...DEFAULT_SEGMENT_OPTIONS }, overwrite: false, quiet: true };
+  const o = { pred: maps, out, membraneProb: false, pictures, options: { ...DEFAULT_SEGMENT_OPTIONS }, overwrite: false };
   const { segments } = await runSegment(o);
   assert.deepEqual(segments, [2, 2]);
   const labels = await readStack(out);

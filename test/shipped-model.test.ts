@@ -3,10 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { SAMPLE_IMAGES, SAMPLE_LABELS, SHIPPED_MODEL } from '../src/cli/demo.js';
-import { runPredict } from '../src/cli/predict.js';
+import { SAMPLE_IMAGES, SAMPLE_LABELS, SHIPPED_MODEL } from '../src/pipeline/assets.js';
+import { runPredict } from '../src/pipeline/predict.js';
 import { readModelMeta } from '../src/models/model-dir.js';
-import { evaluateFiles } from '../src/report/index.js';
+import { evaluateFiles } from '../src/pipeline/evaluate.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../src/segment/index.js';
 
 // The shipped model must reproduce the scores documented for it (docs/MODELS.md, meta.json "samples") through the
@@ -18,7 +18,7 @@ for (const [name, closeGaps] of [['scores', undefined], ['scores_close_gaps', DE
   test(`the shipped model reproduces its documented ${name} on the bundled sample sections`, async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'emseg-shipped-')), 'maps.tif');
     await runPredict({ models: [SHIPPED_MODEL], input: SAMPLE_IMAGES, out, format: 'isbi', membraneProb: false, tta: false,
-      closeGaps, bf16: false, tile: 512, backend: 'auto', overwrite: false, quiet: true });
+      closeGaps, bf16: false, tile: 512, backend: 'auto', overwrite: false });
     const { result } = await evaluateFiles({ labels: SAMPLE_LABELS, prediction: out });
     for (const [metric, value] of Object.entries(samples[name])) {
       const got = result[metric as keyof typeof result] as number;

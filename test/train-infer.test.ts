@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { Predictor } from '../src/infer/predict.js';
-import { extractMirrored } from '../src/infer/tiling.js';
+import { extractMirrored } from '../src/image/mirror.js';
 import { loadModel } from '../src/models/model-dir.js';
 import { Network } from '../src/nn/network.js';
 import { initParams, zeroGrads } from '../src/nn/params.js';

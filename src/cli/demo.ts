@@ -1,20 +1,15 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { iterateSlices, toFloat32, writeStack } from '../io/index.js';
+import { SAMPLE_IMAGES, SAMPLE_LABELS, SHIPPED_MODEL } from '../pipeline/assets.js';
+import { runPredict } from '../pipeline/predict.js';
+import { runSegment } from '../pipeline/segment.js';
 import { runEval } from './eval.js';
+import { barFactory } from './progress.js';
 import { backendKind } from './options.js';
-import { runPredict } from './predict.js';
-import { runSegment } from './segment.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
 
-const root = (rel: string) => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
-
-/** The shipped model and the bundled sample sections (see samples/isbi2012/README.md). */
-export const SHIPPED_MODEL = root('models/emseg-isbi');
-export const SAMPLE_IMAGES = root('samples/isbi2012/images');
-export const SAMPLE_LABELS = root('samples/isbi2012/labels');
 
 /** PNG pictures of an ISBI-format map (white = membrane), for people to look at. */
 async function writeMembranePngs(isbiTiff: string, folder: string): Promise<void> {
@@ -47,14 +42,15 @@ export function registerDemo(program: Command): void {
       const maps = join(o.out, 'membranes.tif');
       const pngs = join(o.out, 'membrane-maps');
       const common = { models: [o.model], input: SAMPLE_IMAGES, tta: o.tta ?? false, bf16: false, tile: 512,
-        backend: o.backend, overwrite: true, quiet: o.quiet ?? false } as const;
+        backend: o.backend, overwrite: true } as const;
+      const bars = barFactory(o.quiet ?? false);
       const t0 = Date.now();
-      await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false, closeGaps: DEFAULT_SEGMENT_OPTIONS });
+      await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false, closeGaps: DEFAULT_SEGMENT_OPTIONS }, bars);
       await writeMembranePngs(maps, pngs);
       const cells = join(o.out, 'cells.tif');
       const pictures = join(o.out, 'cells');
       const { segments } = await runSegment({ pred: maps, out: cells, membraneProb: false, images: SAMPLE_IMAGES, pictures,
-        options: DEFAULT_SEGMENT_OPTIONS, overwrite: true, quiet: o.quiet ?? false });
+        options: DEFAULT_SEGMENT_OPTIONS, overwrite: true }, bars);
       const report = join(o.out, 'report.html');
       const { output } = await runEval({ labels: SAMPLE_LABELS, prediction: maps, images: SAMPLE_IMAGES, report,
         overwrite: true, json: false, perThreshold: false, perSlice: true, quiet: o.quiet ?? false });

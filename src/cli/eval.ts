@@ -1,19 +1,16 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
+import { evaluateFiles, type EvaluateFilesOptions } from '../pipeline/evaluate.js';
 import {
-  evaluateFiles,
   formatPerThreshold,
   formatSections,
   formatSummary,
   toJson,
-  type EvaluateFilesOptions,
   type EvaluateFilesResult,
 } from '../report/index.js';
 import { labelPolarity, positiveInt } from './options.js';
 import { progressBar, type Progress } from './progress.js';
-
-export { evaluateFiles } from '../report/index.js';
 
 export interface EvalCliOptions extends EvaluateFilesOptions {
   json: boolean;

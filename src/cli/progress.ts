@@ -1,10 +1,8 @@
 import cliProgress from 'cli-progress';
 
-/** A progress bar on stderr with ETA; on a non-terminal (logs, CI) a plain line every few seconds. */
-export interface Progress {
-  update(value: number, fields?: Record<string, string | number>): void;
-  stop(): void;
-}
+import { silentProgress, type Progress, type ProgressFactory } from '../pipeline/progress.js';
+
+export type { Progress } from '../pipeline/progress.js';
 
 const LOG_EVERY_MS = 5000;
 
@@ -48,6 +46,7 @@ function lineProgress(label: string, total: number, fields: string): Progress {
   };
 }
 
+/** A progress bar on stderr with ETA; on a non-terminal (logs, CI) a plain line every few seconds. */
 export function progressBar(label: string, total: number, fields = '', quiet = false): Progress {
   if (quiet) return { update() {}, stop() {} };
   if (!process.stderr.isTTY) return lineProgress(label, total, fields);
@@ -62,4 +61,9 @@ export function progressBar(label: string, total: number, fields = '', quiet = f
     update: (value, f) => bar.update(value, f),
     stop: () => bar.stop(),
   };
+}
+
+/** The progress factory pipeline jobs take: bars on stderr, or silence with --quiet. */
+export function barFactory(quiet: boolean): ProgressFactory {
+  return quiet ? silentProgress : (label, total, fields) => progressBar(label, total, fields);
 }

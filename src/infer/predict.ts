@@ -2,8 +2,9 @@ import type { Backend } from '../backend/backend.js';
 import { Network } from '../nn/network.js';
 import type { ParamSet } from '../nn/params.js';
 import type { ModelSpec } from '../nn/spec.js';
-import { dihedral, inverseDihedral } from '../train/augment.js';
-import { extractMirrored, tileGeometry, type TileGeometry } from './tiling.js';
+import { dihedral, inverseDihedral } from '../image/dihedral.js';
+import { extractMirrored } from '../image/mirror.js';
+import { tileGeometry, type TileGeometry } from './tiling.js';
 
 /** Class index of membrane in every emseg model's output. */
 export const MEMBRANE_CLASS = 1;

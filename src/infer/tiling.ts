@@ -68,22 +68,3 @@ export function tileGeometry(spec: ModelSpec, tile: number, sectionH: number, se
     if (size > tile + shrink + 64 * d) throw new Error(`${spec.name}: found no tile size near ${tile} px`);
   }
 }
-
-/** Mirror index without repeating the edge pixel (...2 1 | 0 1 2 ... n-1 | n-2 ...), for any distance. */
-export function reflect(i: number, n: number): number {
-  if (n === 1) return 0;
-  const period = 2 * n - 2;
-  let m = i % period;
-  if (m < 0) m += period;
-  return m < n ? m : period - m;
-}
-
-/** Copy the h x w region at (top, left) of an image, mirroring outside it. */
-export function extractMirrored(src: Float32Array, height: number, width: number, top: number, left: number,
-  h: number, w: number, out: Float32Array = new Float32Array(h * w)): Float32Array {
-  for (let y = 0; y < h; y++) {
-    const row = reflect(top + y, height) * width;
-    for (let x = 0; x < w; x++) out[y * w + x] = src[row + reflect(left + x, width)]!;
-  }
-  return out;
-}

@@ -1,3 +1,5 @@
+import { EmsegError, describeError } from '../errors.js';
+
 /**
  * Every failure of the io module is an EmsegIoError that names the file involved, so the CLI can print
  * one clear line instead of a stack trace. `code` lets callers branch without parsing the message.
@@ -15,23 +17,17 @@ export type EmsegIoErrorCode =
   | 'exists' // output exists and overwrite was not requested
   | 'fs-failed'; // the filesystem refused a read, write or rename (permissions, disk full...)
 
-export class EmsegIoError extends Error {
-  readonly code: EmsegIoErrorCode;
-  /** The file (or folder / pattern) the error is about. */
-  readonly path: string;
+export class EmsegIoError extends EmsegError {
+  declare readonly code: EmsegIoErrorCode;
 
   constructor(code: EmsegIoErrorCode, path: string, message: string, options?: { cause?: unknown }) {
-    super(`${path}: ${message}`, options);
+    super(code, path, message, options);
     this.name = 'EmsegIoError';
-    this.code = code;
-    this.path = path;
   }
 }
 
 /** Message of an unknown thrown value, for wrapping third-party decoder errors. */
-export function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export const describe = describeError;
 
 /** Turns a Node fs error into an EmsegIoError naming `path`; passes EmsegIoErrors through. */
 export function fromFsError(err: unknown, path: string, doing: string): EmsegIoError {

@@ -1,3 +1,4 @@
+import { EmsegError } from '../errors.js';
 import { z } from 'zod';
 
 /**
@@ -103,9 +104,9 @@ export type ModelSpec = z.output<typeof modelSpecSchema>;
 export type LayerSpec = ModelSpec['layers'][number];
 export type LayerType = LayerSpec['type'];
 
-export class SpecError extends Error {
+export class SpecError extends EmsegError {
   constructor(message: string, readonly source?: string) {
-    super(source ? `${source}: ${message}` : message);
+    super('invalid-spec', source ?? '', message);
     this.name = 'SpecError';
   }
 }

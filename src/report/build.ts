@@ -2,7 +2,7 @@
 import { basename } from 'node:path';
 import { sliceOf, type ImageStack } from '../io/index.js';
 import { sectionCharts, thresholdCharts } from './charts.js';
-import type { EvaluateFilesResult, SectionErrors } from './evaluate-files.js';
+import type { EvaluateFilesResult, SectionErrors } from './types.js';
 import { renderHtml, type SectionFigure } from './html.js';
 import { errorOverlay, mosaic, mosaicColumns, type RgbaImage } from './overlay.js';
 import { encodeRgbaPng } from './png.js';

@@ -1,6 +1,6 @@
 /** The report's charts: scores against threshold, and per-section scores. */
 import type { EvaluationResult } from '../metrics/index.js';
-import type { SectionErrors } from './evaluate-files.js';
+import type { SectionErrors } from './types.js';
 import { lineChart, niceTicks, PALETTE, type Chart, type Series } from './svg-plot.js';
 
 const oneMinus = (v: readonly number[] | undefined): number[] | undefined => v?.map((x) => 1 - x);

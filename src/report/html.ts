@@ -1,5 +1,5 @@
 /** A self-contained HTML report: inline CSS, inline SVG charts, overlay PNGs as data URIs; no scripts, no external files. */
-import type { EvaluateFilesResult, SectionErrors } from './evaluate-files.js';
+import type { EvaluateFilesResult, SectionErrors } from './types.js';
 import { MERGER_CSS, SPLIT_CSS } from './overlay.js';
 import { pngDataUri } from './png.js';
 import { escapeXml as esc, tidy, type Chart } from './svg-plot.js';

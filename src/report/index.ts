@@ -1,6 +1,6 @@
-/** Evaluation reports: `evaluateFiles` (load, score, locate errors, write a report), text/JSON output, SVG charts, RGBA overlays. */
-export { evaluateFiles, reportKind, DEFAULT_MARK_THRESHOLD, REPORT_KINDS } from './evaluate-files.js';
-export type { EvaluateFilesOptions, EvaluateFilesResult, SectionErrors } from './evaluate-files.js';
+/** Evaluation reports: text/JSON output, SVG charts, RGBA overlays, HTML; `emseg eval`'s job is pipeline/evaluate.ts. */
+export { reportKind, REPORT_KINDS } from './types.js';
+export type { EvaluateFilesResult, SectionErrors } from './types.js';
 export { buildReport, worstSections } from './build.js';
 export type { ReportKind } from './build.js';
 export { formatPerThreshold, formatSections, formatSummary, table, toJson, HIGHER_IS_BETTER } from './text.js';

@@ -1,6 +1,6 @@
 /** Plain-text tables and the JSON document of `emseg eval`. */
 import { METRIC_NAMES, type EvaluationResult, type MetricName } from '../metrics/index.js';
-import type { EvaluateFilesResult, SectionErrors } from './evaluate-files.js';
+import type { EvaluateFilesResult, SectionErrors } from './types.js';
 import { tidy } from './svg-plot.js';
 
 /** Whether a higher value of the metric is better. */

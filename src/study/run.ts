@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createBackend, type Backend } from '../backend/index.js';
-import { buildTrainConfig } from '../cli/train.js';
+import { EmsegError, isEmsegError } from '../errors.js';
+import { buildTrainConfig } from '../pipeline/train.js';
 import { Predictor } from '../infer/predict.js';
 import { loadDataset } from '../io/index.js';
 import type { MetricName } from '../metrics/index.js';
@@ -60,9 +61,9 @@ export const ERROR_FILE = 'error.json';
 const CHECKPOINT_DIR = 'checkpoint';
 
 /** Stopped on request (Ctrl-C): the checkpoint is saved and the run resumes next time. */
-export class RunInterrupted extends Error {
+export class RunInterrupted extends EmsegError {
   constructor(readonly step: number) {
-    super(`interrupted at step ${step}; checkpoint saved`);
+    super('interrupted', '', `interrupted at step ${step}; checkpoint saved`);
     this.name = 'RunInterrupted';
   }
 }
@@ -158,8 +159,8 @@ export async function executeRun(task: RunTask, ctx: RunContext = {}): Promise<R
       },
     }, resumed);
   } catch (err) {
-    if (resumed && /different settings/.test((err as Error).message)) {
-      throw new Error(`${(err as Error).message} (the study's settings for this run changed since it started; delete ${task.dir} to restart it)`);
+    if (resumed && isEmsegError(err, 'checkpoint-mismatch')) {
+      throw new EmsegError('checkpoint-mismatch', err.path, `${err.message.slice(err.path.length + 2)} (the study's settings for this run changed since it started; delete ${task.dir} to restart it)`);
     }
     throw err;
   }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
+import { EmsegError } from '../errors.js';
 import { parseSections } from '../util/sections.js';
 
 /**
@@ -161,9 +162,9 @@ export interface ResolvedStudy extends Omit<Study, 'seeds' | 'metrics' | 'data' 
   data: Omit<Study['data'], 'validation' | 'train'> & { validation: number[]; train?: number[] };
 }
 
-export class StudyError extends Error {
-  constructor(message: string) {
-    super(message);
+export class StudyError extends EmsegError {
+  constructor(message: string, path = '') {
+    super('invalid-study', path, message);
     this.name = 'StudyError';
   }
 }

@@ -1,4 +1,4 @@
-import { summarize, type ModelSummary } from '../cli/models.js';
+import { summarize, type ModelSummary } from '../models/summary.js';
 import { tileGeometry } from '../infer/tiling.js';
 import { resolveSpec } from '../models/zoo.js';
 import { planModel } from '../nn/plan.js';

@@ -1,7 +1,8 @@
 import type { ImageStack } from '../io/stack.js';
-import { extractMirrored, reflect } from '../infer/tiling.js';
+import { extractMirrored, reflect } from '../image/mirror.js';
 import { Rng } from '../util/rng.js';
-import { dihedral, elastic, intensityJitter, type ElasticOptions, type JitterOptions } from './augment.js';
+import { dihedral } from '../image/dihedral.js';
+import { elastic, intensityJitter, type ElasticOptions, type JitterOptions } from './augment.js';
 
 /**
  * Draws whole training tiles (fully convolutional training): a random section, a random position (mirrored at

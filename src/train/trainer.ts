@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { EmsegError } from '../errors.js';
 import type { Backend } from '../backend/backend.js';
 import type { ImageStack } from '../io/stack.js';
 import { Predictor } from '../infer/predict.js';
@@ -154,7 +155,7 @@ export async function train(config: TrainConfig, data: TrainData, backend: Backe
     if (!checkpointExists(checkpointDir)) throw new Error(`${checkpointDir}: no checkpoint to resume from`);
     state = loadCheckpoint(checkpointDir, params, optimizer);
     if (state.configHash !== configHash) {
-      throw new Error(`${checkpointDir}: was trained with different settings; resume with the same options`);
+      throw new EmsegError('checkpoint-mismatch', checkpointDir, 'was trained with different settings; resume with the same options');
     }
     rng.restore(state.samplerRng);
     net.rng.restore(state.dropoutRng);

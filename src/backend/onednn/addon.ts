@@ -6,18 +6,22 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EmsegError } from '../../errors.js';
 
 /** The addon is missing or failed to load (the caller may fall back to the reference backend). */
-export class NativeUnavailableError extends Error {
+export class NativeUnavailableError extends EmsegError {
   override readonly name = 'NativeUnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('native-unavailable', '', message, options);
   }
 }
 
 /** The addon loaded, but this CPU cannot do what was asked (e.g. bfloat16 without avx512_core_bf16 / AMX). */
-export class NativeCapabilityError extends Error {
+export class NativeCapabilityError extends EmsegError {
   override readonly name = 'NativeCapabilityError';
+  constructor(message: string) {
+    super('native-capability', '', message);
+  }
 }
 
 export type Handle = number;

@@ -4,20 +4,10 @@
  * options and prints.
  */
 import { existsSync } from 'node:fs';
-import { extname } from 'node:path';
 import { EmsegIoError, type LabelPolarity } from '../io/index.js';
-import {
-  evaluateStacks,
-  warpingErrorLocations,
-  type EvaluationResult,
-  type MetricName,
-  type PixelPosition,
-} from '../metrics/index.js';
+import { evaluateStacks, warpingErrorLocations, type MetricName } from '../metrics/index.js';
+import { buildReport, loadInputs, reportKind, type EvaluateFilesResult, type SectionErrors } from '../report/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { loadInputs, type SectionSource } from './load.js';
-import { buildReport, type ReportKind } from './build.js';
-
-export const REPORT_KINDS: Record<string, ReportKind> = { '.html': 'html', '.htm': 'html', '.svg': 'svg', '.png': 'png' };
 
 /** Threshold for the error marks when warping_error was not computed. */
 export const DEFAULT_MARK_THRESHOLD = 0.5;
@@ -44,40 +34,6 @@ export interface EvaluateFilesOptions {
   /** Most sections shown as images in a report, the worst first (default 30). */
   reportSections?: number;
   onProgress?: (phase: 'load' | 'metrics' | 'sections', done: number, total: number) => void;
-}
-
-/** One section's errors at the marking threshold, and its V_rand / V_info at their best thresholds. */
-export interface SectionErrors {
-  index: number;
-  source: SectionSource;
-  splits: PixelPosition[];
-  mergers: PixelPosition[];
-  v_rand?: number;
-  v_info?: number;
-}
-
-export interface EvaluateFilesResult {
-  labelFiles: string[];
-  predictionFiles: string[];
-  imageFiles?: string[];
-  polarity: LabelPolarity;
-  membraneProb: boolean;
-  width: number;
-  height: number;
-  depth: number;
-  result: EvaluationResult;
-  /** Per-section warping errors (with a report or `analyseSections`). */
-  sections?: SectionErrors[];
-  /** Threshold the section errors are located at: the best warping threshold, else 0.5. */
-  markThreshold?: number;
-  /** The report written, if any. */
-  report?: { path: string; kind: ReportKind; bytes: number };
-}
-
-export function reportKind(path: string): ReportKind {
-  const kind = REPORT_KINDS[extname(path).toLowerCase()];
-  if (!kind) throw new EmsegIoError('unsupported', path, 'report must end in .html (everything), .svg (threshold plots) or .png (error-overlay mosaic)');
-  return kind;
 }
 
 function refuseExisting(path: string, overwrite: boolean): void {

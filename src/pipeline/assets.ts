@@ -1,0 +1,9 @@
+import { fileURLToPath } from 'node:url';
+
+/** A path inside the installed package (dist/src/pipeline/ is three levels below its root). */
+const packageFile = (rel: string) => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
+
+/** The shipped model and the bundled sample sections (see samples/isbi2012/README.md). */
+export const SHIPPED_MODEL = packageFile('models/emseg-isbi');
+export const SAMPLE_IMAGES = packageFile('samples/isbi2012/images');
+export const SAMPLE_LABELS = packageFile('samples/isbi2012/labels');

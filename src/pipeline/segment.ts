@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { openStack, toFloat32, writeStack, type Slice, type SliceLike } from '../io/index.js';
+import { encodeRgbaPng } from '../report/png.js';
+import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { silentProgress, type ProgressFactory } from './progress.js';
+
+export interface SegmentJob {
+  pred: string;
+  out: string;
+  /** The maps hold P(membrane) rather than the ISBI polarity (1 = non-membrane). */
+  membraneProb: boolean;
+  /** Raw EM sections to draw the pictures over. */
+  images?: string;
+  /** Folder for one colour picture per section. */
+  pictures?: string;
+  options: SegmentOptions;
+  overwrite: boolean;
+}
+
+/** P(membrane) of a map slice, refusing values outside [0, 1] with the file and slice named. */
+function membraneProbability(s: Slice, membraneProb: boolean, path: string): Float32Array {
+  const p = toFloat32(s.data);
+  for (let i = 0; i < p.length; i++) {
+    const v = p[i]!;
+    if (!(v >= 0 && v <= 1)) throw new Error(`${path}: slice ${s.index} pixel ${i} is ${v}; a probability map holds values in [0, 1]`);
+    if (!membraneProb) p[i] = 1 - v;
+  }
+  return p;
+}
+
+/** Segments every section of a map stack; writes a label stack (uint32, 1..n per section) and optional pictures. */
+export async function runSegment(o: SegmentJob, progress: ProgressFactory = silentProgress): Promise<{ written: string[]; segments: number[] }> {
+  if (o.pictures && !o.overwrite && existsSync(o.pictures)) {
+    throw new Error(`${o.pictures} exists; pass --overwrite to replace its pictures`);
+  }
+  const maps = await openStack(o.pred);
+  const images = o.images ? await openStack(o.images) : undefined;
+  if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
+    throw new Error(`${o.images}: ${images.depth} sections of ${images.width}x${images.height} do not match the maps' ` +
+      `${maps.depth} of ${maps.width}x${maps.height} (${o.pred})`);
+  }
+  const raw = images?.slices();
+  const segments: number[] = [];
+  const bar = progress('segment', maps.depth, 'section {section}');
+  async function* labelled(): AsyncGenerator<SliceLike<Uint32Array>> {
+    for await (const s of maps.slices()) {
+      const image = raw ? (await raw.next()).value as Slice : undefined;
+      const { labels, count } = segmentSection(membraneProbability(s, o.membraneProb, o.pred), s.height, s.width, o.options);
+      segments.push(count);
+      if (o.pictures) {
+        const picture = segmentationPicture(labels, s.height, s.width, image && toFloat32(image.data));
+        writeFileAtomic(join(o.pictures, `${String(s.index).padStart(4, '0')}.png`), encodeRgbaPng(picture));
+      }
+      bar.update(segments.length, { section: s.index });
+      yield { width: s.width, height: s.height, data: new Uint32Array(labels.buffer, labels.byteOffset, labels.length) };
+    }
+  }
+  try {
+    return { written: await writeStack(o.out, labelled(), { format: o.out.match(/\.tiff?$/i) ? 'tiff' : 'tiff-folder',
+      overwrite: o.overwrite }), segments };
+  } finally {
+    bar.stop();
+  }
+}

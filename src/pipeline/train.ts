@@ -1,0 +1,93 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../backend/backend.js';
+import { EmsegError } from '../errors.js';
+import { loadDataset, type LabelPolarity } from '../io/index.js';
+import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
+import { resolveSpec } from '../models/zoo.js';
+import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
+
+/** The training options `emseg train` takes as flags (and `emseg study` files as JSON), before data and model. */
+export interface TrainOptions {
+  tile: number;
+  batch: number;
+  steps: number;
+  epochSteps: number;
+  optimizer: string;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  schedule: string;
+  warmup: number;
+  balance: string;
+  elastic?: boolean;
+  jitter?: boolean;
+  select: string;
+  closeGaps?: boolean;
+  seed: number;
+  checkpointMinutes: number;
+}
+
+export const TRAIN_CHOICES = {
+  optimizer: ['sgd', 'adam'], schedule: ['constant', 'step', 'cosine'], balance: ['weights', 'subsample', 'none'],
+  select: ['v_rand', 'pixel_error'],
+} as const;
+
+/** Refuses unknown optimizer / schedule / balance / select values; `flag` names the option in the message. */
+export function checkTrainChoices(o: Pick<TrainOptions, keyof typeof TRAIN_CHOICES>, flag: (name: string) => string): void {
+  for (const [name, allowed] of Object.entries(TRAIN_CHOICES)) {
+    const v = o[name as keyof typeof TRAIN_CHOICES];
+    if (!(allowed as readonly string[]).includes(v)) throw new Error(`${flag(name)} must be one of ${allowed.join(', ')} (got "${v}")`);
+  }
+}
+
+/** The TrainConfig for these options (shared by `emseg train` and `emseg study`). */
+export function buildTrainConfig(o: TrainOptions & Pick<TrainConfig, 'model' | 'spec' | 'out' | 'trainSections' | 'validationSections'>): TrainConfig {
+  return {
+    model: o.model, spec: o.spec, out: o.out, trainSections: o.trainSections, validationSections: o.validationSections,
+    tile: o.tile, batch: o.batch, steps: o.steps, stepsPerEpoch: o.epochSteps,
+    optimizer: o.optimizer === 'sgd' ? { kind: 'sgd', momentum: o.momentum, weightDecay: o.weightDecay }
+      : { kind: 'adam', weightDecay: o.weightDecay },
+    schedule: o.schedule === 'cosine' ? { kind: 'cosine', lr: o.lr, totalSteps: o.steps, warmupSteps: o.warmup, minLr: o.lr / 100 }
+      : o.schedule === 'step' ? { kind: 'step', lr: o.lr, stepSize: Math.max(1, Math.floor(o.steps / 3)), warmupSteps: o.warmup }
+        : { kind: 'constant', lr: o.lr, warmupSteps: o.warmup },
+    balance: o.balance as TrainConfig['balance'], elastic: o.elastic ? { alpha: 8, sigma: 10 } : null,
+    jitter: o.jitter ? { contrast: 0.2, brightness: 0.1, gamma: 0.2 } : null,
+    seed: o.seed, checkpointMinutes: o.checkpointMinutes, select: o.select as TrainConfig['select'],
+    ...(o.closeGaps ? { closeGaps: true } : {}),
+  };
+}
+
+/** `emseg train` without its flags: data, model and options in; the trained model directory out. */
+export interface TrainJob extends TrainOptions {
+  images: string;
+  labels: string;
+  polarity: LabelPolarity;
+  out: string;
+  /** Zoo name or spec file (ignored with `init`, whose spec is used). */
+  model: string;
+  /** Held-back validation sections. */
+  val: number[];
+  /** Start from this trained model's weights (fine-tuning). */
+  init?: string;
+  resume: boolean;
+  overwrite: boolean;
+}
+
+/** Checks the job, loads the data and trains; the caller supplies the backend and the hooks (progress, stop). */
+export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainHooks) {
+  if (!o.resume && !o.overwrite && existsSync(join(o.out, WEIGHTS_FILE))) {
+    throw new EmsegError('exists', o.out, 'already holds a model; use --resume to continue it or --overwrite to replace it');
+  }
+  checkTrainChoices(o, (name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  const spec = o.init ? loadModel(o.init).spec : resolveSpec(o.model);
+  const data = await loadDataset({ images: o.images, labels: o.labels, polarity: o.polarity });
+  const depth = data.images.depth;
+  const bad = o.val.find((z) => z >= depth);
+  if (bad !== undefined) throw new EmsegError('invalid-option', '--val', `section ${bad} does not exist (the stack has ${depth})`);
+  const trainSections = [...Array(depth).keys()].filter((z) => !o.val.includes(z));
+  const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
+    validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}) };
+  return train(config, { images: data.images, labels: data.labels!,
+    source: { images: o.images, labels: o.labels, polarity: o.polarity } }, backend, hooks, o.resume);
+}
