@@ -6,6 +6,7 @@ import { initParams, zeroGrads } from '../src/nn/params.js';
 import { planModel } from '../src/nn/plan.js';
 import { parseModelSpec } from '../src/nn/spec.js';
 import { Rng } from '../src/util/rng.js';
+import { isEmsegError } from '../src/errors.js';
 
 // A small DAG touching every trainable path: fused conv+ReLU, skip crop, add, LRN, pooling, up-convolution,
 // concat (a tensor with two consumers gets the sum of both gradients).
@@ -91,5 +92,5 @@ test('the network input shape is checked', () => {
   const { backend, plan, params } = setup(1);
   const net = new Network(plan, params, backend);
   const wrong = backend.fromArray(new Float64Array(81), [1, 1, 9, 9]);
-  assert.throws(() => net.predict(wrong), /network input must be Nx1x10x10, got \[1x1x9x9\]/);
+  assert.throws(() => net.predict(wrong), (e: unknown) => isEmsegError(e, 'invalid-argument') && /network input: must be Nx1x10x10, got \[1x1x9x9\]/.test(e.message));
 });

@@ -1,3 +1,4 @@
+import { EmsegError } from '../errors.js';
 import type { Backend, Precision } from './backend.js';
 import { loadOneDnnBackend, NativeUnavailableError } from './onednn/index.js';
 import { createReferenceBackend } from './reference/index.js';
@@ -22,12 +23,12 @@ export function createBackend(options: BackendOptions = {}): Backend {
   const envThreads = Number(process.env.EMSEG_THREADS);
   const threads = options.threads ?? (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : undefined);
   if (kind === 'reference') return createReferenceBackend(precision === 'float64' ? 'float64' : 'float32');
-  if (precision === 'float64') throw new Error('float64 runs only on the reference backend (--backend reference)');
+  if (precision === 'float64') throw new EmsegError('invalid-option', '--backend', 'float64 runs only on the reference backend (--backend reference)');
   try {
     return loadOneDnnBackend({ precision, threads });
   } catch (err) {
     if (kind === 'onednn' || !(err instanceof NativeUnavailableError)) throw err;
-    if (precision === 'bfloat16') throw new Error(`bf16 needs the oneDNN addon: ${err.message}`);
+    if (precision === 'bfloat16') throw new EmsegError('native-unavailable', '--bf16', `bf16 needs the oneDNN addon: ${err.message}`);
     if (!warnedFallback) {
       (options.warn ?? ((m) => process.stderr.write(`${m}\n`)))(
         `emseg: warning: native oneDNN backend unavailable (${err.message}); using the plain TypeScript ` +

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { EmsegError } from '../errors.js';
 import { iterateSlices, toFloat32, writeStack } from '../io/index.js';
 import { SAMPLE_IMAGES, SAMPLE_LABELS, SHIPPED_MODEL } from '../pipeline/assets.js';
 import { runPredict } from '../pipeline/predict.js';
@@ -37,7 +38,7 @@ export function registerDemo(program: Command): void {
     .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
     .option('--quiet', 'no progress bars')
     .action(async (o) => {
-      if (!existsSync(o.model)) throw new Error(`${o.model}: no model there (the shipped model is models/emseg-isbi)`);
+      if (!existsSync(o.model)) throw new EmsegError('not-found', o.model, 'no model there (the shipped model is models/emseg-isbi)');
       mkdirSync(o.out, { recursive: true });
       const maps = join(o.out, 'membranes.tif');
       const pngs = join(o.out, 'membrane-maps');

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EmsegError } from '../errors.js';
 import { loadModels, saveEnsemble, saveModel } from '../models/model-dir.js';
 import { writeDirectoryAtomic } from '../util/atomic.js';
 
@@ -16,7 +17,7 @@ export interface PackOptions {
  */
 export function runPack(o: PackOptions): string[] {
   const models = o.models.flatMap((dir) => loadModels(dir));
-  if (models.length === 0) throw new Error('emseg pack needs at least one model directory');
+  if (models.length === 0) throw new EmsegError('invalid-option', 'emseg pack', 'needs at least one model directory');
   const precision = o.f16 ? 'f16' : 'as-is';
   let members: string[] = [];
   writeDirectoryAtomic(o.out, o.overwrite, (dir) => {

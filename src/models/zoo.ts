@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { EmsegError, describeError } from '../errors.js';
 import { parseModelSpec, type LayerSpec, type ModelSpec, type ModelSpecInput } from '../nn/spec.js';
 
 /**
@@ -95,13 +96,13 @@ export function resolveSpec(nameOrPath: string): ModelSpec {
   const make = ZOO[nameOrPath];
   if (make) return parseModelSpec(make(), `zoo model "${nameOrPath}"`);
   if (!existsSync(nameOrPath)) {
-    throw new Error(`"${nameOrPath}" is neither a zoo model (${zooNames().join(', ')}) nor a spec file`);
+    throw new EmsegError('not-found', nameOrPath, `neither a zoo model (${zooNames().join(', ')}) nor a spec file`);
   }
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(nameOrPath, 'utf8'));
   } catch (err) {
-    throw new Error(`${nameOrPath}: not valid JSON (${(err as Error).message})`);
+    throw new EmsegError('invalid-spec', nameOrPath, `not valid JSON (${describeError(err)})`);
   }
   return parseModelSpec(json, nameOrPath);
 }

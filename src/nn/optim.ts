@@ -1,3 +1,4 @@
+import { EmsegError } from '../errors.js';
 import type { FloatArray } from '../tensor/tensor.js';
 import type { ParamSet } from './params.js';
 
@@ -28,7 +29,7 @@ abstract class BaseOptimizer {
 
   protected slot(key: string, like: FloatArray): FloatArray {
     let s = this.slots.get(key);
-    if (s && s.length !== like.length) throw new Error(`optimiser state "${key}" has ${s.length} values, expected ${like.length}`);
+    if (s && s.length !== like.length) throw new EmsegError('checkpoint-mismatch', `optimiser state "${key}"`, `has ${s.length} values, expected ${like.length}`);
     if (!s) {
       s = new (like.constructor as Float32ArrayConstructor)(like.length);
       this.slots.set(key, s);

@@ -1,3 +1,4 @@
+import { EmsegError } from '../errors.js';
 import type { Precision } from '../backend/backend.js';
 import type { FloatArray } from '../tensor/tensor.js';
 import { numel } from '../tensor/tensor.js';
@@ -64,13 +65,13 @@ export function checkParamsFit(plan: Plan, params: ParamSet, source: string): vo
   const wanted = paramShapes(plan);
   for (const p of wanted) {
     const got = params.get(p.name);
-    if (!got) throw new Error(`${source}: missing parameter "${p.name}" (shape ${p.shape.join('x')})`);
+    if (!got) throw new EmsegError('weights-mismatch', source, `missing parameter "${p.name}" (shape ${p.shape.join('x')})`);
     if (got.shape.join('x') !== p.shape.join('x')) {
-      throw new Error(`${source}: parameter "${p.name}" has shape ${got.shape.join('x')}, the spec needs ${p.shape.join('x')}`);
+      throw new EmsegError('weights-mismatch', source, `parameter "${p.name}" has shape ${got.shape.join('x')}, the spec needs ${p.shape.join('x')}`);
     }
   }
   const extra = [...params.keys()].filter((k) => !wanted.some((p) => p.name === k));
-  if (extra.length) throw new Error(`${source}: parameters not in the spec: ${extra.join(', ')}`);
+  if (extra.length) throw new EmsegError('weights-mismatch', source, `parameters not in the spec: ${extra.join(', ')}`);
 }
 
 export function zeroGrads(params: ParamSet): void {

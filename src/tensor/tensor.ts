@@ -1,3 +1,4 @@
+import { EmsegError } from '../errors.js';
 import type { Backend } from '../backend/backend.js';
 
 export type Shape = readonly number[];
@@ -53,6 +54,6 @@ export class Tensor {
   }
 
   assertAlive(): void {
-    if (this.disposed) throw new Error(`tensor ${formatShape(this.shape)} used after dispose()`);
+    if (this.disposed) throw new EmsegError('invalid-argument', `tensor ${formatShape(this.shape)}`, 'used after dispose()');
   }
 }

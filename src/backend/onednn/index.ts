@@ -10,12 +10,19 @@
  * - precision 'bfloat16': activations and conv compute in bf16, fp32 master weights from JS, fp32 weight gradients
  *   and fp32 loss. Needs avx512_core_bf16 or AMX (checked when the backend is created).
  *
- * Shapes and params are validated here, before any native call; the addon checks its arguments again and throws JS
- * exceptions (never crashes) on anything inconsistent.
+ * Shapes and params are validated before any native call, by the same code as the reference backend's
+ * (../geometry.ts); the addon checks its arguments again and throws JS exceptions (never crashes) on anything
+ * inconsistent.
  */
+import { EmsegError } from '../../errors.js';
 import type {
-  Backend, ConvOptions, DeconvOptions, ConvParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, Padding, Pair, PoolParams,
+  Backend, ConvOptions, DeconvOptions, ConvParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, PoolParams,
 } from '../backend.js';
+import {
+  checkCrossEntropyTarget, checkDropout, checkFromArray, checkLength, checkLrnParams, concatBackwardGeometry, concatGeometry,
+  convGeometry, cropBackwardGeometry, cropGeometry, dims4, poolGeometry, sameShape, upsampleBackwardGeometry,
+  upsampleGeometry,
+} from '../geometry.js';
 import { type FloatArray, type Shape, Tensor, formatShape, numel } from '../../tensor/tensor.js';
 import {
   type Addon, type Handle, type NativeInfo, type NativeStats, NativeCapabilityError, NativeUnavailableError, loadAddon,
@@ -64,67 +71,11 @@ class NativeStorage {
   constructor(readonly id: Handle) {}
 }
 
-type I2 = readonly [number, number];
 type ConvOp = 'conv2d' | 'deconv2d';
-type I4 = readonly [number, number, number, number];
-
-function dims4(shape: Shape, what: string): I4 {
-  if (!Array.isArray(shape) && !(ArrayBuffer.isView(shape))) throw new Error(`${what}: expected a shape array`);
-  if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
-    throw new Error(`${what}: expected a 4-d NCHW shape of positive integers, got ${formatShape(shape)}`);
-  }
-  return [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
-}
-
-function pair(p: Pair, what: string, min: number): I2 {
-  if (!p || p.length !== 2 || !p.every((v) => Number.isInteger(v) && v >= min)) {
-    throw new Error(`${what}: expected two integers >= ${min}, got [${p ? [...p].join(', ') : p}]`);
-  }
-  return [p[0], p[1]];
-}
-
-function padding(p: Padding, what: string): I4 {
-  if (!p || p.length !== 4 || !p.every((v) => Number.isInteger(v) && v >= 0)) {
-    throw new Error(`${what}: padding must be [top, left, bottom, right] non-negative integers, ` +
-      `got [${p ? [...p].join(', ') : p}]`);
-  }
-  return [p[0], p[1], p[2], p[3]];
-}
-
-/** floor((size + pb + pe - d*(k-1) - 1) / s) + 1, which must be >= 1. */
-function windowOut(size: number, k: number, s: number, d: number, pb: number, pe: number, what: string): number {
-  const span = size + pb + pe - d * (k - 1) - 1;
-  const out = span < 0 ? 0 : Math.floor(span / s) + 1;
-  if (out < 1) {
-    throw new Error(`${what}: input extent ${size} (padding ${pb}+${pe}) is smaller than the dilated kernel extent ` +
-      `${d * (k - 1) + 1}`);
-  }
-  return out;
-}
-
-/** (size - 1)*s - pb - pe + d*(k-1) + 1, which must be >= 1. */
-function deconvOut(size: number, k: number, s: number, d: number, pb: number, pe: number, what: string): number {
-  const out = (size - 1) * s - pb - pe + d * (k - 1) + 1;
-  if (out < 1) throw new Error(`${what}: padding ${pb}+${pe} crops away the whole output`);
-  return out;
-}
 
 function f32(a: FloatArray | null | undefined, n: number, what: string): Float32Array {
-  if (!(a instanceof Float32Array) && !(a instanceof Float64Array)) {
-    throw new Error(`${what}: expected a Float32Array`);
-  }
-  if (a.length !== n) throw new Error(`${what}: expected ${n} elements, got ${a.length}`);
-  return a instanceof Float32Array ? a : Float32Array.from(a);
-}
-
-function sameShape(a: Shape, b: Shape, what: string): void {
-  if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
-    throw new Error(`${what}: shape mismatch ${formatShape(a)} vs ${formatShape(b)}`);
-  }
-}
-
-interface ConvGeom {
-  x: I4; w: I4; y: I4; stride: I2; pad: I4; dil: I2;
+  checkLength(a, n, what);
+  return a instanceof Float32Array ? a : Float32Array.from(a!);
 }
 
 class OneDnnBackend implements Backend {
@@ -148,12 +99,12 @@ class OneDnnBackend implements Backend {
   }
 
   private id(t: Tensor, what: string): Handle {
-    if (!(t instanceof Tensor)) throw new Error(`${what}: expected a Tensor`);
+    if (!(t instanceof Tensor)) throw new EmsegError('invalid-argument', what, 'expected a Tensor');
     t.assertAlive();
     const s = t.storage;
     if (t.backend !== this || !(s instanceof NativeStorage)) {
-      throw new Error(`${what}: tensor ${formatShape(t.shape)} does not belong to this oneDNN backend ` +
-        `(${this.precision}); it comes from backend '${t.backend?.name}' (${t.backend?.precision})`);
+      throw new EmsegError('invalid-argument', what, `tensor ${formatShape(t.shape)} does not belong to this oneDNN ` +
+        `backend (${this.precision}); it comes from backend '${t.backend?.name}' (${t.backend?.precision})`);
     }
     return s.id;
   }
@@ -163,27 +114,11 @@ class OneDnnBackend implements Backend {
     return this.n.describe(this.id(t, 'describe'));
   }
 
-  private convGeom(xShape: Shape, wShape: Shape, p: ConvParams, deconv: boolean, what: string): ConvGeom {
-    const x = dims4(xShape, `${what} input`);
-    const w = dims4(wShape, `${what} weights`);
-    if (w[1] !== x[1]) {
-      throw new Error(`${what}: input ${formatShape(xShape)} has ${x[1]} channels but weights ${formatShape(wShape)} ` +
-        `expect ${w[1]} (weights are [Cout, Cin, kh, kw])`);
-    }
-    if (!p) throw new Error(`${what}: missing params`);
-    const stride = pair(p.stride, `${what} stride`, 1);
-    const dil = pair(p.dilation, `${what} dilation`, 1);
-    const pad = padding(p.padding, what);
-    const out = deconv ? deconvOut : windowOut;
-    const oh = out(x[2], w[2], stride[0], dil[0], pad[0], pad[2], `${what} (height)`);
-    const ow = out(x[3], w[3], stride[1], dil[1], pad[1], pad[3], `${what} (width)`);
-    return { x, w, y: [x[0], w[0], oh, ow], stride, pad, dil };
-  }
-
   // ------------------------------------------------------------------ storage
   fromArray(data: FloatArray, shape: Shape): Tensor {
     const s = dims4(shape, 'fromArray');
-    const a = f32(data, numel(s), `fromArray data for ${formatShape(shape)}`);
+    checkFromArray(data, s);
+    const a = f32(data, numel(s), 'fromArray');
     return this.wrap(this.n.fromArray(a, s, this.bf16), s);
   }
 
@@ -244,7 +179,7 @@ class OneDnnBackend implements Backend {
   /** Convolution and transposed convolution share geometry checks and native signatures; only the op differs. */
   private convForward(op: ConvOp, x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions): Tensor {
     this.layoutFor(p.training === true);
-    const g = this.convGeom(x.shape, wShape, p, op === 'deconv2d', op);
+    const g = convGeometry(x.shape, wShape, p, op === 'deconv2d', op);
     const xi = this.id(x, `${op} x`);
     const wa = f32(w, numel(g.w), `${op} weights`);
     const ba = b ? f32(b, g.w[0], `${op} bias`) : null;
@@ -255,7 +190,7 @@ class OneDnnBackend implements Backend {
   private convBackwardData(op: ConvOp, dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor {
     const name = `${op}BackwardData` as const;
     this.layoutFor(true);
-    const g = this.convGeom(xShape, wShape, p, op === 'deconv2d', name);
+    const g = convGeometry(xShape, wShape, p, op === 'deconv2d', name);
     sameShape(dy.shape, g.y, `${name} dy vs the forward output`);
     const dyi = this.id(dy, `${name} dy`);
     const wa = f32(w, numel(g.w), `${name} weights`);
@@ -266,7 +201,7 @@ class OneDnnBackend implements Backend {
   ): { dw: FloatArray; db: FloatArray | null } {
     const name = `${op}BackwardWeights` as const;
     this.layoutFor(true);
-    const g = this.convGeom(x.shape, wShape, p, op === 'deconv2d', name);
+    const g = convGeometry(x.shape, wShape, p, op === 'deconv2d', name);
     sameShape(dy.shape, g.y, `${name} dy vs the forward output`);
     const [dw, db] = this.n[name](this.id(x, `${name} x`), this.id(dy, `${name} dy`), g.w, g.stride, g.pad, g.dil,
       withBias === true);
@@ -274,28 +209,16 @@ class OneDnnBackend implements Backend {
   }
 
   // ------------------------------------------------------------------ pooling
-  private poolGeom(xShape: Shape, p: PoolParams, what: string) {
-    const x = dims4(xShape, `${what} input`);
-    if (!p) throw new Error(`${what}: missing params`);
-    const kernel = pair(p.kernel, `${what} kernel`, 1);
-    const stride = pair(p.stride, `${what} stride`, 1);
-    const dil = pair(p.dilation, `${what} dilation`, 1);
-    const pad = padding(p.padding, what);
-    const oh = windowOut(x[2], kernel[0], stride[0], dil[0], pad[0], pad[2], `${what} (height)`);
-    const ow = windowOut(x[3], kernel[1], stride[1], dil[1], pad[1], pad[3], `${what} (width)`);
-    return { x, y: [x[0], x[1], oh, ow] as I4, kernel, stride, pad, dil };
-  }
-
   maxPool2d(x: Tensor, p: PoolParams, training: boolean): { y: Tensor; workspace: Tensor | null } {
-    const g = this.poolGeom(x.shape, p, 'maxPool2d');
+    const g = poolGeometry(x.shape, p, 'maxPool2d');
     const [y, ws] = this.n.maxPool2d(this.id(x, 'maxPool2d x'), g.kernel, g.stride, g.pad, g.dil, training === true);
     return { y: this.wrap(y, g.y), workspace: ws === null ? null : this.wrap(ws, g.y) };
   }
 
   maxPool2dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: PoolParams): Tensor {
-    const g = this.poolGeom(xShape, p, 'maxPool2dBackward');
+    const g = poolGeometry(xShape, p, 'maxPool2dBackward');
     sameShape(dy.shape, g.y, 'maxPool2dBackward dy vs the pooled output');
-    if (!workspace) throw new Error('maxPool2dBackward: the workspace from maxPool2d(training = true) is required');
+    if (!workspace) throw new EmsegError('invalid-argument', 'maxPool2dBackward', 'the workspace from maxPool2d(training = true) is required');
     const id = this.n.maxPool2dBackward(this.id(dy, 'maxPool2dBackward dy'),
       this.id(workspace, 'maxPool2dBackward workspace'), g.x, g.kernel, g.stride, g.pad, g.dil);
     return this.wrap(id, g.x);
@@ -303,13 +226,7 @@ class OneDnnBackend implements Backend {
 
   // ------------------------------------------------------------------ LRN
   private lrnArgs(p: LrnParams, what: string): [boolean, number, number, number, number] {
-    if (!p || (p.region !== 'across' && p.region !== 'within')) {
-      throw new Error(`${what}: region must be 'across' or 'within', got '${String(p?.region)}'`);
-    }
-    if (!Number.isInteger(p.size) || p.size < 1) throw new Error(`${what}: size must be a positive integer`);
-    for (const key of ['alpha', 'beta', 'k'] as const) {
-      if (!Number.isFinite(p[key])) throw new Error(`${what}: ${key} must be finite, got ${p[key]}`);
-    }
+    checkLrnParams(p, what);
     return [p.region === 'across', p.size, p.alpha, p.beta, p.k];
   }
 
@@ -345,8 +262,7 @@ class OneDnnBackend implements Backend {
   }
 
   dropout(x: Tensor, rate: number, seed: number): { y: Tensor; mask: Tensor } {
-    if (!(rate >= 0 && rate < 1)) throw new Error(`dropout: rate must be in [0, 1), got ${rate}`);
-    if (!Number.isFinite(seed)) throw new Error(`dropout: seed must be a finite number, got ${seed}`);
+    checkDropout(rate, seed);
     // `seed >>> 0` as the reference's mulberry32 does, so masks match it bit for bit.
     const [y, mask] = this.n.dropout(this.id(x, 'dropout x'), rate, seed >>> 0);
     return { y: this.wrap(y, x.shape), mask: this.wrap(mask, x.shape) };
@@ -360,85 +276,35 @@ class OneDnnBackend implements Backend {
 
   // ------------------------------------------------------------------ shape ops
   crop(x: Tensor, top: number, left: number, h: number, w: number): Tensor {
-    const [N, C, H, W] = dims4(x.shape, 'crop input');
-    this.checkWindow(H, W, top, left, h, w, 'crop', x.shape);
-    return this.wrap(this.n.crop(this.id(x, 'crop x'), top, left, h, w), [N, C, h, w]);
+    const y = cropGeometry(x.shape, top, left, h, w, 'crop');
+    return this.wrap(this.n.crop(this.id(x, 'crop x'), top, left, h, w), y);
   }
 
   cropBackward(dy: Tensor, xShape: Shape, top: number, left: number): Tensor {
-    const [N, C, h, w] = dims4(dy.shape, 'cropBackward dy');
-    const xs = dims4(xShape, 'cropBackward xShape');
-    if (xs[0] !== N || xs[1] !== C) {
-      throw new Error(`cropBackward: dy ${formatShape(dy.shape)} and x ${formatShape(xShape)} differ in batch or ` +
-        'channels');
-    }
-    this.checkWindow(xs[2], xs[3], top, left, h, w, 'cropBackward', xShape);
+    const xs = cropBackwardGeometry(dy.shape, xShape, top, left);
     return this.wrap(this.n.cropBackward(this.id(dy, 'cropBackward dy'), xs, top, left), xs);
   }
 
-  private checkWindow(H: number, W: number, top: number, left: number, h: number, w: number, what: string,
-    xShape: Shape): void {
-    if (!Number.isInteger(top) || top < 0 || !Number.isInteger(left) || left < 0) {
-      throw new Error(`${what}: top/left must be non-negative integers, got ${top}, ${left}`);
-    }
-    if (!Number.isInteger(h) || h < 1 || !Number.isInteger(w) || w < 1) {
-      throw new Error(`${what}: crop size must be positive integers, got ${h}x${w}`);
-    }
-    if (top + h > H || left + w > W) {
-      throw new Error(`${what}: window [${top}, ${left}] + ${h}x${w} does not fit in input ${formatShape(xShape)}`);
-    }
-  }
-
   concat(xs: readonly Tensor[]): Tensor {
-    if (!Array.isArray(xs) || xs.length === 0) throw new Error('concat: needs at least one tensor');
-    const [N, , H, W] = dims4(xs[0]!.shape, 'concat input 0');
-    let C = 0;
-    xs.forEach((x, k) => {
-      const [n, c, h, w] = dims4(x.shape, `concat input ${k}`);
-      if (n !== N || h !== H || w !== W) {
-        throw new Error(`concat: input ${k} ${formatShape(x.shape)} differs from input 0 ` +
-          `${formatShape(xs[0]!.shape)} outside the channel axis`);
-      }
-      C += c;
-    });
+    const y = concatGeometry(Array.isArray(xs) ? xs.map((x) => x.shape) : []);
     const ids = xs.map((x, k) => this.id(x, `concat input ${k}`));
-    return this.wrap(this.n.concat(ids), [N, C, H, W]);
+    return this.wrap(this.n.concat(ids), y);
   }
 
   concatBackward(dy: Tensor, channels: readonly number[]): Tensor[] {
-    const [N, C, H, W] = dims4(dy.shape, 'concatBackward dy');
-    if (!Array.isArray(channels) || channels.length === 0 ||
-      !channels.every((c) => Number.isInteger(c) && c >= 1)) {
-      throw new Error(`concatBackward: channel counts must be positive integers, got [${String(channels)}]`);
-    }
-    const total = channels.reduce((a, c) => a + c, 0);
-    if (total !== C) {
-      throw new Error(`concatBackward: channel counts [${channels.join(', ')}] sum to ${total} but dy ` +
-        `${formatShape(dy.shape)} has ${C}`);
-    }
+    const [N, , H, W] = concatBackwardGeometry(dy.shape, channels);
     const ids = this.n.concatBackward(this.id(dy, 'concatBackward dy'), [...channels]);
     return ids.map((id, k) => this.wrap(id, [N, channels[k]!, H, W]));
   }
 
   upsampleNearest(x: Tensor, factor: number): Tensor {
-    const [N, C, H, W] = dims4(x.shape, 'upsampleNearest input');
-    if (!Number.isInteger(factor) || factor < 1) {
-      throw new Error(`upsampleNearest: factor must be a positive integer, got ${factor}`);
-    }
-    return this.wrap(this.n.upsampleNearest(this.id(x, 'upsampleNearest x'), factor),
-      [N, C, H * factor, W * factor]);
+    const y = upsampleGeometry(x.shape, factor);
+    return this.wrap(this.n.upsampleNearest(this.id(x, 'upsampleNearest x'), factor), y);
   }
 
   upsampleNearestBackward(dy: Tensor, factor: number): Tensor {
-    const [N, C, OH, OW] = dims4(dy.shape, 'upsampleNearestBackward dy');
-    if (!Number.isInteger(factor) || factor < 1) {
-      throw new Error(`upsampleNearestBackward: factor must be a positive integer, got ${factor}`);
-    }
-    if (OH % factor !== 0 || OW % factor !== 0) {
-      throw new Error(`upsampleNearestBackward: dy ${formatShape(dy.shape)} is not a multiple of the factor ${factor}`);
-    }
-    return this.wrap(this.n.upsampleNearestBackward(this.id(dy, 'upsampleNearestBackward dy'), factor),
-      [N, C, OH / factor, OW / factor]);
+    const dx = upsampleBackwardGeometry(dy.shape, factor);
+    return this.wrap(this.n.upsampleNearestBackward(this.id(dy, 'upsampleNearestBackward dy'), factor), dx);
   }
 
   // ------------------------------------------------------------------ output layer
@@ -449,22 +315,10 @@ class OneDnnBackend implements Backend {
 
   softmaxCrossEntropy(logits: Tensor, target: CrossEntropyTarget): CrossEntropyResult {
     const what = 'softmaxCrossEntropy';
-    const [N, C, H, W] = dims4(logits.shape, `${what} logits`);
-    const P = N * H * W;
-    const labels = target?.labels;
-    if (!(labels instanceof Int32Array)) throw new Error(`${what}: labels must be an Int32Array`);
-    if (labels.length !== P) {
-      throw new Error(`${what}: ${labels.length} labels for logits ${formatShape(logits.shape)} (expected N*H*W = ${P})`);
-    }
+    // Labels are range-checked natively against C, in one pass with the loss.
+    checkCrossEntropyTarget(logits.shape, target);
+    const { labels } = target;
     const weights = target.weights ?? null;
-    if (weights !== null) {
-      if (!(weights instanceof Float32Array)) throw new Error(`${what}: weights must be a Float32Array`);
-      if (weights.length !== P) {
-        throw new Error(`${what}: ${weights.length} weights for logits ${formatShape(logits.shape)} ` +
-          `(expected N*H*W = ${P})`);
-      }
-    }
-    void C; // labels are range-checked natively against C (one pass, with the loss)
     const [loss, weightSum, dz] = this.n.softmaxCrossEntropy(this.id(logits, `${what} logits`), labels, weights);
     return { loss, weightSum, dlogits: this.wrap(dz, logits.shape) };
   }
@@ -477,10 +331,10 @@ class OneDnnBackend implements Backend {
 export function loadOneDnnBackend(options: OneDnnOptions = {}): Backend {
   const precision = options.precision ?? 'float32';
   if (precision !== 'float32' && precision !== 'bfloat16') {
-    throw new Error(`loadOneDnnBackend: precision must be 'float32' or 'bfloat16', got '${String(precision)}'`);
+    throw new EmsegError('invalid-argument', 'loadOneDnnBackend', `precision must be 'float32' or 'bfloat16', got '${String(precision)}'`);
   }
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
-    throw new Error(`loadOneDnnBackend: threads must be a positive integer, got ${options.threads}`);
+    throw new EmsegError('invalid-argument', 'loadOneDnnBackend', `threads must be a positive integer, got ${options.threads}`);
   }
   const addon = loadAddon();
   if (options.threads !== undefined) addon.setThreads(options.threads);
@@ -497,6 +351,6 @@ export function loadOneDnnBackend(options: OneDnnOptions = {}): Backend {
 
 /** The native layout of a oneDNN-backend tensor, e.g. { layout: "f32:aBcd16b", ... } (tests and debugging). */
 export function describeNativeTensor(t: Tensor): { shape: number[]; layout: string; bytes: number; workspace: boolean } {
-  if (!(t.backend instanceof OneDnnBackend)) throw new Error('describeNativeTensor: not a oneDNN-backend tensor');
+  if (!(t.backend instanceof OneDnnBackend)) throw new EmsegError('invalid-argument', 'describeNativeTensor', 'not a oneDNN-backend tensor');
   return t.backend.describe(t);
 }

@@ -9,52 +9,9 @@
  * Dilation 1 = dense (oneDNN's dilation is ours - 1).
  */
 import type { ConvOptions, ConvParams } from '../backend.js';
+import { checkWeights, convGeometry, expectShape } from '../geometry.js';
 import { type FloatArray, type Shape, type Tensor, formatShape, numel } from '../../tensor/tensor.js';
-import { type RefContext, checkLength, checkPadding, checkPair, dims4, windowOutSize } from './util.js';
-
-/** All the index arithmetic of one convolution, shared by conv and deconv kernels. */
-export interface ConvGeometry {
-  N: number; Cin: number; H: number; W: number;
-  Cout: number; KH: number; KW: number;
-  OH: number; OW: number;
-  sh: number; sw: number; dh: number; dw: number; pt: number; pl: number;
-}
-
-export function checkConvParams(p: ConvParams, what: string): void {
-  checkPair(p.stride, `${what} stride`, 1);
-  checkPair(p.dilation, `${what} dilation`, 1);
-  checkPadding(p.padding, what);
-}
-
-/**
- * Geometry of the convolution x [N, Cin, H, W] (*) w [Cout, Cin, KH, KW] -> [N, Cout, OH, OW].
- */
-export function convGeometry(xShape: Shape, wShape: Shape, p: ConvParams, what: string): ConvGeometry {
-  const [N, Cin, H, W] = dims4(xShape, `${what} input`);
-  const [Cout, wCin, KH, KW] = dims4(wShape, `${what} weights`);
-  if (wCin !== Cin) {
-    throw new Error(`${what}: input ${formatShape(xShape)} has ${Cin} channels but weights ${formatShape(wShape)} ` +
-      `expect ${wCin} (weights are [Cout, Cin, kh, kw])`);
-  }
-  checkConvParams(p, what);
-  const [sh, sw] = p.stride;
-  const [dh, dw] = p.dilation;
-  const [pt, pl, pb, pr] = p.padding;
-  const OH = windowOutSize(H, KH, sh, dh, pt, pb, `${what} (height)`);
-  const OW = windowOutSize(W, KW, sw, dw, pl, pr, `${what} (width)`);
-  return { N, Cin, H, W, Cout, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl };
-}
-
-export function checkWeights(w: FloatArray, wShape: Shape, b: FloatArray | null, what: string): void {
-  checkLength(w, numel(wShape), `${what} weights ${formatShape(wShape)}`);
-  if (b) checkLength(b, wShape[0]!, `${what} bias`);
-}
-
-export function expectShape(actual: Shape, expected: Shape, what: string): void {
-  if (actual.length !== expected.length || actual.some((d, i) => d !== expected[i])) {
-    throw new Error(`${what}: expected shape ${formatShape(expected)}, got ${formatShape(actual)}`);
-  }
-}
+import type { RefContext } from './util.js';
 
 // The three kernels below spell the same loop nest (output position, input channel, tap), each with its own
 // accumulation. Indices: x ((n*Cin + ci)*H + ih)*W + iw, w ((co*Cin + ci)*KH + i)*KW + j,
@@ -64,7 +21,7 @@ export function conv2d(
   ctx: RefContext, x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions,
 ): Tensor {
   const what = 'conv2d';
-  const g = convGeometry(x.shape, wShape, p, what);
+  const g = convGeometry(x.shape, wShape, p, false, what);
   checkWeights(w, wShape, b, what);
   const xd = ctx.data(x, `${what} x`);
   const { N, Cin, H, W, Cout, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl } = g;
@@ -101,7 +58,7 @@ export function conv2dBackwardData(
   ctx: RefContext, dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams,
 ): Tensor {
   const what = 'conv2dBackwardData';
-  const g = convGeometry(xShape, wShape, p, what);
+  const g = convGeometry(xShape, wShape, p, false, what);
   checkWeights(w, wShape, null, what);
   expectShape(dy.shape, [g.N, g.Cout, g.OH, g.OW], `${what} dy (for x ${formatShape(xShape)})`);
   const dyd = ctx.data(dy, `${what} dy`);
@@ -137,7 +94,7 @@ export function conv2dBackwardWeights(
   ctx: RefContext, x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
 ): { dw: FloatArray; db: FloatArray | null } {
   const what = 'conv2dBackwardWeights';
-  const g = convGeometry(x.shape, wShape, p, what);
+  const g = convGeometry(x.shape, wShape, p, false, what);
   expectShape(dy.shape, [g.N, g.Cout, g.OH, g.OW], `${what} dy (for x ${formatShape(x.shape)})`);
   const xd = ctx.data(x, `${what} x`);
   const dyd = ctx.data(dy, `${what} dy`);

@@ -20,48 +20,14 @@
  */
 import type { ConvParams } from '../backend.js';
 import { type FloatArray, type Shape, type Tensor, formatShape, numel } from '../../tensor/tensor.js';
-import { type RefContext, dims4 } from './util.js';
-import { checkConvParams, checkWeights, expectShape } from './conv.js';
-
-interface DeconvGeometry {
-  N: number; Cin: number; H: number; W: number;
-  Cout: number; KH: number; KW: number;
-  OH: number; OW: number;
-  sh: number; sw: number; dh: number; dw: number; pt: number; pl: number;
-}
-
-/** Output extent of a transposed convolution along one axis: (size - 1)*s - padBegin - padEnd + d*(k - 1) + 1. */
-export function deconvOutSize(
-  size: number, k: number, s: number, d: number, padBegin: number, padEnd: number, what: string,
-): number {
-  const out = (size - 1) * s - padBegin - padEnd + d * (k - 1) + 1;
-  if (out < 1) {
-    throw new Error(`${what}: padding ${padBegin}+${padEnd} crops away the whole output ` +
-      `((${size} - 1)*${s} + ${d * (k - 1) + 1} = ${out + padBegin + padEnd} pixels before cropping)`);
-  }
-  return out;
-}
-
-function deconvGeometry(xShape: Shape, wShape: Shape, p: ConvParams, what: string): DeconvGeometry {
-  const [N, Cin, H, W] = dims4(xShape, `${what} input`);
-  const [Cout, wCin, KH, KW] = dims4(wShape, `${what} weights`);
-  if (wCin !== Cin) {
-    throw new Error(`${what}: input ${formatShape(xShape)} has ${Cin} channels but weights ${formatShape(wShape)} ` +
-      `expect ${wCin} (deconv weights are [Cout, Cin, kh, kw], Cout = the deconv's output channels)`);
-  }
-  checkConvParams(p, what);
-  const [sh, sw] = p.stride;
-  const [dh, dw] = p.dilation;
-  const [pt, pl, pb, pr] = p.padding;
-  const OH = deconvOutSize(H, KH, sh, dh, pt, pb, `${what} (height)`);
-  const OW = deconvOutSize(W, KW, sw, dw, pl, pr, `${what} (width)`);
-  return { N, Cin, H, W, Cout, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl };
-}
+import { EmsegError } from '../../errors.js';
+import { checkWeights, convGeometry, dims4, expectShape } from '../geometry.js';
+import type { RefContext } from './util.js';
 
 /** Swap the first two axes of OIHW weights: [A, B, KH, KW] -> [B, A, KH, KW]. */
 export function transposeOI<T extends FloatArray>(w: T, wShape: Shape): T {
   const [A, B, KH, KW] = dims4(wShape, 'transposeOI weights');
-  if (w.length !== numel(wShape)) throw new Error(`transposeOI: ${w.length} elements for ${formatShape(wShape)}`);
+  if (w.length !== numel(wShape)) throw new EmsegError('invalid-argument', 'transposeOI', `${w.length} elements for ${formatShape(wShape)}`);
   const out = new (w.constructor as { new (n: number): T })(w.length);
   const K = KH * KW;
   for (let a = 0; a < A; a++) {
@@ -79,7 +45,7 @@ export function deconv2d(
   ctx: RefContext, x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvParams,
 ): Tensor {
   const what = 'deconv2d';
-  const g = deconvGeometry(x.shape, wShape, p, what);
+  const g = convGeometry(x.shape, wShape, p, true, what);
   checkWeights(w, wShape, b, what);
   const xd = ctx.data(x, `${what} x`);
   const { N, Cin, H, W, Cout, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl } = g;
@@ -116,7 +82,7 @@ export function deconv2dBackwardData(
   ctx: RefContext, dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams,
 ): Tensor {
   const what = 'deconv2dBackwardData';
-  const g = deconvGeometry(xShape, wShape, p, what);
+  const g = convGeometry(xShape, wShape, p, true, what);
   checkWeights(w, wShape, null, what);
   expectShape(dy.shape, [g.N, g.Cout, g.OH, g.OW], `${what} dy (for x ${formatShape(xShape)})`);
   const dyd = ctx.data(dy, `${what} dy`);
@@ -153,7 +119,7 @@ export function deconv2dBackwardWeights(
   ctx: RefContext, x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
 ): { dw: FloatArray; db: FloatArray | null } {
   const what = 'deconv2dBackwardWeights';
-  const g = deconvGeometry(x.shape, wShape, p, what);
+  const g = convGeometry(x.shape, wShape, p, true, what);
   expectShape(dy.shape, [g.N, g.Cout, g.OH, g.OW], `${what} dy (for x ${formatShape(x.shape)})`);
   const xd = ctx.data(x, `${what} x`);
   const dyd = ctx.data(dy, `${what} dy`);

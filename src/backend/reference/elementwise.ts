@@ -1,7 +1,8 @@
 /** Elementwise reference kernels: ReLU, addition, inverted dropout. */
 import type { Tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../util/rng.js';
-import { type RefContext, sameShape } from './util.js';
+import { checkDropout, sameShape } from '../geometry.js';
+import type { RefContext } from './util.js';
 
 /** y = max(x, 0). */
 export function relu(ctx: RefContext, x: Tensor): Tensor {
@@ -44,8 +45,7 @@ export function mulberry32(seed: number): () => number {
  * mask_i = kept ? 1 / (1 - rate) : 0, y = x * mask. rate must lie in [0, 1).
  */
 export function dropout(ctx: RefContext, x: Tensor, rate: number, seed: number): { y: Tensor; mask: Tensor } {
-  if (!(rate >= 0 && rate < 1)) throw new Error(`dropout: rate must be in [0, 1), got ${rate}`);
-  if (!Number.isFinite(seed)) throw new Error(`dropout: seed must be a finite number, got ${seed}`);
+  checkDropout(rate, seed);
   const xd = ctx.data(x, 'dropout x');
   const rng = mulberry32(seed);
   const scale = 1 / (1 - rate);

@@ -4,8 +4,10 @@
  * returned in float64 (that is what finite-difference checks use). Kernels favour clarity over speed.
  * One file per kernel family; see each file's header for the exact semantics (oneDNN 2.x conventions).
  */
+import { EmsegError } from '../../errors.js';
+import { checkFromArray } from '../geometry.js';
 import type { Backend } from '../backend.js';
-import { type FloatArray, type Shape, Tensor, formatShape, numel } from '../../tensor/tensor.js';
+import type { FloatArray, Shape, Tensor } from '../../tensor/tensor.js';
 import { type RefContext, type RefPrecision, createContext } from './util.js';
 import * as conv from './conv.js';
 import * as pool from './pool.js';
@@ -16,12 +18,13 @@ import * as shapeOps from './shape.js';
 import * as loss from './loss.js';
 
 export type { RefPrecision } from './util.js';
-export { transposeOI, deconvOutSize } from './deconv.js';
+export { transposeOI } from './deconv.js';
+export { deconvOutSize } from '../geometry.js';
 export { mulberry32 } from './elementwise.js';
 
 export function createReferenceBackend(precision: RefPrecision = 'float32'): Backend {
   if (precision !== 'float32' && precision !== 'float64') {
-    throw new Error(`createReferenceBackend: precision must be 'float32' or 'float64', got '${String(precision)}'`);
+    throw new EmsegError('invalid-argument', 'createReferenceBackend', `precision must be 'float32' or 'float64', got '${String(precision)}'`);
   }
   let ctx!: RefContext;
   const backend: Backend = {
@@ -29,12 +32,7 @@ export function createReferenceBackend(precision: RefPrecision = 'float32'): Bac
     precision,
 
     fromArray(data: FloatArray, shape: Shape): Tensor {
-      if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
-        throw new Error(`fromArray: invalid shape ${formatShape(shape)}`);
-      }
-      if (data.length !== numel(shape)) {
-        throw new Error(`fromArray: ${data.length} elements do not fill shape ${formatShape(shape)} (${numel(shape)})`);
-      }
+      checkFromArray(data, shape);
       const copy = ctx.alloc(data.length);
       copy.set(data);
       return ctx.wrap(copy, shape);

@@ -8,8 +8,10 @@
  *   if sum(w) == 0 (everything ignored or zero-weighted): loss = 0 and dlogits = 0.
  */
 import type { CrossEntropyResult, CrossEntropyTarget } from '../backend.js';
-import { type Tensor, formatShape } from '../../tensor/tensor.js';
-import { type RefContext, dims4 } from './util.js';
+import { EmsegError } from '../../errors.js';
+import { checkCrossEntropyTarget, dims4 } from '../geometry.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import type { RefContext } from './util.js';
 
 export function softmax(ctx: RefContext, x: Tensor): Tensor {
   const [N, C, H, W] = dims4(x.shape, 'softmax input');
@@ -31,26 +33,21 @@ export function softmax(ctx: RefContext, x: Tensor): Tensor {
 
 export function softmaxCrossEntropy(ctx: RefContext, logits: Tensor, target: CrossEntropyTarget): CrossEntropyResult {
   const what = 'softmaxCrossEntropy';
-  const [N, C, H, W] = dims4(logits.shape, `${what} logits`);
+  checkCrossEntropyTarget(logits.shape, target);
+  const [N, C, H, W] = logits.shape as [number, number, number, number];
   const plane = H * W;
   const { labels } = target;
   const weights = target.weights ?? null;
-  if (labels.length !== N * plane) {
-    throw new Error(`${what}: ${labels.length} labels for logits ${formatShape(logits.shape)} (expected N*H*W = ${N * plane})`);
-  }
-  if (weights && weights.length !== N * plane) {
-    throw new Error(`${what}: ${weights.length} weights for logits ${formatShape(logits.shape)} (expected N*H*W = ${N * plane})`);
-  }
   const zd = ctx.data(logits, `${what} logits`);
 
   // pass 1: validate, and the weight sum
   let weightSum = 0;
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i]!;
-    if (l < -1 || l >= C) throw new Error(`${what}: label ${l} at pixel ${i} is outside [-1, ${C - 1}]`);
+    if (l < -1 || l >= C) throw new EmsegError('invalid-argument', what, `label ${l} at pixel ${i} is outside [-1, ${C - 1}]`);
     if (l === -1) continue;
     const w = weights ? weights[i]! : 1;
-    if (!(w >= 0) || !Number.isFinite(w)) throw new Error(`${what}: weight ${w} at pixel ${i} must be finite and >= 0`);
+    if (!(w >= 0) || !Number.isFinite(w)) throw new EmsegError('invalid-argument', what, `weight ${w} at pixel ${i} must be finite and >= 0`);
     weightSum += w;
   }
   const dz = ctx.alloc(zd.length);

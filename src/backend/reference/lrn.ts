@@ -19,17 +19,8 @@
  */
 import type { LrnParams } from '../backend.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { type RefContext, dims4, sameShape } from './util.js';
-
-function checkLrnParams(p: LrnParams, what: string): void {
-  if (p.region !== 'across' && p.region !== 'within') {
-    throw new Error(`${what}: region must be 'across' or 'within', got '${String(p.region)}'`);
-  }
-  if (!Number.isInteger(p.size) || p.size < 1) throw new Error(`${what}: size must be a positive integer, got ${p.size}`);
-  for (const key of ['alpha', 'beta', 'k'] as const) {
-    if (!Number.isFinite(p[key])) throw new Error(`${what}: ${key} must be finite, got ${p[key]}`);
-  }
-}
+import { checkLrnParams, dims4, sameShape } from '../geometry.js';
+import type { RefContext } from './util.js';
 
 /**
  * out[n,c,h,w] = sum of src over the LRN window of (n,c,h,w) (across channels, or the square spatial window),

@@ -17,28 +17,9 @@
  */
 import type { PoolParams } from '../backend.js';
 import { type Shape, type Tensor, formatShape } from '../../tensor/tensor.js';
-import { type RefContext, checkPadding, checkPair, dims4, windowOutSize } from './util.js';
-import { expectShape } from './conv.js';
-
-interface PoolGeometry {
-  N: number; C: number; H: number; W: number; OH: number; OW: number;
-  KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; pt: number; pl: number;
-}
-
-function poolGeometry(xShape: Shape, p: PoolParams, what: string): PoolGeometry {
-  const [N, C, H, W] = dims4(xShape, `${what} input`);
-  checkPair(p.kernel, `${what} kernel`, 1);
-  checkPair(p.stride, `${what} stride`, 1);
-  checkPair(p.dilation, `${what} dilation`, 1);
-  checkPadding(p.padding, what);
-  const [KH, KW] = p.kernel;
-  const [sh, sw] = p.stride;
-  const [dh, dw] = p.dilation;
-  const [pt, pl, pb, pr] = p.padding;
-  const OH = windowOutSize(H, KH, sh, dh, pt, pb, `${what} (height)`);
-  const OW = windowOutSize(W, KW, sw, dw, pl, pr, `${what} (width)`);
-  return { N, C, H, W, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl };
-}
+import { EmsegError } from '../../errors.js';
+import { expectShape, poolGeometry } from '../geometry.js';
+import type { RefContext } from './util.js';
 
 const LOWEST = { float32: -3.4028234663852886e38, float64: -Number.MAX_VALUE } as const;
 
@@ -49,7 +30,7 @@ export function maxPool2d(
   const g = poolGeometry(x.shape, p, what);
   const { N, C, H, W, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl } = g;
   if (training && ctx.precision === 'float32' && H * W > 2 ** 24) {
-    throw new Error(`${what}: planes of ${H}x${W} pixels are too large for a float32 argmax workspace`);
+    throw new EmsegError('invalid-argument', what, `planes of ${H}x${W} pixels are too large for a float32 argmax workspace`);
   }
   const xd = ctx.data(x, `${what} x`);
   const y = ctx.alloc(N * C * OH * OW);
@@ -102,7 +83,7 @@ export function maxPool2dBackward(
       const arg = wsd[yi]!;
       if (arg < 0) continue;
       if (!Number.isInteger(arg) || arg >= H * W) {
-        throw new Error(`${what}: workspace entry ${arg} is not an argmax of this pooling (corrupted workspace?)`);
+        throw new EmsegError('invalid-argument', what, `workspace entry ${arg} is not an argmax of this pooling (corrupted workspace?)`);
       }
       dx[nc * H * W + arg] += dyd[yi]!;
     }

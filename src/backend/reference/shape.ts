@@ -1,27 +1,14 @@
 /** Shape reference kernels: crop, channel concatenation, nearest-neighbour upsampling, and their gradients. */
-import { type Shape, type Tensor, formatShape } from '../../tensor/tensor.js';
-import { type RefContext, dims4 } from './util.js';
-
-function checkNonNegInt(v: number, name: string, what: string): void {
-  if (!Number.isInteger(v) || v < 0) throw new Error(`${what}: ${name} must be a non-negative integer, got ${v}`);
-}
-
-function checkWindow(xShape: Shape, top: number, left: number, h: number, w: number, what: string): void {
-  const [, , H, W] = dims4(xShape, `${what} input`);
-  checkNonNegInt(top, 'top', what);
-  checkNonNegInt(left, 'left', what);
-  if (!Number.isInteger(h) || h < 1 || !Number.isInteger(w) || w < 1) {
-    throw new Error(`${what}: crop size must be positive integers, got ${h}x${w}`);
-  }
-  if (top + h > H || left + w > W) {
-    throw new Error(`${what}: window [${top}, ${left}] + ${h}x${w} does not fit in input ${formatShape(xShape)}`);
-  }
-}
+import {
+  concatBackwardGeometry, concatGeometry, cropBackwardGeometry, cropGeometry, upsampleBackwardGeometry, upsampleGeometry,
+} from '../geometry.js';
+import type { Shape, Tensor } from '../../tensor/tensor.js';
+import type { RefContext } from './util.js';
 
 /** y[n, c, i, j] = x[n, c, top + i, left + j] for i < h, j < w. */
 export function crop(ctx: RefContext, x: Tensor, top: number, left: number, h: number, w: number): Tensor {
-  checkWindow(x.shape, top, left, h, w, 'crop');
-  const [N, C, H, W] = dims4(x.shape, 'crop input');
+  const [N, C] = cropGeometry(x.shape, top, left, h, w, 'crop');
+  const [, , H, W] = x.shape as [number, number, number, number];
   const xd = ctx.data(x, 'crop x');
   const y = ctx.alloc(N * C * h * w);
   for (let nc = 0; nc < N * C; nc++) {
@@ -36,12 +23,8 @@ export function crop(ctx: RefContext, x: Tensor, top: number, left: number, h: n
 /** dx = zeros(xShape) with dy written into the crop window. */
 export function cropBackward(ctx: RefContext, dy: Tensor, xShape: Shape, top: number, left: number): Tensor {
   const what = 'cropBackward';
-  const [N, C, h, w] = dims4(dy.shape, `${what} dy`);
-  const [xN, xC, H, W] = dims4(xShape, `${what} xShape`);
-  if (xN !== N || xC !== C) {
-    throw new Error(`${what}: dy ${formatShape(dy.shape)} and x ${formatShape(xShape)} differ in batch or channels`);
-  }
-  checkWindow(xShape, top, left, h, w, what);
+  const [N, C, H, W] = cropBackwardGeometry(dy.shape, xShape, top, left);
+  const [, , h, w] = dy.shape as [number, number, number, number];
   const dyd = ctx.data(dy, `${what} dy`);
   const dx = ctx.alloc(N * C * H * W);
   for (let nc = 0; nc < N * C; nc++) {
@@ -56,17 +39,7 @@ export function cropBackward(ctx: RefContext, dy: Tensor, xShape: Shape, top: nu
 /** Concatenation along channels: y[n] = [xs[0][n]; xs[1][n]; ...]. */
 export function concat(ctx: RefContext, xs: readonly Tensor[]): Tensor {
   const what = 'concat';
-  if (xs.length === 0) throw new Error(`${what}: needs at least one tensor`);
-  const [N, , H, W] = dims4(xs[0]!.shape, `${what} input 0`);
-  let C = 0;
-  xs.forEach((x, k) => {
-    const [n, c, h, w] = dims4(x.shape, `${what} input ${k}`);
-    if (n !== N || h !== H || w !== W) {
-      throw new Error(`${what}: input ${k} ${formatShape(x.shape)} differs from input 0 ${formatShape(xs[0]!.shape)} ` +
-        `outside the channel axis (shapes: ${xs.map((t) => formatShape(t.shape)).join(', ')})`);
-    }
-    C += c;
-  });
+  const [N, C, H, W] = concatGeometry(xs.map((x) => x.shape));
   const plane = H * W;
   const y = ctx.alloc(N * C * plane);
   let c0 = 0;
@@ -84,14 +57,7 @@ export function concat(ctx: RefContext, xs: readonly Tensor[]): Tensor {
 /** Splits dy [N, sum(channels), H, W] back into pieces [N, channels[k], H, W]. */
 export function concatBackward(ctx: RefContext, dy: Tensor, channels: readonly number[]): Tensor[] {
   const what = 'concatBackward';
-  const [N, C, H, W] = dims4(dy.shape, `${what} dy`);
-  if (channels.length === 0 || !channels.every((c) => Number.isInteger(c) && c >= 1)) {
-    throw new Error(`${what}: channel counts must be positive integers, got [${channels.join(', ')}]`);
-  }
-  const total = channels.reduce((a, c) => a + c, 0);
-  if (total !== C) {
-    throw new Error(`${what}: channel counts [${channels.join(', ')}] sum to ${total} but dy ${formatShape(dy.shape)} has ${C}`);
-  }
+  const [N, C, H, W] = concatBackwardGeometry(dy.shape, channels);
   const dyd = ctx.data(dy, `${what} dy`);
   const plane = H * W;
   const out: Tensor[] = [];
@@ -108,18 +74,12 @@ export function concatBackward(ctx: RefContext, dy: Tensor, channels: readonly n
   return out;
 }
 
-function checkFactor(factor: number, what: string): void {
-  if (!Number.isInteger(factor) || factor < 1) throw new Error(`${what}: factor must be a positive integer, got ${factor}`);
-}
-
 /** y[n, c, i, j] = x[n, c, floor(i / f), floor(j / f)], y [N, C, H*f, W*f]. */
 export function upsampleNearest(ctx: RefContext, x: Tensor, factor: number): Tensor {
   const what = 'upsampleNearest';
-  checkFactor(factor, what);
-  const [N, C, H, W] = dims4(x.shape, `${what} input`);
+  const [N, C, OH, OW] = upsampleGeometry(x.shape, factor);
+  const [, , H, W] = x.shape as [number, number, number, number];
   const xd = ctx.data(x, `${what} x`);
-  const OH = H * factor;
-  const OW = W * factor;
   const y = ctx.alloc(N * C * OH * OW);
   for (let nc = 0; nc < N * C; nc++) {
     for (let i = 0; i < OH; i++) {
@@ -134,13 +94,8 @@ export function upsampleNearest(ctx: RefContext, x: Tensor, factor: number): Ten
 /** dx[n, c, h, w] = sum of dy over the f x f block it was copied to. */
 export function upsampleNearestBackward(ctx: RefContext, dy: Tensor, factor: number): Tensor {
   const what = 'upsampleNearestBackward';
-  checkFactor(factor, what);
-  const [N, C, OH, OW] = dims4(dy.shape, `${what} dy`);
-  if (OH % factor !== 0 || OW % factor !== 0) {
-    throw new Error(`${what}: dy ${formatShape(dy.shape)} is not a multiple of the factor ${factor}`);
-  }
-  const H = OH / factor;
-  const W = OW / factor;
+  const [N, C, H, W] = upsampleBackwardGeometry(dy.shape, factor);
+  const [, , OH, OW] = dy.shape as [number, number, number, number];
   const dyd = ctx.data(dy, `${what} dy`);
   const dx = new Float64Array(N * C * H * W);
   for (let nc = 0; nc < N * C; nc++) {

@@ -1,3 +1,4 @@
+import { EmsegError } from '../../errors.js';
 import type { FloatArray } from '../../tensor/tensor.js';
 import { biasName, weightName, type Param, type ParamSet } from '../params.js';
 import type { PlanNode } from '../plan.js';
@@ -7,7 +8,7 @@ type ConvNode = Extract<PlanNode, { type: 'conv' | 'dense' | 'upconv' }>;
 
 function paramsOf(node: ConvNode, params: ParamSet): { w: Param; b: Param | null } {
   const w = params.get(weightName(node.name));
-  if (!w) throw new Error(`layer "${node.name}": no weights loaded`);
+  if (!w) throw new EmsegError('weights-mismatch', `layer "${node.name}"`, 'no weights loaded');
   return { w, b: node.bias ? params.get(biasName(node.name)) ?? null : null };
 }
 

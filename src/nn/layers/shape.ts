@@ -1,3 +1,4 @@
+import { EmsegError } from '../../errors.js';
 import type { PlanNode } from '../plan.js';
 import type { LayerKernel } from './types.js';
 
@@ -35,6 +36,6 @@ export const softmaxKernel: LayerKernel<Node<'softmax'>> = {
     return { out: ctx.backend.softmax(x!) };
   },
   backward() {
-    throw new Error('softmax is trained through softmaxCrossEntropy, not back-propagated on its own');
+    throw new EmsegError('internal', 'softmax', 'is trained through softmaxCrossEntropy, not back-propagated on its own');
   },
 };

@@ -1,0 +1,263 @@
+/**
+ * Argument validation and output geometry of every backend op, computed once here and handed to each backend
+ * (as tfjs does): the reference kernels and the oneDNN backend refuse the same bad input with the same
+ * EmsegError ('invalid-argument', path = the op and argument) and agree on every output shape by construction.
+ */
+import { EmsegError } from '../errors.js';
+import { type FloatArray, type Shape, formatShape, numel } from '../tensor/tensor.js';
+import type { ConvParams, CrossEntropyTarget, LrnParams, Padding, Pair, PoolParams } from './backend.js';
+
+export type I2 = readonly [number, number];
+export type I4 = readonly [number, number, number, number];
+
+function invalid(what: string, message: string): EmsegError {
+  return new EmsegError('invalid-argument', what, message);
+}
+
+/** A 4-d NCHW shape of positive integers. */
+export function dims4(shape: Shape, what: string): [number, number, number, number] {
+  if (!Array.isArray(shape) && !ArrayBuffer.isView(shape)) throw invalid(what, 'expected a shape array');
+  if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw invalid(what, `expected a 4-d NCHW shape of positive integers, got ${formatShape(shape)}`);
+  }
+  return [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
+}
+
+export function pair(p: Pair, what: string, min: number): I2 {
+  if (!p || p.length !== 2 || !p.every((v) => Number.isInteger(v) && v >= min)) {
+    throw invalid(what, `expected two integers >= ${min}, got [${p ? [...p].join(', ') : p}]`);
+  }
+  return [p[0], p[1]];
+}
+
+export function padding(p: Padding, what: string): I4 {
+  if (!p || p.length !== 4 || !p.every((v) => Number.isInteger(v) && v >= 0)) {
+    throw invalid(what, `padding must be [top, left, bottom, right] non-negative integers, got [${p ? [...p].join(', ') : p}]`);
+  }
+  return [p[0], p[1], p[2], p[3]];
+}
+
+/**
+ * Output extent of a convolution / pooling window along one axis:
+ * floor((size + padBegin + padEnd - d*(k-1) - 1) / s) + 1, which must be >= 1.
+ */
+export function windowOutSize(size: number, k: number, s: number, d: number, padBegin: number, padEnd: number,
+  what: string): number {
+  const span = size + padBegin + padEnd - d * (k - 1) - 1;
+  const out = span < 0 ? 0 : Math.floor(span / s) + 1;
+  if (out < 1) {
+    throw invalid(what, `input extent ${size} (padding ${padBegin}+${padEnd}) is smaller than the dilated kernel ` +
+      `extent ${d * (k - 1) + 1}; output size would be ${out}`);
+  }
+  return out;
+}
+
+/** Output extent of a transposed convolution along one axis: (size - 1)*s - padBegin - padEnd + d*(k - 1) + 1. */
+export function deconvOutSize(size: number, k: number, s: number, d: number, padBegin: number, padEnd: number,
+  what: string): number {
+  const out = (size - 1) * s - padBegin - padEnd + d * (k - 1) + 1;
+  if (out < 1) {
+    throw invalid(what, `padding ${padBegin}+${padEnd} crops away the whole output ` +
+      `((${size} - 1)*${s} + ${d * (k - 1) + 1} = ${out + padBegin + padEnd} pixels before cropping)`);
+  }
+  return out;
+}
+
+/** Host data that fills `shape` exactly (backends may further require 4-d). */
+export function checkFromArray(data: FloatArray, shape: Shape): void {
+  if (!shape.every((d) => Number.isInteger(d) && d >= 0)) throw invalid('fromArray', `invalid shape ${formatShape(shape)}`);
+  if (!data || data.length !== numel(shape)) {
+    throw invalid('fromArray', `${data?.length} elements do not fill shape ${formatShape(shape)} (${numel(shape)})`);
+  }
+}
+
+/** An array of exactly n numbers. */
+export function checkLength(a: ArrayLike<number> | null | undefined, n: number, what: string): void {
+  if (!a || typeof a.length !== 'number') throw invalid(what, 'expected an array of numbers');
+  if (a.length !== n) throw invalid(what, `expected ${n} elements, got ${a.length}`);
+}
+
+export function sameShape(a: Shape, b: Shape, what: string): void {
+  if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
+    throw invalid(what, `shape mismatch ${formatShape(a)} vs ${formatShape(b)}`);
+  }
+}
+
+/** `actual` must equal the shape the forward pass produced (gradients). */
+export function expectShape(actual: Shape, expected: Shape, what: string): void {
+  if (actual.length !== expected.length || actual.some((d, i) => d !== expected[i])) {
+    throw invalid(what, `expected shape ${formatShape(expected)}, got ${formatShape(actual)}`);
+  }
+}
+
+/** All the index arithmetic of one convolution or transposed convolution. */
+export interface ConvGeometry {
+  N: number; Cin: number; H: number; W: number;
+  Cout: number; KH: number; KW: number;
+  OH: number; OW: number;
+  sh: number; sw: number; dh: number; dw: number; pt: number; pl: number;
+  /** The same as tuples, as the native addon takes them. */
+  x: I4; w: I4; y: I4; stride: I2; pad: I4; dil: I2;
+}
+
+/**
+ * Geometry of x [N, Cin, H, W] (*) w [Cout, Cin, KH, KW] -> [N, Cout, OH, OW]; `deconv` selects the transposed
+ * convolution's output size (its weights are [Cout, Cin, kh, kw] with Cout = the deconv's output channels).
+ */
+export function convGeometry(xShape: Shape, wShape: Shape, p: ConvParams, deconv: boolean, what: string): ConvGeometry {
+  const x = dims4(xShape, `${what} input`);
+  const w = dims4(wShape, `${what} weights`);
+  if (w[1] !== x[1]) {
+    throw invalid(what, `input ${formatShape(xShape)} has ${x[1]} channels but weights ${formatShape(wShape)} ` +
+      `expect ${w[1]} (${deconv ? 'deconv weights are [Cout, Cin, kh, kw], Cout = the deconv\'s output channels'
+        : 'weights are [Cout, Cin, kh, kw]'})`);
+  }
+  if (!p) throw invalid(what, 'missing params');
+  const stride = pair(p.stride, `${what} stride`, 1);
+  const dil = pair(p.dilation, `${what} dilation`, 1);
+  const pad = padding(p.padding, what);
+  const out = deconv ? deconvOutSize : windowOutSize;
+  const OH = out(x[2], w[2], stride[0], dil[0], pad[0], pad[2], `${what} (height)`);
+  const OW = out(x[3], w[3], stride[1], dil[1], pad[1], pad[3], `${what} (width)`);
+  return { N: x[0], Cin: x[1], H: x[2], W: x[3], Cout: w[0], KH: w[2], KW: w[3], OH, OW,
+    sh: stride[0], sw: stride[1], dh: dil[0], dw: dil[1], pt: pad[0], pl: pad[1],
+    x, w, y: [x[0], w[0], OH, OW], stride, pad, dil };
+}
+
+/** Weights of `wShape` and a bias of Cout (or none). */
+export function checkWeights(w: FloatArray, wShape: Shape, b: FloatArray | null, what: string): void {
+  checkLength(w, numel(wShape), `${what} weights`);
+  if (b) checkLength(b, wShape[0]!, `${what} bias`);
+}
+
+export interface PoolGeometry {
+  N: number; C: number; H: number; W: number; OH: number; OW: number;
+  KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; pt: number; pl: number;
+  x: I4; y: I4; kernel: I2; stride: I2; pad: I4; dil: I2;
+}
+
+export function poolGeometry(xShape: Shape, p: PoolParams, what: string): PoolGeometry {
+  const x = dims4(xShape, `${what} input`);
+  if (!p) throw invalid(what, 'missing params');
+  const kernel = pair(p.kernel, `${what} kernel`, 1);
+  const stride = pair(p.stride, `${what} stride`, 1);
+  const dil = pair(p.dilation, `${what} dilation`, 1);
+  const pad = padding(p.padding, what);
+  const OH = windowOutSize(x[2], kernel[0], stride[0], dil[0], pad[0], pad[2], `${what} (height)`);
+  const OW = windowOutSize(x[3], kernel[1], stride[1], dil[1], pad[1], pad[3], `${what} (width)`);
+  return { N: x[0], C: x[1], H: x[2], W: x[3], OH, OW, KH: kernel[0], KW: kernel[1], sh: stride[0], sw: stride[1],
+    dh: dil[0], dw: dil[1], pt: pad[0], pl: pad[1], x, y: [x[0], x[1], OH, OW], kernel, stride, pad, dil };
+}
+
+export function checkLrnParams(p: LrnParams, what: string): void {
+  if (!p || (p.region !== 'across' && p.region !== 'within')) {
+    throw invalid(what, `region must be 'across' or 'within', got '${String(p?.region)}'`);
+  }
+  if (!Number.isInteger(p.size) || p.size < 1) throw invalid(what, `size must be a positive integer, got ${p.size}`);
+  for (const key of ['alpha', 'beta', 'k'] as const) {
+    if (!Number.isFinite(p[key])) throw invalid(what, `${key} must be finite, got ${p[key]}`);
+  }
+}
+
+export function checkDropout(rate: number, seed: number): void {
+  if (!(rate >= 0 && rate < 1)) throw invalid('dropout', `rate must be in [0, 1), got ${rate}`);
+  if (!Number.isFinite(seed)) throw invalid('dropout', `seed must be a finite number, got ${seed}`);
+}
+
+/** The crop window [top, left] + h x w inside x; returns the cropped shape. */
+export function cropGeometry(xShape: Shape, top: number, left: number, h: number, w: number, what: string): I4 {
+  const [N, C, H, W] = dims4(xShape, `${what} input`);
+  for (const [name, v] of [['top', top], ['left', left]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw invalid(what, `${name} must be a non-negative integer, got ${v}`);
+  }
+  if (!Number.isInteger(h) || h < 1 || !Number.isInteger(w) || w < 1) {
+    throw invalid(what, `crop size must be positive integers, got ${h}x${w}`);
+  }
+  if (top + h > H || left + w > W) {
+    throw invalid(what, `window [${top}, ${left}] + ${h}x${w} does not fit in input ${formatShape(xShape)}`);
+  }
+  return [N, C, h, w];
+}
+
+/** dy of a crop and the input shape it goes back to; returns the input shape. */
+export function cropBackwardGeometry(dyShape: Shape, xShape: Shape, top: number, left: number): I4 {
+  const what = 'cropBackward';
+  const [N, C, h, w] = dims4(dyShape, `${what} dy`);
+  const x = dims4(xShape, `${what} xShape`);
+  if (x[0] !== N || x[1] !== C) {
+    throw invalid(what, `dy ${formatShape(dyShape)} and x ${formatShape(xShape)} differ in batch or channels`);
+  }
+  cropGeometry(xShape, top, left, h, w, what);
+  return x;
+}
+
+/** Inputs that agree outside the channel axis; returns the concatenated shape. */
+export function concatGeometry(shapes: readonly Shape[]): I4 {
+  const what = 'concat';
+  if (!Array.isArray(shapes) || shapes.length === 0) throw invalid(what, 'needs at least one tensor');
+  const [N, , H, W] = dims4(shapes[0]!, `${what} input 0`);
+  let C = 0;
+  shapes.forEach((s, k) => {
+    const [n, c, h, w] = dims4(s, `${what} input ${k}`);
+    if (n !== N || h !== H || w !== W) {
+      throw invalid(what, `input ${k} ${formatShape(s)} differs from input 0 ${formatShape(shapes[0]!)} outside the ` +
+        `channel axis (shapes: ${shapes.map((t) => formatShape(t)).join(', ')})`);
+    }
+    C += c;
+  });
+  return [N, C, H, W];
+}
+
+/** Channel counts that add up to dy's; returns dy's dimensions. */
+export function concatBackwardGeometry(dyShape: Shape, channels: readonly number[]): I4 {
+  const what = 'concatBackward';
+  const dy = dims4(dyShape, `${what} dy`);
+  if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => Number.isInteger(c) && c >= 1)) {
+    throw invalid(what, `channel counts must be positive integers, got [${String(channels)}]`);
+  }
+  const total = channels.reduce((a, c) => a + c, 0);
+  if (total !== dy[1]) {
+    throw invalid(what, `channel counts [${channels.join(', ')}] sum to ${total} but dy ${formatShape(dyShape)} has ${dy[1]}`);
+  }
+  return dy;
+}
+
+function checkFactor(factor: number, what: string): void {
+  if (!Number.isInteger(factor) || factor < 1) throw invalid(what, `factor must be a positive integer, got ${factor}`);
+}
+
+/** Shape of x upsampled by an integer factor. */
+export function upsampleGeometry(xShape: Shape, factor: number): I4 {
+  checkFactor(factor, 'upsampleNearest');
+  const [N, C, H, W] = dims4(xShape, 'upsampleNearest input');
+  return [N, C, H * factor, W * factor];
+}
+
+/** Shape the gradient of an upsampling goes back to. */
+export function upsampleBackwardGeometry(dyShape: Shape, factor: number): I4 {
+  const what = 'upsampleNearestBackward';
+  checkFactor(factor, what);
+  const [N, C, OH, OW] = dims4(dyShape, `${what} dy`);
+  if (OH % factor !== 0 || OW % factor !== 0) {
+    throw invalid(what, `dy ${formatShape(dyShape)} is not a multiple of the factor ${factor}`);
+  }
+  return [N, C, OH / factor, OW / factor];
+}
+
+/** Labels (Int32Array) and optional weights (Float32Array) with one entry per pixel of the logits. */
+export function checkCrossEntropyTarget(logitsShape: Shape, target: CrossEntropyTarget): void {
+  const what = 'softmaxCrossEntropy';
+  const [N, , H, W] = dims4(logitsShape, `${what} logits`);
+  const P = N * H * W;
+  const labels = target?.labels;
+  if (!(labels instanceof Int32Array)) throw invalid(what, 'labels must be an Int32Array');
+  if (labels.length !== P) {
+    throw invalid(what, `${labels.length} labels for logits ${formatShape(logitsShape)} (expected N*H*W = ${P})`);
+  }
+  const weights = target.weights ?? null;
+  if (weights === null) return;
+  if (!((weights as unknown) instanceof Float32Array)) throw invalid(what, 'weights must be a Float32Array');
+  if (weights.length !== P) {
+    throw invalid(what, `${weights.length} weights for logits ${formatShape(logitsShape)} (expected N*H*W = ${P})`);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * One table of bad op arguments, refused identically by every backend (tinygrad-style): the same EmsegError code,
+ * the same path (op and argument) and the same message, because both backends validate through src/backend/geometry.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Backend, ConvParams, LrnParams, PoolParams } from '../src/backend/backend.js';
+import { loadOneDnnBackend } from '../src/backend/onednn/index.js';
+import { createReferenceBackend } from '../src/backend/reference/index.js';
+import { EmsegError } from '../src/errors.js';
+
+const CONV: ConvParams = { stride: [1, 1], padding: [1, 1, 1, 1], dilation: [1, 1] };
+const POOL: PoolParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0, 0, 0], dilation: [1, 1] };
+const LRN: LrnParams = { region: 'across', size: 5, alpha: 1e-4, beta: 0.75, k: 1 };
+const X_SHAPE = [2, 3, 8, 8];
+const W_SHAPE = [4, 3, 3, 3];
+
+type Case = [name: string, run: (b: Backend, x: ReturnType<Backend['fromArray']>, w: Float32Array) => unknown, path: RegExp];
+const CASES: Case[] = [
+  ['fromArray: wrong element count', (b) => b.fromArray(new Float32Array(5), [1, 1, 2, 3]), /^fromArray/],
+  ['conv2d: short weights', (b, x, w) => b.conv2d(x, w.subarray(1), W_SHAPE, null, CONV), /^conv2d weights$/],
+  ['conv2d: channel mismatch', (b, x, w) => b.conv2d(x, w, [4, 2, 3, 3], null, CONV), /^conv2d$/],
+  ['conv2d: zero stride', (b, x, w) => b.conv2d(x, w, W_SHAPE, null, { ...CONV, stride: [0, 1] }), /^conv2d stride$/],
+  ['conv2d: negative padding', (b, x, w) => b.conv2d(x, w, W_SHAPE, null, { ...CONV, padding: [1, 1, -1, 1] }), /^conv2d$/],
+  ['conv2d: kernel larger than input', (b, x) => b.conv2d(x, new Float32Array(4 * 3 * 99), [4, 3, 9, 11], null,
+    { ...CONV, padding: [0, 0, 0, 0] }), /^conv2d \(height\)$/],
+  ['deconv2d: padding crops everything', (b, x) => b.deconv2d(x, new Float32Array(3 * 3 * 9), [3, 3, 3, 3], null,
+    { ...CONV, padding: [9, 0, 9, 0] }), /^deconv2d \(height\)$/],
+  ['maxPool2d: kernel too large', (b, x) => b.maxPool2d(x, { ...POOL, kernel: [20, 2] }, false), /^maxPool2d \(height\)$/],
+  ['lrn: bad region', (b, x) => b.lrn(x, { ...LRN, region: 'sideways' as 'across' }, false), /^lrn$/],
+  ['crop: outside', (b, x) => b.crop(x, 5, 0, 4, 4), /^crop$/],
+  ['crop: negative top', (b, x) => b.crop(x, -1, 0, 4, 4), /^crop$/],
+  ['concat: nothing', (b) => b.concat([]), /^concat$/],
+  ['concatBackward: channel sum', (b, x) => b.concatBackward(x, [1, 1]), /^concatBackward$/],
+  ['upsampleNearest: factor 0', (b, x) => b.upsampleNearest(x, 0), /^upsampleNearest$/],
+  ['dropout: rate 1', (b, x) => b.dropout(x, 1, 1), /^dropout$/],
+  ['softmaxCrossEntropy: label count', (b, x) => b.softmaxCrossEntropy(x, { labels: new Int32Array(3) }), /^softmaxCrossEntropy$/],
+];
+
+test('every backend refuses the same bad arguments with the same EmsegError', () => {
+  const backends = [createReferenceBackend('float32'), loadOneDnnBackend({ precision: 'float32' })];
+  const w = new Float32Array(4 * 3 * 3 * 3);
+  const inputs = backends.map((b) => b.fromArray(new Float32Array(2 * 3 * 8 * 8), X_SHAPE));
+  for (const [name, run, path] of CASES) {
+    const errors = backends.map((b, i) => {
+      try {
+        run(b, inputs[i]!, w);
+      } catch (err) {
+        return err;
+      }
+      return assert.fail(`${name}: ${b.name} accepted it`);
+    });
+    for (const err of errors) {
+      assert.ok(err instanceof EmsegError, `${name}: ${String(err)}`);
+      assert.equal(err.code, 'invalid-argument', name);
+      assert.match(err.path, path, name);
+    }
+    assert.equal((errors[0] as Error).message, (errors[1] as Error).message, name);
+  }
+  for (const x of inputs) x.dispose();
+});
