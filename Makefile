@@ -1,12 +1,13 @@
-# Two entry points, each installs whatever is missing first (system packages, npm deps, native addon, build):
-#   make demo   - the main job
-#   make test   - the test suite (what CI runs)
+# Entry points; each installs whatever is missing first (system packages, npm deps, native addon, build):
+#   make demo       - the main job
+#   make test       - the test suite; needs nothing outside the repository
+#   make test-full  - the tests that need the full data in ../shared/ beside the repository (CI runs both)
 SHELL := /bin/bash
 TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null)
 NATIVE_SOURCES := $(wildcard native/*.cc native/*.h native/binding.gyp)
 ADDON := native/build/Release/emseg_native.node
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test test-full demo bench clean
 setup: .stamps/system node_modules/.package-lock.json $(ADDON) dist/.built
 
 .stamps/system: scripts/ensure-system-deps.sh
@@ -19,7 +20,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 $(ADDON): $(NATIVE_SOURCES) node_modules/.package-lock.json .stamps/system
 	npm run --silent build:native
 
+# A clean build: a test deleted from test/ must not keep running from a stale dist/.
 dist/.built: $(TS_SOURCES) tsconfig.json node_modules/.package-lock.json
+	rm -rf dist
 	npx tsc -p .
 	@touch $@
 
@@ -27,6 +30,11 @@ build: setup
 
 test: setup
 	npm test
+
+SHARED_DATA := ../shared/data/isbi2012 ../shared/fixtures/isbi-metrics
+test-full: setup
+	@for d in $(SHARED_DATA); do [ -d "$$d" ] || { echo "make test-full: $$d is missing; the full-data tests need the ISBI 2012 data and metric fixtures in ../shared/ beside the repository (CI has them). 'make test' needs only the repository." >&2; exit 1; }; done
+	npm run --silent test:full
 
 demo: setup
 	node bin/emseg.js demo

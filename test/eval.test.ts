@@ -1,12 +1,11 @@
-// `emseg eval`: CLI output against the ISBI 2012 reference values in shared/fixtures/isbi-metrics,
+// `emseg eval`: CLI output against the ISBI 2012 reference values in test/fixtures/isbi-metrics,
 // input checks naming files, and the reports (self-contained HTML, SVG plots, PNG overlay mosaic).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CommanderError } from 'commander';
 import { decode } from 'fast-png';
@@ -14,10 +13,10 @@ import { buildProgram } from '../src/cli/main.js';
 import { EmsegIoError, encodeTiff, readStack, toFloat32 } from '../src/io/index.js';
 import { evaluateFiles } from '../src/pipeline/evaluate.js';
 import { errorOverlay, MERGER_COLOUR, SPLIT_COLOUR } from '../src/report/index.js';
+import { METRIC_FIXTURES, REPO_ROOT } from './helpers/data.js';
 
-// Compiled to dist/test/, so the repository root is two levels up.
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const fixtureDir = join(repoRoot, '..', 'shared', 'fixtures', 'isbi-metrics');
+const repoRoot = REPO_ROOT;
+const fixtureDir = METRIC_FIXTURES;
 const fixture = (name: string): string => join(fixtureDir, name);
 const GT = fixture('gt.tif');
 const METRICS = ['pixel_error', 'rand_error', 'warping_error', 'v_rand', 'v_info'] as const;

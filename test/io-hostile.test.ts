@@ -4,13 +4,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encode as encodePng } from 'fast-png';
 import { EmsegIoError, encodeTiff, openStack, readStack, writeIsbiSubmission, writeStack } from '../src/io/index.js';
 import type { SliceLike } from '../src/io/index.js';
+import { METRIC_FIXTURES, SAMPLES } from './helpers/data.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url)); // dist/test -> repo root
-const FIXTURES = join(ROOT, '..', 'shared', 'fixtures', 'isbi-metrics');
+const FIXTURES = METRIC_FIXTURES;
 const TMP = mkdtempSync(join(tmpdir(), 'emseg-io-hostile-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
@@ -90,7 +89,7 @@ test('mixed sizes or sample types within a stack name the odd file', async () =>
 
 test('truncated and corrupt PNG', async () => {
   const dir = freshDir();
-  const png = new Uint8Array(readFileSync(join(ROOT, '..', 'shared', 'data', 'isbi2012', 'train', 'images', '00.png')));
+  const png = new Uint8Array(readFileSync(join(SAMPLES, 'images', '23.png')));
   const cut = join(dir, 'cut.png');
   writeFileSync(cut, png.subarray(0, Math.floor(png.length / 2)));
   await assert.rejects(readStack(cut), isIoError('corrupt', cut));

@@ -1,24 +1,24 @@
 // Reproduces the reference values of the ISBI 2012 metrics (Fiji Trainable Segmentation) stored
-// in shared/fixtures/isbi-metrics: counts exactly, warping_error to 1e-12, the rest to 1e-9.
+// in test/fixtures/isbi-metrics: counts exactly, warping_error to 1e-12, the rest to 1e-9.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import type { ImageStack } from '../src/io/stack.js';
+import { readStack } from '../src/io/index.js';
+import type { ImageStack, StackData } from '../src/io/stack.js';
 import {
   evaluateStacks,
   warpingErrorLocations,
   type EvaluationResult,
   type MetricName,
 } from '../src/metrics/index.js';
+import { METRIC_FIXTURES } from './helpers/data.js';
 
-// Compiled to dist/test/, so the repository root is two levels up.
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const fixtureDir = join(repoRoot, '..', 'shared', 'fixtures', 'isbi-metrics');
+const fixtureDir = METRIC_FIXTURES;
 
 interface ExpectedProposal {
   file: string;
+  tiff: string;
   best_threshold_index: Record<MetricName, number>;
   per_threshold: Record<string, number[]>;
   per_slice: Record<string, number[][]>;
@@ -27,24 +27,34 @@ interface ExpectedProposal {
 interface Expected {
   thresholds: number[];
   warping_thresholds: number[];
-  data: { width: number; height: number; slices: number; gt_file: string };
+  data: { width: number; height: number; slices: number; gt_file: string; gt_tiff: string };
   proposals: Record<string, ExpectedProposal>;
 }
 
-function loadFixtures(): { expected: Expected; gt: ImageStack<Uint8Array>; proposal: (name: string) => ImageStack<Float32Array> } {
+type Fixtures = { expected: Expected; gt: ImageStack<Uint8Array>; proposal: (name: string) => ImageStack<Float32Array> };
+let fixtures: Promise<Fixtures> | undefined;
+
+/** Reads expected.json and the TIFF twins of gt.u8 and <name>.f32 (bit-identical; see the fixtures' README), once. */
+function loadFixtures(): Promise<Fixtures> {
+  fixtures ??= readFixtures();
+  return fixtures;
+}
+
+async function readFixtures(): Promise<Fixtures> {
   if (!existsSync(join(fixtureDir, 'expected.json'))) {
-    assert.fail(`ISBI metric fixtures not found in ${fixtureDir} (expected.json, gt.u8, <name>.f32); they hold the reference values these tests check`);
+    assert.fail(`ISBI metric fixtures not found in ${fixtureDir} (expected.json, gt.tif, <name>.tif); they hold the reference values these tests check`);
   }
   const expected = JSON.parse(readFileSync(join(fixtureDir, 'expected.json'), 'utf8')) as Expected;
   const { width, height, slices: depth } = expected.data;
-  const gtBytes = readFileSync(join(fixtureDir, expected.data.gt_file));
-  const gt = { width, height, depth, data: new Uint8Array(gtBytes) };
-  const proposal = (name: string): ImageStack<Float32Array> => {
-    const bytes = readFileSync(join(fixtureDir, expected.proposals[name].file));
-    const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-    return { width, height, depth, data };
+  const read = async <T extends StackData>(file: string, type: new (n: number) => T): Promise<ImageStack<T>> => {
+    const stack = await readStack(join(fixtureDir, file));
+    assert.deepEqual([stack.width, stack.height, stack.depth, stack.data.constructor], [width, height, depth, type], file);
+    return { width, height, depth, data: stack.data as T };
   };
-  return { expected, gt, proposal };
+  const gt = await read(expected.data.gt_tiff, Uint8Array);
+  const proposals = new Map<string, ImageStack<Float32Array>>();
+  for (const [name, p] of Object.entries(expected.proposals)) proposals.set(name, await read(p.tiff, Float32Array));
+  return { expected, gt, proposal: (name) => proposals.get(name)! };
 }
 
 const EXACT = new Set(['pixel_tp', 'pixel_fp', 'pixel_fn', 'pixel_tn', 'warping_splits', 'warping_mergers']);
@@ -84,15 +94,15 @@ function compare(result: EvaluationResult, exp: ExpectedProposal, name: string):
   return worst;
 }
 
-test('threshold sequences match the reference bit for bit', () => {
-  const { expected, gt, proposal } = loadFixtures();
+test('threshold sequences match the reference bit for bit', async () => {
+  const { expected, gt, proposal } = await loadFixtures();
   const r = evaluateStacks(gt, proposal('perfect'), { metrics: ['pixel_error'] });
   assert.deepEqual(r.thresholds, expected.thresholds);
   assert.deepEqual(r.warping_thresholds, expected.warping_thresholds);
 });
 
 test('all 7 reference proposals reproduce expected.json', async (t) => {
-  const { expected, gt, proposal } = loadFixtures();
+  const { expected, gt, proposal } = await loadFixtures();
   const worst = new Map<string, number>();
   for (const name of Object.keys(expected.proposals)) {
     await t.test(name, () => {
@@ -103,8 +113,8 @@ test('all 7 reference proposals reproduce expected.json', async (t) => {
   t.diagnostic(`max |deviation|: ${[...worst].map(([k, v]) => `${k}=${v.toExponential(1)}`).join(', ')}`);
 });
 
-test('ground-truth encoding does not matter (uint8 0/255, uint16 0/1, float32 0/1)', () => {
-  const { gt, proposal } = loadFixtures();
+test('ground-truth encoding does not matter (uint8 0/255, uint16 0/1, float32 0/1)', async () => {
+  const { gt, proposal } = await loadFixtures();
   const noisy = proposal('noisy');
   const metrics: MetricName[] = ['rand_error', 'v_info'];
   const reference = evaluateStacks(gt, noisy, { metrics });
@@ -114,8 +124,8 @@ test('ground-truth encoding does not matter (uint8 0/255, uint16 0/1, float32 0/
   assert.deepEqual(evaluateStacks(asF32, noisy, { metrics }), reference);
 });
 
-test('warpingErrorLocations finds as many splits and mergers as the sweep counts', () => {
-  const { expected, gt, proposal } = loadFixtures();
+test('warpingErrorLocations finds as many splits and mergers as the sweep counts', async () => {
+  const { expected, gt, proposal } = await loadFixtures();
   for (const [name, t] of [['raw', 4], ['gaps', 0], ['spurious', 2], ['noisy', 9]] as const) {
     const exp = expected.proposals[name].per_threshold;
     const th = expected.warping_thresholds[t];
@@ -134,8 +144,8 @@ test('warpingErrorLocations finds as many splits and mergers as the sweep counts
   }
 });
 
-test('only the requested metrics are computed and progress reaches the total', () => {
-  const { gt, proposal } = loadFixtures();
+test('only the requested metrics are computed and progress reaches the total', async () => {
+  const { gt, proposal } = await loadFixtures();
   const calls: Array<[number, number]> = [];
   const r = evaluateStacks(gt, proposal('gaps'), { metrics: ['warping_error'], onProgress: (done, total) => calls.push([done, total]) });
   assert.deepEqual(Object.keys(r.per_threshold).sort(), ['warping_error', 'warping_mergers', 'warping_splits']);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { benchModel } from '../bench/bench.js';
+import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
 import { resolveSpec } from '../models/zoo.js';
 import { backendKind, positiveInt, precisionList } from './options.js';
 
@@ -15,7 +16,7 @@ export function registerBench(program: Command): void {
     .option('--warmup <n>', 'untimed warm-up runs', positiveInt, 3)
     .option('--precision <list>', 'fp32, bf16 or both', precisionList, precisionList('fp32,bf16'))
     .option('--threads <n>', 'CPU threads (default EMSEG_THREADS or all cores)', positiveInt)
-    .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
+    .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--sliding-crop <px>', 'patch classifiers: time per-window classification of a crop vs dense scanning', positiveInt)
     .option('--section <px>', 'also time whole-section prediction (as emseg predict) on a section this size', positiveInt)
     .option('--section-tta', 'with --section: also time the 8-fold test-time augmentation (one run)')

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { iterateSlices, toFloat32, writeStack } from '../io/index.js';
 import { SAMPLE_IMAGES, SAMPLE_LABELS, SHIPPED_MODEL } from '../pipeline/assets.js';
+import { COMMON_DEFAULTS as C, PREDICT_DEFAULTS } from '../pipeline/defaults.js';
 import { runPredict } from '../pipeline/predict.js';
 import { runSegment } from '../pipeline/segment.js';
 import { runEval } from './eval.js';
@@ -35,14 +36,14 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'output folder (its demo files are replaced)', 'out/demo')
     .option('--model <dir>', 'model directory', SHIPPED_MODEL)
     .option('--tta', 'average the 8 rotations/flips')
-    .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
+    .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--quiet', 'no progress bars')
     .action(async (o) => {
       if (!existsSync(o.model)) throw new EmsegError('not-found', o.model, 'no model there (the shipped model is models/emseg-isbi)');
       mkdirSync(o.out, { recursive: true });
       const maps = join(o.out, 'membranes.tif');
       const pngs = join(o.out, 'membrane-maps');
-      const common = { models: [o.model], input: SAMPLE_IMAGES, tta: o.tta ?? false, bf16: false, tile: 512,
+      const common = { models: [o.model], input: SAMPLE_IMAGES, tta: o.tta ?? false, bf16: false, tile: PREDICT_DEFAULTS.tile.value,
         backend: o.backend, overwrite: true } as const;
       const bars = barFactory(o.quiet ?? false);
       const t0 = Date.now();

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
+import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
 import { evaluateFiles, type EvaluateFilesOptions } from '../pipeline/evaluate.js';
 import {
   formatPerThreshold,
@@ -74,7 +75,7 @@ export function registerEval(program: Command): void {
     .requiredOption('--labels <path>', 'label stack: folder, glob or TIFF')
     .requiredOption('--pred <path>', 'prediction stack: P(non-membrane) in [0,1] (ISBI polarity; integer images are scaled to [0,1])')
     .option('--membrane-prob', 'the prediction is P(membrane) (1 = membrane): flip it')
-    .option('--polarity <p>', `label encoding: ${LABEL_POLARITIES.join(', ')}`, labelPolarity, 'membrane-0-interior-255')
+    .option('--polarity <p>', `label encoding: ${LABEL_POLARITIES.join(', ')}`, labelPolarity, C.polarity.value)
     .option('--metrics <list>', `comma list of metrics to compute (default all: ${METRIC_NAMES.join(',')})`, metricList)
     .option('--json', 'print JSON (values, best thresholds; details with --per-threshold / --per-slice)')
     .option('--per-threshold', 'also print every metric at every threshold')

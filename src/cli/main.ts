@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { EmsegError, describeError } from '../errors.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
@@ -10,9 +13,25 @@ import { registerStudy } from './study.js';
 import { registerTrain } from './train.js';
 import { registerTuneSegment } from './tune-segment.js';
 
+/** Compiled to dist/src/cli/, so the package's own package.json is three levels up. */
+const PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
+
+/** The version in package.json, read at run time so that it is stated in one place only. */
+export function packageVersion(): string {
+  let version: unknown;
+  try {
+    version = (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { version?: unknown }).version;
+  } catch (err) {
+    throw new EmsegError('not-found', PACKAGE_JSON, `cannot read the package version (${describeError(err)})`);
+  }
+  if (typeof version !== 'string') throw new EmsegError('invalid-package', PACKAGE_JSON, 'has no "version" string');
+  return version;
+}
+
 export function buildProgram(): Command {
   const program = new Command('emseg')
     .description('Deep CNN membrane segmentation of EM images (Fakhry, Peng & Ji 2016), on oneDNN')
+    .version(packageVersion(), '-V, --version', 'print the emseg version')
     .showHelpAfterError();
   registerDemo(program);
   registerModels(program);

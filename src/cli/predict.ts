@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { COMMON_DEFAULTS as C, PREDICT_DEFAULTS as P } from '../pipeline/defaults.js';
 import { runPredict } from '../pipeline/predict.js';
 import { backendKind, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
@@ -11,14 +12,14 @@ export function registerPredict(program: Command): void {
     .requiredOption('--model <dirs...>', 'model directory (or ensemble directory); several = ensemble average')
     .requiredOption('--input <path>', 'image stack: folder, glob or TIFF')
     .requiredOption('--out <path>', 'output: .tif file (ISBI format by default) or folder')
-    .option('--format <f>', 'isbi (multi-page float TIFF, 1 = non-membrane), tiff, png-folder, tiff-folder', 'isbi')
+    .option('--format <f>', P.format.help, P.format.value)
     .option('--membrane-prob', 'with tiff/png outputs, write P(membrane) instead of ISBI polarity')
     .option('--tta', 'average the 8 rotations/flips')
     .option('--close-gaps', 'draw the boundaries of `emseg segment` into the maps as membrane (watershed options below)')
     .option('--bf16', 'bfloat16 inference')
-    .option('--tile <px>', 'output tile edge (bounds memory)', positiveInt, 512)
+    .option('--tile <px>', P.tile.help, positiveInt, P.tile.value)
     .option('--threads <n>', 'CPU threads', positiveInt)
-    .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
+    .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--overwrite', 'replace existing outputs')
     .option('--quiet', 'no progress bar'))
     .action(async (o) => {

@@ -1,17 +1,17 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { runSegment } from '../pipeline/segment.js';
-import { DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from '../segment/index.js';
+import { SEGMENT_DEFAULTS as S } from '../pipeline/defaults.js';
+import type { SegmentOptions } from '../segment/index.js';
 import { nonNegativeNumber, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 
 /** The watershed options shared by `emseg segment` and `emseg predict --close-gaps`. */
 export function addSegmentOptions(command: Command): Command {
-  const d = DEFAULT_SEGMENT_OPTIONS;
   return command
-    .option('--sigma <px>', 'Gaussian smoothing of the map before the watershed', nonNegativeNumber, d.sigma)
-    .option('--seed-threshold <p>', 'seeds where the smoothed P(membrane) is below this', probability, d.seedThreshold)
-    .option('--min-seed-area <px>', 'smaller seed regions are dropped', positiveInt, d.minSeedArea)
-    .option('--merge-threshold <p>', 'merge neighbours whose boundary (mean of each pixel pair\'s higher P(membrane)) is below this (0: never)', probability, d.mergeThreshold);
+    .option('--sigma <px>', S.sigma.help, nonNegativeNumber, S.sigma.value)
+    .option('--seed-threshold <p>', S.seedThreshold.help, probability, S.seedThreshold.value)
+    .option('--min-seed-area <px>', S.minSeedArea.help, positiveInt, S.minSeedArea.value)
+    .option('--merge-threshold <p>', S.mergeThreshold.help, probability, S.mergeThreshold.value);
 }
 
 export function segmentOptionsFrom(o: Record<string, unknown>): SegmentOptions {

@@ -25,7 +25,7 @@ function describe(e: StudyEvent): string {
       const header = ['variant', 'params', 'MFLOP/px', 'vs first', 'field', 'window', 'spec'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') +
-        e.expectations.map((x) => `\nexpectation not met: ${x}`).join('');
+        e.expectations.map((x) => `\nexpectation not met: ${x}`).join('') + e.problems.map((x) => `\nproblem: ${x}`).join('');
     }
     case 'skip':
       return `skip   ${e.run.variant} seed ${e.run.seed}: finished earlier (${e.run.dir})`;
@@ -53,7 +53,7 @@ export function registerStudy(program: Command): void {
     .option('--jobs <n>', 'runs at once, each in its own process with floor(cores / jobs) threads', positiveInt, 1)
     .option('--cores <n>', 'cores to share between the jobs (default: EMSEG_THREADS, else all)', positiveInt)
     .option('--steps <n>', 'override the budget with this many steps per run (smoke tests)', positiveInt)
-    .option('--check', 'only generate and check the variants\' specs; print params, FLOPs and fields')
+    .option('--check', 'only check the data (stacks, sizes, sections) and the variants\' specs and tiles; print params, FLOPs and fields')
     .option('--in-process', 'run the jobs one at a time in this process, not in child processes (Ctrl-C then waits for the current run)')
     .option('--json', 'print the summary as JSON on stdout at the end')
     .action(async (file: string, o) => {
@@ -74,7 +74,7 @@ export function registerStudy(program: Command): void {
         if (o.json) process.stdout.write(`${JSON.stringify(outcome.summary, null, 2)}\n`);
         if (o.check) {
           const invalid = outcome.plans.filter((p) => p.error).length;
-          if (invalid || outcome.summary.expectations.length) process.exitCode = 1;
+          if (invalid || outcome.summary.expectations.length || outcome.problems.length) process.exitCode = 1;
           return;
         }
         const invalid = outcome.plans.filter((p) => p.error);

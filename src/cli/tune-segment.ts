@@ -3,6 +3,7 @@ import type { MetricName } from '../metrics/index.js';
 import { HIGHER_IS_BETTER, loadInputs, table } from '../report/index.js';
 import { DEFAULT_SEGMENT_OPTIONS, segmentGrid, tuneSegmentation, type TuneRow } from '../segment/index.js';
 import { metricList } from './eval.js';
+import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
 import { labelPolarity, numberList } from './options.js';
 import { progressBar } from './progress.js';
 
@@ -25,7 +26,7 @@ export function registerTuneSegment(program: Command): void {
     .description('score `predict --close-gaps` over a grid of watershed options on labelled sections (best first)')
     .requiredOption('--labels <path>', 'label stack of the sections the maps cover')
     .requiredOption('--pred <path>', 'their membrane maps, as emseg predict writes them (without --close-gaps)')
-    .option('--polarity <p>', 'label polarity', labelPolarity, 'membrane-0-interior-255')
+    .option('--polarity <p>', C.polarity.help, labelPolarity, C.polarity.value)
     .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity')
     .option('--sigma <list>', 'values to try', numberList, [d.sigma])
     .option('--seed-threshold <list>', 'values to try', numberList, [0.05, 0.1, 0.15, 0.2, 0.3])

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
 import { EmsegError } from '../errors.js';
+import { COMMON_DEFAULTS as C, STUDY_DEFAULTS, TRAIN_DEFAULTS as T } from '../pipeline/defaults.js';
+import { TRAIN_CHOICES } from '../pipeline/train.js';
 import { parseSections } from '../util/sections.js';
 
 /**
@@ -77,7 +79,7 @@ const sections = z.union([
 const dataSchema = z.object({
   images: z.string().min(1),
   labels: z.string().min(1),
-  polarity: z.enum(LABEL_POLARITIES).default('membrane-0-interior-255'),
+  polarity: z.enum(LABEL_POLARITIES).default(C.polarity.value),
   /** Held-back sections every run is scored on (never trained on). */
   validation: sections,
   /** Training sections (default: all the others). */
@@ -93,26 +95,26 @@ const budgetSchema = z.object({
 
 /** Training options, as `emseg train` flags (same defaults). */
 const trainingSchema = z.object({
-  tile: positiveInt.default(64),
-  batch: positiveInt.default(2),
-  optimizer: z.enum(['sgd', 'adam']).default('adam'),
-  lr: z.number().nonnegative().default(1e-3),
-  momentum: z.number().nonnegative().default(0.9),
-  weightDecay: z.number().nonnegative().default(0),
-  /** Default cosine over the step budget; constant when the budget is minutes only. */
-  schedule: z.enum(['constant', 'step', 'cosine']).optional(),
-  warmup: positiveInt.default(50),
-  balance: z.enum(['weights', 'subsample', 'none']).default('weights'),
+  tile: positiveInt.default(T.tile.value),
+  batch: positiveInt.default(T.batch.value),
+  optimizer: z.enum(TRAIN_CHOICES.optimizer).default(T.optimizer.value),
+  lr: z.number().nonnegative().default(T.lr.value),
+  momentum: z.number().nonnegative().default(T.momentum.value),
+  weightDecay: z.number().nonnegative().default(T.weightDecay.value),
+  /** Default as `emseg train` (cosine) over the step budget; constant when the budget is minutes only. */
+  schedule: z.enum(TRAIN_CHOICES.schedule).optional(),
+  warmup: positiveInt.default(T.warmup.value),
+  balance: z.enum(TRAIN_CHOICES.balance).default(T.balance.value),
   elastic: z.boolean().default(false),
   jitter: z.boolean().default(false),
-  checkpointMinutes: z.number().nonnegative().default(3),
-  backend: z.enum(['auto', 'onednn', 'reference']).default('auto'),
+  checkpointMinutes: z.number().nonnegative().default(T.checkpointMinutes.value),
+  backend: z.enum(['auto', 'onednn', 'reference']).default(C.backend.value),
   bf16: z.boolean().default(false),
 }).strict().default({});
 
 const evaluationSchema = z.object({
   /** Output tile edge for the dense prediction of the validation sections. */
-  tile: positiveInt.default(256),
+  tile: positiveInt.default(STUDY_DEFAULTS.evaluationTile.value),
 }).strict().default({});
 
 const expectSchema = z.object({
@@ -131,7 +133,7 @@ export const studySchema = z.object({
   data: dataSchema,
   budget: budgetSchema,
   /** Seeds, or a count n meaning seeds 1..n. */
-  seeds: z.union([z.array(positiveInt).min(1), positiveInt]).default(2),
+  seeds: z.union([z.array(positiveInt).min(1), positiveInt]).default(STUDY_DEFAULTS.seeds.value),
   training: trainingSchema,
   metrics: z.array(z.enum(METRIC_NAMES as [MetricName, ...MetricName[]])).min(1).optional(),
   evaluation: evaluationSchema,
@@ -194,7 +196,7 @@ export function parseStudy(json: unknown, source = 'study'): ResolvedStudy {
     metrics: s.metrics ?? [...METRIC_NAMES],
     data: { images: s.data.images, labels: s.data.labels, polarity: s.data.polarity, validation,
       ...(trainSections ? { train: trainSections } : {}) },
-    training: { ...s.training, schedule: s.training.schedule ?? (s.budget.steps === undefined ? 'constant' : 'cosine') },
+    training: { ...s.training, schedule: s.training.schedule ?? (s.budget.steps === undefined ? 'constant' : T.schedule.value) },
   };
 }
 

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkpointExists } from '../train/checkpoint.js';
 import { executeRun, readFinished, recordFailure, RunInterrupted, type RunResult, type RunTask } from './run.js';
+import { checkStudyData } from './check.js';
 import { StudyError, type ResolvedStudy } from './schema.js';
 import { summarizeStudy, writeSummary, type RunRecord, type StudySummary } from './summary.js';
 import { checkExpectations, planVariants, type VariantPlan } from './variants.js';
@@ -21,7 +22,7 @@ export interface RunStudyOptions {
   fork?: boolean;
   /** Replace the study's budget by this many steps (smoke tests); recorded in the results. */
   steps?: number;
-  /** Only generate and check the variants' specs. */
+  /** Only check the data and generate and check the variants' specs; train nothing. */
   checkOnly?: boolean;
   /** The study file, recorded in study.json. */
   file?: string;
@@ -37,7 +38,8 @@ export interface RunRef {
 }
 
 export type StudyEvent =
-  | { type: 'variants'; plans: VariantPlan[]; expectations: string[] }
+  /** `problems`: what is wrong with the data (each naming its study field); nothing is trained then. */
+  | { type: 'variants'; plans: VariantPlan[]; expectations: string[]; problems: string[] }
   | { type: 'skip'; run: RunRef; result: RunResult }
   /** A run that cannot start (e.g. its folder holds a result from other settings). */
   | { type: 'blocked'; run: RunRef; error: string }
@@ -48,6 +50,8 @@ export type StudyEvent =
 export interface StudyOutcome {
   summary: StudySummary;
   plans: VariantPlan[];
+  /** Problems with the study's data, each naming its field (the study trains nothing while there are any). */
+  problems: string[];
   /** Runs trained in this invocation, reused from earlier ones, failed (incl. interrupted). */
   trained: number;
   reused: number;
@@ -64,11 +68,15 @@ export async function runStudy(study: ResolvedStudy, options: RunStudyOptions): 
   const out = resolve(options.out);
   const emit = options.onEvent ?? (() => {});
   if (options.steps !== undefined) study = { ...study, budget: { steps: options.steps } };
-  const plans = planVariants(study);
+  const { problems, shape } = await checkStudyData(study);
+  const plans = planVariants(study, shape);
   const expectations = checkExpectations(study, plans);
-  emit({ type: 'variants', plans, expectations });
+  emit({ type: 'variants', plans, expectations, problems });
   if (options.checkOnly) {
-    return { summary: summarizeStudy(study, options.file ?? null, plans, [], expectations), plans, trained: 0, reused: 0, failed: 0 };
+    return { summary: summarizeStudy(study, options.file ?? null, plans, [], expectations), plans, problems, trained: 0, reused: 0, failed: 0 };
+  }
+  if (problems.length) {
+    throw new StudyError(`the study's data does not fit it, so nothing was trained:\n  ${problems.join('\n  ')}`);
   }
   if (expectations.length) {
     throw new StudyError(`the study's expectations do not hold, so nothing was trained:\n  ${expectations.join('\n  ')}`);
@@ -164,7 +172,7 @@ export async function runStudy(study: ResolvedStudy, options: RunStudyOptions): 
   await Promise.all(Array.from({ length: Math.min(jobs, Math.max(1, tasks.length)) }, lane));
   const summary = summarize();
   writeSummary(out, summary);
-  return { summary, plans, trained, reused: records.filter((r) => r.reused).length, failed };
+  return { summary, plans, problems, trained, reused: records.filter((r) => r.reused).length, failed };
 }
 
 function ref(task: RunTask): RunRef {

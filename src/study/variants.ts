@@ -102,15 +102,34 @@ export function describeEdit(e: SpecEdit): string {
   return '?';
 }
 
-/** Checks a spec like any model before training: parsed, planned at its window and at the training tile, densely. */
-export function checkSpec(spec: ModelSpec, tile: number): ModelSummary {
+/** Runs a check; its error is reported under the study field it is about. */
+function atField(name: string, value: number, check: () => unknown): void {
+  try {
+    check();
+  } catch (err) {
+    throw new Error(`field "${name}" (${value}): ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Checks a spec like any model before training: parsed, planned at its window, at the training tile (densely), and
+ * at the evaluation tile on sections of the data's size (of the tile's own size when the data is not known).
+ */
+export function checkSpec(spec: ModelSpec, tile: number, evaluation?: { tile: number; section?: { height: number; width: number } }): ModelSummary {
   if (spec.window) planModel(spec, spec.window, spec.window);
-  tileGeometry(spec, tile, tile, tile);
+  atField('training.tile', tile, () => tileGeometry(spec, tile, tile, tile));
+  if (evaluation) {
+    const { tile: t, section } = evaluation;
+    atField('evaluation.tile', t, () => tileGeometry(spec, t, section?.height ?? t, section?.width ?? t));
+  }
   return summarize(spec);
 }
 
-/** Generates and checks every variant's spec; an invalid variant gets `error` and does not stop the others. */
-export function planVariants(study: ResolvedStudy): VariantPlan[] {
+/**
+ * Generates and checks every variant's spec (with the size of the data's sections when known); an invalid variant
+ * gets `error` and does not stop the others.
+ */
+export function planVariants(study: ResolvedStudy, section?: { height: number; width: number }): VariantPlan[] {
   let base: ModelSpec | undefined;
   let baseError: string | undefined;
   try {
@@ -130,7 +149,7 @@ export function planVariants(study: ResolvedStudy): VariantPlan[] {
       const json = applyEdits(start, v.edits);
       if (v.edits.length && !v.edits.some((e) => e.set && e.layer === undefined && 'name' in e.set)) json.name = v.name;
       const spec = parseModelSpec(json, `variant "${v.name}"`);
-      plan.summary = checkSpec(spec, study.training.tile);
+      plan.summary = checkSpec(spec, study.training.tile, { tile: study.evaluation.tile, ...(section ? { section } : {}) });
       plan.spec = spec;
     } catch (err) {
       plan.error = (err as Error).message;

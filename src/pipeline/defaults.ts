@@ -1,0 +1,67 @@
+import type { BackendKind } from '../backend/index.js';
+import type { LabelPolarity } from '../io/index.js';
+import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
+import type { TRAIN_CHOICES } from './train.js';
+
+type Choice<K extends keyof typeof TRAIN_CHOICES> = (typeof TRAIN_CHOICES)[K][number];
+
+/**
+ * One source of option defaults. The `emseg` flags (src/cli/) and the study files' zod schema (src/study/schema.ts)
+ * both read the value and the help text of an option here, so `emseg train --tile` and a study's "training.tile"
+ * cannot drift apart.
+ */
+export interface OptionDefault<T> {
+  readonly value: T;
+  readonly help: string;
+}
+
+function option<T>(value: T, help: string): OptionDefault<T> {
+  return Object.freeze({ value, help });
+}
+
+/** Options every stack command shares. */
+export const COMMON_DEFAULTS = Object.freeze({
+  polarity: option<LabelPolarity>('membrane-0-interior-255', 'label polarity'),
+  backend: option<BackendKind>('auto', 'auto, onednn or reference'),
+});
+
+/** `emseg train` flags; a study's "training" object takes the same names and defaults (where it has them). */
+export const TRAIN_DEFAULTS = Object.freeze({
+  model: option('fakhry-b', 'zoo name or spec file'),
+  val: option('20-24', 'held-back validation sections (e.g. 20-24, or none)'),
+  tile: option(64, 'output tile edge per sample'),
+  batch: option(2, 'tiles per step'),
+  steps: option(2000, 'training steps'),
+  epochSteps: option(250, 'steps between validations'),
+  optimizer: option<Choice<'optimizer'>>('adam', 'sgd or adam'),
+  lr: option(1e-3, 'peak learning rate'),
+  momentum: option(0.9, 'SGD momentum'),
+  weightDecay: option(0, 'L2 weight decay'),
+  schedule: option<Choice<'schedule'>>('cosine', 'constant, step or cosine'),
+  warmup: option(50, 'linear warm-up steps'),
+  balance: option<Choice<'balance'>>('weights', 'class balance: weights, subsample or none'),
+  select: option<Choice<'select'>>('v_rand', 'best checkpoint by v_rand or pixel_error'),
+  seed: option(1, 'random seed (runs are repeatable)'),
+  checkpointMinutes: option(3, 'minutes between checkpoints'),
+});
+
+/** `emseg predict` flags. */
+export const PREDICT_DEFAULTS = Object.freeze({
+  format: option('isbi', 'isbi (multi-page float TIFF, 1 = non-membrane), tiff, png-folder, tiff-folder'),
+  tile: option(512, 'output tile edge (bounds memory)'),
+});
+
+/** The watershed options of `emseg segment` and `emseg predict --close-gaps` (values: DEFAULT_SEGMENT_OPTIONS). */
+export const SEGMENT_DEFAULTS = Object.freeze({
+  sigma: option(DEFAULT_SEGMENT_OPTIONS.sigma, 'Gaussian smoothing of the map before the watershed'),
+  seedThreshold: option(DEFAULT_SEGMENT_OPTIONS.seedThreshold, 'seeds where the smoothed P(membrane) is below this'),
+  minSeedArea: option(DEFAULT_SEGMENT_OPTIONS.minSeedArea, 'smaller seed regions are dropped'),
+  mergeThreshold: option(DEFAULT_SEGMENT_OPTIONS.mergeThreshold,
+    'merge neighbours whose boundary (mean of each pixel pair\'s higher P(membrane)) is below this (0: never)'),
+});
+
+/** Study-file fields that have no `emseg train` flag. */
+export const STUDY_DEFAULTS = Object.freeze({
+  evaluationTile: option(256, 'output tile edge for the dense prediction of the validation sections'),
+  seeds: option(2, 'seeds, or a count n meaning seeds 1..n'),
+});
