@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { createBackend } from '../backend/index.js';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { runTrain } from '../pipeline/train.js';
-import { backendKind, labelPolarity, nonNegativeNumber, positiveInt } from './options.js';
+import { INTENSITY_HELP } from '../image/intensity.js';
+import { backendKind, intensityRule, labelPolarity, nonNegativeNumber, positiveInt } from './options.js';
 import { progressBar } from './progress.js';
 import { sectionList } from './sections.js';
 
@@ -15,6 +16,8 @@ export function registerTrain(program: Command): void {
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--model <name>', 'zoo name or spec file', 'fakhry-b')
     .option('--polarity <p>', `label polarity: ${LABEL_POLARITIES.join(', ')}`, labelPolarity, 'membrane-0-interior-255')
+    .option('--intensity <rule>', `${INTENSITY_HELP}; recorded in the model, and applied by predict`, intensityRule, 'auto')
+    .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
     .option('--val <sections>', 'held-back validation sections (e.g. 20-24, or none)', sectionList, sectionList('20-24'))
     .option('--tile <px>', 'output tile edge per sample', positiveInt, 64)
     .option('--batch <n>', 'tiles per step', positiveInt, 2)
