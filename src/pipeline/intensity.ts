@@ -41,8 +41,10 @@ export function predictIntensity(models: readonly LoadedModel[], inputType: Samp
   });
   if (flag !== undefined) {
     const spec = parseIntensity(flag);
-    const notices = records.filter((r) => !sameRule(r.spec, spec)).map((r) =>
-      `warning: --intensity ${formatIntensity(spec)} differs from the rule ${r.dir} was trained with (${r.intensity}${r.recorded ? '' : ', the default of models without a record'}); using ${formatIntensity(spec)} as asked`);
+    const differ = records.filter((r) => !sameRule(r.spec, spec));
+    const rules = [...new Set(differ.map((r) => `${r.intensity}${r.recorded ? '' : ', the default of models without a record'}`))];
+    const notices = differ.length === 0 ? [] : [`warning: --intensity ${formatIntensity(spec)} differs from the rule `
+      + `${differ.map((r) => r.dir).join(', ')} ${differ.length === 1 ? 'was' : 'were'} trained with (${rules.join('; ')}); using ${formatIntensity(spec)} as asked`];
     return { spec, notices };
   }
   const first = records[0]!;
