@@ -23,6 +23,7 @@ import { parseModelSpec } from '../src/nn/spec.js';
 import { loadTrainingData, predictIntensity } from '../src/pipeline/intensity.js';
 import { runPredict } from '../src/pipeline/predict.js';
 import { runTrain } from '../src/pipeline/train.js';
+import { loadInputs } from '../src/report/load.js';
 import { parseStudy } from '../src/study/schema.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -218,6 +219,18 @@ test('colour input is refused with advice naming --to-grey, and predicted from i
   assert.ok(!existsSync(out));
   await runPredict({ ...predictBase, models: [model], input: rgb, out, toGrey: true });
   assert.equal((await readStack(out)).width, w);
+  // train and eval's --images take the same option.
+  const labels = join(dir, 'labels.png');
+  writeFileSync(labels, encodePngLib({ width: w, height: w, data: Uint8Array.from({ length: w * w }, (_, i) => (i % 3 ? 255 : 0)), depth: 8, channels: 1 }));
+  const polarity = 'membrane-0-interior-255' as const;
+  await assert.rejects(loadTrainingData({ images: rgb, labels, polarity }), (e: unknown) =>
+    isCode('unsupported', rgb)(e) && (e as Error).message.includes('--to-grey'));
+  const grey = await loadTrainingData({ images: rgb, labels, polarity, toGrey: true });
+  assert.equal(grey.source.to_grey, true);
+  assert.equal(grey.images.data.length, w * w);
+  await assert.rejects(loadInputs({ labels, prediction: out, images: rgb }), isCode('unsupported', rgb));
+  const shown = await loadInputs({ labels, prediction: out, images: rgb, imagesToGrey: true, imagesIntensity: 'min-max' });
+  assert.equal(Math.max(...shown.images!.data), 1);
 });
 
 test('non-finite weights are refused at load naming the file and tensor; a non-finite map is never written (both backends)', async () => {
