@@ -43,6 +43,8 @@ test('every label polarity gives the same 1 = membrane mask', async () => {
     'membrane-255-interior-0': [255, 0, 0, 255],
     'membrane-1-interior-0': [1, 0, 0, 1],
     'membrane-0-interior-1': [0, 1, 1, 0],
+    'membrane-0-interior-max': [0, 255, 255, 0],
+    'membrane-max-interior-0': [255, 0, 0, 255],
   };
   assert.deepEqual([...LABEL_POLARITIES].sort(), Object.keys(encodings).sort());
   for (const [polarity, values] of Object.entries(encodings) as [LabelPolarity, number[]][]) {

@@ -10,7 +10,7 @@ import {
   toJson,
   type EvaluateFilesResult,
 } from '../report/index.js';
-import { labelPolarity, positiveInt } from './options.js';
+import { intensityRule, labelPolarity, positiveInt } from './options.js';
 import { progressBar, type Progress } from './progress.js';
 
 export interface EvalCliOptions extends EvaluateFilesOptions {
@@ -83,6 +83,9 @@ export function registerEval(program: Command): void {
     .option('--report <file>', 'write a report: .html = everything (plots, tables, error overlays), .svg = the plots only (scores against threshold and per section), '
       + '.png = the error-overlay mosaic only (rasterising the plots would need a browser, so they are not in the PNG)')
     .option('--images <path>', 'raw EM stack to show under the error marks in the report (default: the prediction)')
+    .option('--intensity <rule>', 'how the --images values become grey in the report (display only; default: divided by the type\'s full range): dtype, min-max, '
+      + 'percentiles[:LOW,HIGH] or LOW,HIGH, as for predict', intensityRule)
+    .option('--to-grey', 'reduce colour --images to their luma (ITU-R BT.601) instead of refusing them')
     .option('--report-sections <n>', 'most sections drawn in the report, the worst first', positiveInt, 30)
     .option('--overwrite', 'replace an existing report')
     .option('--quiet', 'no progress bar')
@@ -92,7 +95,7 @@ merger pixels in sky blue on the section in grey (raw EM with --images, else the
 Exit status 1 with a message naming the file on missing files, size/count mismatches, values outside [0,1].`)
     .action(async (o, cmd: Command) => {
       const { output } = await runEval({
-        labels: o.labels, prediction: o.pred, images: o.images, membraneProb: o.membraneProb ?? false, polarity: o.polarity,
+        labels: o.labels, prediction: o.pred, images: o.images, imagesIntensity: o.intensity, imagesToGrey: o.toGrey ?? false, membraneProb: o.membraneProb ?? false, polarity: o.polarity,
         metrics: o.metrics, report: o.report, overwrite: o.overwrite ?? false, reportSections: o.reportSections,
         json: o.json ?? false, perThreshold: o.perThreshold ?? false, perSlice: o.perSlice ?? false, quiet: o.quiet ?? false,
       });

@@ -1,5 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import type { Precision } from '../backend/backend.js';
+import { isEmsegError } from '../errors.js';
+import { formatIntensity, parseIntensity } from '../image/intensity.js';
 import { LABEL_POLARITIES, type LabelPolarity } from '../io/index.js';
 
 /** Shared option parsers, so every command validates numbers and lists the same way. */
@@ -35,6 +37,16 @@ export function precisionList(value: string): Precision[] {
 export function backendKind(value: string): 'auto' | 'onednn' | 'reference' {
   if (value === 'auto' || value === 'onednn' || value === 'reference') return value;
   throw new InvalidArgumentError(`unknown backend "${value}" (use auto, onednn, reference)`);
+}
+
+/** Checks an --intensity rule while parsing the flags; returns its canonical text. */
+export function intensityRule(value: string): string {
+  try {
+    return formatIntensity(parseIntensity(value, '')); // no path: commander names the flag itself
+  } catch (err) {
+    if (isEmsegError(err, 'invalid-option')) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
 }
 
 export function labelPolarity(value: string): LabelPolarity {

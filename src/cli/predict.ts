@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { COMMON_DEFAULTS as C, PREDICT_DEFAULTS as P } from '../pipeline/defaults.js';
 import { runPredict } from '../pipeline/predict.js';
-import { backendKind, positiveInt } from './options.js';
+import { INTENSITY_HELP } from '../image/intensity.js';
+import { backendKind, intensityRule, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 import { addSegmentOptions, segmentOptionsFrom } from './segment.js';
 
@@ -12,6 +13,8 @@ export function registerPredict(program: Command): void {
     .requiredOption('--model <dirs...>', 'model directory (or ensemble directory); several = ensemble average')
     .requiredOption('--input <path>', 'image stack: folder, glob or TIFF')
     .requiredOption('--out <path>', 'output: .tif file (ISBI format by default) or folder')
+    .option('--intensity <rule>', `${INTENSITY_HELP}. Default: the rule the model was trained with (models without a record: dtype, checked as auto)`, intensityRule)
+    .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
     .option('--format <f>', P.format.help, P.format.value)
     .option('--membrane-prob', 'with tiff/png outputs, write P(membrane) instead of ISBI polarity')
     .option('--tta', 'average the 8 rotations/flips')
@@ -29,7 +32,8 @@ export function registerPredict(program: Command): void {
       const written = await runPredict({ models: o.model, input: o.input, out: o.out, format: o.format,
         membraneProb: o.membraneProb ?? false, tta: o.tta ?? false,
         closeGaps: o.closeGaps ? segmentOptionsFrom(o) : undefined, bf16: o.bf16 ?? false, tile: o.tile,
-        threads: o.threads, backend: o.backend, overwrite: o.overwrite ?? false }, barFactory(o.quiet ?? false));
+        threads: o.threads, backend: o.backend, overwrite: o.overwrite ?? false, intensity: o.intensity, toGrey: o.toGrey ?? false,
+        notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));
       process.stdout.write(`wrote ${written.length === 1 ? written[0] : `${written.length} files`}\n`);
     });
 }

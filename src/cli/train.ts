@@ -3,7 +3,8 @@ import { createBackend } from '../backend/index.js';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { COMMON_DEFAULTS as C, TRAIN_DEFAULTS as T } from '../pipeline/defaults.js';
 import { runTrain } from '../pipeline/train.js';
-import { backendKind, labelPolarity, nonNegativeNumber, positiveInt } from './options.js';
+import { INTENSITY_HELP } from '../image/intensity.js';
+import { backendKind, intensityRule, labelPolarity, nonNegativeNumber, positiveInt } from './options.js';
 import { progressBar } from './progress.js';
 import { sectionList } from './sections.js';
 
@@ -16,6 +17,8 @@ export function registerTrain(program: Command): void {
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--model <name>', T.model.help, T.model.value)
     .option('--polarity <p>', `${C.polarity.help}: ${LABEL_POLARITIES.join(', ')}`, labelPolarity, C.polarity.value)
+    .option('--intensity <rule>', `${INTENSITY_HELP}; recorded in the model, and applied by predict`, intensityRule, T.intensity.value)
+    .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
     .option('--val <sections>', T.val.help, sectionList, sectionList(T.val.value))
     .option('--tile <px>', T.tile.help, positiveInt, T.tile.value)
     .option('--batch <n>', T.batch.help, positiveInt, T.batch.value)

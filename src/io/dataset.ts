@@ -1,18 +1,21 @@
 /** A dataset = grey images + binary membrane labels, paired slice by slice with explicit label polarity. */
 import { EmsegIoError } from './errors.js';
 import { MAX_STACK_ELEMENTS } from './limits.js';
-import { openStack, toFloat32 } from './stack.js';
-import type { ImageStack, ReadOptions, StackData, StackReader } from './stack.js';
+import { fullScale, openStack, sampleTypeOf, toFloat32 } from './stack.js';
+import type { ImageStack, ReadOptions, Slice, StackData, StackReader } from './stack.js';
 
 /**
  * How label files encode membrane. The ISBI 2012 labels are 'membrane-0-interior-255' (the default);
- * 'membrane-255-interior-0' is the inverted form; the last two are 0/1 masks.
+ * 'membrane-255-interior-0' is the inverted form; the 0/1 forms are masks; the 'max' forms use the label
+ * file's full scale (255 for 8-bit and 1-bit files, 65535 for 16-bit, 4294967295 for 32-bit).
  */
 export type LabelPolarity =
   | 'membrane-0-interior-255'
   | 'membrane-255-interior-0'
   | 'membrane-1-interior-0'
-  | 'membrane-0-interior-1';
+  | 'membrane-0-interior-1'
+  | 'membrane-0-interior-max'
+  | 'membrane-max-interior-0';
 
 export interface DatasetOptions extends ReadOptions {
   /** File, folder, glob or list of them. */
@@ -20,6 +23,8 @@ export interface DatasetOptions extends ReadOptions {
   /** Same forms; omit for images only (inference). */
   labels?: string | readonly string[];
   polarity?: LabelPolarity;
+  /** Image slice to network input in [0,1]; default toFloat32 (divide by the type's full range). */
+  toFloat?: (slice: Slice) => Float32Array;
 }
 
 /** One image slice as float32 raw intensities in [0,1], and its mask (1 = membrane, 0 = interior). */
@@ -41,16 +46,20 @@ export interface Dataset {
   labelFiles: string[];
 }
 
-export const LABEL_POLARITIES = ['membrane-0-interior-255', 'membrane-255-interior-0', 'membrane-1-interior-0', 'membrane-0-interior-1'] as const satisfies readonly LabelPolarity[];
+export const LABEL_POLARITIES = ['membrane-0-interior-255', 'membrane-255-interior-0', 'membrane-1-interior-0', 'membrane-0-interior-1',
+  'membrane-0-interior-max', 'membrane-max-interior-0'] as const satisfies readonly LabelPolarity[];
 
-const POLARITY_VALUES: Record<LabelPolarity, { membrane: number; interior: number }> = {
+/** 'max' stands for the label slice's full scale. */
+const POLARITY_VALUES: Record<LabelPolarity, { membrane: number | 'max'; interior: number | 'max' }> = {
   'membrane-0-interior-255': { membrane: 0, interior: 255 },
   'membrane-255-interior-0': { membrane: 255, interior: 0 },
   'membrane-1-interior-0': { membrane: 1, interior: 0 },
   'membrane-0-interior-1': { membrane: 0, interior: 1 },
+  'membrane-0-interior-max': { membrane: 0, interior: 'max' },
+  'membrane-max-interior-0': { membrane: 'max', interior: 0 },
 };
 
-function polarityValues(polarity: LabelPolarity): { membrane: number; interior: number } {
+function polarityValues(polarity: LabelPolarity): { membrane: number | 'max'; interior: number | 'max' } {
   const values = POLARITY_VALUES[polarity];
   if (!values) {
     throw new EmsegIoError('invalid-data', String(polarity), `unknown label polarity; use one of ${LABEL_POLARITIES.join(', ')}`);
@@ -60,7 +69,10 @@ function polarityValues(polarity: LabelPolarity): { membrane: number; interior: 
 
 /** Label slice to mask (1 = membrane). Any value other than the polarity's two is an error naming the file. */
 export function labelsToMask(data: StackData, polarity: LabelPolarity, path: string): Uint8Array {
-  const { membrane, interior } = polarityValues(polarity);
+  const values = polarityValues(polarity);
+  const max = fullScale(sampleTypeOf(data));
+  const membrane = values.membrane === 'max' ? max : values.membrane;
+  const interior = values.interior === 'max' ? max : values.interior;
   const out = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
@@ -74,7 +86,7 @@ function notBinary(data: StackData, i: number, polarity: LabelPolarity, path: st
   const seen = new Set<number>();
   for (let k = 0; k < data.length && seen.size < 6; k++) seen.add(data[k]!);
   const values = [...seen].sort((a, b) => a - b).join(', ');
-  const hint = seen.size <= 2 ? ` (values ${values}: pick the matching polarity, one of ${LABEL_POLARITIES.join(', ')})` : ` (values include ${values})`;
+  const hint = seen.size <= 2 ? ` (values ${values}: pick the matching polarity, one of ${LABEL_POLARITIES.join(', ')}; 'max' = ${fullScale(sampleTypeOf(data))} here)` : ` (values include ${values})`;
   return new EmsegIoError('not-binary', path, `label pixel ${i} is ${data[i]}, but polarity ${polarity} allows only its two values${hint}`);
 }
 
@@ -99,13 +111,15 @@ function describeFiles(r: StackReader): string {
 
 /** Image/label pairs one slice at a time (for stacks too large to hold). */
 export async function* iterateDataset(options: DatasetOptions): AsyncGenerator<DatasetSlice> {
-  yield* pairs(await openPairs(options), options.polarity ?? 'membrane-0-interior-255');
+  yield* pairs(await openPairs(options), options);
 }
 
-async function* pairs({ images, labels }: { images: StackReader; labels?: StackReader }, polarity: LabelPolarity): AsyncGenerator<DatasetSlice> {
+async function* pairs({ images, labels }: { images: StackReader; labels?: StackReader }, options: DatasetOptions): AsyncGenerator<DatasetSlice> {
+  const polarity = options.polarity ?? 'membrane-0-interior-255';
+  const toFloat = options.toFloat ?? ((s: Slice) => toFloat32(s.data));
   const labelSlices = labels?.slices();
   for await (const img of images.slices()) {
-    const base = { index: img.index, width: img.width, height: img.height, image: toFloat32(img.data), imageFile: img.source };
+    const base = { index: img.index, width: img.width, height: img.height, image: toFloat(img), imageFile: img.source };
     if (!labelSlices) {
       yield base;
       continue;
@@ -127,7 +141,7 @@ export async function loadDataset(options: DatasetOptions): Promise<Dataset> {
   }
   const images = { width, height, depth, data: new Float32Array(n * depth) };
   const labels = labelReader ? { width, height, depth, data: new Uint8Array(n * depth) } : undefined;
-  for await (const s of pairs(opened, options.polarity ?? 'membrane-0-interior-255')) {
+  for await (const s of pairs(opened, options)) {
     images.data.set(s.image, s.index * n);
     if (s.label) labels!.data.set(s.label, s.index * n);
   }

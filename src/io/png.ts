@@ -75,7 +75,7 @@ export function checkPngSize(h: PngHeader, fileSize: number, path: string): void
 
 export function checkPngColour(h: PngHeader, colour: ColourPolicy, path: string): void {
   if (h.colourType !== 0 && colour !== 'to-grey') {
-    throw new EmsegIoError('unsupported', path, `PNG is ${COLOUR_NAMES[h.colourType]}, expected grey; convert it or ask for colour: 'to-grey'`);
+    throw new EmsegIoError('unsupported', path, `PNG is ${COLOUR_NAMES[h.colourType]}, expected grey; pass --to-grey (API: colour: 'to-grey') to keep its luma, or convert it`);
   }
 }
 

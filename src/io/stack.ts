@@ -141,7 +141,10 @@ export function fullScale(type: SampleType): number {
   return type === 'uint8' ? 255 : type === 'uint16' ? 65535 : type === 'uint32' ? 4294967295 : 1;
 }
 
-/** Raw intensities in [0,1]: the integer range divided by its full scale, float copied as is. */
+/**
+ * Raw intensities: the integer range divided by its full scale, float copied as is. Network input goes through
+ * image/intensity instead, which checks that this scaling fits the data (12-bit data in 16 bits, float 0..255).
+ */
 export function toFloat32(data: StackData): Float32Array {
   if (data instanceof Float32Array) return data.slice();
   const max = fullScale(sampleTypeOf(data));

@@ -109,7 +109,7 @@ function checkPage(ifd: TiffIfd, i: number, fileSize: number, path: string, colo
   if (!sampleType) throw unsupported(`${bps}-bit samples of format ${sampleFormat} (read: 8/16/32-bit unsigned, 32-bit float)`);
   const photometric = ifd.type ?? 1;
   const isColour = spp > 1 || photometric === 2 || photometric === 3;
-  if (isColour && colour !== 'to-grey') throw unsupported(`colour image (${spp} samples per pixel), expected grey; ask for colour: 'to-grey'`);
+  if (isColour && colour !== 'to-grey') throw unsupported(`colour image (${spp} samples per pixel), expected grey; pass --to-grey (API: colour: 'to-grey') to keep its luma, or convert it`);
   if (photometric > 3) throw unsupported(`photometric interpretation ${photometric}`);
   if (photometric === 0 && sampleType === 'float32') throw unsupported('WhiteIsZero float image');
   if (isColour && (ifd.planarConfiguration !== 1 || !fastPathFits(ifd))) throw unsupported('colour layout (planar, PackBits or 32-bit)');

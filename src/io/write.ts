@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
+import { EmsegError } from '../errors.js';
 import { EmsegIoError, fromFsError } from './errors.js';
 import { encodePng } from './png.js';
 import { sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
@@ -194,7 +195,8 @@ async function createTemp(target: string, fill: (fh: FileHandle) => Promise<void
   } catch (err) {
     await fh?.close().catch(() => undefined);
     await rm(tmp, { force: true });
-    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    // An EmsegError (from a failing slice producer) also has a string code, but it is not a filesystem one.
+    const code = err instanceof EmsegError ? undefined : (err as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT') {
       throw new EmsegIoError('not-found', target, `output folder ${dirname(target)} does not exist`, { cause: err });
     }

@@ -90,6 +90,28 @@ function readJson(path: string): unknown {
   }
 }
 
+/** Meta fields (under "data") that record how the training images became [0,1]. */
+export const INTENSITY_FIELD = 'intensity';
+export const SAMPLE_TYPE_FIELD = 'sample_type';
+
+/** How a model's training images were normalised; models from before the record were trained on 8-bit data divided by 255. */
+export interface IntensityRecord {
+  /** An --intensity rule (parsed by image/intensity). */
+  intensity: string;
+  /** Sample type of the training images, when recorded. */
+  sampleType?: string;
+  /** False for a model without a record (treated as 'dtype'). */
+  recorded: boolean;
+}
+
+export function intensityRecord(meta: Record<string, unknown>): IntensityRecord {
+  const data = meta.data as Record<string, unknown> | undefined;
+  const intensity = data?.[INTENSITY_FIELD];
+  const sampleType = data?.[SAMPLE_TYPE_FIELD];
+  if (typeof intensity !== 'string') return { intensity: 'dtype', recorded: false };
+  return { intensity, ...(typeof sampleType === 'string' ? { sampleType } : {}), recorded: true };
+}
+
 export function loadModel(dir: string, precision: Precision = 'float32'): LoadedModel {
   const members = ensembleMembers(dir);
   if (members) throw new Error(`${dir}: an ensemble of ${members.join(', ')}; give one member here (e.g. ${join(dir, members[0]!)})`);

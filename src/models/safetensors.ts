@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { EmsegError } from '../errors.js';
 import type { FloatArray } from '../tensor/tensor.js';
 import { numel } from '../tensor/tensor.js';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
@@ -75,9 +76,20 @@ export function decodeSafetensors(buf: Buffer, source: string): { tensors: Map<s
     const bytes = buf.subarray(dataStart + begin, dataStart + end);
     const data = new Ctor(bytes.length / Ctor.BYTES_PER_ELEMENT);
     new Uint8Array(data.buffer).set(bytes); // copy: aligned, and independent of the file buffer
-    tensors.set(name, { shape, data: data instanceof Uint16Array ? Float32Array.from(data, fromFloat16Bits) : data });
+    const values = data instanceof Uint16Array ? Float32Array.from(data, fromFloat16Bits) : data;
+    checkFinite(values, name, source);
+    tensors.set(name, { shape, data: values });
   }
   return { tensors, metadata: (header.__metadata__ as Record<string, string> | undefined) ?? {} };
+}
+
+/** NaN or infinite weights would give a flat or NaN map with no error: refused at load, naming the tensor. */
+function checkFinite(data: FloatArray, name: string, source: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      throw new EmsegError('non-finite', source, `tensor "${name}" holds ${data[i]} at index ${i}; the weights are damaged or training diverged`);
+    }
+  }
 }
 
 export function readSafetensors(path: string) {

@@ -28,6 +28,7 @@ export const COMMON_DEFAULTS = Object.freeze({
 /** `emseg train` flags; a study's "training" object takes the same names and defaults (where it has them). */
 export const TRAIN_DEFAULTS = Object.freeze({
   model: option('fakhry-b', 'zoo name or spec file'),
+  intensity: option('auto', 'how stored values become the input in [0,1]'),
   val: option('20-24', 'held-back validation sections (e.g. 20-24, or none)'),
   tile: option(64, 'output tile edge per sample'),
   batch: option(2, 'tiles per step'),

@@ -19,6 +19,10 @@ export interface EvaluateFilesOptions {
   prediction: string | readonly string[];
   /** Raw EM stack to show under the error marks in the report (default: the prediction). */
   images?: string | readonly string[];
+  /** How the raw images become [0,1] for display (an --intensity rule; default: divided by the type's full range). */
+  imagesIntensity?: string;
+  /** Reduce colour raw images to their luma instead of refusing them. */
+  imagesToGrey?: boolean;
   /** The prediction holds P(membrane) (1 = membrane): flip it. */
   membraneProb?: boolean;
   /** How the labels encode membrane (default ISBI: 'membrane-0-interior-255'). */

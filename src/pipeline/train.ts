@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { EmsegError } from '../errors.js';
-import { loadDataset, type LabelPolarity } from '../io/index.js';
+import type { LabelPolarity } from '../io/index.js';
 import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
 import { resolveSpec } from '../models/zoo.js';
 import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
+import { loadTrainingData } from './intensity.js';
 
 /** The training options `emseg train` takes as flags (and `emseg study` files as JSON), before data and model. */
 export interface TrainOptions {
@@ -72,6 +73,10 @@ export interface TrainJob extends TrainOptions {
   init?: string;
   resume: boolean;
   overwrite: boolean;
+  /** An --intensity rule (default auto); recorded in the model's meta.json. */
+  intensity?: string;
+  /** Reduce colour images to their luma instead of refusing them. */
+  toGrey?: boolean;
 }
 
 /** Checks the job, loads the data and trains; the caller supplies the backend and the hooks (progress, stop). */
@@ -81,13 +86,12 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainHooks)
   }
   checkTrainChoices(o, (name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
   const spec = o.init ? loadModel(o.init).spec : resolveSpec(o.model);
-  const data = await loadDataset({ images: o.images, labels: o.labels, polarity: o.polarity });
+  const data = await loadTrainingData(o);
   const depth = data.images.depth;
   const bad = o.val.find((z) => z >= depth);
   if (bad !== undefined) throw new EmsegError('invalid-option', '--val', `section ${bad} does not exist (the stack has ${depth})`);
   const trainSections = [...Array(depth).keys()].filter((z) => !o.val.includes(z));
   const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
     validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}) };
-  return train(config, { images: data.images, labels: data.labels!,
-    source: { images: o.images, labels: o.labels, polarity: o.polarity } }, backend, hooks, o.resume);
+  return train(config, data, backend, hooks, o.resume);
 }

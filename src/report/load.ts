@@ -1,4 +1,5 @@
 /** Loads labels, prediction and (optionally) raw images as whole stacks for the metrics, checking them against each other. */
+import { parseIntensity, sectionNormaliser } from '../image/intensity.js';
 import {
   EmsegIoError,
   LABEL_POLARITIES,
@@ -37,6 +38,10 @@ export interface LoadOptions {
   labels: string | readonly string[];
   prediction: string | readonly string[];
   images?: string | readonly string[];
+  /** How the raw images become [0,1] for display (an --intensity rule; default: divided by the type's full range). */
+  imagesIntensity?: string;
+  /** Reduce colour raw images to their luma instead of refusing them. */
+  imagesToGrey?: boolean;
   polarity?: LabelPolarity;
   membraneProb?: boolean;
   onProgress?: (done: number, total: number) => void;
@@ -77,7 +82,8 @@ export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
   const labels = await openStack(o.labels);
   const prediction = await openStack(o.prediction);
   checkPair('prediction', prediction, labels);
-  const images = o.images === undefined ? undefined : await openStack(o.images);
+  const images = o.images === undefined ? undefined : await openStack(o.images, { colour: o.imagesToGrey ? 'to-grey' : 'reject' });
+  const display = o.imagesIntensity === undefined ? (s: Slice) => toFloat32(s.data) : sectionNormaliser(parseIntensity(o.imagesIntensity));
   if (images) checkPair('image stack', images, labels);
   const { width, height, depth } = labels;
   const n = width * height;
@@ -107,7 +113,7 @@ export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
   if (images) {
     raw = { width, height, depth, data: new Float32Array(n * depth) };
     for await (const s of images.slices()) {
-      raw.data.set(toFloat32(s.data), s.index * n);
+      raw.data.set(display(s), s.index * n);
       step();
     }
   }

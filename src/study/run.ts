@@ -5,7 +5,7 @@ import { createBackend, type Backend } from '../backend/index.js';
 import { EmsegError, isEmsegError } from '../errors.js';
 import { buildTrainConfig } from '../pipeline/train.js';
 import { Predictor } from '../infer/predict.js';
-import { loadDataset } from '../io/index.js';
+import { loadTrainingData } from '../pipeline/intensity.js';
 import type { MetricName } from '../metrics/index.js';
 import { loadModel, probePlan, saveModel } from '../models/model-dir.js';
 import { createOptimizer } from '../nn/optim.js';
@@ -89,12 +89,10 @@ const datasets = new Map<string, Promise<TrainData>>();
 
 /** Loads (once per process) the study's images and membrane masks. */
 export function loadStudyData(data: RunTask['data']): Promise<TrainData> {
-  const key = JSON.stringify([data.images, data.labels, data.polarity]);
+  const key = JSON.stringify([data.images, data.labels, data.polarity, data.intensity, data.toGrey]);
   let p = datasets.get(key);
   if (!p) {
-    p = loadDataset({ images: data.images, labels: data.labels, polarity: data.polarity }).then((d) => ({
-      images: d.images, labels: d.labels!, source: { images: data.images, labels: data.labels, polarity: data.polarity },
-    }));
+    p = loadTrainingData({ ...data, intensityPath: 'data.intensity' });
     p.catch(() => datasets.delete(key));
     datasets.set(key, p);
   }

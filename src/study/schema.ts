@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
-import { EmsegError } from '../errors.js';
+import { EmsegError, isEmsegError } from '../errors.js';
+import { parseIntensity } from '../image/intensity.js';
 import { COMMON_DEFAULTS as C, STUDY_DEFAULTS, TRAIN_DEFAULTS as T } from '../pipeline/defaults.js';
 import { TRAIN_CHOICES } from '../pipeline/train.js';
 import { parseSections } from '../util/sections.js';
@@ -80,6 +81,17 @@ const dataSchema = z.object({
   images: z.string().min(1),
   labels: z.string().min(1),
   polarity: z.enum(LABEL_POLARITIES).default(C.polarity.value),
+  /** An --intensity rule of `emseg train` (default auto); absent stays absent so older studies keep their run hashes. */
+  intensity: z.string().superRefine((v, ctx) => {
+    try {
+      parseIntensity(v, '');
+    } catch (err) {
+      if (!isEmsegError(err, 'invalid-option')) throw err;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: err.message });
+    }
+  }).optional(),
+  /** Reduce colour images to their luma (`emseg train --to-grey`). */
+  toGrey: z.boolean().optional(),
   /** Held-back sections every run is scored on (never trained on). */
   validation: sections,
   /** Training sections (default: all the others). */
@@ -195,6 +207,7 @@ export function parseStudy(json: unknown, source = 'study'): ResolvedStudy {
     seeds: typeof s.seeds === 'number' ? Array.from({ length: s.seeds }, (_, i) => i + 1) : s.seeds,
     metrics: s.metrics ?? [...METRIC_NAMES],
     data: { images: s.data.images, labels: s.data.labels, polarity: s.data.polarity, validation,
+      ...(s.data.intensity !== undefined ? { intensity: s.data.intensity } : {}), ...(s.data.toGrey ? { toGrey: true } : {}),
       ...(trainSections ? { train: trainSections } : {}) },
     training: { ...s.training, schedule: s.training.schedule ?? (s.budget.steps === undefined ? 'constant' : T.schedule.value) },
   };
