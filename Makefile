@@ -14,8 +14,9 @@ setup: .stamps/system node_modules/.package-lock.json $(ADDON) dist/.built
 	@bash scripts/ensure-system-deps.sh
 	@mkdir -p .stamps && touch $@
 
+# onnxruntime-node's CPU library ships inside its npm package; its install step would try to download more.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 
 $(ADDON): $(NATIVE_SOURCES) node_modules/.package-lock.json .stamps/system
 	npm run --silent build:native
