@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EmsegError } from '../errors.js';
 import { runPredict } from '../pipeline/predict.js';
 import { backendKind, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
@@ -10,7 +11,7 @@ export function registerPredict(program: Command): void {
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)')
     .requiredOption('--model <dirs...>', 'model directory (or ensemble directory); several = ensemble average')
     .requiredOption('--input <path>', 'image stack: folder, glob or TIFF')
-    .requiredOption('--out <path>', 'output: .tif file (ISBI format by default) or folder')
+    .requiredOption('--out <path>', 'output: a .tif file (isbi, tiff) or a folder (png-folder, tiff-folder); a mismatch is refused')
     .option('--format <f>', 'isbi (multi-page float TIFF, 1 = non-membrane), tiff, png-folder, tiff-folder', 'isbi')
     .option('--membrane-prob', 'with tiff/png outputs, write P(membrane) instead of ISBI polarity')
     .option('--tta', 'average the 8 rotations/flips')
@@ -19,11 +20,11 @@ export function registerPredict(program: Command): void {
     .option('--tile <px>', 'output tile edge (bounds memory)', positiveInt, 512)
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
-    .option('--overwrite', 'replace existing outputs')
+    .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
     .option('--quiet', 'no progress bar'))
     .action(async (o) => {
       if (!['isbi', 'tiff', 'png-folder', 'tiff-folder'].includes(o.format)) {
-        throw new Error(`--format must be isbi, tiff, png-folder or tiff-folder (got "${o.format}")`);
+        throw new EmsegError('invalid-option', '--format', `must be isbi, tiff, png-folder or tiff-folder (got "${o.format}")`);
       }
       const written = await runPredict({ models: o.model, input: o.input, out: o.out, format: o.format,
         membraneProb: o.membraneProb ?? false, tta: o.tta ?? false,
