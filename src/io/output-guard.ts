@@ -241,9 +241,9 @@ export async function createTemp(target: string, fill: (fh: FileHandle) => Promi
   sweepStaleTemps(dirname(target));
   const tmp = tempPathFor(target);
   let fh: FileHandle | undefined;
+  registerTemp(tmp); // before the file exists, so no signal can land between its creation and its registration
   try {
     fh = await open(tmp, 'wx');
-    registerTemp(tmp);
     await fill(fh);
     await fh.sync();
     await fh.close();

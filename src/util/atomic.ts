@@ -36,8 +36,8 @@ export function writeDirectoryAtomic(target: string, overwrite: boolean, fill: (
   // Not registered for signal cleanup: the previous directory's only copy lives here between the two renames.
   const old = tmp.replace(/\.tmp$/, '.old');
   try {
-    mkdirSync(tmp, { recursive: true });
     registerTemp(tmp);
+    mkdirSync(tmp, { recursive: true });
     fill(tmp);
     writeManifest(tmp, filesUnder(tmp));
     if (existing) renameSync(target, old);

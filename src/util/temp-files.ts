@@ -120,9 +120,9 @@ function processAlive(pid: number): boolean {
  */
 export function replaceFileSync(path: string, data: string | Uint8Array): void {
   const tmp = tempPathFor(path);
-  const fd = openSync(tmp, 'wx');
   registerTemp(tmp);
   try {
+    const fd = openSync(tmp, 'wx');
     try {
       writeFileSync(fd, data);
       fsyncSync(fd);
