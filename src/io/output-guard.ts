@@ -222,7 +222,7 @@ export function writeManifest(folder: string, files: Iterable<string>): void {
   const manifest = {
     format: MANIFEST_FORMAT,
     about: 'files written by emseg; --overwrite replaces or removes only these',
-    command: [basename(process.argv[1] ?? 'node'), ...process.argv.slice(2)],
+    command: [basename(process.argv[1] ?? 'node').replace(/\.js$/, ''), ...process.argv.slice(2)],
     written: new Date().toISOString(),
     files: [...new Set(files)].sort(),
   };
