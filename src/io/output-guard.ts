@@ -251,7 +251,8 @@ export async function createTemp(target: string, fill: (fh: FileHandle) => Promi
     return tmp;
   } catch (err) {
     await fh?.close().catch(() => undefined);
-    await discardTemp(tmp);
+    if (fh || (err as NodeJS.ErrnoException | undefined)?.code !== 'EEXIST') await discardTemp(tmp);
+    else releaseTemp(tmp); // the name was taken: that file is not ours to remove
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT') {
       throw new EmsegIoError('not-found', target, `output folder ${dirname(target)} does not exist`, { cause: err });

@@ -34,7 +34,12 @@ export type SliceSource = ImageStack | Iterable<SliceLike> | AsyncIterable<Slice
 
 /** A path that names a folder: it ends in a separator, or an existing folder is there. */
 export function isFolderPath(path: string): boolean {
-  return path.endsWith('/') || path.endsWith(sep) || (statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false);
+  if (path.endsWith('/') || path.endsWith(sep)) return true;
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false; // unreadable or below a file: the writer reports it, naming the path
+  }
 }
 
 /** Whether the path ends in .tif or .tiff (any case). */

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { FolderOutput, checkOutputPath, hasTiffExtension, isFolderPath, openStack, outputGuard, toFloat32, writeStack,
   type OutputFormat, type Slice, type SliceLike } from '../io/index.js';
@@ -41,6 +43,10 @@ export function labelOutputFormat(out: string): OutputFormat {
 /** Segments every section of a map stack; writes a label stack (uint32, 1..n per section) and optional pictures. */
 export async function runSegment(o: SegmentJob, progress: ProgressFactory = silentProgress): Promise<{ written: string[]; segments: number[] }> {
   const format = labelOutputFormat(o.out);
+  if (o.pictures && format === 'tiff-folder' && resolve(o.pictures) === resolve(o.out)) {
+    // Two outputs in one folder would each keep its own manifest and disown the other's files.
+    throw new EmsegError('invalid-option', '--pictures', `is the label folder ${o.out}; give the pictures their own folder`);
+  }
   const maps = await openStack(o.pred);
   const images = o.images ? await openStack(o.images) : undefined;
   if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {

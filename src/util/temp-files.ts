@@ -121,8 +121,14 @@ function processAlive(pid: number): boolean {
 export function replaceFileSync(path: string, data: string | Uint8Array): void {
   const tmp = tempPathFor(path);
   registerTemp(tmp);
+  let fd: number;
   try {
-    const fd = openSync(tmp, 'wx');
+    fd = openSync(tmp, 'wx');
+  } catch (err) {
+    releaseTemp(tmp); // nothing of ours was created (an EEXIST file is someone else's)
+    throw err;
+  }
+  try {
     try {
       writeFileSync(fd, data);
       fsyncSync(fd);
