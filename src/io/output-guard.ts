@@ -71,7 +71,9 @@ export function outputGuard(overwrite = false, inputs: readonly string[] = []): 
 
 /** File kinds checked by content before an overwrite, so `--overwrite` cannot replace, say, a script named out.tif. */
 export type FileKind = 'tiff';
-const TIFF_MAGICS = ['49492a00', '4d4d002a', '49492b00', '4d4d002b']; // II*. MM.* and BigTIFF II+. MM.+
+const MAGICS: Record<FileKind, readonly string[]> = {
+  tiff: ['49492a00', '4d4d002a', '49492b00', '4d4d002b'], // II*. MM.* and BigTIFF II+. MM.+ (hex)
+};
 const MAGIC_BYTES = 4;
 
 function lstatOrUndefined(path: string): Stats | undefined {
@@ -127,7 +129,7 @@ export function checkFileTarget(path: string, guard: OutputGuard, kind?: FileKin
   refuseSpecial(path, info);
   refuseInput(path, info, guard);
   if (!guard.overwrite) throw new EmsegIoError('exists', path, 'output already exists; pass --overwrite (overwrite: true) to replace it');
-  if (kind && info.size > 0 && !hasMagic(path, TIFF_MAGICS)) {
+  if (kind && info.size > 0 && !hasMagic(path, MAGICS[kind])) {
     throw new EmsegIoError('foreign-file', path, `is not a ${kind.toUpperCase()} file, so not an output emseg wrote; ` +
       '--overwrite will not replace it (move it away, or write elsewhere)');
   }
