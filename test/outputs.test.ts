@@ -181,7 +181,7 @@ test('the output path must fit the format: o.png is no TIFF, dir/ is no file, x.
   }
   const r = cli(['segment', '--pred', 'none.tif', '--out', 'cells.png']);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /^emseg: cells\.png: /);
+  assert.match(r.stderr, /^emseg: cells\.png: labels are 32-bit/);
   assert.deepEqual(readdirSync(dir), ['new']);
 });
 

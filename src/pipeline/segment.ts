@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { FolderOutput, checkOutputPath, hasTiffExtension, isFolderPath, openStack, outputGuard, toFloat32, writeStack,
@@ -35,7 +35,12 @@ function membraneProbability(s: Slice, membraneProb: boolean, path: string): Flo
 
 /** Labels are 32-bit: one multi-page .tif, or a folder of .tif slices (a folder path, or any path without .tif). */
 export function labelOutputFormat(out: string): OutputFormat {
-  const format: OutputFormat = !isFolderPath(out) && hasTiffExtension(out) ? 'tiff' : 'tiff-folder';
+  const folder = isFolderPath(out);
+  if (!folder && extname(out).toLowerCase() === '.png') {
+    throw new EmsegIoError('wrong-format', out, 'labels are 32-bit integers, which PNG cannot hold; give a .tif path (one ' +
+      'multi-page file) or a folder path (one .tif per section)');
+  }
+  const format: OutputFormat = !folder && hasTiffExtension(out) ? 'tiff' : 'tiff-folder';
   checkOutputPath(out, format);
   return format;
 }
