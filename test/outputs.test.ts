@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isEmsegError } from '../src/errors.js';
+import { EmsegError, isEmsegError } from '../src/errors.js';
 import { MANIFEST_FILE, checkOutputPath, outputFormatFor, readStack, writeStack } from '../src/io/index.js';
 import { saveModel } from '../src/models/model-dir.js';
 import { initParams } from '../src/nn/params.js';
@@ -283,4 +283,19 @@ test('a temporary left by a killed predict (SIGKILL) is removed, and reported, b
   assert.ok(next.stderr.includes(`removed ${join(dir, run.tmp)}`), next.stderr);
   assert.deepEqual(temps(dir), []);
   assert.equal((await readStack(join(dir, 'one.tif'))).depth, 1);
+});
+
+test('an error of the slice producer reaches the caller as it is, and its output leaves nothing behind', async () => {
+  const dir = fresh();
+  async function* failing() {
+    yield { width: 2, height: 2, data: new Uint8Array(4) };
+    throw new EmsegError('invalid-option', '--sigma', 'simulated producer error');
+  }
+  for (const out of [join(dir, 'o.tif'), join(dir, 'slices')]) {
+    await assert.rejects(writeStack(out, failing()), refused('invalid-option', '--sigma'));
+  }
+  assert.throws(() => writeDirectoryAtomic(join(dir, 'model'), false, () => {
+    throw new EmsegError('invalid-option', '--f16', 'simulated fill error');
+  }), refused('invalid-option', '--f16'));
+  assert.deepEqual(readdirSync(dir), []);
 });

@@ -15,6 +15,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFor } from '../util/temp-files.js';
+import { EmsegError } from '../errors.js';
 import { EmsegIoError, describe, fromFsError } from './errors.js';
 
 /** Hidden, so stack readers skip it like any dot-file. */
@@ -255,11 +256,12 @@ export async function createTemp(target: string, fill: (fh: FileHandle) => Promi
     await fh?.close().catch(() => undefined);
     if (fh || (err as NodeJS.ErrnoException | undefined)?.code !== 'EEXIST') await discardTemp(tmp);
     else releaseTemp(tmp); // the name was taken: that file is not ours to remove
+    if (err instanceof EmsegError) throw err; // a failing slice producer keeps its own error
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT') {
       throw new EmsegIoError('not-found', target, `output folder ${dirname(target)} does not exist`, { cause: err });
     }
-    // Only filesystem errors are rewrapped; a failing slice producer keeps its own error.
+    // Only filesystem errors are rewrapped.
     throw typeof code === 'string' ? fromFsError(err, target, 'writing') : err;
   }
 }

@@ -1,5 +1,6 @@
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { EmsegError } from '../errors.js';
 import { EmsegIoError, fromFsError } from '../io/errors.js';
 import { MANIFEST_FILE, checkFileTarget, outputGuard, readManifest, writeManifest } from '../io/output-guard.js';
 import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFor } from './temp-files.js';
@@ -48,7 +49,8 @@ export function writeDirectoryAtomic(target: string, overwrite: boolean, fill: (
     rmSync(tmp, { recursive: true, force: true });
     releaseTemp(tmp);
     if (existing && !lstatSync(target, { throwIfNoEntry: false })) renameSync(old, target); // put the previous one back
-    throw err instanceof EmsegIoError || !(err as NodeJS.ErrnoException).code ? err : fromFsError(err, target, 'writing');
+    // fill's own errors pass through; only filesystem errors are rewrapped with the target named.
+    throw err instanceof EmsegError || typeof (err as NodeJS.ErrnoException).code !== 'string' ? err : fromFsError(err, target, 'writing');
   }
 }
 
