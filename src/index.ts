@@ -23,3 +23,4 @@ export { benchModel, type BenchOptions, type BenchResult } from './bench/bench.j
 export { runStudy } from './study/study.js';
 export { parseStudy, readStudyFile } from './study/schema.js';
 export * from './segment/index.js';
+export { cleanupTempFiles, onStaleTemp } from './util/temp-files.js';

@@ -181,7 +181,7 @@ test('a failure while writing leaves no output and no temporary file', async () 
   assert.deepEqual(readdirSync(dir), [], 'nothing may be left behind');
 
   await assert.rejects(writeStack(join(dir, 'missing', 'out.tif'), u32), isIoError('not-found', join(dir, 'missing', 'out.tif'), /output folder .* does not exist/));
-  await assert.rejects(writeStack(join(dir, 'x.png'), u32), isIoError('invalid-data', join(dir, 'x.png'), /folder of .png slices/));
+  await assert.rejects(writeStack(join(dir, 'x.png'), u32), isIoError('wrong-format', join(dir, 'x.png'), /folder of .png slices/));
   assert.deepEqual(readdirSync(dir), []);
 });
 
@@ -205,7 +205,7 @@ test('existing outputs are refused unless overwrite is set; a failed overwrite k
   await assert.rejects(writeStack(folder, slicesThenCrash(2, crash), { overwrite: true }), /simulated crash/);
   assert.deepEqual(Array.from((await readStack(folder)).data), new Array(12).fill(1));
   await writeStack(folder, stack(3, 2), { overwrite: true });
-  assert.deepEqual(readdirSync(folder), ['0000.png', '0001.png'], 'the old, deeper stack must not leak into the new one');
+  assert.deepEqual(readdirSync(folder), ['.emseg-manifest.json', '0000.png', '0001.png'], 'the old, deeper stack must not leak into the new one');
   assert.equal(readdirSync(dir).length, 2);
   assert.ok(!existsSync(join(dir, 'slices', '0002.png')));
 });

@@ -106,8 +106,8 @@ test('PNG 8-bit and 16-bit: write a folder, read it back identically (folder and
   ] as const) {
     const dir = join(freshDir(), `png${ext}`);
     const written = await writeStack(dir, stackOf(data, 7, 5));
-    assert.deepEqual(readdirSync(dir), ['0000.png', '0001.png', '0002.png']);
-    assert.deepEqual(written, readdirSync(dir).map((f) => join(dir, f)));
+    assert.deepEqual(readdirSync(dir), ['.emseg-manifest.json', '0000.png', '0001.png', '0002.png']);
+    assert.deepEqual(written, readdirSync(dir).filter((f) => !f.startsWith('.')).map((f) => join(dir, f)));
     const back = await readStack(dir);
     assert.deepEqual([back.width, back.height, back.depth], [7, 5, 3]);
     assertSameValues(back.data, data);
@@ -130,7 +130,7 @@ test('TIFF multi-page and single-page, every sample type: write, read back ident
     assertSameValues((await readStack(join(dir, 'single.tiff'))).data, single);
 
     await writeStack(join(dir, 'slices'), stackOf(data, 6, 4), { format: 'tiff-folder' });
-    assert.deepEqual(readdirSync(join(dir, 'slices')), ['0000.tif', '0001.tif', '0002.tif']);
+    assert.deepEqual(readdirSync(join(dir, 'slices')), ['.emseg-manifest.json', '0000.tif', '0001.tif', '0002.tif']);
     assertSameValues((await readStack(join(dir, 'slices'))).data, data);
   }
 });

@@ -75,7 +75,7 @@ test('emseg pack: an ensemble directory predicts exactly like its members listed
 
   const half = join(dir, 'half');
   runPack({ models: [packed], out: half, f16: true, overwrite: false });
-  assert.deepEqual(readdirSync(half).sort(), ['a', 'b', 'ensemble.json', 'meta.json']);
+  assert.deepEqual(readdirSync(half).sort(), ['.emseg-manifest.json', 'a', 'b', 'ensemble.json', 'meta.json']);
   const file = readFileSync(join(half, 'a', WEIGHTS_FILE));
   const header = JSON.parse(file.subarray(8, 8 + Number(file.readBigUInt64LE(0))).toString()) as Record<string, { dtype?: string }>;
   assert.deepEqual(new Set(Object.entries(header).filter(([k]) => k !== '__metadata__').map(([, t]) => t.dtype)), new Set(['F16']));

@@ -104,7 +104,7 @@ test('emseg segment writes uint32 labels and pictures, refuses to overwrite, and
   assert.deepEqual(segments, [2, 2]);
   const labels = await readStack(out);
   assert.deepEqual([labels.sampleType, labels.depth], ['uint32', 2]);
-  assert.deepEqual(readdirSync(pictures).sort(), ['0000.png', '0001.png']);
+  assert.deepEqual(readdirSync(pictures).sort(), ['.emseg-manifest.json', '0000.png', '0001.png']);
   await assert.rejects(runSegment(o), /exists/);
   const bad = join(dir, 'bad.tif');
   await writeStack(bad, { width: W, height: H, depth: 1, data: new Float32Array(W * H).fill(2) });

@@ -12,6 +12,7 @@ import { registerSegment } from './segment.js';
 import { registerStudy } from './study.js';
 import { registerTrain } from './train.js';
 import { registerTuneSegment } from './tune-segment.js';
+import { onStaleTemp } from '../util/temp-files.js';
 
 /** Compiled to dist/src/cli/, so the package's own package.json is three levels up. */
 const PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
@@ -47,5 +48,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Temporaries of the current run are removed on SIGINT/SIGTERM/SIGHUP by util/temp-files; those of a killed run are
+  // swept by the next write to the same folder, and said so here.
+  onStaleTemp((path, pid) => process.stderr.write(`emseg: removed ${path}, left by an interrupted run (pid ${pid})\n`));
   await buildProgram().parseAsync(argv);
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { COMMON_DEFAULTS as C, PREDICT_DEFAULTS as P } from '../pipeline/defaults.js';
+import { EmsegError } from '../errors.js';
 import { runPredict } from '../pipeline/predict.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { backendKind, intensityRule, positiveInt } from './options.js';
@@ -12,7 +13,7 @@ export function registerPredict(program: Command): void {
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)')
     .requiredOption('--model <dirs...>', 'model directory (or ensemble directory); several = ensemble average')
     .requiredOption('--input <path>', 'image stack: folder, glob or TIFF')
-    .requiredOption('--out <path>', 'output: .tif file (ISBI format by default) or folder')
+    .requiredOption('--out <path>', 'output: a .tif file (isbi, tiff) or a folder (png-folder, tiff-folder); a mismatch is refused')
     .option('--intensity <rule>', `${INTENSITY_HELP}. Default: the rule the model was trained with (models without a record: dtype, checked as auto)`, intensityRule)
     .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
     .option('--format <f>', P.format.help, P.format.value)
@@ -23,11 +24,11 @@ export function registerPredict(program: Command): void {
     .option('--tile <px>', P.tile.help, positiveInt, P.tile.value)
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
-    .option('--overwrite', 'replace existing outputs')
+    .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
     .option('--quiet', 'no progress bar'))
     .action(async (o) => {
       if (!['isbi', 'tiff', 'png-folder', 'tiff-folder'].includes(o.format)) {
-        throw new Error(`--format must be isbi, tiff, png-folder or tiff-folder (got "${o.format}")`);
+        throw new EmsegError('invalid-option', '--format', `must be isbi, tiff, png-folder or tiff-folder (got "${o.format}")`);
       }
       const written = await runPredict({ models: o.model, input: o.input, out: o.out, format: o.format,
         membraneProb: o.membraneProb ?? false, tta: o.tta ?? false,

@@ -34,7 +34,7 @@ export function registerSegment(program: Command): void {
     .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity')
     .option('--images <path>', 'raw sections to draw the pictures over')
     .option('--pictures <dir>', 'write one colour PNG per section here'))
-    .option('--overwrite', 'replace existing outputs')
+    .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
     .option('--quiet', 'no progress bar')
     .action(async (o) => {
       const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb ?? false,

@@ -15,6 +15,10 @@ export type EmsegIoErrorCode =
   | 'not-binary' // a label image holds values other than the two the polarity allows
   | 'invalid-data' // data handed to a writer is out of range (NaN, > 1, ...)
   | 'exists' // output exists and overwrite was not requested
+  | 'special-file' // an output path is a device, FIFO, socket, folder or symbolic link: never replaced
+  | 'is-input' // an output path is (or its folder holds) one of the command's inputs
+  | 'foreign-file' // an existing file emseg did not write (not in the folder's manifest, not the kind it writes)
+  | 'wrong-format' // the output path does not fit the format (o.png for a TIFF, a folder for one file, ...)
   | 'fs-failed'; // the filesystem refused a read, write or rename (permissions, disk full...)
 
 export class EmsegIoError extends EmsegError {

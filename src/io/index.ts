@@ -16,7 +16,9 @@ export {
   toFloat32,
 } from './stack.js';
 export type { ImageStack, LoadedStack, ReadOptions, SampleType, Slice, SliceLike, StackData, StackReader } from './stack.js';
-export { outputFormatFor, writeIsbiSubmission, writeStack } from './write.js';
+export { checkOutputPath, hasTiffExtension, isFolderPath, outputFormatFor, writeIsbiSubmission, writeStack } from './write.js';
+export { FolderOutput, MANIFEST_FILE, outputGuard } from './output-guard.js';
+export type { OutputGuard } from './output-guard.js';
 export type { OutputFormat, ProbabilityMeaning, SliceSource, WriteOptions } from './write.js';
 export { LABEL_POLARITIES, iterateDataset, labelsToMask, loadDataset } from './dataset.js';
 export type { Dataset, DatasetOptions, DatasetSlice, LabelPolarity } from './dataset.js';

@@ -1,14 +1,15 @@
 /**
  * Writing stacks. Every file is first written under a hidden temporary name in its final folder and
  * renamed only once complete, so a crash or a bad slice never leaves a half-written output; existing
- * outputs are refused unless `overwrite` is set.
+ * outputs are refused unless `overwrite` is set, and even then only files emseg wrote are replaced
+ * (see output-guard.ts).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
-import { EmsegError } from '../errors.js';
-import { EmsegIoError, fromFsError } from './errors.js';
+import { extname, join, sep } from 'node:path';
+import { EmsegIoError } from './errors.js';
+import { FolderOutput, checkFileTarget, createTemp as createGuardedTemp, discardTemp, outputGuard, publishTemp } from './output-guard.js';
+import type { OutputGuard } from './output-guard.js';
 import { encodePng } from './png.js';
 import { sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
 import type { ImageStack, SliceLike } from './stack.js';
@@ -18,20 +19,67 @@ import { TiffLayout, pageFromSlice } from './tiff-write.js';
 export type OutputFormat = 'tiff' | 'png-folder' | 'tiff-folder';
 
 export interface WriteOptions {
-  /** Replace existing outputs (the CLI's --overwrite). */
+  /** Replace existing outputs (the CLI's --overwrite): only regular files emseg wrote, never an input. */
   overwrite?: boolean;
-  /** Default: 'tiff' for a path ending in .tif/.tiff, otherwise 'png-folder'. */
+  /**
+   * Default: 'tiff' for a path ending in .tif/.tiff, otherwise 'png-folder' (a path ending in a slash, or an
+   * existing folder, is always a folder). A format that does not fit the path is refused (see checkOutputPath).
+   */
   format?: OutputFormat;
+  /** The command's inputs (files or folders): never overwritten, and a folder holding one is never written into. */
+  inputs?: readonly string[];
 }
 
 export type SliceSource = ImageStack | Iterable<SliceLike> | AsyncIterable<SliceLike>;
 
-export function outputFormatFor(path: string, format?: OutputFormat): OutputFormat {
-  if (format) return format;
+/** A path that names a folder: it ends in a separator, or an existing folder is there. */
+export function isFolderPath(path: string): boolean {
+  if (path.endsWith('/') || path.endsWith(sep)) return true;
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false; // unreadable or below a file: the writer reports it, naming the path
+  }
+}
+
+/** Whether the path ends in .tif or .tiff (any case). */
+export function hasTiffExtension(path: string): boolean {
   const ext = extname(path).toLowerCase();
-  if (ext === '.tif' || ext === '.tiff') return 'tiff';
-  if (ext === '.png') {
-    throw new EmsegIoError('invalid-data', path, 'a stack is written as a folder of .png slices; give a folder path, or a .tif path for one multi-page file');
+  return ext === '.tif' || ext === '.tiff';
+}
+
+const wrongFormat = (path: string, message: string) => new EmsegIoError('wrong-format', path, message);
+
+/**
+ * Refuses an output path that does not fit the format, before any work is done: one multi-page file ('tiff', and
+ * predict's 'isbi') needs a .tif/.tiff path that is not a folder; a folder format refuses a path that looks like an
+ * image file.
+ */
+export function checkOutputPath(path: string, format: OutputFormat | 'isbi'): void {
+  const folder = isFolderPath(path);
+  if (format === 'tiff' || format === 'isbi') {
+    const what = format === 'isbi' ? 'isbi (one multi-page 32-bit float TIFF)' : 'tiff (one multi-page TIFF)';
+    if (folder) throw wrongFormat(path, `is a folder, but format ${what} writes one file; give a .tif path, or a folder format (png-folder, tiff-folder)`);
+    if (!hasTiffExtension(path)) {
+      throw wrongFormat(path, `format ${what} needs a path ending in .tif or .tiff; for a folder of slices use png-folder or tiff-folder with a folder path`);
+    }
+    return;
+  }
+  const ext = extname(path).toLowerCase();
+  if (!folder && (hasTiffExtension(path) || ext === '.png')) {
+    throw wrongFormat(path, `format ${format} writes a folder of slices, but the path names a ${ext} file; give a folder path (e.g. out/), or format tiff for one file`);
+  }
+}
+
+export function outputFormatFor(path: string, format?: OutputFormat): OutputFormat {
+  if (format) {
+    checkOutputPath(path, format);
+    return format;
+  }
+  if (isFolderPath(path)) return 'png-folder';
+  if (hasTiffExtension(path)) return 'tiff';
+  if (extname(path).toLowerCase() === '.png') {
+    throw wrongFormat(path, 'a stack is written as a folder of .png slices; give a folder path, or a .tif path for one multi-page file');
   }
   return 'png-folder';
 }
@@ -43,11 +91,12 @@ export function outputFormatFor(path: string, format?: OutputFormat): OutputForm
 export async function writeStack(path: string, source: SliceSource, options: WriteOptions = {}): Promise<string[]> {
   const format = outputFormatFor(path, options.format);
   const slices = checkedSlices(path, source);
+  const guard = outputGuard(options.overwrite, options.inputs);
   if (format === 'tiff') {
-    await writeTiffFile(path, slices, options.overwrite ?? false);
+    await writeTiffFile(path, slices, guard);
     return [path];
   }
-  return writeFolder(path, slices, format === 'png-folder' ? 'png' : 'tif', options.overwrite ?? false);
+  return writeFolder(path, slices, format === 'png-folder' ? 'png' : 'tif', guard);
 }
 
 /** What the values handed to writeIsbiSubmission mean. */
@@ -60,8 +109,9 @@ export type ProbabilityMeaning = 'membrane-probability' | 'non-membrane-probabil
 export async function writeIsbiSubmission(
   path: string,
   source: SliceSource,
-  options: { values: ProbabilityMeaning; overwrite?: boolean },
+  options: { values: ProbabilityMeaning; overwrite?: boolean; inputs?: readonly string[] },
 ): Promise<string> {
+  checkOutputPath(path, 'isbi');
   const flip = options.values === 'membrane-probability';
   async function* asIsbi(): AsyncGenerator<SliceLike<Float32Array>> {
     let z = 0;
@@ -78,7 +128,7 @@ export async function writeIsbiSubmission(
       yield { width: s.width, height: s.height, data };
     }
   }
-  await writeTiffFile(path, asIsbi(), options.overwrite ?? false);
+  await writeTiffFile(path, asIsbi(), outputGuard(options.overwrite, options.inputs));
   return path;
 }
 
@@ -109,8 +159,8 @@ function toSlices(path: string, source: SliceSource): Iterable<SliceLike> | Asyn
   return Array.from({ length: stack.depth }, (_, z) => ({ width: stack.width, height: stack.height, data: sliceOf(stack, z) }));
 }
 
-async function writeTiffFile(path: string, slices: AsyncIterable<SliceLike>, overwrite: boolean): Promise<void> {
-  await refuseExisting(path, overwrite);
+async function writeTiffFile(path: string, slices: AsyncIterable<SliceLike>, guard: OutputGuard): Promise<void> {
+  await refuseExisting(path, guard);
   const tmp = await createTemp(path, async (fh) => {
     const layout = new TiffLayout(path);
     await fh.write(layout.header(), 0, 8, 0);
@@ -120,29 +170,24 @@ async function writeTiffFile(path: string, slices: AsyncIterable<SliceLike>, ove
       await fh.write(link.bytes, 0, 4, link.position);
     }
   });
-  await commit([[tmp, path]], overwrite);
+  await commit([[tmp, path]], guard);
 }
 
-async function writeFolder(folder: string, slices: AsyncIterable<SliceLike>, ext: 'png' | 'tif', overwrite: boolean): Promise<string[]> {
-  const created = await ensureFolder(folder);
-  const done: [string, string][] = [];
+async function writeFolder(folder: string, slices: AsyncIterable<SliceLike>, ext: 'png' | 'tif', guard: OutputGuard): Promise<string[]> {
+  const out = FolderOutput.open(folder, guard);
   try {
     let z = 0;
     for await (const s of slices) {
-      const target = join(folder, `${String(z).padStart(4, '0')}.${ext}`);
-      await refuseExisting(target, overwrite);
-      const bytes = ext === 'png' ? pngBytes(s, target) : encodeSingleTiff(s, target);
-      done.push([await createTemp(target, (fh) => fh.writeFile(bytes).then(() => undefined)), target]);
+      const name = `${String(z).padStart(4, '0')}.${ext}`;
+      const target = join(folder, name);
+      await out.add(name, ext === 'png' ? pngBytes(s, target) : encodeSingleTiff(s, target));
       z++;
     }
-    await commit(done, overwrite);
-    if (overwrite) await removeStaleSlices(folder, ext, done.length);
-    return done.map(([, target]) => target);
   } catch (err) {
-    await Promise.all(done.map(([tmp]) => rm(tmp, { force: true })));
-    if (created) await rmdir(folder).catch(() => undefined);
+    await out.abort();
     throw err;
   }
+  return out.commit();
 }
 
 function pngBytes(s: SliceLike, target: string): Uint8Array {
@@ -174,66 +219,23 @@ function encodeSingleTiff(s: SliceLike, target: string): Uint8Array {
   return out;
 }
 
-/** Refusal message the CLI can show as is. */
-async function refuseExisting(path: string, overwrite: boolean): Promise<void> {
-  if (overwrite) return;
-  const exists = await stat(path).then(() => true, () => false);
-  if (exists) throw new EmsegIoError('exists', path, 'output already exists; pass --overwrite (overwrite: true) to replace it');
+/** Refuses a single-file output that may not be written (see checkFileTarget); the message can be shown as is. */
+async function refuseExisting(path: string, guard: OutputGuard): Promise<void> {
+  checkFileTarget(path, guard, 'tiff');
 }
 
 /** Writes a hidden temporary file beside `target`; removes it if `fill` fails. */
 async function createTemp(target: string, fill: (fh: FileHandle) => Promise<void>): Promise<string> {
-  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(tmp, 'wx');
-    await fill(fh);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    return tmp;
-  } catch (err) {
-    await fh?.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    // An EmsegError (from a failing slice producer) also has a string code, but it is not a filesystem one.
-    const code = err instanceof EmsegError ? undefined : (err as NodeJS.ErrnoException | undefined)?.code;
-    if (code === 'ENOENT') {
-      throw new EmsegIoError('not-found', target, `output folder ${dirname(target)} does not exist`, { cause: err });
-    }
-    // Only filesystem errors are rewrapped; a failing slice producer keeps its own error.
-    throw typeof code === 'string' ? fromFsError(err, target, 'writing') : err;
-  }
+  return createGuardedTemp(target, fill);
 }
 
 /** Renames finished temporaries onto their targets, re-checking for files that appeared meanwhile. */
-async function commit(pairs: [tmp: string, target: string][], overwrite: boolean): Promise<void> {
+async function commit(pairs: [tmp: string, target: string][], guard: OutputGuard): Promise<void> {
   try {
-    for (const [, target] of pairs) await refuseExisting(target, overwrite);
-    for (const [tmp, target] of pairs) await rename(tmp, target).catch((err) => Promise.reject(fromFsError(err, target, 'renaming')));
+    for (const [, target] of pairs) await refuseExisting(target, guard);
+    for (const [tmp, target] of pairs) await publishTemp(tmp, target);
   } catch (err) {
-    await Promise.all(pairs.map(([tmp]) => rm(tmp, { force: true })));
+    await Promise.all(pairs.map(([tmp]) => discardTemp(tmp)));
     throw err;
-  }
-}
-
-/** Creates the output folder if needed; true when this call created it (so a failure can remove it). */
-async function ensureFolder(folder: string): Promise<boolean> {
-  const info = await stat(folder).catch(() => undefined);
-  if (info?.isDirectory()) return false;
-  if (info) throw new EmsegIoError('exists', folder, 'exists and is not a folder; pass a folder path for slice output');
-  try {
-    await mkdir(folder, { recursive: true });
-    return true;
-  } catch (err) {
-    throw fromFsError(err, folder, 'creating the output folder');
-  }
-}
-
-/** After an overwrite, slices of an older, deeper stack (our own NNNN.ext names) would join the new one when read back. */
-async function removeStaleSlices(folder: string, ext: string, depth: number): Promise<void> {
-  const pattern = new RegExp(`^(\\d{4,})\\.${ext}$`);
-  for (const name of await readdir(folder)) {
-    const m = pattern.exec(name);
-    if (m && Number(m[1]) >= depth) await rm(join(folder, name), { force: true });
   }
 }

@@ -1,6 +1,6 @@
 import { createBackend } from '../backend/index.js';
 import { checkFinite, sectionNormaliser } from '../image/intensity.js';
-import { openStack, writeIsbiSubmission, writeStack, type OutputFormat, type SliceLike } from '../io/index.js';
+import { checkOutputPath, openStack, writeIsbiSubmission, writeStack, type OutputFormat, type SliceLike } from '../io/index.js';
 import { Predictor } from '../infer/predict.js';
 import { closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { loadModels } from '../models/model-dir.js';
@@ -31,6 +31,7 @@ export interface PredictJob {
 
 /** Predict every section of a stack, streaming slices in and out (a large stack is never held whole). */
 export async function runPredict(o: PredictJob, progress: ProgressFactory = silentProgress): Promise<string[]> {
+  checkOutputPath(o.out, o.format); // before any model is loaded
   const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
   const models = o.models.flatMap((dir) => loadModels(dir));
   const predictor = new Predictor(models, backend);
@@ -38,6 +39,7 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   const intensity = predictIntensity(models, reader.sampleType, o.input, o.intensity);
   intensity.notices.forEach((m) => o.notice?.(m));
   const normalise = sectionNormaliser(intensity.spec);
+  const inputs = [...reader.files, ...o.models]; // never written over, even with --overwrite
   const bar = progress('predict', reader.depth, 'section {section} {tiles}');
   async function* maps(): AsyncGenerator<SliceLike<Float32Array>> {
     let done = 0;
@@ -57,9 +59,9 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   try {
     if (o.format === 'isbi') {
       return [await writeIsbiSubmission(o.out, maps(), {
-        values: 'membrane-probability', overwrite: o.overwrite })];
+        values: 'membrane-probability', overwrite: o.overwrite, inputs })];
     }
-    return await writeStack(o.out, maps(), { format: o.format, overwrite: o.overwrite });
+    return await writeStack(o.out, maps(), { format: o.format, overwrite: o.overwrite, inputs });
   } finally {
     bar.stop();
   }

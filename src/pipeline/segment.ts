@@ -1,9 +1,10 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { openStack, toFloat32, writeStack, type Slice, type SliceLike } from '../io/index.js';
+import { extname, resolve } from 'node:path';
+import { EmsegError } from '../errors.js';
+import { EmsegIoError } from '../io/errors.js';
+import { FolderOutput, checkOutputPath, hasTiffExtension, isFolderPath, openStack, outputGuard, toFloat32, writeStack,
+  type OutputFormat, type Slice, type SliceLike } from '../io/index.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface SegmentJob {
@@ -24,23 +25,41 @@ function membraneProbability(s: Slice, membraneProb: boolean, path: string): Flo
   const p = toFloat32(s.data);
   for (let i = 0; i < p.length; i++) {
     const v = p[i]!;
-    if (!(v >= 0 && v <= 1)) throw new Error(`${path}: slice ${s.index} pixel ${i} is ${v}; a probability map holds values in [0, 1]`);
+    if (!(v >= 0 && v <= 1)) {
+      throw new EmsegIoError('invalid-data', path, `slice ${s.index} pixel ${i} is ${v}; a probability map holds values in [0, 1]`);
+    }
     if (!membraneProb) p[i] = 1 - v;
   }
   return p;
 }
 
+/** Labels are 32-bit: one multi-page .tif, or a folder of .tif slices (a folder path, or any path without .tif). */
+export function labelOutputFormat(out: string): OutputFormat {
+  const folder = isFolderPath(out);
+  if (!folder && extname(out).toLowerCase() === '.png') {
+    throw new EmsegIoError('wrong-format', out, 'labels are 32-bit integers, which PNG cannot hold; give a .tif path (one ' +
+      'multi-page file) or a folder path (one .tif per section)');
+  }
+  const format: OutputFormat = !folder && hasTiffExtension(out) ? 'tiff' : 'tiff-folder';
+  checkOutputPath(out, format);
+  return format;
+}
+
 /** Segments every section of a map stack; writes a label stack (uint32, 1..n per section) and optional pictures. */
 export async function runSegment(o: SegmentJob, progress: ProgressFactory = silentProgress): Promise<{ written: string[]; segments: number[] }> {
-  if (o.pictures && !o.overwrite && existsSync(o.pictures)) {
-    throw new Error(`${o.pictures} exists; pass --overwrite to replace its pictures`);
+  const format = labelOutputFormat(o.out);
+  if (o.pictures && format === 'tiff-folder' && resolve(o.pictures) === resolve(o.out)) {
+    // Two outputs in one folder would each keep its own manifest and disown the other's files.
+    throw new EmsegError('invalid-option', '--pictures', `is the label folder ${o.out}; give the pictures their own folder`);
   }
   const maps = await openStack(o.pred);
   const images = o.images ? await openStack(o.images) : undefined;
   if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
-    throw new Error(`${o.images}: ${images.depth} sections of ${images.width}x${images.height} do not match the maps' ` +
+    throw new EmsegIoError('mismatch', o.images!, `${images.depth} sections of ${images.width}x${images.height} do not match the maps' ` +
       `${maps.depth} of ${maps.width}x${maps.height} (${o.pred})`);
   }
+  const inputs = [...maps.files, ...(images?.files ?? [])];
+  const pictures = o.pictures ? FolderOutput.open(o.pictures, outputGuard(o.overwrite, inputs)) : undefined;
   const raw = images?.slices();
   const segments: number[] = [];
   const bar = progress('segment', maps.depth, 'section {section}');
@@ -49,17 +68,21 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
       const image = raw ? (await raw.next()).value as Slice : undefined;
       const { labels, count } = segmentSection(membraneProbability(s, o.membraneProb, o.pred), s.height, s.width, o.options);
       segments.push(count);
-      if (o.pictures) {
+      if (pictures) {
         const picture = segmentationPicture(labels, s.height, s.width, image && toFloat32(image.data));
-        writeFileAtomic(join(o.pictures, `${String(s.index).padStart(4, '0')}.png`), encodeRgbaPng(picture));
+        await pictures.add(`${String(s.index).padStart(4, '0')}.png`, encodeRgbaPng(picture));
       }
       bar.update(segments.length, { section: s.index });
       yield { width: s.width, height: s.height, data: new Uint32Array(labels.buffer, labels.byteOffset, labels.length) };
     }
   }
   try {
-    return { written: await writeStack(o.out, labelled(), { format: o.out.match(/\.tiff?$/i) ? 'tiff' : 'tiff-folder',
-      overwrite: o.overwrite }), segments };
+    const written = await writeStack(o.out, labelled(), { format, overwrite: o.overwrite, inputs });
+    await pictures?.commit();
+    return { written, segments };
+  } catch (err) {
+    await pictures?.abort();
+    throw err;
   } finally {
     bar.stop();
   }
