@@ -25,7 +25,10 @@ export interface TrainOptions {
   select: string;
   closeGaps?: boolean;
   seed: number;
+  /** Minutes between checkpoints (0: every step); ignored when checkpointSteps is set. */
   checkpointMinutes: number;
+  /** Steps between checkpoints instead of minutes (`--checkpoint-every 500`). */
+  checkpointSteps?: number;
 }
 
 export const TRAIN_CHOICES = {
@@ -54,6 +57,7 @@ export function buildTrainConfig(o: TrainOptions & Pick<TrainConfig, 'model' | '
     balance: o.balance as TrainConfig['balance'], elastic: o.elastic ? { alpha: 8, sigma: 10 } : null,
     jitter: o.jitter ? { contrast: 0.2, brightness: 0.1, gamma: 0.2 } : null,
     seed: o.seed, checkpointMinutes: o.checkpointMinutes, select: o.select as TrainConfig['select'],
+    ...(o.checkpointSteps !== undefined ? { checkpointSteps: o.checkpointSteps } : {}),
     ...(o.closeGaps ? { closeGaps: true } : {}),
   };
 }
@@ -90,4 +94,30 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainHooks)
     validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}) };
   return train(config, { images: data.images, labels: data.labels!,
     source: { images: o.images, labels: o.labels, polarity: o.polarity } }, backend, hooks, o.resume);
+}
+
+/** When checkpoints are written: by the clock, or every so many steps. */
+export type CheckpointInterval = Pick<TrainOptions, 'checkpointMinutes' | 'checkpointSteps'>;
+
+export const DEFAULT_CHECKPOINT_MINUTES = 3;
+/** `500` (steps) or `10m` (minutes; fractions allowed, 0m = after every step). */
+const CHECKPOINT_EVERY = /^(?:(?<steps>\d+)|(?<minutes>\d+(?:\.\d+)?|\.\d+)m)$/;
+
+/** Parses `--checkpoint-every` (`500` steps, `10m` minutes). */
+export function parseCheckpointEvery(value: string, flag = '--checkpoint-every'): CheckpointInterval {
+  const match = CHECKPOINT_EVERY.exec(value.trim());
+  const steps = match?.groups?.steps === undefined ? undefined : Number(match.groups.steps);
+  if (!match || steps === 0) {
+    throw new EmsegError('invalid-option', flag, `expected a number of steps (e.g. 500) or of minutes (e.g. 10m), got "${value}"`);
+  }
+  return steps !== undefined ? { checkpointMinutes: 0, checkpointSteps: steps }
+    : { checkpointMinutes: Number(match.groups!.minutes) };
+}
+
+/** `--checkpoint-every`, or its older alias `--checkpoint-minutes <m>`, or the default; both at once is refused. */
+export function checkpointInterval(every: CheckpointInterval | undefined, minutes: number | undefined): CheckpointInterval {
+  if (every && minutes !== undefined) {
+    throw new EmsegError('invalid-option', '--checkpoint-minutes', 'is the older name of --checkpoint-every; give only one of them');
+  }
+  return every ?? { checkpointMinutes: minutes ?? DEFAULT_CHECKPOINT_MINUTES };
 }

@@ -16,7 +16,9 @@ import type { ModelSpec } from '../nn/spec.js';
 import { DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { Rng } from '../util/rng.js';
 import type { ElasticOptions, JitterOptions } from './augment.js';
-import { checkpointExists, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
+import { checkpointExists, loadCheckpoint, saveCheckpoint, type CheckpointFaultHook, type TrainState } from './checkpoint.js';
+import { extendReference, lossDivergence, nonFiniteParam, TrainingDiverged } from './divergence.js';
+import { checkTrainingMemory } from './memory.js';
 import { TileSampler, type Balance } from './sampler.js';
 
 export interface TrainConfig {
@@ -38,7 +40,10 @@ export interface TrainConfig {
   elastic: ElasticOptions | null;
   jitter: JitterOptions | null;
   seed: number;
+  /** Checkpoint when this many minutes passed since the last one (0: after every step)... */
   checkpointMinutes: number;
+  /** ...or, when set, every this many steps instead of by the clock. */
+  checkpointSteps?: number;
   /** Metric that picks the best checkpoint. */
   select: 'v_rand' | 'pixel_error';
   /** Start from this model directory's weights (fine-tuning) instead of a random initialisation. */
@@ -73,8 +78,10 @@ export interface TrainHooks {
   onStep?: (r: StepReport) => void;
   onValidation?: (r: ValidationReport) => void;
   onCheckpoint?: (step: number) => void;
-  /** Polled between steps (Ctrl-C): a checkpoint is saved and train() returns. */
+  /** Polled between steps (Ctrl-C, SIGTERM): a checkpoint is saved and train() returns. */
   shouldStop?: () => boolean;
+  /** Tests only: fails a checkpoint write at the given point, as a crash there would. */
+  checkpointFault?: CheckpointFaultHook;
 }
 
 export interface TrainOutcome {
@@ -87,7 +94,7 @@ const CHECKPOINT_DIR = 'checkpoint';
 export const LOG_FILE = 'train-log.jsonl';
 
 function hashConfig(config: TrainConfig): string {
-  const { out: _out, steps: _steps, checkpointMinutes: _c, ...rest } = config;
+  const { out: _out, steps: _steps, checkpointMinutes: _c, checkpointSteps: _s, ...rest } = config;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
@@ -120,22 +127,33 @@ export function validate(predictor: Predictor, data: TrainData, sections: readon
 function copyWeightsFrom(dir: string, spec: ModelSpec, params: ParamSet): void {
   const source = loadModel(dir);
   if (JSON.stringify(source.spec.layers) !== JSON.stringify(spec.layers)) {
-    throw new Error(`${dir}: its spec (${source.spec.name}) differs from the model being trained (${spec.name})`);
+    throw new EmsegError('checkpoint-mismatch', dir, `its spec (${source.spec.name}) differs from the model being trained (${spec.name})`);
   }
   for (const [name, p] of params) p.data.set(source.params.get(name)!.data);
 }
 
-/** Lets signal handlers (Ctrl-C) and timers run between steps; each step itself is synchronous native work. */
+/** Lets signal handlers (Ctrl-C, SIGTERM) and timers run between steps; each step itself is synchronous native work. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const MS_PER_MINUTE = 60_000;
+
+/** Periodic checkpoints: every checkpointSteps steps when set, else by the clock; always after the last step. */
+function checkpointDue(config: TrainConfig, step: number, lastCheckpointAt: number): boolean {
+  if (step === config.steps) return true;
+  if (config.checkpointSteps !== undefined) return step % config.checkpointSteps === 0;
+  return Date.now() - lastCheckpointAt >= config.checkpointMinutes * MS_PER_MINUTE;
+}
 
 /**
  * Whole-tile (fully convolutional) training with checkpoints, validation each epoch, best-model selection,
- * a JSONL log and exact resumption.
+ * a JSONL log and exact resumption. A diverged run (see divergence.ts) throws TrainingDiverged and leaves the last
+ * checkpoint and best model as they were: neither ever holds non-finite weights.
  */
 export async function train(config: TrainConfig, data: TrainData, backend: Backend, hooks: TrainHooks = {},
   resume = false): Promise<TrainOutcome> {
   const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
   const { plan } = geometry;
+  checkTrainingMemory(plan, config.batch, config.optimizer.kind);
   const params: ParamSet = initParams(plan, config.seed);
   if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, params);
   const optimizer = createOptimizer(config.optimizer);
@@ -150,9 +168,9 @@ export async function train(config: TrainConfig, data: TrainData, backend: Backe
   mkdirSync(config.out, { recursive: true });
 
   let state: TrainState = { step: 0, samplerRng: rng.snapshot, dropoutRng: net.rng.snapshot, elapsedMs: 0, best: null,
-    configHash };
+    configHash, lossReference: [] };
   if (resume) {
-    if (!checkpointExists(checkpointDir)) throw new Error(`${checkpointDir}: no checkpoint to resume from`);
+    if (!checkpointExists(checkpointDir)) throw new EmsegError('not-found', checkpointDir, 'no checkpoint to resume from');
     state = loadCheckpoint(checkpointDir, params, optimizer);
     if (state.configHash !== configHash) {
       throw new EmsegError('checkpoint-mismatch', checkpointDir, 'was trained with different settings; resume with the same options');
@@ -160,10 +178,21 @@ export async function train(config: TrainConfig, data: TrainData, backend: Backe
     rng.restore(state.samplerRng);
     net.rng.restore(state.dropoutRng);
   }
+  let lastSavedStep: number | null = resume ? state.step : null;
   const log = (record: Record<string, unknown>) => appendFileSync(join(config.out, LOG_FILE), `${JSON.stringify(record)}\n`);
+  const diverged = (step: number, loss: number, why: string): never => {
+    log({ type: 'diverged', step, loss: Number.isFinite(loss) ? loss : String(loss), reason: why });
+    throw new TrainingDiverged(step, loss, why, lastSavedStep);
+  };
+  const requireFiniteWeights = () => {
+    const bad = nonFiniteParam(params);
+    if (bad) diverged(state.step, NaN, `parameter "${bad}" holds NaN or Inf`);
+  };
   const checkpoint = () => {
+    requireFiniteWeights();
     state = { ...state, samplerRng: rng.snapshot, dropoutRng: net.rng.snapshot };
-    saveCheckpoint(checkpointDir, params, optimizer, state);
+    saveCheckpoint(checkpointDir, params, optimizer, state, hooks.checkpointFault);
+    lastSavedStep = state.step;
     hooks.onCheckpoint?.(state.step);
   };
   const windowsPerStep = config.batch * plan.output[1] * plan.output[2];
@@ -188,9 +217,9 @@ export async function train(config: TrainConfig, data: TrainData, backend: Backe
     } finally {
       x.dispose();
     }
-    if (!Number.isFinite(loss)) {
-      throw new Error(`training diverged at step ${state.step} (loss ${loss}); lower the learning rate`);
-    }
+    const why = lossDivergence(loss, state.lossReference ?? []);
+    if (why) diverged(state.step + 1, loss, why);
+    state.lossReference = extendReference(state.lossReference ?? [], loss);
     const lr = learningRate(config.schedule, state.step);
     optimizer.step(params, lr);
     state.step++;
@@ -203,29 +232,31 @@ export async function train(config: TrainConfig, data: TrainData, backend: Backe
     if (state.step % config.stepsPerEpoch === 0 || state.step === config.steps) {
       runValidation();
     }
-    if (Date.now() - lastCheckpoint > config.checkpointMinutes * 60_000 || state.step === config.steps) {
+    if (checkpointDue(config, state.step, lastCheckpoint)) {
       checkpoint();
       lastCheckpoint = Date.now();
     }
   }
-  if (stopped) checkpoint();
+  if (stopped && state.step !== lastSavedStep) checkpoint();
   return { step: state.step, stopped, best: state.best };
 
   function runValidation(): void {
+    requireFiniteWeights(); // NaN weights give NaN maps, whose scores must never compete for "best"
     const metrics: MetricName[] = ['pixel_error', 'v_rand'];
     let scores: Partial<Record<MetricName, number>> = {};
+    let score = NaN;
     let best = false;
     if (config.validationSections.length) {
       const result = validate(new Predictor([{ spec: config.spec, params }], backend), data, config.validationSections, metrics,
         undefined, config.closeGaps ? DEFAULT_SEGMENT_OPTIONS : undefined);
       scores = { pixel_error: result.pixel_error, v_rand: result.v_rand };
-      const score = config.select === 'v_rand' ? result.v_rand! : -result.pixel_error!;
-      best = !state.best || score > state.best.score;
+      score = config.select === 'v_rand' ? result.v_rand! : -result.pixel_error!;
+      best = Number.isFinite(score) && (!state.best || score > state.best.score);
     } else {
       best = true; // nothing held back: the latest model is the one to keep
     }
     if (best) {
-      state.best = { step: state.step, score: config.select === 'v_rand' ? scores.v_rand ?? NaN : -(scores.pixel_error ?? NaN) };
+      state.best = { step: state.step, score };
       saveModel(config.out, config.spec, params, {
         emseg: { format: 1 }, model: config.model, step: state.step, validation: { sections: config.validationSections, ...scores },
         training: { ...config, spec: undefined, out: undefined }, data: data.source,
