@@ -82,7 +82,7 @@ type StopSignal = keyof typeof STOP_EXIT_CODES;
  * are removed right away, so a second signal gets the process-wide disposition: by default the process ends at
  * once, even in the middle of a native step (checkpoints are written atomically, so the last one stays whole).
  */
-function trapStopSignals(): { readonly signal: StopSignal | null; dispose: () => void } {
+export function trapStopSignals(): { readonly signal: StopSignal | null; dispose: () => void } {
   let received: StopSignal | null = null;
   const handlers = new Map<StopSignal, () => void>();
   const dispose = () => {
