@@ -40,7 +40,9 @@ export const TRAIN_CHOICES = {
 export function checkTrainChoices(o: Pick<TrainOptions, keyof typeof TRAIN_CHOICES>, flag: (name: string) => string): void {
   for (const [name, allowed] of Object.entries(TRAIN_CHOICES)) {
     const v = o[name as keyof typeof TRAIN_CHOICES];
-    if (!(allowed as readonly string[]).includes(v)) throw new Error(`${flag(name)} must be one of ${allowed.join(', ')} (got "${v}")`);
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new EmsegError('invalid-option', flag(name), `must be one of ${allowed.join(', ')} (got "${v}")`);
+    }
   }
 }
 

@@ -9,7 +9,8 @@ import { tileGeometry } from '../infer/tiling.js';
 import { evaluateStacks, type EvaluationResult, type MetricName } from '../metrics/index.js';
 import { loadModel, saveModel } from '../models/model-dir.js';
 import { Network } from '../nn/network.js';
-import { createOptimizer, type OptimizerConfig } from '../nn/optim.js';
+import { createOptimizer, type Optimizer, type OptimizerConfig } from '../nn/optim.js';
+import type { Plan } from '../nn/plan.js';
 import { initParams, zeroGrads, type ParamSet } from '../nn/params.js';
 import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
 import type { ModelSpec } from '../nn/spec.js';
@@ -136,6 +137,7 @@ function copyWeightsFrom(dir: string, spec: ModelSpec, params: ParamSet): void {
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const MS_PER_MINUTE = 60_000;
+const VALIDATION_METRICS: MetricName[] = ['pixel_error', 'v_rand'];
 
 /** Periodic checkpoints: every checkpointSteps steps when set, else by the clock; always after the last step. */
 function checkpointDue(config: TrainConfig, step: number, lastCheckpointAt: number): boolean {
@@ -151,118 +153,151 @@ function checkpointDue(config: TrainConfig, step: number, lastCheckpointAt: numb
  */
 export async function train(config: TrainConfig, data: TrainData, backend: Backend, hooks: TrainHooks = {},
   resume = false): Promise<TrainOutcome> {
-  const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
-  const { plan } = geometry;
-  checkTrainingMemory(plan, config.batch, config.optimizer.kind);
-  const params: ParamSet = initParams(plan, config.seed);
-  if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, params);
-  const optimizer = createOptimizer(config.optimizer);
-  const net = new Network(plan, params, backend, config.seed + 1);
-  const sampler = new TileSampler(data.images, data.labels, config.trainSections, {
-    inputSize: geometry.inputH, outputSize: plan.output[1], offset: geometry.offset, balance: config.balance, elastic: config.elastic,
-    jitter: config.jitter,
-  });
-  const rng = new Rng(config.seed + 2);
-  const checkpointDir = join(config.out, CHECKPOINT_DIR);
-  const configHash = hashConfig(config);
-  mkdirSync(config.out, { recursive: true });
+  return new TrainingRun(config, data, backend, hooks, resume).run();
+}
 
-  let state: TrainState = { step: 0, samplerRng: rng.snapshot, dropoutRng: net.rng.snapshot, elapsedMs: 0, best: null,
-    configHash, lossReference: [] };
-  if (resume) {
-    if (!checkpointExists(checkpointDir)) throw new EmsegError('not-found', checkpointDir, 'no checkpoint to resume from');
-    state = loadCheckpoint(checkpointDir, params, optimizer);
-    if (state.configHash !== configHash) {
-      throw new EmsegError('checkpoint-mismatch', checkpointDir, 'was trained with different settings; resume with the same options');
-    }
-    rng.restore(state.samplerRng);
-    net.rng.restore(state.dropoutRng);
+/** One call of train(): the model, optimiser, sampler and RNGs, and the state a checkpoint holds. */
+class TrainingRun {
+  private readonly plan: Plan;
+  private readonly inputShape: number[];
+  private readonly params: ParamSet;
+  private readonly optimizer: Optimizer;
+  private readonly net: Network;
+  private readonly sampler: TileSampler;
+  private readonly rng: Rng;
+  private readonly checkpointDir: string;
+  private state: TrainState;
+  /** The step of the checkpoint on disk (null: none yet), named when the run diverges. */
+  private lastSavedStep: number | null = null;
+
+  constructor(private readonly config: TrainConfig, private readonly data: TrainData, private readonly backend: Backend,
+    private readonly hooks: TrainHooks, resume: boolean) {
+    const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
+    this.plan = geometry.plan;
+    checkTrainingMemory(this.plan, config.batch, config.optimizer.kind);
+    this.inputShape = [config.batch, 1, this.plan.input[1], this.plan.input[2]];
+    this.params = initParams(this.plan, config.seed);
+    if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, this.params);
+    this.optimizer = createOptimizer(config.optimizer);
+    this.net = new Network(this.plan, this.params, backend, config.seed + 1);
+    this.sampler = new TileSampler(data.images, data.labels, config.trainSections, {
+      inputSize: geometry.inputH, outputSize: this.plan.output[1], offset: geometry.offset, balance: config.balance,
+      elastic: config.elastic, jitter: config.jitter,
+    });
+    this.rng = new Rng(config.seed + 2);
+    this.checkpointDir = join(config.out, CHECKPOINT_DIR);
+    mkdirSync(config.out, { recursive: true });
+    this.state = { step: 0, samplerRng: this.rng.snapshot, dropoutRng: this.net.rng.snapshot, elapsedMs: 0, best: null,
+      configHash: hashConfig(config), lossReference: [] };
+    if (resume) this.restore();
   }
-  let lastSavedStep: number | null = resume ? state.step : null;
-  const log = (record: Record<string, unknown>) => appendFileSync(join(config.out, LOG_FILE), `${JSON.stringify(record)}\n`);
-  const diverged = (step: number, loss: number, why: string): never => {
-    log({ type: 'diverged', step, loss: Number.isFinite(loss) ? loss : String(loss), reason: why });
-    throw new TrainingDiverged(step, loss, why, lastSavedStep);
-  };
-  const requireFiniteWeights = () => {
-    const bad = nonFiniteParam(params);
-    if (bad) diverged(state.step, NaN, `parameter "${bad}" holds NaN or Inf`);
-  };
-  const checkpoint = () => {
-    requireFiniteWeights();
-    state = { ...state, samplerRng: rng.snapshot, dropoutRng: net.rng.snapshot };
-    saveCheckpoint(checkpointDir, params, optimizer, state, hooks.checkpointFault);
-    lastSavedStep = state.step;
-    hooks.onCheckpoint?.(state.step);
-  };
-  const windowsPerStep = config.batch * plan.output[1] * plan.output[2];
-  const [, inH, inW] = plan.input;
-  const started = Date.now() - state.elapsedMs;
-  let lastCheckpoint = Date.now();
-  let stopped = false;
 
-  while (state.step < config.steps) {
-    await yieldToEventLoop();
-    if (hooks.shouldStop?.()) {
-      stopped = true;
-      break;
+  private restore(): void {
+    if (!checkpointExists(this.checkpointDir)) throw new EmsegError('not-found', this.checkpointDir, 'no checkpoint to resume from');
+    const configHash = this.state.configHash;
+    this.state = loadCheckpoint(this.checkpointDir, this.params, this.optimizer);
+    if (this.state.configHash !== configHash) {
+      throw new EmsegError('checkpoint-mismatch', this.checkpointDir, 'was trained with different settings; resume with the same options');
     }
+    this.rng.restore(this.state.samplerRng);
+    this.net.rng.restore(this.state.dropoutRng);
+    this.lastSavedStep = this.state.step;
+  }
+
+  async run(): Promise<TrainOutcome> {
+    const { config, state } = this;
+    const started = Date.now() - state.elapsedMs;
+    let lastCheckpoint = Date.now();
+    let stopped = false;
+    while (this.state.step < config.steps) {
+      await yieldToEventLoop();
+      if (this.hooks.shouldStop?.()) {
+        stopped = true;
+        break;
+      }
+      const report = this.step(started);
+      this.log({ type: 'step', ...report });
+      this.hooks.onStep?.(report);
+      if (report.step % config.stepsPerEpoch === 0 || report.step === config.steps) this.validate();
+      if (checkpointDue(config, report.step, lastCheckpoint)) {
+        this.checkpoint();
+        lastCheckpoint = Date.now();
+      }
+    }
+    if (stopped && this.state.step !== this.lastSavedStep) this.checkpoint();
+    return { step: this.state.step, stopped, best: this.state.best };
+  }
+
+  /** One optimiser step; a diverged loss stops the run before the optimiser applies its gradients. */
+  private step(started: number): StepReport {
+    const { config, state, params } = this;
     const t0 = Date.now();
-    const batch = sampler.next(config.batch, rng);
-    const x = backend.fromArray(batch.input, [config.batch, 1, inH, inW]);
+    const batch = this.sampler.next(config.batch, this.rng);
+    const x = this.backend.fromArray(batch.input, this.inputShape);
     zeroGrads(params);
     let loss: number;
     try {
-      loss = net.trainStep(x, { labels: batch.labels, weights: batch.weights }).loss;
+      loss = this.net.trainStep(x, { labels: batch.labels, weights: batch.weights }).loss;
     } finally {
       x.dispose();
     }
     const why = lossDivergence(loss, state.lossReference ?? []);
-    if (why) diverged(state.step + 1, loss, why);
+    if (why) this.diverged(state.step + 1, loss, why);
     state.lossReference = extendReference(state.lossReference ?? [], loss);
     const lr = learningRate(config.schedule, state.step);
-    optimizer.step(params, lr);
+    this.optimizer.step(params, lr);
     state.step++;
     state.elapsedMs = Date.now() - started;
-    const report = { step: state.step, steps: config.steps, loss, lr,
+    const windowsPerStep = config.batch * this.plan.output[1] * this.plan.output[2];
+    return { step: state.step, steps: config.steps, loss, lr,
       windowsPerSecond: windowsPerStep / Math.max(1e-3, (Date.now() - t0) / 1000), elapsedMs: state.elapsedMs };
-    log({ type: 'step', ...report });
-    hooks.onStep?.(report);
-
-    if (state.step % config.stepsPerEpoch === 0 || state.step === config.steps) {
-      runValidation();
-    }
-    if (checkpointDue(config, state.step, lastCheckpoint)) {
-      checkpoint();
-      lastCheckpoint = Date.now();
-    }
   }
-  if (stopped && state.step !== lastSavedStep) checkpoint();
-  return { step: state.step, stopped, best: state.best };
 
-  function runValidation(): void {
-    requireFiniteWeights(); // NaN weights give NaN maps, whose scores must never compete for "best"
-    const metrics: MetricName[] = ['pixel_error', 'v_rand'];
+  private log(record: Record<string, unknown>): void {
+    appendFileSync(join(this.config.out, LOG_FILE), `${JSON.stringify(record)}\n`);
+  }
+
+  private diverged(step: number, loss: number, why: string): never {
+    this.log({ type: 'diverged', step, loss: Number.isFinite(loss) ? loss : String(loss), reason: why });
+    throw new TrainingDiverged(step, loss, why, this.lastSavedStep);
+  }
+
+  /** NaN weights give NaN maps and NaN checkpoints: neither may ever be saved. */
+  private requireFiniteWeights(): void {
+    const bad = nonFiniteParam(this.params);
+    if (bad) this.diverged(this.state.step, NaN, `parameter "${bad}" holds NaN or Inf`);
+  }
+
+  private checkpoint(): void {
+    this.requireFiniteWeights();
+    this.state = { ...this.state, samplerRng: this.rng.snapshot, dropoutRng: this.net.rng.snapshot };
+    saveCheckpoint(this.checkpointDir, this.params, this.optimizer, this.state, this.hooks.checkpointFault);
+    this.lastSavedStep = this.state.step;
+    this.hooks.onCheckpoint?.(this.state.step);
+  }
+
+  /** Scores the held-back sections and saves the model when it is the best so far (only ever with a finite score). */
+  private validate(): void {
+    const { config, state, params } = this;
+    this.requireFiniteWeights();
     let scores: Partial<Record<MetricName, number>> = {};
     let score = NaN;
-    let best = false;
+    let best = true; // nothing held back: the latest model is the one to keep
     if (config.validationSections.length) {
-      const result = validate(new Predictor([{ spec: config.spec, params }], backend), data, config.validationSections, metrics,
-        undefined, config.closeGaps ? DEFAULT_SEGMENT_OPTIONS : undefined);
+      const result = validate(new Predictor([{ spec: config.spec, params }], this.backend), this.data,
+        config.validationSections, VALIDATION_METRICS, undefined, config.closeGaps ? DEFAULT_SEGMENT_OPTIONS : undefined);
       scores = { pixel_error: result.pixel_error, v_rand: result.v_rand };
       score = config.select === 'v_rand' ? result.v_rand! : -result.pixel_error!;
       best = Number.isFinite(score) && (!state.best || score > state.best.score);
-    } else {
-      best = true; // nothing held back: the latest model is the one to keep
     }
     if (best) {
       state.best = { step: state.step, score };
       saveModel(config.out, config.spec, params, {
         emseg: { format: 1 }, model: config.model, step: state.step, validation: { sections: config.validationSections, ...scores },
-        training: { ...config, spec: undefined, out: undefined }, data: data.source,
+        training: { ...config, spec: undefined, out: undefined }, data: this.data.source,
       });
     }
-    log({ type: 'validation', step: state.step, ...scores, best });
-    hooks.onValidation?.({ step: state.step, scores, best });
+    this.log({ type: 'validation', step: state.step, ...scores, best });
+    this.hooks.onValidation?.({ step: state.step, scores, best });
   }
 }
