@@ -181,6 +181,30 @@ test('a diverging run stops with "diverged" naming the step; its checkpoint and 
   }
 });
 
+test('a run that crashes while writing a checkpoint resumes from the previous one and ends as an uninterrupted run', async () => {
+  const data = syntheticData(3, 24);
+  const backend = createReferenceBackend('float32');
+  const straight = tmp();
+  await train(config(straight, 6, 0.01), data, backend);
+  for (const stage of ['encoded', 'temp-written'] as const) {
+    const crashed = tmp();
+    let saves = 0;
+    await assert.rejects(train(config(crashed, 6, 0.01), data, backend, {
+      checkpointFault: (s) => {
+        if (s === stage && ++saves === 4) throw new Error('crash');
+      },
+    }), /crash/);
+    assert.equal(readCheckpointState(join(crashed, 'checkpoint')).step, 3, stage);
+    await train(config(crashed, 6, 0.01), data, backend, {}, true);
+    const weights = (dir: string) => {
+      const params = freshParams(0);
+      const state = loadCheckpoint(join(dir, 'checkpoint'), params, createOptimizer({ kind: 'sgd' }));
+      return { step: state.step, lossReference: state.lossReference, params: [...params.values()].map((p) => [...p.data]) };
+    };
+    assert.deepEqual(weights(crashed), weights(straight), stage);
+  }
+});
+
 test('--checkpoint-every takes steps or minutes; the older --checkpoint-minutes is an alias', async () => {
   assert.deepEqual(parseCheckpointEvery('500'), { checkpointMinutes: 0, checkpointSteps: 500 });
   assert.deepEqual(parseCheckpointEvery('10m'), { checkpointMinutes: 10 });
@@ -206,6 +230,8 @@ test('the training memory estimate grows with tile and batch, and an oversized t
   assert.throws(() => checkTrainingMemory(plan, 2, 'adam', at(64, 2)),
     (err) => isEmsegError(err, 'too-large') && err.path === '--tile');
   assert.doesNotThrow(() => checkTrainingMemory(plan, 2, 'adam', 10 * at(64, 2)));
+  assert.throws(() => checkTrainingMemory(plan, 64, 'adam', 10 * at(64, 2)),
+    (err) => isEmsegError(err, 'too-large') && err.path === '--batch', 'one tile fits: the batch is too large');
   const job: TrainJob = { images: join(samples, 'images'), labels: join(samples, 'labels'), polarity: 'membrane-0-interior-255',
     out: tmp(), model: 'fakhry-a', val: [], resume: false, overwrite: false, tile: 50_000, batch: 2, steps: 1, epochSteps: 1,
     optimizer: 'adam', lr: 1e-3, momentum: 0.9, weightDecay: 0, schedule: 'constant', warmup: 1, balance: 'weights',

@@ -102,7 +102,10 @@ export function checkTrainingMemory(plan: Plan, batch: number, optimizer: 'adam'
   const needed = estimate.totalBytes * TRAIN_MEMORY_FACTOR;
   if (needed > available) {
     const [, h, w] = plan.output;
-    throw new EmsegError('too-large', '--tile', `training ${batch} tile(s) of ${h}x${w} outputs needs about `
+    // Blame the batch when one tile alone would fit.
+    const flag = batch > 1 && estimateTrainingMemory(plan, 1, optimizer).totalBytes * TRAIN_MEMORY_FACTOR <= available
+      ? '--batch' : '--tile';
+    throw new EmsegError('too-large', flag, `training ${batch} tile(s) of ${h}x${w} outputs needs about `
       + `${formatGiB(needed)} of memory (${formatGiB(estimate.totalBytes)} of tensors x ${TRAIN_MEMORY_FACTOR} for the `
       + `native layouts and scratch), but only ${formatGiB(available)} is available; use a smaller --tile or --batch`);
   }
