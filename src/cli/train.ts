@@ -36,7 +36,7 @@ export function registerTrain(program: Command): void {
     .option('--bf16', 'train in bfloat16 (fp32 master weights)')
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', 'auto, onednn or reference', backendKind, 'auto')
-    .option('--checkpoint-every <n|Nm>', 'checkpoint every n steps (500) or N minutes (10m) [default: 3m]',
+    .option('--checkpoint-every <n|Nm>', 'checkpoint every n steps (500) or N minutes (10m) (default: 3m)',
       (v: string) => parseCheckpointEvery(v))
     .option('--checkpoint-minutes <m>', 'older name: same as --checkpoint-every <m>m', nonNegativeNumber)
     .option('--init <dir>', 'start from this trained model\'s weights (fine-tuning; its spec is used)')
