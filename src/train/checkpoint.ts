@@ -178,6 +178,7 @@ export function loadCheckpoint(dir: string, params: ParamSet, optimizer: Optimiz
 /** The training state alone (step, elapsed time), read from the header without loading the tensors. */
 export function readCheckpointState(dir: string): TrainState {
   const path = checkpointPath(dir);
+  if (!existsSync(path)) throw new EmsegError('not-found', path, 'no checkpoint here');
   const fd = openSync(path, 'r');
   let metadata: Record<string, string>;
   try {
