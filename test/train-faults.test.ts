@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { Backend } from '../src/backend/backend.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { isEmsegError } from '../src/errors.js';
 import { tileGeometry } from '../src/infer/tiling.js';
@@ -162,9 +163,13 @@ test('a diverging run stops with "diverged" naming the step; its checkpoint and 
   const out = tmp();
   const backend = createReferenceBackend('float32');
   const steps: number[] = [];
+  let diverged: TrainingDiverged | undefined;
   await assert.rejects(train(config(out, 50, 1000), syntheticData(3, 24), backend, { onStep: (r) => steps.push(r.step) }),
-    (err) => isEmsegError(err, 'diverged') && err instanceof TrainingDiverged
-      && [steps.length, steps.length + 1].includes(err.step) && err.message.includes(`step ${err.step}`));
+    (err) => {
+      diverged = err instanceof TrainingDiverged ? err : undefined;
+      return isEmsegError(err, 'diverged') && diverged !== undefined
+        && [steps.length, steps.length + 1].includes(diverged.step) && err.message.includes(`step ${diverged.step}`);
+    });
   assert.ok(steps.length < 50, 'lr 1000 must not survive 50 steps');
   const log = readFileSync(join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(log.at(-1).type, 'diverged');
@@ -177,8 +182,28 @@ test('a diverging run stops with "diverged" naming the step; its checkpoint and 
   if (existsSync(join(out, 'weights.safetensors'))) {
     const best = loadModel(out);
     assert.equal(nonFiniteParam(best.params), null);
+    assert.ok((best.meta.step as number) < diverged!.weightsStep, 'the best model is not the weights that blew up');
     assert.ok(Number.isFinite((best.meta.validation as { v_rand?: number }).v_rand), 'the best model has a finite score');
   }
+});
+
+test('a loss exploding after healthy steps keeps the last best model that a later loss vouched for', async () => {
+  // The reference backend, with the loss of the 5th step replaced by an exploded one.
+  const reference = createReferenceBackend('float32');
+  let calls = 0;
+  const backend: Backend = { ...reference, softmaxCrossEntropy: (logits, target) => {
+    const result = reference.softmaxCrossEntropy(logits, target);
+    return ++calls === 5 ? { ...result, loss: 1e25 } : result;
+  } };
+  const out = tmp();
+  // Nothing held back: every validation makes a new best, so the one at step 4 is waiting when step 5 blows up.
+  await assert.rejects(train({ ...config(out, 50, 0.01), validationSections: [] }, syntheticData(3, 24), backend),
+    (err) => err instanceof TrainingDiverged && err.code === 'diverged' && err.step === 5 && err.weightsStep === 4);
+  // The weights validated at step 4 are the ones whose loss exploded: the best model on disk is step 3's.
+  assert.equal(loadModel(out).meta.step, 3);
+  assert.equal(readCheckpointState(join(out, 'checkpoint')).step, 4, 'the last checkpoint stays');
+  const log = readFileSync(join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(log.at(-1), { type: 'diverged', step: 5, loss: 1e25, reason: log.at(-1).reason, discardedBest: 4 });
 });
 
 test('a run that crashes while writing a checkpoint resumes from the previous one and ends as an uninterrupted run', async () => {

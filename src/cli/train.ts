@@ -57,7 +57,7 @@ a NaN/Inf loss, or a loss above ${DIVERGENCE_FACTOR}x the median of the first ${
         outcome = await runTrain({ ...o, ...interval, resume: o.resume ?? false, overwrite: o.overwrite ?? false }, backend, {
           onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), wps: Math.round(r.windowsPerSecond) }),
           onValidation: (r) => process.stderr.write(`\nvalidation @${r.step}: ${Object.entries(r.scores)
-            .map(([k, v]) => `${k} ${v?.toFixed(4)}`).join(', ')}${r.best ? ' (best, saved)' : ''}\n`),
+            .map(([k, v]) => `${k} ${v?.toFixed(4)}`).join(', ')}${r.best ? ' (best so far)' : ''}\n`),
           shouldStop: () => stop.signal !== null,
         });
       } finally {

@@ -17,6 +17,9 @@ export interface TrainState {
   configHash: string;
   /** The run's first losses: the divergence rule's reference (kept so a resumed run judges alike). */
   lossReference?: number[];
+  /** Validation scores of a best model not yet written: it is saved once the next step's loss shows its weights did
+   *  not diverge (see trainer.ts). */
+  pendingBest?: Record<string, number | undefined>;
 }
 
 /**

@@ -17,7 +17,13 @@ export const DIVERGENCE_FLOOR = 10;
 
 /** Stopped because the loss or the weights blew up; the last checkpoint on disk predates the divergence. */
 export class TrainingDiverged extends EmsegError {
-  constructor(readonly step: number, readonly loss: number, why: string, lastGoodStep: number | null) {
+  /**
+   * @param step the step that diverged (1-based, as in the log)
+   * @param weightsStep how many optimiser steps the weights that blew up had taken: step - 1 for a loss (computed on
+   *   the weights before the step's update), step for non-finite weights; no best model is ever from this step
+   */
+  constructor(readonly step: number, readonly weightsStep: number, readonly loss: number, why: string,
+    lastGoodStep: number | null) {
     super('diverged', '', `training diverged at step ${step} (${why}); `
       + `${lastGoodStep === null ? 'no checkpoint was written' : `the last good checkpoint (step ${lastGoodStep}) is kept`}; `
       + 'lower the learning rate (--lr) and train again with --overwrite');

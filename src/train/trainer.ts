@@ -224,6 +224,8 @@ class TrainingRun {
         lastCheckpoint = Date.now();
       }
     }
+    // The run ends here: no later loss will vouch for the last validated weights, which are finite (checked).
+    this.saveBest();
     if (stopped && this.state.step !== this.lastSavedStep) this.checkpoint();
     return { step: this.state.step, stopped, best: this.state.best };
   }
@@ -242,7 +244,8 @@ class TrainingRun {
       x.dispose();
     }
     const why = lossDivergence(loss, state.lossReference ?? []);
-    if (why) this.diverged(state.step + 1, loss, why);
+    if (why) this.diverged(state.step + 1, state.step, loss, why);
+    this.saveBest(); // the weights still are the validated ones, and this loss shows they did not blow up
     state.lossReference = extendReference(state.lossReference ?? [], loss);
     const lr = learningRate(config.schedule, state.step);
     this.optimizer.step(params, lr);
@@ -257,15 +260,17 @@ class TrainingRun {
     appendFileSync(join(this.config.out, LOG_FILE), `${JSON.stringify(record)}\n`);
   }
 
-  private diverged(step: number, loss: number, why: string): never {
-    this.log({ type: 'diverged', step, loss: Number.isFinite(loss) ? loss : String(loss), reason: why });
-    throw new TrainingDiverged(step, loss, why, this.lastSavedStep);
+  private diverged(step: number, weightsStep: number, loss: number, why: string): never {
+    const discardedBest = this.state.pendingBest ? this.state.best?.step : undefined;
+    this.log({ type: 'diverged', step, loss: Number.isFinite(loss) ? loss : String(loss), reason: why,
+      ...(discardedBest !== undefined ? { discardedBest } : {}) });
+    throw new TrainingDiverged(step, weightsStep, loss, why, this.lastSavedStep);
   }
 
   /** NaN weights give NaN maps and NaN checkpoints: neither may ever be saved. */
   private requireFiniteWeights(): void {
     const bad = nonFiniteParam(this.params);
-    if (bad) this.diverged(this.state.step, NaN, `parameter "${bad}" holds NaN or Inf`);
+    if (bad) this.diverged(this.state.step, this.state.step, NaN, `parameter "${bad}" holds NaN or Inf`);
   }
 
   private checkpoint(): void {
@@ -276,7 +281,11 @@ class TrainingRun {
     this.hooks.onCheckpoint?.(this.state.step);
   }
 
-  /** Scores the held-back sections and saves the model when it is the best so far (only ever with a finite score). */
+  /**
+   * Scores the held-back sections; a new best (only ever with a finite score) is written by saveBest() once the next
+   * step's loss passes the divergence check: the weights validated at step s are the ones whose loss step s+1
+   * computes, and a run blowing up there must not leave them behind as its "best" model.
+   */
   private validate(): void {
     const { config, state, params } = this;
     this.requireFiniteWeights();
@@ -292,12 +301,21 @@ class TrainingRun {
     }
     if (best) {
       state.best = { step: state.step, score };
-      saveModel(config.out, config.spec, params, {
-        emseg: { format: 1 }, model: config.model, step: state.step, validation: { sections: config.validationSections, ...scores },
-        training: { ...config, spec: undefined, out: undefined }, data: this.data.source,
-      });
+      state.pendingBest = scores;
     }
     this.log({ type: 'validation', step: state.step, ...scores, best });
     this.hooks.onValidation?.({ step: state.step, scores, best });
+  }
+
+  /** Writes the best model validated at the current weights, if one is waiting. */
+  private saveBest(): void {
+    const { config, state } = this;
+    if (!state.pendingBest || !state.best) return;
+    saveModel(config.out, config.spec, this.params, {
+      emseg: { format: 1 }, model: config.model, step: state.best.step,
+      validation: { sections: config.validationSections, ...state.pendingBest },
+      training: { ...config, spec: undefined, out: undefined }, data: this.data.source,
+    });
+    delete state.pendingBest;
   }
 }
