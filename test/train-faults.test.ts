@@ -230,6 +230,23 @@ test('a run that crashes while writing a checkpoint resumes from the previous on
   }
 });
 
+test('a best model still waiting for the next loss when the run dies is written by the resumed run', async () => {
+  const data = syntheticData(3, 24);
+  const backend = createReferenceBackend('float32');
+  const out = tmp();
+  const run = { ...config(out, 6, 0.01), validationSections: [] };
+  let saves = 0;
+  // Dies right after the checkpoint of step 4 is in place, before step 5 could vouch for step 4's weights.
+  await assert.rejects(train(run, data, backend, { checkpointFault: (s) => {
+    if (s === 'renamed' && ++saves === 4) throw new Error('crash');
+  } }), /crash/);
+  assert.equal(loadModel(out).meta.step, 3);
+  const onDisk: unknown[] = [];
+  await train(run, data, backend, { onStep: () => onDisk.push(loadModel(out).meta.step) }, true);
+  assert.deepEqual(onDisk, [4, 5], 'after each step, the best model validated one step earlier');
+  assert.equal(loadModel(out).meta.step, 6);
+});
+
 test('--checkpoint-every takes steps or minutes; the older --checkpoint-minutes is an alias', async () => {
   assert.deepEqual(parseCheckpointEvery('500'), { checkpointMinutes: 0, checkpointSteps: 500 });
   assert.deepEqual(parseCheckpointEvery('10m'), { checkpointMinutes: 10 });
