@@ -71,6 +71,14 @@ test('a checkpoint write that fails at any point leaves the previous checkpoint 
   }
 });
 
+test('a checkpoint that cannot be written is an fs-failed error naming it', () => {
+  const blocker = join(tmp(), 'not-a-folder');
+  writeFileSync(blocker, 'x');
+  const { params, state } = stamped(1);
+  assert.throws(() => saveCheckpoint(blocker, params, createOptimizer({ kind: 'adam' }), state),
+    (err) => isEmsegError(err, 'fs-failed') && err.path === checkpointPath(blocker));
+});
+
 test('a writer killed at random moments always leaves a whole checkpoint', async () => {
   const dir = tmp();
   // The child rewrites the checkpoint as fast as it can; each save has weights equal to its step.

@@ -93,11 +93,11 @@ export function saveCheckpoint(dir: string, params: ParamSet, optimizer: Optimiz
   const stored: StoredState = { ...state, optimizerSteps: optimizer.stepCount };
   const bytes = encodeSafetensors(tensors, { [FORMAT_KEY]: FORMAT_VERSION, [STATE_KEY]: JSON.stringify(stored),
     step: String(state.step) });
-  mkdirSync(dir, { recursive: true });
-  removeStaleTemps(dir);
   const target = checkpointPath(dir);
   const temp = join(dir, `${TEMP_PREFIX}${process.pid}${TEMP_SUFFIX}`);
   try {
+    mkdirSync(dir, { recursive: true });
+    removeStaleTemps(dir);
     fault?.('encoded');
     writeDurably(temp, bytes);
     fault?.('temp-written');
@@ -105,8 +105,15 @@ export function saveCheckpoint(dir: string, params: ParamSet, optimizer: Optimiz
     syncDirectory(dir);
     fault?.('renamed');
   } catch (err) {
-    rmSync(temp, { force: true });
-    throw err;
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // The folder itself is unusable: there is no temp file to remove.
+    }
+    // A full or read-only disk: say which checkpoint could not be written (the previous one is still in place).
+    if ((err as NodeJS.ErrnoException).code === undefined) throw err;
+    throw new EmsegError('fs-failed', target, `cannot write the checkpoint (${describeError(err)}); the previous one is kept`,
+      { cause: err });
   }
   // The new file carries its own state; an older-format state.json beside it would only mislead.
   rmSync(join(dir, LEGACY_STATE), { force: true });
