@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/cli/main.js';
 import { PREDICT_DEFAULTS, TRAIN_DEFAULTS } from '../src/pipeline/defaults.js';
+import { checkpointInterval } from '../src/pipeline/train.js';
 import { parseStudy } from '../src/study/schema.js';
 import { REPO_ROOT } from './helpers/data.js';
 
@@ -21,12 +22,15 @@ test('emseg train flags default to the table, and a study\'s training options to
   const flags = flagDefaults('train');
   for (const [key, d] of Object.entries(TRAIN_DEFAULTS)) {
     if (key === 'val') assert.deepEqual(flags.val, [20, 21, 22, 23, 24]);
+    // --checkpoint-minutes is the older name of --checkpoint-every; the default applies when neither is given.
+    else if (key === 'checkpointMinutes') assert.deepEqual(checkpointInterval(undefined, undefined), { checkpointMinutes: d.value });
     else assert.equal(flags[key], d.value, `--${key}`);
   }
   const study = parseStudy({ name: 's', base: 'fakhry-b', variants: [{ name: 'a' }],
     data: { images: 'i', labels: 'l', validation: [0] }, budget: { steps: 10 } });
-  const shared = ['tile', 'batch', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'warmup', 'balance', 'checkpointMinutes', 'backend'];
+  const shared = ['tile', 'batch', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'warmup', 'balance', 'backend'];
   for (const key of shared) assert.equal((study.training as Record<string, unknown>)[key], flags[key], `training.${key} vs --${key}`);
+  assert.equal(study.training.checkpointMinutes, TRAIN_DEFAULTS.checkpointMinutes.value);
   assert.equal(study.data.polarity, flags.polarity);
 });
 

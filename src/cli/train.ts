@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { createBackend } from '../backend/index.js';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { COMMON_DEFAULTS as C, TRAIN_DEFAULTS as T } from '../pipeline/defaults.js';
-import { runTrain } from '../pipeline/train.js';
+import { checkpointInterval, parseCheckpointEvery, runTrain } from '../pipeline/train.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
+import { DIVERGENCE_FACTOR, DIVERGENCE_FLOOR, DIVERGENCE_REFERENCE_STEPS } from '../train/divergence.js';
 import { backendKind, intensityRule, labelPolarity, nonNegativeNumber, positiveInt } from './options.js';
 import { progressBar } from './progress.js';
 import { sectionList } from './sections.js';
@@ -39,31 +40,67 @@ export function registerTrain(program: Command): void {
     .option('--bf16', 'train in bfloat16 (fp32 master weights)')
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
-    .option('--checkpoint-minutes <m>', T.checkpointMinutes.help, nonNegativeNumber, T.checkpointMinutes.value)
+    .option('--checkpoint-every <n|Nm>', `checkpoint every n steps (500) or N minutes (10m) (default: ${T.checkpointMinutes.value}m)`,
+      (v: string) => parseCheckpointEvery(v))
+    .option('--checkpoint-minutes <m>', 'older name: same as --checkpoint-every <m>m', nonNegativeNumber)
     .option('--init <dir>', 'start from this trained model\'s weights (fine-tuning; its spec is used)')
     .option('--resume', 'continue from <out>/checkpoint exactly')
     .option('--overwrite', 'replace an existing model in <out>')
     .option('--quiet', 'no progress bar')
+    .addHelpText('after', `
+SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves a checkpoint and exits with 130 or 143 (continue
+with --resume); a second signal ends the process at once. Training stops with an error (exit 1) when it diverges:
+a NaN/Inf loss, or a loss above ${DIVERGENCE_FACTOR}x the median of the first ${DIVERGENCE_REFERENCE_STEPS} steps (and above ${DIVERGENCE_FLOOR}).`)
     .action(async (o) => {
       const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
-      let interrupted = false;
-      const onSigint = () => {
-        interrupted = true;
-        process.stderr.write('\nemseg train: stopping after this step and saving a checkpoint (Ctrl-C again to abort)\n');
-        process.once('SIGINT', () => process.exit(130));
-      };
-      process.once('SIGINT', onSigint);
+      const interval = checkpointInterval(o.checkpointEvery, o.checkpointMinutes);
+      const stop = trapStopSignals();
       const bar = progressBar('train', o.steps, 'loss {loss} | {wps} windows/s', o.quiet);
-      const outcome = await runTrain({ ...o, resume: o.resume ?? false, overwrite: o.overwrite ?? false }, backend, {
-        onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), wps: Math.round(r.windowsPerSecond) }),
-        onValidation: (r) => process.stderr.write(`\nvalidation @${r.step}: ${Object.entries(r.scores)
-          .map(([k, v]) => `${k} ${v?.toFixed(4)}`).join(', ')}${r.best ? ' (best, saved)' : ''}\n`),
-        shouldStop: () => interrupted,
-      });
-      bar.stop();
-      process.removeListener('SIGINT', onSigint);
-      process.stdout.write(outcome.stopped
-        ? `stopped at step ${outcome.step}; checkpoint saved, continue with --resume\n`
-        : `trained ${outcome.step} steps; best model (step ${outcome.best?.step}) in ${o.out}\n`);
+      let outcome: Awaited<ReturnType<typeof runTrain>>;
+      try {
+        outcome = await runTrain({ ...o, ...interval, resume: o.resume ?? false, overwrite: o.overwrite ?? false }, backend, {
+          onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), wps: Math.round(r.windowsPerSecond) }),
+          onValidation: (r) => process.stderr.write(`\nvalidation @${r.step}: ${Object.entries(r.scores)
+            .map(([k, v]) => `${k} ${v?.toFixed(4)}`).join(', ')}${r.best ? ' (best so far)' : ''}\n`),
+          shouldStop: () => stop.signal !== null,
+        });
+      } finally {
+        bar.stop();
+        stop.dispose();
+      }
+      if (outcome.stopped && stop.signal) {
+        process.stdout.write(`stopped by ${stop.signal} at step ${outcome.step}; checkpoint saved, continue with --resume\n`);
+        process.exitCode = STOP_EXIT_CODES[stop.signal];
+        return;
+      }
+      process.stdout.write(`trained ${outcome.step} steps; best model (step ${outcome.best?.step}) in ${o.out}\n`);
     });
+}
+
+/** Exit statuses of a run stopped by a signal: 128 + the signal's number, as shells report a killed process. */
+const STOP_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+type StopSignal = keyof typeof STOP_EXIT_CODES;
+
+/**
+ * The first SIGINT/SIGTERM asks training to stop after the current step (it then saves a checkpoint). Our handlers
+ * are removed right away, so a second signal gets the process-wide disposition: by default the process ends at
+ * once, even in the middle of a native step (checkpoints are written atomically, so the last one stays whole).
+ */
+export function trapStopSignals(): { readonly signal: StopSignal | null; dispose: () => void } {
+  let received: StopSignal | null = null;
+  const handlers = new Map<StopSignal, () => void>();
+  const dispose = () => {
+    for (const [signal, handler] of handlers) process.removeListener(signal, handler);
+    handlers.clear();
+  };
+  for (const signal of Object.keys(STOP_EXIT_CODES) as StopSignal[]) {
+    const handler = () => {
+      received = signal;
+      process.stderr.write(`\nemseg train: ${signal}: stopping after this step and saving a checkpoint (send it again to abort at once)\n`);
+      dispose();
+    };
+    handlers.set(signal, handler);
+    process.on(signal, handler);
+  }
+  return { get signal() { return received; }, dispose };
 }

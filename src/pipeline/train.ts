@@ -6,6 +6,7 @@ import type { LabelPolarity } from '../io/index.js';
 import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
 import { resolveSpec } from '../models/zoo.js';
 import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
+import { TRAIN_DEFAULTS } from './defaults.js';
 import { loadTrainingData } from './intensity.js';
 
 /** The training options `emseg train` takes as flags (and `emseg study` files as JSON), before data and model. */
@@ -26,7 +27,10 @@ export interface TrainOptions {
   select: string;
   closeGaps?: boolean;
   seed: number;
+  /** Minutes between checkpoints (0: every step); ignored when checkpointSteps is set. */
   checkpointMinutes: number;
+  /** Steps between checkpoints instead of minutes (`--checkpoint-every 500`). */
+  checkpointSteps?: number;
 }
 
 export const TRAIN_CHOICES = {
@@ -38,7 +42,9 @@ export const TRAIN_CHOICES = {
 export function checkTrainChoices(o: Pick<TrainOptions, keyof typeof TRAIN_CHOICES>, flag: (name: string) => string): void {
   for (const [name, allowed] of Object.entries(TRAIN_CHOICES)) {
     const v = o[name as keyof typeof TRAIN_CHOICES];
-    if (!(allowed as readonly string[]).includes(v)) throw new Error(`${flag(name)} must be one of ${allowed.join(', ')} (got "${v}")`);
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new EmsegError('invalid-option', flag(name), `must be one of ${allowed.join(', ')} (got "${v}")`);
+    }
   }
 }
 
@@ -55,6 +61,7 @@ export function buildTrainConfig(o: TrainOptions & Pick<TrainConfig, 'model' | '
     balance: o.balance as TrainConfig['balance'], elastic: o.elastic ? { alpha: 8, sigma: 10 } : null,
     jitter: o.jitter ? { contrast: 0.2, brightness: 0.1, gamma: 0.2 } : null,
     seed: o.seed, checkpointMinutes: o.checkpointMinutes, select: o.select as TrainConfig['select'],
+    ...(o.checkpointSteps !== undefined ? { checkpointSteps: o.checkpointSteps } : {}),
     ...(o.closeGaps ? { closeGaps: true } : {}),
   };
 }
@@ -94,4 +101,30 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainHooks)
   const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
     validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}) };
   return train(config, data, backend, hooks, o.resume);
+}
+
+/** When checkpoints are written: by the clock, or every so many steps. */
+export type CheckpointInterval = Pick<TrainOptions, 'checkpointMinutes' | 'checkpointSteps'>;
+
+export const DEFAULT_CHECKPOINT_MINUTES = TRAIN_DEFAULTS.checkpointMinutes.value;
+/** `500` (steps) or `10m` (minutes; fractions allowed, 0m = after every step). */
+const CHECKPOINT_EVERY = /^(?:(?<steps>\d+)|(?<minutes>\d+(?:\.\d+)?|\.\d+)m)$/;
+
+/** Parses `--checkpoint-every` (`500` steps, `10m` minutes). */
+export function parseCheckpointEvery(value: string, flag = '--checkpoint-every'): CheckpointInterval {
+  const match = CHECKPOINT_EVERY.exec(value.trim());
+  const steps = match?.groups?.steps === undefined ? undefined : Number(match.groups.steps);
+  if (!match || steps === 0) {
+    throw new EmsegError('invalid-option', flag, `expected a number of steps (e.g. 500) or of minutes (e.g. 10m), got "${value}"`);
+  }
+  return steps !== undefined ? { checkpointMinutes: 0, checkpointSteps: steps }
+    : { checkpointMinutes: Number(match.groups!.minutes) };
+}
+
+/** `--checkpoint-every`, or its older alias `--checkpoint-minutes <m>`, or the default; both at once is refused. */
+export function checkpointInterval(every: CheckpointInterval | undefined, minutes: number | undefined): CheckpointInterval {
+  if (every && minutes !== undefined) {
+    throw new EmsegError('invalid-option', '--checkpoint-minutes', 'is the older name of --checkpoint-every; give only one of them');
+  }
+  return every ?? { checkpointMinutes: minutes ?? DEFAULT_CHECKPOINT_MINUTES };
 }

@@ -11,7 +11,7 @@ import { loadModel, probePlan, saveModel } from '../models/model-dir.js';
 import { createOptimizer } from '../nn/optim.js';
 import { initParams, type ParamSet } from '../nn/params.js';
 import type { ModelSpec } from '../nn/spec.js';
-import { checkpointExists, loadCheckpoint } from '../train/checkpoint.js';
+import { checkpointExists, loadCheckpoint, readCheckpointState } from '../train/checkpoint.js';
 import { train, validate, type TrainConfig, type TrainData } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { ResolvedStudy } from './schema.js';
@@ -194,8 +194,7 @@ export async function executeRun(task: RunTask, ctx: RunContext = {}): Promise<R
 
 function previousElapsed(checkpointDir: string): number {
   try {
-    const state = JSON.parse(readFileSync(join(checkpointDir, 'state.json'), 'utf8')) as { elapsedMs?: number };
-    return state.elapsedMs ?? 0;
+    return readCheckpointState(checkpointDir).elapsedMs ?? 0;
   } catch {
     return 0;
   }

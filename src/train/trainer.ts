@@ -9,14 +9,17 @@ import { tileGeometry } from '../infer/tiling.js';
 import { evaluateStacks, type EvaluationResult, type MetricName } from '../metrics/index.js';
 import { loadModel, saveModel } from '../models/model-dir.js';
 import { Network } from '../nn/network.js';
-import { createOptimizer, type OptimizerConfig } from '../nn/optim.js';
+import { createOptimizer, type Optimizer, type OptimizerConfig } from '../nn/optim.js';
+import type { Plan } from '../nn/plan.js';
 import { initParams, zeroGrads, type ParamSet } from '../nn/params.js';
 import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { Rng } from '../util/rng.js';
 import type { ElasticOptions, JitterOptions } from './augment.js';
-import { checkpointExists, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
+import { checkpointExists, loadCheckpoint, saveCheckpoint, type CheckpointFaultHook, type TrainState } from './checkpoint.js';
+import { extendReference, lossDivergence, nonFiniteParam, TrainingDiverged } from './divergence.js';
+import { checkTrainingMemory } from './memory.js';
 import { TileSampler, type Balance } from './sampler.js';
 
 export interface TrainConfig {
@@ -38,7 +41,10 @@ export interface TrainConfig {
   elastic: ElasticOptions | null;
   jitter: JitterOptions | null;
   seed: number;
+  /** Checkpoint when this many minutes passed since the last one (0: after every step)... */
   checkpointMinutes: number;
+  /** ...or, when set, every this many steps instead of by the clock. */
+  checkpointSteps?: number;
   /** Metric that picks the best checkpoint. */
   select: 'v_rand' | 'pixel_error';
   /** Start from this model directory's weights (fine-tuning) instead of a random initialisation. */
@@ -73,8 +79,10 @@ export interface TrainHooks {
   onStep?: (r: StepReport) => void;
   onValidation?: (r: ValidationReport) => void;
   onCheckpoint?: (step: number) => void;
-  /** Polled between steps (Ctrl-C): a checkpoint is saved and train() returns. */
+  /** Polled between steps (Ctrl-C, SIGTERM): a checkpoint is saved and train() returns. */
   shouldStop?: () => boolean;
+  /** Tests only: fails a checkpoint write at the given point, as a crash there would. */
+  checkpointFault?: CheckpointFaultHook;
 }
 
 export interface TrainOutcome {
@@ -87,7 +95,7 @@ const CHECKPOINT_DIR = 'checkpoint';
 export const LOG_FILE = 'train-log.jsonl';
 
 function hashConfig(config: TrainConfig): string {
-  const { out: _out, steps: _steps, checkpointMinutes: _c, ...rest } = config;
+  const { out: _out, steps: _steps, checkpointMinutes: _c, checkpointSteps: _s, ...rest } = config;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
@@ -120,118 +128,194 @@ export function validate(predictor: Predictor, data: TrainData, sections: readon
 function copyWeightsFrom(dir: string, spec: ModelSpec, params: ParamSet): void {
   const source = loadModel(dir);
   if (JSON.stringify(source.spec.layers) !== JSON.stringify(spec.layers)) {
-    throw new Error(`${dir}: its spec (${source.spec.name}) differs from the model being trained (${spec.name})`);
+    throw new EmsegError('checkpoint-mismatch', dir, `its spec (${source.spec.name}) differs from the model being trained (${spec.name})`);
   }
   for (const [name, p] of params) p.data.set(source.params.get(name)!.data);
 }
 
-/** Lets signal handlers (Ctrl-C) and timers run between steps; each step itself is synchronous native work. */
+/** Lets signal handlers (Ctrl-C, SIGTERM) and timers run between steps; each step itself is synchronous native work. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const MS_PER_MINUTE = 60_000;
+const VALIDATION_METRICS: MetricName[] = ['pixel_error', 'v_rand'];
+
+/** Periodic checkpoints: every checkpointSteps steps when set, else by the clock; always after the last step. */
+function checkpointDue(config: TrainConfig, step: number, lastCheckpointAt: number): boolean {
+  if (step === config.steps) return true;
+  if (config.checkpointSteps !== undefined) return step % config.checkpointSteps === 0;
+  return Date.now() - lastCheckpointAt >= config.checkpointMinutes * MS_PER_MINUTE;
+}
 
 /**
  * Whole-tile (fully convolutional) training with checkpoints, validation each epoch, best-model selection,
- * a JSONL log and exact resumption.
+ * a JSONL log and exact resumption. A diverged run (see divergence.ts) throws TrainingDiverged and leaves the last
+ * checkpoint and best model as they were: neither ever holds non-finite weights.
  */
 export async function train(config: TrainConfig, data: TrainData, backend: Backend, hooks: TrainHooks = {},
   resume = false): Promise<TrainOutcome> {
-  const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
-  const { plan } = geometry;
-  const params: ParamSet = initParams(plan, config.seed);
-  if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, params);
-  const optimizer = createOptimizer(config.optimizer);
-  const net = new Network(plan, params, backend, config.seed + 1);
-  const sampler = new TileSampler(data.images, data.labels, config.trainSections, {
-    inputSize: geometry.inputH, outputSize: plan.output[1], offset: geometry.offset, balance: config.balance, elastic: config.elastic,
-    jitter: config.jitter,
-  });
-  const rng = new Rng(config.seed + 2);
-  const checkpointDir = join(config.out, CHECKPOINT_DIR);
-  const configHash = hashConfig(config);
-  mkdirSync(config.out, { recursive: true });
+  return new TrainingRun(config, data, backend, hooks, resume).run();
+}
 
-  let state: TrainState = { step: 0, samplerRng: rng.snapshot, dropoutRng: net.rng.snapshot, elapsedMs: 0, best: null,
-    configHash };
-  if (resume) {
-    if (!checkpointExists(checkpointDir)) throw new Error(`${checkpointDir}: no checkpoint to resume from`);
-    state = loadCheckpoint(checkpointDir, params, optimizer);
-    if (state.configHash !== configHash) {
-      throw new EmsegError('checkpoint-mismatch', checkpointDir, 'was trained with different settings; resume with the same options');
-    }
-    rng.restore(state.samplerRng);
-    net.rng.restore(state.dropoutRng);
+/** One call of train(): the model, optimiser, sampler and RNGs, and the state a checkpoint holds. */
+class TrainingRun {
+  private readonly plan: Plan;
+  private readonly inputShape: number[];
+  private readonly params: ParamSet;
+  private readonly optimizer: Optimizer;
+  private readonly net: Network;
+  private readonly sampler: TileSampler;
+  private readonly rng: Rng;
+  private readonly checkpointDir: string;
+  private state: TrainState;
+  /** The step of the checkpoint on disk (null: none yet), named when the run diverges. */
+  private lastSavedStep: number | null = null;
+
+  constructor(private readonly config: TrainConfig, private readonly data: TrainData, private readonly backend: Backend,
+    private readonly hooks: TrainHooks, resume: boolean) {
+    const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
+    this.plan = geometry.plan;
+    checkTrainingMemory(this.plan, config.batch, config.optimizer.kind);
+    this.inputShape = [config.batch, 1, this.plan.input[1], this.plan.input[2]];
+    this.params = initParams(this.plan, config.seed);
+    if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, this.params);
+    this.optimizer = createOptimizer(config.optimizer);
+    this.net = new Network(this.plan, this.params, backend, config.seed + 1);
+    this.sampler = new TileSampler(data.images, data.labels, config.trainSections, {
+      inputSize: geometry.inputH, outputSize: this.plan.output[1], offset: geometry.offset, balance: config.balance,
+      elastic: config.elastic, jitter: config.jitter,
+    });
+    this.rng = new Rng(config.seed + 2);
+    this.checkpointDir = join(config.out, CHECKPOINT_DIR);
+    mkdirSync(config.out, { recursive: true });
+    this.state = { step: 0, samplerRng: this.rng.snapshot, dropoutRng: this.net.rng.snapshot, elapsedMs: 0, best: null,
+      configHash: hashConfig(config), lossReference: [] };
+    if (resume) this.restore();
   }
-  const log = (record: Record<string, unknown>) => appendFileSync(join(config.out, LOG_FILE), `${JSON.stringify(record)}\n`);
-  const checkpoint = () => {
-    state = { ...state, samplerRng: rng.snapshot, dropoutRng: net.rng.snapshot };
-    saveCheckpoint(checkpointDir, params, optimizer, state);
-    hooks.onCheckpoint?.(state.step);
-  };
-  const windowsPerStep = config.batch * plan.output[1] * plan.output[2];
-  const [, inH, inW] = plan.input;
-  const started = Date.now() - state.elapsedMs;
-  let lastCheckpoint = Date.now();
-  let stopped = false;
 
-  while (state.step < config.steps) {
-    await yieldToEventLoop();
-    if (hooks.shouldStop?.()) {
-      stopped = true;
-      break;
+  private restore(): void {
+    if (!checkpointExists(this.checkpointDir)) throw new EmsegError('not-found', this.checkpointDir, 'no checkpoint to resume from');
+    const configHash = this.state.configHash;
+    this.state = loadCheckpoint(this.checkpointDir, this.params, this.optimizer);
+    if (this.state.configHash !== configHash) {
+      throw new EmsegError('checkpoint-mismatch', this.checkpointDir, 'was trained with different settings; resume with the same options');
     }
+    this.rng.restore(this.state.samplerRng);
+    this.net.rng.restore(this.state.dropoutRng);
+    this.lastSavedStep = this.state.step;
+  }
+
+  async run(): Promise<TrainOutcome> {
+    const { config, state } = this;
+    const started = Date.now() - state.elapsedMs;
+    let lastCheckpoint = Date.now();
+    let stopped = false;
+    while (this.state.step < config.steps) {
+      await yieldToEventLoop();
+      if (this.hooks.shouldStop?.()) {
+        stopped = true;
+        break;
+      }
+      const report = this.step(started);
+      this.log({ type: 'step', ...report });
+      this.hooks.onStep?.(report);
+      if (report.step % config.stepsPerEpoch === 0 || report.step === config.steps) this.validate();
+      if (checkpointDue(config, report.step, lastCheckpoint)) {
+        this.checkpoint();
+        lastCheckpoint = Date.now();
+      }
+    }
+    // The run ends here: no later loss will vouch for the last validated weights, which are finite (checked).
+    this.saveBest();
+    if (stopped && this.state.step !== this.lastSavedStep) this.checkpoint();
+    return { step: this.state.step, stopped, best: this.state.best };
+  }
+
+  /** One optimiser step; a diverged loss stops the run before the optimiser applies its gradients. */
+  private step(started: number): StepReport {
+    const { config, state, params } = this;
     const t0 = Date.now();
-    const batch = sampler.next(config.batch, rng);
-    const x = backend.fromArray(batch.input, [config.batch, 1, inH, inW]);
+    const batch = this.sampler.next(config.batch, this.rng);
+    const x = this.backend.fromArray(batch.input, this.inputShape);
     zeroGrads(params);
     let loss: number;
     try {
-      loss = net.trainStep(x, { labels: batch.labels, weights: batch.weights }).loss;
+      loss = this.net.trainStep(x, { labels: batch.labels, weights: batch.weights }).loss;
     } finally {
       x.dispose();
     }
-    if (!Number.isFinite(loss)) {
-      throw new Error(`training diverged at step ${state.step} (loss ${loss}); lower the learning rate`);
-    }
+    const why = lossDivergence(loss, state.lossReference ?? []);
+    if (why) this.diverged(state.step + 1, state.step, loss, why);
+    this.saveBest(); // the weights still are the validated ones, and this loss shows they did not blow up
+    state.lossReference = extendReference(state.lossReference ?? [], loss);
     const lr = learningRate(config.schedule, state.step);
-    optimizer.step(params, lr);
+    this.optimizer.step(params, lr);
     state.step++;
     state.elapsedMs = Date.now() - started;
-    const report = { step: state.step, steps: config.steps, loss, lr,
+    const windowsPerStep = config.batch * this.plan.output[1] * this.plan.output[2];
+    return { step: state.step, steps: config.steps, loss, lr,
       windowsPerSecond: windowsPerStep / Math.max(1e-3, (Date.now() - t0) / 1000), elapsedMs: state.elapsedMs };
-    log({ type: 'step', ...report });
-    hooks.onStep?.(report);
-
-    if (state.step % config.stepsPerEpoch === 0 || state.step === config.steps) {
-      runValidation();
-    }
-    if (Date.now() - lastCheckpoint > config.checkpointMinutes * 60_000 || state.step === config.steps) {
-      checkpoint();
-      lastCheckpoint = Date.now();
-    }
   }
-  if (stopped) checkpoint();
-  return { step: state.step, stopped, best: state.best };
 
-  function runValidation(): void {
-    const metrics: MetricName[] = ['pixel_error', 'v_rand'];
+  private log(record: Record<string, unknown>): void {
+    appendFileSync(join(this.config.out, LOG_FILE), `${JSON.stringify(record)}\n`);
+  }
+
+  private diverged(step: number, weightsStep: number, loss: number, why: string): never {
+    const discardedBest = this.state.pendingBest ? this.state.best?.step : undefined;
+    this.log({ type: 'diverged', step, loss: Number.isFinite(loss) ? loss : String(loss), reason: why,
+      ...(discardedBest !== undefined ? { discardedBest } : {}) });
+    throw new TrainingDiverged(step, weightsStep, loss, why, this.lastSavedStep);
+  }
+
+  /** NaN weights give NaN maps and NaN checkpoints: neither may ever be saved. */
+  private requireFiniteWeights(): void {
+    const bad = nonFiniteParam(this.params);
+    if (bad) this.diverged(this.state.step, this.state.step, NaN, `parameter "${bad}" holds NaN or Inf`);
+  }
+
+  private checkpoint(): void {
+    this.requireFiniteWeights();
+    this.state = { ...this.state, samplerRng: this.rng.snapshot, dropoutRng: this.net.rng.snapshot };
+    saveCheckpoint(this.checkpointDir, this.params, this.optimizer, this.state, this.hooks.checkpointFault);
+    this.lastSavedStep = this.state.step;
+    this.hooks.onCheckpoint?.(this.state.step);
+  }
+
+  /**
+   * Scores the held-back sections; a new best (only ever with a finite score) is written by saveBest() once the next
+   * step's loss passes the divergence check: the weights validated at step s are the ones whose loss step s+1
+   * computes, and a run blowing up there must not leave them behind as its "best" model.
+   */
+  private validate(): void {
+    const { config, state, params } = this;
+    this.requireFiniteWeights();
     let scores: Partial<Record<MetricName, number>> = {};
-    let best = false;
+    let score = NaN;
+    let best = true; // nothing held back: the latest model is the one to keep
     if (config.validationSections.length) {
-      const result = validate(new Predictor([{ spec: config.spec, params }], backend), data, config.validationSections, metrics,
-        undefined, config.closeGaps ? DEFAULT_SEGMENT_OPTIONS : undefined);
+      const result = validate(new Predictor([{ spec: config.spec, params }], this.backend), this.data,
+        config.validationSections, VALIDATION_METRICS, undefined, config.closeGaps ? DEFAULT_SEGMENT_OPTIONS : undefined);
       scores = { pixel_error: result.pixel_error, v_rand: result.v_rand };
-      const score = config.select === 'v_rand' ? result.v_rand! : -result.pixel_error!;
-      best = !state.best || score > state.best.score;
-    } else {
-      best = true; // nothing held back: the latest model is the one to keep
+      score = config.select === 'v_rand' ? result.v_rand! : -result.pixel_error!;
+      best = Number.isFinite(score) && (!state.best || score > state.best.score);
     }
     if (best) {
-      state.best = { step: state.step, score: config.select === 'v_rand' ? scores.v_rand ?? NaN : -(scores.pixel_error ?? NaN) };
-      saveModel(config.out, config.spec, params, {
-        emseg: { format: 1 }, model: config.model, step: state.step, validation: { sections: config.validationSections, ...scores },
-        training: { ...config, spec: undefined, out: undefined }, data: data.source,
-      });
+      state.best = { step: state.step, score };
+      state.pendingBest = scores;
     }
-    log({ type: 'validation', step: state.step, ...scores, best });
-    hooks.onValidation?.({ step: state.step, scores, best });
+    this.log({ type: 'validation', step: state.step, ...scores, best });
+    this.hooks.onValidation?.({ step: state.step, scores, best });
+  }
+
+  /** Writes the best model validated at the current weights, if one is waiting. */
+  private saveBest(): void {
+    const { config, state } = this;
+    if (!state.pendingBest || !state.best) return;
+    saveModel(config.out, config.spec, this.params, {
+      emseg: { format: 1 }, model: config.model, step: state.best.step,
+      validation: { sections: config.validationSections, ...state.pendingBest },
+      training: { ...config, spec: undefined, out: undefined }, data: this.data.source,
+    });
+    delete state.pendingBest;
   }
 }
