@@ -1,7 +1,7 @@
 /** Public API of emseg's image-stack input/output. */
 export { EmsegIoError } from './errors.js';
 export type { EmsegIoErrorCode } from './errors.js';
-export { MAX_SLICE_PIXELS, MAX_STACK_ELEMENTS } from './limits.js';
+export { MAX_SLICE_PIXELS, MAX_STACK_ELEMENTS, availableMemoryBytes, formatBytes } from './limits.js';
 export type { ColourPolicy } from './png.js';
 export { IMAGE_EXTENSIONS, naturalSort, resolveSources } from './sources.js';
 export {
@@ -17,7 +17,7 @@ export {
 } from './stack.js';
 export type { ImageStack, LoadedStack, ReadOptions, SampleType, Slice, SliceLike, StackData, StackReader } from './stack.js';
 export { outputFormatFor, writeIsbiSubmission, writeStack } from './write.js';
-export type { OutputFormat, ProbabilityMeaning, SliceSource, WriteOptions } from './write.js';
+export type { AnySlice, BandedSlice, OutputFormat, ProbabilityMeaning, SliceSource, WriteOptions } from './write.js';
 export { LABEL_POLARITIES, iterateDataset, labelsToMask, loadDataset } from './dataset.js';
 export type { Dataset, DatasetOptions, DatasetSlice, LabelPolarity } from './dataset.js';
 export { encodeTiff } from './tiff-write.js';
