@@ -39,8 +39,8 @@ function sectionOf(s: Slice): SectionSource {
 }
 
 /** --close-gaps segments the whole map at once; refuse a section whose watershed would not fit in memory. */
-function checkCloseGapsMemory(width: number, height: number): void {
-  const needed = CLOSE_GAPS_BYTES_PER_PIXEL * width * height;
+function checkCloseGapsMemory(width: number, height: number, prediction: number): void {
+  const needed = CLOSE_GAPS_BYTES_PER_PIXEL * width * height + prediction;
   const available = availableMemoryBytes();
   if (needed > available) {
     throw new EmsegError('insufficient-memory', '--close-gaps', `closing gaps segments the whole ${width}x${height} map at ` +
@@ -53,8 +53,8 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   const models = o.models.flatMap((dir) => loadModels(dir));
   const reader = await openStack(o.input);
   const sectionBytes = reader.width * reader.height * BYTES_OF[reader.sampleType];
-  checkPredictionMemory(models.map((m) => m.spec), o.tile, reader.height, reader.width, sectionBytes);
-  if (o.closeGaps) checkCloseGapsMemory(reader.width, reader.height);
+  const ws = checkPredictionMemory(models.map((m) => m.spec), o.tile, reader.height, reader.width, sectionBytes);
+  if (o.closeGaps) checkCloseGapsMemory(reader.width, reader.height, ws.total + sectionBytes);
   const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
   const predictor = new Predictor(models, backend);
   const bandRows = predictor.layout(reader.height, reader.width, o.tile).stepH;
