@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { createBackend } from '../src/backend/index.js';
 import { isEmsegError } from '../src/errors.js';
 import { loadDataset, openStack, readStack, writeIsbiSubmission, writeStack, type BandedSlice } from '../src/io/index.js';
-import { activationPeakBytes, checkPredictionMemory, predictionWorkingSet } from '../src/infer/memory.js';
+import { activationBytes, checkPredictionMemory, predictionWorkingSet } from '../src/infer/memory.js';
 import { Predictor } from '../src/infer/predict.js';
 import { tileGeometry } from '../src/infer/tiling.js';
 import { loadModel } from '../src/models/model-dir.js';
@@ -82,7 +82,10 @@ test('the working set is estimated from the plan: it grows with the tile, not wi
   // Band buffers are tile rows x section width: 16384 columns cost 4x what 4096 do.
   assert.equal(predictionWorkingSet([spec], 512, 4096, 16384).bands, 4 * predictionWorkingSet([spec], 512, 4096, 4096).bands);
   const plan = tileGeometry(spec, 512, 512, 512).plan;
-  assert.ok(activationPeakBytes(plan) >= 4 * plan.nodes.reduce((m, n) => Math.max(m, n.out[0] * n.out[1] * n.out[2]), 0));
+  assert.ok(activationBytes(plan) >= 4 * plan.nodes.reduce((m, n) => Math.max(m, n.out[0] * n.out[1] * n.out[2]), 0));
+  // Two members of one architecture share the backend's buffers; a second architecture adds its own.
+  assert.equal(predictionWorkingSet([spec, spec], 512, 4096, 4096).tile, predictionWorkingSet([spec], 512, 4096, 4096).tile);
+  assert.ok(predictionWorkingSet([spec, resolveSpec('reference-net')], 512, 4096, 4096).tile > small.tile);
 });
 
 test('--tile and --close-gaps are refused, naming how much they need, when memory is short', async () => {

@@ -7,41 +7,21 @@ import { commonStride, geometryForSteps, tileStep } from './tiling.js';
 /** Activations are float32 on both backends (bf16 converts inside the kernels). */
 const BYTES_PER_VALUE = 4;
 /**
- * Measured ratio of a tile's real peak to the activations the plan holds alive at once: oneDNN keeps
- * activations in blocked layouts (channels padded to 8 or 16), a scratchpad and reordered weights beside them.
+ * The oneDNN backend parks freed buffers in a pool for reuse, so a tile run ends up holding one buffer per
+ * activation of the plan, not just the ones alive at once; scratchpads and blocked layouts add to it. Measured on
+ * unet-w16 (input 444/700/1212 px): resident growth 260/590/1839 MB for 169/526/1847 MB of activations.
  */
-const BACKEND_OVERHEAD = 2;
+const BACKEND_OVERHEAD = 1.25;
 /** Float planes of tile size a tile run holds besides the network: read window, transformed copy, output, placed. */
 const TILE_PLANES = 4;
-/** Band-sized float buffers: the running sum and the copy the writer encodes. */
-const BAND_BUFFERS = 2;
-/** Node's heap, the addon, code and the decoded model: resident before the first tile (measured ~150 MB). */
-export const BASE_PROCESS_BYTES = 200 * 2 ** 20;
+/** Band-sized float buffers: the running sum, the writer's copy, and finished bands the GC has not yet freed. */
+const BAND_BUFFERS = 4;
+/** Node's heap, the addon, code and the decoded models: resident before the first tile (measured ~150 MB). */
+export const BASE_PROCESS_BYTES = 256 * 2 ** 20;
 
-/**
- * Largest number of activation bytes Network.predict holds at once on this plan: every node's output stays alive
- * until its last consumer has run (a ReLU fused into its convolution shares that convolution's tensor).
- */
-export function activationPeakBytes(plan: Plan): number {
-  const bytes = (shape: readonly number[]) => shape.reduce((a, b) => a * b, BYTES_PER_VALUE);
-  const consumers = plan.nodes.map(() => 0);
-  for (const n of plan.nodes) for (const i of n.inputs) if (i >= 0) consumers[i]!++;
-  const aliased = (n: Plan['nodes'][number]) => n.type === 'relu' && n.inputs[0]! >= 0 && consumers[n.inputs[0]!] === 1
-    && ['conv', 'dense'].includes(plan.nodes[n.inputs[0]!]!.type);
-  let live = bytes(plan.input);
-  let peak = live;
-  const pending = [...consumers];
-  for (const n of plan.nodes) {
-    if (!aliased(n)) live += bytes(n.out);
-    peak = Math.max(peak, live);
-    for (const i of n.inputs) {
-      if (i < 0) continue;
-      pending[i]!--;
-      const input = plan.nodes[i]!;
-      if (pending[i] === 0 && !(aliased(n) && input === plan.nodes[n.inputs[0]!])) live -= bytes(input.out);
-    }
-  }
-  return peak;
+/** Bytes of every activation of one run of this plan (what the backend's buffer pool ends up holding). */
+export function activationBytes(plan: Plan): number {
+  return plan.nodes.reduce((s, n) => s + n.out.reduce((a, b) => a * b, BYTES_PER_VALUE), 0);
 }
 
 /** Parameter bytes of a plan (float32 weights and biases). */
@@ -52,7 +32,7 @@ function paramBytes(plan: Plan): number {
 export interface WorkingSet {
   /** Everything together: the estimate checked against available memory. */
   total: number;
-  /** Peak of the largest tile run (network activations with backend overhead, tile planes). */
+  /** Tile runs: the backend's pooled activations per architecture, and the tile-sized planes. */
   tile: number;
   /** Band buffers (tile rows x section width). */
   bands: number;
@@ -67,11 +47,15 @@ export function predictionWorkingSet(specs: readonly ModelSpec[], tile: number, 
   const stepW = tileStep(tile, width, stride);
   let tilePeak = 0;
   let params = 0;
+  const architectures = new Set<string>();
   for (const spec of specs) {
     const g = geometryForSteps(spec, stepH, stepW);
     const planes = TILE_PLANES * g.inputH * g.inputW * BYTES_PER_VALUE;
-    tilePeak = Math.max(tilePeak, BACKEND_OVERHEAD * activationPeakBytes(g.plan) + planes);
     params += BACKEND_OVERHEAD * paramBytes(g.plan);
+    // Ensemble members of one architecture reuse the same pooled buffers; different ones add theirs.
+    const key = JSON.stringify(spec.layers);
+    if (!architectures.has(key)) tilePeak += BACKEND_OVERHEAD * activationBytes(g.plan) + planes;
+    architectures.add(key);
   }
   const bands = BAND_BUFFERS * stepH * width * BYTES_PER_VALUE;
   return { total: BASE_PROCESS_BYTES + tilePeak + bands + params, tile: tilePeak, bands, params };
