@@ -73,7 +73,7 @@ export function checkPredictionMemory(specs: readonly ModelSpec[], tile: number,
     throw new EmsegError('insufficient-memory', flag,
       `predicting a ${width}x${height} section with tile ${tile} needs about ${formatBytes(ws.total + extra)} ` +
       `(largest tile ${formatBytes(ws.tile)}, bands ${formatBytes(ws.bands)}, weights ${formatBytes(ws.params)}, ` +
-      `section ${formatBytes(extra)}) but only ${formatBytes(available)} is available; use a smaller ${flag}`);
+      `decoded section ${formatBytes(extra)}) but only ${formatBytes(available)} is available; use a smaller ${flag}`);
   }
   return ws;
 }
