@@ -116,12 +116,14 @@ function modelLayout(spec: ModelSpec): ModelLayout {
   if (known) return known;
   const stride = totalStride(spec);
   const probeStep = roundUp(PROBE_STEP, stride);
+  // Exactness depends on the input size modulo the stride: two periods hold every phase.
   let probe: Plan | undefined;
-  for (let s = probeStep; !probe && s < probeStep + 4 * stride + (spec.window ?? 0) + 4096; s++) probe = tryPlan(spec, s, s);
+  for (let s = probeStep; !probe && s < probeStep + 2 * stride; s++) probe = tryPlan(spec, s, s);
   if (!probe) throw new EmsegError('invalid-spec', spec.name, 'found no input size at which the network\'s outputs align with its input');
   const shrink = probe.input[1] - probe.output[1];
   const offset = Math.floor(shrink / 2);
   const reach = probe.paddingFree ? 0 : Math.ceil((probe.field - 1) / 2) + stride;
+  // 2 x margin runs through every even residue modulo the stride within stride / 2 steps; the rest is slack.
   for (let margin = Math.max(offset, reach); margin < Math.max(offset, reach) + 4 * stride + 2; margin++) {
     const fits = [probeStep, probeStep + stride].every((step) => {
       const plan = tryPlan(spec, step + 2 * margin, step + 2 * margin);
