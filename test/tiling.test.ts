@@ -6,7 +6,8 @@ import { createBackend } from '../src/backend/index.js';
 import { extractMirrored } from '../src/image/mirror.js';
 import { readStack, toFloat32 } from '../src/io/index.js';
 import { Predictor, type ModelWeights } from '../src/infer/predict.js';
-import { MIN_TILE, tileGeometry, totalStride } from '../src/infer/tiling.js';
+import { MIN_TILE, geometryForSteps, tileGeometry, totalStride } from '../src/infer/tiling.js';
+import { Network } from '../src/nn/network.js';
 import { resolveSpec, zooNames } from '../src/models/zoo.js';
 import { initParams } from '../src/nn/params.js';
 import { SAMPLE_IMAGES } from '../src/pipeline/assets.js';
@@ -87,4 +88,41 @@ test('test-time augmentation and an ensemble stay tile-independent', async () =>
   // Two strides (16 and 4) and a padded net: flips and quarter turns of each tile must keep one pooling grid.
   const predictor = new Predictor([model('unet-w16', 5), model('reference-net', 6)], backend);
   await assertTileIndependent(predictor, [70, 90], [MIN_TILE], true);
+});
+
+test('output pixel i belongs to input pixel i + offset: a changed pixel reaches outputs centred on it', () => {
+  // Averaged over every phase of the pooling grid, the outputs a one-pixel change reaches are centred on that pixel;
+  // an offset off by one (as when a pooling floors an odd size) moves the centre by one.
+  for (const name of ['unet-w16', 'reference-net']) {
+    const spec = resolveSpec(name);
+    const g = geometryForSteps(spec, 256, 256);
+    const net = new Network(g.plan, initParams(g.plan, 1), backend);
+    const size = g.inputH;
+    const [, oh, ow] = g.plan.output;
+    const run = (x: Float32Array) => {
+      const t = backend.fromArray(x, [1, 1, size, size]);
+      const p = net.predict(t);
+      t.dispose();
+      const a = p.toArray();
+      p.dispose();
+      return a;
+    };
+    const base = Float32Array.from({ length: size * size }, (_, i) => ((i * 7919) % 97) / 97);
+    const p0 = run(base);
+    let shift = 0;
+    const stride = totalStride(spec);
+    for (let phase = 0; phase < stride; phase++) {
+      const q = Math.floor(size / 2) - stride + phase;
+      const x = base.slice();
+      x[q * size + q]! += 5;
+      const p1 = run(x);
+      let [lo, hi] = [Infinity, -Infinity];
+      for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) {
+        if (Math.abs(p1[i * ow + j]! - p0[i * ow + j]!) > 1e-7) [lo, hi] = [Math.min(lo, i), Math.max(hi, i)];
+      }
+      assert.ok(lo > 0 && hi < oh - 1, `${name}: the changed outputs lie inside the tile`);
+      shift += (lo + hi) / 2 + g.offset - q;
+    }
+    assert.equal(shift / stride, 0, `${name}: outputs are centred ${shift / stride} px away from the changed pixel`);
+  }
 });
