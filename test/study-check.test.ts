@@ -79,8 +79,9 @@ test('a study with data problems trains nothing', async () => {
 
 test('a tile the planner refuses is an invalid variant naming "training.tile"', async () => {
   const data = await writeData('tiles', 4);
-  // No window and a 2x2 kernel: a valid model that shrinks by one pixel, so no tile has a centred output.
-  const odd = { name: 'odd', layers: [{ type: 'conv', name: 'c1', out: 2, kernel: 2 }, { type: 'softmax' }] };
+  // A skip crop from a 3x3 branch to a 3x3 + 2x2 branch takes off an odd number of pixels: it can never be centred.
+  const odd = { name: 'odd', layers: [{ type: 'conv', name: 'a', out: 2, kernel: 3 }, { type: 'conv', name: 'b', out: 2, kernel: 2 },
+    { type: 'crop', name: 'c', to: 'b', inputs: ['a'] }, { type: 'softmax' }] };
   const outcome = await runStudy(parseStudy(study(data, { variants: [{ name: 'a' }, { name: 'odd', model: odd }] })),
     { out: join(TMP, 'out-tiles'), checkOnly: true });
   assert.equal(outcome.plans[0]!.error, undefined);

@@ -1,13 +1,17 @@
 import type { Backend } from '../backend/backend.js';
+import { EmsegError } from '../errors.js';
 import { Network } from '../nn/network.js';
 import type { ParamSet } from '../nn/params.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { dihedral, inverseDihedral } from '../image/dihedral.js';
-import { extractMirrored } from '../image/mirror.js';
-import { tileGeometry, type TileGeometry } from './tiling.js';
+import { sectionFrom, type SectionSource } from './section.js';
+import { commonStride, geometryForSteps, tileStep, type TileGeometry } from './tiling.js';
 
 /** Class index of membrane in every emseg model's output. */
 export const MEMBRANE_CLASS = 1;
+/** Output tile edge when none is given. */
+export const DEFAULT_TILE = 512;
+const TTA_TRANSFORMS = [0, 1, 2, 3, 4, 5, 6, 7];
 
 export interface ModelWeights {
   spec: ModelSpec;
@@ -15,89 +19,150 @@ export interface ModelWeights {
 }
 
 export interface PredictOptions {
-  /** Output tile edge in pixels; bounds memory on large sections. */
+  /** Output tile edge in pixels (rounded up to the networks' stride, capped by the section); bounds memory. */
   tile?: number;
-  /** Average over the 8 rotations/flips (test-time augmentation). */
+  /** Average over the 8 rotations/flips (test-time augmentation), applied tile by tile. */
   tta?: boolean;
   /** Called after each tile with (done, total) for this section. */
   onTile?: (done: number, total: number) => void;
 }
 
+/** Rows [top, top + rows) of a section's membrane map, full width. */
+export interface MapBand {
+  top: number;
+  rows: number;
+  data: Float32Array;
+}
+
+/** How a section is cut: bands of `stepH` rows, each band `cols` tiles of `stepW` columns. */
+export interface BandLayout {
+  stepH: number;
+  stepW: number;
+  bands: number;
+  cols: number;
+}
+
 /**
- * Membrane probability maps for whole sections of any size: dense fully convolutional evaluation with mirrored
- * borders, tiled with halos, optionally averaged over test-time augmentation and over an ensemble of models.
+ * Membrane probability maps for sections of any size: dense fully convolutional evaluation with mirrored borders,
+ * in bands of tile rows, optionally averaged over test-time augmentation and over an ensemble of models. Every
+ * model x transform runs on the same tile grid; a transform is applied to each tile's input and undone on its
+ * output, so no whole-section copy is made and the result does not depend on the tile size.
  */
 export class Predictor {
   private readonly nets = new Map<string, { geometry: TileGeometry; net: Network }>();
+  private readonly stride: number;
 
   constructor(readonly models: readonly ModelWeights[], readonly backend: Backend) {
-    if (models.length === 0) throw new Error('Predictor needs at least one model');
+    if (models.length === 0) throw new EmsegError('invalid-option', 'models', 'Predictor needs at least one model');
+    this.stride = commonStride(models.map((m) => m.spec));
   }
 
-  /** P(membrane) per pixel of an h x w section (row-major). */
+  /** The band and tile grid used for an h x w section at this tile size. */
+  layout(height: number, width: number, tile = DEFAULT_TILE): BandLayout {
+    const stepH = tileStep(tile, height, this.stride);
+    const stepW = tileStep(tile, width, this.stride);
+    return { stepH, stepW, bands: Math.ceil(height / stepH), cols: Math.ceil(width / stepW) };
+  }
+
+  /** Tile geometry of one model at this layout (odd quarter turns of TTA use the transposed one). */
+  geometry(model: ModelWeights, stepH: number, stepW: number): TileGeometry {
+    return this.network(model, stepH, stepW).geometry;
+  }
+
+  /** P(membrane) per pixel of an h x w section (row-major), assembled from its bands. */
   predict(image: Float32Array, height: number, width: number, options: PredictOptions = {}): Float32Array {
-    if (image.length !== height * width) throw new Error(`image has ${image.length} pixels, expected ${height}x${width}`);
-    const transforms = options.tta ? [0, 1, 2, 3, 4, 5, 6, 7] : [0];
-    const sum = new Float32Array(height * width);
-    const total = transforms.length * this.models.length;
-    let done = 0;
-    for (const model of this.models) {
-      for (const k of transforms) {
-        const t = dihedral(image, height, width, k);
-        const p = this.predictOne(model, t.data, t.height, t.width, (d, n) => options.onTile?.(done * n + d, total * n),
-          options.tile ?? 512);
-        const back = dihedral(p, t.height, t.width, inverseDihedral(k)).data;
-        for (let i = 0; i < sum.length; i++) sum[i] += back[i]!;
-        done++;
-      }
+    if (image.length !== height * width) {
+      throw new EmsegError('mismatch', 'image', `has ${image.length} pixels, expected ${height}x${width}`);
     }
-    for (let i = 0; i < sum.length; i++) sum[i] /= total;
-    return sum;
+    const out = new Float32Array(height * width);
+    for (const band of this.bands(sectionFrom(image, height, width), options)) out.set(band.data, band.top * width);
+    return out;
   }
 
-  private network(model: ModelWeights, tile: number, height: number, width: number) {
-    const index = this.models.indexOf(model);
-    const key = `${index}:${tile}:${Math.min(tile, height)}:${Math.min(tile, width)}`;
+  /** The membrane map of a section band by band, top to bottom; memory is bounded by the tile, not the section. */
+  *bands(section: SectionSource, options: PredictOptions = {}): Generator<MapBand> {
+    const { height, width } = section;
+    const grid = this.layout(height, width, options.tile ?? DEFAULT_TILE);
+    const transforms = options.tta ? TTA_TRANSFORMS : [0];
+    const runs = transforms.length * this.models.length;
+    const total = grid.bands * grid.cols * runs;
+    let done = 0;
+    for (let b = 0; b < grid.bands; b++) {
+      const top = b * grid.stepH;
+      const rows = Math.min(grid.stepH, height - top);
+      const sum = new Float32Array(rows * width);
+      for (const model of this.models) {
+        for (const k of transforms) {
+          for (let c = 0; c < grid.cols; c++) {
+            this.addTile(model, k, section, grid, top, c * grid.stepW, sum);
+            options.onTile?.(++done, total);
+          }
+        }
+      }
+      for (let i = 0; i < sum.length; i++) sum[i]! /= runs;
+      yield { top, rows, data: sum };
+    }
+  }
+
+  private network(model: ModelWeights, stepH: number, stepW: number) {
+    const key = `${this.models.indexOf(model)}:${stepH}x${stepW}`;
     let entry = this.nets.get(key);
     if (!entry) {
-      const geometry = tileGeometry(model.spec, tile, height, width);
+      const geometry = geometryForSteps(model.spec, stepH, stepW);
       entry = { geometry, net: new Network(geometry.plan, model.params, this.backend) };
       this.nets.set(key, entry);
     }
     return entry;
   }
 
-  private predictOne(model: ModelWeights, image: Float32Array, height: number, width: number,
-    onTile: (done: number, total: number) => void, tile: number): Float32Array {
-    const { geometry: g, net } = this.network(model, tile, height, width);
-    const out = new Float32Array(height * width);
+  /** Runs one model under dihedral transform k on the tile at (top, left) and adds its kept outputs to `sum`. */
+  private addTile(model: ModelWeights, k: number, section: SectionSource, grid: BandLayout, top: number, left: number,
+    sum: Float32Array): void {
+    const turned = (k & 1) === 1;
+    const { geometry: g, net } = this.network(model, turned ? grid.stepW : grid.stepH, turned ? grid.stepH : grid.stepW);
+    const m = g.margin;
+    const inH = grid.stepH + 2 * m;
+    const inW = grid.stepW + 2 * m;
+    const window = new Float32Array(inH * inW);
+    section.read(top - m, left - m, inH, inW, window);
+    const input = k === 0 ? window : dihedral(window, inH, inW, k).data;
+    const plane = this.membrane(net, input, g);
+    // Put the outputs back where their input pixels are, then undo the transform: kept pixels start at `margin`.
     const [, oh, ow] = g.plan.output;
-    const rows = Math.ceil(height / g.stepH);
-    const cols = Math.ceil(width / g.stepW);
-    const input = new Float32Array(g.inputH * g.inputW);
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        const y0 = r * g.stepH;
-        const x0 = c * g.stepW;
-        extractMirrored(image, height, width, y0 - g.offset - g.halo, x0 - g.offset - g.halo, g.inputH, g.inputW, input);
-        const x = this.backend.fromArray(input, [1, 1, g.inputH, g.inputW]);
-        let probs;
-        try {
-          probs = net.predict(x);
-        } finally {
-          x.dispose();
-        }
-        const p = probs.toArray();
-        probs.dispose();
-        const plane = MEMBRANE_CLASS * oh * ow;
-        for (let y = 0; y < g.stepH && y0 + y < height; y++) {
-          for (let xx = 0; xx < g.stepW && x0 + xx < width; xx++) {
-            out[(y0 + y) * width + x0 + xx] = p[plane + (y + g.halo) * ow + xx + g.halo]!;
-          }
-        }
-        onTile(r * cols + c + 1, rows * cols);
-      }
+    let back = plane;
+    let stride = ow;
+    let origin = g.halo * ow + g.halo;
+    if (k !== 0) {
+      const placed = new Float32Array(g.inputH * g.inputW);
+      for (let y = 0; y < oh; y++) placed.set(plane.subarray(y * ow, (y + 1) * ow), (y + g.offset) * g.inputW + g.offset);
+      back = dihedral(placed, g.inputH, g.inputW, inverseDihedral(k)).data;
+      stride = inW;
+      origin = m * inW + m;
     }
-    return out;
+    const { width } = section;
+    const rows = Math.min(grid.stepH, section.height - top);
+    const cols = Math.min(grid.stepW, width - left);
+    for (let y = 0; y < rows; y++) {
+      const src = origin + y * stride;
+      const dst = y * width + left;
+      for (let x = 0; x < cols; x++) sum[dst + x]! += back[src + x]!;
+    }
+  }
+
+  /** The membrane-class plane of the network's output for one input tile. */
+  private membrane(net: Network, input: Float32Array, g: TileGeometry): Float32Array {
+    const x = this.backend.fromArray(input, [1, 1, g.inputH, g.inputW]);
+    let probs;
+    try {
+      probs = net.predict(x);
+    } finally {
+      x.dispose();
+    }
+    try {
+      const [, oh, ow] = g.plan.output;
+      return Float32Array.from(probs.toArray().subarray(MEMBRANE_CLASS * oh * ow, (MEMBRANE_CLASS + 1) * oh * ow));
+    } finally {
+      probs.dispose();
+    }
   }
 }

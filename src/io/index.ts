@@ -1,7 +1,7 @@
 /** Public API of emseg's image-stack input/output. */
 export { EmsegIoError } from './errors.js';
 export type { EmsegIoErrorCode } from './errors.js';
-export { MAX_SLICE_PIXELS, MAX_STACK_ELEMENTS } from './limits.js';
+export { MAX_SLICE_PIXELS, MAX_STACK_ELEMENTS, availableMemoryBytes, formatBytes } from './limits.js';
 export type { ColourPolicy } from './png.js';
 export { IMAGE_EXTENSIONS, naturalSort, resolveSources } from './sources.js';
 export {
@@ -19,7 +19,7 @@ export type { ImageStack, LoadedStack, ReadOptions, SampleType, Slice, SliceLike
 export { checkOutputPath, hasTiffExtension, isFolderPath, outputFormatFor, writeIsbiSubmission, writeStack } from './write.js';
 export { FolderOutput, MANIFEST_FILE, outputGuard } from './output-guard.js';
 export type { OutputGuard } from './output-guard.js';
-export type { OutputFormat, ProbabilityMeaning, SliceSource, WriteOptions } from './write.js';
+export type { AnySlice, BandedSlice, OutputFormat, ProbabilityMeaning, SliceSource, WriteOptions } from './write.js';
 export { LABEL_POLARITIES, iterateDataset, labelsToMask, loadDataset } from './dataset.js';
 export type { Dataset, DatasetOptions, DatasetSlice, LabelPolarity } from './dataset.js';
 export { encodeTiff } from './tiff-write.js';

@@ -2,7 +2,7 @@
 import { convertIndexedToRgb, decode, encode, hasPngSignature } from 'fast-png';
 import type { DecodedPng } from 'fast-png';
 import { EmsegIoError, describe } from './errors.js';
-import { MAX_SLICE_PIXELS } from './limits.js';
+import { MAX_SLICE_PIXELS, checkDecodeMemory } from './limits.js';
 
 /** What to do with colour, palette or alpha images: refuse (default) or reduce to one grey channel. */
 export type ColourPolicy = 'reject' | 'to-grey';
@@ -71,6 +71,7 @@ export function checkPngSize(h: PngHeader, fileSize: number, path: string): void
       `PNG header claims ${h.width}x${h.height} pixels but the file is only ${fileSize} bytes: truncated or corrupt`,
     );
   }
+  checkDecodeMemory(path, `a ${h.width}x${h.height} PNG`, rawBytes, fileSize);
 }
 
 export function checkPngColour(h: PngHeader, colour: ColourPolicy, path: string): void {

@@ -8,7 +8,7 @@ import { inflateSync } from 'node:zlib';
 import { decode as decodeTiffLib } from 'tiff';
 import type { TiffIfd } from 'tiff';
 import { EmsegIoError, describe } from './errors.js';
-import { MAX_SLICE_PIXELS } from './limits.js';
+import { MAX_SLICE_PIXELS, checkDecodeMemory } from './limits.js';
 import type { ColourPolicy } from './png.js';
 import type { SampleType, StackData } from './stack.js';
 import { buildTiff } from './tiff-write.js';
@@ -117,6 +117,7 @@ function checkPage(ifd: TiffIfd, i: number, fileSize: number, path: string, colo
     throw unsupported(`${ifd.tiled ? 'tiled ' : ''}${COMPRESSION[ifd.compression]} ${bps}-bit image (not handled by the decoder)`);
   }
   checkStrips(ifd, fileSize, path, where);
+  checkDecodeMemory(path, `${where} (${width}x${height})`, width * height * spp * Math.ceil(bps / 8), fileSize);
   return { width, height, sampleType, ifd };
 }
 

@@ -7,8 +7,8 @@
 import { EmsegIoError } from './errors.js';
 import type { StackData } from './stack.js';
 
-/** One page with its strips already encoded (raw, or compressed by the caller for tests). */
-export interface RawTiffPage {
+/** What the directory of a page says; the strips come separately. */
+export interface TiffPageHeader {
   width: number;
   height: number;
   bitsPerSample: 8 | 16 | 32;
@@ -18,7 +18,21 @@ export interface RawTiffPage {
   compression?: number;
   predictor?: number;
   rowsPerStrip: number;
+}
+
+/** One page with its strips already encoded (raw, or compressed by the caller for tests). */
+export interface RawTiffPage extends TiffPageHeader {
   strips: Uint8Array[];
+}
+
+/** Where a streamed page's strips, directory and link go. */
+export interface StreamedPagePlacement {
+  /** Start of the page's first strip. */
+  position: number;
+  /** File offset of each strip. */
+  strips: number[];
+  ifd: { position: number; bytes: Uint8Array };
+  link: { position: number; bytes: Uint8Array };
 }
 
 export interface PagePlacement {
@@ -50,45 +64,59 @@ export class TiffLayout {
   }
 
   addPage(page: RawTiffPage): PagePlacement {
-    const position = this.end;
-    const stripBytes = page.strips.reduce((s, b) => s + b.length, 0);
-    const stripsEnd = position + stripBytes;
-    const ifdOffset = stripsEnd + (stripsEnd & 1); // IFDs must start on a word boundary
-    const entries = entriesFor(page);
-    const n = page.strips.length;
-    const arraysOffset = ifdOffset + 2 + 12 * entries.length + 4;
-    const arrayBytes = n > 1 ? 8 * n : 0; // StripOffsets and StripByteCounts out of line
-    const total = arraysOffset + arrayBytes - position;
-    if (position + total > 2 ** 32 - 1) {
-      throw new EmsegIoError('too-large', this.path, 'TIFF output would exceed 4 GiB (BigTIFF is not supported); write a folder of slices instead');
-    }
-    const bytes = new Uint8Array(total);
-    const view = new DataView(bytes.buffer);
-    const offsets: number[] = [];
+    const placed = this.placePage(page, page.strips.map((b) => b.length));
+    const bytes = new Uint8Array(placed.ifd.position + placed.ifd.bytes.length - placed.position);
     let at = 0;
     for (const strip of page.strips) {
-      offsets.push(position + at);
       bytes.set(strip, at);
       at += strip.length;
     }
-    const arrays = { offsets: arraysOffset, counts: arraysOffset + 4 * n };
-    writeIfd(view, ifdOffset - position, entries, page, offsets, arrays);
+    bytes.set(placed.ifd.bytes, placed.ifd.position - placed.position);
+    return { position: placed.position, bytes, link: placed.link };
+  }
+
+  /**
+   * Lays out a page whose strips the caller writes itself, one at a time, at `strips[i]` (so a large page is never
+   * held whole); `ifd` (the directory and its arrays) and `link` are written once, in any order.
+   */
+  placePage(page: TiffPageHeader, stripLengths: readonly number[]): StreamedPagePlacement {
+    const position = this.end;
+    const stripBytes = stripLengths.reduce((s, b) => s + b, 0);
+    const stripsEnd = position + stripBytes;
+    const ifdOffset = stripsEnd + (stripsEnd & 1); // IFDs must start on a word boundary
+    const entries = entriesFor(page);
+    const n = stripLengths.length;
+    const arraysOffset = ifdOffset + 2 + 12 * entries.length + 4;
+    const arrayBytes = n > 1 ? 8 * n : 0; // StripOffsets and StripByteCounts out of line
+    const end = arraysOffset + arrayBytes;
+    if (end > 2 ** 32 - 1) {
+      throw new EmsegIoError('too-large', this.path, 'TIFF output would exceed 4 GiB (BigTIFF is not supported); write a folder of slices instead');
+    }
+    const bytes = new Uint8Array(end - ifdOffset);
+    const view = new DataView(bytes.buffer);
+    const offsets: number[] = [];
+    let at = position;
+    for (const length of stripLengths) {
+      offsets.push(at);
+      at += length;
+    }
+    writeIfd(view, 0, entries, stripLengths, offsets, { offsets: arraysOffset, counts: arraysOffset + 4 * n });
     if (n > 1) {
-      page.strips.forEach((s, i) => {
-        view.setUint32(arraysOffset - position + 4 * i, offsets[i]!, true);
-        view.setUint32(arraysOffset - position + 4 * (n + i), s.length, true);
+      stripLengths.forEach((length, i) => {
+        view.setUint32(arraysOffset - ifdOffset + 4 * i, offsets[i]!, true);
+        view.setUint32(arraysOffset - ifdOffset + 4 * (n + i), length, true);
       });
     }
     const link = { position: this.linkPosition, bytes: u32le(ifdOffset) };
     this.linkPosition = ifdOffset + 2 + 12 * entries.length;
-    this.end = position + total;
-    return { position, bytes, link };
+    this.end = end;
+    return { position, strips: offsets, ifd: { position: ifdOffset, bytes }, link };
   }
 }
 
 type Entry = [tag: number, type: number, value: number | 'offsets' | 'counts'];
 
-function entriesFor(p: RawTiffPage): Entry[] {
+function entriesFor(p: TiffPageHeader): Entry[] {
   const e: Entry[] = [
     [256, LONG, p.width],
     [257, LONG, p.height],
@@ -110,11 +138,11 @@ function writeIfd(
   view: DataView,
   at: number,
   entries: Entry[],
-  page: RawTiffPage,
+  stripLengths: readonly number[],
   offsets: number[],
   arrays: { offsets: number; counts: number },
 ): void {
-  const n = page.strips.length;
+  const n = stripLengths.length;
   view.setUint16(at, entries.length, true);
   entries.forEach(([tag, type, value], i) => {
     const e = at + 2 + 12 * i;
@@ -126,7 +154,7 @@ function writeIfd(
       if (type === SHORT) view.setUint16(e + 8, value, true);
       else view.setUint32(e + 8, value, true);
     } else if (n === 1) {
-      view.setUint32(e + 8, value === 'offsets' ? offsets[0]! : page.strips[0]!.length, true);
+      view.setUint32(e + 8, value === 'offsets' ? offsets[0]! : stripLengths[0]!, true);
     } else {
       view.setUint32(e + 8, arrays[value], true);
     }
@@ -147,7 +175,8 @@ export function pageFromSlice(data: StackData, width: number, height: number): R
   return { width, height, bitsPerSample, sampleFormat, rowsPerStrip: height, strips: [littleEndianBytes(data)] };
 }
 
-function littleEndianBytes(data: StackData): Uint8Array {
+/** Raw little-endian bytes of some rows of a slice (one strip of a streamed page). */
+export function littleEndianBytes(data: StackData): Uint8Array {
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (HOST_LE || data.BYTES_PER_ELEMENT === 1) return bytes;
   const out = new Uint8Array(bytes.length);

@@ -11,9 +11,9 @@ import { EmsegIoError } from './errors.js';
 import { FolderOutput, checkFileTarget, createTemp as createGuardedTemp, discardTemp, outputGuard, publishTemp } from './output-guard.js';
 import type { OutputGuard } from './output-guard.js';
 import { encodePng } from './png.js';
-import { sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
-import type { ImageStack, SliceLike } from './stack.js';
-import { TiffLayout, pageFromSlice } from './tiff-write.js';
+import { allocate, sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
+import type { ImageStack, SampleType, SliceLike, StackData } from './stack.js';
+import { TiffLayout, littleEndianBytes, pageFromSlice } from './tiff-write.js';
 
 /** 'tiff': one multi-page TIFF file; '*-folder': one file per slice in a folder. */
 export type OutputFormat = 'tiff' | 'png-folder' | 'tiff-folder';
@@ -30,7 +30,28 @@ export interface WriteOptions {
   inputs?: readonly string[];
 }
 
-export type SliceSource = ImageStack | Iterable<SliceLike> | AsyncIterable<SliceLike>;
+/**
+ * A slice whose rows arrive top to bottom in bands of `bandRows` rows (the last may be shorter), e.g. a prediction
+ * map: a multi-page TIFF writes each band as one strip, so the slice is never held whole.
+ */
+export interface BandedSlice<T extends StackData = StackData> {
+  width: number;
+  height: number;
+  sampleType: SampleType;
+  bandRows: number;
+  bands: Iterable<T> | AsyncIterable<T>;
+}
+
+export type AnySlice = SliceLike | BandedSlice;
+export type SliceSource = ImageStack | Iterable<AnySlice> | AsyncIterable<AnySlice>;
+
+function isBanded(s: AnySlice): s is BandedSlice {
+  return 'bands' in s;
+}
+
+function typeOf(s: AnySlice): SampleType {
+  return isBanded(s) ? s.sampleType : sampleTypeOf(s.data);
+}
 
 /** A path that names a folder: it ends in a separator, or an existing folder is there. */
 export function isFolderPath(path: string): boolean {
@@ -113,19 +134,31 @@ export async function writeIsbiSubmission(
 ): Promise<string> {
   checkOutputPath(path, 'isbi');
   const flip = options.values === 'membrane-probability';
-  async function* asIsbi(): AsyncGenerator<SliceLike<Float32Array>> {
+  const toIsbi = (values: StackData, z: number, first: number): Float32Array => {
+    const data = toFloat32(values);
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (!(v >= 0 && v <= 1)) {
+        throw new EmsegIoError('invalid-data', path, `slice ${z} pixel ${first + i} is ${v}; ISBI values must lie in [0,1]`);
+      }
+      if (flip) data[i] = 1 - v;
+    }
+    return data;
+  };
+  async function* isbiBands(s: BandedSlice, z: number): AsyncGenerator<Float32Array> {
+    let first = 0;
+    for await (const band of s.bands) {
+      yield toIsbi(band, z, first);
+      first += band.length;
+    }
+  }
+  async function* asIsbi(): AsyncGenerator<AnySlice> {
     let z = 0;
     for await (const s of checkedSlices(path, source)) {
-      const data = toFloat32(s.data);
-      for (let i = 0; i < data.length; i++) {
-        const v = data[i]!;
-        if (!(v >= 0 && v <= 1)) {
-          throw new EmsegIoError('invalid-data', path, `slice ${z} pixel ${i} is ${v}; ISBI values must lie in [0,1]`);
-        }
-        if (flip) data[i] = 1 - v;
-      }
+      yield isBanded(s)
+        ? { width: s.width, height: s.height, sampleType: 'float32', bandRows: s.bandRows, bands: isbiBands(s, z) }
+        : { width: s.width, height: s.height, data: toIsbi(s.data, z, 0) };
       z++;
-      yield { width: s.width, height: s.height, data };
     }
   }
   await writeTiffFile(path, asIsbi(), outputGuard(options.overwrite, options.inputs));
@@ -133,15 +166,18 @@ export async function writeIsbiSubmission(
 }
 
 /** Slices of any source, checked to share one size and sample type. */
-async function* checkedSlices(path: string, source: SliceSource): AsyncGenerator<SliceLike> {
-  let first: SliceLike | undefined;
+async function* checkedSlices(path: string, source: SliceSource): AsyncGenerator<AnySlice> {
+  let first: AnySlice | undefined;
   let z = 0;
   for await (const s of toSlices(path, source)) {
     first ??= s;
-    if (s.width !== first.width || s.height !== first.height || sampleTypeOf(s.data) !== sampleTypeOf(first.data)) {
-      throw new EmsegIoError('mismatch', path, `slice ${z} is ${s.width}x${s.height} ${sampleTypeOf(s.data)} but slice 0 is ${first.width}x${first.height} ${sampleTypeOf(first.data)}`);
+    if (s.width !== first.width || s.height !== first.height || typeOf(s) !== typeOf(first)) {
+      throw new EmsegIoError('mismatch', path, `slice ${z} is ${s.width}x${s.height} ${typeOf(s)} but slice 0 is ${first.width}x${first.height} ${typeOf(first)}`);
     }
-    if (s.data.length !== s.width * s.height) {
+    if (isBanded(s) && !(Number.isInteger(s.bandRows) && s.bandRows > 0)) {
+      throw new EmsegIoError('mismatch', path, `slice ${z} comes in bands of ${s.bandRows} rows`);
+    }
+    if (!isBanded(s) && s.data.length !== s.width * s.height) {
       throw new EmsegIoError('mismatch', path, `slice ${z} holds ${s.data.length} values, not ${s.width}x${s.height}`);
     }
     z++;
@@ -150,7 +186,7 @@ async function* checkedSlices(path: string, source: SliceSource): AsyncGenerator
   if (!first) throw new EmsegIoError('invalid-data', path, 'nothing to write: the stack has no slices');
 }
 
-function toSlices(path: string, source: SliceSource): Iterable<SliceLike> | AsyncIterable<SliceLike> {
+function toSlices(path: string, source: SliceSource): Iterable<AnySlice> | AsyncIterable<AnySlice> {
   if (!('data' in source)) return source;
   const stack = source;
   if (stack.data.length !== stack.width * stack.height * stack.depth) {
@@ -159,27 +195,76 @@ function toSlices(path: string, source: SliceSource): Iterable<SliceLike> | Asyn
   return Array.from({ length: stack.depth }, (_, z) => ({ width: stack.width, height: stack.height, data: sliceOf(stack, z) }));
 }
 
-async function writeTiffFile(path: string, slices: AsyncIterable<SliceLike>, guard: OutputGuard): Promise<void> {
+async function writeTiffFile(path: string, slices: AsyncIterable<AnySlice>, guard: OutputGuard): Promise<void> {
   await refuseExisting(path, guard);
   const tmp = await createTemp(path, async (fh) => {
     const layout = new TiffLayout(path);
     await fh.write(layout.header(), 0, 8, 0);
+    let z = 0;
     for await (const s of slices) {
-      const { position, bytes, link } = layout.addPage(pageFromSlice(s.data, s.width, s.height));
-      await fh.write(bytes, 0, bytes.length, position);
-      await fh.write(link.bytes, 0, 4, link.position);
+      if (isBanded(s)) {
+        await writeBandedPage(fh, layout, s, `${path} slice ${z}`);
+      } else {
+        const { position, bytes, link } = layout.addPage(pageFromSlice(s.data, s.width, s.height));
+        await fh.write(bytes, 0, bytes.length, position);
+        await fh.write(link.bytes, 0, 4, link.position);
+      }
+      z++;
     }
   });
   await commit([[tmp, path]], guard);
 }
 
-async function writeFolder(folder: string, slices: AsyncIterable<SliceLike>, ext: 'png' | 'tif', guard: OutputGuard): Promise<string[]> {
+const BITS: Record<SampleType, 8 | 16 | 32> = { uint8: 8, uint16: 16, uint32: 32, float32: 32 };
+
+/** One TIFF page, one strip per band, each band written as it arrives. */
+async function writeBandedPage(fh: FileHandle, layout: TiffLayout, s: BandedSlice, where: string): Promise<void> {
+  const bytesPerPixel = BITS[s.sampleType] / 8;
+  const strips = Math.ceil(s.height / s.bandRows);
+  const rowsOf = (i: number) => Math.min(s.bandRows, s.height - i * s.bandRows);
+  const lengths = Array.from({ length: strips }, (_, i) => rowsOf(i) * s.width * bytesPerPixel);
+  const placed = layout.placePage({ width: s.width, height: s.height, bitsPerSample: BITS[s.sampleType],
+    sampleFormat: s.sampleType === 'float32' ? 3 : 1, rowsPerStrip: s.bandRows }, lengths);
+  let i = 0;
+  for await (const band of s.bands) {
+    if (i >= strips || band.length !== rowsOf(i) * s.width || sampleTypeOf(band) !== s.sampleType) {
+      throw new EmsegIoError('mismatch', where, `band ${i} holds ${band.length} ${sampleTypeOf(band)} values, not ${i < strips ? rowsOf(i) : 0}x${s.width} ${s.sampleType}`);
+    }
+    const bytes = littleEndianBytes(band);
+    await fh.write(bytes, 0, bytes.length, placed.strips[i]!);
+    i++;
+  }
+  if (i !== strips) throw new EmsegIoError('mismatch', where, `${i} bands arrived, ${s.height} rows need ${strips}`);
+  await fh.write(placed.ifd.bytes, 0, placed.ifd.bytes.length, placed.ifd.position);
+  await fh.write(placed.link.bytes, 0, 4, placed.link.position);
+}
+
+/**
+ * A banded slice gathered whole, for formats written in one piece (folder slices). Float bands bound for PNG are
+ * converted to 8 bits as they arrive, so no whole float copy is made.
+ */
+async function wholeSlice(s: AnySlice, target: string, ext: 'png' | 'tif'): Promise<SliceLike> {
+  if (!isBanded(s)) return s;
+  const toBytes = ext === 'png' && s.sampleType === 'float32';
+  const data = toBytes ? new Uint8Array(s.width * s.height) : allocate(s.sampleType, s.width * s.height);
+  let at = 0;
+  for await (const band of s.bands) {
+    if (at + band.length > data.length) throw new EmsegIoError('mismatch', target, `bands hold more than ${s.width}x${s.height} values`);
+    data.set(toBytes ? floatTo8Bit(band as Float32Array, target, at) : band, at);
+    at += band.length;
+  }
+  if (at !== data.length) throw new EmsegIoError('mismatch', target, `bands hold ${at} of ${s.width}x${s.height} values`);
+  return { width: s.width, height: s.height, data };
+}
+
+async function writeFolder(folder: string, slices: AsyncIterable<AnySlice>, ext: 'png' | 'tif', guard: OutputGuard): Promise<string[]> {
   const out = FolderOutput.open(folder, guard);
   try {
     let z = 0;
-    for await (const s of slices) {
+    for await (const slice of slices) {
       const name = `${String(z).padStart(4, '0')}.${ext}`;
       const target = join(folder, name);
+      const s = await wholeSlice(slice, target, ext);
       await out.add(name, ext === 'png' ? pngBytes(s, target) : encodeSingleTiff(s, target));
       z++;
     }
@@ -199,11 +284,11 @@ function pngBytes(s: SliceLike, target: string): Uint8Array {
 }
 
 /** Float slices go to 8-bit PNG as round(v*255); anything outside [0,1] is refused, not clipped. */
-function floatTo8Bit(data: Float32Array, target: string): Uint8Array {
+function floatTo8Bit(data: Float32Array, target: string, first = 0): Uint8Array {
   const out = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
-    if (!(v >= 0 && v <= 1)) throw new EmsegIoError('invalid-data', target, `pixel ${i} is ${v}; float slices written as PNG must lie in [0,1]`);
+    if (!(v >= 0 && v <= 1)) throw new EmsegIoError('invalid-data', target, `pixel ${first + i} is ${v}; float slices written as PNG must lie in [0,1]`);
     out[i] = Math.round(v * 255);
   }
   return out;

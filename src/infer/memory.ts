@@ -1,0 +1,79 @@
+import { EmsegError } from '../errors.js';
+import { availableMemoryBytes, formatBytes } from '../io/limits.js';
+import type { Plan } from '../nn/plan.js';
+import type { ModelSpec } from '../nn/spec.js';
+import { commonStride, geometryForSteps, tileStep } from './tiling.js';
+
+/** Activations are float32 on both backends (bf16 converts inside the kernels). */
+const BYTES_PER_VALUE = 4;
+/**
+ * The oneDNN backend parks freed buffers in a pool for reuse, so a tile run ends up holding one buffer per
+ * activation of the plan, not just the ones alive at once; scratchpads and blocked layouts add to it. Measured on
+ * unet-w16 (input 444/700/1212 px): resident growth 260/590/1839 MB for 169/526/1847 MB of activations.
+ */
+const BACKEND_OVERHEAD = 1.25;
+/** Float planes of tile size a tile run holds besides the network: read window, transformed copy, output, placed. */
+const TILE_PLANES = 4;
+/** Band-sized float buffers: the running sum, the writer's copy, and finished bands the GC has not yet freed. */
+const BAND_BUFFERS = 4;
+/** Node's heap, the addon, code and the decoded models: resident before the first tile (measured ~150 MB). */
+export const BASE_PROCESS_BYTES = 256 * 2 ** 20;
+
+/** Bytes of every activation of one run of this plan (what the backend's buffer pool ends up holding). */
+export function activationBytes(plan: Plan): number {
+  return plan.nodes.reduce((s, n) => s + n.out.reduce((a, b) => a * b, BYTES_PER_VALUE), 0);
+}
+
+/** Parameter bytes of a plan (float32 weights and biases). */
+function paramBytes(plan: Plan): number {
+  return plan.nodes.reduce((s, n) => s + ('wShape' in n ? (n.wShape.reduce((a, b) => a * b, 1) + n.wShape[0]) * BYTES_PER_VALUE : 0), 0);
+}
+
+export interface WorkingSet {
+  /** Everything together: the estimate checked against available memory. */
+  total: number;
+  /** Tile runs: the backend's pooled activations per architecture, and the tile-sized planes. */
+  tile: number;
+  /** Band buffers (tile rows x section width). */
+  bands: number;
+  /** Weights of every model. */
+  params: number;
+}
+
+/** Memory a tiled prediction of an h x w section needs, from the networks' plans at this tile size. */
+export function predictionWorkingSet(specs: readonly ModelSpec[], tile: number, height: number, width: number): WorkingSet {
+  const stride = commonStride(specs);
+  const stepH = tileStep(tile, height, stride);
+  const stepW = tileStep(tile, width, stride);
+  let tilePeak = 0;
+  let params = 0;
+  const architectures = new Set<string>();
+  for (const spec of specs) {
+    const g = geometryForSteps(spec, stepH, stepW);
+    const planes = TILE_PLANES * g.inputH * g.inputW * BYTES_PER_VALUE;
+    params += BACKEND_OVERHEAD * paramBytes(g.plan);
+    // Ensemble members of one architecture reuse the same pooled buffers; different ones add theirs.
+    const key = JSON.stringify(spec.layers);
+    if (!architectures.has(key)) tilePeak += BACKEND_OVERHEAD * activationBytes(g.plan) + planes;
+    architectures.add(key);
+  }
+  const bands = BAND_BUFFERS * stepH * width * BYTES_PER_VALUE;
+  return { total: BASE_PROCESS_BYTES + tilePeak + bands + params, tile: tilePeak, bands, params };
+}
+
+/**
+ * Refuses a tile size whose working set (plus `extra` bytes the caller holds, e.g. the decoded section) exceeds
+ * the memory available now, naming the flag and how much is needed.
+ */
+export function checkPredictionMemory(specs: readonly ModelSpec[], tile: number, height: number, width: number,
+  extra = 0, flag = '--tile'): WorkingSet {
+  const ws = predictionWorkingSet(specs, tile, height, width);
+  const available = availableMemoryBytes();
+  if (ws.total + extra > available) {
+    throw new EmsegError('insufficient-memory', flag,
+      `predicting a ${width}x${height} section with tile ${tile} needs about ${formatBytes(ws.total + extra)} ` +
+      `(largest tile ${formatBytes(ws.tile)}, bands ${formatBytes(ws.bands)}, weights ${formatBytes(ws.params)}, ` +
+      `decoded section ${formatBytes(extra)}) but only ${formatBytes(available)} is available; use a smaller ${flag}`);
+  }
+  return ws;
+}
