@@ -6,11 +6,11 @@ import type { ModelSpec } from '../nn/spec.js';
  * How an exported model turns an image of any size into an output of the same size, and the single-tile
  * forward pass of emseg that it reproduces. The image is mirrored (edge not repeated, as emseg's tiles are)
  * by `before` pixels at the top/left and `afterBase + ((residue - (n + before + afterBase)) mod step)` at the
- * bottom/right, so the padded size is one the network consumes exactly (an "aligned" size: every pooling
- * divides evenly); output pixel (i, j) of the image is then network output (i + sliceStart, j + sliceStart).
+ * bottom/right, so the padded size is one emseg plans the network at (a multiple of its down-sampling, as in
+ * infer/tiling.ts and training); output pixel (i, j) of the image is then network output (i + sliceStart, j + sliceStart).
  *  - patch classifiers (a window): dense scanning; the output at j classifies the window starting at padded
  *    input j, whose centre is floor((window - 1) / 2) further on;
- *  - valid networks (U-Net): they shrink by the same amount at every aligned size; half of it on each side;
+ *  - valid networks (U-Net): they shrink by the same amount at every such size; half of it on each side;
  *  - size-preserving ("same") networks: a halo of half the receptive field, rounded to the down-sampling, whose
  *    outputs (computed from zero-padded borders) are dropped.
  */
@@ -18,7 +18,7 @@ export interface ExportGeometry {
   mode: PlanMode;
   before: number;
   afterBase: number;
-  /** Aligned padded sizes are residue + k * step. */
+  /** Padded sizes are residue + k * step. */
   step: number;
   residue: number;
   sliceStart: number;
@@ -28,7 +28,7 @@ export interface ExportGeometry {
   field: number;
 }
 
-/** Sizes tried when looking for the aligned ones: above any zoo model's minimum input. */
+/** Size at which a network's geometry is probed: above any zoo model's minimum input. */
 const PROBE_SIZE = 512;
 
 function poolStride(spec: ModelSpec): number {
@@ -68,29 +68,25 @@ export function exportGeometry(spec: ModelSpec): ExportGeometry {
       halo: spec.window - 1 - before, field: spec.window };
   }
   const step = poolStride(spec);
-  const aligned: { size: number; plan: Plan }[] = [];
-  for (let size = PROBE_SIZE; size < PROBE_SIZE + 2 * step; size++) {
-    const plan = tryPlan(spec, size, 'strided');
-    const prev = tryPlan(spec, size - 1, 'strided');
-    if (plan && (!prev || prev.output[1] < plan.output[1])) aligned.push({ size, plan });
+  // emseg plans valid and "same" networks at multiples of the down-sampling (infer/tiling.ts, and so training):
+  // the weights were fitted to that pooling grid, so the export uses the same sizes.
+  const sizes = [roundUp(PROBE_SIZE, step), roundUp(PROBE_SIZE, step) + step];
+  const plans = sizes.map((size) => tryPlan(spec, size, 'strided'));
+  const shrinks = new Set(plans.map((plan, k) => (plan ? sizes[k]! - plan.output[1] : NaN)));
+  const [a, b] = plans;
+  if (!a || !b || shrinks.size !== 1) {
+    throw new EmsegError('unsupported-export', spec.name, `its output does not follow its input size in steps of ${step} px`);
   }
-  const shrinks = new Set(aligned.map((a) => a.size - a.plan.output[1]));
-  if (aligned.length !== 2 || aligned[1]!.size - aligned[0]!.size !== step || shrinks.size !== 1) {
-    throw new EmsegError('unsupported-export', spec.name, `found no regular set of input sizes (every ${step} px) that the network consumes exactly`);
-  }
-  checkCropsFixed(spec, aligned[0]!.plan, aligned[1]!.plan);
+  checkCropsFixed(spec, a, b);
   const shrink = [...shrinks][0]!;
-  const field = aligned[0]!.plan.field;
-  const residue = aligned[0]!.size % step;
-  if (shrink % 2 !== 0) {
-    throw new EmsegError('unsupported-export', spec.name, `shrinks by an odd ${shrink} px, so its output is not centred on its input`);
+  const halo = roundUp(Math.ceil(a.field / 2), step);
+  if (shrink % 2 !== 0 || shrink < 0) {
+    throw new EmsegError('unsupported-export', spec.name, `shrinks by ${shrink} px, so its output is not centred on its input`);
   }
   if (shrink > 0) {
-    return { mode: 'strided', before: shrink / 2, afterBase: shrink / 2, step, residue, sliceStart: 0,
-      halo: roundUp(Math.ceil(field / 2), step), field };
+    return { mode: 'strided', before: shrink / 2, afterBase: shrink / 2, step, residue: 0, sliceStart: 0, halo, field: a.field };
   }
-  const halo = roundUp(Math.ceil(field / 2), step);
-  return { mode: 'strided', before: halo, afterBase: halo, step, residue, sliceStart: halo, halo, field };
+  return { mode: 'strided', before: halo, afterBase: halo, step, residue: 0, sliceStart: halo, halo, field: a.field };
 }
 
 /** Crops (U-Net skips) are exported with fixed offsets: they must not depend on the input size. */

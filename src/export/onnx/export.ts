@@ -64,7 +64,7 @@ export function buildOnnx(models: readonly ExportableModel[], info: OnnxGraphInf
     const geometry = exportGeometry(m.spec);
     geometries.push(geometry);
     const prefix = models.length > 1 ? `m${k}/` : '';
-    // Any aligned size gives the same layer parameters; this one is only for planning.
+    // Every padded size gives the same layer parameters; this one is only for planning.
     const plan = planModel(m.spec, paddedSize(geometry, 1), paddedSize(geometry, 1), { mode: geometry.mode });
     let x = mirrorAxis(g, input, HEIGHT_AXIS, geometry, `${prefix}mirror_h`);
     x = mirrorAxis(g, x, WIDTH_AXIS, geometry, `${prefix}mirror_w`);
@@ -93,7 +93,7 @@ export function buildOnnx(models: readonly ExportableModel[], info: OnnxGraphInf
 /**
  * Mirrors one axis of x (edge not repeated, for any distance, like image/mirror.ts's reflect):
  * index i of [-before, n + after) reads (n-1) - |((i mod p) - (n-1))| with period p = max(2n - 2, 1).
- * `after` = afterBase + ((residue - (n + before + afterBase)) mod step) makes the padded size an aligned one.
+ * `after` = afterBase + ((residue - (n + before + afterBase)) mod step) makes the padded size one emseg plans at.
  */
 function mirrorAxis(g: GraphBuilder, x: string, axis: number, geo: ExportGeometry, name: string): string {
   const i64 = (label: string, v: number) => g.int64s(`${name}_${label}`, [v]);
