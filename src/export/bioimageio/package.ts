@@ -32,6 +32,8 @@ const CITATIONS = [
     doi: '10.3389/fnana.2015.00142' },
 ];
 const CLASS_NAMES = ['interior', 'membrane'];
+/** Entry times in the zip are fixed, so exporting the same model twice gives the same bytes (the DOS epoch + 1 day). */
+const ZIP_TIME = new Date(Date.UTC(1980, 0, 2));
 const TAGS = ['electron-microscopy', 'membrane-segmentation', 'connectomics', 'semantic-segmentation', '2d', 'onnx', 'emseg'];
 
 export interface SampleSection {
@@ -146,7 +148,7 @@ export function buildBioimageioPackage(o: BioimageioOptions): BioimageioPackage 
   const entries: Record<string, Uint8Array> = { [FILES.rdf]: rdfBytes };
   for (const [name, bytes] of files) entries[name] = bytes;
   files.set(FILES.rdf, rdfBytes);
-  return { zip: zipSync(entries), rdf, files };
+  return { zip: zipSync(entries, { mtime: ZIP_TIME }), rdf, files };
 }
 
 function lcm(a: number, b: number): number {
