@@ -27,12 +27,12 @@ export function registerExport(program: Command): void {
     .option('--name <text>', 'model name (default: "emseg" and the directory name)')
     .option('--author <name>', 'author of the package (repeatable; default "emseg contributors")', collect)
     .option('--license <spdx>', 'licence of the weights, an SPDX identifier', 'MIT')
-    .option('--sample <image>', 'grey section for the bioimage.io test tensors and cover', DEFAULT_SAMPLE)
+    .option('--sample <image>', 'grey section for the bioimage.io test tensors and cover (default: the bundled samples/isbi2012/images/23.png)')
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--overwrite', 'replace an existing output')
     .action(async (model: string, o) => {
       const result = await runExport({ model, format: o.format, out: o.out, overwrite: o.overwrite ?? false, name: o.name,
-        authors: o.author, license: o.license, sample: o.sample, backend: o.backend, emsegVersion: packageVersion(),
+        authors: o.author, license: o.license, sample: o.sample ?? DEFAULT_SAMPLE, backend: o.backend, emsegVersion: packageVersion(),
         command: ['emseg', ...process.argv.slice(2)].join(' ') });
       process.stdout.write(`wrote ${result.out} (${(result.bytes / 2 ** 20).toFixed(1)} MiB; ${result.members.join(' + ')})\n`);
     });

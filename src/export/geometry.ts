@@ -1,6 +1,6 @@
 import { EmsegError } from '../errors.js';
 import { planModel, type Plan, type PlanMode } from '../nn/plan.js';
-import type { ModelSpec } from '../nn/spec.js';
+import { SpecError, type ModelSpec } from '../nn/spec.js';
 
 /**
  * How an exported model turns an image of any size into an output of the same size, and the single-tile
@@ -46,8 +46,9 @@ function roundUp(v: number, m: number): number {
 function tryPlan(spec: ModelSpec, size: number, mode: PlanMode): Plan | null {
   try {
     return planModel(spec, size, size, { mode });
-  } catch {
-    return null; // too small or misfitting at this size: not a candidate
+  } catch (err) {
+    if (err instanceof SpecError) return null; // too small or misfitting at this size
+    throw err;
   }
 }
 

@@ -122,7 +122,7 @@ export function buildBioimageioPackage(o: BioimageioOptions): BioimageioPackage 
   if (o.models.some((m) => m.spec.input.channels !== 1)) {
     throw new EmsegError('unsupported-export', o.name, 'bioimage.io packages are written for single-channel (grey) models');
   }
-  const onnx = buildOnnx(o.models, { name: o.name, description: o.meta.description as string ?? o.name,
+  const onnx = buildOnnx(o.models, { name: o.name, description: describe(o),
     producerVersion: o.emsegVersion, metadata: { membrane_channel: String(MEMBRANE_CLASS), intensity: formatIntensity(intensity) } });
   const geometries = o.models.map((m) => exportGeometry(m.spec));
   const halo = Math.max(...geometries.map((g) => g.halo));
