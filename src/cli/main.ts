@@ -5,6 +5,7 @@ import { EmsegError, describeError } from '../errors.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
+import { registerExport } from './export.js';
 import { registerModels } from './models.js';
 import { registerPack } from './pack.js';
 import { registerPredict } from './predict.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerTuneSegment(program);
   registerStudy(program);
   registerEval(program);
+  registerExport(program);
   return program;
 }
 
