@@ -3,8 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { EmsegError, describeError } from '../errors.js';
 import { registerBench } from './bench.js';
+import { registerConvert } from './convert.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
+import { registerInfo } from './info.js';
 import { registerModels } from './models.js';
 import { registerPack } from './pack.js';
 import { registerPredict } from './predict.js';
@@ -43,6 +45,8 @@ export function buildProgram(): Command {
   registerTuneSegment(program);
   registerStudy(program);
   registerEval(program);
+  registerInfo(program);
+  registerConvert(program);
   return program;
 }
 
