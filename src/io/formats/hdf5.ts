@@ -2,7 +2,7 @@
  * HDF5 datasets (`vol.h5:/raw`) through h5wasm's Node build, which reads the file in place (no copy into
  * memory); regions are read as hyperslabs by libhdf5, so memory is bounded by the region.
  */
-import { stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import type { SampleType } from '../stack.js';
@@ -57,10 +57,29 @@ function listDatasets(h5: H5, group: InstanceType<H5['Group']>, prefix = '', out
   return out;
 }
 
-export async function openHdf5(path: string, file: string, dataset: string): Promise<VolumeReader> {
-  await stat(file).catch((err) => {
+/** Offsets where HDF5 allows its signature: 0, then 512 and every power of two after it (user blocks). */
+const FIRST_USER_BLOCK = 512;
+
+/** Is the HDF5 signature at one of the allowed offsets? (h5wasm opens a non-HDF5 file without complaint.) */
+export async function hasHdf5Signature(file: string): Promise<boolean> {
+  const fh = await open(file, 'r').catch((err) => {
     throw fromFsError(err, file, 'opening');
   });
+  try {
+    const { size } = await fh.stat();
+    const buf = new Uint8Array(HDF5_SIGNATURE.length);
+    for (let at = 0; at + buf.length <= size; at = at === 0 ? FIRST_USER_BLOCK : at * 2) {
+      await fh.read(buf, 0, buf.length, at);
+      if (HDF5_SIGNATURE.every((b, i) => buf[i] === b)) return true;
+    }
+    return false;
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function openHdf5(path: string, file: string, dataset: string): Promise<VolumeReader> {
+  if (!(await hasHdf5Signature(file))) throw new EmsegIoError('corrupt', file, 'not an HDF5 file (no HDF5 signature)');
   const h5 = await loadH5wasm();
   let f: InstanceType<H5['File']>;
   try {
@@ -72,7 +91,8 @@ export async function openHdf5(path: string, file: string, dataset: string): Pro
     return describeDataset(h5, f, path, file, dataset);
   } catch (err) {
     f.close();
-    throw err;
+    if (err instanceof EmsegIoError) throw err;
+    throw new EmsegIoError('corrupt', path, `HDF5 file cannot be read (${describe(err)})`, { cause: err });
   }
 }
 

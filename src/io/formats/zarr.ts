@@ -95,7 +95,18 @@ function parseMultiscales(attrs: Record<string, unknown> | undefined, where: str
 }
 
 /** Splits `vol.zarr` + scale, or `vol.zarr/0`, into the group folder and the array inside it. */
-async function locateArray(path: string, scale: number | undefined): Promise<{ root: string; array: string; multiscale?: Multiscale; level: number }> {
+type ZarrVersion = 2 | 3;
+
+interface Located {
+  root: string;
+  array: string;
+  multiscale?: Multiscale;
+  level: number;
+  /** Format of the container: its arrays must be of the same version (a v3 image holds v3 arrays). */
+  version: ZarrVersion;
+}
+
+async function locateArray(path: string, scale: number | undefined): Promise<Located> {
   const info = await stat(path).catch((err) => {
     throw fromFsError(err, path, 'opening');
   });
@@ -113,7 +124,7 @@ async function locateArray(path: string, scale: number | undefined): Promise<{ r
     if (!Number.isInteger(level) || level < 0 || level >= ms.levels.length) {
       throw new EmsegIoError('not-found', path, `has scale levels 0..${ms.levels.length - 1}; there is no level ${scale}`);
     }
-    return { root: path, array: ms.levels[level]!.path, multiscale: ms, level };
+    return { root: path, array: ms.levels[level]!.path, multiscale: ms, level, version: kind === 'v3' ? 3 : 2 };
   }
   if (scale !== undefined && scale !== 0) {
     throw new EmsegIoError('invalid-data', path, 'names one array; choose the scale level by its path (vol.zarr/1) or give the group with --scale');
@@ -123,23 +134,23 @@ async function locateArray(path: string, scale: number | undefined): Promise<{ r
   const parentKind = await zarrNodeKind(parent);
   const ms = parentKind === 'none' ? undefined : parseMultiscales(await groupAttributes(parent), parent);
   const level = ms?.levels.findIndex((l) => l.path === name) ?? -1;
-  if (ms && level >= 0) return { root: parent, array: name, multiscale: ms, level };
-  return { root: path, array: '', level: 0 };
+  if (ms && level >= 0) return { root: parent, array: name, multiscale: ms, level, version: parentKind === 'v3' ? 3 : 2 };
+  return { root: path, array: '', level: 0, version: kind === 'v3' ? 3 : 2 };
 }
 
 type AnyArray = zarr.Array<zarr.DataType, FileSystemStore>;
 
-async function openArray(root: string, array: string, where: string): Promise<AnyArray> {
+async function openArray(root: string, array: string, where: string, version: ZarrVersion): Promise<AnyArray> {
   registerZarrCodecs();
   const loc = zarr.root(new FileSystemStore(root));
   const at = array ? loc.resolve(array) : loc;
   try {
-    const node = await zarr.open(at, { kind: 'array' });
+    const node = version === 3 ? await zarr.open.v3(at, { kind: 'array' }) : await zarr.open.v2(at, { kind: 'array' });
     return node as AnyArray;
   } catch (err) {
     const missing = err instanceof zarr.NotFoundError;
     throw new EmsegIoError('corrupt', where, missing
-      ? 'array metadata (.zarray or zarr.json) is missing'
+      ? `array metadata (${version === 3 ? 'zarr.json' : '.zarray'}) is missing`
       : `array metadata is invalid (${describe(err)})`, { cause: err });
   }
 }
@@ -173,15 +184,15 @@ async function chunkFile(arrayDir: string, coords: number[]): Promise<string> {
 }
 
 export async function openZarr(path: string, options: ZarrOpenOptions = {}): Promise<VolumeReader> {
-  const { root, array, multiscale, level } = await locateArray(path, options.scale);
+  const { root, array, multiscale, level, version } = await locateArray(path, options.scale);
   const arrayDir = array ? join(root, array) : root;
-  const arr = await openArray(root, array, arrayDir);
+  const arr = await openArray(root, array, arrayDir, version);
   const dtype = SAMPLE_TYPES[arr.dtype];
   if (!dtype) throw new EmsegIoError('unsupported', arrayDir, `data type ${arr.dtype} is not read (uint8, uint16, uint32, float32)`);
   const lead = leadingAxes(arr.shape, arrayDir, multiscale?.axes ?? []);
   const shape = to3(arr.shape, lead);
   const chunks = to3(arr.chunks, lead);
-  const scales = await levelShapes(root, multiscale, lead, { path: array || '.', shape, scale: [1, 1, 1] });
+  const scales = await levelShapes(root, multiscale, lead, { path: array || '.', shape, scale: [1, 1, 1] }, version);
   const attrs = (await groupAttributes(multiscale ? root : arrayDir)) ?? {};
   const full = arr.shape.length === 2 ? 2 : 3;
 
@@ -223,11 +234,11 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
 }
 
 /** Shapes of every level of a multiscale image (read from each level's metadata). */
-async function levelShapes(root: string, ms: Multiscale | undefined, lead: number, single: ScaleLevel): Promise<ScaleLevel[]> {
+async function levelShapes(root: string, ms: Multiscale | undefined, lead: number, single: ScaleLevel, version: ZarrVersion): Promise<ScaleLevel[]> {
   if (!ms) return [single];
   const out: ScaleLevel[] = [];
   for (const l of ms.levels) {
-    const arr = await openArray(root, l.path, join(root, l.path));
+    const arr = await openArray(root, l.path, join(root, l.path), version);
     out.push({ path: l.path, shape: to3(arr.shape, lead), scale: l.scale });
   }
   return out;
