@@ -193,7 +193,9 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
   const shape = to3(arr.shape, lead);
   const chunks = to3(arr.chunks, lead);
   const scales = await levelShapes(root, multiscale, lead, { path: array || '.', shape, scale: [1, 1, 1] }, version);
-  const attrs = (await groupAttributes(multiscale ? root : arrayDir)) ?? {};
+  const attrs = { ...((await groupAttributes(multiscale ? root : arrayDir)) ?? {}) };
+  const labels = multiscale ? (await groupAttributes(join(root, 'labels')).catch(() => undefined))?.labels : undefined;
+  if (Array.isArray(labels)) attrs.labels = labels;
   const full = arr.shape.length === 2 ? 2 : 3;
 
   async function readChunk(coords: Vec3): Promise<{ data: StackData; strides: Vec3 }> {
