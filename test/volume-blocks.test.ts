@@ -6,6 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { openVolume } from '../src/io/registry.js';
 import { alignBlock, chooseBlock, inShard, parseShard, planBlocks, shardBlocks } from '../src/pipeline/blocks.js';
 import type { Block, BlockPlan } from '../src/pipeline/blocks.js';
 import { digest, openMarkers, volumeFingerprint } from '../src/pipeline/markers.js';
-import { SAMPLES } from './helpers/data.js';
+import { REPO_ROOT, SAMPLES } from './helpers/data.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'emseg-volume-blocks-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
@@ -110,6 +111,10 @@ test('a rerun recomputes only unfinished blocks; a missing or truncated chunk un
   const st = await markers.status();
   assert.deepEqual([st.total, st.done, st.remaining], [32, 30, 2]);
   assert.deepEqual(st.failed.map((f) => [f.index, f.code, f.attempts, [...f.grid]]), [[5, 'corrupt', 3, [...victim.grid]]]);
+  const bin = join(REPO_ROOT, 'bin', 'emseg.js');
+  const cli = JSON.parse(execFileSync('node', [bin, 'status', dir, '--json'], { encoding: 'utf8' })) as { done: number; remaining: number; failed: { grid: number[] }[] };
+  assert.deepEqual([cli.done, cli.remaining, cli.failed.map((f) => f.grid)], [30, 2, [[...victim.grid]]]);
+  assert.match(execFileSync('node', [bin, 'status', dir], { encoding: 'utf8' }), /30\/32 done .* 1 failed, 2 remaining[\s\S]*failed: +block 0,1,1 \(z 0-1, y 128-256, x 128-256\) after 3 attempt\(s\): \[corrupt\]/);
   assert.equal(await runBlocks(src, out, plan.blocks, markers), 2);
   const after = await markers.status();
   assert.deepEqual([after.done, after.failed.length, after.remaining], [32, 0, 0]);

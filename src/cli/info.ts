@@ -4,6 +4,7 @@ import type { ValueRange } from '../io/formats/inspect.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import { nonNegativeInt, volumeFlags } from './convert.js';
+import { readRunStatus } from '../pipeline/markers.js';
 import { barFactory } from './progress.js';
 
 function describeVolume(v: VolumeReader, range: ValueRange): string {
@@ -46,5 +47,35 @@ export function registerInfo(program: Command): void {
       } finally {
         await v.close();
       }
+    });
+}
+
+function formatEta(seconds: number | undefined): string {
+  if (seconds === undefined) return 'unknown (fewer than two blocks done)';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.round((seconds % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m`;
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('progress of a blockwise run from the done markers stored in its output: done, failed, remaining, ETA')
+    .argument('<out>', 'output folder of a blockwise run (e.g. maps.zarr)')
+    .option('--json', 'print JSON instead of text')
+    .action(async (out: string, o) => {
+      const s = await readRunStatus(out);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        return;
+      }
+      const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
+      const lines = [
+        `blocks:    ${s.done}/${s.total} done (${pct} %), ${s.failed.length} failed, ${s.remaining} remaining`,
+        `layout:    block ${s.layout.block.join(' x ')}, halo ${s.layout.halo.join(' x ')} on ${s.layout.shape.join(' x ')}`,
+        `ETA:       ${s.remaining === 0 ? 'done' : formatEta(s.etaSeconds)}`,
+        ...s.failed.map((f) => `failed:    block ${f.grid.join(',')} (z ${f.write.start[0]}-${f.write.end[0]}, y ${f.write.start[1]}-${f.write.end[1]}, x ${f.write.start[2]}-${f.write.end[2]}) after ${f.attempts} attempt(s): [${f.code}] ${f.message}`),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
     });
 }

@@ -6,7 +6,7 @@ import { registerBench } from './bench.js';
 import { registerConvert } from './convert.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
-import { registerInfo } from './info.js';
+import { registerInfo, registerStatus } from './info.js';
 import { registerModels } from './models.js';
 import { registerPack } from './pack.js';
 import { registerPredict } from './predict.js';
@@ -47,6 +47,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerInfo(program);
   registerConvert(program);
+  registerStatus(program);
   return program;
 }
 

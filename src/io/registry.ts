@@ -104,10 +104,10 @@ export const VOLUME_FORMATS: readonly VolumeFormat[] = FORMATS.map((f) => f.name
 export async function openVolume(path: string | readonly string[], options: OpenVolumeOptions = {}): Promise<VolumeReader> {
   if (typeof path !== 'string') return openStackVolume(path, options.colour);
   if (options.scale !== undefined && !(await isDirectory(path))) {
-    const any = await stat(splitHdf5Path(path)?.file ?? path).catch((err) => {
-      throw fromFsError(err, path, 'opening');
+    const file = splitHdf5Path(path)?.file ?? path;
+    await stat(file).catch((err) => {
+      throw fromFsError(err, file, 'opening'); // a missing file is reported as such, not as a scale problem
     });
-    void any;
     throw new EmsegIoError('invalid-data', path, 'has no scale levels; a scale level can be chosen only in an OME-Zarr image');
   }
   for (const f of FORMATS) {

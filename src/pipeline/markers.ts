@@ -14,6 +14,7 @@ import { join, relative, resolve } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { planBlocks } from './blocks.js';
 import type { Block, BlockPlan } from './blocks.js';
 
 /** Folder inside the output that holds the run record and the markers; hidden, so Zarr readers skip it. */
@@ -202,4 +203,18 @@ function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPl
       return { total: plan.blocks.length, done, failed, remaining, etaSeconds };
     },
   };
+}
+
+/** Status of the run recorded in `outDir` (for `emseg status`), from its run.json alone: no model or input needed. */
+export async function readRunStatus(outDir: string): Promise<RunStatus & { layout: RunRecord['layout'] }> {
+  const dir = join(outDir, MARKER_DIR);
+  const runPath = join(dir, 'run.json');
+  const record = await readRecord<RunRecord>(runPath);
+  if (!record?.layout) throw new EmsegError('not-found', runPath, 'no blockwise run is recorded in this output (or its record is damaged)');
+  const { shape, block, halo, align } = record.layout;
+  const v = (x: readonly number[]) => x as unknown as BlockPlan['shape'];
+  const plan = planBlocks(v(shape), v(block), v(halo), v(align));
+  if (plan.id !== record.layout.id) throw new EmsegError('corrupt', runPath, 'recorded layout does not match its id; the record was edited');
+  const status = await makeStore(dir, join(dir, 'blocks'), outDir, plan, runId(record)).status();
+  return { ...status, layout: record.layout };
 }

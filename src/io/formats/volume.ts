@@ -97,8 +97,7 @@ export function copyOverlap(
   const lo = [0, 1, 2].map((a) => Math.max(srcRegion.start[a]!, dstRegion.start[a]!));
   const hi = [0, 1, 2].map((a) => Math.min(srcRegion.end[a]!, dstRegion.end[a]!));
   if (lo.some((v, a) => v >= hi[a]!)) return;
-  const [dz, dy, dx] = regionShape(dstRegion);
-  void dz;
+  const [, dy, dx] = regionShape(dstRegion);
   const width = hi[2]! - lo[2]!;
   for (let z = lo[0]!; z < hi[0]!; z++) {
     for (let y = lo[1]!; y < hi[1]!; y++) {
