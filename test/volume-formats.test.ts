@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
@@ -123,6 +123,26 @@ test('Zarr v3 with NGFF 0.5 metadata (zarr.json, attributes.ome) and 5-D t,c,z,y
   const s1 = await openVolume(dir, { scale: 1 });
   assert.deepEqual([...s1.shape], [3, 10, 15]);
   assert.deepEqual(s1.scales.map((s) => s.path), ['s0', 's1']);
+});
+
+test('a plain Zarr v2 array (no OME metadata): Fortran order, big-endian uint16, "." chunk keys, 2-D', async () => {
+  const dir = join(TMP, 'plain.zarr');
+  const [d, h, w] = [2, 3, 5];
+  const values = pattern(d * h * w, 65535, 4);
+  const bytes = Buffer.alloc(2 * values.length);
+  for (let z = 0; z < d; z++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) bytes.writeUInt16BE(values[(z * h + y) * w + x]!, 2 * (z + d * y + d * h * x));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, '.zarray'), JSON.stringify({ zarr_format: 2, shape: [d, h, w], chunks: [d, h, w], dtype: '>u2', compressor: null, fill_value: 0, order: 'F', filters: null }));
+  writeFileSync(join(dir, '0.0.0'), bytes);
+  const v = await openVolume(dir);
+  assert.deepEqual([[...v.shape], v.dtype, v.scales.length], [[2, 3, 5], 'uint16', 1]);
+  assert.deepEqual([...(await v.readRegion({ start: [0, 1, 1], end: [2, 3, 4] }))], crop(values, [d, h, w], { start: [0, 1, 1], end: [2, 3, 4] }));
+  const flat = join(TMP, 'flat.zarr');
+  mkdirSync(flat);
+  writeFileSync(join(flat, '.zarray'), JSON.stringify({ zarr_format: 2, shape: [3, 5], chunks: [2, 2], dtype: '|u1', compressor: null, fill_value: 9, order: 'C', filters: null }));
+  writeFileSync(join(flat, '0.0'), Buffer.from([1, 2, 3, 4]));
+  const f = await openVolume(flat); // missing chunks read as the fill value, as the spec says
+  assert.deepEqual([...(await f.readRegion({ start: [0, 0, 0], end: [1, 3, 5] }))], [1, 2, 9, 9, 9, 3, 4, 9, 9, 9, 9, 9, 9, 9, 9]);
 });
 
 test('HDF5 datasets by path (file.h5:/group/raw): chunked+gzip 3-D and contiguous 2-D, read as hyperslabs; convert to OME-Zarr', async () => {

@@ -85,7 +85,7 @@ export function allocateRegion(dtype: SampleType, region: Region, path: string):
 
 /**
  * Copies the part of a source box (`src` holding `srcRegion`, z-major) that overlaps `dstRegion` into `dst`.
- * `src` may have its own strides (a decoded chunk) as long as x is contiguous.
+ * `src` may have its own strides (a decoded chunk, C or Fortran order).
  */
 export function copyOverlap(
   src: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> },
@@ -99,11 +99,13 @@ export function copyOverlap(
   if (lo.some((v, a) => v >= hi[a]!)) return;
   const [, dy, dx] = regionShape(dstRegion);
   const width = hi[2]! - lo[2]!;
+  const sx = srcStrides[2];
   for (let z = lo[0]!; z < hi[0]!; z++) {
     for (let y = lo[1]!; y < hi[1]!; y++) {
-      const s = (z - srcRegion.start[0]) * srcStrides[0] + (y - srcRegion.start[1]) * srcStrides[1] + (lo[2]! - srcRegion.start[2]) * srcStrides[2];
+      const s = (z - srcRegion.start[0]) * srcStrides[0] + (y - srcRegion.start[1]) * srcStrides[1] + (lo[2]! - srcRegion.start[2]) * sx;
       const d = ((z - dstRegion.start[0]) * dy + (y - dstRegion.start[1])) * dx + (lo[2]! - dstRegion.start[2]);
-      (dst as Float32Array).set(src.subarray(s, s + width) as Float32Array, d);
+      if (sx === 1) (dst as Float32Array).set(src.subarray(s, s + width) as Float32Array, d);
+      else for (let i = 0; i < width; i++) dst[d + i] = src[s + i * sx]!; // Fortran-order chunks
     }
   }
 }

@@ -208,7 +208,7 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
     }
     const expected = arr.chunks.reduce((a, b) => a * b, 1);
     const data = chunk.data as StackData;
-    if (data.length !== expected || chunk.stride[chunk.stride.length - 1] !== 1) {
+    if (data.length !== expected) {
       throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk holds ${data.length} values of ${arr.dtype}, its shape [${arr.chunks.join(',')}] needs ${expected}; truncated or of the wrong data type`);
     }
     return { data, strides: to3(chunk.stride, lead) };
