@@ -15,7 +15,7 @@ import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import type { OmeZarrWriter } from '../src/io/formats/ome-zarr-write.js';
 import type { Vec3, VolumeReader } from '../src/io/formats/volume.js';
 import { openVolume } from '../src/io/registry.js';
-import { alignBlock, chooseBlock, inShard, parseShard, planBlocks, shardBlocks } from '../src/pipeline/blocks.js';
+import { alignBlock, checkChunksFitBlocks, chooseBlock, inShard, parseShard, planBlocks, shardBlocks } from '../src/pipeline/blocks.js';
 import type { Block, BlockPlan } from '../src/pipeline/blocks.js';
 import { digest, openMarkers, volumeFingerprint } from '../src/pipeline/markers.js';
 import { REPO_ROOT, SAMPLES } from './helpers/data.js';
@@ -56,6 +56,8 @@ test('write regions tile the volume exactly once; read regions are write + halo 
   assert.notEqual(plan.id, planBlocks(shape, [2, 32, 16], [1, 8, 0], [1, 16, 8]).id, 'the halo is part of the layout id');
   assert.throws(() => planBlocks(shape, [2, 30, 16], [0, 0, 0], [1, 16, 8]), fails('invalid-option', 'block'));
   assert.deepEqual([...alignBlock([2, 30, 16], [1, 16, 8])], [2, 16, 16]);
+  checkChunksFitBlocks(plan, [1, 16, 16], 'out.zarr');
+  assert.throws(() => checkChunksFitBlocks(plan, [2, 24, 16], 'out.zarr'), fails('mismatch', 'out.zarr'));
   const chosen = chooseBlock([100, 4000, 3000], 64 * 2 ** 20, [0, 46, 46], [1, 8, 8]);
   assert.ok(chosen.every((v, a) => v % [1, 8, 8][a]! === 0));
   assert.ok(chosen.reduce((n, v, a) => n * (v + 2 * [0, 46, 46][a]!), 1) <= 64 * 2 ** 20);

@@ -194,6 +194,22 @@ test('BigTIFF pages are read by window (strips), and a classic TIFF reads the sa
   await windowed.close();
 });
 
+test('multi-page TIFF stacks read sections in any order, matching readStack', async () => {
+  const files = [0, 1].map((f) => {
+    const path = join(TMP, `pages${f}.tif`);
+    writeFileSync(path, encodeTiff([0, 1, 2].map((z) => Uint16Array.from(pattern(40 * 30, 60000, 10 * f + z))), 40, 30));
+    return path;
+  });
+  const v = await openVolume(files);
+  const all = (await readStack(files)).data;
+  assert.deepEqual([...v.shape], [6, 30, 40]);
+  for (const z of [4, 1, 5, 0, 3, 2]) {
+    const r: Region = { start: [z, 3, 2], end: [z + 1, 29, 37] };
+    assert.deepEqual([...(await v.readRegion(r))], crop(all, [6, 30, 40], r), `section ${z}`);
+  }
+  await v.close();
+});
+
 test('labels become an OME-Zarr labels image (labels/cells, image-label metadata, mode pyramid); membrane maps record their polarity', async () => {
   const out = join(TMP, 'labelled.zarr');
   await convertToOmeZarr(await openVolume(IMAGES), out, { chunks: [1, 256, 256], labels: await openVolume(LABELS) });

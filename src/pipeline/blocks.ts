@@ -91,6 +91,16 @@ function makeBlock(index: number, g: Vec3, shape: Vec3, block: Vec3, halo: Vec3)
   return { index, grid: g, write: { start: v(ws), end: v(we) }, read: { start: v(rs), end: v(re) }, pad: { before: v(before), after: v(after) } };
 }
 
+/**
+ * Refuses output chunks that would be shared by two blocks: every block must consist of whole chunks
+ * (chunks == block, or chunks that divide it), so parallel writers never touch one chunk file.
+ */
+export function checkChunksFitBlocks(plan: BlockPlan, chunks: Vec3, path: string): void {
+  if (plan.block.some((b, a) => b % chunks[a]! !== 0)) {
+    throw new EmsegError('mismatch', path, `output chunks [${chunks.join(',')}] do not divide the blocks [${plan.block.join(',')}]; two blocks would write one chunk`);
+  }
+}
+
 /** Rounds a block size down to a multiple of the stride (never below one stride). */
 export function alignBlock(block: Vec3, align: Vec3): Vec3 {
   return block.map((b, a) => Math.max(align[a]!, Math.floor(b / align[a]!) * align[a]!)) as unknown as Vec3;

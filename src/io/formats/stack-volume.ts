@@ -27,6 +27,7 @@ export async function openStackVolume(input: string | readonly string[], colour:
   const dtype = stack.sampleType;
   const label = typeof input === 'string' ? input : stack.files[0]!;
   const cache = new Map<number, StackData>();
+  let cursor: { file: number; pages: AsyncGenerator<StackData>; next: number } | undefined;
   const sectionBytes = shape[1] * shape[2] * (dtype === 'uint8' ? 1 : dtype === 'uint16' ? 2 : 4);
   const keep = Math.max(1, Math.floor(SECTION_CACHE_BYTES / sectionBytes));
 
@@ -38,16 +39,20 @@ export async function openStackVolume(input: string | readonly string[], colour:
       return hit;
     }
     const { file, page } = where[z]!;
-    // Pages of a multi-page file decode in order; keep the ones passed on the way (z - page is the file's first).
-    let i = 0;
-    for await (const d of files[file]!.pageData()) {
-      if (d.length !== shape[1] * shape[2] || sampleTypeOf(d) !== dtype) {
+    // Pages of a multi-page file decode only in order: keep one open cursor, so reading sections in order
+    // decodes each page once (restarting only to go backwards past the cache).
+    if (!cursor || cursor.file !== file || cursor.next > page) {
+      await cursor?.pages.return(undefined);
+      cursor = { file, pages: files[file]!.pageData(), next: 0 };
+    }
+    while (cursor.next <= page) {
+      const { value: d, done } = await cursor.pages.next();
+      if (done || d.length !== shape[1] * shape[2] || sampleTypeOf(d) !== dtype) {
         throw new EmsegIoError('mismatch', files[file]!.path, 'file changed while the stack was being read');
       }
-      remember(z - page + i, d);
-      if (i++ === page) return d;
+      remember(z - page + cursor.next++, d);
     }
-    throw new EmsegIoError('mismatch', files[file]!.path, 'file changed while the stack was being read');
+    return cache.get(z)!;
   }
 
   function remember(z: number, data: StackData): void {
@@ -73,6 +78,7 @@ export async function openStackVolume(input: string | readonly string[], colour:
       return out;
     },
     async close() {
+      await cursor?.pages.return(undefined);
       cache.clear();
     },
   };
