@@ -176,33 +176,36 @@ function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPl
       const rec: BlockFailure = { index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() };
       writeFileAtomic(failPath(b), JSON.stringify({ ...rec, run }));
     },
-    async status() {
-      const names = await readdir(blocksDir).catch(() => [] as string[]);
-      const byName = new Map(plan.blocks.map((b) => [markerName(b), b]));
-      let done = 0;
-      const times: number[] = [];
-      const failed: BlockFailure[] = [];
-      for (const name of names) {
-        const b = byName.get(name.replace(/\.(done|failed)\.json$/, ''));
-        if (!b) continue;
-        if (name.endsWith('.done.json')) {
-          const rec = await readRecord<DoneRecord>(join(blocksDir, name));
-          if (await valid(b, rec)) {
-            done++;
-            times.push(Date.parse(rec!.finished));
-          }
-        } else if (name.endsWith('.failed.json')) {
-          const rec = await readRecord<BlockFailure & { run: string }>(join(blocksDir, name));
-          if (rec?.run === run) failed.push(rec);
-        }
-      }
-      const remaining = plan.blocks.length - done;
-      times.sort((a, b) => a - b);
-      const span = (times[times.length - 1]! - times[0]!) / 1000;
-      const etaSeconds = times.length >= 2 && span > 0 ? (remaining * span) / (times.length - 1) : undefined;
-      return { total: plan.blocks.length, done, failed, remaining, etaSeconds };
-    },
+    status: () => countMarkers(blocksDir, plan, run, valid),
   };
+}
+
+/** Done (valid for this run), failed (this run's records) and remaining blocks, with an ETA from the done times. */
+async function countMarkers(blocksDir: string, plan: BlockPlan, run: string, valid: (b: Block, rec: DoneRecord | undefined) => Promise<boolean>): Promise<RunStatus> {
+  const names = await readdir(blocksDir).catch(() => [] as string[]);
+  const byName = new Map(plan.blocks.map((b) => [markerName(b), b]));
+  let done = 0;
+  const times: number[] = [];
+  const failed: BlockFailure[] = [];
+  for (const name of names) {
+    const b = byName.get(name.replace(/\.(done|failed)\.json$/, ''));
+    if (!b) continue;
+    if (name.endsWith('.done.json')) {
+      const rec = await readRecord<DoneRecord>(join(blocksDir, name));
+      if (await valid(b, rec)) {
+        done++;
+        times.push(Date.parse(rec!.finished));
+      }
+    } else if (name.endsWith('.failed.json')) {
+      const rec = await readRecord<BlockFailure & { run: string }>(join(blocksDir, name));
+      if (rec?.run === run) failed.push(rec);
+    }
+  }
+  const remaining = plan.blocks.length - done;
+  times.sort((a, b) => a - b);
+  const span = (times[times.length - 1]! - times[0]!) / 1000;
+  const etaSeconds = times.length >= 2 && span > 0 ? (remaining * span) / (times.length - 1) : undefined;
+  return { total: plan.blocks.length, done, failed, remaining, etaSeconds };
 }
 
 /** Status of the run recorded in `outDir` (for `emseg status`), from its run.json alone: no model or input needed. */

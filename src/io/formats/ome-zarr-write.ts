@@ -225,39 +225,46 @@ function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWrite
       }
       return files;
     },
-    async buildPyramid(onBand) {
-      const method: Downsampling = o.kind === 'labels' ? 'mode' : 'mean';
-      const bands = shapes.slice(1).reduce((n, s) => n + Math.ceil(s[0] / chunks[0]) * Math.ceil(s[1] / chunks[1]), 0);
-      let done = 0;
-      for (let l = 1; l < shapes.length; l++) {
-        const src = await openZarr(join(dir, String(l - 1)));
-        const [d, h, w] = shapes[l]!;
-        for (let z0 = 0; z0 < d; z0 += chunks[0]) {
-          for (let y0 = 0; y0 < h; y0 += chunks[1]) {
-            const z1 = Math.min(z0 + chunks[0], d);
-            const y1 = Math.min(y0 + chunks[1], h);
-            const from: Region = { start: [z0, 2 * y0, 0], end: [z1, Math.min(2 * y1, src.shape[1]), src.shape[2]] };
-            const data = downsample2x(await src.readRegion(from), regionShape(from), method);
-            await write(l, { start: [z0, y0, 0], end: [z1, y1, w] }, data);
-            onBand?.(++done, bands);
-          }
-        }
-        await src.close();
-      }
-    },
-    async addLabels(name, lo) {
-      const labelsDir = join(dir, 'labels');
-      const listPath = join(labelsDir, '.zattrs');
-      const list = await readFile(listPath, 'utf8').then((t) => (JSON.parse(t) as { labels: string[] }).labels, () => [] as string[]);
-      writeFileAtomic(join(labelsDir, '.zgroup'), json({ zarr_format: 2 }));
-      writeFileAtomic(listPath, json({ labels: [...new Set([...list, name])] }));
-      const lopts: OmeZarrOptions = { ...o, kind: 'labels', dtype: lo.dtype, compression: lo.compression ?? o.compression, name, polarity: undefined, levels: shapes.length, extra: undefined };
-      const w = await createOmeZarr(join(labelsDir, name), lopts, { overwrite: true });
-      const attrsPath = join(labelsDir, name, '.zattrs');
-      const attrs = JSON.parse(await readFile(attrsPath, 'utf8')) as Record<string, unknown>;
-      attrs['image-label'] = { version: NGFF_VERSION, source: { image: '../../' } };
-      writeFileAtomic(attrsPath, json(attrs));
-      return w;
-    },
+    buildPyramid: (onBand) => buildPyramid(dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, onBand),
+    addLabels: (name, lo) => addLabelsImage(dir, o, shapes.length, name, lo),
   };
+}
+
+type LevelWrite = (level: number, region: Region, data: StackData) => Promise<void>;
+
+/** Levels 1.. from the level below, band by band (chunk depth x chunk height x all of x). */
+async function buildPyramid(dir: string, shapes: Vec3[], chunks: Vec3, method: Downsampling, write: LevelWrite, onBand?: (done: number, total: number) => void): Promise<void> {
+  const bands = shapes.slice(1).reduce((n, s) => n + Math.ceil(s[0] / chunks[0]) * Math.ceil(s[1] / chunks[1]), 0);
+  let done = 0;
+  for (let l = 1; l < shapes.length; l++) {
+    const src = await openZarr(join(dir, String(l - 1)));
+    const [d, h, w] = shapes[l]!;
+    for (let z0 = 0; z0 < d; z0 += chunks[0]) {
+      for (let y0 = 0; y0 < h; y0 += chunks[1]) {
+        const z1 = Math.min(z0 + chunks[0], d);
+        const y1 = Math.min(y0 + chunks[1], h);
+        const from: Region = { start: [z0, 2 * y0, 0], end: [z1, Math.min(2 * y1, src.shape[1]), src.shape[2]] };
+        const data = downsample2x(await src.readRegion(from), regionShape(from), method);
+        await write(l, { start: [z0, y0, 0], end: [z1, y1, w] }, data);
+        onBand?.(++done, bands);
+      }
+    }
+    await src.close();
+  }
+}
+
+/** `labels/<name>/` beside the image: listed in labels/.zattrs, with image-label metadata pointing back. */
+async function addLabelsImage(dir: string, o: OmeZarrOptions, levels: number, name: string, lo: { dtype: SampleType; compression?: Compression }): Promise<OmeZarrWriter> {
+  const labelsDir = join(dir, 'labels');
+  const listPath = join(labelsDir, '.zattrs');
+  const list = await readFile(listPath, 'utf8').then((t) => (JSON.parse(t) as { labels: string[] }).labels, () => [] as string[]);
+  writeFileAtomic(join(labelsDir, '.zgroup'), json({ zarr_format: 2 }));
+  writeFileAtomic(listPath, json({ labels: [...new Set([...list, name])] }));
+  const lopts: OmeZarrOptions = { ...o, kind: 'labels', dtype: lo.dtype, compression: lo.compression ?? o.compression, name, polarity: undefined, levels, extra: undefined };
+  const w = await createOmeZarr(join(labelsDir, name), lopts, { overwrite: true });
+  const attrsPath = join(labelsDir, name, '.zattrs');
+  const attrs = JSON.parse(await readFile(attrsPath, 'utf8')) as Record<string, unknown>;
+  attrs['image-label'] = { version: NGFF_VERSION, source: { image: '../../' } };
+  writeFileAtomic(attrsPath, json(attrs));
+  return w;
 }

@@ -9,7 +9,7 @@ import type { ImageFile } from '../image-file.js';
 import type { ColourPolicy } from '../png.js';
 import { openStack, sampleTypeOf } from '../stack.js';
 import { allocateRegion, checkRegion, regionShape } from './volume.js';
-import type { Region, StackData, Vec3, VolumeReader } from './volume.js';
+import type { Region, SampleType, StackData, Vec3, VolumeReader } from './volume.js';
 
 /** Decoded sections kept between readRegion calls, in bytes (at least one section is always kept). */
 export const SECTION_CACHE_BYTES = 256 * 2 ** 20;
@@ -26,12 +26,37 @@ export async function openStackVolume(input: string | readonly string[], colour:
   const shape: Vec3 = [stack.depth, stack.height, stack.width];
   const dtype = stack.sampleType;
   const label = typeof input === 'string' ? input : stack.files[0]!;
+  const sections = sectionCache(files, where, shape, dtype);
+
+  return {
+    path: label, format: 'stack', shape, dtype, chunks: [1, shape[1], shape[2]], level: 0,
+    scales: [{ path: '', shape, scale: [1, 1, 1] }],
+    attributes: { files: stack.files.length },
+    async readRegion(region: Region): Promise<StackData> {
+      checkRegion(region, shape, label);
+      const out = allocateRegion(dtype, region, label);
+      const [, h, w] = regionShape(region);
+      for (let z = region.start[0]; z < region.end[0]; z++) {
+        const s = await sections.get(z);
+        for (let y = 0; y < h; y++) {
+          const from = (region.start[1] + y) * shape[2] + region.start[2];
+          out.set(s.subarray(from, from + w), ((z - region.start[0]) * h + y) * w);
+        }
+      }
+      return out;
+    },
+    close: () => sections.close(),
+  };
+}
+
+/** Decoded sections by z, least recently used dropped first once SECTION_CACHE_BYTES are held. */
+function sectionCache(files: ImageFile[], where: { file: number; page: number }[], shape: Vec3, dtype: SampleType) {
   const cache = new Map<number, StackData>();
   let cursor: { file: number; pages: AsyncGenerator<StackData>; next: number } | undefined;
   const sectionBytes = shape[1] * shape[2] * (dtype === 'uint8' ? 1 : dtype === 'uint16' ? 2 : 4);
   const keep = Math.max(1, Math.floor(SECTION_CACHE_BYTES / sectionBytes));
 
-  async function section(z: number): Promise<StackData> {
+  async function get(z: number): Promise<StackData> {
     const hit = cache.get(z);
     if (hit) {
       cache.delete(z); // re-insert: Map order is the LRU order
@@ -61,22 +86,7 @@ export async function openStackVolume(input: string | readonly string[], colour:
   }
 
   return {
-    path: label, format: 'stack', shape, dtype, chunks: [1, shape[1], shape[2]], level: 0,
-    scales: [{ path: '', shape, scale: [1, 1, 1] }],
-    attributes: { files: stack.files.length },
-    async readRegion(region: Region): Promise<StackData> {
-      checkRegion(region, shape, label);
-      const out = allocateRegion(dtype, region, label);
-      const [, h, w] = regionShape(region);
-      for (let z = region.start[0]; z < region.end[0]; z++) {
-        const s = await section(z);
-        for (let y = 0; y < h; y++) {
-          const from = (region.start[1] + y) * shape[2] + region.start[2];
-          out.set(s.subarray(from, from + w), ((z - region.start[0]) * h + y) * w);
-        }
-      }
-      return out;
-    },
+    get,
     async close() {
       await cursor?.pages.return(undefined);
       cache.clear();
