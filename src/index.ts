@@ -23,3 +23,9 @@ export { benchModel, type BenchOptions, type BenchResult } from './bench/bench.j
 export { runStudy } from './study/study.js';
 export { parseStudy, readStudyFile } from './study/schema.js';
 export * from './segment/index.js';
+export { openVolume, VOLUME_FORMATS, type OpenVolumeOptions, type ScaleLevel, type Vec3, type VolumeReader } from './io/registry.js';
+export type { Region as VolumeRegion } from './io/registry.js';
+export { createOmeZarr, type MembranePolarity, type OmeZarrOptions, type OmeZarrWriter } from './io/formats/ome-zarr-write.js';
+export { convertToOmeZarr, type ConvertOptions } from './io/formats/convert.js';
+export { chooseBlock, inShard, parseShard, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './pipeline/blocks.js';
+export { digestFiles, openMarkers, readRunStatus, volumeFingerprint, type MarkerStore, type RunStatus } from './pipeline/markers.js';

@@ -99,7 +99,9 @@ export function volumeFingerprint(reader: VolumeReader): string {
   return digest(JSON.stringify({ format, path: resolve(reader.path), shape, dtype, chunks, level, array: scales[level]?.path }));
 }
 
-const runId = (r: RunRecord) => digest(r.layout.id, r.identity.model, r.identity.input).slice(0, 16);
+/** Hex characters of a run id (64 bits). */
+const RUN_ID_HEX = 16;
+const runId = (r: RunRecord) => digest(r.layout.id, r.identity.model, r.identity.input).slice(0, RUN_ID_HEX);
 const markerName = (b: Block) => b.grid.join('.');
 
 /**

@@ -207,7 +207,12 @@ function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWrite
     if (data.length !== n[0] * n[1] * n[2]) throw new EmsegIoError('invalid-data', join(dir, String(level)), `region needs ${n[0] * n[1] * n[2]} values, got ${data.length}`);
     const arr = await arrayAt(level);
     const sel = [0, 1, 2].map((a) => zarr.slice(region.start[a]!, region.end[a]!));
-    await zarr.set(arr, sel, { data, shape: [...n], stride: [...stridesOf(n)] } as never);
+    try {
+      await zarr.set(arr, sel, { data, shape: [...n], stride: [...stridesOf(n)] } as never);
+    } catch (err) {
+      if (err instanceof EmsegError) throw err;
+      throw new EmsegIoError('fs-failed', join(dir, String(level)), `writing chunks failed (${describe(err)})`, { cause: err });
+    }
   }
 
   return {

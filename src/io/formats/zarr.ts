@@ -50,13 +50,14 @@ async function readJson(path: string): Promise<Record<string, unknown> | undefin
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fromFsError(err, path, 'reading');
   }
+  let value: unknown;
   try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
-    return value as Record<string, unknown>;
+    value = JSON.parse(text);
   } catch (err) {
     throw new EmsegIoError('corrupt', path, `metadata is not valid JSON (${describe(err)})`, { cause: err });
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EmsegIoError('corrupt', path, 'metadata is not a JSON object');
+  return value as Record<string, unknown>;
 }
 
 /** Group attributes: v2 .zattrs, or v3 zarr.json attributes (NGFF 0.5 keeps OME metadata under "ome"). */
