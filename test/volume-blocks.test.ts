@@ -127,6 +127,7 @@ test('a rerun recomputes only unfinished blocks; a missing or truncated chunk un
 
 test('markers refuse another layout, model or input unless restarted, and markDone refuses missing chunk files', async () => {
   const { src, out, plan, dir } = await setup('identity.zarr');
+  await assert.rejects(createOmeZarr(dir, { shape: src.shape, dtype: 'uint8', chunks: [1, 64, 64], levels: 1 }, { resume: true }), fails('mismatch', join(dir, '0', '.zarray')));
   const id = { ...identity, input: volumeFingerprint(src) };
   const markers = await openMarkers(dir, plan, id);
   await runBlocks(src, out, plan.blocks.slice(0, 4), markers);

@@ -152,11 +152,13 @@ export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: { over
   registerZarrCodecs();
   const shapes = levelShapes(o.shape, o.levels ?? autoLevels(o.shape, o.chunks));
   const exists = (await stat(dir).catch(() => undefined)) !== undefined;
-  if (exists && mode.resume) {
+  // With resume, a folder whose metadata is not written yet (another shard is creating it) gets the same files.
+  const hasMetadata = exists && (await stat(join(dir, '0', '.zarray')).catch(() => undefined)) !== undefined;
+  if (hasMetadata && mode.resume) {
     await checkSameLayout(dir, shapes, o);
   } else {
-    if (exists && !mode.overwrite) throw new EmsegIoError('exists', dir, 'output exists; pass --overwrite to replace it');
-    if (exists) await rm(dir, { recursive: true, force: true });
+    if (exists && !mode.overwrite && !mode.resume) throw new EmsegIoError('exists', dir, 'output exists; pass --overwrite to replace it');
+    if (exists && mode.overwrite && !mode.resume) await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     writeFileAtomic(join(dir, '.zgroup'), json({ zarr_format: 2 }));
     const attrs: Record<string, unknown> = { multiscales: [multiscalesOf(o, shapes)] };
