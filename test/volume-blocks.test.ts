@@ -6,7 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import type { Vec3, VolumeReader } from '../src/io/formats/volume.js';
 import { openVolume } from '../src/io/registry.js';
 import { alignBlock, checkChunksFitBlocks, chooseBlock, inShard, parseShard, planBlocks, shardBlocks } from '../src/pipeline/blocks.js';
 import type { Block, BlockPlan } from '../src/pipeline/blocks.js';
-import { digest, openMarkers, volumeFingerprint } from '../src/pipeline/markers.js';
+import { digest, openMarkers, runBlocks, volumeFingerprint } from '../src/pipeline/markers.js';
 import { REPO_ROOT, SAMPLES } from './helpers/data.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'emseg-volume-blocks-'));
@@ -74,7 +74,7 @@ test('shards i/n partition the plan: every block in exactly one shard; bad --sha
 });
 
 /** The toy per-block computation: inverts the input, so outputs are checkable and deterministic. */
-async function runBlocks(src: VolumeReader, out: OmeZarrWriter, blocks: Block[], markers: Awaited<ReturnType<typeof openMarkers>>): Promise<number> {
+async function invertBlocks(src: VolumeReader, out: OmeZarrWriter, blocks: Block[], markers: Awaited<ReturnType<typeof openMarkers>>): Promise<number> {
   let computed = 0;
   for (const b of blocks) {
     if (await markers.isDone(b)) continue;
@@ -99,10 +99,10 @@ test('a rerun recomputes only unfinished blocks; a missing or truncated chunk un
   const { src, out, plan, dir } = await setup('resume.zarr');
   const id = { ...identity, input: volumeFingerprint(src) };
   let markers = await openMarkers(dir, plan, id);
-  assert.equal(await runBlocks(src, out, plan.blocks.slice(0, 13), markers), 13); // the "killed" run got 13 of 32
+  assert.equal(await invertBlocks(src, out, plan.blocks.slice(0, 13), markers), 13); // the "killed" run got 13 of 32
   markers = await openMarkers(dir, plan, id);
-  assert.equal(await runBlocks(src, out, plan.blocks, markers), plan.blocks.length - 13, 'only unfinished blocks are recomputed');
-  assert.equal(await runBlocks(src, out, plan.blocks, markers), 0);
+  assert.equal(await invertBlocks(src, out, plan.blocks, markers), plan.blocks.length - 13, 'only unfinished blocks are recomputed');
+  assert.equal(await invertBlocks(src, out, plan.blocks, markers), 0);
 
   const [victim, cut] = [plan.blocks[5]!, plan.blocks[6]!];
   rmSync(out.chunkFiles(victim.write)[0]!);
@@ -117,7 +117,7 @@ test('a rerun recomputes only unfinished blocks; a missing or truncated chunk un
   const cli = JSON.parse(execFileSync('node', [bin, 'status', dir, '--json'], { encoding: 'utf8' })) as { done: number; remaining: number; failed: { grid: number[] }[] };
   assert.deepEqual([cli.done, cli.remaining, cli.failed.map((f) => f.grid)], [30, 2, [[...victim.grid]]]);
   assert.match(execFileSync('node', [bin, 'status', dir], { encoding: 'utf8' }), /30\/32 done .* 1 failed, 2 remaining[\s\S]*failed: +block 0,1,1 \(z 0-1, y 128-256, x 128-256\) after 3 attempt\(s\): \[corrupt\]/);
-  assert.equal(await runBlocks(src, out, plan.blocks, markers), 2);
+  assert.equal(await invertBlocks(src, out, plan.blocks, markers), 2);
   const after = await markers.status();
   assert.deepEqual([after.done, after.failed.length, after.remaining], [32, 0, 0]);
   const back = await (await openVolume(dir)).readRegion({ start: [0, 0, 0], end: src.shape });
@@ -130,7 +130,7 @@ test('markers refuse another layout, model or input unless restarted, and markDo
   await assert.rejects(createOmeZarr(dir, { shape: src.shape, dtype: 'uint8', chunks: [1, 64, 64], levels: 1 }, { resume: true }), fails('mismatch', join(dir, '0', '.zarray')));
   const id = { ...identity, input: volumeFingerprint(src) };
   const markers = await openMarkers(dir, plan, id);
-  await runBlocks(src, out, plan.blocks.slice(0, 4), markers);
+  await invertBlocks(src, out, plan.blocks.slice(0, 4), markers);
   const runJson = join(dir, '.emseg', 'run.json');
   await assert.rejects(openMarkers(dir, planBlocks(src.shape, [1, 64, 64]), id), fails('resume-mismatch', runJson));
   await assert.rejects(openMarkers(dir, plan, { ...id, model: digest('toy model v2') }), fails('resume-mismatch', runJson));
@@ -145,13 +145,13 @@ test('markers refuse another layout, model or input unless restarted, and markDo
 test('three shards writing into one output give byte-identical chunks to a single run', async () => {
   const single = await setup('single.zarr', [1, 96, 160]);
   const id = { ...identity, input: volumeFingerprint(single.src) };
-  await runBlocks(single.src, single.out, single.plan.blocks, await openMarkers(single.dir, single.plan, id));
+  await invertBlocks(single.src, single.out, single.plan.blocks, await openMarkers(single.dir, single.plan, id));
   const sharded = await setup('sharded.zarr', [1, 96, 160]);
   let total = 0;
   for (const i of [2, 0, 1]) {
     const shard = parseShard(`${i}/3`);
     const w = await createOmeZarr(sharded.dir, { shape: sharded.src.shape, dtype: 'uint8', chunks: [1, 96, 160], levels: 1 }, { resume: true });
-    total += await runBlocks(sharded.src, w, shardBlocks(sharded.plan, shard), await openMarkers(sharded.dir, sharded.plan, id));
+    total += await invertBlocks(sharded.src, w, shardBlocks(sharded.plan, shard), await openMarkers(sharded.dir, sharded.plan, id));
   }
   assert.equal(total, single.plan.blocks.length);
   const files = (d: string) => readdirSync(join(d, '0'), { recursive: true }).map(String).filter((f) => statSync(join(d, '0', f)).isFile()).sort();
@@ -159,4 +159,50 @@ test('three shards writing into one output give byte-identical chunks to a singl
   for (const f of files(single.dir)) assert.deepEqual(readFileSync(join(sharded.dir, '0', f)), readFileSync(join(single.dir, '0', f)), f);
   const st = await (await openMarkers(sharded.dir, sharded.plan, id)).status();
   assert.deepEqual([st.done, st.remaining], [single.plan.blocks.length, 0]);
+});
+
+test('runBlocks retries a failing block, records it as failed with its coordinates after the last attempt, and never marks it done', async () => {
+  const { src, out, plan, dir } = await setup('retry.zarr');
+  const markers = await openMarkers(dir, plan, { ...identity, input: volumeFingerprint(src) });
+  const tries = new Map<number, number>();
+  const work = async (b: Block, attempt: number) => {
+    tries.set(b.index, attempt);
+    if (b.index === 3 && attempt < 3) throw new EmsegError('corrupt', 'in.zarr/0/0/0/3', 'flaky read');
+    if (b.index === 7) throw new EmsegError('corrupt', 'in.zarr/0/0/1/3', 'chunk cannot be decoded');
+    const data = await src.readRegion(b.write);
+    await out.writeRegion(b.write, data.map((v) => 255 - v));
+    return out.chunkFiles(b.write);
+  };
+  const first = await runBlocks(plan.blocks, markers, work, { attempts: 3 });
+  assert.deepEqual([first.computed, first.skipped, first.failed.map((f) => [f.index, f.code, f.attempts])], [31, 0, [[7, 'corrupt', 3]]]);
+  assert.equal(tries.get(3), 3, 'block 3 succeeded on its third attempt');
+  assert.equal(await markers.isDone(plan.blocks[7]!), false);
+  const st = await markers.status();
+  assert.deepEqual([st.done, st.remaining, st.failed.map((f) => [...f.grid])], [31, 1, [[...plan.blocks[7]!.grid]]]);
+  const again = await runBlocks(plan.blocks, markers, work, { attempts: 1 });
+  assert.deepEqual([again.computed, again.skipped, again.failed.length], [0, 31, 1], 'a rerun tries only the failed block');
+});
+
+test('a run killed with SIGKILL and rerun recomputes exactly the blocks that had no done marker', async () => {
+  const dir = join(TMP, 'killed.zarr');
+  const worker = join(REPO_ROOT, 'dist', 'test', 'helpers', 'block-worker.js');
+  const child = spawn('node', [worker, dir, '15'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let lines = 0;
+  await new Promise<void>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      lines += chunk.toString().split('\n').filter((l) => l.startsWith('block ')).length;
+      if (lines >= 20 && child.exitCode === null && !child.killed) child.kill('SIGKILL');
+    });
+    child.on('exit', () => resolve());
+  });
+  assert.equal(child.signalCode, 'SIGKILL', 'the worker was killed mid-run');
+  const src = await openVolume(join(SAMPLES, 'images'));
+  const plan = planBlocks(src.shape, [1, 64, 64]);
+  const markers = await openMarkers(dir, plan, { model: digest('invert'), input: volumeFingerprint(src) });
+  const before = (await markers.status()).done;
+  assert.ok(before >= 20 && before < plan.blocks.length, `${before} blocks done when killed`);
+  const rerun = execFileSync('node', [worker, dir], { encoding: 'utf8' });
+  assert.match(rerun, new RegExp(`computed ${plan.blocks.length - before} skipped ${before} failed 0`));
+  const back = await (await openVolume(dir)).readRegion({ start: [0, 0, 0], end: src.shape });
+  assert.deepEqual(back, (await src.readRegion({ start: [0, 0, 0], end: src.shape })).map((v) => 255 - v));
 });

@@ -223,3 +223,55 @@ export async function readRunStatus(outDir: string): Promise<RunStatus & { layou
   const status = await makeStore(dir, join(dir, 'blocks'), outDir, plan, runId(record)).status();
   return { ...status, layout: record.layout };
 }
+
+/** Attempts per block before it is recorded as failed (a transient read error gets two more tries). */
+export const DEFAULT_BLOCK_ATTEMPTS = 3;
+
+export interface BlocksOutcome {
+  /** Blocks computed now. */
+  computed: number;
+  /** Blocks skipped because a valid done marker said so. */
+  skipped: number;
+  /** Blocks that failed every attempt (recorded with markFailed, never marked done). */
+  failed: BlockFailure[];
+}
+
+/**
+ * Runs `work` on every block not yet done, one after another: `work` writes the block's output and returns the
+ * chunk files it wrote; the block is marked done only after it returns. A block that throws is retried up to
+ * `attempts` times, then recorded as failed with its coordinates and skipped; the caller reports the failures
+ * and exits non-zero. (A loop that overlaps reading, compute and writing uses isDone/markDone/markFailed itself.)
+ */
+export async function runBlocks(
+  blocks: readonly Block[],
+  markers: MarkerStore,
+  work: (block: Block, attempt: number) => Promise<readonly string[]>,
+  options: { attempts?: number; onBlock?: (finished: number, total: number) => void } = {},
+): Promise<BlocksOutcome> {
+  const attempts = options.attempts ?? DEFAULT_BLOCK_ATTEMPTS;
+  const outcome: BlocksOutcome = { computed: 0, skipped: 0, failed: [] };
+  let finished = 0;
+  for (const b of blocks) {
+    if (await markers.isDone(b)) outcome.skipped++;
+    else {
+      let ok = false;
+      let lastError: unknown;
+      for (let attempt = 1; attempt <= attempts && !ok; attempt++) {
+        try {
+          await markers.markDone(b, await work(b, attempt));
+          ok = true;
+        } catch (err) {
+          lastError = err;
+        }
+      }
+      if (ok) outcome.computed++;
+      else {
+        await markers.markFailed(b, lastError, attempts);
+        const code = lastError instanceof EmsegError ? lastError.code : 'failed';
+        outcome.failed.push({ index: b.index, grid: b.grid, write: b.write, code, message: describeError(lastError), attempts, time: new Date().toISOString() });
+      }
+    }
+    options.onBlock?.(++finished, blocks.length);
+  }
+  return outcome;
+}
