@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
-import { isEmsegError } from '../errors.js';
+import { EmsegError, isEmsegError } from '../errors.js';
 import { DEFAULT_CHUNKS, DEFAULT_LABELS_NAME, convertToOmeZarr } from '../io/formats/convert.js';
 import { COMPRESSIONS, MAX_LEVELS } from '../io/formats/ome-zarr-write.js';
 import type { Compression, ImageKind, MembranePolarity } from '../io/formats/ome-zarr-write.js';
@@ -65,6 +65,9 @@ export function registerConvert(program: Command): void {
     .option('--overwrite', 'replace an existing output (only once the new one is complete)')
     .option('--quiet', 'no progress bar')
     .action(async (input: string, out: string, o) => {
+      if (o.kind === 'membrane' && !o.polarity) {
+        throw new EmsegError('invalid-option', '--polarity', 'a membrane map (--kind membrane) needs --polarity membrane-high or membrane-low; it is recorded, never guessed');
+      }
       const src = await openVolume(input, { scale: o.scale, ...volumeFlags(o) });
       const labels = o.labels ? await openVolume(o.labels, volumeFlags(o)) : undefined;
       try {

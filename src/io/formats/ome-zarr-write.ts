@@ -100,12 +100,12 @@ function compressor(c: Compression): Record<string, unknown> | null {
   return { id: c, level: ZLIB_LEVEL };
 }
 
-function checkOptions(dir: string, o: OmeZarrOptions): void {
+function checkOptions(o: OmeZarrOptions): void {
   const bad = (field: string, msg: string) => new EmsegError('invalid-option', field, msg);
   if (o.shape.some((v) => !Number.isInteger(v) || v <= 0)) throw bad('shape', `must be positive integers, got [${o.shape.join(',')}]`);
   if (o.chunks.some((v) => !Number.isInteger(v) || v <= 0)) throw bad('chunks', `must be positive integers, got [${o.chunks.join(',')}]`);
   if (o.kind === 'labels' && o.dtype === 'float32') throw bad('dtype', 'labels are integers (uint8, uint16 or uint32)');
-  if (o.kind === 'membrane' && !o.polarity) throw bad('polarity', `a membrane map needs its polarity (membrane-high or membrane-low) for ${dir}`);
+  if (o.kind === 'membrane' && !o.polarity) throw bad('polarity', 'a membrane map needs its polarity: membrane-high (values are P(membrane)) or membrane-low (ISBI: 0 = membrane)');
   if (o.levels !== undefined && (!Number.isInteger(o.levels) || o.levels < 1 || o.levels > MAX_LEVELS)) throw bad('levels', `must be 1..${MAX_LEVELS}, got ${o.levels}`);
   if (o.compression && !COMPRESSIONS.includes(o.compression)) throw bad('compression', `must be one of ${COMPRESSIONS.join(', ')}, got "${o.compression}"`);
 }
@@ -148,7 +148,7 @@ const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
  * An existing folder is refused unless `overwrite` (replaced) or `resume` (kept; metadata must agree).
  */
 export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: { overwrite?: boolean; resume?: boolean } = {}): Promise<OmeZarrWriter> {
-  checkOptions(dir, o);
+  checkOptions(o);
   registerZarrCodecs();
   const shapes = levelShapes(o.shape, o.levels ?? autoLevels(o.shape, o.chunks));
   const exists = (await stat(dir).catch(() => undefined)) !== undefined;
