@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { EmsegError } from '../src/errors.js';
 import { convertToOmeZarr } from '../src/io/formats/convert.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
@@ -49,6 +50,14 @@ test('a truncated compressed chunk, and a truncated uncompressed one, are corrup
     // Regions that do not touch the damaged chunk still read.
     assert.equal((await v.readRegion({ start: [0, 0, 0], end: [1, 64, 64] })).length, 64 * 64);
   }
+});
+
+test('a zlib chunk that inflates past its chunk size (a compression bomb) is refused, not inflated', async () => {
+  const dir = await small('zlib');
+  const chunk = join(dir, '0', '0', '0', '1');
+  writeFileSync(chunk, deflateSync(new Uint8Array(64 * 2 ** 20))); // 64 MiB of zeros for a 1 KiB chunk
+  const v = await openVolume(dir);
+  await assert.rejects(v.readRegion(whole), fails('corrupt', chunk));
 });
 
 test('an unsupported data type is refused by name; a chunk holding another data type than .zarray says is corrupt', async () => {

@@ -223,7 +223,10 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
       const pending = [...chunksOverlapping(region, chunks, shape)];
       for (let i = 0; i < pending.length; i += PARALLEL_CHUNKS) {
         const batch = pending.slice(i, i + PARALLEL_CHUNKS);
-        const decoded = await Promise.all(batch.map((c) => readChunk(c.coords)));
+        const settled = await Promise.allSettled(batch.map((c) => readChunk(c.coords)));
+        const failure = settled.find((r) => r.status === 'rejected');
+        if (failure) throw failure.reason; // the first bad chunk in raster order, so the error does not depend on timing
+        const decoded = settled.map((r) => (r as PromiseFulfilledResult<{ data: StackData; strides: Vec3 }>).value);
         batch.forEach((c, k) => {
           const start = c.coords.map((v, a) => v * chunks[a]!) as unknown as Vec3;
           const end = start.map((v, a) => v + chunks[a]!) as unknown as Vec3;
