@@ -13,7 +13,7 @@ function describeVolume(v: VolumeReader, range: ValueRange): string {
     `format:  ${v.format}`,
     `shape:   ${v.shape.join(' x ')} (z, y, x)`,
     `dtype:   ${v.dtype}`,
-    `chunks:  ${v.chunks.join(' x ')}`,
+    `chunks:  ${v.chunks.join(' x ')}${typeof v.attributes.compression === 'string' ? `, ${v.attributes.compression}` : ''}`,
   ];
   if (v.scales.length > 1) {
     lines.push(`scales:  ${v.scales.length} levels (reading level ${v.level})`);

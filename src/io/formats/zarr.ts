@@ -197,6 +197,7 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
   const attrs = { ...((await groupAttributes(multiscale ? root : arrayDir)) ?? {}) };
   const labels = multiscale ? (await groupAttributes(join(root, 'labels')).catch(() => undefined))?.labels : undefined;
   if (Array.isArray(labels)) attrs.labels = labels;
+  attrs.compression = await compressionOf(arrayDir);
   const full = arr.shape.length === 2 ? 2 : 3;
 
   async function readChunk(coords: Vec3): Promise<{ data: StackData; strides: Vec3 }> {
@@ -237,6 +238,15 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
     },
     async close() {},
   };
+}
+
+/** The array's compressor (v2) or byte codecs (v3), for `emseg info`. */
+async function compressionOf(arrayDir: string): Promise<string> {
+  const v2 = await readJson(join(arrayDir, '.zarray')).catch(() => undefined);
+  if (v2) return (v2.compressor as { id?: string } | null)?.id ?? 'none';
+  const v3 = await readJson(join(arrayDir, 'zarr.json')).catch(() => undefined);
+  const codecs = ((v3?.codecs ?? []) as { name: string }[]).map((c) => c.name).filter((n) => n !== 'bytes');
+  return codecs.join('+') || 'none';
 }
 
 /** Shapes of every level of a multiscale image (read from each level's metadata). */
