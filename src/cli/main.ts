@@ -3,9 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { EmsegError, describeError } from '../errors.js';
 import { registerBench } from './bench.js';
+import { registerConvert } from './convert.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
+import { registerInfo, registerStatus } from './info.js';
 import { registerModels } from './models.js';
 import { registerPack } from './pack.js';
 import { registerPredict } from './predict.js';
@@ -46,6 +48,9 @@ export function buildProgram(): Command {
   registerStudy(program);
   registerEval(program);
   registerExport(program);
+  registerInfo(program);
+  registerConvert(program);
+  registerStatus(program);
   return program;
 }
 

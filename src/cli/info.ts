@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import { valueRange } from '../io/formats/inspect.js';
+import type { ValueRange } from '../io/formats/inspect.js';
+import type { VolumeReader } from '../io/formats/volume.js';
+import { openVolume } from '../io/registry.js';
+import { nonNegativeInt, volumeFlags } from './convert.js';
+import { readRunStatus } from '../pipeline/markers.js';
+import { barFactory } from './progress.js';
+
+function describeVolume(v: VolumeReader, range: ValueRange): string {
+  const lines = [
+    `path:    ${v.path}`,
+    `format:  ${v.format}`,
+    `shape:   ${v.shape.join(' x ')} (z, y, x)`,
+    `dtype:   ${v.dtype}`,
+    `chunks:  ${v.chunks.join(' x ')}${typeof v.attributes.compression === 'string' ? `, ${v.attributes.compression}` : ''}`,
+  ];
+  if (v.scales.length > 1) {
+    lines.push(`scales:  ${v.scales.length} levels (reading level ${v.level})`);
+    v.scales.forEach((s, i) => lines.push(`  ${i}: ${s.path}  ${s.shape.join(' x ')}  scale ${s.scale.join(', ')}`));
+  }
+  const how = range.exact ? 'exact' : `sampled from ${range.voxels} voxels; --exact reads all`;
+  lines.push(`range:   ${range.min} .. ${range.max} (${how})${range.nonFinite ? `; ${range.nonFinite} NaN/infinite values` : ''}`);
+  const emseg = v.attributes.emseg as Record<string, unknown> | undefined;
+  if (emseg) lines.push(`emseg:   ${JSON.stringify(emseg)}`);
+  if (Array.isArray(v.attributes.labels)) lines.push(`labels:  ${(v.attributes.labels as string[]).join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerInfo(program: Command): void {
+  program
+    .command('info')
+    .description('shape, dtype, chunks, scales and value range of a volume (OME-Zarr, Zarr, HDF5 file.h5:/dataset, TIFF/BigTIFF, PNG/TIFF stack)')
+    .argument('<path>', 'volume: vol.zarr, vol.zarr/0, vol.h5:/raw, big.tif, folder or glob of sections')
+    .option('--scale <level>', 'scale level of a multiscale OME-Zarr image (0 = full resolution)', nonNegativeInt)
+    .option('--exact', 'read every voxel for the value range (default: sample a few chunks)')
+    .option('--json', 'print JSON instead of text')
+    .option('--quiet', 'no progress bar')
+    .action(async (path: string, o) => {
+      const v = await openVolume(path, { scale: o.scale, ...volumeFlags(o) });
+      try {
+        const range = await valueRange(v, o.exact ?? false, barFactory(o.quiet ?? Boolean(o.json)));
+        if (o.json) {
+          const { format, shape, dtype, chunks, scales, level, attributes } = v;
+          process.stdout.write(`${JSON.stringify({ path, format, shape, dtype, chunks, scales, level, attributes, range }, null, 2)}\n`);
+        } else process.stdout.write(describeVolume(v, range));
+      } finally {
+        await v.close();
+      }
+    });
+}
+
+function formatEta(seconds: number | undefined): string {
+  if (seconds === undefined) return 'unknown (fewer than two blocks done)';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.round((seconds % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m`;
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('progress of a blockwise run from the done markers stored in its output: done, failed, remaining, ETA')
+    .argument('<out>', 'output folder of a blockwise run (e.g. maps.zarr)')
+    .option('--json', 'print JSON instead of text')
+    .action(async (out: string, o) => {
+      const s = await readRunStatus(out);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        return;
+      }
+      const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
+      const lines = [
+        `blocks:    ${s.done}/${s.total} done (${pct} %), ${s.failed.length} failed, ${s.remaining} remaining`,
+        `layout:    block ${s.layout.block.join(' x ')}, halo ${s.layout.halo.join(' x ')} on ${s.layout.shape.join(' x ')}`,
+        `ETA:       ${s.remaining === 0 ? 'done' : formatEta(s.etaSeconds)}`,
+        ...s.failed.map((f) => `failed:    block ${f.grid.join(',')} (z ${f.write.start[0]}-${f.write.end[0]}, y ${f.write.start[1]}-${f.write.end[1]}, x ${f.write.start[2]}-${f.write.end[2]}) after ${f.attempts} attempt(s): [${f.code}] ${f.message}`),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}

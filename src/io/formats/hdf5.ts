@@ -1,0 +1,138 @@
+/**
+ * HDF5 datasets (`vol.h5:/raw`) through h5wasm's Node build, which reads the file in place (no copy into
+ * memory); regions are read as hyperslabs by libhdf5, so memory is bounded by the region.
+ */
+import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { EmsegIoError, describe, fromFsError } from '../errors.js';
+import type { SampleType } from '../stack.js';
+import { allocateRegion, checkRegion } from './volume.js';
+import type { Region, StackData, Vec3, VolumeReader } from './volume.js';
+
+type H5 = typeof import('h5wasm/node');
+
+/** The 8 signature bytes every HDF5 file starts with (at offset 0 for files that are not user-block padded). */
+export const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** File name endings taken for HDF5 when the path names a dataset after a colon. */
+export const HDF5_EXTENSIONS = ['.h5', '.hdf5', '.hdf', '.he5'];
+
+/** h5wasm's chunk size when a dataset is contiguous: rows of this many sections are the natural unit. */
+const CONTIGUOUS_CHUNK_Z = 1;
+
+let h5Module: Promise<H5> | undefined;
+
+/** h5wasm loads a 5 MB wasm module; do it once, on first use. */
+export async function loadH5wasm(): Promise<H5> {
+  h5Module ??= import('h5wasm/node').then(async (m) => {
+    await m.ready;
+    return m;
+  });
+  return h5Module;
+}
+
+/** Splits `file.h5:/group/data` into file and dataset; undefined when the path has no HDF5 dataset part. */
+export function splitHdf5Path(path: string): { file: string; dataset: string } | undefined {
+  const m = /^(.*\.(?:h5|hdf5|hdf|he5)):(.*)$/i.exec(path);
+  if (!m) return undefined;
+  return { file: m[1]!, dataset: m[2]! || '/' };
+}
+
+function sampleTypeOf(meta: { type: number; size: number; signed: boolean }): SampleType | undefined {
+  const INTEGER = 0;
+  const FLOAT = 1;
+  if (meta.type === INTEGER && !meta.signed) return meta.size === 1 ? 'uint8' : meta.size === 2 ? 'uint16' : meta.size === 4 ? 'uint32' : undefined;
+  if (meta.type === FLOAT && meta.size === 4) return 'float32';
+  return undefined;
+}
+
+/** Dataset paths of a file (for the error that lists what exists when the asked one does not). */
+function listDatasets(h5: H5, group: InstanceType<H5['Group']>, prefix = '', out: string[] = []): string[] {
+  for (const name of group.keys()) {
+    const child = group.get(name);
+    const path = `${prefix}/${name}`;
+    if (child instanceof h5.Dataset) out.push(path);
+    else if (child instanceof h5.Group && out.length < 50) listDatasets(h5, child, path, out);
+  }
+  return out;
+}
+
+/** Offsets where HDF5 allows its signature: 0, then 512 and every power of two after it (user blocks). */
+const FIRST_USER_BLOCK = 512;
+
+/** Is the HDF5 signature at one of the allowed offsets? (h5wasm opens a non-HDF5 file without complaint.) */
+export async function hasHdf5Signature(file: string): Promise<boolean> {
+  const fh = await open(file, 'r').catch((err) => {
+    throw fromFsError(err, file, 'opening');
+  });
+  try {
+    const { size } = await fh.stat();
+    const buf = new Uint8Array(HDF5_SIGNATURE.length);
+    for (let at = 0; at + buf.length <= size; at = at === 0 ? FIRST_USER_BLOCK : at * 2) {
+      await fh.read(buf, 0, buf.length, at);
+      if (HDF5_SIGNATURE.every((b, i) => buf[i] === b)) return true;
+    }
+    return false;
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function openHdf5(path: string, file: string, dataset: string): Promise<VolumeReader> {
+  if (!(await hasHdf5Signature(file))) throw new EmsegIoError('corrupt', file, 'not an HDF5 file (no HDF5 signature)');
+  const h5 = await loadH5wasm();
+  let f: InstanceType<H5['File']>;
+  try {
+    f = new h5.File(resolve(file), 'r');
+  } catch (err) {
+    throw new EmsegIoError('corrupt', file, `not a readable HDF5 file (${describe(err)})`, { cause: err });
+  }
+  try {
+    return describeDataset(h5, f, path, file, dataset);
+  } catch (err) {
+    f.close();
+    if (err instanceof EmsegIoError) throw err;
+    throw new EmsegIoError('corrupt', path, `HDF5 file cannot be read (${describe(err)})`, { cause: err });
+  }
+}
+
+function describeDataset(h5: H5, f: InstanceType<H5['File']>, path: string, file: string, dataset: string): VolumeReader {
+  const node = dataset === '/' ? null : f.get(dataset);
+  if (!(node instanceof h5.Dataset)) {
+    const found = listDatasets(h5, f);
+    const what = node ? 'is a group, not a dataset' : 'has no dataset';
+    throw new EmsegIoError('not-found', path, `${file} ${what} "${dataset}"; datasets in the file: ${found.join(', ') || 'none'}`);
+  }
+  const meta = node.metadata;
+  const dtype = sampleTypeOf(meta);
+  if (!dtype) throw new EmsegIoError('unsupported', path, `data type ${JSON.stringify(node.dtype)} is not read (uint8, uint16, uint32, float32)`);
+  const dims = node.shape ?? [];
+  if (dims.length < 2 || dims.length > 3) throw new EmsegIoError('unsupported', path, `dataset has ${dims.length} dimensions; expected 2 (y,x) or 3 (z,y,x)`);
+  const shape = (dims.length === 2 ? [1, dims[0]!, dims[1]!] : dims) as unknown as Vec3;
+  const c = meta.chunks;
+  const chunks = (c ? (c.length === 2 ? [1, c[0]!, c[1]!] : c) : [CONTIGUOUS_CHUNK_Z, shape[1], shape[2]]) as unknown as Vec3;
+  return {
+    path, format: 'hdf5', shape, dtype, chunks, level: 0,
+    scales: [{ path: dataset, shape, scale: [1, 1, 1] }],
+    attributes: { compression: node.filters.map((x) => x.name).join('+') || 'none' },
+    async readRegion(region: Region): Promise<StackData> {
+      checkRegion(region, shape, path);
+      const out = allocateRegion(dtype, region, path);
+      const ranges = [0, 1, 2].map((a) => [region.start[a]!, region.end[a]!] as [number, number]);
+      let data: unknown;
+      try {
+        data = node.slice(dims.length === 2 ? ranges.slice(1) : ranges);
+      } catch (err) {
+        throw new EmsegIoError('corrupt', path, `reading region failed; the file may be truncated or damaged (${describe(err)})`, { cause: err });
+      }
+      if (!ArrayBuffer.isView(data) || (data as StackData).length !== out.length) {
+        throw new EmsegIoError('corrupt', path, 'region read returned the wrong number of values; the file may be truncated or damaged');
+      }
+      out.set(data as unknown as ArrayLike<number>);
+      return out;
+    },
+    async close() {
+      f.close();
+    },
+  };
+}

@@ -1,0 +1,277 @@
+/**
+ * Writing OME-Zarr: NGFF 0.4 on Zarr v2, the layout zarr-python 2.x, Neuroglancer, napari (ome-zarr) and
+ * Fiji (n5-zarr / BigDataViewer) all read. Chunk keys use '/' (dimension_separator, as NGFF 0.4 recommends);
+ * compression is blosc (zarr-python's default), zlib or gzip, all decoded by numcodecs. Regions are written
+ * through zarrita in whole chunks, each chunk file atomically, so parallel writers of disjoint chunk-aligned
+ * regions never touch one file and a killed run leaves only complete chunks.
+ */
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as zarr from 'zarrita';
+import { EmsegError } from '../../errors.js';
+import { EmsegIoError, describe } from '../errors.js';
+import type { SampleType } from '../stack.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+import { downsample2x } from './pyramid.js';
+import type { Downsampling } from './pyramid.js';
+import { regionShape, stridesOf } from './volume.js';
+import type { Region, ScaleLevel, StackData, Vec3 } from './volume.js';
+import { AtomicFileSystemStore, openZarr } from './zarr.js';
+import { registerZarrCodecs } from './zarr-codecs.js';
+
+export type ImageKind = 'image' | 'membrane' | 'labels';
+export type Compression = 'blosc' | 'zlib' | 'gzip' | 'none';
+export const COMPRESSIONS: readonly Compression[] = ['blosc', 'zlib', 'gzip', 'none'];
+
+/**
+ * What a membrane map's values mean: 'membrane-high' = P(membrane) (1, or 255 in uint8, is membrane);
+ * 'membrane-low' = the ISBI 2012 convention (0 is membrane, 1/255 is cell interior).
+ */
+export type MembranePolarity = 'membrane-high' | 'membrane-low';
+
+export const NGFF_VERSION = '0.4';
+
+/** Pyramid levels stop once a level fits in one chunk in y and x, or at this many levels. */
+export const MAX_LEVELS = 16;
+
+const ZARR_DTYPE: Record<SampleType, string> = { uint8: '|u1', uint16: '<u2', uint32: '<u4', float32: '<f4' };
+
+/** Blosc settings of zarr-python's default compressor (lz4, byte shuffle). */
+const BLOSC_DEFAULT = { id: 'blosc', cname: 'lz4', clevel: 5, shuffle: 1, blocksize: 0 };
+const ZLIB_LEVEL = 1;
+
+export interface OmeZarrOptions {
+  shape: Vec3;
+  dtype: SampleType;
+  /** Chunk shape (z, y, x); the same at every level (edge chunks are clipped by the array shape). */
+  chunks: Vec3;
+  kind?: ImageKind;
+  compression?: Compression;
+  /** Total levels including full resolution; default: down until a level fits in one chunk in y, x. */
+  levels?: number;
+  /** Physical voxel size (z, y, x) in `unit`; default 1 with no unit. */
+  voxelSize?: Vec3;
+  unit?: string;
+  name?: string;
+  /** Membrane maps only: what the values mean (recorded in the metadata, never guessed). */
+  polarity?: MembranePolarity;
+  /** Extra keys stored under "emseg" in the image's attributes (model, source, ...). */
+  extra?: Record<string, unknown>;
+}
+
+export interface OmeZarrWriter {
+  readonly dir: string;
+  readonly levels: readonly ScaleLevel[];
+  readonly chunks: Vec3;
+  readonly dtype: SampleType;
+  /** Writes full-resolution voxels; the region must start on chunk boundaries and end on one or at the edge. */
+  writeRegion(region: Region, data: StackData): Promise<void>;
+  /** Files of the full-resolution chunks inside `region` (for done markers). */
+  chunkFiles(region: Region): string[];
+  /** Fills levels 1.. from level 0 (call once level 0 is complete). */
+  buildPyramid(onBand?: (done: number, total: number) => void): Promise<void>;
+  /** Adds an OME-Zarr labels image (`labels/<name>/`) of the same shape; returns its writer. */
+  addLabels(name: string, options: { dtype: SampleType; compression?: Compression }): Promise<OmeZarrWriter>;
+}
+
+export function autoLevels(shape: Vec3, chunks: Vec3): number {
+  let n = 1;
+  let [h, w] = [shape[1], shape[2]];
+  while (n < MAX_LEVELS && (h > chunks[1] || w > chunks[2])) {
+    h = Math.ceil(h / 2);
+    w = Math.ceil(w / 2);
+    n++;
+  }
+  return n;
+}
+
+function levelShapes(shape: Vec3, levels: number): Vec3[] {
+  const out: Vec3[] = [shape];
+  for (let l = 1; l < levels; l++) {
+    const p = out[l - 1]!;
+    out.push([p[0], Math.ceil(p[1] / 2), Math.ceil(p[2] / 2)]);
+  }
+  return out;
+}
+
+function compressor(c: Compression): Record<string, unknown> | null {
+  if (c === 'none') return null;
+  if (c === 'blosc') return BLOSC_DEFAULT;
+  return { id: c, level: ZLIB_LEVEL };
+}
+
+function checkOptions(o: OmeZarrOptions): void {
+  const bad = (field: string, msg: string) => new EmsegError('invalid-option', field, msg);
+  if (o.shape.some((v) => !Number.isInteger(v) || v <= 0)) throw bad('shape', `must be positive integers, got [${o.shape.join(',')}]`);
+  if (o.chunks.some((v) => !Number.isInteger(v) || v <= 0)) throw bad('chunks', `must be positive integers, got [${o.chunks.join(',')}]`);
+  if (o.kind === 'labels' && o.dtype === 'float32') throw bad('dtype', 'labels are integers (uint8, uint16 or uint32)');
+  if (o.kind === 'membrane' && !o.polarity) throw bad('polarity', 'a membrane map needs its polarity: membrane-high (values are P(membrane)) or membrane-low (ISBI: 0 = membrane)');
+  if (o.levels !== undefined && (!Number.isInteger(o.levels) || o.levels < 1 || o.levels > MAX_LEVELS)) throw bad('levels', `must be 1..${MAX_LEVELS}, got ${o.levels}`);
+  if (o.compression && !COMPRESSIONS.includes(o.compression)) throw bad('compression', `must be one of ${COMPRESSIONS.join(', ')}, got "${o.compression}"`);
+}
+
+function multiscalesOf(o: OmeZarrOptions, shapes: Vec3[]): Record<string, unknown> {
+  const v = o.voxelSize ?? [1, 1, 1];
+  const axis = (name: string) => ({ name, type: 'space', ...(o.unit ? { unit: o.unit } : {}) });
+  const mode: Downsampling = o.kind === 'labels' ? 'mode' : 'mean';
+  return {
+    version: NGFF_VERSION,
+    name: o.name ?? 'image',
+    axes: [axis('z'), axis('y'), axis('x')],
+    datasets: shapes.map((_, l) => ({
+      path: String(l),
+      coordinateTransformations: [{ type: 'scale', scale: [v[0], v[1] * 2 ** l, v[2] * 2 ** l] }],
+    })),
+    type: mode,
+    metadata: { description: `2x2 ${mode} downsampling in y and x per level (z kept)`, method: 'emseg' },
+  };
+}
+
+function zarrayOf(shape: Vec3, o: OmeZarrOptions): Record<string, unknown> {
+  return {
+    zarr_format: 2,
+    shape,
+    chunks: o.chunks,
+    dtype: ZARR_DTYPE[o.dtype],
+    compressor: compressor(o.compression ?? 'blosc'),
+    fill_value: 0,
+    order: 'C',
+    filters: null,
+    dimension_separator: '/',
+  };
+}
+
+const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+
+/**
+ * Creates (or, with `resume`, reopens after checking it matches) an OME-Zarr image at `dir`.
+ * An existing folder is refused unless `overwrite` (replaced) or `resume` (kept; metadata must agree).
+ */
+export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: { overwrite?: boolean; resume?: boolean } = {}): Promise<OmeZarrWriter> {
+  checkOptions(o);
+  registerZarrCodecs();
+  const shapes = levelShapes(o.shape, o.levels ?? autoLevels(o.shape, o.chunks));
+  const exists = (await stat(dir).catch(() => undefined)) !== undefined;
+  // With resume, a folder whose metadata is not written yet (another shard is creating it) gets the same files.
+  const hasMetadata = exists && (await stat(join(dir, '0', '.zarray')).catch(() => undefined)) !== undefined;
+  if (hasMetadata && mode.resume) {
+    await checkSameLayout(dir, shapes, o);
+  } else {
+    if (exists && !mode.overwrite && !mode.resume) throw new EmsegIoError('exists', dir, 'output exists; pass --overwrite to replace it');
+    if (exists && mode.overwrite && !mode.resume) await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    writeFileAtomic(join(dir, '.zgroup'), json({ zarr_format: 2 }));
+    const attrs: Record<string, unknown> = { multiscales: [multiscalesOf(o, shapes)] };
+    attrs.emseg = { kind: o.kind ?? 'image', ...(o.polarity ? { polarity: o.polarity } : {}), ...(o.extra ?? {}) };
+    writeFileAtomic(join(dir, '.zattrs'), json(attrs));
+    shapes.forEach((s, l) => {
+      writeFileAtomic(join(dir, String(l), '.zarray'), json(zarrayOf(s, o)));
+      writeFileAtomic(join(dir, String(l), '.zattrs'), json({ _ARRAY_DIMENSIONS: ['z', 'y', 'x'] }));
+    });
+  }
+  return writerFor(dir, o, shapes);
+}
+
+async function checkSameLayout(dir: string, shapes: Vec3[], o: OmeZarrOptions): Promise<void> {
+  const want = zarrayOf(shapes[0]!, o);
+  const path = join(dir, '0', '.zarray');
+  let have: Record<string, unknown>;
+  try {
+    have = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new EmsegIoError('corrupt', path, `cannot resume: array metadata unreadable (${describe(err)})`, { cause: err });
+  }
+  for (const key of ['shape', 'chunks', 'dtype'] as const) {
+    if (JSON.stringify(have[key]) !== JSON.stringify(want[key])) {
+      throw new EmsegIoError('mismatch', path, `cannot resume: ${key} is ${JSON.stringify(have[key])} on disk but this run writes ${JSON.stringify(want[key])}; pass --overwrite to start again`);
+    }
+  }
+}
+
+function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWriter {
+  const store = new AtomicFileSystemStore(dir);
+  const arrays = new Map<number, Promise<zarr.Array<zarr.DataType, AtomicFileSystemStore>>>();
+  const arrayAt = (l: number) => {
+    if (!arrays.has(l)) arrays.set(l, zarr.open.v2(zarr.root(store).resolve(String(l)), { kind: 'array', attrs: false }));
+    return arrays.get(l)!;
+  };
+  const chunks = o.chunks;
+
+  async function write(level: number, region: Region, data: StackData): Promise<void> {
+    const s = shapes[level]!;
+    const n = regionShape(region);
+    for (let a = 0; a < 3; a++) {
+      const aligned = region.start[a]! % chunks[a]! === 0 && (region.end[a]! % chunks[a]! === 0 || region.end[a] === s[a]);
+      if (!aligned || region.start[a]! < 0 || region.end[a]! > s[a]! || n[a]! <= 0) {
+        throw new EmsegIoError('invalid-data', join(dir, String(level)), `region [${region.start.join(',')}]..[${region.end.join(',')}] is not aligned to chunks [${chunks.join(',')}] inside shape [${s.join(',')}]`);
+      }
+    }
+    if (data.length !== n[0] * n[1] * n[2]) throw new EmsegIoError('invalid-data', join(dir, String(level)), `region needs ${n[0] * n[1] * n[2]} values, got ${data.length}`);
+    const arr = await arrayAt(level);
+    const sel = [0, 1, 2].map((a) => zarr.slice(region.start[a]!, region.end[a]!));
+    try {
+      await zarr.set(arr, sel, { data, shape: [...n], stride: [...stridesOf(n)] } as never);
+    } catch (err) {
+      if (err instanceof EmsegError) throw err;
+      throw new EmsegIoError('fs-failed', join(dir, String(level)), `writing chunks failed (${describe(err)})`, { cause: err });
+    }
+  }
+
+  return {
+    dir, chunks, dtype: o.dtype,
+    levels: shapes.map((s, l) => ({ path: String(l), shape: s, scale: [1, 2 ** l, 2 ** l] as Vec3 })),
+    writeRegion: (region, data) => write(0, region, data),
+    chunkFiles(region) {
+      const files: string[] = [];
+      for (let z = region.start[0]; z < region.end[0]; z += chunks[0]) {
+        for (let y = region.start[1]; y < region.end[1]; y += chunks[1]) {
+          for (let x = region.start[2]; x < region.end[2]; x += chunks[2]) {
+            files.push(join(dir, '0', String(z / chunks[0]), String(y / chunks[1]), String(x / chunks[2])));
+          }
+        }
+      }
+      return files;
+    },
+    buildPyramid: (onBand) => buildPyramid(dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, onBand),
+    addLabels: (name, lo) => addLabelsImage(dir, o, shapes.length, name, lo),
+  };
+}
+
+type LevelWrite = (level: number, region: Region, data: StackData) => Promise<void>;
+
+/** Levels 1.. from the level below, band by band (chunk depth x chunk height x all of x). */
+async function buildPyramid(dir: string, shapes: Vec3[], chunks: Vec3, method: Downsampling, write: LevelWrite, onBand?: (done: number, total: number) => void): Promise<void> {
+  const bands = shapes.slice(1).reduce((n, s) => n + Math.ceil(s[0] / chunks[0]) * Math.ceil(s[1] / chunks[1]), 0);
+  let done = 0;
+  for (let l = 1; l < shapes.length; l++) {
+    const src = await openZarr(join(dir, String(l - 1)));
+    const [d, h, w] = shapes[l]!;
+    for (let z0 = 0; z0 < d; z0 += chunks[0]) {
+      for (let y0 = 0; y0 < h; y0 += chunks[1]) {
+        const z1 = Math.min(z0 + chunks[0], d);
+        const y1 = Math.min(y0 + chunks[1], h);
+        const from: Region = { start: [z0, 2 * y0, 0], end: [z1, Math.min(2 * y1, src.shape[1]), src.shape[2]] };
+        const data = downsample2x(await src.readRegion(from), regionShape(from), method);
+        await write(l, { start: [z0, y0, 0], end: [z1, y1, w] }, data);
+        onBand?.(++done, bands);
+      }
+    }
+    await src.close();
+  }
+}
+
+/** `labels/<name>/` beside the image: listed in labels/.zattrs, with image-label metadata pointing back. */
+async function addLabelsImage(dir: string, o: OmeZarrOptions, levels: number, name: string, lo: { dtype: SampleType; compression?: Compression }): Promise<OmeZarrWriter> {
+  const labelsDir = join(dir, 'labels');
+  const listPath = join(labelsDir, '.zattrs');
+  const list = await readFile(listPath, 'utf8').then((t) => (JSON.parse(t) as { labels: string[] }).labels, () => [] as string[]);
+  writeFileAtomic(join(labelsDir, '.zgroup'), json({ zarr_format: 2 }));
+  writeFileAtomic(listPath, json({ labels: [...new Set([...list, name])] }));
+  const lopts: OmeZarrOptions = { ...o, kind: 'labels', dtype: lo.dtype, compression: lo.compression ?? o.compression, name, polarity: undefined, levels, extra: undefined };
+  const w = await createOmeZarr(join(labelsDir, name), lopts, { overwrite: true });
+  const attrsPath = join(labelsDir, name, '.zattrs');
+  const attrs = JSON.parse(await readFile(attrsPath, 'utf8')) as Record<string, unknown>;
+  attrs['image-label'] = { version: NGFF_VERSION, source: { image: '../../' } };
+  writeFileAtomic(attrsPath, json(attrs));
+  return w;
+}

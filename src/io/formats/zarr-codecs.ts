@@ -1,0 +1,59 @@
+/**
+ * zarrita decodes zlib and gzip chunks but cannot encode them (its encoders throw), and its decoders inflate
+ * without a size limit. These entries replace them in zarrita's codec registry with Node's native zlib, which
+ * encodes (so we can write Zarr that zarr-python and Neuroglancer read) and stops a hostile chunk from
+ * inflating past the size its chunk shape allows. Blosc comes from numcodecs (zarrita's default), which encodes.
+ */
+import { deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
+import * as zarr from 'zarrita';
+
+/** Bytes per element of the zarr data types we may meet; unknown types get no inflate limit beyond the cap. */
+const ITEM_SIZE: Record<string, number> = {
+  int8: 1, uint8: 1, bool: 1, int16: 2, uint16: 2, float16: 2,
+  int32: 4, uint32: 4, float32: 4, int64: 8, uint64: 8, float64: 8,
+};
+
+/** Inflate limit when the chunk size cannot be known (2 GiB, the largest Buffer Node makes everywhere). */
+const INFLATE_CAP = 2 ** 31 - 1;
+
+/** zlib level when the metadata names none (1: fastest, EM data compress poorly anyway). */
+const DEFAULT_LEVEL = 1;
+
+interface ChunkMeta {
+  dataType: string;
+  shape: number[];
+}
+
+function decodedBytes(meta: ChunkMeta): number {
+  const size = ITEM_SIZE[meta.dataType];
+  if (size === undefined) return INFLATE_CAP;
+  return Math.min(INFLATE_CAP, Math.max(1, meta.shape.reduce((a, b) => a * b, 1) * size));
+}
+
+function nodeCodec(format: 'zlib' | 'gzip') {
+  return {
+    kind: 'bytes_to_bytes' as const,
+    fromConfig(config: unknown, meta: ChunkMeta) {
+      const level = (config as { level?: number } | undefined)?.level ?? DEFAULT_LEVEL;
+      const maxOutputLength = decodedBytes(meta);
+      return {
+        kind: 'bytes_to_bytes' as const,
+        encode: async (bytes: Uint8Array) => new Uint8Array(format === 'zlib' ? deflateSync(bytes, { level }) : gzipSync(bytes, { level })),
+        decode: async (bytes: Uint8Array) => new Uint8Array(format === 'zlib' ? inflateSync(bytes, { maxOutputLength }) : gunzipSync(bytes, { maxOutputLength })),
+      };
+    },
+  };
+}
+
+let registered = false;
+
+/** Installs the encoders once per process; safe to call from every module that writes Zarr. */
+export function registerZarrCodecs(): void {
+  if (registered) return;
+  registered = true;
+  type Entry = Parameters<typeof zarr.registry.set>[1];
+  const zlib = (async () => nodeCodec('zlib')) as unknown as Entry;
+  const gzip = (async () => nodeCodec('gzip')) as unknown as Entry;
+  for (const name of ['zlib', 'numcodecs.zlib']) zarr.registry.set(name, zlib);
+  for (const name of ['gzip', 'numcodecs.gzip']) zarr.registry.set(name, gzip);
+}

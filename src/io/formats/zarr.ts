@@ -1,0 +1,279 @@
+/**
+ * Zarr v2 / v3 arrays and OME-Zarr (NGFF 0.4 on v2, 0.5 on v3) images, read through zarrita. A path names an
+ * array (`vol.zarr/0`) or a multiscale group (`vol.zarr`, level chosen by `scale`); leading axes of size 1
+ * (OME t, c) are dropped, so every array reads as (z, y, x).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import FileSystemStore from '@zarrita/storage/fs';
+import * as zarr from 'zarrita';
+import { EmsegIoError, describe, fromFsError } from '../errors.js';
+import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap } from './volume.js';
+import type { Region, ScaleLevel, StackData, Vec3, VolumeReader } from './volume.js';
+import type { SampleType } from '../stack.js';
+import { registerZarrCodecs } from './zarr-codecs.js';
+
+/** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
+const PARALLEL_CHUNKS = 8;
+
+const SAMPLE_TYPES: Record<string, SampleType> = { uint8: 'uint8', uint16: 'uint16', uint32: 'uint32', float32: 'float32' };
+
+export interface ZarrOpenOptions {
+  /** Level of a multiscale group to read (default 0, full resolution). */
+  scale?: number;
+}
+
+/** What kind of Zarr node a folder holds, judged by its metadata files alone. */
+export type ZarrNodeKind = 'v2-array' | 'v2-group' | 'v3' | 'none';
+
+export async function zarrNodeKind(dir: string): Promise<ZarrNodeKind> {
+  const has = async (name: string) => (await stat(join(dir, name)).catch(() => undefined))?.isFile() ?? false;
+  if (await has('.zarray')) return 'v2-array';
+  if (await has('zarr.json')) return 'v3';
+  if ((await has('.zgroup')) || (await has('.zattrs'))) return 'v2-group';
+  return 'none';
+}
+
+/** Does this folder look like Zarr (its own metadata, a .zarr name, or a Zarr parent)? */
+export async function looksLikeZarr(dir: string): Promise<boolean> {
+  if (/\.zarr$/i.test(dir.replace(/[/\\]+$/, ''))) return true;
+  if ((await zarrNodeKind(dir)) !== 'none') return true;
+  return (await zarrNodeKind(dirname(resolve(dir)))) !== 'none';
+}
+
+async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromFsError(err, path, 'reading');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new EmsegIoError('corrupt', path, `metadata is not valid JSON (${describe(err)})`, { cause: err });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EmsegIoError('corrupt', path, 'metadata is not a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** Group attributes: v2 .zattrs, or v3 zarr.json attributes (NGFF 0.5 keeps OME metadata under "ome"). */
+export async function groupAttributes(dir: string): Promise<Record<string, unknown> | undefined> {
+  const v3 = await readJson(join(dir, 'zarr.json'));
+  if (v3) {
+    const attrs = (v3.attributes ?? {}) as Record<string, unknown>;
+    return (attrs.ome as Record<string, unknown> | undefined) ? { ...attrs, ...(attrs.ome as Record<string, unknown>) } : attrs;
+  }
+  return readJson(join(dir, '.zattrs'));
+}
+
+interface Multiscale {
+  axes: { name: string; type?: string }[];
+  levels: ScaleLevel[];
+}
+
+/** The first NGFF multiscales entry of a group, or undefined; refuses one that is malformed. */
+function parseMultiscales(attrs: Record<string, unknown> | undefined, where: string): Multiscale | undefined {
+  const list = attrs?.multiscales;
+  if (list === undefined) return undefined;
+  const ms = Array.isArray(list) ? (list[0] as Record<string, unknown> | undefined) : undefined;
+  const datasets = ms?.datasets;
+  if (!ms || !Array.isArray(datasets) || datasets.length === 0) {
+    throw new EmsegIoError('corrupt', where, 'multiscales metadata has no datasets');
+  }
+  const axes = Array.isArray(ms.axes)
+    ? (ms.axes as unknown[]).map((a) => (typeof a === 'string' ? { name: a } : (a as { name: string; type?: string })))
+    : [];
+  const levels = datasets.map((d: { path?: unknown; coordinateTransformations?: { type: string; scale?: number[] }[] }, i) => {
+    if (typeof d?.path !== 'string') throw new EmsegIoError('corrupt', where, `multiscales dataset ${i} has no path`);
+    const s = d.coordinateTransformations?.find((t) => t.type === 'scale')?.scale ?? [1, 1, 1];
+    return { path: d.path, shape: [0, 0, 0] as Vec3, scale: s.slice(-3) as unknown as Vec3 };
+  });
+  return { axes, levels };
+}
+
+/** Splits `vol.zarr` + scale, or `vol.zarr/0`, into the group folder and the array inside it. */
+type ZarrVersion = 2 | 3;
+
+interface Located {
+  root: string;
+  array: string;
+  multiscale?: Multiscale;
+  level: number;
+  /** Format of the container: its arrays must be of the same version (a v3 image holds v3 arrays). */
+  version: ZarrVersion;
+}
+
+async function locateArray(path: string, scale: number | undefined): Promise<Located> {
+  const info = await stat(path).catch((err) => {
+    throw fromFsError(err, path, 'opening');
+  });
+  if (!info.isDirectory()) throw new EmsegIoError('not-image', path, 'a Zarr array or group is a folder');
+  const kind = await zarrNodeKind(path);
+  if (kind === 'none') {
+    throw new EmsegIoError('corrupt', path, 'holds no .zarray, .zgroup or zarr.json; not a Zarr array or group (metadata missing)');
+  }
+  const v3 = kind === 'v3' ? await readJson(join(path, 'zarr.json')) : undefined;
+  const isGroup = kind === 'v2-group' || v3?.node_type === 'group';
+  if (isGroup) {
+    const ms = parseMultiscales(await groupAttributes(path), join(path, kind === 'v3' ? 'zarr.json' : '.zattrs'));
+    if (!ms) throw new EmsegIoError('unsupported', path, 'is a Zarr group without OME-Zarr multiscales; name the array inside it, e.g. vol.zarr/0');
+    const level = scale ?? 0;
+    if (!Number.isInteger(level) || level < 0 || level >= ms.levels.length) {
+      throw new EmsegIoError('not-found', path, `has scale levels 0..${ms.levels.length - 1}; there is no level ${scale}`);
+    }
+    return { root: path, array: ms.levels[level]!.path, multiscale: ms, level, version: kind === 'v3' ? 3 : 2 };
+  }
+  if (scale !== undefined && scale !== 0) {
+    throw new EmsegIoError('invalid-data', path, 'names one array; choose the scale level by its path (vol.zarr/1) or give the group with --scale');
+  }
+  const parent = dirname(resolve(path));
+  const name = basename(resolve(path));
+  const parentKind = await zarrNodeKind(parent);
+  const ms = parentKind === 'none' ? undefined : parseMultiscales(await groupAttributes(parent), parent);
+  const level = ms?.levels.findIndex((l) => l.path === name) ?? -1;
+  if (ms && level >= 0) return { root: parent, array: name, multiscale: ms, level, version: parentKind === 'v3' ? 3 : 2 };
+  return { root: path, array: '', level: 0, version: kind === 'v3' ? 3 : 2 };
+}
+
+type AnyArray = zarr.Array<zarr.DataType, FileSystemStore>;
+
+async function openArray(root: string, array: string, where: string, version: ZarrVersion): Promise<AnyArray> {
+  registerZarrCodecs();
+  const loc = zarr.root(new FileSystemStore(root));
+  const at = array ? loc.resolve(array) : loc;
+  try {
+    const node = version === 3 ? await zarr.open.v3(at, { kind: 'array' }) : await zarr.open.v2(at, { kind: 'array' });
+    return node as AnyArray;
+  } catch (err) {
+    const missing = err instanceof zarr.NotFoundError;
+    throw new EmsegIoError('corrupt', where, missing
+      ? `array metadata (${version === 3 ? 'zarr.json' : '.zarray'}) is missing`
+      : `array metadata is invalid (${describe(err)})`, { cause: err });
+  }
+}
+
+/** Number of leading axes to drop (all must be 1) so that the last three are z, y, x. */
+function leadingAxes(shape: number[], where: string, axes: { name: string }[]): number {
+  if (shape.length < 2) throw new EmsegIoError('unsupported', where, `array has ${shape.length} dimension(s); expected 2 (y,x) or 3 (z,y,x)`);
+  const lead = Math.max(0, shape.length - 3);
+  for (let a = 0; a < lead; a++) {
+    if (shape[a] !== 1) {
+      const name = axes[a]?.name ?? `axis ${a}`;
+      throw new EmsegIoError('unsupported', where, `array of shape [${shape.join(',')}] has ${shape[a]} entries along ${name}; only single-channel, single-time-point volumes are read`);
+    }
+  }
+  return lead;
+}
+
+function to3(values: number[], lead: number): Vec3 {
+  const v = values.slice(lead);
+  return (v.length === 2 ? [1, v[0]!, v[1]!] : v) as unknown as Vec3;
+}
+
+/** File of one chunk, for error messages (v2 keys 'z.y.x' or 'z/y/x'; v3 default keys 'c/z/y/x'). */
+async function chunkFile(arrayDir: string, coords: number[]): Promise<string> {
+  const v2 = await readJson(join(arrayDir, '.zarray')).catch(() => undefined);
+  if (v2) return join(arrayDir, coords.join((v2.dimension_separator as string | undefined) ?? '.'));
+  const v3 = await readJson(join(arrayDir, 'zarr.json')).catch(() => undefined);
+  const enc = v3?.chunk_key_encoding as { name?: string; configuration?: { separator?: string } } | undefined;
+  const sep = enc?.configuration?.separator ?? (enc?.name === 'v2' ? '.' : '/');
+  return join(arrayDir, enc?.name === 'v2' ? coords.join(sep) : ['c', ...coords].join(sep));
+}
+
+export async function openZarr(path: string, options: ZarrOpenOptions = {}): Promise<VolumeReader> {
+  const { root, array, multiscale, level, version } = await locateArray(path, options.scale);
+  const arrayDir = array ? join(root, array) : root;
+  const arr = await openArray(root, array, arrayDir, version);
+  const dtype = SAMPLE_TYPES[arr.dtype];
+  if (!dtype) throw new EmsegIoError('unsupported', arrayDir, `data type ${arr.dtype} is not read (uint8, uint16, uint32, float32)`);
+  const lead = leadingAxes(arr.shape, arrayDir, multiscale?.axes ?? []);
+  const shape = to3(arr.shape, lead);
+  const chunks = to3(arr.chunks, lead);
+  const scales = await levelShapes(root, multiscale, lead, { path: array || '.', shape, scale: [1, 1, 1] }, version);
+  const attrs = { ...((await groupAttributes(multiscale ? root : arrayDir)) ?? {}) };
+  const labels = multiscale ? (await groupAttributes(join(root, 'labels')).catch(() => undefined))?.labels : undefined;
+  if (Array.isArray(labels)) attrs.labels = labels;
+  attrs.compression = await compressionOf(arrayDir);
+  const full = arr.shape.length === 2 ? 2 : 3;
+
+  async function readChunk(coords: Vec3): Promise<{ data: StackData; strides: Vec3 }> {
+    const key = [...new Array<number>(lead).fill(0), ...coords.slice(3 - full)];
+    let chunk: zarr.Chunk<zarr.DataType>;
+    try {
+      chunk = await arr.getChunk(key);
+    } catch (err) {
+      throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk cannot be decoded; truncated or damaged (${describe(err)})`, { cause: err });
+    }
+    const expected = arr.chunks.reduce((a, b) => a * b, 1);
+    const data = chunk.data as StackData;
+    if (data.length !== expected) {
+      throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk holds ${data.length} values of ${arr.dtype}, its shape [${arr.chunks.join(',')}] needs ${expected}; truncated or of the wrong data type`);
+    }
+    return { data, strides: to3(chunk.stride, lead) };
+  }
+
+  return {
+    path, format: 'zarr', shape, dtype, chunks, scales, level, attributes: attrs,
+    async readRegion(region: Region): Promise<StackData> {
+      checkRegion(region, shape, path);
+      const out = allocateRegion(dtype, region, path);
+      const pending = [...chunksOverlapping(region, chunks, shape)];
+      for (let i = 0; i < pending.length; i += PARALLEL_CHUNKS) {
+        const batch = pending.slice(i, i + PARALLEL_CHUNKS);
+        const settled = await Promise.allSettled(batch.map((c) => readChunk(c.coords)));
+        const failure = settled.find((r) => r.status === 'rejected');
+        if (failure) throw failure.reason; // the first bad chunk in raster order, so the error does not depend on timing
+        const decoded = settled.map((r) => (r as PromiseFulfilledResult<{ data: StackData; strides: Vec3 }>).value);
+        batch.forEach((c, k) => {
+          const start = c.coords.map((v, a) => v * chunks[a]!) as unknown as Vec3;
+          const end = start.map((v, a) => v + chunks[a]!) as unknown as Vec3;
+          copyOverlap(decoded[k]!.data, { start, end }, decoded[k]!.strides, out, region);
+        });
+      }
+      return out;
+    },
+    async close() {},
+  };
+}
+
+/** The array's compressor (v2) or byte codecs (v3), for `emseg info`. */
+async function compressionOf(arrayDir: string): Promise<string> {
+  const v2 = await readJson(join(arrayDir, '.zarray')).catch(() => undefined);
+  if (v2) return (v2.compressor as { id?: string } | null)?.id ?? 'none';
+  const v3 = await readJson(join(arrayDir, 'zarr.json')).catch(() => undefined);
+  const codecs = ((v3?.codecs ?? []) as { name: string }[]).map((c) => c.name).filter((n) => n !== 'bytes');
+  return codecs.join('+') || 'none';
+}
+
+/** Shapes of every level of a multiscale image (read from each level's metadata). */
+async function levelShapes(root: string, ms: Multiscale | undefined, lead: number, single: ScaleLevel, version: ZarrVersion): Promise<ScaleLevel[]> {
+  if (!ms) return [single];
+  const out: ScaleLevel[] = [];
+  for (const l of ms.levels) {
+    const arr = await openArray(root, l.path, join(root, l.path), version);
+    out.push({ path: l.path, shape: to3(arr.shape, lead), scale: l.scale });
+  }
+  return out;
+}
+
+/**
+ * A zarrita store whose writes are atomic (temporary name, then rename), so a killed writer leaves either
+ * the old chunk or the new one, never half of one; readers and done markers can trust any chunk file present.
+ */
+export class AtomicFileSystemStore extends FileSystemStore {
+  override async set(key: `/${string}`, value: Uint8Array): Promise<void> {
+    const target = join(this.root, key.slice(1));
+    const tmp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await super.set(`/${join(dirname(key.slice(1)), basename(tmp))}` as `/${string}`, value);
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw fromFsError(err, target, 'writing');
+    }
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * One entry point for every volume format: `openVolume(path)` finds the format from the path and the file's
+ * own bytes, and returns a VolumeReader (shape z,y,x, dtype, chunks, scales, readRegion). Paths name arrays
+ * inside containers: `vol.zarr/0` or `vol.zarr` with `scale`, `vol.h5:/raw`; TIFF files larger than
+ * LARGE_TIFF_BYTES and every BigTIFF are read by window; other PNG/TIFF files, folders and globs are stacks.
+ */
+import { open, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { EmsegIoError, fromFsError } from './errors.js';
+import type { ColourPolicy } from './png.js';
+import { HDF5_EXTENSIONS, HDF5_SIGNATURE, openHdf5, splitHdf5Path } from './formats/hdf5.js';
+import { openStackVolume } from './formats/stack-volume.js';
+import { openTiffWindowed } from './formats/tiff-window.js';
+import type { VolumeFormat, VolumeReader } from './formats/volume.js';
+import { looksLikeZarr, openZarr } from './formats/zarr.js';
+
+/** TIFF files above this size are read by window instead of whole (the stack reader loads a file at once). */
+export const LARGE_TIFF_BYTES = 512 * 2 ** 20;
+
+export interface OpenVolumeOptions {
+  /** Level of a multiscale OME-Zarr group (0 = full resolution). */
+  scale?: number;
+  /** Colour PNG/TIFF stacks: refused by default, 'to-grey' keeps luma. */
+  colour?: ColourPolicy;
+}
+
+interface FormatEntry {
+  name: VolumeFormat;
+  /** Cheap test on the path (and a few header bytes); the first entry that claims a path opens it. */
+  claims(path: string): Promise<boolean>;
+  open(path: string, options: OpenVolumeOptions): Promise<VolumeReader>;
+}
+
+async function head(path: string, n: number): Promise<Uint8Array | undefined> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+    const buf = new Uint8Array(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } catch {
+    return undefined;
+  } finally {
+    await fh?.close();
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+function isBigTiff(bytes: Uint8Array): boolean {
+  const BIGTIFF_VERSION = 43;
+  const le = bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === BIGTIFF_VERSION;
+  const be = bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[3] === BIGTIFF_VERSION;
+  return bytes.length >= 4 && (le || be);
+}
+
+const FORMATS: FormatEntry[] = [
+  {
+    name: 'hdf5',
+    async claims(path) {
+      if (splitHdf5Path(path)) return true;
+      const bytes = await head(path, HDF5_SIGNATURE.length);
+      return bytes !== undefined && HDF5_SIGNATURE.every((b, i) => bytes[i] === b);
+    },
+    async open(path) {
+      const parts = splitHdf5Path(path);
+      if (!parts) {
+        const ext = HDF5_EXTENSIONS.includes(extname(path).toLowerCase()) ? '' : ' (an HDF5 file)';
+        throw new EmsegIoError('not-found', path, `is an HDF5 file${ext}; name the dataset after a colon, e.g. ${path}:/raw`);
+      }
+      return openHdf5(path, parts.file, parts.dataset);
+    },
+  },
+  {
+    name: 'zarr',
+    claims: async (path) => (await isDirectory(path)) && looksLikeZarr(path),
+    open: (path, o) => openZarr(path, { scale: o.scale }),
+  },
+  {
+    name: 'tiff',
+    async claims(path) {
+      if (await isDirectory(path)) return false;
+      const bytes = await head(path, 4);
+      if (!bytes || !(bytes[0] === 0x49 || bytes[0] === 0x4d)) return false;
+      if (isBigTiff(bytes)) return true;
+      const size = (await stat(path).catch(() => undefined))?.size ?? 0;
+      return size > LARGE_TIFF_BYTES;
+    },
+    open: (path) => openTiffWindowed(path),
+  },
+  {
+    name: 'stack',
+    claims: async () => true,
+    open: (path, o) => openStackVolume(path, o.colour),
+  },
+];
+
+/** The formats openVolume knows, in the order it tries them. */
+export const VOLUME_FORMATS: readonly VolumeFormat[] = FORMATS.map((f) => f.name);
+
+/** Opens any supported volume; lists of paths are PNG/TIFF stacks. */
+export async function openVolume(path: string | readonly string[], options: OpenVolumeOptions = {}): Promise<VolumeReader> {
+  if (typeof path !== 'string') return openStackVolume(path, options.colour);
+  if (options.scale !== undefined && !(await isDirectory(path))) {
+    const file = splitHdf5Path(path)?.file ?? path;
+    await stat(file).catch((err) => {
+      throw fromFsError(err, file, 'opening'); // a missing file is reported as such, not as a scale problem
+    });
+    throw new EmsegIoError('invalid-data', path, 'has no scale levels; a scale level can be chosen only in an OME-Zarr image');
+  }
+  for (const f of FORMATS) {
+    if (await f.claims(path)) return f.open(path, options);
+  }
+  throw new EmsegIoError('not-image', path, 'is not a volume emseg reads');
+}
+
+export type { Region, ScaleLevel, Vec3, VolumeFormat, VolumeReader } from './formats/volume.js';

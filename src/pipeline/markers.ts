@@ -1,0 +1,277 @@
+/**
+ * Per-block done markers, stored with the output (`OUT/.emseg/`), for resumable and sharded blockwise runs.
+ *
+ * They never lie: `run.json` records the block layout (plan id) and what the run computes from (model and
+ * input digests); reopening with a different layout or model is refused unless the caller restarts
+ * explicitly, which clears every marker. A block's marker is written atomically and only by markDone(), which
+ * the caller invokes after the block's chunks are fully written; it lists those chunk files with their sizes,
+ * and isDone() checks that they are all still there, unchanged in size, and that the marker belongs to this
+ * run. Failed blocks get a failure record (coordinates, error) that never counts as done.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { EmsegError, describeError } from '../errors.js';
+import type { VolumeReader } from '../io/formats/volume.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { planBlocks } from './blocks.js';
+import type { Block, BlockPlan } from './blocks.js';
+
+/** Folder inside the output that holds the run record and the markers; hidden, so Zarr readers skip it. */
+export const MARKER_DIR = '.emseg';
+const MARKER_VERSION = 1;
+
+export interface RunIdentity {
+  /** Digest of the model files (or any string naming exactly what computes the output). */
+  model: string;
+  /** Digest of the input (see volumeFingerprint). */
+  input: string;
+}
+
+export interface BlockFailure {
+  index: number;
+  grid: readonly number[];
+  write: Block['write'];
+  code: string;
+  message: string;
+  attempts: number;
+  time: string;
+}
+
+export interface RunStatus {
+  total: number;
+  done: number;
+  failed: BlockFailure[];
+  remaining: number;
+  /** Seconds left at the rate done markers were written so far; undefined before two blocks are done. */
+  etaSeconds?: number;
+}
+
+export interface MarkerStore {
+  readonly dir: string;
+  isDone(block: Block): Promise<boolean>;
+  /** Call only after every chunk of the block is written; `files` are those chunk files. */
+  markDone(block: Block, files?: readonly string[]): Promise<void>;
+  markFailed(block: Block, error: unknown, attempts: number): Promise<void>;
+  status(): Promise<RunStatus>;
+}
+
+interface RunRecord {
+  version: number;
+  layout: { id: string; shape: readonly number[]; block: readonly number[]; halo: readonly number[]; align: readonly number[] };
+  identity: RunIdentity;
+  created: string;
+}
+
+interface DoneRecord {
+  version: number;
+  run: string;
+  index: number;
+  grid: readonly number[];
+  files: { path: string; size: number }[];
+  finished: string;
+}
+
+export function digest(...parts: (string | Uint8Array)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('hex');
+}
+
+/** Digest of files' contents (model weights and specs are small enough to hash whole). */
+export async function digestFiles(paths: readonly string[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of [...paths].sort()) {
+    h.update(p.split(/[/\\]/).pop()!).update('\0');
+    h.update(await readFile(p).catch((err) => {
+      throw new EmsegError('not-found', p, `cannot read for the run digest (${describeError(err)})`);
+    }));
+  }
+  return h.digest('hex');
+}
+
+/**
+ * Digest of a volume's identity: format, absolute path, array, shape, dtype, chunks and level. It does not hash
+ * the voxels (terabytes); rewriting an input in place under the same layout is not detected.
+ */
+export function volumeFingerprint(reader: VolumeReader): string {
+  const { format, shape, dtype, chunks, level, scales } = reader;
+  return digest(JSON.stringify({ format, path: resolve(reader.path), shape, dtype, chunks, level, array: scales[level]?.path }));
+}
+
+/** Hex characters of a run id (64 bits). */
+const RUN_ID_HEX = 16;
+const runId = (r: RunRecord) => digest(r.layout.id, r.identity.model, r.identity.input).slice(0, RUN_ID_HEX);
+const markerName = (b: Block) => b.grid.join('.');
+
+/**
+ * Opens (creating if needed) the markers of `outDir` for this plan and identity. A record left by another
+ * layout, model or input is refused with code 'resume-mismatch' unless `restart`, which deletes all markers.
+ */
+export async function openMarkers(outDir: string, plan: BlockPlan, identity: RunIdentity, options: { restart?: boolean } = {}): Promise<MarkerStore> {
+  const dir = join(outDir, MARKER_DIR);
+  const runPath = join(dir, 'run.json');
+  const blocksDir = join(dir, 'blocks');
+  const record: RunRecord = {
+    version: MARKER_VERSION,
+    layout: { id: plan.id, shape: plan.shape, block: plan.block, halo: plan.halo, align: plan.align },
+    identity,
+    created: new Date().toISOString(),
+  };
+  const existing = await readRecord<RunRecord>(runPath);
+  if (existing && runId(existing) !== runId(record)) {
+    if (!options.restart) throw mismatch(runPath, existing, record);
+    await rm(dir, { recursive: true, force: true });
+  }
+  if (!existing || options.restart) writeFileAtomic(runPath, JSON.stringify(record, null, 2));
+  const run = runId(record);
+  return makeStore(dir, blocksDir, outDir, plan, run);
+}
+
+function mismatch(path: string, old: RunRecord, now: RunRecord): EmsegError {
+  const what = old.layout.id !== now.layout.id
+    ? `block layout (was block [${old.layout.block.join(',')}] halo [${old.layout.halo.join(',')}] on shape [${old.layout.shape.join(',')}], now block [${now.layout.block.join(',')}] halo [${now.layout.halo.join(',')}] on shape [${now.layout.shape.join(',')}])`
+    : old.identity.model !== now.identity.model ? 'model' : 'input';
+  return new EmsegError('resume-mismatch', path, `the output was started with a different ${what}; restart it explicitly (deletes its progress) or write elsewhere`);
+}
+
+async function readRecord<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof SyntaxError) return undefined; // a damaged marker is no marker: the block is redone
+    throw new EmsegError('fs-failed', path, `cannot read (${describeError(err)})`);
+  }
+}
+
+function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPlan, run: string): MarkerStore {
+  const donePath = (b: Block) => join(blocksDir, `${markerName(b)}.done.json`);
+  const failPath = (b: Block) => join(blocksDir, `${markerName(b)}.failed.json`);
+
+  async function valid(b: Block, rec: DoneRecord | undefined): Promise<boolean> {
+    if (!rec || rec.version !== MARKER_VERSION || rec.run !== run || rec.index !== b.index) return false;
+    for (const f of rec.files) {
+      const size = (await stat(join(outDir, f.path)).catch(() => undefined))?.size;
+      if (size !== f.size) return false;
+    }
+    return true;
+  }
+
+  return {
+    dir,
+    isDone: async (b) => valid(b, await readRecord<DoneRecord>(donePath(b))),
+    async markDone(b, files = []) {
+      const entries = [];
+      for (const f of files) {
+        const s = await stat(f).catch(() => undefined);
+        if (!s?.isFile()) throw new EmsegError('not-found', f, `block ${markerName(b)} is marked done but its chunk file is missing`);
+        entries.push({ path: relative(outDir, f), size: s.size });
+      }
+      const rec: DoneRecord = { version: MARKER_VERSION, run, index: b.index, grid: b.grid, files: entries, finished: new Date().toISOString() };
+      writeFileAtomic(donePath(b), JSON.stringify(rec));
+      await rm(failPath(b), { force: true });
+    },
+    async markFailed(b, error, attempts) {
+      await rm(donePath(b), { force: true });
+      const code = error instanceof EmsegError ? error.code : 'failed';
+      const rec: BlockFailure = { index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() };
+      writeFileAtomic(failPath(b), JSON.stringify({ ...rec, run }));
+    },
+    status: () => countMarkers(blocksDir, plan, run, valid),
+  };
+}
+
+/** Done (valid for this run), failed (this run's records) and remaining blocks, with an ETA from the done times. */
+async function countMarkers(blocksDir: string, plan: BlockPlan, run: string, valid: (b: Block, rec: DoneRecord | undefined) => Promise<boolean>): Promise<RunStatus> {
+  const names = await readdir(blocksDir).catch(() => [] as string[]);
+  const byName = new Map(plan.blocks.map((b) => [markerName(b), b]));
+  let done = 0;
+  const times: number[] = [];
+  const failed: BlockFailure[] = [];
+  for (const name of names) {
+    const b = byName.get(name.replace(/\.(done|failed)\.json$/, ''));
+    if (!b) continue;
+    if (name.endsWith('.done.json')) {
+      const rec = await readRecord<DoneRecord>(join(blocksDir, name));
+      if (await valid(b, rec)) {
+        done++;
+        times.push(Date.parse(rec!.finished));
+      }
+    } else if (name.endsWith('.failed.json')) {
+      const rec = await readRecord<BlockFailure & { run: string }>(join(blocksDir, name));
+      if (rec?.run === run) failed.push(rec);
+    }
+  }
+  const remaining = plan.blocks.length - done;
+  times.sort((a, b) => a - b);
+  const span = (times[times.length - 1]! - times[0]!) / 1000;
+  const etaSeconds = times.length >= 2 && span > 0 ? (remaining * span) / (times.length - 1) : undefined;
+  return { total: plan.blocks.length, done, failed, remaining, etaSeconds };
+}
+
+/** Status of the run recorded in `outDir` (for `emseg status`), from its run.json alone: no model or input needed. */
+export async function readRunStatus(outDir: string): Promise<RunStatus & { layout: RunRecord['layout'] }> {
+  const dir = join(outDir, MARKER_DIR);
+  const runPath = join(dir, 'run.json');
+  const record = await readRecord<RunRecord>(runPath);
+  if (!record?.layout) throw new EmsegError('not-found', runPath, 'no blockwise run is recorded in this output (or its record is damaged)');
+  const { shape, block, halo, align } = record.layout;
+  const v = (x: readonly number[]) => x as unknown as BlockPlan['shape'];
+  const plan = planBlocks(v(shape), v(block), v(halo), v(align));
+  if (plan.id !== record.layout.id) throw new EmsegError('corrupt', runPath, 'recorded layout does not match its id; the record was edited');
+  const status = await makeStore(dir, join(dir, 'blocks'), outDir, plan, runId(record)).status();
+  return { ...status, layout: record.layout };
+}
+
+/** Attempts per block before it is recorded as failed (a transient read error gets two more tries). */
+export const DEFAULT_BLOCK_ATTEMPTS = 3;
+
+export interface BlocksOutcome {
+  /** Blocks computed now. */
+  computed: number;
+  /** Blocks skipped because a valid done marker said so. */
+  skipped: number;
+  /** Blocks that failed every attempt (recorded with markFailed, never marked done). */
+  failed: BlockFailure[];
+}
+
+/**
+ * Runs `work` on every block not yet done, one after another: `work` writes the block's output and returns the
+ * chunk files it wrote; the block is marked done only after it returns. A block that throws is retried up to
+ * `attempts` times, then recorded as failed with its coordinates and skipped; the caller reports the failures
+ * and exits non-zero. (A loop that overlaps reading, compute and writing uses isDone/markDone/markFailed itself.)
+ */
+export async function runBlocks(
+  blocks: readonly Block[],
+  markers: MarkerStore,
+  work: (block: Block, attempt: number) => Promise<readonly string[]>,
+  options: { attempts?: number; onBlock?: (finished: number, total: number) => void } = {},
+): Promise<BlocksOutcome> {
+  const attempts = options.attempts ?? DEFAULT_BLOCK_ATTEMPTS;
+  const outcome: BlocksOutcome = { computed: 0, skipped: 0, failed: [] };
+  let finished = 0;
+  for (const b of blocks) {
+    if (await markers.isDone(b)) outcome.skipped++;
+    else {
+      let ok = false;
+      let lastError: unknown;
+      for (let attempt = 1; attempt <= attempts && !ok; attempt++) {
+        try {
+          await markers.markDone(b, await work(b, attempt));
+          ok = true;
+        } catch (err) {
+          lastError = err;
+        }
+      }
+      if (ok) outcome.computed++;
+      else {
+        await markers.markFailed(b, lastError, attempts);
+        const code = lastError instanceof EmsegError ? lastError.code : 'failed';
+        outcome.failed.push({ index: b.index, grid: b.grid, write: b.write, code, message: describeError(lastError), attempts, time: new Date().toISOString() });
+      }
+    }
+    options.onBlock?.(++finished, blocks.length);
+  }
+  return outcome;
+}
