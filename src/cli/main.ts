@@ -12,6 +12,7 @@ import { registerSegment } from './segment.js';
 import { registerStudy } from './study.js';
 import { registerTrain } from './train.js';
 import { registerTuneSegment } from './tune-segment.js';
+import { registerView } from './view.js';
 
 /** Compiled to dist/src/cli/, so the package's own package.json is three levels up. */
 const PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerTuneSegment(program);
   registerStudy(program);
   registerEval(program);
+  registerView(program);
   return program;
 }
 
