@@ -126,7 +126,8 @@ test('traversal, encoded and absolute paths read nothing', async () => {
     assert.ok(r.status === 400 || r.status === 404, `${path}: ${r.status}`);
     const body = r.body.toString();
     assert.ok(!body.includes('root:') && !body.includes('"name": "emseg"') && !body.startsWith('II*'), `${path} leaked: ${body.slice(0, 80)}`);
-    assert.doesNotThrow(() => JSON.parse(body), path);
+    // Node's HTTP parser refuses a malformed request line itself (400, no body); every other refusal is ours, in JSON.
+    if (body !== '') assert.doesNotThrow(() => JSON.parse(body), path);
   }
 });
 
