@@ -2,8 +2,9 @@
  * Synthetic inputs for the viewer tests, with every membrane and cell where the test knows it is: a grid of square
  * cells CELL pixels wide whose walls are WALL pixels thick. Section 0's map misses a piece of one wall (a merger).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
 import { writeStack } from '../src/io/index.js';
 import { LOG_FILE } from '../src/train/trainer.js';
 
@@ -68,4 +69,17 @@ export async function writeFixture(dir: string): Promise<Fixture> {
   writeFileSync(join(f.study, 'study.json'), JSON.stringify({ study: 'depth', metrics: ['v_rand', 'pixel_error'],
     variants: [{ name: 'shallow', metrics: { v_rand: stat(0.8), pixel_error: stat(0.1) } }, { name: 'deep', metrics: { v_rand: stat(0.9), pixel_error: stat(0.08) } }] }));
   return f;
+}
+
+/** Debian's chromium, never a downloaded one; `make test` installs it (scripts/ensure-system-deps.sh). */
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Chromium with a fresh empty profile in `profileDir`, one page of the given size. */
+export async function launchChromium(profileDir: string, width = 1200, height = 800): Promise<BrowserContext> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (make test does, through scripts/ensure-system-deps.sh)`);
+  mkdirSync(profileDir, { recursive: true });
+  return chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
+    viewport: { width, height }, deviceScaleFactor: 1 });
 }

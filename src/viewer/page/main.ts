@@ -237,7 +237,6 @@ function navigation(view: View, m: Manifest): void {
   slider.addEventListener('input', () => go(Number(slider.value)));
   // Capture phase: OpenSeadragon's own keys (arrows pan) must not see the section keys.
   window.addEventListener('keydown', (e) => {
-    if (e.target instanceof HTMLInputElement && e.target.type !== 'range') return;
     const step = { ArrowRight: 1, k: 1, PageDown: 1, ArrowLeft: -1, j: -1, PageUp: -1 }[e.key];
     if (step !== undefined) go(view.section + step);
     else if (e.key === '+' || e.key === '=') view.zoom(1.5);
