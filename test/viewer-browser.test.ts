@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'fast-png';
 import type { BrowserContext, Page } from 'playwright-core';
-import { readStack } from '../src/io/index.js';
+import { readStack, writeStack } from '../src/io/index.js';
 import { ViewModel, type ViewInputs } from '../src/viewer/model.js';
 import type { ErrorMarks } from '../src/viewer/protocol.js';
 import { cellColour, LABEL_COLOUR, MERGER_COLOUR } from '../src/viewer/render.js';
@@ -66,9 +66,8 @@ const settle = (page: Page) => page.evaluate(() => window.emsegView!.settled());
 async function pixelAt(page: Page, x: number, y: number): Promise<number[]> {
   await settle(page);
   const at = await page.evaluate(([ix, iy]) => window.emsegView!.imageToPage(ix!, iy!), [x, y]);
-  const png = decode(await page.screenshot());
-  const i = (Math.floor(at.y) * png.width + Math.floor(at.x)) * png.channels;
-  return Array.from(png.data.subarray(i, i + 3));
+  const png = decode(await page.screenshot({ clip: { x: Math.floor(at.x), y: Math.floor(at.y), width: 1, height: 1 } }));
+  return Array.from(png.data.subarray(0, 3));
 }
 
 function near(actual: number[], expected: readonly number[], what: string): void {
@@ -201,6 +200,28 @@ test('the bundled ISBI sample sections with their labels: outlines on membrane p
   await setShown(page, 'labels', true);
   near(await pixelAt(page, ...membrane), LABEL_COLOUR, 'label outline on a membrane pixel');
   isAround(await pixelAt(page, ...interior), ...interior);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a large section is read as tiles of the level shown, never whole', async () => {
+  const size = 2048;
+  const big = join(TMP, 'big.tif');
+  const data = new Uint8Array(size * size);
+  for (let i = 0; i < data.length; i++) data[i] = (i % size) >> 3;
+  await writeStack(big, [{ width: size, height: size, data }]);
+  const tiles: string[] = [];
+  browser.on('request', (r) => {
+    const m = /\/api\/tile\/image\/0\/(\d+)\//.exec(r.url());
+    if (m) tiles.push(m[1]!);
+  });
+  const { page, problems } = await open({ images: big });
+  const fullTiles = (size / 256) ** 2;
+  assert.ok(tiles.length > 0 && !tiles.includes('0'), `home view read levels ${[...new Set(tiles)]}`);
+  for (let i = 0; i < 5; i++) await page.keyboard.press('+');
+  await settle(page);
+  const level0 = tiles.filter((l) => l === '0').length;
+  assert.ok(level0 > 0 && level0 < fullTiles / 2, `zoomed in: ${level0} of ${fullTiles} full-resolution tiles`);
   assert.deepEqual(problems, []);
   await page.close();
 });
