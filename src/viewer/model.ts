@@ -9,10 +9,12 @@ import { LruCache } from './lru.js';
 import { readEval, readStudy, readTraining, type EvalInfo } from './data.js';
 import { ErrorSource } from './errors-layer.js';
 import type { ErrorMarks, LayerKind, Manifest, PointReadout, StudyChart, TrainingCurves } from './protocol.js';
-import { encodeRgba, paint, type Painter } from './render.js';
+import { renderTile, type Painter } from './render.js';
 import { containedFiles, levelCount, StackSource, type Plane, type VolumeSource } from './source.js';
 
 export const TILE_SIZE = 256;
+/** Quiet time after the last tile request before the neighbouring sections are decoded. */
+const PREFETCH_AFTER_MS = 150;
 /** Encoded PNG tiles kept, in bytes. */
 export const TILE_CACHE_BYTES = 256 * 1024 * 1024;
 
@@ -141,10 +143,31 @@ export class ViewModel {
     return this.tiles.getOrCreate(`${kind}/${z}/${level}/${x}/${y}`, async () => {
       const plane = await layer.source.tile(z, level, x, y, TILE_SIZE);
       const painter = kind === 'labels' ? { ...layer.painter, source: layer.source.sourceName(z) } : layer.painter;
-      const png = encodeRgba(paint(kind, plane, painter), plane.width, plane.height);
+      const png = renderTile(kind, plane, painter);
       return { value: png, cost: png.byteLength };
     });
   }
+
+  /**
+   * Decodes the sections either side of z in the background, so that the next key press finds them ready.
+   * Called when a section's tiles are asked for; each section is decoded at most once while it stays cached.
+   */
+  prefetch(z: number): void {
+    // Only once the page has stopped asking for tiles: on one thread, early prefetching would delay what is shown.
+    clearTimeout(this.prefetchTimer);
+    this.prefetchTimer = setTimeout(() => {
+      if (this.prefetched.has(z)) return;
+      this.prefetched.add(z);
+      for (const near of [z + 1, z - 1]) {
+        if (near < 0 || near >= this.shape.depth) continue;
+        for (const l of this.layers) if (l.kind !== 'errors') l.source.section(near).catch(() => undefined); // a failure shows when asked for
+      }
+    }, PREFETCH_AFTER_MS);
+    this.prefetchTimer.unref();
+  }
+
+  private readonly prefetched = new Set<number>();
+  private prefetchTimer?: NodeJS.Timeout;
 
   async point(z: number, x: number, y: number): Promise<PointReadout> {
     const out: PointReadout = { x, y, z };

@@ -26,7 +26,7 @@ export interface Painter {
 
 /**
  * "Hot" colour map for P(membrane): transparent where p = 0, red at 0.5, yellow at 1, so that the image shows
- * through interiors and membranes stand out.
+ * through interiors and membranes stand out. (paint() inlines it for speed; tests compare against this.)
  */
 export function hot(p: number): [number, number, number, number] {
   const q = Math.min(1, Math.max(0, p));
@@ -45,7 +45,7 @@ export function cellColour(id: number): Rgb {
   return [Math.round((r + m) * OPAQUE), Math.round((g + m) * OPAQUE), Math.round((b + m) * OPAQUE)];
 }
 
-/** RGBA pixels of one tile of a layer. */
+/** RGBA pixels of one tile of a layer (tight loops: a tile is 65536 pixels, made while someone waits). */
 export function paint(kind: LayerKind, tile: Plane, painter: Painter): Uint8Array {
   const n = tile.width * tile.height;
   const out = new Uint8Array(n * 4);
@@ -57,22 +57,37 @@ export function paint(kind: LayerKind, tile: Plane, painter: Painter): Uint8Arra
   };
   const d = tile.data;
   switch (kind) {
-    case 'image':
+    case 'image': {
+      const grey = painter.grey!;
       for (let i = 0; i < n; i++) {
-        const g = Math.round(OPAQUE * painter.grey!(d[i]!));
-        put(i, [g, g, g], OPAQUE);
+        const g = Math.round(OPAQUE * grey(d[i]!));
+        out[4 * i] = out[4 * i + 1] = out[4 * i + 2] = g;
+        out[4 * i + 3] = OPAQUE;
       }
       break;
+    }
     case 'map':
-    case 'compare':
+    case 'compare': {
+      const pMembrane = painter.pMembrane!;
       for (let i = 0; i < n; i++) {
-        const [r, g, b, a] = hot(painter.pMembrane!(d[i]!));
-        put(i, [r, g, b], a);
+        const q = Math.min(1, Math.max(0, pMembrane(d[i]!)));
+        out[4 * i] = OPAQUE;
+        out[4 * i + 1] = Math.round(OPAQUE * Math.max(0, 2 * q - 1));
+        out[4 * i + 3] = Math.round(OPAQUE * q);
       }
       break;
-    case 'cells':
-      for (let i = 0; i < n; i++) if (d[i] !== 0) put(i, cellColour(d[i]!), OPAQUE);
+    }
+    case 'cells': {
+      const colours = new Map<number, Rgb>();
+      for (let i = 0; i < n; i++) {
+        const id = d[i]!;
+        if (id === 0) continue;
+        let c = colours.get(id);
+        if (!c) colours.set(id, (c = cellColour(id)));
+        put(i, c, OPAQUE);
+      }
       break;
+    }
     case 'labels': {
       const membrane = labelsToMask(d, painter.polarity!, painter.source!);
       for (let i = 0; i < n; i++) if (membrane[i]) put(i, LABEL_COLOUR, OPAQUE);
@@ -88,6 +103,18 @@ export function paint(kind: LayerKind, tile: Plane, painter: Painter): Uint8Arra
   return out;
 }
 
-export function encodeRgba(rgba: Uint8Array, width: number, height: number): Uint8Array {
-  return encode({ width, height, data: rgba, channels: 4, depth: 8 });
+/**
+ * Fastest deflate: tiles are made on demand while someone waits, travel over loopback, and stay cached; level 1
+ * encodes several times faster than the default for tiles a little larger.
+ */
+const TILE_ZLIB = { level: 1 } as const;
+
+/** PNG of one tile of a layer: the image as grey, overlays as RGBA. */
+export function renderTile(kind: LayerKind, tile: Plane, painter: Painter): Uint8Array {
+  const rgba = paint(kind, tile, painter);
+  const { width, height } = tile;
+  if (kind !== 'image') return encode({ width, height, data: rgba, channels: 4, depth: 8 }, { zlib: TILE_ZLIB });
+  const grey = new Uint8Array(width * height);
+  for (let i = 0; i < grey.length; i++) grey[i] = rgba[4 * i]!;
+  return encode({ width, height, data: grey, channels: 1, depth: 8 }, { zlib: TILE_ZLIB });
 }

@@ -1,0 +1,102 @@
+/**
+ * Viewer timings in Debian's chromium (a benchmark, not a test): first section painted after the page opens, and
+ * the next section painted after a key press. "Painted" = every shown layer has all the tiles it needs at the zoom
+ * shown and they have been drawn (window.emsegView.settled()). Each run uses a fresh server on a fresh port, so
+ * neither the server's caches nor the browser's HTTP cache help unless the run says "warm".
+ *
+ *   node dist/src/viewer/bench.js demo OUT_DIR [--runs N]     # emseg demo's outputs (its membranes.tif, cells.tif)
+ *   node dist/src/viewer/bench.js large SIZE [--runs N]       # one synthetic SIZE x SIZE uint8 section (TIFF)
+ *
+ * Needs playwright-core (a dev dependency) and /usr/bin/chromium.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeStack } from '../io/index.js';
+import { SAMPLE_IMAGES, SAMPLE_LABELS } from '../pipeline/assets.js';
+import { ViewModel, type ViewInputs } from './model.js';
+import { startServer } from './server.js';
+
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+const VIEWPORT = { width: 1280, height: 800 };
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+
+interface Timing {
+  firstPaint: number;
+  inPageFirstPaint: number;
+  warmFirstPaint: number;
+  nextSection?: number;
+  warmNextSection?: number;
+}
+
+async function once(inputs: ViewInputs, profile: string): Promise<Timing> {
+  const { chromium } = await import('playwright-core');
+  const server = await startServer(await ViewModel.open(inputs), '127.0.0.1', 0);
+  const browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport: VIEWPORT });
+  try {
+    const page = await browser.newPage();
+    const paint = async (z: number) => page.waitForFunction((want) => window.emsegView?.ready && window.emsegView.section() === want, z)
+      .then(() => page.evaluate(() => window.emsegView!.settled()));
+    let t = performance.now();
+    await page.goto(server.url);
+    await paint(0);
+    const firstPaint = performance.now() - t;
+    // The same, seen by the page: from the start of navigation to the last tile drawn (no driver round trips).
+    const inPage = await page.evaluate(() => performance.now());
+    const out: Timing = { firstPaint, inPageFirstPaint: inPage, warmFirstPaint: 0 };
+    const depth = (await ViewModel.open(inputs)).shape.depth;
+    if (depth > 1) {
+      t = performance.now();
+      await page.keyboard.press('ArrowRight');
+      await paint(1);
+      out.nextSection = performance.now() - t;
+      await page.keyboard.press('ArrowLeft');
+      await paint(0);
+      t = performance.now();
+      await page.keyboard.press('ArrowRight');
+      await paint(1);
+      out.warmNextSection = performance.now() - t;
+    }
+    t = performance.now();
+    await page.reload();
+    await paint(0);
+    out.warmFirstPaint = performance.now() - t;
+    return out;
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const [mode, arg] = process.argv.slice(2);
+  const runsAt = process.argv.indexOf('--runs');
+  const runs = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 5;
+  const tmp = mkdtempSync(join(tmpdir(), 'emseg-view-bench-'));
+  try {
+    let inputs: ViewInputs;
+    if (mode === 'demo' && arg) {
+      inputs = { images: SAMPLE_IMAGES, map: join(arg, 'membranes.tif'), cells: join(arg, 'cells.tif'), labels: SAMPLE_LABELS };
+    } else if (mode === 'large' && arg) {
+      const size = Number(arg);
+      const data = new Uint8Array(size * size);
+      for (let y = 0; y < size; y++) data.fill((y * 7) & 255, y * size, (y + 1) * size);
+      inputs = { images: join(tmp, 'large.tif') };
+      await writeStack(inputs.images!, [{ width: size, height: size, data }]);
+    } else {
+      throw new Error('usage: bench.js demo OUT_DIR | large SIZE [--runs N]');
+    }
+    const all: Timing[] = [];
+    for (let i = 0; i < runs; i++) all.push(await once(inputs, join(tmp, `profile-${i}`)));
+    const pick = (k: keyof Timing) => all.map((r) => r[k]).filter((v): v is number => v !== undefined);
+    const report = Object.fromEntries((['firstPaint', 'inPageFirstPaint', 'warmFirstPaint', 'nextSection', 'warmNextSection'] as const)
+      .filter((k) => pick(k).length).map((k) => [k, { medianMs: Math.round(median(pick(k))), allMs: pick(k).map(Math.round) }]));
+    process.stdout.write(`${JSON.stringify({ mode, arg, runs, viewport: VIEWPORT, ...report }, null, 2)}\n`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1]?.endsWith('bench.js')) await main();
