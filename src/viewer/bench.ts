@@ -6,12 +6,14 @@
  *
  *   node dist/src/viewer/bench.js demo OUT_DIR [--runs N]     # emseg demo's outputs (its membranes.tif, cells.tif)
  *   node dist/src/viewer/bench.js large SIZE [--runs N]       # one synthetic SIZE x SIZE uint8 section (TIFF)
+ *   node dist/src/viewer/bench.js screenshot OUT_DIR FILE.png # the README's picture of the demo's outputs
  *
  * Needs playwright-core (a dev dependency) and /usr/bin/chromium.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { decode, encode } from 'fast-png';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { writeStack } from '../io/index.js';
 import { SAMPLE_IMAGES, SAMPLE_LABELS } from '../pipeline/assets.js';
 import { ViewModel, type ViewInputs } from './model.js';
@@ -70,8 +72,49 @@ async function once(inputs: ViewInputs, profile: string): Promise<Timing> {
   }
 }
 
+const SHOT_VIEWPORT = { width: 800, height: 500 };
+/** Bits kept per colour channel in the README's screenshot: EM texture barely compresses, and 5 bits look the same. */
+const SHOT_BITS = 5;
+
+function posterize(bytes: Buffer): Uint8Array {
+  const png = decode(bytes);
+  const mask = 0xff & ~((1 << (8 - SHOT_BITS)) - 1);
+  const rgb = new Uint8Array(png.width * png.height * 3);
+  for (let i = 0, j = 0; j < rgb.length; i += png.channels, j += 3) {
+    for (let c = 0; c < 3; c++) rgb[j + c] = png.data[i + c]! & mask;
+  }
+  return encode({ width: png.width, height: png.height, data: rgb, channels: 3, depth: 8 }, { zlib: { level: 9 } });
+}
+
+/** The demo's section 1 with its map, cells and error marks, for the README. */
+async function screenshot(inputs: ViewInputs, file: string, profile: string): Promise<void> {
+  const { chromium } = await import('playwright-core');
+  const server = await startServer(await ViewModel.open(inputs), '127.0.0.1', 0);
+  const browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: ARGS,
+    viewport: SHOT_VIEWPORT });
+  try {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await page.waitForFunction(() => window.emsegView?.ready);
+    await page.setChecked('#toggle-cells', true);
+    await page.setChecked('#toggle-errors', true);
+    await page.waitForFunction(() => /merger/.test(document.getElementById('section-errors')?.textContent ?? ''));
+    await page.evaluate(() => window.emsegView!.settled());
+    writeFileSync(file, posterize(await page.screenshot()));
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
 async function main(): Promise<void> {
   const [mode, arg] = process.argv.slice(2);
+  if (mode === 'screenshot' && arg && process.argv[4]) {
+    const tmp = mkdtempSync(join(tmpdir(), 'emseg-view-shot-'));
+    const here = (p: string) => relative(process.cwd(), p); // the names shown are as a user in the repository types them
+    await screenshot({ images: here(SAMPLE_IMAGES), map: join(arg, 'membranes.tif'), cells: join(arg, 'cells.tif'), labels: here(SAMPLE_LABELS) }, process.argv[4], tmp);
+    return rmSync(tmp, { recursive: true, force: true });
+  }
   const runsAt = process.argv.indexOf('--runs');
   const runs = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 5;
   const tmp = mkdtempSync(join(tmpdir(), 'emseg-view-bench-'));

@@ -125,9 +125,13 @@ export class ViewModel {
       const evaluation = this.evaluation?.perSection.get(index);
       return { index, files, ...(evaluation ? { evaluation } : {}) };
     });
-    return { width, height, depth, tileSize: TILE_SIZE, levels: levelCount(this.shape, TILE_SIZE),
+    return { width, height, depth, tileSize: TILE_SIZE, levels: this.levels,
       layers: this.layers.map((l) => ({ kind: l.kind, name: l.name })), sections,
       hasTraining: this.inputs.train !== undefined, hasStudy: this.inputs.study !== undefined };
+  }
+
+  get levels(): number {
+    return levelCount(this.shape, TILE_SIZE);
   }
 
   hasLayer(kind: LayerKind): boolean {

@@ -128,7 +128,7 @@ async function handle(model: ViewModel, assets: ReturnType<typeof loadAssets>, r
   if (asset) return send(res, 200, asset.type, asset.body, head);
   if (path === '/api/manifest') return sendJson(res, 200, model.manifest(), head);
   const { depth, width, height } = model.shape;
-  const levels = model.manifest().levels;
+  const levels = model.levels;
   const tile = TILE_ROUTE.exec(path);
   if (tile) {
     const kind = tile[1] as LayerKind;
