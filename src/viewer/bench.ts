@@ -22,53 +22,69 @@ import { startServer } from './server.js';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 const VIEWPORT = { width: 1280, height: 800 };
+const DWELL_MS = 500;
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 interface Timing {
+  /** ViewModel.open: headers, and for the image its first section decoded and reduced to the coarsest level. */
+  openMs: number;
+  browserColdFirstPaint: number;
   firstPaint: number;
   inPageFirstPaint: number;
   warmFirstPaint: number;
+  /** Key pressed as soon as section 0 is painted: the server has not made section 1's tiles yet. */
+  nextSectionImmediate?: number;
+  /** Key pressed DWELL_MS after section 0 is painted (someone looking at it): section 1 prefetched. */
   nextSection?: number;
   warmNextSection?: number;
 }
 
+/**
+ * One run on two fresh servers: the first page load also starts the browser's renderer (reported as
+ * browserColdFirstPaint); the second, on another server and origin (nothing cached for it), is firstPaint.
+ */
 async function once(inputs: ViewInputs, profile: string): Promise<Timing> {
   const { chromium } = await import('playwright-core');
-  const server = await startServer(await ViewModel.open(inputs), '127.0.0.1', 0);
+  const warmUp = await startServer(await ViewModel.open(inputs), '127.0.0.1', 0);
+  const opening = performance.now();
+  const model = await ViewModel.open(inputs);
+  const openMs = performance.now() - opening;
+  const server = await startServer(model, '127.0.0.1', 0);
+  const other = await startServer(await ViewModel.open(inputs), '127.0.0.1', 0);
   const browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport: VIEWPORT });
   try {
     const page = await browser.newPage();
     const paint = async (z: number) => page.waitForFunction((want) => window.emsegView?.ready && window.emsegView.section() === want, z)
       .then(() => page.evaluate(() => window.emsegView!.settled()));
-    let t = performance.now();
-    await page.goto(server.url);
-    await paint(0);
-    const firstPaint = performance.now() - t;
+    const timed = async (action: () => Promise<unknown>, z: number) => {
+      const t = performance.now();
+      await action();
+      await paint(z);
+      return performance.now() - t;
+    };
+    const browserColdFirstPaint = await timed(() => page.goto(warmUp.url), 0);
+    const firstPaint = await timed(() => page.goto(server.url), 0);
     // The same, seen by the page: from the start of navigation to the last tile drawn (no driver round trips).
-    const inPage = await page.evaluate(() => performance.now());
-    const out: Timing = { firstPaint, inPageFirstPaint: inPage, warmFirstPaint: 0 };
-    const depth = (await ViewModel.open(inputs)).shape.depth;
-    if (depth > 1) {
-      t = performance.now();
-      await page.keyboard.press('ArrowRight');
-      await paint(1);
-      out.nextSection = performance.now() - t;
-      await page.keyboard.press('ArrowLeft');
+    const inPageFirstPaint = await page.evaluate(() => performance.now());
+    const out: Timing = { openMs, browserColdFirstPaint, firstPaint, inPageFirstPaint, warmFirstPaint: 0 };
+    if (model.shape.depth > 1) {
+      out.nextSectionImmediate = await timed(() => page.keyboard.press('ArrowRight'), 1);
+      await page.goto(other.url); // a third fresh server: nothing of section 1 made yet
       await paint(0);
-      t = performance.now();
-      await page.keyboard.press('ArrowRight');
-      await paint(1);
-      out.warmNextSection = performance.now() - t;
+      await page.waitForTimeout(DWELL_MS);
+      out.nextSection = await timed(() => page.keyboard.press('ArrowRight'), 1);
+      await timed(() => page.keyboard.press('ArrowLeft'), 0);
+      out.warmNextSection = await timed(() => page.keyboard.press('ArrowRight'), 1);
+      await timed(() => page.keyboard.press('ArrowLeft'), 0);
     }
-    t = performance.now();
-    await page.reload();
-    await paint(0);
-    out.warmFirstPaint = performance.now() - t;
+    out.warmFirstPaint = await timed(() => page.reload(), 0);
     return out;
   } finally {
     await browser.close();
     await server.close();
+    await warmUp.close();
+    await other.close();
   }
 }
 
@@ -134,7 +150,7 @@ async function main(): Promise<void> {
     const all: Timing[] = [];
     for (let i = 0; i < runs; i++) all.push(await once(inputs, join(tmp, `profile-${i}`)));
     const pick = (k: keyof Timing) => all.map((r) => r[k]).filter((v): v is number => v !== undefined);
-    const report = Object.fromEntries((['firstPaint', 'inPageFirstPaint', 'warmFirstPaint', 'nextSection', 'warmNextSection'] as const)
+    const report = Object.fromEntries((['openMs', 'browserColdFirstPaint', 'firstPaint', 'inPageFirstPaint', 'warmFirstPaint', 'nextSectionImmediate', 'nextSection', 'warmNextSection'] as const)
       .filter((k) => pick(k).length).map((k) => [k, { medianMs: Math.round(median(pick(k))), allMs: pick(k).map(Math.round) }]));
     process.stdout.write(`${JSON.stringify({ mode, arg, runs, viewport: VIEWPORT, ...report }, null, 2)}\n`);
   } finally {

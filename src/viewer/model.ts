@@ -153,25 +153,35 @@ export class ViewModel {
   }
 
   /**
-   * Decodes the sections either side of z in the background, so that the next key press finds them ready.
-   * Called when a section's tiles are asked for; each section is decoded at most once while it stays cached.
+   * After the page stops asking for tiles of section z, makes the same tiles of the sections either side, so that
+   * the next key press finds them ready. One tile at a time, yielding between them, so requests still come first.
    */
-  prefetch(z: number): void {
-    // Only once the page has stopped asking for tiles: on one thread, early prefetching would delay what is shown.
+  prefetch(z: number, kind: LayerKind, level: number, x: number, y: number): void {
+    if (z !== this.prefetchZ) {
+      this.prefetchZ = z;
+      this.wanted.clear();
+    }
+    this.wanted.add(JSON.stringify([kind, level, x, y]));
     clearTimeout(this.prefetchTimer);
-    this.prefetchTimer = setTimeout(() => {
-      if (this.prefetched.has(z)) return;
-      this.prefetched.add(z);
-      for (const near of [z + 1, z - 1]) {
-        if (near < 0 || near >= this.shape.depth) continue;
-        for (const l of this.layers) if (l.kind !== 'errors') l.source.section(near).catch(() => undefined); // a failure shows when asked for
-      }
-    }, PREFETCH_AFTER_MS);
+    this.prefetchTimer = setTimeout(() => void this.prefetchNow(z), PREFETCH_AFTER_MS);
     this.prefetchTimer.unref();
   }
 
-  private readonly prefetched = new Set<number>();
+  private prefetchZ = -1;
+  private readonly wanted = new Set<string>();
   private prefetchTimer?: NodeJS.Timeout;
+
+  private async prefetchNow(z: number): Promise<void> {
+    const tiles = [...this.wanted].map((t) => JSON.parse(t) as [LayerKind, number, number, number]);
+    for (const near of [z + 1, z - 1]) {
+      if (near < 0 || near >= this.shape.depth) continue;
+      for (const [kind, level, x, y] of tiles) {
+        if (this.prefetchZ !== z) return; // the page has moved on
+        await new Promise((r) => setImmediate(r));
+        await this.tile(kind, near, level, x, y).catch(() => undefined); // a failure shows when the page asks for it
+      }
+    }
+  }
 
   async point(z: number, x: number, y: number): Promise<PointReadout> {
     const out: PointReadout = { x, y, z };

@@ -136,7 +136,7 @@ async function handle(model: ViewModel, assets: ReturnType<typeof loadAssets>, r
     if (!LAYER_KINDS.includes(kind) || !model.hasLayer(kind)) return refuse(res, 404, 'no-layer', `no ${kind} layer here`, head);
     if (z >= depth || level >= levels) return refuse(res, 404, 'out-of-range', 'no such section or level', head);
     const png = await model.tile(kind, z, level, x, y);
-    model.prefetch(z);
+    model.prefetch(z, kind, level, x, y);
     if (!png) return refuse(res, 404, 'out-of-range', 'no such tile', head);
     return send(res, 200, 'image/png', png, head, 'private, max-age=3600');
   }
