@@ -225,3 +225,14 @@ test('a large section is read as tiles of the level shown, never whole', async (
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a tile the server refuses is explained on the page, in its words', async () => {
+  // Labels read with the wrong polarity: the server refuses their tiles, naming the file and the value.
+  const { page, problems } = await open({ images: f.images, labels: f.labels, polarity: 'membrane-1-interior-0' });
+  await setShown(page, 'labels', true);
+  await page.waitForFunction(() => /polarity membrane-1-interior-0/.test(document.getElementById('status')?.textContent ?? ''));
+  assert.match((await page.textContent('#status'))!, /labels\.tif/);
+  // Only the refused tiles themselves (the browser's and OpenSeadragon's own lines about them).
+  assert.ok(problems.length > 0 && problems.every((p) => /status of 422|labels\/0\/.*failed to load|failed to load.*\/api\/tile\/labels\//i.test(p)), problems.join('\n'));
+  await page.close();
+});

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { classifyPaths } from '../viewer/classify.js';
 import { ViewModel, type ViewInputs } from '../viewer/model.js';
@@ -8,8 +8,12 @@ import { labelPolarity, positiveInt } from './options.js';
 export const DEFAULT_VIEW_PORT = 8642;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
+const MAX_PORT = 65535;
+
 function port(value: string): number {
-  return value === '0' ? 0 : positiveInt(value);
+  const n = value === '0' ? 0 : positiveInt(value);
+  if (n > MAX_PORT) throw new InvalidArgumentError(`expected a port from 0 to ${MAX_PORT}, got "${value}"`);
+  return n;
 }
 
 /** Opens `url` in the desktop's browser, when asked to; a failure only leaves the URL to click. */

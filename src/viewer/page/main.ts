@@ -28,6 +28,8 @@ interface LayerState {
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
+const nextFrame = () => new Promise((r) => requestAnimationFrame(r));
+
 function status(message: string): void {
   $('status').textContent = message;
 }
@@ -48,6 +50,11 @@ class View {
       immediateRender: true, imageSmoothingEnabled: false, maxZoomPixelRatio: 16, visibilityRatio: 0.5,
       gestureSettingsMouse: { clickToZoom: false },
     } as OpenSeadragon.Options);
+    // A refused tile (say, a label value outside the polarity) leaves a hole: say why, in the server's words.
+    this.viewer.addHandler('tile-load-failed', (e) => {
+      const url = (e as unknown as { tile?: { getUrl?: () => string } }).tile?.getUrl?.();
+      if (url) void fetch(url).then((r) => r.json()).then((b: { message?: string }) => status(b.message ?? `cannot load ${url}`), () => status(`cannot load ${url}`));
+    });
   }
 
   /** A custom tile source: OpenSeadragon's level maxLevel is full resolution, our level 0. */
@@ -124,12 +131,14 @@ class View {
 
   /** Resolves once every shown layer has all the tiles it needs at this zoom, and they have been drawn. */
   async settled(): Promise<void> {
+    await nextFrame(); // let OpenSeadragon's update loop see the latest change before asking what it has loaded
     for (;;) {
       const pending = this.layers.filter((l) => l.shown && l.image && !l.image.getFullyLoaded());
       if (pending.length === 0 && this.layers.every((l) => l.image)) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    await nextFrame();
+    await nextFrame();
   }
 
   /** Image pixel (x, y) to page coordinates (centre of the pixel). */
