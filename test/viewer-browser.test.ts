@@ -126,6 +126,9 @@ test('sections, every overlay, the swipe, the readout and the charts, in chromiu
   const marks = await page.evaluate(async () => (await fetch('/api/errors/0')).json() as Promise<ErrorMarks>);
   assert.ok(marks.mergers > 0);
   near(await pixelAt(page, ...marks.mergerAt[0]!), MERGER_COLOUR, 'merger mark');
+  await setShown(page, 'image', false);
+  near(await pixelAt(page, mid, mid), [0, 0, 0], 'image hidden: the black behind it');
+  await setShown(page, 'image', true);
 
   // Next section by the slider, then by the keyboard.
   await setRange(page, 'section', 1);
