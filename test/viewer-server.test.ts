@@ -13,6 +13,8 @@ import { ViewModel } from '../src/viewer/model.js';
 import type { ErrorMarks, Manifest, PointReadout, StudyChart, TrainingCurves } from '../src/viewer/protocol.js';
 import { cellColour, hot, LABEL_COLOUR } from '../src/viewer/render.js';
 import { startServer, type ViewServer } from '../src/viewer/server.js';
+import { LruCache } from '../src/viewer/lru.js';
+import { cutTile, halve, levelCount } from '../src/viewer/source.js';
 import { CELL, DEPTH, GAP_FROM, GAP_TO, SIZE, STEP_RECORDS, VALIDATION_RECORDS, WALL, cellId, interiorGrey, writeFixture, type Fixture } from './viewer-fixtures.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'emseg-viewer-server-'));
@@ -187,4 +189,31 @@ test('positional paths are recognised by content; a second of a kind must be nam
   assert.deepEqual(inputs, { images: f.images, map: f.map, compare: f.compare, cells: f.cells, labels: f.labels, eval: f.eval, train: f.train, study: f.study });
   await assert.rejects(classifyPaths([f.cells, f.cells], {}), (e) => isEmsegError(e, 'ambiguous'));
   assert.deepEqual(await classifyPaths([f.labels], { images: f.images }), { images: f.images, labels: f.labels });
+});
+
+test('the pyramid: levels until one tile holds the section; halving by mean, nearest or max at odd sizes', () => {
+  assert.equal(levelCount({ width: 256, height: 256, depth: 1 }, 256), 1);
+  assert.equal(levelCount({ width: 257, height: 10, depth: 1 }, 256), 2);
+  assert.equal(levelCount({ width: 16384, height: 16384, depth: 1 }, 256), 7);
+  const plane = { width: 3, height: 3, data: Uint8Array.of(0, 2, 9, 4, 6, 1, 7, 8, 5) };
+  assert.deepEqual(halve(plane, 'mean'), { width: 2, height: 2, data: Uint8Array.of(3, 5, 8, 5) }); // edges repeat the last row/column
+  assert.deepEqual(halve(plane, 'nearest'), { width: 2, height: 2, data: Uint8Array.of(0, 9, 7, 5) });
+  assert.deepEqual(halve(plane, 'max'), { width: 2, height: 2, data: Uint8Array.of(6, 9, 8, 5) });
+  assert.deepEqual(cutTile(plane, 2, 1, 2), { width: 1, height: 2, data: Uint8Array.of(1, 5) });
+});
+
+test('the LRU cache stays within its size, dropping the least recently used first', async () => {
+  const cache = new LruCache<string>(10);
+  cache.set('a', 'A', 4);
+  cache.set('b', 'B', 4);
+  assert.equal(cache.get('a'), 'A'); // now b is the oldest
+  cache.set('c', 'C', 4);
+  assert.equal(cache.get('b'), undefined);
+  assert.deepEqual([cache.get('a'), cache.get('c'), cache.bytes], ['A', 'C', 8]);
+  cache.set('huge', 'H', 11); // larger than the whole cache: not kept, nothing evicted
+  assert.deepEqual([cache.get('huge'), cache.size], [undefined, 2]);
+  let made = 0;
+  const make = async () => ({ value: `v${++made}`, cost: 1 });
+  const [x, y] = await Promise.all([cache.getOrCreate('k', make), cache.getOrCreate('k', make)]);
+  assert.deepEqual([x, y, made], ['v1', 'v1', 1]); // concurrent misses share one computation
 });
