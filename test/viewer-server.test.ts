@@ -2,6 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,6 +16,7 @@ import { cellColour, hot, LABEL_COLOUR } from '../src/viewer/render.js';
 import { startServer, type ViewServer } from '../src/viewer/server.js';
 import { LruCache } from '../src/viewer/lru.js';
 import { cutTile, halve, levelCount } from '../src/viewer/source.js';
+import { REPO_ROOT } from './helpers/data.js';
 import { CELL, DEPTH, GAP_FROM, GAP_TO, SIZE, STEP_RECORDS, VALIDATION_RECORDS, WALL, cellId, interiorGrey, writeFixture, type Fixture } from './viewer-fixtures.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'emseg-viewer-server-'));
@@ -216,4 +218,40 @@ test('the LRU cache stays within its size, dropping the least recently used firs
   const make = async () => ({ value: `v${++made}`, cost: 1 });
   const [x, y] = await Promise.all([cache.getOrCreate('k', make), cache.getOrCreate('k', make)]);
   assert.deepEqual([x, y, made], ['v1', 'v1', 1]); // concurrent misses share one computation
+});
+
+/** Runs `emseg view ARGS`, waits for the URL it prints, hands it to `use`, then stops it with Ctrl-C (SIGINT). */
+async function withCli(args: string[], use: (url: string, stderr: () => string) => Promise<void>): Promise<number | null> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'emseg.js'), 'view', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /emseg view: (http:\/\/\S+)/.exec(out);
+      if (m) resolveUrl(m[1]!);
+    });
+    void exited.then((code) => reject(new Error(`emseg view exited (${code}) before printing a URL: ${err}`)));
+  });
+  try {
+    await use(url, () => err);
+  } finally {
+    child.kill('SIGINT');
+  }
+  return exited;
+}
+
+test('emseg view: positional paths, prints the URL, serves, warns off loopback, stops on Ctrl-C', async () => {
+  const code = await withCli([f.images, f.map, f.cells, '--labels', f.labels, '--port', '0'], async (url) => {
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const m = (await (await fetch(`${url}api/manifest`)).json()) as Manifest;
+    assert.deepEqual(m.layers.map((l) => l.kind), ['image', 'map', 'cells', 'labels', 'errors']);
+  });
+  assert.equal(code, 0);
+  await withCli([f.images, '--port', '0', '--host', '0.0.0.0'], async (_url, stderr) => {
+    await new Promise((r) => setTimeout(r, 100));
+    assert.match(stderr(), /WARNING: listening on 0\.0\.0\.0/);
+  });
 });
