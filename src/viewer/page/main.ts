@@ -38,6 +38,8 @@ class View {
   private z = 0;
   private swipe = 0.5;
   private showing = 0;
+  /** Sections whose images are still being added (until then the old section's images are the ones drawn). */
+  private switching = 0;
   private readonly viewer: OpenSeadragon.Viewer;
   readonly layers: LayerState[];
   private readonly maxLevel: number;
@@ -78,7 +80,13 @@ class View {
   async show(z: number): Promise<void> {
     const token = ++this.showing;
     this.z = z;
-    const added = await Promise.all(this.layers.map((l) => this.add(l, z)));
+    this.switching++;
+    let added: OpenSeadragon.TiledImage[];
+    try {
+      added = await Promise.all(this.layers.map((l) => this.add(l, z)));
+    } finally {
+      this.switching--;
+    }
     if (token !== this.showing) {
       added.forEach((t) => this.viewer.world.removeItem(t));
       return;
@@ -134,7 +142,7 @@ class View {
     await nextFrame(); // let OpenSeadragon's update loop see the latest change before asking what it has loaded
     for (;;) {
       const pending = this.layers.filter((l) => l.shown && l.image && !l.image.getFullyLoaded());
-      if (pending.length === 0 && this.layers.every((l) => l.image)) break;
+      if (this.switching === 0 && pending.length === 0 && this.layers.every((l) => l.image)) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     await nextFrame();
