@@ -13,6 +13,10 @@ import { renderTile, type Painter } from './render.js';
 import { containedFiles, levelCount, StackSource, type Plane, type VolumeSource } from './source.js';
 
 export const TILE_SIZE = 256;
+/** The layers the page shows when it opens (src/viewer/page/main.ts, START). */
+const SHOWN_AT_START: readonly LayerKind[] = ['image', 'map', 'compare'];
+/** Coarse levels made ahead at start: a window of up to 1024x1024 pixels shows a level of at most 4x4 tiles. */
+const HOME_VIEW_TILES = 16;
 /** Quiet time after the last tile request before the neighbouring sections are decoded. */
 const PREFETCH_AFTER_MS = 150;
 /** Encoded PNG tiles kept, in bytes. */
@@ -165,6 +169,27 @@ export class ViewModel {
     clearTimeout(this.prefetchTimer);
     this.prefetchTimer = setTimeout(() => void this.prefetchNow(z), PREFETCH_AFTER_MS);
     this.prefetchTimer.unref();
+  }
+
+  /**
+   * Makes section 0's tiles of the coarse levels (those of at most HOME_VIEW_TILES tiles) for the layers the page
+   * shows at first, so that the first paint finds them ready. In the background, one tile at a time.
+   */
+  async warmHomeView(): Promise<void> {
+    for (let level = this.levels - 1; level >= 0; level--) {
+      const across = Math.ceil(this.shape.width / (TILE_SIZE * 2 ** level));
+      const down = Math.ceil(this.shape.height / (TILE_SIZE * 2 ** level));
+      if (across * down > HOME_VIEW_TILES) break;
+      for (const l of this.layers) {
+        if (!SHOWN_AT_START.includes(l.kind)) continue;
+        for (let y = 0; y < down; y++) {
+          for (let x = 0; x < across; x++) {
+            await new Promise((r) => setImmediate(r));
+            await this.tile(l.kind, 0, level, x, y).catch(() => undefined); // a failure shows when the page asks
+          }
+        }
+      }
+    }
   }
 
   private prefetchZ = -1;

@@ -98,6 +98,7 @@ export async function startServer(model: ViewModel, host: string, port: number):
       reject(new EmsegError('listen-failed', `${host}:${port}`, `cannot listen there (${err.code ?? describeError(err)})`, { cause: err })));
     server.listen(port, host, resolve);
   });
+  void model.warmHomeView();
   const { port: bound } = server.address() as AddressInfo;
   const shown = host.includes(':') ? `[${host}]` : host;
   return {
