@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { decode, encode } from 'fast-png';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { EmsegError } from '../errors.js';
 import { writeStack } from '../io/index.js';
 import { SAMPLE_IMAGES, SAMPLE_LABELS } from '../pipeline/assets.js';
 import { ViewModel, type ViewInputs } from './model.js';
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
       inputs = { images: join(tmp, 'large.tif') };
       await writeStack(inputs.images!, [{ width: size, height: size, data }]);
     } else {
-      throw new Error('usage: bench.js demo OUT_DIR | large SIZE [--runs N]');
+      throw new EmsegError('invalid-option', '', 'usage: bench.js demo OUT_DIR | large SIZE | screenshot OUT_DIR FILE.png [--runs N]');
     }
     const all: Timing[] = [];
     for (let i = 0; i < runs; i++) all.push(await once(inputs, join(tmp, `profile-${i}`)));

@@ -4,6 +4,7 @@
  */
 import { basename } from 'node:path';
 import { EmsegError } from '../errors.js';
+import { DEFAULT_MARK_THRESHOLD } from '../pipeline/evaluate.js';
 import { allocate, fullScale, labelsToMask, type LabelPolarity, type StackData } from '../io/index.js';
 import { LruCache } from './lru.js';
 import { readEval, readStudy, readTraining, type EvalInfo } from './data.js';
@@ -107,7 +108,7 @@ export class ViewModel {
     if (labels && map) {
       const toP = map.painter.pMembrane!;
       const toProposal = (plane: Plane) => Float32Array.from(plane.data, (v) => 1 - toP(v));
-      errors = new ErrorSource(labels.source, map.source, labels.painter.polarity!, toProposal, evaluation?.threshold ?? 0.5);
+      errors = new ErrorSource(labels.source, map.source, labels.painter.polarity!, toProposal, evaluation?.threshold ?? DEFAULT_MARK_THRESHOLD);
       layers.push({ kind: 'errors', name: `${labels.name} vs ${map.name}`, source: errors, painter: {} });
     }
     if (inputs.train !== undefined) await readTraining(inputs.train); // fail now, not when the page asks

@@ -1,10 +1,11 @@
 /** The page's side of /api: typed fetches that turn a refusal into an Error carrying the server's message. */
+import { EmsegError } from '../../errors.js';
 import type { ApiError, ErrorMarks, Manifest, PointReadout, StudyChart, TrainingCurves } from '../protocol.js';
 
 async function getJson<T>(url: string): Promise<T> {
   const res = await fetch(url);
   const body: unknown = await res.json();
-  if (!res.ok) throw new Error(`${url}: ${(body as ApiError).message}`);
+  if (!res.ok) throw new EmsegError((body as ApiError).error, url, (body as ApiError).message);
   return body as T;
 }
 

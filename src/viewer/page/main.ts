@@ -5,6 +5,7 @@
  */
 import OpenSeadragon from 'openseadragon';
 import type { LayerKind, Manifest, PointReadout } from '../protocol.js';
+import { EmsegError } from '../../errors.js';
 import { api } from './api.js';
 import { drawStudy, drawTraining } from './charts.js';
 
@@ -71,7 +72,7 @@ class View {
       this.viewer.addTiledImage({
         tileSource: this.tileSource(l.kind, z), opacity: l.shown ? l.opacity : 0,
         success: (e) => resolve((e as unknown as { item: OpenSeadragon.TiledImage }).item),
-        error: () => reject(new Error(`cannot show the ${l.kind} layer of section ${z}`)),
+        error: () => reject(new EmsegError('tile-source', l.kind, `cannot show section ${z + 1}`)),
       });
     });
   }
