@@ -3,7 +3,7 @@
 #   make test       - the test suite; needs nothing outside the repository
 #   make test-full  - the tests that need the full data in ../shared/ beside the repository (CI runs both)
 SHELL := /bin/bash
-TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null)
+TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null) $(wildcard src/viewer/page/*.html src/viewer/page/*.css)
 NATIVE_SOURCES := $(wildcard native/*.cc native/*.h native/binding.gyp)
 ADDON := native/build/Release/emseg_native.node
 
@@ -25,6 +25,7 @@ $(ADDON): $(NATIVE_SOURCES) node_modules/.package-lock.json .stamps/system
 dist/.built: $(TS_SOURCES) tsconfig.json node_modules/.package-lock.json
 	rm -rf dist
 	npx tsc -p .
+	npm run --silent build:viewer
 	@touch $@
 
 build: setup

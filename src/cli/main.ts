@@ -16,6 +16,7 @@ import { registerStudy } from './study.js';
 import { registerTrain } from './train.js';
 import { registerTuneSegment } from './tune-segment.js';
 import { onStaleTemp } from '../util/temp-files.js';
+import { registerView } from './view.js';
 
 /** Compiled to dist/src/cli/, so the package's own package.json is three levels up. */
 const PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerConvert(program);
   registerStatus(program);
+  registerView(program);
   return program;
 }
 

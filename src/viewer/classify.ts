@@ -1,0 +1,41 @@
+/**
+ * What each PATH given to `emseg view` is, when no flag names its role: a training run (a folder with the trainer's
+ * JSONL log), a study (a folder with study.json), an eval result (.json), or a stack told apart by its samples:
+ * float = membrane map (a second one: the map to compare), uint32 = cells, other integers = the image, then labels.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { EmsegError } from '../errors.js';
+import { openStack } from '../io/index.js';
+import { LOG_FILE } from '../train/trainer.js';
+import { STUDY_FILE } from './data.js';
+import type { ViewInputs } from './model.js';
+
+type Role = keyof Omit<ViewInputs, 'membraneProb' | 'polarity'>;
+
+async function roleOf(path: string, taken: Set<Role>): Promise<Role[]> {
+  const isDir = existsSync(path) && statSync(path).isDirectory();
+  if (isDir && existsSync(join(path, LOG_FILE))) return ['train'];
+  if (isDir && existsSync(join(path, STUDY_FILE))) return ['study'];
+  if (!isDir && path.toLowerCase().endsWith('.json')) return ['eval'];
+  const stack = await openStack(path, { colour: 'to-grey' });
+  if (stack.sampleType === 'float32') return ['map', 'compare'];
+  if (stack.sampleType === 'uint32') return ['cells'];
+  return taken.has('images') ? ['labels'] : ['images'];
+}
+
+/** Adds the positional paths to the inputs the flags named; a role given twice is refused rather than guessed. */
+export async function classifyPaths(paths: readonly string[], flags: ViewInputs): Promise<ViewInputs> {
+  const inputs: ViewInputs = { ...flags };
+  const taken = new Set<Role>((Object.keys(inputs) as (keyof ViewInputs)[]).filter((k): k is Role => k !== 'membraneProb' && k !== 'polarity' && inputs[k] !== undefined));
+  for (const path of paths) {
+    const candidates = await roleOf(path, taken);
+    const role = candidates.find((r) => !taken.has(r));
+    if (role === undefined) {
+      throw new EmsegError('ambiguous', path, `looks like a ${candidates[0]} input, but one was given already; name each with its flag (--images, --map, --compare, --cells, --labels, --eval, --train, --study)`);
+    }
+    inputs[role] = path;
+    taken.add(role);
+  }
+  return inputs;
+}

@@ -1,0 +1,253 @@
+/**
+ * What one `emseg view` serves: the given stacks as layers of one volume, checked against each other, with the
+ * tiles, readouts and side data the HTTP server hands out. Knows nothing of HTTP.
+ */
+import { basename } from 'node:path';
+import { EmsegError } from '../errors.js';
+import { DEFAULT_MARK_THRESHOLD } from '../pipeline/evaluate.js';
+import { allocate, fullScale, labelsToMask, type LabelPolarity, type StackData } from '../io/index.js';
+import { LruCache } from './lru.js';
+import { readEval, readStudy, readTraining, type EvalInfo } from './data.js';
+import { ErrorSource } from './errors-layer.js';
+import type { ErrorMarks, LayerKind, Manifest, PointReadout, StudyChart, TrainingCurves } from './protocol.js';
+import { renderTile, type Painter } from './render.js';
+import { containedFiles, levelCount, StackSource, type Plane, type VolumeSource } from './source.js';
+
+export const TILE_SIZE = 256;
+/** The layers the page shows when it opens (src/viewer/page/main.ts, START). */
+const SHOWN_AT_START: readonly LayerKind[] = ['image', 'map', 'compare'];
+/** Coarse levels made ahead at start: a window of up to 1024x1024 pixels shows a level of at most 4x4 tiles. */
+const HOME_VIEW_TILES = 16;
+/** Quiet time after the last tile request before the neighbouring sections are decoded. */
+const PREFETCH_AFTER_MS = 150;
+/** Encoded PNG tiles kept, in bytes. */
+export const TILE_CACHE_BYTES = 256 * 1024 * 1024;
+
+export interface ViewInputs {
+  images?: string;
+  /** Membrane map (ISBI polarity, 1 = non-membrane, unless membraneProb). */
+  map?: string;
+  /** A second map to compare with the first (swipe). */
+  compare?: string;
+  membraneProb?: boolean;
+  cells?: string;
+  labels?: string;
+  polarity?: LabelPolarity;
+  eval?: string;
+  train?: string;
+  study?: string;
+}
+
+interface Layer {
+  kind: LayerKind;
+  name: string;
+  source: VolumeSource;
+  painter: Painter;
+}
+
+const STACK_KINDS = ['images', 'map', 'compare', 'cells', 'labels'] as const;
+const KIND_OF: Record<(typeof STACK_KINDS)[number], LayerKind> = { images: 'image', map: 'map', compare: 'compare', cells: 'cells', labels: 'labels' };
+
+/** Unit conversion of a map sample to P(membrane). */
+function pMembraneOf(membraneProb: boolean, max: number): (v: number) => number {
+  return membraneProb ? (v) => v / max : (v) => 1 - v / max;
+}
+
+/** Display range of the image: the type's range for 8 bits, the first section's own range otherwise (12-bit data). */
+function greyOf(data: StackData, type: VolumeSource['dtype']): (v: number) => number {
+  if (type === 'uint8') return (v) => v / fullScale(type);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of data) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const span = hi > lo ? hi - lo : 1;
+  return (v) => Math.min(1, Math.max(0, (v - lo) / span));
+}
+
+export class ViewModel {
+  private readonly tiles = new LruCache<Uint8Array>(TILE_CACHE_BYTES);
+  /** Files left out because they are links to places outside the given folders. */
+  refused: string[] = [];
+
+  private constructor(
+    readonly inputs: ViewInputs,
+    private readonly layers: Layer[],
+    private readonly errors: ErrorSource | undefined,
+    private readonly evaluation: EvalInfo | undefined,
+  ) {}
+
+  static async open(inputs: ViewInputs): Promise<ViewModel> {
+    const layers: Layer[] = [];
+    const refused: string[] = [];
+    const membraneProb = inputs.membraneProb ?? false;
+    for (const key of STACK_KINDS) {
+      const path = inputs[key];
+      if (path === undefined) continue;
+      const kind = KIND_OF[key];
+      const { files, refused: out } = await containedFiles(path);
+      refused.push(...out);
+      const downsample = kind === 'image' || kind === 'map' || kind === 'compare' ? 'mean' : 'nearest';
+      const source = await StackSource.open(files, downsample, kind === 'image' ? { colour: 'to-grey' } : {});
+      const painter: Painter = {};
+      if (kind === 'image') painter.grey = greyOf((await source.tile(0, levelCount(source.shape, TILE_SIZE) - 1, 0, 0, TILE_SIZE)).data, source.dtype);
+      if (kind === 'map' || kind === 'compare') painter.pMembrane = pMembraneOf(membraneProb, fullScale(source.dtype));
+      if (kind === 'cells' && source.dtype !== 'uint32' && source.dtype !== 'uint16' && source.dtype !== 'uint8') {
+        throw new EmsegError('invalid-cells', path, `holds ${source.dtype} samples; cells are integer ids (emseg segment writes uint32)`);
+      }
+      if (kind === 'labels') painter.polarity = inputs.polarity ?? 'membrane-0-interior-255';
+      layers.push({ kind, name: path, source, painter });
+    }
+    if (layers.length === 0) throw new EmsegError('nothing-to-view', '', 'give an image stack, a membrane map, cells or labels to view');
+    checkShapes(layers);
+    const evaluation = inputs.eval === undefined ? undefined : await readEval(inputs.eval);
+    const labels = layers.find((l) => l.kind === 'labels');
+    const map = layers.find((l) => l.kind === 'map');
+    let errors: ErrorSource | undefined;
+    if (labels && map) {
+      const toP = map.painter.pMembrane!;
+      const toProposal = (plane: Plane) => Float32Array.from(plane.data, (v) => 1 - toP(v));
+      errors = new ErrorSource(labels.source, map.source, labels.painter.polarity!, toProposal, evaluation?.threshold ?? DEFAULT_MARK_THRESHOLD);
+      layers.push({ kind: 'errors', name: `${labels.name} vs ${map.name}`, source: errors, painter: {} });
+    }
+    if (inputs.train !== undefined) await readTraining(inputs.train); // fail now, not when the page asks
+    if (inputs.study !== undefined) await readStudy(inputs.study);
+    const model = new ViewModel(inputs, layers, errors, evaluation);
+    model.refused = refused;
+    return model;
+  }
+
+  get shape() {
+    return this.layers[0]!.source.shape;
+  }
+
+  manifest(): Manifest {
+    const { width, height, depth } = this.shape;
+    const sections = Array.from({ length: depth }, (_, index) => {
+      const files: Manifest['sections'][number]['files'] = {};
+      for (const l of this.layers) if (l.kind !== 'errors') files[l.kind] = basename(l.source.sourceName(index));
+      const evaluation = this.evaluation?.perSection.get(index);
+      return { index, files, ...(evaluation ? { evaluation } : {}) };
+    });
+    return { width, height, depth, tileSize: TILE_SIZE, levels: this.levels,
+      layers: this.layers.map((l) => ({ kind: l.kind, name: l.name })), sections,
+      hasTraining: this.inputs.train !== undefined, hasStudy: this.inputs.study !== undefined };
+  }
+
+  get levels(): number {
+    return levelCount(this.shape, TILE_SIZE);
+  }
+
+  hasLayer(kind: LayerKind): boolean {
+    return this.layers.some((l) => l.kind === kind);
+  }
+
+  /** PNG bytes of one tile; undefined when the tile lies outside the level. */
+  async tile(kind: LayerKind, z: number, level: number, x: number, y: number): Promise<Uint8Array | undefined> {
+    const layer = this.layers.find((l) => l.kind === kind)!;
+    const { width, height } = this.shape;
+    const scale = 2 ** level;
+    if (x * TILE_SIZE * scale >= width || y * TILE_SIZE * scale >= height) return undefined;
+    return this.tiles.getOrCreate(`${kind}/${z}/${level}/${x}/${y}`, async () => {
+      const plane = await layer.source.tile(z, level, x, y, TILE_SIZE);
+      const painter = kind === 'labels' ? { ...layer.painter, source: layer.source.sourceName(z) } : layer.painter;
+      const png = renderTile(kind, plane, painter);
+      return { value: png, cost: png.byteLength };
+    });
+  }
+
+  /**
+   * After the page stops asking for tiles of section z, makes the same tiles of the sections either side, so that
+   * the next key press finds them ready. One tile at a time, yielding between them, so requests still come first.
+   */
+  prefetch(z: number, kind: LayerKind, level: number, x: number, y: number): void {
+    if (z !== this.prefetchZ) {
+      this.prefetchZ = z;
+      this.wanted.clear();
+    }
+    this.wanted.add(JSON.stringify([kind, level, x, y]));
+    clearTimeout(this.prefetchTimer);
+    this.prefetchTimer = setTimeout(() => void this.prefetchNow(z), PREFETCH_AFTER_MS);
+    this.prefetchTimer.unref();
+  }
+
+  /**
+   * Makes section 0's tiles of the coarse levels (those of at most HOME_VIEW_TILES tiles) for the layers the page
+   * shows at first, so that the first paint finds them ready. In the background, one tile at a time.
+   */
+  async warmHomeView(): Promise<void> {
+    for (let level = this.levels - 1; level >= 0; level--) {
+      const across = Math.ceil(this.shape.width / (TILE_SIZE * 2 ** level));
+      const down = Math.ceil(this.shape.height / (TILE_SIZE * 2 ** level));
+      if (across * down > HOME_VIEW_TILES) break;
+      for (const l of this.layers) {
+        if (!SHOWN_AT_START.includes(l.kind)) continue;
+        for (let y = 0; y < down; y++) {
+          for (let x = 0; x < across; x++) {
+            await new Promise((r) => setImmediate(r));
+            await this.tile(l.kind, 0, level, x, y).catch(() => undefined); // a failure shows when the page asks
+          }
+        }
+      }
+    }
+  }
+
+  private prefetchZ = -1;
+  private readonly wanted = new Set<string>();
+  private prefetchTimer?: NodeJS.Timeout;
+
+  private async prefetchNow(z: number): Promise<void> {
+    const tiles = [...this.wanted].map((t) => JSON.parse(t) as [LayerKind, number, number, number]);
+    for (const near of [z + 1, z - 1]) {
+      if (near < 0 || near >= this.shape.depth) continue;
+      for (const [kind, level, x, y] of tiles) {
+        if (this.prefetchZ !== z) return; // the page has moved on
+        await new Promise((r) => setImmediate(r));
+        await this.tile(kind, near, level, x, y).catch(() => undefined); // a failure shows when the page asks for it
+      }
+    }
+  }
+
+  async point(z: number, x: number, y: number): Promise<PointReadout> {
+    const out: PointReadout = { x, y, z };
+    const i = y * this.shape.width + x;
+    for (const l of this.layers) {
+      if (l.kind === 'errors') continue;
+      const v = (await l.source.section(z)).data[i]!;
+      if (l.kind === 'image') out.intensity = v;
+      else if (l.kind === 'map') out.pMembrane = l.painter.pMembrane!(v);
+      else if (l.kind === 'compare') out.pMembraneCompare = l.painter.pMembrane!(v);
+      else if (l.kind === 'cells') out.cell = v;
+      else {
+        const one = allocate(l.source.dtype, 1);
+        one[0] = v;
+        out.label = labelsToMask(one, l.painter.polarity!, l.source.sourceName(z))[0] ? 'membrane' : 'interior';
+      }
+    }
+    return out;
+  }
+
+  errorMarks(z: number): Promise<ErrorMarks> | undefined {
+    return this.errors?.errorMarks(z);
+  }
+
+  training(): Promise<TrainingCurves> | undefined {
+    return this.inputs.train === undefined ? undefined : readTraining(this.inputs.train);
+  }
+
+  study(): Promise<StudyChart> | undefined {
+    return this.inputs.study === undefined ? undefined : readStudy(this.inputs.study);
+  }
+}
+
+function checkShapes(layers: Layer[]): void {
+  const first = layers[0]!;
+  const a = first.source.shape;
+  for (const l of layers.slice(1)) {
+    const b = l.source.shape;
+    if (a.width !== b.width || a.height !== b.height || a.depth !== b.depth) {
+      throw new EmsegError('mismatch', l.name, `is ${b.width}x${b.height}x${b.depth} but ${first.name} is ${a.width}x${a.height}x${a.depth}; every layer must match section for section`);
+    }
+  }
+}
