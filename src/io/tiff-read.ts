@@ -5,6 +5,7 @@
  * integer samples, which `tiff` rejects. LZW strips on that path still go through `tiff`'s decoder.
  */
 import { inflateSync } from 'node:zlib';
+import { EmsegError } from '../errors.js';
 import { decode as decodeTiffLib } from 'tiff';
 import type { TiffIfd } from 'tiff';
 import { EmsegIoError, describe } from './errors.js';
@@ -190,7 +191,7 @@ function toGrey(ifd: TiffIfd, type: SampleType): StackData {
 /** Palette entries are 16-bit RGB; the grey slice is the 8-bit luma of each entry. */
 function paletteToGrey(ifd: TiffIfd, indices: ArrayLike<number>): Uint8Array {
   const palette = ifd.palette;
-  if (!palette) throw new Error('palette image without a colour map');
+  if (!palette) throw new EmsegError('corrupt', '', 'palette image without a colour map');
   const lut = palette.map(([r, g, b]) => Math.round((0.299 * r! + 0.587 * g! + 0.114 * b!) / 257));
   const out = new Uint8Array(ifd.width * ifd.height);
   for (let i = 0; i < out.length; i++) out[i] = lut[indices[i]!] ?? 0;

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { EmsegError, describeError } from '../errors.js';
 import type { Precision } from '../backend/backend.js';
 import { checkParamsFit, type ParamSet } from '../nn/params.js';
 import { planModel, type Plan } from '../nn/plan.js';
@@ -46,7 +47,7 @@ export function ensembleMembers(dir: string): string[] | null {
   if (!existsSync(path)) return null;
   const members = (readJson(path) as { members?: unknown }).members;
   if (!Array.isArray(members) || members.length === 0 || !members.every((m) => typeof m === 'string' && /^[\w.-]+$/.test(m))) {
-    throw new Error(`${path}: "members" must be a non-empty list of folder names inside ${dir}`);
+    throw new EmsegError('invalid-model', path, `"members" must be a non-empty list of folder names inside ${dir}`);
   }
   return members as string[];
 }
@@ -86,7 +87,7 @@ function readJson(path: string): unknown {
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
+    throw new EmsegError('invalid-model', path, `not valid JSON (${describeError(err)})`);
   }
 }
 
@@ -114,9 +115,9 @@ export function intensityRecord(meta: Record<string, unknown>): IntensityRecord 
 
 export function loadModel(dir: string, precision: Precision = 'float32'): LoadedModel {
   const members = ensembleMembers(dir);
-  if (members) throw new Error(`${dir}: an ensemble of ${members.join(', ')}; give one member here (e.g. ${join(dir, members[0]!)})`);
+  if (members) throw new EmsegError('invalid-model', dir, `an ensemble of ${members.join(', ')}; give one member here (e.g. ${join(dir, members[0]!)})`);
   for (const f of [SPEC_FILE, WEIGHTS_FILE]) {
-    if (!existsSync(join(dir, f))) throw new Error(`${dir}: not a model directory (missing ${f})`);
+    if (!existsSync(join(dir, f))) throw new EmsegError('not-found', dir, `not a model directory (missing ${f})`);
   }
   const specPath = join(dir, SPEC_FILE);
   const spec = parseModelSpec(readJson(specPath), specPath);

@@ -52,7 +52,7 @@ export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: R
 export function decodeSafetensors(buf: Buffer, source: string): { tensors: Map<string, NamedTensor>;
   metadata: Record<string, string> } {
   const fail = (why: string): never => {
-    throw new Error(`${source}: not a valid safetensors file (${why})`);
+    throw new EmsegError('invalid-model', source, `not a valid safetensors file (${why})`);
   };
   if (buf.length < 8) fail('shorter than its 8-byte header length');
   const headerLength = Number(buf.readBigUInt64LE(0));

@@ -80,7 +80,7 @@ export function readFinished(task: RunTask): RunResult | null {
   if (!existsSync(path)) return null;
   const result = JSON.parse(readFileSync(path, 'utf8')) as RunResult;
   if (result.fingerprint !== runFingerprint(task)) {
-    throw new Error(`${path} holds a result for different settings (the study file changed since); delete ${task.dir} to rerun it, or use another --out`);
+    throw new EmsegError('resume-mismatch', path, `holds a result for different settings (the study file changed since); delete ${task.dir} to rerun it, or use another --out`);
   }
   return result;
 }
@@ -102,9 +102,9 @@ export function loadStudyData(data: RunTask['data']): Promise<TrainData> {
 function sections(task: RunTask, depth: number): { trainSections: number[]; validationSections: number[] } {
   const validationSections = task.data.validation;
   const bad = [...validationSections, ...(task.data.train ?? [])].find((z) => z >= depth);
-  if (bad !== undefined) throw new Error(`data: section ${bad} does not exist (the stack has ${depth})`);
+  if (bad !== undefined) throw new EmsegError('invalid-study', 'data', `section ${bad} does not exist (the stack has ${depth})`);
   const trainSections = task.data.train ?? [...Array(depth).keys()].filter((z) => !validationSections.includes(z));
-  if (trainSections.length === 0) throw new Error('data: no sections left to train on');
+  if (trainSections.length === 0) throw new EmsegError('invalid-study', 'data', 'no sections left to train on');
   return { trainSections, validationSections };
 }
 

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EmsegError } from '../errors.js';
 import { checkpointExists } from '../train/checkpoint.js';
 import { executeRun, readFinished, recordFailure, RunInterrupted, type RunResult, type RunTask } from './run.js';
 import { checkStudyData } from './check.js';
@@ -193,8 +194,8 @@ function forkRun(task: RunTask): Promise<RunResult> {
     child.on('error', (err) => reject(err));
     child.on('exit', (code, signal) => {
       if (answer?.type === 'done') resolvePromise(answer.result);
-      else if (answer?.type === 'failed') reject(new Error(answer.error));
-      else reject(new Error(`the run's worker process ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before reporting`));
+      else if (answer?.type === 'failed') reject(new EmsegError('run-failed', '', answer.error));
+      else reject(new EmsegError('run-failed', '', `the run's worker process ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before reporting`));
     });
     child.send({ type: 'run', task } satisfies ToWorker);
   });

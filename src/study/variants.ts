@@ -1,3 +1,4 @@
+import { EmsegError, describeError } from '../errors.js';
 import { summarize, type ModelSummary } from '../models/summary.js';
 import { tileGeometry } from '../infer/tiling.js';
 import { resolveSpec } from '../models/zoo.js';
@@ -37,12 +38,12 @@ function layerNames(layers: Json[]): string[] {
 
 function findLayer(layers: Json[], ref: string | number): number {
   if (typeof ref === 'number') {
-    if (ref >= layers.length) throw new Error(`no layer ${ref} (the spec has ${layers.length})`);
+    if (ref >= layers.length) throw new EmsegError('invalid-study', '', `no layer ${ref} (the spec has ${layers.length})`);
     return ref;
   }
   const names = layerNames(layers);
   const i = names.indexOf(ref);
-  if (i < 0) throw new Error(`no layer named "${ref}" (layers: ${names.join(', ')})`);
+  if (i < 0) throw new EmsegError('invalid-study', '', `no layer named "${ref}" (layers: ${names.join(', ')})`);
   return i;
 }
 
@@ -63,21 +64,21 @@ export function applyEdits(spec: ModelSpec | Json, edits: readonly SpecEdit[]): 
         return;
       }
       if (e.layer === undefined) {
-        if (e.set && 'layers' in e.set) throw new Error('"set" without "layer" sets top-level fields; edit layers one by one');
+        if (e.set && 'layers' in e.set) throw new EmsegError('invalid-study', 'set', 'without "layer" sets top-level fields; edit layers one by one');
         setFields(out, e.set!);
         return;
       }
       const i = findLayer(out.layers, e.layer);
       const count = e.count ?? 1;
-      if (i + count > out.layers.length) throw new Error(`"count" ${count} runs past the last layer`);
+      if (i + count > out.layers.length) throw new EmsegError('invalid-study', 'count', `${count} runs past the last layer`);
       if (e.set) setFields(out.layers[i]!, e.set);
       else if (e.replace) out.layers.splice(i, count, ...clone(e.replace));
       else if (e.remove) out.layers.splice(i, count);
       else if (e.insertBefore) out.layers.splice(i, 0, ...clone(e.insertBefore));
       else if (e.insertAfter) out.layers.splice(i + 1, 0, ...clone(e.insertAfter));
-      if (out.layers.length === 0) throw new Error('no layers left');
+      if (out.layers.length === 0) throw new EmsegError('invalid-study', 'layers', 'none left');
     } catch (err) {
-      throw new Error(`edit ${k} (${describeEdit(e)}): ${(err as Error).message}`);
+      throw new EmsegError('invalid-study', `edit ${k} (${describeEdit(e)})`, describeError(err), { cause: err });
     }
   });
   return out;
@@ -107,7 +108,7 @@ function atField(name: string, value: number, check: () => unknown): void {
   try {
     check();
   } catch (err) {
-    throw new Error(`field "${name}" (${value}): ${(err as Error).message}`);
+    throw new EmsegError('invalid-study', `field "${name}" (${value})`, describeError(err), { cause: err });
   }
 }
 
@@ -145,7 +146,7 @@ export function planVariants(study: ResolvedStudy, section?: { height: number; w
       let start: ModelSpec;
       if (v.model !== undefined) start = resolveModelRef(v.model, `variant "${v.name}" model`);
       else if (base) start = base;
-      else throw new Error(baseError!);
+      else throw new EmsegError('invalid-study', 'base', baseError!);
       const json = applyEdits(start, v.edits);
       if (v.edits.length && !v.edits.some((e) => e.set && e.layer === undefined && 'name' in e.set)) json.name = v.name;
       const spec = parseModelSpec(json, `variant "${v.name}"`);

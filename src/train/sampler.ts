@@ -1,3 +1,4 @@
+import { EmsegError } from '../errors.js';
 import type { ImageStack } from '../io/stack.js';
 import { extractMirrored, reflect } from '../image/mirror.js';
 import { Rng } from '../util/rng.js';
@@ -46,9 +47,9 @@ export class TileSampler {
     private readonly sections: readonly number[],
     private readonly options: SamplerOptions,
   ) {
-    if (sections.length === 0) throw new Error('no training sections');
+    if (sections.length === 0) throw new EmsegError('invalid-option', 'training sections', 'none to sample from');
     if (options.offset < 0 || options.offset + options.outputSize > options.inputSize) {
-      throw new Error(`tile geometry: outputs ${options.outputSize} at offset ${options.offset} do not fit ${options.inputSize} inputs`);
+      throw new EmsegError('internal', 'tile geometry', `outputs ${options.outputSize} at offset ${options.offset} do not fit ${options.inputSize} inputs`);
     }
     const f = membraneFraction(labels, sections);
     this.classWeight = [0.5 / (1 - f), 0.5 / f];

@@ -147,7 +147,7 @@ export function loadAddon(): Addon {
     const req = createRequire(import.meta.url);
     const mod = req(path) as Addon;
     if (typeof mod?.conv2d !== 'function' || typeof mod?.info !== 'function') {
-      throw new Error('the module does not export the emseg kernel API (stale build?)');
+      throw new EmsegError('native-unavailable', '', 'the module does not export the emseg kernel API (stale build?)');
     }
     loaded = mod;
     return mod;
