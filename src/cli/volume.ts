@@ -5,6 +5,8 @@ import { parseVec3 } from '../io/formats/volume.js';
 import { parseShard } from '../pipeline/blocks.js';
 import type { BlockFailure } from '../pipeline/markers.js';
 import { runVolumePredict, type MapDtype } from '../pipeline/volume-predict.js';
+import { runVolumeSegment } from '../pipeline/volume-segment.js';
+import type { SegmentOptions } from '../segment/index.js';
 import { barFactory } from './progress.js';
 
 const MAP_DTYPES: readonly MapDtype[] = ['uint8', 'float32'];
@@ -50,4 +52,12 @@ export async function predictVolume(o: any): Promise<void> {
   process.stdout.write(`computed ${r.computed} skipped ${r.skipped} failed ${r.failed.length} of ${r.plan.blocks.length} blocks` +
     ` (${(rate / 1e6).toFixed(2)} M voxels/s); ${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`);
   reportFailures(r.out, r.failed);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+export async function segmentVolume(o: any, options: SegmentOptions): Promise<void> {
+  if (o.images || o.pictures) throw new EmsegError('invalid-option', o.pictures ? '--pictures' : '--images', 'pictures are drawn for stack outputs only; open the labels image in napari or Neuroglancer');
+  const r = await runVolumeSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb, options, block: o.block, halo: o.halo,
+    overwrite: o.overwrite ?? false }, barFactory(o.quiet ?? false));
+  process.stdout.write(`${r.cells} cells in ${r.plan.blocks.length} blocks (${r.joined} joined across block borders); wrote ${r.out}\n`);
 }

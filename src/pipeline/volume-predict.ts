@@ -110,10 +110,11 @@ export function volumeMapping(spec: IntensitySpec, dtype: VolumeReader['dtype'])
 }
 
 /**
- * The block as a section for the predictor: `rows x cols` outputs at (y0, x0) of the volume's section z, read
- * from `data` (the block's read region) with mirroring at the volume border, normalised like sectionFrom.
+ * The block as a section for the predictor: a full block (`size`, even at the volume's edge, so every block is cut
+ * into the same tiles as a whole section predicted with the same --tile) at the write region's origin in section
+ * z, read from `data` (the block's read region) with mirroring at the volume border, normalised like sectionFrom.
  */
-function blockSection(data: StackData, read: Region, z: number, write: Region, shape: Vec3, mapping: { low: number; high: number }): SectionSource {
+function blockSection(data: StackData, read: Region, z: number, write: Region, size: Vec3, shape: Vec3, mapping: { low: number; high: number }): SectionSource {
   const [, rh, rw] = regionShape(read);
   const plane = (z - read.start[0]) * rh * rw;
   const { low } = mapping;
@@ -122,8 +123,8 @@ function blockSection(data: StackData, read: Region, z: number, write: Region, s
   const local = (v: number, n: number, start: number, size: number) => Math.min(size - 1, Math.max(0, reflect(v, n) - start));
   const [, y0, x0] = write.start;
   return {
-    height: write.end[1] - y0,
-    width: write.end[2] - x0,
+    height: size[1],
+    width: size[2],
     read(top, left, h, w, out) {
       const cols = new Int32Array(w);
       for (let x = 0; x < w; x++) cols[x] = local(x0 + left + x, shape[2], read.start[2], rw);
@@ -141,6 +142,8 @@ function blockSection(data: StackData, read: Region, z: number, write: Region, s
 
 interface Engine {
   predictor: Predictor;
+  /** The plan's block size (edge blocks are predicted at this size too). */
+  block: Vec3;
   mapping: { low: number; high: number };
   reader: VolumeReader;
   job: VolumePredictJob;
@@ -152,14 +155,19 @@ function computeBlock(e: Engine, b: Block, data: StackData): StackData {
   const n = bh * bw;
   const out = e.job.dtype === 'uint8' ? new Uint8Array(bz * n) : new Float32Array(bz * n);
   const invert = !e.job.membraneProb;
+  const size = e.block;
   for (let z = 0; z < bz; z++) {
-    const section = blockSection(data, b.read, b.write.start[0] + z, b.write, e.reader.shape, e.mapping);
+    const section = blockSection(data, b.read, b.write.start[0] + z, b.write, size, e.reader.shape, e.mapping);
     for (const band of e.predictor.bands(section, { tta: e.job.tta, tile: e.job.tile })) {
       checkFinite(band.data, e.reader.path, `the map of block [${b.grid.join(',')}] (models ${e.job.models.join(', ')})`);
-      const base = z * n + band.top * bw;
-      for (let i = 0; i < band.data.length; i++) {
-        const p = invert ? 1 - band.data[i]! : band.data[i]!;
-        out[base + i] = e.job.dtype === 'uint8' ? Math.round(p * UINT8_MAX) : p;
+      // Rows and columns past the volume's edge were computed only to keep the tile grid; they are dropped.
+      for (let y = 0; y < band.rows && band.top + y < bh; y++) {
+        const src = y * size[2];
+        const dst = z * n + (band.top + y) * bw;
+        for (let x = 0; x < bw; x++) {
+          const p = invert ? 1 - band.data[src + x]! : band.data[src + x]!;
+          out[dst + x] = e.job.dtype === 'uint8' ? Math.round(p * UINT8_MAX) : p;
+        }
       }
     }
   }
@@ -217,7 +225,7 @@ export async function runVolumePredict(job: VolumePredictJob, progress: Progress
     const identity = { model: await modelIdentity(job, models.map((m) => m.dir), intensity.spec), input: volumeFingerprint(reader) };
     const markers = await openMarkers(job.out, plan, identity, { restart: job.restart });
     const mine = job.shard ? shardBlocks(plan, job.shard) : plan.blocks;
-    const outcome = await pipeline({ predictor, mapping, reader, job }, mine, writer, markers, progress);
+    const outcome = await pipeline({ predictor, block, mapping, reader, job }, mine, writer, markers, progress);
     const status = await markers.status();
     const complete = status.remaining === 0;
     if (complete) await writer.buildPyramid();
