@@ -144,12 +144,36 @@ interface Engine {
   predictor: Predictor;
   /** The plan's block size (edge blocks are predicted at this size too). */
   block: Vec3;
+  /** The region a block's tiles read (see inputRegion). */
+  input: (b: Block) => Region;
   mapping: { low: number; high: number };
   reader: VolumeReader;
   job: VolumePredictJob;
 }
 
-/** The block's map in the output dtype and polarity (z-major, write region). */
+/**
+ * Every input voxel the block's tiles read: [start - margin, start + block + margin) on y and x, mirrored at the
+ * volume border. Tiles of edge bands reach past the write region's halo; reading them too (rather than clamping)
+ * gives the tiles the very inputs a whole-section prediction gives them, so even the rounding of Winograd-style
+ * convolutions, which mixes neighbouring inputs, is the same.
+ */
+export function inputRegion(b: Block, block: Vec3, margin: number, shape: Vec3): Region {
+  const span = (a: 1 | 2) => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let v = b.write.start[a] - margin; v < b.write.start[a] + block[a] + margin; v++) {
+      const r = reflect(v, shape[a]);
+      lo = Math.min(lo, r);
+      hi = Math.max(hi, r);
+    }
+    return [lo, hi + 1];
+  };
+  const [y0, y1] = span(1);
+  const [x0, x1] = span(2);
+  return { start: [b.write.start[0], y0!, x0!], end: [b.write.end[0], y1!, x1!] };
+}
+
+/** The block's map in the output dtype and polarity (z-major, write region); `data` holds inputRegion(b). */
 function computeBlock(e: Engine, b: Block, data: StackData): StackData {
   const [bz, bh, bw] = regionShape(b.write);
   const n = bh * bw;
@@ -157,7 +181,7 @@ function computeBlock(e: Engine, b: Block, data: StackData): StackData {
   const invert = !e.job.membraneProb;
   const size = e.block;
   for (let z = 0; z < bz; z++) {
-    const section = blockSection(data, b.read, b.write.start[0] + z, b.write, size, e.reader.shape, e.mapping);
+    const section = blockSection(data, e.input(b), b.write.start[0] + z, b.write, size, e.reader.shape, e.mapping);
     for (const band of e.predictor.bands(section, { tta: e.job.tta, tile: e.job.tile })) {
       checkFinite(band.data, e.reader.path, `the map of block [${b.grid.join(',')}] (models ${e.job.models.join(', ')})`);
       // Rows and columns past the volume's edge were computed only to keep the tile grid; they are dropped.
@@ -225,7 +249,8 @@ export async function runVolumePredict(job: VolumePredictJob, progress: Progress
     const identity = { model: await modelIdentity(job, models.map((m) => m.dir), intensity.spec), input: volumeFingerprint(reader) };
     const markers = await openMarkers(job.out, plan, identity, { restart: job.restart });
     const mine = job.shard ? shardBlocks(plan, job.shard) : plan.blocks;
-    const outcome = await pipeline({ predictor, block, mapping, reader, job }, mine, writer, markers, progress);
+    const input = (b: Block) => inputRegion(b, block, margin, reader.shape);
+    const outcome = await pipeline({ predictor, block, input, mapping, reader, job }, mine, writer, markers, progress);
     const status = await markers.status();
     const complete = status.remaining === 0;
     if (complete) await writer.buildPyramid();
@@ -254,7 +279,7 @@ async function pipeline(e: Engine, blocks: readonly Block[], writer: OmeZarrWrit
   const outcome: Outcome = { computed: 0, skipped, failed: [], voxels: 0 };
   const bar = progress('predict', todo.length, 'block {block}');
   const read = (b: Block) => {
-    const p = e.reader.readRegion(b.read);
+    const p = e.reader.readRegion(e.input(b));
     p.catch(() => undefined); // handled where it is awaited
     return p;
   };
@@ -278,7 +303,7 @@ async function pipeline(e: Engine, blocks: readonly Block[], writer: OmeZarrWrit
     let lastError = error;
     for (let i = 1; i < attempts; i++) {
       try {
-        await store(b, computeBlock(e, b, await e.reader.readRegion(b.read)));
+        await store(b, computeBlock(e, b, await e.reader.readRegion(e.input(b))));
         return finish(b, true);
       } catch (err) {
         lastError = err;
