@@ -42,6 +42,9 @@ export const DEFAULT_BLOCK_EDGE = 1024;
 /** Sections per block by default: 2-D networks gain nothing from deeper blocks, and chunks stay small. */
 export const DEFAULT_BLOCK_DEPTH = 1;
 const UINT8_MAX = 255;
+/** Blocks whose buffers are alive at once: one computing, one read ahead or being written. */
+const IN_FLIGHT = 2;
+const BYTES_OF: Record<VolumeReader['dtype'], number> = { uint8: 1, uint16: 2, uint32: 4, float32: 4 };
 
 export type MapDtype = 'uint8' | 'float32';
 
@@ -239,8 +242,10 @@ export async function runVolumePredict(job: VolumePredictJob, progress: Progress
     const grid = predictor.layout(block[1], block[2], job.tile);
     const margin = Math.max(...models.map((m) => predictor.geometry(m, grid.stepH, grid.stepW).margin));
     const plan = planBlocks(reader.shape, block, [0, margin, margin], [1, stride, stride]);
-    const readBytes = voxelCount([block[0], block[1] + 2 * margin, block[2] + 2 * margin]) * 4 * 2;
-    checkPredictionMemory(models.map((m) => m.spec), job.tile, block[1], block[2], readBytes, '--block');
+    // Two read regions (current and prefetched), the block's map being filled and the one being written.
+    const readBytes = IN_FLIGHT * voxelCount([block[0], block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_OF[reader.dtype];
+    const mapBytes = IN_FLIGHT * voxelCount(block) * BYTES_OF[job.dtype];
+    checkPredictionMemory(models.map((m) => m.spec), job.tile, block[1], block[2], readBytes + mapBytes, '--block');
     const polarity: MembranePolarity = job.membraneProb ? 'membrane-high' : 'membrane-low';
     const writer = await createOmeZarr(job.out, { shape: reader.shape, dtype: job.dtype, chunks: block, kind: 'membrane', polarity,
       compression: job.compression, name: 'membrane',
