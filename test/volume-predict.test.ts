@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { EmsegError } from '../src/errors.js';
+import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import { openVolume } from '../src/io/registry.js';
 import { readStack } from '../src/io/index.js';
 import type { Vec3 } from '../src/io/formats/volume.js';
@@ -79,4 +80,16 @@ test('uint8 maps record their polarity; per-section intensity statistics are ref
 test('a block size that is not a multiple of the network stride is refused by flag', async () => {
   const { job } = await smallJob();
   await assert.rejects(runVolumePredict({ ...job, block: [1, 50, 48] }), (e) => e instanceof EmsegError && e.path === 'block');
+});
+
+test('float volumes outside [0, 1] under auto fail their blocks (intensity-range), never clipped; a fixed range reads them', async () => {
+  const { dir, job } = await smallJob();
+  const shape: Vec3 = [1, 48, 48];
+  const raw = join(dir, 'float.zarr');
+  const w = await createOmeZarr(raw, { shape, dtype: 'float32', chunks: shape, levels: 1 });
+  await w.writeRegion({ start: [0, 0, 0], end: shape }, Float32Array.from({ length: 48 * 48 }, (_, i) => i % 256));
+  const bad = await runVolumePredict({ ...job, input: join(raw, '0'), out: join(dir, 'bad.zarr'), attempts: 1 });
+  assert.ok(!bad.complete && bad.failed.length === 1 && bad.failed[0]!.code === 'intensity-range');
+  const ok = await runVolumePredict({ ...job, input: join(raw, '0'), out: join(dir, 'ok.zarr'), intensity: '0,255' });
+  assert.ok(ok.complete && ok.failed.length === 0);
 });

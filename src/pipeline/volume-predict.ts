@@ -149,9 +149,24 @@ interface Engine {
   block: Vec3;
   /** The region a block's tiles read (see inputRegion). */
   input: (b: Block) => Region;
+  /** Float input under auto/dtype: refuse values outside [0, 1] instead of clipping them. */
+  floatInUnitRange: boolean;
   mapping: { low: number; high: number };
   reader: VolumeReader;
   job: VolumePredictJob;
+}
+
+/** Float input under the dtype rule must already be in [0, 1]: anything else would be clipped, not scaled. */
+function checkUnitRange(data: StackData, region: Region, path: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (!(v >= 0 && v <= 1)) {
+      const [, h, w] = regionShape(region);
+      const at = [region.start[0] + Math.floor(i / (h * w)), region.start[1] + (Math.floor(i / w) % h), region.start[2] + (i % w)];
+      throw new EmsegError('intensity-range', path, `voxel [${at.join(',')}] is ${v}: float data read with --intensity auto/dtype must lie in `
+        + '[0, 1]; give the volume\'s range as --intensity LOW,HIGH');
+    }
+  }
 }
 
 /**
@@ -178,6 +193,7 @@ export function inputRegion(b: Block, block: Vec3, margin: number, shape: Vec3):
 
 /** The block's map in the output dtype and polarity (z-major, write region); `data` holds inputRegion(b). */
 function computeBlock(e: Engine, b: Block, data: StackData): StackData {
+  if (e.floatInUnitRange) checkUnitRange(data, e.input(b), e.reader.path);
   const [bz, bh, bw] = regionShape(b.write);
   const n = bh * bw;
   const out = e.job.dtype === 'uint8' ? new Uint8Array(bz * n) : new Float32Array(bz * n);
@@ -255,7 +271,8 @@ export async function runVolumePredict(job: VolumePredictJob, progress: Progress
     const markers = await openMarkers(job.out, plan, identity, { restart: job.restart });
     const mine = job.shard ? shardBlocks(plan, job.shard) : plan.blocks;
     const input = (b: Block) => inputRegion(b, block, margin, reader.shape);
-    const outcome = await pipeline({ predictor, block, input, mapping, reader, job }, mine, writer, markers, progress);
+    const floatInUnitRange = reader.dtype === 'float32' && (intensity.spec.kind === 'auto' || intensity.spec.kind === 'dtype');
+    const outcome = await pipeline({ predictor, block, input, floatInUnitRange, mapping, reader, job }, mine, writer, markers, progress);
     const status = await markers.status();
     const complete = status.remaining === 0;
     if (complete) await writer.buildPyramid();
