@@ -44,7 +44,8 @@ export function registerBench(program: Command): void {
           `peak RSS ${t.peakRssMb.toFixed(0)} MB\n` +
           (r.sliding ? `  dense vs sliding window on a ${r.sliding.crop}x${r.sliding.crop} crop: ${r.sliding.denseMs.toFixed(1)} ms ` +
             `vs ${r.sliding.slidingMs.toFixed(0)} ms (${r.sliding.speedup.toFixed(0)}x)\n` : '') +
-          (r.section ? `  predict one ${r.section.size}x${r.section.size} section: ${(r.section.ms / 1e3).toFixed(2)} s` +
+          (r.section ? `  predict one ${r.section.size}x${r.section.size} section: ${(r.section.ms / 1e3).toFixed(2)} s ` +
+            `(dense rate ${(r.section.size ** 2 / r.section.ms / 1e3).toFixed(3)} M voxels/s)` +
             `${r.section.ttaMs ? `, with TTA ${(r.section.ttaMs / 1e3).toFixed(2)} s` : ''}\n` : ''));
       }
     });

@@ -2,18 +2,20 @@ import type { Command } from 'commander';
 import { COMMON_DEFAULTS as C, PREDICT_DEFAULTS as P } from '../pipeline/defaults.js';
 import { EmsegError } from '../errors.js';
 import { runPredict } from '../pipeline/predict.js';
+import { isZarrOutput } from '../pipeline/volume-predict.js';
+import { addVolumeOptions, predictVolume } from './volume.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { backendKind, intensityRule, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 import { addSegmentOptions, segmentOptionsFrom } from './segment.js';
 
 export function registerPredict(program: Command): void {
-  addSegmentOptions(program
+  addVolumeOptions(addSegmentOptions(program
     .command('predict')
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)')
     .requiredOption('--model <dirs...>', 'model directory (or ensemble directory); several = ensemble average')
-    .requiredOption('--input <path>', 'image stack: folder, glob or TIFF')
-    .requiredOption('--out <path>', 'output: a .tif file (isbi, tiff) or a folder (png-folder, tiff-folder); a mismatch is refused')
+    .requiredOption('--input <path>', 'image stack (folder, glob, TIFF) or, with a .zarr output, any volume: vol.zarr/0, vol.h5:/raw, a big TIFF')
+    .requiredOption('--out <path>', 'output: a .tif file (isbi, tiff), a folder (png-folder, tiff-folder), or an OME-Zarr (path ending .zarr: blockwise, resumable); a mismatch is refused')
     .option('--intensity <rule>', `${INTENSITY_HELP}. Default: the rule the model was trained with (models without a record: dtype, checked as auto)`, intensityRule)
     .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
     .option('--format <f>', P.format.help, P.format.value)
@@ -25,8 +27,9 @@ export function registerPredict(program: Command): void {
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
-    .option('--quiet', 'no progress bar'))
+    .option('--quiet', 'no progress bar')))
     .action(async (o) => {
+      if (isZarrOutput(o.out)) return predictVolume(o);
       if (!['isbi', 'tiff', 'png-folder', 'tiff-folder'].includes(o.format)) {
         throw new EmsegError('invalid-option', '--format', `must be isbi, tiff, png-folder or tiff-folder (got "${o.format}")`);
       }

@@ -1,0 +1,63 @@
+/** Flags and reporting of blockwise (OME-Zarr) predict and segment. */
+import type { Command } from 'commander';
+import { EmsegError } from '../errors.js';
+import { parseVec3 } from '../io/formats/volume.js';
+import { parseShard } from '../pipeline/blocks.js';
+import type { BlockFailure } from '../pipeline/markers.js';
+import { runVolumePredict, type MapDtype } from '../pipeline/volume-predict.js';
+import { runVolumeSegment } from '../pipeline/volume-segment.js';
+import type { SegmentOptions } from '../segment/index.js';
+import { barFactory } from './progress.js';
+
+const MAP_DTYPES: readonly MapDtype[] = ['uint8', 'float32'];
+
+function mapDtype(text: string): MapDtype {
+  if (!(MAP_DTYPES as readonly string[]).includes(text)) throw new EmsegError('invalid-option', '--dtype', `must be uint8 or float32, got "${text}"`);
+  return text as MapDtype;
+}
+
+function scaleLevel(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new EmsegError('invalid-option', '--scale', `must be a level 0, 1, ... (got "${text}")`);
+  return n;
+}
+
+export function addVolumeOptions(cmd: Command): Command {
+  return cmd
+    .option('--block <z,y,x>', '.zarr outputs: block (and output chunk) size; y, x multiples of the network stride (default 1,1024,1024)',
+      (t: string) => parseVec3(t, '--block'))
+    .option('--shard <i/n>', '.zarr outputs: compute only shard i of n (0-based; e.g. $SLURM_ARRAY_TASK_ID/n)', (t: string) => parseShard(t))
+    .option('--restart', '.zarr outputs: discard the done markers of a run with another layout, model or input')
+    .option('--scale <level>', 'multiscale OME-Zarr input: level to read (0 = full resolution)', scaleLevel)
+    .option('--dtype <type>', '.zarr outputs: uint8 or float32 maps (predict), default uint8', mapDtype);
+}
+
+/** One line per failed block (coordinates and error), then an error that makes the command exit non-zero. */
+export function reportFailures(out: string, failed: readonly BlockFailure[]): void {
+  if (failed.length === 0) return;
+  for (const f of failed) {
+    process.stderr.write(`block [${f.grid.join(',')}] voxels [${f.write.start.join(',')}]..[${f.write.end.join(',')}] failed after ${f.attempts} attempts: ${f.message}\n`);
+  }
+  throw new EmsegError('blocks-failed', out, `${failed.length} block(s) failed and are not marked done; fix the cause and rerun the same command to compute them`);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+export async function predictVolume(o: any): Promise<void> {
+  if (o.closeGaps) throw new EmsegError('invalid-option', '--close-gaps', 'is not available for blockwise (.zarr) outputs; run emseg segment on the maps');
+  const r = await runVolumePredict({ models: o.model, input: o.input, out: o.out, membraneProb: o.membraneProb ?? false,
+    tta: o.tta ?? false, bf16: o.bf16 ?? false, tile: o.tile, threads: o.threads, backend: o.backend, dtype: o.dtype ?? 'uint8',
+    block: o.block, shard: o.shard, restart: o.restart ?? false, overwrite: o.overwrite ?? false, intensity: o.intensity,
+    toGrey: o.toGrey ?? false, scale: o.scale, notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));
+  const rate = r.seconds > 0 ? r.voxels / r.seconds : 0;
+  process.stdout.write(`computed ${r.computed} skipped ${r.skipped} failed ${r.failed.length} of ${r.plan.blocks.length} blocks` +
+    ` (${(rate / 1e6).toFixed(2)} M voxels/s); ${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`);
+  reportFailures(r.out, r.failed);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+export async function segmentVolume(o: any, options: SegmentOptions): Promise<void> {
+  if (o.images || o.pictures) throw new EmsegError('invalid-option', o.pictures ? '--pictures' : '--images', 'pictures are drawn for stack outputs only; open the labels image in napari or Neuroglancer');
+  const r = await runVolumeSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb, options, block: o.block, halo: o.halo,
+    overwrite: o.overwrite ?? false }, barFactory(o.quiet ?? false));
+  process.stdout.write(`${r.cells} cells in ${r.plan.blocks.length} blocks (${r.joined} joined across block borders); wrote ${r.out}\n`);
+}

@@ -1,0 +1,358 @@
+/**
+ * Blockwise prediction of a volume into an OME-Zarr membrane map (`emseg predict --out maps.zarr`).
+ *
+ * 2-D networks run per section, so a block is a z-range times a y/x window. Its write region starts at multiples
+ * of the block size, a multiple of the networks' stride, and the predictor sees it as a section of the block's
+ * size whose reads go to the volume: window coordinates are shifted to the block's origin and mirrored at the
+ * volume's border (never the block's), exactly as whole-section prediction mirrors. Every tile then starts on the
+ * whole section's pooling grid, so the map equals the whole-volume (stack) prediction. The read region is the
+ * write region grown by the networks' margin; a tile of an edge band may reach beyond it, but only into inputs
+ * of outputs that are thrown away, so those reads are clamped into the region.
+ *
+ * Intensities are mapped per volume, never per block (a block's min-max would depend on the block size): the
+ * dtype rule or a fixed range; per-section statistics (min-max, percentiles) are refused for volumes.
+ *
+ * Reading, compute and writing overlap: the next block's read is in flight while the current block computes, and
+ * a block's write (then its done marker) runs while the next one computes.
+ */
+import { join, resolve } from 'node:path';
+import { createBackend } from '../backend/index.js';
+import { EmsegError, describeError } from '../errors.js';
+import { checkFinite, formatIntensity, type IntensitySpec } from '../image/intensity.js';
+import { reflect } from '../image/mirror.js';
+import type { SectionSource } from '../infer/section.js';
+import { checkPredictionMemory } from '../infer/memory.js';
+import { Predictor } from '../infer/predict.js';
+import { commonStride } from '../infer/tiling.js';
+import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
+import { regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
+import { openVolume } from '../io/registry.js';
+import { fullScale, type StackData } from '../io/stack.js';
+import type { VolumeReader } from '../io/formats/volume.js';
+import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
+import { alignBlock, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
+import { predictIntensity } from './intensity.js';
+import {
+  DEFAULT_BLOCK_ATTEMPTS, digest, digestFiles, openMarkers, volumeFingerprint, type BlockFailure, type MarkerStore,
+} from './markers.js';
+import { silentProgress, type ProgressFactory } from './progress.js';
+
+/** Default block edge in y and x (rounded down to the stride): ~1 M voxels per section of a block. */
+export const DEFAULT_BLOCK_EDGE = 1024;
+/** Sections per block by default: 2-D networks gain nothing from deeper blocks, and chunks stay small. */
+export const DEFAULT_BLOCK_DEPTH = 1;
+const UINT8_MAX = 255;
+/** Blocks whose buffers are alive at once: one computing, one read ahead or being written. */
+const IN_FLIGHT = 2;
+const BYTES_OF: Record<VolumeReader['dtype'], number> = { uint8: 1, uint16: 2, uint32: 4, float32: 4 };
+
+export type MapDtype = 'uint8' | 'float32';
+
+export interface VolumePredictJob {
+  models: readonly string[];
+  /** Any volume openVolume reads: `vol.zarr/0`, `vol.h5:/raw`, a big TIFF, a stack. */
+  input: string;
+  /** OME-Zarr folder (ends in .zarr). */
+  out: string;
+  /** Values are P(membrane) (membrane-high); otherwise the ISBI polarity (membrane-low), as stack outputs. */
+  membraneProb: boolean;
+  tta: boolean;
+  bf16: boolean;
+  tile: number;
+  threads?: number;
+  backend: 'auto' | 'onednn' | 'reference';
+  dtype: MapDtype;
+  /** Block (z, y, x); y and x multiples of the networks' stride. Default [1, 1024, 1024] (aligned, capped). */
+  block?: Vec3;
+  shard?: Shard;
+  /** Clear the done markers of a run started with another layout, model or input (chunks are rewritten). */
+  restart?: boolean;
+  /** Replace an existing output (refused with --shard: shards would delete each other's work). */
+  overwrite?: boolean;
+  intensity?: string;
+  toGrey?: boolean;
+  /** Scale level of a multiscale OME-Zarr input. */
+  scale?: number;
+  compression?: Compression;
+  attempts?: number;
+  notice?: (message: string) => void;
+}
+
+export interface VolumePredictResult {
+  out: string;
+  plan: BlockPlan;
+  /** Blocks of this process (its shard), computed now / skipped as done / failed every attempt. */
+  computed: number;
+  skipped: number;
+  failed: BlockFailure[];
+  /** Every block of the plan is done (the pyramid was built). */
+  complete: boolean;
+  /** Output voxels computed now and the seconds this run took (open to last marker). */
+  voxels: number;
+  seconds: number;
+}
+
+/** True for outputs that go through the blockwise OME-Zarr path. */
+export function isZarrOutput(path: string): boolean {
+  return /\.zarr[/\\]?$/i.test(path);
+}
+
+/** The linear map (v - low) / (high - low) of the whole volume, from the rule and the dtype alone. */
+export function volumeMapping(spec: IntensitySpec, dtype: VolumeReader['dtype']): { low: number; high: number } {
+  switch (spec.kind) {
+    case 'range':
+      return { low: spec.low, high: spec.high };
+    case 'auto':
+    case 'dtype':
+      return { low: 0, high: dtype === 'float32' ? 1 : fullScale(dtype) };
+    default:
+      throw new EmsegError('invalid-option', '--intensity', `${formatIntensity(spec)} is a per-section statistic, which blockwise `
+        + 'prediction of a volume does not compute (a block sees only part of a section); use dtype or auto, or a fixed '
+        + 'range LOW,HIGH for the whole volume (emseg info shows its value range)');
+  }
+}
+
+/**
+ * The block as a section for the predictor: a full block (`size`, even at the volume's edge, so every block is cut
+ * into the same tiles as a whole section predicted with the same --tile) at the write region's origin in section
+ * z, read from `data` (the block's read region) with mirroring at the volume border, normalised like sectionFrom.
+ */
+function blockSection(data: StackData, read: Region, z: number, write: Region, size: Vec3, shape: Vec3, mapping: { low: number; high: number }): SectionSource {
+  const [, rh, rw] = regionShape(read);
+  const plane = (z - read.start[0]) * rh * rw;
+  const { low } = mapping;
+  const span = mapping.high - low;
+  const flat = !(span > 0);
+  const local = (v: number, n: number, start: number, size: number) => Math.min(size - 1, Math.max(0, reflect(v, n) - start));
+  const [, y0, x0] = write.start;
+  return {
+    height: size[1],
+    width: size[2],
+    read(top, left, h, w, out) {
+      const cols = new Int32Array(w);
+      for (let x = 0; x < w; x++) cols[x] = local(x0 + left + x, shape[2], read.start[2], rw);
+      for (let y = 0; y < h; y++) {
+        const row = plane + local(y0 + top + y, shape[1], read.start[1], rh) * rw;
+        const o = y * w;
+        for (let x = 0; x < w; x++) {
+          const v = flat ? 0 : (data[row + cols[x]!]! - low) / span;
+          out[o + x] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+      }
+    },
+  };
+}
+
+interface Engine {
+  predictor: Predictor;
+  /** The plan's block size (edge blocks are predicted at this size too). */
+  block: Vec3;
+  /** The region a block's tiles read (see inputRegion). */
+  input: (b: Block) => Region;
+  /** Float input under auto/dtype: refuse values outside [0, 1] instead of clipping them. */
+  floatInUnitRange: boolean;
+  mapping: { low: number; high: number };
+  reader: VolumeReader;
+  job: VolumePredictJob;
+}
+
+/** Float input under the dtype rule must already be in [0, 1]: anything else would be clipped, not scaled. */
+function checkUnitRange(data: StackData, region: Region, path: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (!(v >= 0 && v <= 1)) {
+      const [, h, w] = regionShape(region);
+      const at = [region.start[0] + Math.floor(i / (h * w)), region.start[1] + (Math.floor(i / w) % h), region.start[2] + (i % w)];
+      throw new EmsegError('intensity-range', path, `voxel [${at.join(',')}] is ${v}: float data read with --intensity auto/dtype must lie in `
+        + '[0, 1]; give the volume\'s range as --intensity LOW,HIGH');
+    }
+  }
+}
+
+/**
+ * Every input voxel the block's tiles read: [start - margin, start + block + margin) on y and x, mirrored at the
+ * volume border. Tiles of edge bands reach past the write region's halo; reading them too (rather than clamping)
+ * gives the tiles the very inputs a whole-section prediction gives them, so even the rounding of Winograd-style
+ * convolutions, which mixes neighbouring inputs, is the same.
+ */
+export function inputRegion(b: Block, block: Vec3, margin: number, shape: Vec3): Region {
+  const span = (a: 1 | 2) => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let v = b.write.start[a] - margin; v < b.write.start[a] + block[a] + margin; v++) {
+      const r = reflect(v, shape[a]);
+      lo = Math.min(lo, r);
+      hi = Math.max(hi, r);
+    }
+    return [lo, hi + 1];
+  };
+  const [y0, y1] = span(1);
+  const [x0, x1] = span(2);
+  return { start: [b.write.start[0], y0!, x0!], end: [b.write.end[0], y1!, x1!] };
+}
+
+/** The block's map in the output dtype and polarity (z-major, write region); `data` holds inputRegion(b). */
+function computeBlock(e: Engine, b: Block, data: StackData): StackData {
+  if (e.floatInUnitRange) checkUnitRange(data, e.input(b), e.reader.path);
+  const [bz, bh, bw] = regionShape(b.write);
+  const n = bh * bw;
+  const out = e.job.dtype === 'uint8' ? new Uint8Array(bz * n) : new Float32Array(bz * n);
+  const invert = !e.job.membraneProb;
+  const size = e.block;
+  for (let z = 0; z < bz; z++) {
+    const section = blockSection(data, e.input(b), b.write.start[0] + z, b.write, size, e.reader.shape, e.mapping);
+    for (const band of e.predictor.bands(section, { tta: e.job.tta, tile: e.job.tile })) {
+      checkFinite(band.data, e.reader.path, `the map of block [${b.grid.join(',')}] (models ${e.job.models.join(', ')})`);
+      // Rows and columns past the volume's edge were computed only to keep the tile grid; they are dropped.
+      for (let y = 0; y < band.rows && band.top + y < bh; y++) {
+        const src = y * size[2];
+        const dst = z * n + (band.top + y) * bw;
+        for (let x = 0; x < bw; x++) {
+          const p = invert ? 1 - band.data[src + x]! : band.data[src + x]!;
+          out[dst + x] = e.job.dtype === 'uint8' ? Math.round(p * UINT8_MAX) : p;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Block (z, y, x): the user's (checked by planBlocks against the stride) or the default, capped by the volume. */
+function blockFor(job: VolumePredictJob, shape: Vec3, stride: number): Vec3 {
+  if (job.block) return job.block;
+  const cap = (edge: number, size: number) => Math.min(edge, Math.ceil(size / stride) * stride);
+  return alignBlock([Math.min(DEFAULT_BLOCK_DEPTH, shape[0]), cap(DEFAULT_BLOCK_EDGE, shape[1]), cap(DEFAULT_BLOCK_EDGE, shape[2])], [1, stride, stride]);
+}
+
+/** What computes the output, for the done markers: model files and every option that changes a voxel. */
+async function modelIdentity(job: VolumePredictJob, dirs: readonly string[], spec: IntensitySpec): Promise<string> {
+  const files = dirs.flatMap((d) => [join(d, SPEC_FILE), join(d, WEIGHTS_FILE)]);
+  const options = { tta: job.tta, bf16: job.bf16, tile: job.tile, dtype: job.dtype, membraneProb: job.membraneProb, intensity: formatIntensity(spec) };
+  return digest(await digestFiles(files), JSON.stringify(options));
+}
+
+function checkJob(job: VolumePredictJob, reader: VolumeReader): void {
+  if (job.shard && job.overwrite) {
+    throw new EmsegError('invalid-option', '--overwrite', 'cannot be combined with --shard (each shard would delete the others\' work); use --restart, or delete the output first');
+  }
+  const container = reader.path.replace(/[/\\]\d+$/, '').replace(/:.*$/, '');
+  if (resolve(job.out) === resolve(container) || resolve(job.out) === resolve(reader.path)) {
+    throw new EmsegError('invalid-option', '--out', `is the input ${reader.path}; write the maps elsewhere`);
+  }
+}
+
+/** Predicts a volume block by block into an OME-Zarr map; resumable (done markers) and shardable. */
+export async function runVolumePredict(job: VolumePredictJob, progress: ProgressFactory = silentProgress): Promise<VolumePredictResult> {
+  const started = Date.now();
+  const reader = await openVolume(job.input, { scale: job.scale, colour: job.toGrey ? 'to-grey' : 'reject' });
+  try {
+    checkJob(job, reader);
+    const models = job.models.flatMap((dir) => loadModels(dir));
+    const intensity = predictIntensity(models, reader.dtype, job.input, job.intensity);
+    intensity.notices.forEach((m) => job.notice?.(m));
+    const mapping = volumeMapping(intensity.spec, reader.dtype);
+    const stride = commonStride(models.map((m) => m.spec));
+    const block = blockFor(job, reader.shape, stride);
+    const backend = createBackend({ kind: job.backend, precision: job.bf16 ? 'bfloat16' : 'float32', threads: job.threads });
+    const predictor = new Predictor(models, backend);
+    const grid = predictor.layout(block[1], block[2], job.tile);
+    const margin = Math.max(...models.map((m) => predictor.geometry(m, grid.stepH, grid.stepW).margin));
+    const plan = planBlocks(reader.shape, block, [0, margin, margin], [1, stride, stride]);
+    // Two read regions (current and prefetched), the block's map being filled and the one being written.
+    const readBytes = IN_FLIGHT * voxelCount([block[0], block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_OF[reader.dtype];
+    const mapBytes = IN_FLIGHT * voxelCount(block) * BYTES_OF[job.dtype];
+    checkPredictionMemory(models.map((m) => m.spec), job.tile, block[1], block[2], readBytes + mapBytes, '--block');
+    const polarity: MembranePolarity = job.membraneProb ? 'membrane-high' : 'membrane-low';
+    const writer = await createOmeZarr(job.out, { shape: reader.shape, dtype: job.dtype, chunks: block, kind: 'membrane', polarity,
+      compression: job.compression, name: 'membrane',
+      extra: { models: job.models.map((m) => resolve(m)), input: resolve(job.input), intensity: formatIntensity(intensity.spec), tta: job.tta } },
+    { overwrite: job.overwrite, resume: !job.overwrite });
+    const identity = { model: await modelIdentity(job, models.map((m) => m.dir), intensity.spec), input: volumeFingerprint(reader) };
+    const markers = await openMarkers(job.out, plan, identity, { restart: job.restart });
+    const mine = job.shard ? shardBlocks(plan, job.shard) : plan.blocks;
+    const input = (b: Block) => inputRegion(b, block, margin, reader.shape);
+    const floatInUnitRange = reader.dtype === 'float32' && (intensity.spec.kind === 'auto' || intensity.spec.kind === 'dtype');
+    const outcome = await pipeline({ predictor, block, input, floatInUnitRange, mapping, reader, job }, mine, writer, markers, progress);
+    const status = await markers.status();
+    const complete = status.remaining === 0;
+    if (complete) await writer.buildPyramid();
+    return { out: job.out, plan, ...outcome, complete, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await reader.close();
+  }
+}
+
+interface Outcome {
+  computed: number;
+  skipped: number;
+  failed: BlockFailure[];
+  voxels: number;
+}
+
+/**
+ * Runs the blocks not yet done with reading, compute and writing overlapped. A block whose read, compute or
+ * write fails is retried from its read (up to `attempts` in all), then recorded as failed and never marked done.
+ */
+async function pipeline(e: Engine, blocks: readonly Block[], writer: OmeZarrWriter, markers: MarkerStore, progress: ProgressFactory): Promise<Outcome> {
+  const todo: Block[] = [];
+  let skipped = 0;
+  for (const b of blocks) if (await markers.isDone(b)) skipped++; else todo.push(b);
+  const attempts = e.job.attempts ?? DEFAULT_BLOCK_ATTEMPTS;
+  const outcome: Outcome = { computed: 0, skipped, failed: [], voxels: 0 };
+  const bar = progress('predict', todo.length, 'block {block}');
+  const read = (b: Block) => {
+    const p = e.reader.readRegion(e.input(b));
+    p.catch(() => undefined); // handled where it is awaited
+    return p;
+  };
+  const finish = async (b: Block, ok: boolean, error?: unknown) => {
+    if (ok) {
+      outcome.computed++;
+      outcome.voxels += voxelCount(regionShape(b.write));
+    } else {
+      await markers.markFailed(b, error, attempts);
+      const code = error instanceof EmsegError ? error.code : 'failed';
+      outcome.failed.push({ index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() });
+    }
+    bar.update(outcome.computed + outcome.failed.length, { block: b.grid.join(',') });
+  };
+  const store = async (b: Block, map: StackData) => {
+    await writer.writeRegion(b.write, map);
+    await markers.markDone(b, writer.chunkFiles(b.write));
+  };
+  // A failed first try is retried from a fresh read, `attempts - 1` more times, keeping the last error.
+  const retry = async (b: Block, error: unknown): Promise<void> => {
+    let lastError = error;
+    for (let i = 1; i < attempts; i++) {
+      try {
+        await store(b, computeBlock(e, b, await e.reader.readRegion(e.input(b))));
+        return finish(b, true);
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    return finish(b, false, lastError);
+  };
+  let pending: Promise<void> = Promise.resolve();
+  let next = todo.length > 0 ? read(todo[0]!) : undefined;
+  try {
+    for (let i = 0; i < todo.length; i++) {
+      const b = todo[i]!;
+      const input = next!;
+      next = i + 1 < todo.length ? read(todo[i + 1]!) : undefined;
+      let map: StackData | undefined;
+      let error: unknown;
+      try {
+        map = computeBlock(e, b, await input);
+      } catch (err) {
+        error = err;
+      }
+      await pending;
+      pending = map ? store(b, map).then(() => finish(b, true), (err) => retry(b, err)) : retry(b, error);
+    }
+    await pending;
+  } finally {
+    bar.stop();
+  }
+  return outcome;
+}

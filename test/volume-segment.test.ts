@@ -1,0 +1,110 @@
+/**
+ * Blockwise segmentation with halos and stitching agrees with whole-section segmentation on a 1024x1024 mosaic
+ * of the ISBI sample sections (V_rand >= 0.999), with labels unique across the volume.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { EmsegError } from '../src/errors.js';
+import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
+import type { Vec3 } from '../src/io/formats/volume.js';
+import { readStack } from '../src/io/index.js';
+import { openVolume } from '../src/io/registry.js';
+import { OverlapCounter } from '../src/metrics/overlap.js';
+import { vRand } from '../src/metrics/rand.js';
+import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
+import { DEFAULT_SEGMENT_OPTIONS, segmentSection } from '../src/segment/index.js';
+import { UnionFind, mutualBestMatches } from '../src/segment/stitch.js';
+import { SAMPLES } from './helpers/data.js';
+import { tempDir } from './helpers/volume-predict-fixture.js';
+
+const MOSAIC = 1024;
+const SECTION = 512;
+/** Weight of the label mask in the synthetic map (the rest is the raw image, so seeds and merges are not trivial). */
+const LABEL_WEIGHT = 0.9;
+
+/**
+ * A 2 x 1024 x 1024 map volume (ISBI polarity, uint8): each section a 2x2 mosaic of the two samples' label
+ * masks mixed with their raw images, the second section mirrored so the two differ.
+ */
+async function mosaicMaps(): Promise<Uint8Array> {
+  const map = [];
+  for (const name of ['23.png', '24.png']) {
+    const raw = (await readStack(join(SAMPLES, 'images', name))).data as Uint8Array;
+    const label = (await readStack(join(SAMPLES, 'labels', name))).data as Uint8Array;
+    map.push(Uint8Array.from(raw, (r, i) => Math.round(LABEL_WEIGHT * label[i]! + (1 - LABEL_WEIGHT) * r)));
+  }
+  const out = new Uint8Array(2 * MOSAIC * MOSAIC);
+  for (let z = 0; z < 2; z++) {
+    for (let y = 0; y < MOSAIC; y++) {
+      for (let x = 0; x < MOSAIC; x++) {
+        const tile = (Math.floor(y / SECTION) + Math.floor(x / SECTION) + z) % 2;
+        const sy = y % SECTION;
+        const sx = z === 0 ? x % SECTION : SECTION - 1 - (x % SECTION);
+        out[(z * MOSAIC + y) * MOSAIC + x] = map[tile]![sy * SECTION + sx]!;
+      }
+    }
+  }
+  return out;
+}
+
+function score(a: Int32Array, b: Int32Array): number {
+  const max = (v: Int32Array) => v.reduce((m, x) => Math.max(m, x), 0);
+  return vRand(new OverlapCounter().count(a, max(a), b, max(b))).score;
+}
+
+test('blockwise segmentation of 1024x1024 sections matches whole-section segmentation (V_rand >= 0.999)', async () => {
+  const dir = tempDir('vsegment');
+  const shape: Vec3 = [2, MOSAIC, MOSAIC];
+  const maps = await mosaicMaps();
+  const pred = join(dir, 'maps.zarr');
+  const w = await createOmeZarr(pred, { shape, dtype: 'uint8', chunks: [1, 256, 256], kind: 'membrane', polarity: 'membrane-low', levels: 1 });
+  await w.writeRegion({ start: [0, 0, 0], end: shape }, maps);
+  const out = join(dir, 'cells.zarr');
+  const r = await runVolumeSegment({ pred, out, options: { ...DEFAULT_SEGMENT_OPTIONS }, block: [1, 320, 320], halo: 96 });
+  assert.equal(r.plan.blocks.length, 2 * 4 * 4);
+  assert.ok(r.joined > 0, 'cells crossing block borders were joined');
+  const cells = await openVolume(join(out, '0'));
+  assert.equal(cells.dtype, 'uint32');
+  const labels = (await cells.readRegion({ start: [0, 0, 0], end: shape })) as Uint32Array;
+  await cells.close();
+  const n = MOSAIC * MOSAIC;
+  const seen = [new Set<number>(), new Set<number>()];
+  for (let z = 0; z < 2; z++) {
+    const plane = labels.subarray(z * n, (z + 1) * n);
+    plane.forEach((l) => seen[z]!.add(l));
+    const p = Float32Array.from(maps.subarray(z * n, (z + 1) * n), (v) => 1 - v / 255);
+    const whole = segmentSection(p, MOSAIC, MOSAIC, DEFAULT_SEGMENT_OPTIONS).labels;
+    const v = score(whole, Int32Array.from(plane));
+    if (process.env.EMSEG_DEBUG) console.log(z, v, vRand(new OverlapCounter().count(whole, whole.reduce((m, x) => Math.max(m, x), 0), Int32Array.from(plane), plane.reduce((m, x) => Math.max(m, x), 0))));
+    assert.ok(v >= 0.999, `section ${z}: V_rand ${v} between blockwise and whole-section segmentation`);
+  }
+  assert.ok(![...seen[0]!].some((l) => seen[1]!.has(l)), 'labels are unique across sections');
+  assert.ok(!seen[0]!.has(0) && !seen[1]!.has(0), 'every voxel is labelled');
+  assert.equal(seen[0]!.size + seen[1]!.size, r.cells, 'ids are consecutive');
+});
+
+test('stitching joins segments that are each other\'s largest overlap, and only those', () => {
+  // Voxels seen by two blocks: a's 1 is b's 5 (mostly); a's 2 is split between b's 6 and 7; b's 7 is mostly a's 3.
+  const a = [1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 0, 0];
+  const b = [5, 5, 5, 6, 6, 6, 7, 7, 7, 7, 8, 8];
+  assert.deepEqual(mutualBestMatches(a, b).sort(), [[1, 5], [2, 6], [3, 7]]);
+  const sets = new UnionFind();
+  sets.grow(8);
+  sets.union(5, 1);
+  sets.union(7, 3);
+  assert.deepEqual([...sets.compact()], [0, 1, 2, 3, 4, 1, 5, 3, 6]);
+});
+
+test('a map volume of another data type, or values outside [0, 1], is refused naming the volume', async () => {
+  const dir = tempDir('vsegment-bad');
+  const shape: Vec3 = [1, 40, 40];
+  const u16 = join(dir, 'u16.zarr');
+  await (await createOmeZarr(u16, { shape, dtype: 'uint16', chunks: shape, levels: 1 })).writeRegion({ start: [0, 0, 0], end: shape }, new Uint16Array(1600));
+  await assert.rejects(runVolumeSegment({ pred: u16, out: join(dir, 'a.zarr'), options: { ...DEFAULT_SEGMENT_OPTIONS } }),
+    (e) => e instanceof EmsegError && e.code === 'unsupported');
+  const f = join(dir, 'f.zarr');
+  await (await createOmeZarr(f, { shape, dtype: 'float32', chunks: shape, levels: 1 })).writeRegion({ start: [0, 0, 0], end: shape }, new Float32Array(1600).fill(2));
+  await assert.rejects(runVolumeSegment({ pred: f, out: join(dir, 'b.zarr'), options: { ...DEFAULT_SEGMENT_OPTIONS } }),
+    (e) => e instanceof EmsegError && e.code === 'invalid-data');
+});
