@@ -139,6 +139,14 @@ test('a level the file does not store is made from the finer one, reading only t
   assert.deepEqual(await source.tile(1, 2, 0, 0, TILE), halve(level1, 'mean'));
 });
 
+test('an image named by its level-0 array (vol.zarr/0) still reads its other stored levels', async () => {
+  const source = await ZarrSource.open(join(IMAGE, '0'), 'mean');
+  const tile = await source.tile(0, 1, 0, 1, TILE);
+  const want = await stored(IMAGE, 1, 0, 0, 1);
+  assert.deepEqual([tile.width, tile.height, Array.from(tile.data)], [want.width, want.height, Array.from(want.data)]);
+  assert.equal(source.samplesRead, want.width * want.height);
+});
+
 test('a path that is not level 0 of an image is refused by name', async () => {
   await assert.rejects(ZarrSource.open(join(IMAGE, '1'), 'mean'), (e) => isEmsegError(e, 'invalid-option') && e.path === join(IMAGE, '1'));
 });
