@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { decode } from 'fast-png';
 import type { BrowserContext, Page } from 'playwright-core';
 import { readStack, writeStack } from '../src/io/index.js';
+import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
+import { classifyPaths } from '../src/viewer/classify.js';
 import { ViewModel, type ViewInputs } from '../src/viewer/model.js';
 import type { ErrorMarks } from '../src/viewer/protocol.js';
 import { cellColour, LABEL_COLOUR, MERGER_COLOUR } from '../src/viewer/render.js';
@@ -225,6 +227,21 @@ test('a large section is read as tiles of the level shown, never whole', async (
   await settle(page);
   const level0 = tiles.filter((l) => l === '0').length;
   assert.ok(level0 > 0 && level0 < fullTiles / 2, `zoomed in: ${level0} of ${fullTiles} full-resolution tiles`);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('an OME-Zarr image opens and shows its stored pixels', async () => {
+  const [height, width, block] = [600, 700, 50];
+  const zarr = join(TMP, 'blocks.zarr');
+  const shade = (x: number, y: number) => 40 + 10 * ((Math.floor(x / block) + 3 * Math.floor(y / block)) % 20);
+  const data = new Uint8Array(height * width);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data[y * width + x] = shade(x, y);
+  const w = await createOmeZarr(zarr, { shape: [1, height, width], dtype: 'uint8', chunks: [1, 128, 128], kind: 'image' });
+  await w.writeRegion({ start: [0, 0, 0], end: [1, height, width] }, data);
+  await w.buildPyramid();
+  const { page, problems } = await open(await classifyPaths([zarr], {}));
+  for (const [x, y] of [[25, 25], [375, 225], [675, 575]] as const) near(await pixelAt(page, x, y), grey(shade(x, y)), `pixel ${x},${y}`);
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -6,6 +6,7 @@
  *
  *   node dist/src/viewer/bench.js demo OUT_DIR [--runs N]     # emseg demo's outputs (its membranes.tif, cells.tif)
  *   node dist/src/viewer/bench.js large SIZE [--runs N]       # one synthetic SIZE x SIZE uint8 section (TIFF)
+ *   node dist/src/viewer/bench.js zarr SIZE [--runs N]        # one SIZE x SIZE OME-Zarr section (pyramid) of tiled ISBI samples
  *   node dist/src/viewer/bench.js screenshot OUT_DIR FILE.png # the README's picture of the demo's outputs
  *
  * Needs playwright-core (a dev dependency) and /usr/bin/chromium.
@@ -15,7 +16,8 @@ import { decode, encode } from 'fast-png';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { EmsegError } from '../errors.js';
-import { writeStack } from '../io/index.js';
+import { readStack, writeStack } from '../io/index.js';
+import { createOmeZarr } from '../io/formats/ome-zarr-write.js';
 import { SAMPLE_IMAGES, SAMPLE_LABELS } from '../pipeline/assets.js';
 import { ViewModel, type ViewInputs } from './model.js';
 import { startServer } from './server.js';
@@ -124,6 +126,25 @@ async function screenshot(inputs: ViewInputs, file: string, profile: string): Pr
   }
 }
 
+/** Chunk edge of the benchmark's OME-Zarr: one viewer tile per chunk. */
+const BENCH_CHUNK = 256;
+
+/** A size x size OME-Zarr section (with its pyramid) of the first ISBI sample repeated: real EM texture, cheap to make. */
+async function writeTiledSamples(dir: string, size: number): Promise<void> {
+  const sample = await readStack(join(SAMPLE_IMAGES, '23.png'));
+  const writer = await createOmeZarr(dir, { shape: [1, size, size], dtype: 'uint8', chunks: [1, BENCH_CHUNK, BENCH_CHUNK], kind: 'image' });
+  const band = new Uint8Array(BENCH_CHUNK * size);
+  for (let y0 = 0; y0 < size; y0 += BENCH_CHUNK) {
+    const rows = Math.min(BENCH_CHUNK, size - y0);
+    for (let r = 0; r < rows; r++) {
+      const src = ((y0 + r) % sample.height) * sample.width;
+      for (let x = 0; x < size; x += sample.width) band.set(sample.data.subarray(src, src + Math.min(sample.width, size - x)) as Uint8Array, r * size + x);
+    }
+    await writer.writeRegion({ start: [0, y0, 0], end: [1, y0 + rows, size] }, band.subarray(0, rows * size));
+  }
+  await writer.buildPyramid();
+}
+
 async function main(): Promise<void> {
   const [mode, arg] = process.argv.slice(2);
   if (mode === 'screenshot' && arg && process.argv[4]) {
@@ -145,8 +166,13 @@ async function main(): Promise<void> {
       for (let y = 0; y < size; y++) data.fill((y * 7) & 255, y * size, (y + 1) * size);
       inputs = { images: join(tmp, 'large.tif') };
       await writeStack(inputs.images!, [{ width: size, height: size, data }]);
+    } else if (mode === 'zarr' && arg) {
+      inputs = { images: join(tmp, 'large.zarr') };
+      const building = performance.now();
+      await writeTiledSamples(inputs.images!, Number(arg));
+      process.stderr.write(`built ${inputs.images} in ${Math.round(performance.now() - building)} ms\n`);
     } else {
-      throw new EmsegError('invalid-option', '', 'usage: bench.js demo OUT_DIR | large SIZE | screenshot OUT_DIR FILE.png [--runs N]');
+      throw new EmsegError('invalid-option', '', 'usage: bench.js demo OUT_DIR | large SIZE | zarr SIZE | screenshot OUT_DIR FILE.png [--runs N]');
     }
     const all: Timing[] = [];
     for (let i = 0; i < runs; i++) all.push(await once(inputs, join(tmp, `profile-${i}`)));

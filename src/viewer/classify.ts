@@ -2,14 +2,17 @@
  * What each PATH given to `emseg view` is, when no flag names its role: a training run (a folder with the trainer's
  * JSONL log), a study (a folder with study.json), an eval result (.json), or a stack told apart by its samples:
  * float = membrane map (a second one: the map to compare), uint32 = cells, other integers = the image, then labels.
+ * An OME-Zarr image (.zarr folder) is told apart by emseg's metadata first; its labels/cells come along as cells.
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { openStack } from '../io/index.js';
+import { openVolume } from '../io/registry.js';
 import { LOG_FILE } from '../train/trainer.js';
 import { STUDY_FILE } from './data.js';
 import type { ViewInputs } from './model.js';
+import { CELLS_LABELS, emsegAttributes, hasCellsLabels, isZarrPath } from './zarr-source.js';
 
 type Role = keyof Omit<ViewInputs, 'membraneProb' | 'polarity'>;
 
@@ -18,9 +21,19 @@ async function roleOf(path: string, taken: Set<Role>): Promise<Role[]> {
   if (isDir && existsSync(join(path, LOG_FILE))) return ['train'];
   if (isDir && existsSync(join(path, STUDY_FILE))) return ['study'];
   if (!isDir && path.toLowerCase().endsWith('.json')) return ['eval'];
+  if (isDir && (await isZarrPath(path))) return zarrRoleOf(path, taken);
   const stack = await openStack(path, { colour: 'to-grey' });
   if (stack.sampleType === 'float32') return ['map', 'compare'];
   if (stack.sampleType === 'uint32') return ['cells'];
+  return taken.has('images') ? ['labels'] : ['images'];
+}
+
+/** An OME-Zarr image: emseg's metadata names membrane maps and labels; otherwise the samples decide, as for stacks. */
+async function zarrRoleOf(path: string, taken: Set<Role>): Promise<Role[]> {
+  const reader = await openVolume(path);
+  const kind = emsegAttributes(reader).kind;
+  if (kind === 'membrane' || reader.dtype === 'float32') return ['map', 'compare'];
+  if (kind === 'labels' || reader.dtype === 'uint32') return reader.dtype === 'uint32' ? ['cells', 'labels'] : ['labels', 'cells'];
   return taken.has('images') ? ['labels'] : ['images'];
 }
 
@@ -36,6 +49,11 @@ export async function classifyPaths(paths: readonly string[], flags: ViewInputs)
     }
     inputs[role] = path;
     taken.add(role);
+    // An OME-Zarr image carries its cells as the labels image labels/cells: shown too, unless cells were named.
+    if (role === 'images' && !taken.has('cells') && (await isZarrPath(path)) && hasCellsLabels(await openVolume(path))) {
+      inputs.cells = join(path, CELLS_LABELS);
+      taken.add('cells');
+    }
   }
   return inputs;
 }

@@ -11,7 +11,8 @@ import { readEval, readStudy, readTraining, type EvalInfo } from './data.js';
 import { ErrorSource } from './errors-layer.js';
 import type { ErrorMarks, LayerKind, Manifest, PointReadout, StudyChart, TrainingCurves } from './protocol.js';
 import { renderTile, type Painter } from './render.js';
-import { containedFiles, levelCount, StackSource, type Plane, type VolumeSource } from './source.js';
+import { containedFiles, levelCount, StackSource, type Downsample, type Plane, type VolumeSource } from './source.js';
+import { emsegAttributes, isZarrPath, ZarrSource } from './zarr-source.js';
 
 export const TILE_SIZE = 256;
 /** The layers the page shows when it opens (src/viewer/page/main.ts, START). */
@@ -86,13 +87,11 @@ export class ViewModel {
       const path = inputs[key];
       if (path === undefined) continue;
       const kind = KIND_OF[key];
-      const { files, refused: out } = await containedFiles(path);
-      refused.push(...out);
       const downsample = kind === 'image' || kind === 'map' || kind === 'compare' ? 'mean' : 'nearest';
-      const source = await StackSource.open(files, downsample, kind === 'image' ? { colour: 'to-grey' } : {});
+      const source = await openSource(path, downsample, kind, refused);
       const painter: Painter = {};
       if (kind === 'image') painter.grey = greyOf((await source.tile(0, levelCount(source.shape, TILE_SIZE) - 1, 0, 0, TILE_SIZE)).data, source.dtype);
-      if (kind === 'map' || kind === 'compare') painter.pMembrane = pMembraneOf(membraneProb, fullScale(source.dtype));
+      if (kind === 'map' || kind === 'compare') painter.pMembrane = pMembraneOf(mapPolarity(source, membraneProb), fullScale(source.dtype));
       if (kind === 'cells' && source.dtype !== 'uint32' && source.dtype !== 'uint16' && source.dtype !== 'uint8') {
         throw new EmsegError('invalid-cells', path, `holds ${source.dtype} samples; cells are integer ids (emseg segment writes uint32)`);
       }
@@ -211,10 +210,11 @@ export class ViewModel {
 
   async point(z: number, x: number, y: number): Promise<PointReadout> {
     const out: PointReadout = { x, y, z };
-    const i = y * this.shape.width + x;
     for (const l of this.layers) {
       if (l.kind === 'errors') continue;
-      const v = (await l.source.section(z)).data[i]!;
+      // The tile under the cursor, not the whole section: a tile of a large OME-Zarr section is one small read.
+      const t = await l.source.tile(z, 0, Math.floor(x / TILE_SIZE), Math.floor(y / TILE_SIZE), TILE_SIZE);
+      const v = t.data[(y % TILE_SIZE) * t.width + (x % TILE_SIZE)]!;
       if (l.kind === 'image') out.intensity = v;
       else if (l.kind === 'map') out.pMembrane = l.painter.pMembrane!(v);
       else if (l.kind === 'compare') out.pMembraneCompare = l.painter.pMembrane!(v);
@@ -239,6 +239,21 @@ export class ViewModel {
   study(): Promise<StudyChart> | undefined {
     return this.inputs.study === undefined ? undefined : readStudy(this.inputs.study);
   }
+}
+
+/** A stack of files (links outside the given folder refused into `refused`) or an OME-Zarr image read by tile. */
+async function openSource(path: string, downsample: Downsample, kind: LayerKind, refused: string[]): Promise<VolumeSource> {
+  if (await isZarrPath(path)) return ZarrSource.open(path, downsample);
+  const { files, refused: out } = await containedFiles(path);
+  refused.push(...out);
+  return StackSource.open(files, downsample, kind === 'image' ? { colour: 'to-grey' } : {});
+}
+
+/** Whether a map's values are P(membrane): an OME-Zarr map says so in its metadata, which wins over the flag. */
+function mapPolarity(source: VolumeSource, membraneProb: boolean): boolean {
+  if (!(source instanceof ZarrSource)) return membraneProb;
+  const polarity = emsegAttributes(source.base).polarity;
+  return polarity === 'membrane-high' ? true : polarity === 'membrane-low' ? false : membraneProb;
 }
 
 function checkShapes(layers: Layer[]): void {
