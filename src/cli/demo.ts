@@ -58,6 +58,6 @@ export function registerDemo(program: Command): void {
         overwrite: true, json: false, perThreshold: false, perSlice: true, quiet: o.quiet ?? false });
       process.stdout.write(`${output}\nmembrane maps: ${maps} (ISBI format: 1 = non-membrane) and ${pngs}/ ` +
         `(white = membrane)\ncells: ${cells} (${segments.join(', ')} per section) and ${pictures}/\nreport: ${report}\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n` +
-        `look at it: emseg view ${SAMPLE_IMAGES} --map ${maps} --cells ${cells} --labels ${SAMPLE_LABELS}\n`);
+        `look at it: npx emseg view ${SAMPLE_IMAGES} --map ${maps} --cells ${cells} --labels ${SAMPLE_LABELS}\n`);
     });
 }
