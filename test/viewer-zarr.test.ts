@@ -4,7 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,4 +149,20 @@ test('an image named by its level-0 array (vol.zarr/0) still reads its other sto
 
 test('a path that is not level 0 of an image is refused by name', async () => {
   await assert.rejects(ZarrSource.open(join(IMAGE, '1'), 'mean'), (e) => isEmsegError(e, 'invalid-option') && e.path === join(IMAGE, '1'));
+});
+
+test('a chunk that links outside the .zarr folder is refused by the viewer, not read', async () => {
+  const linked = join(TMP, 'linked.zarr');
+  cpSync(SINGLE, linked, { recursive: true });
+  // The chunk holding section 0, rows/columns 0-127 of level 0 (NGFF 0.4 keys z/y/x under the level's folder).
+  const chunk = join(linked, '0', '0', '0', '0');
+  const elsewhere = join(TMP, 'elsewhere-chunk');
+  cpSync(chunk, elsewhere);
+  rmSync(chunk);
+  symlinkSync(elsewhere, chunk);
+  const source = await ZarrSource.open(linked, 'mean');
+  await assert.rejects(source.tile(0, 0, 0, 0, TILE), (e) => isEmsegError(e, 'outside') && e.path === chunk);
+  // emseg's own commands may follow such links (a volume assembled from shared chunks): only the server confines.
+  const plain = await openVolume(linked);
+  assert.equal((await plain.readRegion({ start: [0, 0, 0], end: [1, 1, 1] }))[0], greyAt(0, 0, 0));
 });

@@ -19,6 +19,7 @@ export type EmsegIoErrorCode =
   | 'is-input' // an output path is (or its folder holds) one of the command's inputs
   | 'foreign-file' // an existing file emseg did not write (not in the folder's manifest, not the kind it writes)
   | 'wrong-format' // the output path does not fit the format (o.png for a TIFF, a folder for one file, ...)
+  | 'outside' // a confined reader met a link to a place outside the folder it was given
   | 'fs-failed'; // the filesystem refused a read, write or rename (permissions, disk full...)
 
 export class EmsegIoError extends EmsegError {

@@ -22,6 +22,8 @@ export interface OpenVolumeOptions {
   scale?: number;
   /** Colour PNG/TIFF stacks: refused by default, 'to-grey' keeps luma. */
   colour?: ColourPolicy;
+  /** Zarr: refuse files whose real path lies outside the store's folder (the viewer serves only what it was given). */
+  confined?: boolean;
 }
 
 interface FormatEntry {
@@ -76,7 +78,7 @@ const FORMATS: FormatEntry[] = [
   {
     name: 'zarr',
     claims: async (path) => (await isDirectory(path)) && looksLikeZarr(path),
-    open: (path, o) => openZarr(path, { scale: o.scale }),
+    open: (path, o) => openZarr(path, { scale: o.scale, confined: o.confined }),
   },
   {
     name: 'tiff',

@@ -59,7 +59,7 @@ export class ZarrSource implements VolumeSource {
 
   /** Opens full resolution of `path` (an OME-Zarr group, or one of its level arrays like vol.zarr/0). */
   static async open(path: string, downsample: Downsample): Promise<ZarrSource> {
-    const base = await openVolume(path);
+    const base = await openVolume(path, { confined: true });
     if (base.format !== 'zarr') throw new EmsegError('not-zarr', path, 'is not a Zarr array or OME-Zarr image');
     if (base.level !== 0) throw new EmsegError('invalid-option', path, `names scale level ${base.level}; give the image (the .zarr folder) or its level 0`);
     let [h, w] = [base.shape[1], base.shape[2]];
@@ -108,7 +108,7 @@ export class ZarrSource implements VolumeSource {
   }
 
   private reader(level: number): Promise<VolumeReader> {
-    if (!this.readers.has(level)) this.readers.set(level, openVolume(this.groupPath(), { scale: level }));
+    if (!this.readers.has(level)) this.readers.set(level, openVolume(this.groupPath(), { scale: level, confined: true }));
     return this.readers.get(level)!;
   }
 

@@ -4,8 +4,8 @@
  * (OME t, c) are dropped, so every array reads as (z, y, x).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
@@ -22,6 +22,8 @@ const SAMPLE_TYPES: Record<string, SampleType> = { uint8: 'uint8', uint16: 'uint
 export interface ZarrOpenOptions {
   /** Level of a multiscale group to read (default 0, full resolution). */
   scale?: number;
+  /** Refuse any file whose real path lies outside the store's folder (a server must not follow links out). */
+  confined?: boolean;
 }
 
 /** What kind of Zarr node a folder holds, judged by its metadata files alone. */
@@ -141,9 +143,40 @@ async function locateArray(path: string, scale: number | undefined): Promise<Loc
 
 type AnyArray = zarr.Array<zarr.DataType, FileSystemStore>;
 
-async function openArray(root: string, array: string, where: string, version: ZarrVersion): Promise<AnyArray> {
+/**
+ * A store that reads only files whose real path lies inside its (real) root: a chunk or metadata file that is a
+ * link to a place outside is refused with an error naming it.
+ */
+export class ConfinedFileSystemStore extends FileSystemStore {
+  private realRoot: Promise<string> | undefined;
+
+  private async inside(key: string): Promise<void> {
+    this.realRoot ??= realpath(this.root);
+    const file = join(this.root, key.replace(/^\/+/, ''));
+    const real = await realpath(file).catch(() => undefined);
+    if (real === undefined) return; // missing: the store answers undefined as usual
+    const rel = relative(await this.realRoot, real);
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      throw new EmsegIoError('outside', file, 'is a link to a place outside the Zarr folder; not read');
+    }
+  }
+
+  override async get(key: `/${string}`, opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
+    await this.inside(key);
+    return super.get(key, opts);
+  }
+
+  override async getRange(key: `/${string}`, range: Parameters<FileSystemStore['getRange']>[1],
+    opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
+    await this.inside(key);
+    return super.getRange(key, range, opts);
+  }
+}
+
+async function openArray(root: string, array: string, where: string, version: ZarrVersion,
+  confined = false): Promise<AnyArray> {
   registerZarrCodecs();
-  const loc = zarr.root(new FileSystemStore(root));
+  const loc = zarr.root(confined ? new ConfinedFileSystemStore(root) : new FileSystemStore(root));
   const at = array ? loc.resolve(array) : loc;
   try {
     const node = version === 3 ? await zarr.open.v3(at, { kind: 'array' }) : await zarr.open.v2(at, { kind: 'array' });
@@ -187,7 +220,7 @@ async function chunkFile(arrayDir: string, coords: number[]): Promise<string> {
 export async function openZarr(path: string, options: ZarrOpenOptions = {}): Promise<VolumeReader> {
   const { root, array, multiscale, level, version } = await locateArray(path, options.scale);
   const arrayDir = array ? join(root, array) : root;
-  const arr = await openArray(root, array, arrayDir, version);
+  const arr = await openArray(root, array, arrayDir, version, options.confined);
   const dtype = SAMPLE_TYPES[arr.dtype];
   if (!dtype) throw new EmsegIoError('unsupported', arrayDir, `data type ${arr.dtype} is not read (uint8, uint16, uint32, float32)`);
   const lead = leadingAxes(arr.shape, arrayDir, multiscale?.axes ?? []);
@@ -206,6 +239,7 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
     try {
       chunk = await arr.getChunk(key);
     } catch (err) {
+      if (err instanceof EmsegIoError) throw err; // the store's own refusal (a confined store met a link out)
       throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk cannot be decoded; truncated or damaged (${describe(err)})`, { cause: err });
     }
     const expected = arr.chunks.reduce((a, b) => a * b, 1);
