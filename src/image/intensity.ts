@@ -59,7 +59,7 @@ export function formatIntensity(spec: IntensitySpec): string {
 }
 
 /** Where a section came from, for error messages (a Slice of io has these fields). */
-export interface SectionSource {
+export interface SectionOrigin {
   source: string;
   page: number;
   index: number;
@@ -77,12 +77,12 @@ interface SectionStats {
   max: number;
 }
 
-function describeSection(at: SectionSource): string {
+function describeSection(at: SectionOrigin): string {
   return `section ${at.index}${at.page > 0 ? ` (page ${at.page + 1} of the file)` : ''}`;
 }
 
 /** Min and max; any NaN or infinity is refused, naming the file and section. */
-function statsOf(data: StackData, at: SectionSource): SectionStats {
+function statsOf(data: StackData, at: SectionOrigin): SectionStats {
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < data.length; i++) {
@@ -97,7 +97,7 @@ function statsOf(data: StackData, at: SectionSource): SectionStats {
 }
 
 /** The mapping `spec` gives this section (refusing where `auto`/`dtype` would mis-scale it). */
-export function sectionMapping(spec: IntensitySpec, data: StackData, at: SectionSource): IntensityMapping {
+export function sectionMapping(spec: IntensitySpec, data: StackData, at: SectionOrigin): IntensityMapping {
   const stats = statsOf(data, at);
   switch (spec.kind) {
     case 'dtype':
@@ -112,7 +112,7 @@ export function sectionMapping(spec: IntensitySpec, data: StackData, at: Section
   }
 }
 
-function dtypeMapping(kind: 'dtype' | 'auto', s: SectionStats, at: SectionSource): IntensityMapping {
+function dtypeMapping(kind: 'dtype' | 'auto', s: SectionStats, at: SectionOrigin): IntensityMapping {
   const where = describeSection(at);
   if (s.type === 'float32') {
     if (s.min >= 0 && s.max <= 1) return { low: 0, high: 1 };
@@ -167,12 +167,12 @@ export function applyMapping(data: StackData, m: IntensityMapping): Float32Array
 }
 
 /** One section's pixels as network input: statistics, mapping and application in one call. */
-export function normaliseSection(spec: IntensitySpec, data: StackData, at: SectionSource): Float32Array {
+export function normaliseSection(spec: IntensitySpec, data: StackData, at: SectionOrigin): Float32Array {
   return applyMapping(data, sectionMapping(spec, data, at));
 }
 
 /** A per-section normaliser for a rule, e.g. for DatasetOptions.toFloat or a prediction loop. */
-export function sectionNormaliser(spec: IntensitySpec): (s: SectionSource & { data: StackData }) => Float32Array {
+export function sectionNormaliser(spec: IntensitySpec): (s: SectionOrigin & { data: StackData }) => Float32Array {
   return (s) => normaliseSection(spec, s.data, s);
 }
 

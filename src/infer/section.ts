@@ -1,3 +1,4 @@
+import type { IntensityMapping } from '../image/intensity.js';
 import { reflect } from '../image/mirror.js';
 import { fullScale, sampleTypeOf, type StackData } from '../io/stack.js';
 
@@ -10,12 +11,6 @@ export interface SectionSource {
   height: number;
   width: number;
   read(top: number, left: number, h: number, w: number, out: Float32Array): void;
-}
-
-/** The linear intensity map of a section, (v - low) / (high - low) clipped to [0,1] (see image/intensity.ts). */
-export interface IntensityMapping {
-  low: number;
-  high: number;
 }
 
 /**

@@ -137,6 +137,9 @@ export async function readStack(input: string | readonly string[], options: Read
 }
 
 /** Full scale of an integer type (8-bit 255, 16-bit 65535, 32-bit 2^32-1); 1 for float. */
+/** Bytes one sample of each type takes. */
+export const BYTES_PER_SAMPLE: Readonly<Record<SampleType, number>> = { uint8: 1, uint16: 2, uint32: 4, float32: 4 };
+
 export function fullScale(type: SampleType): number {
   return type === 'uint8' ? 255 : type === 'uint16' ? 65535 : type === 'uint32' ? 4294967295 : 1;
 }

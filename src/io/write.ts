@@ -11,7 +11,7 @@ import { EmsegIoError } from './errors.js';
 import { FolderOutput, checkFileTarget, createTemp as createGuardedTemp, discardTemp, outputGuard, publishTemp } from './output-guard.js';
 import type { OutputGuard } from './output-guard.js';
 import { encodePng } from './png.js';
-import { allocate, sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
+import { BYTES_PER_SAMPLE, allocate, sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
 import type { ImageStack, SampleType, SliceLike, StackData } from './stack.js';
 import { TiffLayout, littleEndianBytes, pageFromSlice } from './tiff-write.js';
 
@@ -215,15 +215,15 @@ async function writeTiffFile(path: string, slices: AsyncIterable<AnySlice>, guar
   await commit([[tmp, path]], guard);
 }
 
-const BITS: Record<SampleType, 8 | 16 | 32> = { uint8: 8, uint16: 16, uint32: 32, float32: 32 };
+const BITS = (type: SampleType) => (8 * BYTES_PER_SAMPLE[type]) as 8 | 16 | 32;
 
 /** One TIFF page, one strip per band, each band written as it arrives. */
 async function writeBandedPage(fh: FileHandle, layout: TiffLayout, s: BandedSlice, where: string): Promise<void> {
-  const bytesPerPixel = BITS[s.sampleType] / 8;
+  const bytesPerPixel = BYTES_PER_SAMPLE[s.sampleType];
   const strips = Math.ceil(s.height / s.bandRows);
   const rowsOf = (i: number) => Math.min(s.bandRows, s.height - i * s.bandRows);
   const lengths = Array.from({ length: strips }, (_, i) => rowsOf(i) * s.width * bytesPerPixel);
-  const placed = layout.placePage({ width: s.width, height: s.height, bitsPerSample: BITS[s.sampleType],
+  const placed = layout.placePage({ width: s.width, height: s.height, bitsPerSample: BITS(s.sampleType),
     sampleFormat: s.sampleType === 'float32' ? 3 : 1, rowsPerStrip: s.bandRows }, lengths);
   let i = 0;
   for await (const band of s.bands) {

@@ -1,4 +1,5 @@
 import type { BackendKind } from '../backend/index.js';
+import { DEFAULT_TILE } from '../infer/predict.js';
 import type { LabelPolarity } from '../io/index.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
 import type { TRAIN_CHOICES } from './train.js';
@@ -49,7 +50,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
 /** `emseg predict` flags. */
 export const PREDICT_DEFAULTS = Object.freeze({
   format: option('isbi', 'isbi (multi-page float TIFF, 1 = non-membrane), tiff, png-folder, tiff-folder'),
-  tile: option(512, 'output tile edge (bounds memory)'),
+  tile: option(DEFAULT_TILE, 'output tile edge (bounds memory)'),
 });
 
 /** The watershed options of `emseg segment` and `emseg predict --close-gaps` (values: DEFAULT_SEGMENT_OPTIONS). */

@@ -3,8 +3,9 @@ import { EmsegError } from '../errors.js';
 import { checkFinite, sectionMapping, type IntensitySpec } from '../image/intensity.js';
 import { DECODE_BYTES_PER_RAW_BYTE, availableMemoryBytes, formatBytes } from '../io/limits.js';
 import {
-  checkOutputPath, openStack, writeIsbiSubmission, writeStack, type AnySlice, type OutputFormat, type SampleType, type Slice,
+  checkOutputPath, openStack, writeIsbiSubmission, writeStack, type AnySlice, type OutputFormat, type Slice,
 } from '../io/index.js';
+import { BYTES_PER_SAMPLE } from '../io/stack.js';
 import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
 import { sectionFrom, type SectionSource } from '../infer/section.js';
@@ -41,7 +42,6 @@ export interface PredictJob {
  */
 export const CLOSE_GAPS_BYTES_PER_PIXEL = 28;
 
-const BYTES_OF: Record<SampleType, number> = { uint8: 1, uint16: 2, uint32: 4, float32: 4 };
 
 /** The section as the predictor reads it: windows of normalised intensities from the decoded slice. */
 function sectionOf(s: Slice, spec: IntensitySpec): SectionSource {
@@ -67,7 +67,7 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   intensity.notices.forEach((m) => o.notice?.(m));
   const inputs = [...reader.files, ...o.models]; // never written over, even with --overwrite
   // The decoded section stays while it is predicted; its decoder's buffers may not be collected yet.
-  const sectionBytes = (1 + DECODE_BYTES_PER_RAW_BYTE) * reader.width * reader.height * BYTES_OF[reader.sampleType];
+  const sectionBytes = (1 + DECODE_BYTES_PER_RAW_BYTE) * reader.width * reader.height * BYTES_PER_SAMPLE[reader.sampleType];
   const ws = checkPredictionMemory(models.map((m) => m.spec), o.tile, reader.height, reader.width, sectionBytes);
   if (o.closeGaps) checkCloseGapsMemory(reader.width, reader.height, ws.total + sectionBytes);
   const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });

@@ -18,7 +18,7 @@
 import { join, resolve } from 'node:path';
 import { createBackend } from '../backend/index.js';
 import { EmsegError, describeError } from '../errors.js';
-import { checkFinite, formatIntensity, type IntensitySpec } from '../image/intensity.js';
+import { checkFinite, formatIntensity, type IntensityMapping, type IntensitySpec } from '../image/intensity.js';
 import { reflect } from '../image/mirror.js';
 import type { SectionSource } from '../infer/section.js';
 import { checkPredictionMemory } from '../infer/memory.js';
@@ -27,7 +27,7 @@ import { commonStride } from '../infer/tiling.js';
 import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
-import { fullScale, type StackData } from '../io/stack.js';
+import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../io/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
 import { alignBlock, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
@@ -44,7 +44,6 @@ export const DEFAULT_BLOCK_DEPTH = 1;
 const UINT8_MAX = 255;
 /** Blocks whose buffers are alive at once: one computing, one read ahead or being written. */
 const IN_FLIGHT = 2;
-const BYTES_OF: Record<VolumeReader['dtype'], number> = { uint8: 1, uint16: 2, uint32: 4, float32: 4 };
 
 export type MapDtype = 'uint8' | 'float32';
 
@@ -98,7 +97,7 @@ export function isZarrOutput(path: string): boolean {
 }
 
 /** The linear map (v - low) / (high - low) of the whole volume, from the rule and the dtype alone. */
-export function volumeMapping(spec: IntensitySpec, dtype: VolumeReader['dtype']): { low: number; high: number } {
+export function volumeMapping(spec: IntensitySpec, dtype: VolumeReader['dtype']): IntensityMapping {
   switch (spec.kind) {
     case 'range':
       return { low: spec.low, high: spec.high };
@@ -259,8 +258,8 @@ export async function runVolumePredict(job: VolumePredictJob, progress: Progress
     const margin = Math.max(...models.map((m) => predictor.geometry(m, grid.stepH, grid.stepW).margin));
     const plan = planBlocks(reader.shape, block, [0, margin, margin], [1, stride, stride]);
     // Two read regions (current and prefetched), the block's map being filled and the one being written.
-    const readBytes = IN_FLIGHT * voxelCount([block[0], block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_OF[reader.dtype];
-    const mapBytes = IN_FLIGHT * voxelCount(block) * BYTES_OF[job.dtype];
+    const readBytes = IN_FLIGHT * voxelCount([block[0], block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_PER_SAMPLE[reader.dtype];
+    const mapBytes = IN_FLIGHT * voxelCount(block) * BYTES_PER_SAMPLE[job.dtype];
     checkPredictionMemory(models.map((m) => m.spec), job.tile, block[1], block[2], readBytes + mapBytes, '--block');
     const polarity: MembranePolarity = job.membraneProb ? 'membrane-high' : 'membrane-low';
     const writer = await createOmeZarr(job.out, { shape: reader.shape, dtype: job.dtype, chunks: block, kind: 'membrane', polarity,
