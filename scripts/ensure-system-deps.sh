@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages emseg builds against (oneDNN, a C++ toolchain, and the python3 that node-gyp
-# runs) and the chromium the viewer's tests drive (playwright-core never downloads a browser), only when missing.
+# runs) and the chromium the viewer's tests drive (playwright-core never downloads a browser) and the redis-server the
+# queue tests start privately, only when missing.
 set -euo pipefail
 need=()
 [ -f /usr/include/dnnl.hpp ] || need+=(libdnnl-dev)
@@ -8,6 +9,7 @@ command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
 command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null; then
