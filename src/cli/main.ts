@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { EmsegError, describeError } from '../errors.js';
 import { registerBench } from './bench.js';
 import { registerConvert } from './convert.js';
+import { registerCurves } from './curves.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerSegment(program);
   registerTuneSegment(program);
   registerStudy(program);
+  registerCurves(program);
   registerEval(program);
   registerExport(program);
   registerInfo(program);
