@@ -25,7 +25,7 @@ import { ComponentLabeller } from './components.js';
 import { validateInputs } from './validate.js';
 import { MismatchKind, WarpingErrorCounter } from './warping.js';
 
-/** Labelled cells smaller than this (pixels) count as small cells: at 4 nm/px, about 0.005 um^2 (a thin neurite). */
+/** Labelled cells smaller than this (pixels) count as small cells: at 4 nm/px, about 0.0064 um^2 (a thin neurite in cross-section). */
 export const DEFAULT_SMALL_CELL_AREA = 400;
 
 export interface BreakdownCounts {

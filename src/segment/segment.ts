@@ -14,18 +14,20 @@ export interface SegmentOptions {
   mergeThreshold: number;
   /**
    * Also seed every region of the unsmoothed map below this P(membrane) that has no seed and at least
-   * `minSeedArea` pixels (0: off; see addUnseededRegions). Optional so that callers written before it keep working.
+   * `minSeedArea` pixels (0: off; see addUnseededRegions). Optional: when left out, the default applies.
    */
   extraSeedThreshold?: number;
 }
 
 /**
- * Chosen on ISBI 2012 training sections 20-22 (best V_rand of `emseg tune-segment`'s grid, with the earlier
- * single-U-Net model; still within 0.0001 of the best for the shipped ensemble; docs/MODELS.md): many small seeds
- * (over-segmentation), then merging across boundaries the network does not believe in.
+ * Chosen on ISBI 2012 training sections 20-22 with the shipped ensemble's maps (issue 13; docs/MODELS.md,
+ * "Topology"): the best V_rand of an `emseg tune-segment` grid over sigma, seed threshold, merge threshold and
+ * extra seeds, and of the settings within 0.0001 of it the lowest warping error; sections 23-24 were scored only
+ * afterwards. Many small seeds (over-segmentation), extra seeds for thin and small cells, then merging across
+ * boundaries the network does not believe in.
  */
 export const DEFAULT_SEGMENT_OPTIONS: Readonly<Required<SegmentOptions>> = Object.freeze({
-  sigma: 1, seedThreshold: 0.05, minSeedArea: 5, mergeThreshold: 0.6, extraSeedThreshold: 0,
+  sigma: 2, seedThreshold: 0.1, minSeedArea: 5, mergeThreshold: 0.6, extraSeedThreshold: 0.5,
 });
 
 /**
