@@ -79,6 +79,25 @@ test('--json gives the reference values, best thresholds and details of a propos
   assert.equal(sum('warping_mergers'), want.per_threshold.warping_mergers![best]);
 });
 
+test('--breakdown splits the reference warping counts by kind, per section, in JSON and text', async () => {
+  const exp = expected();
+  for (const name of ['gaps', 'spurious']) {
+    const want = exp.proposals[name]!;
+    const best = want.best_threshold_index.warping_error!;
+    const doc = JSON.parse(await runCli(['--labels', GT, '--pred', fixture(`${name}.tif`), '--json', '--breakdown']));
+    const b = doc.breakdown;
+    assert.equal(b.threshold, exp.warping_thresholds[best]);
+    assert.equal(b.small_cell_area, 400);
+    assert.equal(b.sections.length, 5);
+    assert.equal(b.total.gap + b.total.small_cell, want.per_threshold.warping_mergers![best], `${name} mergers`);
+    assert.equal(b.total.false_boundary + b.total.small_piece, want.per_threshold.warping_splits![best], `${name} splits`);
+  }
+  const text = await runCli(['--labels', GT, '--pred', fixture('gaps.tif'), '--breakdown', '--small-cell-area', '50']);
+  assert.match(text, /warping error by kind at threshold .* \(small cell: < 50 px\)/);
+  assert.match(text, /^total\s+\d+/m);
+  await assert.rejects(runCli(['--labels', GT, '--pred', fixture('gaps.tif'), '--breakdown', '--small-cell-area', '0']), CommanderError);
+});
+
 test('the text table lists each metric with its value and best threshold', async () => {
   const out = await runCli(['--labels', GT, '--pred', fixture('perfect.tif'), '--metrics', 'pixel_error,v_rand']);
   assert.match(out, /pixel_error\s+0\.000000\s+0\s+lower/);

@@ -123,3 +123,23 @@ test('tuneSegmentation scores the maps as they are and every grid point; closing
   assert.ok(rows[0]!.scores.rand_error! > 0.3, 'the gap merges the two cells');
   for (const r of rows.slice(1)) assert.ok(r.scores.rand_error! < 0.01, `${JSON.stringify(r)}`);
 });
+
+test('extra seeds (on by default) give a thin cell that smoothing erases a segment of its own', () => {
+  // A strip two pixels wide (x = 22, 23) between the wall at x = 19-21 and a second wall at x = 24.
+  const p = twoCells();
+  for (let y = 1; y < H - 1; y++) p[y * W + 24] = 1;
+  const plain = segmentSection(p, H, W, { extraSeedThreshold: 0 });
+  const extra = segmentSection(p, H, W);
+  const stripLabel = (s: { labels: Int32Array }) => s.labels[15 * W + 22]!;
+  assert.equal(plain.count, 2, 'the strip gets no seed and is flooded from a neighbour');
+  assert.ok(stripLabel(plain) === plain.labels[15 * W + 10] || stripLabel(plain) === plain.labels[15 * W + 30]);
+  assert.equal(extra.count, 3);
+  for (const x of [10, 30]) assert.notEqual(stripLabel(extra), extra.labels[15 * W + x]);
+  // Too small a region (below min-seed-area) is not seeded.
+  assert.equal(segmentSection(p, H, W, { extraSeedThreshold: 0.5, minSeedArea: 2 * (H - 2) + 1 }).count, 2);
+  // Where the map shows no membrane between the extra seed and its neighbour, the agglomeration still joins them.
+  const noWall = twoCells();
+  assert.equal(segmentSection(noWall, H, W).count, 2);
+  assert.deepEqual(segmentGrid({ sigma: [1], seedThreshold: [0.05], minSeedArea: [5], mergeThreshold: [0.6],
+    extraSeedThreshold: [0, 0.5] }).map((o) => o.extraSeedThreshold), [0, 0.5]);
+});

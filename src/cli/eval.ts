@@ -3,7 +3,9 @@ import { LABEL_POLARITIES } from '../io/index.js';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
 import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
 import { evaluateFiles, type EvaluateFilesOptions } from '../pipeline/evaluate.js';
+import { DEFAULT_SMALL_CELL_AREA } from '../metrics/index.js';
 import {
+  formatBreakdown,
   formatPerThreshold,
   formatSections,
   formatSummary,
@@ -52,6 +54,7 @@ export function formatEvalOutput(e: EvaluateFilesResult, o: Pick<EvalCliOptions,
   let text = formatSummary(e);
   if (o.perThreshold) text += `\nper threshold\n${formatPerThreshold(e.result)}`;
   if (o.perSlice) text += `\nper section\n${formatSections(e)}`;
+  if (e.breakdown) text += `\n${formatBreakdown(e)}`;
   if (e.report) text += `\nwrote ${e.report.path}\n`;
   return text;
 }
@@ -80,6 +83,9 @@ export function registerEval(program: Command): void {
     .option('--json', 'print JSON (values, best thresholds; details with --per-threshold / --per-slice)')
     .option('--per-threshold', 'also print every metric at every threshold')
     .option('--per-slice', 'also print per-section scores and warping splits/mergers')
+    .option('--breakdown', 'also break the warping error down by kind of event at its best threshold: gaps, small cells merged, '
+      + 'false boundaries, small pieces cut off, and the events it does not count (specks, missed cells, ...); docs/MODELS.md "Topology"')
+    .option('--small-cell-area <px>', 'with --breakdown: labelled cells smaller than this count as small', positiveInt, DEFAULT_SMALL_CELL_AREA)
     .option('--report <file>', 'write a report: .html = everything (plots, tables, error overlays), .svg = the plots only (scores against threshold and per section), '
       + '.png = the error-overlay mosaic only (rasterising the plots would need a browser, so they are not in the PNG)')
     .option('--images <path>', 'raw EM stack to show under the error marks in the report (default: the prediction)')
@@ -96,7 +102,7 @@ Exit status 1 with a message naming the file on missing files, size/count mismat
     .action(async (o, cmd: Command) => {
       const { output } = await runEval({
         labels: o.labels, prediction: o.pred, images: o.images, imagesIntensity: o.intensity, imagesToGrey: o.toGrey ?? false, membraneProb: o.membraneProb ?? false, polarity: o.polarity,
-        metrics: o.metrics, report: o.report, overwrite: o.overwrite ?? false, reportSections: o.reportSections,
+        metrics: o.metrics, breakdown: o.breakdown ? o.smallCellArea : undefined, report: o.report, overwrite: o.overwrite ?? false, reportSections: o.reportSections,
         json: o.json ?? false, perThreshold: o.perThreshold ?? false, perSlice: o.perSlice ?? false, quiet: o.quiet ?? false,
       });
       // The root program's writer: process.stdout unless a caller (a test) configured another.

@@ -14,12 +14,13 @@ export function addSegmentOptions(command: Command): Command {
     .option('--sigma <px>', S.sigma.help, nonNegativeNumber, S.sigma.value)
     .option('--seed-threshold <p>', S.seedThreshold.help, probability, S.seedThreshold.value)
     .option('--min-seed-area <px>', S.minSeedArea.help, positiveInt, S.minSeedArea.value)
-    .option('--merge-threshold <p>', S.mergeThreshold.help, probability, S.mergeThreshold.value);
+    .option('--merge-threshold <p>', S.mergeThreshold.help, probability, S.mergeThreshold.value)
+    .option('--extra-seed-threshold <p>', S.extraSeedThreshold.help, probability, S.extraSeedThreshold.value);
 }
 
 export function segmentOptionsFrom(o: Record<string, unknown>): SegmentOptions {
   return { sigma: o.sigma as number, seedThreshold: o.seedThreshold as number, minSeedArea: o.minSeedArea as number,
-    mergeThreshold: o.mergeThreshold as number };
+    mergeThreshold: o.mergeThreshold as number, extraSeedThreshold: o.extraSeedThreshold as number };
 }
 
 function probability(value: string): number {

@@ -14,9 +14,10 @@ export function formatTuneRows(rows: TuneRow[], metrics: MetricName[], by: Metri
   const cells = sorted.map((r) => [
     r.options ? String(r.options.sigma) : 'maps as they are', r.options ? String(r.options.seedThreshold) : '',
     r.options ? String(r.options.minSeedArea) : '', r.options ? String(r.options.mergeThreshold) : '',
+    r.options ? String(r.options.extraSeedThreshold ?? 0) : '',
     ...metrics.map((m) => r.scores[m]!.toFixed(m === 'warping_error' ? 6 : 4)),
   ]);
-  return table(['sigma', 'seed-threshold', 'min-seed-area', 'merge-threshold', ...metrics], cells, (c) => c >= 1);
+  return table(['sigma', 'seed-threshold', 'min-seed-area', 'merge-threshold', 'extra-seed-threshold', ...metrics], cells, (c) => c >= 1);
 }
 
 export function registerTuneSegment(program: Command): void {
@@ -32,6 +33,7 @@ export function registerTuneSegment(program: Command): void {
     .option('--seed-threshold <list>', 'values to try', numberList, [0.05, 0.1, 0.15, 0.2, 0.3])
     .option('--min-seed-area <list>', 'values to try', numberList, [5, 20])
     .option('--merge-threshold <list>', 'values to try (0: no merging)', numberList, [0, 0.5, 0.6, 0.7])
+    .option('--extra-seed-threshold <list>', 'values to try (0: off)', numberList, [d.extraSeedThreshold])
     .option('--metrics <list>', 'metrics to compute', metricList)
     .option('--by <metric>', 'sort by this metric', 'v_rand')
     .option('--json', 'print the rows as JSON')
@@ -42,7 +44,7 @@ export function registerTuneSegment(program: Command): void {
       const { gt, proposal } = await loadInputs({ labels: o.labels, prediction: o.pred, polarity: o.polarity,
         membraneProb: o.membraneProb ?? false });
       const grid = segmentGrid({ sigma: o.sigma, seedThreshold: o.seedThreshold, minSeedArea: o.minSeedArea,
-        mergeThreshold: o.mergeThreshold });
+        mergeThreshold: o.mergeThreshold, extraSeedThreshold: o.extraSeedThreshold });
       const bar = progressBar('tune', grid.length + 1, '', o.quiet ?? false);
       const rows = tuneSegmentation(gt, proposal, grid, { metrics, onProgress: (done) => bar.update(done) });
       bar.stop();

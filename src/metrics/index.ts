@@ -6,3 +6,5 @@ export { thinnedSegmentation, warpingErrorLocations } from './slice-analysis.js'
 export type { PixelPosition, WarpingErrorLocations } from './slice-analysis.js';
 export { SWEEP_THRESHOLDS, WARPING_THRESHOLDS, javaThresholds } from './thresholds.js';
 export { labelComponents4 } from './components.js';
+export { BREAKDOWN_KINDS, DEFAULT_SMALL_CELL_AREA, warpingBreakdown } from './breakdown.js';
+export type { BreakdownCounts, WarpingBreakdown } from './breakdown.js';

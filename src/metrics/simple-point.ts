@@ -53,6 +53,14 @@ export const SIMPLE: Uint8Array = (() => {
 })();
 
 /**
+ * `FOREGROUND_TOUCHES[config]`: T4, the number of 4-connected foreground components of the ring that touch the
+ * centre directly; `BACKGROUND_PARTS[config]`: T8, the number of 8-connected background components of the ring.
+ * Used to name the topological change a non-simple flip would make (object or hole creation or deletion).
+ */
+export const FOREGROUND_TOUCHES: Uint8Array = Uint8Array.from({ length: 256 }, (_, c) => ringComponents(c, 1, false, isDirectNeighbour));
+export const BACKGROUND_PARTS: Uint8Array = Uint8Array.from({ length: 256 }, (_, c) => ringComponents(c, 0, true, () => true));
+
+/**
  * Ring configuration of pixel `p` in a binary image (0/1 values) with row stride `stride`.
  * The image must have a border of at least one pixel around `p` (callers pad with zeros).
  */

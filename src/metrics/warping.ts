@@ -1,6 +1,6 @@
 import { ComponentLabeller } from './components.js';
 import { PrioritySorter } from './radix-sort.js';
-import { RING, SIMPLE, ringConfig } from './simple-point.js';
+import { BACKGROUND_PARTS, FOREGROUND_TOUCHES, RING, SIMPLE, ringConfig } from './simple-point.js';
 
 /** Half-size of the window used to tell splits from hole deletions (41 x 41 pixels). */
 export const CLASSIFICATION_RADIUS = 20;
@@ -11,6 +11,22 @@ export interface WarpingErrors {
   mergers: number;
   splitPixels?: Int32Array;
   mergerPixels?: Int32Array;
+}
+
+/**
+ * What flipping a mismatch left after warping would change. Only Split (the proposal cuts a ground-truth cell)
+ * and Merger (the proposal joins two cells) are counted by the ISBI 2012 warping error. Of the others, seen from
+ * the proposal: HoleAddition = a membrane speck inside a cell, ObjectDeletion = a labelled cell (or the last pixel
+ * of one) that is membrane in the proposal, ObjectAddition = a cell-like blob inside a labelled membrane,
+ * HoleDeletion = a labelled membrane island the proposal fills in; Other = any remaining non-simple configuration.
+ */
+export const enum MismatchKind { Split = 0, Merger = 1, HoleAddition = 2, ObjectDeletion = 3, ObjectAddition = 4, HoleDeletion = 5, Other = 6 }
+
+/** The mismatches left after warping one slice (row-major pixel indices) and the warped ground truth's components. */
+export interface WarpedMismatches {
+  pixels: Int32Array;
+  kinds: Uint8Array;
+  components: Int32Array;
 }
 
 /**
@@ -36,6 +52,10 @@ export class WarpingErrorCounter {
   private queueY = new Int32Array(0);
   private readonly sorter = new PrioritySorter();
   private readonly labeller = new ComponentLabeller();
+  /** Distinct component labels around the pixel being classified. */
+  private readonly labels = new Int32Array(8);
+  /** How many mismatches the last `count` left (at the front of `items`). */
+  private lastRemaining = 0;
 
   /**
    * Counts splits and mergers for one slice. `gtFg` is nonzero on ground-truth foreground, the
@@ -58,6 +78,7 @@ export class WarpingErrorCounter {
       for (let x = 0; x < width; x++) warped[row + x] = gtFg[y * width + x] !== 0 ? 1 : 0;
     }
     const remaining = this.warp(proposal, width, height, stride, th);
+    this.lastRemaining = remaining;
     return this.classify(width, height, stride, remaining, keepPixels);
   }
 
@@ -157,41 +178,21 @@ export class WarpingErrorCounter {
    * hole additions/deletions) are not counted by the ISBI metric.
    */
   private classify(width: number, height: number, stride: number, remaining: number, keepPixels: boolean): WarpingErrors {
-    const { warped, components, items } = this;
-    this.labeller.label(warped, stride, height + 2, components);
+    const { components, items } = this;
+    this.labeller.label(this.warped, stride, height + 2, components);
     const splitPixels: number[] = [];
     const mergerPixels: number[] = [];
     let splits = 0;
     let mergers = 0;
-    const labels = new Int32Array(8);
     for (let i = 0; i < remaining; i++) {
       const p = items[i];
+      const kind = this.kindOf(p, width, height, stride);
       const x = (p % stride) - 1;
       const y = ((p / stride) | 0) - 1;
-      const interior = x > 0 && y > 0 && x < width - 1 && y < height - 1;
-      let distinct = 0;
-      for (let dy = -1; dy <= 1; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          if ((dx === 0 && dy === 0) || (!interior && (x + dx < 0 || y + dy < 0 || x + dx >= width || y + dy >= height))) continue;
-          const label = components[p + dy * stride + dx];
-          let seen = false;
-          for (let k = 0; k < distinct; k++) if (labels[k] === label) seen = true;
-          if (!seen) labels[distinct++] = label;
-        }
-      }
-      const onForeground = components[p] !== 0;
-      let isSplit = false;
-      let isMerger = false;
-      if (distinct >= 3) {
-        isSplit = onForeground;
-        isMerger = !onForeground;
-      } else if (distinct === 2 && onForeground) {
-        isSplit = this.disconnectsNeighbours(p, x, y, width, height, stride);
-      }
-      if (isSplit) {
+      if (kind === MismatchKind.Split) {
         splits++;
         if (keepPixels) splitPixels.push(y * width + x);
-      } else if (isMerger) {
+      } else if (kind === MismatchKind.Merger) {
         mergers++;
         if (keepPixels) mergerPixels.push(y * width + x);
       }
@@ -202,6 +203,53 @@ export class WarpingErrorCounter {
       result.mergerPixels = Int32Array.from(mergerPixels);
     }
     return result;
+  }
+
+  /**
+   * Every mismatch the warping leaves, with its kind, and the 4-connected components of the warped ground truth
+   * (row-major, unpadded; 0 = background). Split and merger are exactly the pixels `count` counts; the other kinds
+   * name the topological change the metric does not count (see MismatchKind).
+   */
+  mismatches(gtFg: Uint8Array, proposal: ArrayLike<number>, width: number, height: number, th: number): WarpedMismatches {
+    this.count(gtFg, proposal, width, height, th); // leaves the mismatches in `items` and labels `components`
+    const stride = width + 2;
+    const remaining = this.lastRemaining;
+    const pixels = new Int32Array(remaining);
+    const kinds = new Uint8Array(remaining);
+    for (let i = 0; i < remaining; i++) {
+      const p = this.items[i];
+      pixels[i] = (((p / stride) | 0) - 1) * width + (p % stride) - 1;
+      kinds[i] = this.kindOf(p, width, height, stride);
+    }
+    const components = new Int32Array(width * height);
+    for (let y = 0; y < height; y++) components.set(this.components.subarray((y + 1) * stride + 1, (y + 1) * stride + 1 + width), y * width);
+    return { pixels, kinds, components };
+  }
+
+  /** The kind of the remaining mismatch at padded index `p` (components must be labelled). */
+  private kindOf(p: number, width: number, height: number, stride: number): MismatchKind {
+    const { components, labels } = this;
+    const x = (p % stride) - 1;
+    const y = ((p / stride) | 0) - 1;
+    const interior = x > 0 && y > 0 && x < width - 1 && y < height - 1;
+    let distinct = 0;
+    for (let dy = -1; dy <= 1; dy++) {
+      for (let dx = -1; dx <= 1; dx++) {
+        if ((dx === 0 && dy === 0) || (!interior && (x + dx < 0 || y + dy < 0 || x + dx >= width || y + dy >= height))) continue;
+        const label = components[p + dy * stride + dx];
+        let seen = false;
+        for (let k = 0; k < distinct; k++) if (labels[k] === label) seen = true;
+        if (!seen) labels[distinct++] = label;
+      }
+    }
+    const onForeground = components[p] !== 0;
+    if (distinct >= 3) return onForeground ? MismatchKind.Split : MismatchKind.Merger;
+    if (distinct === 2 && onForeground && this.disconnectsNeighbours(p, x, y, width, height, stride)) return MismatchKind.Split;
+    // Not counted by the metric: name the change that flipping the pixel would make.
+    const config = ringConfig(this.warped, p, stride);
+    if (FOREGROUND_TOUCHES[config] === 0) return onForeground ? MismatchKind.ObjectDeletion : MismatchKind.ObjectAddition;
+    if (BACKGROUND_PARTS[config] === 0) return onForeground ? MismatchKind.HoleAddition : MismatchKind.HoleDeletion;
+    return MismatchKind.Other;
   }
 
   /**

@@ -60,6 +60,8 @@ export const SEGMENT_DEFAULTS = Object.freeze({
   minSeedArea: option(DEFAULT_SEGMENT_OPTIONS.minSeedArea, 'smaller seed regions are dropped'),
   mergeThreshold: option(DEFAULT_SEGMENT_OPTIONS.mergeThreshold,
     'merge neighbours whose boundary (mean of each pixel pair\'s higher P(membrane)) is below this (0: never)'),
+  extraSeedThreshold: option(DEFAULT_SEGMENT_OPTIONS.extraSeedThreshold,
+    'also seed each region of the unsmoothed map below this P(membrane) that has no seed (thin and small cells; 0: off)'),
 });
 
 /** Study-file fields that have no `emseg train` flag. */

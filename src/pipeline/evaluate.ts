@@ -5,7 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { EmsegIoError, type LabelPolarity } from '../io/index.js';
-import { evaluateStacks, warpingErrorLocations, type MetricName } from '../metrics/index.js';
+import {
+  DEFAULT_SMALL_CELL_AREA, evaluateStacks, warpingBreakdown, warpingErrorLocations, type MetricName,
+} from '../metrics/index.js';
 import { buildReport, loadInputs, reportKind, type EvaluateFilesResult, type SectionErrors } from '../report/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
@@ -37,6 +39,11 @@ export interface EvaluateFilesOptions {
   analyseSections?: boolean;
   /** Most sections shown as images in a report, the worst first (default 30). */
   reportSections?: number;
+  /**
+   * Break the warping error down by kind of event (docs/MODELS.md, "Topology") at its best threshold; the number
+   * is the area (pixels) below which a labelled cell counts as small (true: DEFAULT_SMALL_CELL_AREA).
+   */
+  breakdown?: boolean | number;
   onProgress?: (phase: 'load' | 'metrics' | 'sections', done: number, total: number) => void;
 }
 
@@ -66,6 +73,12 @@ export async function evaluateFiles(o: EvaluateFilesOptions): Promise<EvaluateFi
     depth: gt.depth,
     result,
   };
+
+  if (o.breakdown !== undefined && o.breakdown !== false) {
+    const bw = result.best_threshold_index.warping_error;
+    const threshold = bw === undefined ? DEFAULT_MARK_THRESHOLD : result.warping_thresholds[bw]!;
+    out.breakdown = warpingBreakdown(gt, proposal, threshold, o.breakdown === true ? DEFAULT_SMALL_CELL_AREA : o.breakdown);
+  }
 
   if (o.report !== undefined || o.analyseSections) {
     const bw = result.best_threshold_index.warping_error;

@@ -38,9 +38,10 @@ export interface PredictJob {
 
 /**
  * Bytes per pixel --close-gaps holds for a whole section: the assembled map (4), the watershed and its output
- * (16.5, measured on a 4096x4096 map: 276 MB), and the writer's float copy (4), rounded up.
+ * (16.5, measured on a 4096x4096 map: 276 MB, before extra seeds), the extra seeds' mask and region labels (5,
+ * counted), and the writer's float copy (4), rounded up.
  */
-export const CLOSE_GAPS_BYTES_PER_PIXEL = 28;
+export const CLOSE_GAPS_BYTES_PER_PIXEL = 30;
 
 
 /** The section as the predictor reads it: windows of normalised intensities from the decoded slice. */

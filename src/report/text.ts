@@ -1,5 +1,5 @@
 /** Plain-text tables and the JSON document of `emseg eval`. */
-import { METRIC_NAMES, type EvaluationResult, type MetricName } from '../metrics/index.js';
+import { BREAKDOWN_KINDS, METRIC_NAMES, type BreakdownCounts, type EvaluationResult, type MetricName } from '../metrics/index.js';
 import type { EvaluateFilesResult, SectionErrors } from './types.js';
 import { tidy } from './svg-plot.js';
 
@@ -59,6 +59,17 @@ export function formatSummary(e: EvaluateFilesResult): string {
     return [m, num(r[m]), tidy(bestThreshold(r, m)!, 4), HIGHER_IS_BETTER[m] ? 'higher' : 'lower', note];
   });
   return `${head}\n${table(['metric', 'value', 'best threshold', 'better', 'notes'], rows, (c) => c === 1 || c === 2)}`;
+}
+
+/** The warping error by kind of event: one row per section and the total (docs/MODELS.md, "Topology"). */
+export function formatBreakdown(e: EvaluateFilesResult): string {
+  const b = e.breakdown;
+  if (!b) return '';
+  const row = (name: string, c: BreakdownCounts) => [name, ...BREAKDOWN_KINDS.map((k) => String(c[k]))];
+  const rows = [...b.sections.map((c, z) => row(String(z), c)), row('total', b.total)];
+  const head = `warping error by kind at threshold ${tidy(b.threshold, 4)} (small cell: < ${b.small_cell_area} px); `
+    + 'pixels for gap, small_cell, false_boundary, small_piece (the counted mergers and splits); events for the rest\n';
+  return head + table(['section', ...BREAKDOWN_KINDS], rows, (c) => c >= 1);
 }
 
 /** One row per threshold: each computed metric's value there (pixel/Rand as 1 - F-score, like the final values). */
@@ -134,6 +145,7 @@ export function toJson(e: EvaluateFilesResult, o: JsonOptions = {}): Record<stri
   doc.thresholds = r.thresholds;
   doc.warping_thresholds = r.warping_thresholds;
   if (o.perThreshold) doc.per_threshold = r.per_threshold;
+  if (e.breakdown) doc.breakdown = e.breakdown;
   if (o.perSlice) {
     doc.per_slice = r.per_slice;
     if (e.sections) {

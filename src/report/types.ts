@@ -1,7 +1,7 @@
 /** What an evaluation produced, as the report builders and the text/JSON formatters read it. */
 import { extname } from 'node:path';
 import { EmsegIoError, type LabelPolarity } from '../io/index.js';
-import type { EvaluationResult, PixelPosition } from '../metrics/index.js';
+import type { EvaluationResult, PixelPosition, WarpingBreakdown } from '../metrics/index.js';
 import type { ReportKind } from './build.js';
 import type { SectionSource } from './load.js';
 
@@ -31,6 +31,8 @@ export interface EvaluateFilesResult {
   sections?: SectionErrors[];
   /** Threshold the section errors are located at: the best warping threshold, else 0.5. */
   markThreshold?: number;
+  /** The warping error by kind of event (with `breakdown`), at the best warping threshold. */
+  breakdown?: WarpingBreakdown;
   /** The report written, if any. */
   report?: { path: string; kind: ReportKind; bytes: number };
 }

@@ -1,6 +1,6 @@
 import { mergeWeakBoundaries, type Segmentation } from './agglomerate.js';
 import { gaussianBlur } from './gaussian.js';
-import { seedRegions } from './seeds.js';
+import { addUnseededRegions, seedRegions } from './seeds.js';
 import { seededWatershed } from './watershed.js';
 
 export interface SegmentOptions {
@@ -12,15 +12,22 @@ export interface SegmentOptions {
   minSeedArea: number;
   /** Neighbouring segments whose shared boundary is weaker than this are merged (0: never; see mergeWeakBoundaries). */
   mergeThreshold: number;
+  /**
+   * Also seed every region of the unsmoothed map below this P(membrane) that has no seed and at least
+   * `minSeedArea` pixels (0: off; see addUnseededRegions). Optional: when left out, the default applies.
+   */
+  extraSeedThreshold?: number;
 }
 
 /**
- * Chosen on ISBI 2012 training sections 20-22 (best V_rand of `emseg tune-segment`'s grid, with the earlier
- * single-U-Net model; still within 0.0001 of the best for the shipped ensemble; docs/MODELS.md): many small seeds
- * (over-segmentation), then merging across boundaries the network does not believe in.
+ * Chosen on ISBI 2012 training sections 20-22 with the shipped ensemble's maps (issue 13; docs/MODELS.md,
+ * "Topology"): the best V_rand of an `emseg tune-segment` grid over sigma, seed threshold, merge threshold and
+ * extra seeds, and of the settings within 0.0001 of it the lowest warping error; sections 23-24 were scored only
+ * afterwards. Many small seeds (over-segmentation), extra seeds for thin and small cells, then merging across
+ * boundaries the network does not believe in.
  */
-export const DEFAULT_SEGMENT_OPTIONS: Readonly<SegmentOptions> = Object.freeze({
-  sigma: 1, seedThreshold: 0.05, minSeedArea: 5, mergeThreshold: 0.6,
+export const DEFAULT_SEGMENT_OPTIONS: Readonly<Required<SegmentOptions>> = Object.freeze({
+  sigma: 2, seedThreshold: 0.1, minSeedArea: 5, mergeThreshold: 0.6, extraSeedThreshold: 0.5,
 });
 
 /**
@@ -33,6 +40,7 @@ export function segmentSection(pMembrane: Float32Array, height: number, width: n
   if (pMembrane.length !== height * width) throw new RangeError(`map has ${pMembrane.length} pixels, expected ${height}x${width}`);
   const smooth = gaussianBlur(pMembrane, height, width, o.sigma);
   const seeds = seedRegions(smooth, height, width, o.seedThreshold, o.minSeedArea);
+  if (o.extraSeedThreshold) addUnseededRegions(seeds, pMembrane, height, width, o.extraSeedThreshold, o.minSeedArea);
   const flooded = seededWatershed(smooth, seeds, height, width);
   // No seed at all (a section that is all membrane): one segment.
   if (flooded[0] === 0) return { labels: flooded.fill(1), count: 1 };

@@ -16,7 +16,13 @@ export function segmentGrid(axes: SegmentGridAxes): SegmentOptions[] {
   for (const sigma of axes.sigma) {
     for (const seedThreshold of axes.seedThreshold) {
       for (const minSeedArea of axes.minSeedArea) {
-        for (const mergeThreshold of axes.mergeThreshold) grid.push({ sigma, seedThreshold, minSeedArea, mergeThreshold });
+        for (const mergeThreshold of axes.mergeThreshold) {
+          // Without an extraSeedThreshold axis the grid points leave it out (off), as before the option existed.
+          if (!axes.extraSeedThreshold) grid.push({ sigma, seedThreshold, minSeedArea, mergeThreshold });
+          for (const extraSeedThreshold of axes.extraSeedThreshold ?? []) {
+            grid.push({ sigma, seedThreshold, minSeedArea, mergeThreshold, extraSeedThreshold });
+          }
+        }
       }
     }
   }
