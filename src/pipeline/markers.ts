@@ -51,6 +51,8 @@ export interface MarkerStore {
   readonly dir: string;
   /** Id of this run (layout + identity): equal on every machine that opens the same output for the same job. */
   readonly run: string;
+  /** When this output's run record was written (tells two outputs of one run apart: see the queue's job sets). */
+  readonly created?: string;
   isDone(block: Block): Promise<boolean>;
   /** Call only after every chunk of the block is written; `files` are those chunk files. */
   markDone(block: Block, files?: readonly string[]): Promise<void>;
@@ -133,7 +135,8 @@ export async function openMarkers(outDir: string, plan: BlockPlan, identity: Run
   }
   if (!existing || options.restart) writeFileAtomic(runPath, JSON.stringify(record, null, 2));
   const run = runId(record);
-  return makeStore(dir, blocksDir, outDir, plan, run);
+  const created = existing && !options.restart && runId(existing) === run ? existing.created : record.created;
+  return { ...makeStore(dir, blocksDir, outDir, plan, run), created };
 }
 
 function mismatch(path: string, old: RunRecord, now: RunRecord): EmsegError {

@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
 import type { Region } from '../io/formats/volume.js';
+import { digest, type MarkerStore } from '../pipeline/markers.js';
 import type { VolumePredictJob } from '../pipeline/volume-predict.js';
 
 /** The serialisable part of a blockwise prediction (no callbacks, no shard, no destructive flags). */
@@ -34,6 +35,8 @@ export interface BlockResult {
   index: number;
   /** False when a valid done marker was already there (a retried or duplicate job is a no-op). */
   computed: boolean;
+  /** Opening the run (models, reader, writer, markers): once per child and job set, then 0. */
+  openMs: number;
   readMs: number;
   computeMs: number;
   writeMs: number;
@@ -46,6 +49,18 @@ export interface BlockResult {
 
 export const BLOCK_JOB = 'block';
 export const FINISH_JOB = 'finish';
+
+/**
+ * The job set of an opened run: its run id (plan, model and input identity) and the creation time of its run
+ * record, read from the shared output, so every machine derives the same id, and two outputs computed from the
+ * same plan (two folders) never share job ids.
+ */
+export function jobsetOf(markers: MarkerStore): string {
+  return digest(markers.run, markers.created ?? '').slice(0, JOBSET_HEX);
+}
+
+/** Hex characters of a job-set id (64 bits). */
+const JOBSET_HEX = 16;
 
 /** Job ids are the job set (a hash of plan and run identity) plus the block: submitting twice adds nothing. */
 export const blockJobId = (jobset: string, index: number) => `${jobset}-${index}`;

@@ -11,7 +11,7 @@ import { appendFileSync } from 'node:fs';
 import type { SandboxedJob } from 'bullmq';
 import { EmsegError } from '../errors.js';
 import { finishVolumePredict, openVolumePredict, predictBlock, type VolumePredictRun } from '../pipeline/volume-predict.js';
-import { BLOCK_JOB, mapSpec, type BlockJobData, type BlockResult, type FinishJobData, type PathMap, WORKER_ENV } from './jobs.js';
+import { BLOCK_JOB, jobsetOf, mapSpec, type BlockJobData, type BlockResult, type FinishJobData, type PathMap, WORKER_ENV } from './jobs.js';
 
 const env = (k: keyof typeof WORKER_ENV) => process.env[WORKER_ENV[k]];
 const maps: PathMap[] = JSON.parse(env('pathMap') ?? '[]') as PathMap[];
@@ -28,9 +28,10 @@ async function runFor(data: FinishJobData): Promise<VolumePredictRun> {
     if (old) await (await old.run.catch(() => undefined))?.close();
   }
   const run = await current.run;
-  if (run.markers.run !== data.jobset) {
-    // The models or the input this machine sees are not the ones submitted (another file, another layout).
-    throw new EmsegError('resume-mismatch', run.job.out, `this worker computes run ${run.markers.run}, but the job belongs to run ${data.jobset}: it sees other model files or another input than the submitting machine`);
+  if (jobsetOf(run.markers) !== data.jobset) {
+    // The models or the input this machine sees are not the ones submitted (another file, another layout), or the
+    // output was restarted since.
+    throw new EmsegError('resume-mismatch', run.job.out, `this worker sees job set ${jobsetOf(run.markers)} there, but the job belongs to ${data.jobset}: other model files or input than the submitting machine, or the output was restarted`);
   }
   return run;
 }
@@ -44,10 +45,11 @@ function journal(result: BlockResult): void {
 async function processBlock(job: SandboxedJob<BlockJobData>): Promise<BlockResult> {
   const start = Date.now();
   const run = await runFor(job.data);
+  const openMs = Date.now() - start; // non-zero for a child's first block of a set: models loaded, output opened
   const block = run.plan.blocks[job.data.index];
   if (!block) throw new EmsegError('mismatch', run.job.out, `block ${job.data.index} is not in the plan of ${run.plan.blocks.length} blocks`);
   const attempt = job.attemptsMade + 1;
-  const base = { jobset: job.data.jobset, index: block.index, worker: env('worker') ?? String(process.pid), attempt };
+  const base = { jobset: job.data.jobset, index: block.index, worker: env('worker') ?? String(process.pid), attempt, openMs };
   if (await run.markers.isDone(block)) {
     return { ...base, computed: false, readMs: 0, computeMs: 0, writeMs: 0, start, end: Date.now() };
   }

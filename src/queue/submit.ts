@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { finishVolumePredict, openVolumePredict, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { QUEUE_DEFAULTS } from '../pipeline/defaults.js';
 import { connectOnce, doneKey, jobsetKey, jobsKey, JOBSETS_KEY, QUEUE_NAME } from './connection.js';
-import { BLOCK_JOB, blockJobId, finishJobId, specOf, type BlockJobData } from './jobs.js';
+import { BLOCK_JOB, blockJobId, finishJobId, jobsetOf, specOf, type BlockJobData } from './jobs.js';
 
 export interface SubmitOptions {
   redis: string;
@@ -40,7 +40,7 @@ export async function submitPredict(job: VolumePredictJob, options: SubmitOption
   const queue = new Queue<BlockJobData>(QUEUE_NAME, { connection: client });
   const run = await openVolumePredict(job);
   try {
-    const jobset = run.markers.run;
+    const jobset = jobsetOf(run.markers);
     const spec = specOf(job);
     const todo = [];
     for (const b of run.plan.blocks) if (!(await run.markers.isDone(b))) todo.push(b);
