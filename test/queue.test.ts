@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,7 @@ import { Queue } from 'bullmq';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { runVolumePredict } from '../src/pipeline/volume-predict.js';
 import { connectOnce, QUEUE_NAME } from '../src/queue/connection.js';
-import type { BlockResult } from '../src/queue/jobs.js';
+import { mapPath, parsePathMap, type BlockResult } from '../src/queue/jobs.js';
 import { queueStatus, type JobsetStatus } from '../src/queue/status.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
@@ -252,4 +252,31 @@ test('a poison block fails after its attempts with its coordinates, the rest fin
   assert.deepEqual([fixed.done, fixed.failed.length, fixed.pyramid], [TOTAL, 0, 'completed']);
   const cancel = emseg(['cancel', '--redis', server.url, id]);
   assert.equal(cancel.status, 0, cancel.stderr);
+});
+
+test('a worker that mounts the shared storage elsewhere (--path-map) computes the same job set and bytes', async () => {
+  const server = await redis();
+  const mounts = tempDir('queue-mounts');
+  const a = join(mounts, 'submitter');
+  const b = join(mounts, 'worker');
+  mkdirSync(a);
+  cpSync(join(fx.input, '..'), join(a, 'raw.zarr'), { recursive: true });
+  cpSync(fx.model, join(a, 'model'), { recursive: true });
+  const out = join(a, 'maps.zarr');
+  const sub = emseg(['submit', 'predict', '--model', join(a, 'model'), '--input', join(a, 'raw.zarr', '0'), '--out', out, '--block', BLOCK, '--redis', server.url]);
+  assert.equal(sub.status, 0, sub.stderr);
+  const id = sub.stdout.trim();
+  renameSync(a, b); // the storage now lives under another path: only the path map leads the worker to it
+  const log = join(mounts, 'journal.jsonl');
+  const w = worker(server.url, 'elsewhere', log, ['--path-map', `${a}=${b}`]);
+  const s = await settled(server.url, id);
+  await stopWorker(w);
+  assert.deepEqual([s.done, s.failed.length, s.pyramid], [TOTAL, 0, 'completed']);
+  assert.equal(journal(log).length, TOTAL);
+  const fa = files(join(b, 'maps.zarr'));
+  const fr = files(fx.reference);
+  for (const [k, v] of fa) if (k !== '.zattrs') assert.ok(v.equals(fr.get(k)!), `${k} differs`); // .zattrs names this copy's paths
+  assert.throws(() => parsePathMap('relative=/x'), (err: { code?: string }) => err.code === 'invalid-option');
+  assert.equal(mapPath('/mnt/a/b', [{ from: '/mnt/a', to: '/data' }]), '/data/b');
+  assert.equal(mapPath('/mnt/ab', [{ from: '/mnt/a', to: '/data' }]), '/mnt/ab', 'whole path components only');
 });
