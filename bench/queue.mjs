@@ -22,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const ROOT = new URL('..', import.meta.url).pathname;
 const lib = await import(join(ROOT, 'dist/src/index.js'));
 const { queueStatus } = await import(join(ROOT, 'dist/src/queue/status.js'));
+const { EmsegError } = await import(join(ROOT, 'dist/src/errors.js'));
 const { startRedis } = await import(join(ROOT, 'dist/test/helpers/redis-server.js'));
 const CLI = join(ROOT, 'bin/emseg.js');
 const ISBI = join(ROOT, '..', 'shared', 'data', 'isbi2012');
@@ -64,7 +65,7 @@ async function queued(url, input, nWorkers) {
   const out = join(work, `queue-${nWorkers}.zarr`);
   const journal = join(work, `queue-${nWorkers}.jsonl`);
   const sub = spawnSync(process.execPath, [CLI, 'submit', 'predict', ...common(input, out), '--redis', url], { encoding: 'utf8' });
-  if (sub.status !== 0) throw new Error(sub.stderr);
+  if (sub.status !== 0) throw new EmsegError('bench-failed', 'bench/queue.mjs', sub.stderr);
   const jobset = sub.stdout.trim();
   const workers = [];
   for (let i = 0; i < nWorkers; i++) {
@@ -79,7 +80,7 @@ async function queued(url, input, nWorkers) {
     await sleep(POLL_MS);
   }
   for (const w of workers) { w.p.kill('SIGTERM'); await w.exited; }
-  if (s.failed.length) throw new Error(`blocks failed: ${JSON.stringify(s.failed)}`);
+  if (s.failed.length) throw new EmsegError('bench-failed', 'bench/queue.mjs', `blocks failed: ${JSON.stringify(s.failed)}`);
   return { out, ...summarise(journal, nWorkers) };
 }
 
@@ -135,7 +136,7 @@ if (!o['no-single']) {
   const out = join(work, 'single.zarr');
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [CLI, 'predict', ...common(input, out), '--threads', '1', '--quiet', '--overwrite'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
+  if (r.status !== 0) throw new EmsegError('bench-failed', 'bench/queue.mjs', r.stderr);
   report.single = { seconds: (Date.now() - t0) / 1000, identicalToQueue: identical(out, report.runs[0].out) };
 }
 report.ratio2over1 = report.runs[1].blocksPerSecond / report.runs[0].blocksPerSecond;

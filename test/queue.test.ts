@@ -280,3 +280,18 @@ test('a worker that mounts the shared storage elsewhere (--path-map) computes th
   assert.equal(mapPath('/mnt/a/b', [{ from: '/mnt/a', to: '/data' }]), '/data/b');
   assert.equal(mapPath('/mnt/ab', [{ from: '/mnt/a', to: '/data' }]), '/mnt/ab', 'whole path components only');
 });
+
+test('cancel removes the blocks that have not started; a new submit queues them again', async () => {
+  const server = await redis();
+  const out = join(fx.dir, 'cancelled.zarr');
+  const id = submit(server.url, out);
+  const c = emseg(['cancel', '--redis', server.url, id]);
+  assert.equal(c.status, 0, c.stderr);
+  let [s] = await queueStatus(server.url, id);
+  assert.deepEqual([s!.waiting, s!.active, s!.cancelled, s!.done], [0, 0, TOTAL, 0]);
+  assert.equal(submit(server.url, out), id);
+  [s] = await queueStatus(server.url, id);
+  assert.deepEqual([s!.waiting, s!.cancelled], [TOTAL, 0]);
+  const missing = emseg(['cancel', '--redis', server.url, 'no-such-set']);
+  assert.notEqual(missing.status, 0);
+});

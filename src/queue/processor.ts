@@ -23,8 +23,9 @@ let current: { jobset: string; run: Promise<VolumePredictRun> } | undefined;
 async function runFor(data: FinishJobData): Promise<VolumePredictRun> {
   if (current?.jobset !== data.jobset) {
     const old = current;
-    current = { jobset: data.jobset, run: openVolumePredict({ ...mapSpec(data.spec, maps), threads }) };
-    current.run.catch(() => { current = undefined; }); // a failed open is retried by the next job
+    const entry = { jobset: data.jobset, run: openVolumePredict({ ...mapSpec(data.spec, maps), threads }) };
+    current = entry;
+    entry.run.catch(() => { if (current === entry) current = undefined; }); // a failed open is retried by the next job
     if (old) await (await old.run.catch(() => undefined))?.close();
   }
   const run = await current.run;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { EmsegError } from '../../src/errors.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 const START_TIMEOUT_MS = 10_000;
@@ -51,7 +52,7 @@ process.on('exit', () => live.forEach((p) => p.kill('SIGKILL')));
 async function waitForPing(port: number, password: string | undefined, proc: ChildProcess): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
+    if (proc.exitCode !== null) throw new EmsegError('redis-unreachable', REDIS_SERVER, `exited with ${proc.exitCode} (log: the --dir folder's redis.log)`);
     const client = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => undefined);
     try {
@@ -64,7 +65,7 @@ async function waitForPing(port: number, password: string | undefined, proc: Chi
     }
     await sleep(POLL_MS);
   }
-  throw new Error(`redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms`);
+  throw new EmsegError('redis-unreachable', REDIS_SERVER, `on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms`);
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
