@@ -31,6 +31,7 @@ export function registerSubmit(program: Command): void {
   submit.command('segment')
     .description('not supported: blockwise segmentation stitches across all blocks (run emseg segment on the finished maps)')
     .allowUnknownOption()
+    .allowExcessArguments()
     .action(() => {
       throw new EmsegError('unsupported', 'submit segment', 'blockwise segmentation is not queued: its stitching pass needs every block of the maps. '
         + 'Queue the prediction (emseg submit predict), then run emseg segment --pred maps.zarr --out cells.zarr on one machine');

@@ -6,6 +6,7 @@
  * block is retried with exponential backoff (the attempts and delay are set per job by submit). When the last
  * block of a job set completes, a finish job (pyramid) is queued, with an id of its own so it is queued once.
  */
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -49,7 +50,7 @@ type AnyJob = Job<BlockJobData | FinishJobData>;
 
 export async function startWorker(options: WorkerOptions, report: (e: WorkerEvent) => void): Promise<WorkerHandle> {
   const connection = workerConnection(options.redis);
-  const name = options.name ?? `${process.env.HOSTNAME ?? 'worker'}:${process.pid}`;
+  const name = options.name ?? `${hostname()}:${process.pid}`;
   const childEnv = {
     ...process.env,
     [WORKER_ENV.threads]: options.threads ? String(options.threads) : '',
