@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/cli/main.js';
-import { PREDICT_DEFAULTS, TRAIN_DEFAULTS } from '../src/pipeline/defaults.js';
+import { PREDICT_DEFAULTS, QUEUE_DEFAULTS, TRAIN_DEFAULTS } from '../src/pipeline/defaults.js';
 import { checkpointInterval } from '../src/pipeline/train.js';
 import { parseStudy } from '../src/study/schema.js';
 import { REPO_ROOT } from './helpers/data.js';
@@ -46,4 +46,18 @@ test('bin/emseg.js --version prints the version in package.json', async () => {
   const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
   const { stdout } = await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'bin', 'emseg.js'), '--version']);
   assert.equal(stdout.trim(), version);
+});
+
+test('emseg worker and submit predict flags default to the queue table', () => {
+  const program = buildProgram();
+  const defaults = (c: Command) => Object.fromEntries(c.options.map((o) => [o.attributeName(), o.defaultValue]));
+  const worker = defaults(program.commands.find((c) => c.name() === 'worker')!);
+  const submit = defaults(program.commands.find((c) => c.name() === 'submit')!.commands.find((c) => c.name() === 'predict')!);
+  const pairs: [Record<string, unknown>, string, keyof typeof QUEUE_DEFAULTS][] = [
+    [worker, 'redis', 'redis'], [worker, 'concurrency', 'concurrency'], [worker, 'lockMs', 'lockMs'], [worker, 'stalledMs', 'stalledMs'],
+    [worker, 'maxStalled', 'maxStalled'], [worker, 'logEvery', 'logSeconds'],
+    [submit, 'redis', 'redis'], [submit, 'attempts', 'attempts'], [submit, 'backoff', 'backoffMs'],
+  ];
+  for (const [flags, flag, key] of pairs) assert.equal(flags[flag], QUEUE_DEFAULTS[key].value, `--${flag}`);
+  assert.equal(submit.tile, PREDICT_DEFAULTS.tile.value, 'submit predict takes predict\'s flags');
 });

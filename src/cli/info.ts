@@ -6,6 +6,9 @@ import { openVolume } from '../io/registry.js';
 import { nonNegativeInt, volumeFlags } from './convert.js';
 import { readRunStatus } from '../pipeline/markers.js';
 import { barFactory } from './progress.js';
+import { EmsegError } from '../errors.js';
+import { safeUrl } from '../queue/connection.js';
+import { queueStatus, type JobsetStatus } from '../queue/status.js';
 
 function describeVolume(v: VolumeReader, range: ValueRange): string {
   const lines = [
@@ -57,14 +60,38 @@ function formatEta(seconds: number | undefined): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m`;
 }
 
+function formatQueueStatus(s: JobsetStatus): string {
+  const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
+  const rate = s.blocksPerSecond === undefined ? 'unknown (no block completed yet)' : `${s.blocksPerSecond.toFixed(3)} blocks/s`;
+  const queued = s.active + s.waiting;
+  return [
+    `job set:   ${s.jobset} -> ${s.out}`,
+    `blocks:    ${s.done}/${s.total} done (${pct} %), ${s.active} active, ${s.waiting} waiting, ${s.failed.length} failed${s.cancelled ? `, ${s.cancelled} cancelled` : ''}`,
+    `rate:      ${rate}`,
+    `ETA:       ${queued === 0 ? (s.failed.length || s.cancelled ? 'stopped' : 'done') : formatEta(s.etaSeconds)}`,
+    `pyramid:   ${s.pyramid}`,
+    ...s.failed.map((f) => `failed:    ${f.where} after ${f.attempts} attempt(s): ${f.message}`),
+  ].join('\n');
+}
+
+async function showQueueStatus(url: string, jobset: string | undefined, json: boolean): Promise<void> {
+  const all = await queueStatus(url, jobset);
+  process.stdout.write(json ? `${JSON.stringify(jobset ? all[0] : all, null, 2)}\n` : `${all.map(formatQueueStatus).join('\n\n') || 'no job sets'}\n`);
+  const failed = all.reduce((n, s) => n + s.failed.length, 0);
+  if (failed > 0) throw new EmsegError('blocks-failed', jobset ?? safeUrl(url), `${failed} block(s) failed every attempt; fix the cause and submit again (failed blocks are retried)`);
+}
+
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('progress of a blockwise run from the done markers stored in its output: done, failed, remaining, ETA')
-    .argument('<out>', 'output folder of a blockwise run (e.g. maps.zarr)')
+    .description('progress of a blockwise run: from the done markers of its output, or (--redis) from the queue: done/active/failed/waiting, rate, ETA')
+    .argument('[target]', 'output folder of a blockwise run (e.g. maps.zarr); with --redis, a job set id (default: all)')
+    .option('--redis <url>', 'read the queue on this Redis instead of an output\'s markers; exits non-zero when blocks failed')
     .option('--json', 'print JSON instead of text')
-    .action(async (out: string, o) => {
-      const s = await readRunStatus(out);
+    .action(async (target: string | undefined, o) => {
+      if (o.redis) return showQueueStatus(o.redis, target, o.json ?? false);
+      if (!target) throw new EmsegError('invalid-option', 'status', 'give the output folder of a blockwise run (or --redis URL for a queue)');
+      const s = await readRunStatus(target);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
         return;

@@ -18,6 +18,7 @@ import { registerTrain } from './train.js';
 import { registerTuneSegment } from './tune-segment.js';
 import { onStaleTemp } from '../util/temp-files.js';
 import { registerView } from './view.js';
+import { registerCancel, registerSubmit, registerWorker } from './queue.js';
 
 /** Compiled to dist/src/cli/, so the package's own package.json is three levels up. */
 const PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
@@ -54,6 +55,9 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerConvert(program);
   registerStatus(program);
+  registerSubmit(program);
+  registerWorker(program);
+  registerCancel(program);
   registerView(program);
   return program;
 }

@@ -9,10 +9,9 @@ import { backendKind, intensityRule, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 import { addSegmentOptions, segmentOptionsFrom } from './segment.js';
 
-export function registerPredict(program: Command): void {
-  addVolumeOptions(addSegmentOptions(program
-    .command('predict')
-    .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)')
+/** The flags of `emseg predict`; `emseg submit predict` takes the same ones. */
+export function addPredictOptions(cmd: Command): Command {
+  return addVolumeOptions(addSegmentOptions(cmd
     .requiredOption('--model <dirs...>', 'model directory (or ensemble directory); several = ensemble average')
     .requiredOption('--input <path>', 'image stack (folder, glob, TIFF) or, with a .zarr output, any volume: vol.zarr/0, vol.h5:/raw, a big TIFF')
     .requiredOption('--out <path>', 'output: a .tif file (isbi, tiff), a folder (png-folder, tiff-folder), or an OME-Zarr (path ending .zarr: blockwise, resumable); a mismatch is refused')
@@ -27,7 +26,13 @@ export function registerPredict(program: Command): void {
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
-    .option('--quiet', 'no progress bar')))
+    .option('--quiet', 'no progress bar')));
+}
+
+export function registerPredict(program: Command): void {
+  addPredictOptions(program
+    .command('predict')
+    .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)'))
     .action(async (o) => {
       if (isZarrOutput(o.out)) return predictVolume(o);
       if (!['isbi', 'tiff', 'png-folder', 'tiff-folder'].includes(o.format)) {

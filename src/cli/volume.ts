@@ -4,7 +4,7 @@ import { EmsegError } from '../errors.js';
 import { parseVec3 } from '../io/formats/volume.js';
 import { parseShard } from '../pipeline/blocks.js';
 import type { BlockFailure } from '../pipeline/markers.js';
-import { runVolumePredict, type MapDtype } from '../pipeline/volume-predict.js';
+import { runVolumePredict, type MapDtype, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { runVolumeSegment } from '../pipeline/volume-segment.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { barFactory } from './progress.js';
@@ -42,12 +42,17 @@ export function reportFailures(out: string, failed: readonly BlockFailure[]): vo
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
-export async function predictVolume(o: any): Promise<void> {
+export function volumeJobFrom(o: any, command = 'predict'): VolumePredictJob {
   if (o.closeGaps) throw new EmsegError('invalid-option', '--close-gaps', 'is not available for blockwise (.zarr) outputs; run emseg segment on the maps');
-  const r = await runVolumePredict({ models: o.model, input: o.input, out: o.out, membraneProb: o.membraneProb ?? false,
+  return { models: o.model, input: o.input, out: o.out, membraneProb: o.membraneProb ?? false,
     tta: o.tta ?? false, bf16: o.bf16 ?? false, tile: o.tile, threads: o.threads, backend: o.backend, dtype: o.dtype ?? 'uint8',
     block: o.block, shard: o.shard, restart: o.restart ?? false, overwrite: o.overwrite ?? false, intensity: o.intensity,
-    toGrey: o.toGrey ?? false, scale: o.scale, notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));
+    toGrey: o.toGrey ?? false, scale: o.scale, notice: (m) => process.stderr.write(`emseg ${command}: ${m}\n`) };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+export async function predictVolume(o: any): Promise<void> {
+  const r = await runVolumePredict(volumeJobFrom(o), barFactory(o.quiet ?? false));
   const rate = r.seconds > 0 ? r.voxels / r.seconds : 0;
   process.stdout.write(`computed ${r.computed} skipped ${r.skipped} failed ${r.failed.length} of ${r.plan.blocks.length} blocks` +
     ` (${(rate / 1e6).toFixed(2)} M voxels/s); ${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`);

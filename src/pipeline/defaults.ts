@@ -69,3 +69,15 @@ export const STUDY_DEFAULTS = Object.freeze({
   evaluationTile: option(256, 'output tile edge for the dense prediction of the validation sections'),
   seeds: option(2, 'seeds, or a count n meaning seeds 1..n'),
 });
+
+/** `emseg submit / worker / status / cancel` (the block queue on Redis, src/queue/). */
+export const QUEUE_DEFAULTS = Object.freeze({
+  redis: option('redis://127.0.0.1:6379', 'Redis URL: redis://[:password@]host:port[/db], rediss:// for TLS'),
+  concurrency: option(1, 'blocks computed at once by this worker (one child process each)'),
+  attempts: option(3, 'attempts per block before it is reported as failed'),
+  backoffMs: option(1000, 'delay before the first retry of a failed block, doubled at each retry (ms)'),
+  lockMs: option(30_000, 'job lock (ms): renewed every half while a block computes; a dead worker\'s block is retried after it'),
+  stalledMs: option(30_000, 'how often (ms) workers look for blocks of dead workers'),
+  maxStalled: option(3, 'times a block may be taken back from a dead worker before it is failed'),
+  logSeconds: option(10, 'seconds between progress lines when stderr is not a terminal'),
+});

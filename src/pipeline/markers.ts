@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -49,6 +49,10 @@ export interface RunStatus {
 
 export interface MarkerStore {
   readonly dir: string;
+  /** Id of this run (layout + identity): equal on every machine that opens the same output for the same job. */
+  readonly run: string;
+  /** When this output's run record was written (tells two outputs of one run apart: see the queue's job sets). */
+  readonly created?: string;
   isDone(block: Block): Promise<boolean>;
   /** Call only after every chunk of the block is written; `files` are those chunk files. */
   markDone(block: Block, files?: readonly string[]): Promise<void>;
@@ -78,25 +82,31 @@ export function digest(...parts: (string | Uint8Array)[]): string {
   return h.digest('hex');
 }
 
-/** Digest of files' contents (model weights and specs are small enough to hash whole). */
+/**
+ * Digest of files' contents (model weights and specs are small enough to hash whole). Each file is hashed by its
+ * name and bytes and the per-file digests are sorted, so the result does not depend on where the files are mounted.
+ */
 export async function digestFiles(paths: readonly string[]): Promise<string> {
-  const h = createHash('sha256');
-  for (const p of [...paths].sort()) {
-    h.update(p.split(/[/\\]/).pop()!).update('\0');
-    h.update(await readFile(p).catch((err) => {
+  const each: string[] = [];
+  for (const p of paths) {
+    const bytes = await readFile(p).catch((err) => {
       throw new EmsegError('not-found', p, `cannot read for the run digest (${describeError(err)})`);
-    }));
+    });
+    each.push(digest(p.split(/[/\\]/).pop()!, bytes));
   }
-  return h.digest('hex');
+  return digest(...each.sort());
 }
 
 /**
- * Digest of a volume's identity: format, absolute path, array, shape, dtype, chunks and level. It does not hash
- * the voxels (terabytes); rewriting an input in place under the same layout is not detected.
+ * Digest of a volume's identity: format, path, array, shape, dtype, chunks and level. It does not hash the voxels
+ * (terabytes); rewriting an input in place under the same layout is not detected. With `relativeTo` (the output
+ * folder) the path is taken relative to it, so machines that mount the shared storage at different points (queue
+ * workers) agree on the identity; without it the absolute path is used.
  */
-export function volumeFingerprint(reader: VolumeReader): string {
+export function volumeFingerprint(reader: VolumeReader, relativeTo?: string): string {
   const { format, shape, dtype, chunks, level, scales } = reader;
-  return digest(JSON.stringify({ format, path: resolve(reader.path), shape, dtype, chunks, level, array: scales[level]?.path }));
+  const path = relativeTo === undefined ? resolve(reader.path) : relative(resolve(relativeTo), resolve(reader.path)).split(sep).join('/');
+  return digest(JSON.stringify({ format, path, shape, dtype, chunks, level, array: scales[level]?.path }));
 }
 
 /** Hex characters of a run id (64 bits). */
@@ -125,7 +135,8 @@ export async function openMarkers(outDir: string, plan: BlockPlan, identity: Run
   }
   if (!existing || options.restart) writeFileAtomic(runPath, JSON.stringify(record, null, 2));
   const run = runId(record);
-  return makeStore(dir, blocksDir, outDir, plan, run);
+  const created = existing && !options.restart && runId(existing) === run ? existing.created : record.created;
+  return { ...makeStore(dir, blocksDir, outDir, plan, run), created };
 }
 
 function mismatch(path: string, old: RunRecord, now: RunRecord): EmsegError {
@@ -160,6 +171,7 @@ function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPl
 
   return {
     dir,
+    run,
     isDone: async (b) => valid(b, await readRecord<DoneRecord>(donePath(b))),
     async markDone(b, files = []) {
       const entries = [];

@@ -142,7 +142,7 @@ function blockSection(data: StackData, read: Region, z: number, write: Region, s
   };
 }
 
-interface Engine {
+export interface Engine {
   predictor: Predictor;
   /** The plan's block size (edge blocks are predicted at this size too). */
   block: Vec3;
@@ -240,9 +240,31 @@ function checkJob(job: VolumePredictJob, reader: VolumeReader): void {
   }
 }
 
-/** Predicts a volume block by block into an OME-Zarr map; resumable (done markers) and shardable. */
-export async function runVolumePredict(job: VolumePredictJob, progress: ProgressFactory = silentProgress): Promise<VolumePredictResult> {
-  const started = Date.now();
+/**
+ * An opened blockwise prediction: everything a block needs (predictor, reader, writer, markers), built exactly
+ * the same way by the single-process run, a `--shard` and a queue worker, so all three compute the same bytes.
+ */
+export interface VolumePredictRun {
+  job: VolumePredictJob;
+  plan: BlockPlan;
+  writer: OmeZarrWriter;
+  markers: MarkerStore;
+  engine: Engine;
+  close(): Promise<void>;
+}
+
+/** Milliseconds one block spent reading its input, computing its map, and writing it (chunks, then marker). */
+export interface BlockTiming {
+  readMs: number;
+  computeMs: number;
+  writeMs: number;
+}
+
+/**
+ * Opens (creating or validating) the output and its markers for `job`, as `emseg predict --out x.zarr` does: the
+ * output's layout must agree, and a run record of another layout, model or input is refused unless `restart`.
+ */
+export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePredictRun> {
   const reader = await openVolume(job.input, { scale: job.scale, colour: job.toGrey ? 'to-grey' : 'reject' });
   try {
     checkJob(job, reader);
@@ -266,18 +288,58 @@ export async function runVolumePredict(job: VolumePredictJob, progress: Progress
       compression: job.compression, name: 'membrane',
       extra: { models: job.models.map((m) => resolve(m)), input: resolve(job.input), intensity: formatIntensity(intensity.spec), tta: job.tta } },
     { overwrite: job.overwrite, resume: !job.overwrite });
-    const identity = { model: await modelIdentity(job, models.map((m) => m.dir), intensity.spec), input: volumeFingerprint(reader) };
+    // The input is named relative to the output, so workers mounting the storage elsewhere agree on the run.
+    const identity = { model: await modelIdentity(job, models.map((m) => m.dir), intensity.spec), input: volumeFingerprint(reader, job.out) };
     const markers = await openMarkers(job.out, plan, identity, { restart: job.restart });
-    const mine = job.shard ? shardBlocks(plan, job.shard) : plan.blocks;
     const input = (b: Block) => inputRegion(b, block, margin, reader.shape);
     const floatInUnitRange = reader.dtype === 'float32' && (intensity.spec.kind === 'auto' || intensity.spec.kind === 'dtype');
-    const outcome = await pipeline({ predictor, block, input, floatInUnitRange, mapping, reader, job }, mine, writer, markers, progress);
-    const status = await markers.status();
-    const complete = status.remaining === 0;
-    if (complete) await writer.buildPyramid();
-    return { out: job.out, plan, ...outcome, complete, seconds: (Date.now() - started) / 1000 };
-  } finally {
+    const engine: Engine = { predictor, block, input, floatInUnitRange, mapping, reader, job };
+    return { job, plan, writer, markers, engine, close: () => reader.close() };
+  } catch (err) {
     await reader.close();
+    throw err;
+  }
+}
+
+/** Writes a computed block's map, then (only once its chunks are on disk) its done marker. */
+async function storeBlock(run: VolumePredictRun, b: Block, map: StackData): Promise<void> {
+  await run.writer.writeRegion(b.write, map);
+  await run.markers.markDone(b, run.writer.chunkFiles(b.write));
+}
+
+/**
+ * Reads, computes and writes one block, then marks it done: the one unit of work of every blockwise prediction
+ * (the overlapped loop below runs the same computeBlock and storeBlock, with the read of the next block ahead).
+ */
+export async function predictBlock(run: VolumePredictRun, b: Block): Promise<BlockTiming> {
+  const t0 = performance.now();
+  const data = await run.engine.reader.readRegion(run.engine.input(b));
+  const t1 = performance.now();
+  const map = computeBlock(run.engine, b, data);
+  const t2 = performance.now();
+  await storeBlock(run, b, map);
+  return { readMs: t1 - t0, computeMs: t2 - t1, writeMs: performance.now() - t2 };
+}
+
+/** Builds the pyramid when every block of the plan is done (by anyone); true when the output is complete. */
+export async function finishVolumePredict(run: VolumePredictRun): Promise<boolean> {
+  const status = await run.markers.status();
+  if (status.remaining !== 0) return false;
+  await run.writer.buildPyramid();
+  return true;
+}
+
+/** Predicts a volume block by block into an OME-Zarr map; resumable (done markers) and shardable. */
+export async function runVolumePredict(job: VolumePredictJob, progress: ProgressFactory = silentProgress): Promise<VolumePredictResult> {
+  const started = Date.now();
+  const run = await openVolumePredict(job);
+  try {
+    const mine = job.shard ? shardBlocks(run.plan, job.shard) : run.plan.blocks;
+    const outcome = await pipeline(run, mine, progress);
+    const complete = await finishVolumePredict(run);
+    return { out: job.out, plan: run.plan, ...outcome, complete, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await run.close();
   }
 }
 
@@ -292,7 +354,8 @@ interface Outcome {
  * Runs the blocks not yet done with reading, compute and writing overlapped. A block whose read, compute or
  * write fails is retried from its read (up to `attempts` in all), then recorded as failed and never marked done.
  */
-async function pipeline(e: Engine, blocks: readonly Block[], writer: OmeZarrWriter, markers: MarkerStore, progress: ProgressFactory): Promise<Outcome> {
+async function pipeline(run: VolumePredictRun, blocks: readonly Block[], progress: ProgressFactory): Promise<Outcome> {
+  const { engine: e, markers } = run;
   const todo: Block[] = [];
   let skipped = 0;
   for (const b of blocks) if (await markers.isDone(b)) skipped++; else todo.push(b);
@@ -310,21 +373,16 @@ async function pipeline(e: Engine, blocks: readonly Block[], writer: OmeZarrWrit
       outcome.voxels += voxelCount(regionShape(b.write));
     } else {
       await markers.markFailed(b, error, attempts);
-      const code = error instanceof EmsegError ? error.code : 'failed';
-      outcome.failed.push({ index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() });
+      outcome.failed.push(blockFailure(b, error, attempts));
     }
     bar.update(outcome.computed + outcome.failed.length, { block: b.grid.join(',') });
-  };
-  const store = async (b: Block, map: StackData) => {
-    await writer.writeRegion(b.write, map);
-    await markers.markDone(b, writer.chunkFiles(b.write));
   };
   // A failed first try is retried from a fresh read, `attempts - 1` more times, keeping the last error.
   const retry = async (b: Block, error: unknown): Promise<void> => {
     let lastError = error;
     for (let i = 1; i < attempts; i++) {
       try {
-        await store(b, computeBlock(e, b, await e.reader.readRegion(e.input(b))));
+        await predictBlock(run, b);
         return finish(b, true);
       } catch (err) {
         lastError = err;
@@ -347,11 +405,17 @@ async function pipeline(e: Engine, blocks: readonly Block[], writer: OmeZarrWrit
         error = err;
       }
       await pending;
-      pending = map ? store(b, map).then(() => finish(b, true), (err) => retry(b, err)) : retry(b, error);
+      pending = map ? storeBlock(run, b, map).then(() => finish(b, true), (err) => retry(b, err)) : retry(b, error);
     }
     await pending;
   } finally {
     bar.stop();
   }
   return outcome;
+}
+
+/** The record of a block that failed every attempt (as markFailed stores it). */
+export function blockFailure(b: Block, error: unknown, attempts: number): BlockFailure {
+  const code = error instanceof EmsegError ? error.code : 'failed';
+  return { index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() };
 }

@@ -1,0 +1,120 @@
+/** Flags and progress of the block queue: `emseg submit`, `emseg worker`, `emseg cancel` (status: info.ts). */
+import type { Command } from 'commander';
+import { EmsegError } from '../errors.js';
+import { QUEUE_DEFAULTS as Q } from '../pipeline/defaults.js';
+import { isZarrOutput } from '../pipeline/volume-predict.js';
+import { parsePathMap, type PathMap } from '../queue/jobs.js';
+import { cancelJobset } from '../queue/status.js';
+import { submitPredict } from '../queue/submit.js';
+import { startWorker, type WorkerEvent } from '../queue/worker.js';
+import { positiveInt } from './options.js';
+import { addPredictOptions } from './predict.js';
+import { volumeJobFrom } from './volume.js';
+
+const MS_PER_S = 1000;
+
+export function registerSubmit(program: Command): void {
+  const submit = program.command('submit').description('turn a blockwise job into block jobs on a BullMQ/Redis queue (workers: emseg worker)');
+  addPredictOptions(submit.command('predict')
+    .description('queue `emseg predict --out maps.zarr`: one job per block without a done marker; prints the job set id')
+    .option('--redis <url>', Q.redis.help, Q.redis.value)
+    .option('--attempts <n>', Q.attempts.help, positiveInt, Q.attempts.value)
+    .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value))
+    .action(async (o) => {
+      if (!isZarrOutput(o.out)) throw new EmsegError('invalid-option', '--out', 'queued prediction writes an OME-Zarr: the output path must end in .zarr');
+      if (o.shard) throw new EmsegError('invalid-option', '--shard', 'is for static splits without a queue; a queue hands blocks to workers itself');
+      const r = await submitPredict(volumeJobFrom(o, 'submit'), { redis: o.redis, attempts: o.attempts, backoffMs: o.backoff });
+      process.stderr.write(`${r.out}: ${r.total} blocks, ${r.done} already done; queued ${r.added} new, retried ${r.retried} failed, `
+        + `${r.queued} already queued${r.complete ? '; every block was done: pyramid built' : ''}\n`);
+      process.stdout.write(`${r.jobset}\n`);
+    });
+  submit.command('segment')
+    .description('not supported: blockwise segmentation stitches across all blocks (run emseg segment on the finished maps)')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => {
+      throw new EmsegError('unsupported', 'submit segment', 'blockwise segmentation is not queued: its stitching pass needs every block of the maps. '
+        + 'Queue the prediction (emseg submit predict), then run emseg segment --pred maps.zarr --out cells.zarr on one machine');
+    });
+}
+
+function collectMap(text: string, all: PathMap[] = []): PathMap[] {
+  return [...all, parsePathMap(text)];
+}
+
+/** A line per event on a log; on a terminal one status line rewritten in place, failures on lines of their own. */
+function workerReporter(quiet: boolean, logSeconds: number): { report: (e: WorkerEvent) => void; stop: () => void } {
+  const tty = process.stderr.isTTY === true;
+  const started = Date.now();
+  let computed = 0;
+  let noop = 0;
+  let failed = 0;
+  let computeMs = 0;
+  let lastBlock = '';
+  const line = () => {
+    const s = (Date.now() - started) / MS_PER_S;
+    return `worker: ${computed} blocks computed, ${noop} already done, ${failed} failed attempts; ${(computed / Math.max(s, 1)).toFixed(3)} blocks/s, `
+      + `mean compute ${computed ? (computeMs / computed / MS_PER_S).toFixed(2) : '-'} s${lastBlock ? `; last ${lastBlock}` : ''}`;
+  };
+  const timer = quiet ? undefined : setInterval(() => process.stderr.write(tty ? `\r${line()}\x1b[K` : `${line()}\n`), tty ? MS_PER_S : logSeconds * MS_PER_S);
+  timer?.unref();
+  const say = (text: string) => { if (!quiet || text.startsWith('error')) process.stderr.write(`${tty ? '\r\x1b[K' : ''}${text}\n`); };
+  return {
+    report(e) {
+      if (e.type === 'ready') say(`worker: connected to ${e.url}, ${e.concurrency} block(s) at a time`);
+      else if (e.type === 'block') {
+        if (e.result.computed) { computed++; computeMs += e.result.computeMs; } else noop++;
+        lastBlock = `block ${e.result.index} of ${e.result.jobset}`;
+      } else if (e.type === 'failed') {
+        failed++;
+        say(`worker: ${e.jobset} ${e.where} failed attempt ${e.attempt}/${e.attempts}${e.final ? ' (final: reported as failed)' : ''}: ${e.message}`);
+      } else if (e.type === 'finished') say(`worker: ${e.jobset} complete (pyramid built)`);
+      else say(`error: ${e.message}`);
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      if (!quiet) process.stderr.write(`${tty ? '\r\x1b[K' : ''}${line()}\n`);
+    },
+  };
+}
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description('compute block jobs from the queue until stopped (SIGTERM/Ctrl-C: finish the blocks in progress, then exit)')
+    .option('--redis <url>', Q.redis.help, Q.redis.value)
+    .option('--concurrency <n>', Q.concurrency.help, positiveInt, Q.concurrency.value)
+    .option('--threads <n>', 'CPU threads per block', positiveInt)
+    .option('--path-map <from=to>', 'the shared storage is mounted at TO here where the submitting machine had FROM (repeatable)', collectMap)
+    .option('--journal <file>', 'append one JSON line per block computed (timings: read, compute, write)')
+    .option('--name <name>', 'worker name in logs and the journal (default host:pid)')
+    .option('--lock-ms <ms>', Q.lockMs.help, positiveInt, Q.lockMs.value)
+    .option('--stalled-ms <ms>', Q.stalledMs.help, positiveInt, Q.stalledMs.value)
+    .option('--max-stalled <n>', Q.maxStalled.help, positiveInt, Q.maxStalled.value)
+    .option('--log-every <s>', Q.logSeconds.help, positiveInt, Q.logSeconds.value)
+    .option('--quiet', 'no progress lines (failures and errors are still printed)')
+    .action(async (o) => {
+      const { report, stop } = workerReporter(o.quiet ?? false, o.logEvery);
+      const worker = await startWorker({ redis: o.redis, concurrency: o.concurrency, threads: o.threads, pathMaps: o.pathMap,
+        journal: o.journal, name: o.name, lockMs: o.lockMs, stalledMs: o.stalledMs, maxStalled: o.maxStalled }, report);
+      await new Promise<void>((resolve) => {
+        const onSignal = () => resolve();
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+      });
+      await worker.close();
+      stop();
+    });
+}
+
+export function registerCancel(program: Command): void {
+  program
+    .command('cancel')
+    .description('remove a job set\'s blocks that have not started; blocks being computed finish')
+    .argument('<jobset>', 'job set id printed by emseg submit')
+    .option('--redis <url>', Q.redis.help, Q.redis.value)
+    .action(async (jobset: string, o) => {
+      const r = await cancelJobset(o.redis, jobset);
+      process.stdout.write(`${jobset}: removed ${r.removed} queued block(s); ${r.active} being computed will finish\n`);
+    });
+}

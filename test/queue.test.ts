@@ -1,0 +1,297 @@
+/**
+ * The block queue end to end, with a real redis-server (private, on a free loopback port) and real `emseg worker`
+ * processes: the output equals a single-process `emseg predict` byte for byte, also when a worker is killed with
+ * SIGKILL mid-run, when Redis restarts mid-run (append-only persistence), with a poison block, with a worker
+ * started before any job, and with the same plan submitted twice.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, renameSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import type { Vec3 } from '../src/io/formats/volume.js';
+import { runVolumePredict } from '../src/pipeline/volume-predict.js';
+import { connectOnce, QUEUE_NAME } from '../src/queue/connection.js';
+import { mapPath, parsePathMap, type BlockResult } from '../src/queue/jobs.js';
+import { queueStatus, type JobsetStatus } from '../src/queue/status.js';
+import { REPO_ROOT } from './helpers/data.js';
+import { startRedis, type RedisServer } from './helpers/redis-server.js';
+import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
+
+const CLI = join(REPO_ROOT, 'bin', 'emseg.js');
+const SHAPE: Vec3 = [2, 256, 256];
+const BLOCK = '1,64,64';
+const TOTAL = 2 * 4 * 4;
+const POLL_MS = 100;
+const WAIT_MS = 60_000;
+/** Short locks so a dead worker's block is taken back in seconds, not the default 30 s. */
+const FAST_LOCKS = ['--lock-ms', '2000', '--stalled-ms', '1000'];
+/** Blocks journaled before a fault is injected: the run is under way, most blocks not done. */
+const FAULT_AFTER = 4;
+
+let fx: { dir: string; input: string; model: string; reference: string };
+
+before(async () => {
+  const dir = tempDir('queue');
+  const { zarr } = await writeVolume(dir, SHAPE, await sampleVolume(SHAPE), [1, 64, 64]);
+  const input = join(zarr, '0');
+  const model = zooModel(dir, 'reference-net', 5);
+  const reference = join(dir, 'single.zarr');
+  const r = await runVolumePredict({ models: [model], input, out: reference, membraneProb: false, tta: false, bf16: false, tile: 512,
+    threads: 1, backend: 'auto', dtype: 'uint8', block: [1, 64, 64] });
+  assert.ok(r.complete);
+  fx = { dir, input, model, reference };
+});
+
+const workers = new Set<ChildProcess>();
+const servers = new Set<RedisServer>();
+after(async () => {
+  for (const w of workers) killGroup(w);
+  for (const s of servers) await s.stop();
+});
+
+async function redis(options: Parameters<typeof startRedis>[0] = {}): Promise<RedisServer> {
+  const s = await startRedis(options);
+  servers.add(s);
+  return s;
+}
+
+function killGroup(w: ChildProcess): void {
+  try {
+    process.kill(-w.pid!, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+function emseg(args: string[]) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+}
+
+function submit(url: string, out: string, extra: string[] = []): string {
+  const r = emseg(['submit', 'predict', '--model', fx.model, '--input', fx.input, '--out', out, '--block', BLOCK, '--redis', url, ...extra]);
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+/** A worker in its own process group (the group is the "machine": kill -9 takes its block children too). */
+function worker(url: string, name: string, journal: string, extra: string[] = []): { proc: ChildProcess; exited: Promise<unknown> } {
+  const proc = spawn(process.execPath, [CLI, 'worker', '--redis', url, '--threads', '1', '--name', name, '--journal', journal, '--quiet', ...extra],
+    { stdio: 'ignore', detached: true });
+  workers.add(proc);
+  return { proc, exited: new Promise((res) => proc.on('exit', res)) };
+}
+
+async function stopWorker(w: { proc: ChildProcess; exited: Promise<unknown> }): Promise<void> {
+  w.proc.kill('SIGTERM');
+  await w.exited;
+  killGroup(w.proc);
+  workers.delete(w.proc);
+}
+
+function journal(path: string): BlockResult[] {
+  return existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as BlockResult) : [];
+}
+
+async function waitUntil<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(POLL_MS);
+  }
+}
+
+/** Waits until no block of the set is queued or running and the pyramid job (if the set can finish) has run. */
+async function settled(url: string, jobset: string): Promise<JobsetStatus> {
+  return waitUntil(`job set ${jobset} to settle`, async () => {
+    const [s] = await queueStatus(url, jobset);
+    const idle = s!.active + s!.waiting === 0;
+    return idle && (s!.failed.length > 0 || s!.pyramid === 'completed') ? s : undefined;
+  });
+}
+
+function files(root: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (n === '.emseg') continue;
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(root, p), readFileSync(p));
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** Every chunk and metadata file (the pyramid included) equals the single-process run's, byte for byte. */
+function assertSameAsSingle(out: string): void {
+  const a = files(out);
+  const b = files(fx.reference);
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs from the single-process output`);
+}
+
+function doneMarkers(out: string): number {
+  const dir = join(out, '.emseg', 'blocks');
+  return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.done.json')).length : 0;
+}
+
+test('a password URL; a worker started before any job; two submits of the same plan; two workers write what one process writes', async () => {
+  const server = await redis({ password: 'pa ss/word' });
+  const bad = server.url.replace(encodeURIComponent('pa ss/word'), 'wrong');
+  await assert.rejects(connectOnce(bad), (err: { code?: string }) => err.code === 'redis-auth');
+  const out = join(fx.dir, 'two.zarr');
+  const log = join(fx.dir, 'two.jsonl');
+  const early = worker(server.url, 'early', log);
+  await sleep(500); // it is polling an empty queue
+  const id = submit(server.url, out);
+  assert.equal(submit(server.url, out), id, 'the same plan gives the same job set');
+  const late = worker(server.url, 'late', log);
+  const s = await settled(server.url, id);
+  assert.deepEqual([s.done, s.failed.length, s.total], [TOTAL, 0, TOTAL]);
+  await stopWorker(early);
+  await stopWorker(late);
+  const runs = journal(log);
+  assert.equal(runs.length, TOTAL, 'every block computed once, none twice (the second submit added no job)');
+  assert.deepEqual([...new Set(runs.map((r) => r.index))].sort((a, b) => a - b), [...Array(TOTAL).keys()]);
+  assert.ok(runs.some((r) => r.worker === 'early'), 'the worker started before any job took blocks');
+  assertSameAsSingle(out);
+  const st = emseg(['status', '--redis', server.url, id]);
+  assert.equal(st.status, 0, st.stderr);
+});
+
+test('kill -9 of a worker mid-run: its block is taken by another worker, and the output is identical', async () => {
+  const server = await redis();
+  const out = join(fx.dir, 'killed.zarr');
+  const log = join(fx.dir, 'killed.jsonl');
+  const id = submit(server.url, out);
+  const victim = worker(server.url, 'victim', log, FAST_LOCKS);
+  const queue = new Queue(QUEUE_NAME, { connection: { url: server.url } });
+  try {
+    const active = await waitUntil('a block in progress after some are done', async () => {
+      if (journal(log).length < FAULT_AFTER) return undefined;
+      const jobs = await queue.getActive();
+      return jobs.length > 0 ? jobs.map((j) => j.id!) : undefined;
+    });
+    killGroup(victim.proc); // the machine dies: worker and its block child, no cleanup
+    await victim.exited;
+    const rescuer = worker(server.url, 'rescuer', log, FAST_LOCKS);
+    const s = await settled(server.url, id);
+    await stopWorker(rescuer);
+    assert.deepEqual([s.done, s.failed.length], [TOTAL, 0]);
+    for (const jobId of active) {
+      const job = await queue.getJob(jobId);
+      assert.equal((job!.returnvalue as BlockResult).worker, 'rescuer', `block job ${jobId} was finished by the surviving worker`);
+    }
+  } finally {
+    await queue.close();
+  }
+  assert.equal(doneMarkers(out), TOTAL);
+  assertSameAsSingle(out);
+});
+
+test('Redis restarted mid-run (append-only): no block lost, none computed twice', async () => {
+  const server = await redis({ appendonly: true });
+  const out = join(fx.dir, 'restart.zarr');
+  const log = join(fx.dir, 'restart.jsonl');
+  const id = submit(server.url, out);
+  const a = worker(server.url, 'a', log, FAST_LOCKS);
+  const b = worker(server.url, 'b', log, FAST_LOCKS);
+  await waitUntil('blocks under way', () => (journal(log).length >= FAULT_AFTER ? true : undefined));
+  assert.ok(journal(log).length < TOTAL - FAULT_AFTER, 'the restart comes while most blocks are still to do');
+  await server.restart(1000);
+  const s = await settled(server.url, id);
+  await stopWorker(a);
+  await stopWorker(b);
+  assert.deepEqual([s.done, s.failed.length], [TOTAL, 0]);
+  const runs = journal(log);
+  const perBlock = new Map<number, number>();
+  for (const r of runs) perBlock.set(r.index, (perBlock.get(r.index) ?? 0) + 1);
+  assert.equal(perBlock.size, TOTAL, 'every block was computed');
+  assert.ok([...perBlock.values()].every((n) => n === 1), `a block was computed twice: ${JSON.stringify([...perBlock])}`);
+  assertSameAsSingle(out);
+});
+
+test('a poison block fails after its attempts with its coordinates, the rest finishes, status exits non-zero; a resubmit after the repair completes', async () => {
+  const server = await redis();
+  const dir = tempDir('queue-poison');
+  cpSync(join(fx.input, '..'), join(dir, 'raw.zarr'), { recursive: true });
+  const input = join(dir, 'raw.zarr', '0');
+  const chunk = join(input, '1', '2', '1');
+  const good = readFileSync(chunk);
+  writeFileSync(chunk, 'this is not a blosc chunk');
+  const out = join(dir, 'maps.zarr');
+  const args = ['submit', 'predict', '--model', fx.model, '--input', input, '--out', out, '--block', BLOCK, '--redis', server.url,
+    '--attempts', '2', '--backoff', '100'];
+  const sub = emseg(args);
+  assert.equal(sub.status, 0, sub.stderr);
+  const id = sub.stdout.trim();
+  const w = worker(server.url, 'w', join(dir, 'journal.jsonl'));
+  const s = await settled(server.url, id);
+  assert.ok(s.failed.length >= 1 && s.done + s.failed.length === TOTAL, JSON.stringify(s));
+  assert.ok(s.failed.every((f) => f.attempts === 2 && /block 1,/.test(f.where)), JSON.stringify(s.failed));
+  assert.equal(s.pyramid, 'none', 'an output with a failed block gets no pyramid');
+  const st = emseg(['status', '--redis', server.url, id, '--json']);
+  assert.notEqual(st.status, 0, 'status exits non-zero when blocks failed');
+  assert.equal((JSON.parse(st.stdout) as JobsetStatus).failed.length, s.failed.length);
+  // The output's own markers agree: failed blocks are recorded with their coordinates and never marked done.
+  const failedMarkers = readdirSync(join(out, '.emseg', 'blocks')).filter((n) => n.endsWith('.failed.json'));
+  assert.equal(failedMarkers.length, s.failed.length);
+  assert.equal(doneMarkers(out), s.done);
+  writeFileSync(chunk, good);
+  const again = emseg(args);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(again.stdout.trim(), id);
+  const fixed = await settled(server.url, id);
+  await stopWorker(w);
+  assert.deepEqual([fixed.done, fixed.failed.length, fixed.pyramid], [TOTAL, 0, 'completed']);
+  const cancel = emseg(['cancel', '--redis', server.url, id]);
+  assert.equal(cancel.status, 0, cancel.stderr);
+});
+
+test('a worker that mounts the shared storage elsewhere (--path-map) computes the same job set and bytes', async () => {
+  const server = await redis();
+  const mounts = tempDir('queue-mounts');
+  const a = join(mounts, 'submitter');
+  const b = join(mounts, 'worker');
+  mkdirSync(a);
+  cpSync(join(fx.input, '..'), join(a, 'raw.zarr'), { recursive: true });
+  cpSync(fx.model, join(a, 'model'), { recursive: true });
+  const out = join(a, 'maps.zarr');
+  const sub = emseg(['submit', 'predict', '--model', join(a, 'model'), '--input', join(a, 'raw.zarr', '0'), '--out', out, '--block', BLOCK, '--redis', server.url]);
+  assert.equal(sub.status, 0, sub.stderr);
+  const id = sub.stdout.trim();
+  renameSync(a, b); // the storage now lives under another path: only the path map leads the worker to it
+  const log = join(mounts, 'journal.jsonl');
+  const w = worker(server.url, 'elsewhere', log, ['--path-map', `${a}=${b}`]);
+  const s = await settled(server.url, id);
+  await stopWorker(w);
+  assert.deepEqual([s.done, s.failed.length, s.pyramid], [TOTAL, 0, 'completed']);
+  assert.equal(journal(log).length, TOTAL);
+  const fa = files(join(b, 'maps.zarr'));
+  const fr = files(fx.reference);
+  for (const [k, v] of fa) if (k !== '.zattrs') assert.ok(v.equals(fr.get(k)!), `${k} differs`); // .zattrs names this copy's paths
+  assert.throws(() => parsePathMap('relative=/x'), (err: { code?: string }) => err.code === 'invalid-option');
+  assert.equal(mapPath('/mnt/a/b', [{ from: '/mnt/a', to: '/data' }]), '/data/b');
+  assert.equal(mapPath('/mnt/ab', [{ from: '/mnt/a', to: '/data' }]), '/mnt/ab', 'whole path components only');
+});
+
+test('cancel removes the blocks that have not started; a new submit queues them again', async () => {
+  const server = await redis();
+  const out = join(fx.dir, 'cancelled.zarr');
+  const id = submit(server.url, out);
+  const c = emseg(['cancel', '--redis', server.url, id]);
+  assert.equal(c.status, 0, c.stderr);
+  let [s] = await queueStatus(server.url, id);
+  assert.deepEqual([s!.waiting, s!.active, s!.cancelled, s!.done], [0, 0, TOTAL, 0]);
+  assert.equal(submit(server.url, out), id);
+  [s] = await queueStatus(server.url, id);
+  assert.deepEqual([s!.waiting, s!.cancelled], [TOTAL, 0]);
+  const missing = emseg(['cancel', '--redis', server.url, 'no-such-set']);
+  assert.notEqual(missing.status, 0);
+});
