@@ -240,7 +240,10 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
       chunk = await arr.getChunk(key);
     } catch (err) {
       if (err instanceof EmsegIoError) throw err; // the store's own refusal (a confined store met a link out)
-      throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk cannot be decoded; truncated or damaged (${describe(err)})`, { cause: err });
+      // zarrita wraps the codec's own error (which says what is wrong with the chunk) as the cause.
+      const cause = (err as { cause?: unknown }).cause;
+      const why = cause === undefined ? describe(err) : `${describe(err)}: ${describe(cause)}`;
+      throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk cannot be decoded; truncated or damaged (${why})`, { cause: err });
     }
     const expected = arr.chunks.reduce((a, b) => a * b, 1);
     const data = chunk.data as StackData;
