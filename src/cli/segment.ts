@@ -6,7 +6,7 @@ import type { SegmentOptions } from '../segment/index.js';
 import { nonNegativeNumber, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 import { parseShard } from '../pipeline/blocks.js';
-import { isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
+import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO, isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
 import { segmentVolume } from './volume.js';
 
 /** The watershed options shared by `emseg segment` and `emseg predict --close-gaps`. */
@@ -38,8 +38,8 @@ export function registerSegment(program: Command): void {
     .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity (default for .zarr maps: their recorded polarity)')
     .option('--images <path>', 'raw sections to draw the pictures over')
     .option('--pictures <dir>', 'write one colour PNG per section here')
-    .option('--block <z,y,x>', '.zarr outputs: block (and label chunk) size (default 1,1024,1024)', (t: string) => parseVec3(t, '--block'))
-    .option('--halo <px>', '.zarr outputs: pixels of context around each block in y and x (default 128)', positiveInt)
+    .option('--block <z,y,x>', `.zarr outputs: block (and label chunk) size (default 1,${DEFAULT_SEGMENT_BLOCK_EDGE},${DEFAULT_SEGMENT_BLOCK_EDGE})`, (t: string) => parseVec3(t, '--block'))
+    .option('--halo <px>', `.zarr outputs: pixels of context around each block in y and x (default ${DEFAULT_SEGMENT_HALO})`, positiveInt)
     .option('--shard <i/n>', '.zarr outputs: only shard i of n (0-based) of the per-block passes; rerun every shard once all have segmented', (t: string) => parseShard(t))
     .option('--restart', '.zarr outputs: discard the progress of a run with another layout, maps or parameters')
     .option('--foreign-image', 'IMAGE.zarr/labels/NAME outputs: allow adding labels to an OME-Zarr image emseg did not write'))
