@@ -14,7 +14,7 @@ import { openVolume } from '../src/io/registry.js';
 import { OverlapCounter } from '../src/metrics/overlap.js';
 import { vRand } from '../src/metrics/rand.js';
 import { readRunStatus } from '../src/pipeline/markers.js';
-import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
+import { isVolumeSegmentOutput, runVolumeSegment } from '../src/pipeline/volume-segment.js';
 import { DEFAULT_SEGMENT_OPTIONS, segmentSection } from '../src/segment/index.js';
 import { UnionFind, mutualBestMatches } from '../src/segment/stitch.js';
 import { SAMPLES } from './helpers/data.js';
@@ -138,6 +138,9 @@ test('cells as an NGFF labels image inside the maps: the image\'s files untouche
   const maps = join(dir, 'maps.zarr');
   await writeMaps(maps, shape, [1, 64, 64], 3);
   const before = imageFiles(maps);
+  // `emseg segment --out` takes the blockwise path for IMAGE/labels/NAME only when IMAGE is a Zarr group.
+  assert.ok(isVolumeSegmentOutput(join(maps, 'labels', 'cells')) && isVolumeSegmentOutput(join(dir, 'cells.zarr')));
+  assert.ok(!isVolumeSegmentOutput(join(dir, 'not-an-image', 'labels', 'cells')), 'a plain folder stays a stack output');
   const job = { pred: maps, options: { ...DEFAULT_SEGMENT_OPTIONS }, block: [1, 64, 64] as Vec3, halo: 32 };
   const inside = await runVolumeSegment({ ...job, out: join(maps, 'labels', 'cells') });
   assert.ok(inside.complete);
