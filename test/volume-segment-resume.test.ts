@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -100,8 +100,14 @@ test('SIGKILLed in pass 1 and again in pass 3, reruns compute only the unfinishe
   assert.equal(pass1Markers(out), TOTAL, 'pass 1 finished before pass 3 began');
   assert.ok(relabelled >= KILL_AFTER && relabelled < TOTAL, `killed in pass 3 with ${relabelled} of ${TOTAL} blocks relabelled`);
 
+  // A chunk temporary as a SIGKILL mid-write leaves it (its writer's pid gone), where the rerun writes again.
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
+  const stray = join(out, '0', '3', '7', `.7.${deadPid}.0123abcd.tmp`);
+  mkdirSync(join(out, '0', '3', '7'), { recursive: true });
+  writeFileSync(stray, 'half a chunk');
   const rerun = spawnSync(process.execPath, [CLI, ...args(f.maps, out)], { encoding: 'utf8' });
   assert.equal(rerun.status, 0, rerun.stderr);
+  assert.ok(!existsSync(stray), 'the stale chunk temporary is swept');
   assert.deepEqual(counts(rerun.stdout, 'segment'), { computed: 0, skipped: TOTAL, failed: 0 });
   assert.match(rerun.stdout, /stitch: found/);
   assert.deepEqual(counts(rerun.stdout, 'relabel'), { computed: TOTAL - relabelled, skipped: relabelled, failed: 0 });
