@@ -1,7 +1,8 @@
 /**
  * Blockwise segmentation that can be trusted across faults and machines: a run SIGKILLed in pass 1 or in pass 3,
  * rerun with the same command, computes only the unfinished blocks and ends with the output of an uninterrupted
- * run; three shards (run twice, as two SLURM arrays) write byte for byte the output of one run; a corrupt maps
+ * run; three shards (run twice, as two SLURM arrays; or started together, waiting for each other) write byte for byte
+ * the output of one run; a corrupt maps
  * chunk fails its blocks (coordinates, never done, non-zero exit) and a rerun after the repair computes only those;
  * a changed run is refused unless --restart; `emseg status` reports the passes.
  */
@@ -127,7 +128,7 @@ test('SIGKILLed in pass 1 and again in pass 3, reruns compute only the unfinishe
   assertSameFiles(out, clean);
 });
 
-test('three shards, each run twice (segment, then relabel), write byte for byte the output of one run', async () => {
+test('three shards, each run twice (segment, then relabel) or started together with wait, write byte for byte the output of one run', async () => {
   const f = await fixture();
   const job: VolumeSegmentJob = { pred: f.maps, out: join(f.dir, 'one', 'cells.zarr'), options: { ...DEFAULT_SEGMENT_OPTIONS }, block: BLOCK, halo: HALO };
   const one = await runVolumeSegment(job);
@@ -147,6 +148,15 @@ test('three shards, each run twice (segment, then relabel), write byte for byte 
   assertSameFiles(job.out, out);
   const status = await readSegmentStatus(out);
   assert.ok(status && status.final.done === TOTAL && status.segment === undefined && status.cells === one.cells);
+
+  // Shards started together with `wait`: each waits for the others' pass 1, then stitches (several may, writing
+  // the same bytes) and relabels its blocks; together, again one run's output.
+  const together = join(f.dir, 'together', 'cells.zarr');
+  const waited = await Promise.all([0, 1, 2].map((index) => runVolumeSegment({ ...job, out: together, shard: { index, count: 3 }, wait: true, pollMs: 20 })));
+  assert.ok(waited.every((r) => r.stitch !== 'waiting') && waited.some((r) => r.complete), JSON.stringify(waited.map((r) => [r.stitch, r.complete])));
+  assert.equal(waited.reduce((n, r) => n + r.segmented.computed, 0), TOTAL);
+  assert.equal(waited.reduce((n, r) => n + r.relabelled.computed, 0), TOTAL);
+  assertSameFiles(job.out, together);
 
   // A changed run (another --sigma) is refused, naming the run record; --restart starts it again.
   const changed = { ...job, options: { ...DEFAULT_SEGMENT_OPTIONS, sigma: DEFAULT_SEGMENT_OPTIONS.sigma + 1 } };

@@ -42,6 +42,7 @@ export function registerSegment(program: Command): void {
     .option('--halo <px>', `.zarr outputs: pixels of context around each block in y and x (default ${DEFAULT_SEGMENT_HALO})`, positiveInt)
     .option('--shard <i/n>', '.zarr outputs: only shard i of n (0-based) of the per-block passes; rerun every shard once all have segmented', (t: string) => parseShard(t))
     .option('--restart', '.zarr outputs: discard the progress of a run with another layout, maps or parameters')
+    .option('--wait', '.zarr outputs with --shard: after segmenting, wait for the other shards to segment theirs, then relabel (shards started together)')
     .option('--foreign-image', 'IMAGE.zarr/labels/NAME outputs: allow adding labels to an OME-Zarr image emseg did not write'))
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
     .option('--quiet', 'no progress bar')

@@ -60,7 +60,7 @@ const passLine = (name: string, o: BlocksOutcome) => `${name}: computed ${o.comp
 export async function segmentVolume(o: any, options: SegmentOptions): Promise<void> {
   if (o.images || o.pictures) throw new EmsegError('invalid-option', o.pictures ? '--pictures' : '--images', 'pictures are drawn for stack outputs only; open the labels image in napari or Neuroglancer');
   const r = await runVolumeSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb, options, block: o.block, halo: o.halo,
-    overwrite: o.overwrite ?? false, shard: o.shard, restart: o.restart ?? false, foreignImage: o.foreignImage ?? false },
+    overwrite: o.overwrite ?? false, shard: o.shard, restart: o.restart ?? false, foreignImage: o.foreignImage ?? false, wait: o.wait ?? false },
   barFactory(o.quiet ?? false));
   const stitch = r.stitch === 'waiting' ? 'stitch: waiting (pass 1 of other blocks is not done; rerun this command once every shard has segmented)'
     : `stitch: ${r.stitch} (${r.cells} cells, ${r.joined} joined across block borders)`;

@@ -19,6 +19,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { createLabelsImage, createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
@@ -37,6 +38,8 @@ export const DEFAULT_SEGMENT_BLOCK_EDGE = 1024;
 export const DEFAULT_SEGMENT_HALO = 128;
 /** The work folder of passes 1 and 2, inside the output's marker folder (hidden from Zarr readers). */
 export const SEGMENT_WORK_DIR = 'segment';
+/** How often a shard started with `wait` looks at the other shards' pass-1 markers. */
+export const WAIT_POLL_MS = 10_000;
 /** Bumped when the meaning of the pass-1 records changes, so old records are not reused. */
 const SEGMENT_FORMAT = 'emseg-segment-blocks-1';
 
@@ -57,6 +60,12 @@ export interface VolumeSegmentJob {
   restart?: boolean;
   /** Allow adding labels inside an OME-Zarr image emseg did not write. */
   foreignImage?: boolean;
+  /**
+   * After this process's pass 1, wait (polling the markers every `pollMs`) until every block's pass 1 is done,
+   * then stitch and relabel: for shards that all start together. Stops waiting when a block has failed.
+   */
+  wait?: boolean;
+  pollMs?: number;
   attempts?: number;
 }
 
@@ -165,7 +174,11 @@ export async function runVolumeSegment(job: VolumeSegmentJob, progress: Progress
       return { ...base, segmented: NOTHING, relabelled: NOTHING, stitch: 'found', complete: true, cells: stitched?.cells, joined: stitched?.joined, failed: [] };
     }
     const segmented = await runPass(r.mine, r.first, (b) => segmentBlock(r.context, b), job.attempts, progress('segment', r.mine.length, ''));
-    const status = await r.first.status();
+    let status = await r.first.status();
+    while (job.wait && status.remaining > 0 && status.failed.length === 0) {
+      await sleep(job.pollMs ?? WAIT_POLL_MS);
+      status = await r.first.status();
+    }
     if (status.remaining > 0) {
       return { ...base, segmented, relabelled: NOTHING, stitch: 'waiting', complete: false, failed: segmented.failed };
     }
