@@ -151,6 +151,7 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run
   const high = membraneHigh(job, reader);
   const identity = { model: digest(SEGMENT_FORMAT, JSON.stringify({ options: job.options, membraneHigh: high })), input: volumeFingerprint(reader) };
   const writer = await createOutput(job, plan, halo);
+  await checkSameParameters(writer.dir, identity.model, job.restart);
   // The final pass's markers first: a restart of a changed run deletes the whole marker folder, work included.
   const final = await openMarkers(writer.dir, plan, identity, { restart: job.restart });
   const work = join(writer.dir, MARKER_DIR, SEGMENT_WORK_DIR);
@@ -159,6 +160,18 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run
   const context: SegmentContext = { reader, high, options: job.options, near: Math.floor(halo / 2), provisional, recordDir: join(work, 'blocks') };
   const runId = digest(plan.id, identity.model, identity.input);
   return { job, plan, writer, final, first, context, work, runId, mine: job.shard ? shardBlocks(plan, job.shard) : plan.blocks };
+}
+
+/**
+ * The markers refuse a changed run too, but call the segmentation parameters "model"; this names them. Only
+ * the recorded digest is compared (the run record's identity), so the refusal is the same as openMarkers'.
+ */
+async function checkSameParameters(outDir: string, model: string, restart: boolean | undefined): Promise<void> {
+  const runPath = join(outDir, MARKER_DIR, 'run.json');
+  const recorded = await readFile(runPath, 'utf8').then((t) => (JSON.parse(t) as { identity?: { model?: string } }).identity?.model, () => undefined);
+  if (recorded === undefined || recorded === model || restart) return;
+  throw new EmsegError('resume-mismatch', runPath, 'the output was started with other segmentation parameters (--sigma, --seed-threshold, '
+    + '--min-seed-area, --merge-threshold) or map polarity; pass --restart (deletes its progress) or write elsewhere');
 }
 
 /** Segments a membrane-map volume block by block and stitches the blocks into one labels image. */
