@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { EmsegError } from '../src/errors.js';
 import { convertToOmeZarr } from '../src/io/formats/convert.js';
@@ -50,6 +51,36 @@ test('a truncated compressed chunk, and a truncated uncompressed one, are corrup
     // Regions that do not touch the damaged chunk still read.
     assert.equal((await v.readRegion({ start: [0, 0, 0], end: [1, 64, 64] })).length, 64 * 64);
   }
+});
+
+test('blosc: a truncated chunk stored uncompressed (incompressible data), a truncated compressed one and garbage are corrupt, naming the chunk', async () => {
+  const dir = join(TMP, 'blosc.zarr');
+  const w = await createOmeZarr(dir, { shape: [1, 64, 64], dtype: 'uint8', chunks: [1, 32, 32], compression: 'blosc', levels: 1 });
+  const noise = new Uint8Array(randomBytes(32 * 64));
+  const smooth = Uint8Array.from({ length: 32 * 64 }, (_, i) => i % 64);
+  await w.writeRegion({ start: [0, 0, 0], end: [1, 32, 64] }, noise); // blosc stores these chunks as they are
+  await w.writeRegion({ start: [0, 32, 0], end: [1, 64, 64] }, smooth);
+  const stored = join(dir, '0', '0', '0', '0');
+  const packed = join(dir, '0', '0', '1', '0');
+  assert.ok(readFileSync(stored).length > 32 * 32, 'the noise chunk is stored uncompressed');
+  assert.ok(readFileSync(packed).length < 32 * 32, 'the smooth chunk is compressed');
+  const v = await openVolume(dir);
+  const region = (y: number, x: number) => ({ start: [0, y, x] as const, end: [1, y + 32, x + 32] as const });
+  assert.deepEqual([...(await v.readRegion(region(0, 0))).subarray(0, 32)], [...noise.subarray(0, 32)], 'intact chunks read');
+  truncateSync(stored, 600);
+  await assert.rejects(v.readRegion(region(0, 0)), fails('corrupt', stored));
+  truncateSync(packed, Math.floor(readFileSync(packed).length / 2));
+  await assert.rejects(v.readRegion(region(32, 0)), fails('corrupt', packed));
+  const other = join(dir, '0', '0', '0', '1');
+  writeFileSync(other, 'this is not a blosc chunk at all');
+  await assert.rejects(v.readRegion(region(0, 32)), fails('corrupt', other));
+  // A well-formed blosc chunk of another size (a chunk from a differently shaped array) is refused too.
+  const foreign = join(TMP, 'blosc-small.zarr');
+  const fw = await createOmeZarr(foreign, { shape: [1, 16, 16], dtype: 'uint8', chunks: [1, 16, 16], compression: 'blosc', levels: 1 });
+  await fw.writeRegion({ start: [0, 0, 0], end: [1, 16, 16] }, new Uint8Array(randomBytes(256)));
+  const swapped = join(dir, '0', '0', '1', '1');
+  cpSync(join(foreign, '0', '0', '0', '0'), swapped);
+  await assert.rejects(v.readRegion(region(32, 32)), fails('corrupt', swapped));
 });
 
 test('a zlib chunk that inflates past its chunk size (a compression bomb) is refused, not inflated', async () => {

@@ -93,8 +93,8 @@ test('a corrupt input chunk: its blocks fail with coordinates, are never marked 
   const chunk = join(f.input, '1', '1', '0');
   const good = join(f.dir, 'chunk.bak');
   cpSync(chunk, good);
-  // Garbage where a blosc chunk should be (a truncated chunk of incompressible data, which blosc stores
-  // uncompressed, is not always detected by the decoder: reported to the io owners).
+  // Garbage where a blosc chunk should be (truncated blosc chunks, also ones stored uncompressed, are covered
+  // by test/volume-hostile.test.ts).
   writeFileSync(chunk, 'this is not a blosc chunk');
   const out = join(f.dir, 'maps.zarr');
   const run = spawnSync(process.execPath, [CLI, ...args(f, out)], { encoding: 'utf8' });

@@ -3,7 +3,8 @@
  * of the ISBI sample sections (V_rand >= 0.999), with labels unique across the volume.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { EmsegError } from '../src/errors.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
@@ -12,10 +13,12 @@ import { readStack } from '../src/io/index.js';
 import { openVolume } from '../src/io/registry.js';
 import { OverlapCounter } from '../src/metrics/overlap.js';
 import { vRand } from '../src/metrics/rand.js';
-import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
+import { readRunStatus } from '../src/pipeline/markers.js';
+import { isVolumeSegmentOutput, runVolumeSegment } from '../src/pipeline/volume-segment.js';
 import { DEFAULT_SEGMENT_OPTIONS, segmentSection } from '../src/segment/index.js';
 import { UnionFind, mutualBestMatches } from '../src/segment/stitch.js';
 import { SAMPLES } from './helpers/data.js';
+import { writeMaps } from './helpers/segment-maps.js';
 import { tempDir } from './helpers/volume-predict-fixture.js';
 
 const MOSAIC = 1024;
@@ -63,7 +66,8 @@ test('blockwise segmentation of 1024x1024 sections matches whole-section segment
   const out = join(dir, 'cells.zarr');
   const r = await runVolumeSegment({ pred, out, options: { ...DEFAULT_SEGMENT_OPTIONS }, block: [1, 320, 320], halo: 96 });
   assert.equal(r.plan.blocks.length, 2 * 4 * 4);
-  assert.ok(r.joined > 0, 'cells crossing block borders were joined');
+  assert.ok((r.joined ?? 0) > 0, 'cells crossing block borders were joined');
+  assert.ok(r.complete);
   const cells = await openVolume(join(out, '0'));
   assert.equal(cells.dtype, 'uint32');
   const labels = (await cells.readRegion({ start: [0, 0, 0], end: shape })) as Uint32Array;
@@ -105,6 +109,72 @@ test('a map volume of another data type, or values outside [0, 1], is refused na
     (e) => e instanceof EmsegError && e.code === 'unsupported');
   const f = join(dir, 'f.zarr');
   await (await createOmeZarr(f, { shape, dtype: 'float32', chunks: shape, levels: 1 })).writeRegion({ start: [0, 0, 0], end: shape }, new Float32Array(1600).fill(2));
-  await assert.rejects(runVolumeSegment({ pred: f, out: join(dir, 'b.zarr'), options: { ...DEFAULT_SEGMENT_OPTIONS } }),
-    (e) => e instanceof EmsegError && e.code === 'invalid-data');
+  // Values outside [0, 1] are found while a block is segmented: the block fails (named, never marked done).
+  const r = await runVolumeSegment({ pred: f, out: join(dir, 'b.zarr'), options: { ...DEFAULT_SEGMENT_OPTIONS }, attempts: 1 });
+  assert.equal(r.complete, false);
+  assert.deepEqual(r.failed.map((b) => [b.grid, b.code]), [[[0, 0, 0], 'invalid-data']]);
+  assert.match(r.failed[0]!.message, /voxel \[0,0,0\] is 2/);
+  assert.equal((await readRunStatus(join(dir, 'b.zarr'))).done, 0);
+});
+
+/** Every file under `root` outside its labels/ folder, with its bytes. */
+function imageFiles(root: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (relative(root, p) === 'labels') continue;
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(root, p), readFileSync(p));
+    }
+  };
+  walk(root);
+  return out;
+}
+
+test('cells as an NGFF labels image inside the maps: the image\'s files untouched, foreign images and other shapes refused', async () => {
+  const dir = tempDir('vsegment-labels');
+  const shape: Vec3 = [2, 256, 256];
+  const maps = join(dir, 'maps.zarr');
+  await writeMaps(maps, shape, [1, 64, 64], 3);
+  const before = imageFiles(maps);
+  // `emseg segment --out` takes the blockwise path for IMAGE/labels/NAME only when IMAGE is a Zarr group.
+  assert.ok(isVolumeSegmentOutput(join(maps, 'labels', 'cells')) && isVolumeSegmentOutput(join(dir, 'cells.zarr')));
+  assert.ok(!isVolumeSegmentOutput(join(dir, 'not-an-image', 'labels', 'cells')), 'a plain folder stays a stack output');
+  const job = { pred: maps, options: { ...DEFAULT_SEGMENT_OPTIONS }, block: [1, 64, 64] as Vec3, halo: 32 };
+  const inside = await runVolumeSegment({ ...job, out: join(maps, 'labels', 'cells') });
+  assert.ok(inside.complete);
+  const after = imageFiles(maps);
+  assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), 'no file of the image added or removed outside labels/');
+  for (const [k, v] of before) assert.ok(v.equals(after.get(k)!), `${k} changed`);
+  assert.deepEqual(JSON.parse(readFileSync(join(maps, 'labels', '.zattrs'), 'utf8')), { labels: ['cells'] });
+  const attrs = JSON.parse(readFileSync(join(maps, 'labels', 'cells', '.zattrs'), 'utf8'));
+  assert.deepEqual(attrs['image-label'], { version: '0.4', source: { image: '../../' } });
+  assert.equal(attrs.multiscales[0].datasets.length, 3, 'as many levels as the image');
+  assert.deepEqual((await openVolume(maps)).attributes.labels, ['cells']);
+  // The same labels as a standalone cells.zarr, chunk for chunk.
+  const alone = join(dir, 'alone', 'cells.zarr');
+  await runVolumeSegment({ ...job, out: alone });
+  const level0 = (root: string) => new Map([...imageFiles(root)].filter(([k]) => k.startsWith('0/')));
+  const [a, b] = [level0(join(maps, 'labels', 'cells')), level0(alone)];
+  assert.ok(a.size === b.size && a.size > 0 && [...a].every(([k, v]) => v.equals(b.get(k)!)));
+
+  // An OME-Zarr image emseg did not write: refused (naming its .zattrs) unless asked; nothing written.
+  const foreign = join(dir, 'foreign.zarr');
+  cpSync(maps, foreign, { recursive: true });
+  rmSync(join(foreign, 'labels'), { recursive: true });
+  const fattrs = JSON.parse(readFileSync(join(foreign, '.zattrs'), 'utf8'));
+  delete fattrs.emseg;
+  writeFileSync(join(foreign, '.zattrs'), JSON.stringify(fattrs));
+  await assert.rejects(runVolumeSegment({ ...job, out: join(foreign, 'labels', 'cells') }),
+    (e) => e instanceof EmsegError && e.code === 'foreign-file' && e.path === join(foreign, '.zattrs'));
+  assert.ok(!existsSync(join(foreign, 'labels')));
+  assert.ok((await runVolumeSegment({ ...job, out: join(foreign, 'labels', 'cells'), foreignImage: true })).complete);
+
+  // An image of another shape than the maps: refused naming the image, nothing written.
+  const small = join(dir, 'small.zarr');
+  await writeMaps(small, [2, 128, 128], [1, 64, 64]);
+  await assert.rejects(runVolumeSegment({ ...job, out: join(small, 'labels', 'cells') }),
+    (e) => e instanceof EmsegError && e.code === 'mismatch' && e.path === small);
+  assert.ok(!existsSync(join(small, 'labels')));
 });

@@ -5,6 +5,7 @@ import type { VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import { nonNegativeInt, volumeFlags } from './convert.js';
 import { readRunStatus } from '../pipeline/markers.js';
+import { readSegmentStatus, type SegmentRunStatus } from '../pipeline/volume-segment.js';
 import { barFactory } from './progress.js';
 import { EmsegError } from '../errors.js';
 import { safeUrl } from '../queue/connection.js';
@@ -81,6 +82,18 @@ async function showQueueStatus(url: string, jobset: string | undefined, json: bo
   if (failed > 0) throw new EmsegError('blocks-failed', jobset ?? safeUrl(url), `${failed} block(s) failed every attempt; fix the cause and submit again (failed blocks are retried)`);
 }
 
+/** Pass 1 and the stitching of a blockwise segmentation; the usual lines then show pass 3 (the output's blocks). */
+function segmentLines(seg: SegmentRunStatus): string[] {
+  if (!seg.segment) return [`segment:   complete (${seg.cells ?? '?'} cells)`];
+  const p = seg.segment;
+  const lines = [`segment:   pass 1 (segment blocks) ${p.done}/${p.total} done, ${p.failed.length} failed, ${p.remaining} remaining` +
+    (p.remaining > 0 ? `, ETA ${formatEta(p.etaSeconds)}` : '')];
+  lines.push(...p.failed.map((f) => `failed:    pass 1 block ${f.grid.join(',')} (z ${f.write.start[0]}-${f.write.end[0]}, y ${f.write.start[1]}-${f.write.end[1]}, x ${f.write.start[2]}-${f.write.end[2]}) after ${f.attempts} attempt(s): [${f.code}] ${f.message}`));
+  lines.push(`stitch:    ${seg.stitched ? `done (${seg.cells} cells)` : 'waiting for pass 1'}`);
+  lines.push('relabel:   pass 3 (final ids), below');
+  return lines;
+}
+
 export function registerStatus(program: Command): void {
   program
     .command('status')
@@ -91,13 +104,15 @@ export function registerStatus(program: Command): void {
     .action(async (target: string | undefined, o) => {
       if (o.redis) return showQueueStatus(o.redis, target, o.json ?? false);
       if (!target) throw new EmsegError('invalid-option', 'status', 'give the output folder of a blockwise run (or --redis URL for a queue)');
-      const s = await readRunStatus(target);
+      const seg = await readSegmentStatus(target);
+      const s = seg?.final ?? await readRunStatus(target);
       if (o.json) {
-        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(seg ?? s, null, 2)}\n`);
         return;
       }
       const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
       const lines = [
+        ...(seg ? segmentLines(seg) : []),
         `blocks:    ${s.done}/${s.total} done (${pct} %), ${s.failed.length} failed, ${s.remaining} remaining`,
         `layout:    block ${s.layout.block.join(' x ')}, halo ${s.layout.halo.join(' x ')} on ${s.layout.shape.join(' x ')}`,
         `ETA:       ${s.remaining === 0 ? 'done' : formatEta(s.etaSeconds)}`,

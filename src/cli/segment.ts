@@ -5,7 +5,8 @@ import { SEGMENT_DEFAULTS as S } from '../pipeline/defaults.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { nonNegativeNumber, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
-import { isZarrOutput } from '../pipeline/volume-predict.js';
+import { parseShard } from '../pipeline/blocks.js';
+import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO, isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
 import { segmentVolume } from './volume.js';
 
 /** The watershed options shared by `emseg segment` and `emseg predict --close-gaps`. */
@@ -34,16 +35,20 @@ export function registerSegment(program: Command): void {
     .command('segment')
     .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures')
     .requiredOption('--pred <path>', 'membrane maps (ISBI format: 1 = non-membrane), e.g. from emseg predict; with a .zarr output any map volume (maps.zarr: polarity from its metadata)')
-    .requiredOption('--out <path>', 'label stack: a .tif file (multi-page uint32), a folder of .tif slices, or an OME-Zarr labels image (path ending .zarr: blockwise, stitched)')
+    .requiredOption('--out <path>', 'label stack: a .tif file (multi-page uint32), a folder of .tif slices, or an OME-Zarr labels image (blockwise, stitched): cells.zarr, or IMAGE.zarr/labels/NAME inside an OME-Zarr image')
     .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity (default for .zarr maps: their recorded polarity)')
     .option('--images <path>', 'raw sections to draw the pictures over')
     .option('--pictures <dir>', 'write one colour PNG per section here')
-    .option('--block <z,y,x>', '.zarr outputs: block (and label chunk) size (default 1,1024,1024)', (t: string) => parseVec3(t, '--block'))
-    .option('--halo <px>', '.zarr outputs: pixels of context around each block in y and x (default 128)', positiveInt))
+    .option('--block <z,y,x>', `.zarr outputs: block (and label chunk) size (default 1,${DEFAULT_SEGMENT_BLOCK_EDGE},${DEFAULT_SEGMENT_BLOCK_EDGE})`, (t: string) => parseVec3(t, '--block'))
+    .option('--halo <px>', `.zarr outputs: pixels of context around each block in y and x (default ${DEFAULT_SEGMENT_HALO})`, positiveInt)
+    .option('--shard <i/n>', '.zarr outputs: only shard i of n (0-based) of the per-block passes; rerun every shard once all have segmented', (t: string) => parseShard(t))
+    .option('--restart', '.zarr outputs: discard the progress of a run with another layout, maps or parameters')
+    .option('--wait', '.zarr outputs with --shard: after segmenting, wait for the other shards to segment theirs, then relabel (shards started together)')
+    .option('--foreign-image', 'IMAGE.zarr/labels/NAME outputs: allow adding labels to an OME-Zarr image emseg did not write'))
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
     .option('--quiet', 'no progress bar')
     .action(async (o) => {
-      if (isZarrOutput(o.out)) return segmentVolume(o, segmentOptionsFrom(o));
+      if (isVolumeSegmentOutput(o.out)) return segmentVolume(o, segmentOptionsFrom(o));
       const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb ?? false,
         images: o.images, pictures: o.pictures, options: segmentOptionsFrom(o), overwrite: o.overwrite ?? false },
         barFactory(o.quiet ?? false));

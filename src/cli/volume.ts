@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { parseVec3 } from '../io/formats/volume.js';
 import { parseShard } from '../pipeline/blocks.js';
-import type { BlockFailure } from '../pipeline/markers.js';
+import type { BlockFailure, BlocksOutcome } from '../pipeline/markers.js';
 import { runVolumePredict, type MapDtype, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { runVolumeSegment } from '../pipeline/volume-segment.js';
 import type { SegmentOptions } from '../segment/index.js';
@@ -59,10 +59,17 @@ export async function predictVolume(o: any): Promise<void> {
   reportFailures(r.out, r.failed);
 }
 
+const passLine = (name: string, o: BlocksOutcome) => `${name}: computed ${o.computed} skipped ${o.skipped} failed ${o.failed.length}`;
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
 export async function segmentVolume(o: any, options: SegmentOptions): Promise<void> {
   if (o.images || o.pictures) throw new EmsegError('invalid-option', o.pictures ? '--pictures' : '--images', 'pictures are drawn for stack outputs only; open the labels image in napari or Neuroglancer');
   const r = await runVolumeSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb, options, block: o.block, halo: o.halo,
-    overwrite: o.overwrite ?? false }, barFactory(o.quiet ?? false));
-  process.stdout.write(`${r.cells} cells in ${r.plan.blocks.length} blocks (${r.joined} joined across block borders); wrote ${r.out}\n`);
+    overwrite: o.overwrite ?? false, shard: o.shard, restart: o.restart ?? false, foreignImage: o.foreignImage ?? false, wait: o.wait ?? false },
+  barFactory(o.quiet ?? false));
+  const stitch = r.stitch === 'waiting' ? 'stitch: waiting (pass 1 of other blocks is not done; rerun this command once every shard has segmented)'
+    : `stitch: ${r.stitch} (${r.cells} cells, ${r.joined} joined across block borders)`;
+  process.stdout.write(`${passLine('segment', r.segmented)}; ${stitch}; ${passLine('relabel', r.relabelled)}; of ${r.plan.blocks.length} blocks; ` +
+    `${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`);
+  reportFailures(r.out, r.failed);
 }

@@ -1,38 +1,52 @@
 /**
- * Blockwise segmentation of a membrane-map volume into an OME-Zarr labels image (`emseg segment --out cells.zarr`),
- * for sections larger than a block. Sections are segmented in 2-D, as `emseg segment` does.
+ * Blockwise segmentation of a membrane-map volume into an OME-Zarr labels image (`emseg segment --out cells.zarr`,
+ * or `--out maps.zarr/labels/cells` inside an image), for sections larger than a block; resumable and shardable.
+ * Sections are segmented in 2-D, as `emseg segment` does. Three passes, daisy-style, each leaving files that a
+ * later process can trust:
  *
- * Pass 1: each block is segmented over its read region (write region plus `halo` pixels in y and x, clipped to
- * the volume); segments that reach its write region get volume-wide ids, and its write region is written. The
- * block's read-region labels stay in memory until its later neighbours are done (one row of blocks), and where
- * two neighbours' read regions overlap, segments that are each other's largest overlap are joined (union-find;
- * src/segment/stitch.ts). Pass 2 rewrites every block with consecutive ids 1..n over the whole volume (uint32).
- * The stitching needs every block, so this job is neither sharded nor resumed: a rerun starts again.
+ * 1. Per block (sharded): segment the read region (block + halo), write the block's provisional labels
+ *    (block-local ids) and its border record (segment-blocks.ts); done markers in `OUT/.emseg/segment/.emseg/`.
+ * 2. Once every pass-1 block is done, by whichever process sees that: stitch the border records into one
+ *    relabel table (segment-stitch.ts), written atomically; its content depends only on pass 1, so two processes
+ *    that both compute it write the same bytes.
+ * 3. Per block (sharded): rewrite the provisional labels with the final consecutive ids into the output; done
+ *    markers in `OUT/.emseg/` (what `emseg status OUT` shows). Whoever finds every block done builds the pyramid
+ *    and removes the provisional labels and border records.
+ *
+ * Every pass's run identity is the block layout + the maps' fingerprint + the segmentation parameters, so a
+ * rerun with the same command skips what is done and refuses (or with --restart discards) a changed run.
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
-import { createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
-import { regionShape, type Region, type Vec3 } from '../io/formats/volume.js';
-import type { VolumeReader } from '../io/formats/volume.js';
+import { createLabelsImage, createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
+import type { Vec3, VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
-import type { StackData } from '../io/stack.js';
-import { segmentSection, type SegmentOptions } from '../segment/index.js';
-import { UnionFind, mutualBestMatches } from '../segment/stitch.js';
-import { planBlocks, type Block, type BlockPlan } from './blocks.js';
+import type { SegmentOptions } from '../segment/index.js';
+import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
+import { MARKER_DIR, digest, openMarkers, readRunStatus, runBlocks, volumeFingerprint, type BlockFailure, type BlocksOutcome, type MarkerStore, type RunStatus } from './markers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
+import { segmentBlock, type SegmentContext } from './segment-blocks.js';
+import { blockTable, computeStitch, readStitch, stitchFiles, type StitchRecord } from './segment-stitch.js';
 
 /** Default block edge in y and x. */
 export const DEFAULT_SEGMENT_BLOCK_EDGE = 1024;
 /** Default halo in y and x: wide enough that smoothing, seeds and merges near a block border see the cell. */
 export const DEFAULT_SEGMENT_HALO = 128;
-const UINT8_MAX = 255;
-const MAX_LABEL = 2 ** 32 - 1;
+/** The work folder of passes 1 and 2, inside the output's marker folder (hidden from Zarr readers). */
+export const SEGMENT_WORK_DIR = 'segment';
+/** How often a shard started with `wait` looks at the other shards' pass-1 markers. */
+export const WAIT_POLL_MS = 10_000;
+/** Bumped when the meaning of the pass-1 records changes, so old records are not reused. */
+const SEGMENT_FORMAT = 'emseg-segment-blocks-1';
 
 export interface VolumeSegmentJob {
   /** A membrane-map volume (e.g. `maps.zarr` from emseg predict). */
   pred: string;
-  /** OME-Zarr labels output (ends in .zarr). */
+  /** OME-Zarr labels output: a folder ending in .zarr, or `IMAGE.zarr/labels/NAME` inside an OME-Zarr image. */
   out: string;
   /** Values are P(membrane); default: the polarity recorded in the maps' metadata, else the ISBI polarity. */
   membraneProb?: boolean;
@@ -41,15 +55,49 @@ export interface VolumeSegmentJob {
   halo?: number;
   overwrite?: boolean;
   scale?: number;
+  shard?: Shard;
+  /** Discard the progress of a run with another layout, maps or parameters. */
+  restart?: boolean;
+  /** Allow adding labels inside an OME-Zarr image emseg did not write. */
+  foreignImage?: boolean;
+  /**
+   * After this process's pass 1, wait (polling the markers every `pollMs`) until every block's pass 1 is done,
+   * then stitch and relabel: for shards that all start together. Stops waiting when a block has failed.
+   */
+  wait?: boolean;
+  pollMs?: number;
+  attempts?: number;
 }
 
 export interface VolumeSegmentResult {
   out: string;
   plan: BlockPlan;
-  /** Segments in the whole volume (ids 1..cells). */
-  cells: number;
-  /** Pairs of block segments joined across block borders. */
-  joined: number;
+  /** Pass 1 and pass 3 of this process's blocks (its shard). */
+  segmented: BlocksOutcome;
+  relabelled: BlocksOutcome;
+  /** Whether this process computed the stitching, found it done, or could not yet (pass 1 unfinished). */
+  stitch: 'computed' | 'found' | 'waiting';
+  /** Every block of pass 3 is done and the pyramid is built. */
+  complete: boolean;
+  /** Cells in the whole volume (ids 1..cells) and pairs joined across block borders, once stitched. */
+  cells?: number;
+  joined?: number;
+  failed: BlockFailure[];
+}
+
+const NOTHING: BlocksOutcome = { computed: 0, skipped: 0, failed: [] };
+
+/** `IMAGE/labels/NAME` (an existing OME-Zarr group IMAGE): labels go inside that image. */
+export function labelsTarget(out: string): { image: string; name: string } | undefined {
+  const m = /^(.+)[/\\]labels[/\\]([^/\\]+)[/\\]?$/.exec(out);
+  if (!m) return undefined;
+  const image = m[1]!;
+  return existsSync(join(image, '.zattrs')) || existsSync(join(image, 'zarr.json')) ? { image, name: m[2]! } : undefined;
+}
+
+/** Whether `emseg segment --out` takes the blockwise OME-Zarr path. */
+export function isVolumeSegmentOutput(out: string): boolean {
+  return /\.zarr[/\\]?$/i.test(out) || labelsTarget(out) !== undefined;
 }
 
 /** Whether values are P(membrane): the flag, else the maps' recorded polarity, else false (ISBI polarity). */
@@ -59,172 +107,161 @@ function membraneHigh(job: VolumeSegmentJob, reader: VolumeReader): boolean {
   return polarity === 'membrane-high';
 }
 
-/** P(membrane) of section z of a read region, refusing values outside [0, 1] with the voxel named. */
-function probability(data: StackData, read: Region, z: number, high: boolean, path: string): Float32Array {
-  const [, h, w] = regionShape(read);
-  const n = h * w;
-  const scale = data instanceof Uint8Array ? UINT8_MAX : 1;
-  const p = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const v = data[z * n + i]! / scale;
-    if (!(v >= 0 && v <= 1)) {
-      const at = [read.start[0] + z, read.start[1] + Math.floor(i / w), read.start[2] + (i % w)];
-      throw new EmsegIoError('invalid-data', path, `voxel [${at.join(',')}] is ${data[z * n + i]}; a membrane map holds values in [0, 1] (or 0..255 as uint8)`);
-    }
-    p[i] = high ? v : 1 - v;
+function checkJob(job: VolumeSegmentJob, reader: VolumeReader): void {
+  if (job.shard && job.overwrite) {
+    throw new EmsegError('invalid-option', '--overwrite', 'cannot be combined with --shard (each shard would delete the others\' work); use --restart, or delete the output first');
   }
-  return p;
+  if (resolve(job.out) === resolve(job.pred.replace(/[/\\]\d+[/\\]?$/, ''))) {
+    throw new EmsegError('invalid-option', '--out', `is the input ${job.pred}; write the labels elsewhere (or inside it, as ${join(job.pred, 'labels', 'cells')})`);
+  }
+  if (reader.dtype !== 'uint8' && reader.dtype !== 'float32') {
+    throw new EmsegIoError('unsupported', reader.path, `is ${reader.dtype}; membrane maps are uint8 (0..255) or float32 (0..1)`);
+  }
 }
 
-interface Labelled {
-  block: Block;
-  /** Per section of the block: read-region labels, volume-wide ids (0 = a halo segment owned by no voxel here). */
-  labels: Uint32Array[];
+/** The labels output: a standalone multiscale labels image, or a labels image inside an OME-Zarr image. */
+async function createOutput(job: VolumeSegmentJob, plan: BlockPlan, halo: number): Promise<OmeZarrWriter> {
+  const extra = { maps: resolve(job.pred), segment: job.options, halo };
+  const mode = { overwrite: job.overwrite, resume: !job.overwrite };
+  const inside = labelsTarget(job.out);
+  if (inside) {
+    return createLabelsImage(inside.image, inside.name, { shape: plan.shape, dtype: 'uint32', chunks: plan.block, extra, foreign: job.foreignImage }, mode);
+  }
+  return createOmeZarr(job.out, { shape: plan.shape, dtype: 'uint32', chunks: plan.block, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'cells', extra }, mode);
 }
 
-interface State {
-  reader: VolumeReader;
-  writer: OmeZarrWriter;
+interface Run {
   job: VolumeSegmentJob;
-  high: boolean;
-  sets: UnionFind;
-  next: number;
+  plan: BlockPlan;
+  writer: OmeZarrWriter;
+  final: MarkerStore;
+  first: MarkerStore;
+  context: SegmentContext;
+  work: string;
+  runId: string;
+  mine: Block[];
 }
 
-/** Segments one block, numbers its owned segments from `s.next`, writes its write region; returns its labels. */
-async function segmentBlock(s: State, b: Block): Promise<Labelled> {
-  const data = await s.reader.readRegion(b.read);
-  const [bz, rh, rw] = regionShape(b.read);
-  const [, wh, ww] = regionShape(b.write);
-  const oy = b.write.start[1] - b.read.start[1];
-  const ox = b.write.start[2] - b.read.start[2];
-  const owned = new Uint32Array(bz * wh * ww);
-  const labels: Uint32Array[] = [];
-  for (let z = 0; z < bz; z++) {
-    const seg = segmentSection(probability(data, b.read, z, s.high, s.reader.path), rh, rw, s.job.options).labels;
-    const ids = new Uint32Array(seg.reduce((m, v) => Math.max(m, v), 0) + 1);
-    for (let y = 0; y < wh; y++) {
-      for (let x = 0; x < ww; x++) {
-        const l = seg[(y + oy) * rw + x + ox]!;
-        if (ids[l] === 0) {
-          if (s.next >= MAX_LABEL) throw new EmsegError('too-large', s.job.out, `more than ${MAX_LABEL} segments; use larger blocks`);
-          ids[l] = ++s.next;
-        }
-        owned[(z * wh + y) * ww + x] = ids[l]!;
-      }
-    }
-    s.sets.grow(s.next);
-    labels.push(Uint32Array.from(seg, (l) => ids[l]!));
-  }
-  await s.writer.writeRegion(b.write, owned);
-  return { block: b, labels };
-}
-
-/** The labels of `r` inside `inside` (both y/x read regions), section z. */
-function crop(r: Labelled, z: number, inside: Region): Uint32Array {
-  const [, , rw] = regionShape(r.block.read);
-  const [, h, w] = regionShape(inside);
-  const out = new Uint32Array(h * w);
-  for (let y = 0; y < h; y++) {
-    const src = (inside.start[1] + y - r.block.read.start[1]) * rw + inside.start[2] - r.block.read.start[2];
-    out.set(r.labels[z]!.subarray(src, src + w), y * w);
-  }
-  return out;
-}
-
-/** Region `r` grown by `g` voxels in y and x (not clipped). */
-function grown(r: Region, g: number): Region {
-  return { start: [r.start[0], r.start[1] - g, r.start[2] - g], end: [r.end[0], r.end[1] + g, r.end[2] + g] };
+/** Opens the output, both passes' markers and the provisional labels; refuses a changed run unless restart. */
+async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run> {
+  const [, h, w] = reader.shape;
+  const block = job.block ?? [1, Math.min(DEFAULT_SEGMENT_BLOCK_EDGE, h), Math.min(DEFAULT_SEGMENT_BLOCK_EDGE, w)] as Vec3;
+  const halo = job.halo ?? DEFAULT_SEGMENT_HALO;
+  const plan = planBlocks(reader.shape, block, [0, halo, halo]);
+  const high = membraneHigh(job, reader);
+  const identity = { model: digest(SEGMENT_FORMAT, JSON.stringify({ options: job.options, membraneHigh: high })), input: volumeFingerprint(reader) };
+  const writer = await createOutput(job, plan, halo);
+  await checkSameParameters(writer.dir, identity.model, job.restart);
+  // The final pass's markers first: a restart of a changed run deletes the whole marker folder, work included.
+  const final = await openMarkers(writer.dir, plan, identity, { restart: job.restart });
+  const work = join(writer.dir, MARKER_DIR, SEGMENT_WORK_DIR);
+  const first = await openMarkers(work, plan, identity, { restart: job.restart });
+  const provisional = await createOmeZarr(join(work, 'labels'), { shape: plan.shape, dtype: 'uint32', chunks: plan.block, kind: 'labels', levels: 1 }, { resume: true });
+  const context: SegmentContext = { reader, high, options: job.options, near: Math.floor(halo / 2), provisional, recordDir: join(work, 'blocks') };
+  const runId = digest(plan.id, identity.model, identity.input);
+  return { job, plan, writer, final, first, context, work, runId, mine: job.shard ? shardBlocks(plan, job.shard) : plan.blocks };
 }
 
 /**
- * Joins the mutual best matches of two blocks of the same z range, compared where both segmentations are
- * trustworthy: within half a halo of either block's own voxels (so never near the edge of a read region).
+ * The markers refuse a changed run too, but call the segmentation parameters "model"; this names them. Only
+ * the recorded digest is compared (the run record's identity), so the refusal is the same as openMarkers'.
  */
-function stitch(sets: UnionFind, a: Labelled, b: Labelled, halo: number): number {
-  const near = Math.floor(halo / 2);
-  const ra = grown(a.block.write, near);
-  const rb = grown(b.block.write, near);
-  const lo = (k: 1 | 2) => Math.max(ra.start[k], rb.start[k], a.block.read.start[k], b.block.read.start[k]);
-  const hi = (k: 1 | 2) => Math.min(ra.end[k], rb.end[k], a.block.read.end[k], b.block.read.end[k]);
-  const start = [a.block.read.start[0], lo(1), lo(2)] as const;
-  const end = [a.block.read.end[0], hi(1), hi(2)] as const;
-  if (start[1] >= end[1] || start[2] >= end[2]) return 0;
-  let joined = 0;
-  for (let z = 0; z < a.labels.length; z++) {
-    for (const [la, lb] of mutualBestMatches(crop(a, z, { start, end }), crop(b, z, { start, end }))) {
-      if (sets.find(la) !== sets.find(lb)) joined++;
-      sets.union(la, lb);
-    }
-  }
-  return joined;
+async function checkSameParameters(outDir: string, model: string, restart: boolean | undefined): Promise<void> {
+  const runPath = join(outDir, MARKER_DIR, 'run.json');
+  const recorded = await readFile(runPath, 'utf8').then((t) => (JSON.parse(t) as { identity?: { model?: string } }).identity?.model, () => undefined);
+  if (recorded === undefined || recorded === model || restart) return;
+  throw new EmsegError('resume-mismatch', runPath, 'the output was started with other segmentation parameters (--sigma, --seed-threshold, '
+    + '--min-seed-area, --merge-threshold) or map polarity; pass --restart (deletes its progress) or write elsewhere');
 }
 
 /** Segments a membrane-map volume block by block and stitches the blocks into one labels image. */
 export async function runVolumeSegment(job: VolumeSegmentJob, progress: ProgressFactory = silentProgress): Promise<VolumeSegmentResult> {
   const reader = await openVolume(job.pred, { scale: job.scale });
   try {
-    if (resolve(job.out) === resolve(job.pred.replace(/[/\\]\d+$/, ''))) {
-      throw new EmsegError('invalid-option', '--out', `is the input ${job.pred}; write the labels elsewhere`);
+    checkJob(job, reader);
+    const r = await openRun(job, reader);
+    const base = { out: job.out, plan: r.plan };
+    if ((await r.final.status()).remaining === 0) {
+      const stitched = await readStitch(r.work, r.runId);
+      await finish(r);
+      return { ...base, segmented: NOTHING, relabelled: NOTHING, stitch: 'found', complete: true, cells: stitched?.cells, joined: stitched?.joined, failed: [] };
     }
-    if (reader.dtype !== 'uint8' && reader.dtype !== 'float32') {
-      throw new EmsegIoError('unsupported', reader.path, `is ${reader.dtype}; membrane maps are uint8 (0..255) or float32 (0..1)`);
+    const segmented = await runPass(r.mine, r.first, (b) => segmentBlock(r.context, b), job.attempts, progress('segment', r.mine.length, ''));
+    let status = await r.first.status();
+    while (job.wait && status.remaining > 0 && status.failed.length === 0) {
+      await sleep(job.pollMs ?? WAIT_POLL_MS);
+      status = await r.first.status();
     }
-    const [, h, w] = reader.shape;
-    const block = job.block ?? [1, Math.min(DEFAULT_SEGMENT_BLOCK_EDGE, h), Math.min(DEFAULT_SEGMENT_BLOCK_EDGE, w)] as Vec3;
-    const halo = job.halo ?? DEFAULT_SEGMENT_HALO;
-    const plan = planBlocks(reader.shape, block, [0, halo, halo]);
-    const writer = await createOmeZarr(job.out, { shape: reader.shape, dtype: 'uint32', chunks: block, kind: 'labels', name: 'cells',
-      extra: { maps: resolve(job.pred), segment: job.options, halo } }, { overwrite: job.overwrite });
-    const s: State = { reader, writer, job, high: membraneHigh(job, reader), sets: new UnionFind(), next: 0 };
-    const joined = await firstPass(s, plan, progress);
-    const final = s.sets.compact();
-    await relabel(writer, plan, final, progress);
-    await writer.buildPyramid();
-    return { out: job.out, plan, cells: final.reduce((m, v) => Math.max(m, v), 0), joined };
+    if (status.remaining > 0) {
+      return { ...base, segmented, relabelled: NOTHING, stitch: 'waiting', complete: false, failed: segmented.failed };
+    }
+    let stitch: VolumeSegmentResult['stitch'] = 'found';
+    let record: StitchRecord | undefined = await readStitch(r.work, r.runId);
+    if (!record) {
+      record = await computeStitch(r.plan, r.context.recordDir, r.context.near, r.work, r.runId, progress);
+      stitch = 'computed';
+    }
+    const relabelled = await runPass(r.mine, r.final, (b) => relabelBlock(r, b), job.attempts, progress('relabel', r.mine.length, ''));
+    const complete = (await r.final.status()).remaining === 0;
+    if (complete) await finish(r);
+    return { ...base, segmented, relabelled, stitch, complete, cells: record.cells, joined: record.joined, failed: [...segmented.failed, ...relabelled.failed] };
   } finally {
     await reader.close();
   }
 }
 
-/** Pass 1: segment, number and write each block; stitch it to its earlier neighbours (one row of blocks kept). */
-async function firstPass(s: State, plan: BlockPlan, progress: ProgressFactory): Promise<number> {
-  const bar = progress('segment', plan.blocks.length, 'block {block}');
-  const kept = new Map<number, Labelled>();
-  const [, gy, gx] = plan.grid;
-  let joined = 0;
+async function runPass(blocks: Block[], markers: MarkerStore, work: (b: Block) => Promise<readonly string[]>, attempts: number | undefined,
+  bar: ReturnType<ProgressFactory>): Promise<BlocksOutcome> {
   try {
-    for (const b of plan.blocks) {
-      const here = await segmentBlock(s, b);
-      for (const [dy, dx] of [[-1, -1], [-1, 0], [-1, 1], [0, -1]] as const) {
-        const [y, x] = [b.grid[1] + dy, b.grid[2] + dx];
-        if (y < 0 || x < 0 || x >= gx) continue;
-        const other = kept.get((b.grid[0] * gy + y) * gx + x);
-        if (other) joined += stitch(s.sets, other, here, plan.halo[1]);
-      }
-      kept.set(b.index, here);
-      kept.delete(b.index - gx - 1);
-      bar.update(b.index + 1, { block: b.grid.join(',') });
-    }
+    return await runBlocks(blocks, markers, work, { attempts, onBlock: (n) => bar.update(n, {}) });
   } finally {
     bar.stop();
   }
-  return joined;
 }
 
-/** Pass 2: every block's ids replaced by the final consecutive ids. */
-async function relabel(writer: OmeZarrWriter, plan: BlockPlan, final: Uint32Array, progress: ProgressFactory): Promise<void> {
-  const labels = await openVolume(`${writer.dir}/0`);
-  const bar = progress('relabel', plan.blocks.length, '');
+/** Pass 3 for one block: its provisional labels through its slice of the relabel table, into the output. */
+async function relabelBlock(r: Run, b: Block): Promise<string[]> {
+  const provisional = await openVolume(join(r.work, 'labels', '0'));
   try {
-    for (const b of plan.blocks) {
-      const data = (await labels.readRegion(b.write)) as Uint32Array;
-      for (let i = 0; i < data.length; i++) data[i] = final[data[i]!]!;
-      await writer.writeRegion(b.write, data);
-      bar.update(b.index + 1, {});
+    const data = (await provisional.readRegion(b.write)) as Uint32Array;
+    const table = await blockTable(r.work, b);
+    for (let i = 0; i < data.length; i++) {
+      const l = data[i]!;
+      if (l === 0 || l > table.length) throw new EmsegIoError('corrupt', provisional.path, `block [${b.grid.join(',')}] holds provisional id ${l}, its table has 1..${table.length}; rerun with --restart`);
+      data[i] = table[l - 1]!;
     }
+    await r.writer.writeRegion(b.write, data);
+    return r.writer.chunkFiles(b.write);
   } finally {
-    bar.stop();
-    await labels.close();
+    await provisional.close();
   }
+}
+
+/**
+ * Once every block is final: the pyramid (the same bytes whoever builds it), then the provisional labels and
+ * border records go (they double the storage); the markers and the stitch record stay for `emseg status`.
+ */
+async function finish(r: Run): Promise<void> {
+  await r.writer.buildPyramid();
+  await rm(join(r.work, 'labels'), { recursive: true, force: true });
+  await rm(r.context.recordDir, { recursive: true, force: true });
+}
+
+export interface SegmentRunStatus {
+  /** Pass 3 (the output's own markers): what `emseg status` shows for any blockwise run. */
+  final: RunStatus & { layout: Awaited<ReturnType<typeof readRunStatus>>['layout'] };
+  /** Pass 1; undefined once the run is complete (its records are removed then). */
+  segment?: RunStatus;
+  stitched: boolean;
+  cells?: number;
+}
+
+/** Status of a blockwise segmentation output, or undefined when `out` holds another kind of blockwise run. */
+export async function readSegmentStatus(out: string): Promise<SegmentRunStatus | undefined> {
+  const work = join(out, MARKER_DIR, SEGMENT_WORK_DIR);
+  if (!existsSync(join(work, MARKER_DIR, 'run.json'))) return undefined;
+  const final = await readRunStatus(out);
+  const stitch = await readFile(stitchFiles(work).record, 'utf8').then((t) => JSON.parse(t) as StitchRecord, () => undefined);
+  const segment = final.remaining === 0 ? undefined : await readRunStatus(work);
+  return { final, segment, stitched: stitch !== undefined, cells: stitch?.cells };
 }

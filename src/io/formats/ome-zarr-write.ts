@@ -275,3 +275,65 @@ async function addLabelsImage(dir: string, o: OmeZarrOptions, levels: number, na
   writeFileAtomic(attrsPath, json(attrs));
   return w;
 }
+
+export interface LabelsImageOptions {
+  shape: Vec3;
+  dtype: SampleType;
+  chunks: Vec3;
+  compression?: Compression;
+  extra?: Record<string, unknown>;
+  /** Also add labels to an OME-Zarr image emseg did not write (its .zattrs has no "emseg" key). */
+  foreign?: boolean;
+}
+
+/** The image's NGFF multiscales (v2 .zattrs) and its level-0 shape, refusing what labels cannot be added to. */
+async function imageForLabels(imageDir: string, o: LabelsImageOptions): Promise<{ levels: number; voxelSize: Vec3; unit?: string }> {
+  const attrsPath = join(imageDir, '.zattrs');
+  const v3 = await stat(join(imageDir, 'zarr.json')).catch(() => undefined);
+  if (v3) throw new EmsegIoError('unsupported', imageDir, 'is a Zarr v3 (NGFF 0.5) image; emseg adds labels to NGFF 0.4 (Zarr v2) images only; write a standalone cells.zarr');
+  let attrs: { multiscales?: { datasets?: { path: string; coordinateTransformations?: { type: string; scale?: number[] }[] }[]; axes?: { unit?: string }[] }[]; emseg?: unknown };
+  try {
+    attrs = JSON.parse(await readFile(attrsPath, 'utf8')) as typeof attrs;
+  } catch (err) {
+    throw new EmsegIoError('not-image', attrsPath, `labels go into an OME-Zarr image, and its metadata cannot be read (${describe(err)})`, { cause: err });
+  }
+  const ms = attrs.multiscales?.[0];
+  const level0 = ms?.datasets?.[0];
+  if (!level0) throw new EmsegIoError('not-image', attrsPath, 'has no NGFF multiscales; labels go into an OME-Zarr image');
+  if (attrs.emseg === undefined && !o.foreign) {
+    throw new EmsegIoError('foreign-file', attrsPath, 'this image was not written by emseg; adding a labels group changes it (labels/ beside its arrays, which stay untouched): pass the explicit flag to allow it, or write a standalone cells.zarr');
+  }
+  const zarrayPath = join(imageDir, level0.path, '.zarray');
+  const shape = await readFile(zarrayPath, 'utf8').then((t) => (JSON.parse(t) as { shape?: number[] }).shape, () => undefined);
+  if (!shape) throw new EmsegIoError('corrupt', zarrayPath, 'the image\'s level 0 has no readable .zarray');
+  if (JSON.stringify(shape.slice(-3)) !== JSON.stringify(o.shape) || shape.slice(0, -3).some((s) => s !== 1)) {
+    throw new EmsegIoError('mismatch', imageDir, `the image is [${shape.join(',')}] but the labels are [${o.shape.join(',')}]; labels must have the image's shape`);
+  }
+  const scale = level0.coordinateTransformations?.find((t) => t.type === 'scale')?.scale?.slice(-3) as Vec3 | undefined;
+  return { levels: ms!.datasets!.length, voxelSize: scale ?? [1, 1, 1], unit: ms!.axes?.slice(-1)[0]?.unit };
+}
+
+/**
+ * An OME-Zarr labels image `labels/<name>/` inside an existing NGFF 0.4 image (same shape, same number of
+ * levels and voxel size), listed in `labels/.zattrs` and pointing back with `image-label`. Only `labels/` is
+ * written: the image's own arrays and attributes are never touched. Refused for an image emseg did not write
+ * unless `foreign`; `mode` as createOmeZarr's, for the labels image alone.
+ */
+export async function createLabelsImage(imageDir: string, name: string, o: LabelsImageOptions, mode: { overwrite?: boolean; resume?: boolean } = {}): Promise<OmeZarrWriter> {
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith('.')) throw new EmsegError('invalid-option', name, 'a labels name is letters, digits, ".", "_" or "-"');
+  const image = await imageForLabels(imageDir, o);
+  const labelsDir = join(imageDir, 'labels');
+  const listPath = join(labelsDir, '.zattrs');
+  const list = await readFile(listPath, 'utf8').then((t) => (JSON.parse(t) as { labels?: string[] }).labels ?? [], () => [] as string[]);
+  const w = await createOmeZarr(join(labelsDir, name), { shape: o.shape, dtype: o.dtype, chunks: o.chunks, kind: 'labels', name,
+    compression: o.compression, levels: image.levels, voxelSize: image.voxelSize, unit: image.unit, extra: o.extra }, mode);
+  const attrsPath = join(labelsDir, name, '.zattrs');
+  const attrs = JSON.parse(await readFile(attrsPath, 'utf8')) as Record<string, unknown>;
+  if (attrs['image-label'] === undefined) {
+    attrs['image-label'] = { version: NGFF_VERSION, source: { image: '../../' } };
+    writeFileAtomic(attrsPath, json(attrs));
+  }
+  if ((await stat(join(labelsDir, '.zgroup')).catch(() => undefined)) === undefined) writeFileAtomic(join(labelsDir, '.zgroup'), json({ zarr_format: 2 }));
+  if (!list.includes(name)) writeFileAtomic(listPath, json({ labels: [...list, name] }));
+  return w;
+}

@@ -3,7 +3,6 @@
  * array (`vol.zarr/0`) or a multiscale group (`vol.zarr`, level chosen by `scale`); leading axes of size 1
  * (OME t, c) are dropped, so every array reads as (z, y, x).
  */
-import { randomBytes } from 'node:crypto';
 import { readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import FileSystemStore from '@zarrita/storage/fs';
@@ -13,6 +12,7 @@ import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap } from './v
 import type { Region, ScaleLevel, StackData, Vec3, VolumeReader } from './volume.js';
 import type { SampleType } from '../stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
+import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 
 /** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
 const PARALLEL_CHUNKS = 8;
@@ -240,7 +240,10 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
       chunk = await arr.getChunk(key);
     } catch (err) {
       if (err instanceof EmsegIoError) throw err; // the store's own refusal (a confined store met a link out)
-      throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk cannot be decoded; truncated or damaged (${describe(err)})`, { cause: err });
+      // zarrita wraps the codec's own error (which says what is wrong with the chunk) as the cause.
+      const cause = (err as { cause?: unknown }).cause;
+      const why = cause === undefined ? describe(err) : `${describe(err)}: ${describe(cause)}`;
+      throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk cannot be decoded; truncated or damaged (${why})`, { cause: err });
     }
     const expected = arr.chunks.reduce((a, b) => a * b, 1);
     const data = chunk.data as StackData;
@@ -297,17 +300,23 @@ async function levelShapes(root: string, ms: Multiscale | undefined, lead: numbe
 /**
  * A zarrita store whose writes are atomic (temporary name, then rename), so a killed writer leaves either
  * the old chunk or the new one, never half of one; readers and done markers can trust any chunk file present.
+ * Temporaries carry the writer's pid (src/util/temp-files.ts): a signal removes them, and the next writer into a
+ * folder sweeps the ones a SIGKILLed run left there, so a resumed output ends with no stray files.
  */
 export class AtomicFileSystemStore extends FileSystemStore {
   override async set(key: `/${string}`, value: Uint8Array): Promise<void> {
     const target = join(this.root, key.slice(1));
-    const tmp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+    sweepStaleTemps(dirname(target));
+    const tmp = tempPathFor(target);
+    registerTemp(tmp);
     try {
       await super.set(`/${join(dirname(key.slice(1)), basename(tmp))}` as `/${string}`, value);
       await rename(tmp, target);
     } catch (err) {
       await rm(tmp, { force: true });
       throw fromFsError(err, target, 'writing');
+    } finally {
+      releaseTemp(tmp);
     }
   }
 }

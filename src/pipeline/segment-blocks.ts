@@ -1,0 +1,181 @@
+/**
+ * The per-block work of blockwise segmentation, passes 1 and 3 (see volume-segment.ts for the whole design).
+ *
+ * Pass 1 segments one block over its read region and stores, under the run's work folder:
+ * - its own voxels' provisional labels, block-local ids 1..count (numbered by first appearance in raster order,
+ *   so the result depends on the block alone), in a plain uint32 array whose chunks are the blocks;
+ * - `blocks/<z.y.x>.json`: the count and the box of its border record;
+ * - `blocks/<z.y.x>.ring.gz`: its read-region labels (local ids; 0 = a halo segment that reaches none of its own
+ *   voxels) over its write region grown by half a halo, with the inside that no neighbour compares zeroed. That
+ *   is all the stitching (pass 2) needs from a block: two neighbours are compared only where both boxes overlap.
+ * Pass 3 rewrites a block's provisional labels with the final ids, reading only the block's slice of the
+ * relabel table (segment-stitch.ts).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { EmsegError } from '../errors.js';
+import { EmsegIoError } from '../io/errors.js';
+import type { OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
+import { regionShape, type Region, type StackData, type VolumeReader } from '../io/formats/volume.js';
+import { segmentSection, type SegmentOptions } from '../segment/index.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import type { Block } from './blocks.js';
+
+const UINT8_MAX = 255;
+/** Largest id a uint32 labels image holds. */
+export const MAX_LABEL = 2 ** 32 - 1;
+/** gzip level of the border records: labels compress well even at the fastest level. */
+const RING_GZIP_LEVEL = 1;
+
+/** Border record of a block: its segment count and the box its ring labels cover. */
+export interface BlockRecord {
+  count: number;
+  box: Region;
+}
+
+export interface BlockLabels extends BlockRecord {
+  /** Labels over `box` (z-major), local ids. */
+  ring: Uint32Array;
+}
+
+export interface SegmentContext {
+  reader: VolumeReader;
+  /** Values are P(membrane) (else the ISBI polarity). */
+  high: boolean;
+  options: SegmentOptions;
+  /** Half the halo: how far on either side of a block border two neighbours' labels are compared. */
+  near: number;
+  /** Provisional labels (chunks == blocks). */
+  provisional: OmeZarrWriter;
+  /** Folder of the border records. */
+  recordDir: string;
+}
+
+const recordName = (b: Block) => b.grid.join('.');
+export const recordPath = (dir: string, b: Block) => join(dir, `${recordName(b)}.json`);
+export const ringPath = (dir: string, b: Block) => join(dir, `${recordName(b)}.ring.gz`);
+
+/** P(membrane) of section z of a read region, refusing values outside [0, 1] with the voxel named. */
+function probability(data: StackData, read: Region, z: number, high: boolean, path: string): Float32Array {
+  const [, h, w] = regionShape(read);
+  const n = h * w;
+  const scale = data instanceof Uint8Array ? UINT8_MAX : 1;
+  const p = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = data[z * n + i]! / scale;
+    if (!(v >= 0 && v <= 1)) {
+      const at = [read.start[0] + z, read.start[1] + Math.floor(i / w), read.start[2] + (i % w)];
+      throw new EmsegIoError('invalid-data', path, `voxel [${at.join(',')}] is ${data[z * n + i]}; a membrane map holds values in [0, 1] (or 0..255 as uint8)`);
+    }
+    p[i] = high ? v : 1 - v;
+  }
+  return p;
+}
+
+/** Region `r` grown (or, with negative `g`, shrunk) by `g` voxels in y and x. */
+export function grownYX(r: Region, g: number): Region {
+  return { start: [r.start[0], r.start[1] - g, r.start[2] - g], end: [r.end[0], r.end[1] + g, r.end[2] + g] };
+}
+
+/** Intersection of boxes (may be empty: end <= start on some axis). */
+export function intersect(a: Region, b: Region): Region {
+  const lo = [0, 1, 2].map((k) => Math.max(a.start[k]!, b.start[k]!));
+  const hi = [0, 1, 2].map((k) => Math.min(a.end[k]!, b.end[k]!));
+  return { start: lo as unknown as Region['start'], end: hi as unknown as Region['end'] };
+}
+
+export const isEmpty = (r: Region) => [0, 1, 2].some((k) => r.end[k]! <= r.start[k]!);
+
+/** The labels of `src` (laid out over box `from`) inside `inside`, section by section. */
+export function cropLabels(src: Uint32Array, from: Region, inside: Region): Uint32Array {
+  const [, fh, fw] = regionShape(from);
+  const [d, h, w] = regionShape(inside);
+  const out = new Uint32Array(d * h * w);
+  for (let z = 0; z < d; z++) {
+    for (let y = 0; y < h; y++) {
+      const at = ((inside.start[0] + z - from.start[0]) * fh + inside.start[1] + y - from.start[1]) * fw + inside.start[2] - from.start[2];
+      out.set(src.subarray(at, at + w), (z * h + y) * w);
+    }
+  }
+  return out;
+}
+
+/** The box of a block's border record: its write region grown by `near`, inside its read region. */
+export const ringBox = (b: Block, near: number) => intersect(grownYX(b.write, near), b.read);
+
+/**
+ * Pass 1 for one block: segments every section of its read region, numbers the segments that reach its own
+ * voxels 1..count, writes those voxels' provisional labels and the border record; returns the files written
+ * (for the done marker).
+ */
+export async function segmentBlock(c: SegmentContext, b: Block): Promise<string[]> {
+  const data = await c.reader.readRegion(b.read);
+  const [bz, rh, rw] = regionShape(b.read);
+  const [, wh, ww] = regionShape(b.write);
+  const [oy, ox] = [b.write.start[1] - b.read.start[1], b.write.start[2] - b.read.start[2]];
+  const box = ringBox(b, c.near);
+  const [, gh, gw] = regionShape(box);
+  const owned = new Uint32Array(bz * wh * ww);
+  const ring = new Uint32Array(bz * gh * gw);
+  let count = 0;
+  for (let z = 0; z < bz; z++) {
+    const seg = segmentSection(probability(data, b.read, z, c.high, c.reader.path), rh, rw, c.options).labels;
+    const ids = new Uint32Array(seg.reduce((m, v) => Math.max(m, v), 0) + 1);
+    for (let y = 0; y < wh; y++) {
+      for (let x = 0; x < ww; x++) {
+        const l = seg[(y + oy) * rw + x + ox]!;
+        if (ids[l] === 0) {
+          if (count >= MAX_LABEL) throw new EmsegError('too-large', c.provisional.dir, `block [${b.grid.join(',')}] has more than ${MAX_LABEL} segments`);
+          ids[l] = ++count;
+        }
+        owned[(z * wh + y) * ww + x] = ids[l]!;
+      }
+    }
+    fillRing(ring.subarray(z * gh * gw, (z + 1) * gh * gw), seg, ids, b, box, c.near);
+  }
+  await c.provisional.writeRegion(b.write, owned);
+  const record: BlockRecord = { count, box };
+  writeFileAtomic(ringPath(c.recordDir, b), gzipSync(new Uint8Array(ring.buffer, ring.byteOffset, ring.byteLength), { level: RING_GZIP_LEVEL }));
+  writeFileAtomic(recordPath(c.recordDir, b), JSON.stringify(record));
+  return [...c.provisional.chunkFiles(b.write), ringPath(c.recordDir, b), recordPath(c.recordDir, b)];
+}
+
+/**
+ * One section of the ring: local ids over the box, except inside the write region shrunk by `near`, which no
+ * neighbour's box reaches (a neighbour's box lies within `near` of the border), so it stays 0 and compresses away.
+ */
+function fillRing(out: Uint32Array, seg: Int32Array, ids: Uint32Array, b: Block, box: Region, near: number): void {
+  const rw = b.read.end[2] - b.read.start[2];
+  const [, gh, gw] = regionShape(box);
+  const inner = grownYX(b.write, -near);
+  for (let y = 0; y < gh; y++) {
+    const vy = box.start[1] + y;
+    const innerRow = vy >= inner.start[1] && vy < inner.end[1];
+    for (let x = 0; x < gw; x++) {
+      const vx = box.start[2] + x;
+      if (innerRow && vx >= inner.start[2] && vx < inner.end[2]) continue;
+      out[y * gw + x] = ids[seg[(vy - b.read.start[1]) * rw + vx - b.read.start[2]]!]!;
+    }
+  }
+}
+
+/** A block's border record and ring labels, checked against the plan's box (a damaged record is an error). */
+export async function readBlockLabels(recordDir: string, b: Block, near: number): Promise<BlockLabels> {
+  const path = recordPath(recordDir, b);
+  try {
+    const record = JSON.parse(await readFile(path, 'utf8')) as BlockRecord;
+    const box = ringBox(b, near);
+    const bytes = gunzipSync(await readFile(ringPath(recordDir, b)));
+    const [d, h, w] = regionShape(box);
+    if (!Number.isInteger(record.count) || JSON.stringify(record.box) !== JSON.stringify(box) || bytes.length !== 4 * d * h * w) {
+      throw new Error(`does not describe block [${b.grid.join(',')}] of this plan`);
+    }
+    const ring = new Uint32Array(d * h * w);
+    new Uint8Array(ring.buffer).set(bytes);
+    return { ...record, ring };
+  } catch (err) {
+    if (err instanceof EmsegError) throw err;
+    throw new EmsegIoError('corrupt', path, `border record of block [${b.grid.join(',')}] cannot be read (${(err as Error).message}); rerun with --restart`, { cause: err });
+  }
+}
