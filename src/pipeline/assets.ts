@@ -5,5 +5,7 @@ const packageFile = (rel: string) => fileURLToPath(new URL(`../../../${rel}`, im
 
 /** The shipped model and the bundled sample sections (see samples/isbi2012/README.md). */
 export const SHIPPED_MODEL = packageFile('models/emseg-isbi');
+/** The best of the paper's own networks, trained with emseg (docs/REPRODUCTION.md). */
+export const PAPER_MODEL = packageFile('models/fakhry-isbi');
 export const SAMPLE_IMAGES = packageFile('samples/isbi2012/images');
 export const SAMPLE_LABELS = packageFile('samples/isbi2012/labels');
