@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, renameSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
@@ -19,6 +19,7 @@ import { queueStatus, type JobsetStatus } from '../src/queue/status.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
+import { outputFiles } from './helpers/volumes.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'emseg.js');
 const SHAPE: Vec3 = [2, 256, 256];
@@ -114,24 +115,10 @@ async function settled(url: string, jobset: string): Promise<JobsetStatus> {
   });
 }
 
-function files(root: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (n === '.emseg') continue;
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(root, p), readFileSync(p));
-    }
-  };
-  walk(root);
-  return out;
-}
-
 /** Every chunk and metadata file (the pyramid included) equals the single-process run's, byte for byte. */
 function assertSameAsSingle(out: string): void {
-  const a = files(out);
-  const b = files(fx.reference);
+  const a = outputFiles(out);
+  const b = outputFiles(fx.reference);
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
   for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs from the single-process output`);
 }
@@ -273,8 +260,8 @@ test('a worker that mounts the shared storage elsewhere (--path-map) computes th
   await stopWorker(w);
   assert.deepEqual([s.done, s.failed.length, s.pyramid], [TOTAL, 0, 'completed']);
   assert.equal(journal(log).length, TOTAL);
-  const fa = files(join(b, 'maps.zarr'));
-  const fr = files(fx.reference);
+  const fa = outputFiles(join(b, 'maps.zarr'));
+  const fr = outputFiles(fx.reference);
   for (const [k, v] of fa) if (k !== '.zattrs') assert.ok(v.equals(fr.get(k)!), `${k} differs`); // .zattrs names this copy's paths
   assert.throws(() => parsePathMap('relative=/x'), (err: { code?: string }) => err.code === 'invalid-option');
   assert.equal(mapPath('/mnt/a/b', [{ from: '/mnt/a', to: '/data' }]), '/data/b');

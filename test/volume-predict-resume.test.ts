@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Vec3 } from '../src/io/formats/volume.js';
@@ -15,6 +15,7 @@ import { readRunStatus } from '../src/pipeline/markers.js';
 import { runVolumePredict, type VolumePredictJob } from '../src/pipeline/volume-predict.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
+import { outputFiles } from './helpers/volumes.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'emseg.js');
 const BLOCK: Vec3 = [1, 64, 64];
@@ -36,24 +37,9 @@ function doneMarkers(out: string): number {
   return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.done.json')).length : 0;
 }
 
-/** Every file of an output except the run's markers, with its bytes. */
-function files(root: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (n === '.emseg') continue;
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(root, p), readFileSync(p));
-    }
-  };
-  walk(root);
-  return out;
-}
-
 function assertSameFiles(a: string, b: string): void {
-  const fa = files(a);
-  const fb = files(b);
+  const fa = outputFiles(a);
+  const fb = outputFiles(b);
   assert.deepEqual([...fa.keys()].sort(), [...fb.keys()].sort());
   for (const [k, v] of fa) assert.ok(v.equals(fb.get(k)!), `${k} differs`);
 }

@@ -8,8 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmsegError } from '../src/errors.js';
@@ -20,6 +20,7 @@ import { DEFAULT_SEGMENT_OPTIONS } from '../src/segment/index.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { writeMaps } from './helpers/segment-maps.js';
 import { tempDir } from './helpers/volume-predict-fixture.js';
+import { outputFiles } from './helpers/volumes.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'emseg.js');
 const SHAPE: Vec3 = [4, 512, 512];
@@ -44,24 +45,9 @@ const markers = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) 
 const pass1Markers = (out: string) => markers(join(out, '.emseg', 'segment', '.emseg', 'blocks'));
 const pass3Markers = (out: string) => markers(join(out, '.emseg', 'blocks'));
 
-/** Every file of an output except the run's markers and work files, with its bytes. */
-function files(root: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (n === '.emseg') continue;
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(root, p), readFileSync(p));
-    }
-  };
-  walk(root);
-  return out;
-}
-
 function assertSameFiles(a: string, b: string): void {
-  const fa = files(a);
-  const fb = files(b);
+  const fa = outputFiles(a);
+  const fb = outputFiles(b);
   assert.deepEqual([...fa.keys()].sort(), [...fb.keys()].sort());
   assert.ok(fa.size > 4, 'the outputs hold chunk files');
   for (const [k, v] of fa) assert.ok(v.equals(fb.get(k)!), `${k} differs`);

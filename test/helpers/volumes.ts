@@ -1,6 +1,6 @@
 /** Synthetic volumes for the volume tests: HDF5 files made with h5wasm, BigTIFFs built byte by byte. */
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { loadH5wasm } from '../../src/io/formats/hdf5.js';
 
 /** A deterministic test pattern of `n` voxels (not a ramp, so misplaced copies show). */
@@ -77,4 +77,19 @@ export function writeBigTiff(file: string, pages: Uint16Array[], width: number, 
     for (let i = 0; i < data.length; i++) buf.writeUInt16LE(data[i]!, dataAt + 2 * i);
   });
   writeFileSync(file, buf);
+}
+
+/** Every file of a volume output except its run records (`.emseg/`: markers and work files), with its bytes. */
+export function outputFiles(root: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (n === '.emseg') continue;
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(root, p), readFileSync(p));
+    }
+  };
+  walk(root);
+  return out;
 }
