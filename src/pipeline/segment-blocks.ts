@@ -169,7 +169,7 @@ export async function readBlockLabels(recordDir: string, b: Block, near: number)
     const bytes = gunzipSync(await readFile(ringPath(recordDir, b)));
     const [d, h, w] = regionShape(box);
     if (!Number.isInteger(record.count) || JSON.stringify(record.box) !== JSON.stringify(box) || bytes.length !== 4 * d * h * w) {
-      throw new Error(`does not describe block [${b.grid.join(',')}] of this plan`);
+      throw new EmsegIoError('corrupt', path, `border record does not describe block [${b.grid.join(',')}] of this plan; rerun with --restart`);
     }
     const ring = new Uint32Array(d * h * w);
     new Uint8Array(ring.buffer).set(bytes);

@@ -123,15 +123,16 @@ export async function blockTable(dir: string, b: Block): Promise<Uint32Array> {
   const read = async (path: string, position: number, bytes: number): Promise<Uint8Array> => {
     const out = new Uint8Array(bytes);
     const h = await open(path, 'r');
+    let bytesRead: number;
     try {
-      const { bytesRead } = await h.read(out, 0, bytes, position);
-      if (bytesRead !== bytes) throw new Error(`${bytesRead} of ${bytes} bytes at ${position}`);
-      return out;
+      ({ bytesRead } = await h.read(out, 0, bytes, position));
     } catch (err) {
-      throw new EmsegIoError('corrupt', path, `stitching table is short (${describeError(err)}); rerun with --restart`, { cause: err });
+      throw new EmsegIoError('corrupt', path, `stitching table cannot be read (${describeError(err)}); rerun with --restart`, { cause: err });
     } finally {
       await h.close();
     }
+    if (bytesRead !== bytes) throw new EmsegIoError('corrupt', path, `stitching table is short (${bytesRead} of ${bytes} bytes at ${position}); rerun with --restart`);
+    return out;
   };
   const span = new Float64Array((await read(f.offsets, b.index * OFFSET_BYTES, 2 * OFFSET_BYTES)).buffer);
   const [first, end] = [span[0]!, span[1]!];

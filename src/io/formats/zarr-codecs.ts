@@ -9,6 +9,7 @@
  */
 import { deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import * as zarr from 'zarrita';
+import { EmsegError } from '../../errors.js';
 
 /** Bytes per element of the zarr data types we may meet; unknown types get no inflate limit beyond the cap. */
 const ITEM_SIZE: Record<string, number> = {
@@ -85,9 +86,9 @@ function guardedBlosc(load: () => Promise<{ fromConfig(config: unknown, meta: Ch
           encode: (bytes: Uint8Array) => inner.encode(bytes),
           async decode(bytes: Uint8Array) {
             const problem = bloscHeaderProblem(bytes, expected);
-            if (problem) throw new Error(problem);
+            if (problem) throw new EmsegError('corrupt', 'blosc', problem);
             const out = await inner.decode(bytes);
-            if (expected !== undefined && out.length !== expected) throw new Error(`blosc decoded ${out.length} bytes, the chunk needs ${expected}`);
+            if (expected !== undefined && out.length !== expected) throw new EmsegError('corrupt', 'blosc', `decoded ${out.length} bytes, the chunk needs ${expected}`);
             return out;
           },
         };
