@@ -161,6 +161,19 @@ test('image and labels of different shapes are refused before anything is writte
   await assert.rejects(convertToOmeZarr(await openVolume(join(SAMPLES, 'images')), bad), fails('exists', bad));
 });
 
+test('a band that fails while the previous band is being written is reported by the conversion, not as an unhandled rejection', async () => {
+  const real = await openVolume(join(await small(), '0'));
+  const bad = join(TMP, 'bad-band');
+  let reads = 0;
+  // Every read after the first fails at once, so it settles while the first band's chunks are still being written.
+  const failing = { ...real, readRegion: (region: Parameters<typeof real.readRegion>[0]) =>
+    reads++ === 0 ? real.readRegion(region) : Promise.reject(new EmsegError('corrupt', bad, 'damaged band')) };
+  const out = join(TMP, 'bad-band.zarr');
+  await assert.rejects(convertToOmeZarr(failing, out, { chunks: [1, 32, 32] }), fails('corrupt', bad));
+  assert.ok(reads >= 2, 'the second band was read ahead');
+  assert.ok(!existsSync(out));
+});
+
 test('regions outside the volume and writes that are not chunk-aligned are refused', async () => {
   const dir = await small();
   const v = await openVolume(dir);

@@ -25,7 +25,7 @@ import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
 import { commonStride } from '../infer/tiling.js';
 import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
-import { regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
+import { readAhead, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../io/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
@@ -362,11 +362,7 @@ async function pipeline(run: VolumePredictRun, blocks: readonly Block[], progres
   const attempts = e.job.attempts ?? DEFAULT_BLOCK_ATTEMPTS;
   const outcome: Outcome = { computed: 0, skipped, failed: [], voxels: 0 };
   const bar = progress('predict', todo.length, 'block {block}');
-  const read = (b: Block) => {
-    const p = e.reader.readRegion(e.input(b));
-    p.catch(() => undefined); // handled where it is awaited
-    return p;
-  };
+  const read = (b: Block) => readAhead(e.reader, e.input(b));
   const finish = async (b: Block, ok: boolean, error?: unknown) => {
     if (ok) {
       outcome.computed++;

@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { EmsegIoError } from '../errors.js';
 import { createOmeZarr } from './ome-zarr-write.js';
 import type { Compression, ImageKind, MembranePolarity, OmeZarrWriter } from './ome-zarr-write.js';
+import { readAhead } from './volume.js';
 import type { Region, Vec3, VolumeReader } from './volume.js';
 
 /** Default chunks: 8 sections deep (a stack band holds 8 decoded sections), 512 x 512 in plane. */
@@ -50,10 +51,10 @@ export async function copyVolume(src: VolumeReader, writer: OmeZarrWriter, repor
   const bands = bandsOf(src, writer.chunks);
   const bar = report(label, bands.length);
   try {
-    let next = src.readRegion(bands[0]!);
+    let next = readAhead(src, bands[0]!);
     for (let i = 0; i < bands.length; i++) {
       const data = await next;
-      if (i + 1 < bands.length) next = src.readRegion(bands[i + 1]!);
+      if (i + 1 < bands.length) next = readAhead(src, bands[i + 1]!);
       await writer.writeRegion(bands[i]!, data);
       bar.update(i + 1);
     }

@@ -62,6 +62,17 @@ export function voxelCount(shape: Vec3): number {
 }
 
 /** Refuses a region that is empty, inverted, fractional or outside the volume, naming the volume. */
+/**
+ * Starts reading a region that the caller awaits only later (after writing the previous one, or not at all when
+ * that write fails). A bad chunk can reject it before anyone awaits it: marking it handled keeps Node from failing
+ * the process with an unhandled rejection, while the error still reaches whoever awaits the returned promise.
+ */
+export function readAhead(reader: VolumeReader, region: Region): Promise<StackData> {
+  const read = reader.readRegion(region);
+  read.catch(() => undefined);
+  return read;
+}
+
 export function checkRegion(region: Region, shape: Vec3, path: string): void {
   for (let a = 0; a < 3; a++) {
     const s = region.start[a]!;
