@@ -5,7 +5,7 @@ import { COMMON_DEFAULTS as C, TRAIN_DEFAULTS as T } from '../pipeline/defaults.
 import { checkpointInterval, parseCheckpointEvery, runTrain } from '../pipeline/train.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { DIVERGENCE_FACTOR, DIVERGENCE_FLOOR, DIVERGENCE_REFERENCE_STEPS } from '../train/divergence.js';
-import { backendKind, intensityRule, labelPolarity, nonNegativeNumber, positiveInt } from './options.js';
+import { backendKind, intensityRule, labelPolarity, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
 import { progressBar } from './progress.js';
 import { sectionList } from './sections.js';
 
@@ -32,6 +32,8 @@ export function registerTrain(program: Command): void {
     .option('--schedule <kind>', T.schedule.help, T.schedule.value)
     .option('--warmup <steps>', T.warmup.help, positiveInt, T.warmup.value)
     .option('--balance <how>', T.balance.help, T.balance.value)
+    .option('--border-weight <w0>', T.borderWeight.help, nonNegativeNumber, T.borderWeight.value)
+    .option('--border-sigma <px>', T.borderSigma.help, positiveNumber, T.borderSigma.value)
     .option('--elastic', 'elastic deformation augmentation')
     .option('--jitter', 'intensity jitter augmentation')
     .option('--select <metric>', T.select.help, T.select.value)

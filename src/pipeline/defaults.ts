@@ -2,6 +2,7 @@ import type { BackendKind } from '../backend/index.js';
 import { DEFAULT_TILE } from '../infer/predict.js';
 import type { LabelPolarity } from '../io/index.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
+import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
 import type { TRAIN_CHOICES } from './train.js';
 
 type Choice<K extends keyof typeof TRAIN_CHOICES> = (typeof TRAIN_CHOICES)[K][number];
@@ -42,6 +43,8 @@ export const TRAIN_DEFAULTS = Object.freeze({
   schedule: option<Choice<'schedule'>>('cosine', 'constant, step or cosine'),
   warmup: option(50, 'linear warm-up steps'),
   balance: option<Choice<'balance'>>('weights', 'class balance: weights, subsample or none'),
+  borderWeight: option(0, 'U-Net border weight w0 added on thin membranes between touching cells (0: off; U-Net used 10)'),
+  borderSigma: option(BORDER_SIGMA_DEFAULT, 'width in pixels of the border weight (sigma of its Gaussian in d1 + d2)'),
   select: option<Choice<'select'>>('v_rand', 'best checkpoint by v_rand or pixel_error'),
   seed: option(1, 'random seed (runs are repeatable)'),
   checkpointMinutes: option(3, 'minutes between checkpoints'),

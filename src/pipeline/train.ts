@@ -5,6 +5,7 @@ import { EmsegError } from '../errors.js';
 import type { LabelPolarity } from '../io/index.js';
 import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
 import { resolveSpec } from '../models/zoo.js';
+import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
 import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
 import { TRAIN_DEFAULTS } from './defaults.js';
 import { loadTrainingData } from './intensity.js';
@@ -24,6 +25,9 @@ export interface TrainOptions {
   balance: string;
   elastic?: boolean;
   jitter?: boolean;
+  /** U-Net's border weight w0 (absent or 0: off) and its width in pixels (default BORDER_SIGMA_DEFAULT). */
+  borderWeight?: number;
+  borderSigma?: number;
   select: string;
   closeGaps?: boolean;
   seed: number;
@@ -63,6 +67,8 @@ export function buildTrainConfig(o: TrainOptions & Pick<TrainConfig, 'model' | '
     seed: o.seed, checkpointMinutes: o.checkpointMinutes, select: o.select as TrainConfig['select'],
     ...(o.checkpointSteps !== undefined ? { checkpointSteps: o.checkpointSteps } : {}),
     ...(o.closeGaps ? { closeGaps: true } : {}),
+    // Only when on, so that checkpoints of runs without it keep their configuration hash.
+    ...(o.borderWeight ? { border: { w0: o.borderWeight, sigma: o.borderSigma ?? BORDER_SIGMA_DEFAULT } } : {}),
   };
 }
 

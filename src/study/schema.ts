@@ -117,6 +117,8 @@ const trainingSchema = z.object({
   schedule: z.enum(TRAIN_CHOICES.schedule).optional(),
   warmup: positiveInt.default(T.warmup.value),
   balance: z.enum(TRAIN_CHOICES.balance).default(T.balance.value),
+  borderWeight: z.number().nonnegative().default(T.borderWeight.value),
+  borderSigma: z.number().positive().default(T.borderSigma.value),
   elastic: z.boolean().default(false),
   jitter: z.boolean().default(false),
   checkpointMinutes: z.number().nonnegative().default(T.checkpointMinutes.value),

@@ -4,6 +4,7 @@ import { extractMirrored, reflect } from '../image/mirror.js';
 import { Rng } from '../util/rng.js';
 import { dihedral } from '../image/dihedral.js';
 import { elastic, intensityJitter, type ElasticOptions, type JitterOptions } from './augment.js';
+import { borderWeights } from './border-weight.js';
 
 /**
  * Draws whole training tiles (fully convolutional training): a random section, a random position (mirrored at
@@ -13,6 +14,12 @@ import { elastic, intensityJitter, type ElasticOptions, type JitterOptions } fro
 
 export type Balance = 'weights' | 'subsample' | 'none';
 
+/** U-Net's border weight: w0 * exp(-(d1 + d2)^2 / (2 sigma^2)) added to each pixel's weight (src/train/border-weight.ts). */
+export interface BorderWeight {
+  w0: number;
+  sigma: number;
+}
+
 export interface SamplerOptions {
   inputSize: number;
   outputSize: number;
@@ -21,6 +28,7 @@ export interface SamplerOptions {
   balance: Balance;
   elastic?: ElasticOptions | null;
   jitter?: JitterOptions | null;
+  border?: BorderWeight | null;
 }
 
 export interface Batch {
@@ -61,17 +69,21 @@ export class TileSampler {
     const { inputSize: n, outputSize: m, balance } = this.options;
     const input = new Float32Array(count * n * n);
     const labels = new Int32Array(count * m * m);
-    const weights = balance === 'weights' ? new Float32Array(count * m * m) : null;
+    const border = this.options.border ?? null;
+    const weights = balance === 'weights' || border ? new Float32Array(count * m * m) : null;
     for (let b = 0; b < count; b++) {
       const tile = this.drawTile(rng);
       input.set(tile.image, b * n * n);
+      // The whole input tile, not only its outputs: cells beyond the output window still count as neighbours.
+      const extra = border ? borderWeights(tile.labels, n, n, border.w0, border.sigma) : null;
       for (let y = 0; y < m; y++) {
         for (let x = 0; x < m; x++) {
-          const cls = tile.labels[(y + this.options.offset) * n + x + this.options.offset]!;
+          const t = (y + this.options.offset) * n + x + this.options.offset;
+          const cls = tile.labels[t]!;
           const i = b * m * m + y * m + x;
           if (balance === 'subsample' && cls === 0 && rng.next() >= this.keepInterior) labels[i] = -1;
           else labels[i] = cls;
-          if (weights) weights[i] = this.classWeight[cls]!;
+          if (weights) weights[i] = (balance === 'weights' ? this.classWeight[cls]! : 1) + (extra ? extra[t]! : 0);
         }
       }
     }

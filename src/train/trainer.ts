@@ -20,7 +20,7 @@ import type { ElasticOptions, JitterOptions } from './augment.js';
 import { checkpointExists, loadCheckpoint, saveCheckpoint, type CheckpointFaultHook, type TrainState } from './checkpoint.js';
 import { extendReference, lossDivergence, nonFiniteParam, TrainingDiverged } from './divergence.js';
 import { checkTrainingMemory } from './memory.js';
-import { TileSampler, type Balance } from './sampler.js';
+import { TileSampler, type Balance, type BorderWeight } from './sampler.js';
 
 export interface TrainConfig {
   /** Zoo name or spec path, recorded in the model's metadata. */
@@ -40,6 +40,8 @@ export interface TrainConfig {
   balance: Balance;
   elastic: ElasticOptions | null;
   jitter: JitterOptions | null;
+  /** U-Net's border weight map on top of the class balance (absent: none). */
+  border?: BorderWeight;
   seed: number;
   /** Checkpoint when this many minutes passed since the last one (0: after every step)... */
   checkpointMinutes: number;
@@ -182,7 +184,7 @@ class TrainingRun {
     this.net = new Network(this.plan, this.params, backend, config.seed + 1);
     this.sampler = new TileSampler(data.images, data.labels, config.trainSections, {
       inputSize: geometry.inputH, outputSize: this.plan.output[1], offset: geometry.offset, balance: config.balance,
-      elastic: config.elastic, jitter: config.jitter,
+      elastic: config.elastic, jitter: config.jitter, border: config.border ?? null,
     });
     this.rng = new Rng(config.seed + 2);
     this.checkpointDir = join(config.out, CHECKPOINT_DIR);
