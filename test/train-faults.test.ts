@@ -354,3 +354,20 @@ test('after the first stop signal, a second one ends the process at once, even i
   assert.doesNotMatch(exit.stdout, /survived/);
   assert.equal(exit.signal, 'SIGTERM');
 });
+
+test('--hold-out sections are neither trained on nor validated on; overlaps, unknown sections and nothing left are refused', async () => {
+  const job = (val: number[], holdOut: number[]): TrainJob => ({ images: join(samples, 'images'), labels: join(samples, 'labels'),
+    polarity: 'membrane-0-interior-255', out: tmp(), model: 'fakhry-a', val, holdOut, resume: false, overwrite: false, tile: 16,
+    batch: 1, steps: 1, epochSteps: 1, optimizer: 'adam', lr: 1e-3, momentum: 0.9, weightDecay: 0, schedule: 'constant', warmup: 1,
+    balance: 'weights', select: 'v_rand', seed: 1, checkpointMinutes: 3 });
+  const backend = createReferenceBackend('float32');
+  const refused = (path: string, message: RegExp) => (err: unknown) => isEmsegError(err, 'invalid-option') && err.path === path && message.test(err.message);
+  await assert.rejects(runTrain(job([1], [1]), backend, {}), refused('--hold-out', /also a validation section/));
+  await assert.rejects(runTrain(job([], [5]), backend, {}), refused('--hold-out', /section 5 does not exist/));
+  await assert.rejects(runTrain(job([1], [0]), backend, {}), refused('--val', /no section is left/));
+  const ok = job([], [1]);
+  await runTrain(ok, backend, {});
+  const meta = loadModel(ok.out).meta as { training: { trainSections: number[]; validationSections: number[] } };
+  assert.deepEqual(meta.training.trainSections, [0]);
+  assert.deepEqual(meta.training.validationSections, []);
+});

@@ -21,6 +21,7 @@ export function registerTrain(program: Command): void {
     .option('--intensity <rule>', `${INTENSITY_HELP}; recorded in the model, and applied by predict`, intensityRule, T.intensity.value)
     .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
     .option('--val <sections>', T.val.help, sectionList, sectionList(T.val.value))
+    .option('--hold-out <sections>', 'sections used neither for training nor for validation (kept for a final test)', sectionList)
     .option('--tile <px>', T.tile.help, positiveInt, T.tile.value)
     .option('--batch <n>', T.batch.help, positiveInt, T.batch.value)
     .option('--steps <n>', T.steps.help, positiveInt, T.steps.value)

@@ -82,6 +82,8 @@ export interface TrainJob extends TrainOptions {
   model: string;
   /** Held-back validation sections. */
   val: number[];
+  /** Sections neither trained on nor validated on (a final test set the run never sees). */
+  holdOut?: number[];
   /** Start from this trained model's weights (fine-tuning). */
   init?: string;
   resume: boolean;
@@ -101,9 +103,15 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainHooks)
   const spec = o.init ? loadModel(o.init).spec : resolveSpec(o.model);
   const data = await loadTrainingData(o);
   const depth = data.images.depth;
-  const bad = o.val.find((z) => z >= depth);
-  if (bad !== undefined) throw new EmsegError('invalid-option', '--val', `section ${bad} does not exist (the stack has ${depth})`);
-  const trainSections = [...Array(depth).keys()].filter((z) => !o.val.includes(z));
+  const holdOut = o.holdOut ?? [];
+  for (const [flag, list] of [['--val', o.val], ['--hold-out', holdOut]] as const) {
+    const bad = list.find((z) => z >= depth);
+    if (bad !== undefined) throw new EmsegError('invalid-option', flag, `section ${bad} does not exist (the stack has ${depth})`);
+  }
+  const both = holdOut.find((z) => o.val.includes(z));
+  if (both !== undefined) throw new EmsegError('invalid-option', '--hold-out', `section ${both} is also a validation section (--val)`);
+  const trainSections = [...Array(depth).keys()].filter((z) => !o.val.includes(z) && !holdOut.includes(z));
+  if (trainSections.length === 0) throw new EmsegError('invalid-option', '--val', 'no section is left to train on');
   const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
     validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}) };
   return train(config, data, backend, hooks, o.resume);
