@@ -29,6 +29,8 @@ const POLL_MS = 100;
 const WAIT_MS = 60_000;
 /** Short locks so a dead worker's block is taken back in seconds, not the default 30 s. */
 const FAST_LOCKS = ['--lock-ms', '2000', '--stalled-ms', '1000'];
+/** Time for a frozen worker's last commands to reach Redis (well under the lock). */
+const SETTLE_MS = 100;
 /** Blocks journaled before a fault is injected: the run is under way, most blocks not done. */
 const FAULT_AFTER = 4;
 
@@ -160,10 +162,16 @@ test('kill -9 of a worker mid-run: its block is taken by another worker, and the
   const victim = worker(server.url, 'victim', log, FAST_LOCKS);
   const queue = new Queue(QUEUE_NAME, { connection: { url: server.url } });
   try {
-    const active = await waitUntil('a block in progress after some are done', async () => {
+    // Freeze the machine (worker and block child) and look: a block active now cannot complete any more, so the
+    // kill cuts it off mid-run. Commands sent just before the freeze get SETTLE_MS to reach Redis first.
+    const cut = await waitUntil('a block in progress after some are done', async () => {
       if (journal(log).length < FAULT_AFTER) return undefined;
+      process.kill(-victim.proc.pid!, 'SIGSTOP');
+      await sleep(SETTLE_MS);
       const jobs = await queue.getActive();
-      return jobs.length > 0 ? jobs.map((j) => j.id!) : undefined;
+      if (jobs.length > 0) return jobs.map((j) => j.id!);
+      process.kill(-victim.proc.pid!, 'SIGCONT');
+      return undefined;
     });
     killGroup(victim.proc); // the machine dies: worker and its block child, no cleanup
     await victim.exited;
@@ -171,7 +179,7 @@ test('kill -9 of a worker mid-run: its block is taken by another worker, and the
     const s = await settled(server.url, id);
     await stopWorker(rescuer);
     assert.deepEqual([s.done, s.failed.length], [TOTAL, 0]);
-    for (const jobId of active) {
+    for (const jobId of cut) {
       const job = await queue.getJob(jobId);
       assert.equal((job!.returnvalue as BlockResult).worker, 'rescuer', `block job ${jobId} was finished by the surviving worker`);
     }

@@ -114,4 +114,6 @@ export const WORKER_ENV = {
   pathMap: 'EMSEG_QUEUE_PATH_MAP',
   journal: 'EMSEG_QUEUE_JOURNAL',
   worker: 'EMSEG_QUEUE_WORKER',
+  /** The queue's Redis URL: the child records its block in the job set (bookkeeping.ts). */
+  redis: 'EMSEG_QUEUE_REDIS',
 } as const;

@@ -11,11 +11,14 @@ import { appendFileSync } from 'node:fs';
 import type { SandboxedJob } from 'bullmq';
 import { EmsegError } from '../errors.js';
 import { finishVolumePredict, openVolumePredict, predictBlock, type VolumePredictRun } from '../pipeline/volume-predict.js';
+import { openBookkeeper, type Bookkeeper } from './bookkeeping.js';
 import { BLOCK_JOB, jobsetOf, mapSpec, type BlockJobData, type BlockResult, type FinishJobData, type PathMap, WORKER_ENV } from './jobs.js';
 
 const env = (k: keyof typeof WORKER_ENV) => process.env[WORKER_ENV[k]];
 const maps: PathMap[] = JSON.parse(env('pathMap') ?? '[]') as PathMap[];
 const threads = env('threads') ? Number(env('threads')) : undefined;
+
+let bookkeeper: Bookkeeper | undefined;
 
 /** One open run per child (the job set being worked on); another set's job closes it and opens its own. */
 let current: { jobset: string; run: Promise<VolumePredictRun> } | undefined;
@@ -51,18 +54,23 @@ async function processBlock(job: SandboxedJob<BlockJobData>): Promise<BlockResul
   if (!block) throw new EmsegError('mismatch', run.job.out, `block ${job.data.index} is not in the plan of ${run.plan.blocks.length} blocks`);
   const attempt = job.attemptsMade + 1;
   const base = { jobset: job.data.jobset, index: block.index, worker: env('worker') ?? String(process.pid), attempt, openMs };
+  let result: BlockResult;
   if (await run.markers.isDone(block)) {
-    return { ...base, computed: false, readMs: 0, computeMs: 0, writeMs: 0, start, end: Date.now() };
+    result = { ...base, computed: false, readMs: 0, computeMs: 0, writeMs: 0, start, end: Date.now() };
+  } else {
+    try {
+      const timing = await predictBlock(run, block);
+      result = { ...base, computed: true, ...timing, start, end: Date.now() };
+      journal(result);
+    } catch (err) {
+      if (attempt >= (job.opts.attempts ?? 1)) await run.markers.markFailed(block, err, attempt);
+      throw err;
+    }
   }
-  try {
-    const timing = await predictBlock(run, block);
-    const result = { ...base, computed: true, ...timing, start, end: Date.now() };
-    journal(result);
-    return result;
-  } catch (err) {
-    if (attempt >= (job.opts.attempts ?? 1)) await run.markers.markFailed(block, err, attempt);
-    throw err;
-  }
+  // Part of the job: should it fail (Redis gone), the job is not completed and its rerun (a no-op) records it.
+  bookkeeper ??= openBookkeeper(env('redis') ?? '');
+  await bookkeeper.blockDone(job.data, job.opts);
+  return result;
 }
 
 export default async function processJob(job: SandboxedJob<BlockJobData | FinishJobData>): Promise<BlockResult | { complete: boolean }> {

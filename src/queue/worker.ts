@@ -3,17 +3,16 @@
  * block in a child process (processor.ts), one per `concurrency`, so this process's event loop stays free to renew
  * the jobs' locks while oneDNN computes; a worker that dies (kill -9, a lost machine) stops renewing, and after the
  * lock expires another worker takes the block again (its done marker makes a finished block a no-op). A failing
- * block is retried with exponential backoff (the attempts and delay are set per job by submit). When the last
- * block of a job set completes, a finish job (pyramid) is queued, with an id of its own so it is queued once.
+ * block is retried with exponential backoff (the attempts and delay are set per job by submit). Each block job
+ * records itself in its job set and queues the finish job (pyramid) when it is the last (bookkeeping.ts).
  */
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Worker, type Job } from 'bullmq';
 import { QUEUE_DEFAULTS } from '../pipeline/defaults.js';
-import { doneKey, jobsetKey, jobsKey, QUEUE_NAME, safeUrl, workerConnection } from './connection.js';
+import { QUEUE_NAME, safeUrl, workerConnection } from './connection.js';
 import {
-  BLOCK_JOB, describeBlock, FINISH_JOB, finishJobId, WORKER_ENV,
+  BLOCK_JOB, describeBlock, FINISH_JOB, WORKER_ENV,
   type BlockJobData, type BlockResult, type FinishJobData, type PathMap,
 } from './jobs.js';
 
@@ -57,6 +56,7 @@ export async function startWorker(options: WorkerOptions, report: (e: WorkerEven
     [WORKER_ENV.pathMap]: JSON.stringify(options.pathMaps ?? []),
     [WORKER_ENV.journal]: options.journal ?? '',
     [WORKER_ENV.worker]: name,
+    [WORKER_ENV.redis]: options.redis,
   };
   const concurrency = options.concurrency ?? QUEUE_DEFAULTS.concurrency.value;
   const worker = new Worker(QUEUE_NAME, PROCESSOR, {
@@ -67,14 +67,9 @@ export async function startWorker(options: WorkerOptions, report: (e: WorkerEven
     stalledInterval: options.stalledMs ?? QUEUE_DEFAULTS.stalledMs.value,
     maxStalledCount: options.maxStalled ?? QUEUE_DEFAULTS.maxStalled.value,
   });
-  // Bookkeeping of job sets (which blocks completed; the finish job) on a connection of its own.
-  const client = new Redis(options.redis, { maxRetriesPerRequest: null });
-  client.on('error', () => undefined); // the worker's own 'error' events report an unreachable server
-  const queue = new Queue(QUEUE_NAME, { connection: client });
   worker.on('completed', (job: AnyJob, value: unknown) => {
     if (job.name === FINISH_JOB) return report({ type: 'finished', jobset: job.data.jobset });
-    report({ type: 'block', result: value as BlockResult });
-    blockCompleted(client, queue, job as Job<BlockJobData>).catch((err) => report({ type: 'error', message: String(err) }));
+    report({ type: 'block', result: value as BlockResult }); // its job set's bookkeeping was done by the job itself
   });
   worker.on('failed', (job: AnyJob | undefined, err: Error) => {
     if (!job) return;
@@ -88,18 +83,7 @@ export async function startWorker(options: WorkerOptions, report: (e: WorkerEven
   return {
     async close() {
       await worker.close();
-      await queue.close();
-      client.disconnect();
     },
   };
 }
 
-/** Records the block as completed; the worker that sees the set's last block queue the finish job. */
-async function blockCompleted(client: Redis, queue: Queue, job: Job<BlockJobData>): Promise<void> {
-  const { jobset, spec } = job.data;
-  const [, done, total] = (await client.multi().sadd(doneKey(jobset), String(job.data.index)).scard(doneKey(jobset)).scard(jobsKey(jobset)).exec())!
-    .map(([, v]) => Number(v));
-  if (done! < total! || (await client.hget(jobsetKey(jobset), 'cancelled'))) return;
-  const finish: FinishJobData = { kind: 'predict', jobset, spec };
-  await queue.add(FINISH_JOB, finish, { jobId: finishJobId(jobset), attempts: job.opts.attempts, backoff: job.opts.backoff });
-}
