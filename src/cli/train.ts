@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { createBackend } from '../backend/index.js';
+import { createBackend, type BackendKind } from '../backend/index.js';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { COMMON_DEFAULTS as C, TRAIN_DEFAULTS as T } from '../pipeline/defaults.js';
-import { checkpointInterval, parseCheckpointEvery, runTrain } from '../pipeline/train.js';
+import { checkpointInterval, parseCheckpointEvery, runTrain, type CheckpointInterval, type TrainJob } from '../pipeline/train.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { DIVERGENCE_FACTOR, DIVERGENCE_FLOOR, DIVERGENCE_REFERENCE_STEPS } from '../train/divergence.js';
 import { backendKind, intensityRule, labelPolarity, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
@@ -10,7 +10,7 @@ import { progressBar } from './progress.js';
 import { sectionList } from './sections.js';
 
 export function registerTrain(program: Command): void {
-  program
+  const command = program
     .command('train')
     .description('train a model on labelled sections, whole tiles at a time, with validation and checkpoints')
     .requiredOption('--images <path>', 'image stack: folder, glob or TIFF')
@@ -21,7 +21,27 @@ export function registerTrain(program: Command): void {
     .option('--intensity <rule>', `${INTENSITY_HELP}; recorded in the model, and applied by predict`, intensityRule, T.intensity.value)
     .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
     .option('--val <sections>', T.val.help, sectionList, sectionList(T.val.value))
-    .option('--hold-out <sections>', 'sections used neither for training nor for validation (kept for a final test)', sectionList)
+    .option('--hold-out <sections>', 'sections used neither for training nor for validation (kept for a final test)', sectionList);
+  addOptimisationOptions(command)
+    .option('--threads <n>', 'CPU threads', positiveInt)
+    .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
+    .option('--checkpoint-every <n|Nm>', `checkpoint every n steps (500) or N minutes (10m) (default: ${T.checkpointMinutes.value}m)`,
+      (v: string) => parseCheckpointEvery(v))
+    .option('--checkpoint-minutes <m>', 'older name: same as --checkpoint-every <m>m', nonNegativeNumber)
+    .option('--init <dir>', 'start from this trained model\'s weights (fine-tuning; its spec is used)')
+    .option('--resume', 'continue from <out>/checkpoint exactly')
+    .option('--overwrite', 'replace an existing model in <out>')
+    .option('--quiet', 'no progress bar')
+    .addHelpText('after', `
+SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves a checkpoint and exits with 130 or 143 (continue
+with --resume); a second signal ends the process at once. Training stops with an error (exit 1) when it diverges:
+a NaN/Inf loss, or a loss above ${DIVERGENCE_FACTOR}x the median of the first ${DIVERGENCE_REFERENCE_STEPS} steps (and above ${DIVERGENCE_FLOOR}).`)
+    .action(trainAction);
+}
+
+/** Tile, batch, optimiser, schedule, loss weighting, augmentation, selection and seed: the run's learning setup. */
+function addOptimisationOptions(command: Command): Command {
+  return command
     .option('--tile <px>', T.tile.help, positiveInt, T.tile.value)
     .option('--batch <n>', T.batch.help, positiveInt, T.batch.value)
     .option('--steps <n>', T.steps.help, positiveInt, T.steps.value)
@@ -40,44 +60,38 @@ export function registerTrain(program: Command): void {
     .option('--select <metric>', T.select.help, T.select.value)
     .option('--close-gaps', 'validate on maps with their gaps closed, as predict --close-gaps makes them')
     .option('--seed <n>', T.seed.help, positiveInt, T.seed.value)
-    .option('--bf16', 'train in bfloat16 (fp32 master weights)')
-    .option('--threads <n>', 'CPU threads', positiveInt)
-    .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
-    .option('--checkpoint-every <n|Nm>', `checkpoint every n steps (500) or N minutes (10m) (default: ${T.checkpointMinutes.value}m)`,
-      (v: string) => parseCheckpointEvery(v))
-    .option('--checkpoint-minutes <m>', 'older name: same as --checkpoint-every <m>m', nonNegativeNumber)
-    .option('--init <dir>', 'start from this trained model\'s weights (fine-tuning; its spec is used)')
-    .option('--resume', 'continue from <out>/checkpoint exactly')
-    .option('--overwrite', 'replace an existing model in <out>')
-    .option('--quiet', 'no progress bar')
-    .addHelpText('after', `
-SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves a checkpoint and exits with 130 or 143 (continue
-with --resume); a second signal ends the process at once. Training stops with an error (exit 1) when it diverges:
-a NaN/Inf loss, or a loss above ${DIVERGENCE_FACTOR}x the median of the first ${DIVERGENCE_REFERENCE_STEPS} steps (and above ${DIVERGENCE_FLOOR}).`)
-    .action(async (o) => {
-      const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
-      const interval = checkpointInterval(o.checkpointEvery, o.checkpointMinutes);
-      const stop = trapStopSignals();
-      const bar = progressBar('train', o.steps, 'loss {loss} | {wps} windows/s', o.quiet);
-      let outcome: Awaited<ReturnType<typeof runTrain>>;
-      try {
-        outcome = await runTrain({ ...o, ...interval, resume: o.resume ?? false, overwrite: o.overwrite ?? false }, backend, {
-          onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), wps: Math.round(r.windowsPerSecond) }),
-          onValidation: (r) => process.stderr.write(`\nvalidation @${r.step}: ${Object.entries(r.scores)
-            .map(([k, v]) => `${k} ${v?.toFixed(4)}`).join(', ')}${r.best ? ' (best so far)' : ''}\n`),
-          shouldStop: () => stop.signal !== null,
-        });
-      } finally {
-        bar.stop();
-        stop.dispose();
-      }
-      if (outcome.stopped && stop.signal) {
-        process.stdout.write(`stopped by ${stop.signal} at step ${outcome.step}; checkpoint saved, continue with --resume\n`);
-        process.exitCode = STOP_EXIT_CODES[stop.signal];
-        return;
-      }
-      process.stdout.write(`trained ${outcome.step} steps; best model (step ${outcome.best?.step}) in ${o.out}\n`);
+    .option('--bf16', 'train in bfloat16 (fp32 master weights)');
+}
+
+/** The parsed flags of `emseg train` (commander's names): the job's fields plus how and where it runs. */
+type TrainFlags = Omit<TrainJob, 'resume' | 'overwrite' | 'checkpointMinutes'> & {
+  resume?: boolean; overwrite?: boolean; checkpointMinutes?: number; checkpointEvery?: CheckpointInterval;
+  backend: BackendKind; bf16?: boolean; threads?: number; quiet?: boolean;
+};
+
+async function trainAction(o: TrainFlags): Promise<void> {
+  const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
+  const interval = checkpointInterval(o.checkpointEvery, o.checkpointMinutes);
+  const stop = trapStopSignals();
+  const bar = progressBar('train', o.steps, 'loss {loss} | {wps} windows/s', o.quiet);
+  let outcome: Awaited<ReturnType<typeof runTrain>>;
+  try {
+    outcome = await runTrain({ ...o, ...interval, resume: o.resume ?? false, overwrite: o.overwrite ?? false }, backend, {
+      onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), wps: Math.round(r.windowsPerSecond) }),
+      onValidation: (r) => process.stderr.write(`\nvalidation @${r.step}: ${Object.entries(r.scores)
+        .map(([k, v]) => `${k} ${v?.toFixed(4)}`).join(', ')}${r.best ? ' (best so far)' : ''}\n`),
+      shouldStop: () => stop.signal !== null,
     });
+  } finally {
+    bar.stop();
+    stop.dispose();
+  }
+  if (outcome.stopped && stop.signal) {
+    process.stdout.write(`stopped by ${stop.signal} at step ${outcome.step}; checkpoint saved, continue with --resume\n`);
+    process.exitCode = STOP_EXIT_CODES[stop.signal];
+    return;
+  }
+  process.stdout.write(`trained ${outcome.step} steps; best model (step ${outcome.best?.step}) in ${o.out}\n`);
 }
 
 /** Exit statuses of a run stopped by a signal: 128 + the signal's number, as shells report a killed process. */
