@@ -55,6 +55,7 @@ function addOptimisationOptions(command: Command): Command {
     .option('--balance <how>', T.balance.help, T.balance.value)
     .option('--border-weight <w0>', T.borderWeight.help, nonNegativeNumber, T.borderWeight.value)
     .option('--border-sigma <px>', T.borderSigma.help, positiveNumber, T.borderSigma.value)
+    .option('--malis-weight <w>', T.malisWeight.help, nonNegativeNumber, T.malisWeight.value)
     .option('--elastic', 'elastic deformation augmentation')
     .option('--jitter', 'intensity jitter augmentation')
     .option('--select <metric>', T.select.help, T.select.value)

@@ -6,6 +6,9 @@ import { kernelFor } from './layers/index.js';
 import type { ParamSet } from './params.js';
 import type { Plan, PlanNode } from './plan.js';
 
+/** The loss target, or a function that makes it from the logits (losses weighted by the prediction: MALIS). */
+export type TrainTarget = CrossEntropyTarget | ((logits: Tensor) => CrossEntropyTarget);
+
 /**
  * Runs a plan on a backend: inference, and training steps by reverse-mode autograd over the layer DAG.
  * Gradients of nodes that feed several consumers are summed; the image never gets a gradient, so the first
@@ -73,7 +76,7 @@ export class Network {
    * One forward + backward pass with softmax cross-entropy on the output; parameter gradients are
    * accumulated into params[*].grad (the caller zeroes them and steps the optimiser).
    */
-  trainStep(x: Tensor, target: CrossEntropyTarget): { loss: number; weightSum: number } {
+  trainStep(x: Tensor, target: TrainTarget): { loss: number; weightSum: number } {
     this.checkInput(x);
     const nodes = this.plan.nodes;
     const owned = new Set<Tensor>();
@@ -90,7 +93,9 @@ export class Network {
         for (const t of r.saved ?? []) owned.add(t);
       }
       const logitsIndex = nodes[nodes.length - 1]!.inputs[0]!;
-      const { loss, weightSum, dlogits } = this.backend.softmaxCrossEntropy(values[logitsIndex]!, target);
+      const logits = values[logitsIndex]!;
+      const t = typeof target === 'function' ? target(logits) : target;
+      const { loss, weightSum, dlogits } = this.backend.softmaxCrossEntropy(logits, t);
       this.backward(x, values, saved, logitsIndex, dlogits);
       return { loss, weightSum };
     } finally {

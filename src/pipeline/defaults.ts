@@ -45,6 +45,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   balance: option<Choice<'balance'>>('weights', 'class balance: weights, subsample or none'),
   borderWeight: option(0, 'U-Net border weight w0 added on thin membranes between touching cells (0: off; U-Net used 10)'),
   borderSigma: option(BORDER_SIGMA_DEFAULT, 'width in pixels of the border weight (sigma of its Gaussian in d1 + d2)'),
+  malisWeight: option(0, 'MALIS weight: extra loss on the pixels that decide which cells the map joins or splits (0: off)'),
   select: option<Choice<'select'>>('v_rand', 'best checkpoint by v_rand or pixel_error'),
   seed: option(1, 'random seed (runs are repeatable)'),
   checkpointMinutes: option(3, 'minutes between checkpoints'),

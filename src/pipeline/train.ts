@@ -28,6 +28,8 @@ export interface TrainOptions {
   /** U-Net's border weight w0 (absent or 0: off) and its width in pixels (default BORDER_SIGMA_DEFAULT). */
   borderWeight?: number;
   borderSigma?: number;
+  /** MALIS weight (absent or 0: off): topological loss weights from each step's own prediction (train/malis.ts). */
+  malisWeight?: number;
   select: string;
   closeGaps?: boolean;
   seed: number;
@@ -69,6 +71,7 @@ export function buildTrainConfig(o: TrainOptions & Pick<TrainConfig, 'model' | '
     ...(o.closeGaps ? { closeGaps: true } : {}),
     // Only when on, so that checkpoints of runs without it keep their configuration hash.
     ...(o.borderWeight ? { border: { w0: o.borderWeight, sigma: o.borderSigma ?? BORDER_SIGMA_DEFAULT } } : {}),
+    ...(o.malisWeight ? { malis: { weight: o.malisWeight } } : {}),
   };
 }
 

@@ -70,9 +70,10 @@ export class RunInterrupted extends EmsegError {
 
 export function runFingerprint(task: RunTask): string {
   const { spec, data, training, budget, metrics, evalTile, seed } = task;
-  const { backend: _b, checkpointMinutes: _c, borderWeight, borderSigma, ...rest } = training;
-  // Without a border weight the run is what it was before the option existed: studies finished then stay valid.
-  const options = borderWeight ? { ...rest, borderWeight, borderSigma } : rest;
+  const { backend: _b, checkpointMinutes: _c, borderWeight, borderSigma, malisWeight, ...rest } = training;
+  // Without a border or MALIS weight the run is what it was before these options existed: studies finished then
+  // stay valid.
+  const options = { ...rest, ...(borderWeight ? { borderWeight, borderSigma } : {}), ...(malisWeight ? { malisWeight } : {}) };
   return createHash('sha256').update(JSON.stringify({ spec, data, options, budget, metrics, evalTile, seed })).digest('hex').slice(0, 16);
 }
 

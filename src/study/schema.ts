@@ -119,6 +119,7 @@ const trainingSchema = z.object({
   balance: z.enum(TRAIN_CHOICES.balance).default(T.balance.value),
   borderWeight: z.number().nonnegative().default(T.borderWeight.value),
   borderSigma: z.number().positive().default(T.borderSigma.value),
+  malisWeight: z.number().nonnegative().default(T.malisWeight.value),
   elastic: z.boolean().default(false),
   jitter: z.boolean().default(false),
   checkpointMinutes: z.number().nonnegative().default(T.checkpointMinutes.value),

@@ -130,7 +130,7 @@ export function studyMarkdown(s: StudySummary, plotFiles: { metric: MetricName; 
   const t = s.training;
   lines.push(`- Budget per run: ${budget}${s.budget.steps !== undefined && s.budget.minutes !== undefined ? ' (whichever comes first)' : ''}; seeds ${s.seeds.join(', ')}.`);
   lines.push(`- Training: tile ${t.tile}, batch ${t.batch}, ${t.optimizer} lr ${t.lr} (${t.schedule}, warm-up ${t.warmup}), balance ${t.balance}` +
-    `${t.borderWeight ? `, border weight ${t.borderWeight} (sigma ${t.borderSigma} px)` : ''}${t.elastic ? ', elastic' : ''}${t.jitter ? ', jitter' : ''}${t.bf16 ? ', bf16' : ''}.`);
+    `${t.borderWeight ? `, border weight ${t.borderWeight} (sigma ${t.borderSigma} px)` : ''}${t.malisWeight ? `, MALIS weight ${t.malisWeight}` : ''}${t.elastic ? ', elastic' : ''}${t.jitter ? ', jitter' : ''}${t.bf16 ? ', bf16' : ''}.`);
   lines.push(`- Data: ${s.data.images} / ${s.data.labels} (${s.data.polarity}); scored on sections ${s.data.validation.join(', ')} ` +
     '(final weights, no model selection).');
   lines.push(`- Cells: ${s.spread}. FLOPs/px: forward FLOPs per output pixel of dense whole-image inference. ` +

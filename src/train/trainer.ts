@@ -19,6 +19,7 @@ import { Rng } from '../util/rng.js';
 import type { ElasticOptions, JitterOptions } from './augment.js';
 import { checkpointExists, loadCheckpoint, saveCheckpoint, type CheckpointFaultHook, type TrainState } from './checkpoint.js';
 import { extendReference, lossDivergence, nonFiniteParam, TrainingDiverged } from './divergence.js';
+import { malisTarget } from './malis.js';
 import { checkTrainingMemory } from './memory.js';
 import { TileSampler, type Balance, type BorderWeight } from './sampler.js';
 
@@ -42,6 +43,8 @@ export interface TrainConfig {
   jitter: JitterOptions | null;
   /** U-Net's border weight map on top of the class balance (absent: none). */
   border?: BorderWeight;
+  /** MALIS weights (src/train/malis.ts, mean 1 per tile) times this, on top of the other weights (absent: none). */
+  malis?: { weight: number };
   seed: number;
   /** Checkpoint when this many minutes passed since the last one (0: after every step)... */
   checkpointMinutes: number;
@@ -177,6 +180,9 @@ class TrainingRun {
     const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
     this.plan = geometry.plan;
     checkTrainingMemory(this.plan, config.batch, config.optimizer.kind);
+    if (config.malis && config.balance === 'subsample') {
+      throw new EmsegError('invalid-option', 'balance', 'MALIS weights need every pixel\'s class, and subsample hides interior pixels; use weights or none');
+    }
     this.inputShape = [config.batch, 1, this.plan.input[1], this.plan.input[2]];
     this.params = initParams(this.plan, config.seed);
     if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, this.params);
@@ -241,7 +247,9 @@ class TrainingRun {
     zeroGrads(params);
     let loss: number;
     try {
-      loss = this.net.trainStep(x, { labels: batch.labels, weights: batch.weights }).loss;
+      const malis = config.malis;
+      loss = this.net.trainStep(x, malis ? (logits) => malisTarget(this.backend.toArray(logits), batch, this.plan.output[1], malis.weight)
+        : { labels: batch.labels, weights: batch.weights }).loss;
     } finally {
       x.dispose();
     }
