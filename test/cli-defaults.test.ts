@@ -28,7 +28,8 @@ test('emseg train flags default to the table, and a study\'s training options to
   }
   const study = parseStudy({ name: 's', base: 'fakhry-b', variants: [{ name: 'a' }],
     data: { images: 'i', labels: 'l', validation: [0] }, budget: { steps: 10 } });
-  const shared = ['tile', 'batch', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'warmup', 'balance', 'borderWeight', 'borderSigma', 'backend'];
+  const shared = ['tile', 'batch', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'warmup', 'balance', 'borderWeight', 'borderSigma', 'malisWeight',
+    'backend'];
   for (const key of shared) assert.equal((study.training as Record<string, unknown>)[key], flags[key], `training.${key} vs --${key}`);
   assert.equal(study.training.checkpointMinutes, TRAIN_DEFAULTS.checkpointMinutes.value);
   assert.equal(study.data.polarity, flags.polarity);

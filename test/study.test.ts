@@ -242,16 +242,18 @@ test('a minutes budget stops training on the clock and scores the final weights'
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('a study run\'s fingerprint changes with a border weight, and without one is what it was before the option existed', () => {
+test('a study run\'s fingerprint changes with a border or MALIS weight, and without them is what it was before the option existed', () => {
   const study = parseStudy({ name: 's', base: 'fakhry-b', variants: [{ name: 'a' }],
     data: { images: 'i', labels: 'l', validation: [0] }, budget: { steps: 10 } });
   const task = (training: Record<string, unknown>): RunTask => ({ study: 's', variant: 'a', seed: 1, dir: 'd',
     spec: parseModelSpec({ name: 'tiny', window: 3, layers: [{ type: 'conv', out: 2, kernel: 3 }, { type: 'softmax' }] }),
     model: 'tiny', data: study.data, training: training as RunTask['training'], budget: study.budget, metrics: ['pixel_error'], evalTile: 64 });
-  const { borderWeight: _w, borderSigma: _s, ...older } = study.training;
+  const { borderWeight: _w, borderSigma: _s, malisWeight: _m, ...older } = study.training;
   assert.equal(study.training.borderWeight, 0);
+  assert.equal(study.training.malisWeight, 0);
   assert.equal(runFingerprint(task(study.training)), runFingerprint(task(older)));
   assert.notEqual(runFingerprint(task({ ...study.training, borderWeight: 10 })), runFingerprint(task(study.training)));
   assert.notEqual(runFingerprint(task({ ...study.training, borderWeight: 10, borderSigma: 3 })),
     runFingerprint(task({ ...study.training, borderWeight: 10 })));
+  assert.notEqual(runFingerprint(task({ ...study.training, malisWeight: 1 })), runFingerprint(task(study.training)));
 });
