@@ -10,7 +10,7 @@ import { runSegment } from '../pipeline/segment.js';
 import { runEval } from './eval.js';
 import { barFactory } from './progress.js';
 import { backendKind } from './options.js';
-import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
+import { closeGapsOptions } from '../pipeline/close-gaps.js';
 
 
 /** PNG pictures of an ISBI-format map (white = membrane), for people to look at. */
@@ -47,12 +47,12 @@ export function registerDemo(program: Command): void {
         backend: o.backend, overwrite: true } as const;
       const bars = barFactory(o.quiet ?? false);
       const t0 = Date.now();
-      await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false, closeGaps: DEFAULT_SEGMENT_OPTIONS }, bars);
+      await runPredict({ ...common, out: maps, format: 'isbi', membraneProb: false, closeGaps: {} }, bars);
       await writeMembranePngs(maps, pngs);
       const cells = join(o.out, 'cells.tif');
       const pictures = join(o.out, 'cells');
       const { segments } = await runSegment({ pred: maps, out: cells, membraneProb: false, images: SAMPLE_IMAGES, pictures,
-        options: DEFAULT_SEGMENT_OPTIONS, overwrite: true }, bars);
+        options: closeGapsOptions([o.model], {}).options, overwrite: true }, bars);
       const report = join(o.out, 'report.html');
       const { output } = await runEval({ labels: SAMPLE_LABELS, prediction: maps, images: SAMPLE_IMAGES, report,
         overwrite: true, json: false, perThreshold: false, perSlice: true, quiet: o.quiet ?? false });

@@ -7,7 +7,7 @@ import { addVolumeOptions, predictVolume } from './volume.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { backendKind, intensityRule, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
-import { addSegmentOptions, segmentOptionsFrom } from './segment.js';
+import { addSegmentOptions, givenSegmentOptions } from './segment.js';
 
 /** The flags of `emseg predict`; `emseg submit predict` takes the same ones. */
 export function addPredictOptions(cmd: Command): Command {
@@ -33,14 +33,14 @@ export function registerPredict(program: Command): void {
   addPredictOptions(program
     .command('predict')
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)'))
-    .action(async (o) => {
+    .action(async (o, command: Command) => {
       if (isZarrOutput(o.out)) return predictVolume(o);
       if (!['isbi', 'tiff', 'png-folder', 'tiff-folder'].includes(o.format)) {
         throw new EmsegError('invalid-option', '--format', `must be isbi, tiff, png-folder or tiff-folder (got "${o.format}")`);
       }
       const written = await runPredict({ models: o.model, input: o.input, out: o.out, format: o.format,
         membraneProb: o.membraneProb ?? false, tta: o.tta ?? false,
-        closeGaps: o.closeGaps ? segmentOptionsFrom(o) : undefined, bf16: o.bf16 ?? false, tile: o.tile,
+        closeGaps: o.closeGaps ? givenSegmentOptions(o, command) : undefined, bf16: o.bf16 ?? false, tile: o.tile,
         threads: o.threads, backend: o.backend, overwrite: o.overwrite ?? false, intensity: o.intensity, toGrey: o.toGrey ?? false,
         notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));
       process.stdout.write(`wrote ${written.length === 1 ? written[0] : `${written.length} files`}\n`);

@@ -24,6 +24,12 @@ export function segmentOptionsFrom(o: Record<string, unknown>): SegmentOptions {
     mergeThreshold: o.mergeThreshold as number, extraSeedThreshold: o.extraSeedThreshold as number };
 }
 
+/** Only the watershed options set on the command line (not commander's defaults): `predict --close-gaps` takes
+ *  the rest from the model's tuned record (pipeline/close-gaps.ts). */
+export function givenSegmentOptions(o: Record<string, unknown>, command: Command): Partial<SegmentOptions> {
+  return Object.fromEntries(Object.entries(segmentOptionsFrom(o)).filter(([key]) => command.getOptionValueSource(key) !== 'default'));
+}
+
 function probability(value: string): number {
   const p = nonNegativeNumber(value);
   if (p > 1) throw new InvalidArgumentError(`expected a probability in [0, 1], got "${value}"`);

@@ -11,6 +11,7 @@ import { Predictor } from '../infer/predict.js';
 import { sectionFrom, type SectionSource } from '../infer/section.js';
 import { closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { loadModels } from '../models/model-dir.js';
+import { closeGapsOptions, describeCloseGaps } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
@@ -21,8 +22,11 @@ export interface PredictJob {
   format: 'isbi' | OutputFormat;
   membraneProb: boolean;
   tta: boolean;
-  /** Draw the watershed segments' boundaries into the maps as certain membrane (closes gaps). */
-  closeGaps?: SegmentOptions;
+  /**
+   * Draw the watershed segments' boundaries into the maps as certain membrane (closes gaps): the options the user
+   * set ({} for none); the rest come from the model's tuned record, else the defaults (close-gaps.ts).
+   */
+  closeGaps?: Partial<SegmentOptions>;
   bf16: boolean;
   tile: number;
   threads?: number;
@@ -71,6 +75,8 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   const sectionBytes = (1 + DECODE_BYTES_PER_RAW_BYTE) * reader.width * reader.height * BYTES_PER_SAMPLE[reader.sampleType];
   const ws = checkPredictionMemory(models.map((m) => m.spec), o.tile, reader.height, reader.width, sectionBytes);
   if (o.closeGaps) checkCloseGapsMemory(reader.width, reader.height, ws.total + sectionBytes);
+  const gaps = o.closeGaps ? closeGapsOptions(o.models, o.closeGaps) : null;
+  if (gaps?.from) o.notice?.(describeCloseGaps(gaps));
   const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
   const predictor = new Predictor(models, backend);
   const bandRows = predictor.layout(reader.height, reader.width, o.tile).stepH;
@@ -95,14 +101,14 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   }
   async function* maps(): AsyncGenerator<AnySlice> {
     for await (const s of reader.slices()) {
-      if (!o.closeGaps) {
+      if (!gaps) {
         yield { width: s.width, height: s.height, sampleType: 'float32', bandRows, bands: bands(s) };
         continue;
       }
       // Gaps are closed on membrane probabilities; the polarity is applied afterwards.
       const membrane = new Float32Array(s.width * s.height);
       for (const band of predictor.bands(sectionOf(s, intensity.spec), optionsFor(s))) membrane.set(finite(s, band.data), band.top * s.width);
-      yield { width: s.width, height: s.height, data: polarity(closeMembraneGaps(membrane, s.height, s.width, o.closeGaps)) };
+      yield { width: s.width, height: s.height, data: polarity(closeMembraneGaps(membrane, s.height, s.width, gaps.options)) };
       done++;
       bar.update(done, { section: s.index, tiles: '' });
     }

@@ -1,0 +1,59 @@
+/**
+ * `predict --close-gaps` options: flags the user set, else the model's tuned record (meta.json "close_gaps"), else
+ * the defaults; a damaged record is refused naming the file and field.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { addSegmentOptions, givenSegmentOptions } from '../src/cli/segment.js';
+import { isEmsegError } from '../src/errors.js';
+import { SHIPPED_MODEL } from '../src/pipeline/assets.js';
+import { CLOSE_GAPS_META_KEY, closeGapsOptions, describeCloseGaps } from '../src/pipeline/close-gaps.js';
+import { DEFAULT_SEGMENT_OPTIONS } from '../src/segment/index.js';
+
+/** A copy of a model directory (the member folders included) with its meta.json's record replaced. */
+function modelWith(record: unknown): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'emseg-cg-')), 'model');
+  cpSync(SHIPPED_MODEL, dir, { recursive: true });
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
+  if (record === undefined) delete meta[CLOSE_GAPS_META_KEY];
+  else meta[CLOSE_GAPS_META_KEY] = record;
+  writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
+  return dir;
+}
+
+test('the model\'s record fills what the user did not set; without a record, or for several models, the defaults', () => {
+  const tuned = modelWith({ mergeThreshold: 0.7, extraSeedThreshold: 0.7 });
+  const choice = closeGapsOptions([tuned], {});
+  assert.deepEqual(choice.options, { ...DEFAULT_SEGMENT_OPTIONS, mergeThreshold: 0.7, extraSeedThreshold: 0.7 });
+  assert.equal(choice.from, tuned);
+  assert.match(describeCloseGaps(choice), /merge threshold 0\.7.*tuned for/);
+  const given = closeGapsOptions([tuned], { mergeThreshold: 0.5 });
+  assert.equal(given.options.mergeThreshold, 0.5, 'a flag wins over the record');
+  assert.equal(given.options.extraSeedThreshold, 0.7);
+  const overridden = closeGapsOptions([tuned], { mergeThreshold: 0.5, extraSeedThreshold: 0.3 });
+  assert.equal(overridden.from, null, 'nothing came from the record');
+  assert.deepEqual(closeGapsOptions([modelWith(undefined)], {}), { options: DEFAULT_SEGMENT_OPTIONS, from: null });
+  assert.deepEqual(closeGapsOptions([tuned, tuned], {}).options, DEFAULT_SEGMENT_OPTIONS, 'an ad-hoc ensemble has no record');
+});
+
+test('a damaged record is refused, naming meta.json and the field', () => {
+  for (const record of [{ mergeThreshold: 2 }, { sigma: 'two' }, { mergeThreshhold: 0.7 }, [0.7]]) {
+    const dir = modelWith(record);
+    assert.throws(() => closeGapsOptions([dir], {}),
+      (e) => isEmsegError(e, 'corrupt') && e.path === join(dir, 'meta.json') && e.message.includes(CLOSE_GAPS_META_KEY), JSON.stringify(record));
+  }
+});
+
+test('only the watershed flags given on the command line count as set', () => {
+  const parse = (args: string[]) => {
+    const command = addSegmentOptions(new Command('predict').exitOverride());
+    command.parse(args, { from: 'user' });
+    return givenSegmentOptions(command.opts(), command);
+  };
+  assert.deepEqual(parse([]), {});
+  assert.deepEqual(parse(['--merge-threshold', '0.6', '--sigma', '1']), { mergeThreshold: 0.6, sigma: 1 });
+});
