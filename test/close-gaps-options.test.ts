@@ -30,7 +30,7 @@ test('the model\'s record fills what the user did not set; without a record, or 
   const choice = closeGapsOptions([tuned], {});
   assert.deepEqual(choice.options, { ...DEFAULT_SEGMENT_OPTIONS, mergeThreshold: 0.7, extraSeedThreshold: 0.7 });
   assert.equal(choice.from, tuned);
-  assert.match(describeCloseGaps(choice), /merge threshold 0\.7.*tuned for/);
+  assert.match(describeCloseGaps(choice.options, choice.from!), /merge threshold 0\.7.*tuned for/);
   const given = closeGapsOptions([tuned], { mergeThreshold: 0.5 });
   assert.equal(given.options.mergeThreshold, 0.5, 'a flag wins over the record');
   assert.equal(given.options.extraSeedThreshold, 0.7);

@@ -47,11 +47,9 @@ function modelRecord(dir: string): Partial<SegmentOptions> | null {
   return parsed.data;
 }
 
-/** One line for the user: the options gap closing runs with, and where they came from. */
-export function describeCloseGaps(choice: CloseGapsChoice): string {
-  const o = choice.options;
-  const values = `sigma ${o.sigma}, seed threshold ${o.seedThreshold}, min seed area ${o.minSeedArea}, ` +
-    `merge threshold ${o.mergeThreshold}, extra seeds ${o.extraSeedThreshold ?? DEFAULT_SEGMENT_OPTIONS.extraSeedThreshold}`;
-  return choice.from ? `closing gaps with ${values} (tuned for ${choice.from}, meta.json "${CLOSE_GAPS_META_KEY}"; flags override)`
-    : `closing gaps with ${values}`;
+/** One line for the user: the options gap closing runs with, taken (in part) from model directory `from`. */
+export function describeCloseGaps(o: SegmentOptions, from: string): string {
+  return `closing gaps with sigma ${o.sigma}, seed threshold ${o.seedThreshold}, min seed area ${o.minSeedArea}, ` +
+    `merge threshold ${o.mergeThreshold}, extra seeds ${o.extraSeedThreshold ?? DEFAULT_SEGMENT_OPTIONS.extraSeedThreshold} ` +
+    `(tuned for ${from}, meta.json "${CLOSE_GAPS_META_KEY}"; flags override)`;
 }

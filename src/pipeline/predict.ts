@@ -76,7 +76,7 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   const ws = checkPredictionMemory(models.map((m) => m.spec), o.tile, reader.height, reader.width, sectionBytes);
   if (o.closeGaps) checkCloseGapsMemory(reader.width, reader.height, ws.total + sectionBytes);
   const gaps = o.closeGaps ? closeGapsOptions(o.models, o.closeGaps) : null;
-  if (gaps?.from) o.notice?.(describeCloseGaps(gaps));
+  if (gaps?.from) o.notice?.(describeCloseGaps(gaps.options, gaps.from));
   const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
   const predictor = new Predictor(models, backend);
   const bandRows = predictor.layout(reader.height, reader.width, o.tile).stepH;

@@ -137,14 +137,14 @@ function positivePass(prob: Float32Array, cells: Int32Array, h: number, w: numbe
  */
 function negativePass(prob: Float32Array, cells: Int32Array, h: number, w: number, counts: Float64Array): void {
   const sets = new PixelSets(h * w);
-  const root = new Map<number, number>();
+  const root = new Map<number, number>(); // cell -> its set's root (the cell's first pixel)
   for (let p = 0; p < h * w; p++) {
     const c = cells[p]!;
     if (c < 0) continue;
+    sets.interior[p] = 1;
     const r = root.get(c);
     if (r === undefined) root.set(c, p);
     else sets.union(r, p);
-    sets.interior[r ?? p] = sets.interior[r ?? p]! + 1;
   }
   const membraneEnd = (p: number, q: number) => (cells[p]! >= 0 ? q : cells[q]! >= 0 ? p : prob[p]! >= prob[q]! ? p : q);
   const edges = sortedEdges(h, w, (p, q) => cells[p]! < 0 || cells[q]! < 0, (p, q) => prob[membraneEnd(p, q)]!);
