@@ -10,8 +10,11 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { addSegmentOptions, givenSegmentOptions } from '../src/cli/segment.js';
 import { isEmsegError } from '../src/errors.js';
-import { SHIPPED_MODEL } from '../src/pipeline/assets.js';
+import { createReferenceBackend } from '../src/backend/reference/index.js';
+import { loadModel } from '../src/models/model-dir.js';
+import { SAMPLE_IMAGES, SAMPLE_LABELS, SHIPPED_MODEL } from '../src/pipeline/assets.js';
 import { CLOSE_GAPS_META_KEY, closeGapsOptions, describeCloseGaps } from '../src/pipeline/close-gaps.js';
+import { runTrain, type TrainJob } from '../src/pipeline/train.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../src/segment/index.js';
 
 /** A copy of a model directory (the member folders included) with its meta.json's record replaced. */
@@ -56,4 +59,37 @@ test('only the watershed flags given on the command line count as set', () => {
   };
   assert.deepEqual(parse([]), {});
   assert.deepEqual(parse(['--merge-threshold', '0.6', '--sigma', '1']), { mergeThreshold: 0.6, sigma: 1 });
+});
+
+test('train --close-gaps --init of a model with a record validates with it, says so, and hands it on', async () => {
+  const backend = createReferenceBackend('float32');
+  const job = (out: string, extra: Partial<TrainJob>): TrainJob => ({ images: SAMPLE_IMAGES, labels: SAMPLE_LABELS,
+    polarity: 'membrane-0-interior-255', out, model: 'fakhry-a', val: [], resume: false, overwrite: false, tile: 16,
+    batch: 1, steps: 1, epochSteps: 1, optimizer: 'adam', lr: 1e-3, momentum: 0.9, weightDecay: 0, schedule: 'constant',
+    warmup: 1, balance: 'weights', select: 'v_rand', seed: 1, checkpointMinutes: 3, ...extra });
+  const tmp = () => join(mkdtempSync(join(tmpdir(), 'emseg-cg-')), 'model');
+  const source = tmp();
+  await runTrain(job(source, {}), backend, {});
+  const record = { sigma: 1, mergeThreshold: 0.4 };
+  const meta = JSON.parse(readFileSync(join(source, 'meta.json'), 'utf8'));
+  writeFileSync(join(source, 'meta.json'), JSON.stringify({ ...meta, [CLOSE_GAPS_META_KEY]: record }));
+  const expected = { ...DEFAULT_SEGMENT_OPTIONS, ...record };
+
+  const notices: string[] = [];
+  const tuned = tmp();
+  await runTrain(job(tuned, { init: source, closeGaps: true }), backend, { onNotice: (line) => notices.push(line) });
+  const tunedMeta = loadModel(tuned).meta as Record<string, unknown> & { training: { closeGaps: unknown } };
+  assert.deepEqual(tunedMeta.training.closeGaps, expected, 'validation ran with the record');
+  assert.deepEqual(tunedMeta[CLOSE_GAPS_META_KEY], expected, 'the trained model carries what it was chosen with');
+  assert.deepEqual(closeGapsOptions([tuned], {}).options, expected);
+  assert.equal(notices.length, 1);
+  assert.match(notices[0]!, new RegExp(`sigma 1,.*merge threshold 0\\.4.*tuned for ${source.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+
+  // Without --close-gaps the record is neither used nor handed on.
+  const plain = tmp();
+  await runTrain(job(plain, { init: source }), backend, { onNotice: (line) => notices.push(line) });
+  const plainMeta = loadModel(plain).meta as Record<string, unknown> & { training: { closeGaps?: unknown } };
+  assert.equal(plainMeta.training.closeGaps, undefined);
+  assert.equal(plainMeta[CLOSE_GAPS_META_KEY], undefined);
+  assert.equal(notices.length, 1);
 });

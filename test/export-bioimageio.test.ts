@@ -10,7 +10,9 @@ import { checkModelRdf } from '../src/export/bioimageio/check.js';
 import { decodeNpy, encodeNpy } from '../src/export/bioimageio/npy.js';
 import { preprocessingFor } from '../src/export/bioimageio/preprocessing.js';
 import { readYamlSubset, writeYaml, type YamlValue } from '../src/export/bioimageio/yaml.js';
+import { decodeModelProto } from '../src/export/onnx/proto.js';
 import { runExport } from '../src/export/run.js';
+import { closeGapsOptions } from '../src/pipeline/close-gaps.js';
 import { isEmsegError } from '../src/errors.js';
 import { normaliseSection, parseIntensity } from '../src/image/intensity.js';
 import { encodePng } from '../src/io/png.js';
@@ -55,6 +57,18 @@ test('the shipped model\'s rdf.yaml follows the model spec 0.5 rules (fields, fi
   const weights = files.get('model.onnx')!;
   assert.equal(get(rdf, 'weights', 'onnx', 'sha256'), createHash('sha256').update(weights).digest('hex'));
   assert.match(Buffer.from(files.get('README.md')!).toString('utf8'), /High values \(near 1\) mean membrane/);
+});
+
+test('the gap-closing setting tuned for the model travels with it: rdf.yaml config, README and ONNX metadata', () => {
+  const { options, from } = closeGapsOptions([SHIPPED_MODEL], {});
+  assert.equal(from, SHIPPED_MODEL, 'the shipped model carries a record');
+  assert.deepEqual(get(rdf, 'config', 'emseg', 'close_gaps'), { ...options });
+  assert.ok(Buffer.from(files.get('README.md')!).toString('utf8').includes(
+    `--sigma ${options.sigma} --seed-threshold ${options.seedThreshold} --min-seed-area ${options.minSeedArea} ` +
+    `--merge-threshold ${options.mergeThreshold} --extra-seed-threshold ${options.extraSeedThreshold}`));
+  const proto = decodeModelProto(files.get('model.onnx')!) as { metadata_props: { key: string; value: string }[] };
+  const entry = proto.metadata_props.find((p) => p.key === 'close_gaps');
+  assert.deepEqual(JSON.parse(entry!.value), options);
 });
 
 /** The rdf's preprocessing, applied as a consumer would (only the steps this export writes). */
@@ -153,6 +167,8 @@ test('emseg export refuses bad input with EmsegErrors that name it, and writes O
   await assert.rejects(runExport({ ...exportOptions, model: SHIPPED_MODEL, out: join(dir, 'b.zip'), sample: tiny }),
     (err) => isEmsegError(err, 'invalid-option') && err.path === '--sample');
   await runExport({ ...exportOptions, format: 'onnx', model: SHIPPED_MODEL, out: existing, overwrite: true });
+  const proto = decodeModelProto(readFileSync(existing)) as { metadata_props: { key: string; value: string }[] };
+  assert.deepEqual(JSON.parse(proto.metadata_props.find((p) => p.key === 'close_gaps')!.value), closeGapsOptions([SHIPPED_MODEL], {}).options);
   const session = await ort.InferenceSession.create(readFileSync(existing));
   assert.deepEqual(session.inputNames, ['raw']);
   assert.deepEqual(session.outputNames, ['probabilities']);

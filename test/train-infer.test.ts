@@ -220,4 +220,15 @@ test('validation with --close-gaps scores the maps predict --close-gaps would wr
   assert.equal((model.meta.training as TrainConfig).closeGaps, true);
   const rescored = validate(new Predictor([model], backend), synthetic, [2], ['v_rand'], 256, DEFAULT_SEGMENT_OPTIONS);
   assert.equal((model.meta.validation as { v_rand: number }).v_rand, rescored.v_rand);
+
+  // With options (an --init model's tuned record) it validates with those instead: seeding every dip of the map
+  // and never merging scores differently from the defaults, and the run's scores are those.
+  const overSegment = { sigma: 0, seedThreshold: 0.4, minSeedArea: 1, mergeThreshold: 0, extraSeedThreshold: 0 };
+  const withOptions = mkdtempSync(join(tmpdir(), 'emseg-train-'));
+  await train({ ...config(withOptions, 4), closeGaps: overSegment }, synthetic, backend);
+  const tuned = loadModel(withOptions);
+  const score = (options: typeof overSegment) => validate(new Predictor([tuned], backend), synthetic, [2], ['v_rand'], 256, options).v_rand;
+  assert.notEqual(score(overSegment), score(DEFAULT_SEGMENT_OPTIONS));
+  assert.equal((tuned.meta.validation as { v_rand: number }).v_rand, score(overSegment));
+  assert.deepEqual(tuned.meta.close_gaps, overSegment);
 });

@@ -81,6 +81,7 @@ async function trainAction(o: TrainFlags): Promise<void> {
       onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), wps: Math.round(r.windowsPerSecond) }),
       onValidation: (r) => process.stderr.write(`\nvalidation @${r.step}: ${Object.entries(r.scores)
         .map(([k, v]) => `${k} ${v?.toFixed(4)}`).join(', ')}${r.best ? ' (best so far)' : ''}\n`),
+      onNotice: (line) => process.stderr.write(`${line}\n`),
       shouldStop: () => stop.signal !== null,
     });
   } finally {

@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { buildBioimageioPackage, type SampleSection } from './bioimageio/package.js';
 import { buildOnnx } from './onnx/export.js';
 import { MEMBRANE_CLASS } from '../infer/predict.js';
+import { CLOSE_GAPS_META_KEY, closeGapsOptions } from '../pipeline/close-gaps.js';
 
 export const EXPORT_FORMATS = ['onnx', 'bioimageio'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -63,14 +64,18 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
   const meta = readModelMeta(o.model);
   const dirName = basename(resolve(o.model));
   const name = o.name ?? (dirName.startsWith('emseg') ? dirName : `emseg ${dirName}`);
+  // The graph makes maps only; the gap-closing setting tuned for them travels as metadata for tools that segment.
+  const gaps = closeGapsOptions([o.model], {});
+  const closeGaps = gaps.from !== null ? gaps.options : undefined;
   let bytes: Uint8Array;
   if (o.format === 'onnx') {
     bytes = buildOnnx(models, { name, description: typeof meta.description === 'string' ? meta.description : name,
       producerVersion: o.emsegVersion, metadata: { membrane_channel: String(MEMBRANE_CLASS),
-        intensity: intensityRecord(models[0]!.meta).intensity, command: o.command } }).bytes;
+        intensity: intensityRecord(models[0]!.meta).intensity, command: o.command,
+        ...(closeGaps ? { [CLOSE_GAPS_META_KEY]: JSON.stringify(closeGaps) } : {}) } }).bytes;
   } else {
     if (!o.sample) throw new EmsegError('invalid-option', '--sample', 'a bioimage.io package needs a sample section for its test tensors');
-    bytes = buildBioimageioPackage({ models, meta, name, authors: o.authors?.length ? o.authors : ['emseg contributors'],
+    bytes = buildBioimageioPackage({ models, meta, name, closeGaps, authors: o.authors?.length ? o.authors : ['emseg contributors'],
       license: o.license ?? 'MIT', emsegVersion: o.emsegVersion, command: o.command, sample: await readSample(o.sample),
       backend: createBackend({ kind: o.backend ?? 'auto' }) }).zip;
   }

@@ -91,6 +91,9 @@ function readJson(path: string): unknown {
   }
 }
 
+/** The meta.json key of a model's tuned gap-closing options (pipeline/close-gaps.ts reads it). */
+export const CLOSE_GAPS_META_KEY = 'close_gaps';
+
 /** Meta fields (under "data") that record how the training images became [0,1]. */
 export const INTENSITY_FIELD = 'intensity';
 export const SAMPLE_TYPE_FIELD = 'sample_type';

@@ -7,11 +7,10 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { EmsegError } from '../errors.js';
-import { META_FILE, readModelMeta } from '../models/model-dir.js';
+import { CLOSE_GAPS_META_KEY, META_FILE, readModelMeta } from '../models/model-dir.js';
 import { DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from '../segment/index.js';
 
-/** The meta.json key of a model's tuned gap-closing options. */
-export const CLOSE_GAPS_META_KEY = 'close_gaps';
+export { CLOSE_GAPS_META_KEY };
 
 const probability = z.number().min(0).max(1);
 const recordSchema = z.object({
@@ -47,9 +46,12 @@ function modelRecord(dir: string): Partial<SegmentOptions> | null {
   return parsed.data;
 }
 
-/** One line for the user: the options gap closing runs with, taken (in part) from model directory `from`. */
-export function describeCloseGaps(o: SegmentOptions, from: string): string {
+/**
+ * One line for the user: the options gap closing runs with, taken (in part) from model directory `from`; `tail`
+ * ends the parenthesis (what else the user should know, e.g. that flags override).
+ */
+export function describeCloseGaps(o: SegmentOptions, from: string, tail = 'flags override'): string {
   return `closing gaps with sigma ${o.sigma}, seed threshold ${o.seedThreshold}, min seed area ${o.minSeedArea}, ` +
     `merge threshold ${o.mergeThreshold}, extra seeds ${o.extraSeedThreshold ?? DEFAULT_SEGMENT_OPTIONS.extraSeedThreshold} ` +
-    `(tuned for ${from}, meta.json "${CLOSE_GAPS_META_KEY}"; flags override)`;
+    `(tuned for ${from}, meta.json "${CLOSE_GAPS_META_KEY}"; ${tail})`;
 }

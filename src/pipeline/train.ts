@@ -7,6 +7,7 @@ import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
 import { resolveSpec } from '../models/zoo.js';
 import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
 import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
+import { closeGapsOptions, describeCloseGaps } from './close-gaps.js';
 import { TRAIN_DEFAULTS } from './defaults.js';
 import { loadTrainingData } from './intensity.js';
 
@@ -97,8 +98,11 @@ export interface TrainJob extends TrainOptions {
   toGrey?: boolean;
 }
 
+/** The trainer's hooks plus one for lines the user should read (which gap-closing options validation uses). */
+export type TrainJobHooks = TrainHooks & { onNotice?: (line: string) => void };
+
 /** Checks the job, loads the data and trains; the caller supplies the backend and the hooks (progress, stop). */
-export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainHooks) {
+export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainJobHooks) {
   if (!o.resume && !o.overwrite && existsSync(join(o.out, WEIGHTS_FILE))) {
     throw new EmsegError('exists', o.out, 'already holds a model; use --resume to continue it or --overwrite to replace it');
   }
@@ -116,8 +120,20 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainHooks)
   const trainSections = [...Array(depth).keys()].filter((z) => !o.val.includes(z) && !holdOut.includes(z));
   if (trainSections.length === 0) throw new EmsegError('invalid-option', '--val', 'no section is left to train on');
   const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
-    validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}) };
+    validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}), ...initCloseGaps(o, hooks) };
   return train(config, data, backend, hooks, o.resume);
+}
+
+/**
+ * With --close-gaps and --init of a model that carries tuned gap-closing options, validation uses them, as predict
+ * would for that model: the defaults could pick a checkpoint by a setting the model is never run with.
+ */
+function initCloseGaps(o: TrainJob, hooks: TrainJobHooks): Pick<TrainConfig, 'closeGaps'> {
+  if (!o.closeGaps || !o.init) return {};
+  const { options, from } = closeGapsOptions([o.init], {});
+  if (from === null) return {};
+  hooks.onNotice?.(`validation: ${describeCloseGaps(options, from, "the trained model's meta.json keeps them")}`);
+  return { closeGaps: options };
 }
 
 /** When checkpoints are written: by the clock, or every so many steps. */

@@ -7,7 +7,7 @@ import type { ImageStack } from '../io/stack.js';
 import { Predictor } from '../infer/predict.js';
 import { tileGeometry } from '../infer/tiling.js';
 import { evaluateStacks, type EvaluationResult, type MetricName } from '../metrics/index.js';
-import { loadModel, saveModel } from '../models/model-dir.js';
+import { CLOSE_GAPS_META_KEY, loadModel, saveModel } from '../models/model-dir.js';
 import { Network } from '../nn/network.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig } from '../nn/optim.js';
 import type { Plan } from '../nn/plan.js';
@@ -54,8 +54,12 @@ export interface TrainConfig {
   select: 'v_rand' | 'pixel_error';
   /** Start from this model directory's weights (fine-tuning) instead of a random initialisation. */
   initFrom?: string;
-  /** Validate on maps with their gaps closed, as `emseg predict --close-gaps` (default options) makes them. */
-  closeGaps?: boolean;
+  /**
+   * Validate on maps with their gaps closed, as `emseg predict --close-gaps` makes them: true with the default
+   * options, or with these (the `--init` model's tuned record). A record is also written to the trained model's
+   * meta.json, since the best checkpoint was chosen with it.
+   */
+  closeGaps?: true | SegmentOptions;
 }
 
 export interface TrainData {
@@ -304,7 +308,7 @@ class TrainingRun {
     let best = true; // nothing held back: the latest model is the one to keep
     if (config.validationSections.length) {
       const result = validate(new Predictor([{ spec: config.spec, params }], this.backend), this.data,
-        config.validationSections, VALIDATION_METRICS, undefined, config.closeGaps ? DEFAULT_SEGMENT_OPTIONS : undefined);
+        config.validationSections, VALIDATION_METRICS, undefined, config.closeGaps === true ? DEFAULT_SEGMENT_OPTIONS : config.closeGaps);
       scores = { pixel_error: result.pixel_error, v_rand: result.v_rand };
       score = config.select === 'v_rand' ? result.v_rand! : -result.pixel_error!;
       best = Number.isFinite(score) && (!state.best || score > state.best.score);
@@ -325,6 +329,7 @@ class TrainingRun {
       emseg: { format: 1 }, model: config.model, step: state.best.step,
       validation: { sections: config.validationSections, ...state.pendingBest },
       training: { ...config, spec: undefined, out: undefined }, data: this.data.source,
+      ...(typeof config.closeGaps === 'object' ? { [CLOSE_GAPS_META_KEY]: config.closeGaps } : {}),
     });
     delete state.pendingBest;
   }

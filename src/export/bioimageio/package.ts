@@ -6,7 +6,8 @@ import { EmsegError } from '../../errors.js';
 import { formatIntensity, normaliseSection, parseIntensity, type IntensitySpec } from '../../image/intensity.js';
 import { encodePng } from '../../io/png.js';
 import { sampleTypeOf, type SampleType, type StackData } from '../../io/index.js';
-import { INTENSITY_FIELD, intensityRecord, META_FILE, type LoadedModel } from '../../models/model-dir.js';
+import { CLOSE_GAPS_META_KEY, INTENSITY_FIELD, intensityRecord, META_FILE, type LoadedModel } from '../../models/model-dir.js';
+import type { SegmentOptions } from '../../segment/index.js';
 import { MEMBRANE_CLASS } from '../../infer/predict.js';
 import { exportGeometry } from '../geometry.js';
 import { buildOnnx, INPUT_NAME, OUTPUT_NAME } from '../onnx/export.js';
@@ -55,6 +56,8 @@ export interface BioimageioOptions {
   command: string;
   sample: SampleSection;
   backend: Backend;
+  /** The gap-closing options tuned for the model (meta.json "close_gaps" over the defaults), when it has a record. */
+  closeGaps?: SegmentOptions;
 }
 
 export interface BioimageioPackage {
@@ -122,8 +125,9 @@ export function buildBioimageioPackage(o: BioimageioOptions): BioimageioPackage 
   if (o.models.some((m) => m.spec.input.channels !== 1)) {
     throw new EmsegError('unsupported-export', o.name, 'bioimage.io packages are written for single-channel (grey) models');
   }
-  const onnx = buildOnnx(o.models, { name: o.name, description: describe(o),
-    producerVersion: o.emsegVersion, metadata: { membrane_channel: String(MEMBRANE_CLASS), intensity: formatIntensity(intensity) } });
+  const onnx = buildOnnx(o.models, { name: o.name, description: describe(o), producerVersion: o.emsegVersion,
+    metadata: { membrane_channel: String(MEMBRANE_CLASS), intensity: formatIntensity(intensity),
+      ...(o.closeGaps ? { [CLOSE_GAPS_META_KEY]: JSON.stringify(o.closeGaps) } : {}) } });
   const geometries = o.models.map((m) => exportGeometry(m.spec));
   const halo = Math.max(...geometries.map((g) => g.halo));
   const step = geometries.reduce((s, g) => lcm(s, g.step), 1);
@@ -139,7 +143,7 @@ export function buildBioimageioPackage(o: BioimageioOptions): BioimageioPackage 
     [FILES.cover, coverImage(input, membrane, crop.size)],
     [FILES.readme, Buffer.from(packageReadme({ name: o.name, description: describe(o), members: o.models.map((m) => basename(m.dir)),
       intensity: formatIntensity(intensity), inputType: type, halo, step, minSize: min, emsegVersion: o.emsegVersion, command: o.command,
-      scores: (o.meta.evaluation as { scores?: Record<string, unknown> } | undefined)?.scores }), 'utf8')],
+      scores: (o.meta.evaluation as { scores?: Record<string, unknown> } | undefined)?.scores, closeGaps: o.closeGaps }), 'utf8')],
   ]);
   const rdf = modelRdf(o, files, { intensity, type, halo, step, min, classes: onnx.classes });
   const problems = checkModelRdf(rdf, files);
@@ -204,6 +208,6 @@ function modelRdf(o: BioimageioOptions, files: Map<string, Uint8Array>, f: RdfFa
     }],
     weights: { onnx: { ...file(FILES.weights), opset_version: OPSET_VERSION } },
     config: { emseg: { version: o.emsegVersion, models: o.models.map((m) => m.spec.name), membrane_channel: MEMBRANE_CLASS,
-      intensity: formatIntensity(f.intensity) } },
+      intensity: formatIntensity(f.intensity), ...(o.closeGaps ? { [CLOSE_GAPS_META_KEY]: { ...o.closeGaps } } : {}) } },
   };
 }

@@ -1,3 +1,5 @@
+import { DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from '../../segment/index.js';
+
 /** The documentation (README.md) inside a bioimage.io package: what the model is and how to read its output. */
 export interface ReadmeFacts {
   name: string;
@@ -9,6 +11,8 @@ export interface ReadmeFacts {
   step: number;
   minSize: number;
   scores?: Record<string, unknown>;
+  /** The gap-closing options tuned for the model, when it carries them. */
+  closeGaps?: SegmentOptions;
   emsegVersion: string;
   command: string;
 }
@@ -42,6 +46,7 @@ export function packageReadme(f: ReadmeFacts): string {
     'This is the opposite polarity of the ISBI 2012 label images (membrane black, 0). To get an ISBI-style map,',
     'take 1 - channel 1 (which is channel 0).',
     '',
+    ...(f.closeGaps ? closeGapsSection(f.closeGaps) : []),
     scores.length ? '## Validation scores (emseg, on held-back ISBI 2012 sections)\n\n| metric | value |\n| --- | --- |' : '',
     ...scores,
     '',
@@ -51,4 +56,19 @@ export function packageReadme(f: ReadmeFacts): string {
     'Bioinformatics 32(15). ISBI 2012 data: Arganda-Carreras et al. (2015), Front. Neuroanat.',
     '',
   ].filter((line, i, all) => !(line === '' && all[i - 1] === '')).join('\n');
+}
+
+/** How the model's maps become cells in emseg, with the setting tuned for them (also in rdf.yaml config.emseg). */
+function closeGapsSection(o: SegmentOptions): string[] {
+  return [
+    '## From maps to cells',
+    '',
+    'emseg turns these maps into cells with a seeded watershed that also closes gaps in the membranes',
+    '(`emseg predict --close-gaps`, `emseg segment`). The setting tuned for this model, also in rdf.yaml under',
+    '`config.emseg.close_gaps`:',
+    '',
+    `\`--sigma ${o.sigma} --seed-threshold ${o.seedThreshold} --min-seed-area ${o.minSeedArea} ` +
+      `--merge-threshold ${o.mergeThreshold} --extra-seed-threshold ${o.extraSeedThreshold ?? DEFAULT_SEGMENT_OPTIONS.extraSeedThreshold}\``,
+    '',
+  ];
 }
