@@ -2,7 +2,7 @@
  * The block queue end to end, with a real redis-server (private, on a free loopback port) and real `emseg worker`
  * processes: the output equals a single-process `emseg predict` byte for byte, also when a worker is killed with
  * SIGKILL mid-run, when Redis restarts mid-run (append-only persistence), with a poison block, with a worker
- * started before any job, and with the same plan submitted twice.
+ * started before any job, with the same plan submitted twice, and with blocks that outlive their job lock.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Vec3 } from '../src/io/formats/volume.js';
+import { openVolume } from '../src/io/registry.js';
 import { runVolumePredict } from '../src/pipeline/volume-predict.js';
 import { connectOnce, QUEUE_NAME } from '../src/queue/connection.js';
 import { mapPath, parsePathMap, type BlockResult } from '../src/queue/jobs.js';
@@ -289,4 +290,25 @@ test('cancel removes the blocks that have not started; a new submit queues them 
   assert.deepEqual([s!.waiting, s!.cancelled], [TOTAL, 0]);
   const missing = emseg(['cancel', '--redis', server.url, 'no-such-set']);
   assert.notEqual(missing.status, 0);
+});
+
+test('a block computing longer than the job lock keeps it (renewed while the child computes): none taken back, none computed twice', async () => {
+  const server = await redis();
+  const out = join(fx.dir, 'long.zarr');
+  const log = join(fx.dir, 'long.jsonl');
+  const lockMs = 250;
+  const id = submit(server.url, out, ['--block', `1,${SHAPE[1]},${SHAPE[2]}`]);
+  const locks = ['--lock-ms', String(lockMs), '--stalled-ms', String(lockMs)];
+  const ws = [worker(server.url, 'a', log, locks), worker(server.url, 'b', log, locks)];
+  const s = await settled(server.url, id);
+  for (const w of ws) await stopWorker(w);
+  assert.deepEqual([s.done, s.failed.length, s.total], [SHAPE[0], 0, SHAPE[0]]);
+  const runs = journal(log);
+  assert.deepEqual(runs.map((r) => r.index).sort(), [0, 1], 'each block computed once');
+  assert.ok(runs.every((r) => r.attempt === 1 && r.end - r.start > 2 * lockMs),
+    `every block outlived its lock several times over: ${runs.map((r) => `${r.end - r.start} ms, attempt ${r.attempt}`).join('; ')}`);
+  // Other blocks, other chunk files: the voxels equal the single-process run's.
+  const whole = { start: [0, 0, 0] as Vec3, end: SHAPE };
+  const [got, want] = await Promise.all([join(out, '0'), join(fx.reference, '0')].map(async (p) => (await openVolume(p)).readRegion(whole)));
+  assert.ok(Buffer.from(got!.buffer).equals(Buffer.from(want!.buffer)));
 });
