@@ -59,7 +59,7 @@ function addOptimisationOptions(command: Command): Command {
     .option('--elastic', 'elastic deformation augmentation')
     .option('--jitter', 'intensity jitter augmentation')
     .option('--select <metric>', T.select.help, T.select.value)
-    .option('--close-gaps', 'validate on maps with their gaps closed, as predict --close-gaps makes them')
+    .option('--close-gaps', 'validate on maps with their gaps closed, as predict --close-gaps makes them (with the --init model\'s tuned options when it carries them)')
     .option('--seed <n>', T.seed.help, positiveInt, T.seed.value)
     .option('--bf16', 'train in bfloat16 (fp32 master weights)');
 }
