@@ -1,6 +1,7 @@
 /**
  * Blockwise segmentation with halos and stitching agrees with whole-section segmentation on a 1024x1024 mosaic
- * of the ISBI sample sections (V_rand >= 0.999), with labels unique across the volume.
+ * of the ISBI sample sections (V_rand >= 0.999), with labels unique across the volume; the watershed options come
+ * from the flags, else the model's tuned record that emseg predict left in the maps, else the defaults.
  */
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -14,12 +15,14 @@ import { openVolume } from '../src/io/registry.js';
 import { OverlapCounter } from '../src/metrics/overlap.js';
 import { vRand } from '../src/metrics/rand.js';
 import { readRunStatus } from '../src/pipeline/markers.js';
+import { runVolumePredict } from '../src/pipeline/volume-predict.js';
 import { isVolumeSegmentOutput, runVolumeSegment } from '../src/pipeline/volume-segment.js';
 import { DEFAULT_SEGMENT_OPTIONS, segmentSection } from '../src/segment/index.js';
 import { UnionFind, mutualBestMatches } from '../src/segment/stitch.js';
 import { SAMPLES } from './helpers/data.js';
 import { writeMaps } from './helpers/segment-maps.js';
-import { tempDir } from './helpers/volume-predict-fixture.js';
+import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
+import { sampleMaps } from './helpers/segment-maps.js';
 
 const MOSAIC = 1024;
 const SECTION = 512;
@@ -177,4 +180,47 @@ test('cells as an NGFF labels image inside the maps: the image\'s files untouche
   await assert.rejects(runVolumeSegment({ ...job, out: join(small, 'labels', 'cells') }),
     (e) => e instanceof EmsegError && e.code === 'mismatch' && e.path === small);
   assert.ok(!existsSync(join(small, 'labels')));
+});
+
+test('predict records the model\'s tuned close_gaps in the maps; segment uses it for the options not given, says so, and refuses a damaged one', async () => {
+  const dir = tempDir('vsegment-tuned');
+  const shape: Vec3 = [1, 96, 96];
+  const model = zooModel(dir, 'reference-net', 5);
+  const record = { sigma: 1, mergeThreshold: 0.3 };
+  const meta = JSON.parse(readFileSync(join(model, 'meta.json'), 'utf8'));
+  writeFileSync(join(model, 'meta.json'), JSON.stringify({ ...meta, close_gaps: record }));
+  const { zarr } = await writeVolume(dir, shape, await sampleVolume(shape), shape);
+  const predicted = join(dir, 'predicted.zarr');
+  await runVolumePredict({ models: [model], input: join(zarr, '0'), out: predicted, membraneProb: false, tta: false, bf16: false,
+    tile: 512, threads: 1, backend: 'auto', dtype: 'uint8', block: shape });
+  const tuned = { ...DEFAULT_SEGMENT_OPTIONS, ...record };
+  assert.deepEqual(((await openVolume(predicted)).attributes.emseg as { close_gaps?: unknown }).close_gaps, tuned);
+
+  // Maps that carry a record (written directly, so the segments are not trivial), and the same maps without one.
+  const data = await sampleMaps(shape);
+  const maps = async (name: string, extra: Record<string, unknown>) => {
+    const path = join(dir, name);
+    await (await createOmeZarr(path, { shape, dtype: 'uint8', chunks: shape, levels: 1, kind: 'membrane', polarity: 'membrane-low', extra }))
+      .writeRegion({ start: [0, 0, 0], end: shape }, data);
+    return path;
+  };
+  const carrying = await maps('carrying.zarr', { close_gaps: record });
+  const plain = await maps('plain.zarr', {});
+  const cells = async (pred: string, out: string, options: object, notices: string[] = []) => {
+    await runVolumeSegment({ pred, out: join(dir, out), options, notice: (l) => notices.push(l) });
+    return (await openVolume(join(dir, out))).readRegion({ start: [0, 0, 0], end: shape });
+  };
+  const notices: string[] = [];
+  const fromRecord = await cells(carrying, 'a.zarr', {}, notices);
+  assert.deepEqual(fromRecord, await cells(plain, 'b.zarr', tuned), 'the record\'s options, with the defaults for the rest');
+  assert.notDeepEqual(fromRecord, await cells(plain, 'c.zarr', {}), 'the defaults alone segment these maps differently');
+  assert.equal(notices.length, 1);
+  assert.match(notices[0]!, /sigma 1, .*merge threshold 0\.3.*flags override/);
+  const overridden: string[] = [];
+  await cells(carrying, 'd.zarr', record, overridden);
+  assert.equal(overridden.length, 0, 'every recorded option given as a flag: nothing came from the maps');
+
+  const damaged = await maps('damaged.zarr', { close_gaps: { mergeThreshold: 2 } });
+  await assert.rejects(runVolumeSegment({ pred: damaged, out: join(dir, 'e.zarr'), options: {} }),
+    (e) => e instanceof EmsegError && e.code === 'corrupt' && e.message.includes('close_gaps.mergeThreshold'));
 });

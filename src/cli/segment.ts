@@ -53,8 +53,9 @@ export function registerSegment(program: Command): void {
     .option('--foreign-image', 'IMAGE.zarr/labels/NAME outputs: allow adding labels to an OME-Zarr image emseg did not write'))
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
     .option('--quiet', 'no progress bar')
-    .action(async (o) => {
-      if (isVolumeSegmentOutput(o.out)) return segmentVolume(o, segmentOptionsFrom(o));
+    .action(async (o, command: Command) => {
+      // Map volumes may carry the model's tuned options: only the flags given on the command line override them.
+      if (isVolumeSegmentOutput(o.out)) return segmentVolume(o, givenSegmentOptions(o, command));
       const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb ?? false,
         images: o.images, pictures: o.pictures, options: segmentOptionsFrom(o), overwrite: o.overwrite ?? false },
         barFactory(o.quiet ?? false));

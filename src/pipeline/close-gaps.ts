@@ -29,19 +29,27 @@ export interface CloseGapsChoice {
  * directories uses the defaults) with `given` (the options the user set) on top.
  */
 export function closeGapsOptions(models: readonly string[], given: Partial<SegmentOptions>): CloseGapsChoice {
-  const record = models.length === 1 ? modelRecord(models[0]!) : null;
-  const options: SegmentOptions = { ...DEFAULT_SEGMENT_OPTIONS, ...(record ?? {}), ...given };
-  const used = record !== null && Object.keys(record).some((k) => !(k in given));
+  const { options, used } = overRecord(models.length === 1 ? modelRecord(models[0]!) : null, given);
   return { options, from: used ? models[0]! : null };
+}
+
+/** `given` over `record` over the defaults; `used`: whether the record supplied any option. */
+function overRecord(record: Partial<SegmentOptions> | null, given: Partial<SegmentOptions>): { options: SegmentOptions; used: boolean } {
+  const options: SegmentOptions = { ...DEFAULT_SEGMENT_OPTIONS, ...(record ?? {}), ...given };
+  return { options, used: record !== null && Object.keys(record).some((k) => !(k in given)) };
 }
 
 function modelRecord(dir: string): Partial<SegmentOptions> | null {
   const value = readModelMeta(dir)[CLOSE_GAPS_META_KEY];
-  if (value === undefined) return null;
+  return value === undefined ? null : parseCloseGapsRecord(value, join(dir, META_FILE));
+}
+
+/** A `close_gaps` record (a model's meta.json, or a map volume's metadata), refused as corrupt naming `file`. */
+export function parseCloseGapsRecord(value: unknown, file: string): Partial<SegmentOptions> {
   const parsed = recordSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new EmsegError('corrupt', join(dir, META_FILE), `"${CLOSE_GAPS_META_KEY}.${issue.path.join('.')}": ${issue.message}`);
+    throw new EmsegError('corrupt', file, `"${CLOSE_GAPS_META_KEY}.${issue.path.join('.')}": ${issue.message}`);
   }
   return parsed.data;
 }
@@ -51,7 +59,22 @@ function modelRecord(dir: string): Partial<SegmentOptions> | null {
  * ends the parenthesis (what else the user should know, e.g. that flags override).
  */
 export function describeCloseGaps(o: SegmentOptions, from: string, tail = 'flags override'): string {
-  return `closing gaps with sigma ${o.sigma}, seed threshold ${o.seedThreshold}, min seed area ${o.minSeedArea}, ` +
-    `merge threshold ${o.mergeThreshold}, extra seeds ${o.extraSeedThreshold ?? DEFAULT_SEGMENT_OPTIONS.extraSeedThreshold} ` +
-    `(tuned for ${from}, meta.json "${CLOSE_GAPS_META_KEY}"; ${tail})`;
+  return `closing gaps with ${formatSegmentOptions(o)} (tuned for ${from}, meta.json "${CLOSE_GAPS_META_KEY}"; ${tail})`;
+}
+
+/** The watershed options in words, for notices. */
+export function formatSegmentOptions(o: SegmentOptions): string {
+  return `sigma ${o.sigma}, seed threshold ${o.seedThreshold}, min seed area ${o.minSeedArea}, ` +
+    `merge threshold ${o.mergeThreshold}, extra seeds ${o.extraSeedThreshold ?? DEFAULT_SEGMENT_OPTIONS.extraSeedThreshold}`;
+}
+
+/**
+ * The options for segmenting a map volume: `given` (the user's) over the record emseg predict left in the maps'
+ * metadata (the model's tuned `close_gaps`), over the defaults. `fromMaps`: whether the record supplied any.
+ */
+export function mapVolumeSegmentOptions(attributes: Record<string, unknown>, file: string,
+  given: Partial<SegmentOptions>): { options: SegmentOptions; fromMaps: boolean } {
+  const value = (attributes.emseg as Record<string, unknown> | undefined)?.[CLOSE_GAPS_META_KEY];
+  const { options, used } = overRecord(value === undefined ? null : parseCloseGapsRecord(value, file), given);
+  return { options, fromMaps: used };
 }

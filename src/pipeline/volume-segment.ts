@@ -27,6 +27,7 @@ import type { Vec3, VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
+import { CLOSE_GAPS_META_KEY, formatSegmentOptions, mapVolumeSegmentOptions } from './close-gaps.js';
 import { MARKER_DIR, digest, openMarkers, readRunStatus, runBlocks, volumeFingerprint, type BlockFailure, type BlocksOutcome, type MarkerStore, type RunStatus } from './markers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { segmentBlock, type SegmentContext } from './segment-blocks.js';
@@ -50,7 +51,10 @@ export interface VolumeSegmentJob {
   out: string;
   /** Values are P(membrane); default: the polarity recorded in the maps' metadata, else the ISBI polarity. */
   membraneProb?: boolean;
-  options: SegmentOptions;
+  /** Watershed options the user gave; the rest come from the maps' metadata (the model's tuned record), else the defaults. */
+  options: Partial<SegmentOptions>;
+  /** Told which options came from the maps' metadata. */
+  notice?: (line: string) => void;
   block?: Vec3;
   halo?: number;
   overwrite?: boolean;
@@ -120,8 +124,8 @@ function checkJob(job: VolumeSegmentJob, reader: VolumeReader): void {
 }
 
 /** The labels output: a standalone multiscale labels image, or a labels image inside an OME-Zarr image. */
-async function createOutput(job: VolumeSegmentJob, plan: BlockPlan, halo: number): Promise<OmeZarrWriter> {
-  const extra = { maps: resolve(job.pred), segment: job.options, halo };
+async function createOutput(job: VolumeSegmentJob, options: SegmentOptions, plan: BlockPlan, halo: number): Promise<OmeZarrWriter> {
+  const extra = { maps: resolve(job.pred), segment: options, halo };
   const mode = { overwrite: job.overwrite, resume: !job.overwrite };
   const inside = labelsTarget(job.out);
   if (inside) {
@@ -149,15 +153,20 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run
   const halo = job.halo ?? DEFAULT_SEGMENT_HALO;
   const plan = planBlocks(reader.shape, block, [0, halo, halo]);
   const high = membraneHigh(job, reader);
-  const identity = { model: digest(SEGMENT_FORMAT, JSON.stringify({ options: job.options, membraneHigh: high })), input: volumeFingerprint(reader) };
-  const writer = await createOutput(job, plan, halo);
+  const { options, fromMaps } = mapVolumeSegmentOptions(reader.attributes, reader.path, job.options);
+  if (fromMaps) {
+    job.notice?.(`segmenting with ${formatSegmentOptions(options)} (the model's tuned "${CLOSE_GAPS_META_KEY}", ` +
+      `recorded in ${job.pred} by emseg predict; flags override)`);
+  }
+  const identity = { model: digest(SEGMENT_FORMAT, JSON.stringify({ options, membraneHigh: high })), input: volumeFingerprint(reader) };
+  const writer = await createOutput(job, options, plan, halo);
   await checkSameParameters(writer.dir, identity.model, job.restart);
   // The final pass's markers first: a restart of a changed run deletes the whole marker folder, work included.
   const final = await openMarkers(writer.dir, plan, identity, { restart: job.restart });
   const work = join(writer.dir, MARKER_DIR, SEGMENT_WORK_DIR);
   const first = await openMarkers(work, plan, identity, { restart: job.restart });
   const provisional = await createOmeZarr(join(work, 'labels'), { shape: plan.shape, dtype: 'uint32', chunks: plan.block, kind: 'labels', levels: 1 }, { resume: true });
-  const context: SegmentContext = { reader, high, options: job.options, near: Math.floor(halo / 2), provisional, recordDir: join(work, 'blocks') };
+  const context: SegmentContext = { reader, high, options, near: Math.floor(halo / 2), provisional, recordDir: join(work, 'blocks') };
   const runId = digest(plan.id, identity.model, identity.input);
   return { job, plan, writer, final, first, context, work, runId, mine: job.shard ? shardBlocks(plan, job.shard) : plan.blocks };
 }
