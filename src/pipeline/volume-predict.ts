@@ -224,13 +224,13 @@ function blockFor(job: VolumePredictJob, shape: Vec3, stride: number): Vec3 {
   return alignBlock([Math.min(DEFAULT_BLOCK_DEPTH, shape[0]), cap(DEFAULT_BLOCK_EDGE, shape[1]), cap(DEFAULT_BLOCK_EDGE, shape[2])], [1, stride, stride]);
 }
 
-/** What computes the output, for the done markers: model files and every option that changes a voxel. */
 /** The model's tuned gap-closing options, kept in the maps' metadata so that `emseg segment maps.zarr` uses them. */
 function tunedSegmentation(models: readonly string[]): Record<string, unknown> {
   const { options, from } = closeGapsOptions(models, {});
   return from === null ? {} : { [CLOSE_GAPS_META_KEY]: options };
 }
 
+/** What computes the output, for the done markers: model files and every option that changes a voxel. */
 async function modelIdentity(job: VolumePredictJob, dirs: readonly string[], spec: IntensitySpec): Promise<string> {
   const files = dirs.flatMap((d) => [join(d, SPEC_FILE), join(d, WEIGHTS_FILE)]);
   const options = { tta: job.tta, bf16: job.bf16, tile: job.tile, dtype: job.dtype, membraneProb: job.membraneProb, intensity: formatIntensity(spec) };
