@@ -33,8 +33,11 @@ export function closeGapsOptions(models: readonly string[], given: Partial<Segme
   return { options, from: used ? models[0]! : null };
 }
 
-/** `given` over `record` over the defaults; `used`: whether the record supplied any option. */
-function overRecord(record: Partial<SegmentOptions> | null, given: Partial<SegmentOptions>): { options: SegmentOptions; used: boolean } {
+/** Options with `used`: whether a record supplied any of them. */
+export interface LayeredOptions { options: SegmentOptions; used: boolean }
+
+/** `given` over `record` over the defaults. */
+function overRecord(record: Partial<SegmentOptions> | null, given: Partial<SegmentOptions>): LayeredOptions {
   const options: SegmentOptions = { ...DEFAULT_SEGMENT_OPTIONS, ...(record ?? {}), ...given };
   return { options, used: record !== null && Object.keys(record).some((k) => !(k in given)) };
 }
@@ -70,11 +73,9 @@ export function formatSegmentOptions(o: SegmentOptions): string {
 
 /**
  * The options for segmenting a map volume: `given` (the user's) over the record emseg predict left in the maps'
- * metadata (the model's tuned `close_gaps`), over the defaults. `fromMaps`: whether the record supplied any.
+ * metadata (the model's tuned `close_gaps`), over the defaults.
  */
-export function mapVolumeSegmentOptions(attributes: Record<string, unknown>, file: string,
-  given: Partial<SegmentOptions>): { options: SegmentOptions; fromMaps: boolean } {
+export function mapVolumeSegmentOptions(attributes: Record<string, unknown>, file: string, given: Partial<SegmentOptions>): LayeredOptions {
   const value = (attributes.emseg as Record<string, unknown> | undefined)?.[CLOSE_GAPS_META_KEY];
-  const { options, used } = overRecord(value === undefined ? null : parseCloseGapsRecord(value, file), given);
-  return { options, fromMaps: used };
+  return overRecord(value === undefined ? null : parseCloseGapsRecord(value, file), given);
 }

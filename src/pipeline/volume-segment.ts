@@ -153,7 +153,7 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run
   const halo = job.halo ?? DEFAULT_SEGMENT_HALO;
   const plan = planBlocks(reader.shape, block, [0, halo, halo]);
   const high = membraneHigh(job, reader);
-  const { options, fromMaps } = mapVolumeSegmentOptions(reader.attributes, reader.path, job.options);
+  const { options, used: fromMaps } = mapVolumeSegmentOptions(reader.attributes, reader.path, job.options);
   if (fromMaps) {
     job.notice?.(`segmenting with ${formatSegmentOptions(options)} (the model's tuned "${CLOSE_GAPS_META_KEY}", ` +
       `recorded in ${job.pred} by emseg predict; flags override)`);
