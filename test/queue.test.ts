@@ -296,7 +296,7 @@ test('a block computing longer than the job lock keeps it (renewed while the chi
   const server = await redis();
   const out = join(fx.dir, 'long.zarr');
   const log = join(fx.dir, 'long.jsonl');
-  const lockMs = 250;
+  const lockMs = 100; // blocks here take about 0.5 s on an idle 2-core machine: several locks each
   const id = submit(server.url, out, ['--block', `1,${SHAPE[1]},${SHAPE[2]}`]);
   const locks = ['--lock-ms', String(lockMs), '--stalled-ms', String(lockMs)];
   const ws = [worker(server.url, 'a', log, locks), worker(server.url, 'b', log, locks)];
