@@ -29,6 +29,8 @@ export function registerTrain(program: Command): void {
       (v: string) => parseCheckpointEvery(v))
     .option('--checkpoint-minutes <m>', 'older name: same as --checkpoint-every <m>m', nonNegativeNumber)
     .option('--init <dir>', 'start from this trained model\'s weights (fine-tuning; its spec is used)')
+    .option('--sections <n>', 'consecutive sections the model reads, centred on the labelled one (odd; above 1: 2.5D; '
+      + 'default: the model\'s). With --init of a 2D model, its weights start the middle section', positiveInt)
     .option('--resume', 'continue from <out>/checkpoint exactly')
     .option('--overwrite', 'replace an existing model in <out>')
     .option('--quiet', 'no progress bar')

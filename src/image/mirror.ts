@@ -18,3 +18,11 @@ export function extractMirrored(src: Float32Array, height: number, width: number
   }
   return out;
 }
+
+/**
+ * The sections a model reading `radius` sections on each side sees for section z of a stack of `depth`: z - radius
+ * .. z + radius in order, mirrored at the stack's ends like pixels at a section's border (the one border rule).
+ */
+export function neighbourSections(z: number, depth: number, radius: number): number[] {
+  return Array.from({ length: 2 * radius + 1 }, (_, k) => reflect(z - radius + k, depth));
+}

@@ -51,10 +51,18 @@ export interface BandLayout {
 export class Predictor {
   private readonly nets = new Map<string, { geometry: TileGeometry; net: Network }>();
   private readonly stride: number;
+  /** Consecutive sections every model reads (1: 2D models), centred on the predicted one. */
+  readonly sections: number;
 
   constructor(readonly models: readonly ModelWeights[], readonly backend: Backend) {
     if (models.length === 0) throw new EmsegError('invalid-option', 'models', 'Predictor needs at least one model');
     this.stride = commonStride(models.map((m) => m.spec));
+    this.sections = models[0]!.spec.input.sections;
+    const other = models.find((m) => m.spec.input.sections !== this.sections);
+    if (other) {
+      throw new EmsegError('mismatch', other.spec.name, `reads ${other.spec.input.sections} sections but ${models[0]!.spec.name} reads `
+        + `${this.sections}; the models of an ensemble must read the same sections`);
+    }
   }
 
   /** The band and tile grid used for an h x w section at this tile size. */
@@ -69,19 +77,28 @@ export class Predictor {
     return this.network(model, stepH, stepW).geometry;
   }
 
-  /** P(membrane) per pixel of an h x w section (row-major), assembled from its bands. */
-  predict(image: Float32Array, height: number, width: number, options: PredictOptions = {}): Float32Array {
-    if (image.length !== height * width) {
-      throw new EmsegError('mismatch', 'image', `has ${image.length} pixels, expected ${height}x${width}`);
+  /**
+   * P(membrane) per pixel of an h x w section (row-major), assembled from its bands; a model reading several
+   * sections takes them as an array in order (neighbourSections), the predicted one in the middle.
+   */
+  predict(image: Float32Array | readonly Float32Array[], height: number, width: number, options: PredictOptions = {}): Float32Array {
+    const planes = image instanceof Float32Array ? [image] : image;
+    const bad = planes.findIndex((p) => p.length !== height * width);
+    if (bad >= 0) {
+      throw new EmsegError('mismatch', 'image', `${planes.length > 1 ? `section ${bad} ` : ''}has ${planes[bad]!.length} pixels, expected ${height}x${width}`);
     }
     const out = new Float32Array(height * width);
-    for (const band of this.bands(sectionFrom(image, height, width), options)) out.set(band.data, band.top * width);
+    for (const band of this.bands(planes.map((p) => sectionFrom(p, height, width)), options)) out.set(band.data, band.top * width);
     return out;
   }
 
-  /** The membrane map of a section band by band, top to bottom; memory is bounded by the tile, not the section. */
-  *bands(section: SectionSource, options: PredictOptions = {}): Generator<MapBand> {
-    const { height, width } = section;
+  /**
+   * The membrane map of a section band by band, top to bottom; memory is bounded by the tile, not the section.
+   * Models that read several sections take them in order (neighbourSections), the predicted one in the middle.
+   */
+  *bands(input: SectionSource | readonly SectionSource[], options: PredictOptions = {}): Generator<MapBand> {
+    const sections = this.checkSections(input);
+    const { height, width } = sections[0]!;
     const grid = this.layout(height, width, options.tile ?? DEFAULT_TILE);
     const transforms = options.tta ? TTA_TRANSFORMS : [0];
     const runs = transforms.length * this.models.length;
@@ -94,7 +111,7 @@ export class Predictor {
       for (const model of this.models) {
         for (const k of transforms) {
           for (let c = 0; c < grid.cols; c++) {
-            this.addTile(model, k, section, grid, top, c * grid.stepW, sum);
+            this.addTile(model, k, sections, grid, top, c * grid.stepW, sum);
             options.onTile?.(++done, total);
           }
         }
@@ -102,6 +119,18 @@ export class Predictor {
       for (let i = 0; i < sum.length; i++) sum[i]! /= runs;
       yield { top, rows, data: sum };
     }
+  }
+
+  private checkSections(input: SectionSource | readonly SectionSource[]): readonly SectionSource[] {
+    const sections = Array.isArray(input) ? input as readonly SectionSource[] : [input as SectionSource];
+    if (sections.length !== this.sections) {
+      throw new EmsegError('mismatch', this.models[0]!.spec.name, `reads ${this.sections} sections at once but was given ${sections.length}`);
+    }
+    const { height, width } = sections[0]!;
+    if (sections.some((s) => s.height !== height || s.width !== width)) {
+      throw new EmsegError('mismatch', 'sections', `the neighbouring sections of a ${height}x${width} section differ in size`);
+    }
+    return sections;
   }
 
   private network(model: ModelWeights, stepH: number, stepW: number) {
@@ -116,17 +145,21 @@ export class Predictor {
   }
 
   /** Runs one model under dihedral transform k on the tile at (top, left) and adds its kept outputs to `sum`. */
-  private addTile(model: ModelWeights, k: number, section: SectionSource, grid: BandLayout, top: number, left: number,
-    sum: Float32Array): void {
+  private addTile(model: ModelWeights, k: number, sections: readonly SectionSource[], grid: BandLayout, top: number,
+    left: number, sum: Float32Array): void {
     const turned = (k & 1) === 1;
     const { geometry: g, net } = this.network(model, turned ? grid.stepW : grid.stepH, turned ? grid.stepH : grid.stepW);
     const m = g.margin;
     const inH = grid.stepH + 2 * m;
     const inW = grid.stepW + 2 * m;
-    const window = new Float32Array(inH * inW);
-    section.read(top - m, left - m, inH, inW, window);
-    const input = k === 0 ? window : dihedral(window, inH, inW, k).data;
-    const plane = this.membrane(net, input, g);
+    const area = inH * inW;
+    const window = new Float32Array(sections.length * area);
+    sections.forEach((s, c) => {
+      const channel = window.subarray(c * area, (c + 1) * area);
+      s.read(top - m, left - m, inH, inW, channel);
+      if (k !== 0) channel.set(dihedral(channel, inH, inW, k).data);
+    });
+    const plane = this.membrane(net, window, g);
     // Put the outputs back where their input pixels are, then undo the transform: kept pixels start at `margin`.
     const [, oh, ow] = g.plan.output;
     let back = plane;
@@ -139,8 +172,8 @@ export class Predictor {
       stride = inW;
       origin = m * inW + m;
     }
-    const { width } = section;
-    const rows = Math.min(grid.stepH, section.height - top);
+    const { width, height } = sections[0]!;
+    const rows = Math.min(grid.stepH, height - top);
     const cols = Math.min(grid.stepW, width - left);
     for (let y = 0; y < rows; y++) {
       const src = origin + y * stride;
@@ -151,7 +184,7 @@ export class Predictor {
 
   /** The membrane-class plane of the network's output for one input tile. */
   private membrane(net: Network, input: Float32Array, g: TileGeometry): Float32Array {
-    const x = this.backend.fromArray(input, [1, 1, g.inputH, g.inputW]);
+    const x = this.backend.fromArray(input, [1, this.sections, g.inputH, g.inputW]);
     let probs;
     try {
       probs = net.predict(x);

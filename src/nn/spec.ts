@@ -92,7 +92,14 @@ export const modelSpecSchema = z.object({
   name: z.string().min(1),
   description: z.string().optional(),
   source: z.string().optional(),
-  input: z.object({ channels: positiveInt.default(1) }).strict().default({ channels: 1 }),
+  /**
+   * The image the net reads. `sections` (odd): consecutive sections centred on the one it predicts, one input
+   * channel each (2.5D context across sections); EM sections are grey, so channels must equal sections.
+   */
+  input: z.object({ channels: positiveInt.default(1), sections: positiveInt.default(1) }).strict()
+    .default({ channels: 1, sections: 1 })
+    .refine((i) => i.sections % 2 === 1, { message: 'must be odd (the predicted section and as many on each side)', path: ['sections'] })
+    .refine((i) => i.channels === i.sections, { message: 'must equal input.sections (one grey channel per section)', path: ['channels'] }),
   /** Patch classifiers: the window (context) each output pixel sees; dense layers are sized from it. */
   window: positiveInt.optional(),
   classes: z.number().int().min(2).default(2),
@@ -103,6 +110,16 @@ export type ModelSpecInput = z.input<typeof modelSpecSchema>;
 export type ModelSpec = z.output<typeof modelSpecSchema>;
 export type LayerSpec = ModelSpec['layers'][number];
 export type LayerType = LayerSpec['type'];
+
+/** Sections on each side of the predicted one that a model reads (0 for a 2D model). */
+export function sectionRadius(spec: Pick<ModelSpec, 'input'>): number {
+  return (spec.input.sections - 1) / 2;
+}
+
+/** The spec reading `sections` consecutive sections (one channel each) instead of its own number. */
+export function withInputSections(spec: ModelSpec, sections: number): ModelSpec {
+  return parseModelSpec({ ...spec, input: { channels: sections, sections } });
+}
 
 export class SpecError extends EmsegError {
   constructor(message: string, readonly source?: string) {

@@ -13,6 +13,8 @@ import { closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { loadModels } from '../models/model-dir.js';
 import { closeGapsOptions, describeCloseGaps } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
+import { withNeighbours } from './neighbours.js';
+import { sectionRadius } from '../nn/spec.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface PredictJob {
@@ -71,8 +73,10 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   const intensity = predictIntensity(models, reader.sampleType, o.input, o.intensity);
   intensity.notices.forEach((m) => o.notice?.(m));
   const inputs = [...reader.files, ...o.models]; // never written over, even with --overwrite
-  // The decoded section stays while it is predicted; its decoder's buffers may not be collected yet.
-  const sectionBytes = (1 + DECODE_BYTES_PER_RAW_BYTE) * reader.width * reader.height * BYTES_PER_SAMPLE[reader.sampleType];
+  // The decoded sections (with a 2.5D model's neighbours) stay while they are predicted; the last decoder's buffers
+  // may not be collected yet.
+  const radius = sectionRadius(models[0]!.spec);
+  const sectionBytes = (2 * radius + 1 + DECODE_BYTES_PER_RAW_BYTE) * reader.width * reader.height * BYTES_PER_SAMPLE[reader.sampleType];
   const ws = checkPredictionMemory(models.map((m) => m.spec), o.tile, reader.height, reader.width, sectionBytes);
   if (o.closeGaps) checkCloseGapsMemory(reader.width, reader.height, ws.total + sectionBytes);
   const gaps = o.closeGaps ? closeGapsOptions(o.models, o.closeGaps) : null;
@@ -90,8 +94,9 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
     checkFinite(p, s.source, `the map of section ${s.index} (models ${o.models.join(', ')})`);
     return p;
   };
-  function* bands(s: Slice): Generator<Float32Array> {
-    for (const band of predictor.bands(sectionOf(s, intensity.spec), optionsFor(s))) yield polarity(finite(s, band.data));
+  const sectionsOf = (planes: Slice[]) => planes.map((p) => sectionOf(p, intensity.spec));
+  function* bands(s: Slice, planes: Slice[]): Generator<Float32Array> {
+    for (const band of predictor.bands(sectionsOf(planes), optionsFor(s))) yield polarity(finite(s, band.data));
     done++;
     bar.update(done, { section: s.index, tiles: '' });
   }
@@ -100,14 +105,14 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
     return p;
   }
   async function* maps(): AsyncGenerator<AnySlice> {
-    for await (const s of reader.slices()) {
+    for await (const { slice: s, planes } of withNeighbours(reader.slices(), reader.depth, radius)) {
       if (!gaps) {
-        yield { width: s.width, height: s.height, sampleType: 'float32', bandRows, bands: bands(s) };
+        yield { width: s.width, height: s.height, sampleType: 'float32', bandRows, bands: bands(s, planes) };
         continue;
       }
       // Gaps are closed on membrane probabilities; the polarity is applied afterwards.
       const membrane = new Float32Array(s.width * s.height);
-      for (const band of predictor.bands(sectionOf(s, intensity.spec), optionsFor(s))) membrane.set(finite(s, band.data), band.top * s.width);
+      for (const band of predictor.bands(sectionsOf(planes), optionsFor(s))) membrane.set(finite(s, band.data), band.top * s.width);
       yield { width: s.width, height: s.height, data: polarity(closeMembraneGaps(membrane, s.height, s.width, gaps.options)) };
       done++;
       bar.update(done, { section: s.index, tiles: '' });

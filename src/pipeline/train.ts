@@ -5,6 +5,7 @@ import { EmsegError } from '../errors.js';
 import type { LabelPolarity } from '../io/index.js';
 import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
 import { resolveSpec } from '../models/zoo.js';
+import { withInputSections, type ModelSpec } from '../nn/spec.js';
 import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
 import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
 import { closeGapsOptions, describeCloseGaps } from './close-gaps.js';
@@ -90,6 +91,11 @@ export interface TrainJob extends TrainOptions {
   holdOut?: number[];
   /** Start from this trained model's weights (fine-tuning). */
   init?: string;
+  /**
+   * Consecutive sections the model reads, centred on the labelled one (odd; 2.5D when above 1); default: the
+   * spec's. With `init` of a 2D model, its weights start the middle section's channel (trainer.ts widenInput).
+   */
+  sections?: number;
   resume: boolean;
   overwrite: boolean;
   /** An --intensity rule (default auto); recorded in the model's meta.json. */
@@ -107,7 +113,7 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainJobHoo
     throw new EmsegError('exists', o.out, 'already holds a model; use --resume to continue it or --overwrite to replace it');
   }
   checkTrainChoices(o, (name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-  const spec = o.init ? loadModel(o.init).spec : resolveSpec(o.model);
+  const spec = modelSpecFor(o);
   const data = await loadTrainingData(o);
   const depth = data.images.depth;
   const holdOut = o.holdOut ?? [];
@@ -122,6 +128,16 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainJobHoo
   const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
     validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}), ...initCloseGaps(o, hooks) };
   return train(config, data, backend, hooks, o.resume);
+}
+
+/** The spec to train: --init's or the named one, reading --sections sections when given. */
+function modelSpecFor(o: TrainJob): ModelSpec {
+  const spec = o.init ? loadModel(o.init).spec : resolveSpec(o.model);
+  if (o.sections === undefined || o.sections === spec.input.sections) return spec;
+  if (o.sections % 2 !== 1) {
+    throw new EmsegError('invalid-option', '--sections', `must be odd: the labelled section and as many on each side (got ${o.sections})`);
+  }
+  return withInputSections(spec, o.sections);
 }
 
 /**

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { createBackend } from '../backend/index.js';
 import { EmsegError, describeError } from '../errors.js';
 import { checkFinite, formatIntensity, type IntensityMapping, type IntensitySpec } from '../image/intensity.js';
-import { reflect } from '../image/mirror.js';
+import { neighbourSections, reflect } from '../image/mirror.js';
 import type { SectionSource } from '../infer/section.js';
 import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
@@ -170,25 +170,28 @@ function checkUnitRange(data: StackData, region: Region, path: string): void {
 }
 
 /**
- * Every input voxel the block's tiles read: [start - margin, start + block + margin) on y and x, mirrored at the
- * volume border. Tiles of edge bands reach past the write region's halo; reading them too (rather than clamping)
- * gives the tiles the very inputs a whole-section prediction gives them, so even the rounding of Winograd-style
- * convolutions, which mixes neighbouring inputs, is the same.
+ * Every input voxel the block's tiles read: [start - margin, start + block + margin) on y and x, and the write
+ * region's sections +- `radius` (a 2.5D model's neighbours) on z, mirrored at the volume border. Tiles of edge
+ * bands reach past the write region's halo; reading them too (rather than clamping) gives the tiles the very
+ * inputs a whole-section prediction gives them, so even the rounding of Winograd-style convolutions, which mixes
+ * neighbouring inputs, is the same.
  */
-export function inputRegion(b: Block, block: Vec3, margin: number, shape: Vec3): Region {
-  const span = (a: 1 | 2) => {
+export function inputRegion(b: Block, block: Vec3, margin: number, shape: Vec3, radius = 0): Region {
+  const span = (a: 0 | 1 | 2, from: number, to: number) => {
     let lo = Infinity;
     let hi = -Infinity;
-    for (let v = b.write.start[a] - margin; v < b.write.start[a] + block[a] + margin; v++) {
+    for (let v = from; v < to; v++) {
       const r = reflect(v, shape[a]);
       lo = Math.min(lo, r);
       hi = Math.max(hi, r);
     }
     return [lo, hi + 1];
   };
-  const [y0, y1] = span(1);
-  const [x0, x1] = span(2);
-  return { start: [b.write.start[0], y0!, x0!], end: [b.write.end[0], y1!, x1!] };
+  const around = (a: 1 | 2) => span(a, b.write.start[a] - margin, b.write.start[a] + block[a] + margin);
+  const [z0, z1] = span(0, b.write.start[0] - radius, b.write.end[0] + radius);
+  const [y0, y1] = around(1);
+  const [x0, x1] = around(2);
+  return { start: [z0!, y0!, x0!], end: [z1!, y1!, x1!] };
 }
 
 /** The block's map in the output dtype and polarity (z-major, write region); `data` holds inputRegion(b). */
@@ -199,9 +202,12 @@ function computeBlock(e: Engine, b: Block, data: StackData): StackData {
   const out = e.job.dtype === 'uint8' ? new Uint8Array(bz * n) : new Float32Array(bz * n);
   const invert = !e.job.membraneProb;
   const size = e.block;
+  const radius = (e.predictor.sections - 1) / 2;
+  const read = e.input(b);
   for (let z = 0; z < bz; z++) {
-    const section = blockSection(data, e.input(b), b.write.start[0] + z, b.write, size, e.reader.shape, e.mapping);
-    for (const band of e.predictor.bands(section, { tta: e.job.tta, tile: e.job.tile })) {
+    const sections = neighbourSections(b.write.start[0] + z, e.reader.shape[0], radius)
+      .map((s) => blockSection(data, read, s, b.write, size, e.reader.shape, e.mapping));
+    for (const band of e.predictor.bands(sections, { tta: e.job.tta, tile: e.job.tile })) {
       checkFinite(band.data, e.reader.path, `the map of block [${b.grid.join(',')}] (models ${e.job.models.join(', ')})`);
       // Rows and columns past the volume's edge were computed only to keep the tile grid; they are dropped.
       for (let y = 0; y < band.rows && band.top + y < bh; y++) {
@@ -285,9 +291,10 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     const predictor = new Predictor(models, backend);
     const grid = predictor.layout(block[1], block[2], job.tile);
     const margin = Math.max(...models.map((m) => predictor.geometry(m, grid.stepH, grid.stepW).margin));
-    const plan = planBlocks(reader.shape, block, [0, margin, margin], [1, stride, stride]);
+    const radius = (predictor.sections - 1) / 2;
+    const plan = planBlocks(reader.shape, block, [radius, margin, margin], [1, stride, stride]);
     // Two read regions (current and prefetched), the block's map being filled and the one being written.
-    const readBytes = IN_FLIGHT * voxelCount([block[0], block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_PER_SAMPLE[reader.dtype];
+    const readBytes = IN_FLIGHT * voxelCount([block[0] + 2 * radius, block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_PER_SAMPLE[reader.dtype];
     const mapBytes = IN_FLIGHT * voxelCount(block) * BYTES_PER_SAMPLE[job.dtype];
     checkPredictionMemory(models.map((m) => m.spec), job.tile, block[1], block[2], readBytes + mapBytes, '--block');
     const polarity: MembranePolarity = job.membraneProb ? 'membrane-high' : 'membrane-low';
@@ -299,7 +306,7 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     // The input is named relative to the output, so workers mounting the storage elsewhere agree on the run.
     const identity = { model: await modelIdentity(job, models.map((m) => m.dir), intensity.spec), input: volumeFingerprint(reader, job.out) };
     const markers = await openMarkers(job.out, plan, identity, { restart: job.restart });
-    const input = (b: Block) => inputRegion(b, block, margin, reader.shape);
+    const input = (b: Block) => inputRegion(b, block, margin, reader.shape, radius);
     const floatInUnitRange = reader.dtype === 'float32' && (intensity.spec.kind === 'auto' || intensity.spec.kind === 'dtype');
     const engine: Engine = { predictor, block, input, floatInUnitRange, mapping, reader, job };
     return { job, plan, writer, markers, engine, close: () => reader.close() };

@@ -57,16 +57,20 @@ function smoothField(n: number, sigma: number, rng: Rng): Float32Array {
   return out;
 }
 
-/** Elastic deformation: bilinear for the image, nearest for labels (which must stay class indices). */
+/**
+ * Elastic deformation: bilinear for the image, nearest for labels (which must stay class indices). The image may
+ * hold several n x n planes (a 2.5D model's sections): one displacement field moves them all.
+ */
 export function elastic(image: Float32Array, labels: Int32Array, n: number, opts: ElasticOptions, rng: Rng):
   { image: Float32Array; labels: Int32Array } {
+  const planes = image.length / (n * n);
   const dx = smoothField(n, opts.sigma, rng);
   const dy = smoothField(n, opts.sigma, rng);
   // Normalise so that alpha is the largest displacement, whatever sigma is.
   let peak = 1e-12;
   for (let i = 0; i < n * n; i++) peak = Math.max(peak, Math.abs(dx[i]!), Math.abs(dy[i]!));
   const scale = opts.alpha / peak;
-  const outImage = new Float32Array(n * n);
+  const outImage = new Float32Array(image.length);
   const outLabels = new Int32Array(n * n);
   const clamp = (v: number) => Math.min(n - 1, Math.max(0, v));
   for (let y = 0; y < n; y++) {
@@ -80,8 +84,10 @@ export function elastic(image: Float32Array, labels: Int32Array, n: number, opts
       const x1 = Math.min(n - 1, x0 + 1);
       const fy = sy - y0;
       const fx = sx - x0;
-      outImage[i] = (1 - fy) * ((1 - fx) * image[y0 * n + x0]! + fx * image[y0 * n + x1]!)
-        + fy * ((1 - fx) * image[y1 * n + x0]! + fx * image[y1 * n + x1]!);
+      for (let c = 0, o = 0; c < planes; c++, o += n * n) {
+        outImage[o + i] = (1 - fy) * ((1 - fx) * image[o + y0 * n + x0]! + fx * image[o + y0 * n + x1]!)
+          + fy * ((1 - fx) * image[o + y1 * n + x0]! + fx * image[o + y1 * n + x1]!);
+      }
       outLabels[i] = labels[Math.round(sy) * n + Math.round(sx)]!;
     }
   }

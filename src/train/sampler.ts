@@ -1,6 +1,6 @@
 import { EmsegError } from '../errors.js';
 import type { ImageStack } from '../io/stack.js';
-import { extractMirrored, reflect } from '../image/mirror.js';
+import { extractMirrored, neighbourSections, reflect } from '../image/mirror.js';
 import { Rng } from '../util/rng.js';
 import { dihedral } from '../image/dihedral.js';
 import { elastic, intensityJitter, type ElasticOptions, type JitterOptions } from './augment.js';
@@ -29,10 +29,12 @@ export interface SamplerOptions {
   elastic?: ElasticOptions | null;
   jitter?: JitterOptions | null;
   border?: BorderWeight | null;
+  /** Sections on each side of the labelled one that the model reads (0: 2D). */
+  radius?: number;
 }
 
 export interface Batch {
-  input: Float32Array; // B x 1 x in x in
+  input: Float32Array; // B x (2 radius + 1) x in x in
   labels: Int32Array; // B x out x out; 1 = membrane, 0 = interior, -1 = ignored
   weights: Float32Array | null;
 }
@@ -67,13 +69,14 @@ export class TileSampler {
   /** Fills a batch of `count` tiles, consuming `rng` (so a resumed run draws the same tiles). */
   next(count: number, rng: Rng): Batch {
     const { inputSize: n, outputSize: m, balance } = this.options;
-    const input = new Float32Array(count * n * n);
+    const planes = 2 * (this.options.radius ?? 0) + 1;
+    const input = new Float32Array(count * planes * n * n);
     const labels = new Int32Array(count * m * m);
     const border = this.options.border ?? null;
     const weights = balance === 'weights' || border ? new Float32Array(count * m * m) : null;
     for (let b = 0; b < count; b++) {
       const tile = this.drawTile(rng);
-      input.set(tile.image, b * n * n);
+      input.set(tile.image, b * planes * n * n);
       // The whole input tile, not only its outputs: cells beyond the output window still count as neighbours.
       const extra = border ? borderWeights(tile.labels, n, n, border.w0, border.sigma) : null;
       for (let y = 0; y < m; y++) {
@@ -90,14 +93,23 @@ export class TileSampler {
     return { input, labels, weights };
   }
 
+  /**
+   * One tile: the labelled section's window and, for a 2.5D model, the same window of its neighbours (one plane
+   * each, in section order, reversed at random: the stack may be cut either way), all transformed alike.
+   */
   private drawTile(rng: Rng): { image: Float32Array; labels: Int32Array } {
-    const { width: W, height: H } = this.images;
+    const { width: W, height: H, depth } = this.images;
     const n = this.options.inputSize;
     const z = this.sections[rng.int(this.sections.length)]!;
     const top = rng.int(Math.max(1, H - this.options.outputSize + 1)) - this.options.offset;
     const left = rng.int(Math.max(1, W - this.options.outputSize + 1)) - this.options.offset;
     const plane = W * H;
-    let image: Float32Array = extractMirrored(this.images.data.subarray(z * plane, (z + 1) * plane), H, W, top, left, n, n);
+    const radius = this.options.radius ?? 0;
+    const zs = neighbourSections(z, depth, radius);
+    if (radius > 0 && rng.next() < 0.5) zs.reverse();
+    let image: Float32Array = new Float32Array(zs.length * n * n);
+    zs.forEach((s, c) => extractMirrored(this.images.data.subarray(s * plane, (s + 1) * plane), H, W, top, left, n, n,
+      image.subarray(c * n * n, (c + 1) * n * n)));
     let labels: Int32Array = new Int32Array(n * n);
     const lab = this.labels.data;
     for (let y = 0; y < n; y++) {
@@ -105,7 +117,7 @@ export class TileSampler {
       for (let x = 0; x < n; x++) labels[y * n + x] = lab[row + reflect(left + x, W)]!;
     }
     const k = rng.int(8);
-    image = dihedral(image, n, n, k).data;
+    for (let c = 0; c < zs.length; c++) image.set(dihedral(image.subarray(c * n * n, (c + 1) * n * n), n, n, k).data, c * n * n);
     labels = dihedral(labels, n, n, k).data;
     if (this.options.elastic) ({ image, labels } = elastic(image, labels, n, this.options.elastic, rng));
     if (this.options.jitter) intensityJitter(image, this.options.jitter, rng);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { EmsegError } from '../errors.js';
 import type { Backend } from '../backend/backend.js';
 import type { ImageStack } from '../io/stack.js';
+import { neighbourSections } from '../image/mirror.js';
 import { Predictor } from '../infer/predict.js';
 import { tileGeometry } from '../infer/tiling.js';
 import { evaluateStacks, type EvaluationResult, type MetricName } from '../metrics/index.js';
@@ -11,9 +12,9 @@ import { CLOSE_GAPS_META_KEY, loadModel, saveModel } from '../models/model-dir.j
 import { Network } from '../nn/network.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig } from '../nn/optim.js';
 import type { Plan } from '../nn/plan.js';
-import { initParams, zeroGrads, type ParamSet } from '../nn/params.js';
+import { initParams, weightName, zeroGrads, type Param, type ParamSet } from '../nn/params.js';
 import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
-import type { ModelSpec } from '../nn/spec.js';
+import { sectionRadius, type ModelSpec } from '../nn/spec.js';
 import { DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { Rng } from '../util/rng.js';
 import type { ElasticOptions, JitterOptions } from './augment.js';
@@ -121,11 +122,13 @@ export function maskToGroundTruth(labels: ImageStack<Uint8Array>, sections: read
 /** Predict sections and score them with the challenge metrics (proposal: 1 = certainly non-membrane). */
 export function validate(predictor: Predictor, data: TrainData, sections: readonly number[], metrics: MetricName[],
   tile = 256, closeGaps?: SegmentOptions): EvaluationResult {
-  const { width, height } = data.images;
+  const { width, height, depth } = data.images;
   const n = width * height;
   const proposal = new Float32Array(n * sections.length);
+  const radius = (predictor.sections - 1) / 2;
   sections.forEach((z, k) => {
-    let p = predictor.predict(data.images.data.subarray(z * n, (z + 1) * n), height, width, { tile });
+    const planes = neighbourSections(z, depth, radius).map((s) => data.images.data.subarray(s * n, (s + 1) * n));
+    let p = predictor.predict(planes, height, width, { tile });
     if (closeGaps) p = closeMembraneGaps(p, height, width, closeGaps);
     for (let i = 0; i < n; i++) proposal[k * n + i] = 1 - p[i]!;
   });
@@ -133,13 +136,42 @@ export function validate(predictor: Predictor, data: TrainData, sections: readon
     { width, height, depth: sections.length, data: proposal }, { metrics });
 }
 
-/** Fine-tuning: the starting weights must belong to the same spec. */
-function copyWeightsFrom(dir: string, spec: ModelSpec, params: ParamSet): void {
+/**
+ * Fine-tuning: the starting weights must belong to the same layers. A 2D model may start a 2.5D one (more input
+ * sections): see widenInput.
+ */
+function copyWeightsFrom(dir: string, spec: ModelSpec, plan: Plan, params: ParamSet): void {
   const source = loadModel(dir);
   if (JSON.stringify(source.spec.layers) !== JSON.stringify(spec.layers)) {
     throw new EmsegError('checkpoint-mismatch', dir, `its spec (${source.spec.name}) differs from the model being trained (${spec.name})`);
   }
-  for (const [name, p] of params) p.data.set(source.params.get(name)!.data);
+  const from = source.spec.input.sections;
+  if (from !== spec.input.sections && from !== 1) {
+    throw new EmsegError('checkpoint-mismatch', dir, `reads ${from} sections; only a 2D model (1 section) can start one that reads ${spec.input.sections}`);
+  }
+  const wide = from === 1 && spec.input.sections > 1 ? imageReaders(plan) : new Set<string>();
+  for (const [name, p] of params) {
+    const src = source.params.get(name)!.data;
+    if (wide.has(name)) widenInput(src, p, spec.input.sections);
+    else p.data.set(src);
+  }
+}
+
+/** The weights of the layers that read the image itself (their input channels are the sections). */
+function imageReaders(plan: Plan): Set<string> {
+  return new Set(plan.nodes.filter((node) => node.inputs.includes(-1) && 'wShape' in node).map((node) => weightName(node.name)));
+}
+
+/**
+ * A 2D model's image weights [out, 1, kh, kw] placed on the middle section of [out, sections, kh, kw], the others
+ * zero: the 2.5D model starts out computing exactly the 2D model's map and learns what the neighbours add.
+ */
+function widenInput(src: Float32Array | Float64Array, p: Param, sections: number): void {
+  const [out, , kh, kw] = p.shape as [number, number, number, number];
+  const k = kh * kw;
+  const middle = (sections - 1) / 2;
+  p.data.fill(0);
+  for (let o = 0; o < out; o++) p.data.set(src.subarray(o * k, (o + 1) * k), (o * sections + middle) * k);
 }
 
 /** Lets signal handlers (Ctrl-C, SIGTERM) and timers run between steps; each step itself is synchronous native work. */
@@ -187,14 +219,14 @@ class TrainingRun {
     if (config.malis && config.balance === 'subsample') {
       throw new EmsegError('invalid-option', 'balance', 'MALIS weights need every pixel\'s class, and subsample hides interior pixels; use weights or none');
     }
-    this.inputShape = [config.batch, 1, this.plan.input[1], this.plan.input[2]];
+    this.inputShape = [config.batch, config.spec.input.sections, this.plan.input[1], this.plan.input[2]];
     this.params = initParams(this.plan, config.seed);
-    if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, this.params);
+    if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, this.plan, this.params);
     this.optimizer = createOptimizer(config.optimizer);
     this.net = new Network(this.plan, this.params, backend, config.seed + 1);
     this.sampler = new TileSampler(data.images, data.labels, config.trainSections, {
       inputSize: geometry.inputH, outputSize: this.plan.output[1], offset: geometry.offset, balance: config.balance,
-      elastic: config.elastic, jitter: config.jitter, border: config.border ?? null,
+      elastic: config.elastic, jitter: config.jitter, border: config.border ?? null, radius: sectionRadius(config.spec),
     });
     this.rng = new Rng(config.seed + 2);
     this.checkpointDir = join(config.out, CHECKPOINT_DIR);
