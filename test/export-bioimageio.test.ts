@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -16,6 +16,10 @@ import { closeGapsOptions } from '../src/pipeline/close-gaps.js';
 import { isEmsegError } from '../src/errors.js';
 import { normaliseSection, parseIntensity } from '../src/image/intensity.js';
 import { encodePng } from '../src/io/png.js';
+import { probePlan, saveModel } from '../src/models/model-dir.js';
+import { resolveSpec } from '../src/models/zoo.js';
+import { initParams } from '../src/nn/params.js';
+import { withInputSections } from '../src/nn/spec.js';
 import { SAMPLE_IMAGES, SHIPPED_MODEL } from '../src/pipeline/assets.js';
 
 type Obj = { [key: string]: YamlValue };
@@ -166,6 +170,12 @@ test('emseg export refuses bad input with EmsegErrors that name it, and writes O
   writeFileSync(tiny, encodePng(new Uint8Array(64 * 64).fill(128), 64, 64));
   await assert.rejects(runExport({ ...exportOptions, model: SHIPPED_MODEL, out: join(dir, 'b.zip'), sample: tiny }),
     (err) => isEmsegError(err, 'invalid-option') && err.path === '--sample');
+  const wide = join(dir, 'wide');
+  const spec = withInputSections(resolveSpec('reference-net'), 3);
+  saveModel(wide, spec, initParams(probePlan(spec), 1), {});
+  await assert.rejects(runExport({ ...exportOptions, model: wide, out: join(dir, 'c.zip') }),
+    (err) => isEmsegError(err, 'unsupported-export') && /reads 3 sections/.test(err.message));
+  assert.ok(!existsSync(join(dir, 'c.zip')));
   await runExport({ ...exportOptions, format: 'onnx', model: SHIPPED_MODEL, out: existing, overwrite: true });
   const proto = decodeModelProto(readFileSync(existing)) as { metadata_props: { key: string; value: string }[] };
   assert.deepEqual(JSON.parse(proto.metadata_props.find((p) => p.key === 'close_gaps')!.value), closeGapsOptions([SHIPPED_MODEL], {}).options);

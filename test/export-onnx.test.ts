@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { createBackend } from '../src/backend/index.js';
 import { isEmsegError } from '../src/errors.js';
-import { buildOnnx, INPUT_NAME, OUTPUT_NAME, type ExportableModel } from '../src/export/onnx/export.js';
+import { buildOnnx, INPUT_NAME, OUTPUT_NAME, SECTIONS_METADATA, type ExportableModel } from '../src/export/onnx/export.js';
 import { decodeModelProto, OPSET_VERSION } from '../src/export/onnx/proto.js';
 import { referencePrediction } from '../src/export/reference.js';
 import { Predictor, MEMBRANE_CLASS } from '../src/infer/predict.js';
@@ -13,7 +13,7 @@ import { decodePng } from '../src/io/png.js';
 import { loadModels, probePlan } from '../src/models/model-dir.js';
 import { resolveSpec, zooNames } from '../src/models/zoo.js';
 import { initParams } from '../src/nn/params.js';
-import { parseModelSpec, type ModelSpecInput } from '../src/nn/spec.js';
+import { parseModelSpec, withInputSections, type ModelSpecInput } from '../src/nn/spec.js';
 import { SAMPLE_IMAGES, SHIPPED_MODEL } from '../src/pipeline/assets.js';
 
 // The exported graph, run by onnxruntime-node, must equal emseg's own prediction: one forward pass of each network
@@ -34,7 +34,8 @@ function exportOf(models: readonly ExportableModel[], name: string) {
 async function runOnnx(bytes: Uint8Array, image: Float32Array, height: number, width: number): Promise<ort.Tensor> {
   const session = await ort.InferenceSession.create(bytes);
   try {
-    const out = await session.run({ [INPUT_NAME]: new ort.Tensor('float32', image, [1, 1, height, width]) });
+    const channels = image.length / (height * width);
+    const out = await session.run({ [INPUT_NAME]: new ort.Tensor('float32', image, [1, channels, height, width]) });
     return out[OUTPUT_NAME]!;
   } finally {
     await session.release();
@@ -157,4 +158,21 @@ test('exports that cannot be faithful are refused with an EmsegError', () => {
   const offCentre = randomModel({ name: 'off-centre', layers: [{ type: 'conv', name: 'a', out: 2, kernel: 3 },
     { type: 'conv', name: 'b', out: 2, kernel: 2 }, { type: 'crop', name: 'c', to: 'b', inputs: ['a'] }, { type: 'softmax' }] });
   assert.throws(() => exportOf([offCentre], 'off-centre'), (err) => isEmsegError(err, 'unsupported-export', 'invalid-spec'));
+});
+
+test('a 2.5D model exports with one input channel per section, as emseg predicts the middle one', async () => {
+  const spec = withInputSections(resolveSpec('reference-net'), 3);
+  const model = { spec, params: initParams(probePlan(spec), 5) };
+  const planes = [0.1, 0.5, 0.9].map((shift) => syntheticImage(HEIGHT, WIDTH).map((v) => Math.abs(Math.sin(v * 7 + shift))));
+  const image = Float32Array.from(planes.flatMap((p) => [...p]));
+  const { bytes } = exportOf([model], 'wide');
+  const got = await runOnnx(bytes, image, HEIGHT, WIDTH);
+  const want = referencePrediction([model], backend, image, HEIGHT, WIDTH);
+  assert.ok(maxDifference(got.data as Float32Array, want) <= TOLERANCE);
+  const predicted = new Predictor([model], backend).predict(planes, HEIGHT, WIDTH, { tile: 512 });
+  assert.ok(maxDifference(predicted, want.subarray(MEMBRANE_CLASS * HEIGHT * WIDTH)) <= TOLERANCE);
+  const alone = new Predictor([model], backend).predict([planes[1]!, planes[1]!, planes[1]!], HEIGHT, WIDTH, { tile: 512 });
+  assert.ok(maxDifference(predicted, alone) > TOLERANCE, 'the neighbours change the map');
+  const proto = decodeModelProto(bytes) as { metadata_props: { key: string; value: string }[] };
+  assert.equal(proto.metadata_props.find((p) => p.key === SECTIONS_METADATA)?.value, '3');
 });

@@ -121,10 +121,12 @@ function coverImage(input: Float32Array, membrane: Float32Array, size: number): 
  * The rdf is checked against the spec's rules before anything is returned.
  */
 export function buildBioimageioPackage(o: BioimageioOptions): BioimageioPackage {
-  const { spec: intensity, type } = intensityOf(o.models, o.sample);
-  if (o.models.some((m) => m.spec.input.channels !== 1)) {
-    throw new EmsegError('unsupported-export', o.name, 'bioimage.io packages are written for single-channel (grey) models');
+  const wide = o.models.find((m) => m.spec.input.sections !== 1);
+  if (wide) {
+    throw new EmsegError('unsupported-export', o.name, `${wide.spec.name} reads ${wide.spec.input.sections} sections at once; bioimage.io `
+      + 'packages are written for 2D models (one section, one grey channel); export it as ONNX (its metadata input_sections says which sections the channels are)');
   }
+  const { spec: intensity, type } = intensityOf(o.models, o.sample);
   const onnx = buildOnnx(o.models, { name: o.name, description: describe(o), producerVersion: o.emsegVersion,
     metadata: { membrane_channel: String(MEMBRANE_CLASS), intensity: formatIntensity(intensity),
       ...(o.closeGaps ? { [CLOSE_GAPS_META_KEY]: JSON.stringify(o.closeGaps) } : {}) } });

@@ -32,6 +32,12 @@ export interface OnnxGraphInfo {
   metadata: Record<string, string>;
 }
 
+/**
+ * Metadata key: how many consecutive sections the graph reads, one input channel each, centred on the section whose
+ * map it computes (channel k = section z - (n - 1) / 2 + k, mirrored at the stack's ends); 1 for 2D models.
+ */
+export const SECTIONS_METADATA = 'input_sections';
+
 export interface OnnxExport {
   bytes: Uint8Array;
   geometries: ExportGeometry[];
@@ -85,7 +91,8 @@ export function buildOnnx(models: readonly ExportableModel[], info: OnnxGraphInf
     producer_version: info.producerVersion,
     doc_string: info.description,
     graph,
-    metadata_props: Object.entries(info.metadata).map(([key, value]) => ({ key, value })),
+    // Which sections the input channels are, for tools that feed the graph a stack (see SECTIONS_METADATA).
+    metadata_props: Object.entries({ ...info.metadata, [SECTIONS_METADATA]: String(channels) }).map(([key, value]) => ({ key, value })),
   });
   return { bytes, geometries, channels, classes };
 }
