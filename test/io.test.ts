@@ -355,3 +355,20 @@ test('float slices written as PNG are scaled by 255; streams of slices can be wr
   await writeStack(dir, produce());
   assert.deepEqual(Array.from((await readStack(dir)).data), [0, 128, 255, 0, 128, 204]);
 });
+
+test('a multi-page TIFF carries an ImageDescription on its first page (inline when short, out of line when long)', async () => {
+  const dir = freshDir();
+  const stack = { width: 3, height: 2, depth: 2, data: Float32Array.from({ length: 12 }, (_, i) => i / 12) };
+  for (const text of ['abc', '{"emseg":{"close_gaps":{"sigma":2}}}']) {
+    const path = join(dir, `${text.length}.tif`);
+    await writeStack(path, stack, { description: text });
+    const reader = await openStack(path);
+    assert.equal(reader.description, text);
+    assert.deepEqual((await readStack(path)).data, stack.data, 'the pixels are unchanged');
+  }
+  const isbi = join(dir, 'isbi.tif');
+  await writeIsbiSubmission(isbi, stack, { values: 'non-membrane-probability', description: 'x'.repeat(300) });
+  assert.equal((await openStack(isbi)).description, 'x'.repeat(300));
+  assert.equal((await openStack(join(dir, '3.tif'))).depth, 2);
+  await assert.rejects(writeStack(join(dir, 'bad.tif'), stack, { description: 'caf\u00e9' }), (e) => e instanceof EmsegIoError && e.code === 'invalid-data');
+});

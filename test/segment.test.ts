@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runSegment } from '../src/pipeline/segment.js';
-import { readStack, writeStack } from '../src/io/index.js';
+import { openStack, readStack, writeStack } from '../src/io/index.js';
+import type { Vec3 } from '../src/io/formats/volume.js';
+import { isEmsegError } from '../src/errors.js';
+import { runPredict } from '../src/pipeline/predict.js';
+import { sampleMaps } from './helpers/segment-maps.js';
+import { sampleVolume, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
 import { labelComponents4 } from '../src/metrics/components.js';
 import {
   DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, gaussianBlur, mergeWeakBoundaries, segmentBoundaries, segmentGrid,
@@ -142,4 +147,50 @@ test('extra seeds (on by default) give a thin cell that smoothing erases a segme
   assert.equal(segmentSection(noWall, H, W).count, 2);
   assert.deepEqual(segmentGrid({ sigma: [1], seedThreshold: [0.05], minSeedArea: [5], mergeThreshold: [0.6],
     extraSeedThreshold: [0, 0.5] }).map((o) => o.extraSeedThreshold), [0, 0.5]);
+});
+
+test('predict records the model\'s tuned close_gaps in a TIFF map stack; segment uses it for the options not given', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emseg-segment-tuned-'));
+  const shape: Vec3 = [1, 96, 96];
+  const model = zooModel(dir, 'reference-net', 5);
+  const record = { sigma: 1, mergeThreshold: 0.3 };
+  const meta = JSON.parse(readFileSync(join(model, 'meta.json'), 'utf8'));
+  writeFileSync(join(model, 'meta.json'), JSON.stringify({ ...meta, close_gaps: record }));
+  const { stack } = await writeVolume(dir, shape, await sampleVolume(shape), shape);
+  const tuned = { ...DEFAULT_SEGMENT_OPTIONS, ...record };
+  for (const format of ['isbi', 'tiff'] as const) {
+    const out = join(dir, `predicted-${format}.tif`);
+    await runPredict({ models: [model], input: stack, out, format, membraneProb: false, tta: false, bf16: false, tile: 512,
+      backend: 'auto', overwrite: false });
+    assert.deepEqual(JSON.parse((await openStack(out)).description!), { emseg: { close_gaps: tuned } }, format);
+  }
+
+  // Maps that carry a record (written directly, so the segments are not trivial), the same maps without one, and with
+  // another program's description.
+  const data = await sampleMaps(shape);
+  const maps = async (name: string, description?: string) => {
+    const path = join(dir, name);
+    await writeStack(path, { width: shape[2], height: shape[1], depth: shape[0], data }, { description });
+    return path;
+  };
+  const carrying = await maps('carrying.tif', JSON.stringify({ emseg: { close_gaps: record } }));
+  const plain = await maps('plain.tif');
+  const foreign = await maps('foreign.tif', 'ImageJ=1.54f\nimages=1\n');
+  const cells = async (pred: string, out: string, options: object, notices: string[] = []) => {
+    await runSegment({ pred, out: join(dir, out), membraneProb: false, options, overwrite: false, notice: (l) => notices.push(l) });
+    return (await readStack(join(dir, out))).data;
+  };
+  const notices: string[] = [];
+  const fromRecord = await cells(carrying, 'a.tif', {}, notices);
+  assert.deepEqual(fromRecord, await cells(plain, 'b.tif', tuned), 'the record\'s options, with the defaults for the rest');
+  const defaults = await cells(plain, 'c.tif', {}, notices);
+  assert.notDeepEqual(fromRecord, defaults, 'the defaults alone segment these maps differently');
+  assert.deepEqual(await cells(foreign, 'd.tif', {}, notices), defaults, 'another program\'s description is no record');
+  assert.equal(notices.length, 1);
+  assert.match(notices[0]!, /sigma 1, .*merge threshold 0\.3.*flags override/);
+
+  const damaged = await maps('damaged.tif', JSON.stringify({ emseg: { close_gaps: { mergeThreshold: 2 } } }));
+  await assert.rejects(cells(damaged, 'e.tif', {}),
+    (e) => isEmsegError(e, 'corrupt') && e.path === damaged && e.message.includes('close_gaps.mergeThreshold'));
+  await assert.rejects(maps('non-ascii.tif', 'µm'), (e) => isEmsegError(e, 'invalid-data'));
 });

@@ -54,11 +54,12 @@ export function registerSegment(program: Command): void {
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
     .option('--quiet', 'no progress bar')
     .action(async (o, command: Command) => {
-      // Map volumes may carry the model's tuned options: only the flags given on the command line override them.
-      if (isVolumeSegmentOutput(o.out)) return segmentVolume(o, givenSegmentOptions(o, command));
+      // Maps may carry the model's tuned options: only the flags given on the command line override them.
+      const given = givenSegmentOptions(o, command);
+      if (isVolumeSegmentOutput(o.out)) return segmentVolume(o, given);
       const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb ?? false,
-        images: o.images, pictures: o.pictures, options: segmentOptionsFrom(o), overwrite: o.overwrite ?? false },
-        barFactory(o.quiet ?? false));
+        images: o.images, pictures: o.pictures, options: given, overwrite: o.overwrite ?? false,
+        notice: (line) => process.stderr.write(`${line}\n`) }, barFactory(o.quiet ?? false));
       process.stdout.write(`${segments.length} sections, ${segments.join(', ')} segments; wrote ${written.length === 1 ? written[0] : `${written.length} files`}` +
         `${o.pictures ? ` and pictures in ${o.pictures}` : ''}\n`);
     });

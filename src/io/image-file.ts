@@ -16,6 +16,8 @@ export interface ImageFile {
   path: string;
   format: 'png' | 'tiff';
   pages: PageHeader[];
+  /** A TIFF's ImageDescription (first page), where a writer records what the data are. */
+  description?: string;
   /** Decodes the pages one at a time, in order. */
   pageData(): AsyncGenerator<StackData>;
 }
@@ -76,6 +78,7 @@ async function openTiff(path: string, colour: ColourPolicy): Promise<ImageFile> 
     path,
     format: 'tiff',
     pages: file.pages.map(({ width, height, sampleType }) => ({ width, height, sampleType })),
+    ...(typeof file.pages[0]?.ifd.imageDescription === 'string' ? { description: file.pages[0].ifd.imageDescription } : {}),
     async *pageData() {
       const bytes = await readAll(path);
       const current = inspectTiff(bytes, path, colour); // the file may have changed since open

@@ -51,6 +51,8 @@ export interface StackReader {
   height: number;
   depth: number;
   sampleType: SampleType;
+  /** The first file's TIFF ImageDescription, if it has one (emseg's maps record their gap-closing options there). */
+  description?: string;
   slices(): AsyncGenerator<Slice>;
 }
 
@@ -95,7 +97,9 @@ export async function openStack(input: string | readonly string[], options: Read
     });
   }
   const depth = opened.reduce((n, f) => n + f.pages.length, 0);
-  return { files, width: first.width, height: first.height, depth, sampleType: first.sampleType, slices: () => readSlices(opened) };
+  const description = opened[0]!.description;
+  return { files, width: first.width, height: first.height, depth, sampleType: first.sampleType,
+    ...(description !== undefined ? { description } : {}), slices: () => readSlices(opened) };
 }
 
 async function* readSlices(files: ImageFile[]): AsyncGenerator<Slice> {

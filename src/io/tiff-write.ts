@@ -18,6 +18,8 @@ export interface TiffPageHeader {
   compression?: number;
   predictor?: number;
   rowsPerStrip: number;
+  /** ImageDescription (ASCII, tag 270): what emseg records about the data, e.g. the maps' gap-closing options. */
+  description?: string;
 }
 
 /** One page with its strips already encoded (raw, or compressed by the caller for tests). */
@@ -43,6 +45,7 @@ export interface PagePlacement {
   link: { position: number; bytes: Uint8Array };
 }
 
+const ASCII = 2;
 const SHORT = 3;
 const LONG = 4;
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -88,7 +91,9 @@ export class TiffLayout {
     const n = stripLengths.length;
     const arraysOffset = ifdOffset + 2 + 12 * entries.length + 4;
     const arrayBytes = n > 1 ? 8 * n : 0; // StripOffsets and StripByteCounts out of line
-    const end = arraysOffset + arrayBytes;
+    const text = descriptionBytes(page.description, this.path);
+    const textOffset = arraysOffset + arrayBytes;
+    const end = textOffset + (text.length > 4 ? text.length : 0);
     if (end > 2 ** 32 - 1) {
       throw new EmsegIoError('too-large', this.path, 'TIFF output would exceed 4 GiB (BigTIFF is not supported); write a folder of slices instead');
     }
@@ -100,7 +105,8 @@ export class TiffLayout {
       offsets.push(at);
       at += length;
     }
-    writeIfd(view, 0, entries, stripLengths, offsets, { offsets: arraysOffset, counts: arraysOffset + 4 * n });
+    writeIfd(view, 0, entries, stripLengths, offsets, { offsets: arraysOffset, counts: arraysOffset + 4 * n }, { text, offset: textOffset });
+    if (text.length > 4) bytes.set(text, textOffset - ifdOffset);
     if (n > 1) {
       stripLengths.forEach((length, i) => {
         view.setUint32(arraysOffset - ifdOffset + 4 * i, offsets[i]!, true);
@@ -114,7 +120,16 @@ export class TiffLayout {
   }
 }
 
-type Entry = [tag: number, type: number, value: number | 'offsets' | 'counts'];
+type Entry = [tag: number, type: number, value: number | 'offsets' | 'counts' | 'description'];
+
+/** The description as NUL-terminated ASCII (TIFF 6.0, type 2); anything else is refused, not mangled. */
+function descriptionBytes(description: string | undefined, path: string): Uint8Array {
+  if (description === undefined) return new Uint8Array(0);
+  if (!/^[\x01-\x7f]*$/.test(description)) {
+    throw new EmsegIoError('invalid-data', path, 'a TIFF ImageDescription must be 7-bit ASCII without NUL');
+  }
+  return Uint8Array.from(`${description}\0`, (c) => c.charCodeAt(0));
+}
 
 function entriesFor(p: TiffPageHeader): Entry[] {
   const e: Entry[] = [
@@ -123,6 +138,7 @@ function entriesFor(p: TiffPageHeader): Entry[] {
     [258, SHORT, p.bitsPerSample],
     [259, SHORT, p.compression ?? 1],
     [262, SHORT, 1], // BlackIsZero
+    ...(p.description !== undefined ? [[270, ASCII, 'description'] as Entry] : []),
     [273, LONG, 'offsets'],
     [277, SHORT, 1],
     [278, LONG, p.rowsPerStrip],
@@ -141,16 +157,21 @@ function writeIfd(
   stripLengths: readonly number[],
   offsets: number[],
   arrays: { offsets: number; counts: number },
+  description: { text: Uint8Array; offset: number },
 ): void {
   const n = stripLengths.length;
   view.setUint16(at, entries.length, true);
   entries.forEach(([tag, type, value], i) => {
     const e = at + 2 + 12 * i;
-    const count = typeof value === 'number' ? 1 : n;
+    const count = typeof value === 'number' ? 1 : value === 'description' ? description.text.length : n;
     view.setUint16(e, tag, true);
     view.setUint16(e + 2, type, true);
     view.setUint32(e + 4, count, true);
-    if (typeof value === 'number') {
+    if (value === 'description') {
+      // Up to 4 bytes sit in the entry itself; longer text lies after the directory.
+      if (count <= 4) new Uint8Array(view.buffer, view.byteOffset + e + 8, count).set(description.text);
+      else view.setUint32(e + 8, description.offset, true);
+    } else if (typeof value === 'number') {
       if (type === SHORT) view.setUint16(e + 8, value, true);
       else view.setUint32(e + 8, value, true);
     } else if (n === 1) {

@@ -28,6 +28,8 @@ export interface WriteOptions {
   format?: OutputFormat;
   /** The command's inputs (files or folders): never overwritten, and a folder holding one is never written into. */
   inputs?: readonly string[];
+  /** A multi-page TIFF's ImageDescription (first page; ASCII): what emseg records about the data. Folders carry none. */
+  description?: string;
 }
 
 /**
@@ -114,7 +116,7 @@ export async function writeStack(path: string, source: SliceSource, options: Wri
   const slices = checkedSlices(path, source);
   const guard = outputGuard(options.overwrite, options.inputs);
   if (format === 'tiff') {
-    await writeTiffFile(path, slices, guard);
+    await writeTiffFile(path, slices, guard, options.description);
     return [path];
   }
   return writeFolder(path, slices, format === 'png-folder' ? 'png' : 'tif', guard);
@@ -130,7 +132,7 @@ export type ProbabilityMeaning = 'membrane-probability' | 'non-membrane-probabil
 export async function writeIsbiSubmission(
   path: string,
   source: SliceSource,
-  options: { values: ProbabilityMeaning; overwrite?: boolean; inputs?: readonly string[] },
+  options: { values: ProbabilityMeaning; overwrite?: boolean; inputs?: readonly string[]; description?: string },
 ): Promise<string> {
   checkOutputPath(path, 'isbi');
   const flip = options.values === 'membrane-probability';
@@ -161,7 +163,7 @@ export async function writeIsbiSubmission(
       z++;
     }
   }
-  await writeTiffFile(path, asIsbi(), outputGuard(options.overwrite, options.inputs));
+  await writeTiffFile(path, asIsbi(), outputGuard(options.overwrite, options.inputs), options.description);
   return path;
 }
 
@@ -195,17 +197,18 @@ function toSlices(path: string, source: SliceSource): Iterable<AnySlice> | Async
   return Array.from({ length: stack.depth }, (_, z) => ({ width: stack.width, height: stack.height, data: sliceOf(stack, z) }));
 }
 
-async function writeTiffFile(path: string, slices: AsyncIterable<AnySlice>, guard: OutputGuard): Promise<void> {
+async function writeTiffFile(path: string, slices: AsyncIterable<AnySlice>, guard: OutputGuard, description?: string): Promise<void> {
   await refuseExisting(path, guard);
   const tmp = await createTemp(path, async (fh) => {
     const layout = new TiffLayout(path);
     await fh.write(layout.header(), 0, 8, 0);
     let z = 0;
     for await (const s of slices) {
+      const text = z === 0 && description !== undefined ? { description } : {};
       if (isBanded(s)) {
-        await writeBandedPage(fh, layout, s, `${path} slice ${z}`);
+        await writeBandedPage(fh, layout, s, `${path} slice ${z}`, text);
       } else {
-        const { position, bytes, link } = layout.addPage(pageFromSlice(s.data, s.width, s.height));
+        const { position, bytes, link } = layout.addPage({ ...pageFromSlice(s.data, s.width, s.height), ...text });
         await fh.write(bytes, 0, bytes.length, position);
         await fh.write(link.bytes, 0, 4, link.position);
       }
@@ -218,13 +221,14 @@ async function writeTiffFile(path: string, slices: AsyncIterable<AnySlice>, guar
 const BITS = (type: SampleType) => (8 * BYTES_PER_SAMPLE[type]) as 8 | 16 | 32;
 
 /** One TIFF page, one strip per band, each band written as it arrives. */
-async function writeBandedPage(fh: FileHandle, layout: TiffLayout, s: BandedSlice, where: string): Promise<void> {
+async function writeBandedPage(fh: FileHandle, layout: TiffLayout, s: BandedSlice, where: string,
+  text: { description?: string }): Promise<void> {
   const bytesPerPixel = BYTES_PER_SAMPLE[s.sampleType];
   const strips = Math.ceil(s.height / s.bandRows);
   const rowsOf = (i: number) => Math.min(s.bandRows, s.height - i * s.bandRows);
   const lengths = Array.from({ length: strips }, (_, i) => rowsOf(i) * s.width * bytesPerPixel);
   const placed = layout.placePage({ width: s.width, height: s.height, bitsPerSample: BITS(s.sampleType),
-    sampleFormat: s.sampleType === 'float32' ? 3 : 1, rowsPerStrip: s.bandRows }, lengths);
+    sampleFormat: s.sampleType === 'float32' ? 3 : 1, rowsPerStrip: s.bandRows, ...text }, lengths);
   let i = 0;
   for await (const band of s.bands) {
     if (i >= strips || band.length !== rowsOf(i) * s.width || sampleTypeOf(band) !== s.sampleType) {

@@ -72,10 +72,39 @@ export function formatSegmentOptions(o: SegmentOptions): string {
 }
 
 /**
- * The options for segmenting a map volume: `given` (the user's) over the record emseg predict left in the maps'
- * metadata (the model's tuned `close_gaps`), over the defaults.
+ * What emseg predict records in the maps it writes (a volume's `.zattrs` "emseg", a TIFF's ImageDescription): the
+ * model's tuned gap-closing options, so that `emseg segment` on the maps uses them; {} when the models carry none.
  */
-export function mapVolumeSegmentOptions(attributes: Record<string, unknown>, file: string, given: Partial<SegmentOptions>): LayeredOptions {
+export function mapsRecord(models: readonly string[]): Record<string, unknown> {
+  const { options, from } = closeGapsOptions(models, {});
+  return from === null ? {} : { [CLOSE_GAPS_META_KEY]: options };
+}
+
+/**
+ * The options for segmenting maps: `given` (the user's) over the record emseg predict left in the maps' metadata
+ * (`attributes.emseg`, see mapsRecord), over the defaults.
+ */
+export function mapSegmentOptions(attributes: Record<string, unknown>, file: string, given: Partial<SegmentOptions>): LayeredOptions {
   const value = (attributes.emseg as Record<string, unknown> | undefined)?.[CLOSE_GAPS_META_KEY];
   return overRecord(value === undefined ? null : parseCloseGapsRecord(value, file), given);
+}
+
+/** The ImageDescription of the TIFF maps emseg predict writes: {"emseg": mapsRecord(models)}, or none without a record. */
+export function mapsDescription(models: readonly string[]): string | undefined {
+  const record = mapsRecord(models);
+  return Object.keys(record).length ? JSON.stringify({ emseg: record }) : undefined;
+}
+
+/**
+ * The metadata of a TIFF map stack: emseg's JSON ImageDescription, or {} for none or another writer's text (ImageJ
+ * and others write their own there); emseg's own record, if damaged, is refused by mapSegmentOptions.
+ */
+export function stackMapAttributes(description: string | undefined): Record<string, unknown> {
+  if (description === undefined) return {};
+  try {
+    const parsed: unknown = JSON.parse(description);
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed as Record<string, unknown> : {};
+  } catch {
+    return {};
+  }
 }

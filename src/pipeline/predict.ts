@@ -11,7 +11,7 @@ import { Predictor } from '../infer/predict.js';
 import { sectionFrom, type SectionSource } from '../infer/section.js';
 import { closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { loadModels } from '../models/model-dir.js';
-import { closeGapsOptions, describeCloseGaps } from './close-gaps.js';
+import { closeGapsOptions, describeCloseGaps, mapsDescription } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
 import { withNeighbours } from './neighbours.js';
 import { sectionRadius } from '../nn/spec.js';
@@ -118,12 +118,14 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
       bar.update(done, { section: s.index, tiles: '' });
     }
   }
+  // A multi-page TIFF remembers the model's tuned gap-closing options for `emseg segment` (folders carry none).
+  const description = mapsDescription(o.models);
   try {
     if (o.format === 'isbi') {
       return [await writeIsbiSubmission(o.out, maps(), {
-        values: 'membrane-probability', overwrite: o.overwrite, inputs })];
+        values: 'membrane-probability', overwrite: o.overwrite, inputs, description })];
     }
-    return await writeStack(o.out, maps(), { format: o.format, overwrite: o.overwrite, inputs });
+    return await writeStack(o.out, maps(), { format: o.format, overwrite: o.overwrite, inputs, description });
   } finally {
     bar.stop();
   }

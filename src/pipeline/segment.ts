@@ -5,6 +5,7 @@ import { FolderOutput, checkOutputPath, hasTiffExtension, isFolderPath, openStac
   type OutputFormat, type Slice, type SliceLike } from '../io/index.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
+import { CLOSE_GAPS_META_KEY, formatSegmentOptions, mapSegmentOptions, stackMapAttributes } from './close-gaps.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface SegmentJob {
@@ -16,8 +17,14 @@ export interface SegmentJob {
   images?: string;
   /** Folder for one colour picture per section. */
   pictures?: string;
-  options: SegmentOptions;
+  /**
+   * The watershed options the user set; the rest come from the record emseg predict left in a TIFF map stack
+   * (the model's tuned options), else the defaults (close-gaps.ts mapSegmentOptions).
+   */
+  options: Partial<SegmentOptions>;
   overwrite: boolean;
+  /** Lines for the user (the CLI prints them on stderr): which recorded options the segmentation uses. */
+  notice?: (message: string) => void;
 }
 
 /** P(membrane) of a map slice, refusing values outside [0, 1] with the file and slice named. */
@@ -53,6 +60,11 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
     throw new EmsegError('invalid-option', '--pictures', `is the label folder ${o.out}; give the pictures their own folder`);
   }
   const maps = await openStack(o.pred);
+  const { options, used } = mapSegmentOptions(stackMapAttributes(maps.description), maps.files[0]!, o.options);
+  if (used) {
+    o.notice?.(`segmenting with ${formatSegmentOptions(options)} (the model's tuned "${CLOSE_GAPS_META_KEY}", recorded in ` +
+      `${maps.files[0]} by emseg predict; flags override)`);
+  }
   const images = o.images ? await openStack(o.images) : undefined;
   if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
     throw new EmsegIoError('mismatch', o.images!, `${images.depth} sections of ${images.width}x${images.height} do not match the maps' ` +
@@ -66,7 +78,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
   async function* labelled(): AsyncGenerator<SliceLike<Uint32Array>> {
     for await (const s of maps.slices()) {
       const image = raw ? (await raw.next()).value as Slice : undefined;
-      const { labels, count } = segmentSection(membraneProbability(s, o.membraneProb, o.pred), s.height, s.width, o.options);
+      const { labels, count } = segmentSection(membraneProbability(s, o.membraneProb, o.pred), s.height, s.width, options);
       segments.push(count);
       if (pictures) {
         const picture = segmentationPicture(labels, s.height, s.width, image && toFloat32(image.data));

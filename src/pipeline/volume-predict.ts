@@ -31,7 +31,7 @@ import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../io/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
 import { alignBlock, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
-import { CLOSE_GAPS_META_KEY, closeGapsOptions } from './close-gaps.js';
+import { mapsRecord } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
 import {
   DEFAULT_BLOCK_ATTEMPTS, digest, digestFiles, openMarkers, volumeFingerprint, type BlockFailure, type MarkerStore,
@@ -230,12 +230,6 @@ function blockFor(job: VolumePredictJob, shape: Vec3, stride: number): Vec3 {
   return alignBlock([Math.min(DEFAULT_BLOCK_DEPTH, shape[0]), cap(DEFAULT_BLOCK_EDGE, shape[1]), cap(DEFAULT_BLOCK_EDGE, shape[2])], [1, stride, stride]);
 }
 
-/** The model's tuned gap-closing options, kept in the maps' metadata so that `emseg segment maps.zarr` uses them. */
-function tunedSegmentation(models: readonly string[]): Record<string, unknown> {
-  const { options, from } = closeGapsOptions(models, {});
-  return from === null ? {} : { [CLOSE_GAPS_META_KEY]: options };
-}
-
 /** What computes the output, for the done markers: model files and every option that changes a voxel. */
 async function modelIdentity(job: VolumePredictJob, dirs: readonly string[], spec: IntensitySpec): Promise<string> {
   const files = dirs.flatMap((d) => [join(d, SPEC_FILE), join(d, WEIGHTS_FILE)]);
@@ -301,7 +295,7 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     const writer = await createOmeZarr(job.out, { shape: reader.shape, dtype: job.dtype, chunks: block, kind: 'membrane', polarity,
       compression: job.compression, name: 'membrane',
       extra: { models: job.models.map((m) => resolve(m)), input: resolve(job.input), intensity: formatIntensity(intensity.spec), tta: job.tta,
-        ...tunedSegmentation(job.models) } },
+        ...mapsRecord(job.models) } },
     { overwrite: job.overwrite, resume: !job.overwrite });
     // The input is named relative to the output, so workers mounting the storage elsewhere agree on the run.
     const identity = { model: await modelIdentity(job, models.map((m) => m.dir), intensity.spec), input: volumeFingerprint(reader, job.out) };

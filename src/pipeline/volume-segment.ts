@@ -27,7 +27,7 @@ import type { Vec3, VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
-import { CLOSE_GAPS_META_KEY, formatSegmentOptions, mapVolumeSegmentOptions } from './close-gaps.js';
+import { CLOSE_GAPS_META_KEY, formatSegmentOptions, mapSegmentOptions } from './close-gaps.js';
 import { MARKER_DIR, digest, openMarkers, readRunStatus, runBlocks, volumeFingerprint, type BlockFailure, type BlocksOutcome, type MarkerStore, type RunStatus } from './markers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { segmentBlock, type SegmentContext } from './segment-blocks.js';
@@ -153,7 +153,7 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run
   const halo = job.halo ?? DEFAULT_SEGMENT_HALO;
   const plan = planBlocks(reader.shape, block, [0, halo, halo]);
   const high = membraneHigh(job, reader);
-  const { options, used: fromMaps } = mapVolumeSegmentOptions(reader.attributes, reader.path, job.options);
+  const { options, used: fromMaps } = mapSegmentOptions(reader.attributes, reader.path, job.options);
   if (fromMaps) {
     job.notice?.(`segmenting with ${formatSegmentOptions(options)} (the model's tuned "${CLOSE_GAPS_META_KEY}", ` +
       `recorded in ${job.pred} by emseg predict; flags override)`);
