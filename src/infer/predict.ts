@@ -2,7 +2,7 @@ import type { Backend } from '../backend/backend.js';
 import { EmsegError } from '../errors.js';
 import { Network } from '../nn/network.js';
 import type { ParamSet } from '../nn/params.js';
-import type { ModelSpec } from '../nn/spec.js';
+import { sectionRadius, type ModelSpec } from '../nn/spec.js';
 import { dihedral, inverseDihedral } from '../image/dihedral.js';
 import { sectionFrom, type SectionSource } from './section.js';
 import { commonStride, geometryForSteps, tileStep, type TileGeometry } from './tiling.js';
@@ -53,11 +53,14 @@ export class Predictor {
   private readonly stride: number;
   /** Consecutive sections every model reads (1: 2D models), centred on the predicted one. */
   readonly sections: number;
+  /** Sections read on each side of the predicted one (neighbourSections' radius). */
+  readonly radius: number;
 
   constructor(readonly models: readonly ModelWeights[], readonly backend: Backend) {
     if (models.length === 0) throw new EmsegError('invalid-option', 'models', 'Predictor needs at least one model');
     this.stride = commonStride(models.map((m) => m.spec));
     this.sections = models[0]!.spec.input.sections;
+    this.radius = sectionRadius(models[0]!.spec);
     const other = models.find((m) => m.spec.input.sections !== this.sections);
     if (other) {
       throw new EmsegError('mismatch', other.spec.name, `reads ${other.spec.input.sections} sections but ${models[0]!.spec.name} reads `

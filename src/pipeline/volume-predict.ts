@@ -202,10 +202,9 @@ function computeBlock(e: Engine, b: Block, data: StackData): StackData {
   const out = e.job.dtype === 'uint8' ? new Uint8Array(bz * n) : new Float32Array(bz * n);
   const invert = !e.job.membraneProb;
   const size = e.block;
-  const radius = (e.predictor.sections - 1) / 2;
   const read = e.input(b);
   for (let z = 0; z < bz; z++) {
-    const sections = neighbourSections(b.write.start[0] + z, e.reader.shape[0], radius)
+    const sections = neighbourSections(b.write.start[0] + z, e.reader.shape[0], e.predictor.radius)
       .map((s) => blockSection(data, read, s, b.write, size, e.reader.shape, e.mapping));
     for (const band of e.predictor.bands(sections, { tta: e.job.tta, tile: e.job.tile })) {
       checkFinite(band.data, e.reader.path, `the map of block [${b.grid.join(',')}] (models ${e.job.models.join(', ')})`);
@@ -285,7 +284,7 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     const predictor = new Predictor(models, backend);
     const grid = predictor.layout(block[1], block[2], job.tile);
     const margin = Math.max(...models.map((m) => predictor.geometry(m, grid.stepH, grid.stepW).margin));
-    const radius = (predictor.sections - 1) / 2;
+    const { radius } = predictor;
     const plan = planBlocks(reader.shape, block, [radius, margin, margin], [1, stride, stride]);
     // Two read regions (current and prefetched), the block's map being filled and the one being written.
     const readBytes = IN_FLIGHT * voxelCount([block[0] + 2 * radius, block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_PER_SAMPLE[reader.dtype];

@@ -125,9 +125,8 @@ export function validate(predictor: Predictor, data: TrainData, sections: readon
   const { width, height, depth } = data.images;
   const n = width * height;
   const proposal = new Float32Array(n * sections.length);
-  const radius = (predictor.sections - 1) / 2;
   sections.forEach((z, k) => {
-    const planes = neighbourSections(z, depth, radius).map((s) => data.images.data.subarray(s * n, (s + 1) * n));
+    const planes = neighbourSections(z, depth, predictor.radius).map((s) => data.images.data.subarray(s * n, (s + 1) * n));
     let p = predictor.predict(planes, height, width, { tile });
     if (closeGaps) p = closeMembraneGaps(p, height, width, closeGaps);
     for (let i = 0; i < n; i++) proposal[k * n + i] = 1 - p[i]!;
