@@ -7,6 +7,7 @@ import { runSegment } from '../src/pipeline/segment.js';
 import { openStack, readStack, writeStack } from '../src/io/index.js';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { isEmsegError } from '../src/errors.js';
+import { openVolume } from '../src/io/registry.js';
 import { runPredict } from '../src/pipeline/predict.js';
 import { sampleMaps } from './helpers/segment-maps.js';
 import { sampleVolume, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
@@ -176,6 +177,10 @@ test('predict records the model\'s tuned close_gaps in a TIFF map stack; segment
   const carrying = await maps('carrying.tif', JSON.stringify({ emseg: { close_gaps: record } }));
   const plain = await maps('plain.tif');
   const foreign = await maps('foreign.tif', 'ImageJ=1.54f\nimages=1\n');
+  // Read as a volume (emseg info, blockwise segment), the stack shows the record as a map volume shows its .zattrs.
+  const attributes = async (path: string) => (await openVolume(path)).attributes.emseg;
+  assert.deepEqual(await attributes(carrying), { close_gaps: record });
+  assert.equal(await attributes(foreign), undefined);
   const cells = async (pred: string, out: string, options: object, notices: string[] = []) => {
     await runSegment({ pred, out: join(dir, out), membraneProb: false, options, overwrite: false, notice: (l) => notices.push(l) });
     return (await readStack(join(dir, out))).data;

@@ -7,6 +7,7 @@ export { IMAGE_EXTENSIONS, naturalSort, resolveSources } from './sources.js';
 export {
   allocate,
   fullScale,
+  descriptionAttributes,
   iterateSlices,
   openStack,
   readStack,

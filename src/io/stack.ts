@@ -44,6 +44,21 @@ export interface ReadOptions {
   colour?: ColourPolicy;
 }
 
+/**
+ * The metadata a TIFF's ImageDescription holds when emseg wrote it (a JSON object, e.g. {"emseg": {"close_gaps":
+ * ...}} on maps), as attributes like a volume's; {} for none or another program's text (ImageJ and others write
+ * their own there).
+ */
+export function descriptionAttributes(description: string | undefined): Record<string, unknown> {
+  if (description === undefined) return {};
+  try {
+    const parsed: unknown = JSON.parse(description);
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed as Record<string, unknown> : {};
+  } catch {
+    return {};
+  }
+}
+
 /** A stack opened from disk: sizes known and checked, pixels read only by slices(). */
 export interface StackReader {
   files: string[];

@@ -94,17 +94,3 @@ export function mapsDescription(models: readonly string[]): string | undefined {
   const record = mapsRecord(models);
   return Object.keys(record).length ? JSON.stringify({ emseg: record }) : undefined;
 }
-
-/**
- * The metadata of a TIFF map stack: emseg's JSON ImageDescription, or {} for none or another writer's text (ImageJ
- * and others write their own there); emseg's own record, if damaged, is refused by mapSegmentOptions.
- */
-export function stackMapAttributes(description: string | undefined): Record<string, unknown> {
-  if (description === undefined) return {};
-  try {
-    const parsed: unknown = JSON.parse(description);
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed as Record<string, unknown> : {};
-  } catch {
-    return {};
-  }
-}

@@ -1,11 +1,11 @@
 import { extname, resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
-import { FolderOutput, checkOutputPath, hasTiffExtension, isFolderPath, openStack, outputGuard, toFloat32, writeStack,
+import { FolderOutput, checkOutputPath, descriptionAttributes, hasTiffExtension, isFolderPath, openStack, outputGuard, toFloat32, writeStack,
   type OutputFormat, type Slice, type SliceLike } from '../io/index.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
-import { CLOSE_GAPS_META_KEY, formatSegmentOptions, mapSegmentOptions, stackMapAttributes } from './close-gaps.js';
+import { CLOSE_GAPS_META_KEY, formatSegmentOptions, mapSegmentOptions } from './close-gaps.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface SegmentJob {
@@ -60,7 +60,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
     throw new EmsegError('invalid-option', '--pictures', `is the label folder ${o.out}; give the pictures their own folder`);
   }
   const maps = await openStack(o.pred);
-  const { options, used } = mapSegmentOptions(stackMapAttributes(maps.description), maps.files[0]!, o.options);
+  const { options, used } = mapSegmentOptions(descriptionAttributes(maps.description), maps.files[0]!, o.options);
   if (used) {
     o.notice?.(`segmenting with ${formatSegmentOptions(options)} (the model's tuned "${CLOSE_GAPS_META_KEY}", recorded in ` +
       `${maps.files[0]} by emseg predict; flags override)`);

@@ -7,7 +7,7 @@ import { EmsegIoError } from '../errors.js';
 import { openImageFile } from '../image-file.js';
 import type { ImageFile } from '../image-file.js';
 import type { ColourPolicy } from '../png.js';
-import { openStack, sampleTypeOf } from '../stack.js';
+import { descriptionAttributes, openStack, sampleTypeOf } from '../stack.js';
 import { allocateRegion, checkRegion, regionShape } from './volume.js';
 import type { Region, SampleType, StackData, Vec3, VolumeReader } from './volume.js';
 
@@ -31,7 +31,7 @@ export async function openStackVolume(input: string | readonly string[], colour:
   return {
     path: label, format: 'stack', shape, dtype, chunks: [1, shape[1], shape[2]], level: 0,
     scales: [{ path: '', shape, scale: [1, 1, 1] }],
-    attributes: { files: stack.files.length },
+    attributes: { ...descriptionAttributes(stack.description), files: stack.files.length },
     async readRegion(region: Region): Promise<StackData> {
       checkRegion(region, shape, label);
       const out = allocateRegion(dtype, region, label);
