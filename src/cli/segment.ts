@@ -40,7 +40,7 @@ export function registerSegment(program: Command): void {
   addSegmentOptions(program
     .command('segment')
     .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures')
-    .requiredOption('--pred <path>', 'membrane maps (ISBI format: 1 = non-membrane), e.g. from emseg predict; with a .zarr output any map volume (maps.zarr: polarity, and the model\'s tuned watershed options for flags not given, from its metadata)')
+    .requiredOption('--pred <path>', 'membrane maps (ISBI format: 1 = non-membrane), e.g. from emseg predict, whose TIFF and .zarr maps carry the model\'s tuned watershed options (used for the flags not given); with a .zarr output any map volume (maps.zarr: also its polarity)')
     .requiredOption('--out <path>', 'label stack: a .tif file (multi-page uint32), a folder of .tif slices, or an OME-Zarr labels image (blockwise, stitched): cells.zarr, or IMAGE.zarr/labels/NAME inside an OME-Zarr image')
     .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity (default for .zarr maps: their recorded polarity)')
     .option('--images <path>', 'raw sections to draw the pictures over')
