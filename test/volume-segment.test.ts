@@ -185,10 +185,8 @@ test('cells as an NGFF labels image inside the maps: the image\'s files untouche
 test('predict records the model\'s tuned close_gaps in the maps; segment uses it for the options not given, says so, and refuses a damaged one', async () => {
   const dir = tempDir('vsegment-tuned');
   const shape: Vec3 = [1, 96, 96];
-  const model = zooModel(dir, 'reference-net', 5);
   const record = { sigma: 1, mergeThreshold: 0.3 };
-  const meta = JSON.parse(readFileSync(join(model, 'meta.json'), 'utf8'));
-  writeFileSync(join(model, 'meta.json'), JSON.stringify({ ...meta, close_gaps: record }));
+  const model = zooModel(dir, 'reference-net', 5, { close_gaps: record });
   const { zarr } = await writeVolume(dir, shape, await sampleVolume(shape), shape);
   const predicted = join(dir, 'predicted.zarr');
   await runVolumePredict({ models: [model], input: join(zarr, '0'), out: predicted, membraneProb: false, tta: false, bf16: false,

@@ -38,10 +38,10 @@ export async function writeVolume(dir: string, shape: Vec3, data: Uint8Array, ch
   return { stack, zarr };
 }
 
-/** A zoo model with random weights (seeded), saved as a model folder. */
-export function zooModel(dir: string, name: string, seed: number): string {
+/** A zoo model with random weights (seeded), saved as a model folder; `meta` goes into its meta.json. */
+export function zooModel(dir: string, name: string, seed: number, meta: Record<string, unknown> = {}): string {
   const spec = resolveSpec(name);
   const path = join(dir, `model-${name}`);
-  saveModel(path, spec, initParams(tileGeometry(spec, MIN_TILE, MIN_TILE, MIN_TILE).plan, seed), {});
+  saveModel(path, spec, initParams(tileGeometry(spec, MIN_TILE, MIN_TILE, MIN_TILE).plan, seed), meta);
   return path;
 }
