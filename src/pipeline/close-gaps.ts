@@ -34,7 +34,7 @@ export function closeGapsOptions(models: readonly string[], given: Partial<Segme
 }
 
 /** Options with `used`: whether a record supplied any of them. */
-export interface LayeredOptions { options: SegmentOptions; used: boolean }
+interface LayeredOptions { options: SegmentOptions; used: boolean }
 
 /** `given` over `record` over the defaults. */
 function overRecord(record: Partial<SegmentOptions> | null, given: Partial<SegmentOptions>): LayeredOptions {
@@ -82,11 +82,18 @@ export function mapsRecord(models: readonly string[]): Record<string, unknown> {
 
 /**
  * The options for segmenting maps: `given` (the user's) over the record emseg predict left in the maps' metadata
- * (`attributes.emseg`, see mapsRecord), over the defaults.
+ * (`attributes.emseg`, see mapsRecord; a damaged one is refused naming `file`), over the defaults. When the record
+ * supplied any, `notice` is told which options are used and that they come from `maps`.
  */
-export function mapSegmentOptions(attributes: Record<string, unknown>, file: string, given: Partial<SegmentOptions>): LayeredOptions {
+export function mapSegmentOptions(attributes: Record<string, unknown>, file: string, given: Partial<SegmentOptions>,
+  notice?: (line: string) => void, maps = file): SegmentOptions {
   const value = (attributes.emseg as Record<string, unknown> | undefined)?.[CLOSE_GAPS_META_KEY];
-  return overRecord(value === undefined ? null : parseCloseGapsRecord(value, file), given);
+  const { options, used } = overRecord(value === undefined ? null : parseCloseGapsRecord(value, file), given);
+  if (used) {
+    notice?.(`segmenting with ${formatSegmentOptions(options)} (the model's tuned "${CLOSE_GAPS_META_KEY}", recorded in ` +
+      `${maps} by emseg predict; flags override)`);
+  }
+  return options;
 }
 
 /** The ImageDescription of the TIFF maps emseg predict writes: {"emseg": mapsRecord(models)}, or none without a record. */

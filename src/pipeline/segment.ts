@@ -5,7 +5,7 @@ import { FolderOutput, checkOutputPath, descriptionAttributes, hasTiffExtension,
   type OutputFormat, type Slice, type SliceLike } from '../io/index.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
-import { CLOSE_GAPS_META_KEY, formatSegmentOptions, mapSegmentOptions } from './close-gaps.js';
+import { mapSegmentOptions } from './close-gaps.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface SegmentJob {
@@ -60,11 +60,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
     throw new EmsegError('invalid-option', '--pictures', `is the label folder ${o.out}; give the pictures their own folder`);
   }
   const maps = await openStack(o.pred);
-  const { options, used } = mapSegmentOptions(descriptionAttributes(maps.description), maps.files[0]!, o.options);
-  if (used) {
-    o.notice?.(`segmenting with ${formatSegmentOptions(options)} (the model's tuned "${CLOSE_GAPS_META_KEY}", recorded in ` +
-      `${maps.files[0]} by emseg predict; flags override)`);
-  }
+  const options = mapSegmentOptions(descriptionAttributes(maps.description), maps.files[0]!, o.options, o.notice);
   const images = o.images ? await openStack(o.images) : undefined;
   if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
     throw new EmsegIoError('mismatch', o.images!, `${images.depth} sections of ${images.width}x${images.height} do not match the maps' ` +

@@ -27,7 +27,7 @@ import type { Vec3, VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
-import { CLOSE_GAPS_META_KEY, formatSegmentOptions, mapSegmentOptions } from './close-gaps.js';
+import { mapSegmentOptions } from './close-gaps.js';
 import { MARKER_DIR, digest, openMarkers, readRunStatus, runBlocks, volumeFingerprint, type BlockFailure, type BlocksOutcome, type MarkerStore, type RunStatus } from './markers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { segmentBlock, type SegmentContext } from './segment-blocks.js';
@@ -153,11 +153,7 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run
   const halo = job.halo ?? DEFAULT_SEGMENT_HALO;
   const plan = planBlocks(reader.shape, block, [0, halo, halo]);
   const high = membraneHigh(job, reader);
-  const { options, used: fromMaps } = mapSegmentOptions(reader.attributes, reader.path, job.options);
-  if (fromMaps) {
-    job.notice?.(`segmenting with ${formatSegmentOptions(options)} (the model's tuned "${CLOSE_GAPS_META_KEY}", ` +
-      `recorded in ${job.pred} by emseg predict; flags override)`);
-  }
+  const options = mapSegmentOptions(reader.attributes, reader.path, job.options, job.notice, job.pred);
   const identity = { model: digest(SEGMENT_FORMAT, JSON.stringify({ options, membraneHigh: high })), input: volumeFingerprint(reader) };
   const writer = await createOutput(job, options, plan, halo);
   await checkSameParameters(writer.dir, identity.model, job.restart);
