@@ -13,7 +13,7 @@ import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, read
 import type { Stats } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFor } from '../util/temp-files.js';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError, describe, fromFsError } from './errors.js';
@@ -56,6 +56,17 @@ export class InputSet {
   holds(info: Stats): boolean {
     return this.holders.has(idOf(info));
   }
+
+  /** Whether one of the inputs lies anywhere inside the folder `dir` (a volume output replaced whole). */
+  within(dir: string): boolean {
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      return false;
+    }
+    return [...this.realPaths].some((p) => p.startsWith(real + sep));
+  }
 }
 
 const idOf = (info: Stats) => `${info.dev}:${info.ino}`;
@@ -77,7 +88,7 @@ const MAGICS: Record<FileKind, readonly string[]> = {
 };
 const MAGIC_BYTES = 4;
 
-function lstatOrUndefined(path: string): Stats | undefined {
+export function lstatOrUndefined(path: string): Stats | undefined {
   try {
     return lstatSync(path, { throwIfNoEntry: false });
   } catch (err) {
@@ -89,7 +100,7 @@ function lstatOrUndefined(path: string): Stats | undefined {
 }
 
 /** Refuses anything but a regular file: devices, FIFOs, sockets, folders and symbolic links. */
-function refuseSpecial(path: string, info: Stats): void {
+export function refuseSpecial(path: string, info: Stats): void {
   if (info.isSymbolicLink()) {
     let to = '';
     try {
@@ -114,7 +125,7 @@ function fileType(info: Stats): string {
   return 'special file';
 }
 
-function refuseInput(path: string, info: Stats, guard: OutputGuard): void {
+export function refuseInput(path: string, info: Stats, guard: OutputGuard): void {
   if (guard.inputs.has(path, info)) {
     throw new EmsegIoError('is-input', path, 'is one of this command\'s inputs; write the output elsewhere (--overwrite never replaces an input)');
   }

@@ -4,12 +4,15 @@
  * inside containers: `vol.zarr/0` or `vol.zarr` with `scale`, `vol.h5:/raw`; TIFF files larger than
  * LARGE_TIFF_BYTES and every BigTIFF are read by window; other PNG/TIFF files, folders and globs are stacks.
  */
+import { existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import fg from 'fast-glob';
 import { extname } from 'node:path';
 import { EmsegIoError, fromFsError } from './errors.js';
 import type { ColourPolicy } from './png.js';
 import { HDF5_EXTENSIONS, HDF5_SIGNATURE, openHdf5, splitHdf5Path } from './formats/hdf5.js';
 import { openStackVolume } from './formats/stack-volume.js';
+import { globBase } from './sources.js';
 import { openTiffWindowed } from './formats/tiff-window.js';
 import type { VolumeFormat, VolumeReader } from './formats/volume.js';
 import { looksLikeZarr, openZarr } from './formats/zarr.js';
@@ -98,6 +101,16 @@ const FORMATS: FormatEntry[] = [
     open: (path, o) => openStackVolume(path, o.colour),
   },
 ];
+
+/**
+ * The file or folder on disk that a volume path reads (`vol.h5:/raw` -> `vol.h5`, a glob -> its static folder), so
+ * that outputs can be checked against the command's inputs.
+ */
+export function volumeLocation(path: string): string {
+  const file = splitHdf5Path(path)?.file;
+  if (file !== undefined) return file;
+  return fg.isDynamicPattern(path) && !existsSync(path) ? globBase(path) : path;
+}
 
 /** The formats openVolume knows, in the order it tries them. */
 export const VOLUME_FORMATS: readonly VolumeFormat[] = FORMATS.map((f) => f.name);

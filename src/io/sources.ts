@@ -16,6 +16,13 @@ export function naturalSort(paths: readonly string[]): string[] {
   return [...paths].sort(compare());
 }
 
+/** The static folder part of a glob (`data/sec*.png` -> `data`): where its files are. */
+export function globBase(pattern: string): string {
+  const parts = pattern.split('/');
+  const i = parts.findIndex((p) => fg.isDynamicPattern(p));
+  return parts.slice(0, i).join('/') || '.';
+}
+
 /**
  * Files of one input, in stack order: a file is itself; a folder gives its image files in natural
  * order (hidden files and sub-folders are skipped, any other file is an error: a stray file in a

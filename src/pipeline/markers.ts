@@ -13,12 +13,13 @@ import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
 import type { VolumeReader } from '../io/formats/volume.js';
+import { RECORDS_DIR } from '../io/volume-output.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { planBlocks } from './blocks.js';
 import type { Block, BlockPlan } from './blocks.js';
 
 /** Folder inside the output that holds the run record and the markers; hidden, so Zarr readers skip it. */
-export const MARKER_DIR = '.emseg';
+export const MARKER_DIR = RECORDS_DIR;
 const MARKER_VERSION = 1;
 
 export interface RunIdentity {

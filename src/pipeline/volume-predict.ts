@@ -26,7 +26,7 @@ import { Predictor } from '../infer/predict.js';
 import { commonStride } from '../infer/tiling.js';
 import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { readAhead, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
-import { openVolume } from '../io/registry.js';
+import { openVolume, volumeLocation } from '../io/registry.js';
 import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../io/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
@@ -295,7 +295,7 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
       compression: job.compression, name: 'membrane',
       extra: { models: job.models.map((m) => resolve(m)), input: resolve(job.input), intensity: formatIntensity(intensity.spec), tta: job.tta,
         ...mapsRecord(job.models) } },
-    { overwrite: job.overwrite, resume: !job.overwrite });
+    { overwrite: job.overwrite, resume: !job.overwrite, inputs: [volumeLocation(job.input), ...job.models] });
     // The input is named relative to the output, so workers mounting the storage elsewhere agree on the run.
     const identity = { model: await modelIdentity(job, models.map((m) => m.dir), intensity.spec), input: volumeFingerprint(reader, job.out) };
     const markers = await openMarkers(job.out, plan, identity, { restart: job.restart });

@@ -24,7 +24,7 @@ import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { createLabelsImage, createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import type { Vec3, VolumeReader } from '../io/formats/volume.js';
-import { openVolume } from '../io/registry.js';
+import { openVolume, volumeLocation } from '../io/registry.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
 import { mapSegmentOptions } from './close-gaps.js';
@@ -126,7 +126,7 @@ function checkJob(job: VolumeSegmentJob, reader: VolumeReader): void {
 /** The labels output: a standalone multiscale labels image, or a labels image inside an OME-Zarr image. */
 async function createOutput(job: VolumeSegmentJob, options: SegmentOptions, plan: BlockPlan, halo: number): Promise<OmeZarrWriter> {
   const extra = { maps: resolve(job.pred), segment: options, halo };
-  const mode = { overwrite: job.overwrite, resume: !job.overwrite };
+  const mode = { overwrite: job.overwrite, resume: !job.overwrite, inputs: [volumeLocation(job.pred)] };
   const inside = labelsTarget(job.out);
   if (inside) {
     return createLabelsImage(inside.image, inside.name, { shape: plan.shape, dtype: 'uint32', chunks: plan.block, extra, foreign: job.foreignImage }, mode);

@@ -22,6 +22,11 @@ const swept = new Set<string>();
 let exitHookInstalled = false;
 let reportStale: ((path: string, pid: number) => void) | undefined;
 
+/** Whether `name` is a temporary's name (a live one or one a killed run left), never a user's file. */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
 /** A fresh hidden temporary path beside `target` (file or folder). */
 export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(RANDOM_BYTES).toString('hex')}.tmp`);

@@ -8,6 +8,7 @@ import { dirname, relative, isAbsolute, sep } from 'node:path';
 import fg from 'fast-glob';
 import { EmsegError } from '../errors.js';
 import { allocate, openStack, resolveSources, type ReadOptions, type SampleType, type StackData } from '../io/index.js';
+import { globBase } from '../io/sources.js';
 import { LruCache } from './lru.js';
 
 export interface VolumeShape {
@@ -75,12 +76,6 @@ export async function containedFiles(input: string): Promise<{ files: string[]; 
   }
   if (kept.length === 0) throw new EmsegError('outside', input, 'every file there is a link to a place outside it; nothing to serve');
   return { files: kept, refused };
-}
-
-function globBase(pattern: string): string {
-  const parts = pattern.split('/');
-  const i = parts.findIndex((p) => fg.isDynamicPattern(p));
-  return parts.slice(0, i).join('/') || '.';
 }
 
 /** A stack of image files (PNG folder, multi-page TIFF, list); sections are decoded on demand and cached. */

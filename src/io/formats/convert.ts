@@ -4,9 +4,13 @@
  * hidden sibling folder and renamed into place only when complete: a failed or killed conversion leaves no
  * half-written OME-Zarr under the output name.
  */
-import { rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 import { EmsegIoError } from '../errors.js';
+import { outputGuard } from '../output-guard.js';
+import { volumeLocation } from '../registry.js';
+import { checkVolumeTarget } from '../volume-output.js';
 import { createOmeZarr } from './ome-zarr-write.js';
 import type { Compression, ImageKind, MembranePolarity, OmeZarrWriter } from './ome-zarr-write.js';
 import { readAhead } from './volume.js';
@@ -72,16 +76,18 @@ function checkLabels(src: VolumeReader, labels: VolumeReader): void {
 
 export async function convertToOmeZarr(src: VolumeReader, out: string, o: ConvertOptions = {}, report: Reporter = silent): Promise<OmeZarrWriter> {
   if (o.labels) checkLabels(src, o.labels);
-  const exists = (await stat(out).catch(() => undefined)) !== undefined;
-  if (exists && !o.overwrite) throw new EmsegIoError('exists', out, 'output exists; pass --overwrite to replace it');
-  const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
+  const inputs = [src.path, ...(o.labels ? [o.labels.path] : [])].map(volumeLocation);
+  const exists = checkVolumeTarget(out, outputGuard(o.overwrite ?? false, inputs));
+  sweepStaleTemps(dirname(out)); // the half-built output of a killed conversion, named on stderr by the CLI
+  const tmp = tempPathFor(out);
+  registerTemp(tmp); // Ctrl-C or SIGTERM removes the half-built output
   const chunks = (o.chunks ?? DEFAULT_CHUNKS).map((c, a) => Math.min(c, src.shape[a]!)) as unknown as Vec3;
   try {
     const writer = await createOmeZarr(tmp, {
       shape: src.shape, dtype: src.dtype, chunks, kind: o.kind ?? 'image', compression: o.compression, levels: o.levels,
       voxelSize: o.voxelSize, unit: o.unit, polarity: o.polarity, name: basename(out).replace(/\.zarr$/i, ''),
       extra: { source: src.path, sourceFormat: src.format },
-    }, { overwrite: true });
+    });
     await copyVolume(src, writer, report, 'convert');
     await pyramid(writer, report, 'pyramid');
     if (o.labels) {
@@ -94,6 +100,8 @@ export async function convertToOmeZarr(src: VolumeReader, out: string, o: Conver
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
+  } finally {
+    releaseTemp(tmp);
   }
 }
 
@@ -110,9 +118,12 @@ async function pyramid(writer: OmeZarrWriter, report: Reporter, label: string): 
   }
 }
 
-/** Moves the finished folder into place; an old output is removed only after the new one is whole. */
+/**
+ * Moves the finished folder into place; an old output is removed only after the new one is whole. The old one is
+ * not registered as a temporary: between the two renames it is the only copy of the previous output.
+ */
 async function replace(tmp: string, out: string, exists: boolean): Promise<void> {
-  const old = join(dirname(out), `.${basename(out)}.${process.pid}.old`);
+  const old = tmp.replace(/\.tmp$/, '.old');
   if (exists) await rename(out, old);
   await rename(tmp, out);
   if (exists) await rm(old, { recursive: true, force: true });

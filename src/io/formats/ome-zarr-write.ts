@@ -12,6 +12,8 @@ import { EmsegError } from '../../errors.js';
 import { EmsegIoError, describe } from '../errors.js';
 import type { SampleType } from '../stack.js';
 import { writeFileAtomic } from '../../util/atomic.js';
+import { outputGuard } from '../output-guard.js';
+import { checkVolumeTarget } from '../volume-output.js';
 import { downsample2x } from './pyramid.js';
 import type { Downsampling } from './pyramid.js';
 import { regionShape, stridesOf } from './volume.js';
@@ -143,22 +145,30 @@ function zarrayOf(shape: Vec3, o: OmeZarrOptions): Record<string, unknown> {
 
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
+/** How an existing output folder is treated; `inputs` are the command's inputs, never replaced (io/volume-output.ts). */
+export interface WriteMode {
+  overwrite?: boolean;
+  resume?: boolean;
+  inputs?: readonly string[];
+}
+
 /**
  * Creates (or, with `resume`, reopens after checking it matches) an OME-Zarr image at `dir`.
- * An existing folder is refused unless `overwrite` (replaced) or `resume` (kept; metadata must agree).
+ * An existing folder is refused unless `overwrite` (replaced, if emseg wrote it and it holds nothing else) or
+ * `resume` (kept; it must be emseg's and its metadata must agree).
  */
-export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: { overwrite?: boolean; resume?: boolean } = {}): Promise<OmeZarrWriter> {
+export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: WriteMode = {}): Promise<OmeZarrWriter> {
   checkOptions(o);
   registerZarrCodecs();
   const shapes = levelShapes(o.shape, o.levels ?? autoLevels(o.shape, o.chunks));
-  const exists = (await stat(dir).catch(() => undefined)) !== undefined;
+  const overwrite = (mode.overwrite ?? false) && !mode.resume;
+  const exists = checkVolumeTarget(dir, outputGuard(overwrite, mode.inputs), { resume: mode.resume });
   // With resume, a folder whose metadata is not written yet (another shard is creating it) gets the same files.
   const hasMetadata = exists && (await stat(join(dir, '0', '.zarray')).catch(() => undefined)) !== undefined;
   if (hasMetadata && mode.resume) {
     await checkSameLayout(dir, shapes, o);
   } else {
-    if (exists && !mode.overwrite && !mode.resume) throw new EmsegIoError('exists', dir, 'output exists; pass --overwrite to replace it');
-    if (exists && mode.overwrite && !mode.resume) await rm(dir, { recursive: true, force: true });
+    if (exists && overwrite) await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     writeFileAtomic(join(dir, '.zgroup'), json({ zarr_format: 2 }));
     const attrs: Record<string, unknown> = { multiscales: [multiscalesOf(o, shapes)] };
@@ -319,7 +329,7 @@ async function imageForLabels(imageDir: string, o: LabelsImageOptions): Promise<
  * written: the image's own arrays and attributes are never touched. Refused for an image emseg did not write
  * unless `foreign`; `mode` as createOmeZarr's, for the labels image alone.
  */
-export async function createLabelsImage(imageDir: string, name: string, o: LabelsImageOptions, mode: { overwrite?: boolean; resume?: boolean } = {}): Promise<OmeZarrWriter> {
+export async function createLabelsImage(imageDir: string, name: string, o: LabelsImageOptions, mode: WriteMode = {}): Promise<OmeZarrWriter> {
   if (!/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith('.')) throw new EmsegError('invalid-option', name, 'a labels name is letters, digits, ".", "_" or "-"');
   const image = await imageForLabels(imageDir, o);
   const labelsDir = join(imageDir, 'labels');
