@@ -62,7 +62,7 @@ export function registerConvert(program: Command): void {
     .option('--unit <u>', 'unit of --voxel-size, e.g. nanometer')
     .option('--scale <level>', 'input scale level when the input is a multiscale OME-Zarr image', nonNegativeInt)
     .option('--to-grey', 'reduce colour images to their luma instead of refusing them')
-    .option('--overwrite', 'replace an existing output (only once the new one is complete)')
+    .option('--overwrite', 'replace an existing output emseg wrote (only once the new one is complete; never a folder holding other files, a link or an input)')
     .option('--quiet', 'no progress bar')
     .action(async (input: string, out: string, o) => {
       if (o.kind === 'membrane' && !o.polarity) {
