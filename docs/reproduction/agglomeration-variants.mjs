@@ -1,6 +1,6 @@
-// Issue 13 exploration (docs/MODELS.md, "Agglomeration variants"): other ways of merging the watershed's
-// over-segmentation than emseg's mean boundary strength, scored like `predict --close-gaps` (segment boundaries
-// drawn into the map as certain membrane). Not part of the product; run after `npm run build`:
+// Issue 13 exploration (docs/experiments/isbi-2012-topology.md, "Agglomeration variants"): other ways of merging
+// the watershed's over-segmentation than emseg's mean boundary strength, scored like `predict --close-gaps`
+// (segment boundaries drawn into the map as certain membrane). Not part of the product; run after `npm run build`:
 //   node docs/reproduction/agglomeration-variants.mjs LABELS MAPS [VARIANT-PREFIX...]
 // MAPS: P(non-membrane) as `emseg predict` writes it (without --close-gaps).
 import { loadInputs } from '../../dist/src/report/index.js';

@@ -84,7 +84,7 @@ export function registerEval(program: Command): void {
     .option('--per-threshold', 'also print every metric at every threshold')
     .option('--per-slice', 'also print per-section scores and warping splits/mergers')
     .option('--breakdown', 'also break the warping error down by kind of event at its best threshold: gaps, small cells merged, '
-      + 'false boundaries, small pieces cut off, and the events it does not count (specks, missed cells, ...); docs/MODELS.md "Topology"')
+      + 'false boundaries, small pieces cut off, and the events it does not count (specks, missed cells, ...); docs/MODELS.md "The warping error by kind"')
     .option('--small-cell-area <px>', 'with --breakdown: labelled cells smaller than this count as small', positiveInt, DEFAULT_SMALL_CELL_AREA)
     .option('--report <file>', 'write a report: .html = everything (plots, tables, error overlays), .svg = the plots only (scores against threshold and per section), '
       + '.png = the error-overlay mosaic only (rasterising the plots would need a browser, so they are not in the PNG)')

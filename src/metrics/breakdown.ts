@@ -2,7 +2,8 @@
  * The warping error broken down by kind of topological event, to see which kind a post-processing step or a
  * training change should remove. It does not change the metric: the split and merger pixels are exactly those
  * `WarpingErrorCounter.count` counts, each assigned to one sub-kind; the mismatches the metric ignores are
- * counted beside them. Definitions (docs/MODELS.md, "Topology"), all at one threshold of the proposal:
+ * counted beside them. Definitions (docs/MODELS.md, "The warping error by kind"), all at one threshold of the
+ * proposal:
  *
  * - gap: a merger pixel between two labelled cells of at least `smallCellArea` pixels (a missing piece of
  *   boundary joins two ordinary cells; costs about one pixel per pixel of missing boundary length);

@@ -40,8 +40,9 @@ export interface EvaluateFilesOptions {
   /** Most sections shown as images in a report, the worst first (default 30). */
   reportSections?: number;
   /**
-   * Break the warping error down by kind of event (docs/MODELS.md, "Topology") at its best threshold; the number
-   * is the area (pixels) below which a labelled cell counts as small (true: DEFAULT_SMALL_CELL_AREA).
+   * Break the warping error down by kind of event (docs/MODELS.md, "The warping error by kind") at its best
+   * threshold; the number is the area (pixels) below which a labelled cell counts as small (true:
+   * DEFAULT_SMALL_CELL_AREA).
    */
   breakdown?: boolean | number;
   onProgress?: (phase: 'load' | 'metrics' | 'sections', done: number, total: number) => void;

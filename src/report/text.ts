@@ -61,7 +61,7 @@ export function formatSummary(e: EvaluateFilesResult): string {
   return `${head}\n${table(['metric', 'value', 'best threshold', 'better', 'notes'], rows, (c) => c === 1 || c === 2)}`;
 }
 
-/** The warping error by kind of event: one row per section and the total (docs/MODELS.md, "Topology"). */
+/** The warping error by kind of event: one row per section and the total (docs/MODELS.md, "The warping error by kind"). */
 export function formatBreakdown(e: EvaluateFilesResult): string {
   const b = e.breakdown;
   if (!b) return '';

@@ -20,11 +20,12 @@ export interface SegmentOptions {
 }
 
 /**
- * Chosen on ISBI 2012 training sections 20-22 with the shipped ensemble's maps (issue 13; docs/MODELS.md,
- * "Topology"): the best V_rand of an `emseg tune-segment` grid over sigma, seed threshold, merge threshold and
- * extra seeds, and of the settings within 0.0001 of it the lowest warping error; sections 23-24 were scored only
- * afterwards. Many small seeds (over-segmentation), extra seeds for thin and small cells, then merging across
- * boundaries the network does not believe in.
+ * Chosen on ISBI 2012 training sections 20-22 with the shipped ensemble's maps (issue 13;
+ * docs/experiments/isbi-2012-topology.md, "Extra seeds, and the new `--close-gaps` defaults"): the best V_rand of
+ * an `emseg tune-segment` grid over sigma, seed threshold, merge threshold and extra seeds, and of the settings
+ * within 0.0001 of it the lowest warping error; sections 23-24 were scored only afterwards. Many small seeds
+ * (over-segmentation), extra seeds for thin and small cells, then merging across boundaries the network does not
+ * believe in.
  */
 export const DEFAULT_SEGMENT_OPTIONS: Readonly<Required<SegmentOptions>> = Object.freeze({
   sigma: 2, seedThreshold: 0.1, minSeedArea: 5, mergeThreshold: 0.6, extraSeedThreshold: 0.5,
