@@ -141,8 +141,10 @@ test('a plain Zarr v2 array (no OME metadata): Fortran order, big-endian uint16,
   mkdirSync(flat);
   writeFileSync(join(flat, '.zarray'), JSON.stringify({ zarr_format: 2, shape: [3, 5], chunks: [2, 2], dtype: '|u1', compressor: null, fill_value: 9, order: 'C', filters: null }));
   writeFileSync(join(flat, '0.0'), Buffer.from([1, 2, 3, 4]));
-  const f = await openVolume(flat); // missing chunks read as the fill value, as the spec says
+  // Absent chunks read as the fill value, as the spec says, when allowed (refused by default: test/volume-missing-chunks).
+  const f = await openVolume(flat, { allowMissingChunks: true });
   assert.deepEqual([...(await f.readRegion({ start: [0, 0, 0], end: [1, 3, 5] }))], [1, 2, 9, 9, 9, 3, 4, 9, 9, 9, 9, 9, 9, 9, 9]);
+  assert.deepEqual(f.missingChunks?.(), { count: 5, atLeast: false, fill: 9 }); // 6 chunks of 2 x 2, one written
 });
 
 test('HDF5 datasets by path (file.h5:/group/raw): chunked+gzip 3-D and contiguous 2-D, read as hyperslabs; convert to OME-Zarr', async () => {

@@ -4,10 +4,11 @@ import { EmsegError, isEmsegError } from '../errors.js';
 import { DEFAULT_CHUNKS, DEFAULT_LABELS_NAME, convertToOmeZarr } from '../io/formats/convert.js';
 import { COMPRESSIONS, MAX_LEVELS } from '../io/formats/ome-zarr-write.js';
 import type { Compression, ImageKind, MembranePolarity } from '../io/formats/ome-zarr-write.js';
-import { parseVec3 } from '../io/formats/volume.js';
+import { missingChunksNotice, parseVec3 } from '../io/formats/volume.js';
 import type { Vec3 } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import type { ColourPolicy } from '../io/png.js';
+import { ALLOW_MISSING_CHUNKS } from './options.js';
 import { barFactory } from './progress.js';
 
 export function nonNegativeInt(value: string): number {
@@ -35,8 +36,8 @@ function oneOf<T extends string>(allowed: readonly T[]) {
 }
 
 /** Flags every volume-reading command shares. */
-export function volumeFlags(o: { toGrey?: boolean }): { colour: ColourPolicy } {
-  return { colour: o.toGrey ? 'to-grey' : 'reject' };
+export function volumeFlags(o: { toGrey?: boolean; allowMissingChunks?: boolean }): { colour: ColourPolicy; allowMissingChunks: boolean } {
+  return { colour: o.toGrey ? 'to-grey' : 'reject', allowMissingChunks: o.allowMissingChunks ?? false };
 }
 
 const KINDS: readonly ImageKind[] = ['image', 'membrane', 'labels'];
@@ -62,6 +63,7 @@ export function registerConvert(program: Command): void {
     .option('--unit <u>', 'unit of --voxel-size, e.g. nanometer')
     .option('--scale <level>', 'input scale level when the input is a multiscale OME-Zarr image', nonNegativeInt)
     .option('--to-grey', 'reduce colour images to their luma instead of refusing them')
+    .option(...ALLOW_MISSING_CHUNKS)
     .option('--overwrite', 'replace an existing output emseg wrote (only once the new one is complete; never a folder holding other files, a link or an input)')
     .option('--quiet', 'no progress bar')
     .action(async (input: string, out: string, o) => {
@@ -77,6 +79,10 @@ export function registerConvert(program: Command): void {
         }, barFactory(o.quiet ?? false));
         process.stdout.write(`wrote ${out}: ${src.shape.join(' x ')} ${src.dtype}, chunks ${w.chunks.join(' x ')}, ${w.levels.length} levels${labels ? `, labels/${DEFAULT_LABELS_NAME}` : ''}\n`);
       } finally {
+        for (const v of [src, labels]) {
+          const notice = v && missingChunksNotice(v);
+          if (notice) process.stderr.write(`emseg convert: ${notice}\n`);
+        }
         await src.close();
         await labels?.close();
       }

@@ -25,6 +25,11 @@ function describeVolume(v: VolumeReader, range: ValueRange): string {
   }
   const how = range.exact ? 'exact' : `sampled from ${range.voxels} voxels; --exact reads all`;
   lines.push(`range:   ${range.min} .. ${range.max} (${how})${range.nonFinite ? `; ${range.nonFinite} NaN/infinite values` : ''}`);
+  const m = range.missingChunks;
+  if (m) {
+    lines.push(`missing: ${m.atLeast ? 'at least ' : ''}${m.count} of the chunk files read ${m.count === 1 ? 'is' : 'are'} absent (counted in the range as the fill value ${m.fill}); `
+      + 'an incomplete copy? predict, segment and convert refuse absent chunks unless given --allow-missing-chunks');
+  }
   const emseg = v.attributes.emseg as Record<string, unknown> | undefined;
   if (emseg) lines.push(`emseg:   ${JSON.stringify(emseg)}`);
   if (Array.isArray(v.attributes.labels)) lines.push(`labels:  ${(v.attributes.labels as string[]).join(', ')}`);
@@ -41,7 +46,8 @@ export function registerInfo(program: Command): void {
     .option('--json', 'print JSON instead of text')
     .option('--quiet', 'no progress bar')
     .action(async (path: string, o) => {
-      const v = await openVolume(path, { scale: o.scale, ...volumeFlags(o) });
+      // info inspects: absent chunks are counted and shown (below the range), not refused as inputs are.
+      const v = await openVolume(path, { scale: o.scale, ...volumeFlags(o), allowMissingChunks: true });
       try {
         const range = await valueRange(v, o.exact ?? false, barFactory(o.quiet ?? Boolean(o.json)));
         if (o.json) {

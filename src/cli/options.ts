@@ -59,3 +59,10 @@ export function labelPolarity(value: string): LabelPolarity {
   if ((LABEL_POLARITIES as readonly string[]).includes(value)) return value as LabelPolarity;
   throw new InvalidArgumentError(`unknown polarity "${value}" (use ${LABEL_POLARITIES.join(', ')})`);
 }
+
+/**
+ * The flag of every command that reads Zarr inputs. Zarr reads an absent chunk file as the fill value, but for an
+ * input that is usually an incomplete copy, so emseg refuses it unless told (io/formats/zarr.ts, ReadStore).
+ */
+export const ALLOW_MISSING_CHUNKS = ['--allow-missing-chunks',
+  'Zarr inputs: read absent chunk files as the array\'s fill value (one notice gives their count) instead of refusing them'] as const;

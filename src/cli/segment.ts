@@ -3,7 +3,7 @@ import { parseVec3 } from '../io/formats/volume.js';
 import { runSegment } from '../pipeline/segment.js';
 import { SEGMENT_DEFAULTS as S } from '../pipeline/defaults.js';
 import type { SegmentOptions } from '../segment/index.js';
-import { nonNegativeNumber, positiveInt } from './options.js';
+import { ALLOW_MISSING_CHUNKS, nonNegativeNumber, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 import { parseShard } from '../pipeline/blocks.js';
 import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO, isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
@@ -50,7 +50,8 @@ export function registerSegment(program: Command): void {
     .option('--shard <i/n>', '.zarr outputs: only shard i of n (0-based) of the per-block passes; rerun every shard once all have segmented', (t: string) => parseShard(t))
     .option('--restart', '.zarr outputs: discard the progress of a run with another layout, maps or parameters')
     .option('--wait', '.zarr outputs with --shard: after segmenting, wait for the other shards to segment theirs, then relabel (shards started together)')
-    .option('--foreign-image', 'IMAGE.zarr/labels/NAME outputs: allow adding labels to an OME-Zarr image emseg did not write'))
+    .option('--foreign-image', 'IMAGE.zarr/labels/NAME outputs: allow adding labels to an OME-Zarr image emseg did not write')
+    .option(...ALLOW_MISSING_CHUNKS))
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
     .option('--quiet', 'no progress bar')
     .action(async (o, command: Command) => {

@@ -7,6 +7,7 @@ import type { BlockFailure, BlocksOutcome } from '../pipeline/markers.js';
 import { runVolumePredict, type MapDtype, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { runVolumeSegment } from '../pipeline/volume-segment.js';
 import type { SegmentOptions } from '../segment/index.js';
+import { ALLOW_MISSING_CHUNKS } from './options.js';
 import { barFactory } from './progress.js';
 
 const MAP_DTYPES: readonly MapDtype[] = ['uint8', 'float32'];
@@ -29,6 +30,7 @@ export function addVolumeOptions(cmd: Command): Command {
     .option('--shard <i/n>', '.zarr outputs: compute only shard i of n (0-based; e.g. $SLURM_ARRAY_TASK_ID/n)', (t: string) => parseShard(t))
     .option('--restart', '.zarr outputs: discard the done markers of a run with another layout, model or input')
     .option('--scale <level>', 'multiscale OME-Zarr input: level to read (0 = full resolution)', scaleLevel)
+    .option(...ALLOW_MISSING_CHUNKS)
     .option('--dtype <type>', '.zarr outputs: uint8 or float32 maps (predict), default uint8', mapDtype);
 }
 
@@ -47,7 +49,8 @@ export function volumeJobFrom(o: any, command = 'predict'): VolumePredictJob {
   return { models: o.model, input: o.input, out: o.out, membraneProb: o.membraneProb ?? false,
     tta: o.tta ?? false, bf16: o.bf16 ?? false, tile: o.tile, threads: o.threads, backend: o.backend, dtype: o.dtype ?? 'uint8',
     block: o.block, shard: o.shard, restart: o.restart ?? false, overwrite: o.overwrite ?? false, intensity: o.intensity,
-    toGrey: o.toGrey ?? false, scale: o.scale, notice: (m) => process.stderr.write(`emseg ${command}: ${m}\n`) };
+    toGrey: o.toGrey ?? false, scale: o.scale, allowMissingChunks: o.allowMissingChunks ?? false,
+    notice: (m) => process.stderr.write(`emseg ${command}: ${m}\n`) };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
@@ -66,7 +69,8 @@ export async function segmentVolume(o: any, options: Partial<SegmentOptions>): P
   if (o.images || o.pictures) throw new EmsegError('invalid-option', o.pictures ? '--pictures' : '--images', 'pictures are drawn for stack outputs only; open the labels image in napari or Neuroglancer');
   const r = await runVolumeSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb, options, block: o.block, halo: o.halo,
     notice: (line) => process.stderr.write(`emseg segment: ${line}\n`),
-    overwrite: o.overwrite ?? false, shard: o.shard, restart: o.restart ?? false, foreignImage: o.foreignImage ?? false, wait: o.wait ?? false },
+    overwrite: o.overwrite ?? false, shard: o.shard, restart: o.restart ?? false, foreignImage: o.foreignImage ?? false, wait: o.wait ?? false,
+    allowMissingChunks: o.allowMissingChunks ?? false },
   barFactory(o.quiet ?? false));
   const stitch = r.stitch === 'waiting' ? 'stitch: waiting (pass 1 of other blocks is not done; rerun this command once every shard has segmented)'
     : `stitch: ${r.stitch} (${r.cells} cells, ${r.joined} joined across block borders)`;

@@ -9,6 +9,7 @@ export type EmsegIoErrorCode =
   | 'empty' // folder or glob holds no image
   | 'not-image' // wrong magic bytes / not a PNG or TIFF
   | 'corrupt' // decoder failed: truncated or damaged data
+  | 'missing-chunk' // a chunk file of a Zarr array is absent (Zarr reads the fill value; for an input, an incomplete copy)
   | 'unsupported' // valid file, but a layout we do not read (colour, tiles + PackBits, ...)
   | 'too-large' // header claims a size we refuse to allocate
   | 'mismatch' // sizes/types/counts differ within a stack or between images and labels

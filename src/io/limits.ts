@@ -50,3 +50,42 @@ export function checkDecodeMemory(path: string, what: string, rawBytes: number, 
     throw new EmsegIoError('too-large', path, `decoding ${what} needs about ${formatBytes(needed)} but only ${formatBytes(available)} of memory is available`);
   }
 }
+
+/**
+ * Largest volume a chunked reader opens (voxels): 2^53, the largest count JavaScript numbers hold exactly, so every
+ * voxel and chunk index computed from the shape is exact. 9e15 voxels is ten times the largest EM volumes imaged.
+ */
+export const MAX_VOLUME_VOXELS = 2 ** 53;
+
+/** Largest extent along one axis (32-bit, as TIFF and most tools): no section or stack comes near it. */
+export const MAX_VOLUME_AXIS = 2 ** 32 - 1;
+
+/**
+ * Largest chunk, decoded (bytes): a chunk is always decoded whole, and 2 GiB - 1 is the largest buffer Node's zlib
+ * inflates into everywhere. zarr-python's chunks are a few MB; a header claiming more is refused before any read.
+ */
+export const MAX_CHUNK_BYTES = 2 ** 31 - 1;
+
+/**
+ * Refuses a volume header whose shape or chunks are malformed ('corrupt': negative, fractional, chunks of 0, ranks
+ * that disagree), hold nothing ('empty') or exceed the limits above ('too-large'), naming `where` (the metadata
+ * file). `chunks` is undefined for a layout read in any region (a contiguous HDF5 dataset).
+ */
+export function checkVolumeExtent(where: string, shape: readonly unknown[], chunks: readonly unknown[] | undefined, itemBytes: number): void {
+  const list = (v: readonly unknown[]) => `[${v.map((x) => JSON.stringify(x)).join(',')}]`;
+  if (shape.some((v) => typeof v !== 'number' || !Number.isInteger(v))) throw new EmsegIoError('corrupt', where, `shape ${list(shape)} is not a list of whole numbers`);
+  const dims = shape as number[];
+  if (dims.some((v) => v < 0)) throw new EmsegIoError('corrupt', where, `shape ${list(shape)} has a negative extent`);
+  if (dims.some((v) => v === 0)) throw new EmsegIoError('empty', where, `shape ${list(shape)} holds no voxels`);
+  const axis = dims.findIndex((v) => v > MAX_VOLUME_AXIS);
+  if (axis >= 0) throw new EmsegIoError('too-large', where, `shape ${list(shape)} has ${dims[axis]} voxels along axis ${axis}; emseg reads at most ${MAX_VOLUME_AXIS} per axis`);
+  const voxels = dims.reduce((a, b) => a * b, 1);
+  if (voxels > MAX_VOLUME_VOXELS) throw new EmsegIoError('too-large', where, `shape ${list(shape)} holds ${voxels.toExponential(2)} voxels; emseg reads at most 2^53 (${MAX_VOLUME_VOXELS.toExponential(2)})`);
+  if (chunks === undefined) return;
+  if (chunks.length !== shape.length) throw new EmsegIoError('corrupt', where, `chunks ${list(chunks)} and shape ${list(shape)} have different numbers of axes`);
+  if (chunks.some((v) => typeof v !== 'number' || !Number.isInteger(v) || v < 1)) throw new EmsegIoError('corrupt', where, `chunks ${list(chunks)} must be positive whole numbers`);
+  const bytes = (chunks as number[]).reduce((a, b) => a * b, itemBytes);
+  if (bytes > MAX_CHUNK_BYTES) {
+    throw new EmsegIoError('too-large', where, `chunks ${list(chunks)} take ${formatBytes(bytes)} each, decoded; a chunk is decoded whole, and emseg decodes at most ${formatBytes(MAX_CHUNK_BYTES)} (rechunk it smaller)`);
+  }
+}

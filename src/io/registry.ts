@@ -27,6 +27,11 @@ export interface OpenVolumeOptions {
   colour?: ColourPolicy;
   /** Zarr: refuse files whose real path lies outside the store's folder (the viewer serves only what it was given). */
   confined?: boolean;
+  /**
+   * Zarr: read an absent chunk file as the array's fill value (counted: reader.missingChunks) instead of refusing it
+   * with 'missing-chunk'. The spec allows absent chunks, but for an input they usually mean an incomplete copy.
+   */
+  allowMissingChunks?: boolean;
 }
 
 interface FormatEntry {
@@ -81,7 +86,7 @@ const FORMATS: FormatEntry[] = [
   {
     name: 'zarr',
     claims: async (path) => (await isDirectory(path)) && looksLikeZarr(path),
-    open: (path, o) => openZarr(path, { scale: o.scale, confined: o.confined }),
+    open: (path, o) => openZarr(path, { scale: o.scale, confined: o.confined, allowMissingChunks: o.allowMissingChunks }),
   },
   {
     name: 'tiff',

@@ -25,7 +25,7 @@ import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
 import { commonStride } from '../infer/tiling.js';
 import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
-import { readAhead, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
+import { missingChunksNotice, readAhead, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
 import { openVolume, volumeLocation } from '../io/registry.js';
 import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../io/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
@@ -73,6 +73,8 @@ export interface VolumePredictJob {
   toGrey?: boolean;
   /** Scale level of a multiscale OME-Zarr input. */
   scale?: number;
+  /** Read absent chunk files of a Zarr input as its fill value (one notice at the end) instead of refusing them. */
+  allowMissingChunks?: boolean;
   compression?: Compression;
   attempts?: number;
   notice?: (message: string) => void;
@@ -271,7 +273,7 @@ export interface BlockTiming {
  * output's layout must agree, and a run record of another layout, model or input is refused unless `restart`.
  */
 export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePredictRun> {
-  const reader = await openVolume(job.input, { scale: job.scale, colour: job.toGrey ? 'to-grey' : 'reject' });
+  const reader = await openVolume(job.input, { scale: job.scale, colour: job.toGrey ? 'to-grey' : 'reject', allowMissingChunks: job.allowMissingChunks });
   try {
     checkJob(job, reader);
     const models = job.models.flatMap((dir) => loadModels(dir));
@@ -347,6 +349,8 @@ export async function runVolumePredict(job: VolumePredictJob, progress: Progress
     const complete = await finishVolumePredict(run);
     return { out: job.out, plan: run.plan, ...outcome, complete, seconds: (Date.now() - started) / 1000 };
   } finally {
+    const missing = missingChunksNotice(run.engine.reader);
+    if (missing) job.notice?.(missing);
     await run.close();
   }
 }

@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { createLabelsImage, createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
-import type { Vec3, VolumeReader } from '../io/formats/volume.js';
+import { missingChunksNotice, type Vec3, type VolumeReader } from '../io/formats/volume.js';
 import { openVolume, volumeLocation } from '../io/registry.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
@@ -64,6 +64,8 @@ export interface VolumeSegmentJob {
   restart?: boolean;
   /** Allow adding labels inside an OME-Zarr image emseg did not write. */
   foreignImage?: boolean;
+  /** Read absent chunk files of the maps as their fill value (one notice at the end) instead of refusing them. */
+  allowMissingChunks?: boolean;
   /**
    * After this process's pass 1, wait (polling the markers every `pollMs`) until every block's pass 1 is done,
    * then stitch and relabel: for shards that all start together. Stops waiting when a block has failed.
@@ -181,7 +183,7 @@ async function checkSameParameters(outDir: string, model: string, restart: boole
 
 /** Segments a membrane-map volume block by block and stitches the blocks into one labels image. */
 export async function runVolumeSegment(job: VolumeSegmentJob, progress: ProgressFactory = silentProgress): Promise<VolumeSegmentResult> {
-  const reader = await openVolume(job.pred, { scale: job.scale });
+  const reader = await openVolume(job.pred, { scale: job.scale, allowMissingChunks: job.allowMissingChunks });
   try {
     checkJob(job, reader);
     const r = await openRun(job, reader);
@@ -211,6 +213,8 @@ export async function runVolumeSegment(job: VolumeSegmentJob, progress: Progress
     if (complete) await finish(r);
     return { ...base, segmented, relabelled, stitch, complete, cells: record.cells, joined: record.joined, failed: [...segmented.failed, ...relabelled.failed] };
   } finally {
+    const missing = missingChunksNotice(reader);
+    if (missing) job.notice?.(missing);
     await reader.close();
   }
 }

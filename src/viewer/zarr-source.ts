@@ -14,6 +14,9 @@ import { halve, type Downsample, type Plane, type VolumeShape, type VolumeSource
 /** The OME-Zarr labels image that holds emseg's cells (emseg convert / segment write it there). */
 export const CELLS_LABELS = join('labels', 'cells');
 
+/** How the viewer opens Zarr: never following links out of the folder it was given, absent chunks shown as fill. */
+const VIEWER_OPEN = { confined: true, allowMissingChunks: true } as const;
+
 /** What emseg's writer records in the image's attributes (src/io/formats/ome-zarr-write.ts). */
 interface EmsegAttributes {
   kind?: string;
@@ -57,9 +60,13 @@ export class ZarrSource implements VolumeSource {
     this.readers.set(0, Promise.resolve(base));
   }
 
-  /** Opens full resolution of `path` (an OME-Zarr group, or one of its level arrays like vol.zarr/0). */
+  /**
+   * Opens full resolution of `path` (an OME-Zarr group, or one of its level arrays like vol.zarr/0). Absent chunks
+   * show as the fill value: the viewer looks at outputs still being written (a blockwise run in progress), whose
+   * chunks appear block by block, and it only shows them; nothing it reads becomes data.
+   */
   static async open(path: string, downsample: Downsample): Promise<ZarrSource> {
-    const base = await openVolume(path, { confined: true });
+    const base = await openVolume(path, VIEWER_OPEN);
     if (base.format !== 'zarr') throw new EmsegError('not-zarr', path, 'is not a Zarr array or OME-Zarr image');
     if (base.level !== 0) throw new EmsegError('invalid-option', path, `names scale level ${base.level}; give the image (the .zarr folder) or its level 0`);
     let [h, w] = [base.shape[1], base.shape[2]];
@@ -108,7 +115,7 @@ export class ZarrSource implements VolumeSource {
   }
 
   private reader(level: number): Promise<VolumeReader> {
-    if (!this.readers.has(level)) this.readers.set(level, openVolume(this.groupPath(), { scale: level, confined: true }));
+    if (!this.readers.has(level)) this.readers.set(level, openVolume(this.groupPath(), { ...VIEWER_OPEN, scale: level }));
     return this.readers.get(level)!;
   }
 

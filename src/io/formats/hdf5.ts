@@ -5,7 +5,8 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
-import type { SampleType } from '../stack.js';
+import { BYTES_PER_SAMPLE, type SampleType } from '../stack.js';
+import { checkVolumeExtent } from '../limits.js';
 import { allocateRegion, checkRegion } from './volume.js';
 import type { Region, StackData, Vec3, VolumeReader } from './volume.js';
 
@@ -108,8 +109,10 @@ function describeDataset(h5: H5, f: InstanceType<H5['File']>, path: string, file
   if (!dtype) throw new EmsegIoError('unsupported', path, `data type ${JSON.stringify(node.dtype)} is not read (uint8, uint16, uint32, float32)`);
   const dims = node.shape ?? [];
   if (dims.length < 2 || dims.length > 3) throw new EmsegIoError('unsupported', path, `dataset has ${dims.length} dimensions; expected 2 (y,x) or 3 (z,y,x)`);
-  const shape = (dims.length === 2 ? [1, dims[0]!, dims[1]!] : dims) as unknown as Vec3;
   const c = meta.chunks;
+  // libhdf5 decodes a chunk whole for any hyperslab touching it (a contiguous dataset is read by range, no chunk).
+  checkVolumeExtent(path, dims, c ?? undefined, BYTES_PER_SAMPLE[dtype]);
+  const shape = (dims.length === 2 ? [1, dims[0]!, dims[1]!] : dims) as unknown as Vec3;
   const chunks = (c ? (c.length === 2 ? [1, c[0]!, c[1]!] : c) : [CONTIGUOUS_CHUNK_Z, shape[1], shape[2]]) as unknown as Vec3;
   return {
     path, format: 'hdf5', shape, dtype, chunks, level: 0,

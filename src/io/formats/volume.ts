@@ -40,9 +40,25 @@ export interface VolumeReader {
   readonly level: number;
   /** Free-form metadata worth showing (OME-Zarr attributes, emseg polarity, compression). */
   readonly attributes: Record<string, unknown>;
+  /** Chunk files found absent and read as the fill value so far (Zarr opened with allowMissingChunks). */
+  readonly missingChunks?: () => MissingChunks;
   /** Voxels of `region` (z-major, then y, then x) in the volume's own sample type. */
   readRegion(region: Region): Promise<StackData>;
   close(): Promise<void>;
+}
+
+/** Absent chunk files a reader read as the fill value: distinct files (a lower bound when `atLeast`). */
+export interface MissingChunks {
+  count: number;
+  atLeast: boolean;
+  fill: number;
+}
+
+/** The one notice a command gives when its reader met absent chunks it was allowed to read as the fill value. */
+export function missingChunksNotice(reader: VolumeReader): string | undefined {
+  const m = reader.missingChunks?.();
+  if (!m || m.count === 0) return undefined;
+  return `${reader.path}: ${m.atLeast ? 'at least ' : ''}${m.count} chunk file${m.count === 1 ? ' was' : 's were'} absent and read as the fill value ${m.fill} (--allow-missing-chunks)`;
 }
 
 export function regionOf(start: Vec3, end: Vec3): Region {

@@ -8,14 +8,30 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
-import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap } from './volume.js';
+import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap, voxelCount } from './volume.js';
 import type { Region, ScaleLevel, StackData, Vec3, VolumeReader } from './volume.js';
-import type { SampleType } from '../stack.js';
+import { BYTES_PER_SAMPLE, type SampleType } from '../stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
+import { checkArrayMetadata } from './zarr-metadata.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 
 /** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
 const PARALLEL_CHUNKS = 8;
+/** Decoded bytes of the chunks one readRegion call decodes at once (at least one chunk, whatever its size). */
+const PARALLEL_BYTES = 256 * 2 ** 20;
+
+/** Groups of `size` items, taken from the iterator only as they are used (a region may span very many chunks). */
+function* batches<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let batch: T[] = [];
+  for (const item of items) {
+    batch.push(item);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
 
 const SAMPLE_TYPES: Record<string, SampleType> = { uint8: 'uint8', uint16: 'uint16', uint32: 'uint32', float32: 'float32' };
 
@@ -24,6 +40,12 @@ export interface ZarrOpenOptions {
   scale?: number;
   /** Refuse any file whose real path lies outside the store's folder (a server must not follow links out). */
   confined?: boolean;
+  /**
+   * Read an absent chunk file as the fill value, as the Zarr spec allows, counting it (reader.missingChunks);
+   * otherwise it is refused ('missing-chunk'): for an input it is usually an incomplete copy, and zeros would pass
+   * for data.
+   */
+  allowMissingChunks?: boolean;
 }
 
 /** What kind of Zarr node a folder holds, judged by its metadata files alone. */
@@ -141,16 +163,33 @@ async function locateArray(path: string, scale: number | undefined): Promise<Loc
   return { root: path, array: '', level: 0, version: kind === 'v3' ? 3 : 2 };
 }
 
-type AnyArray = zarr.Array<zarr.DataType, FileSystemStore>;
+/** Distinct absent chunk files a reader remembers for its count; beyond it the count is a lower bound. */
+const MAX_MISSING_TRACKED = 100_000;
+
+/** How a store meets an absent chunk file once its array is open (before that, absent metadata files are normal). */
+interface ChunkPolicy {
+  allowMissing: boolean;
+  /** The array's fill value, for messages. */
+  fill: number;
+  /** Absent chunk (or shard) files read as the fill value so far. */
+  missing: Set<string>;
+}
 
 /**
- * A store that reads only files whose real path lies inside its (real) root: a chunk or metadata file that is a
- * link to a place outside is refused with an error naming it.
+ * The store every reader opens: when `confined`, it reads only files whose real path lies inside its (real) root
+ * (a chunk or metadata file that is a link to a place outside is refused, naming it); once armed with a chunk
+ * policy, an absent chunk file is refused or counted instead of silently becoming the fill value.
  */
-export class ConfinedFileSystemStore extends FileSystemStore {
+export class ReadStore extends FileSystemStore {
   private realRoot: Promise<string> | undefined;
+  chunks: ChunkPolicy | undefined;
+
+  constructor(root: string, private readonly confined = false) {
+    super(root);
+  }
 
   private async inside(key: string): Promise<void> {
+    if (!this.confined) return;
     this.realRoot ??= realpath(this.root);
     const file = join(this.root, key.replace(/^\/+/, ''));
     const real = await realpath(file).catch(() => undefined);
@@ -161,22 +200,37 @@ export class ConfinedFileSystemStore extends FileSystemStore {
     }
   }
 
+  private found<T>(key: string, value: T | undefined): T | undefined {
+    if (value !== undefined || !this.chunks) return value;
+    const file = join(this.root, key.replace(/^\/+/, ''));
+    if (!this.chunks.allowMissing) {
+      throw new EmsegIoError('missing-chunk', file, `chunk file is absent: an incomplete copy, or a writer that leaves out chunks holding only the fill value; pass --allow-missing-chunks to read absent chunks as the fill value (${this.chunks.fill})`);
+    }
+    if (this.chunks.missing.size < MAX_MISSING_TRACKED) this.chunks.missing.add(file);
+    return value;
+  }
+
   override async get(key: `/${string}`, opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
     await this.inside(key);
-    return super.get(key, opts);
+    return this.found(key, await super.get(key, opts));
   }
 
   override async getRange(key: `/${string}`, range: Parameters<FileSystemStore['getRange']>[1],
     opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
     await this.inside(key);
-    return super.getRange(key, range, opts);
+    return this.found(key, await super.getRange(key, range, opts));
   }
 }
+
+type AnyArray = zarr.Array<zarr.DataType, ReadStore>;
 
 async function openArray(root: string, array: string, where: string, version: ZarrVersion,
   confined = false): Promise<AnyArray> {
   registerZarrCodecs();
-  const loc = zarr.root(confined ? new ConfinedFileSystemStore(root) : new FileSystemStore(root));
+  const metaFile = join(where, version === 3 ? 'zarr.json' : '.zarray');
+  const meta = await readJson(metaFile);
+  if (meta) await checkArrayMetadata(meta, metaFile, version); // absent: zarrita's refusal below names it
+  const loc = zarr.root(new ReadStore(root, confined));
   const at = array ? loc.resolve(array) : loc;
   try {
     const node = version === 3 ? await zarr.open.v3(at, { kind: 'array' }) : await zarr.open.v2(at, { kind: 'array' });
@@ -221,6 +275,8 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
   const { root, array, multiscale, level, version } = await locateArray(path, options.scale);
   const arrayDir = array ? join(root, array) : root;
   const arr = await openArray(root, array, arrayDir, version, options.confined);
+  const policy: ChunkPolicy = { allowMissing: options.allowMissingChunks ?? false, fill: Number(arr.fillValue ?? 0), missing: new Set() };
+  arr.store.chunks = policy; // from now on the store reads chunk files only
   const dtype = SAMPLE_TYPES[arr.dtype];
   if (!dtype) throw new EmsegIoError('unsupported', arrayDir, `data type ${arr.dtype} is not read (uint8, uint16, uint32, float32)`);
   const lead = leadingAxes(arr.shape, arrayDir, multiscale?.axes ?? []);
@@ -239,7 +295,7 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
     try {
       chunk = await arr.getChunk(key);
     } catch (err) {
-      if (err instanceof EmsegIoError) throw err; // the store's own refusal (a confined store met a link out)
+      if (err instanceof EmsegIoError) throw err; // the store's own refusal (a link out of a confined store, an absent chunk)
       // zarrita wraps the codec's own error (which says what is wrong with the chunk) as the cause.
       const cause = (err as { cause?: unknown }).cause;
       const why = cause === undefined ? describe(err) : `${describe(err)}: ${describe(cause)}`;
@@ -253,14 +309,15 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
     return { data, strides: to3(chunk.stride, lead) };
   }
 
+  // Chunks decoded at once: PARALLEL_CHUNKS, fewer when chunks are big, so one read holds at most PARALLEL_BYTES.
+  const parallel = Math.max(1, Math.min(PARALLEL_CHUNKS, Math.floor(PARALLEL_BYTES / (voxelCount(chunks) * BYTES_PER_SAMPLE[dtype]))));
   return {
     path, format: 'zarr', shape, dtype, chunks, scales, level, attributes: attrs,
+    missingChunks: () => ({ count: policy.missing.size, atLeast: policy.missing.size >= MAX_MISSING_TRACKED, fill: policy.fill }),
     async readRegion(region: Region): Promise<StackData> {
       checkRegion(region, shape, path);
       const out = allocateRegion(dtype, region, path);
-      const pending = [...chunksOverlapping(region, chunks, shape)];
-      for (let i = 0; i < pending.length; i += PARALLEL_CHUNKS) {
-        const batch = pending.slice(i, i + PARALLEL_CHUNKS);
+      for (const batch of batches(chunksOverlapping(region, chunks, shape), parallel)) {
         const settled = await Promise.allSettled(batch.map((c) => readChunk(c.coords)));
         const failure = settled.find((r) => r.status === 'rejected');
         if (failure) throw failure.reason; // the first bad chunk in raster order, so the error does not depend on timing
