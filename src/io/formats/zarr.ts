@@ -12,6 +12,7 @@ import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap } from './v
 import type { Region, ScaleLevel, StackData, Vec3, VolumeReader } from './volume.js';
 import type { SampleType } from '../stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
+import { ChunkVerifier } from './chunk-digests.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 
 /** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
@@ -141,7 +142,7 @@ async function locateArray(path: string, scale: number | undefined): Promise<Loc
   return { root: path, array: '', level: 0, version: kind === 'v3' ? 3 : 2 };
 }
 
-type AnyArray = zarr.Array<zarr.DataType, FileSystemStore>;
+type AnyArray = zarr.Array<zarr.DataType, zarr.Readable>;
 
 /**
  * A store that reads only files whose real path lies inside its (real) root: a chunk or metadata file that is a
@@ -176,7 +177,10 @@ export class ConfinedFileSystemStore extends FileSystemStore {
 async function openArray(root: string, array: string, where: string, version: ZarrVersion,
   confined = false): Promise<AnyArray> {
   registerZarrCodecs();
-  const loc = zarr.root(confined ? new ConfinedFileSystemStore(root) : new FileSystemStore(root));
+  const files = confined ? new ConfinedFileSystemStore(root) : new FileSystemStore(root);
+  // Chunks emseg wrote are checked against the digests it recorded (chunk-digests.ts); foreign data reads as is.
+  const verifier = await ChunkVerifier.open(root, array, confined);
+  const loc = zarr.root(verifier ? verifier.wrap(files) : files);
   const at = array ? loc.resolve(array) : loc;
   try {
     const node = version === 3 ? await zarr.open.v3(at, { kind: 'array' }) : await zarr.open.v2(at, { kind: 'array' });
