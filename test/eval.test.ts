@@ -140,8 +140,12 @@ test('--polarity converts the labels to the metrics\' convention', async () => {
   const doc = JSON.parse(await runCli(['--labels', inverted, '--polarity', 'membrane-255-interior-0', ...args]));
   close(doc.pixel_error, want.pixel_error as number, 'pixel_error');
   close(doc.v_info, want.v_info as number, 'v_info');
-  // The default (ISBI) polarity reads these labels inside out: a different, worse score.
-  const wrong = JSON.parse(await runCli(['--labels', inverted, ...args]));
+  // The default (ISBI) polarity would read these labels inside out (mostly membrane): refused, naming the fix.
+  await assert.rejects(runCli(['--labels', inverted, ...args]), (e: unknown) =>
+    e instanceof EmsegIoError && e.code === 'polarity' && e.path === inverted && e.message.includes('--polarity membrane-255-interior-0'));
+  // Given explicitly, that reading is the user's choice (a warning on stderr, tested in plausibility.test.ts): a
+  // different, worse score.
+  const wrong = JSON.parse(await runCli(['--labels', inverted, '--polarity', 'membrane-0-interior-255', ...args]));
   assert.ok(wrong.pixel_error > doc.pixel_error + 0.1);
 });
 

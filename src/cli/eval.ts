@@ -12,7 +12,7 @@ import {
   toJson,
   type EvaluateFilesResult,
 } from '../report/index.js';
-import { intensityRule, labelPolarity, positiveInt } from './options.js';
+import { PRED_IS_MAP_HELP, givenPolarity, intensityRule, labelPolarity, noticeOnStderr, positiveInt } from './options.js';
 import { progressBar, type Progress } from './progress.js';
 
 export interface EvalCliOptions extends EvaluateFilesOptions {
@@ -78,7 +78,9 @@ export function registerEval(program: Command): void {
     .requiredOption('--labels <path>', 'label stack: folder, glob or TIFF')
     .requiredOption('--pred <path>', 'prediction stack: P(non-membrane) in [0,1] (ISBI polarity; integer images are scaled to [0,1])')
     .option('--membrane-prob', 'the prediction is P(membrane) (1 = membrane): flip it')
-    .option('--polarity <p>', `label encoding: ${LABEL_POLARITIES.join(', ')}`, labelPolarity, C.polarity.value)
+    .option('--pred-is-map', PRED_IS_MAP_HELP)
+    .option('--polarity <p>', `label encoding: ${LABEL_POLARITIES.join(', ')}; labels that read as mostly membrane are refused as inverted `
+      + 'with the default, and warned about when given', labelPolarity, C.polarity.value)
     .option('--metrics <list>', `comma list of metrics to compute (default all: ${METRIC_NAMES.join(',')})`, metricList)
     .option('--json', 'print JSON (values, best thresholds; details with --per-threshold / --per-slice)')
     .option('--per-threshold', 'also print every metric at every threshold')
@@ -101,7 +103,8 @@ merger pixels in sky blue on the section in grey (raw EM with --images, else the
 Exit status 1 with a message naming the file on missing files, size/count mismatches, values outside [0,1].`)
     .action(async (o, cmd: Command) => {
       const { output } = await runEval({
-        labels: o.labels, prediction: o.pred, images: o.images, imagesIntensity: o.intensity, imagesToGrey: o.toGrey ?? false, membraneProb: o.membraneProb ?? false, polarity: o.polarity,
+        labels: o.labels, prediction: o.pred, images: o.images, imagesIntensity: o.intensity, imagesToGrey: o.toGrey ?? false, membraneProb: o.membraneProb ?? false, polarity: givenPolarity(o, cmd),
+        predIsMap: o.predIsMap ?? false, notice: noticeOnStderr,
         metrics: o.metrics, breakdown: o.breakdown ? o.smallCellArea : undefined, report: o.report, overwrite: o.overwrite ?? false, reportSections: o.reportSections,
         json: o.json ?? false, perThreshold: o.perThreshold ?? false, perSlice: o.perSlice ?? false, quiet: o.quiet ?? false,
       });

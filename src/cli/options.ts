@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Precision } from '../backend/backend.js';
 import { isEmsegError } from '../errors.js';
 import { formatIntensity, parseIntensity } from '../image/intensity.js';
@@ -54,6 +54,23 @@ export function intensityRule(value: string): string {
     throw err;
   }
 }
+
+/**
+ * --polarity as the library takes it: the value when the user gave it, undefined when it is commander's default, so
+ * that labels which then read as mostly membrane are refused as inverted rather than warned about (io/plausibility.ts).
+ */
+export function givenPolarity(o: { polarity?: LabelPolarity }, command: Command): LabelPolarity | undefined {
+  return command.getOptionValueSource('polarity') === 'default' ? undefined : o.polarity;
+}
+
+/** Help of --pred-is-map, the same for eval, segment and tune-segment. */
+export const PRED_IS_MAP_HELP = 'the --pred values are a membrane map even though they are spread like a raw image\'s (an untrained model\'s map); '
+  + 'without it such an input is refused';
+
+/** Where the library's warnings go: stderr, one line each. */
+export const noticeOnStderr = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
 
 export function labelPolarity(value: string): LabelPolarity {
   if ((LABEL_POLARITIES as readonly string[]).includes(value)) return value as LabelPolarity;

@@ -3,7 +3,7 @@ import { parseVec3 } from '../io/formats/volume.js';
 import { runSegment } from '../pipeline/segment.js';
 import { SEGMENT_DEFAULTS as S } from '../pipeline/defaults.js';
 import type { SegmentOptions } from '../segment/index.js';
-import { ALLOW_MISSING_CHUNKS, nonNegativeNumber, positiveInt } from './options.js';
+import { ALLOW_MISSING_CHUNKS, PRED_IS_MAP_HELP, nonNegativeNumber, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 import { parseShard } from '../pipeline/blocks.js';
 import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO, isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
@@ -43,6 +43,7 @@ export function registerSegment(program: Command): void {
     .requiredOption('--pred <path>', 'membrane maps (ISBI format: 1 = non-membrane), e.g. from emseg predict, whose TIFF and .zarr maps carry the model\'s tuned watershed options (used for the flags not given); with a .zarr output any map volume (maps.zarr: also its polarity)')
     .requiredOption('--out <path>', 'label stack: a .tif file (multi-page uint32), a folder of .tif slices, or an OME-Zarr labels image (blockwise, stitched): cells.zarr, or IMAGE.zarr/labels/NAME inside an OME-Zarr image')
     .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity (default for .zarr maps: their recorded polarity)')
+    .option('--pred-is-map', PRED_IS_MAP_HELP)
     .option('--images <path>', 'raw sections to draw the pictures over')
     .option('--pictures <dir>', 'write one colour PNG per section here')
     .option('--block <z,y,x>', `.zarr outputs: block (and label chunk) size (default 1,${DEFAULT_SEGMENT_BLOCK_EDGE},${DEFAULT_SEGMENT_BLOCK_EDGE})`, (t: string) => parseVec3(t, '--block'))
@@ -59,7 +60,7 @@ export function registerSegment(program: Command): void {
       const given = givenSegmentOptions(o, command);
       if (isVolumeSegmentOutput(o.out)) return segmentVolume(o, given);
       const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb ?? false,
-        images: o.images, pictures: o.pictures, options: given, overwrite: o.overwrite ?? false,
+        images: o.images, pictures: o.pictures, options: given, overwrite: o.overwrite ?? false, predIsMap: o.predIsMap ?? false,
         notice: (line) => process.stderr.write(`${line}\n`) }, barFactory(o.quiet ?? false));
       process.stdout.write(`${segments.length} sections, ${segments.join(', ')} segments; wrote ${written.length === 1 ? written[0] : `${written.length} files`}` +
         `${o.pictures ? ` and pictures in ${o.pictures}` : ''}\n`);

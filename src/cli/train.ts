@@ -5,7 +5,7 @@ import { COMMON_DEFAULTS as C, TRAIN_DEFAULTS as T } from '../pipeline/defaults.
 import { checkpointInterval, parseCheckpointEvery, runTrain, type CheckpointInterval, type TrainJob } from '../pipeline/train.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { DIVERGENCE_FACTOR, DIVERGENCE_FLOOR, DIVERGENCE_REFERENCE_STEPS } from '../train/divergence.js';
-import { backendKind, intensityRule, labelPolarity, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
+import { backendKind, givenPolarity, intensityRule, labelPolarity, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
 import { progressBar } from './progress.js';
 import { sectionList } from './sections.js';
 
@@ -38,7 +38,7 @@ export function registerTrain(program: Command): void {
 SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves a checkpoint and exits with 130 or 143 (continue
 with --resume); a second signal ends the process at once. Training stops with an error (exit 1) when it diverges:
 a NaN/Inf loss, or a loss above ${DIVERGENCE_FACTOR}x the median of the first ${DIVERGENCE_REFERENCE_STEPS} steps (and above ${DIVERGENCE_FLOOR}).`)
-    .action(trainAction);
+    .action((o: TrainFlags, cmd: Command) => trainAction({ ...o, polarity: givenPolarity(o, cmd) }));
 }
 
 /** Tile, batch, optimiser, schedule, loss weighting, augmentation, selection and seed: the run's learning setup. */

@@ -4,7 +4,7 @@ import { HIGHER_IS_BETTER, loadInputs, table } from '../report/index.js';
 import { DEFAULT_SEGMENT_OPTIONS, segmentGrid, tuneSegmentation, type TuneRow } from '../segment/index.js';
 import { metricList } from './eval.js';
 import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
-import { labelPolarity, numberList } from './options.js';
+import { PRED_IS_MAP_HELP, givenPolarity, labelPolarity, noticeOnStderr, numberList } from './options.js';
 import { progressBar } from './progress.js';
 
 /** Rows best first by `by` (the baseline row included), as a text table. */
@@ -29,6 +29,7 @@ export function registerTuneSegment(program: Command): void {
     .requiredOption('--pred <path>', 'their membrane maps, as emseg predict writes them (without --close-gaps)')
     .option('--polarity <p>', C.polarity.help, labelPolarity, C.polarity.value)
     .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity')
+    .option('--pred-is-map', PRED_IS_MAP_HELP)
     .option('--sigma <list>', 'values to try', numberList, [d.sigma])
     .option('--seed-threshold <list>', 'values to try', numberList, [0.05, 0.1, 0.15, 0.2, 0.3])
     .option('--min-seed-area <list>', 'values to try', numberList, [5, 20])
@@ -38,11 +39,11 @@ export function registerTuneSegment(program: Command): void {
     .option('--by <metric>', 'sort by this metric', 'v_rand')
     .option('--json', 'print the rows as JSON')
     .option('--quiet', 'no progress bar')
-    .action(async (o) => {
+    .action(async (o, command: Command) => {
       const metrics: MetricName[] = o.metrics ?? ['pixel_error', 'rand_error', 'warping_error', 'v_rand', 'v_info'];
       if (!metrics.includes(o.by)) throw new InvalidArgumentError(`--by ${o.by} is not among the metrics computed (${metrics.join(', ')})`);
-      const { gt, proposal } = await loadInputs({ labels: o.labels, prediction: o.pred, polarity: o.polarity,
-        membraneProb: o.membraneProb ?? false });
+      const { gt, proposal } = await loadInputs({ labels: o.labels, prediction: o.pred, polarity: givenPolarity(o, command),
+        membraneProb: o.membraneProb ?? false, predIsMap: o.predIsMap ?? false, notice: noticeOnStderr });
       const grid = segmentGrid({ sigma: o.sigma, seedThreshold: o.seedThreshold, minSeedArea: o.minSeedArea,
         mergeThreshold: o.mergeThreshold, extraSeedThreshold: o.extraSeedThreshold });
       const bar = progressBar('tune', grid.length + 1, '', o.quiet ?? false);

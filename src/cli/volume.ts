@@ -67,7 +67,7 @@ const passLine = (name: string, o: BlocksOutcome) => `${name}: computed ${o.comp
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
 export async function segmentVolume(o: any, options: Partial<SegmentOptions>): Promise<void> {
   if (o.images || o.pictures) throw new EmsegError('invalid-option', o.pictures ? '--pictures' : '--images', 'pictures are drawn for stack outputs only; open the labels image in napari or Neuroglancer');
-  const r = await runVolumeSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb, options, block: o.block, halo: o.halo,
+  const r = await runVolumeSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb, predIsMap: o.predIsMap ?? false, options, block: o.block, halo: o.halo,
     notice: (line) => process.stderr.write(`emseg segment: ${line}\n`),
     overwrite: o.overwrite ?? false, shard: o.shard, restart: o.restart ?? false, foreignImage: o.foreignImage ?? false, wait: o.wait ?? false,
     allowMissingChunks: o.allowMissingChunks ?? false },

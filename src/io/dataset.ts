@@ -1,6 +1,7 @@
 /** A dataset = grey images + binary membrane labels, paired slice by slice with explicit label polarity. */
 import { EmsegIoError } from './errors.js';
 import { MAX_STACK_ELEMENTS } from './limits.js';
+import { MembraneCount } from './plausibility.js';
 import { fullScale, openStack, sampleTypeOf, toFloat32 } from './stack.js';
 import type { ImageStack, ReadOptions, Slice, StackData, StackReader } from './stack.js';
 
@@ -22,7 +23,13 @@ export interface DatasetOptions extends ReadOptions {
   images: string | readonly string[];
   /** Same forms; omit for images only (inference). */
   labels?: string | readonly string[];
+  /**
+   * How the labels encode membrane. Omitted: the ISBI default, and labels that then read as mostly membrane are
+   * refused (code 'polarity', they look inverted); given: the user's choice, and such labels only get a warning.
+   */
   polarity?: LabelPolarity;
+  /** Where that warning goes (the CLI prints it on stderr). */
+  notice?: (line: string) => void;
   /** Image slice to network input in [0,1]; default toFloat32 (divide by the type's full range). */
   toFloat?: (slice: Slice) => Float32Array;
 }
@@ -45,6 +52,9 @@ export interface Dataset {
   imageFiles: string[];
   labelFiles: string[];
 }
+
+/** The ISBI 2012 labels' polarity: what labels are read as unless the user says otherwise. */
+export const DEFAULT_POLARITY: LabelPolarity = 'membrane-0-interior-255';
 
 export const LABEL_POLARITIES = ['membrane-0-interior-255', 'membrane-255-interior-0', 'membrane-1-interior-0', 'membrane-0-interior-1',
   'membrane-0-interior-max', 'membrane-max-interior-0'] as const satisfies readonly LabelPolarity[];
@@ -92,7 +102,7 @@ function notBinary(data: StackData, i: number, polarity: LabelPolarity, path: st
 
 /** Opens images and labels and checks the pairs (count and size) before any pixel is read. */
 async function openPairs(options: DatasetOptions): Promise<{ images: StackReader; labels?: StackReader }> {
-  polarityValues(options.polarity ?? 'membrane-0-interior-255'); // fail on a bad option before any file is read
+  polarityValues(options.polarity ?? DEFAULT_POLARITY); // fail on a bad option before any file is read
   const images = await openStack(options.images, options);
   if (options.labels === undefined) return { images };
   const labels = await openStack(options.labels, options);
@@ -115,9 +125,10 @@ export async function* iterateDataset(options: DatasetOptions): AsyncGenerator<D
 }
 
 async function* pairs({ images, labels }: { images: StackReader; labels?: StackReader }, options: DatasetOptions): AsyncGenerator<DatasetSlice> {
-  const polarity = options.polarity ?? 'membrane-0-interior-255';
+  const polarity = options.polarity ?? DEFAULT_POLARITY;
   const toFloat = options.toFloat ?? ((s: Slice) => toFloat32(s.data));
   const labelSlices = labels?.slices();
+  const membrane = new MembraneCount();
   for await (const img of images.slices()) {
     const base = { index: img.index, width: img.width, height: img.height, image: toFloat(img), imageFile: img.source };
     if (!labelSlices) {
@@ -126,8 +137,13 @@ async function* pairs({ images, labels }: { images: StackReader; labels?: StackR
     }
     const lab = (await labelSlices.next()).value;
     if (!lab) throw new EmsegIoError('mismatch', labels!.files.at(-1)!, 'label stack ended early (file changed while reading?)');
-    yield { ...base, label: labelsToMask(lab.data, polarity, lab.source), labelFile: lab.source };
+    const label = labelsToMask(lab.data, polarity, lab.source);
+    membrane.add(label);
+    yield { ...base, label, labelFile: lab.source };
   }
+  // Judged on the whole stack (one odd section is no reason to refuse); a streaming reader learns it at the end.
+  const named = typeof options.labels === 'string' ? options.labels : labels && describeFiles(labels);
+  if (labels) membrane.check(polarity, options.polarity !== undefined, named!, options.notice);
 }
 
 /** Loads a whole dataset: images as float32 raw intensities, labels as a 1 = membrane mask. */

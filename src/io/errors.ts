@@ -14,6 +14,8 @@ export type EmsegIoErrorCode =
   | 'too-large' // header claims a size we refuse to allocate
   | 'mismatch' // sizes/types/counts differ within a stack or between images and labels
   | 'not-binary' // a label image holds values other than the two the polarity allows
+  | 'polarity' // labels read with the default polarity are mostly membrane: almost certainly inverted
+  | 'not-a-map' // a --pred input's values are spread like a raw image's, not a membrane map's
   | 'invalid-data' // data handed to a writer is out of range (NaN, > 1, ...)
   | 'exists' // output exists and overwrite was not requested
   | 'special-file' // an output path is a device, FIFO, socket, folder or symbolic link: never replaced

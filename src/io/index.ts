@@ -21,7 +21,7 @@ export { checkOutputPath, hasTiffExtension, isFolderPath, outputFormatFor, write
 export { FolderOutput, MANIFEST_FILE, outputGuard } from './output-guard.js';
 export type { OutputGuard } from './output-guard.js';
 export type { AnySlice, BandedSlice, OutputFormat, ProbabilityMeaning, SliceSource, WriteOptions } from './write.js';
-export { LABEL_POLARITIES, iterateDataset, labelsToMask, loadDataset } from './dataset.js';
+export { DEFAULT_POLARITY, LABEL_POLARITIES, iterateDataset, labelsToMask, loadDataset } from './dataset.js';
 export type { Dataset, DatasetOptions, DatasetSlice, LabelPolarity } from './dataset.js';
 export { encodeTiff } from './tiff-write.js';
 export { encodePng } from './png.js';

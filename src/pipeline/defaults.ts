@@ -1,6 +1,6 @@
 import type { BackendKind } from '../backend/index.js';
 import { DEFAULT_TILE } from '../infer/predict.js';
-import type { LabelPolarity } from '../io/index.js';
+import { DEFAULT_POLARITY, type LabelPolarity } from '../io/index.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
 import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
 import type { TRAIN_CHOICES } from './train.js';
@@ -23,7 +23,7 @@ function option<T>(value: T, help: string): OptionDefault<T> {
 
 /** Options every stack command shares. */
 export const COMMON_DEFAULTS = Object.freeze({
-  polarity: option<LabelPolarity>('membrane-0-interior-255', 'label polarity'),
+  polarity: option<LabelPolarity>(DEFAULT_POLARITY, 'label polarity'),
   backend: option<BackendKind>('auto', 'auto, onednn or reference'),
 });
 

@@ -4,7 +4,7 @@
  * options and prints.
  */
 import { existsSync } from 'node:fs';
-import { EmsegIoError, type LabelPolarity } from '../io/index.js';
+import { DEFAULT_POLARITY, EmsegIoError, type LabelPolarity } from '../io/index.js';
 import {
   DEFAULT_SMALL_CELL_AREA, evaluateStacks, warpingBreakdown, warpingErrorLocations, type MetricName,
 } from '../metrics/index.js';
@@ -27,8 +27,15 @@ export interface EvaluateFilesOptions {
   imagesToGrey?: boolean;
   /** The prediction holds P(membrane) (1 = membrane): flip it. */
   membraneProb?: boolean;
-  /** How the labels encode membrane (default ISBI: 'membrane-0-interior-255'). */
+  /**
+   * How the labels encode membrane. Omitted: the ISBI default ('membrane-0-interior-255'), and labels that then read
+   * as mostly membrane are refused (code 'polarity'); given: such labels only get a warning through `notice`.
+   */
   polarity?: LabelPolarity;
+  /** The prediction is a membrane map even if its values are spread like a raw image's (else refused: 'not-a-map'). */
+  predIsMap?: boolean;
+  /** Warnings for the user (the CLI prints them on stderr). */
+  notice?: (line: string) => void;
   /** Metrics to compute (default all five). */
   metrics?: MetricName[];
   /** Write a report: .html (everything), .svg (plots) or .png (error-overlay mosaic). */
@@ -57,9 +64,9 @@ export async function evaluateFiles(o: EvaluateFilesOptions): Promise<EvaluateFi
   // Cheap checks first: a bad report path should not cost a whole evaluation.
   const kind = o.report === undefined ? undefined : reportKind(o.report);
   if (o.report !== undefined) refuseExisting(o.report, o.overwrite ?? false);
-  const polarity = o.polarity ?? 'membrane-0-interior-255';
+  const polarity = o.polarity ?? DEFAULT_POLARITY;
 
-  const inputs = await loadInputs({ ...o, polarity, onProgress: (d, t) => o.onProgress?.('load', d, t) });
+  const inputs = await loadInputs({ ...o, onProgress: (d, t) => o.onProgress?.('load', d, t) });
   const { gt, proposal } = inputs;
   const result = evaluateStacks(gt, proposal, { metrics: o.metrics, onProgress: (d, t) => o.onProgress?.('metrics', d, t) });
 

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { EmsegError } from '../errors.js';
-import { loadDataset, sampleTypeOf, type LabelPolarity, type SampleType } from '../io/index.js';
+import { DEFAULT_POLARITY, loadDataset, sampleTypeOf, type LabelPolarity, type SampleType } from '../io/index.js';
 import {
   DEFAULT_INTENSITY,
   formatIntensity,
@@ -64,7 +64,10 @@ export function predictIntensity(models: readonly LoadedModel[], inputType: Samp
 export interface TrainingDataOptions {
   images: string;
   labels: string;
-  polarity: LabelPolarity;
+  /** Omitted: the ISBI default, and labels that read as mostly membrane are refused (io/dataset.ts). */
+  polarity?: LabelPolarity;
+  /** Where the warning about labels that read as mostly membrane with a given polarity goes. */
+  notice?: (line: string) => void;
   /** An --intensity rule (default auto). */
   intensity?: string;
   /** Reduce colour images to their luma instead of refusing them. */
@@ -78,11 +81,11 @@ export async function loadTrainingData(o: TrainingDataOptions): Promise<TrainDat
   const spec = parseIntensity(o.intensity ?? DEFAULT_INTENSITY, o.intensityPath);
   let sampleType: SampleType | undefined;
   const normalise = sectionNormaliser(spec);
-  const data = await loadDataset({ images: o.images, labels: o.labels, polarity: o.polarity, colour: o.toGrey ? 'to-grey' : 'reject',
+  const data = await loadDataset({ images: o.images, labels: o.labels, polarity: o.polarity, notice: o.notice, colour: o.toGrey ? 'to-grey' : 'reject',
     toFloat: (s) => {
       sampleType ??= sampleTypeOf(s.data);
       return normalise(s);
     } });
-  return { images: data.images, labels: data.labels!, source: { images: o.images, labels: o.labels, polarity: o.polarity,
+  return { images: data.images, labels: data.labels!, source: { images: o.images, labels: o.labels, polarity: o.polarity ?? DEFAULT_POLARITY,
     [INTENSITY_FIELD]: formatIntensity(spec), [SAMPLE_TYPE_FIELD]: sampleType, ...(o.toGrey ? { to_grey: true } : {}) } };
 }

@@ -4,14 +4,17 @@
  * They never lie: `run.json` records the block layout (plan id) and what the run computes from (model and
  * input digests); reopening with a different layout or model is refused unless the caller restarts
  * explicitly, which clears every marker. A block's marker is written atomically and only by markDone(), which
- * the caller invokes after the block's chunks are fully written; it lists those chunk files with their sizes,
- * and isDone() checks that they are all still there, unchanged in size, and that the marker belongs to this
- * run. Failed blocks get a failure record (coordinates, error) that never counts as done.
+ * the caller invokes after the block's chunks are fully written; it lists those chunk files with their sizes and
+ * crc32 digests, and isDone() checks that they are all still there, unchanged in size and content, and that the
+ * marker belongs to this run (status() checks sizes only: it would otherwise read the whole output). Readers of the
+ * output check every chunk they read against the same digests (src/io/formats/chunk-digests.ts). Failed blocks get
+ * a failure record (coordinates, error) that never counts as done.
  */
 import { createHash } from 'node:crypto';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
+import { BLOCKS_DIR, DONE_SUFFIX, fileDigest } from '../io/formats/chunk-digests.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { RECORDS_DIR } from '../io/volume-output.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -73,7 +76,8 @@ interface DoneRecord {
   run: string;
   index: number;
   grid: readonly number[];
-  files: { path: string; size: number }[];
+  /** Chunk files relative to the output folder; crc32 is absent in markers of emseg versions before digests. */
+  files: { path: string; size: number; crc32?: number }[];
   finished: string;
 }
 
@@ -122,7 +126,7 @@ const markerName = (b: Block) => b.grid.join('.');
 export async function openMarkers(outDir: string, plan: BlockPlan, identity: RunIdentity, options: { restart?: boolean } = {}): Promise<MarkerStore> {
   const dir = join(outDir, MARKER_DIR);
   const runPath = join(dir, 'run.json');
-  const blocksDir = join(dir, 'blocks');
+  const blocksDir = join(dir, BLOCKS_DIR);
   const record: RunRecord = {
     version: MARKER_VERSION,
     layout: { id: plan.id, shape: plan.shape, block: plan.block, halo: plan.halo, align: plan.align },
@@ -158,14 +162,18 @@ async function readRecord<T>(path: string): Promise<T | undefined> {
 }
 
 function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPlan, run: string): MarkerStore {
-  const donePath = (b: Block) => join(blocksDir, `${markerName(b)}.done.json`);
+  const donePath = (b: Block) => join(blocksDir, `${markerName(b)}${DONE_SUFFIX}`);
   const failPath = (b: Block) => join(blocksDir, `${markerName(b)}.failed.json`);
 
-  async function valid(b: Block, rec: DoneRecord | undefined): Promise<boolean> {
+  /** The marker is this run's and its files are there in their size; with `content`, also in their crc32. */
+  async function valid(b: Block, rec: DoneRecord | undefined, content = false): Promise<boolean> {
     if (!rec || rec.version !== MARKER_VERSION || rec.run !== run || rec.index !== b.index) return false;
     for (const f of rec.files) {
-      const size = (await stat(join(outDir, f.path)).catch(() => undefined))?.size;
-      if (size !== f.size) return false;
+      const path = join(outDir, f.path);
+      if (content && f.crc32 !== undefined) {
+        const now = await fileDigest(path);
+        if (now?.size !== f.size || now.crc32 !== f.crc32) return false;
+      } else if ((await stat(path).catch(() => undefined))?.size !== f.size) return false;
     }
     return true;
   }
@@ -173,13 +181,14 @@ function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPl
   return {
     dir,
     run,
-    isDone: async (b) => valid(b, await readRecord<DoneRecord>(donePath(b))),
+    isDone: async (b) => valid(b, await readRecord<DoneRecord>(donePath(b)), true),
     async markDone(b, files = []) {
       const entries = [];
       for (const f of files) {
         const s = await stat(f).catch(() => undefined);
-        if (!s?.isFile()) throw new EmsegError('not-found', f, `block ${markerName(b)} is marked done but its chunk file is missing`);
-        entries.push({ path: relative(outDir, f), size: s.size });
+        const d = s?.isFile() ? await fileDigest(f) : undefined;
+        if (!d) throw new EmsegError('not-found', f, `block ${markerName(b)} is marked done but its chunk file is missing`);
+        entries.push({ path: relative(outDir, f), size: d.size, crc32: d.crc32 });
       }
       const rec: DoneRecord = { version: MARKER_VERSION, run, index: b.index, grid: b.grid, files: entries, finished: new Date().toISOString() };
       writeFileAtomic(donePath(b), JSON.stringify(rec));
@@ -205,7 +214,7 @@ async function countMarkers(blocksDir: string, plan: BlockPlan, run: string, val
   for (const name of names) {
     const b = byName.get(name.replace(/\.(done|failed)\.json$/, ''));
     if (!b) continue;
-    if (name.endsWith('.done.json')) {
+    if (name.endsWith(DONE_SUFFIX)) {
       const rec = await readRecord<DoneRecord>(join(blocksDir, name));
       if (await valid(b, rec)) {
         done++;
@@ -233,7 +242,7 @@ export async function readRunStatus(outDir: string): Promise<RunStatus & { layou
   const v = (x: readonly number[]) => x as unknown as BlockPlan['shape'];
   const plan = planBlocks(v(shape), v(block), v(halo), v(align));
   if (plan.id !== record.layout.id) throw new EmsegError('corrupt', runPath, 'recorded layout does not match its id; the record was edited');
-  const status = await makeStore(dir, join(dir, 'blocks'), outDir, plan, runId(record)).status();
+  const status = await makeStore(dir, join(dir, BLOCKS_DIR), outDir, plan, runId(record)).status();
   return { ...status, layout: record.layout };
 }
 

@@ -3,6 +3,7 @@ import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { FolderOutput, checkOutputPath, descriptionAttributes, hasTiffExtension, isFolderPath, openStack, outputGuard, toFloat32, writeStack,
   type OutputFormat, type Slice, type SliceLike } from '../io/index.js';
+import { recordedAsMap, stackSpread } from '../io/plausibility.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
 import { mapSegmentOptions } from './close-gaps.js';
@@ -23,6 +24,8 @@ export interface SegmentJob {
    */
   options: Partial<SegmentOptions>;
   overwrite: boolean;
+  /** The maps are maps even if their values are spread like a raw image's (else refused, code 'not-a-map'). */
+  predIsMap?: boolean;
   /** Lines for the user (the CLI prints them on stderr): which recorded options the segmentation uses. */
   notice?: (message: string) => void;
 }
@@ -60,7 +63,10 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
     throw new EmsegError('invalid-option', '--pictures', `is the label folder ${o.out}; give the pictures their own folder`);
   }
   const maps = await openStack(o.pred);
-  const options = mapSegmentOptions(descriptionAttributes(maps.description), maps.files[0]!, o.options, o.notice);
+  const attributes = descriptionAttributes(maps.description);
+  // A raw image segments into noise with no error: refused by its values (the first sections, read once more).
+  if (!o.predIsMap && !recordedAsMap(attributes)) (await stackSpread(maps)).check(o.pred);
+  const options = mapSegmentOptions(attributes, maps.files[0]!, o.options, o.notice);
   const images = o.images ? await openStack(o.images) : undefined;
   if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
     throw new EmsegIoError('mismatch', o.images!, `${images.depth} sections of ${images.width}x${images.height} do not match the maps' ` +

@@ -81,7 +81,8 @@ export function buildTrainConfig(o: TrainOptions & Pick<TrainConfig, 'model' | '
 export interface TrainJob extends TrainOptions {
   images: string;
   labels: string;
-  polarity: LabelPolarity;
+  /** Omitted: the ISBI default, and labels that then read as mostly membrane are refused (they look inverted). */
+  polarity?: LabelPolarity;
   out: string;
   /** Zoo name or spec file (ignored with `init`, whose spec is used). */
   model: string;
@@ -114,7 +115,7 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainJobHoo
   }
   checkTrainChoices(o, (name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
   const spec = modelSpecFor(o);
-  const data = await loadTrainingData(o);
+  const data = await loadTrainingData({ ...o, notice: hooks.onNotice });
   const depth = data.images.depth;
   const holdOut = o.holdOut ?? [];
   for (const [flag, list] of [['--val', o.val], ['--hold-out', holdOut]] as const) {

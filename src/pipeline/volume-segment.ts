@@ -24,6 +24,7 @@ import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { createLabelsImage, createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { missingChunksNotice, type Vec3, type VolumeReader } from '../io/formats/volume.js';
+import { recordedAsMap, volumeSpread } from '../io/plausibility.js';
 import { openVolume, volumeLocation } from '../io/registry.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
@@ -55,6 +56,8 @@ export interface VolumeSegmentJob {
   options: Partial<SegmentOptions>;
   /** Told which options came from the maps' metadata. */
   notice?: (line: string) => void;
+  /** The maps are maps even if their values are spread like a raw image's (else refused, code 'not-a-map'). */
+  predIsMap?: boolean;
   block?: Vec3;
   halo?: number;
   overwrite?: boolean;
@@ -125,6 +128,12 @@ function checkJob(job: VolumeSegmentJob, reader: VolumeReader): void {
   }
 }
 
+/** Refuses a raw image given as maps (it segments into noise with no error), judged on a bounded sample of sections. */
+async function checkMaps(job: VolumeSegmentJob, reader: VolumeReader): Promise<void> {
+  if (job.predIsMap || recordedAsMap(reader.attributes)) return;
+  (await volumeSpread(reader)).check(job.pred);
+}
+
 /** The labels output: a standalone multiscale labels image, or a labels image inside an OME-Zarr image. */
 async function createOutput(job: VolumeSegmentJob, options: SegmentOptions, plan: BlockPlan, halo: number): Promise<OmeZarrWriter> {
   const extra = { maps: resolve(job.pred), segment: options, halo };
@@ -186,6 +195,7 @@ export async function runVolumeSegment(job: VolumeSegmentJob, progress: Progress
   const reader = await openVolume(job.pred, { scale: job.scale, allowMissingChunks: job.allowMissingChunks });
   try {
     checkJob(job, reader);
+    await checkMaps(job, reader);
     const r = await openRun(job, reader);
     const base = { out: job.out, plan: r.plan };
     if ((await r.final.status()).remaining === 0) {

@@ -1,9 +1,11 @@
 /** Loads labels, prediction and (optionally) raw images as whole stacks for the metrics, checking them against each other. */
 import { parseIntensity, sectionNormaliser } from '../image/intensity.js';
 import {
+  DEFAULT_POLARITY,
   EmsegIoError,
   LABEL_POLARITIES,
   MAX_STACK_ELEMENTS,
+  descriptionAttributes,
   labelsToMask,
   openStack,
   toFloat32,
@@ -12,6 +14,7 @@ import {
   type Slice,
   type StackReader,
 } from '../io/index.js';
+import { MembraneCount, ValueSpread, recordedAsMap } from '../io/plausibility.js';
 
 /** Where one section came from, for captions and error messages. */
 export interface SectionSource {
@@ -42,12 +45,19 @@ export interface LoadOptions {
   imagesIntensity?: string;
   /** Reduce colour raw images to their luma instead of refusing them. */
   imagesToGrey?: boolean;
+  /** Omitted: the ISBI default, and labels that then read as mostly membrane are refused (they look inverted). */
   polarity?: LabelPolarity;
   membraneProb?: boolean;
+  /** The prediction is a membrane map even if its values are spread like a raw image's (an untrained model's map). */
+  predIsMap?: boolean;
+  /** Where warnings go (labels that read as mostly membrane with a polarity the user gave). */
+  notice?: (line: string) => void;
   onProgress?: (done: number, total: number) => void;
 }
 
 const where = (r: StackReader): string => (r.files.length === 1 ? r.files[0]! : `${r.files[0]} .. ${r.files.at(-1)} (${r.files.length} files)`);
+/** The input as the user gave it when it is one path (a folder, a file), else its files. */
+const named = (input: string | readonly string[], r: StackReader): string => (typeof input === 'string' ? input : where(r));
 const size = (r: StackReader): string => `${r.width}x${r.height} with ${r.depth} section${r.depth === 1 ? '' : 's'}`;
 
 function checkPair(what: string, other: StackReader, labels: StackReader): void {
@@ -75,7 +85,7 @@ function toProposal(s: Slice, membraneProb: boolean): Float32Array {
 }
 
 export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
-  const polarity = o.polarity ?? 'membrane-0-interior-255';
+  const polarity = o.polarity ?? DEFAULT_POLARITY;
   if (!LABEL_POLARITIES.includes(polarity)) {
     throw new RangeError(`unknown label polarity "${String(polarity)}"; use one of ${LABEL_POLARITIES.join(', ')}`);
   }
@@ -96,19 +106,26 @@ export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
   const step = (): void => o.onProgress?.(++done, total);
 
   const gt: ImageStack<Uint8Array> = { width, height, depth, data: new Uint8Array(n * depth) };
+  const membraneCount = new MembraneCount();
   for await (const s of labels.slices()) {
     const membrane = labelsToMask(s.data, polarity, s.source);
+    membraneCount.add(membrane);
     const out = gt.data.subarray(s.index * n, (s.index + 1) * n);
     for (let i = 0; i < n; i++) out[i] = 1 - membrane[i]!;
     step();
   }
+  membraneCount.check(polarity, o.polarity !== undefined, named(o.labels, labels), o.notice);
   const proposal: ImageStack<Float32Array> = { width, height, depth, data: new Float32Array(n * depth) };
   const sources: SectionSource[] = [];
+  // A raw image given as the prediction scores as garbage with no error: refused by its value spread.
+  const spread = o.predIsMap || recordedAsMap(descriptionAttributes(prediction.description)) ? undefined : new ValueSpread();
   for await (const s of prediction.slices()) {
+    spread?.add(s.data);
     proposal.data.set(toProposal(s, o.membraneProb ?? false), s.index * n);
     sources.push({ file: s.source, page: s.page });
     step();
   }
+  spread?.check(named(o.prediction, prediction));
   let raw: ImageStack<Float32Array> | undefined;
   if (images) {
     raw = { width, height, depth, data: new Float32Array(n * depth) };

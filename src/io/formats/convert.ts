@@ -88,11 +88,16 @@ export async function convertToOmeZarr(src: VolumeReader, out: string, o: Conver
       voxelSize: o.voxelSize, unit: o.unit, polarity: o.polarity, name: basename(out).replace(/\.zarr$/i, ''),
       extra: { source: src.path, sourceFormat: src.format },
     });
+    // One process writes every chunk: each array's chunk digests go in the output's .emseg/ (chunk-digests.ts).
+    writer.recordDigests();
     await copyVolume(src, writer, report, 'convert');
+    writer.sealDigests();
     await pyramid(writer, report, 'pyramid');
     if (o.labels) {
       const lw = await writer.addLabels(o.labelsName ?? DEFAULT_LABELS_NAME, { dtype: o.labels.dtype, compression: o.compression });
+      lw.recordDigests();
       await copyVolume(o.labels, lw, report, 'labels');
+      lw.sealDigests();
       await pyramid(lw, report, 'labels pyramid');
     }
     await replace(tmp, out, exists);

@@ -19,6 +19,7 @@ import type { Downsampling } from './pyramid.js';
 import { regionShape, stridesOf } from './volume.js';
 import type { Region, ScaleLevel, StackData, Vec3 } from './volume.js';
 import { AtomicFileSystemStore, openZarr } from './zarr.js';
+import { DigestRecorder } from './chunk-digests.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 
 export type ImageKind = 'image' | 'membrane' | 'labels';
@@ -70,7 +71,15 @@ export interface OmeZarrWriter {
   writeRegion(region: Region, data: StackData): Promise<void>;
   /** Files of the full-resolution chunks inside `region` (for done markers). */
   chunkFiles(region: Region): string[];
-  /** Fills levels 1.. from level 0 (call once level 0 is complete). */
+  /**
+   * Records the digests of the level-0 chunks this writer writes from now on, for a writer that alone writes all of
+   * level 0 (convert); sealDigests() stores them once level 0 is complete. Blockwise runs, whose blocks many
+   * processes write, keep their chunks' digests in the done markers instead (src/pipeline/markers.ts).
+   */
+  recordDigests(): void;
+  /** Stores the level-0 digests recorded since recordDigests() (nothing without it); call once level 0 is complete. */
+  sealDigests(): void;
+  /** Fills levels 1.. from level 0 (call once level 0 is complete), recording each level's chunk digests. */
   buildPyramid(onBand?: (done: number, total: number) => void): Promise<void>;
   /** Adds an OME-Zarr labels image (`labels/<name>/`) of the same shape; returns its writer. */
   addLabels(name: string, options: { dtype: SampleType; compression?: Compression }): Promise<OmeZarrWriter>;
@@ -198,8 +207,36 @@ async function checkSameLayout(dir: string, shapes: Vec3[], o: OmeZarrOptions): 
   }
 }
 
+/** An atomic store that also tells the digest recorder of a chunk's level (its first key part) what it wrote. */
+class RecordingStore extends AtomicFileSystemStore {
+  readonly recorders = new Map<string, DigestRecorder>();
+
+  override async set(key: `/${string}`, value: Uint8Array): Promise<void> {
+    await super.set(key, value);
+    this.recorders.get(key.split('/')[1]!)?.add(key, value);
+  }
+
+  /** Starts recording `level` (forgetting its old record first, so no record describes older chunks). */
+  record(level: number): DigestRecorder {
+    this.recorders.get(String(level))?.abort();
+    const r = new DigestRecorder(this.root, String(level));
+    this.recorders.set(String(level), r);
+    return r;
+  }
+
+  seal(level: number): void {
+    this.recorders.get(String(level))?.seal();
+    this.recorders.delete(String(level));
+  }
+
+  abort(level: number): void {
+    this.recorders.get(String(level))?.abort();
+    this.recorders.delete(String(level));
+  }
+}
+
 function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWriter {
-  const store = new AtomicFileSystemStore(dir);
+  const store = new RecordingStore(dir);
   const arrays = new Map<number, Promise<zarr.Array<zarr.DataType, AtomicFileSystemStore>>>();
   const arrayAt = (l: number) => {
     if (!arrays.has(l)) arrays.set(l, zarr.open.v2(zarr.root(store).resolve(String(l)), { kind: 'array', attrs: false }));
@@ -242,31 +279,46 @@ function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWrite
       }
       return files;
     },
-    buildPyramid: (onBand) => buildPyramid(dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, onBand),
+    recordDigests: () => void store.record(0),
+    sealDigests: () => store.seal(0),
+    buildPyramid: (onBand) => buildPyramid(dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, store, onBand),
     addLabels: (name, lo) => addLabelsImage(dir, o, shapes.length, name, lo),
   };
 }
 
 type LevelWrite = (level: number, region: Region, data: StackData) => Promise<void>;
 
-/** Levels 1.. from the level below, band by band (chunk depth x chunk height x all of x). */
-async function buildPyramid(dir: string, shapes: Vec3[], chunks: Vec3, method: Downsampling, write: LevelWrite, onBand?: (done: number, total: number) => void): Promise<void> {
+/**
+ * Levels 1.. from the level below, band by band (chunk depth x chunk height x all of x). Each level's digest
+ * record is removed before its first chunk is written and stored after its last, so a level is either described
+ * by its record or (interrupted) read unverified, never checked against older chunks.
+ */
+async function buildPyramid(dir: string, shapes: Vec3[], chunks: Vec3, method: Downsampling, write: LevelWrite, store: RecordingStore,
+  onBand?: (done: number, total: number) => void): Promise<void> {
   const bands = shapes.slice(1).reduce((n, s) => n + Math.ceil(s[0] / chunks[0]) * Math.ceil(s[1] / chunks[1]), 0);
   let done = 0;
   for (let l = 1; l < shapes.length; l++) {
     const src = await openZarr(join(dir, String(l - 1)));
-    const [d, h, w] = shapes[l]!;
-    for (let z0 = 0; z0 < d; z0 += chunks[0]) {
-      for (let y0 = 0; y0 < h; y0 += chunks[1]) {
-        const z1 = Math.min(z0 + chunks[0], d);
-        const y1 = Math.min(y0 + chunks[1], h);
-        const from: Region = { start: [z0, 2 * y0, 0], end: [z1, Math.min(2 * y1, src.shape[1]), src.shape[2]] };
-        const data = downsample2x(await src.readRegion(from), regionShape(from), method);
-        await write(l, { start: [z0, y0, 0], end: [z1, y1, w] }, data);
-        onBand?.(++done, bands);
+    store.record(l);
+    try {
+      const [d, h, w] = shapes[l]!;
+      for (let z0 = 0; z0 < d; z0 += chunks[0]) {
+        for (let y0 = 0; y0 < h; y0 += chunks[1]) {
+          const z1 = Math.min(z0 + chunks[0], d);
+          const y1 = Math.min(y0 + chunks[1], h);
+          const from: Region = { start: [z0, 2 * y0, 0], end: [z1, Math.min(2 * y1, src.shape[1]), src.shape[2]] };
+          const data = downsample2x(await src.readRegion(from), regionShape(from), method);
+          await write(l, { start: [z0, y0, 0], end: [z1, y1, w] }, data);
+          onBand?.(++done, bands);
+        }
       }
+      store.seal(l);
+    } catch (err) {
+      store.abort(l);
+      throw err;
+    } finally {
+      await src.close();
     }
-    await src.close();
   }
 }
 

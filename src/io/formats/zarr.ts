@@ -13,6 +13,7 @@ import type { Region, ScaleLevel, StackData, Vec3, VolumeReader } from './volume
 import { BYTES_PER_SAMPLE, type SampleType } from '../stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 import { checkArrayMetadata } from './zarr-metadata.js';
+import { ChunkVerifier } from './chunk-digests.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 
 /** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
@@ -178,13 +179,14 @@ interface ChunkPolicy {
 /**
  * The store every reader opens: when `confined`, it reads only files whose real path lies inside its (real) root
  * (a chunk or metadata file that is a link to a place outside is refused, naming it); once armed with a chunk
- * policy, an absent chunk file is refused or counted instead of silently becoming the fill value.
+ * policy, an absent chunk file is refused or counted instead of silently becoming the fill value; with a verifier,
+ * a chunk emseg wrote is checked against its recorded digest.
  */
 export class ReadStore extends FileSystemStore {
   private realRoot: Promise<string> | undefined;
   chunks: ChunkPolicy | undefined;
 
-  constructor(root: string, private readonly confined = false) {
+  constructor(root: string, private readonly confined = false, private readonly verifier?: ChunkVerifier) {
     super(root);
   }
 
@@ -212,7 +214,9 @@ export class ReadStore extends FileSystemStore {
 
   override async get(key: `/${string}`, opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
     await this.inside(key);
-    return this.found(key, await super.get(key, opts));
+    const bytes = this.found(key, await super.get(key, opts));
+    if (bytes !== undefined) await this.verifier?.check(key, bytes);
+    return bytes;
   }
 
   override async getRange(key: `/${string}`, range: Parameters<FileSystemStore['getRange']>[1],
@@ -230,7 +234,8 @@ async function openArray(root: string, array: string, where: string, version: Za
   const metaFile = join(where, version === 3 ? 'zarr.json' : '.zarray');
   const meta = await readJson(metaFile);
   if (meta) await checkArrayMetadata(meta, metaFile, version); // absent: zarrita's refusal below names it
-  const loc = zarr.root(new ReadStore(root, confined));
+  // Chunks emseg wrote are checked against the digests it recorded (chunk-digests.ts); foreign data reads as is.
+  const loc = zarr.root(new ReadStore(root, confined, await ChunkVerifier.open(root, array, confined)));
   const at = array ? loc.resolve(array) : loc;
   try {
     const node = version === 3 ? await zarr.open.v3(at, { kind: 'array' }) : await zarr.open.v2(at, { kind: 'array' });
