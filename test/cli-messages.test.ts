@@ -5,10 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { isEmsegError } from '../src/errors.js';
+import { convertToOmeZarr } from '../src/io/formats/convert.js';
+import { EmsegIoError } from '../src/io/errors.js';
+import { openVolume } from '../src/io/registry.js';
 import { nativeInfo } from '../src/backend/onednn/index.js';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { writeStack } from '../src/io/index.js';
@@ -152,4 +156,20 @@ test('option errors raised by the library name the flag: train --balance subsamp
     val: [2], resume: false, overwrite: false, tile: 16, batch: 1, steps: 1, epochSteps: 1, optimizer: 'adam', lr: 1e-3, momentum: 0.9,
     weightDecay: 0, schedule: 'constant', warmup: 1, balance: 'subsample', malisWeight: 1, select: 'v_rand', seed: 1, checkpointMinutes: 3 };
   await assert.rejects(runTrain(job, createReferenceBackend('float32'), {}), (e) => isEmsegError(e, 'invalid-option') && e.path === '--balance');
+});
+
+test('convert --kind labels of a float volume names the input and --kind, not the writer\'s dtype field', async () => {
+  const f = await fixture();
+  const out = join(f.dir, 'labels.zarr');
+  const r = emseg(['convert', f.maps, out, '--kind', 'labels', '--quiet']);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /maps\.tif.*--kind labels/);
+  assert.doesNotMatch(r.stderr, /emseg: dtype:/);
+  const src = await openVolume(f.maps);
+  try {
+    await assert.rejects(convertToOmeZarr(src, out, { kind: 'labels' }), (e) => e instanceof EmsegIoError && e.code === 'invalid-data' && e.path === f.maps);
+  } finally {
+    await src.close();
+  }
+  assert.ok(!existsSync(out));
 });
