@@ -6,7 +6,11 @@
 export class EmsegError extends Error {
   /** Stable machine-readable kind, e.g. 'not-found', 'invalid-option', 'diverged'. */
   readonly code: string;
-  /** The file, folder, spec field, layer or flag the error is about ('' when none applies). */
+  /**
+   * The file, folder, spec field, layer or flag the error is about ('' when none applies). An option's error names
+   * what the user typed: the pipeline (src/pipeline, whose job fields are the CLI's flags) names the flag
+   * ('--block'); code that also serves study files or the API takes that name from its caller (a `flag` argument).
+   */
   readonly path: string;
 
   constructor(code: string, path: string, message: string, options?: { cause?: unknown }) {

@@ -2,8 +2,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { decode } from 'fast-png';
@@ -13,7 +14,7 @@ import { classifyPaths } from '../src/viewer/classify.js';
 import { ViewModel } from '../src/viewer/model.js';
 import type { ErrorMarks, Manifest, PointReadout, StudyChart, TrainingCurves } from '../src/viewer/protocol.js';
 import { cellColour, hot, LABEL_COLOUR } from '../src/viewer/render.js';
-import { startServer, type ViewServer } from '../src/viewer/server.js';
+import { allowedHostHeaders, startServer, type ViewServer } from '../src/viewer/server.js';
 import { LruCache } from '../src/viewer/lru.js';
 import { cutTile, halve, levelCount } from '../src/viewer/source.js';
 import { REPO_ROOT } from './helpers/data.js';
@@ -34,11 +35,16 @@ after(async () => {
   rmSync(TMP, { recursive: true, force: true });
 });
 
-/** A raw request: the path goes on the wire exactly as written (fetch would normalise '..'). */
-function raw(path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
-  const { port } = new URL(server.url);
+type RawResponse = { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer };
+
+/**
+ * A raw request: the path goes on the wire exactly as written (fetch would normalise '..'); `host` is the Host
+ * header (default: the server's own address), the connection always goes to 127.0.0.1.
+ */
+function raw(path: string, method = 'GET', host?: string, to: ViewServer = server): Promise<RawResponse> {
+  const { port } = new URL(to.url);
   return new Promise((resolvePromise, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, ...(host === undefined ? {} : { headers: { Host: host } }) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolvePromise({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -156,6 +162,66 @@ test('bad requests get a clean refusal naming the problem', async () => {
   }
 });
 
+/** Every route, with a request that succeeds for the server's own host (the page, tiles, data endpoints). */
+const ROUTES = ['/', '/viewer.js', '/viewer.css', '/api/manifest', '/api/tile/image/0/0/0/0.png', '/api/tile/map/1/1/0/0.png',
+  '/api/point?z=0&x=1&y=1', '/api/errors/0', '/api/training', '/api/study'];
+
+/** A refusal for a foreign Host: 403, short plain text, nothing of the data. */
+function assertHostRefused(r: RawResponse, what: string, head = false): void {
+  assert.equal(r.status, 403, `${what}: ${r.body.toString().slice(0, 80)}`);
+  assert.match(String(r.headers['content-type']), /^text\/plain/, what);
+  if (head) return assert.equal(r.body.length, 0, what);
+  const body = r.body.toString();
+  assert.ok(body.length < 300 && /refused/.test(body) && /--allow-host/.test(body), `${what}: ${body}`);
+  assert.ok(!body.includes('{') && !body.includes('PNG') && !body.includes('<'), `${what} leaked: ${body}`);
+}
+
+test('DNS rebinding: a request for any other host is refused on every route, before the method or route is looked at', async () => {
+  const { port } = new URL(server.url);
+  const foreign = [`evil.example:${port}`, 'evil.example', `localhost.evil.example:${port}`, `127.0.0.1.nip.io:${port}`,
+    `127.0.0.1:${Number(port) + 1}`, `localhost:${Number(port) + 1}`, 'localhost', `[::1]:${Number(port) + 1}`];
+  for (const host of foreign) {
+    for (const path of [...ROUTES, '/nowhere', '/../../etc/passwd']) assertHostRefused(await raw(path, 'GET', host), `${host} ${path}`);
+    assertHostRefused(await raw('/api/manifest', 'HEAD', host), `${host} HEAD`, true);
+    assertHostRefused(await raw('/api/manifest', 'POST', host), `${host} POST`);
+  }
+  // HTTP/1.0 may leave the Host header out (Node's parser answers HTTP/1.1 without one with a bare 400 itself).
+  const noHost = await new Promise<string>((resolveText, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET /api/manifest HTTP/1.0\r\n\r\n'));
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    socket.on('end', () => resolveText(text));
+    socket.on('error', reject);
+  });
+  assert.match(noHost, /^HTTP\/1\.1 403 /);
+  assert.ok(!noHost.includes('"layers"'), noHost);
+});
+
+test('requests for the bound address, localhost and [::1] with the server\'s port are answered', async () => {
+  const { port } = new URL(server.url);
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LocalHost:${port}`, `[::1]:${port}`]) {
+    for (const path of ROUTES) assert.equal((await raw(path, 'GET', host)).status, 200, `${host} ${path}`);
+  }
+});
+
+test('names given with allowHosts (emseg view --allow-host) are answered too, with the server\'s port or their own', async () => {
+  const refused: string[] = [];
+  const other = await startServer(model, '127.0.0.1', 0, { allowHosts: ['Viewer.Lab.example', 'localhost:9000', '10.1.2.3'], onRefusedHost: (h) => refused.push(h) });
+  try {
+    const { port } = new URL(other.url);
+    for (const host of [`viewer.lab.example:${port}`, 'localhost:9000', `10.1.2.3:${port}`, `127.0.0.1:${port}`]) {
+      for (const path of ROUTES) assert.equal((await raw(path, 'GET', host, other)).status, 200, `${host} ${path}`);
+    }
+    for (const host of ['viewer.lab.example:9000', `evil.example:${port}`, `lab.example:${port}`]) {
+      assertHostRefused(await raw('/api/manifest', 'GET', host, other), host);
+    }
+    assert.deepEqual(refused, ['viewer.lab.example:9000', `evil.example:${port}`, `lab.example:${port}`]);
+  } finally {
+    await other.close();
+  }
+  assert.throws(() => allowedHostHeaders('127.0.0.1', 1, ['evil/path']), (e) => isEmsegError(e, 'invalid-option'));
+});
+
 test('a symlink in a given folder that points outside it is not served', async () => {
   const outside = join(TMP, 'outside');
   mkdirSync(outside);
@@ -254,4 +320,19 @@ test('emseg view: positional paths, prints the URL, serves, warns off loopback, 
     await new Promise((r) => setTimeout(r, 100));
     assert.match(stderr(), /WARNING: listening on 0\.0\.0\.0/);
   });
+});
+
+test('emseg view --allow-host: the name is answered, other hosts refused and named on stderr; a malformed name stops it', async () => {
+  await withCli([f.images, '--port', '0', '--allow-host', 'viewer.lab.example', '--allow-host', 'localhost:9000'], async (url, stderr) => {
+    const { port } = new URL(url);
+    const cli = { url } as ViewServer;
+    assert.equal((await raw('/api/manifest', 'GET', `viewer.lab.example:${port}`, cli)).status, 200);
+    assert.equal((await raw('/api/manifest', 'GET', 'localhost:9000', cli)).status, 200);
+    assertHostRefused(await raw('/api/manifest', 'GET', `evil.example:${port}`, cli), 'evil.example');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(stderr(), /refused a request for host 'evil\.example:\d+'.*--allow-host/);
+  });
+  const bad = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'emseg.js'), 'view', f.images, '--port', '0', '--allow-host', 'evil.example/x'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--allow-host/);
 });

@@ -80,7 +80,7 @@ test('uint8 maps record their polarity; per-section intensity statistics are ref
 
 test('a block size that is not a multiple of the network stride is refused by flag', async () => {
   const { job } = await smallJob();
-  await assert.rejects(runVolumePredict({ ...job, block: [1, 50, 48] }), (e) => e instanceof EmsegError && e.path === 'block');
+  await assert.rejects(runVolumePredict({ ...job, block: [1, 50, 48] }), (e) => e instanceof EmsegError && e.code === 'invalid-option' && e.path === '--block');
 });
 
 test('float volumes outside [0, 1] under auto fail their blocks (intensity-range), never clipped; a fixed range reads them', async () => {

@@ -1,4 +1,5 @@
 import { createBackend, type Backend, type Precision } from '../backend/index.js';
+import { EmsegError, isEmsegError } from '../errors.js';
 import { Predictor } from '../infer/predict.js';
 import { Network } from '../nn/network.js';
 import { initParams, zeroGrads } from '../nn/params.js';
@@ -14,6 +15,9 @@ export interface BenchOptions {
   iters: number;
   warmup: number;
   precisions: Precision[];
+  /** Skip, with a notice, a precision this machine cannot run (bf16 without CPU support or addon) instead of failing. */
+  skipUnavailable?: boolean;
+  notice?: (line: string) => void;
   threads?: number;
   backend?: 'auto' | 'onednn' | 'reference';
   /** Patch classifiers: also time per-window classification of a crop this size against dense scanning. */
@@ -78,8 +82,12 @@ export function trainFlops(plan: Plan): number {
 export function benchModel(spec: ModelSpec, options: BenchOptions): BenchResult[] {
   const results: BenchResult[] = [];
   const forwardMode = spec.window ? 'dense' : 'strided';
-  for (const precision of options.precisions) {
-    const backend = createBackend({ kind: options.backend, precision, threads: options.threads });
+  // Every backend first: a precision that cannot run is refused (or skipped) before any timing is spent.
+  const backends = options.precisions.flatMap((precision) => {
+    const backend = benchBackend(precision, options);
+    return backend ? [{ precision, backend }] : [];
+  });
+  for (const { precision, backend } of backends) {
     const rng = new Rng(7);
 
     const fSize = inputSizeFor(spec, options.forwardSize, forwardMode);
@@ -120,6 +128,27 @@ export function benchModel(spec: ModelSpec, options: BenchOptions): BenchResult[
     });
   }
   return results;
+}
+
+/**
+ * The backend for one precision. bf16 runs on oneDNN only (with CPU support): the reference backend would time
+ * fp32 under bf16's name, and a failure is named by --precision (skipped with a notice under `skipUnavailable`).
+ */
+function benchBackend(precision: Precision, options: BenchOptions): Backend | undefined {
+  if (precision !== 'bfloat16') return createBackend({ kind: options.backend, precision, threads: options.threads });
+  let why: string;
+  if (options.backend === 'reference') why = 'the reference backend has no bf16 (it runs on --backend onednn or auto)';
+  else {
+    try {
+      return createBackend({ kind: 'onednn', precision, threads: options.threads });
+    } catch (err) {
+      if (!isEmsegError(err, 'native-capability', 'native-unavailable')) throw err;
+      why = err.message;
+    }
+  }
+  if (!options.skipUnavailable) throw new EmsegError('invalid-option', '--precision', `bf16 cannot run here: ${why}`);
+  options.notice?.(`bf16 skipped: ${why}`);
+  return undefined;
 }
 
 /** Dense scanning of a crop against classifying each of its pixels' windows one by one (batched windows). */

@@ -1,8 +1,8 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { benchModel } from '../bench/bench.js';
 import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
 import { resolveSpec } from '../models/zoo.js';
-import { backendKind, positiveInt, precisionList } from './options.js';
+import { backendKind, positiveInt, precisionChoice } from './options.js';
 
 export function registerBench(program: Command): void {
   program
@@ -14,7 +14,8 @@ export function registerBench(program: Command): void {
     .option('--batch <n>', 'batch size', positiveInt, 1)
     .option('--iters <n>', 'timed runs', positiveInt, 15)
     .option('--warmup <n>', 'untimed warm-up runs', positiveInt, 3)
-    .option('--precision <list>', 'fp32, bf16 or both', precisionList, precisionList('fp32,bf16'))
+    .addOption(new Option('--precision <list>', 'fp32, bf16, a list (fp32,bf16: each required) or both (bf16 skipped with a note where '
+      + 'this machine cannot run it)').argParser(precisionChoice).default(precisionChoice('both'), 'both'))
     .option('--threads <n>', 'CPU threads (default EMSEG_THREADS or all cores)', positiveInt)
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--sliding-crop <px>', 'patch classifiers: time per-window classification of a crop vs dense scanning', positiveInt)
@@ -25,7 +26,8 @@ export function registerBench(program: Command): void {
       const spec = resolveSpec(model);
       const results = benchModel(spec, {
         trainSize: o.trainSize, forwardSize: o.forwardSize, batch: o.batch, iters: o.iters, warmup: o.warmup,
-        precisions: o.precision, threads: o.threads, backend: o.backend, slidingCrop: o.slidingCrop,
+        precisions: o.precision.precisions, skipUnavailable: o.precision.skipUnavailable,
+        notice: (m: string) => process.stderr.write(`emseg bench: ${m}\n`), threads: o.threads, backend: o.backend, slidingCrop: o.slidingCrop,
         sectionSize: o.section, sectionTta: o.sectionTta ?? false,
       });
       if (o.json) {

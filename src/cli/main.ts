@@ -38,8 +38,7 @@ export function packageVersion(): string {
 export function buildProgram(): Command {
   const program = new Command('emseg')
     .description('Deep CNN membrane segmentation of EM images (Fakhry, Peng & Ji 2016), on oneDNN')
-    .version(packageVersion(), '-V, --version', 'print the emseg version')
-    .showHelpAfterError();
+    .version(packageVersion(), '-V, --version', 'print the emseg version');
   registerDemo(program);
   registerModels(program);
   registerBench(program);
@@ -59,7 +58,14 @@ export function buildProgram(): Command {
   registerWorker(program);
   registerCancel(program);
   registerView(program);
+  hintAfterErrors(program, ['emseg']);
   return program;
+}
+
+/** After a usage error (missing or bad option, unknown command): the one error line and where the usage is, not the whole help. */
+function hintAfterErrors(command: Command, path: string[]): void {
+  command.showHelpAfterError(`(see ${[...path, '--help'].join(' ')})`);
+  for (const sub of command.commands) hintAfterErrors(sub, [...path, sub.name()]);
 }
 
 export async function main(argv: string[]): Promise<void> {

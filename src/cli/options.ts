@@ -36,8 +36,19 @@ export function precisionList(value: string): Precision[] {
     const v = p.trim().toLowerCase();
     if (v === 'fp32' || v === 'float32') return 'float32';
     if (v === 'bf16' || v === 'bfloat16') return 'bfloat16';
-    throw new InvalidArgumentError(`unknown precision "${p}" (use fp32, bf16)`);
+    throw new InvalidArgumentError(`unknown precision "${p}" (use fp32, bf16, fp32,bf16 or both)`);
   });
+}
+
+/** `emseg bench --precision`: a list, or `both` (fp32 and bf16, bf16 skipped with a note where it cannot run). */
+export interface PrecisionChoice {
+  precisions: Precision[];
+  skipUnavailable: boolean;
+}
+
+export function precisionChoice(value: string): PrecisionChoice {
+  if (value.trim().toLowerCase() === 'both') return { precisions: ['float32', 'bfloat16'], skipUnavailable: true };
+  return { precisions: precisionList(value), skipUnavailable: false };
 }
 
 export function backendKind(value: string): 'auto' | 'onednn' | 'reference' {

@@ -3,7 +3,7 @@ import { COMMON_DEFAULTS as C, PREDICT_DEFAULTS as P } from '../pipeline/default
 import { EmsegError } from '../errors.js';
 import { runPredict } from '../pipeline/predict.js';
 import { isZarrOutput } from '../pipeline/volume-predict.js';
-import { addVolumeOptions, predictVolume } from './volume.js';
+import { addVolumeOptions, predictVolume, refuseBlockwiseFlags } from './volume.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { backendKind, intensityRule, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
@@ -35,6 +35,7 @@ export function registerPredict(program: Command): void {
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)'))
     .action(async (o, command: Command) => {
       if (isZarrOutput(o.out)) return predictVolume(o);
+      refuseBlockwiseFlags(o, command);
       if (!['isbi', 'tiff', 'png-folder', 'tiff-folder'].includes(o.format)) {
         throw new EmsegError('invalid-option', '--format', `must be isbi, tiff, png-folder or tiff-folder (got "${o.format}")`);
       }

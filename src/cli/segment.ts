@@ -7,7 +7,7 @@ import { ALLOW_MISSING_CHUNKS, PRED_IS_MAP_HELP, nonNegativeNumber, positiveInt 
 import { barFactory } from './progress.js';
 import { parseShard } from '../pipeline/blocks.js';
 import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO, isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
-import { segmentVolume } from './volume.js';
+import { refuseBlockwiseFlags, segmentVolume } from './volume.js';
 
 /** The watershed options shared by `emseg segment` and `emseg predict --close-gaps`. */
 export function addSegmentOptions(command: Command): Command {
@@ -59,6 +59,7 @@ export function registerSegment(program: Command): void {
       // Maps may carry the model's tuned options: only the flags given on the command line override them.
       const given = givenSegmentOptions(o, command);
       if (isVolumeSegmentOutput(o.out)) return segmentVolume(o, given);
+      refuseBlockwiseFlags(o, command);
       const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb ?? false,
         images: o.images, pictures: o.pictures, options: given, overwrite: o.overwrite ?? false, predIsMap: o.predIsMap ?? false,
         notice: (line) => process.stderr.write(`${line}\n`) }, barFactory(o.quiet ?? false));

@@ -1,8 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { EmsegError } from '../errors.js';
+import { EmsegError, isEmsegError } from '../errors.js';
 import { classifyPaths } from '../viewer/classify.js';
 import { ViewModel, type ViewInputs } from '../viewer/model.js';
-import { startServer } from '../viewer/server.js';
+import { parseAllowedHost, startServer } from '../viewer/server.js';
 import { labelPolarity, positiveInt } from './options.js';
 
 export const DEFAULT_VIEW_PORT = 8642;
@@ -14,6 +14,20 @@ function port(value: string): number {
   const n = value === '0' ? 0 : positiveInt(value);
   if (n > MAX_PORT) throw new InvalidArgumentError(`expected a port from 0 to ${MAX_PORT}, got "${value}"`);
   return n;
+}
+
+/** Refused hosts named on stderr: one line each, up to this many (a hostile page may try many names). */
+const MAX_REFUSED_NOTICES = 10;
+
+/** --allow-host (repeatable): checked here, so a typo stops the command before it serves anything. */
+function allowHost(value: string, all: string[] = []): string[] {
+  try {
+    parseAllowedHost(value, ''); // no path: commander names the flag itself
+  } catch (err) {
+    if (isEmsegError(err, 'invalid-option')) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
+  return [...all, value];
 }
 
 /** Opens `url` in the desktop's browser, when asked to; a failure only leaves the URL to click. */
@@ -42,6 +56,8 @@ export function registerView(program: Command): void {
     .option('--study <dir>', 'study output folder (its study.json)')
     .option('--port <n>', 'port (0: any free one)', port, DEFAULT_VIEW_PORT)
     .option('--host <host>', 'address to listen on; anything but loopback exposes the data to the network', '127.0.0.1')
+    .option('--allow-host <name>', 'also answer requests for this host name (or name:port, e.g. an SSH tunnel\'s localhost:9000); '
+      + 'repeatable. Requests for any host but the --host address, localhost, 127.0.0.1 and [::1] are refused (DNS rebinding)', allowHost)
     .option('--open', 'open the page in the default browser')
     .action(async (paths: string[], o) => {
       const flags: ViewInputs = { images: o.images, map: o.map, compare: o.compare, membraneProb: o.membraneProb, cells: o.cells,
@@ -52,7 +68,14 @@ export function registerView(program: Command): void {
       if (!LOOPBACK.has(o.host)) {
         process.stderr.write(`emseg view: WARNING: listening on ${o.host}: anyone who can reach this address can read the data given\n`);
       }
-      const server = await startServer(model, o.host, o.port).catch((err: unknown) => {
+      const refused = new Set<string>();
+      const onRefusedHost = (host: string) => {
+        if (refused.has(host) || refused.size >= MAX_REFUSED_NOTICES) return;
+        refused.add(host);
+        process.stderr.write(`emseg view: refused a request for host '${host}': not this viewer's address (a web page may be trying DNS rebinding); `
+          + `if it is yours, restart with --allow-host ${host || 'NAME'}\n`);
+      };
+      const server = await startServer(model, o.host, o.port, { allowHosts: o.allowHost, onRefusedHost }).catch((err: unknown) => {
         throw err instanceof EmsegError && o.port === DEFAULT_VIEW_PORT ? new EmsegError(err.code, err.path, `${err.message}; pick another with --port`) : err;
       });
       process.stdout.write(`emseg view: ${server.url}  (Ctrl-C to stop)\n`);

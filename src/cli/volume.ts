@@ -34,6 +34,17 @@ export function addVolumeOptions(cmd: Command): Command {
     .option('--dtype <type>', '.zarr outputs: uint8 or float32 maps (predict), default uint8', mapDtype);
 }
 
+/** Options of predict and segment that only blockwise (.zarr) outputs use (commander's attribute names). */
+const BLOCKWISE_ONLY = new Set(['block', 'shard', 'restart', 'scale', 'dtype', 'halo', 'wait', 'foreignImage']);
+
+/** A stack output would ignore the blockwise-only flags: refuses the first one given, naming it, instead. */
+export function refuseBlockwiseFlags(o: Record<string, unknown>, command: Command): void {
+  const given = command.options.find((opt) => BLOCKWISE_ONLY.has(opt.attributeName()) && o[opt.attributeName()] !== undefined);
+  if (given) {
+    throw new EmsegError('invalid-option', given.long ?? given.flags, `applies to blockwise volume outputs only (--out ending in .zarr); ${String(o.out)} is a stack output`);
+  }
+}
+
 /** One line per failed block (coordinates and error), then an error that makes the command exit non-zero. */
 export function reportFailures(out: string, failed: readonly BlockFailure[]): void {
   if (failed.length === 0) return;

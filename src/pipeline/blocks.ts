@@ -67,7 +67,7 @@ export function planBlocks(shape: Vec3, block: Vec3, halo: Vec3 = [0, 0, 0], ali
   checkVec(align, 'align', 1);
   for (let a = 0; a < 3; a++) {
     if (block[a]! % align[a]! !== 0) {
-      throw invalid('block', `block [${block.join(',')}] is not a multiple of the network stride [${align.join(',')}]; use alignBlock()`);
+      throw invalid('block', `[${block.join(',')}] is not a multiple of the stride [${align.join(',')}] (alignBlock rounds it down to one)`);
     }
   }
   const grid = [0, 1, 2].map((a) => Math.ceil(shape[a]! / block[a]!)) as unknown as Vec3;

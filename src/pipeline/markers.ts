@@ -148,7 +148,7 @@ function mismatch(path: string, old: RunRecord, now: RunRecord): EmsegError {
   const what = old.layout.id !== now.layout.id
     ? `block layout (was block [${old.layout.block.join(',')}] halo [${old.layout.halo.join(',')}] on shape [${old.layout.shape.join(',')}], now block [${now.layout.block.join(',')}] halo [${now.layout.halo.join(',')}] on shape [${now.layout.shape.join(',')}])`
     : old.identity.model !== now.identity.model ? 'model' : 'input';
-  return new EmsegError('resume-mismatch', path, `the output was started with a different ${what}; restart it explicitly (deletes its progress) or write elsewhere`);
+  return new EmsegError('resume-mismatch', path, `the output was started with a different ${what}; pass --restart to start it again (deletes its progress) or write elsewhere`);
 }
 
 async function readRecord<T>(path: string): Promise<T | undefined> {

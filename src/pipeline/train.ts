@@ -46,13 +46,19 @@ export const TRAIN_CHOICES = {
   select: ['v_rand', 'pixel_error'],
 } as const;
 
-/** Refuses unknown optimizer / schedule / balance / select values; `flag` names the option in the message. */
-export function checkTrainChoices(o: Pick<TrainOptions, keyof typeof TRAIN_CHOICES>, flag: (name: string) => string): void {
+/**
+ * Refuses unknown optimizer / schedule / balance / select values and combinations the trainer cannot run, before
+ * any data is read; `flag` names the option in the message (the trainer's own checks name its config fields).
+ */
+export function checkTrainChoices(o: Pick<TrainOptions, keyof typeof TRAIN_CHOICES | 'malisWeight'>, flag: (name: string) => string): void {
   for (const [name, allowed] of Object.entries(TRAIN_CHOICES)) {
     const v = o[name as keyof typeof TRAIN_CHOICES];
     if (!(allowed as readonly string[]).includes(v)) {
       throw new EmsegError('invalid-option', flag(name), `must be one of ${allowed.join(', ')} (got "${v}")`);
     }
+  }
+  if (o.malisWeight && o.balance === 'subsample') {
+    throw new EmsegError('invalid-option', flag('balance'), `subsample hides interior pixels, which MALIS weights (${flag('malisWeight')}) need; use weights or none`);
   }
 }
 

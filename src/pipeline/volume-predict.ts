@@ -224,9 +224,17 @@ function computeBlock(e: Engine, b: Block, data: StackData): StackData {
   return out;
 }
 
-/** Block (z, y, x): the user's (checked by planBlocks against the stride) or the default, capped by the volume. */
+/** Block (z, y, x): the user's (checked here against the stride, naming --block) or the default, capped by the volume. */
 function blockFor(job: VolumePredictJob, shape: Vec3, stride: number): Vec3 {
-  if (job.block) return job.block;
+  if (job.block) {
+    if (job.block.slice(1).some((v) => v % stride !== 0)) {
+      const down = alignBlock(job.block, [1, stride, stride]).join(',');
+      const up = job.block.map((v, a) => (a === 0 ? v : Math.ceil(v / stride) * stride)).join(',');
+      throw new EmsegError('invalid-option', '--block', `y and x must be multiples of the network's stride ${stride} (got ${job.block.join(',')}); `
+        + `e.g. ${down === up ? down : `${down} or ${up}`} (default ${DEFAULT_BLOCK_DEPTH},${DEFAULT_BLOCK_EDGE},${DEFAULT_BLOCK_EDGE})`);
+    }
+    return job.block;
+  }
   const cap = (edge: number, size: number) => Math.min(edge, Math.ceil(size / stride) * stride);
   return alignBlock([Math.min(DEFAULT_BLOCK_DEPTH, shape[0]), cap(DEFAULT_BLOCK_EDGE, shape[1]), cap(DEFAULT_BLOCK_EDGE, shape[2])], [1, stride, stride]);
 }

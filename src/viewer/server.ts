@@ -1,10 +1,13 @@
 /**
  * The viewer's HTTP server: read-only, GET/HEAD only, a fixed set of routes. Requests name data by layer and
- * section number, never by path, so nothing but the given stacks (and the page's own bundle) can be read.
+ * section number, never by path, so nothing but the given stacks (and the page's own bundle) can be read. Only
+ * requests for this server's own addresses (the Host header) are answered, so a web page of another site cannot
+ * read the data through DNS rebinding.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, isIPv6, type AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { EmsegError, describeError, isEmsegError } from '../errors.js';
 import type { ApiError, LayerKind } from './protocol.js';
@@ -75,6 +78,73 @@ function intParam(params: URLSearchParams, name: string, below: number): number 
   return v;
 }
 
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+/** Bind addresses that listen on every interface: any of the machine's own addresses then reaches the server. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+const HTTP_DEFAULT_PORT = 80;
+/** Characters of a refused Host header echoed back (and to the caller's notice). */
+const MAX_SHOWN_HOST = 100;
+
+const HOST_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
+const MAX_PORT = 65535;
+
+/** A host name or address as it appears in a Host header: lower case, IPv6 literals in brackets. */
+export function hostHeaderName(name: string): string {
+  const n = name.trim().toLowerCase();
+  return isIPv6(n) ? `[${n}]` : n;
+}
+
+/**
+ * An allowed host: a DNS name or an IP address, optionally with `:port` (IPv6 in brackets then); the Host
+ * header form of the name and the port (undefined: the server's). Throws naming `flag` for anything else.
+ */
+export function parseAllowedHost(entry: string, flag = 'allowHosts'): { name: string; port?: number } {
+  const text = entry.trim();
+  const m = isIP(text) ? null : /^(\[[^\]]*\]|[^:]*):(\d{1,5})$/.exec(text);
+  const name = (m ? m[1]! : text).replace(/^\[(.*)\]$/, '$1');
+  const port = m ? Number(m[2]) : undefined;
+  if (!(HOST_NAME.test(name) || isIP(name)) || (port !== undefined && (port < 1 || port > MAX_PORT))) {
+    throw new EmsegError('invalid-option', flag, `expected a host name or address, optionally with :PORT (e.g. myhost.lab.org, 10.0.0.5, localhost:9000), got "${entry}"`);
+  }
+  return { name: hostHeaderName(name), port };
+}
+
+/**
+ * The Host header values this server answers to: the bound address, the loopback names and the `allowed` hosts
+ * (parseAllowedHost; without a port, the server's), and the machine's own addresses when bound to every
+ * interface. DNS rebinding sends a hostile page's requests here under that page's own name, in none of these.
+ */
+export function allowedHostHeaders(host: string, port: number, allowed: readonly string[] = []): Set<string> {
+  const names = [host, ...LOOPBACK_NAMES];
+  if (WILDCARD_HOSTS.has(host)) {
+    for (const addresses of Object.values(networkInterfaces())) names.push(...(addresses ?? []).map((a) => a.address.replace(/%.*$/, '')));
+  }
+  const out = new Set<string>();
+  const add = (name: string, p: number) => {
+    out.add(`${name}:${p}`);
+    if (p === HTTP_DEFAULT_PORT) out.add(name); // a browser leaves the default port out
+  };
+  for (const name of names) add(hostHeaderName(name), port);
+  for (const entry of allowed) {
+    const a = parseAllowedHost(entry);
+    add(a.name, a.port ?? port);
+  }
+  return out;
+}
+
+export interface ServerOptions {
+  /** More names (or name:port) the server answers to (`emseg view --allow-host`). */
+  allowHosts?: readonly string[];
+  /** Told the Host header of each refused request (e.g. to say on stderr how to allow it). */
+  onRefusedHost?: (host: string) => void;
+}
+
+/** Plain text, no data: the answer to a request for a host this server is not. */
+function refuseHost(res: ServerResponse, shown: string, head: boolean): void {
+  const text = `refused: this emseg viewer does not answer to the host '${shown}'; to allow it, start emseg view with --allow-host ${shown || 'NAME'}\n`;
+  send(res, 403, 'text/plain; charset=utf-8', text, head);
+}
+
 export interface ViewServer {
   server: Server;
   url: string;
@@ -82,9 +152,16 @@ export interface ViewServer {
 }
 
 /** Starts serving `model` on host:port (port 0: any free one). */
-export async function startServer(model: ViewModel, host: string, port: number): Promise<ViewServer> {
+export async function startServer(model: ViewModel, host: string, port: number, options: ServerOptions = {}): Promise<ViewServer> {
   const assets = loadAssets();
+  let hosts = new Set<string>(); // set once listening (the port may be chosen then); until then every request is refused
   const server = createServer((req, res) => {
+    const asked = (req.headers.host ?? '').toLowerCase();
+    if (!hosts.has(asked)) {
+      const shown = asked.replace(/[^\x21-\x7e]/g, '?').slice(0, MAX_SHOWN_HOST);
+      options.onRefusedHost?.(shown);
+      return refuseHost(res, shown, req.method === 'HEAD');
+    }
     handle(model, assets, req, res).catch((err: unknown) => {
       if (res.headersSent) return res.destroy();
       if (err instanceof BadRequest) return refuse(res, 400, err.code, err.message, req.method === 'HEAD');
@@ -100,6 +177,7 @@ export async function startServer(model: ViewModel, host: string, port: number):
   });
   void model.warmHomeView();
   const { port: bound } = server.address() as AddressInfo;
+  hosts = allowedHostHeaders(host, bound, options.allowHosts);
   const shown = host.includes(':') ? `[${host}]` : host;
   return {
     server,

@@ -74,8 +74,16 @@ function checkLabels(src: VolumeReader, labels: VolumeReader): void {
   if (labels.dtype === 'float32') throw new EmsegIoError('invalid-data', labels.path, 'labels must be integers (uint8, uint16 or uint32), got float32');
 }
 
+/** A labels image is integers: said of the input and --kind, before the writer refuses its own 'dtype' field. */
+function checkKind(src: VolumeReader, kind: ImageKind | undefined): void {
+  if (kind === 'labels' && src.dtype === 'float32') {
+    throw new EmsegIoError('invalid-data', src.path, 'is float32, but a labels image (--kind labels) holds integers (uint8, uint16 or uint32)');
+  }
+}
+
 export async function convertToOmeZarr(src: VolumeReader, out: string, o: ConvertOptions = {}, report: Reporter = silent): Promise<OmeZarrWriter> {
   if (o.labels) checkLabels(src, o.labels);
+  checkKind(src, o.kind);
   const inputs = [src.path, ...(o.labels ? [o.labels.path] : [])].map(volumeLocation);
   const exists = checkVolumeTarget(out, outputGuard(o.overwrite ?? false, inputs));
   sweepStaleTemps(dirname(out)); // the half-built output of a killed conversion, named on stderr by the CLI
