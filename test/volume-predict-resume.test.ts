@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Vec3 } from '../src/io/formats/volume.js';
+import { STATUS_FAILED_EXIT } from '../src/cli/info.js';
 import { readRunStatus } from '../src/pipeline/markers.js';
 import { runVolumePredict, type VolumePredictJob } from '../src/pipeline/volume-predict.js';
 import { REPO_ROOT } from './helpers/data.js';
@@ -93,8 +94,10 @@ test('a corrupt input chunk: its blocks fail with coordinates, are never marked 
   assert.ok(status.failed.every((b) => b.grid[0] === 1 && b.attempts === 3 && b.code === 'corrupt'));
   assert.equal(status.done, c.computed);
   const shown = spawnSync(process.execPath, [CLI, 'status', out], { encoding: 'utf8' });
-  assert.equal(shown.status, 0, shown.stderr);
+  assert.equal(shown.status, STATUS_FAILED_EXIT, `status exits ${STATUS_FAILED_EXIT} when blocks failed: ${shown.stderr}`);
   assert.match(shown.stdout, new RegExp(`${c.computed}/12 done.*${c.failed} failed`));
+  // Nothing runs (every remaining block failed): no ETA, and what to do.
+  assert.match(shown.stdout, /^ETA: +none: stopped with \d+ failed block\(s\); run the command again/m);
   cpSync(good, chunk);
   const again = spawnSync(process.execPath, [CLI, ...args(f, out)], { encoding: 'utf8' });
   assert.equal(again.status, 0, again.stderr);

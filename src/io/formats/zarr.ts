@@ -12,6 +12,7 @@ import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap } from './v
 import type { Region, ScaleLevel, StackData, Vec3, VolumeReader } from './volume.js';
 import type { SampleType } from '../stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
+import { makeDirs } from '../../util/mkdirs.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 
 /** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
@@ -310,6 +311,8 @@ export class AtomicFileSystemStore extends FileSystemStore {
     const tmp = tempPathFor(target);
     registerTemp(tmp);
     try {
+      // zarrita's own recursive mkdir would report a read-only mount as ENOENT (see util/mkdirs.ts).
+      await makeDirs(dirname(target));
       await super.set(`/${join(dirname(key.slice(1)), basename(tmp))}` as `/${string}`, value);
       await rename(tmp, target);
     } catch (err) {
