@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,6 +38,18 @@ function doneMarkers(out: string): number {
   return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.done.json')).length : 0;
 }
 
+const HOUR_MS = 3_600_000;
+
+/** Moves the finish times of the output's done markers `ms` into the past (as if the run had ended then). */
+function ageDoneMarkers(out: string, ms: number): void {
+  const dir = join(out, '.emseg', 'blocks');
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.done.json'))) {
+    const rec = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { finished: string };
+    rec.finished = new Date(Date.parse(rec.finished) - ms).toISOString();
+    writeFileSync(join(dir, name), JSON.stringify(rec));
+  }
+}
+
 function assertSameFiles(a: string, b: string): void {
   const fa = outputFiles(a);
   const fb = outputFiles(b);
@@ -62,6 +74,11 @@ test('a SIGKILLed run, rerun with the same command, computes only the unfinished
   const before = doneMarkers(out);
   const total = 4 * 8 * 8;
   assert.ok(before >= KILL_AFTER && before < total, `killed with ${before} of ${total} blocks done`);
+  // Seen an hour later, the killed run shows no ETA: nothing finishes blocks any more.
+  ageDoneMarkers(out, HOUR_MS);
+  const stalled = spawnSync(process.execPath, [CLI, 'status', out], { encoding: 'utf8' });
+  assert.equal(stalled.status, 0, stalled.stderr);
+  assert.match(stalled.stdout, /^ETA: +none: no block finished in the last 1h\d\dm/m);
   const rerun = spawnSync(process.execPath, [CLI, ...args(f, out)], { encoding: 'utf8' });
   assert.equal(rerun.status, 0, rerun.stderr);
   const c = counts(rerun.stdout);

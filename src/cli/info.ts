@@ -5,6 +5,7 @@ import type { VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import { nonNegativeInt, volumeFlags } from './convert.js';
 import { readRunStatus, type RunStatus } from '../pipeline/markers.js';
+import { isStalled } from '../pipeline/progress.js';
 import { readSegmentStatus, type SegmentRunStatus } from '../pipeline/volume-segment.js';
 import { barFactory } from './progress.js';
 import { EmsegError } from '../errors.js';
@@ -74,7 +75,8 @@ function runEta(s: RunStatus): string {
   if (s.failed.length >= s.remaining) return `none: stopped with ${s.failed.length} failed block(s); run the command again to retry them`;
   if (s.stoppedBy) return `none: the run stopped at block ${s.stoppedBy.grid.join(',')} [${s.stoppedBy.code}]; fix the cause and run the command again to resume`;
   if (s.etaSeconds !== undefined) return formatMinutes(s.etaSeconds);
-  if (s.done < 2 || s.idleSeconds === undefined) return 'unknown (fewer than two blocks done)';
+  // With two blocks done and no ETA the run stalled (markers.ts); with one, only a long silence tells.
+  if (s.idleSeconds === undefined || (s.done < 2 && !isStalled(s.idleSeconds, undefined))) return 'unknown (fewer than two blocks done)';
   return `none: no block finished in the last ${formatMinutes(s.idleSeconds)} (no run seems to be active; run the command again to resume)`;
 }
 
@@ -107,16 +109,16 @@ function formatQueueStatus(s: JobsetStatus): string {
 export const STATUS_FAILED_EXIT = 3;
 
 /** Says that blocks failed and sets the exit status; the report itself was printed in full. */
-function failedBlocks(count: number, what: string): void {
+function failedBlocks(count: number, what: string, again: string): void {
   if (count === 0) return;
-  process.stderr.write(`emseg status: ${what}: ${count} block(s) failed; fix the cause and run again (failed blocks are retried) (exit status ${STATUS_FAILED_EXIT})\n`);
+  process.stderr.write(`emseg status: ${what}: ${count} block(s) failed; fix the cause and ${again} (failed blocks are retried) (exit status ${STATUS_FAILED_EXIT})\n`);
   process.exitCode = STATUS_FAILED_EXIT;
 }
 
 async function showQueueStatus(url: string, jobset: string | undefined, json: boolean): Promise<void> {
   const all = await queueStatus(url, jobset);
   process.stdout.write(json ? `${JSON.stringify(jobset ? all[0] : all, null, 2)}\n` : `${all.map(formatQueueStatus).join('\n\n') || 'no job sets'}\n`);
-  failedBlocks(all.reduce((n, s) => n + s.failed.length, 0), jobset ?? safeUrl(url));
+  failedBlocks(all.reduce((n, s) => n + s.failed.length, 0), jobset ?? safeUrl(url), 'submit again');
 }
 
 /** Pass 1 and the stitching of a blockwise segmentation; the usual lines then show pass 3 (the output's blocks). */
@@ -149,7 +151,7 @@ export function registerStatus(program: Command): void {
       const failed = s.failed.length + (seg?.segment?.failed.length ?? 0);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(seg ?? s, null, 2)}\n`);
-        failedBlocks(failed, target);
+        failedBlocks(failed, target, 'run the command again');
         return;
       }
       const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
@@ -161,6 +163,6 @@ export function registerStatus(program: Command): void {
         ...s.failed.map((f) => `failed:    block ${f.grid.join(',')} (z ${f.write.start[0]}-${f.write.end[0]}, y ${f.write.start[1]}-${f.write.end[1]}, x ${f.write.start[2]}-${f.write.end[2]}) after ${f.attempts} attempt(s): [${f.code}] ${f.message}`),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
-      failedBlocks(failed, target);
+      failedBlocks(failed, target, 'run the command again');
     });
 }
