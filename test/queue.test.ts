@@ -2,7 +2,9 @@
  * The block queue end to end, with a real redis-server (private, on a free loopback port) and real `emseg worker`
  * processes: the output equals a single-process `emseg predict` byte for byte, also when a worker is killed with
  * SIGKILL mid-run, when Redis restarts mid-run (append-only persistence), with a poison block, with a worker
- * started before any job, with the same plan submitted twice, and with blocks that outlive their job lock.
+ * started before any job, with the same plan submitted twice, and with blocks that outlive their job lock; a
+ * worker killed alone leaves no orphaned block child; a wrong password, a closed port and a Redis gone for good
+ * end worker, submit and status with one clear line instead of endless retries.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';

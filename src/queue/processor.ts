@@ -28,9 +28,9 @@ const ORPHANED_EXIT = 129;
 /**
  * A child whose worker died (kill -9, a crash, the OOM killer) exits instead of living on as an orphan that holds
  * a Redis connection, memory and CPU. BullMQ forks this child with an IPC channel, a socket pair: the kernel closes
- * the worker's end when that process dies, however it dies, and Node emits 'disconnect' here, at once if the child
- * is idle, after the current synchronous step if it is computing. No polling, no pid reuse to fear (a poll of
- * process.ppid could also run only between those steps). What the child was doing can no longer be reported: the
+ * the worker's end when that process dies, however it dies, and Node emits 'disconnect' here: at once if the child
+ * is idle, once the block's compute returns if it is computing (oneDNN runs synchronously on this thread). No
+ * polling, no pid reuse to fear (a poll of process.ppid could not run during the compute either). What the child was doing can no longer be reported: the
  * job's lock is not renewed, so another worker takes the block again (a block is marked done only after its chunks
  * are written, and chunks are written atomically). Exiting runs the exit hook that removes this process's
  * temporaries. A graceful stop never disconnects first: the worker sends SIGTERM and waits for the child to exit.
