@@ -56,7 +56,7 @@ test('emseg worker and submit predict flags default to the queue table', () => {
   const submit = defaults(program.commands.find((c) => c.name() === 'submit')!.commands.find((c) => c.name() === 'predict')!);
   const pairs: [Record<string, unknown>, string, keyof typeof QUEUE_DEFAULTS][] = [
     [worker, 'redis', 'redis'], [worker, 'concurrency', 'concurrency'], [worker, 'lockMs', 'lockMs'], [worker, 'stalledMs', 'stalledMs'],
-    [worker, 'maxStalled', 'maxStalled'], [worker, 'logEvery', 'logSeconds'],
+    [worker, 'maxStalled', 'maxStalled'], [worker, 'logEvery', 'logSeconds'], [worker, 'redisOutage', 'outageSeconds'],
     [submit, 'redis', 'redis'], [submit, 'attempts', 'attempts'], [submit, 'backoff', 'backoffMs'],
   ];
   for (const [flags, flag, key] of pairs) assert.equal(flags[flag], QUEUE_DEFAULTS[key].value, `--${flag}`);

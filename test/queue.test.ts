@@ -2,7 +2,9 @@
  * The block queue end to end, with a real redis-server (private, on a free loopback port) and real `emseg worker`
  * processes: the output equals a single-process `emseg predict` byte for byte, also when a worker is killed with
  * SIGKILL mid-run, when Redis restarts mid-run (append-only persistence), with a poison block, with a worker
- * started before any job, with the same plan submitted twice, and with blocks that outlive their job lock.
+ * started before any job, with the same plan submitted twice, and with blocks that outlive their job lock; a
+ * worker killed alone leaves no orphaned block child; a wrong password, a closed port and a Redis gone for good
+ * end worker, submit and status with one clear line instead of endless retries.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -14,11 +16,13 @@ import { Queue } from 'bullmq';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { openVolume } from '../src/io/registry.js';
 import { runVolumePredict } from '../src/pipeline/volume-predict.js';
+import { STATUS_FAILED_EXIT } from '../src/cli/info.js';
 import { connectOnce, QUEUE_NAME } from '../src/queue/connection.js';
 import { mapPath, parsePathMap, type BlockResult } from '../src/queue/jobs.js';
 import { queueStatus, type JobsetStatus } from '../src/queue/status.js';
+import { startWorker } from '../src/queue/worker.js';
 import { REPO_ROOT } from './helpers/data.js';
-import { startRedis, type RedisServer } from './helpers/redis-server.js';
+import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
 import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
 import { outputFiles } from './helpers/volumes.js';
 
@@ -233,8 +237,11 @@ test('a poison block fails after its attempts with its coordinates, the rest fin
   assert.ok(s.failed.every((f) => f.attempts === 2 && /block 1,/.test(f.where)), JSON.stringify(s.failed));
   assert.equal(s.pyramid, 'none', 'an output with a failed block gets no pyramid');
   const st = emseg(['status', '--redis', server.url, id, '--json']);
-  assert.notEqual(st.status, 0, 'status exits non-zero when blocks failed');
+  assert.equal(st.status, STATUS_FAILED_EXIT, 'status exits non-zero (its own status) when blocks failed');
   assert.equal((JSON.parse(st.stdout) as JobsetStatus).failed.length, s.failed.length);
+  const text = emseg(['status', '--redis', server.url, id]);
+  assert.equal(text.status, STATUS_FAILED_EXIT);
+  assert.match(text.stdout, /^ETA: +none: stopped$/m, 'nothing runs: no ETA');
   // The output's own markers agree: failed blocks are recorded with their coordinates and never marked done.
   const failedMarkers = readdirSync(join(out, '.emseg', 'blocks')).filter((n) => n.endsWith('.failed.json'));
   assert.equal(failedMarkers.length, s.failed.length);
@@ -311,4 +318,111 @@ test('a block computing longer than the job lock keeps it (renewed while the chi
   const whole = { start: [0, 0, 0] as Vec3, end: SHAPE };
   const [got, want] = await Promise.all([join(out, '0'), join(fx.reference, '0')].map(async (p) => (await openVolume(p)).readRegion(whole)));
   assert.ok(Buffer.from(got!.buffer).equals(Buffer.from(want!.buffer)));
+});
+
+/** Pids of the processes whose parent is `pid` (from /proc: the worker's block children). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = procStat(Number(name));
+    if (stat?.ppid === pid) out.push(Number(name));
+  }
+  return out;
+}
+
+/** State and parent of a process, or undefined once it is gone. */
+function procStat(pid: number): { state: string; ppid: number } | undefined {
+  try {
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after its last ')'.
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const [state, ppid] = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: state!, ppid: Number(ppid) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Exited (a zombie not yet reaped by whoever adopted it has exited too). */
+const gone = (pid: number) => {
+  const s = procStat(pid);
+  return s === undefined || s.state === 'Z';
+};
+
+test('kill -9 of a worker (not its process group): its block children exit too, mid-run and idle', async () => {
+  const server = await redis();
+  const out = join(fx.dir, 'orphans.zarr');
+  const log = join(fx.dir, 'orphans.jsonl');
+  const id = submit(server.url, out);
+  for (const phase of ['mid-run', 'idle']) {
+    const w = worker(server.url, phase, log, FAST_LOCKS);
+    if (phase === 'mid-run') await waitUntil('blocks under way', () => (journal(log).length >= FAULT_AFTER ? true : undefined));
+    else await settled(server.url, id); // every block done: the child waits in BullMQ's pool for the next job
+    const children = await waitUntil(`a block child of the ${phase} worker`, () => {
+      const pids = childPids(w.proc.pid!);
+      return pids.length > 0 ? pids : undefined;
+    });
+    process.kill(w.proc.pid!, 'SIGKILL'); // `kill -9 PID`: the worker alone, its children are not signalled
+    await w.exited;
+    workers.delete(w.proc);
+    await waitUntil(`the ${phase} worker's children ${children.join(', ')} to exit`, () => (children.every(gone) ? true : undefined));
+  }
+  const [s] = await queueStatus(server.url, id);
+  assert.deepEqual([s!.done, s!.failed.length], [TOTAL, 0], 'the block cut off mid-run was taken back and finished');
+  assertSameAsSingle(out);
+});
+
+/** The CLI, given at most `limitMs`: a command that hangs or retries forever is killed, and fails the assertion. */
+function emsegWithin(args: string[], limitMs: number) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: limitMs, killSignal: 'SIGKILL' });
+}
+
+/** Far more than a bounded retry takes on a slow machine, far less than forever. */
+const FAIL_FAST_MS = 60_000;
+
+test('a wrong password or a closed port: worker, submit and status fail fast with a clear error, the password never shown', async () => {
+  const password = 'right-pass';
+  const server = await redis({ password });
+  const wrong = server.url.replace(password, 'wrong-pass');
+  const closed = `redis://:wrong-pass@127.0.0.1:${await freePort()}`; // loopback, nothing listens there
+  const quietly = () => undefined;
+  await assert.rejects(startWorker({ redis: wrong }, quietly), (err: { code?: string }) => err.code === 'redis-auth');
+  await assert.rejects(queueStatus(wrong), (err: { code?: string }) => err.code === 'redis-auth');
+  await assert.rejects(startWorker({ redis: closed }, quietly), (err: { code?: string }) => err.code === 'redis-unreachable');
+  await assert.rejects(queueStatus(closed), (err: { code?: string }) => err.code === 'redis-unreachable');
+  for (const url of [wrong, closed]) {
+    const port = new URL(url).port;
+    for (const args of [['worker', '--redis', url, '--quiet'], ['status', '--redis', url],
+      ['submit', 'predict', '--model', fx.model, '--input', fx.input, '--out', join(fx.dir, 'never.zarr'), '--block', BLOCK, '--redis', url]]) {
+      const r = emsegWithin(args, FAIL_FAST_MS);
+      const what = `${args[0]} on ${url === wrong ? 'a wrong password' : 'a closed port'}`;
+      assert.equal(r.signal, null, `${what} did not give up within ${FAIL_FAST_MS} ms: ${r.stderr.slice(0, 500)}`);
+      assert.notEqual(r.status, 0, what);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `${what}: one line, no stack trace, no repeated retries:\n${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`redis://(:\\*\\*\\*@)?127\\.0\\.0\\.1:${port}`), `${what} names the URL`);
+      assert.ok(!r.stderr.includes('wrong-pass') && !r.stderr.includes(password), `${what} shows a password: ${r.stderr}`);
+    }
+  }
+  assert.equal(existsSync(join(fx.dir, 'never.zarr')), false, 'a submit that cannot reach Redis creates no output');
+});
+
+test('a worker that loses Redis for longer than --redis-outage stops with redis-unreachable and exits non-zero', async () => {
+  const password = 'outage-pass';
+  const server = await redis({ password });
+  const lost = await startWorker({ redis: server.url, outageSeconds: 2 }, () => undefined);
+  const cli = spawn(process.execPath, [CLI, 'worker', '--redis', server.url, '--redis-outage', '2', '--log-every', '3600'],
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  workers.add(cli);
+  let stderr = '';
+  cli.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((res) => cli.on('exit', (code) => res(code)));
+  await waitUntil('the CLI worker to connect', () => (/worker: connected/.test(stderr) ? true : undefined));
+  await server.stop();
+  await assert.rejects(lost.lost, (err: { code?: string }) => err.code === 'redis-unreachable');
+  const code = await Promise.race([exited, sleep(FAIL_FAST_MS).then(() => 'still running')]);
+  assert.ok(typeof code === 'number' && code !== 0, `the worker exits non-zero once the outage outlasts --redis-outage: ${code}\n${stderr}`);
+  assert.match(stderr, /lost Redis and could not reconnect within 2 s/);
+  assert.ok(!stderr.includes(password), stderr);
+  assert.ok(stderr.split('\n').filter((l) => l.startsWith('error:')).length <= 2, `each error is said once, not once per reconnect:\n${stderr}`);
+  workers.delete(cli);
 });

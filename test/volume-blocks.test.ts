@@ -6,10 +6,11 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { STATUS_FAILED_EXIT } from '../src/cli/info.js';
 import { EmsegError } from '../src/errors.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import type { OmeZarrWriter } from '../src/io/formats/ome-zarr-write.js';
@@ -114,9 +115,15 @@ test('a rerun recomputes only unfinished blocks; a missing or truncated chunk un
   assert.deepEqual([st.total, st.done, st.remaining], [32, 30, 2]);
   assert.deepEqual(st.failed.map((f) => [f.index, f.code, f.attempts, [...f.grid]]), [[5, 'corrupt', 3, [...victim.grid]]]);
   const bin = join(REPO_ROOT, 'bin', 'emseg.js');
-  const cli = JSON.parse(execFileSync('node', [bin, 'status', dir, '--json'], { encoding: 'utf8' })) as { done: number; remaining: number; failed: { grid: number[] }[] };
+  // Blocks failed: the report is printed in full and the exit status says so.
+  const status = (...a: string[]) => spawnSync('node', [bin, 'status', dir, ...a], { encoding: 'utf8' });
+  const json = status('--json');
+  assert.equal(json.status, STATUS_FAILED_EXIT, json.stderr);
+  const cli = JSON.parse(json.stdout) as { done: number; remaining: number; failed: { grid: number[] }[] };
   assert.deepEqual([cli.done, cli.remaining, cli.failed.map((f) => f.grid)], [30, 2, [[...victim.grid]]]);
-  assert.match(execFileSync('node', [bin, 'status', dir], { encoding: 'utf8' }), /30\/32 done .* 1 failed, 2 remaining[\s\S]*failed: +block 0,1,1 \(z 0-1, y 128-256, x 128-256\) after 3 attempt\(s\): \[corrupt\]/);
+  const text = status();
+  assert.equal(text.status, STATUS_FAILED_EXIT, text.stderr);
+  assert.match(text.stdout, /30\/32 done .* 1 failed, 2 remaining[\s\S]*failed: +block 0,1,1 \(z 0-1, y 128-256, x 128-256\) after 3 attempt\(s\): \[corrupt\]/);
   assert.equal(await invertBlocks(src, out, plan.blocks, markers), 2);
   const after = await markers.status();
   assert.deepEqual([after.done, after.failed.length, after.remaining], [32, 0, 0]);

@@ -6,11 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Vec3 } from '../src/io/formats/volume.js';
+import { STATUS_FAILED_EXIT } from '../src/cli/info.js';
 import { readRunStatus } from '../src/pipeline/markers.js';
 import { runVolumePredict, type VolumePredictJob } from '../src/pipeline/volume-predict.js';
 import { REPO_ROOT } from './helpers/data.js';
@@ -37,6 +38,18 @@ function doneMarkers(out: string): number {
   return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.done.json')).length : 0;
 }
 
+const HOUR_MS = 3_600_000;
+
+/** Moves the finish times of the output's done markers `ms` into the past (as if the run had ended then). */
+function ageDoneMarkers(out: string, ms: number): void {
+  const dir = join(out, '.emseg', 'blocks');
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.done.json'))) {
+    const rec = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { finished: string };
+    rec.finished = new Date(Date.parse(rec.finished) - ms).toISOString();
+    writeFileSync(join(dir, name), JSON.stringify(rec));
+  }
+}
+
 function assertSameFiles(a: string, b: string): void {
   const fa = outputFiles(a);
   const fb = outputFiles(b);
@@ -61,6 +74,11 @@ test('a SIGKILLed run, rerun with the same command, computes only the unfinished
   const before = doneMarkers(out);
   const total = 4 * 8 * 8;
   assert.ok(before >= KILL_AFTER && before < total, `killed with ${before} of ${total} blocks done`);
+  // Seen an hour later, the killed run shows no ETA: nothing finishes blocks any more.
+  ageDoneMarkers(out, HOUR_MS);
+  const stalled = spawnSync(process.execPath, [CLI, 'status', out], { encoding: 'utf8' });
+  assert.equal(stalled.status, 0, stalled.stderr);
+  assert.match(stalled.stdout, /^ETA: +none: no block finished in the last 1h\d\dm/m);
   const rerun = spawnSync(process.execPath, [CLI, ...args(f, out)], { encoding: 'utf8' });
   assert.equal(rerun.status, 0, rerun.stderr);
   const c = counts(rerun.stdout);
@@ -93,8 +111,10 @@ test('a corrupt input chunk: its blocks fail with coordinates, are never marked 
   assert.ok(status.failed.every((b) => b.grid[0] === 1 && b.attempts === 3 && b.code === 'corrupt'));
   assert.equal(status.done, c.computed);
   const shown = spawnSync(process.execPath, [CLI, 'status', out], { encoding: 'utf8' });
-  assert.equal(shown.status, 0, shown.stderr);
+  assert.equal(shown.status, STATUS_FAILED_EXIT, `status exits ${STATUS_FAILED_EXIT} when blocks failed: ${shown.stderr}`);
   assert.match(shown.stdout, new RegExp(`${c.computed}/12 done.*${c.failed} failed`));
+  // Nothing runs (every remaining block failed): no ETA, and what to do.
+  assert.match(shown.stdout, /^ETA: +none: stopped with \d+ failed block\(s\); run the command again/m);
   cpSync(good, chunk);
   const again = spawnSync(process.execPath, [CLI, ...args(f, out)], { encoding: 'utf8' });
   assert.equal(again.status, 0, again.stderr);

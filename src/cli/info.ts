@@ -4,7 +4,8 @@ import type { ValueRange } from '../io/formats/inspect.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import { nonNegativeInt, volumeFlags } from './convert.js';
-import { readRunStatus } from '../pipeline/markers.js';
+import { readRunStatus, type RunStatus } from '../pipeline/markers.js';
+import { isStalled } from '../pipeline/progress.js';
 import { readSegmentStatus, type SegmentRunStatus } from '../pipeline/volume-segment.js';
 import { barFactory } from './progress.js';
 import { EmsegError } from '../errors.js';
@@ -60,32 +61,70 @@ export function registerInfo(program: Command): void {
     });
 }
 
-function formatEta(seconds: number | undefined): string {
-  if (seconds === undefined) return 'unknown (fewer than two blocks done)';
-  const h = Math.floor(seconds / 3600);
-  const m = Math.round((seconds % 3600) / 60);
+const S_PER_MIN = 60;
+const S_PER_H = 3600;
+
+/** A duration in whole minutes (`< 1m`, `12m`, `2h05m`): ETAs and idle times are not meant to the second. */
+function formatMinutes(seconds: number): string {
+  if (seconds < S_PER_MIN) return '< 1m';
+  const h = Math.floor(seconds / S_PER_H);
+  const m = Math.round((seconds % S_PER_H) / S_PER_MIN);
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m`;
+}
+
+/**
+ * The ETA of a run from its done markers: a time only while blocks are being finished. None when every remaining
+ * block failed (nothing will run them until a rerun) or when no block finished recently (nothing seems to run).
+ */
+function runEta(s: RunStatus): string {
+  if (s.remaining === 0) return 'done';
+  if (s.failed.length >= s.remaining) return `none: stopped with ${s.failed.length} failed block(s); run the command again to retry them`;
+  if (s.stoppedBy) return `none: the run stopped at block ${s.stoppedBy.grid.join(',')} [${s.stoppedBy.code}]; fix the cause and run the command again to resume`;
+  if (s.etaSeconds !== undefined) return formatMinutes(s.etaSeconds);
+  // With two blocks done and no ETA the run stalled (markers.ts); with one, only a long silence tells.
+  if (s.idleSeconds === undefined || (s.done < 2 && !isStalled(s.idleSeconds, undefined))) return 'unknown (fewer than two blocks done)';
+  return `none: no block finished in the last ${formatMinutes(s.idleSeconds)} (no run seems to be active; run the command again to resume)`;
+}
+
+/** The ETA of a job set on the queue: a time only while its blocks are being computed. */
+function queueEta(s: JobsetStatus): string {
+  if (s.active + s.waiting === 0) return s.failed.length || s.cancelled ? 'none: stopped' : 'done';
+  if (s.etaSeconds !== undefined) return formatMinutes(s.etaSeconds);
+  const idle = s.active === 0 ? 'no block is being computed' : '';
+  if (s.blocksPerSecond === undefined || s.idleSeconds === undefined) return `unknown (no block completed yet${idle ? `; ${idle}` : ''})`;
+  return `none: ${idle} and none finished in the last ${formatMinutes(s.idleSeconds)} (is a worker running?)`;
 }
 
 function formatQueueStatus(s: JobsetStatus): string {
   const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
   const rate = s.blocksPerSecond === undefined ? 'unknown (no block completed yet)' : `${s.blocksPerSecond.toFixed(3)} blocks/s`;
-  const queued = s.active + s.waiting;
   return [
     `job set:   ${s.jobset} -> ${s.out}`,
     `blocks:    ${s.done}/${s.total} done (${pct} %), ${s.active} active, ${s.waiting} waiting, ${s.failed.length} failed${s.cancelled ? `, ${s.cancelled} cancelled` : ''}`,
     `rate:      ${rate}`,
-    `ETA:       ${queued === 0 ? (s.failed.length || s.cancelled ? 'stopped' : 'done') : formatEta(s.etaSeconds)}`,
+    `ETA:       ${queueEta(s)}`,
     `pyramid:   ${s.pyramid}`,
     ...s.failed.map((f) => `failed:    ${f.where} after ${f.attempts} attempt(s): ${f.message}`),
   ].join('\n');
 }
 
+/**
+ * Exit status of `emseg status` when the run or job set has failed blocks: the status was read and printed, but
+ * blocks failed (0: none failed; 1: the status could not be read).
+ */
+export const STATUS_FAILED_EXIT = 3;
+
+/** Says that blocks failed and sets the exit status; the report itself was printed in full. */
+function failedBlocks(count: number, what: string, again: string): void {
+  if (count === 0) return;
+  process.stderr.write(`emseg status: ${what}: ${count} block(s) failed; fix the cause and ${again} (failed blocks are retried) (exit status ${STATUS_FAILED_EXIT})\n`);
+  process.exitCode = STATUS_FAILED_EXIT;
+}
+
 async function showQueueStatus(url: string, jobset: string | undefined, json: boolean): Promise<void> {
   const all = await queueStatus(url, jobset);
   process.stdout.write(json ? `${JSON.stringify(jobset ? all[0] : all, null, 2)}\n` : `${all.map(formatQueueStatus).join('\n\n') || 'no job sets'}\n`);
-  const failed = all.reduce((n, s) => n + s.failed.length, 0);
-  if (failed > 0) throw new EmsegError('blocks-failed', jobset ?? safeUrl(url), `${failed} block(s) failed every attempt; fix the cause and submit again (failed blocks are retried)`);
+  failedBlocks(all.reduce((n, s) => n + s.failed.length, 0), jobset ?? safeUrl(url), 'submit again');
 }
 
 /** Pass 1 and the stitching of a blockwise segmentation; the usual lines then show pass 3 (the output's blocks). */
@@ -93,7 +132,7 @@ function segmentLines(seg: SegmentRunStatus): string[] {
   if (!seg.segment) return [`segment:   complete (${seg.cells ?? '?'} cells)`];
   const p = seg.segment;
   const lines = [`segment:   pass 1 (segment blocks) ${p.done}/${p.total} done, ${p.failed.length} failed, ${p.remaining} remaining` +
-    (p.remaining > 0 ? `, ETA ${formatEta(p.etaSeconds)}` : '')];
+    (p.remaining > 0 ? `, ETA ${runEta(p)}` : '')];
   lines.push(...p.failed.map((f) => `failed:    pass 1 block ${f.grid.join(',')} (z ${f.write.start[0]}-${f.write.end[0]}, y ${f.write.start[1]}-${f.write.end[1]}, x ${f.write.start[2]}-${f.write.end[2]}) after ${f.attempts} attempt(s): [${f.code}] ${f.message}`));
   lines.push(`stitch:    ${seg.stitched ? `done (${seg.cells} cells)` : 'waiting for pass 1'}`);
   lines.push('relabel:   pass 3 (final ids), below');
@@ -105,15 +144,20 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('progress of a blockwise run: from the done markers of its output, or (--redis) from the queue: done/active/failed/waiting, rate, ETA')
     .argument('[target]', 'output folder of a blockwise run (e.g. maps.zarr); with --redis, a job set id (default: all)')
-    .option('--redis <url>', 'read the queue on this Redis instead of an output\'s markers; exits non-zero when blocks failed')
+    .option('--redis <url>', 'read the queue on this Redis instead of an output\'s markers')
     .option('--json', 'print JSON instead of text')
+    .addHelpText('after', `\nExit status: 0 when no block failed (the run is done or in progress), ${STATUS_FAILED_EXIT} when blocks failed `
+      + '(the report lists them), 1 when the status could not be read.\nETA: shown only while blocks are being finished; '
+      + '"none" when every remaining block failed or no block finished recently.')
     .action(async (target: string | undefined, o) => {
       if (o.redis) return showQueueStatus(o.redis, target, o.json ?? false);
       if (!target) throw new EmsegError('invalid-option', 'status', 'give the output folder of a blockwise run (or --redis URL for a queue)');
       const seg = await readSegmentStatus(target);
       const s = seg?.final ?? await readRunStatus(target);
+      const failed = s.failed.length + (seg?.segment?.failed.length ?? 0);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(seg ?? s, null, 2)}\n`);
+        failedBlocks(failed, target, 'run the command again');
         return;
       }
       const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
@@ -121,9 +165,10 @@ export function registerStatus(program: Command): void {
         ...(seg ? segmentLines(seg) : []),
         `blocks:    ${s.done}/${s.total} done (${pct} %), ${s.failed.length} failed, ${s.remaining} remaining`,
         `layout:    block ${s.layout.block.join(' x ')}, halo ${s.layout.halo.join(' x ')} on ${s.layout.shape.join(' x ')}`,
-        `ETA:       ${s.remaining === 0 ? 'done' : formatEta(s.etaSeconds)}`,
+        `ETA:       ${runEta(s)}`,
         ...s.failed.map((f) => `failed:    block ${f.grid.join(',')} (z ${f.write.start[0]}-${f.write.end[0]}, y ${f.write.start[1]}-${f.write.end[1]}, x ${f.write.start[2]}-${f.write.end[2]}) after ${f.attempts} attempt(s): [${f.code}] ${f.message}`),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
+      failedBlocks(failed, target, 'run the command again');
     });
 }

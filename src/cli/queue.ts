@@ -92,18 +92,23 @@ export function registerWorker(program: Command): void {
     .option('--stalled-ms <ms>', Q.stalledMs.help, positiveInt, Q.stalledMs.value)
     .option('--max-stalled <n>', Q.maxStalled.help, positiveInt, Q.maxStalled.value)
     .option('--log-every <s>', Q.logSeconds.help, positiveInt, Q.logSeconds.value)
+    .option('--redis-outage <s>', Q.outageSeconds.help, positiveInt, Q.outageSeconds.value)
     .option('--quiet', 'no progress lines (failures and errors are still printed)')
     .action(async (o) => {
       const { report, stop } = workerReporter(o.quiet ?? false, o.logEvery);
       const worker = await startWorker({ redis: o.redis, concurrency: o.concurrency, threads: o.threads, pathMaps: o.pathMap,
-        journal: o.journal, name: o.name, lockMs: o.lockMs, stalledMs: o.stalledMs, maxStalled: o.maxStalled }, report);
-      await new Promise<void>((resolve) => {
+        journal: o.journal, name: o.name, lockMs: o.lockMs, stalledMs: o.stalledMs, maxStalled: o.maxStalled, outageSeconds: o.redisOutage }, report);
+      const signalled = new Promise<void>((resolve) => {
         const onSignal = () => resolve();
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
       });
-      await worker.close();
-      stop();
+      try {
+        await Promise.race([signalled, worker.lost]); // lost: Redis gone for good, the worker is closed; exits non-zero
+        await worker.close();
+      } finally {
+        stop();
+      }
     });
 }
 

@@ -23,7 +23,10 @@ export type EmsegIoErrorCode =
   | 'foreign-file' // an existing file emseg did not write (not in the folder's manifest, not the kind it writes)
   | 'wrong-format' // the output path does not fit the format (o.png for a TIFF, a folder for one file, ...)
   | 'outside' // a confined reader met a link to a place outside the folder it was given
-  | 'fs-failed'; // the filesystem refused a read, write or rename (permissions, disk full...)
+  | 'disk-full' // no space left (ENOSPC), quota exceeded (EDQUOT) or file too large for the filesystem (EFBIG)
+  | 'read-only' // the filesystem is mounted read-only (EROFS)
+  | 'permission' // the user may not read or write there (EACCES, EPERM)
+  | 'fs-failed'; // the filesystem refused a read, write or rename for another reason (I/O error, ...)
 
 export class EmsegIoError extends EmsegError {
   declare readonly code: EmsegIoErrorCode;
@@ -37,11 +40,63 @@ export class EmsegIoError extends EmsegError {
 /** Message of an unknown thrown value, for wrapping third-party decoder errors. */
 export const describe = describeError;
 
+/**
+ * The filesystem's refusals that no retry fixes, by errno: what the user is told, and the code. A full disk stays
+ * full and a read-only mount stays read-only while a run retries, so these stop a run at once (see worthRetrying).
+ */
+const LASTING_FS_ERRORS: Record<string, { code: EmsegIoErrorCode; what: string; fix: string }> = {
+  ENOSPC: { code: 'disk-full', what: 'disk full (no space left on the device)', fix: 'free some space or write elsewhere' },
+  EDQUOT: { code: 'disk-full', what: 'disk quota exceeded', fix: 'free some space within your quota or write elsewhere' },
+  EFBIG: { code: 'disk-full', what: 'file too large for this filesystem', fix: 'write elsewhere or use smaller chunks' },
+  EROFS: { code: 'read-only', what: 'read-only file system', fix: 'write to a writable folder' },
+  EACCES: { code: 'permission', what: 'permission denied', fix: 'check the permissions or write elsewhere' },
+  EPERM: { code: 'permission', what: 'operation not permitted', fix: 'check the permissions or write elsewhere' },
+};
+
 /** Turns a Node fs error into an EmsegIoError naming `path`; passes EmsegIoErrors through. */
 export function fromFsError(err: unknown, path: string, doing: string): EmsegIoError {
   if (err instanceof EmsegIoError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT') return new EmsegIoError('not-found', path, 'no such file or folder', { cause: err });
   if (code === 'EISDIR') return new EmsegIoError('not-image', path, 'is a folder, expected a file', { cause: err });
+  const lasting = code === undefined ? undefined : LASTING_FS_ERRORS[code];
+  if (lasting) return new EmsegIoError(lasting.code, path, `${lasting.what} while ${doing} (${code}); ${lasting.fix}`, { cause: err });
   return new EmsegIoError('fs-failed', path, `${doing} failed: ${describe(err)}`, { cause: err });
+}
+
+/** Error codes (emseg's) of failures a retry cannot fix: the disk, the mount or the permissions have to change first. */
+const LASTING_CODES: ReadonlySet<string> = new Set<EmsegIoErrorCode>(['disk-full', 'read-only', 'permission']);
+/** How deep worthRetrying follows `cause` links (a wrapped error wraps few times; a cycle must not hang it). */
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * The one decision every block retry loop (runBlocks, the overlapped prediction pipeline, the queue's processor)
+ * makes: is another attempt worth it? Not for a full disk, a read-only file system or a refused permission, raw
+ * (errno) or already mapped, also when wrapped as another error's `cause`: every block after it would fail the same
+ * way, so the run stops at once and says why. Anything else (a flaky network mount, a damaged chunk read, a
+ * crash) may be transient and is retried.
+ */
+export function worthRetrying(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && e && typeof e === 'object'; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (LASTING_CODES.has(code) || code in LASTING_FS_ERRORS)) return false;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return true;
+}
+
+/**
+ * The error a run stops with when worthRetrying said no: a mapped EmsegIoError as it is; a raw errno error (or an
+ * error wrapping one) mapped with `path` named, so the user reads "disk full", not ENOSPC deep in a stack.
+ */
+export function lastingError(err: unknown, path: string, doing: string): EmsegIoError {
+  let e: unknown = err;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && e && typeof e === 'object'; depth++) {
+    if (e instanceof EmsegIoError && LASTING_CODES.has(e.code)) return e;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code in LASTING_FS_ERRORS) return fromFsError(e, (e as { path?: string }).path ?? path, doing);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return fromFsError(err, path, doing);
 }

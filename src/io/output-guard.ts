@@ -9,10 +9,11 @@
  *   beside its outputs) lists: anything else there is the user's, never replaced nor removed;
  * - anything at all only with `overwrite`.
  */
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readFileSync, readSync, readlinkSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { makeDirsSync } from '../util/mkdirs.js';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFor } from '../util/temp-files.js';
 import { EmsegError } from '../errors.js';
@@ -364,7 +365,7 @@ export class FolderOutput {
 function ensureFolder(folder: string): boolean {
   if (statSync(folder, { throwIfNoEntry: false })?.isDirectory()) return false;
   try {
-    mkdirSync(folder, { recursive: true });
+    makeDirsSync(folder);
     return true;
   } catch (err) {
     throw fromFsError(err, folder, 'creating the output folder');

@@ -84,4 +84,5 @@ export const QUEUE_DEFAULTS = Object.freeze({
   stalledMs: option(30_000, 'how often (ms) workers look for blocks of dead workers'),
   maxStalled: option(3, 'times a block may be taken back from a dead worker before it is failed'),
   logSeconds: option(10, 'seconds between progress lines when stderr is not a terminal'),
+  outageSeconds: option(60, 'seconds a worker keeps reconnecting to a Redis it lost (restart, failover) before it exits non-zero'),
 });

@@ -12,13 +12,15 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
 import { BLOCKS_DIR, DONE_SUFFIX, fileDigest } from '../io/formats/chunk-digests.js';
+import { lastingError, worthRetrying, type EmsegIoError } from '../io/errors.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { RECORDS_DIR } from '../io/volume-output.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { planBlocks } from './blocks.js';
+import { isStalled } from './progress.js';
 import type { Block, BlockPlan } from './blocks.js';
 
 /** Folder inside the output that holds the run record and the markers; hidden, so Zarr readers skip it. */
@@ -47,8 +49,18 @@ export interface RunStatus {
   done: number;
   failed: BlockFailure[];
   remaining: number;
-  /** Seconds left at the rate done markers were written so far; undefined before two blocks are done. */
+  /**
+   * Seconds left at the rate done markers were written so far; undefined before two blocks are done, when every
+   * remaining block failed, and when no block finished recently (isStalled: nothing seems to run).
+   */
   etaSeconds?: number;
+  /** Seconds since the last done marker was written (undefined before the first). */
+  idleSeconds?: number;
+  /**
+   * The failure that stopped the run, when the latest event is a failure no retry fixes (disk full, read-only,
+   * permission: worthRetrying): runs stop at such a failure, so no block is being finished; no ETA then.
+   */
+  stoppedBy?: BlockFailure;
 }
 
 export interface MarkerStore {
@@ -114,6 +126,7 @@ export function volumeFingerprint(reader: VolumeReader, relativeTo?: string): st
   return digest(JSON.stringify({ format, path, shape, dtype, chunks, level, array: scales[level]?.path }));
 }
 
+const MS_PER_S = 1000;
 /** Hex characters of a run id (64 bits). */
 const RUN_ID_HEX = 16;
 const runId = (r: RunRecord) => digest(r.layout.id, r.identity.model, r.identity.input).slice(0, RUN_ID_HEX);
@@ -226,10 +239,17 @@ async function countMarkers(blocksDir: string, plan: BlockPlan, run: string, val
     }
   }
   const remaining = plan.blocks.length - done;
+  const status: RunStatus = { total: plan.blocks.length, done, failed, remaining };
   times.sort((a, b) => a - b);
-  const span = (times[times.length - 1]! - times[0]!) / 1000;
-  const etaSeconds = times.length >= 2 && span > 0 ? (remaining * span) / (times.length - 1) : undefined;
-  return { total: plan.blocks.length, done, failed, remaining, etaSeconds };
+  const last = times[times.length - 1] ?? -Infinity;
+  status.stoppedBy = failed.filter((f) => !worthRetrying(f) && Date.parse(f.time) >= last).sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0];
+  if (times.length === 0) return status;
+  status.idleSeconds = Math.max(0, (Date.now() - last) / MS_PER_S);
+  const interval = times.length >= 2 ? (last - times[0]!) / MS_PER_S / (times.length - 1) : undefined;
+  // Failed blocks are not retried by the run that recorded them: the ETA is for the others.
+  const pending = remaining - failed.length;
+  if (interval !== undefined && pending > 0 && !status.stoppedBy && !isStalled(status.idleSeconds, interval)) status.etaSeconds = pending * interval;
+  return status;
 }
 
 /** Status of the run recorded in `outDir` (for `emseg status`), from its run.json alone: no model or input needed. */
@@ -262,13 +282,15 @@ export interface BlocksOutcome {
  * Runs `work` on every block not yet done, one after another: `work` writes the block's output and returns the
  * chunk files it wrote; the block is marked done only after it returns. A block that throws is retried up to
  * `attempts` times, then recorded as failed with its coordinates and skipped; the caller reports the failures
- * and exits non-zero. (A loop that overlaps reading, compute and writing uses isDone/markDone/markFailed itself.)
+ * and exits non-zero. An error no retry fixes (worthRetrying: a full disk, a read-only file system, a refused
+ * permission) is not retried and stops the run at once: every block after it would fail the same way. (A loop that
+ * overlaps reading, compute and writing uses isDone/markDone/markFailed and stopRun itself.)
  */
 export async function runBlocks(
   blocks: readonly Block[],
   markers: MarkerStore,
   work: (block: Block, attempt: number) => Promise<readonly string[]>,
-  options: { attempts?: number; onBlock?: (finished: number, total: number) => void } = {},
+  options: { attempts?: number; onBlock?: (finished: number, total: number) => void; onRetry?: RetryReporter } = {},
 ): Promise<BlocksOutcome> {
   const attempts = options.attempts ?? DEFAULT_BLOCK_ATTEMPTS;
   const outcome: BlocksOutcome = { computed: 0, skipped: 0, failed: [] };
@@ -276,24 +298,49 @@ export async function runBlocks(
   for (const b of blocks) {
     if (await markers.isDone(b)) outcome.skipped++;
     else {
-      let ok = false;
-      let lastError: unknown;
-      for (let attempt = 1; attempt <= attempts && !ok; attempt++) {
-        try {
-          await markers.markDone(b, await work(b, attempt));
-          ok = true;
-        } catch (err) {
-          lastError = err;
-        }
-      }
-      if (ok) outcome.computed++;
+      const failure = await tryBlock(b, markers, work, attempts, options.onRetry);
+      if (!failure) outcome.computed++;
       else {
-        await markers.markFailed(b, lastError, attempts);
-        const code = lastError instanceof EmsegError ? lastError.code : 'failed';
-        outcome.failed.push({ index: b.index, grid: b.grid, write: b.write, code, message: describeError(lastError), attempts, time: new Date().toISOString() });
+        await markers.markFailed(b, failure.error, attempts);
+        const code = failure.error instanceof EmsegError ? failure.error.code : 'failed';
+        outcome.failed.push({ index: b.index, grid: b.grid, write: b.write, code, message: describeError(failure.error), attempts, time: new Date().toISOString() });
       }
     }
     options.onBlock?.(++finished, blocks.length);
   }
   return outcome;
+}
+
+/** Told of each failed attempt that will be retried (the last one is reported as the block's failure instead). */
+export type RetryReporter = (block: Block, attempt: number, attempts: number, error: unknown) => void;
+
+/** The notice line of a retried block (both block loops say it the same way). */
+export function retryNotice(b: Block, attempt: number, attempts: number, error: unknown): string {
+  return `block [${b.grid.join(',')}] attempt ${attempt}/${attempts} failed (${describeError(error)}); retrying`;
+}
+
+/** Runs and marks one block, up to `attempts` times: undefined once it is done, else the last attempt's error. */
+async function tryBlock(b: Block, markers: MarkerStore, work: (block: Block, attempt: number) => Promise<readonly string[]>,
+  attempts: number, onRetry?: RetryReporter): Promise<{ error: unknown } | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await markers.markDone(b, await work(b, attempt));
+      return undefined;
+    } catch (err) {
+      if (!worthRetrying(err)) throw await stopRun(markers, b, err, attempt);
+      if (attempt >= attempts) return { error: err };
+      onRetry?.(b, attempt, attempts, err);
+    }
+  }
+}
+
+/**
+ * A block failed with an error no retry fixes (worthRetrying): the run stops here. The failure is recorded if the
+ * disk still takes it (a full or read-only one may not, and that must not hide the cause); returns the error to
+ * stop with, naming the path ("disk full", "read-only file system", "permission denied").
+ */
+export async function stopRun(markers: MarkerStore, b: Block, error: unknown, attempts: number): Promise<EmsegIoError> {
+  const stop = lastingError(error, dirname(markers.dir), `writing block ${markerName(b)}`);
+  await markers.markFailed(b, stop, attempts).catch(() => undefined);
+  return stop;
 }

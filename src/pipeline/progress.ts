@@ -11,3 +11,17 @@ export interface Progress {
 export type ProgressFactory = (label: string, total: number, fields?: string) => Progress;
 
 export const silentProgress: ProgressFactory = () => ({ update() {}, stop() {} });
+
+/** A run is taken as not progressing once no block finished for this long (s) ... */
+const STALLED_MIN_S = 120;
+/** ... and for this many times the mean interval between finished blocks (slow blocks are not a stall). */
+const STALLED_INTERVALS = 5;
+
+/**
+ * Whether a blockwise run has stopped progressing: no block finished for `idleSeconds`, more than STALLED_MIN_S and
+ * STALLED_INTERVALS mean intervals. An ETA is then meaningless (nothing runs, or what runs is stuck) and not shown.
+ * `meanIntervalSeconds` is undefined before two blocks finished.
+ */
+export function isStalled(idleSeconds: number, meanIntervalSeconds: number | undefined): boolean {
+  return idleSeconds > Math.max(STALLED_MIN_S, STALLED_INTERVALS * (meanIntervalSeconds ?? 0));
+}

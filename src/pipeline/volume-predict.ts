@@ -27,6 +27,7 @@ import { commonStride } from '../infer/tiling.js';
 import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { missingChunksNotice, readAhead, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
 import { openVolume, volumeLocation } from '../io/registry.js';
+import { worthRetrying } from '../io/errors.js';
 import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../io/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
@@ -34,7 +35,7 @@ import { alignBlock, planBlocks, shardBlocks, type Block, type BlockPlan, type S
 import { mapsRecord } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
 import {
-  DEFAULT_BLOCK_ATTEMPTS, digest, digestFiles, openMarkers, volumeFingerprint, type BlockFailure, type MarkerStore,
+  DEFAULT_BLOCK_ATTEMPTS, digest, digestFiles, openMarkers, retryNotice, stopRun, volumeFingerprint, type BlockFailure, type MarkerStore,
 } from './markers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
@@ -373,6 +374,8 @@ interface Outcome {
 /**
  * Runs the blocks not yet done with reading, compute and writing overlapped. A block whose read, compute or
  * write fails is retried from its read (up to `attempts` in all), then recorded as failed and never marked done.
+ * An error no retry fixes (worthRetrying: disk full, read-only file system, permission denied) stops the run at
+ * once, with that error: the blocks after it would only fail the same way.
  */
 async function pipeline(run: VolumePredictRun, blocks: readonly Block[], progress: ProgressFactory): Promise<Outcome> {
   const { engine: e, markers } = run;
@@ -396,7 +399,10 @@ async function pipeline(run: VolumePredictRun, blocks: readonly Block[], progres
   // A failed first try is retried from a fresh read, `attempts - 1` more times, keeping the last error.
   const retry = async (b: Block, error: unknown): Promise<void> => {
     let lastError = error;
-    for (let i = 1; i < attempts; i++) {
+    for (let attempt = 1; ; attempt++) {
+      if (!worthRetrying(lastError)) throw await stopRun(markers, b, lastError, attempt);
+      if (attempt >= attempts) return finish(b, false, lastError);
+      e.job.notice?.(retryNotice(b, attempt, attempts, lastError));
       try {
         await predictBlock(run, b);
         return finish(b, true);
@@ -404,12 +410,14 @@ async function pipeline(run: VolumePredictRun, blocks: readonly Block[], progres
         lastError = err;
       }
     }
-    return finish(b, false, lastError);
   };
+  // The write of block i runs while block i + 1 computes; an error that stops the run is kept here (a rejected
+  // promise nobody awaits yet would end the process) and thrown before the next block starts.
+  let stop: { error: unknown } | undefined;
   let pending: Promise<void> = Promise.resolve();
   let next = todo.length > 0 ? read(todo[0]!) : undefined;
   try {
-    for (let i = 0; i < todo.length; i++) {
+    for (let i = 0; i < todo.length && !stop; i++) {
       const b = todo[i]!;
       const input = next!;
       next = i + 1 < todo.length ? read(todo[i + 1]!) : undefined;
@@ -421,12 +429,16 @@ async function pipeline(run: VolumePredictRun, blocks: readonly Block[], progres
         error = err;
       }
       await pending;
-      pending = map ? storeBlock(run, b, map).then(() => finish(b, true), (err) => retry(b, err)) : retry(b, error);
+      if (stop) break;
+      pending = (map ? storeBlock(run, b, map).then(() => finish(b, true), (err) => retry(b, err)) : retry(b, error))
+        .catch((err: unknown) => { stop = { error: err }; });
     }
     await pending;
   } finally {
+    next?.catch(() => undefined); // a read ahead for a block that will not run now
     bar.stop();
   }
+  if (stop) throw stop.error;
   return outcome;
 }
 

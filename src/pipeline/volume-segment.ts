@@ -29,7 +29,7 @@ import { openVolume, volumeLocation } from '../io/registry.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
 import { mapSegmentOptions } from './close-gaps.js';
-import { MARKER_DIR, digest, openMarkers, readRunStatus, runBlocks, volumeFingerprint, type BlockFailure, type BlocksOutcome, type MarkerStore, type RunStatus } from './markers.js';
+import { MARKER_DIR, digest, openMarkers, readRunStatus, retryNotice, runBlocks, volumeFingerprint, type BlockFailure, type BlocksOutcome, type MarkerStore, type RunStatus } from './markers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { segmentBlock, type SegmentContext } from './segment-blocks.js';
 import { blockTable, computeStitch, readStitch, stitchFiles, type StitchRecord } from './segment-stitch.js';
@@ -203,7 +203,7 @@ export async function runVolumeSegment(job: VolumeSegmentJob, progress: Progress
       await finish(r);
       return { ...base, segmented: NOTHING, relabelled: NOTHING, stitch: 'found', complete: true, cells: stitched?.cells, joined: stitched?.joined, failed: [] };
     }
-    const segmented = await runPass(r.mine, r.first, (b) => segmentBlock(r.context, b), job.attempts, progress('segment', r.mine.length, ''));
+    const segmented = await runPass(r.mine, r.first, (b) => segmentBlock(r.context, b), job, progress('segment', r.mine.length, ''));
     let status = await r.first.status();
     while (job.wait && status.remaining > 0 && status.failed.length === 0) {
       await sleep(job.pollMs ?? WAIT_POLL_MS);
@@ -218,7 +218,7 @@ export async function runVolumeSegment(job: VolumeSegmentJob, progress: Progress
       record = await computeStitch(r.plan, r.context.recordDir, r.context.near, r.work, r.runId, progress);
       stitch = 'computed';
     }
-    const relabelled = await runPass(r.mine, r.final, (b) => relabelBlock(r, b), job.attempts, progress('relabel', r.mine.length, ''));
+    const relabelled = await runPass(r.mine, r.final, (b) => relabelBlock(r, b), job, progress('relabel', r.mine.length, ''));
     const complete = (await r.final.status()).remaining === 0;
     if (complete) await finish(r);
     return { ...base, segmented, relabelled, stitch, complete, cells: record.cells, joined: record.joined, failed: [...segmented.failed, ...relabelled.failed] };
@@ -229,10 +229,11 @@ export async function runVolumeSegment(job: VolumeSegmentJob, progress: Progress
   }
 }
 
-async function runPass(blocks: Block[], markers: MarkerStore, work: (b: Block) => Promise<readonly string[]>, attempts: number | undefined,
-  bar: ReturnType<ProgressFactory>): Promise<BlocksOutcome> {
+async function runPass(blocks: Block[], markers: MarkerStore, work: (b: Block) => Promise<readonly string[]>,
+  job: Pick<VolumeSegmentJob, 'attempts' | 'notice'>, bar: ReturnType<ProgressFactory>): Promise<BlocksOutcome> {
   try {
-    return await runBlocks(blocks, markers, work, { attempts, onBlock: (n) => bar.update(n, {}) });
+    return await runBlocks(blocks, markers, work, { attempts: job.attempts, onBlock: (n) => bar.update(n, {}),
+      onRetry: (...a) => job.notice?.(retryNotice(...a)) });
   } finally {
     bar.stop();
   }

@@ -8,8 +8,10 @@
  * Settings come from the worker through the environment of the child (BullMQ forks it): see WORKER_ENV.
  */
 import { appendFileSync } from 'node:fs';
-import type { SandboxedJob } from 'bullmq';
-import { EmsegError } from '../errors.js';
+import { UnrecoverableError, type SandboxedJob } from 'bullmq';
+import { EmsegError, describeError } from '../errors.js';
+import { worthRetrying } from '../io/errors.js';
+import { stopRun } from '../pipeline/markers.js';
 import { finishVolumePredict, openVolumePredict, predictBlock, type VolumePredictRun } from '../pipeline/volume-predict.js';
 import { openBookkeeper, type Bookkeeper } from './bookkeeping.js';
 import { BLOCK_JOB, jobsetOf, mapSpec, type BlockJobData, type BlockResult, type FinishJobData, type PathMap, WORKER_ENV } from './jobs.js';
@@ -19,6 +21,26 @@ const maps: PathMap[] = JSON.parse(env('pathMap') ?? '[]') as PathMap[];
 const threads = env('threads') ? Number(env('threads')) : undefined;
 
 let bookkeeper: Bookkeeper | undefined;
+
+/** Exit status of a child whose worker died: 128 + SIGHUP, as if its terminal (the worker) hung up. */
+const ORPHANED_EXIT = 129;
+
+/**
+ * A child whose worker died (kill -9, a crash, the OOM killer) exits instead of living on as an orphan that holds
+ * a Redis connection, memory and CPU. BullMQ forks this child with an IPC channel, a socket pair: the kernel closes
+ * the worker's end when that process dies, however it dies, and Node emits 'disconnect' here: at once if the child
+ * is idle, once the block's compute returns if it is computing (oneDNN runs synchronously on this thread). No
+ * polling, no pid reuse to fear (a poll of process.ppid could not run during the compute either). What the child was doing can no longer be reported: the
+ * job's lock is not renewed, so another worker takes the block again (a block is marked done only after its chunks
+ * are written, and chunks are written atomically). Exiting runs the exit hook that removes this process's
+ * temporaries. A graceful stop never disconnects first: the worker sends SIGTERM and waits for the child to exit.
+ */
+function exitWithParent(): void {
+  if (!process.send) return; // not a forked child (e.g. loaded in-process): nothing to watch
+  if (!process.connected) process.exit(ORPHANED_EXIT);
+  process.once('disconnect', () => process.exit(ORPHANED_EXIT));
+}
+exitWithParent();
 
 /** One open run per child (the job set being worked on); another set's job closes it and opens its own. */
 let current: { jobset: string; run: Promise<VolumePredictRun> } | undefined;
@@ -63,6 +85,7 @@ async function processBlock(job: SandboxedJob<BlockJobData>): Promise<BlockResul
       result = { ...base, computed: true, ...timing, start, end: Date.now() };
       journal(result);
     } catch (err) {
+      if (!worthRetrying(err)) throw await stopRun(run.markers, block, err, attempt); // recorded now: it is final
       if (attempt >= (job.opts.attempts ?? 1)) await run.markers.markFailed(block, err, attempt);
       throw err;
     }
@@ -73,8 +96,26 @@ async function processBlock(job: SandboxedJob<BlockJobData>): Promise<BlockResul
   return result;
 }
 
+/**
+ * An error no retry fixes (worthRetrying: disk full, read-only file system, permission denied) fails the job for
+ * good: BullMQ recognises an UnrecoverableError by its name, which survives the trip to the worker process, and
+ * does not spend the job's remaining attempts and backoff on it. Its code and path travel along.
+ */
+function finalError(err: unknown): unknown {
+  if (worthRetrying(err)) return err;
+  const final = new UnrecoverableError(describeError(err));
+  return Object.assign(final, { code: (err as { code?: unknown }).code, path: (err as { path?: unknown }).path });
+}
+
 export default async function processJob(job: SandboxedJob<BlockJobData | FinishJobData>): Promise<BlockResult | { complete: boolean }> {
-  if (job.name === BLOCK_JOB) return processBlock(job as SandboxedJob<BlockJobData>);
+  try {
+    return await (job.name === BLOCK_JOB ? processBlock(job as SandboxedJob<BlockJobData>) : processFinish(job));
+  } catch (err) {
+    throw finalError(err);
+  }
+}
+
+async function processFinish(job: SandboxedJob<FinishJobData>): Promise<{ complete: boolean }> {
   const run = await runFor(job.data);
   if (!(await finishVolumePredict(run))) {
     throw new EmsegError('incomplete', run.job.out, 'not every block has a valid done marker; the pyramid is built once they all do (emseg status --redis)');

@@ -7,6 +7,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { EmsegError } from '../errors.js';
+import { isStalled } from '../pipeline/progress.js';
 import { connectOnce, jobsetKey, jobsKey, JOBSETS_KEY, QUEUE_NAME } from './connection.js';
 import { blockJobId, describeBlock, finishJobId, type BlockJobData } from './jobs.js';
 
@@ -29,11 +30,18 @@ export interface JobsetStatus {
   cancelled: number;
   /** Blocks per second over the completed jobs (first start to last finish); undefined before one completed. */
   blocksPerSecond?: number;
+  /**
+   * Seconds until the queued blocks are done at that rate; undefined when nothing is queued, and when no block is
+   * being computed and none finished recently (isStalled: no worker seems to take the jobs).
+   */
   etaSeconds?: number;
+  /** Seconds since the last block job finished (undefined before the first). */
+  idleSeconds?: number;
   /** State of the finish job that builds the pyramid ('none' before the last block). */
   pyramid: string;
 }
 
+const MS_PER_S = 1000;
 /** Jobs looked up per round of parallel requests (ioredis pipelines them). */
 const LOOKUP_BATCH = 200;
 
@@ -64,9 +72,12 @@ async function statusOf(client: Redis, queue: Queue, jobset: string): Promise<Jo
   if (completed.length > 0) {
     const first = Math.min(...completed.map((j) => j.job!.processedOn ?? Infinity));
     const last = Math.max(...completed.map((j) => j.job!.finishedOn ?? 0));
+    s.idleSeconds = Math.max(0, (Date.now() - last) / MS_PER_S);
     if (last > first) {
-      s.blocksPerSecond = (1000 * completed.length) / (last - first);
-      s.etaSeconds = (s.active + s.waiting) / s.blocksPerSecond;
+      s.blocksPerSecond = (MS_PER_S * completed.length) / (last - first);
+      const queued = s.active + s.waiting;
+      const working = s.active > 0 || !isStalled(s.idleSeconds, 1 / s.blocksPerSecond);
+      if (queued > 0 && working) s.etaSeconds = queued / s.blocksPerSecond;
     }
   }
   return s;

@@ -1,8 +1,9 @@
-import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError, fromFsError } from '../io/errors.js';
 import { MANIFEST_FILE, checkFileTarget, outputGuard, readManifest, writeManifest } from '../io/output-guard.js';
+import { makeDirsSync } from './mkdirs.js';
 import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFor } from './temp-files.js';
 
 /**
@@ -12,7 +13,7 @@ import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFo
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const folder = dirname(path);
   try {
-    mkdirSync(folder, { recursive: true });
+    makeDirsSync(folder);
   } catch (err) {
     throw fromFsError(err, folder, 'creating the folder');
   }
@@ -38,7 +39,7 @@ export function writeDirectoryAtomic(target: string, overwrite: boolean, fill: (
   const old = tmp.replace(/\.tmp$/, '.old');
   try {
     registerTemp(tmp);
-    mkdirSync(tmp, { recursive: true });
+    makeDirsSync(tmp);
     fill(tmp);
     writeManifest(tmp, filesUnder(tmp));
     if (existing) renameSync(target, old);

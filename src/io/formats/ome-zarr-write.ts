@@ -5,15 +5,16 @@
  * through zarrita in whole chunks, each chunk file atomically, so parallel writers of disjoint chunk-aligned
  * regions never touch one file and a killed run leaves only complete chunks.
  */
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as zarr from 'zarrita';
 import { EmsegError } from '../../errors.js';
-import { EmsegIoError, describe } from '../errors.js';
+import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import type { SampleType } from '../stack.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { outputGuard } from '../output-guard.js';
 import { checkVolumeTarget } from '../volume-output.js';
+import { makeDirs } from '../../util/mkdirs.js';
 import { downsample2x } from './pyramid.js';
 import type { Downsampling } from './pyramid.js';
 import { regionShape, stridesOf } from './volume.js';
@@ -178,7 +179,7 @@ export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: WriteM
     await checkSameLayout(dir, shapes, o);
   } else {
     if (exists && overwrite) await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir).catch((err) => { throw fromFsError(err, dir, 'creating the output folder'); });
     writeFileAtomic(join(dir, '.zgroup'), json({ zarr_format: 2 }));
     const attrs: Record<string, unknown> = { multiscales: [multiscalesOf(o, shapes)] };
     attrs.emseg = { kind: o.kind ?? 'image', ...(o.polarity ? { polarity: o.polarity } : {}), ...(o.extra ?? {}) };

@@ -14,6 +14,7 @@ import { BYTES_PER_SAMPLE, type SampleType } from '../stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 import { checkArrayMetadata } from './zarr-metadata.js';
 import { ChunkVerifier } from './chunk-digests.js';
+import { makeDirs } from '../../util/mkdirs.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 
 /** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
@@ -372,6 +373,8 @@ export class AtomicFileSystemStore extends FileSystemStore {
     const tmp = tempPathFor(target);
     registerTemp(tmp);
     try {
+      // zarrita's own recursive mkdir would report a read-only mount as ENOENT (see util/mkdirs.ts).
+      await makeDirs(dirname(target));
       await super.set(`/${join(dirname(key.slice(1)), basename(tmp))}` as `/${string}`, value);
       await rename(tmp, target);
     } catch (err) {
