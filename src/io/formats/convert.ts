@@ -112,10 +112,17 @@ export async function convertToOmeZarr(src: VolumeReader, out: string, o: Conver
     return { ...writer, dir: out };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
-    throw err;
+    throw namingOutput(err, tmp, out);
   } finally {
     releaseTemp(tmp);
   }
+}
+
+/** A file error inside the hidden folder is about the output the user named (a full disk, a read-only mount). */
+function namingOutput(err: unknown, tmp: string, out: string): unknown {
+  if (!(err instanceof EmsegIoError) || !err.path.startsWith(tmp)) return err;
+  const path = out + err.path.slice(tmp.length);
+  return new EmsegIoError(err.code, path, err.message.slice(err.path.length + 2).split(tmp).join(out), { cause: err });
 }
 
 async function pyramid(writer: OmeZarrWriter, report: Reporter, label: string): Promise<void> {
