@@ -3,8 +3,8 @@ import { availableMemoryBytes, formatBytes } from '../io/limits.js';
 import { layerDef } from '../nn/layers/index.js';
 import { paramShapes } from '../nn/params.js';
 import type { Plan } from '../nn/plan.js';
-import { numel } from '../tensor/tensor.js';
 import type { ModelSpec } from '../nn/spec.js';
+import { numel } from '../tensor/tensor.js';
 import { commonStride, geometryForSteps, tileStep } from './tiling.js';
 
 /** Activations are float32 on both backends (bf16 converts inside the kernels). */
