@@ -4,7 +4,7 @@
 #   make test-full  - the tests that need the full data in ../shared/ beside the repository (CI runs both)
 SHELL := /bin/bash
 TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null) $(wildcard src/viewer/page/*.html src/viewer/page/*.css)
-NATIVE_SOURCES := $(wildcard native/*.cc native/*.h native/binding.gyp)
+NATIVE_SOURCES := $(wildcard native/*.cc native/*.h native/binding.gyp native/ops.json) scripts/gen-native-ops.mjs
 ADDON := native/build/Release/emseg_native.node
 
 .PHONY: setup build test test-full demo bench clean

@@ -2,18 +2,7 @@
   "targets": [
     {
       "target_name": "emseg_native",
-      "sources": [
-        "addon.cc",
-        "tensor_store.cc",
-        "conv.cc",
-        "pool.cc",
-        "pool_dilated.cc",
-        "lrn.cc",
-        "eltwise.cc",
-        "shape_ops.cc",
-        "softmax_ce.cc",
-        "system.cc"
-      ],
+      "sources": ["<!@(node ../scripts/gen-native-ops.mjs --sources)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],

@@ -1,5 +1,6 @@
 import { EmsegError } from '../errors.js';
 import { MIN_TILE, geometryForSteps, tileGeometry } from '../infer/tiling.js';
+import { layerDef } from '../nn/layers/index.js';
 import type { Plan, PlanMode } from '../nn/plan.js';
 import type { ModelSpec } from '../nn/spec.js';
 
@@ -37,17 +38,18 @@ export function paddedSize(g: ExportGeometry, n: number): number {
  */
 export function exportGeometry(spec: ModelSpec): ExportGeometry {
   const t = tileGeometry(spec, MIN_TILE, MIN_TILE, MIN_TILE);
-  if (!spec.window) checkCropsFixed(spec, t.plan, geometryForSteps(spec, t.stepH + t.stride, t.stepW + t.stride).plan);
+  if (!spec.window) checkSizeIndependent(spec, t.plan, geometryForSteps(spec, t.stepH + t.stride, t.stepW + t.stride).plan);
   return { mode: spec.window ? 'dense' : 'strided', before: t.margin, afterBase: t.margin, step: t.stride,
     residue: (2 * t.margin) % t.stride, sliceStart: t.halo, halo: t.margin, field: t.plan.field };
 }
 
-/** Crops (U-Net skips) are exported with fixed offsets: they must not depend on the input size. */
-function checkCropsFixed(spec: ModelSpec, a: Plan, b: Plan): void {
+/**
+ * The graph is written for one input size: a layer whose ONNX form bakes in something that follows the input's size
+ * (a U-Net skip's crop offset) must not change between two sizes the export serves.
+ */
+function checkSizeIndependent(spec: ModelSpec, a: Plan, b: Plan): void {
   a.nodes.forEach((node, i) => {
-    const other = b.nodes[i]!;
-    if (node.type === 'crop' && other.type === 'crop' && (node.top !== other.top || node.left !== other.left)) {
-      throw new EmsegError('unsupported-export', `${spec.name} layer "${node.name}"`, 'crops by an amount that depends on the input size');
-    }
+    const why = layerDef(node.type).onnxSizeDependence?.(node, b.nodes[i]!);
+    if (why) throw new EmsegError('unsupported-export', `${spec.name} layer "${node.name}"`, why);
   });
 }

@@ -1,7 +1,10 @@
 import { EmsegError } from '../errors.js';
 import { availableMemoryBytes, formatBytes } from '../io/limits.js';
+import { layerDef } from '../nn/layers/index.js';
+import { paramShapes } from '../nn/params.js';
 import type { Plan } from '../nn/plan.js';
 import type { ModelSpec } from '../nn/spec.js';
+import { numel } from '../tensor/tensor.js';
 import { commonStride, geometryForSteps, tileStep } from './tiling.js';
 
 /** Activations are float32 on both backends (bf16 converts inside the kernels). */
@@ -19,14 +22,17 @@ const BAND_BUFFERS = 4;
 /** Node's heap, the addon, code and the decoded models: resident before the first tile (measured ~150 MB). */
 export const BASE_PROCESS_BYTES = 256 * 2 ** 20;
 
-/** Bytes of every activation of one run of this plan (what the backend's buffer pool ends up holding). */
+/**
+ * Bytes of every activation of one run of this plan (what the backend's buffer pool ends up holding), each layer's
+ * by its def (`memory.inference`, src/nn/layers/).
+ */
 export function activationBytes(plan: Plan): number {
-  return plan.nodes.reduce((s, n) => s + n.out.reduce((a, b) => a * b, BYTES_PER_VALUE), 0);
+  return plan.nodes.reduce((s, n) => s + BYTES_PER_VALUE * layerDef(n.type).memory.inference(n), 0);
 }
 
 /** Parameter bytes of a plan (float32 weights and biases). */
 function paramBytes(plan: Plan): number {
-  return plan.nodes.reduce((s, n) => s + ('wShape' in n ? (n.wShape.reduce((a, b) => a * b, 1) + n.wShape[0]) * BYTES_PER_VALUE : 0), 0);
+  return BYTES_PER_VALUE * paramShapes(plan).reduce((s, p) => s + numel(p.shape), 0);
 }
 
 export interface WorkingSet {

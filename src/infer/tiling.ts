@@ -1,6 +1,7 @@
 import { EmsegError } from '../errors.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { planModel, type Plan, type PlanMode, type PlanNode } from '../nn/plan.js';
+import { layerDef } from '../nn/layers/index.js';
 
 /**
  * How a model covers a large section in tiles without seams.
@@ -54,11 +55,7 @@ function planMode(spec: ModelSpec): PlanMode {
 /** Product of the pooling and convolution strides; 1 when a patch classifier is scanned densely. */
 export function totalStride(spec: ModelSpec): number {
   if (spec.window) return 1;
-  return spec.layers.reduce((d, l) => {
-    if (l.type !== 'pool' && l.type !== 'conv') return d;
-    const s = l.type === 'pool' ? (l.stride ?? l.kernel) : l.stride;
-    return d * (typeof s === 'number' ? s : s[0]);
-  }, 1);
+  return spec.layers.reduce((d, l) => d * layerDef(l.type).tiling.stride(l), 1);
 }
 
 /** Least common multiple of the models' strides: one step that suits every model of an ensemble. */
@@ -77,16 +74,8 @@ export function tileStep(tile: number, section: number, stride: number): number 
 
 /** True when no strided layer floors its input and every crop is centred: outputs then align exactly. */
 function isExact(plan: Plan): boolean {
-  return plan.nodes.every((n: PlanNode) => {
-    const [, h, w] = n.inputs[0]! < 0 ? plan.input : plan.nodes[n.inputs[0]!]!.out;
-    if (n.type === 'crop') return (h - n.out[1]) % 2 === 0 && (w - n.out[2]) % 2 === 0;
-    if (n.type !== 'pool' && n.type !== 'conv') return true;
-    const { stride, padding, dilation } = n.params;
-    const kernel = n.type === 'pool' ? n.params.kernel : [n.wShape[2], n.wShape[3]];
-    const restH = (h + padding[0] + padding[2] - dilation[0] * (kernel[0]! - 1) - 1) % stride[0];
-    const restW = (w + padding[1] + padding[3] - dilation[1] * (kernel[1]! - 1) - 1) % stride[1];
-    return restH === 0 && restW === 0;
-  });
+  return plan.nodes.every((n: PlanNode) =>
+    layerDef(n.type).tiling.aligned(n, n.inputs[0]! < 0 ? plan.input : plan.nodes[n.inputs[0]!]!.out));
 }
 
 function tryPlan(spec: ModelSpec, h: number, w: number): Plan | undefined {

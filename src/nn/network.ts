@@ -2,7 +2,8 @@ import { EmsegError } from '../errors.js';
 import type { Backend, CrossEntropyTarget } from '../backend/backend.js';
 import { formatShape, shapeEquals, type Tensor } from '../tensor/tensor.js';
 import { Rng } from '../util/rng.js';
-import { kernelFor } from './layers/index.js';
+import { fusedProducers } from './fusion.js';
+import { layerDef } from './layers/index.js';
 import type { ParamSet } from './params.js';
 import type { Plan, PlanNode } from './plan.js';
 
@@ -16,7 +17,7 @@ export type TrainTarget = CrossEntropyTarget | ((logits: Tensor) => CrossEntropy
  */
 export class Network {
   /** conv nodes whose only consumer is a relu: run as one fused primitive. */
-  private readonly fused = new Set<number>();
+  private readonly fused: Set<number>;
   private readonly consumers: number[][];
   /** Dropout masks draw from this; its state is checkpointed so a resumed run continues exactly. */
   readonly rng: Rng;
@@ -25,16 +26,12 @@ export class Network {
     this.rng = new Rng(seed);
     this.consumers = plan.nodes.map(() => []);
     for (const node of plan.nodes) for (const i of node.inputs) if (i >= 0) this.consumers[i]!.push(node.index);
-    for (const node of plan.nodes) {
-      const next = this.consumers[node.index]!;
-      if ((node.type === 'conv' || node.type === 'dense') && next.length === 1 && plan.nodes[next[0]!]!.type === 'relu') {
-        this.fused.add(node.index);
-      }
-    }
+    this.fused = fusedProducers(plan);
   }
 
   private isFused(node: PlanNode): boolean {
-    return this.fused.has(node.index) || (node.type === 'relu' && this.fused.has(node.inputs[0]!));
+    // A fused producer's only consumer is the relu it runs.
+    return this.fused.has(node.index) || this.fused.has(node.inputs[0]!);
   }
 
   private checkInput(x: Tensor): void {
@@ -60,7 +57,7 @@ export class Network {
     try {
       for (const node of nodes) {
         const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
-        const { out } = kernelFor(node).forward(node, inputs, this.forwardContext(node, false));
+        const { out } = layerDef(node.type).forward(node, inputs, this.forwardContext(node, false));
         values[node.index] = out;
         hold(out, pending[node.index]! || 1);
         for (const i of node.inputs) if (i >= 0) drop(values[i]!);
@@ -86,7 +83,7 @@ export class Network {
       // Forward up to the logits (the softmax node is folded into the loss).
       for (const node of nodes.slice(0, -1)) {
         const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
-        const r = kernelFor(node).forward(node, inputs, this.forwardContext(node, true));
+        const r = layerDef(node.type).forward(node, inputs, this.forwardContext(node, true));
         values[node.index] = r.out;
         saved[node.index] = r.saved ?? [];
         owned.add(r.out);
@@ -121,7 +118,7 @@ export class Network {
         const dy = grads[k];
         if (!dy) continue;
         const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
-        const dxs = kernelFor(node).backward(node, dy, {
+        const dxs = layerDef(node.type).backward(node, dy, {
           backend: this.backend, params: this.params, inputs, out: values[k]!, saved: saved[k]!,
           fuseRelu: this.isFused(node), needInputGrad: node.inputs.map((i) => i >= 0),
         });

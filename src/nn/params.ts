@@ -3,42 +3,19 @@ import type { Precision } from '../backend/backend.js';
 import type { FloatArray } from '../tensor/tensor.js';
 import { numel } from '../tensor/tensor.js';
 import { Rng } from '../util/rng.js';
+import { layerDef } from './layers/index.js';
+import type { ParamSet, ParamShape } from './param-set.js';
 import type { Plan } from './plan.js';
 
-/** A trainable parameter: plain host array (fp32 master copy, also under bf16), with its gradient. */
-export interface Param {
-  name: string;
-  shape: number[];
-  data: FloatArray;
-  grad: FloatArray;
-}
-
-export type ParamSet = Map<string, Param>;
-
-export function weightName(layer: string): string {
-  return `${layer}.weight`;
-}
-
-export function biasName(layer: string): string {
-  return `${layer}.bias`;
-}
+export { biasName, weightName, type Param, type ParamSet, type ParamShape } from './param-set.js';
 
 function allocate(precision: Precision, n: number): FloatArray {
   return precision === 'float64' ? new Float64Array(n) : new Float32Array(n);
 }
 
-/** The parameter shapes a plan needs, in layer order. */
-export function paramShapes(plan: Plan): { name: string; shape: number[]; fanIn: number; fanOut: number;
-  init: 'he' | 'xavier' | 'zero' }[] {
-  const out: ReturnType<typeof paramShapes> = [];
-  for (const node of plan.nodes) {
-    if (node.type !== 'conv' && node.type !== 'dense' && node.type !== 'upconv') continue;
-    const [o, i, kh, kw] = node.wShape;
-    out.push({ name: weightName(node.name), shape: [...node.wShape], fanIn: i * kh * kw, fanOut: o * kh * kw,
-      init: node.init });
-    if (node.bias) out.push({ name: biasName(node.name), shape: [o], fanIn: 0, fanOut: 0, init: 'zero' });
-  }
-  return out;
+/** The parameter shapes a plan needs, in layer order (each layer's def says which it owns). */
+export function paramShapes(plan: Plan): ParamShape[] {
+  return plan.nodes.flatMap((node) => layerDef(node.type).params(node));
 }
 
 /** He (Kaiming normal, for ReLU nets) or Xavier (Glorot uniform) initialisation, zero biases; seeded. */

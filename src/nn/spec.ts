@@ -1,92 +1,17 @@
-import { EmsegError } from '../errors.js';
 import { z } from 'zod';
+import { layerSchemas } from './layers/index.js';
+import { SpecError } from './spec-error.js';
 
 /**
  * Declarative model specs (JSON). A spec is a list of layers; each layer reads the previous layer's output
  * unless `inputs` names earlier layers ("input" is the image), so skips and merges make a DAG.
- * Everything is validated here and in shape inference (./shapes.ts) before any native code runs.
+ * Everything is validated here and in shape inference (./plan.ts) before any native code runs.
  */
 
 const positiveInt = z.number().int().positive();
-const nonNegativeInt = z.number().int().nonnegative();
-const pair = z.union([positiveInt, z.tuple([positiveInt, positiveInt])]);
-const padding = z.union([
-  z.literal('valid'),
-  z.literal('same'),
-  nonNegativeInt,
-  z.tuple([nonNegativeInt, nonNegativeInt, nonNegativeInt, nonNegativeInt]),
-]);
-const init = z.enum(['he', 'xavier']);
 
-const common = {
-  name: z.string().min(1).optional(),
-  inputs: z.array(z.string().min(1)).min(1).optional(),
-  comment: z.string().optional(),
-};
-
-const conv = z.object({
-  ...common,
-  type: z.literal('conv'),
-  out: positiveInt,
-  kernel: pair,
-  stride: pair.default(1),
-  padding: padding.default('valid'),
-  dilation: pair.default(1),
-  bias: z.boolean().default(true),
-  init: init.default('he'),
-}).strict();
-
-/** Fully connected layer, run as a convolution whose kernel covers its whole input at the model's window. */
-const dense = z.object({
-  ...common,
-  type: z.literal('dense'),
-  out: positiveInt,
-  bias: z.boolean().default(true),
-  init: init.default('he'),
-}).strict();
-
-const upconv = z.object({
-  ...common,
-  type: z.literal('upconv'),
-  out: positiveInt,
-  kernel: pair.default(2),
-  stride: pair.default(2),
-  bias: z.boolean().default(true),
-  init: init.default('he'),
-}).strict();
-
-const pool = z.object({
-  ...common,
-  type: z.literal('pool'),
-  kernel: pair.default(2),
-  stride: pair.optional(),
-  padding: padding.default('valid'),
-  dilation: pair.default(1),
-}).strict();
-
-const lrn = z.object({
-  ...common,
-  type: z.literal('lrn'),
-  region: z.enum(['across', 'within']).default('across'),
-  size: positiveInt.default(5),
-  alpha: z.number().positive().default(1e-4),
-  beta: z.number().positive().default(0.75),
-  k: z.number().positive().default(1),
-}).strict();
-
-const relu = z.object({ ...common, type: z.literal('relu') }).strict();
-const dropout = z.object({ ...common, type: z.literal('dropout'), rate: z.number().min(0).lt(1).default(0.5) }).strict();
-/** Centre-crop the (first) input to the spatial size of layer `to` (U-Net skips). */
-const crop = z.object({ ...common, type: z.literal('crop'), to: z.string().min(1) }).strict();
-const concat = z.object({ ...common, type: z.literal('concat') }).strict();
-const add = z.object({ ...common, type: z.literal('add') }).strict();
-const upsample = z.object({ ...common, type: z.literal('upsample'), factor: positiveInt }).strict();
-/** The output layer: softmax over classes at inference, softmax cross-entropy when training. */
-const softmax = z.object({ ...common, type: z.literal('softmax') }).strict();
-
-const layer = z.discriminatedUnion('type', [
-  conv, dense, upconv, pool, lrn, relu, dropout, crop, concat, add, upsample, softmax,
-]);
+/** One layer: its `type` picks the schema, from the layer's module (./layers/, registered in ./layers/index.ts). */
+const layer = z.discriminatedUnion('type', layerSchemas());
 
 export const modelSpecSchema = z.object({
   name: z.string().min(1),
@@ -121,12 +46,7 @@ export function withInputSections(spec: ModelSpec, sections: number): ModelSpec 
   return parseModelSpec({ ...spec, input: { channels: sections, sections } });
 }
 
-export class SpecError extends EmsegError {
-  constructor(message: string, readonly source?: string) {
-    super('invalid-spec', source ?? '', message);
-    this.name = 'SpecError';
-  }
-}
+export { SpecError };
 
 /** Parse and validate a spec; errors name the layer (index, name, type) and the field. */
 export function parseModelSpec(json: unknown, source?: string): ModelSpec {

@@ -1,14 +1,17 @@
 import { freemem } from 'node:os';
 import { EmsegError } from '../errors.js';
 import { paramShapes } from '../nn/params.js';
-import type { Plan, PlanNode } from '../nn/plan.js';
+import { fusedProducers } from '../nn/fusion.js';
+import { layerDef } from '../nn/layers/index.js';
+import type { Plan } from '../nn/plan.js';
 import { numel } from '../tensor/tensor.js';
 
 /**
  * Working set of one training step, from the plan's layer shapes (tensors are fp32: 4 bytes a value; bf16 runs
  * keep fp32 master weights and need no more than this):
  * - forward: every layer's output stays alive until the backward pass, plus what layers save for it (max-pool argmax,
- *   LRN scale, dropout mask: one value per element of the layer's output or input);
+ *   LRN scale, dropout mask: one value per element of the layer's output or input): each layer's def says
+ *   (`memory.training`, src/nn/layers/);
  * - backward: the gradient being propagated and the one being produced, at most twice the largest activation,
  *   plus oneDNN's convolution scratch, which we bound by one more largest activation;
  * - the sampled batch (input, labels, class weights);
@@ -41,37 +44,22 @@ function perSample(shape: readonly number[]): number {
   return numel([...shape]);
 }
 
-/** Values a node keeps alive (output plus saved tensors) for one sample; fused or aliased outputs count once. */
-function retainedValues(node: PlanNode, plan: Plan, fusedRelu: Set<number>): number {
-  const out = perSample(node.out);
-  const input = node.inputs[0] !== undefined && node.inputs[0] >= 0 ? perSample(plan.nodes[node.inputs[0]]!.out) : 0;
-  switch (node.type) {
-    case 'relu': return fusedRelu.has(node.index) ? 0 : out;
-    case 'pool': return 2 * out; // output + argmax workspace
-    case 'lrn': return out + input; // output + scale
-    case 'dropout': return out + input; // output + mask
-    case 'softmax': return 2 * out; // probabilities + gradient of the logits
-    default: return out;
-  }
-}
-
-/** relu nodes that run fused into the convolution before them (they share its output tensor). */
-function fusedRelus(plan: Plan): Set<number> {
-  const consumers = plan.nodes.map(() => 0);
-  for (const n of plan.nodes) for (const i of n.inputs) if (i >= 0) consumers[i]!++;
-  const fused = new Set<number>();
-  for (const n of plan.nodes) {
-    const src = n.inputs[0];
-    if (n.type !== 'relu' || src === undefined || src < 0) continue;
-    const prev = plan.nodes[src]!;
-    if ((prev.type === 'conv' || prev.type === 'dense') && consumers[src] === 1) fused.add(n.index);
-  }
-  return fused;
+/**
+ * Values the nodes keep alive (outputs plus saved tensors) for one sample, each by its layer's training cost;
+ * a relu fused into the conv before it shares that conv's output and counts nothing.
+ */
+function retainedValues(plan: Plan): number {
+  const fused = fusedProducers(plan);
+  return plan.nodes.reduce((s, node) => {
+    const src = node.inputs[0]!;
+    // What a layer saves of its input's size (LRN scale, dropout mask) is its own tensor, also when it reads the image.
+    const input = perSample(src >= 0 ? plan.nodes[src]!.out : plan.input);
+    return s + layerDef(node.type).memory.training(node, { out: perSample(node.out), input, fused: fused.has(src) });
+  }, 0);
 }
 
 export function estimateTrainingMemory(plan: Plan, batch: number, optimizer: 'adam' | 'sgd'): TrainingMemoryEstimate {
-  const fused = fusedRelus(plan);
-  const retained = plan.nodes.reduce((s, n) => s + retainedValues(n, plan, fused), 0);
+  const retained = retainedValues(plan);
   const largest = Math.max(perSample(plan.input), ...plan.nodes.map((n) => perSample(n.out)));
   const activationBytes = batch * BYTES_PER_VALUE * (retained + BACKWARD_ACTIVATIONS * largest);
   const weights = paramShapes(plan).reduce((s, p) => s + numel(p.shape), 0);

@@ -1,5 +1,6 @@
 /**
- * Loading of the N-API addon (native/build/Release/emseg_native.node) and its raw, typed API.
+ * Loading of the N-API addon (native/build/Release/emseg_native.node) and its raw, typed API (./addon-api.ts,
+ * generated from native/ops.json).
  * Tensors are numeric handles into the addon's registry; parameters and gradients cross as Float32Arrays.
  */
 import { createRequire } from 'node:module';
@@ -7,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EmsegError } from '../../errors.js';
+import { ADDON_OPS, type Addon } from './addon-api.js';
 
 /** The addon is missing or failed to load (the caller may fall back to the reference backend). */
 export class NativeUnavailableError extends EmsegError {
@@ -24,85 +26,8 @@ export class NativeCapabilityError extends EmsegError {
   }
 }
 
-export type Handle = number;
-type I2 = readonly [number, number];
-type I4 = readonly [number, number, number, number];
-
-export interface NativeInfo {
-  /** oneDNN version, e.g. "2.6.3". */
-  version: string;
-  hash: string;
-  /** CPU threading runtime oneDNN was built with ("omp", "tbb", "sequential", ...). */
-  cpuRuntime: string;
-  /** Effective instruction set oneDNN dispatches to (honours ONEDNN_MAX_CPU_ISA). */
-  isa: string;
-  /** Whether bfloat16 compute is available (avx512_core_bf16 or AMX). */
-  bf16: boolean;
-  /** Threads oneDNN (OpenMP) will use. */
-  threads: number;
-  procs: number;
-}
-
-export interface NativeStats {
-  /** Live tensor handles. */
-  tensors: number;
-  /** Pool buffers currently in use (tensor storage and in-call temporaries). */
-  liveBuffers: number;
-  liveBytes: number;
-  /** Freed buffers parked in the pool for reuse. */
-  pooledBuffers: number;
-  pooledBytes: number;
-  /** Primitive-cache entries created so far (stable in steady state). */
-  cachedPrimitives: number;
-}
-
-/** The raw addon API (all argument checking is repeated in C++; errors are JS exceptions). */
-export interface Addon {
-  info(): NativeInfo;
-  setThreads(n: number): number;
-  stats(): NativeStats;
-  /** Conv activation layouts, process-wide: 0 = oneDNN's choice (default), 1 = nChw16c, 2 = nhwc (experiments). */
-  setLayoutPolicy(policy: 0 | 1 | 2): void;
-  trimPool(): void;
-  release(id: Handle): boolean;
-  fromArray(data: Float32Array, shape: I4, bf16: boolean): Handle;
-  toArray(id: Handle): Float32Array;
-  describe(id: Handle): { shape: number[]; layout: string; bytes: number; workspace: boolean };
-
-  conv2d(x: Handle, w: Float32Array, wShape: I4, b: Float32Array | null, stride: I2, pad: I4, dil: I2,
-    relu: boolean): Handle;
-  conv2dBackwardData(dy: Handle, w: Float32Array, wShape: I4, xShape: I4, stride: I2, pad: I4, dil: I2): Handle;
-  conv2dBackwardWeights(x: Handle, dy: Handle, wShape: I4, stride: I2, pad: I4, dil: I2,
-    withBias: boolean): [Float32Array, Float32Array | null];
-  deconv2d(x: Handle, w: Float32Array, wShape: I4, b: Float32Array | null, stride: I2, pad: I4, dil: I2,
-    relu: boolean): Handle;
-  deconv2dBackwardData(dy: Handle, w: Float32Array, wShape: I4, xShape: I4, stride: I2, pad: I4, dil: I2): Handle;
-  deconv2dBackwardWeights(x: Handle, dy: Handle, wShape: I4, stride: I2, pad: I4, dil: I2,
-    withBias: boolean): [Float32Array, Float32Array | null];
-
-  maxPool2d(x: Handle, kernel: I2, stride: I2, pad: I4, dil: I2, training: boolean): [Handle, Handle | null];
-  maxPool2dBackward(dy: Handle, ws: Handle, xShape: I4, kernel: I2, stride: I2, pad: I4, dil: I2): Handle;
-  lrn(x: Handle, across: boolean, size: number, alpha: number, beta: number, k: number,
-    training: boolean): [Handle, Handle | null];
-  lrnBackward(x: Handle, dy: Handle, ws: Handle | null, across: boolean, size: number, alpha: number, beta: number,
-    k: number): Handle;
-
-  relu(x: Handle): Handle;
-  reluBackward(y: Handle, dy: Handle): Handle;
-  add(a: Handle, b: Handle): Handle;
-  dropout(x: Handle, rate: number, seed: number): [Handle, Handle];
-  dropoutBackward(dy: Handle, mask: Handle): Handle;
-
-  crop(x: Handle, top: number, left: number, h: number, w: number): Handle;
-  cropBackward(dy: Handle, xShape: I4, top: number, left: number): Handle;
-  concat(xs: Handle[]): Handle;
-  concatBackward(dy: Handle, channels: number[]): Handle[];
-  upsampleNearest(x: Handle, factor: number): Handle;
-  upsampleNearestBackward(dy: Handle, factor: number): Handle;
-
-  softmax(x: Handle): Handle;
-  softmaxCrossEntropy(logits: Handle, labels: Int32Array, weights: Float32Array | null): [number, number, Handle];
-}
+export type { Addon } from './addon-api.js';
+export type { Handle, NativeInfo, NativeStats } from './native-types.js';
 
 /** The package root: the nearest ancestor of this module holding emseg's package.json. */
 function packageRoot(): string {
@@ -146,8 +71,10 @@ export function loadAddon(): Addon {
   try {
     const req = createRequire(import.meta.url);
     const mod = req(path) as Addon;
-    if (typeof mod?.conv2d !== 'function' || typeof mod?.info !== 'function') {
-      throw new EmsegError('native-unavailable', '', 'the module does not export the emseg kernel API (stale build?)');
+    const missing = ADDON_OPS.filter((op) => typeof mod?.[op] !== 'function');
+    if (missing.length) {
+      throw new EmsegError('native-unavailable', '', `the module does not export the emseg kernel API (stale build?): `
+        + `missing ${missing.join(', ')}`);
     }
     loaded = mod;
     return mod;

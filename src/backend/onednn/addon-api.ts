@@ -1,0 +1,67 @@
+// GENERATED from native/ops.json by scripts/gen-native-ops.mjs (npm run gen:native-ops): do not edit.
+import type { Handle, I2, I4, NativeInfo, NativeStats } from './native-types.js';
+
+/** The raw addon API (all argument checking is repeated in C++; errors are JS exceptions). */
+export interface Addon {
+  // native/system.cc
+  info(): NativeInfo;
+  setThreads(n: number): number;
+  stats(): NativeStats;
+  /** Conv activation layouts, process-wide: 0 = oneDNN's choice (default), 1 = nChw16c, 2 = nhwc (experiments). */
+  setLayoutPolicy(policy: 0 | 1 | 2): void;
+  trimPool(): void;
+  release(id: Handle): boolean;
+  fromArray(data: Float32Array, shape: I4, bf16: boolean): Handle;
+  toArray(id: Handle): Float32Array;
+  describe(id: Handle): { shape: number[]; layout: string; bytes: number; workspace: boolean };
+
+  // native/conv.cc
+  conv2d(x: Handle, w: Float32Array, wShape: I4, b: Float32Array | null, stride: I2, pad: I4, dil: I2,
+    relu: boolean): Handle;
+  conv2dBackwardData(dy: Handle, w: Float32Array, wShape: I4, xShape: I4, stride: I2, pad: I4, dil: I2): Handle;
+  conv2dBackwardWeights(x: Handle, dy: Handle, wShape: I4, stride: I2, pad: I4, dil: I2,
+    withBias: boolean): [Float32Array, Float32Array | null];
+  deconv2d(x: Handle, w: Float32Array, wShape: I4, b: Float32Array | null, stride: I2, pad: I4, dil: I2,
+    relu: boolean): Handle;
+  deconv2dBackwardData(dy: Handle, w: Float32Array, wShape: I4, xShape: I4, stride: I2, pad: I4, dil: I2): Handle;
+  deconv2dBackwardWeights(x: Handle, dy: Handle, wShape: I4, stride: I2, pad: I4, dil: I2,
+    withBias: boolean): [Float32Array, Float32Array | null];
+
+  // native/pool.cc
+  maxPool2d(x: Handle, kernel: I2, stride: I2, pad: I4, dil: I2, training: boolean): [Handle, Handle | null];
+  maxPool2dBackward(dy: Handle, ws: Handle, xShape: I4, kernel: I2, stride: I2, pad: I4, dil: I2): Handle;
+
+  // native/lrn.cc
+  lrn(x: Handle, across: boolean, size: number, alpha: number, beta: number, k: number,
+    training: boolean): [Handle, Handle | null];
+  lrnBackward(x: Handle, dy: Handle, ws: Handle | null, across: boolean, size: number, alpha: number, beta: number,
+    k: number): Handle;
+
+  // native/eltwise.cc
+  relu(x: Handle): Handle;
+  reluBackward(y: Handle, dy: Handle): Handle;
+  add(a: Handle, b: Handle): Handle;
+  dropout(x: Handle, rate: number, seed: number): [Handle, Handle];
+  dropoutBackward(dy: Handle, mask: Handle): Handle;
+
+  // native/shape_ops.cc
+  crop(x: Handle, top: number, left: number, h: number, w: number): Handle;
+  cropBackward(dy: Handle, xShape: I4, top: number, left: number): Handle;
+  concat(xs: Handle[]): Handle;
+  concatBackward(dy: Handle, channels: number[]): Handle[];
+  upsampleNearest(x: Handle, factor: number): Handle;
+  upsampleNearestBackward(dy: Handle, factor: number): Handle;
+
+  // native/softmax_ce.cc
+  softmax(x: Handle): Handle;
+  softmaxCrossEntropy(logits: Handle, labels: Int32Array, weights: Float32Array | null): [number, number, Handle];
+}
+
+/** Every function the addon exports: a loaded module missing one is a stale build. */
+export const ADDON_OPS = [
+  'info', 'setThreads', 'stats', 'setLayoutPolicy', 'trimPool', 'release', 'fromArray', 'toArray', 'describe', 'conv2d',
+  'conv2dBackwardData', 'conv2dBackwardWeights', 'deconv2d', 'deconv2dBackwardData', 'deconv2dBackwardWeights',
+  'maxPool2d', 'maxPool2dBackward', 'lrn', 'lrnBackward', 'relu', 'reluBackward', 'add', 'dropout', 'dropoutBackward',
+  'crop', 'cropBackward', 'concat', 'concatBackward', 'upsampleNearest', 'upsampleNearestBackward', 'softmax',
+  'softmaxCrossEntropy',
+] as const satisfies readonly (keyof Addon)[];

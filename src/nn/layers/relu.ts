@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import type { LayerDef } from './def.js';
+import { numelOf } from './planning.js';
+import { common } from './schema.js';
+
+const schema = z.object({ ...common, type: z.literal('relu') }).strict();
+
+const OPS = ['relu', 'reluBackward'] as const;
+
+/** ReLU. Right after a conv or dense layer (its only consumer) it runs fused into it and passes its output on. */
+export const relu: LayerDef<typeof schema, object, (typeof OPS)[number]> = {
+  type: 'relu',
+  schema,
+  arity: 'one',
+  plan(_layer, ctx) {
+    const [c, h, w] = ctx.inputs[0]!.out;
+    return { out: [c, h, w], fields: {} };
+  },
+  flops: () => 0,
+  params: () => [],
+  ops: OPS,
+  forward(_node, [x], ctx) {
+    return { out: ctx.fuseRelu ? x! : ctx.backend.relu(x!) };
+  },
+  backward(_node, dy, ctx) {
+    return [ctx.fuseRelu ? dy : ctx.backend.reluBackward(ctx.out, dy)];
+  },
+  onnx: (_node, { g, inputs, name }) => g.op('Relu', [inputs[0]!], {}, name),
+  memory: {
+    training: (_node, s) => (s.fused ? 0 : s.out), // fused: shares the conv's output
+    inference: (node) => numelOf(node.out),
+  },
+  tiling: { stride: () => 1, aligned: () => true },
+};
