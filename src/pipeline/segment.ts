@@ -6,6 +6,7 @@ import { FolderOutput, checkOutputPath, descriptionAttributes, hasTiffExtension,
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
 import { mapSegmentOptions } from './close-gaps.js';
+import { chooseVoxelSize } from '../io/voxel-size.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface SegmentJob {
@@ -23,6 +24,9 @@ export interface SegmentJob {
    */
   options: Partial<SegmentOptions>;
   overwrite: boolean;
+  /** Voxel size (z, y, x) and unit TIFF labels record, over the maps' own (io/voxel-size.ts chooseVoxelSize). */
+  voxelSize?: readonly [number, number, number];
+  unit?: string;
   /** Lines for the user (the CLI prints them on stderr): which recorded options the segmentation uses. */
   notice?: (message: string) => void;
 }
@@ -60,6 +64,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
     throw new EmsegError('invalid-option', '--pictures', `is the label folder ${o.out}; give the pictures their own folder`);
   }
   const maps = await openStack(o.pred);
+  const voxelSize = chooseVoxelSize(maps.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, maps.files[0]!, o.notice);
   const options = mapSegmentOptions(descriptionAttributes(maps.description), maps.files[0]!, o.options, o.notice);
   const images = o.images ? await openStack(o.images) : undefined;
   if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
@@ -85,7 +90,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
     }
   }
   try {
-    const written = await writeStack(o.out, labelled(), { format, overwrite: o.overwrite, inputs });
+    const written = await writeStack(o.out, labelled(), { format, overwrite: o.overwrite, inputs, voxelSize });
     await pictures?.commit();
     return { written, segments };
   } catch (err) {
