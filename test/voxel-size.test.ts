@@ -27,6 +27,7 @@ import { runPredict } from '../src/pipeline/predict.js';
 import { runSegment } from '../src/pipeline/segment.js';
 import { runVolumePredict } from '../src/pipeline/volume-predict.js';
 import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
+import { runPack } from '../src/cli/pack.js';
 import { typedCommand, typedPath } from '../src/util/paths.js';
 import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
 import { writeHdf5 } from './helpers/volumes.js';
@@ -318,6 +319,8 @@ test('convert passes the source\'s voxel size, or the flags\' (said on stderr); 
   assert.match(r.stderr, /emseg convert: voxel size 30 x 4 x 4 nanometer .*not the 40 x 4 x 4 nanometer/);
   same(await voxelOf(cli), { size: [30, 4, 4], unit: 'nanometer' });
   assertNowhere(cli, dir);
+  const info = emseg(['info', cli, '--json', '--quiet']);
+  assert.deepEqual((JSON.parse(info.stdout) as { voxelSize: unknown }).voxelSize, { size: [30, 4, 4], unit: 'nanometer' }, 'emseg info shows it');
   const bad = emseg(['convert', `${file}:/volumes/raw`, join(dir, 'bad.zarr'), '--unit', 'furlong']);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--unit/);
@@ -341,7 +344,11 @@ test('emseg predict and segment take --voxel-size and --unit, and say when they 
 });
 
 test('paths in models\' and exports\' records are typed from the working folder, never absolute', () => {
-  const abs = join(tempDir('voxel-paths'), 'model');
+  const dir = tempDir('voxel-paths');
+  const abs = zooModel(dir, 'reference-net', 3);
+  runPack({ models: [abs], out: join(dir, 'packed'), f16: false, overwrite: false });
+  const meta = JSON.parse(readFileSync(join(dir, 'packed', 'meta.json'), 'utf8')) as { packed: { from: string } };
+  assert.equal(meta.packed.from, typedPath(abs), 'emseg pack records its source as typed from here');
   assert.ok(!isAbsolute(typedPath(abs)));
   assert.equal(typedPath(abs), relative(process.cwd(), abs).split('\\').join('/'));
   assert.equal(typedPath('runs/a'), 'runs/a', 'a relative path as typed');

@@ -45,7 +45,7 @@ const tidy = (v: number) => Number(v.toPrecision(SIGNIFICANT_DIGITS));
 
 /** The NGFF name of a length unit in any spelling emseg knows, or undefined ('pixel', '', unknown words). */
 export function normalizeUnit(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
+  if (typeof text !== 'string') return undefined; // metadata is another writer's JSON: a unit may be anything
   const t = text.trim();
   const lower = t.toLowerCase();
   if (METERS[lower] !== undefined) return lower;
@@ -74,8 +74,9 @@ function convert(size: Size3, from: string, to: string): Size3 {
  */
 export function voxelSizeOf(size: readonly number[], units: readonly (string | undefined)[]): VoxelSize | undefined {
   if (!checkSize(size)) return undefined;
-  const named = units.map((u) => (u === undefined || u === '' ? undefined : normalizeUnit(u)));
-  if (units.every((u) => u === undefined || u === '')) {
+  const none = (u: unknown) => u === undefined || u === null || u === '';
+  const named = units.map((u) => (none(u) ? undefined : normalizeUnit(u)));
+  if (units.every(none)) {
     return size.every((v) => v === 1) ? undefined : { size: size as unknown as Size3 };
   }
   if (named.some((u) => u === undefined)) return undefined;

@@ -141,11 +141,13 @@ function levelVoxelSize(ms: Multiscale | undefined, level: number, dims: number)
   const scale = ms?.scales[level];
   if (!ms || !scale) return undefined;
   const fits = ms.axes.length === scale.length;
-  const isSpace = (a: Multiscale['axes'][number]) => a.type === 'space' || (a.type === undefined && SPACE_NAMES.includes(a.name?.toLowerCase()));
-  const axes = fits ? scale.map((_, i) => i).filter((i) => isSpace(ms.axes[i]!)).slice(-3) : scale.map((_, i) => i).slice(-dims);
+  // Axes are another writer's JSON: an entry may be anything, and is a space axis only when it says so.
+  const isSpace = (a: Multiscale['axes'][number] | null) => a?.type === 'space'
+    || (a?.type === undefined && typeof a?.name === 'string' && SPACE_NAMES.includes(a.name.toLowerCase()));
+  const axes = fits ? scale.map((_, i) => i).filter((i) => isSpace(ms.axes[i] ?? null)).slice(-3) : scale.map((_, i) => i).slice(-dims);
   if (axes.length < 2) return undefined;
   const size = axes.map((i) => scale[i]! * (ms.global?.[i] ?? 1));
-  const units = axes.map((i) => (fits ? ms.axes[i]!.unit : undefined));
+  const units = axes.map((i) => (fits ? ms.axes[i]?.unit : undefined));
   return axes.length === 3 ? voxelSizeOf(size, units) : voxelSizeOf([1, ...size], [units[0], ...units]);
 }
 
