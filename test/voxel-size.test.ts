@@ -305,11 +305,13 @@ test('convert passes the source\'s voxel size, or the flags\' (said on stderr); 
   const file = join(dir, 'vol.h5');
   await writeHdf5(file, [{ path: '/volumes/raw', data: await sampleVolume(SHAPE), shape: [...SHAPE], dtype: '<B', attrs: { resolution: [40, 4, 4] } }]);
   const src = await openVolume(`${file}:/volumes/raw`);
+  const labels = await openVolume(`${file}:/volumes/raw`);
   const out = join(dir, 'vol.zarr');
-  await convertToOmeZarr(src, out, { chunks: [1, 32, 32] });
-  await src.close();
+  await convertToOmeZarr(src, out, { chunks: [1, 32, 32], labels });
+  await Promise.all([src.close(), labels.close()]);
   assert.deepEqual(recorded(out).scales[0], [40, 4, 4]);
   same(await voxelOf(out), { size: [40, 4, 4], unit: 'nanometer' });
+  same(await voxelOf(join(out, 'labels', 'cells')), { size: [40, 4, 4], unit: 'nanometer' }, 'the labels image too');
   assert.equal(zattrs(out).emseg.source, '../vol.h5:/volumes/raw');
   assertNowhere(out, dir);
 
