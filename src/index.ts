@@ -31,6 +31,7 @@ export { openVolume, VOLUME_FORMATS, type OpenVolumeOptions, type ScaleLevel, ty
 export type { Region as VolumeRegion } from './io/registry.js';
 export { createLabelsImage, createOmeZarr, type LabelsImageOptions, type MembranePolarity, type OmeZarrOptions, type OmeZarrWriter } from './io/formats/ome-zarr-write.js';
 export { convertToOmeZarr, type ConvertOptions } from './io/formats/convert.js';
+export { chooseVoxelSize, formatVoxelSize, normalizeUnit, type VoxelSize, type VoxelSizeFlags } from './io/voxel-size.js';
 export { chooseBlock, inShard, parseShard, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './pipeline/blocks.js';
 export { digestFiles, openMarkers, readRunStatus, volumeFingerprint, type MarkerStore, type RunStatus } from './pipeline/markers.js';
 export { readSegmentStatus, runVolumeSegment, type SegmentRunStatus, type VolumeSegmentJob, type VolumeSegmentResult } from './pipeline/volume-segment.js';

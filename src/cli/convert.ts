@@ -8,7 +8,7 @@ import { missingChunksNotice, parseVec3 } from '../io/formats/volume.js';
 import type { Vec3 } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import type { ColourPolicy } from '../io/png.js';
-import { ALLOW_MISSING_CHUNKS } from './options.js';
+import { ALLOW_MISSING_CHUNKS, addVoxelSizeOptions } from './options.js';
 import { barFactory } from './progress.js';
 
 export function nonNegativeInt(value: string): number {
@@ -44,7 +44,7 @@ const KINDS: readonly ImageKind[] = ['image', 'membrane', 'labels'];
 const POLARITIES: readonly MembranePolarity[] = ['membrane-high', 'membrane-low'];
 
 export function registerConvert(program: Command): void {
-  program
+  addVoxelSizeOptions(program
     .command('convert')
     .description('convert a volume (PNG/TIFF stack, TIFF/BigTIFF, HDF5 file.h5:/dataset, Zarr) to OME-Zarr (NGFF 0.4, Zarr v2) with a multiscale pyramid')
     .argument('<in>', 'input volume')
@@ -58,9 +58,7 @@ export function registerConvert(program: Command): void {
     })
     .option('--kind <k>', `${KINDS.join(', ')}: pyramid by mean (image, membrane) or mode (labels) (default image)`, oneOf(KINDS))
     .option('--polarity <p>', `membrane maps: membrane-high (P(membrane)) or membrane-low (ISBI: 0 = membrane)`, oneOf(POLARITIES))
-    .option('--labels <path>', `a labels volume of the same shape, written as the OME-Zarr labels image "${DEFAULT_LABELS_NAME}"`)
-    .option('--voxel-size <z,y,x>', 'physical voxel size, recorded in the OME-Zarr metadata (with --unit)', vec3(false))
-    .option('--unit <u>', 'unit of --voxel-size, e.g. nanometer')
+    .option('--labels <path>', `a labels volume of the same shape, written as the OME-Zarr labels image "${DEFAULT_LABELS_NAME}"`))
     .option('--scale <level>', 'input scale level when the input is a multiscale OME-Zarr image', nonNegativeInt)
     .option('--to-grey', 'reduce colour images to their luma instead of refusing them')
     .option(...ALLOW_MISSING_CHUNKS)
@@ -76,6 +74,7 @@ export function registerConvert(program: Command): void {
         const w = await convertToOmeZarr(src, out, {
           chunks: o.chunks, compression: o.compression as Compression | undefined, levels: o.levels, kind: o.kind,
           polarity: o.polarity, voxelSize: o.voxelSize, unit: o.unit, labels, overwrite: o.overwrite ?? false,
+          notice: (line) => process.stderr.write(`emseg convert: ${line}\n`),
         }, barFactory(o.quiet ?? false));
         process.stdout.write(`wrote ${out}: ${src.shape.join(' x ')} ${src.dtype}, chunks ${w.chunks.join(' x ')}, ${w.levels.length} levels${labels ? `, labels/${DEFAULT_LABELS_NAME}` : ''}\n`);
       } finally {

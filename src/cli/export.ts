@@ -4,6 +4,7 @@ import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
 import { SAMPLE_IMAGES } from '../pipeline/assets.js';
 import { packageVersion } from './main.js';
 import { backendKind } from './options.js';
+import { typedCommand } from '../util/paths.js';
 
 /** The bundled ISBI 2012 section that bioimage.io test tensors and the cover are cut from. */
 const DEFAULT_SAMPLE = `${SAMPLE_IMAGES}/23.png`;
@@ -33,7 +34,7 @@ export function registerExport(program: Command): void {
     .action(async (model: string, o) => {
       const result = await runExport({ model, format: o.format, out: o.out, overwrite: o.overwrite ?? false, name: o.name,
         authors: o.author, license: o.license, sample: o.sample ?? DEFAULT_SAMPLE, backend: o.backend, emsegVersion: packageVersion(),
-        command: ['emseg', ...process.argv.slice(2)].join(' ') });
+        command: typedCommand(['emseg', ...process.argv.slice(2)]) });
       process.stdout.write(`wrote ${result.out} (${(result.bytes / 2 ** 20).toFixed(1)} MiB; ${result.members.join(' + ')})\n`);
     });
 }

@@ -3,6 +3,7 @@ import { valueRange } from '../io/formats/inspect.js';
 import type { ValueRange } from '../io/formats/inspect.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
+import { formatVoxelSize } from '../io/voxel-size.js';
 import { nonNegativeInt, volumeFlags } from './convert.js';
 import { readRunStatus, type RunStatus } from '../pipeline/markers.js';
 import { isStalled } from '../pipeline/progress.js';
@@ -19,6 +20,7 @@ function describeVolume(v: VolumeReader, range: ValueRange): string {
     `shape:   ${v.shape.join(' x ')} (z, y, x)`,
     `dtype:   ${v.dtype}`,
     `chunks:  ${v.chunks.join(' x ')}${typeof v.attributes.compression === 'string' ? `, ${v.attributes.compression}` : ''}`,
+    `voxel:   ${v.voxelSize ? formatVoxelSize(v.voxelSize) : 'none recorded'}`,
   ];
   if (v.scales.length > 1) {
     lines.push(`scales:  ${v.scales.length} levels (reading level ${v.level})`);
@@ -53,7 +55,8 @@ export function registerInfo(program: Command): void {
         const range = await valueRange(v, o.exact ?? false, barFactory(o.quiet ?? Boolean(o.json)));
         if (o.json) {
           const { format, shape, dtype, chunks, scales, level, attributes } = v;
-          process.stdout.write(`${JSON.stringify({ path, format, shape, dtype, chunks, scales, level, attributes, range }, null, 2)}\n`);
+          const voxelSize = v.voxelSize ?? null;
+          process.stdout.write(`${JSON.stringify({ path, format, shape, dtype, chunks, voxelSize, scales, level, attributes, range }, null, 2)}\n`);
         } else process.stdout.write(describeVolume(v, range));
       } finally {
         await v.close();

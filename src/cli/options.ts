@@ -3,6 +3,7 @@ import type { Precision } from '../backend/backend.js';
 import { isEmsegError } from '../errors.js';
 import { formatIntensity, parseIntensity } from '../image/intensity.js';
 import { LABEL_POLARITIES, type LabelPolarity } from '../io/index.js';
+import { LENGTH_UNITS, normalizeUnit } from '../io/voxel-size.js';
 
 /** Shared option parsers, so every command validates numbers and lists the same way. */
 export function positiveInt(value: string): number {
@@ -94,3 +95,29 @@ export function labelPolarity(value: string): LabelPolarity {
  */
 export const ALLOW_MISSING_CHUNKS = ['--allow-missing-chunks',
   'Zarr inputs: read absent chunk files as the array\'s fill value (one notice gives their count) instead of refusing them'] as const;
+
+/** `--voxel-size z,y,x` (or one number for all three): positive numbers. */
+function voxelSizeArg(value: string): [number, number, number] {
+  const parts = value.split(',').map((p) => Number(p.trim()));
+  const size = parts.length === 1 ? [parts[0]!, parts[0]!, parts[0]!] : parts;
+  if (size.length !== 3 || size.some((v) => !Number.isFinite(v) || v <= 0)) {
+    throw new InvalidArgumentError(`expected three positive numbers z,y,x (or one for all), got "${value}"`);
+  }
+  return size as [number, number, number];
+}
+
+function unitArg(value: string): string {
+  const unit = normalizeUnit(value);
+  if (!unit) throw new InvalidArgumentError(`"${value}" is not a length unit emseg knows (nm, um, mm or an NGFF name: ${LENGTH_UNITS.join(', ')})`);
+  return unit;
+}
+
+/**
+ * `--voxel-size` and `--unit` of every command that writes volumes or stacks (predict, segment, convert): they set
+ * or override the voxel size the input records (io/voxel-size.ts chooseVoxelSize; a difference is said on stderr).
+ */
+export function addVoxelSizeOptions(cmd: Command): Command {
+  return cmd
+    .option('--voxel-size <z,y,x>', 'physical voxel size the output records (OME-Zarr scale, TIFF resolution and ImageJ spacing); default: the input\'s (OME-Zarr scale, HDF5 resolution or element_size_um, TIFF resolution / ImageJ spacing), or none', voxelSizeArg)
+    .option('--unit <u>', 'unit of the voxel size (nm, um, or an NGFF name such as nanometer); alone it converts the input\'s voxel size', unitArg);
+}

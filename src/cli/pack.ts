@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { loadModels, saveEnsemble, saveModel } from '../models/model-dir.js';
 import { writeDirectoryAtomic } from '../util/atomic.js';
+import { typedPath } from '../util/paths.js';
 
 export interface PackOptions {
   models: readonly string[];
@@ -23,11 +24,11 @@ export function runPack(o: PackOptions): string[] {
   writeDirectoryAtomic(o.out, o.overwrite, (dir) => {
     if (models.length === 1) {
       const m = models[0]!;
-      saveModel(dir, m.spec, m.params, { ...m.meta, packed: { from: m.dir, weights: o.f16 ? 'float16' : 'as trained' } }, precision);
+      saveModel(dir, m.spec, m.params, { ...m.meta, packed: { from: typedPath(m.dir), weights: o.f16 ? 'float16' : 'as trained' } }, precision);
       return;
     }
     members = saveEnsemble(dir, models, { emseg: { format: 1 },
-      ensemble: { from: models.map((m) => m.dir), weights: o.f16 ? 'float16' : 'as trained' } }, precision);
+      ensemble: { from: models.map((m) => typedPath(m.dir)), weights: o.f16 ? 'float16' : 'as trained' } }, precision);
   });
   return members;
 }

@@ -5,13 +5,13 @@ import { runPredict } from '../pipeline/predict.js';
 import { isZarrOutput } from '../pipeline/volume-predict.js';
 import { addVolumeOptions, predictVolume, refuseBlockwiseFlags } from './volume.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
-import { backendKind, intensityRule, positiveInt } from './options.js';
+import { addVoxelSizeOptions, backendKind, intensityRule, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 import { addSegmentOptions, givenSegmentOptions } from './segment.js';
 
 /** The flags of `emseg predict`; `emseg submit predict` takes the same ones. */
 export function addPredictOptions(cmd: Command): Command {
-  return addVolumeOptions(addSegmentOptions(cmd
+  return addVolumeOptions(addVoxelSizeOptions(addSegmentOptions(cmd
     .requiredOption('--model <dirs...>', 'model directory (or ensemble directory); several = ensemble average')
     .requiredOption('--input <path>', 'image stack (folder, glob, TIFF) or, with a .zarr output, any volume: vol.zarr/0, vol.h5:/raw, a big TIFF')
     .requiredOption('--out <path>', 'output: a .tif file (isbi, tiff), a folder (png-folder, tiff-folder), or an OME-Zarr (path ending .zarr: blockwise, resumable); a mismatch is refused')
@@ -26,7 +26,7 @@ export function addPredictOptions(cmd: Command): Command {
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
-    .option('--quiet', 'no progress bar')));
+    .option('--quiet', 'no progress bar'))));
 }
 
 export function registerPredict(program: Command): void {
@@ -43,6 +43,7 @@ export function registerPredict(program: Command): void {
         membraneProb: o.membraneProb ?? false, tta: o.tta ?? false,
         closeGaps: o.closeGaps ? givenSegmentOptions(o, command) : undefined, bf16: o.bf16 ?? false, tile: o.tile,
         threads: o.threads, backend: o.backend, overwrite: o.overwrite ?? false, intensity: o.intensity, toGrey: o.toGrey ?? false,
+        voxelSize: o.voxelSize, unit: o.unit,
         notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));
       process.stdout.write(`wrote ${written.length === 1 ? written[0] : `${written.length} files`}\n`);
     });

@@ -3,7 +3,7 @@ import { parseVec3 } from '../io/formats/volume.js';
 import { runSegment } from '../pipeline/segment.js';
 import { SEGMENT_DEFAULTS as S } from '../pipeline/defaults.js';
 import type { SegmentOptions } from '../segment/index.js';
-import { ALLOW_MISSING_CHUNKS, PRED_IS_MAP_HELP, nonNegativeNumber, positiveInt } from './options.js';
+import { ALLOW_MISSING_CHUNKS, PRED_IS_MAP_HELP, addVoxelSizeOptions, nonNegativeNumber, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 import { parseShard } from '../pipeline/blocks.js';
 import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO, isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
@@ -37,7 +37,7 @@ function probability(value: string): number {
 }
 
 export function registerSegment(program: Command): void {
-  addSegmentOptions(program
+  addVoxelSizeOptions(addSegmentOptions(program
     .command('segment')
     .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures')
     .requiredOption('--pred <path>', 'membrane maps (ISBI format: 1 = non-membrane), e.g. from emseg predict, whose TIFF and .zarr maps carry the model\'s tuned watershed options (used for the flags not given); with a .zarr output any map volume (maps.zarr: also its polarity)')
@@ -52,7 +52,7 @@ export function registerSegment(program: Command): void {
     .option('--restart', '.zarr outputs: discard the progress of a run with another layout, maps or parameters')
     .option('--wait', '.zarr outputs with --shard: after segmenting, wait for the other shards to segment theirs, then relabel (shards started together)')
     .option('--foreign-image', 'IMAGE.zarr/labels/NAME outputs: allow adding labels to an OME-Zarr image emseg did not write')
-    .option(...ALLOW_MISSING_CHUNKS))
+    .option(...ALLOW_MISSING_CHUNKS)))
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
     .option('--quiet', 'no progress bar')
     .action(async (o, command: Command) => {
@@ -62,6 +62,7 @@ export function registerSegment(program: Command): void {
       refuseBlockwiseFlags(o, command);
       const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb ?? false,
         images: o.images, pictures: o.pictures, options: given, overwrite: o.overwrite ?? false, predIsMap: o.predIsMap ?? false,
+        voxelSize: o.voxelSize, unit: o.unit,
         notice: (line) => process.stderr.write(`${line}\n`) }, barFactory(o.quiet ?? false));
       process.stdout.write(`${segments.length} sections, ${segments.join(', ')} segments; wrote ${written.length === 1 ? written[0] : `${written.length} files`}` +
         `${o.pictures ? ` and pictures in ${o.pictures}` : ''}\n`);

@@ -60,7 +60,7 @@ export function volumeJobFrom(o: any, command = 'predict'): VolumePredictJob {
   return { models: o.model, input: o.input, out: o.out, membraneProb: o.membraneProb ?? false,
     tta: o.tta ?? false, bf16: o.bf16 ?? false, tile: o.tile, threads: o.threads, backend: o.backend, dtype: o.dtype ?? 'uint8',
     block: o.block, shard: o.shard, restart: o.restart ?? false, overwrite: o.overwrite ?? false, intensity: o.intensity,
-    toGrey: o.toGrey ?? false, scale: o.scale, allowMissingChunks: o.allowMissingChunks ?? false,
+    toGrey: o.toGrey ?? false, scale: o.scale, allowMissingChunks: o.allowMissingChunks ?? false, voxelSize: o.voxelSize, unit: o.unit,
     notice: (m) => process.stderr.write(`emseg ${command}: ${m}\n`) };
 }
 
@@ -81,7 +81,7 @@ export async function segmentVolume(o: any, options: Partial<SegmentOptions>): P
   const r = await runVolumeSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb, predIsMap: o.predIsMap ?? false, options, block: o.block, halo: o.halo,
     notice: (line) => process.stderr.write(`emseg segment: ${line}\n`),
     overwrite: o.overwrite ?? false, shard: o.shard, restart: o.restart ?? false, foreignImage: o.foreignImage ?? false, wait: o.wait ?? false,
-    allowMissingChunks: o.allowMissingChunks ?? false },
+    allowMissingChunks: o.allowMissingChunks ?? false, voxelSize: o.voxelSize, unit: o.unit },
   barFactory(o.quiet ?? false));
   const stitch = r.stitch === 'waiting' ? 'stitch: waiting (pass 1 of other blocks is not done; rerun this command once every shard has segmented)'
     : `stitch: ${r.stitch} (${r.cells} cells, ${r.joined} joined across block borders)`;

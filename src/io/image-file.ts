@@ -5,6 +5,7 @@ import { PNG_HEADER_BYTES, checkPngColour, checkPngSize, decodePng, isPng, readP
 import type { ColourPolicy } from './png.js';
 import type { SampleType, StackData } from './stack.js';
 import { decodeTiffPage, inspectTiff, isTiff } from './tiff-read.js';
+import { tiffVoxelSize, type VoxelSize } from './voxel-size.js';
 
 export interface PageHeader {
   width: number;
@@ -18,6 +19,8 @@ export interface ImageFile {
   pages: PageHeader[];
   /** A TIFF's ImageDescription (first page), where a writer records what the data are. */
   description?: string;
+  /** Pixel size a TIFF's resolution tags and ImageJ description record (io/voxel-size.ts); undefined when none. */
+  voxelSize?: VoxelSize;
   /** Decodes the pages one at a time, in order. */
   pageData(): AsyncGenerator<StackData>;
 }
@@ -74,15 +77,26 @@ function openPng(path: string, head: Uint8Array, size: number, colour: ColourPol
 async function openTiff(path: string, colour: ColourPolicy): Promise<ImageFile> {
   // The whole file is needed to find its pages; it is dropped again until pageData() runs.
   const file = inspectTiff(await readAll(path), path, colour);
+  const ifd = file.pages[0]?.ifd;
+  const description = typeof ifd?.imageDescription === 'string' ? ifd.imageDescription : undefined;
+  const voxelSize = ifd && tiffVoxelSize({ xResolution: firstNumber(ifd.get('XResolution')), yResolution: firstNumber(ifd.get('YResolution')),
+    resolutionUnit: firstNumber(ifd.get('ResolutionUnit')), description });
   return {
     path,
     format: 'tiff',
     pages: file.pages.map(({ width, height, sampleType }) => ({ width, height, sampleType })),
-    ...(typeof file.pages[0]?.ifd.imageDescription === 'string' ? { description: file.pages[0].ifd.imageDescription } : {}),
+    ...(description !== undefined ? { description } : {}),
+    ...(voxelSize ? { voxelSize } : {}),
     async *pageData() {
       const bytes = await readAll(path);
       const current = inspectTiff(bytes, path, colour); // the file may have changed since open
       for (let i = 0; i < current.pages.length; i++) yield decodeTiffPage(bytes, current, i, path);
     },
   };
+}
+
+/** A tag's value as one number (the `tiff` package gives one value or a list), or undefined. */
+function firstNumber(value: unknown): number | undefined {
+  const v = Array.isArray(value) || ArrayBuffer.isView(value) ? (value as ArrayLike<unknown>)[0] : value;
+  return typeof v === 'number' ? v : undefined;
 }

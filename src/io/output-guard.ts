@@ -16,6 +16,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { makeDirsSync } from '../util/mkdirs.js';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFor } from '../util/temp-files.js';
+import { typedArgs } from '../util/paths.js';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError, describe, fromFsError } from './errors.js';
 
@@ -237,7 +238,7 @@ export function writeManifest(folder: string, files: Iterable<string>): void {
   const manifest = {
     format: MANIFEST_FORMAT,
     about: 'files written by emseg; --overwrite replaces or removes only these',
-    command: [basename(process.argv[1] ?? 'node').replace(/\.js$/, ''), ...process.argv.slice(2)],
+    command: [basename(process.argv[1] ?? 'node').replace(/\.js$/, ''), ...typedArgs(process.argv.slice(2))], // no machine paths
     written: new Date().toISOString(),
     files: [...new Set(files)].sort(),
   };

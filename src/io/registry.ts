@@ -16,6 +16,7 @@ import { globBase } from './sources.js';
 import { openTiffWindowed } from './formats/tiff-window.js';
 import type { VolumeFormat, VolumeReader } from './formats/volume.js';
 import { looksLikeZarr, openZarr } from './formats/zarr.js';
+import { recordedPath } from '../util/paths.js';
 
 /** TIFF files above this size are read by window instead of whole (the stack reader loads a file at once). */
 export const LARGE_TIFF_BYTES = 512 * 2 ** 20;
@@ -115,6 +116,12 @@ export function volumeLocation(path: string): string {
   const file = splitHdf5Path(path)?.file;
   if (file !== undefined) return file;
   return fg.isDynamicPattern(path) && !existsSync(path) ? globBase(path) : path;
+}
+
+/** A volume path as an output's metadata records it: relative to the output folder `dir` (util/paths.ts), the HDF5 dataset kept. */
+export function recordedVolumePath(path: string, dir: string): string {
+  const h5 = splitHdf5Path(path);
+  return h5 ? `${recordedPath(h5.file, dir)}:${h5.dataset}` : recordedPath(path, dir);
 }
 
 /** The formats openVolume knows, in the order it tries them. */

@@ -4,6 +4,7 @@ import type { ImageFile } from './image-file.js';
 import { MAX_STACK_ELEMENTS } from './limits.js';
 import type { ColourPolicy } from './png.js';
 import { resolveSources } from './sources.js';
+import { imagejProperties, type VoxelSize } from './voxel-size.js';
 
 /** Pixel storage of a stack of 2-D sections, slice-major then row-major: (x, y, z) is at z*W*H + y*W + x. */
 export type StackData = Uint8Array | Uint16Array | Uint32Array | Float32Array;
@@ -51,6 +52,9 @@ export interface ReadOptions {
  */
 export function descriptionAttributes(description: string | undefined): Record<string, unknown> {
   if (description === undefined) return {};
+  // With a voxel size, emseg writes ImageJ's description and keeps its record on the `emseg=` line (imagejDescription).
+  const imagej = imagejProperties(description);
+  if (imagej) description = imagej.has('emseg') ? `{"emseg":${imagej.get('emseg')}}` : '{}';
   try {
     const parsed: unknown = JSON.parse(description);
     return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed as Record<string, unknown> : {};
@@ -68,6 +72,8 @@ export interface StackReader {
   sampleType: SampleType;
   /** The first file's TIFF ImageDescription, if it has one (emseg's maps record their gap-closing options there). */
   description?: string;
+  /** The first file's pixel size (TIFF resolution tags, ImageJ unit and spacing); undefined when it records none. */
+  voxelSize?: VoxelSize;
   slices(): AsyncGenerator<Slice>;
 }
 
@@ -112,9 +118,9 @@ export async function openStack(input: string | readonly string[], options: Read
     });
   }
   const depth = opened.reduce((n, f) => n + f.pages.length, 0);
-  const description = opened[0]!.description;
+  const { description, voxelSize } = opened[0]!;
   return { files, width: first.width, height: first.height, depth, sampleType: first.sampleType,
-    ...(description !== undefined ? { description } : {}), slices: () => readSlices(opened) };
+    ...(description !== undefined ? { description } : {}), ...(voxelSize ? { voxelSize } : {}), slices: () => readSlices(opened) };
 }
 
 async function* readSlices(files: ImageFile[]): AsyncGenerator<Slice> {

@@ -6,6 +6,7 @@
  */
 import { EmsegIoError } from './errors.js';
 import type { StackData } from './stack.js';
+import type { TiffResolution } from './voxel-size.js';
 
 /** What the directory of a page says; the strips come separately. */
 export interface TiffPageHeader {
@@ -20,6 +21,8 @@ export interface TiffPageHeader {
   rowsPerStrip: number;
   /** ImageDescription (ASCII, tag 270): what emseg records about the data, e.g. the maps' gap-closing options. */
   description?: string;
+  /** XResolution, YResolution and ResolutionUnit (io/voxel-size.ts tiffResolution): the pixel size, when known. */
+  resolution?: TiffResolution;
 }
 
 /** One page with its strips already encoded (raw, or compressed by the caller for tests). */
@@ -48,6 +51,9 @@ export interface PagePlacement {
 const ASCII = 2;
 const SHORT = 3;
 const LONG = 4;
+const RATIONAL = 5;
+/** Bytes of one RATIONAL value (two LONGs), which never fits in a directory entry. */
+const RATIONAL_BYTES = 8;
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Computes the byte layout of a TIFF file one page at a time; the caller writes the bytes. */
@@ -93,7 +99,10 @@ export class TiffLayout {
     const arrayBytes = n > 1 ? 8 * n : 0; // StripOffsets and StripByteCounts out of line
     const text = descriptionBytes(page.description, this.path);
     const textOffset = arraysOffset + arrayBytes;
-    const end = textOffset + (text.length > 4 ? text.length : 0);
+    const textEnd = textOffset + (text.length > 4 ? text.length : 0);
+    // The two resolutions follow the text, on a word boundary (TIFF values start at even offsets).
+    const rationalsOffset = textEnd + (page.resolution ? textEnd & 1 : 0);
+    const end = rationalsOffset + (page.resolution ? 2 * RATIONAL_BYTES : 0);
     if (end > 2 ** 32 - 1) {
       throw new EmsegIoError('too-large', this.path, 'TIFF output would exceed 4 GiB (BigTIFF is not supported); write a folder of slices instead');
     }
@@ -105,12 +114,19 @@ export class TiffLayout {
       offsets.push(at);
       at += length;
     }
-    writeIfd(view, 0, entries, stripLengths, offsets, { offsets: arraysOffset, counts: arraysOffset + 4 * n }, { text, offset: textOffset });
+    writeIfd(view, 0, entries, stripLengths, offsets, { offsets: arraysOffset, counts: arraysOffset + 4 * n,
+      xres: rationalsOffset, yres: rationalsOffset + RATIONAL_BYTES }, { text, offset: textOffset });
     if (text.length > 4) bytes.set(text, textOffset - ifdOffset);
     if (n > 1) {
       stripLengths.forEach((length, i) => {
         view.setUint32(arraysOffset - ifdOffset + 4 * i, offsets[i]!, true);
         view.setUint32(arraysOffset - ifdOffset + 4 * (n + i), length, true);
+      });
+    }
+    if (page.resolution) {
+      [page.resolution.x, page.resolution.y].forEach(([num, den], i) => {
+        view.setUint32(rationalsOffset - ifdOffset + RATIONAL_BYTES * i, num, true);
+        view.setUint32(rationalsOffset - ifdOffset + RATIONAL_BYTES * i + 4, den, true);
       });
     }
     const link = { position: this.linkPosition, bytes: u32le(ifdOffset) };
@@ -120,7 +136,7 @@ export class TiffLayout {
   }
 }
 
-type Entry = [tag: number, type: number, value: number | 'offsets' | 'counts' | 'description'];
+type Entry = [tag: number, type: number, value: number | 'offsets' | 'counts' | 'description' | 'xres' | 'yres'];
 
 /** The description as NUL-terminated ASCII (TIFF 6.0, type 2); anything else is refused, not mangled. */
 function descriptionBytes(description: string | undefined, path: string): Uint8Array {
@@ -143,7 +159,9 @@ function entriesFor(p: TiffPageHeader): Entry[] {
     [277, SHORT, 1],
     [278, LONG, p.rowsPerStrip],
     [279, LONG, 'counts'],
+    ...(p.resolution ? [[282, RATIONAL, 'xres'], [283, RATIONAL, 'yres']] as Entry[] : []),
     [284, SHORT, 1],
+    ...(p.resolution ? [[296, SHORT, p.resolution.unit] as Entry] : []),
   ];
   if (p.predictor !== undefined) e.push([317, SHORT, p.predictor]);
   e.push([339, SHORT, p.sampleFormat]);
@@ -156,14 +174,15 @@ function writeIfd(
   entries: Entry[],
   stripLengths: readonly number[],
   offsets: number[],
-  arrays: { offsets: number; counts: number },
+  arrays: { offsets: number; counts: number; xres: number; yres: number },
   description: { text: Uint8Array; offset: number },
 ): void {
   const n = stripLengths.length;
   view.setUint16(at, entries.length, true);
   entries.forEach(([tag, type, value], i) => {
     const e = at + 2 + 12 * i;
-    const count = typeof value === 'number' ? 1 : value === 'description' ? description.text.length : n;
+    const rational = value === 'xres' || value === 'yres';
+    const count = typeof value === 'number' || rational ? 1 : value === 'description' ? description.text.length : n;
     view.setUint16(e, tag, true);
     view.setUint16(e + 2, type, true);
     view.setUint32(e + 4, count, true);
@@ -171,6 +190,8 @@ function writeIfd(
       // Up to 4 bytes sit in the entry itself; longer text lies after the directory.
       if (count <= 4) new Uint8Array(view.buffer, view.byteOffset + e + 8, count).set(description.text);
       else view.setUint32(e + 8, description.offset, true);
+    } else if (rational) {
+      view.setUint32(e + 8, arrays[value], true);
     } else if (typeof value === 'number') {
       if (type === SHORT) view.setUint16(e + 8, value, true);
       else view.setUint32(e + 8, value, true);

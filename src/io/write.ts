@@ -11,9 +11,11 @@ import { EmsegIoError } from './errors.js';
 import { FolderOutput, checkFileTarget, createTemp as createGuardedTemp, discardTemp, outputGuard, publishTemp } from './output-guard.js';
 import type { OutputGuard } from './output-guard.js';
 import { encodePng } from './png.js';
-import { BYTES_PER_SAMPLE, allocate, sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
+import { BYTES_PER_SAMPLE, allocate, descriptionAttributes, sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
 import type { ImageStack, SampleType, SliceLike, StackData } from './stack.js';
 import { TiffLayout, littleEndianBytes, pageFromSlice } from './tiff-write.js';
+import type { TiffPageHeader } from './tiff-write.js';
+import { imagejDescription, tiffResolution, type VoxelSize } from './voxel-size.js';
 
 /** 'tiff': one multi-page TIFF file; '*-folder': one file per slice in a folder. */
 export type OutputFormat = 'tiff' | 'png-folder' | 'tiff-folder';
@@ -30,6 +32,31 @@ export interface WriteOptions {
   inputs?: readonly string[];
   /** A multi-page TIFF's ImageDescription (first page; ASCII): what emseg records about the data. Folders carry none. */
   description?: string;
+  /**
+   * The pixel size, written to TIFF outputs (one file or a folder) as resolution tags on every page and, on the
+   * first, ImageJ's description (unit, spacing) holding `description`'s emseg record; PNG slices carry none. Only
+   * with a unit: a TIFF cannot say "relative sizes".
+   */
+  voxelSize?: VoxelSize;
+}
+
+/** What the first page (`first`) and the others of a TIFF output say besides their pixels. */
+interface PageTags {
+  first: Pick<TiffPageHeader, 'description' | 'resolution'>;
+  rest: Pick<TiffPageHeader, 'resolution'>;
+}
+
+/**
+ * The tags of a TIFF output: with a voxel size, resolution tags everywhere and ImageJ's description carrying emseg's
+ * record; a description that is not emseg's record (an API caller's own text) is kept as it is, with the
+ * resolution tags alone saying the pixel size.
+ */
+function pageTags(description: string | undefined, voxelSize: VoxelSize | undefined): PageTags {
+  if (!voxelSize?.unit) return { first: description === undefined ? {} : { description }, rest: {} };
+  const resolution = tiffResolution(voxelSize);
+  const attrs = description === undefined ? {} : descriptionAttributes(description);
+  const ours = description === undefined || (Object.keys(attrs).length === 1 && attrs.emseg !== undefined);
+  return { first: { description: ours ? imagejDescription(voxelSize, attrs.emseg) : description, resolution }, rest: { resolution } };
 }
 
 /**
@@ -116,10 +143,10 @@ export async function writeStack(path: string, source: SliceSource, options: Wri
   const slices = checkedSlices(path, source);
   const guard = outputGuard(options.overwrite, options.inputs);
   if (format === 'tiff') {
-    await writeTiffFile(path, slices, guard, options.description);
+    await writeTiffFile(path, slices, guard, pageTags(options.description, options.voxelSize));
     return [path];
   }
-  return writeFolder(path, slices, format === 'png-folder' ? 'png' : 'tif', guard);
+  return writeFolder(path, slices, format === 'png-folder' ? 'png' : 'tif', guard, pageTags(undefined, options.voxelSize).first);
 }
 
 /** What the values handed to writeIsbiSubmission mean. */
@@ -132,7 +159,7 @@ export type ProbabilityMeaning = 'membrane-probability' | 'non-membrane-probabil
 export async function writeIsbiSubmission(
   path: string,
   source: SliceSource,
-  options: { values: ProbabilityMeaning; overwrite?: boolean; inputs?: readonly string[]; description?: string },
+  options: { values: ProbabilityMeaning; overwrite?: boolean; inputs?: readonly string[]; description?: string; voxelSize?: VoxelSize },
 ): Promise<string> {
   checkOutputPath(path, 'isbi');
   const flip = options.values === 'membrane-probability';
@@ -163,7 +190,7 @@ export async function writeIsbiSubmission(
       z++;
     }
   }
-  await writeTiffFile(path, asIsbi(), outputGuard(options.overwrite, options.inputs), options.description);
+  await writeTiffFile(path, asIsbi(), outputGuard(options.overwrite, options.inputs), pageTags(options.description, options.voxelSize));
   return path;
 }
 
@@ -197,14 +224,14 @@ function toSlices(path: string, source: SliceSource): Iterable<AnySlice> | Async
   return Array.from({ length: stack.depth }, (_, z) => ({ width: stack.width, height: stack.height, data: sliceOf(stack, z) }));
 }
 
-async function writeTiffFile(path: string, slices: AsyncIterable<AnySlice>, guard: OutputGuard, description?: string): Promise<void> {
+async function writeTiffFile(path: string, slices: AsyncIterable<AnySlice>, guard: OutputGuard, tags: PageTags): Promise<void> {
   await refuseExisting(path, guard);
   const tmp = await createTemp(path, async (fh) => {
     const layout = new TiffLayout(path);
     await fh.write(layout.header(), 0, 8, 0);
     let z = 0;
     for await (const s of slices) {
-      const text = z === 0 && description !== undefined ? { description } : {};
+      const text = z === 0 ? tags.first : tags.rest;
       if (isBanded(s)) {
         await writeBandedPage(fh, layout, s, `${path} slice ${z}`, text);
       } else {
@@ -222,7 +249,7 @@ const BITS = (type: SampleType) => (8 * BYTES_PER_SAMPLE[type]) as 8 | 16 | 32;
 
 /** One TIFF page, one strip per band, each band written as it arrives. */
 async function writeBandedPage(fh: FileHandle, layout: TiffLayout, s: BandedSlice, where: string,
-  text: { description?: string }): Promise<void> {
+  text: PageTags['first']): Promise<void> {
   const bytesPerPixel = BYTES_PER_SAMPLE[s.sampleType];
   const strips = Math.ceil(s.height / s.bandRows);
   const rowsOf = (i: number) => Math.min(s.bandRows, s.height - i * s.bandRows);
@@ -261,7 +288,8 @@ async function wholeSlice(s: AnySlice, target: string, ext: 'png' | 'tif'): Prom
   return { width: s.width, height: s.height, data };
 }
 
-async function writeFolder(folder: string, slices: AsyncIterable<AnySlice>, ext: 'png' | 'tif', guard: OutputGuard): Promise<string[]> {
+async function writeFolder(folder: string, slices: AsyncIterable<AnySlice>, ext: 'png' | 'tif', guard: OutputGuard,
+  tags: PageTags['first']): Promise<string[]> {
   const out = FolderOutput.open(folder, guard);
   try {
     let z = 0;
@@ -269,7 +297,7 @@ async function writeFolder(folder: string, slices: AsyncIterable<AnySlice>, ext:
       const name = `${String(z).padStart(4, '0')}.${ext}`;
       const target = join(folder, name);
       const s = await wholeSlice(slice, target, ext);
-      await out.add(name, ext === 'png' ? pngBytes(s, target) : encodeSingleTiff(s, target));
+      await out.add(name, ext === 'png' ? pngBytes(s, target) : encodeSingleTiff(s, target, tags));
       z++;
     }
   } catch (err) {
@@ -298,9 +326,9 @@ function floatTo8Bit(data: Float32Array, target: string, first = 0): Uint8Array 
   return out;
 }
 
-function encodeSingleTiff(s: SliceLike, target: string): Uint8Array {
+function encodeSingleTiff(s: SliceLike, target: string, tags: PageTags['first']): Uint8Array {
   const layout = new TiffLayout(target);
-  const { bytes, link } = layout.addPage(pageFromSlice(s.data, s.width, s.height));
+  const { bytes, link } = layout.addPage({ ...pageFromSlice(s.data, s.width, s.height), ...tags });
   const out = new Uint8Array(8 + bytes.length);
   out.set(layout.header(), 0);
   out.set(bytes, 8);

@@ -14,6 +14,7 @@ import {
 } from '../image/intensity.js';
 import { INTENSITY_FIELD, SAMPLE_TYPE_FIELD, intensityRecord, META_FILE, type LoadedModel } from '../models/model-dir.js';
 import type { TrainData } from '../train/trainer.js';
+import { typedPath } from '../util/paths.js';
 
 /** `dtype` from a model's record (or a model without one) is applied with `auto`'s checks: the user did not say it. */
 function guarded(spec: IntensitySpec): IntensitySpec {
@@ -86,6 +87,7 @@ export async function loadTrainingData(o: TrainingDataOptions): Promise<TrainDat
       sampleType ??= sampleTypeOf(s.data);
       return normalise(s);
     } });
-  return { images: data.images, labels: data.labels!, source: { images: o.images, labels: o.labels, polarity: o.polarity ?? DEFAULT_POLARITY,
+  // Paths as typed from the working folder, never absolute (util/paths.ts): the record travels with the model.
+  return { images: data.images, labels: data.labels!, source: { images: typedPath(o.images), labels: typedPath(o.labels), polarity: o.polarity ?? DEFAULT_POLARITY,
     [INTENSITY_FIELD]: formatIntensity(spec), [SAMPLE_TYPE_FIELD]: sampleType, ...(o.toGrey ? { to_grey: true } : {}) } };
 }

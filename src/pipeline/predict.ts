@@ -6,6 +6,7 @@ import {
   checkOutputPath, openStack, writeIsbiSubmission, writeStack, type AnySlice, type OutputFormat, type Slice,
 } from '../io/index.js';
 import { BYTES_PER_SAMPLE } from '../io/stack.js';
+import { chooseVoxelSize } from '../io/voxel-size.js';
 import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
 import { sectionFrom, type SectionSource } from '../infer/section.js';
@@ -38,6 +39,9 @@ export interface PredictJob {
   intensity?: string;
   /** Reduce colour images to their luma instead of refusing them. */
   toGrey?: boolean;
+  /** Voxel size (z, y, x) and unit TIFF maps record, over the input's own (io/voxel-size.ts chooseVoxelSize). */
+  voxelSize?: readonly [number, number, number];
+  unit?: string;
   /** Warnings for the user (the CLI prints them on stderr). */
   notice?: (message: string) => void;
 }
@@ -70,6 +74,7 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   checkOutputPath(o.out, o.format); // before any model is loaded
   const models = o.models.flatMap((dir) => loadModels(dir));
   const reader = await openStack(o.input, { colour: o.toGrey ? 'to-grey' : 'reject' });
+  const voxelSize = chooseVoxelSize(reader.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, reader.files[0]!, o.notice);
   const intensity = predictIntensity(models, reader.sampleType, o.input, o.intensity);
   intensity.notices.forEach((m) => o.notice?.(m));
   const inputs = [...reader.files, ...o.models]; // never written over, even with --overwrite
@@ -123,9 +128,9 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   try {
     if (o.format === 'isbi') {
       return [await writeIsbiSubmission(o.out, maps(), {
-        values: 'membrane-probability', overwrite: o.overwrite, inputs, description })];
+        values: 'membrane-probability', overwrite: o.overwrite, inputs, description, voxelSize })];
     }
-    return await writeStack(o.out, maps(), { format: o.format, overwrite: o.overwrite, inputs, description });
+    return await writeStack(o.out, maps(), { format: o.format, overwrite: o.overwrite, inputs, description, voxelSize });
   } finally {
     bar.stop();
   }

@@ -7,6 +7,7 @@ import { recordedAsMap, stackSpread } from '../io/plausibility.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
 import { mapSegmentOptions } from './close-gaps.js';
+import { chooseVoxelSize } from '../io/voxel-size.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface SegmentJob {
@@ -26,6 +27,9 @@ export interface SegmentJob {
   overwrite: boolean;
   /** The maps are maps even if their values are spread like a raw image's (else refused, code 'not-a-map'). */
   predIsMap?: boolean;
+  /** Voxel size (z, y, x) and unit TIFF labels record, over the maps' own (io/voxel-size.ts chooseVoxelSize). */
+  voxelSize?: readonly [number, number, number];
+  unit?: string;
   /** Lines for the user (the CLI prints them on stderr): which recorded options the segmentation uses. */
   notice?: (message: string) => void;
 }
@@ -66,6 +70,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
   const attributes = descriptionAttributes(maps.description);
   // A raw image segments into noise with no error: refused by its values (the first sections, read once more).
   if (!o.predIsMap && !recordedAsMap(attributes)) (await stackSpread(maps)).check(o.pred);
+  const voxelSize = chooseVoxelSize(maps.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, maps.files[0]!, o.notice);
   const options = mapSegmentOptions(attributes, maps.files[0]!, o.options, o.notice);
   const images = o.images ? await openStack(o.images) : undefined;
   if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
@@ -91,7 +96,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
     }
   }
   try {
-    const written = await writeStack(o.out, labelled(), { format, overwrite: o.overwrite, inputs });
+    const written = await writeStack(o.out, labelled(), { format, overwrite: o.overwrite, inputs, voxelSize });
     await pictures?.commit();
     return { written, segments };
   } catch (err) {

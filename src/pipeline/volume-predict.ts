@@ -26,7 +26,9 @@ import { Predictor } from '../infer/predict.js';
 import { commonStride } from '../infer/tiling.js';
 import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { missingChunksNotice, readAhead, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
-import { openVolume, volumeLocation } from '../io/registry.js';
+import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
+import { chooseVoxelSize } from '../io/voxel-size.js';
+import { recordedPath } from '../util/paths.js';
 import { worthRetrying } from '../io/errors.js';
 import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../io/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
@@ -78,6 +80,9 @@ export interface VolumePredictJob {
   allowMissingChunks?: boolean;
   compression?: Compression;
   attempts?: number;
+  /** The voxel size (z, y, x) and unit the maps record, over the input's own (io/voxel-size.ts chooseVoxelSize). */
+  voxelSize?: Vec3;
+  unit?: string;
   notice?: (message: string) => void;
 }
 
@@ -302,10 +307,12 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     const mapBytes = IN_FLIGHT * voxelCount(block) * BYTES_PER_SAMPLE[job.dtype];
     checkPredictionMemory(models.map((m) => m.spec), job.tile, block[1], block[2], readBytes + mapBytes, '--block');
     const polarity: MembranePolarity = job.membraneProb ? 'membrane-high' : 'membrane-low';
+    const voxel = chooseVoxelSize(reader.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, reader.path, job.notice);
+    // Paths relative to the output (util/paths.ts): the metadata names no machine's folders.
     const writer = await createOmeZarr(job.out, { shape: reader.shape, dtype: job.dtype, chunks: block, kind: 'membrane', polarity,
-      compression: job.compression, name: 'membrane',
-      extra: { models: job.models.map((m) => resolve(m)), input: resolve(job.input), intensity: formatIntensity(intensity.spec), tta: job.tta,
-        ...mapsRecord(job.models) } },
+      compression: job.compression, name: 'membrane', voxelSize: voxel?.size, unit: voxel?.unit,
+      extra: { models: job.models.map((m) => recordedPath(m, job.out)), input: recordedVolumePath(job.input, job.out),
+        intensity: formatIntensity(intensity.spec), tta: job.tta, ...mapsRecord(job.models) } },
     { overwrite: job.overwrite, resume: !job.overwrite, inputs: [volumeLocation(job.input), ...job.models] });
     // The input is named relative to the output, so workers mounting the storage elsewhere agree on the run.
     const identity = { model: await modelIdentity(job, models.map((m) => m.dir), intensity.spec), input: volumeFingerprint(reader, job.out) };

@@ -25,7 +25,8 @@ import { EmsegIoError } from '../io/errors.js';
 import { createLabelsImage, createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { missingChunksNotice, type Vec3, type VolumeReader } from '../io/formats/volume.js';
 import { recordedAsMap, volumeSpread } from '../io/plausibility.js';
-import { openVolume, volumeLocation } from '../io/registry.js';
+import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
+import { chooseVoxelSize, type VoxelSize } from '../io/voxel-size.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
 import { mapSegmentOptions } from './close-gaps.js';
@@ -76,6 +77,12 @@ export interface VolumeSegmentJob {
   wait?: boolean;
   pollMs?: number;
   attempts?: number;
+  /**
+   * The voxel size (z, y, x) and unit a standalone labels output records, over the maps' own (io/voxel-size.ts);
+   * labels inside an image take the image's.
+   */
+  voxelSize?: Vec3;
+  unit?: string;
 }
 
 export interface VolumeSegmentResult {
@@ -134,15 +141,24 @@ async function checkMaps(job: VolumeSegmentJob, reader: VolumeReader): Promise<v
   (await volumeSpread(reader)).check(job.pred);
 }
 
-/** The labels output: a standalone multiscale labels image, or a labels image inside an OME-Zarr image. */
-async function createOutput(job: VolumeSegmentJob, options: SegmentOptions, plan: BlockPlan, halo: number): Promise<OmeZarrWriter> {
-  const extra = { maps: resolve(job.pred), segment: options, halo };
+/**
+ * The labels output: a standalone multiscale labels image (with the maps' voxel size, or the user's), or a labels
+ * image inside an OME-Zarr image (with the image's: NGFF labels share their image's scale, so a flag is refused).
+ */
+async function createOutput(job: VolumeSegmentJob, reader: VolumeReader, options: SegmentOptions, plan: BlockPlan, halo: number): Promise<OmeZarrWriter> {
   const mode = { overwrite: job.overwrite, resume: !job.overwrite, inputs: [volumeLocation(job.pred)] };
+  // Paths relative to the labels image that records them (util/paths.ts): the metadata names no machine's folders.
+  const extra = { maps: recordedVolumePath(job.pred, job.out), segment: options, halo };
   const inside = labelsTarget(job.out);
   if (inside) {
+    if (job.voxelSize || job.unit) {
+      throw new EmsegError('invalid-option', job.voxelSize ? '--voxel-size' : '--unit', `labels inside the image ${inside.image} take its voxel size; set it on the image, or write a standalone cells.zarr`);
+    }
     return createLabelsImage(inside.image, inside.name, { shape: plan.shape, dtype: 'uint32', chunks: plan.block, extra, foreign: job.foreignImage }, mode);
   }
-  return createOmeZarr(job.out, { shape: plan.shape, dtype: 'uint32', chunks: plan.block, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'cells', extra }, mode);
+  const voxel: VoxelSize | undefined = chooseVoxelSize(reader.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, reader.path, job.notice);
+  return createOmeZarr(job.out, { shape: plan.shape, dtype: 'uint32', chunks: plan.block, kind: 'labels',
+    name: basename(job.out).replace(/\.zarr$/i, '') || 'cells', voxelSize: voxel?.size, unit: voxel?.unit, extra }, mode);
 }
 
 interface Run {
@@ -166,7 +182,7 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run
   const high = membraneHigh(job, reader);
   const options = mapSegmentOptions(reader.attributes, reader.path, job.options, job.notice, job.pred);
   const identity = { model: digest(SEGMENT_FORMAT, JSON.stringify({ options, membraneHigh: high })), input: volumeFingerprint(reader) };
-  const writer = await createOutput(job, options, plan, halo);
+  const writer = await createOutput(job, reader, options, plan, halo);
   await checkSameParameters(writer.dir, identity.model, job.restart);
   // The final pass's markers first: a restart of a changed run deletes the whole marker folder, work included.
   const final = await openMarkers(writer.dir, plan, identity, { restart: job.restart });

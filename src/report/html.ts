@@ -3,6 +3,7 @@ import type { EvaluateFilesResult, SectionErrors } from './types.js';
 import { MERGER_CSS, SPLIT_CSS } from './overlay.js';
 import { pngDataUri } from './png.js';
 import { escapeXml as esc, tidy, type Chart } from './svg-plot.js';
+import { typedPath } from '../util/paths.js';
 import { bestThreshold, computedMetrics, formatPerThreshold, HIGHER_IS_BETTER, sectionSource } from './text.js';
 
 export interface SectionFigure {
@@ -33,8 +34,10 @@ figcaption { font-size: 13px; margin-top: 4px; max-width: 520px; }
 pre { background: #f8f8f8; padding: 8px; overflow-x: auto; font-size: 12px; }
 `;
 
+/** A file as the report names it: as typed, an absolute path relative to the working folder (util/paths.ts). */
+const file = (path: string): string => esc(typedPath(path));
 const list = (files: readonly string[]): string =>
-  files.length === 1 ? esc(files[0]!) : `${esc(files[0]!)} … ${esc(files.at(-1)!)} (${files.length} files)`;
+  files.length === 1 ? file(files[0]!) : `${file(files[0]!)} … ${file(files.at(-1)!)} (${files.length} files)`;
 const num = (v: number | undefined): string => (v === undefined ? '' : Number.isNaN(v) ? 'n/a' : v.toFixed(6));
 
 function summary(e: EvaluateFilesResult): string {
@@ -53,7 +56,7 @@ function sectionTable(e: EvaluateFilesResult, shown: ReadonlySet<number>): strin
   const head = `<tr><th class="n">section</th><th>file</th>${hasVr ? '<th class="n">V_rand</th>' : ''}${hasVi ? '<th class="n">V_info</th>' : ''}<th class="n">splits</th><th class="n">mergers</th></tr>`;
   const rows = sections.map((s) => {
     const name = shown.has(s.index) ? `<a href="#section-${s.index}">${s.index}</a>` : String(s.index);
-    return `<tr><td class="n">${name}</td><td>${esc(sectionSource(e, s))}</td>${hasVr ? `<td class="n">${num(s.v_rand)}</td>` : ''}${hasVi ? `<td class="n">${num(s.v_info)}</td>` : ''}<td class="n">${s.splits.length}</td><td class="n">${s.mergers.length}</td></tr>`;
+    return `<tr><td class="n">${name}</td><td>${file(sectionSource(e, s))}</td>${hasVr ? `<td class="n">${num(s.v_rand)}</td>` : ''}${hasVi ? `<td class="n">${num(s.v_info)}</td>` : ''}<td class="n">${s.splits.length}</td><td class="n">${s.mergers.length}</td></tr>`;
   });
   return `<table>${head}${rows.join('')}</table>`;
 }
@@ -63,7 +66,7 @@ function figure(e: EvaluateFilesResult, f: SectionFigure, width: number, height:
   const scores = [s.v_rand !== undefined ? `V_rand ${num(s.v_rand)}` : '', s.v_info !== undefined ? `V_info ${num(s.v_info)}` : ''].filter(Boolean).join(', ');
   const alt = `section ${s.index}: ${s.splits.length} split and ${s.mergers.length} merger pixels marked`;
   return `<figure id="section-${s.index}"><img src="${pngDataUri(f.png)}" width="${width}" height="${height}" alt="${esc(alt)}">`
-    + `<figcaption><b>section ${s.index}</b> <span class="note">(${esc(sectionSource(e, s))})</span><br>`
+    + `<figcaption><b>section ${s.index}</b> <span class="note">(${file(sectionSource(e, s))})</span><br>`
     + `<span class="swatch" style="background:${SPLIT_CSS}"></span>${s.splits.length} splits`
     + `<span class="swatch" style="background:${MERGER_CSS}"></span>${s.mergers.length} mergers${scores ? `; ${scores}` : ''}</figcaption></figure>`;
 }
@@ -98,7 +101,7 @@ export function renderHtml(e: EvaluateFilesResult, charts: ReportCharts, figures
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>emseg eval: ${esc(e.predictionFiles[0]!)}</title>`,
+    `<title>emseg eval: ${file(e.predictionFiles[0]!)}</title>`,
     `<style>${CSS}</style></head><body>`,
     '<h1>Membrane segmentation evaluation</h1>',
     '<table class="inputs">',

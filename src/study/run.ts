@@ -12,7 +12,7 @@ import { createOptimizer } from '../nn/optim.js';
 import { initParams, type ParamSet } from '../nn/params.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { checkpointExists, loadCheckpoint, readCheckpointState } from '../train/checkpoint.js';
-import { train, validate, type TrainConfig, type TrainData } from '../train/trainer.js';
+import { train, trainingRecord, validate, type TrainConfig, type TrainData } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { ResolvedStudy } from './schema.js';
 
@@ -174,7 +174,7 @@ export async function executeRun(task: RunTask, ctx: RunContext = {}): Promise<R
     loadCheckpoint(checkpointDir, params, createOptimizer(config.optimizer));
     saveModel(task.dir, task.spec, params, {
       emseg: { format: 1 }, model: task.model, step: outcome.step, validation: { sections: [] },
-      training: { ...config, spec: undefined, out: undefined }, data: data.source,
+      training: trainingRecord(config), data: data.source,
     });
   } else {
     params = loadModel(task.dir).params;

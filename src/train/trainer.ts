@@ -17,6 +17,7 @@ import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
 import { sectionRadius, type ModelSpec } from '../nn/spec.js';
 import { DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { Rng } from '../util/rng.js';
+import { typedPath } from '../util/paths.js';
 import type { ElasticOptions, JitterOptions } from './augment.js';
 import { checkpointExists, loadCheckpoint, saveCheckpoint, type CheckpointFaultHook, type TrainState } from './checkpoint.js';
 import { extendReference, lossDivergence, nonFiniteParam, TrainingDiverged } from './divergence.js';
@@ -61,6 +62,15 @@ export interface TrainConfig {
    * meta.json, since the best checkpoint was chosen with it.
    */
   closeGaps?: true | SegmentOptions;
+}
+
+/**
+ * The training options as a model's meta.json records them: without the spec (its own file) and the output folder,
+ * and with any model path as typed from the working folder, never absolute (util/paths.ts).
+ */
+export function trainingRecord(config: TrainConfig): Record<string, unknown> {
+  return { ...config, spec: undefined, out: undefined, model: typedPath(config.model),
+    ...(config.initFrom !== undefined ? { initFrom: typedPath(config.initFrom) } : {}) };
 }
 
 export interface TrainData {
@@ -359,7 +369,7 @@ class TrainingRun {
     saveModel(config.out, config.spec, this.params, {
       emseg: { format: 1 }, model: config.model, step: state.best.step,
       validation: { sections: config.validationSections, ...state.pendingBest },
-      training: { ...config, spec: undefined, out: undefined }, data: this.data.source,
+      training: trainingRecord(config), data: this.data.source,
       ...(typeof config.closeGaps === 'object' ? { [CLOSE_GAPS_META_KEY]: config.closeGaps } : {}),
     });
     delete state.pendingBest;

@@ -14,8 +14,12 @@ export function pattern(n: number, max = 255, seed = 1): number[] {
   return out;
 }
 
-/** Writes an HDF5 file with the given datasets (path -> typed array and shape), chunked and gzip-compressed when asked. */
-export async function writeHdf5(file: string, datasets: { path: string; data: ArrayBufferView; shape: number[]; dtype: string; chunks?: number[] }[]): Promise<void> {
+/**
+ * Writes an HDF5 file with the given datasets (path -> typed array and shape), chunked and gzip-compressed when asked,
+ * with numeric attributes (e.g. CREMI's `resolution`) as float64 lists.
+ */
+export async function writeHdf5(file: string, datasets: { path: string; data: ArrayBufferView; shape: number[]; dtype: string; chunks?: number[];
+  attrs?: Record<string, number[]> }[]): Promise<void> {
   const h5 = await loadH5wasm();
   const f = new h5.File(resolve(file), 'w');
   try {
@@ -23,7 +27,8 @@ export async function writeHdf5(file: string, datasets: { path: string; data: Ar
       const parts = d.path.split('/').filter(Boolean);
       let g: InstanceType<typeof h5.Group> = f;
       for (const p of parts.slice(0, -1)) g = (g.get(p) as InstanceType<typeof h5.Group> | null) ?? g.create_group(p);
-      g.create_dataset({ name: parts[parts.length - 1]!, data: d.data as never, shape: d.shape, dtype: d.dtype, chunks: d.chunks ?? null, ...(d.chunks ? { compression: 'gzip' as const } : {}) });
+      const ds = g.create_dataset({ name: parts[parts.length - 1]!, data: d.data as never, shape: d.shape, dtype: d.dtype, chunks: d.chunks ?? null, ...(d.chunks ? { compression: 'gzip' as const } : {}) });
+      for (const [name, values] of Object.entries(d.attrs ?? {})) ds.create_attribute(name, Float64Array.from(values), [values.length], '<d');
     }
   } finally {
     f.close();

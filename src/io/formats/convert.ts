@@ -9,7 +9,8 @@ import { basename, dirname } from 'node:path';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 import { EmsegIoError } from '../errors.js';
 import { outputGuard } from '../output-guard.js';
-import { volumeLocation } from '../registry.js';
+import { recordedVolumePath, volumeLocation } from '../registry.js';
+import { chooseVoxelSize } from '../voxel-size.js';
 import { checkVolumeTarget } from '../volume-output.js';
 import { createOmeZarr } from './ome-zarr-write.js';
 import type { Compression, ImageKind, MembranePolarity, OmeZarrWriter } from './ome-zarr-write.js';
@@ -30,8 +31,11 @@ export interface ConvertOptions {
   levels?: number;
   kind?: ImageKind;
   polarity?: MembranePolarity;
+  /** Voxel size (z, y, x) and unit to record over the source's own (io/voxel-size.ts chooseVoxelSize). */
   voxelSize?: Vec3;
   unit?: string;
+  /** Told when the recorded voxel size differs from the source's. */
+  notice?: (line: string) => void;
   /** A labels volume of the same shape, written as the OME-Zarr labels image `labelsName`. */
   labels?: VolumeReader;
   labelsName?: string;
@@ -84,6 +88,7 @@ function checkKind(src: VolumeReader, kind: ImageKind | undefined): void {
 export async function convertToOmeZarr(src: VolumeReader, out: string, o: ConvertOptions = {}, report: Reporter = silent): Promise<OmeZarrWriter> {
   if (o.labels) checkLabels(src, o.labels);
   checkKind(src, o.kind);
+  const voxel = chooseVoxelSize(src.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, src.path, o.notice);
   const inputs = [src.path, ...(o.labels ? [o.labels.path] : [])].map(volumeLocation);
   const exists = checkVolumeTarget(out, outputGuard(o.overwrite ?? false, inputs));
   sweepStaleTemps(dirname(out)); // the half-built output of a killed conversion, named on stderr by the CLI
@@ -93,8 +98,9 @@ export async function convertToOmeZarr(src: VolumeReader, out: string, o: Conver
   try {
     const writer = await createOmeZarr(tmp, {
       shape: src.shape, dtype: src.dtype, chunks, kind: o.kind ?? 'image', compression: o.compression, levels: o.levels,
-      voxelSize: o.voxelSize, unit: o.unit, polarity: o.polarity, name: basename(out).replace(/\.zarr$/i, ''),
-      extra: { source: src.path, sourceFormat: src.format },
+      voxelSize: voxel?.size, unit: voxel?.unit, polarity: o.polarity, name: basename(out).replace(/\.zarr$/i, ''),
+      // The source relative to the output (util/paths.ts): the metadata names no machine's folders.
+      extra: { source: recordedVolumePath(src.path, out), sourceFormat: src.format },
     });
     // One process writes every chunk: each array's chunk digests go in the output's .emseg/ (chunk-digests.ts).
     writer.recordDigests();

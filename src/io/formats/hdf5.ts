@@ -8,7 +8,8 @@ import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import { BYTES_PER_SAMPLE, type SampleType } from '../stack.js';
 import { checkVolumeExtent } from '../limits.js';
 import { allocateRegion, checkRegion } from './volume.js';
-import type { Region, StackData, Vec3, VolumeReader } from './volume.js';
+import type { Region, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
+import { sameVoxelSize, voxelSizeOf } from '../voxel-size.js';
 
 type H5 = typeof import('h5wasm/node');
 
@@ -97,6 +98,35 @@ export async function openHdf5(path: string, file: string, dataset: string): Pro
   }
 }
 
+/** A numeric attribute of a dataset as a list of numbers, or undefined (absent, text, unreadable). */
+function numbersOf(node: { attrs: Record<string, { to_array(): unknown }> }, name: string): number[] | undefined {
+  let value: unknown;
+  try {
+    value = node.attrs[name]?.to_array();
+  } catch {
+    return undefined; // a type h5wasm cannot convert: not a size
+  }
+  const list = typeof value === 'number' ? [value] : Array.isArray(value) ? value.flat() : undefined;
+  return list?.every((v) => typeof v === 'number') ? list as number[] : undefined;
+}
+
+/**
+ * The dataset's voxel size from its attributes: `element_size_um` (ilastik, Fiji's HDF5 plugin: z,y,x in micrometer)
+ * or `resolution` (CREMI: z,y,x in nanometer), one entry per dimension (a 2-D dataset's z is 1). When both are
+ * there and disagree, element_size_um wins: its unit is in its name, CREMI's is a convention.
+ */
+function hdf5VoxelSize(node: { attrs: Record<string, { to_array(): unknown }> }, dims: number): VoxelSize | undefined {
+  const read = (name: string, unit: string) => {
+    const v = numbersOf(node, name);
+    if (v?.length !== dims) return undefined;
+    return voxelSizeOf(dims === 2 ? [1, ...v] : v, [unit, unit, unit]);
+  };
+  const um = read('element_size_um', 'micrometer');
+  const nm = read('resolution', 'nanometer');
+  if (um && nm && sameVoxelSize({ size: nm.size.map((v) => v / 1000) as unknown as Vec3, unit: 'micrometer' }, um)) return nm;
+  return um ?? nm;
+}
+
 function describeDataset(h5: H5, f: InstanceType<H5['File']>, path: string, file: string, dataset: string): VolumeReader {
   const node = dataset === '/' ? null : f.get(dataset);
   if (!(node instanceof h5.Dataset)) {
@@ -114,8 +144,9 @@ function describeDataset(h5: H5, f: InstanceType<H5['File']>, path: string, file
   checkVolumeExtent(path, dims, c ?? undefined, BYTES_PER_SAMPLE[dtype]);
   const shape = (dims.length === 2 ? [1, dims[0]!, dims[1]!] : dims) as unknown as Vec3;
   const chunks = (c ? (c.length === 2 ? [1, c[0]!, c[1]!] : c) : [CONTIGUOUS_CHUNK_Z, shape[1], shape[2]]) as unknown as Vec3;
+  const voxelSize = hdf5VoxelSize(node as never, dims.length);
   return {
-    path, format: 'hdf5', shape, dtype, chunks, level: 0,
+    path, format: 'hdf5', shape, dtype, chunks, level: 0, ...(voxelSize ? { voxelSize } : {}),
     scales: [{ path: dataset, shape, scale: [1, 1, 1] }],
     attributes: { compression: node.filters.map((x) => x.name).join('+') || 'none' },
     async readRegion(region: Region): Promise<StackData> {

@@ -30,6 +30,7 @@ export async function openStackVolume(input: string | readonly string[], colour:
 
   return {
     path: label, format: 'stack', shape, dtype, chunks: [1, shape[1], shape[2]], level: 0,
+    ...(stack.voxelSize ? { voxelSize: stack.voxelSize } : {}),
     scales: [{ path: '', shape, scale: [1, 1, 1] }],
     attributes: { ...descriptionAttributes(stack.description), files: stack.files.length },
     async readRegion(region: Region): Promise<StackData> {

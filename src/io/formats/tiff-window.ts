@@ -7,7 +7,8 @@ import type { GeoTIFF, GeoTIFFImage } from 'geotiff';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import type { SampleType } from '../stack.js';
 import { allocateRegion, checkRegion, regionShape } from './volume.js';
-import type { Region, StackData, Vec3, VolumeReader } from './volume.js';
+import type { Region, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
+import { tiffVoxelSize } from '../voxel-size.js';
 
 /** Pages inspected to check that every section has the first one's size and type (all, up to this many). */
 const MAX_PAGES_CHECKED = 100_000;
@@ -55,6 +56,22 @@ function checkPages(images: GeoTIFFImage[], path: string): { shape: Vec3; dtype:
   return { shape: [images.length, first.getHeight(), first.getWidth()], dtype };
 }
 
+/** A tag's value as one number: geotiff gives a RATIONAL as [numerator, denominator], other tags as a number or a list. */
+function tagNumber(value: unknown, rational = false): number | undefined {
+  const list = Array.isArray(value) || ArrayBuffer.isView(value) ? Array.from(value as ArrayLike<number>) : [value];
+  if (!list.every((v) => typeof v === 'number')) return undefined;
+  return rational && list.length >= 2 ? list[0]! / list[1]! : list[0] as number | undefined;
+}
+
+/** The first page's resolution tags and ImageJ description (io/voxel-size.ts); undefined when unreadable or absent. */
+async function pageVoxelSize(image: GeoTIFFImage): Promise<VoxelSize | undefined> {
+  const dir = image.fileDirectory;
+  const load = (tag: string) => (dir.hasTag(tag as never) ? dir.loadValue(tag as never) : Promise.resolve(undefined)).catch(() => undefined);
+  const description = await load('ImageDescription');
+  return tiffVoxelSize({ xResolution: tagNumber(await load('XResolution'), true), yResolution: tagNumber(await load('YResolution'), true),
+    resolutionUnit: tagNumber(await load('ResolutionUnit')), description: typeof description === 'string' ? description : undefined });
+}
+
 export async function openTiffWindowed(path: string): Promise<VolumeReader> {
   await stat(path).catch((err) => {
     throw fromFsError(err, path, 'opening');
@@ -70,8 +87,9 @@ export async function openTiffWindowed(path: string): Promise<VolumeReader> {
   const { shape, dtype } = checkPages(images, path);
   const first = images[0]!;
   const chunks: Vec3 = [1, Math.min(first.getTileHeight(), shape[1]), first.isTiled ? first.getTileWidth() : shape[2]];
+  const voxelSize = await pageVoxelSize(first);
   return {
-    path, format: 'tiff', shape, dtype, chunks, level: 0,
+    path, format: 'tiff', shape, dtype, chunks, level: 0, ...(voxelSize ? { voxelSize } : {}),
     scales: [{ path: '', shape, scale: [1, 1, 1] }],
     attributes: { bigTiff: tiff.bigTiff, tiled: first.isTiled, compression: first.fileDirectory.getValue?.('Compression') ?? undefined },
     async readRegion(region: Region): Promise<StackData> {

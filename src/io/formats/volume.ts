@@ -6,6 +6,7 @@ import { EmsegError } from '../../errors.js';
 import { EmsegIoError } from '../errors.js';
 import { allocate } from '../stack.js';
 import type { SampleType, StackData } from '../stack.js';
+import type { VoxelSize } from '../voxel-size.js';
 
 /** (z, y, x), in voxels. */
 export type Vec3 = readonly [number, number, number];
@@ -38,6 +39,11 @@ export interface VolumeReader {
   /** All levels of a multiscale image (one entry for single-scale data) and the one being read. */
   readonly scales: readonly ScaleLevel[];
   readonly level: number;
+  /**
+   * Physical size of a voxel of the level read, as the file records it (io/voxel-size.ts); undefined when the file
+   * says nothing (never guessed).
+   */
+  readonly voxelSize?: VoxelSize;
   /** Free-form metadata worth showing (OME-Zarr attributes, emseg polarity, compression). */
   readonly attributes: Record<string, unknown>;
   /** Chunk files found absent and read as the fill value so far (Zarr opened with allowMissingChunks). */
@@ -170,4 +176,4 @@ export function parseVec3(text: string, flag: string, integer = true): Vec3 {
 }
 
 export { allocate };
-export type { SampleType, StackData };
+export type { SampleType, StackData, VoxelSize };

@@ -9,7 +9,8 @@ import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap, voxelCount } from './volume.js';
-import type { Region, ScaleLevel, StackData, Vec3, VolumeReader } from './volume.js';
+import type { Region, ScaleLevel, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
+import { voxelSizeOf } from '../voxel-size.js';
 import { BYTES_PER_SAMPLE, type SampleType } from '../stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 import { checkArrayMetadata } from './zarr-metadata.js';
@@ -97,8 +98,19 @@ export async function groupAttributes(dir: string): Promise<Record<string, unkno
 }
 
 interface Multiscale {
-  axes: { name: string; type?: string }[];
+  axes: { name: string; type?: string; unit?: string }[];
   levels: ScaleLevel[];
+  /** Each level's whole scale vector (one entry per axis, t and c included); undefined where it has none. */
+  scales: (number[] | undefined)[];
+  /** The scale applied to every level (NGFF's multiscales-level coordinateTransformations), if any. */
+  global?: number[];
+}
+
+type Transform = { type: string; scale?: unknown };
+
+function scaleOf(transforms: unknown): number[] | undefined {
+  const s = Array.isArray(transforms) ? (transforms as Transform[]).find((t) => t?.type === 'scale')?.scale : undefined;
+  return Array.isArray(s) && s.every((v) => typeof v === 'number') ? s as number[] : undefined;
 }
 
 /** The first NGFF multiscales entry of a group, or undefined; refuses one that is malformed. */
@@ -111,14 +123,34 @@ function parseMultiscales(attrs: Record<string, unknown> | undefined, where: str
     throw new EmsegIoError('corrupt', where, 'multiscales metadata has no datasets');
   }
   const axes = Array.isArray(ms.axes)
-    ? (ms.axes as unknown[]).map((a) => (typeof a === 'string' ? { name: a } : (a as { name: string; type?: string })))
+    ? (ms.axes as unknown[]).map((a) => (typeof a === 'string' ? { name: a } : (a as { name: string; type?: string; unit?: string })))
     : [];
-  const levels = datasets.map((d: { path?: unknown; coordinateTransformations?: { type: string; scale?: number[] }[] }, i) => {
+  const scales = datasets.map((d: { coordinateTransformations?: unknown }) => scaleOf(d?.coordinateTransformations));
+  const levels = datasets.map((d: { path?: unknown }, i) => {
     if (typeof d?.path !== 'string') throw new EmsegIoError('corrupt', where, `multiscales dataset ${i} has no path`);
-    const s = d.coordinateTransformations?.find((t) => t.type === 'scale')?.scale ?? [1, 1, 1];
-    return { path: d.path, shape: [0, 0, 0] as Vec3, scale: s.slice(-3) as unknown as Vec3 };
+    return { path: d.path, shape: [0, 0, 0] as Vec3, scale: (scales[i] ?? [1, 1, 1]).slice(-3) as unknown as Vec3 };
   });
-  return { axes, levels };
+  return { axes, levels, scales, global: scaleOf(ms.coordinateTransformations) };
+}
+
+const SPACE_NAMES = ['z', 'y', 'x'];
+
+/**
+ * The voxel size of level `level`: its scale times the global one along the image's space axes (the last three, or
+ * two), in their units (NGFF 0.4 and 0.5 alike). A 2-D image's z is 1 in the unit of y.
+ */
+function levelVoxelSize(ms: Multiscale | undefined, level: number, dims: number): VoxelSize | undefined {
+  const scale = ms?.scales[level];
+  if (!ms || !scale) return undefined;
+  const fits = ms.axes.length === scale.length;
+  // Axes are another writer's JSON: an entry may be anything, and is a space axis only when it says so.
+  const isSpace = (a: Multiscale['axes'][number] | null) => a?.type === 'space'
+    || (a?.type === undefined && typeof a?.name === 'string' && SPACE_NAMES.includes(a.name.toLowerCase()));
+  const axes = fits ? scale.map((_, i) => i).filter((i) => isSpace(ms.axes[i] ?? null)).slice(-3) : scale.map((_, i) => i).slice(-dims);
+  if (axes.length < 2) return undefined;
+  const size = axes.map((i) => scale[i]! * (ms.global?.[i] ?? 1));
+  const units = axes.map((i) => (fits ? ms.axes[i]?.unit : undefined));
+  return axes.length === 3 ? voxelSizeOf(size, units) : voxelSizeOf([1, ...size], [units[0], ...units]);
 }
 
 /** Splits `vol.zarr` + scale, or `vol.zarr/0`, into the group folder and the array inside it. */
@@ -294,6 +326,7 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
   if (Array.isArray(labels)) attrs.labels = labels;
   attrs.compression = await compressionOf(arrayDir);
   const full = arr.shape.length === 2 ? 2 : 3;
+  const voxelSize = levelVoxelSize(multiscale, level, full);
 
   async function readChunk(coords: Vec3): Promise<{ data: StackData; strides: Vec3 }> {
     const key = [...new Array<number>(lead).fill(0), ...coords.slice(3 - full)];
@@ -318,7 +351,7 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
   // Chunks decoded at once: PARALLEL_CHUNKS, fewer when chunks are big, so one read holds at most PARALLEL_BYTES.
   const parallel = Math.max(1, Math.min(PARALLEL_CHUNKS, Math.floor(PARALLEL_BYTES / (voxelCount(chunks) * BYTES_PER_SAMPLE[dtype]))));
   return {
-    path, format: 'zarr', shape, dtype, chunks, scales, level, attributes: attrs,
+    path, format: 'zarr', shape, dtype, chunks, scales, level, attributes: attrs, ...(voxelSize ? { voxelSize } : {}),
     missingChunks: () => ({ count: policy.missing.size, atLeast: policy.missing.size >= MAX_MISSING_TRACKED, fill: policy.fill }),
     async readRegion(region: Region): Promise<StackData> {
       checkRegion(region, shape, path);
