@@ -2,8 +2,10 @@
 import { EmsegIoError } from './errors.js';
 import { MAX_STACK_ELEMENTS } from './limits.js';
 import { MembraneCount } from './plausibility.js';
-import { fullScale, openStack, sampleTypeOf, toFloat32 } from './stack.js';
-import type { ImageStack, ReadOptions, Slice, StackData, StackReader } from './stack.js';
+import { openStack } from './stack.js';
+import { fullScale, sampleTypeOf, toFloat32 } from '../image/stack.js';
+import type { ReadOptions, Slice, StackReader } from './stack.js';
+import type { ImageStack, StackData } from '../image/stack.js';
 
 /**
  * How label files encode membrane. The ISBI 2012 labels are 'membrane-0-interior-255' (the default);

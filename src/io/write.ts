@@ -11,8 +11,8 @@ import { EmsegIoError } from './errors.js';
 import { FolderOutput, checkFileTarget, createTemp as createGuardedTemp, discardTemp, outputGuard, publishTemp } from './output-guard.js';
 import type { OutputGuard } from './output-guard.js';
 import { encodePng } from './png.js';
-import { BYTES_PER_SAMPLE, allocate, sampleTypeOf, sliceOf, toFloat32 } from './stack.js';
-import type { ImageStack, SampleType, SliceLike, StackData } from './stack.js';
+import { BYTES_PER_SAMPLE, allocate, sampleTypeOf, sliceOf, toFloat32 } from '../image/stack.js';
+import type { ImageStack, SampleType, SliceLike, StackData } from '../image/stack.js';
 import { TiffLayout, littleEndianBytes, pageFromSlice } from './tiff-write.js';
 
 /** 'tiff': one multi-page TIFF file; '*-folder': one file per slice in a folder. */

@@ -28,7 +28,7 @@ import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWri
 import { missingChunksNotice, readAhead, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
 import { openVolume, volumeLocation } from '../io/registry.js';
 import { worthRetrying } from '../io/errors.js';
-import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../io/stack.js';
+import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../image/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
 import { alignBlock, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';

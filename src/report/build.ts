@@ -1,6 +1,6 @@
 /** Builds the report file's bytes for each kind: .html (everything), .svg (plots), .png (overlay mosaic). */
 import { basename } from 'node:path';
-import { sliceOf, type ImageStack } from '../io/index.js';
+import { sliceOf, type ImageStack } from '../image/stack.js';
 import { sectionCharts, thresholdCharts } from './charts.js';
 import type { EvaluateFilesResult, SectionErrors } from './types.js';
 import { renderHtml, type SectionFigure } from './html.js';

@@ -1,5 +1,5 @@
 import { EmsegError } from '../errors.js';
-import type { ImageStack } from '../io/stack.js';
+import type { ImageStack } from '../image/stack.js';
 import { extractMirrored, neighbourSections, reflect } from '../image/mirror.js';
 import { Rng } from '../util/rng.js';
 import { dihedral } from '../image/dihedral.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as zarr from 'zarrita';
 import { EmsegError } from '../../errors.js';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
-import type { SampleType } from '../stack.js';
+import type { SampleType } from '../../image/stack.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { outputGuard } from '../output-guard.js';
 import { checkVolumeTarget } from '../volume-output.js';

@@ -10,7 +10,7 @@ import * as zarr from 'zarrita';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap, voxelCount } from './volume.js';
 import type { Region, ScaleLevel, StackData, Vec3, VolumeReader } from './volume.js';
-import { BYTES_PER_SAMPLE, type SampleType } from '../stack.js';
+import { BYTES_PER_SAMPLE, type SampleType } from '../../image/stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 import { checkArrayMetadata } from './zarr-metadata.js';
 import { ChunkVerifier } from './chunk-digests.js';
