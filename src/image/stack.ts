@@ -48,6 +48,14 @@ export function allocate(type: SampleType, length: number): StackData {
   }
 }
 
+/** A colour picture (overlays, segmentation pictures). */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  /** Row-major RGBA, 4 bytes per pixel. */
+  data: Uint8Array;
+}
+
 /** Bytes one sample of each type takes. */
 export const BYTES_PER_SAMPLE: Readonly<Record<SampleType, number>> = { uint8: 1, uint16: 2, uint32: 4, float32: 4 };
 

@@ -4,11 +4,13 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EmsegError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { checkpointExists } from '../train/checkpoint.js';
 import { executeRun, readFinished, recordFailure, RunInterrupted, type RunResult, type RunTask } from './run.js';
 import { checkStudyData } from './check.js';
 import { StudyError, type ResolvedStudy } from './schema.js';
-import { summarizeStudy, writeSummary, type RunRecord, type StudySummary } from './summary.js';
+import { renderPlots } from './plots.js';
+import { studyMarkdown, summarizeStudy, type RunRecord, type StudySummary } from './summary.js';
 import { checkExpectations, planVariants, type VariantPlan } from './variants.js';
 import type { FromWorker, ToWorker } from './worker.js';
 
@@ -199,4 +201,12 @@ function forkRun(task: RunTask): Promise<RunResult> {
     });
     child.send({ type: 'run', task } satisfies ToWorker);
   });
+}
+
+/** Writes study.json, study.md and the SVG plots into the output folder (here, not in summary.ts: plots read the summary). */
+function writeSummary(out: string, s: StudySummary): void {
+  const plots = renderPlots(s);
+  for (const [file, svg] of plots.files) writeFileAtomic(join(out, file), svg);
+  writeFileAtomic(join(out, 'study.json'), `${JSON.stringify(s, null, 2)}\n`);
+  writeFileAtomic(join(out, 'study.md'), studyMarkdown(s, plots.index));
 }

@@ -11,7 +11,7 @@ import * as zarr from 'zarrita';
 import { EmsegError } from '../../errors.js';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import type { SampleType } from '../../image/stack.js';
-import { writeFileAtomic } from '../../util/atomic.js';
+import { writeFileAtomic } from '../atomic.js';
 import { outputGuard } from '../output-guard.js';
 import { checkVolumeTarget } from '../volume-output.js';
 import { makeDirs } from '../../util/mkdirs.js';
