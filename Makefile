@@ -2,12 +2,13 @@
 #   make demo       - the main job
 #   make test       - the test suite; needs nothing outside the repository
 #   make test-full  - the tests that need the full data in ../shared/ beside the repository (CI runs both)
+#   make lint       - Biome's lint and the noUncheckedIndexedAccess check of tsconfig.strict.json (part of make test)
 SHELL := /bin/bash
 TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null) $(wildcard src/viewer/page/*.html src/viewer/page/*.css)
 NATIVE_SOURCES := $(wildcard native/*.cc native/*.h native/binding.gyp)
 ADDON := native/build/Release/emseg_native.node
 
-.PHONY: setup build test test-full demo bench clean
+.PHONY: setup build lint test test-full demo bench clean
 setup: .stamps/system node_modules/.package-lock.json $(ADDON) dist/.built
 
 .stamps/system: scripts/ensure-system-deps.sh
@@ -30,7 +31,10 @@ dist/.built: $(TS_SOURCES) tsconfig.json node_modules/.package-lock.json
 
 build: setup
 
-test: setup
+lint: node_modules/.package-lock.json
+	npm run --silent lint
+
+test: setup lint
 	npm test
 
 SHARED_DATA := ../shared/data/isbi2012 ../shared/fixtures/isbi-metrics
