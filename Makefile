@@ -2,12 +2,14 @@
 #   make demo       - the main job
 #   make test       - the test suite; needs nothing outside the repository
 #   make test-full  - the tests that need the full data in ../shared/ beside the repository (CI runs both)
+#   make lint       - Biome's lint and the noUncheckedIndexedAccess check of tsconfig.strict.json (part of make test)
+#   make test-fast  - for development: an incremental build, lint, and the unit-level tests (about half a minute)
 SHELL := /bin/bash
 TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null) $(wildcard src/viewer/page/*.html src/viewer/page/*.css)
 NATIVE_SOURCES := $(wildcard native/*.cc native/*.h native/binding.gyp native/ops.json) scripts/gen-native-ops.mjs
 ADDON := native/build/Release/emseg_native.node
 
-.PHONY: setup build test test-full demo bench clean
+.PHONY: setup build build-fast lint test test-fast test-full demo bench clean
 setup: .stamps/system node_modules/.package-lock.json $(ADDON) dist/.built
 
 .stamps/system: scripts/ensure-system-deps.sh
@@ -30,8 +32,24 @@ dist/.built: $(TS_SOURCES) tsconfig.json node_modules/.package-lock.json
 
 build: setup
 
-test: setup
+# Incremental, for development: only changed files recompile (dist/.tsbuildinfo), and compiled files whose source is
+# gone are removed; `make build` and `make test` still build dist/ from scratch.
+build-fast: .stamps/system node_modules/.package-lock.json $(ADDON)
+	npx tsc -p . --incremental --tsBuildInfoFile dist/.tsbuildinfo
+	node scripts/prune-dist.mjs
+
+lint: node_modules/.package-lock.json
+	npm run --silent lint
+
+test: setup lint
 	npm test
+
+# Unit-level tests that need no browser, Redis, subprocess or training run; the full suite stays `make test`.
+TEST_FAST := architecture docs io io-dataset metrics-units metrics-breakdown malis nn-spec nn-network nn-optim models-io \
+	backend-refusals border-weight reference-backend reference-conv reference-elementwise reference-loss reference-lrn \
+	reference-pool reference-shape
+test-fast: build-fast lint
+	node --test --test-concurrency=1 $(TEST_FAST:%=dist/test/%.test.js)
 
 SHARED_DATA := ../shared/data/isbi2012 ../shared/fixtures/isbi-metrics
 test-full: setup

@@ -15,7 +15,8 @@ import {
   sectionMapping,
   type IntensitySpec,
 } from '../src/image/intensity.js';
-import { encodeTiff, loadDataset, readStack, toFloat32, writeStack, type StackData } from '../src/io/index.js';
+import { encodeTiff, loadDataset, readStack, writeStack } from '../src/io/index.js';
+import { toFloat32, type StackData } from '../src/image/stack.js';
 import { loadModel, META_FILE, saveModel, type LoadedModel } from '../src/models/model-dir.js';
 import { initParams } from '../src/nn/params.js';
 import { planModel } from '../src/nn/plan.js';

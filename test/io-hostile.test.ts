@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode as encodePng } from 'fast-png';
 import { EmsegIoError, encodeTiff, openStack, readStack, writeIsbiSubmission, writeStack } from '../src/io/index.js';
-import type { SliceLike } from '../src/io/index.js';
+import type { SliceLike } from '../src/image/stack.js';
 import { METRIC_FIXTURES, SAMPLES } from './helpers/data.js';
 
 const FIXTURES = METRIC_FIXTURES;

@@ -5,18 +5,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode as encodePngLib } from 'fast-png';
-import {
-  EmsegIoError,
-  encodeTiff,
-  iterateSlices,
-  naturalSort,
-  openStack,
-  readStack,
-  toFloat32,
-  writeIsbiSubmission,
-  writeStack,
-} from '../src/io/index.js';
-import type { ImageStack, StackData } from '../src/io/index.js';
+import { EmsegIoError, encodeTiff, iterateSlices, naturalSort, openStack, readStack, writeIsbiSubmission, writeStack } from '../src/io/index.js';
+import { toFloat32 } from '../src/image/stack.js';
+import type { ImageStack, StackData } from '../src/image/stack.js';
 import { buildTiff } from '../src/io/tiff-write.js';
 import type { RawTiffPage } from '../src/io/tiff-write.js';
 

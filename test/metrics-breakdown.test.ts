@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isEmsegError } from '../src/errors.js';
-import type { ImageStack } from '../src/io/stack.js';
+import type { ImageStack } from '../src/image/stack.js';
 import { BREAKDOWN_KINDS, evaluateStacks, warpingBreakdown, type BreakdownCounts } from '../src/metrics/index.js';
 import { Rng } from '../src/util/rng.js';
 

@@ -1,7 +1,7 @@
 // Hand-checked cases for the pieces of the ISBI metrics.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ImageStack } from '../src/io/stack.js';
+import type { ImageStack } from '../src/image/stack.js';
 import { precisionRecall } from '../src/metrics/classification.js';
 import { evaluateStacks, javaThresholds, labelComponents4, thinnedSegmentation, warpingErrorLocations } from '../src/metrics/index.js';
 import { SIMPLE, isSimplePoint } from '../src/metrics/simple-point.js';

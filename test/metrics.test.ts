@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readStack } from '../src/io/index.js';
-import type { ImageStack, StackData } from '../src/io/stack.js';
+import type { ImageStack, StackData } from '../src/image/stack.js';
 import {
   evaluateStacks,
   warpingErrorLocations,

@@ -16,7 +16,7 @@ import { parseModelSpec } from '../src/nn/spec.js';
 import { runPredict } from '../src/pipeline/predict.js';
 import { labelOutputFormat, runSegment } from '../src/pipeline/segment.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../src/segment/index.js';
-import { writeDirectoryAtomic, writeFileAtomic } from '../src/util/atomic.js';
+import { writeDirectoryAtomic, writeFileAtomic } from '../src/io/atomic.js';
 import { cleanupTempFiles, registerTemp, sweepStaleTemps } from '../src/util/temp-files.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { CURVE_METRICS, readTrainingCurve, trainingCurvesChart, type CurveMetric } from '../report/training-curves.js';
 import { checkFileTarget, outputGuard } from '../io/output-guard.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { EmsegError } from '../errors.js';
 
 /** `name=dir` names a run in the legend; a bare dir is named by its folder. */

@@ -2,7 +2,6 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { EXPORT_FORMATS, runExport, type ExportFormat } from '../export/run.js';
 import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
 import { SAMPLE_IMAGES } from '../pipeline/assets.js';
-import { packageVersion } from './main.js';
 import { backendKind } from './options.js';
 import { typedCommand } from '../util/paths.js';
 
@@ -33,7 +32,7 @@ export function registerExport(program: Command): void {
     .option('--overwrite', 'replace an existing output')
     .action(async (model: string, o) => {
       const result = await runExport({ model, format: o.format, out: o.out, overwrite: o.overwrite ?? false, name: o.name,
-        authors: o.author, license: o.license, sample: o.sample ?? DEFAULT_SAMPLE, backend: o.backend, emsegVersion: packageVersion(),
+        authors: o.author, license: o.license, sample: o.sample ?? DEFAULT_SAMPLE, backend: o.backend, emsegVersion: program.version() ?? '',
         command: typedCommand(['emseg', ...process.argv.slice(2)]) });
       process.stdout.write(`wrote ${result.out} (${(result.bytes / 2 ** 20).toFixed(1)} MiB; ${result.members.join(' + ')})\n`);
     });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { loadModels, saveEnsemble, saveModel } from '../models/model-dir.js';
-import { writeDirectoryAtomic } from '../util/atomic.js';
+import { writeDirectoryAtomic } from '../io/atomic.js';
 import { typedPath } from '../util/paths.js';
 
 export interface PackOptions {

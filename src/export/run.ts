@@ -4,7 +4,7 @@ import { createBackend, type BackendKind } from '../backend/index.js';
 import { EmsegError, describeError, isEmsegError } from '../errors.js';
 import { openImageFile } from '../io/image-file.js';
 import { ensembleMembers, intensityRecord, loadModels, readModelMeta, SPEC_FILE, type LoadedModel } from '../models/model-dir.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { buildBioimageioPackage, type SampleSection } from './bioimageio/package.js';
 import { buildOnnx } from './onnx/export.js';
 import { MEMBRANE_CLASS } from '../infer/predict.js';

@@ -5,7 +5,7 @@
  * 16-bit file, float data outside [0,1]). Every rule is linear per section: (v - low) / (high - low), clipped.
  */
 import { EmsegError } from '../errors.js';
-import { fullScale, sampleTypeOf, type SampleType, type StackData } from '../io/index.js';
+import { fullScale, sampleTypeOf, type SampleType, type StackData } from './stack.js';
 
 export type IntensitySpec =
   /** `dtype`, but refuses wide integers using less than a quarter of their range, and floats outside [0,1]. */

@@ -1,6 +1,6 @@
 import type { IntensityMapping } from '../image/intensity.js';
 import { reflect } from '../image/mirror.js';
-import { fullScale, sampleTypeOf, type StackData } from '../io/stack.js';
+import { fullScale, sampleTypeOf, type StackData } from '../image/stack.js';
 
 /**
  * A section the predictor reads window by window, so no whole-section float copy is ever made. `read` fills `out`

@@ -1,22 +1,14 @@
 /** A dataset = grey images + binary membrane labels, paired slice by slice with explicit label polarity. */
 import { EmsegIoError } from './errors.js';
 import { MAX_STACK_ELEMENTS } from './limits.js';
+import type { LabelPolarity } from './label-polarity.js';
 import { MembraneCount } from './plausibility.js';
-import { fullScale, openStack, sampleTypeOf, toFloat32 } from './stack.js';
-import type { ImageStack, ReadOptions, Slice, StackData, StackReader } from './stack.js';
+import { openStack } from './stack.js';
+import { fullScale, sampleTypeOf, toFloat32 } from '../image/stack.js';
+import type { ReadOptions, Slice, StackReader } from './stack.js';
+import type { ImageStack, StackData } from '../image/stack.js';
 
-/**
- * How label files encode membrane. The ISBI 2012 labels are 'membrane-0-interior-255' (the default);
- * 'membrane-255-interior-0' is the inverted form; the 0/1 forms are masks; the 'max' forms use the label
- * file's full scale (255 for 8-bit and 1-bit files, 65535 for 16-bit, 4294967295 for 32-bit).
- */
-export type LabelPolarity =
-  | 'membrane-0-interior-255'
-  | 'membrane-255-interior-0'
-  | 'membrane-1-interior-0'
-  | 'membrane-0-interior-1'
-  | 'membrane-0-interior-max'
-  | 'membrane-max-interior-0';
+export type { LabelPolarity };
 
 export interface DatasetOptions extends ReadOptions {
   /** File, folder, glob or list of them. */

@@ -3,7 +3,7 @@ import { open, readFile } from 'node:fs/promises';
 import { EmsegIoError, fromFsError } from './errors.js';
 import { PNG_HEADER_BYTES, checkPngColour, checkPngSize, decodePng, isPng, readPngHeader } from './png.js';
 import type { ColourPolicy } from './png.js';
-import type { SampleType, StackData } from './stack.js';
+import type { SampleType, StackData } from '../image/stack.js';
 import { decodeTiffPage, inspectTiff, isTiff } from './tiff-read.js';
 import { tiffVoxelSize, type VoxelSize } from './voxel-size.js';
 

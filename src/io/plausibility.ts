@@ -6,8 +6,9 @@
  * explicit choice is the user's).
  */
 import { EmsegIoError } from './errors.js';
-import { fullScale, sampleTypeOf, type StackData, type StackReader } from './stack.js';
-import type { LabelPolarity as Polarity } from './dataset.js';
+import type { StackReader } from './stack.js';
+import { fullScale, sampleTypeOf, type StackData } from '../image/stack.js';
+import type { LabelPolarity as Polarity } from './label-polarity.js';
 import type { Region, VolumeReader } from './formats/volume.js';
 
 /**

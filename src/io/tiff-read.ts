@@ -11,7 +11,7 @@ import type { TiffIfd } from 'tiff';
 import { EmsegIoError, describe } from './errors.js';
 import { MAX_SLICE_PIXELS, checkDecodeMemory } from './limits.js';
 import type { ColourPolicy } from './png.js';
-import type { SampleType, StackData } from './stack.js';
+import type { SampleType, StackData } from '../image/stack.js';
 import { buildTiff } from './tiff-write.js';
 
 export interface TiffPageInfo {

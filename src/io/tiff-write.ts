@@ -5,7 +5,7 @@
  * so a stack can be streamed page by page: each IFD is linked from the previous one by a 4-byte patch.
  */
 import { EmsegIoError } from './errors.js';
-import type { StackData } from './stack.js';
+import type { StackData } from '../image/stack.js';
 import type { TiffResolution } from './voxel-size.js';
 
 /** What the directory of a page says; the strips come separately. */

@@ -21,7 +21,7 @@
  * `merged_pairs` counts the distinct pairs of warped cells that merger pixels join (events rather than pixels).
  */
 import { EmsegError } from '../errors.js';
-import { sliceOf, type ImageStack } from '../io/stack.js';
+import { sliceOf, type ImageStack } from '../image/stack.js';
 import { ComponentLabeller } from './components.js';
 import { validateInputs } from './validate.js';
 import { MismatchKind, WarpingErrorCounter } from './warping.js';

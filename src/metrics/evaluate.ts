@@ -1,4 +1,4 @@
-import { sliceOf, type ImageStack } from '../io/stack.js';
+import { sliceOf, type ImageStack } from '../image/stack.js';
 import { precisionRecall } from './classification.js';
 import { ComponentLabeller } from './components.js';
 import { vInfo } from './information.js';

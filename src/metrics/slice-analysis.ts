@@ -1,4 +1,4 @@
-import { sliceOf, type ImageStack } from '../io/stack.js';
+import { sliceOf, type ImageStack } from '../image/stack.js';
 import { validateInputs, validateProposal } from './validate.js';
 import { WarpingErrorCounter } from './warping.js';
 import { WatershedThinner } from './watershed.js';

@@ -1,4 +1,4 @@
-import type { ImageStack } from '../io/stack.js';
+import type { ImageStack } from '../image/stack.js';
 
 const describe = (s: ImageStack): string => `${s.width}x${s.height}x${s.depth} (width x height x depth)`;
 

@@ -5,7 +5,7 @@ import type { Precision } from '../backend/backend.js';
 import { checkParamsFit, type ParamSet } from '../nn/params.js';
 import { planModel, type Plan } from '../nn/plan.js';
 import { parseModelSpec, type ModelSpec } from '../nn/spec.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor, type StoredPrecision } from './safetensors.js';
 
 /**

@@ -3,7 +3,12 @@ import { DEFAULT_TILE } from '../infer/predict.js';
 import { DEFAULT_POLARITY, type LabelPolarity } from '../io/index.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
 import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
-import type { TRAIN_CHOICES } from './train.js';
+
+/** The values `emseg train` accepts for its enumerated options (checked by pipeline/train's checkTrainChoices). */
+export const TRAIN_CHOICES = {
+  optimizer: ['sgd', 'adam'], schedule: ['constant', 'step', 'cosine'], balance: ['weights', 'subsample', 'none'],
+  select: ['v_rand', 'pixel_error'],
+} as const;
 
 type Choice<K extends keyof typeof TRAIN_CHOICES> = (typeof TRAIN_CHOICES)[K][number];
 

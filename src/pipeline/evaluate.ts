@@ -9,7 +9,7 @@ import {
   DEFAULT_SMALL_CELL_AREA, evaluateStacks, warpingBreakdown, warpingErrorLocations, type MetricName,
 } from '../metrics/index.js';
 import { buildReport, loadInputs, reportKind, type EvaluateFilesResult, type SectionErrors } from '../report/index.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 
 /** Threshold for the error marks when warping_error was not computed. */
 export const DEFAULT_MARK_THRESHOLD = 0.5;

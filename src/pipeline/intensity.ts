@@ -4,7 +4,8 @@
  */
 import { join } from 'node:path';
 import { EmsegError } from '../errors.js';
-import { DEFAULT_POLARITY, loadDataset, sampleTypeOf, type LabelPolarity, type SampleType } from '../io/index.js';
+import { DEFAULT_POLARITY, loadDataset, type LabelPolarity } from '../io/index.js';
+import { sampleTypeOf, type SampleType } from '../image/stack.js';
 import {
   DEFAULT_INTENSITY,
   formatIntensity,

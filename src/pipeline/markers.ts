@@ -18,7 +18,7 @@ import { BLOCKS_DIR, DONE_SUFFIX, fileDigest } from '../io/formats/chunk-digests
 import { lastingError, worthRetrying, type EmsegIoError } from '../io/errors.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { RECORDS_DIR } from '../io/volume-output.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { planBlocks } from './blocks.js';
 import { isStalled } from './progress.js';
 import type { Block, BlockPlan } from './blocks.js';

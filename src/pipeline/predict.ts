@@ -5,7 +5,7 @@ import { DECODE_BYTES_PER_RAW_BYTE, availableMemoryBytes, formatBytes } from '..
 import {
   checkOutputPath, openStack, writeIsbiSubmission, writeStack, type AnySlice, type OutputFormat, type Slice,
 } from '../io/index.js';
-import { BYTES_PER_SAMPLE } from '../io/stack.js';
+import { BYTES_PER_SAMPLE } from '../image/stack.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';

@@ -19,7 +19,7 @@ import { EmsegIoError } from '../io/errors.js';
 import type { OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { regionShape, type Region, type StackData, type VolumeReader } from '../io/formats/volume.js';
 import { segmentSection, type SegmentOptions } from '../segment/index.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { Block } from './blocks.js';
 
 const UINT8_MAX = 255;

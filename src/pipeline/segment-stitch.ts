@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { UnionFind, mutualBestMatches } from '../segment/stitch.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { Block, BlockPlan } from './blocks.js';
 import type { ProgressFactory } from './progress.js';
 import { MAX_LABEL, cropLabels, intersect, isEmpty, readBlockLabels, type BlockLabels } from './segment-blocks.js';

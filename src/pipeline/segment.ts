@@ -1,8 +1,9 @@
 import { extname, resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
-import { FolderOutput, checkOutputPath, descriptionAttributes, hasTiffExtension, isFolderPath, openStack, outputGuard, toFloat32, writeStack,
-  type OutputFormat, type Slice, type SliceLike } from '../io/index.js';
+import { FolderOutput, checkOutputPath, descriptionAttributes, hasTiffExtension, isFolderPath, openStack, outputGuard, writeStack,
+  type OutputFormat, type Slice } from '../io/index.js';
+import { toFloat32, type SliceLike } from '../image/stack.js';
 import { recordedAsMap, stackSpread } from '../io/plausibility.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';

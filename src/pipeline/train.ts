@@ -9,7 +9,7 @@ import { withInputSections, type ModelSpec } from '../nn/spec.js';
 import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
 import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
 import { closeGapsOptions, describeCloseGaps } from './close-gaps.js';
-import { TRAIN_DEFAULTS } from './defaults.js';
+import { TRAIN_CHOICES, TRAIN_DEFAULTS } from './defaults.js';
 import { loadTrainingData } from './intensity.js';
 
 /** The training options `emseg train` takes as flags (and `emseg study` files as JSON), before data and model. */
@@ -41,10 +41,7 @@ export interface TrainOptions {
   checkpointSteps?: number;
 }
 
-export const TRAIN_CHOICES = {
-  optimizer: ['sgd', 'adam'], schedule: ['constant', 'step', 'cosine'], balance: ['weights', 'subsample', 'none'],
-  select: ['v_rand', 'pixel_error'],
-} as const;
+export { TRAIN_CHOICES };
 
 /**
  * Refuses unknown optimizer / schedule / balance / select values and combinations the trainer cannot run, before

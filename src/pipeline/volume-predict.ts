@@ -30,7 +30,7 @@ import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.j
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { recordedPath } from '../util/paths.js';
 import { worthRetrying } from '../io/errors.js';
-import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../io/stack.js';
+import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../image/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
 import { alignBlock, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';

@@ -1,14 +1,13 @@
 /** Builds the report file's bytes for each kind: .html (everything), .svg (plots), .png (overlay mosaic). */
 import { basename } from 'node:path';
-import { sliceOf, type ImageStack } from '../io/index.js';
+import { sliceOf, type ImageStack } from '../image/stack.js';
 import { sectionCharts, thresholdCharts } from './charts.js';
-import type { EvaluateFilesResult, SectionErrors } from './types.js';
+import type { EvaluateFilesResult, ReportKind, SectionErrors } from './types.js';
 import { renderHtml, type SectionFigure } from './html.js';
 import { errorOverlay, mosaic, mosaicColumns, type RgbaImage } from './overlay.js';
 import { encodeRgbaPng } from './png.js';
 import { chartGrid, tidy } from './svg-plot.js';
 
-export type ReportKind = 'html' | 'svg' | 'png';
 
 export interface ReportData {
   gt: ImageStack<Uint8Array>;

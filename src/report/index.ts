@@ -2,7 +2,7 @@
 export { reportKind, REPORT_KINDS } from './types.js';
 export type { EvaluateFilesResult, SectionErrors } from './types.js';
 export { buildReport, worstSections } from './build.js';
-export type { ReportKind } from './build.js';
+export type { ReportKind } from './types.js';
 export { formatBreakdown, formatPerThreshold, formatSections, formatSummary, table, toJson, HIGHER_IS_BETTER } from './text.js';
 export type { JsonOptions } from './text.js';
 export { lineChart, chartGrid } from './svg-plot.js';

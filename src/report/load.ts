@@ -8,12 +8,11 @@ import {
   descriptionAttributes,
   labelsToMask,
   openStack,
-  toFloat32,
-  type ImageStack,
   type LabelPolarity,
   type Slice,
   type StackReader,
 } from '../io/index.js';
+import { toFloat32, type ImageStack } from '../image/stack.js';
 import { MembraneCount, ValueSpread, recordedAsMap } from '../io/plausibility.js';
 
 /** Where one section came from, for captions and error messages. */

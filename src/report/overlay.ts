@@ -2,14 +2,10 @@
  * RGBA error overlays: a section in grey with the warping error's split and merger pixels marked,
  * each cluster of them ringed so that single pixels stay visible at a glance; and mosaics of them.
  */
+import type { RgbaImage } from '../image/stack.js';
 import type { PixelPosition } from '../metrics/index.js';
 
-export interface RgbaImage {
-  width: number;
-  height: number;
-  /** Row-major RGBA, 4 bytes per pixel. */
-  data: Uint8Array;
-}
+export type { RgbaImage };
 
 export type Rgb = readonly [number, number, number];
 

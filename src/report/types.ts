@@ -2,8 +2,9 @@
 import { extname } from 'node:path';
 import { EmsegIoError, type LabelPolarity } from '../io/index.js';
 import type { EvaluationResult, PixelPosition, WarpingBreakdown } from '../metrics/index.js';
-import type { ReportKind } from './build.js';
 import type { SectionSource } from './load.js';
+
+export type ReportKind = 'html' | 'svg' | 'png';
 
 export const REPORT_KINDS: Record<string, ReportKind> = { '.html': 'html', '.htm': 'html', '.svg': 'svg', '.png': 'png' };
 

@@ -1,4 +1,4 @@
-import type { RgbaImage } from '../report/overlay.js';
+import type { RgbaImage } from '../image/stack.js';
 import { segmentBoundaries } from './segment.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { ImageStack } from '../io/index.js';
+import type { ImageStack } from '../image/stack.js';
 import { METRIC_NAMES, evaluateStacks, type MetricName } from '../metrics/index.js';
 import { closeMembraneGaps, type SegmentOptions } from './segment.js';
 

@@ -13,7 +13,7 @@ import { initParams, type ParamSet } from '../nn/params.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { checkpointExists, loadCheckpoint, readCheckpointState } from '../train/checkpoint.js';
 import { train, trainingRecord, validate, type TrainConfig, type TrainData } from '../train/trainer.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { ResolvedStudy } from './schema.js';
 
 /** One training + evaluation run of a study: a variant's spec with one seed, in its own folder. */

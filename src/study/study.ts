@@ -4,11 +4,14 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EmsegError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { recordedPath, typedPath } from '../util/paths.js';
 import { checkpointExists } from '../train/checkpoint.js';
 import { executeRun, readFinished, recordFailure, RunInterrupted, type RunResult, type RunTask } from './run.js';
 import { checkStudyData } from './check.js';
 import { StudyError, type ResolvedStudy } from './schema.js';
-import { summarizeStudy, writeSummary, type RunRecord, type StudySummary } from './summary.js';
+import { renderPlots } from './plots.js';
+import { studyMarkdown, summarizeStudy, type RunRecord, type StudySummary } from './summary.js';
 import { checkExpectations, planVariants, type VariantPlan } from './variants.js';
 import type { FromWorker, ToWorker } from './worker.js';
 
@@ -199,4 +202,14 @@ function forkRun(task: RunTask): Promise<RunResult> {
     });
     child.send({ type: 'run', task } satisfies ToWorker);
   });
+}
+
+/** Writes study.json, study.md and the SVG plots into the output folder (here, not in summary.ts: plots read the summary). */
+function writeSummary(out: string, s: StudySummary): void {
+  const plots = renderPlots(s);
+  for (const [file, svg] of plots.files) writeFileAtomic(join(out, file), svg);
+  // Run folders relative to the study folder, the study file as typed: study.json names no machine's folders.
+  const recorded = { ...s, file: s.file === null ? null : typedPath(s.file), runs: s.runs.map((r) => ({ ...r, dir: recordedPath(r.dir, out) })) };
+  writeFileAtomic(join(out, 'study.json'), `${JSON.stringify(recorded, null, 2)}\n`);
+  writeFileAtomic(join(out, 'study.md'), studyMarkdown(s, plots.index));
 }

@@ -1,8 +1,4 @@
-import { join } from 'node:path';
 import type { MetricName } from '../metrics/index.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { recordedPath, typedPath } from '../util/paths.js';
-import { renderPlots } from './plots.js';
 import type { RunResult } from './run.js';
 import type { ResolvedStudy } from './schema.js';
 import type { VariantPlan } from './variants.js';
@@ -175,14 +171,4 @@ export function studyMarkdown(s: StudySummary, plotFiles: { metric: MetricName; 
   }
   lines.push('');
   return lines.join('\n');
-}
-
-/** Writes study.json, study.md and the SVG plots into the output folder. */
-export function writeSummary(out: string, s: StudySummary): void {
-  const plots = renderPlots(s);
-  for (const [file, svg] of plots.files) writeFileAtomic(join(out, file), svg);
-  // Run folders relative to the study folder, the study file as typed: study.json names no machine's folders.
-  const recorded = { ...s, file: s.file === null ? null : typedPath(s.file), runs: s.runs.map((r) => ({ ...r, dir: recordedPath(r.dir, out) })) };
-  writeFileAtomic(join(out, 'study.json'), `${JSON.stringify(recorded, null, 2)}\n`);
-  writeFileAtomic(join(out, 'study.md'), studyMarkdown(s, plots.index));
 }

@@ -1,4 +1,4 @@
-import { Rng } from '../util/rng.js';
+import type { Rng } from '../util/rng.js';
 
 /**
  * Augmentations applied identically to an image tile and its label tile (both square, same size):

@@ -1,7 +1,7 @@
 import { EmsegError } from '../errors.js';
-import type { ImageStack } from '../io/stack.js';
+import type { ImageStack } from '../image/stack.js';
 import { extractMirrored, neighbourSections, reflect } from '../image/mirror.js';
-import { Rng } from '../util/rng.js';
+import type { Rng } from '../util/rng.js';
 import { dihedral } from '../image/dihedral.js';
 import { elastic, intensityJitter, type ElasticOptions, type JitterOptions } from './augment.js';
 import { borderWeights } from './border-weight.js';

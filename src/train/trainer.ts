@@ -3,7 +3,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmsegError } from '../errors.js';
 import type { Backend } from '../backend/backend.js';
-import type { ImageStack } from '../io/stack.js';
+import type { ImageStack } from '../image/stack.js';
 import { neighbourSections } from '../image/mirror.js';
 import { Predictor } from '../infer/predict.js';
 import { tileGeometry } from '../infer/tiling.js';

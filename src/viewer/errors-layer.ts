@@ -2,7 +2,8 @@
  * The split/merger marks as a layer: per section, the warping error's split and merger pixels between the
  * ground-truth labels and a membrane map (as `emseg eval` locates them), computed when first asked for and cached.
  */
-import { labelsToMask, type LabelPolarity, type SampleType } from '../io/index.js';
+import { labelsToMask, type LabelPolarity } from '../io/index.js';
+import type { SampleType } from '../image/stack.js';
 import { warpingErrorLocations } from '../metrics/index.js';
 import { LruCache } from './lru.js';
 import type { ErrorMarks } from './protocol.js';

@@ -5,7 +5,8 @@
 import { basename } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { DEFAULT_MARK_THRESHOLD } from '../pipeline/evaluate.js';
-import { allocate, fullScale, labelsToMask, type LabelPolarity, type StackData } from '../io/index.js';
+import { labelsToMask, type LabelPolarity } from '../io/index.js';
+import { allocate, fullScale, type StackData } from '../image/stack.js';
 import { LruCache } from './lru.js';
 import { readEval, readStudy, readTraining, type EvalInfo } from './data.js';
 import { ErrorSource } from './errors-layer.js';

@@ -7,7 +7,8 @@ import { realpath, stat } from 'node:fs/promises';
 import { dirname, relative, isAbsolute, sep } from 'node:path';
 import fg from 'fast-glob';
 import { EmsegError } from '../errors.js';
-import { allocate, openStack, resolveSources, type ReadOptions, type SampleType, type StackData } from '../io/index.js';
+import { openStack, resolveSources, type ReadOptions } from '../io/index.js';
+import { allocate, type SampleType, type StackData } from '../image/stack.js';
 import { globBase } from '../io/sources.js';
 import { LruCache } from './lru.js';
 

@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { openVolume, type VolumeReader } from '../io/registry.js';
 import { looksLikeZarr } from '../io/formats/zarr.js';
-import { allocate, type SampleType } from '../io/index.js';
+import { allocate, type SampleType } from '../image/stack.js';
 import { halve, type Downsample, type Plane, type VolumeShape, type VolumeSource } from './source.js';
 
 /** The OME-Zarr labels image that holds emseg's cells (emseg convert / segment write it there). */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readStack } from '../../src/io/index.js';
-import type { StackData } from '../../src/io/index.js';
+import type { StackData } from '../../src/image/stack.js';
 import { sharedPath } from '../helpers/data.js';
 
 function assertSameValues(actual: StackData, expected: StackData): void {

@@ -5,7 +5,7 @@ import type { Backend } from '../../backend/backend.js';
 import { EmsegError } from '../../errors.js';
 import { formatIntensity, normaliseSection, parseIntensity, type IntensitySpec } from '../../image/intensity.js';
 import { encodePng } from '../../io/png.js';
-import { sampleTypeOf, type SampleType, type StackData } from '../../io/index.js';
+import { sampleTypeOf, type SampleType, type StackData } from '../../image/stack.js';
 import { CLOSE_GAPS_META_KEY, INTENSITY_FIELD, intensityRecord, META_FILE, type LoadedModel } from '../../models/model-dir.js';
 import type { SegmentOptions } from '../../segment/index.js';
 import { MEMBRANE_CLASS } from '../../infer/predict.js';

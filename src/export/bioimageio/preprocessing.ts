@@ -1,5 +1,5 @@
 import type { IntensitySpec } from '../../image/intensity.js';
-import { fullScale, type SampleType } from '../../io/index.js';
+import { fullScale, type SampleType } from '../../image/stack.js';
 import type { YamlValue } from './yaml.js';
 
 /** The image axes emseg normalises over: each 2-d section on its own. */

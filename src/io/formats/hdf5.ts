@@ -5,7 +5,7 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
-import { BYTES_PER_SAMPLE, type SampleType } from '../stack.js';
+import { BYTES_PER_SAMPLE, type SampleType } from '../../image/stack.js';
 import { checkVolumeExtent } from '../limits.js';
 import { allocateRegion, checkRegion } from './volume.js';
 import type { Region, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';

@@ -1,5 +1,5 @@
 /** 2x downsampling in y and x (z kept) for multiscale pyramids: mean for images and maps, mode for labels. */
-import { allocate, sampleTypeOf } from '../stack.js';
+import { allocate, sampleTypeOf } from '../../image/stack.js';
 import type { StackData, Vec3 } from './volume.js';
 
 export type Downsampling = 'mean' | 'mode';

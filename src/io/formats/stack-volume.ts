@@ -7,7 +7,8 @@ import { EmsegIoError } from '../errors.js';
 import { openImageFile } from '../image-file.js';
 import type { ImageFile } from '../image-file.js';
 import type { ColourPolicy } from '../png.js';
-import { descriptionAttributes, openStack, sampleTypeOf } from '../stack.js';
+import { descriptionAttributes, openStack } from '../stack.js';
+import { sampleTypeOf } from '../../image/stack.js';
 import { allocateRegion, checkRegion, regionShape } from './volume.js';
 import type { Region, SampleType, StackData, Vec3, VolumeReader } from './volume.js';
 

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import type { GeoTIFF, GeoTIFFImage } from 'geotiff';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
-import type { SampleType } from '../stack.js';
+import type { SampleType } from '../../image/stack.js';
 import { allocateRegion, checkRegion, regionShape } from './volume.js';
 import type { Region, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
 import { tiffVoxelSize } from '../voxel-size.js';

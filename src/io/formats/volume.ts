@@ -4,8 +4,8 @@
  */
 import { EmsegError } from '../../errors.js';
 import { EmsegIoError } from '../errors.js';
-import { allocate } from '../stack.js';
-import type { SampleType, StackData } from '../stack.js';
+import { allocate } from '../../image/stack.js';
+import type { SampleType, StackData } from '../../image/stack.js';
 import type { VoxelSize } from '../voxel-size.js';
 
 /** (z, y, x), in voxels. */

@@ -11,7 +11,7 @@ import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap, voxelCount } from './volume.js';
 import type { Region, ScaleLevel, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
 import { voxelSizeOf } from '../voxel-size.js';
-import { BYTES_PER_SAMPLE, type SampleType } from '../stack.js';
+import { BYTES_PER_SAMPLE, type SampleType } from '../../image/stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 import { checkArrayMetadata } from './zarr-metadata.js';
 import { ChunkVerifier } from './chunk-digests.js';

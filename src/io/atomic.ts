@@ -1,10 +1,10 @@
 import { lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { EmsegError } from '../errors.js';
-import { EmsegIoError, fromFsError } from '../io/errors.js';
-import { MANIFEST_FILE, checkFileTarget, outputGuard, readManifest, writeManifest } from '../io/output-guard.js';
-import { makeDirsSync } from './mkdirs.js';
-import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFor } from './temp-files.js';
+import { EmsegIoError, fromFsError } from './errors.js';
+import { MANIFEST_FILE, checkFileTarget, outputGuard, readManifest, writeManifest } from './output-guard.js';
+import { makeDirsSync } from '../util/mkdirs.js';
+import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFor } from '../util/temp-files.js';
 
 /**
  * Write a whole file under a temporary name and rename it into place: readers never see half a file. Callers decide
