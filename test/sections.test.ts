@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createBackend } from '../src/backend/index.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
-import { isEmsegError } from '../src/errors.js';
+import { isEmsegError, type EmsegErrorCode } from '../src/errors.js';
 import { neighbourSections } from '../src/image/mirror.js';
 import { Predictor } from '../src/infer/predict.js';
 import { MIN_TILE, tileGeometry } from '../src/infer/tiling.js';
@@ -30,7 +30,7 @@ import { TileSampler } from '../src/train/sampler.js';
 import { Rng } from '../src/util/rng.js';
 import { sampleVolume, tempDir, writeVolume } from './helpers/volume-predict-fixture.js';
 
-const fails = (code: string, path?: string) => (e: unknown) =>
+const fails = (code: EmsegErrorCode, path?: string) => (e: unknown) =>
   isEmsegError(e, code) && (path === undefined || e.path === path);
 
 test('a spec reads an odd number of sections, one channel each', () => {
