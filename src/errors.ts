@@ -12,9 +12,9 @@ export type EmsegErrorCode =
   // files and folders (io; see src/io/errors.ts)
   | 'not-found' // path, folder or glob matched nothing (also the viewer's 404 for an unknown page)
   | 'empty' // folder or glob holds no image
-  | 'not-image' // wrong magic bytes / not a PNG or TIFF, a folder where a file was expected
-  | 'not-zarr' // the viewer was given a path that is no Zarr array or OME-Zarr image
-  | 'corrupt' // decoder failed: truncated or damaged data, or a digest that does not match
+  | 'not-image' // wrong magic bytes / not a PNG or TIFF (or Zarr, for the viewer), a folder where a file was expected
+  | 'corrupt' // a file cannot be decoded as its kind: a damaged image or chunk, a digest that does not match, JSON that
+  //   does not parse or lacks the form of an emseg log or eval result, a damaged .npy, YAML or ONNX file
   | 'missing-chunk' // a chunk file of a Zarr array is absent (for an input, an incomplete copy)
   | 'unsupported' // valid file, but a layout we do not read (colour, tiles + PackBits, ...)
   | 'too-large' // a size we refuse to allocate (header, option or memory estimate beyond the limits)
@@ -22,7 +22,8 @@ export type EmsegErrorCode =
   | 'not-binary' // a label image holds values other than the two the polarity allows
   | 'polarity' // labels read with the default polarity are mostly membrane: almost certainly inverted
   | 'not-a-map' // a --pred input's values are spread like a raw image's, not a membrane map's
-  | 'invalid-data' // values out of range (NaN, > 1, ...) in a map read or in data handed to a writer
+  | 'invalid-data' // values or samples the data's kind cannot hold: NaN or > 1 in a map, float labels or cells, data
+  //   handed to a writer out of range
   | 'exists' // output exists and overwrite was not requested
   | 'special-file' // an output path is a device, FIFO, socket, folder or symbolic link: never replaced
   | 'is-input' // an output path is (or its folder holds) one of the command's inputs
@@ -35,8 +36,8 @@ export type EmsegErrorCode =
   | 'permission' // the user may not read or write there (EACCES, EPERM)
   | 'fs-failed' // the filesystem refused a read, write or rename for another reason (I/O error, ...)
   // options and arguments
-  | 'invalid-option' // a flag, option field or argument has a value that cannot work (path names it)
-  | 'invalid-argument' // a library function got an argument it cannot use (wrong shape, disposed tensor, ...)
+  | 'invalid-option' // a flag, option field or function argument has a value that cannot work (path names it): a bad
+  //   flag, a region outside the volume, a tensor of the wrong shape, from another backend or used after dispose
   | 'ambiguous' // the viewer cannot tell which kind an unflagged input is
   | 'nothing-to-view' // the viewer was given no layer to show
   // the viewer's HTTP refusals (sent as ApiError.error; the page turns them back into EmsegErrors)
@@ -50,12 +51,6 @@ export type EmsegErrorCode =
   | 'invalid-spec' // a network spec does not validate (names the layer and field)
   | 'invalid-study' // a study file does not validate, or its data / expectations do not fit it
   | 'invalid-model' // a model folder's files are missing, not JSON or not safetensors, or name an ensemble
-  | 'invalid-eval' // a file given to the viewer as an eval result is not emseg eval --json output
-  | 'invalid-log' // a training log line is not a JSON record of the expected form
-  | 'invalid-cells' // a cells image holds non-integer samples
-  | 'invalid-npy' // a .npy file cannot be read back
-  | 'invalid-yaml' // a YAML document cannot be read back
-  | 'invalid-onnx' // a file is not an ONNX model
   | 'invalid-package' // emseg's own package.json has no version (a broken install)
   | 'non-finite' // an image, a prediction or weights hold NaN or infinity
   | 'intensity-range' // image values do not fit the intensity rule; --intensity must say how to scale them

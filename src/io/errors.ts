@@ -20,6 +20,7 @@ export type EmsegIoErrorCode = SubsetOf<EmsegErrorCode,
   | 'polarity'
   | 'not-a-map'
   | 'invalid-data'
+  | 'invalid-option'
   | 'exists'
   | 'special-file'
   | 'is-input'

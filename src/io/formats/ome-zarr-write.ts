@@ -251,10 +251,10 @@ function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWrite
     for (let a = 0; a < 3; a++) {
       const aligned = region.start[a]! % chunks[a]! === 0 && (region.end[a]! % chunks[a]! === 0 || region.end[a] === s[a]);
       if (!aligned || region.start[a]! < 0 || region.end[a]! > s[a]! || n[a]! <= 0) {
-        throw new EmsegIoError('invalid-data', join(dir, String(level)), `region [${region.start.join(',')}]..[${region.end.join(',')}] is not aligned to chunks [${chunks.join(',')}] inside shape [${s.join(',')}]`);
+        throw new EmsegIoError('invalid-option', join(dir, String(level)), `region [${region.start.join(',')}]..[${region.end.join(',')}] is not aligned to chunks [${chunks.join(',')}] inside shape [${s.join(',')}]`);
       }
     }
-    if (data.length !== n[0] * n[1] * n[2]) throw new EmsegIoError('invalid-data', join(dir, String(level)), `region needs ${n[0] * n[1] * n[2]} values, got ${data.length}`);
+    if (data.length !== n[0] * n[1] * n[2]) throw new EmsegIoError('invalid-option', join(dir, String(level)), `region needs ${n[0] * n[1] * n[2]} values, got ${data.length}`);
     const arr = await arrayAt(level);
     const sel = [0, 1, 2].map((a) => zarr.slice(region.start[a]!, region.end[a]!));
     try {
