@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { resolveSpec, zooNames } from '../src/models/zoo.js';
 import { planModel } from '../src/nn/plan.js';
 import { parseModelSpec, SpecError } from '../src/nn/spec.js';
+import { refused } from './helpers/errors.js';
 
 const tiny = (layers: unknown[], extra: Record<string, unknown> = {}) => ({ name: 't', layers, ...extra });
 
@@ -17,7 +18,7 @@ test('a missing field is refused naming the layer and field', () => {
 });
 
 test('an unexpected field is refused', () => {
-  assert.throws(() => parseModelSpec(tiny([{ type: 'relu', kernel: 3 }])), /layer 0 \(relu\)/);
+  assert.throws(() => parseModelSpec(tiny([{ type: 'relu', kernel: 3 }])), refused('invalid-spec', '', /layer 0 \(relu\)/));
 });
 
 test('shapes that do not fit are refused before anything runs, naming the layer', () => {
@@ -29,15 +30,15 @@ test('shapes that do not fit are refused before anything runs, naming the layer'
 
 test('inputs must name earlier layers; merges must agree in size', () => {
   const bad = parseModelSpec(tiny([{ type: 'conv', name: 'a', out: 2, kernel: 1 }, { type: 'add', inputs: ['a', 'b'] }, { type: 'softmax' }]));
-  assert.throws(() => planModel(bad, 8, 8), /layer 1 \(add\), field "inputs": no earlier layer named "b"/);
+  assert.throws(() => planModel(bad, 8, 8), refused('invalid-spec', '', /layer 1 \(add\), field "inputs": no earlier layer named "b"/));
   const mismatch = parseModelSpec(tiny([{ type: 'conv', name: 'a', out: 2, kernel: 1 },
     { type: 'conv', name: 'b', out: 2, kernel: 3 }, { type: 'concat', inputs: ['a', 'b'] }, { type: 'softmax' }]));
-  assert.throws(() => planModel(mismatch, 8, 8), /layer 2 \(concat\): input "b" is 2x6x6/);
+  assert.throws(() => planModel(mismatch, 8, 8), refused('invalid-spec', '', /layer 2 \(concat\): input "b" is 2x6x6/));
 });
 
 test('the output must be a softmax over the declared classes', () => {
   const spec = parseModelSpec(tiny([{ type: 'conv', out: 3, kernel: 1 }, { type: 'softmax' }]));
-  assert.throws(() => planModel(spec, 4, 4), /3 channels but the spec declares 2 classes/);
+  assert.throws(() => planModel(spec, 4, 4), refused('invalid-spec', '', /3 channels but the spec declares 2 classes/));
 });
 
 test('reference net: 12.37 GFLOP forward at 256x256', () => {
