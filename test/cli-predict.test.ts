@@ -51,7 +51,7 @@ test('predict refuses to overwrite an output, and leaves nothing behind on a bad
   await assert.rejects(runPredict({ ...base, models: [model], input: images, out, format: 'isbi' }), refused('exists', 'maps.tif'));
   const missing = join(dir, 'nothing-here');
   await assert.rejects(runPredict({ ...base, models: [model], input: missing, out: join(dir, 'x.tif'), format: 'isbi' }),
-    /nothing-here/);
+    refused('not-found', 'nothing-here'));
   assert.ok(!existsSync(join(dir, 'x.tif')));
   assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), []);
 });

@@ -9,12 +9,12 @@ const tiny = (layers: unknown[], extra: Record<string, unknown> = {}) => ({ name
 
 test('an unknown layer type is refused naming the layer', () => {
   assert.throws(() => parseModelSpec(tiny([{ type: 'conv', out: 2, kernel: 3 }, { type: 'convolution', out: 2 }]), 'm.json'),
-    (e: Error) => e instanceof SpecError && /m\.json: layer 1 \(convolution\), field "type"/.test(e.message));
+    (e) => e instanceof SpecError && refused('invalid-spec', 'm.json', /layer 1 \(convolution\), field "type"/)(e));
 });
 
 test('a missing field is refused naming the layer and field', () => {
   assert.throws(() => parseModelSpec(tiny([{ type: 'conv', name: 'c1', kernel: 3 }])),
-    /layer 0 "c1" \(conv\), field "out"/);
+    refused('invalid-spec', '', /layer 0 "c1" \(conv\), field "out"/));
 });
 
 test('an unexpected field is refused', () => {
@@ -24,7 +24,7 @@ test('an unexpected field is refused', () => {
 test('shapes that do not fit are refused before anything runs, naming the layer', () => {
   const spec = parseModelSpec(tiny([{ type: 'conv', out: 4, kernel: 5 }, { type: 'pool' },
     { type: 'conv', name: 'big', out: 2, kernel: 9 }, { type: 'softmax' }]));
-  assert.throws(() => planModel(spec, 16, 16), (e: Error) => /layer 2 "big" \(conv\): input 4x6x6 is too small/.test(e.message));
+  assert.throws(() => planModel(spec, 16, 16), refused('invalid-spec', '', /layer 2 "big" \(conv\): input 4x6x6 is too small/));
   assert.doesNotThrow(() => planModel(spec, 32, 32));
 });
 

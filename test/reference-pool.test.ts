@@ -114,8 +114,8 @@ test('maxPool2d: inference returns no workspace; clear errors', () => {
   const train = be.maxPool2d(x, P([2, 2], [2, 2], [0, 0, 0, 0]), true);
   assert.ok(train.workspace);
   assert.throws(() => be.maxPool2dBackward(x, train.workspace!, [2, 3, 5, 5], P([2, 2], [2, 2], [0, 0, 0, 0])),
-    /maxPool2dBackward dy.*expected shape \[2x3x2x2\], got \[2x3x5x5\]/);
+    refused('invalid-option', 'maxPool2dBackward dy (for x [2x3x5x5])'));
   assert.throws(() => be.maxPool2dBackward(train.y, x, [2, 3, 5, 5], P([2, 2], [2, 2], [0, 0, 0, 0])),
-    /maxPool2dBackward workspace.*\[2x3x5x5\]/);
+    refused('invalid-option', 'maxPool2dBackward workspace'));
   for (const t of [x, y, train.y, train.workspace!]) t.dispose();
 });
