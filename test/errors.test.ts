@@ -5,12 +5,12 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmsegError, type EmsegErrorCode } from '../src/errors.js';
 import {
-  evaluateFiles, evaluateStacks, loadDataset, openStack, openVolume, parseModelSpec, parseShard, parseStudy, readStudyFile,
+  createLabelsImage, createOmeZarr, evaluateFiles, evaluateStacks, loadDataset, openStack, openVolume, parseModelSpec, parseShard, parseStudy, readStudyFile,
   segmentSection, type LabelPolarity,
 } from '../src/index.js';
 import { parseIntensity } from '../src/image/intensity.js';
@@ -103,4 +103,15 @@ test('bad user input through the public API is refused with an EmsegError of the
     ['queue: --redis http://localhost', () => parseRedisUrl('http://localhost:6379'), 'invalid-option', '--redis'],
   ];
   for (const [what, attempt, code, path] of cases) await refusedWith(attempt, code, path, what);
+});
+
+test('a damaged labels list of an OME-Zarr image is refused as corrupt, naming it, not a SyntaxError; nothing is rewritten', async () => {
+  const image = join(dir, 'image.zarr');
+  await createOmeZarr(image, { shape: [1, 16, 16], dtype: 'uint8', chunks: [1, 16, 16], levels: 1 });
+  const list = join(image, 'labels', '.zattrs');
+  mkdirSync(join(image, 'labels'), { recursive: true });
+  writeFileSync(list, '{ "labels": [ "cells", ');
+  await refusedWith(() => createLabelsImage(image, 'more', { shape: [1, 16, 16], dtype: 'uint32', chunks: [1, 16, 16] }), 'corrupt', list,
+    'labels into an image whose labels/.zattrs is damaged');
+  assert.equal(readFileSync(list, 'utf8'), '{ "labels": [ "cells", ');
 });
