@@ -52,7 +52,7 @@ test('every backend refuses the same bad arguments with the same EmsegError', ()
     });
     for (const err of errors) {
       assert.ok(err instanceof EmsegError, `${name}: ${String(err)}`);
-      assert.equal(err.code, 'invalid-argument', name);
+      assert.equal(err.code, 'invalid-option', name);
       assert.match(err.path, path, name);
     }
     assert.equal((errors[0] as Error).message, (errors[1] as Error).message, name);

@@ -11,6 +11,7 @@ import { saveModel } from '../src/models/model-dir.js';
 import { initParams } from '../src/nn/params.js';
 import { planModel } from '../src/nn/plan.js';
 import { parseModelSpec } from '../src/nn/spec.js';
+import { refused } from './helpers/errors.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const spec = parseModelSpec({
@@ -47,10 +48,10 @@ test('predict refuses to overwrite an output, and leaves nothing behind on a bad
   const { dir, model, images } = await fixture();
   const out = join(dir, 'maps.tif');
   await runPredict({ ...base, models: [model], input: images, out, format: 'isbi' });
-  await assert.rejects(runPredict({ ...base, models: [model], input: images, out, format: 'isbi' }), /--overwrite/);
+  await assert.rejects(runPredict({ ...base, models: [model], input: images, out, format: 'isbi' }), refused('exists', 'maps.tif'));
   const missing = join(dir, 'nothing-here');
   await assert.rejects(runPredict({ ...base, models: [model], input: missing, out: join(dir, 'x.tif'), format: 'isbi' }),
-    /nothing-here/);
+    refused('not-found', 'nothing-here'));
   assert.ok(!existsSync(join(dir, 'x.tif')));
   assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), []);
 });

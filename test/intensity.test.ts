@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encode as encodePngLib } from 'fast-png';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
-import { isEmsegError } from '../src/errors.js';
+import { isEmsegError, type EmsegErrorCode } from '../src/errors.js';
 import {
   normaliseSection,
   parseIntensity,
@@ -29,7 +29,7 @@ import { parseStudy } from '../src/study/schema.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const at = { source: 'stack.tif', page: 0, index: 3 };
-const isCode = (code: string, path?: string) => (e: unknown) =>
+const isCode = (code: EmsegErrorCode, path?: string) => (e: unknown) =>
   isEmsegError(e, code) && (path === undefined || e.path === path);
 const spec = (text: string): IntensitySpec => parseIntensity(text);
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `emseg-intensity-${name}-`));

@@ -62,7 +62,7 @@ test('every label polarity gives the same 1 = membrane mask', async () => {
   );
   await assert.rejects(
     loadDataset({ images: join(dir, 'images'), labels: zeroOne, polarity: 'membrane-is-black' as LabelPolarity }),
-    /unknown label polarity/,
+    isIoError('invalid-option', 'membrane-is-black'),
   );
 });
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { EmsegError, isEmsegError } from '../src/errors.js';
+import { EmsegError, isEmsegError, type EmsegErrorCode } from '../src/errors.js';
 import { MANIFEST_FILE, checkOutputPath, outputFormatFor, readStack, writeStack } from '../src/io/index.js';
 import { saveModel } from '../src/models/model-dir.js';
 import { initParams } from '../src/nn/params.js';
@@ -30,7 +30,7 @@ const TIFF_HEADER_BYTES = 8;
 
 const fresh = () => mkdtempSync(join(tmpdir(), 'emseg-outputs-'));
 const stack = (v: number, depth = 2) => ({ width: 2, height: 2, depth, data: new Uint8Array(4 * depth).fill(v) });
-const refused = (code: string, path?: string) => (err: unknown) =>
+const refused = (code: EmsegErrorCode, path?: string) => (err: unknown) =>
   isEmsegError(err, code) && (path === undefined || err.path === path);
 const temps = (dir: string) => readdirSync(dir).filter((f) => TEMP.test(f));
 

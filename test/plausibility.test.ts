@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isEmsegError } from '../src/errors.js';
+import { isEmsegError, type EmsegErrorCode } from '../src/errors.js';
 import { convertToOmeZarr } from '../src/io/formats/convert.js';
 import type { Region, VolumeReader } from '../src/io/formats/volume.js';
 import { loadDataset, readStack, writeStack } from '../src/io/index.js';
@@ -26,7 +26,7 @@ const CLI = join(REPO_ROOT, 'bin', 'emseg.js');
 const IMAGES = join(SAMPLES, 'images');
 const LABELS = join(SAMPLES, 'labels');
 const emseg = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args, '--quiet'], { encoding: 'utf8' });
-const refused = (code: string, path: string) => (err: unknown) => {
+const refused = (code: EmsegErrorCode, path: string) => (err: unknown) => {
   assert.ok(isEmsegError(err, code), String(err));
   assert.equal(err.path, path);
   return true;

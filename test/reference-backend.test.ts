@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { assertGradient, gradcheck } from './helpers/gradcheck.js';
+import { refused } from './helpers/errors.js';
 
 test('storage: fromArray copies and converts to the precision, toArray copies out, release drops the array', () => {
   const be32 = createReferenceBackend();
@@ -17,16 +18,16 @@ test('storage: fromArray copies and converts to the precision, toArray copies ou
   assert.equal(t.toArray()[1], 2, 'toArray returns a copy');
   t.dispose();
   assert.equal(t.storage, null);
-  assert.throws(() => t.toArray(), /used after dispose/);
+  assert.throws(() => t.toArray(), refused('invalid-option', 'tensor [1x1x2x2]'));
 
   const be64 = createReferenceBackend('float64');
   const u = be64.fromArray(Float32Array.of(0.5, 1.5), [1, 2, 1, 1]);
   assert.ok(u.toArray() instanceof Float64Array);
-  assert.throws(() => be64.fromArray(new Float64Array(3), [1, 1, 2, 2]), /fromArray: 3 elements do not fill shape \[1x1x2x2\] \(4\)/);
+  assert.throws(() => be64.fromArray(new Float64Array(3), [1, 1, 2, 2]), refused('invalid-option', 'fromArray'));
   // tensors of another backend instance are rejected by name
   const v = be32.fromArray(Float32Array.of(1, 2), [1, 2, 1, 1]);
-  assert.throws(() => be64.add(u, v), /add b: tensor \[1x2x1x1\] does not belong to this reference backend \(float64\)/);
-  assert.throws(() => createReferenceBackend('bfloat16' as 'float32'), /precision must be 'float32' or 'float64'/);
+  assert.throws(() => be64.add(u, v), refused('invalid-option', 'add b'));
+  assert.throws(() => createReferenceBackend('bfloat16' as 'float32'), refused('invalid-option', 'createReferenceBackend'));
 });
 
 test('gradcheck helper: accepts the true gradient, rejects a wrong one', () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createReferenceBackend, mulberry32 } from '../src/backend/reference/index.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { assertGradient, dot, randomArray, randomAwayFromZero } from './helpers/gradcheck.js';
+import { refused } from './helpers/errors.js';
 
 const be = createReferenceBackend('float64');
 const shape = [2, 3, 7, 7];
@@ -43,7 +44,7 @@ test('add, and its clear shape error', () => {
   const b = be.fromArray(Float64Array.of(10, 20, 30, 40), [1, 1, 2, 2]);
   assert.deepEqual([...take(be.add(a, b))], [11, 22, 33, 44]);
   const c = be.fromArray(Float64Array.of(1, 2, 3, 4), [1, 1, 1, 4]);
-  assert.throws(() => be.add(a, c), /add: shape mismatch \[1x1x2x2\] vs \[1x1x1x4\]/);
+  assert.throws(() => be.add(a, c), refused('invalid-option', 'add'));
   for (const t of [a, b, c]) t.dispose();
 });
 
@@ -71,8 +72,8 @@ test('dropout: deterministic in the seed, mask of 0 and 1/(1-rate), keep rate cl
   const id = be.dropout(xt, 0, 1);
   assert.deepEqual([...take(id.y)], [...x]);
   assert.ok(take(id.mask).every((m) => m === 1));
-  assert.throws(() => be.dropout(xt, 1, 1), /dropout: rate must be in \[0, 1\), got 1/);
-  assert.throws(() => be.dropout(xt, -0.1, 1), /dropout: rate/);
+  assert.throws(() => be.dropout(xt, 1, 1), refused('invalid-option', 'dropout', /dropout: rate must be in \[0, 1\), got 1/));
+  assert.throws(() => be.dropout(xt, -0.1, 1), refused('invalid-option', 'dropout', /dropout: rate/));
   xt.dispose();
 });
 
@@ -93,7 +94,7 @@ test('dropoutBackward = dy * mask, which is the exact gradient of the masked for
     return dot(r, take(out.y));
   }, x, dx);
   const bad = be.fromArray(new Float64Array(4), [1, 1, 2, 2]);
-  assert.throws(() => be.dropoutBackward(bad, mask), /dropoutBackward \(dy vs mask\): shape mismatch/);
-  assert.throws(() => be.reluBackward(bad, dyt), /reluBackward \(y vs dy\): shape mismatch/);
+  assert.throws(() => be.dropoutBackward(bad, mask), refused('invalid-option', 'dropoutBackward (dy vs mask)'));
+  assert.throws(() => be.reluBackward(bad, dyt), refused('invalid-option', 'reluBackward (y vs dy)'));
   for (const t of [xt, y, mask, dyt, bad]) t.dispose();
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { type Shape, type Tensor, numel } from '../src/tensor/tensor.js';
 import { assertGradient, dot, randomArray } from './helpers/gradcheck.js';
+import { refused } from './helpers/errors.js';
 
 const be = createReferenceBackend('float64');
 
@@ -36,11 +37,11 @@ test('crop, hand-computed, and its gradient', () => {
   const g = take(be.cropBackward(rt, shape, 2, 1));
   assertGradient('crop dx', (xa) => dot(r, apply(xa, shape, (t) => be.crop(t, 2, 1, 4, 5))), xs, g);
   const xt = be.fromArray(xs, shape);
-  assert.throws(() => be.crop(xt, 4, 0, 4, 5), /crop: window \[4, 0\] \+ 4x5 does not fit in input \[2x3x7x7\]/);
-  assert.throws(() => be.crop(xt, -1, 0, 4, 5), /crop: top must be a non-negative integer/);
-  assert.throws(() => be.crop(xt, 0, 0, 0, 5), /crop: crop size/);
-  assert.throws(() => be.cropBackward(rt, [2, 2, 7, 7], 0, 0), /cropBackward: dy \[2x3x4x5\] and x \[2x2x7x7\]/);
-  assert.throws(() => be.cropBackward(rt, shape, 4, 0), /cropBackward: window/);
+  assert.throws(() => be.crop(xt, 4, 0, 4, 5), refused('invalid-option', 'crop', /crop: window \[4, 0\] \+ 4x5 does not fit in input \[2x3x7x7\]/));
+  assert.throws(() => be.crop(xt, -1, 0, 4, 5), refused('invalid-option', 'crop', /crop: top must be a non-negative integer/));
+  assert.throws(() => be.crop(xt, 0, 0, 0, 5), refused('invalid-option', 'crop', /crop: crop size/));
+  assert.throws(() => be.cropBackward(rt, [2, 2, 7, 7], 0, 0), refused('invalid-option', 'cropBackward', /cropBackward: dy \[2x3x4x5\] and x \[2x2x7x7\]/));
+  assert.throws(() => be.cropBackward(rt, shape, 4, 0), refused('invalid-option', 'cropBackward', /cropBackward: window/));
   xt.dispose();
   rt.dispose();
 });
@@ -72,10 +73,10 @@ test('concat along channels, hand-computed, and concatBackward as its gradient',
   for (let k = 0; k < 3; k++) assertGradient(`concat d(input ${k})`, fwd(k), parts[k]!, grads[k]!);
 
   const c = be.fromArray(iota(6), [2, 1, 1, 3]);
-  assert.throws(() => be.concat([a, c]), /concat: input 1 \[2x1x1x3\] differs from input 0 \[2x1x1x2\]/);
-  assert.throws(() => be.concat([]), /concat: needs at least one tensor/);
-  assert.throws(() => be.concatBackward(dy, [1, 1]), /concatBackward: channel counts \[1, 1\] sum to 2 but dy \[2x3x1x2\] has 3/);
-  assert.throws(() => be.concatBackward(dy, [0, 3]), /concatBackward: channel counts must be positive/);
+  assert.throws(() => be.concat([a, c]), refused('invalid-option', 'concat', /concat: input 1 \[2x1x1x3\] differs from input 0 \[2x1x1x2\]/));
+  assert.throws(() => be.concat([]), refused('invalid-option', 'concat', /concat: needs at least one tensor/));
+  assert.throws(() => be.concatBackward(dy, [1, 1]), refused('invalid-option', 'concatBackward', /concatBackward: channel counts \[1, 1\] sum to 2 but dy \[2x3x1x2\] has 3/));
+  assert.throws(() => be.concatBackward(dy, [0, 3]), refused('invalid-option', 'concatBackward', /concatBackward: channel counts must be positive/));
   for (const t of [a, b, c, dy, rt]) t.dispose();
 });
 
@@ -93,9 +94,9 @@ test('upsampleNearest, hand-computed, and its backward (block sums) as its gradi
   const rt = be.fromArray(r, [2, 3, 9, 12]);
   const dx = take(be.upsampleNearestBackward(rt, 3));
   assertGradient('upsample dx', (xa) => dot(r, apply(xa, shape, (t) => be.upsampleNearest(t, 3))), x, dx);
-  assert.throws(() => be.upsampleNearestBackward(rt, 2), /upsampleNearestBackward: dy \[2x3x9x12\] is not a multiple of the factor 2/);
-  assert.throws(() => be.upsampleNearestBackward(rt, 1.5), /factor must be a positive integer/);
-  assert.throws(() => be.upsampleNearest(dy, 0), /upsampleNearest: factor must be a positive integer, got 0/);
+  assert.throws(() => be.upsampleNearestBackward(rt, 2), refused('invalid-option', 'upsampleNearestBackward', /upsampleNearestBackward: dy \[2x3x9x12\] is not a multiple of the factor 2/));
+  assert.throws(() => be.upsampleNearestBackward(rt, 1.5), refused('invalid-option', 'upsampleNearestBackward', /factor must be a positive integer/));
+  assert.throws(() => be.upsampleNearest(dy, 0), refused('invalid-option', 'upsampleNearest'));
   dy.dispose();
   rt.dispose();
 });

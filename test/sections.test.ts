@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createBackend } from '../src/backend/index.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
-import { isEmsegError } from '../src/errors.js';
+import { isEmsegError, type EmsegErrorCode } from '../src/errors.js';
 import { neighbourSections } from '../src/image/mirror.js';
 import { Predictor } from '../src/infer/predict.js';
 import { MIN_TILE, tileGeometry } from '../src/infer/tiling.js';
@@ -29,16 +29,17 @@ import { elastic } from '../src/train/augment.js';
 import { TileSampler } from '../src/train/sampler.js';
 import { Rng } from '../src/util/rng.js';
 import { sampleVolume, tempDir, writeVolume } from './helpers/volume-predict-fixture.js';
+import { refused } from './helpers/errors.js';
 
-const fails = (code: string, path?: string) => (e: unknown) =>
+const fails = (code: EmsegErrorCode, path?: string) => (e: unknown) =>
   isEmsegError(e, code) && (path === undefined || e.path === path);
 
 test('a spec reads an odd number of sections, one channel each', () => {
   const layers = [{ type: 'conv', out: 2, kernel: 1 }, { type: 'softmax' }];
   assert.equal(parseModelSpec({ name: 'a', layers }).input.sections, 1);
   assert.equal(parseModelSpec({ name: 'a', input: { channels: 3, sections: 3 }, layers }).input.sections, 3);
-  assert.throws(() => parseModelSpec({ name: 'a', input: { channels: 2, sections: 2 }, layers }), /field "input\.sections": must be odd/);
-  assert.throws(() => parseModelSpec({ name: 'a', input: { channels: 1, sections: 3 }, layers }), /field "input\.channels": must equal input\.sections/);
+  assert.throws(() => parseModelSpec({ name: 'a', input: { channels: 2, sections: 2 }, layers }), refused('invalid-spec', '', /field "input\.sections": must be odd/));
+  assert.throws(() => parseModelSpec({ name: 'a', input: { channels: 1, sections: 3 }, layers }), refused('invalid-spec', '', /field "input\.channels": must equal input\.sections/));
 });
 
 test('neighbours are mirrored at the stack\'s ends like pixels at a section\'s border', () => {

@@ -16,6 +16,7 @@ import {
   DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, gaussianBlur, mergeWeakBoundaries, segmentBoundaries, segmentGrid,
   segmentSection, seededWatershed, tuneSegmentation,
 } from '../src/segment/index.js';
+import { refused } from './helpers/errors.js';
 
 const W = 40;
 const H = 30;
@@ -44,7 +45,7 @@ test('gaussianBlur keeps a constant image, preserves mass away from borders, and
   assert.ok(Math.abs(blurred.reduce((a, b) => a + b, 0) - 1) < 1e-6);
   assert.ok(blurred[15 * W + 20]! > blurred[15 * W + 21]! && blurred[15 * W + 21]! > blurred[15 * W + 22]!);
   assert.deepEqual(gaussianBlur(impulse, H, W, 0), impulse);
-  assert.throws(() => gaussianBlur(impulse, H, W, -1), /sigma/);
+  assert.throws(() => gaussianBlur(impulse, H, W, -1), refused('invalid-option', 'sigma'));
 });
 
 test('seededWatershed labels every pixel and splits two seeds along the ridge between them', () => {
@@ -111,10 +112,10 @@ test('emseg segment writes uint32 labels and pictures, refuses to overwrite, and
   const labels = await readStack(out);
   assert.deepEqual([labels.sampleType, labels.depth], ['uint32', 2]);
   assert.deepEqual(readdirSync(pictures).sort(), ['.emseg-manifest.json', '0000.png', '0001.png']);
-  await assert.rejects(runSegment(o), /exists/);
+  await assert.rejects(runSegment(o), refused('exists', 'pictures/0000.png'));
   const bad = join(dir, 'bad.tif');
   await writeStack(bad, { width: W, height: H, depth: 1, data: new Float32Array(W * H).fill(2) });
-  await assert.rejects(runSegment({ ...o, pred: bad, out: join(dir, 'x.tif'), pictures: undefined }), /bad\.tif: slice 0 pixel 0 is 2/);
+  await assert.rejects(runSegment({ ...o, pred: bad, out: join(dir, 'x.tif'), pictures: undefined }), refused('invalid-data', 'bad.tif'));
 });
 
 test('tuneSegmentation scores the maps as they are and every grid point; closing the gap wins on Rand error', () => {

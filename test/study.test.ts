@@ -12,6 +12,7 @@ import type { StudySummary } from '../src/study/summary.js';
 import { applyEdits, checkExpectations, planVariants } from '../src/study/variants.js';
 import { parseModelSpec } from '../src/nn/spec.js';
 import { Rng } from '../src/util/rng.js';
+import { refused } from './helpers/errors.js';
 
 // A tiny patch classifier (window 11): conv 4x4, 2x2 pooling, conv 2x2, two dense layers.
 const tinySpec = {
@@ -204,7 +205,7 @@ test('edits set, replace, insert and remove layers and set the window; results a
   assert.equal(spec.window, 13);
   assert.deepEqual(spec.layers.map((l) => l.name ?? l.type),
     ['c1a', 'relu', 'c1b', 'relu', 'pool', 'c2', 'relu', 'c3', 'relu', 'fc2', 'softmax']);
-  assert.throws(() => applyEdits(base, [{ layer: 'c1', remove: true, count: 99 }]), /edit 0 .*past the last layer/);
+  assert.throws(() => applyEdits(base, [{ layer: 'c1', remove: true, count: 99 }]), refused('invalid-study', 'edit 0 (-c1(+98))', /edit 0 .*past the last layer/));
   // Automatic names (type + index) and indices address unnamed layers.
   assert.equal((applyEdits(base, [{ layer: 'pool2', set: { kernel: 3 } }]).layers as { kernel?: number }[])[2]!.kernel, 3);
   assert.equal((applyEdits(base, [{ layer: 2, set: { kernel: 3 } }]).layers as { kernel?: number }[])[2]!.kernel, 3);

@@ -17,6 +17,7 @@ import { DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps } from '../src/segment/index
 import { evaluateStacks } from '../src/metrics/index.js';
 import { LOG_FILE, train, validate, type TrainConfig } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
+import { refused } from './helpers/errors.js';
 
 // A tiny patch classifier with the zoo's structure: conv, 2x2/2 pooling, dense layers sized by the window.
 const patchSpec = parseModelSpec({
@@ -187,7 +188,7 @@ test('fine-tuning starts from a trained model\'s weights; a different spec is re
   const b = loadModel(tuned).params;
   for (const [name, p] of a) assert.deepEqual(b.get(name)!.data, p.data, name);
   const other = { ...config(mkdtempSync(join(tmpdir(), 'emseg-train-')), 1), spec: evenSpec, initFrom: source };
-  await assert.rejects(train(other, data, backend), /its spec \(tiny-patch\) differs/);
+  await assert.rejects(train(other, data, backend), refused('checkpoint-mismatch'));
 });
 
 test('validation with --close-gaps scores the maps predict --close-gaps would write', async () => {

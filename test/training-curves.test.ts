@@ -50,7 +50,7 @@ test('training curves: a broken log names the file and line; a folder without a 
   try {
     mkdirSync(join(dir, 'bad'));
     writeFileSync(join(dir, 'bad', TRAINING_LOG), '{"type":"step","step":1,"elapsedMs":5}\n{"type":"step",\n');
-    assert.throws(() => readTrainingCurve(join(dir, 'bad')), (e) => isEmsegError(e, 'invalid-log') && e.path.endsWith(`${TRAINING_LOG}:2`));
+    assert.throws(() => readTrainingCurve(join(dir, 'bad')), (e) => isEmsegError(e, 'corrupt') && e.path.endsWith(`${TRAINING_LOG}:2`));
     assert.throws(() => readTrainingCurve(join(dir, 'none')), (e) => isEmsegError(e, 'not-found'));
   } finally {
     rmSync(dir, { recursive: true, force: true });

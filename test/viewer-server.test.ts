@@ -252,7 +252,7 @@ test('inputs that do not fit are refused with the file named', async () => {
   await assert.rejects(ViewModel.open({ images: f.images, map: small }), (e) => isEmsegError(e, 'mismatch') && (e as { path: string }).path === small);
   const badEval = join(TMP, 'bad-eval.json');
   writeFileSync(badEval, '{"sections": "no"}');
-  await assert.rejects(ViewModel.open({ images: f.images, eval: badEval }), (e) => isEmsegError(e, 'invalid-eval'));
+  await assert.rejects(ViewModel.open({ images: f.images, eval: badEval }), (e) => isEmsegError(e, 'corrupt'));
 });
 
 test('positional paths are recognised by content; a second of a kind must be named', async () => {

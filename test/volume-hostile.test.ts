@@ -177,9 +177,9 @@ test('a band that fails while the previous band is being written is reported by 
 test('regions outside the volume and writes that are not chunk-aligned are refused', async () => {
   const dir = await small();
   const v = await openVolume(dir);
-  await assert.rejects(v.readRegion({ start: [0, 0, 0], end: [3, 64, 64] }), fails('invalid-data', dir));
-  await assert.rejects(v.readRegion({ start: [0, 10, 0], end: [1, 10, 64] }), fails('invalid-data', dir));
+  await assert.rejects(v.readRegion({ start: [0, 0, 0], end: [3, 64, 64] }), fails('invalid-option', dir));
+  await assert.rejects(v.readRegion({ start: [0, 10, 0], end: [1, 10, 64] }), fails('invalid-option', dir));
   const w = await createOmeZarr(join(TMP, 'align.zarr'), { shape: [1, 64, 64], dtype: 'uint8', chunks: [1, 32, 32] });
-  await assert.rejects(w.writeRegion({ start: [0, 16, 0], end: [1, 48, 32] }, new Uint8Array(32 * 32)), fails('invalid-data', join(TMP, 'align.zarr', '0')));
-  await assert.rejects(w.writeRegion({ start: [0, 0, 0], end: [1, 32, 32] }, new Uint8Array(5)), fails('invalid-data', join(TMP, 'align.zarr', '0')));
+  await assert.rejects(w.writeRegion({ start: [0, 16, 0], end: [1, 48, 32] }, new Uint8Array(32 * 32)), fails('invalid-option', join(TMP, 'align.zarr', '0')));
+  await assert.rejects(w.writeRegion({ start: [0, 0, 0], end: [1, 32, 32] }, new Uint8Array(5)), fails('invalid-option', join(TMP, 'align.zarr', '0')));
 });

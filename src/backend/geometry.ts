@@ -1,7 +1,7 @@
 /**
  * Argument validation and output geometry of every backend op, computed once here and handed to each backend
  * (as tfjs does): the reference kernels and the oneDNN backend refuse the same bad input with the same
- * EmsegError ('invalid-argument', path = the op and argument) and agree on every output shape by construction.
+ * EmsegError ('invalid-option', path = the op and argument) and agree on every output shape by construction.
  */
 import { EmsegError } from '../errors.js';
 import { type FloatArray, type Shape, formatShape, numel } from '../tensor/tensor.js';
@@ -11,7 +11,7 @@ export type I2 = readonly [number, number];
 export type I4 = readonly [number, number, number, number];
 
 function invalid(what: string, message: string): EmsegError {
-  return new EmsegError('invalid-argument', what, message);
+  return new EmsegError('invalid-option', what, message);
 }
 
 /** A 4-d NCHW shape of positive integers. */

@@ -16,7 +16,7 @@ export function referencePrediction(models: readonly ExportableModel[], backend:
   height: number, width: number): Float32Array {
   const channels = models[0]?.spec.input.channels ?? 1;
   if (image.length !== channels * height * width) {
-    throw new EmsegError('invalid-argument', 'reference prediction', `image has ${image.length} values, expected ${channels}x${height}x${width}`);
+    throw new EmsegError('invalid-option', 'reference prediction', `image has ${image.length} values, expected ${channels}x${height}x${width}`);
   }
   const classes = models[0]?.spec.classes ?? 0;
   const sum = new Float32Array(classes * height * width);

@@ -64,7 +64,7 @@ const POLARITY_VALUES: Record<LabelPolarity, { membrane: number | 'max'; interio
 function polarityValues(polarity: LabelPolarity): { membrane: number | 'max'; interior: number | 'max' } {
   const values = POLARITY_VALUES[polarity];
   if (!values) {
-    throw new EmsegIoError('invalid-data', String(polarity), `unknown label polarity; use one of ${LABEL_POLARITIES.join(', ')}`);
+    throw new EmsegIoError('invalid-option', String(polarity), `unknown label polarity; use one of ${LABEL_POLARITIES.join(', ')}`);
   }
   return values;
 }

@@ -135,7 +135,7 @@ export async function openVolume(path: string | readonly string[], options: Open
     await stat(file).catch((err) => {
       throw fromFsError(err, file, 'opening'); // a missing file is reported as such, not as a scale problem
     });
-    throw new EmsegIoError('invalid-data', path, 'has no scale levels; a scale level can be chosen only in an OME-Zarr image');
+    throw new EmsegIoError('invalid-option', path, 'has no scale levels; a scale level can be chosen only in an OME-Zarr image');
   }
   for (const f of FORMATS) {
     if (await f.claims(path)) return f.open(path, options);

@@ -10,6 +10,7 @@ import { METRIC_NAMES, type EvaluateOptions, type EvaluationResult, type MetricN
 import { validateInputs } from './validate.js';
 import { WarpingErrorCounter } from './warping.js';
 import { WatershedThinner } from './watershed.js';
+import { EmsegError } from '../errors.js';
 
 const table = (rows: number, cols: number): number[][] => Array.from({ length: rows }, () => new Array<number>(cols).fill(0));
 
@@ -45,7 +46,7 @@ function meanDefined(values: number[]): number {
 function requestedMetrics(metrics: MetricName[] | undefined): Set<MetricName> {
   const wanted = new Set<MetricName>(metrics ?? METRIC_NAMES);
   for (const m of wanted) {
-    if (!METRIC_NAMES.includes(m)) throw new RangeError(`unknown metric '${String(m)}'; expected one of ${METRIC_NAMES.join(', ')}`);
+    if (!METRIC_NAMES.includes(m)) throw new EmsegError('invalid-option', 'metrics', `unknown metric '${String(m)}'; expected one of ${METRIC_NAMES.join(', ')}`);
   }
   return wanted;
 }

@@ -2,6 +2,7 @@ import { sliceOf, type ImageStack } from '../image/stack.js';
 import { validateInputs, validateProposal } from './validate.js';
 import { WarpingErrorCounter } from './warping.js';
 import { WatershedThinner } from './watershed.js';
+import { EmsegError } from '../errors.js';
 
 /** A pixel position within a slice. */
 export interface PixelPosition {
@@ -16,7 +17,7 @@ export interface WarpingErrorLocations {
 }
 
 function checkThreshold(threshold: number): void {
-  if (!Number.isFinite(threshold)) throw new RangeError(`threshold must be a finite number, got ${threshold}`);
+  if (!Number.isFinite(threshold)) throw new EmsegError('invalid-option', 'threshold', `must be a finite number, got ${threshold}`);
 }
 
 const toPositions = (indices: Int32Array, width: number): PixelPosition[] =>

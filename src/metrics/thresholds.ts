@@ -1,3 +1,5 @@
+import { EmsegError } from '../errors.js';
+
 /**
  * Threshold sequences of the ISBI 2012 evaluation.
  *
@@ -6,7 +8,7 @@
  * proposal values fall on which side, so the sequence is reproduced by the same loop.
  */
 export function javaThresholds(max: number, min = 0, step = 0.1): number[] {
-  if (!(step > 0)) throw new RangeError(`threshold step must be > 0, got ${step}`);
+  if (!(step > 0)) throw new EmsegError('invalid-option', 'step', `threshold step must be > 0, got ${step}`);
   const out: number[] = [];
   for (let th = min; th <= max; th += step) out.push(th);
   return out;

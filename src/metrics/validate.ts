@@ -1,3 +1,4 @@
+import { EmsegError } from '../errors.js';
 import type { ImageStack } from '../image/stack.js';
 
 const describe = (s: ImageStack): string => `${s.width}x${s.height}x${s.depth} (width x height x depth)`;
@@ -5,10 +6,10 @@ const describe = (s: ImageStack): string => `${s.width}x${s.height}x${s.depth} (
 function checkShape(stack: ImageStack, name: string): void {
   const { width, height, depth, data } = stack;
   for (const [key, v] of [['width', width], ['height', height], ['depth', depth]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} ${key} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1) throw new EmsegError('invalid-option', name, `${key} must be a positive integer, got ${v}`);
   }
   if (data.length !== width * height * depth) {
-    throw new RangeError(`${name} is ${describe(stack)} = ${width * height * depth} pixels but holds ${data.length} values`);
+    throw new EmsegError('mismatch', name, `is ${describe(stack)} = ${width * height * depth} pixels but holds ${data.length} values`);
   }
 }
 
@@ -24,7 +25,7 @@ function locate(stack: ImageStack, i: number): string {
 function range(stack: ImageStack, slice: number | undefined): [number, number] {
   if (slice === undefined) return [0, stack.data.length];
   if (!Number.isInteger(slice) || slice < 0 || slice >= stack.depth) {
-    throw new RangeError(`slice ${slice} is out of range 0..${stack.depth - 1}`);
+    throw new EmsegError('invalid-option', 'slice', `${slice} is out of range 0..${stack.depth - 1}`);
   }
   const n = stack.width * stack.height;
   return [slice * n, (slice + 1) * n];
@@ -34,9 +35,9 @@ function checkProposalValues(proposal: ImageStack, from: number, to: number): vo
   const p = proposal.data;
   for (let i = from; i < to; i++) {
     const v = p[i];
-    if (Number.isNaN(v)) throw new RangeError(`proposal has NaN at ${locate(proposal, i)}`);
+    if (Number.isNaN(v)) throw new EmsegError('invalid-data', 'proposal', `has NaN at ${locate(proposal, i)}`);
     if (v < 0 || v > 1) {
-      throw new RangeError(`proposal value ${v} at ${locate(proposal, i)} is outside [0, 1] (expected the probability of non-membrane)`);
+      throw new EmsegError('invalid-data', 'proposal', `value ${v} at ${locate(proposal, i)} is outside [0, 1] (expected the probability of non-membrane)`);
     }
   }
 }
@@ -56,15 +57,15 @@ export function validateInputs(gt: ImageStack, proposal: ImageStack, slice?: num
   checkShape(gt, 'ground truth');
   checkShape(proposal, 'proposal');
   if (gt.width !== proposal.width || gt.height !== proposal.height || gt.depth !== proposal.depth) {
-    throw new RangeError(`size mismatch: ground truth is ${describe(gt)} but proposal is ${describe(proposal)}`);
+    throw new EmsegError('mismatch', 'proposal', `size mismatch: ground truth is ${describe(gt)} but proposal is ${describe(proposal)}`);
   }
   const [from, to] = range(gt, slice);
   const g = gt.data;
   for (let i = from; i < to; i++) {
     const v = g[i];
-    if (Number.isNaN(v)) throw new RangeError(`ground truth has NaN at ${locate(gt, i)}`);
+    if (Number.isNaN(v)) throw new EmsegError('invalid-data', 'ground truth', `has NaN at ${locate(gt, i)}`);
     if (v < 0) {
-      throw new RangeError(`ground truth value ${v} at ${locate(gt, i)} is negative (expected 0 for membrane, > 0 for cell interior)`);
+      throw new EmsegError('invalid-data', 'ground truth', `value ${v} at ${locate(gt, i)} is negative (expected 0 for membrane, > 0 for cell interior)`);
     }
   }
   checkProposalValues(proposal, from, to);

@@ -37,7 +37,7 @@ export class Network {
   private checkInput(x: Tensor): void {
     const [c, h, w] = this.plan.input;
     if (x.shape.length !== 4 || !shapeEquals(x.shape.slice(1), [c, h, w])) {
-      throw new EmsegError('invalid-argument', 'network input', `must be Nx${c}x${h}x${w}, got ${formatShape(x.shape)}`);
+      throw new EmsegError('invalid-option', 'network input', `must be Nx${c}x${h}x${w}, got ${formatShape(x.shape)}`);
     }
   }
 

@@ -47,7 +47,7 @@ export const stitchFiles = (dir: string) => ({
 /** The stitching of this run if it is complete (record, run and file sizes agree), else undefined. */
 export async function readStitch(dir: string, run: string): Promise<StitchRecord | undefined> {
   const f = stitchFiles(dir);
-  const rec = await readFile(f.record, 'utf8').then((t) => JSON.parse(t) as StitchRecord, () => undefined);
+  const rec = await readFile(f.record, 'utf8').then((t) => JSON.parse(t) as StitchRecord).catch(() => undefined); // damaged: redone
   if (!rec || rec.version !== STITCH_VERSION || rec.run !== run) return undefined;
   const size = async (p: string) => (await stat(p).catch(() => undefined))?.size;
   if ((await size(f.offsets)) !== rec.sizes.offsets || (await size(f.relabel)) !== rec.sizes.relabel) return undefined;

@@ -200,7 +200,8 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run
  */
 async function checkSameParameters(outDir: string, model: string, restart: boolean | undefined): Promise<void> {
   const runPath = join(outDir, MARKER_DIR, 'run.json');
-  const recorded = await readFile(runPath, 'utf8').then((t) => (JSON.parse(t) as { identity?: { model?: string } }).identity?.model, () => undefined);
+  // A missing or damaged run record holds no parameters to compare (openMarkers reads a damaged record as none too).
+  const recorded = await readFile(runPath, 'utf8').then((t) => (JSON.parse(t) as { identity?: { model?: string } }).identity?.model).catch(() => undefined);
   if (recorded === undefined || recorded === model || restart) return;
   throw new EmsegError('resume-mismatch', runPath, 'the output was started with other segmentation parameters (--sigma, --seed-threshold, '
     + '--min-seed-area, --merge-threshold) or map polarity; pass --restart (deletes its progress) or write elsewhere');
@@ -297,7 +298,7 @@ export async function readSegmentStatus(out: string): Promise<SegmentRunStatus |
   const work = join(out, MARKER_DIR, SEGMENT_WORK_DIR);
   if (!existsSync(join(work, MARKER_DIR, 'run.json'))) return undefined;
   const final = await readRunStatus(out);
-  const stitch = await readFile(stitchFiles(work).record, 'utf8').then((t) => JSON.parse(t) as StitchRecord, () => undefined);
+  const stitch = await readFile(stitchFiles(work).record, 'utf8').then((t) => JSON.parse(t) as StitchRecord).catch(() => undefined); // damaged: not stitched
   const segment = final.remaining === 0 ? undefined : await readRunStatus(work);
   return { final, segment, stitched: stitch !== undefined, cells: stitch?.cells };
 }

@@ -7,6 +7,7 @@ import { renderHtml, type SectionFigure } from './html.js';
 import { errorOverlay, mosaic, mosaicColumns, type RgbaImage } from './overlay.js';
 import { encodeRgbaPng } from './png.js';
 import { chartGrid, tidy } from './svg-plot.js';
+import { EmsegError } from '../errors.js';
 
 
 export interface ReportData {
@@ -63,7 +64,7 @@ export function buildReport(kind: ReportKind, e: EvaluateFilesResult, data: Repo
     return new TextEncoder().encode(chartGrid([...charts.threshold, ...charts.section], 2, 12, `emseg eval: ${basename(e.predictionFiles[0]!)} against ${basename(e.labelFiles[0]!)}`).svg + '\n');
   }
   if (kind === 'png') {
-    if (shown.length === 0) throw new RangeError('no section to draw (reportSections is 0)');
+    if (shown.length === 0) throw new EmsegError('invalid-option', 'reportSections', 'is 0: no section to draw');
     const tiles = shown.map((s) => sectionOverlay(data, s));
     // Latin-1 only in tEXt chunks.
     const text = Object.fromEntries(Object.entries(legendText(e, shown)).map(([k, v]) => [k, v.replace(/[^\x20-\xff]/g, '?')]));

@@ -14,6 +14,7 @@ import {
 } from '../io/index.js';
 import { toFloat32, type ImageStack } from '../image/stack.js';
 import { MembraneCount, ValueSpread, recordedAsMap } from '../io/plausibility.js';
+import { EmsegError } from '../errors.js';
 
 /** Where one section came from, for captions and error messages. */
 export interface SectionSource {
@@ -86,7 +87,7 @@ function toProposal(s: Slice, membraneProb: boolean): Float32Array {
 export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
   const polarity = o.polarity ?? DEFAULT_POLARITY;
   if (!LABEL_POLARITIES.includes(polarity)) {
-    throw new RangeError(`unknown label polarity "${String(polarity)}"; use one of ${LABEL_POLARITIES.join(', ')}`);
+    throw new EmsegError('invalid-option', 'polarity', `unknown label polarity "${String(polarity)}"; use one of ${LABEL_POLARITIES.join(', ')}`);
   }
   const labels = await openStack(o.labels);
   const prediction = await openStack(o.prediction);

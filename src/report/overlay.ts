@@ -107,6 +107,7 @@ export function clusters(points: readonly PixelPosition[], distance: number): Pi
 /** A grey section with split and merger pixels filled in their colours and ringed. */
 export function errorOverlay(o: OverlayOptions): RgbaImage {
   const { width, height } = o;
+  // invariant: the report builds the base from the stack it draws
   if (o.base.length !== width * height) throw new RangeError(`overlay base holds ${o.base.length} values, expected ${width}x${height}`);
   const s = o.scale ?? displayScale(width, height, o.targetEdge, o.maxEdge);
   const dw = Math.max(1, Math.round(width * s));
@@ -163,7 +164,7 @@ export function errorOverlay(o: OverlayOptions): RgbaImage {
 
 /** Tiles images left to right, top to bottom, `gap` pixels apart on `background`. */
 export function mosaic(images: readonly RgbaImage[], columns: number, gap = 8, background: Rgb = [255, 255, 255]): RgbaImage {
-  if (images.length === 0) throw new RangeError('mosaic of no images');
+  if (images.length === 0) throw new RangeError('mosaic of no images'); // invariant: callers refuse an empty report first
   const cols = Math.max(1, Math.min(columns, images.length));
   const rows = Math.ceil(images.length / cols);
   const cellW = Math.max(...images.map((i) => i.width));

@@ -4,7 +4,7 @@ import type { RgbaImage } from './overlay.js';
 
 /** 8-bit RGBA PNG; `text` goes into tEXt chunks (e.g. a legend, since the image carries no lettering). */
 export function encodeRgbaPng(img: RgbaImage, text?: Record<string, string>): Uint8Array {
-  if (img.data.length !== img.width * img.height * 4) {
+  if (img.data.length !== img.width * img.height * 4) { // invariant: emseg's own drawing code made the image
     throw new RangeError(`RGBA image of ${img.width}x${img.height} holds ${img.data.length} bytes, expected ${img.width * img.height * 4}`);
   }
   return encode({ width: img.width, height: img.height, data: img.data, channels: 4, depth: 8, ...(text ? { text } : {}) });

@@ -29,9 +29,9 @@ function parseLine(line: string, path: string, n: number): LogRecord {
     const r = JSON.parse(line) as unknown;
     if (r && typeof r === 'object' && !Array.isArray(r)) return r as LogRecord;
   } catch (err) {
-    throw new EmsegError('invalid-log', `${path}:${n}`, `is not a JSON record (${describeError(err)})`);
+    throw new EmsegError('corrupt', `${path}:${n}`, `is not a JSON record (${describeError(err)})`);
   }
-  throw new EmsegError('invalid-log', `${path}:${n}`, 'is not a JSON object');
+  throw new EmsegError('corrupt', `${path}:${n}`, 'is not a JSON object');
 }
 
 /**

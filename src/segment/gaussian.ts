@@ -1,9 +1,11 @@
+import { EmsegError } from '../errors.js';
+
 /**
  * Separable Gaussian blur of a single-channel section with mirrored borders (no library offers this for plain
  * typed arrays without pulling in an image stack; it is two 1-D passes).
  */
 export function gaussianBlur(data: Float32Array, height: number, width: number, sigma: number): Float32Array {
-  if (!(sigma >= 0)) throw new RangeError(`sigma must be >= 0 (got ${sigma})`);
+  if (!(sigma >= 0)) throw new EmsegError('invalid-option', 'sigma', `must be >= 0 (got ${sigma})`);
   if (sigma === 0) return data.slice();
   const kernel = gaussianKernel(sigma);
   const rows = new Float32Array(data.length);

@@ -2,6 +2,7 @@ import { mergeWeakBoundaries, type Segmentation } from './agglomerate.js';
 import { gaussianBlur } from './gaussian.js';
 import { addUnseededRegions, seedRegions } from './seeds.js';
 import { seededWatershed } from './watershed.js';
+import { EmsegError } from '../errors.js';
 
 export interface SegmentOptions {
   /** Gaussian sigma (px) applied to the membrane map before seeding and flooding. */
@@ -38,7 +39,7 @@ export const DEFAULT_SEGMENT_OPTIONS: Readonly<Required<SegmentOptions>> = Objec
 export function segmentSection(pMembrane: Float32Array, height: number, width: number,
   options: Partial<SegmentOptions> = {}): Segmentation {
   const o = { ...DEFAULT_SEGMENT_OPTIONS, ...options };
-  if (pMembrane.length !== height * width) throw new RangeError(`map has ${pMembrane.length} pixels, expected ${height}x${width}`);
+  if (pMembrane.length !== height * width) throw new EmsegError('mismatch', 'map', `has ${pMembrane.length} pixels, expected ${height}x${width}`);
   const smooth = gaussianBlur(pMembrane, height, width, o.sigma);
   const seeds = seedRegions(smooth, height, width, o.seedThreshold, o.minSeedArea);
   if (o.extraSeedThreshold) addUnseededRegions(seeds, pMembrane, height, width, o.extraSeedThreshold, o.minSeedArea);

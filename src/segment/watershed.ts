@@ -1,3 +1,5 @@
+import { EmsegError } from '../errors.js';
+
 /** Number of elevation levels of the bucket queue; probabilities are quantised to this many steps. */
 const LEVELS = 256;
 
@@ -9,7 +11,7 @@ const LEVELS = 256;
  */
 export function seededWatershed(elevation: Float32Array, seeds: Int32Array, height: number, width: number): Int32Array {
   const n = height * width;
-  if (elevation.length !== n || seeds.length !== n) throw new RangeError(`elevation and seeds must have ${height}x${width} pixels`);
+  if (elevation.length !== n || seeds.length !== n) throw new EmsegError('mismatch', 'seededWatershed', `elevation and seeds must have ${height}x${width} pixels`);
   const labels = seeds.slice();
   const level = new Uint8Array(n);
   for (let i = 0; i < n; i++) level[i] = Math.min(LEVELS - 1, Math.max(0, Math.round(elevation[i]! * (LEVELS - 1))));

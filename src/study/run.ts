@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createBackend, type Backend } from '../backend/index.js';
-import { EmsegError, isEmsegError } from '../errors.js';
+import { EmsegError, describeError, isEmsegError } from '../errors.js';
 import { buildTrainConfig } from '../pipeline/train.js';
 import { Predictor } from '../infer/predict.js';
 import { loadTrainingData } from '../pipeline/intensity.js';
@@ -81,7 +81,13 @@ export function runFingerprint(task: RunTask): string {
 export function readFinished(task: RunTask): RunResult | null {
   const path = join(task.dir, RESULT_FILE);
   if (!existsSync(path)) return null;
-  const result = JSON.parse(readFileSync(path, 'utf8')) as RunResult;
+  let result: RunResult;
+  try {
+    result = JSON.parse(readFileSync(path, 'utf8')) as RunResult;
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new EmsegError('corrupt', path, `is not a readable run result (${describeError(err)}); delete ${task.dir} to rerun it`, { cause: err });
+  }
   if (result.fingerprint !== runFingerprint(task)) {
     throw new EmsegError('resume-mismatch', path, `holds a result for different settings (the study file changed since); delete ${task.dir} to rerun it, or use another --out`);
   }

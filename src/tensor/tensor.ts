@@ -54,6 +54,6 @@ export class Tensor {
   }
 
   assertAlive(): void {
-    if (this.disposed) throw new EmsegError('invalid-argument', `tensor ${formatShape(this.shape)}`, 'used after dispose()');
+    if (this.disposed) throw new EmsegError('invalid-option', `tensor ${formatShape(this.shape)}`, 'used after dispose()');
   }
 }

@@ -39,11 +39,11 @@ const MEMBRANE = 1;
 export function malisWeights(prob: Float32Array, labels: Int32Array, h: number, w: number): Float32Array {
   const n = h * w;
   if (prob.length !== n || labels.length !== n) {
-    throw new EmsegError('invalid-argument', 'malisWeights', `expected ${n} probabilities and labels (got ${prob.length}, ${labels.length})`);
+    throw new EmsegError('invalid-option', 'malisWeights', `expected ${n} probabilities and labels (got ${prob.length}, ${labels.length})`);
   }
   for (let p = 0; p < n; p++) {
     if (labels[p] !== 0 && labels[p] !== MEMBRANE) {
-      throw new EmsegError('invalid-argument', 'malisWeights', `label ${labels[p]} at pixel ${p}: MALIS needs every pixel labelled 0 or 1`);
+      throw new EmsegError('invalid-option', 'malisWeights', `label ${labels[p]} at pixel ${p}: MALIS needs every pixel labelled 0 or 1`);
     }
   }
   const cells = cellsOf(labels, h, w);

@@ -47,10 +47,10 @@ export async function readEval(path: string): Promise<EvalInfo> {
   try {
     doc = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
-    throw new EmsegError('invalid-eval', path, `is not a readable JSON file (${describeError(err)})`, { cause: err });
+    throw new EmsegError('corrupt', path, `is not a readable JSON file (${describeError(err)})`, { cause: err });
   }
   const parsed = evalSchema.safeParse(doc);
-  if (!parsed.success) throw new EmsegError('invalid-eval', path, `is not an emseg eval --json result: ${parsed.error.issues[0]!.path.join('.')} ${parsed.error.issues[0]!.message}`);
+  if (!parsed.success) throw new EmsegError('corrupt', path, `is not an emseg eval --json result: ${parsed.error.issues[0]!.path.join('.')} ${parsed.error.issues[0]!.message}`);
   const perSection = new Map<number, NonNullable<SectionInfo['evaluation']>>();
   for (const s of parsed.data.sections ?? []) {
     const { index, ...scores } = s;
@@ -76,10 +76,10 @@ export async function readTraining(dir: string): Promise<TrainingCurves> {
       record = JSON.parse(line);
     } catch {
       if (i === lines.length - 1) return;
-      throw new EmsegError('invalid-log', join(dir, LOG_FILE), `line ${i + 1} is not JSON`);
+      throw new EmsegError('corrupt', join(dir, LOG_FILE), `line ${i + 1} is not JSON`);
     }
     const r = logLine.safeParse(record);
-    if (!r.success) throw new EmsegError('invalid-log', join(dir, LOG_FILE), `line ${i + 1}: ${r.error.issues[0]!.path.join('.')} ${r.error.issues[0]!.message}`);
+    if (!r.success) throw new EmsegError('corrupt', join(dir, LOG_FILE), `line ${i + 1}: ${r.error.issues[0]!.path.join('.')} ${r.error.issues[0]!.message}`);
     if (r.data.type === 'step') curves.steps.push({ step: r.data.step, loss: r.data.loss, lr: r.data.lr });
     else curves.validation.push({ step: r.data.step, pixel_error: r.data.pixel_error, v_rand: r.data.v_rand, best: r.data.best });
   });

@@ -94,7 +94,7 @@ export class ViewModel {
       if (kind === 'image') painter.grey = greyOf((await source.tile(0, levelCount(source.shape, TILE_SIZE) - 1, 0, 0, TILE_SIZE)).data, source.dtype);
       if (kind === 'map' || kind === 'compare') painter.pMembrane = pMembraneOf(mapPolarity(source, membraneProb), fullScale(source.dtype));
       if (kind === 'cells' && source.dtype !== 'uint32' && source.dtype !== 'uint16' && source.dtype !== 'uint8') {
-        throw new EmsegError('invalid-cells', path, `holds ${source.dtype} samples; cells are integer ids (emseg segment writes uint32)`);
+        throw new EmsegError('invalid-data', path, `holds ${source.dtype} samples; cells are integer ids (emseg segment writes uint32)`);
       }
       if (kind === 'labels') painter.polarity = inputs.polarity ?? 'membrane-0-interior-255';
       layers.push({ kind, name: path, source, painter });

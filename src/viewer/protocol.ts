@@ -2,6 +2,7 @@
  * What the viewer's server and page say to each other: the JSON shapes of /api/*, shared by both sides so that a
  * change on one side is a type error on the other. Types only; nothing here runs.
  */
+import type { EmsegErrorCode } from '../errors.js';
 
 /** Overlay kinds, drawn in this order above the image. */
 export type LayerKind = 'image' | 'map' | 'compare' | 'cells' | 'labels' | 'errors';
@@ -68,6 +69,7 @@ export interface StudyChart {
 }
 
 export interface ApiError {
-  error: string;
+  /** The EmsegError code of the refusal ('internal' for a bug). */
+  error: EmsegErrorCode;
   message: string;
 }

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP, isIPv6, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { EmsegError, describeError, isEmsegError } from '../errors.js';
+import { EmsegError, describeError, isEmsegError, type EmsegErrorCode } from '../errors.js';
 import type { ApiError, LayerKind } from './protocol.js';
 import type { ViewModel } from './model.js';
 
@@ -66,7 +66,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown, head: boo
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value), head);
 }
 
-function refuse(res: ServerResponse, status: number, error: string, message: string, head: boolean): void {
+function refuse(res: ServerResponse, status: number, error: EmsegErrorCode, message: string, head: boolean): void {
   sendJson(res, status, { error, message } satisfies ApiError, head);
 }
 

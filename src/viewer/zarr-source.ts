@@ -67,7 +67,7 @@ export class ZarrSource implements VolumeSource {
    */
   static async open(path: string, downsample: Downsample): Promise<ZarrSource> {
     const base = await openVolume(path, VIEWER_OPEN);
-    if (base.format !== 'zarr') throw new EmsegError('not-zarr', path, 'is not a Zarr array or OME-Zarr image');
+    if (base.format !== 'zarr') throw new EmsegError('not-image', path, 'is not a Zarr array or OME-Zarr image');
     if (base.level !== 0) throw new EmsegError('invalid-option', path, `names scale level ${base.level}; give the image (the .zarr folder) or its level 0`);
     let [h, w] = [base.shape[1], base.shape[2]];
     const stored = base.scales.map((s, i) => {

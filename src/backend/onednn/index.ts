@@ -99,11 +99,11 @@ class OneDnnBackend implements Backend {
   }
 
   private id(t: Tensor, what: string): Handle {
-    if (!(t instanceof Tensor)) throw new EmsegError('invalid-argument', what, 'expected a Tensor');
+    if (!(t instanceof Tensor)) throw new EmsegError('invalid-option', what, 'expected a Tensor');
     t.assertAlive();
     const s = t.storage;
     if (t.backend !== this || !(s instanceof NativeStorage)) {
-      throw new EmsegError('invalid-argument', what, `tensor ${formatShape(t.shape)} does not belong to this oneDNN ` +
+      throw new EmsegError('invalid-option', what, `tensor ${formatShape(t.shape)} does not belong to this oneDNN ` +
         `backend (${this.precision}); it comes from backend '${t.backend?.name}' (${t.backend?.precision})`);
     }
     return s.id;
@@ -218,7 +218,7 @@ class OneDnnBackend implements Backend {
   maxPool2dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: PoolParams): Tensor {
     const g = poolGeometry(xShape, p, 'maxPool2dBackward');
     sameShape(dy.shape, g.y, 'maxPool2dBackward dy vs the pooled output');
-    if (!workspace) throw new EmsegError('invalid-argument', 'maxPool2dBackward', 'the workspace from maxPool2d(training = true) is required');
+    if (!workspace) throw new EmsegError('invalid-option', 'maxPool2dBackward', 'the workspace from maxPool2d(training = true) is required');
     const id = this.n.maxPool2dBackward(this.id(dy, 'maxPool2dBackward dy'),
       this.id(workspace, 'maxPool2dBackward workspace'), g.x, g.kernel, g.stride, g.pad, g.dil);
     return this.wrap(id, g.x);
@@ -331,10 +331,10 @@ class OneDnnBackend implements Backend {
 export function loadOneDnnBackend(options: OneDnnOptions = {}): Backend {
   const precision = options.precision ?? 'float32';
   if (precision !== 'float32' && precision !== 'bfloat16') {
-    throw new EmsegError('invalid-argument', 'loadOneDnnBackend', `precision must be 'float32' or 'bfloat16', got '${String(precision)}'`);
+    throw new EmsegError('invalid-option', 'loadOneDnnBackend', `precision must be 'float32' or 'bfloat16', got '${String(precision)}'`);
   }
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
-    throw new EmsegError('invalid-argument', 'loadOneDnnBackend', `threads must be a positive integer, got ${options.threads}`);
+    throw new EmsegError('invalid-option', 'loadOneDnnBackend', `threads must be a positive integer, got ${options.threads}`);
   }
   const addon = loadAddon();
   if (options.threads !== undefined) addon.setThreads(options.threads);
@@ -351,6 +351,6 @@ export function loadOneDnnBackend(options: OneDnnOptions = {}): Backend {
 
 /** The native layout of a oneDNN-backend tensor, e.g. { layout: "f32:aBcd16b", ... } (tests and debugging). */
 export function describeNativeTensor(t: Tensor): { shape: number[]; layout: string; bytes: number; workspace: boolean } {
-  if (!(t.backend instanceof OneDnnBackend)) throw new EmsegError('invalid-argument', 'describeNativeTensor', 'not a oneDNN-backend tensor');
+  if (!(t.backend instanceof OneDnnBackend)) throw new EmsegError('invalid-option', 'describeNativeTensor', 'not a oneDNN-backend tensor');
   return t.backend.describe(t);
 }

@@ -27,7 +27,7 @@ import type { RefContext } from './util.js';
 /** Swap the first two axes of OIHW weights: [A, B, KH, KW] -> [B, A, KH, KW]. */
 export function transposeOI<T extends FloatArray>(w: T, wShape: Shape): T {
   const [A, B, KH, KW] = dims4(wShape, 'transposeOI weights');
-  if (w.length !== numel(wShape)) throw new EmsegError('invalid-argument', 'transposeOI', `${w.length} elements for ${formatShape(wShape)}`);
+  if (w.length !== numel(wShape)) throw new EmsegError('invalid-option', 'transposeOI', `${w.length} elements for ${formatShape(wShape)}`);
   const out = new (w.constructor as { new (n: number): T })(w.length);
   const K = KH * KW;
   for (let a = 0; a < A; a++) {

@@ -24,7 +24,7 @@ export { mulberry32 } from './elementwise.js';
 
 export function createReferenceBackend(precision: RefPrecision = 'float32'): Backend {
   if (precision !== 'float32' && precision !== 'float64') {
-    throw new EmsegError('invalid-argument', 'createReferenceBackend', `precision must be 'float32' or 'float64', got '${String(precision)}'`);
+    throw new EmsegError('invalid-option', 'createReferenceBackend', `precision must be 'float32' or 'float64', got '${String(precision)}'`);
   }
   let ctx!: RefContext;
   const backend: Backend = {

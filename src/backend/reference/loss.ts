@@ -44,10 +44,10 @@ export function softmaxCrossEntropy(ctx: RefContext, logits: Tensor, target: Cro
   let weightSum = 0;
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i]!;
-    if (l < -1 || l >= C) throw new EmsegError('invalid-argument', what, `label ${l} at pixel ${i} is outside [-1, ${C - 1}]`);
+    if (l < -1 || l >= C) throw new EmsegError('invalid-option', what, `label ${l} at pixel ${i} is outside [-1, ${C - 1}]`);
     if (l === -1) continue;
     const w = weights ? weights[i]! : 1;
-    if (!(w >= 0) || !Number.isFinite(w)) throw new EmsegError('invalid-argument', what, `weight ${w} at pixel ${i} must be finite and >= 0`);
+    if (!(w >= 0) || !Number.isFinite(w)) throw new EmsegError('invalid-option', what, `weight ${w} at pixel ${i} must be finite and >= 0`);
     weightSum += w;
   }
   const dz = ctx.alloc(zd.length);

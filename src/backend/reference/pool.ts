@@ -30,7 +30,7 @@ export function maxPool2d(
   const g = poolGeometry(x.shape, p, what);
   const { N, C, H, W, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl } = g;
   if (training && ctx.precision === 'float32' && H * W > 2 ** 24) {
-    throw new EmsegError('invalid-argument', what, `planes of ${H}x${W} pixels are too large for a float32 argmax workspace`);
+    throw new EmsegError('invalid-option', what, `planes of ${H}x${W} pixels are too large for a float32 argmax workspace`);
   }
   const xd = ctx.data(x, `${what} x`);
   const y = ctx.alloc(N * C * OH * OW);
@@ -83,7 +83,7 @@ export function maxPool2dBackward(
       const arg = wsd[yi]!;
       if (arg < 0) continue;
       if (!Number.isInteger(arg) || arg >= H * W) {
-        throw new EmsegError('invalid-argument', what, `workspace entry ${arg} is not an argmax of this pooling (corrupted workspace?)`);
+        throw new EmsegError('invalid-option', what, `workspace entry ${arg} is not an argmax of this pooling (corrupted workspace?)`);
       }
       dx[nc * H * W + arg] += dyd[yi]!;
     }

@@ -40,7 +40,7 @@ export function createContext(backend: Backend, precision: RefPrecision): RefCon
       t.assertAlive();
       const s = t.storage;
       if (t.backend !== backend || !(s instanceof Ctor)) {
-        throw new EmsegError('invalid-argument', what, `tensor ${formatShape(t.shape)} does not belong to this reference ` +
+        throw new EmsegError('invalid-option', what, `tensor ${formatShape(t.shape)} does not belong to this reference ` +
           `backend (${precision}); it comes from backend '${t.backend.name}' (${t.backend.precision})`);
       }
       return s;

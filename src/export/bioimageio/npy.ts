@@ -19,7 +19,7 @@ const ITEM_SIZE: Record<string, number> = { '|u1': 1, '<u2': 2, '<u4': 4, '<f4':
 
 export function encodeNpy(data: NpyArray, shape: readonly number[]): Uint8Array {
   if (data.length !== shape.reduce((a, b) => a * b, 1)) {
-    throw new EmsegError('invalid-argument', 'npy', `${data.length} values do not fill shape ${shape.join('x')}`);
+    throw new EmsegError('invalid-option', 'npy', `${data.length} values do not fill shape ${shape.join('x')}`);
   }
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
   let header = `{'descr': '${DESCR[data.constructor.name]}', 'fortran_order': False, 'shape': (${dims}), }`;
@@ -35,7 +35,7 @@ export function encodeNpy(data: NpyArray, shape: readonly number[]): Uint8Array 
 
 /** Reads what encodeNpy writes (version 1.0, C order, |u1, <u2, <u4 or <f4); `path` names the file in errors. */
 export function decodeNpy(bytes: Uint8Array, path: string): { data: NpyArray; shape: number[] } {
-  const bad = (why: string): never => { throw new EmsegError('invalid-npy', path, why); };
+  const bad = (why: string): never => { throw new EmsegError('corrupt', path, why); };
   if (bytes.length < PREAMBLE_BYTES || !MAGIC.every((b, i) => bytes[i] === b)) bad('is not a .npy file');
   if (bytes[MAGIC.length] !== 1) bad(`has .npy version ${bytes[MAGIC.length]}; only 1.0 is read`);
   const headerLength = bytes[8]! | (bytes[9]! << 8);

@@ -15,7 +15,7 @@ const PLAIN_KEY = /^[A-Za-z_][\w.-]*$/;
 function scalar(v: YamlValue, path: string): string {
   if (Array.isArray(v)) return '[]';
   if (v !== null && typeof v === 'object') return '{}';
-  if (typeof v === 'number' && !Number.isFinite(v)) throw new EmsegError('invalid-argument', path, `is ${v}, which YAML cannot hold as JSON`);
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new EmsegError('invalid-option', path, `is ${v}, which YAML cannot hold as JSON`);
   return JSON.stringify(v);
 }
 
@@ -34,7 +34,7 @@ function writeBlock(v: YamlValue[] | { [key: string]: YamlValue }, indent: numbe
     });
   }
   return Object.entries(v).flatMap(([key, value]) => {
-    if (!PLAIN_KEY.test(key)) throw new EmsegError('invalid-argument', `${path}.${key}`, 'is not a plain YAML key');
+    if (!PLAIN_KEY.test(key)) throw new EmsegError('invalid-option', `${path}.${key}`, 'is not a plain YAML key');
     return isBlock(value) ? [`${pad}${key}:`, ...writeBlock(value, indent + INDENT, `${path}.${key}`)]
       : [`${pad}${key}: ${scalar(value, `${path}.${key}`)}`];
   });
@@ -56,7 +56,7 @@ export function readYamlSubset(text: string, path: string): YamlValue {
   const lines: Line[] = text.split('\n').map((raw, i) => ({ indent: raw.length - raw.trimStart().length,
     text: raw.trim(), number: i + 1 })).filter((l) => l.text !== '' && !l.text.startsWith('#'));
   const bad = (line: Line | undefined, why: string): never => {
-    throw new EmsegError('invalid-yaml', path, `line ${line?.number ?? 'end'}: ${why}`);
+    throw new EmsegError('corrupt', path, `line ${line?.number ?? 'end'}: ${why}`);
   };
   const json = (line: Line, s: string): YamlValue => {
     try {

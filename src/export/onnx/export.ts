@@ -52,7 +52,7 @@ export interface OnnxExport {
  */
 export function buildOnnx(models: readonly ExportableModel[], info: OnnxGraphInfo): OnnxExport {
   const first = models[0];
-  if (!first) throw new EmsegError('invalid-argument', 'onnx export', 'needs at least one model');
+  if (!first) throw new EmsegError('invalid-option', 'onnx export', 'needs at least one model');
   const { channels } = first.spec.input;
   const { classes } = first.spec;
   for (const m of models) {

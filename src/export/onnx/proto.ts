@@ -51,6 +51,6 @@ export function decodeModelProto(bytes: Uint8Array, path = 'onnx model'): Record
   try {
     return type.toObject(type.decode(bytes), { longs: Number, defaults: false }) as Record<string, unknown>;
   } catch (err) {
-    throw new EmsegError('invalid-onnx', path, `is not an ONNX model (${describeError(err)})`);
+    throw new EmsegError('corrupt', path, `is not an ONNX model (${describeError(err)})`);
   }
 }

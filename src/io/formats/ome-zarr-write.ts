@@ -251,10 +251,10 @@ function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWrite
     for (let a = 0; a < 3; a++) {
       const aligned = region.start[a]! % chunks[a]! === 0 && (region.end[a]! % chunks[a]! === 0 || region.end[a] === s[a]);
       if (!aligned || region.start[a]! < 0 || region.end[a]! > s[a]! || n[a]! <= 0) {
-        throw new EmsegIoError('invalid-data', join(dir, String(level)), `region [${region.start.join(',')}]..[${region.end.join(',')}] is not aligned to chunks [${chunks.join(',')}] inside shape [${s.join(',')}]`);
+        throw new EmsegIoError('invalid-option', join(dir, String(level)), `region [${region.start.join(',')}]..[${region.end.join(',')}] is not aligned to chunks [${chunks.join(',')}] inside shape [${s.join(',')}]`);
       }
     }
-    if (data.length !== n[0] * n[1] * n[2]) throw new EmsegIoError('invalid-data', join(dir, String(level)), `region needs ${n[0] * n[1] * n[2]} values, got ${data.length}`);
+    if (data.length !== n[0] * n[1] * n[2]) throw new EmsegIoError('invalid-option', join(dir, String(level)), `region needs ${n[0] * n[1] * n[2]} values, got ${data.length}`);
     const arr = await arrayAt(level);
     const sel = [0, 1, 2].map((a) => zarr.slice(region.start[a]!, region.end[a]!));
     try {
@@ -323,11 +323,20 @@ async function buildPyramid(dir: string, shapes: Vec3[], chunks: Vec3, method: D
   }
 }
 
+/** The names labels/.zattrs lists; a damaged list is refused, never rewritten (that would unlist the other labels). */
+function labelsListed(text: string, path: string): string[] {
+  try {
+    return (JSON.parse(text) as { labels?: string[] }).labels ?? [];
+  } catch (err) {
+    throw new EmsegIoError('corrupt', path, `is not valid JSON (${describe(err)}); repair or remove it`, { cause: err });
+  }
+}
+
 /** `labels/<name>/` beside the image: listed in labels/.zattrs, with image-label metadata pointing back. */
 async function addLabelsImage(dir: string, o: OmeZarrOptions, levels: number, name: string, lo: { dtype: SampleType; compression?: Compression }): Promise<OmeZarrWriter> {
   const labelsDir = join(dir, 'labels');
   const listPath = join(labelsDir, '.zattrs');
-  const list = await readFile(listPath, 'utf8').then((t) => (JSON.parse(t) as { labels: string[] }).labels, () => [] as string[]);
+  const list = await readFile(listPath, 'utf8').then((t) => labelsListed(t, listPath), () => [] as string[]);
   writeFileAtomic(join(labelsDir, '.zgroup'), json({ zarr_format: 2 }));
   writeFileAtomic(listPath, json({ labels: [...new Set([...list, name])] }));
   const lopts: OmeZarrOptions = { ...o, kind: 'labels', dtype: lo.dtype, compression: lo.compression ?? o.compression, name, polarity: undefined, levels, extra: undefined };
@@ -367,7 +376,7 @@ async function imageForLabels(imageDir: string, o: LabelsImageOptions): Promise<
     throw new EmsegIoError('foreign-file', attrsPath, 'this image was not written by emseg; adding a labels group changes it (labels/ beside its arrays, which stay untouched): pass the explicit flag to allow it, or write a standalone cells.zarr');
   }
   const zarrayPath = join(imageDir, level0.path, '.zarray');
-  const shape = await readFile(zarrayPath, 'utf8').then((t) => (JSON.parse(t) as { shape?: number[] }).shape, () => undefined);
+  const shape = await readFile(zarrayPath, 'utf8').then((t) => (JSON.parse(t) as { shape?: number[] }).shape).catch(() => undefined);
   if (!shape) throw new EmsegIoError('corrupt', zarrayPath, 'the image\'s level 0 has no readable .zarray');
   if (JSON.stringify(shape.slice(-3)) !== JSON.stringify(o.shape) || shape.slice(0, -3).some((s) => s !== 1)) {
     throw new EmsegIoError('mismatch', imageDir, `the image is [${shape.join(',')}] but the labels are [${o.shape.join(',')}]; labels must have the image's shape`);
@@ -387,7 +396,7 @@ export async function createLabelsImage(imageDir: string, name: string, o: Label
   const image = await imageForLabels(imageDir, o);
   const labelsDir = join(imageDir, 'labels');
   const listPath = join(labelsDir, '.zattrs');
-  const list = await readFile(listPath, 'utf8').then((t) => (JSON.parse(t) as { labels?: string[] }).labels ?? [], () => [] as string[]);
+  const list = await readFile(listPath, 'utf8').then((t) => labelsListed(t, listPath), () => [] as string[]);
   const w = await createOmeZarr(join(labelsDir, name), { shape: o.shape, dtype: o.dtype, chunks: o.chunks, kind: 'labels', name,
     compression: o.compression, levels: image.levels, voxelSize: image.voxelSize, unit: image.unit, extra: o.extra }, mode);
   const attrsPath = join(labelsDir, name, '.zattrs');

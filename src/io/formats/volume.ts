@@ -100,7 +100,7 @@ export function checkRegion(region: Region, shape: Vec3, path: string): void {
     const s = region.start[a]!;
     const e = region.end[a]!;
     if (!Number.isInteger(s) || !Number.isInteger(e) || s < 0 || e > shape[a]! || e <= s) {
-      throw new EmsegIoError('invalid-data', path, `region [${region.start.join(',')}]..[${region.end.join(',')}] is empty or outside the volume of shape [${shape.join(',')}] (z,y,x)`);
+      throw new EmsegIoError('invalid-option', path, `region [${region.start.join(',')}]..[${region.end.join(',')}] is empty or outside the volume of shape [${shape.join(',')}] (z,y,x)`);
     }
   }
 }

@@ -186,7 +186,7 @@ async function locateArray(path: string, scale: number | undefined): Promise<Loc
     return { root: path, array: ms.levels[level]!.path, multiscale: ms, level, version: kind === 'v3' ? 3 : 2 };
   }
   if (scale !== undefined && scale !== 0) {
-    throw new EmsegIoError('invalid-data', path, 'names one array; choose the scale level by its path (vol.zarr/1) or give the group with --scale');
+    throw new EmsegIoError('invalid-option', path, 'names one array; choose the scale level by its path (vol.zarr/1) or give the group with --scale');
   }
   const parent = dirname(resolve(path));
   const name = basename(resolve(path));
