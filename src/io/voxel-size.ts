@@ -22,7 +22,7 @@ const METERS: Readonly<Record<string, number>> = {
   yoctometer: 1e-24, zeptometer: 1e-21, attometer: 1e-18, femtometer: 1e-15, picometer: 1e-12, angstrom: 1e-10,
   nanometer: 1e-9, micrometer: 1e-6, millimeter: 1e-3, centimeter: 1e-2, decimeter: 1e-1, meter: 1, hectometer: 1e2,
   kilometer: 1e3, megameter: 1e6, gigameter: 1e9, terameter: 1e12, petameter: 1e15, exameter: 1e18, zettameter: 1e21,
-  yottameter: 1e24, inch: 0.0254, foot: 0.3048, yard: 0.9144, mile: 1609.344, parsec: 3.0856775814913673e16,
+  yottameter: 1e24, inch: 0.0254, foot: 0.3048, yard: 0.9144, mile: 1609.344, parsec: 3.085677581491367e16,
 };
 
 /** Other spellings files use (ImageJ's 'micron' and 'um', symbols), to NGFF names. */

@@ -33,9 +33,9 @@ export const crop: LayerDef<typeof schema, { top: number; left: number }, (typeo
   backward(node, dy, ctx) {
     return [ctx.backend.cropBackward(dy, ctx.inputs[0]!.shape, node.top, node.left)];
   },
-  onnx(node, { g, attr, layer, inputs, name, valueOf }) {
+  onnx(node, { g, attr, layer, inputs, name, valueOf: outputOf }) {
     // The offset is fixed (see onnxSizeDependence); the size follows the target layer's output.
-    const target = valueOf(layer.to);
+    const target = outputOf(layer.to);
     if (target === undefined) throw new EmsegError('internal', `layer "${node.name}"`, 'crop target not resolved');
     const starts = g.int64s(`${name}_starts`, [node.top, node.left]);
     const size = g.op('Shape', [target], { start: attr.int(2), end: attr.int(4) }, `${name}_size`);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SpecError } from '../spec-error.js';
-import { CONV_OPS, convolution, emitConv, kernelAligned, planConvolution, weightedFlops, type WeightedFields } from './conv.js';
+import { type CONV_OPS, convolution, emitConv, kernelAligned, planConvolution, weightedFlops, type WeightedFields } from './conv.js';
 import type { LayerDef } from './def.js';
 import { common, init, positiveInt } from './schema.js';
 
