@@ -1,15 +1,10 @@
 import { EmsegError } from '../../errors.js';
+import type { OnnxAttrValue } from '../../nn/layers/def.js';
 import { AttributeType, DataType } from './proto.js';
 
 /** An ONNX AttributeProto as a plain object (onnx.proto field names). */
-export interface Attribute {
+export interface Attribute extends OnnxAttrValue {
   name: string;
-  type: number;
-  f?: number;
-  i?: number;
-  s?: Uint8Array;
-  floats?: number[];
-  ints?: number[];
 }
 
 type AttrValue = Omit<Attribute, 'name'>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { LayerDef } from './def.js';
-import { numelOf } from './planning.js';
+import { numelOf, shapeKept } from './planning.js';
 import { common } from './schema.js';
 
 const schema = z.object({ ...common, type: z.literal('dropout'), rate: z.number().min(0).lt(1).default(0.5) }).strict();
@@ -12,10 +12,7 @@ export const dropout: LayerDef<typeof schema, { rate: number }, (typeof OPS)[num
   type: 'dropout',
   schema,
   arity: 'one',
-  plan(layer, ctx) {
-    const [c, h, w] = ctx.inputs[0]!.out;
-    return { out: [c, h, w], fields: { rate: layer.rate } };
-  },
+  plan: (layer, ctx) => shapeKept(ctx, { rate: layer.rate }),
   flops: () => 0,
   params: () => [],
   ops: OPS,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { LrnParams } from '../../backend/backend.js';
 import type { LayerDef, OnnxContext } from './def.js';
-import { numelOf } from './planning.js';
+import { numelOf, shapeKept } from './planning.js';
 import { common, positiveInt } from './schema.js';
 
 /** Local response normalisation, across channels or within each channel (oneDNN's definition). */
@@ -21,11 +21,8 @@ export const lrn: LayerDef<typeof schema, { params: LrnParams }, (typeof OPS)[nu
   type: 'lrn',
   schema,
   arity: 'one',
-  plan(layer, ctx) {
-    const [c, h, w] = ctx.inputs[0]!.out;
-    return { out: [c, h, w],
-      fields: { params: { region: layer.region, size: layer.size, alpha: layer.alpha, beta: layer.beta, k: layer.k } } };
-  },
+  plan: (layer, ctx) =>
+    shapeKept(ctx, { params: { region: layer.region, size: layer.size, alpha: layer.alpha, beta: layer.beta, k: layer.k } }),
   // Counted as free: a few operations per value, negligible next to the convolutions.
   flops: () => 0,
   params: () => [],

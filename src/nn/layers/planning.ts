@@ -1,6 +1,6 @@
 import type { Padding, Pair } from '../../backend/backend.js';
 import { SpecError } from '../spec-error.js';
-import type { Chw, PlanContext } from './def.js';
+import type { Chw, LayerPlan, PlanContext } from './def.js';
 
 /** Shape arithmetic the layer plans share. */
 
@@ -59,4 +59,10 @@ export function planMerge(ctx: PlanContext, sameChannels: boolean): { channels: 
     }
   }
   return { channels: ctx.inputs.map((n) => n.out[0]), out: [c, h, w], field: Math.max(...ctx.inputs.map((n) => n.field)) };
+}
+
+/** The plan of a layer that keeps its input's shape (activations, dropout, normalisation). */
+export function shapeKept<F>(ctx: PlanContext, fields: F): LayerPlan<F> {
+  const [c, h, w] = ctx.inputs[0]!.out;
+  return { out: [c, h, w], fields };
 }

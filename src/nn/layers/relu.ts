@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { LayerDef } from './def.js';
-import { numelOf } from './planning.js';
+import { numelOf, shapeKept } from './planning.js';
 import { common } from './schema.js';
 
 const schema = z.object({ ...common, type: z.literal('relu') }).strict();
@@ -12,10 +12,7 @@ export const relu: LayerDef<typeof schema, object, (typeof OPS)[number]> = {
   type: 'relu',
   schema,
   arity: 'one',
-  plan(_layer, ctx) {
-    const [c, h, w] = ctx.inputs[0]!.out;
-    return { out: [c, h, w], fields: {} };
-  },
+  plan: (_layer, ctx) => shapeKept(ctx, {}),
   flops: () => 0,
   params: () => [],
   ops: OPS,

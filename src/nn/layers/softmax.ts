@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EmsegError } from '../../errors.js';
 import type { LayerDef } from './def.js';
-import { numelOf } from './planning.js';
+import { numelOf, shapeKept } from './planning.js';
 import { common } from './schema.js';
 
 /** The output layer: softmax over classes at inference, softmax cross-entropy when training. */
@@ -15,10 +15,7 @@ export const softmax: LayerDef<typeof schema, object, (typeof OPS)[number]> = {
   type: 'softmax',
   schema,
   arity: 'one',
-  plan(_layer, ctx) {
-    const [c, h, w] = ctx.inputs[0]!.out;
-    return { out: [c, h, w], fields: {} };
-  },
+  plan: (_layer, ctx) => shapeKept(ctx, {}),
   flops: () => 0,
   params: () => [],
   ops: OPS,
