@@ -162,7 +162,7 @@ test('predict records the model\'s tuned close_gaps in a TIFF map stack; segment
     const out = join(dir, `predicted-${format}.tif`);
     await runPredict({ models: [model], input: stack, out, format, membraneProb: false, tta: false, bf16: false, tile: 512,
       backend: 'auto', overwrite: false });
-    assert.deepEqual(JSON.parse((await openStack(out)).description!), { emseg: { close_gaps: tuned } }, format);
+    assert.deepEqual(JSON.parse((await openStack(out)).description!), { emseg: { kind: 'membrane', polarity: 'membrane-low', close_gaps: tuned } }, format);
   }
 
   // Maps that carry a record (written directly, so the segments are not trivial), the same maps without one, and with
@@ -197,4 +197,25 @@ test('predict records the model\'s tuned close_gaps in a TIFF map stack; segment
   await assert.rejects(cells(damaged, 'e.tif', {}),
     (e) => isEmsegError(e, 'corrupt') && e.path === damaged && e.message.includes('close_gaps.mergeThreshold'));
   await assert.rejects(maps('non-ascii.tif', 'µm'), (e) => isEmsegError(e, 'invalid-data'));
+});
+
+test('TIFF maps record what their values mean, and segment reads them so (no --membrane-prob needed), as map volumes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emseg-segment-polarity-'));
+  const shape: Vec3 = [2, 96, 96];
+  const low = await sampleMaps(shape); // ISBI polarity: 0 = membrane
+  const high = Uint8Array.from(low, (v) => 255 - v); // the same maps as P(membrane)
+  const stack = (data: Uint8Array) => ({ width: shape[2], height: shape[1], depth: shape[0], data });
+  const recorded = join(dir, 'high.tif');
+  await writeStack(recorded, stack(high), { description: JSON.stringify({ emseg: { kind: 'membrane', polarity: 'membrane-high' } }) });
+  const isbi = join(dir, 'low.tif');
+  await writeStack(isbi, stack(low));
+  const segment = async (pred: string, name: string, membraneProb?: boolean) => {
+    const out = join(dir, name);
+    await runSegment({ pred, out, membraneProb, options: {}, overwrite: false, predIsMap: true });
+    return (await readStack(out)).data;
+  };
+  const byRecord = await segment(recorded, 'by-record.tif');
+  assert.deepEqual(byRecord, await segment(isbi, 'isbi.tif'), 'P(membrane) maps read by their record segment as the ISBI maps do');
+  assert.deepEqual(byRecord, await segment(recorded, 'by-flag.tif', true));
+  assert.notDeepEqual(byRecord, await segment(recorded, 'against-record.tif', false), 'the flag still overrides the record');
 });

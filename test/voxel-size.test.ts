@@ -283,7 +283,7 @@ test('stack predict and segment to TIFF carry an ImageJ stack\'s calibration, an
     await runPredict({ ...base, out, format });
     const maps = await openStack(out);
     same(maps.voxelSize, v, format);
-    assert.deepEqual(descriptionAttributes(maps.description).emseg, { close_gaps: { ...(await import('../src/segment/index.js')).DEFAULT_SEGMENT_OPTIONS, ...record } });
+    assert.deepEqual(descriptionAttributes(maps.description).emseg, { kind: 'membrane', polarity: 'membrane-low', close_gaps: { ...(await import('../src/segment/index.js')).DEFAULT_SEGMENT_OPTIONS, ...record } });
   }
   const notices: string[] = [];
   const labels = join(dir, 'cells.tif');

@@ -42,7 +42,7 @@ export function registerSegment(program: Command): void {
     .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures')
     .requiredOption('--pred <path>', 'membrane maps (ISBI format: 1 = non-membrane), e.g. from emseg predict, whose TIFF and .zarr maps carry the model\'s tuned watershed options (used for the flags not given); with a .zarr output any map volume (maps.zarr: also its polarity)')
     .requiredOption('--out <path>', 'label stack: a .tif file (multi-page uint32), a folder of .tif slices, or an OME-Zarr labels image (blockwise, stitched): cells.zarr, or IMAGE.zarr/labels/NAME inside an OME-Zarr image')
-    .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity (default for .zarr maps: their recorded polarity)')
+    .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity (default: the polarity the maps record, as emseg predict writes it; else ISBI)')
     .option('--pred-is-map', PRED_IS_MAP_HELP)
     .option('--images <path>', 'raw sections to draw the pictures over')
     .option('--pictures <dir>', 'write one colour PNG per section here')
@@ -60,7 +60,7 @@ export function registerSegment(program: Command): void {
       const given = givenSegmentOptions(o, command);
       if (isVolumeSegmentOutput(o.out)) return segmentVolume(o, given);
       refuseBlockwiseFlags(o, command);
-      const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb ?? false,
+      const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb,
         images: o.images, pictures: o.pictures, options: given, overwrite: o.overwrite ?? false, predIsMap: o.predIsMap ?? false,
         voxelSize: o.voxelSize, unit: o.unit,
         notice: (line) => process.stderr.write(`${line}\n`) }, barFactory(o.quiet ?? false));

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { EmsegError } from '../errors.js';
+import type { MembranePolarity } from '../io/formats/ome-zarr-write.js';
 import { CLOSE_GAPS_META_KEY, META_FILE, readModelMeta } from '../models/model-dir.js';
 import { DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from '../segment/index.js';
 
@@ -96,8 +97,16 @@ export function mapSegmentOptions(attributes: Record<string, unknown>, file: str
   return options;
 }
 
-/** The ImageDescription of the TIFF maps emseg predict writes: {"emseg": mapsRecord(models)}, or none without a record. */
-export function mapsDescription(models: readonly string[]): string | undefined {
-  const record = mapsRecord(models);
-  return Object.keys(record).length ? JSON.stringify({ emseg: record }) : undefined;
+/**
+ * The ImageDescription of the TIFF maps emseg predict writes: {"emseg": {kind, polarity, ...mapsRecord(models)}}, so
+ * that what the values mean travels with them (emseg segment and eval read it, never guess it).
+ */
+export function mapsDescription(models: readonly string[], polarity: MembranePolarity): string {
+  return JSON.stringify({ emseg: { kind: 'membrane', polarity, ...mapsRecord(models) } });
+}
+
+/** The polarity a map stack or volume records (attributes.emseg.polarity), if any. */
+export function recordedPolarity(attributes: Record<string, unknown>): MembranePolarity | undefined {
+  const polarity = (attributes.emseg as { polarity?: unknown } | undefined)?.polarity;
+  return polarity === 'membrane-high' || polarity === 'membrane-low' ? polarity : undefined;
 }

@@ -123,8 +123,9 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
       bar.update(done, { section: s.index, tiles: '' });
     }
   }
-  // A multi-page TIFF remembers the model's tuned gap-closing options for `emseg segment` (folders carry none).
-  const description = mapsDescription(o.models);
+  // A multi-page TIFF remembers what its values mean and the model's tuned gap-closing options for `emseg segment`
+  // (folders of slices carry none).
+  const description = mapsDescription(o.models, invert || o.format === 'isbi' ? 'membrane-low' : 'membrane-high');
   try {
     if (o.format === 'isbi') {
       return [await writeIsbiSubmission(o.out, maps(), {

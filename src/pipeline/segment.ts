@@ -7,15 +7,18 @@ import { toFloat32, type SliceLike } from '../image/stack.js';
 import { recordedAsMap, stackSpread } from '../io/plausibility.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
-import { mapSegmentOptions } from './close-gaps.js';
+import { mapSegmentOptions, recordedPolarity } from './close-gaps.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface SegmentJob {
   pred: string;
   out: string;
-  /** The maps hold P(membrane) rather than the ISBI polarity (1 = non-membrane). */
-  membraneProb: boolean;
+  /**
+   * The maps hold P(membrane) (true) or the ISBI polarity, 1 = non-membrane (false); default: the polarity the maps
+   * record (emseg predict's TIFF maps do), else the ISBI polarity, as for map volumes.
+   */
+  membraneProb?: boolean;
   /** Raw EM sections to draw the pictures over. */
   images?: string;
   /** Folder for one colour picture per section. */
@@ -73,6 +76,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
   if (!o.predIsMap && !recordedAsMap(attributes)) (await stackSpread(maps)).check(o.pred);
   const voxelSize = chooseVoxelSize(maps.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, maps.files[0]!, o.notice);
   const options = mapSegmentOptions(attributes, maps.files[0]!, o.options, o.notice);
+  const membraneProb = o.membraneProb ?? recordedPolarity(attributes) === 'membrane-high';
   const images = o.images ? await openStack(o.images) : undefined;
   if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
     throw new EmsegIoError('mismatch', o.images!, `${images.depth} sections of ${images.width}x${images.height} do not match the maps' ` +
@@ -86,7 +90,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
   async function* labelled(): AsyncGenerator<SliceLike<Uint32Array>> {
     for await (const s of maps.slices()) {
       const image = raw ? (await raw.next()).value as Slice : undefined;
-      const { labels, count } = segmentSection(membraneProbability(s, o.membraneProb, o.pred), s.height, s.width, options);
+      const { labels, count } = segmentSection(membraneProbability(s, membraneProb, o.pred), s.height, s.width, options);
       segments.push(count);
       if (pictures) {
         const picture = segmentationPicture(labels, s.height, s.width, image && toFloat32(image.data));

@@ -29,7 +29,7 @@ import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.j
 import { chooseVoxelSize, type VoxelSize } from '../io/voxel-size.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
-import { mapSegmentOptions } from './close-gaps.js';
+import { mapSegmentOptions, recordedPolarity } from './close-gaps.js';
 import { MARKER_DIR, digest, openMarkers, readRunStatus, retryNotice, runBlocks, volumeFingerprint, type BlockFailure, type BlocksOutcome, type MarkerStore, type RunStatus } from './markers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { segmentBlock, type SegmentContext } from './segment-blocks.js';
@@ -118,9 +118,7 @@ export function isVolumeSegmentOutput(out: string): boolean {
 
 /** Whether values are P(membrane): the flag, else the maps' recorded polarity, else false (ISBI polarity). */
 function membraneHigh(job: VolumeSegmentJob, reader: VolumeReader): boolean {
-  if (job.membraneProb !== undefined) return job.membraneProb;
-  const polarity = (reader.attributes.emseg as { polarity?: string } | undefined)?.polarity;
-  return polarity === 'membrane-high';
+  return job.membraneProb ?? recordedPolarity(reader.attributes) === 'membrane-high';
 }
 
 function checkJob(job: VolumeSegmentJob, reader: VolumeReader): void {
