@@ -59,3 +59,10 @@ test('every backend refuses the same bad arguments with the same EmsegError', ()
   }
   for (const x of inputs) x.dispose();
 });
+
+test('bf16 with the reference backend is refused naming --bf16, not run as float32 under bf16\'s name', async () => {
+  const { createBackend } = await import('../src/backend/index.js');
+  assert.throws(() => createBackend({ kind: 'reference', precision: 'bfloat16' }),
+    (e) => e instanceof EmsegError && e.code === 'invalid-option' && e.path === '--bf16');
+  assert.ok(createBackend({ kind: 'reference', precision: 'float32' }));
+});

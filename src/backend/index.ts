@@ -22,7 +22,11 @@ export function createBackend(options: BackendOptions = {}): Backend {
   const precision = options.precision ?? 'float32';
   const envThreads = Number(process.env.EMSEG_THREADS);
   const threads = options.threads ?? (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : undefined);
-  if (kind === 'reference') return createReferenceBackend(precision === 'float64' ? 'float64' : 'float32');
+  if (kind === 'reference') {
+    // The reference backend computes in float32 or float64 only; bf16 there would silently be float32.
+    if (precision === 'bfloat16') throw new EmsegError('invalid-option', '--bf16', 'bf16 runs only on the oneDNN backend, not with --backend reference');
+    return createReferenceBackend(precision === 'float64' ? 'float64' : 'float32');
+  }
   if (precision === 'float64') throw new EmsegError('invalid-option', '--backend', 'float64 runs only on the reference backend (--backend reference)');
   try {
     return loadOneDnnBackend({ precision, threads });
