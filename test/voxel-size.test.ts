@@ -245,6 +245,10 @@ test('blockwise predict and segment carry the voxel size to maps.zarr, cells.zar
   assert.deepEqual(recorded(over).scales[0], [45, 3, 3]);
   assert.equal(notices.length, 1);
   assert.match(notices[0]!, /45 x 3 x 3 nanometer.*--voxel-size.*50 x 4 x 4 nanometer/);
+  // A rerun resumes with the voxel size it was started with; another one is refused, not dropped in silence.
+  assert.ok((await runVolumePredict({ ...job, out: over, voxelSize: [45, 3, 3], unit: 'nm' })).complete);
+  await assert.rejects(runVolumePredict({ ...job, out: over }), (e) => isEmsegError(e, 'mismatch') && e.path === join(over, '.zattrs'));
+  assert.deepEqual(recorded(over).scales[0], [45, 3, 3]);
   const converted = join(dir, 'cells-um.zarr');
   await runVolumeSegment({ pred: maps, out: converted, options: {}, block: [1, 32, 32], halo: 8, unit: 'micrometer' });
   same(await voxelOf(converted), { size: [0.05, 0.004, 0.004], unit: 'micrometer' });

@@ -206,6 +206,26 @@ async function checkSameLayout(dir: string, shapes: Vec3[], o: OmeZarrOptions): 
       throw new EmsegIoError('mismatch', path, `cannot resume: ${key} is ${JSON.stringify(have[key])} on disk but this run writes ${JSON.stringify(want[key])}; pass --overwrite to start again`);
     }
   }
+  await checkSameScale(dir, shapes, o);
+}
+
+/** A resumed output keeps the voxel size it was created with: another one asked for now is refused, not dropped. */
+async function checkSameScale(dir: string, shapes: Vec3[], o: OmeZarrOptions): Promise<void> {
+  const path = join(dir, '.zattrs');
+  const have = await readFile(path, 'utf8').then((t) => level0Scale(JSON.parse(t))).catch(() => undefined);
+  const want = level0Scale({ multiscales: [multiscalesOf(o, shapes)] });
+  if (have !== undefined && have !== want) {
+    throw new EmsegIoError('mismatch', path, `cannot resume: the output records voxel size ${have}, this run writes ${want} ` +
+      '(--voxel-size / --unit, or the input\'s); rerun with the voxel size it was started with, or pass --overwrite to start again');
+  }
+}
+
+/** Level 0's scale and unit as one comparable string, e.g. `[50,4,4] nanometer`. */
+function level0Scale(attrs: unknown): string {
+  const ms = (attrs as { multiscales?: { axes?: { unit?: string }[]; datasets?: { coordinateTransformations?: { type?: string; scale?: number[] }[] }[] }[] })
+    ?.multiscales?.[0];
+  const scale = ms?.datasets?.[0]?.coordinateTransformations?.find((t) => t.type === 'scale')?.scale;
+  return `${JSON.stringify(scale ?? null)} ${ms?.axes?.at(-1)?.unit ?? '(no unit)'}`;
 }
 
 /** An atomic store that also tells the digest recorder of a chunk's level (its first key part) what it wrote. */
