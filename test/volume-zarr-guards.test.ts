@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmsegError } from '../src/errors.js';
+import type { EmsegErrorCode } from '../src/errors.js';
 import { valueRange } from '../src/io/formats/inspect.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import type { Vec3 } from '../src/io/formats/volume.js';
@@ -22,6 +22,7 @@ import { REPO_ROOT } from './helpers/data.js';
 import { writeMaps } from './helpers/segment-maps.js';
 import { sampleVolume, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
 import { writeHdf5 } from './helpers/volumes.js';
+import { refused } from './helpers/errors.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'emseg-zarr-guards-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
@@ -30,14 +31,6 @@ const BIN = join(REPO_ROOT, 'bin', 'emseg.js');
 const CLI_HEAP_MB = 256;
 let n = 0;
 
-function fails(code: string, path: string) {
-  return (e: unknown) => {
-    assert.ok(e instanceof EmsegError, `expected an EmsegError, got ${e instanceof Error ? e.stack : String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.equal(e.path, path, e.message);
-    return true;
-  };
-}
 
 const V2 = { zarr_format: 2, shape: [2, 64, 64], chunks: [1, 32, 32], dtype: '|u1', compressor: null, fill_value: 0, order: 'C', filters: null };
 
@@ -70,7 +63,7 @@ function cli(...args: string[]): { status: number | null; stdout: string; errors
 }
 
 test('absurd or malformed shapes are refused when the array is opened, naming .zarray / zarr.json', async () => {
-  const cases: [Record<string, unknown>, string][] = [
+  const cases: [Record<string, unknown>, EmsegErrorCode][] = [
     [{ shape: [1e12, 1e12, 1e12], chunks: [64, 64, 64] }, 'too-large'], // one axis beyond 2^32
     [{ shape: [2 ** 31, 2 ** 31, 2 ** 31], chunks: [64, 64, 64] }, 'too-large'], // every axis fine, 2^93 voxels
     [{ shape: [-2, 64, 64] }, 'corrupt'],
@@ -81,16 +74,16 @@ test('absurd or malformed shapes are refused when the array is opened, naming .z
   ];
   for (const [fields, code] of cases) {
     const { dir, meta } = v2Array(fields);
-    await assert.rejects(openVolume(dir), fails(code, meta), JSON.stringify(fields));
+    await assert.rejects(openVolume(dir), refused(code, meta), JSON.stringify(fields));
   }
   const { dir, meta } = v3Array({ shape: [-1, 64, 64] });
-  await assert.rejects(openVolume(dir), fails('corrupt', meta));
+  await assert.rejects(openVolume(dir), refused('corrupt', meta));
   const huge = v3Array({ shape: [1e12, 1e12, 1e12] });
-  await assert.rejects(openVolume(huge.dir), fails('too-large', huge.meta));
+  await assert.rejects(openVolume(huge.dir), refused('too-large', huge.meta));
 });
 
 test('chunks of 0, of the wrong rank or larger than one decode may take are refused (v2, v3 and v3 shards)', async () => {
-  const cases: [Record<string, unknown>, string][] = [
+  const cases: [Record<string, unknown>, EmsegErrorCode][] = [
     [{ chunks: [0, 256, 256] }, 'corrupt'],
     [{ chunks: [-1, 32, 32] }, 'corrupt'],
     [{ chunks: [32, 32] }, 'corrupt'],
@@ -98,18 +91,18 @@ test('chunks of 0, of the wrong rank or larger than one decode may take are refu
   ];
   for (const [fields, code] of cases) {
     const { dir, meta } = v2Array(fields);
-    await assert.rejects(openVolume(dir), fails(code, meta), JSON.stringify(fields));
+    await assert.rejects(openVolume(dir), refused(code, meta), JSON.stringify(fields));
   }
   const zero = v3Array({ chunk_grid: { name: 'regular', configuration: { chunk_shape: [0, 256, 256] } } });
-  await assert.rejects(openVolume(zero.dir), fails('corrupt', zero.meta));
+  await assert.rejects(openVolume(zero.dir), refused('corrupt', zero.meta));
   const sharded = (inner: number[]) => v3Array({ codecs: [{ name: 'sharding_indexed', configuration: { chunk_shape: inner,
     codecs: [{ name: 'bytes', configuration: { endian: 'little' } }], index_codecs: [{ name: 'bytes', configuration: { endian: 'little' } }] } }] });
   for (const inner of [[1, 0, 32], [1, 24, 32]]) { // a chunk of 0; chunks that do not tile the shard
     const { dir, meta } = sharded(inner);
-    await assert.rejects(openVolume(dir), fails('corrupt', meta), JSON.stringify(inner));
+    await assert.rejects(openVolume(dir), refused('corrupt', meta), JSON.stringify(inner));
   }
   const rect = v3Array({ chunk_grid: { name: 'rectilinear', configuration: { chunk_shapes: [[1, 1], [32, 32], [32, 32]] } } });
-  await assert.rejects(openVolume(rect.dir), fails('unsupported', rect.meta));
+  await assert.rejects(openVolume(rect.dir), refused('unsupported', rect.meta));
 });
 
 test('codecs and data types emseg does not decode are refused as unsupported, naming the metadata file', async () => {
@@ -121,7 +114,7 @@ test('codecs and data types emseg does not decode are refused as unsupported, na
   ];
   for (const fields of v2) {
     const { dir, meta } = v2Array(fields);
-    await assert.rejects(openVolume(dir), fails('unsupported', meta), JSON.stringify(fields));
+    await assert.rejects(openVolume(dir), refused('unsupported', meta), JSON.stringify(fields));
   }
   const v3: Record<string, unknown>[] = [
     { codecs: [{ name: 'bytes', configuration: { endian: 'little' } }, { name: 'lzma' }] },
@@ -130,7 +123,7 @@ test('codecs and data types emseg does not decode are refused as unsupported, na
   ];
   for (const fields of v3) {
     const { dir, meta } = v3Array(fields);
-    await assert.rejects(openVolume(dir), fails('unsupported', meta), JSON.stringify(fields));
+    await assert.rejects(openVolume(dir), refused('unsupported', meta), JSON.stringify(fields));
   }
   // The codecs emseg decodes are accepted: blosc, zlib, gzip, lz4, zstd (v2), and filters such as shuffle and delta.
   for (const id of ['blosc', 'zlib', 'gzip', 'lz4', 'zstd']) await openVolume(v2Array({ compressor: { id } }).dir);
@@ -143,14 +136,14 @@ test('every level of a multiscale image is checked when the image is opened', as
   await w.writeRegion({ start: [0, 0, 0], end: [1, 64, 64] }, new Uint8Array(64 * 64));
   const meta = join(dir, '1', '.zarray');
   writeFileSync(meta, JSON.stringify({ ...JSON.parse(readFileSync(meta, 'utf8')), chunks: [0, 32, 32] }));
-  await assert.rejects(openVolume(dir), fails('corrupt', meta));
-  await assert.rejects(openVolume(join(dir, '0')), fails('corrupt', meta));
+  await assert.rejects(openVolume(dir), refused('corrupt', meta));
+  await assert.rejects(openVolume(join(dir, '0')), refused('corrupt', meta));
 });
 
 test('HDF5: a dataset with an extent of 0 is refused (empty), naming the dataset', async () => {
   const file = join(TMP, 'zero.h5');
   await writeHdf5(file, [{ path: '/raw', data: new Uint8Array(0), shape: [0, 4, 4], dtype: '<B' }]);
-  await assert.rejects(openVolume(`${file}:/raw`), fails('empty', `${file}:/raw`));
+  await assert.rejects(openVolume(`${file}:/raw`), refused('empty', `${file}:/raw`));
 });
 
 test('emseg info: an absurd .zarray is one error line naming it, exit 1 (no out-of-memory crash, no hang)', () => {
@@ -207,7 +200,7 @@ const inHole = (i: number) => Math.floor(i / 4096) === 1 && Math.floor((i % 4096
 test('an absent chunk file is refused (missing-chunk, naming it); allowed, it reads as the fill value and is counted once', async () => {
   const { dir, hole, data } = await withHole(5);
   const v = await openVolume(dir);
-  await assert.rejects(v.readRegion(whole), fails('missing-chunk', hole));
+  await assert.rejects(v.readRegion(whole), refused('missing-chunk', hole));
   assert.equal((await v.readRegion({ start: [0, 0, 0], end: [1, 64, 64] })).length, 64 * 64, 'regions away from it read');
   const allowed = await openVolume(dir, { allowMissingChunks: true });
   const got = await allowed.readRegion(whole);
@@ -220,7 +213,7 @@ test('an absent chunk file is refused (missing-chunk, naming it); allowed, it re
   writeFileSync(join(TMP, 'one.bin'), new Uint8Array(32 * 32));
   mkdirSync(join(v3.dir, 'c', '0', '0'), { recursive: true });
   cpSync(join(TMP, 'one.bin'), join(v3.dir, 'c', '0', '0', '0'));
-  await assert.rejects((await openVolume(v3.dir)).readRegion(whole), fails('missing-chunk', join(v3.dir, 'c', '0', '0', '1')));
+  await assert.rejects((await openVolume(v3.dir)).readRegion(whole), refused('missing-chunk', join(v3.dir, 'c', '0', '0', '1')));
   const v3allowed = await openVolume(v3.dir, { allowMissingChunks: true });
   await v3allowed.readRegion(whole);
   assert.equal(v3allowed.missingChunks?.().count, 7);
