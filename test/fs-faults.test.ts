@@ -18,7 +18,10 @@ import { convertToOmeZarr } from '../src/io/formats/convert.js';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { openVolume } from '../src/io/registry.js';
 import { planBlocks } from '../src/pipeline/blocks.js';
-import { openMarkers, readRunStatus, runBlocks } from '../src/pipeline/markers.js';
+import { openMarkers, readRunStatus } from '../src/pipeline/markers.js';
+import { runTask } from '../src/pipeline/engine/run.js';
+import { eachBlock } from '../src/pipeline/blocks.js';
+import { workTask } from './helpers/tasks.js';
 import { isStalled } from '../src/pipeline/progress.js';
 import { openVolumePredict, runVolumePredict, type VolumePredictJob } from '../src/pipeline/volume-predict.js';
 import { queueStatus } from '../src/queue/status.js';
@@ -112,26 +115,29 @@ test('a run is stalled only when no block finished for minutes, and for many mea
   assert.equal(isStalled(600, undefined), true, 'one block done, then nothing for ten minutes');
 });
 
-test('runBlocks: a full disk stops the run after one attempt of the failing block; a transient error is retried', async () => {
+test('the block runner: a full disk stops the run after one attempt of the failing block; a transient error is retried', async () => {
   const dir = tempDir('fs-faults-blocks');
   const plan = planBlocks([3, 8, 8], [1, 8, 8]);
   const markers = await openMarkers(dir, plan, { model: 'm', input: 'i' });
   const calls: number[] = [];
-  await assert.rejects(runBlocks(plan.blocks, markers, async (b) => {
+  await assert.rejects(runTask(workTask(plan, markers, async (b) => {
     calls.push(b.index);
     throw errnoError('ENOSPC', join(dir, 'chunk'));
-  }), (err) => isEmsegError(err, 'disk-full') && err.path === join(dir, 'chunk'));
+  }), eachBlock(plan)), (err) => isEmsegError(err, 'disk-full') && err.path === join(dir, 'chunk'));
   assert.deepEqual(calls, [0], 'one attempt, and no block after it');
   const status = await readRunStatus(dir);
   assert.deepEqual(status.failed.map((f) => [f.index, f.code, f.attempts]), [[0, 'disk-full', 1]]);
   assert.equal(status.stoppedBy?.index, 0, 'the status knows the run stopped there');
   calls.length = 0;
   const retried: number[] = [];
-  const outcome = await runBlocks(plan.blocks, markers, async (b) => {
+  const outcome = await runTask(workTask(plan, markers, async (b, attempt) => {
     calls.push(b.index);
-    if (b.index === 1) throw errnoError('EIO');
+    if (b.index === 1) {
+      if (attempt > 1) retried.push(attempt - 1);
+      throw errnoError('EIO');
+    }
     return [];
-  }, { onRetry: (_b, attempt) => retried.push(attempt) });
+  }), eachBlock(plan));
   assert.deepEqual(calls, [0, 1, 1, 1, 2], 'the flaky block is tried three times, the others run');
   assert.deepEqual(retried, [1, 2]);
   assert.deepEqual([outcome.computed, outcome.failed.map((f) => f.index)], [2, [1]]);

@@ -4,7 +4,8 @@
  * SIGKILL mid-run, when Redis restarts mid-run (append-only persistence), with a poison block, with a worker
  * started before any job, with the same plan submitted twice, and with blocks that outlive their job lock; a
  * worker killed alone leaves no orphaned block child; a wrong password, a closed port and a Redis gone for good
- * end worker, submit and status with one clear line instead of endless retries.
+ * end worker, submit and status with one clear line instead of endless retries. Queued segmentation (its passes
+ * queued one after another) equals a single-process `emseg segment`, also with a worker killed mid-run.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -25,11 +26,14 @@ import { REPO_ROOT } from './helpers/data.js';
 import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
 import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
 import { outputFiles } from './helpers/volumes.js';
+import { writeMaps } from './helpers/segment-maps.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'emseg.js');
 const SHAPE: Vec3 = [2, 256, 256];
 const BLOCK = '1,64,64';
 const TOTAL = 2 * 4 * 4;
+/** Maps of the queued segmentation: 3 x 3 x 3 blocks of 64 with a halo of 16. */
+const SEG_SHAPE: Vec3 = [3, 192, 192];
 const POLL_MS = 100;
 const WAIT_MS = 60_000;
 /** Short locks so a dead worker's block is taken back in seconds, not the default 30 s. */
@@ -427,4 +431,41 @@ test('a worker that loses Redis for longer than --redis-outage stops with redis-
   assert.ok(!stderr.includes(password), stderr);
   assert.ok(stderr.split('\n').filter((l) => l.startsWith('error:')).length <= 2, `each error is said once, not once per reconnect:\n${stderr}`);
   workers.delete(cli);
+});
+
+test('submit segment: two workers, one killed with SIGKILL mid-run, give byte for byte the cells of emseg segment; each pass waits for the one before', async () => {
+  const server = await redis();
+  const maps = join(fx.dir, 'seg-maps.zarr');
+  await writeMaps(maps, SEG_SHAPE, [1, 64, 64]);
+  const flags = ['--block', '1,64,64', '--halo', '16', '--quiet'];
+  // Same name at the same depth: the labels image records its name and the maps' path relative to itself.
+  const local = join(fx.dir, 'seg-local', 'cells.zarr');
+  const one = emseg(['segment', '--pred', maps, '--out', local, ...flags]);
+  assert.equal(one.status, 0, one.stderr);
+  const out = join(fx.dir, 'seg-queued', 'cells.zarr');
+  const r = emseg(['submit', 'segment', '--pred', maps, '--out', out, '--redis', server.url, ...flags]);
+  assert.equal(r.status, 0, r.stderr);
+  const id = r.stdout.trim();
+  const log = join(fx.dir, 'seg.jsonl');
+  const victim = worker(server.url, 'victim', log, FAST_LOCKS);
+  await waitUntil('some pass-1 blocks done', () => (journal(log).length >= FAULT_AFTER ? true : undefined));
+  killGroup(victim.proc); // mid-run: worker and block child, no cleanup
+  await victim.exited;
+  const early = journal(log);
+  assert.ok(early.every((b) => b.task === 'segment'), 'no block of the relabel pass ran before pass 1 was complete');
+  const rescuer = worker(server.url, 'rescuer', log, FAST_LOCKS);
+  const helper = worker(server.url, 'helper', log, FAST_LOCKS);
+  const s = await settled(server.url, id);
+  await stopWorker(rescuer);
+  await stopWorker(helper);
+  const blocks = SEG_SHAPE[0] * (SEG_SHAPE[1] / 64) * (SEG_SHAPE[2] / 64);
+  assert.deepEqual([s.done, s.failed.length, s.total, s.tasks.map((t) => [t.task, t.done])], [2 * blocks, 0, 2 * blocks, [['segment', blocks], ['relabel', blocks]]]);
+  const runs = journal(log);
+  const lastSegment = Math.max(...runs.filter((b) => b.task === 'segment').map((b) => b.end));
+  assert.ok(runs.filter((b) => b.task === 'relabel').every((b) => b.start >= lastSegment), 'relabelling started after the last pass-1 block');
+  const a = outputFiles(out);
+  const b = outputFiles(local);
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs from emseg segment's output`);
+  assert.ok(!existsSync(join(out, '.emseg', 'segment', 'labels')), 'the provisional labels are removed once complete');
 });

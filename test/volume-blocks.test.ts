@@ -16,9 +16,11 @@ import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import type { OmeZarrWriter } from '../src/io/formats/ome-zarr-write.js';
 import type { Vec3, VolumeReader } from '../src/io/formats/volume.js';
 import { openVolume } from '../src/io/registry.js';
-import { alignBlock, checkChunksFitBlocks, chooseBlock, inShard, parseShard, planBlocks, shardBlocks } from '../src/pipeline/blocks.js';
+import { alignBlock, checkChunksFitBlocks, chooseBlock, eachBlock, inShard, parseShard, planBlocks, shardBlocks } from '../src/pipeline/blocks.js';
 import type { Block, BlockPlan } from '../src/pipeline/blocks.js';
-import { digest, openMarkers, runBlocks, volumeFingerprint } from '../src/pipeline/markers.js';
+import { digest, openMarkers, volumeFingerprint } from '../src/pipeline/markers.js';
+import { runTask } from '../src/pipeline/engine/run.js';
+import { workTask } from './helpers/tasks.js';
 import { REPO_ROOT, SAMPLES } from './helpers/data.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'emseg-volume-blocks-'));
@@ -38,7 +40,7 @@ test('write regions tile the volume exactly once; read regions are write + halo 
   const plan = planBlocks(shape, [2, 32, 16], [1, 8, 8], [1, 16, 8]);
   assert.deepEqual([...plan.grid], [3, 3, 3]);
   const hits = new Uint8Array(5 * 70 * 45);
-  for (const b of plan.blocks) {
+  for (const b of eachBlock(plan)) {
     for (let z = b.write.start[0]; z < b.write.end[0]; z++) {
       for (let y = b.write.start[1]; y < b.write.end[1]; y++) {
         for (let x = b.write.start[2]; x < b.write.end[2]; x++) hits[(z * 70 + y) * 45 + x]!++;
@@ -52,8 +54,8 @@ test('write regions tile the volume exactly once; read regions are write + halo 
     }
   }
   assert.ok(hits.every((h) => h === 1), 'every voxel written by exactly one block');
-  assert.equal(plan.blocks[0]!.pad.before[1], 8);
-  assert.equal(plan.blocks[plan.blocks.length - 1]!.write.end[1], 70);
+  assert.equal(plan.at(0).pad.before[1], 8);
+  assert.equal(plan.at(plan.count - 1).write.end[1], 70);
   assert.notEqual(plan.id, planBlocks(shape, [2, 32, 16], [1, 8, 0], [1, 16, 8]).id, 'the halo is part of the layout id');
   assert.throws(() => planBlocks(shape, [2, 30, 16], [0, 0, 0], [1, 16, 8]), fails('invalid-option', 'block'));
   assert.deepEqual([...alignBlock([2, 30, 16], [1, 16, 8])], [2, 16, 16]);
@@ -67,7 +69,7 @@ test('write regions tile the volume exactly once; read regions are write + halo 
 test('shards i/n partition the plan: every block in exactly one shard; bad --shard values are refused', () => {
   const plan = planBlocks([3, 100, 100], [1, 32, 32]);
   for (const n of [1, 3, 7, 64]) {
-    const owners = plan.blocks.map((b) => Array.from({ length: n }, (_, i) => inShard({ index: i, count: n }, plan.blocks.length)(b)).filter(Boolean).length);
+    const owners = [...eachBlock(plan)].map((b) => Array.from({ length: n }, (_, i) => inShard({ index: i, count: n }, plan.count)(b)).filter(Boolean).length);
     assert.ok(owners.every((o) => o === 1), `n=${n}`);
   }
   assert.deepEqual(parseShard('2/3'), { index: 2, count: 3 });
@@ -75,7 +77,7 @@ test('shards i/n partition the plan: every block in exactly one shard; bad --sha
 });
 
 /** The toy per-block computation: inverts the input, so outputs are checkable and deterministic. */
-async function invertBlocks(src: VolumeReader, out: OmeZarrWriter, blocks: Block[], markers: Awaited<ReturnType<typeof openMarkers>>): Promise<number> {
+async function invertBlocks(src: VolumeReader, out: OmeZarrWriter, blocks: Iterable<Block>, markers: Awaited<ReturnType<typeof openMarkers>>): Promise<number> {
   let computed = 0;
   for (const b of blocks) {
     if (await markers.isDone(b)) continue;
@@ -100,12 +102,12 @@ test('a rerun recomputes only unfinished blocks; a missing or truncated chunk un
   const { src, out, plan, dir } = await setup('resume.zarr');
   const id = { ...identity, input: volumeFingerprint(src) };
   let markers = await openMarkers(dir, plan, id);
-  assert.equal(await invertBlocks(src, out, plan.blocks.slice(0, 13), markers), 13); // the "killed" run got 13 of 32
+  assert.equal(await invertBlocks(src, out, [...eachBlock(plan, 0, 13)], markers), 13); // the "killed" run got 13 of 32
   markers = await openMarkers(dir, plan, id);
-  assert.equal(await invertBlocks(src, out, plan.blocks, markers), plan.blocks.length - 13, 'only unfinished blocks are recomputed');
-  assert.equal(await invertBlocks(src, out, plan.blocks, markers), 0);
+  assert.equal(await invertBlocks(src, out, eachBlock(plan), markers), plan.count - 13, 'only unfinished blocks are recomputed');
+  assert.equal(await invertBlocks(src, out, eachBlock(plan), markers), 0);
 
-  const [victim, cut] = [plan.blocks[5]!, plan.blocks[6]!];
+  const [victim, cut] = [plan.at(5), plan.at(6)];
   rmSync(out.chunkFiles(victim.write)[0]!);
   truncateSync(out.chunkFiles(cut.write)[0]!, 10);
   assert.equal(await markers.isDone(victim), false, 'a deleted chunk is not done');
@@ -124,7 +126,7 @@ test('a rerun recomputes only unfinished blocks; a missing or truncated chunk un
   const text = status();
   assert.equal(text.status, STATUS_FAILED_EXIT, text.stderr);
   assert.match(text.stdout, /30\/32 done .* 1 failed, 2 remaining[\s\S]*failed: +block 0,1,1 \(z 0-1, y 128-256, x 128-256\) after 3 attempt\(s\): \[corrupt\]/);
-  assert.equal(await invertBlocks(src, out, plan.blocks, markers), 2);
+  assert.equal(await invertBlocks(src, out, eachBlock(plan), markers), 2);
   const after = await markers.status();
   assert.deepEqual([after.done, after.failed.length, after.remaining], [32, 0, 0]);
   const back = await (await openVolume(dir)).readRegion({ start: [0, 0, 0], end: src.shape });
@@ -137,22 +139,22 @@ test('markers refuse another layout, model or input unless restarted, and markDo
   await assert.rejects(createOmeZarr(dir, { shape: src.shape, dtype: 'uint8', chunks: [1, 64, 64], levels: 1 }, { resume: true }), fails('mismatch', join(dir, '0', '.zarray')));
   const id = { ...identity, input: volumeFingerprint(src) };
   const markers = await openMarkers(dir, plan, id);
-  await invertBlocks(src, out, plan.blocks.slice(0, 4), markers);
+  await invertBlocks(src, out, eachBlock(plan, 0, 4), markers);
   const runJson = join(dir, '.emseg', 'run.json');
   await assert.rejects(openMarkers(dir, planBlocks(src.shape, [1, 64, 64]), id), fails('resume-mismatch', runJson));
   await assert.rejects(openMarkers(dir, plan, { ...id, model: digest('toy model v2') }), fails('resume-mismatch', runJson));
   await assert.rejects(openMarkers(dir, plan, { ...id, input: digest('other input') }), fails('resume-mismatch', runJson));
   const fresh = await openMarkers(dir, plan, { ...id, model: digest('toy model v2') }, { restart: true });
   assert.equal((await fresh.status()).done, 0, 'restart clears every marker');
-  assert.equal(await fresh.isDone(plan.blocks[0]!), false);
-  await assert.rejects(fresh.markDone(plan.blocks[9]!, [join(dir, '0', '0', '9', '9')]), fails('not-found'));
-  assert.equal(await fresh.isDone(plan.blocks[9]!), false);
+  assert.equal(await fresh.isDone(plan.at(0)), false);
+  await assert.rejects(fresh.markDone(plan.at(9), [join(dir, '0', '0', '9', '9')]), fails('not-found'));
+  assert.equal(await fresh.isDone(plan.at(9)), false);
 });
 
 test('three shards writing into one output give byte-identical chunks to a single run', async () => {
   const single = await setup('single.zarr', [1, 96, 160]);
   const id = { ...identity, input: volumeFingerprint(single.src) };
-  await invertBlocks(single.src, single.out, single.plan.blocks, await openMarkers(single.dir, single.plan, id));
+  await invertBlocks(single.src, single.out, eachBlock(single.plan), await openMarkers(single.dir, single.plan, id));
   const sharded = await setup('sharded.zarr', [1, 96, 160]);
   let total = 0;
   for (const i of [2, 0, 1]) {
@@ -160,15 +162,15 @@ test('three shards writing into one output give byte-identical chunks to a singl
     const w = await createOmeZarr(sharded.dir, { shape: sharded.src.shape, dtype: 'uint8', chunks: [1, 96, 160], levels: 1 }, { resume: true });
     total += await invertBlocks(sharded.src, w, shardBlocks(sharded.plan, shard), await openMarkers(sharded.dir, sharded.plan, id));
   }
-  assert.equal(total, single.plan.blocks.length);
+  assert.equal(total, single.plan.count);
   const files = (d: string) => readdirSync(join(d, '0'), { recursive: true }).map(String).filter((f) => statSync(join(d, '0', f)).isFile()).sort();
   assert.deepEqual(files(sharded.dir), files(single.dir));
   for (const f of files(single.dir)) assert.deepEqual(readFileSync(join(sharded.dir, '0', f)), readFileSync(join(single.dir, '0', f)), f);
   const st = await (await openMarkers(sharded.dir, sharded.plan, id)).status();
-  assert.deepEqual([st.done, st.remaining], [single.plan.blocks.length, 0]);
+  assert.deepEqual([st.done, st.remaining], [single.plan.count, 0]);
 });
 
-test('runBlocks retries a failing block, records it as failed with its coordinates after the last attempt, and never marks it done', async () => {
+test('the block runner retries a failing block, records it as failed with its coordinates after the last attempt, and never marks it done', async () => {
   const { src, out, plan, dir } = await setup('retry.zarr');
   const markers = await openMarkers(dir, plan, { ...identity, input: volumeFingerprint(src) });
   const tries = new Map<number, number>();
@@ -180,13 +182,13 @@ test('runBlocks retries a failing block, records it as failed with its coordinat
     await out.writeRegion(b.write, data.map((v) => 255 - v));
     return out.chunkFiles(b.write);
   };
-  const first = await runBlocks(plan.blocks, markers, work, { attempts: 3 });
+  const first = await runTask(workTask(plan, markers, work), eachBlock(plan), { attempts: 3 });
   assert.deepEqual([first.computed, first.skipped, first.failed.map((f) => [f.index, f.code, f.attempts])], [31, 0, [[7, 'corrupt', 3]]]);
   assert.equal(tries.get(3), 3, 'block 3 succeeded on its third attempt');
-  assert.equal(await markers.isDone(plan.blocks[7]!), false);
+  assert.equal(await markers.isDone(plan.at(7)), false);
   const st = await markers.status();
-  assert.deepEqual([st.done, st.remaining, st.failed.map((f) => [...f.grid])], [31, 1, [[...plan.blocks[7]!.grid]]]);
-  const again = await runBlocks(plan.blocks, markers, work, { attempts: 1 });
+  assert.deepEqual([st.done, st.remaining, st.failed.map((f) => [...f.grid])], [31, 1, [[...plan.at(7).grid]]]);
+  const again = await runTask(workTask(plan, markers, work), eachBlock(plan), { attempts: 1 });
   assert.deepEqual([again.computed, again.skipped, again.failed.length], [0, 31, 1], 'a rerun tries only the failed block');
 });
 
@@ -207,9 +209,9 @@ test('a run killed with SIGKILL and rerun recomputes exactly the blocks that had
   const plan = planBlocks(src.shape, [1, 64, 64]);
   const markers = await openMarkers(dir, plan, { model: digest('invert'), input: volumeFingerprint(src) });
   const before = (await markers.status()).done;
-  assert.ok(before >= 20 && before < plan.blocks.length, `${before} blocks done when killed`);
+  assert.ok(before >= 20 && before < plan.count, `${before} blocks done when killed`);
   const rerun = execFileSync('node', [worker, dir], { encoding: 'utf8' });
-  assert.match(rerun, new RegExp(`computed ${plan.blocks.length - before} skipped ${before} failed 0`));
+  assert.match(rerun, new RegExp(`computed ${plan.count - before} skipped ${before} failed 0`));
   const back = await (await openVolume(dir)).readRegion({ start: [0, 0, 0], end: src.shape });
   assert.deepEqual(back, (await src.readRegion({ start: [0, 0, 0], end: src.shape })).map((v) => 255 - v));
 });

@@ -102,8 +102,9 @@ function formatQueueStatus(s: JobsetStatus): string {
   const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
   const rate = s.blocksPerSecond === undefined ? 'unknown (no block completed yet)' : `${s.blocksPerSecond.toFixed(3)} blocks/s`;
   return [
-    `job set:   ${s.jobset} -> ${s.out}`,
+    `job set:   ${s.jobset} (${s.kind}) -> ${s.out}`,
     `blocks:    ${s.done}/${s.total} done (${pct} %), ${s.active} active, ${s.waiting} waiting, ${s.failed.length} failed${s.cancelled ? `, ${s.cancelled} cancelled` : ''}`,
+    ...(s.tasks.length > 1 ? s.tasks.map((t) => `  ${`${t.task}:`.padEnd(9)}${t.done}/${t.total} done, ${t.active} active, ${t.waiting} waiting${t.pending ? `, ${t.pending} not queued yet` : ''}`) : []),
     `rate:      ${rate}`,
     `ETA:       ${queueEta(s)}`,
     `pyramid:   ${s.pyramid}`,

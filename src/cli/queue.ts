@@ -5,37 +5,55 @@ import { QUEUE_DEFAULTS as Q } from '../pipeline/defaults.js';
 import { isZarrOutput } from '../pipeline/volume-predict.js';
 import { parsePathMap, type PathMap } from '../queue/jobs.js';
 import { cancelJobset } from '../queue/status.js';
-import { submitPredict } from '../queue/submit.js';
+import { submitPredict, submitSegment, type SubmitResult } from '../queue/submit.js';
 import { startWorker, type WorkerEvent } from '../queue/worker.js';
 import { positiveInt } from './options.js';
 import { addPredictOptions } from './predict.js';
-import { volumeJobFrom } from './volume.js';
+import { addSegmentCommandOptions, givenSegmentOptions } from './segment.js';
+import { volumeJobFrom, volumeSegmentJobFrom } from './volume.js';
+import { isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
 
 const MS_PER_S = 1000;
 
 export function registerSubmit(program: Command): void {
   const submit = program.command('submit').description('turn a blockwise job into block jobs on a BullMQ/Redis queue (workers: emseg worker)');
   addPredictOptions(submit.command('predict')
-    .description('queue `emseg predict --out maps.zarr`: one job per block without a done marker; prints the job set id')
+    .description('queue `emseg predict --out maps.zarr`: one job per block without a done marker; prints the job set id'))
     .option('--redis <url>', Q.redis.help, Q.redis.value)
     .option('--attempts <n>', Q.attempts.help, positiveInt, Q.attempts.value)
-    .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value))
+    .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value)
     .action(async (o) => {
-      if (!isZarrOutput(o.out)) throw new EmsegError('invalid-option', '--out', 'queued prediction writes an OME-Zarr: the output path must end in .zarr');
-      if (o.shard) throw new EmsegError('invalid-option', '--shard', 'is for static splits without a queue; a queue hands blocks to workers itself');
-      const r = await submitPredict(volumeJobFrom(o, 'submit'), { redis: o.redis, attempts: o.attempts, backoffMs: o.backoff });
-      process.stderr.write(`${r.out}: ${r.total} blocks, ${r.done} already done; queued ${r.added} new, retried ${r.retried} failed, `
-        + `${r.queued} already queued${r.complete ? '; every block was done: pyramid built' : ''}\n`);
-      process.stdout.write(`${r.jobset}\n`);
+      refuseForQueue(o, isZarrOutput(o.out), 'queued prediction writes an OME-Zarr: the output path must end in .zarr');
+      report(await submitPredict(volumeJobFrom(o, 'submit'), submitOptions(o)));
     });
-  submit.command('segment')
-    .description('not supported: blockwise segmentation stitches across all blocks (run emseg segment on the finished maps)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new EmsegError('unsupported', 'submit segment', 'blockwise segmentation is not queued: its stitching pass needs every block of the maps. '
-        + 'Queue the prediction (emseg submit predict), then run emseg segment --pred maps.zarr --out cells.zarr on one machine');
+  addSegmentCommandOptions(submit.command('segment')
+    .description('queue `emseg segment --out cells.zarr`: pass 1 per block, then the stitching, then the relabelling, each queued when the one before is complete; prints the job set id'))
+    .option('--redis <url>', Q.redis.help, Q.redis.value)
+    .option('--attempts <n>', Q.attempts.help, positiveInt, Q.attempts.value)
+    .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value)
+    .action(async (o, command: Command) => {
+      refuseForQueue(o, isVolumeSegmentOutput(o.out), 'queued segmentation writes an OME-Zarr labels image: cells.zarr or IMAGE.zarr/labels/NAME');
+      if (o.wait) throw new EmsegError('invalid-option', '--wait', 'is for static shards; on a queue, each pass starts when the one before is complete');
+      report(await submitSegment(volumeSegmentJobFrom(o, givenSegmentOptions(o, command), 'submit'), submitOptions(o)));
     });
+}
+
+/** What a queued job cannot take: an output that is not blockwise, a static shard. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+function refuseForQueue(o: any, blockwise: boolean, why: string): void {
+  if (!blockwise) throw new EmsegError('invalid-option', '--out', why);
+  if (o.shard) throw new EmsegError('invalid-option', '--shard', 'is for static splits without a queue; a queue hands blocks to workers itself');
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+const submitOptions = (o: any) => ({ redis: o.redis as string, attempts: o.attempts as number, backoffMs: o.backoff as number });
+
+function report(r: SubmitResult): void {
+  const queued = r.started ? `queued the start of ${r.started} (it queues its blocks once prepared)`
+    : r.complete ? 'every block was done: finished (pyramid built)'
+      : `${r.total} blocks of ${r.task}, ${r.done} already done; queued ${r.added} new, retried ${r.retried} failed, ${r.queued} already queued`;
+  process.stderr.write(`${r.out}: ${queued}\n`);
+  process.stdout.write(`${r.jobset}\n`);
 }
 
 function collectMap(text: string, all: PathMap[] = []): PathMap[] {
@@ -68,7 +86,7 @@ function workerReporter(quiet: boolean, logSeconds: number): { report: (e: Worke
       } else if (e.type === 'failed') {
         failed++;
         say(`worker: ${e.jobset} ${e.where} failed attempt ${e.attempt}/${e.attempts}${e.final ? ' (final: reported as failed)' : ''}: ${e.message}`);
-      } else if (e.type === 'finished') say(`worker: ${e.jobset} complete (pyramid built)`);
+      } else if (e.type === 'finished') say(`worker: ${e.jobset} complete (every task finished, pyramid built)`);
       else say(`error: ${e.message}`);
     },
     stop() {

@@ -36,10 +36,9 @@ function probability(value: string): number {
   return p;
 }
 
-export function registerSegment(program: Command): void {
-  addVoxelSizeOptions(addSegmentOptions(program
-    .command('segment')
-    .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures')
+/** The flags of `emseg segment`; `emseg submit segment` takes the same ones. */
+export function addSegmentCommandOptions(cmd: Command): Command {
+  return addVoxelSizeOptions(addSegmentOptions(cmd
     .requiredOption('--pred <path>', 'membrane maps (ISBI format: 1 = non-membrane), e.g. from emseg predict, whose TIFF and .zarr maps carry the model\'s tuned watershed options (used for the flags not given); with a .zarr output any map volume (maps.zarr: also its polarity)')
     .requiredOption('--out <path>', 'label stack: a .tif file (multi-page uint32), a folder of .tif slices, or an OME-Zarr labels image (blockwise, stitched): cells.zarr, or IMAGE.zarr/labels/NAME inside an OME-Zarr image')
     .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity (default: the polarity the maps record, as emseg predict writes it; else ISBI)')
@@ -54,7 +53,13 @@ export function registerSegment(program: Command): void {
     .option('--foreign-image', 'IMAGE.zarr/labels/NAME outputs: allow adding labels to an OME-Zarr image emseg did not write')
     .option(...ALLOW_MISSING_CHUNKS)))
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
-    .option('--quiet', 'no progress bar')
+    .option('--quiet', 'no progress bar');
+}
+
+export function registerSegment(program: Command): void {
+  addSegmentCommandOptions(program
+    .command('segment')
+    .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures'))
     .action(async (o, command: Command) => {
       // Maps may carry the model's tuned options: only the flags given on the command line override them.
       const given = givenSegmentOptions(o, command);

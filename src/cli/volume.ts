@@ -3,9 +3,10 @@ import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { parseVec3 } from '../io/formats/volume.js';
 import { parseShard } from '../pipeline/blocks.js';
-import type { BlockFailure, BlocksOutcome } from '../pipeline/markers.js';
+import type { BlockFailure } from '../pipeline/markers.js';
+import type { TaskOutcome } from '../pipeline/engine/run.js';
 import { runVolumePredict, type MapDtype, type VolumePredictJob } from '../pipeline/volume-predict.js';
-import { runVolumeSegment } from '../pipeline/volume-segment.js';
+import { runVolumeSegment, type VolumeSegmentJob } from '../pipeline/volume-segment.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { ALLOW_MISSING_CHUNKS } from './options.js';
 import { barFactory } from './progress.js';
@@ -68,24 +69,28 @@ export function volumeJobFrom(o: any, command = 'predict'): VolumePredictJob {
 export async function predictVolume(o: any): Promise<void> {
   const r = await runVolumePredict(volumeJobFrom(o), barFactory(o.quiet ?? false));
   const rate = r.seconds > 0 ? r.voxels / r.seconds : 0;
-  process.stdout.write(`computed ${r.computed} skipped ${r.skipped} failed ${r.failed.length} of ${r.plan.blocks.length} blocks` +
+  process.stdout.write(`computed ${r.computed} skipped ${r.skipped} failed ${r.failed.length} of ${r.plan.count} blocks` +
     ` (${(rate / 1e6).toFixed(2)} M voxels/s); ${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`);
   reportFailures(r.out, r.failed);
 }
 
-const passLine = (name: string, o: BlocksOutcome) => `${name}: computed ${o.computed} skipped ${o.skipped} failed ${o.failed.length}`;
+const passLine = (name: string, o: TaskOutcome) => `${name}: computed ${o.computed} skipped ${o.skipped} failed ${o.failed.length}`;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+export function volumeSegmentJobFrom(o: any, options: Partial<SegmentOptions>, command = 'segment'): VolumeSegmentJob {
+  if (o.images || o.pictures) throw new EmsegError('invalid-option', o.pictures ? '--pictures' : '--images', 'pictures are drawn for stack outputs only; open the labels image in napari or Neuroglancer');
+  return { pred: o.pred, out: o.out, membraneProb: o.membraneProb, predIsMap: o.predIsMap ?? false, options, block: o.block, halo: o.halo,
+    notice: (line) => process.stderr.write(`emseg ${command}: ${line}\n`),
+    overwrite: o.overwrite ?? false, shard: o.shard, restart: o.restart ?? false, foreignImage: o.foreignImage ?? false, wait: o.wait ?? false,
+    allowMissingChunks: o.allowMissingChunks ?? false, voxelSize: o.voxelSize, unit: o.unit };
+}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
 export async function segmentVolume(o: any, options: Partial<SegmentOptions>): Promise<void> {
-  if (o.images || o.pictures) throw new EmsegError('invalid-option', o.pictures ? '--pictures' : '--images', 'pictures are drawn for stack outputs only; open the labels image in napari or Neuroglancer');
-  const r = await runVolumeSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb, predIsMap: o.predIsMap ?? false, options, block: o.block, halo: o.halo,
-    notice: (line) => process.stderr.write(`emseg segment: ${line}\n`),
-    overwrite: o.overwrite ?? false, shard: o.shard, restart: o.restart ?? false, foreignImage: o.foreignImage ?? false, wait: o.wait ?? false,
-    allowMissingChunks: o.allowMissingChunks ?? false, voxelSize: o.voxelSize, unit: o.unit },
-  barFactory(o.quiet ?? false));
+  const r = await runVolumeSegment(volumeSegmentJobFrom(o, options), barFactory(o.quiet ?? false));
   const stitch = r.stitch === 'waiting' ? 'stitch: waiting (pass 1 of other blocks is not done; rerun this command once every shard has segmented)'
     : `stitch: ${r.stitch} (${r.cells} cells, ${r.joined} joined across block borders)`;
-  process.stdout.write(`${passLine('segment', r.segmented)}; ${stitch}; ${passLine('relabel', r.relabelled)}; of ${r.plan.blocks.length} blocks; ` +
+  process.stdout.write(`${passLine('segment', r.segmented)}; ${stitch}; ${passLine('relabel', r.relabelled)}; of ${r.plan.count} blocks; ` +
     `${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`);
   reportFailures(r.out, r.failed);
 }

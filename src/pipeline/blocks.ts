@@ -30,7 +30,13 @@ export interface BlockPlan {
   align: Vec3;
   /** Blocks along z, y, x. */
   grid: Vec3;
-  blocks: Block[];
+  /** Number of blocks (grid z * y * x). */
+  count: number;
+  /**
+   * Block `index` (raster order), computed on demand: a plan never holds its blocks, so a volume of millions of
+   * blocks costs nothing to plan (see eachBlock).
+   */
+  at(index: number): Block;
   /** Hash of shape, block, halo and align: two plans with the same id cut the volume identically. */
   id: string;
 }
@@ -71,13 +77,26 @@ export function planBlocks(shape: Vec3, block: Vec3, halo: Vec3 = [0, 0, 0], ali
     }
   }
   const grid = [0, 1, 2].map((a) => Math.ceil(shape[a]! / block[a]!)) as unknown as Vec3;
-  const blocks: Block[] = [];
-  for (let z = 0; z < grid[0]; z++) {
-    for (let y = 0; y < grid[1]; y++) {
-      for (let x = 0; x < grid[2]; x++) blocks.push(makeBlock(blocks.length, [z, y, x], shape, block, halo));
+  const count = grid[0] * grid[1] * grid[2];
+  const at = (index: number): Block => {
+    if (!Number.isInteger(index) || index < 0 || index >= count) {
+      throw new EmsegError('mismatch', 'block', `index ${index} is not in the plan of ${count} blocks`);
     }
-  }
-  return { shape, block, halo, align, grid, blocks, id: planId(shape, block, halo, align) };
+    const g: Vec3 = [Math.floor(index / (grid[1] * grid[2])), Math.floor(index / grid[2]) % grid[1], index % grid[2]];
+    return makeBlock(index, g, shape, block, halo);
+  };
+  return { shape, block, halo, align, grid, count, at, id: planId(shape, block, halo, align) };
+}
+
+/** The plan's blocks with index in [first, end), in raster order, made one at a time. */
+export function* eachBlock(plan: BlockPlan, first = 0, end = plan.count): Generator<Block> {
+  for (let i = first; i < end; i++) yield plan.at(i);
+}
+
+/** The block at grid position `g`, or undefined outside the grid. */
+export function blockAtGrid(plan: BlockPlan, g: readonly number[]): Block | undefined {
+  if (g.length !== 3 || g.some((v, a) => !Number.isInteger(v) || v < 0 || v >= plan.grid[a]!)) return undefined;
+  return plan.at((g[0]! * plan.grid[1] + g[1]!) * plan.grid[2] + g[2]!);
 }
 
 function makeBlock(index: number, g: Vec3, shape: Vec3, block: Vec3, halo: Vec3): Block {
@@ -145,16 +164,18 @@ export function parseShard(text: string, flag = '--shard'): Shard {
  * read less than round-robin would); together the n shards own every block exactly once.
  */
 export function inShard(shard: Shard, total: number): (block: Block) => boolean {
-  const first = Math.floor((shard.index * total) / shard.count);
-  const end = Math.floor(((shard.index + 1) * total) / shard.count);
+  const { first, end } = shardRange(shard, total);
   return (b) => b.index >= first && b.index < end;
 }
 
-export function shardBlocks(plan: BlockPlan, shard: Shard): Block[] {
-  return plan.blocks.filter(inShard(shard, plan.blocks.length));
+/** The block indices [first, end) shard i of n owns. */
+export function shardRange(shard: Shard, total: number): { first: number; end: number } {
+  return { first: Math.floor((shard.index * total) / shard.count), end: Math.floor(((shard.index + 1) * total) / shard.count) };
 }
 
-/** Blocks whose write region lies in the given z range (a band of sections), for streaming by z. */
-export function blocksInBand(plan: BlockPlan, z0: number, z1: number): Block[] {
-  return plan.blocks.filter((b) => b.write.start[0] >= z0 && b.write.end[0] <= z1);
+/** The blocks of a shard (every block without one), made lazily. */
+export function shardBlocks(plan: BlockPlan, shard?: Shard): Generator<Block> {
+  if (!shard) return eachBlock(plan);
+  const { first, end } = shardRange(shard, plan.count);
+  return eachBlock(plan, first, end);
 }

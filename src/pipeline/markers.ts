@@ -19,7 +19,7 @@ import { lastingError, worthRetrying, type EmsegIoError } from '../io/errors.js'
 import type { VolumeReader } from '../io/formats/volume.js';
 import { RECORDS_DIR } from '../io/volume-output.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { planBlocks } from './blocks.js';
+import { blockAtGrid, planBlocks } from './blocks.js';
 import { isStalled } from './progress.js';
 import type { Block, BlockPlan } from './blocks.js';
 
@@ -217,15 +217,20 @@ function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPl
   };
 }
 
+/** The block a marker file names (`z.y.x.done.json`), or undefined for another file or a block outside the plan. */
+function blockOfMarker(plan: BlockPlan, name: string): Block | undefined {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(done|failed)\.json$/.exec(name);
+  return m ? blockAtGrid(plan, [Number(m[1]), Number(m[2]), Number(m[3])]) : undefined;
+}
+
 /** Done (valid for this run), failed (this run's records) and remaining blocks, with an ETA from the done times. */
 async function countMarkers(blocksDir: string, plan: BlockPlan, run: string, valid: (b: Block, rec: DoneRecord | undefined) => Promise<boolean>): Promise<RunStatus> {
   const names = await readdir(blocksDir).catch(() => [] as string[]);
-  const byName = new Map(plan.blocks.map((b) => [markerName(b), b]));
   let done = 0;
   const times: number[] = [];
   const failed: BlockFailure[] = [];
   for (const name of names) {
-    const b = byName.get(name.replace(/\.(done|failed)\.json$/, ''));
+    const b = blockOfMarker(plan, name);
     if (!b) continue;
     if (name.endsWith(DONE_SUFFIX)) {
       const rec = await readRecord<DoneRecord>(join(blocksDir, name));
@@ -238,8 +243,8 @@ async function countMarkers(blocksDir: string, plan: BlockPlan, run: string, val
       if (rec?.run === run) failed.push(rec);
     }
   }
-  const remaining = plan.blocks.length - done;
-  const status: RunStatus = { total: plan.blocks.length, done, failed, remaining };
+  const remaining = plan.count - done;
+  const status: RunStatus = { total: plan.count, done, failed, remaining };
   times.sort((a, b) => a - b);
   const last = times[times.length - 1] ?? -Infinity;
   status.stoppedBy = failed.filter((f) => !worthRetrying(f) && Date.parse(f.time) >= last).sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0];
@@ -269,69 +274,9 @@ export async function readRunStatus(outDir: string): Promise<RunStatus & { layou
 /** Attempts per block before it is recorded as failed (a transient read error gets two more tries). */
 export const DEFAULT_BLOCK_ATTEMPTS = 3;
 
-export interface BlocksOutcome {
-  /** Blocks computed now. */
-  computed: number;
-  /** Blocks skipped because a valid done marker said so. */
-  skipped: number;
-  /** Blocks that failed every attempt (recorded with markFailed, never marked done). */
-  failed: BlockFailure[];
-}
-
-/**
- * Runs `work` on every block not yet done, one after another: `work` writes the block's output and returns the
- * chunk files it wrote; the block is marked done only after it returns. A block that throws is retried up to
- * `attempts` times, then recorded as failed with its coordinates and skipped; the caller reports the failures
- * and exits non-zero. An error no retry fixes (worthRetrying: a full disk, a read-only file system, a refused
- * permission) is not retried and stops the run at once: every block after it would fail the same way. (A loop that
- * overlaps reading, compute and writing uses isDone/markDone/markFailed and stopRun itself.)
- */
-export async function runBlocks(
-  blocks: readonly Block[],
-  markers: MarkerStore,
-  work: (block: Block, attempt: number) => Promise<readonly string[]>,
-  options: { attempts?: number; onBlock?: (finished: number, total: number) => void; onRetry?: RetryReporter } = {},
-): Promise<BlocksOutcome> {
-  const attempts = options.attempts ?? DEFAULT_BLOCK_ATTEMPTS;
-  const outcome: BlocksOutcome = { computed: 0, skipped: 0, failed: [] };
-  let finished = 0;
-  for (const b of blocks) {
-    if (await markers.isDone(b)) outcome.skipped++;
-    else {
-      const failure = await tryBlock(b, markers, work, attempts, options.onRetry);
-      if (!failure) outcome.computed++;
-      else {
-        await markers.markFailed(b, failure.error, attempts);
-        const code = failure.error instanceof EmsegError ? failure.error.code : 'failed';
-        outcome.failed.push({ index: b.index, grid: b.grid, write: b.write, code, message: describeError(failure.error), attempts, time: new Date().toISOString() });
-      }
-    }
-    options.onBlock?.(++finished, blocks.length);
-  }
-  return outcome;
-}
-
-/** Told of each failed attempt that will be retried (the last one is reported as the block's failure instead). */
-export type RetryReporter = (block: Block, attempt: number, attempts: number, error: unknown) => void;
-
-/** The notice line of a retried block (both block loops say it the same way). */
+/** The notice line of a retried block. */
 export function retryNotice(b: Block, attempt: number, attempts: number, error: unknown): string {
   return `block [${b.grid.join(',')}] attempt ${attempt}/${attempts} failed (${describeError(error)}); retrying`;
-}
-
-/** Runs and marks one block, up to `attempts` times: undefined once it is done, else the last attempt's error. */
-async function tryBlock(b: Block, markers: MarkerStore, work: (block: Block, attempt: number) => Promise<readonly string[]>,
-  attempts: number, onRetry?: RetryReporter): Promise<{ error: unknown } | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await markers.markDone(b, await work(b, attempt));
-      return undefined;
-    } catch (err) {
-      if (!worthRetrying(err)) throw await stopRun(markers, b, err, attempt);
-      if (attempt >= attempts) return { error: err };
-      onRetry?.(b, attempt, attempts, err);
-    }
-  }
 }
 
 /**

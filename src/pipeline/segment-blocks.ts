@@ -104,13 +104,18 @@ export function cropLabels(src: Uint32Array, from: Region, inside: Region): Uint
 /** The box of a block's border record: its write region grown by `near`, inside its read region. */
 export const ringBox = (b: Block, near: number) => intersect(grownYX(b.write, near), b.read);
 
+/** What pass 1 computes for a block: its voxels' provisional labels and its border record. */
+export interface SegmentedBlock {
+  owned: Uint32Array;
+  ring: Uint32Array;
+  record: BlockRecord;
+}
+
 /**
- * Pass 1 for one block: segments every section of its read region, numbers the segments that reach its own
- * voxels 1..count, writes those voxels' provisional labels and the border record; returns the files written
- * (for the done marker).
+ * Pass 1 for one block: segments every section of its read region (`data`) and numbers the segments that reach
+ * its own voxels 1..count.
  */
-export async function segmentBlock(c: SegmentContext, b: Block): Promise<string[]> {
-  const data = await c.reader.readRegion(b.read);
+export function segmentBlock(c: SegmentContext, b: Block, data: StackData): SegmentedBlock {
   const [bz, rh, rw] = regionShape(b.read);
   const [, wh, ww] = regionShape(b.write);
   const [oy, ox] = [b.write.start[1] - b.read.start[1], b.write.start[2] - b.read.start[2]];
@@ -134,10 +139,14 @@ export async function segmentBlock(c: SegmentContext, b: Block): Promise<string[
     }
     fillRing(ring.subarray(z * gh * gw, (z + 1) * gh * gw), seg, ids, b, box, c.near);
   }
-  await c.provisional.writeRegion(b.write, owned);
-  const record: BlockRecord = { count, box };
-  writeFileAtomic(ringPath(c.recordDir, b), gzipSync(new Uint8Array(ring.buffer, ring.byteOffset, ring.byteLength), { level: RING_GZIP_LEVEL }));
-  writeFileAtomic(recordPath(c.recordDir, b), JSON.stringify(record));
+  return { owned, ring, record: { count, box } };
+}
+
+/** Writes a block's provisional labels and border record; returns the files written (for the done marker). */
+export async function storeSegmentedBlock(c: SegmentContext, b: Block, s: SegmentedBlock): Promise<string[]> {
+  await c.provisional.writeRegion(b.write, s.owned);
+  writeFileAtomic(ringPath(c.recordDir, b), gzipSync(new Uint8Array(s.ring.buffer, s.ring.byteOffset, s.ring.byteLength), { level: RING_GZIP_LEVEL }));
+  writeFileAtomic(recordPath(c.recordDir, b), JSON.stringify(s.record));
   return [...c.provisional.chunkFiles(b.write), ringPath(c.recordDir, b), recordPath(c.recordDir, b)];
 }
 

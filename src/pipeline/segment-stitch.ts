@@ -16,7 +16,7 @@ import { EmsegError, describeError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { UnionFind, mutualBestMatches } from '../segment/stitch.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import type { Block, BlockPlan } from './blocks.js';
+import { blockAtGrid, eachBlock, type Block, type BlockPlan } from './blocks.js';
 import type { ProgressFactory } from './progress.js';
 import { MAX_LABEL, cropLabels, intersect, isEmpty, readBlockLabels, type BlockLabels } from './segment-blocks.js';
 
@@ -69,8 +69,8 @@ function joinPair(sets: UnionFind, a: BlockLabels, offA: number, b: BlockLabels,
 
 /** Offsets of every block from the pass-1 records (counts only). */
 async function blockOffsets(plan: BlockPlan, recordDir: string, near: number): Promise<Float64Array> {
-  const offsets = new Float64Array(plan.blocks.length + 1);
-  for (const b of plan.blocks) {
+  const offsets = new Float64Array(plan.count + 1);
+  for (const b of eachBlock(plan)) {
     const count = (await readBlockLabels(recordDir, b, near)).count;
     offsets[b.index + 1] = offsets[b.index]! + count;
   }
@@ -83,19 +83,15 @@ async function blockOffsets(plan: BlockPlan, recordDir: string, near: number): P
  */
 export async function computeStitch(plan: BlockPlan, recordDir: string, near: number, dir: string, run: string, progress: ProgressFactory): Promise<StitchRecord> {
   const offsets = await blockOffsets(plan, recordDir, near);
-  const segments = offsets[plan.blocks.length]!;
+  const segments = offsets[plan.count]!;
   if (segments > MAX_LABEL) throw new EmsegError('too-large', dir, `${segments} block segments exceed the uint32 ids of the labels image (${MAX_LABEL}); use larger blocks`);
   const sets = new UnionFind();
   sets.grow(segments);
-  const [, gy, gx] = plan.grid;
-  const at = (b: Block, dy: number, dx: number) => {
-    const [y, x] = [b.grid[1] + dy, b.grid[2] + dx];
-    return y < 0 || x < 0 || x >= gx ? undefined : plan.blocks[(b.grid[0] * gy + y) * gx + x];
-  };
+  const at = (b: Block, dy: number, dx: number) => blockAtGrid(plan, [b.grid[0], b.grid[1] + dy, b.grid[2] + dx]);
   let joined = 0;
-  const bar = progress('stitch', plan.blocks.length, '');
+  const bar = progress('stitch', plan.count, '');
   try {
-    for (const b of plan.blocks) {
+    for (const b of eachBlock(plan)) {
       const here = await readBlockLabels(recordDir, b, near);
       for (const [dy, dx] of EARLIER) {
         const n = at(b, dy, dx);
@@ -111,7 +107,7 @@ export async function computeStitch(plan: BlockPlan, recordDir: string, near: nu
   const f = stitchFiles(dir);
   writeFileAtomic(f.offsets, new Uint8Array(offsets.buffer));
   writeFileAtomic(f.relabel, new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
-  const rec: StitchRecord = { version: STITCH_VERSION, run, blocks: plan.blocks.length, segments, cells, joined,
+  const rec: StitchRecord = { version: STITCH_VERSION, run, blocks: plan.count, segments, cells, joined,
     sizes: { offsets: offsets.byteLength, relabel: table.byteLength } };
   writeFileAtomic(f.record, JSON.stringify(rec, null, 2));
   return rec;

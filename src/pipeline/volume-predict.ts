@@ -12,12 +12,12 @@
  * Intensities are mapped per volume, never per block (a block's min-max would depend on the block size): the
  * dtype rule or a fixed range; per-section statistics (min-max, percentiles) are refused for volumes.
  *
- * Reading, compute and writing overlap: the next block's read is in flight while the current block computes, and
- * a block's write (then its done marker) runs while the next one computes.
+ * The prediction is one block task (engine/task.ts): the engine's runner overlaps reading, compute and writing,
+ * retries failed blocks, and runs the same task in-process, by shard and from the queue.
  */
 import { join, resolve } from 'node:path';
 import { createBackend } from '../backend/index.js';
-import { EmsegError, describeError } from '../errors.js';
+import { EmsegError } from '../errors.js';
 import { checkFinite, formatIntensity, type IntensityMapping, type IntensitySpec } from '../image/intensity.js';
 import { neighbourSections, reflect } from '../image/mirror.js';
 import type { SectionSource } from '../infer/section.js';
@@ -25,20 +25,19 @@ import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
 import { commonStride } from '../infer/tiling.js';
 import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
-import { missingChunksNotice, readAhead, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
+import { missingChunksNotice, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
 import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { recordedPath } from '../util/paths.js';
-import { worthRetrying } from '../io/errors.js';
 import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../image/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
-import { alignBlock, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
+import { alignBlock, planBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
 import { mapsRecord } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
-import {
-  DEFAULT_BLOCK_ATTEMPTS, digest, digestFiles, openMarkers, retryNotice, stopRun, volumeFingerprint, type BlockFailure, type MarkerStore,
-} from './markers.js';
+import { digest, digestFiles, openMarkers, volumeFingerprint, type BlockFailure, type MarkerStore } from './markers.js';
+import { DEFAULT_READ_AHEAD, runJob } from './engine/run.js';
+import { jobsetOf, type BlockTask, type TaskJob } from './engine/task.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 /** Default block edge in y and x (rounded down to the stride): ~1 M voxels per section of a block. */
@@ -46,8 +45,10 @@ export const DEFAULT_BLOCK_EDGE = 1024;
 /** Sections per block by default: 2-D networks gain nothing from deeper blocks, and chunks stay small. */
 export const DEFAULT_BLOCK_DEPTH = 1;
 const UINT8_MAX = 255;
-/** Blocks whose buffers are alive at once: one computing, one read ahead or being written. */
-const IN_FLIGHT = 2;
+/** Inputs alive at once (engine/run.ts): the block computing and those read ahead. */
+const INPUTS_IN_FLIGHT = 1 + DEFAULT_READ_AHEAD;
+/** Maps alive at once: one being computed, one being written. */
+const MAPS_IN_FLIGHT = 2;
 
 export type MapDtype = 'uint8' | 'float32';
 
@@ -263,23 +264,16 @@ function checkJob(job: VolumePredictJob, reader: VolumeReader): void {
 }
 
 /**
- * An opened blockwise prediction: everything a block needs (predictor, reader, writer, markers), built exactly
- * the same way by the single-process run, a `--shard` and a queue worker, so all three compute the same bytes.
+ * An opened blockwise prediction: one task (predict, then the pyramid as its finish) with everything a block needs
+ * (predictor, reader, writer, markers), built exactly the same way by the single-process run, a `--shard` and a
+ * queue worker, so all three compute the same bytes.
  */
-export interface VolumePredictRun {
+export interface VolumePredictRun extends TaskJob {
   job: VolumePredictJob;
   plan: BlockPlan;
   writer: OmeZarrWriter;
   markers: MarkerStore;
   engine: Engine;
-  close(): Promise<void>;
-}
-
-/** Milliseconds one block spent reading its input, computing its map, and writing it (chunks, then marker). */
-export interface BlockTiming {
-  readMs: number;
-  computeMs: number;
-  writeMs: number;
 }
 
 /**
@@ -303,8 +297,8 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     const { radius } = predictor;
     const plan = planBlocks(reader.shape, block, [radius, margin, margin], [1, stride, stride]);
     // Two read regions (current and prefetched), the block's map being filled and the one being written.
-    const readBytes = IN_FLIGHT * voxelCount([block[0] + 2 * radius, block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_PER_SAMPLE[reader.dtype];
-    const mapBytes = IN_FLIGHT * voxelCount(block) * BYTES_PER_SAMPLE[job.dtype];
+    const readBytes = INPUTS_IN_FLIGHT * voxelCount([block[0] + 2 * radius, block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_PER_SAMPLE[reader.dtype];
+    const mapBytes = MAPS_IN_FLIGHT * voxelCount(block) * BYTES_PER_SAMPLE[job.dtype];
     checkPredictionMemory(models.map((m) => m.spec), job.tile, block[1], block[2], readBytes + mapBytes, '--block');
     const polarity: MembranePolarity = job.membraneProb ? 'membrane-high' : 'membrane-low';
     const voxel = chooseVoxelSize(reader.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, reader.path, job.notice);
@@ -320,39 +314,26 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     const input = (b: Block) => inputRegion(b, block, margin, reader.shape, radius);
     const floatInUnitRange = reader.dtype === 'float32' && (intensity.spec.kind === 'auto' || intensity.spec.kind === 'dtype');
     const engine: Engine = { predictor, block, input, floatInUnitRange, mapping, reader, job };
-    return { job, plan, writer, markers, engine, close: () => reader.close() };
+    const task: BlockTask<StackData, StackData> = {
+      name: 'predict', plan, markers, upstream: [],
+      read: (b) => reader.readRegion(input(b)),
+      compute: (b, data) => computeBlock(engine, b, data),
+      write: async (b, map) => {
+        await writer.writeRegion(b.write, map);
+        return writer.chunkFiles(b.write);
+      },
+      finish: () => writer.buildPyramid(),
+    };
+    return { kind: 'predict', out: job.out, tasks: [task], jobset: jobsetOf(markers), notice: job.notice, job, plan, writer, markers, engine,
+      close: async () => {
+        const missing = missingChunksNotice(reader);
+        if (missing) job.notice?.(missing);
+        await reader.close();
+      } };
   } catch (err) {
     await reader.close();
     throw err;
   }
-}
-
-/** Writes a computed block's map, then (only once its chunks are on disk) its done marker. */
-async function storeBlock(run: VolumePredictRun, b: Block, map: StackData): Promise<void> {
-  await run.writer.writeRegion(b.write, map);
-  await run.markers.markDone(b, run.writer.chunkFiles(b.write));
-}
-
-/**
- * Reads, computes and writes one block, then marks it done: the one unit of work of every blockwise prediction
- * (the overlapped loop below runs the same computeBlock and storeBlock, with the read of the next block ahead).
- */
-export async function predictBlock(run: VolumePredictRun, b: Block): Promise<BlockTiming> {
-  const t0 = performance.now();
-  const data = await run.engine.reader.readRegion(run.engine.input(b));
-  const t1 = performance.now();
-  const map = computeBlock(run.engine, b, data);
-  const t2 = performance.now();
-  await storeBlock(run, b, map);
-  return { readMs: t1 - t0, computeMs: t2 - t1, writeMs: performance.now() - t2 };
-}
-
-/** Builds the pyramid when every block of the plan is done (by anyone); true when the output is complete. */
-export async function finishVolumePredict(run: VolumePredictRun): Promise<boolean> {
-  const status = await run.markers.status();
-  if (status.remaining !== 0) return false;
-  await run.writer.buildPyramid();
-  return true;
 }
 
 /** Predicts a volume block by block into an OME-Zarr map; resumable (done markers) and shardable. */
@@ -360,97 +341,10 @@ export async function runVolumePredict(job: VolumePredictJob, progress: Progress
   const started = Date.now();
   const run = await openVolumePredict(job);
   try {
-    const mine = job.shard ? shardBlocks(run.plan, job.shard) : run.plan.blocks;
-    const outcome = await pipeline(run, mine, progress);
-    const complete = await finishVolumePredict(run);
-    return { out: job.out, plan: run.plan, ...outcome, complete, seconds: (Date.now() - started) / 1000 };
+    const r = await runJob(run, { shard: job.shard, attempts: job.attempts, progress });
+    const done = r.tasks.get('predict') ?? { computed: 0, skipped: 0, failed: [], voxels: 0 };
+    return { out: job.out, plan: run.plan, ...done, complete: r.complete, seconds: (Date.now() - started) / 1000 };
   } finally {
-    const missing = missingChunksNotice(run.engine.reader);
-    if (missing) job.notice?.(missing);
     await run.close();
   }
-}
-
-interface Outcome {
-  computed: number;
-  skipped: number;
-  failed: BlockFailure[];
-  voxels: number;
-}
-
-/**
- * Runs the blocks not yet done with reading, compute and writing overlapped. A block whose read, compute or
- * write fails is retried from its read (up to `attempts` in all), then recorded as failed and never marked done.
- * An error no retry fixes (worthRetrying: disk full, read-only file system, permission denied) stops the run at
- * once, with that error: the blocks after it would only fail the same way.
- */
-async function pipeline(run: VolumePredictRun, blocks: readonly Block[], progress: ProgressFactory): Promise<Outcome> {
-  const { engine: e, markers } = run;
-  const todo: Block[] = [];
-  let skipped = 0;
-  for (const b of blocks) if (await markers.isDone(b)) skipped++; else todo.push(b);
-  const attempts = e.job.attempts ?? DEFAULT_BLOCK_ATTEMPTS;
-  const outcome: Outcome = { computed: 0, skipped, failed: [], voxels: 0 };
-  const bar = progress('predict', todo.length, 'block {block}');
-  const read = (b: Block) => readAhead(e.reader, e.input(b));
-  const finish = async (b: Block, ok: boolean, error?: unknown) => {
-    if (ok) {
-      outcome.computed++;
-      outcome.voxels += voxelCount(regionShape(b.write));
-    } else {
-      await markers.markFailed(b, error, attempts);
-      outcome.failed.push(blockFailure(b, error, attempts));
-    }
-    bar.update(outcome.computed + outcome.failed.length, { block: b.grid.join(',') });
-  };
-  // A failed first try is retried from a fresh read, `attempts - 1` more times, keeping the last error.
-  const retry = async (b: Block, error: unknown): Promise<void> => {
-    let lastError = error;
-    for (let attempt = 1; ; attempt++) {
-      if (!worthRetrying(lastError)) throw await stopRun(markers, b, lastError, attempt);
-      if (attempt >= attempts) return finish(b, false, lastError);
-      e.job.notice?.(retryNotice(b, attempt, attempts, lastError));
-      try {
-        await predictBlock(run, b);
-        return finish(b, true);
-      } catch (err) {
-        lastError = err;
-      }
-    }
-  };
-  // The write of block i runs while block i + 1 computes; an error that stops the run is kept here (a rejected
-  // promise nobody awaits yet would end the process) and thrown before the next block starts.
-  let stop: { error: unknown } | undefined;
-  let pending: Promise<void> = Promise.resolve();
-  let next = todo.length > 0 ? read(todo[0]!) : undefined;
-  try {
-    for (let i = 0; i < todo.length && !stop; i++) {
-      const b = todo[i]!;
-      const input = next!;
-      next = i + 1 < todo.length ? read(todo[i + 1]!) : undefined;
-      let map: StackData | undefined;
-      let error: unknown;
-      try {
-        map = computeBlock(e, b, await input);
-      } catch (err) {
-        error = err;
-      }
-      await pending;
-      if (stop) break;
-      pending = (map ? storeBlock(run, b, map).then(() => finish(b, true), (err) => retry(b, err)) : retry(b, error))
-        .catch((err: unknown) => { stop = { error: err }; });
-    }
-    await pending;
-  } finally {
-    next?.catch(() => undefined); // a read ahead for a block that will not run now
-    bar.stop();
-  }
-  if (stop) throw stop.error;
-  return outcome;
-}
-
-/** The record of a block that failed every attempt (as markFailed stores it). */
-export function blockFailure(b: Block, error: unknown, attempts: number): BlockFailure {
-  const code = error instanceof EmsegError ? error.code : 'failed';
-  return { index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() };
 }

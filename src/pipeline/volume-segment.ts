@@ -19,20 +19,21 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { createLabelsImage, createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
-import { missingChunksNotice, type Vec3, type VolumeReader } from '../io/formats/volume.js';
+import { missingChunksNotice, type StackData, type Vec3, type VolumeReader } from '../io/formats/volume.js';
 import { recordedAsMap, volumeSpread } from '../io/plausibility.js';
 import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
 import { chooseVoxelSize, type VoxelSize } from '../io/voxel-size.js';
 import type { SegmentOptions } from '../segment/index.js';
-import { planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
+import { planBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
 import { mapSegmentOptions, recordedPolarity } from './close-gaps.js';
-import { MARKER_DIR, digest, openMarkers, readRunStatus, retryNotice, runBlocks, volumeFingerprint, type BlockFailure, type BlocksOutcome, type MarkerStore, type RunStatus } from './markers.js';
+import { MARKER_DIR, digest, openMarkers, readRunStatus, volumeFingerprint, type BlockFailure, type MarkerStore, type RunStatus } from './markers.js';
+import { runJob, type TaskOutcome } from './engine/run.js';
+import { jobsetOf, type BlockTask, type TaskJob } from './engine/task.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
-import { segmentBlock, type SegmentContext } from './segment-blocks.js';
+import { segmentBlock, storeSegmentedBlock, type SegmentContext, type SegmentedBlock } from './segment-blocks.js';
 import { blockTable, computeStitch, readStitch, stitchFiles, type StitchRecord } from './segment-stitch.js';
 
 /** Default block edge in y and x. */
@@ -41,8 +42,6 @@ export const DEFAULT_SEGMENT_BLOCK_EDGE = 1024;
 export const DEFAULT_SEGMENT_HALO = 128;
 /** The work folder of passes 1 and 2, inside the output's marker folder (hidden from Zarr readers). */
 export const SEGMENT_WORK_DIR = 'segment';
-/** How often a shard started with `wait` looks at the other shards' pass-1 markers. */
-export const WAIT_POLL_MS = 10_000;
 /** Bumped when the meaning of the pass-1 records changes, so old records are not reused. */
 const SEGMENT_FORMAT = 'emseg-segment-blocks-1';
 
@@ -89,8 +88,8 @@ export interface VolumeSegmentResult {
   out: string;
   plan: BlockPlan;
   /** Pass 1 and pass 3 of this process's blocks (its shard). */
-  segmented: BlocksOutcome;
-  relabelled: BlocksOutcome;
+  segmented: TaskOutcome;
+  relabelled: TaskOutcome;
   /** Whether this process computed the stitching, found it done, or could not yet (pass 1 unfinished). */
   stitch: 'computed' | 'found' | 'waiting';
   /** Every block of pass 3 is done and the pyramid is built. */
@@ -101,7 +100,7 @@ export interface VolumeSegmentResult {
   failed: BlockFailure[];
 }
 
-const NOTHING: BlocksOutcome = { computed: 0, skipped: 0, failed: [] };
+const NOTHING: TaskOutcome = { computed: 0, skipped: 0, failed: [], voxels: 0 };
 
 /** `IMAGE/labels/NAME` (an existing OME-Zarr group IMAGE): labels go inside that image. */
 export function labelsTarget(out: string): { image: string; name: string } | undefined {
@@ -159,20 +158,25 @@ async function createOutput(job: VolumeSegmentJob, reader: VolumeReader, options
     name: basename(job.out).replace(/\.zarr$/i, '') || 'cells', voxelSize: voxel?.size, unit: voxel?.unit, extra }, mode);
 }
 
-interface Run {
+/** An opened blockwise segmentation: pass 1 ('segment') and pass 3 ('relabel', whose prepare is the stitching). */
+export interface VolumeSegmentRun extends TaskJob {
   job: VolumeSegmentJob;
   plan: BlockPlan;
   writer: OmeZarrWriter;
   final: MarkerStore;
   first: MarkerStore;
   context: SegmentContext;
+  /** The work folder of passes 1 and 2. */
   work: string;
   runId: string;
-  mine: Block[];
+  /** Whether the stitching was computed by this process or found (set by the relabel task's prepare). */
+  stitch: 'computed' | 'found';
+  /** Progress of the stitching. */
+  progress: ProgressFactory;
 }
 
 /** Opens the output, both passes' markers and the provisional labels; refuses a changed run unless restart. */
-async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run> {
+async function openRun(job: VolumeSegmentJob, reader: VolumeReader, progress: ProgressFactory): Promise<VolumeSegmentRun> {
   const [, h, w] = reader.shape;
   const block = job.block ?? [1, Math.min(DEFAULT_SEGMENT_BLOCK_EDGE, h), Math.min(DEFAULT_SEGMENT_BLOCK_EDGE, w)] as Vec3;
   const halo = job.halo ?? DEFAULT_SEGMENT_HALO;
@@ -189,7 +193,44 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader): Promise<Run
   const provisional = await createOmeZarr(join(work, 'labels'), { shape: plan.shape, dtype: 'uint32', chunks: plan.block, kind: 'labels', levels: 1 }, { resume: true });
   const context: SegmentContext = { reader, high, options, near: Math.floor(halo / 2), provisional, recordDir: join(work, 'blocks') };
   const runId = digest(plan.id, identity.model, identity.input);
-  return { job, plan, writer, final, first, context, work, runId, mine: job.shard ? shardBlocks(plan, job.shard) : plan.blocks };
+  const run = { kind: 'segment' as const, out: job.out, jobset: jobsetOf(final), notice: job.notice, job, plan, writer, final, first, context, work, runId,
+    stitch: 'found' as VolumeSegmentRun['stitch'], progress, tasks: [] as BlockTask[],
+    close: async () => {
+      const missing = missingChunksNotice(reader);
+      if (missing) job.notice?.(missing);
+      await reader.close();
+    } };
+  run.tasks = [segmentTask(run), relabelTask(run)];
+  return run;
+}
+
+/** Pass 1: every block segmented over its read region into provisional labels and a border record. */
+function segmentTask(r: VolumeSegmentRun): BlockTask<StackData, SegmentedBlock> {
+  return { name: 'segment', plan: r.plan, markers: r.first, upstream: [],
+    read: (b) => r.context.reader.readRegion(b.read),
+    compute: (b, data) => segmentBlock(r.context, b, data),
+    write: (b, s) => storeSegmentedBlock(r.context, b, s) };
+}
+
+/**
+ * Pass 3: each block's provisional labels through its slice of the relabel table, into the output. Its prepare is
+ * pass 2, the stitching (computed once pass 1 is complete; found when another process computed it); its finish
+ * builds the pyramid and removes the provisional labels and border records.
+ */
+function relabelTask(r: VolumeSegmentRun): BlockTask<{ data: Uint32Array; table: Uint32Array; path: string }, Uint32Array> {
+  return { name: 'relabel', plan: r.plan, markers: r.final, upstream: ['segment'],
+    async prepare() {
+      if (await readStitch(r.work, r.runId)) return;
+      await computeStitch(r.plan, r.context.recordDir, r.context.near, r.work, r.runId, r.progress);
+      r.stitch = 'computed';
+    },
+    read: (b) => readProvisional(r, b),
+    compute: (b, { data, table, path }) => relabel(b, data, table, path),
+    async write(b, data) {
+      await r.writer.writeRegion(b.write, data);
+      return r.writer.chunkFiles(b.write);
+    },
+    finish: () => finish(r) };
 }
 
 /**
@@ -205,78 +246,61 @@ async function checkSameParameters(outDir: string, model: string, restart: boole
     + '--min-seed-area, --merge-threshold) or map polarity; pass --restart (deletes its progress) or write elsewhere');
 }
 
-/** Segments a membrane-map volume block by block and stitches the blocks into one labels image. */
-export async function runVolumeSegment(job: VolumeSegmentJob, progress: ProgressFactory = silentProgress): Promise<VolumeSegmentResult> {
+/**
+ * Opens a blockwise segmentation as a job of the engine (engine/task.ts): the same for `emseg segment --out
+ * x.zarr`, a `--shard` and a queue worker. The caller closes it.
+ */
+export async function openVolumeSegment(job: VolumeSegmentJob, progress: ProgressFactory = silentProgress): Promise<VolumeSegmentRun> {
   const reader = await openVolume(job.pred, { scale: job.scale, allowMissingChunks: job.allowMissingChunks });
   try {
     checkJob(job, reader);
     await checkMaps(job, reader);
-    const r = await openRun(job, reader);
-    const base = { out: job.out, plan: r.plan };
-    if ((await r.final.status()).remaining === 0) {
-      const stitched = await readStitch(r.work, r.runId);
-      await finish(r);
-      return { ...base, segmented: NOTHING, relabelled: NOTHING, stitch: 'found', complete: true, cells: stitched?.cells, joined: stitched?.joined, failed: [] };
-    }
-    const segmented = await runPass(r.mine, r.first, (b) => segmentBlock(r.context, b), job, progress('segment', r.mine.length, ''));
-    let status = await r.first.status();
-    while (job.wait && status.remaining > 0 && status.failed.length === 0) {
-      await sleep(job.pollMs ?? WAIT_POLL_MS);
-      status = await r.first.status();
-    }
-    if (status.remaining > 0) {
-      return { ...base, segmented, relabelled: NOTHING, stitch: 'waiting', complete: false, failed: segmented.failed };
-    }
-    let stitch: VolumeSegmentResult['stitch'] = 'found';
-    let record: StitchRecord | undefined = await readStitch(r.work, r.runId);
-    if (!record) {
-      record = await computeStitch(r.plan, r.context.recordDir, r.context.near, r.work, r.runId, progress);
-      stitch = 'computed';
-    }
-    const relabelled = await runPass(r.mine, r.final, (b) => relabelBlock(r, b), job, progress('relabel', r.mine.length, ''));
-    const complete = (await r.final.status()).remaining === 0;
-    if (complete) await finish(r);
-    return { ...base, segmented, relabelled, stitch, complete, cells: record.cells, joined: record.joined, failed: [...segmented.failed, ...relabelled.failed] };
-  } finally {
-    const missing = missingChunksNotice(reader);
-    if (missing) job.notice?.(missing);
+    return await openRun(job, reader, progress);
+  } catch (err) {
     await reader.close();
+    throw err;
   }
 }
 
-async function runPass(blocks: Block[], markers: MarkerStore, work: (b: Block) => Promise<readonly string[]>,
-  job: Pick<VolumeSegmentJob, 'attempts' | 'notice'>, bar: ReturnType<ProgressFactory>): Promise<BlocksOutcome> {
+/** Segments a membrane-map volume block by block and stitches the blocks into one labels image. */
+export async function runVolumeSegment(job: VolumeSegmentJob, progress: ProgressFactory = silentProgress): Promise<VolumeSegmentResult> {
+  const r = await openVolumeSegment(job, progress);
   try {
-    return await runBlocks(blocks, markers, work, { attempts: job.attempts, onBlock: (n) => bar.update(n, {}),
-      onRetry: (...a) => job.notice?.(retryNotice(...a)) });
+    const outcome = await runJob(r, { shard: job.shard, attempts: job.attempts, wait: job.wait, pollMs: job.pollMs, progress });
+    const record = outcome.waiting ? undefined : await readStitch(r.work, r.runId);
+    const pass = (name: string) => outcome.tasks.get(name) ?? NOTHING;
+    return { out: job.out, plan: r.plan, segmented: pass('segment'), relabelled: pass('relabel'), stitch: outcome.waiting ? 'waiting' : r.stitch,
+      complete: outcome.complete, cells: record?.cells, joined: record?.joined, failed: outcome.failed };
   } finally {
-    bar.stop();
+    await r.close();
   }
 }
 
-/** Pass 3 for one block: its provisional labels through its slice of the relabel table, into the output. */
-async function relabelBlock(r: Run, b: Block): Promise<string[]> {
+/** Pass 3's input for one block: its provisional labels and its slice of the relabel table. */
+async function readProvisional(r: VolumeSegmentRun, b: Block): Promise<{ data: Uint32Array; table: Uint32Array; path: string }> {
   const provisional = await openVolume(join(r.work, 'labels', '0'));
   try {
-    const data = (await provisional.readRegion(b.write)) as Uint32Array;
-    const table = await blockTable(r.work, b);
-    for (let i = 0; i < data.length; i++) {
-      const l = data[i]!;
-      if (l === 0 || l > table.length) throw new EmsegIoError('corrupt', provisional.path, `block [${b.grid.join(',')}] holds provisional id ${l}, its table has 1..${table.length}; rerun with --restart`);
-      data[i] = table[l - 1]!;
-    }
-    await r.writer.writeRegion(b.write, data);
-    return r.writer.chunkFiles(b.write);
+    return { data: (await provisional.readRegion(b.write)) as Uint32Array, table: await blockTable(r.work, b), path: provisional.path };
   } finally {
     await provisional.close();
   }
+}
+
+/** The provisional ids of a block replaced by the final ones, in place. */
+function relabel(b: Block, data: Uint32Array, table: Uint32Array, path: string): Uint32Array {
+  for (let i = 0; i < data.length; i++) {
+    const l = data[i]!;
+    if (l === 0 || l > table.length) throw new EmsegIoError('corrupt', path, `block [${b.grid.join(',')}] holds provisional id ${l}, its table has 1..${table.length}; rerun with --restart`);
+    data[i] = table[l - 1]!;
+  }
+  return data;
 }
 
 /**
  * Once every block is final: the pyramid (the same bytes whoever builds it), then the provisional labels and
  * border records go (they double the storage); the markers and the stitch record stay for `emseg status`.
  */
-async function finish(r: Run): Promise<void> {
+async function finish(r: VolumeSegmentRun): Promise<void> {
   await r.writer.buildPyramid();
   await rm(join(r.work, 'labels'), { recursive: true, force: true });
   await rm(r.context.recordDir, { recursive: true, force: true });

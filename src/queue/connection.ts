@@ -15,10 +15,10 @@ export const KEY_PREFIX = 'emseg';
 const CONNECT_TIMEOUT_MS = 5000;
 
 export const jobsetKey = (jobset: string) => `${KEY_PREFIX}:jobset:${jobset}`;
-/** Block indices enqueued for a job set (across submits). */
-export const jobsKey = (jobset: string) => `${jobsetKey(jobset)}:jobs`;
-/** Block indices whose job completed. */
-export const doneKey = (jobset: string) => `${jobsetKey(jobset)}:done`;
+/** Block indices of a task enqueued for a job set (across submits). */
+export const jobsKey = (jobset: string, task: string) => `${jobsetKey(jobset)}:${task}:jobs`;
+/** Block indices of a task whose job completed. */
+export const doneKey = (jobset: string, task: string) => `${jobsetKey(jobset)}:${task}:done`;
 export const JOBSETS_KEY = `${KEY_PREFIX}:jobsets`;
 
 /** Checks the URL's form; refuses other schemes with the flag named. */

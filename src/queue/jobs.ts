@@ -1,37 +1,44 @@
 /**
- * What a block job carries: the prediction job (every option that decides a voxel, with its paths as the
- * submitting machine saw them), the job set and the block's place in the plan. Workers on machines that mount the
- * shared storage elsewhere rewrite path prefixes (`--path-map FROM=TO`); the run identity does not depend on
- * absolute paths (markers.ts), so every worker agrees on which run and block it writes.
+ * What queue jobs carry. A job set is one blockwise job (predict or segment: see kinds.ts) on one output; its jobs
+ * are of three sorts, all carrying the job's kind, spec (every option that decides a voxel, with paths as the
+ * submitting machine saw them) and the task they belong to:
+ * - block jobs: one block of one task;
+ * - start jobs: a task whose upstream tasks are complete is prepared (e.g. the stitching of segmentation), then
+ *   its blocks are queued;
+ * - finish jobs: a task whose blocks are all done is finished (e.g. the pyramid), then its downstream tasks start.
+ * Workers on machines that mount the shared storage elsewhere rewrite path prefixes (`--path-map FROM=TO`); the
+ * run identity does not depend on absolute paths (markers.ts), so every worker agrees on which run and block it
+ * writes.
  */
-import { resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
 import type { Region } from '../io/formats/volume.js';
-import { digest, type MarkerStore } from '../pipeline/markers.js';
+import type { JobKind } from '../pipeline/engine/task.js';
 import type { VolumePredictJob } from '../pipeline/volume-predict.js';
+import type { VolumeSegmentJob } from '../pipeline/volume-segment.js';
 
 /** The serialisable part of a blockwise prediction (no callbacks, no shard, no destructive flags). */
 export type PredictSpec = Omit<VolumePredictJob, 'notice' | 'shard' | 'restart' | 'overwrite' | 'threads'>;
+/** The serialisable part of a blockwise segmentation (no callbacks, no shard, no waiting, no destructive flags). */
+export type SegmentSpec = Omit<VolumeSegmentJob, 'notice' | 'shard' | 'restart' | 'overwrite' | 'wait' | 'pollMs'>;
 
-export interface BlockJobData {
-  kind: 'predict';
-  jobset: string;
-  spec: PredictSpec;
+export interface SpecOf {
+  predict: PredictSpec;
+  segment: SegmentSpec;
+}
+
+/** A job of some job set: which kind of job, its spec, and the task of it. */
+export type StageJobData = { [K in JobKind]: { kind: K; jobset: string; spec: SpecOf[K]; task: string } }[JobKind];
+
+export type BlockJobData = StageJobData & {
   index: number;
   grid: readonly number[];
   write: Region;
-}
-
-/** The last job of a set: builds the pyramid once every block is done. */
-export interface FinishJobData {
-  kind: 'predict';
-  jobset: string;
-  spec: PredictSpec;
-}
+};
 
 /** What a block job returns (and the worker journals): whether it computed, and where its time went. */
 export interface BlockResult {
   jobset: string;
+  task: string;
   index: number;
   /** False when a valid done marker was already there (a retried or duplicate job is a no-op). */
   computed: boolean;
@@ -47,30 +54,20 @@ export interface BlockResult {
   attempt: number;
 }
 
+/** What a finish job returns: `last` when it finished the job's last task (the output is complete). */
+export interface FinishResult {
+  task: string;
+  last: boolean;
+}
+
 export const BLOCK_JOB = 'block';
+export const START_JOB = 'start';
 export const FINISH_JOB = 'finish';
 
-/**
- * The job set of an opened run: its run id (plan, model and input identity) and the creation time of its run
- * record, read from the shared output, so every machine derives the same id, and two outputs computed from the
- * same plan (two folders) never share job ids.
- */
-export function jobsetOf(markers: MarkerStore): string {
-  return digest(markers.run, markers.created ?? '').slice(0, JOBSET_HEX);
-}
-
-/** Hex characters of a job-set id (64 bits). */
-const JOBSET_HEX = 16;
-
-/** Job ids are the job set (a hash of plan and run identity) plus the block: submitting twice adds nothing. */
-export const blockJobId = (jobset: string, index: number) => `${jobset}-${index}`;
-export const finishJobId = (jobset: string) => `${jobset}-finish`;
-
-/** The spec with absolute paths, as the submitting machine resolves them. */
-export function specOf(job: VolumePredictJob): PredictSpec {
-  const { notice: _n, shard: _s, restart: _r, overwrite: _o, threads: _t, ...rest } = job;
-  return { ...rest, models: job.models.map((m) => resolve(m)), input: resolve(job.input), out: resolve(job.out) };
-}
+/** Job ids: the job set (a hash of plan and run identity), the task and the block: submitting twice adds nothing. */
+export const blockJobId = (jobset: string, task: string, index: number) => `${jobset}-${task}-${index}`;
+export const startJobId = (jobset: string, task: string) => `${jobset}-${task}-start`;
+export const finishJobId = (jobset: string, task: string) => `${jobset}-${task}-finish`;
 
 export interface PathMap {
   from: string;
@@ -96,9 +93,9 @@ export function mapPath(path: string, maps: readonly PathMap[]): string {
   return path;
 }
 
-export function mapSpec(spec: PredictSpec, maps: readonly PathMap[]): PredictSpec {
-  const input = spec.input.replace(/^(.*?)(:\/.*)?$/, (_, file: string, inner = '') => mapPath(file, maps) + inner);
-  return { ...spec, models: spec.models.map((m) => mapPath(m, maps)), input, out: mapPath(spec.out, maps) };
+/** A volume path `file[:/inner]` with its file part mapped. */
+export function mapVolumePath(path: string, maps: readonly PathMap[]): string {
+  return path.replace(/^(.*?)(:\/.*)?$/, (_, file: string, inner = '') => mapPath(file, maps) + inner);
 }
 
 /** The block's coordinates for reports: `block z,y,x (z 0-1, y 0-64, x 64-128)`. */
@@ -106,7 +103,6 @@ export function describeBlock(grid: readonly number[], write: Region): string {
   const r = (a: number) => `${write.start[a]}-${write.end[a]}`;
   return `block ${grid.join(',')} (z ${r(0)}, y ${r(1)}, x ${r(2)})`;
 }
-
 
 /** Environment variables the worker sets for its processor children (BullMQ forks them with the worker's env). */
 export const WORKER_ENV = {

@@ -1,9 +1,11 @@
 /**
- * The block processor BullMQ runs in a child process (a sandboxed processor): oneDNN computes here, off the
- * worker's event loop, so the worker keeps renewing the job's lock however long a block takes. It is the same
- * unit of work as `emseg predict --out x.zarr` (openVolumePredict + predictBlock): a block with a valid done
- * marker is a no-op, a block is marked done only after its chunks are written, and on its last attempt a failing
- * block is recorded as failed (coordinates and error) in the output's markers before the error goes to BullMQ.
+ * The job processor BullMQ runs in a child process (a sandboxed processor): oneDNN computes here, off the
+ * worker's event loop, so the worker keeps renewing the job's lock however long a block takes. It runs any job
+ * kind of the registry (kinds.ts) through the engine's runner, the same unit of work as `emseg predict` or
+ * `emseg segment --out x.zarr` (engine/run.ts runBlock): a block with a valid done marker is a no-op, a block is
+ * marked done only after its chunks are written, and on its last attempt a failing block is recorded as failed
+ * (coordinates and error) in the output's markers before the error goes to BullMQ. Start and finish jobs prepare
+ * and finish tasks (jobs.ts).
  *
  * Settings come from the worker through the environment of the child (BullMQ forks it): see WORKER_ENV.
  */
@@ -11,10 +13,11 @@ import { appendFileSync } from 'node:fs';
 import { UnrecoverableError, type SandboxedJob } from 'bullmq';
 import { EmsegError, describeError } from '../errors.js';
 import { worthRetrying } from '../io/errors.js';
-import { stopRun } from '../pipeline/markers.js';
-import { finishVolumePredict, openVolumePredict, predictBlock, type VolumePredictRun } from '../pipeline/volume-predict.js';
+import { finishTask, prepareTask, runBlock } from '../pipeline/engine/run.js';
+import { taskNamed, type TaskJob } from '../pipeline/engine/task.js';
 import { openBookkeeper, type Bookkeeper } from './bookkeeping.js';
-import { BLOCK_JOB, jobsetOf, mapSpec, type BlockJobData, type BlockResult, type FinishJobData, type PathMap, WORKER_ENV } from './jobs.js';
+import { BLOCK_JOB, START_JOB, type BlockJobData, type BlockResult, type FinishResult, type PathMap, type StageJobData, WORKER_ENV } from './jobs.js';
+import { openQueuedJob } from './kinds.js';
 
 const env = (k: keyof typeof WORKER_ENV) => process.env[WORKER_ENV[k]];
 const maps: PathMap[] = JSON.parse(env('pathMap') ?? '[]') as PathMap[];
@@ -42,22 +45,22 @@ function exitWithParent(): void {
 }
 exitWithParent();
 
-/** One open run per child (the job set being worked on); another set's job closes it and opens its own. */
-let current: { jobset: string; run: Promise<VolumePredictRun> } | undefined;
+/** One open job per child (the job set being worked on); another set's job closes it and opens its own. */
+let current: { jobset: string; run: Promise<TaskJob> } | undefined;
 
-async function runFor(data: FinishJobData): Promise<VolumePredictRun> {
+async function jobFor(data: StageJobData): Promise<TaskJob> {
   if (current?.jobset !== data.jobset) {
     const old = current;
-    const entry = { jobset: data.jobset, run: openVolumePredict({ ...mapSpec(data.spec, maps), threads }) };
+    const entry = { jobset: data.jobset, run: openQueuedJob(data.kind, data.spec, maps, threads) };
     current = entry;
     entry.run.catch(() => { if (current === entry) current = undefined; }); // a failed open is retried by the next job
     if (old) await (await old.run.catch(() => undefined))?.close();
   }
   const run = await current.run;
-  if (jobsetOf(run.markers) !== data.jobset) {
+  if (run.jobset !== data.jobset) {
     // The models or the input this machine sees are not the ones submitted (another file, another layout), or the
     // output was restarted since.
-    throw new EmsegError('resume-mismatch', run.job.out, `this worker sees job set ${jobsetOf(run.markers)} there, but the job belongs to ${data.jobset}: other model files or input than the submitting machine, or the output was restarted`);
+    throw new EmsegError('resume-mismatch', run.out, `this worker sees job set ${run.jobset} there, but the job belongs to ${data.jobset}: other model files or input than the submitting machine, or the output was restarted`);
   }
   return run;
 }
@@ -68,32 +71,44 @@ function journal(result: BlockResult): void {
   if (path) appendFileSync(path, `${JSON.stringify(result)}\n`);
 }
 
+const retryOptions = (job: SandboxedJob) => ({ attempts: job.opts.attempts, backoff: job.opts.backoff });
+
 async function processBlock(job: SandboxedJob<BlockJobData>): Promise<BlockResult> {
   const start = Date.now();
-  const run = await runFor(job.data);
+  const run = await jobFor(job.data);
   const openMs = Date.now() - start; // non-zero for a child's first block of a set: models loaded, output opened
-  const block = run.plan.blocks[job.data.index];
-  if (!block) throw new EmsegError('mismatch', run.job.out, `block ${job.data.index} is not in the plan of ${run.plan.blocks.length} blocks`);
+  const task = taskNamed(run, job.data.task);
+  const block = task.plan.at(job.data.index);
   const attempt = job.attemptsMade + 1;
-  const base = { jobset: job.data.jobset, index: block.index, worker: env('worker') ?? String(process.pid), attempt, openMs };
-  let result: BlockResult;
-  if (await run.markers.isDone(block)) {
-    result = { ...base, computed: false, readMs: 0, computeMs: 0, writeMs: 0, start, end: Date.now() };
-  } else {
-    try {
-      const timing = await predictBlock(run, block);
-      result = { ...base, computed: true, ...timing, start, end: Date.now() };
-      journal(result);
-    } catch (err) {
-      if (!worthRetrying(err)) throw await stopRun(run.markers, block, err, attempt); // recorded now: it is final
-      if (attempt >= (job.opts.attempts ?? 1)) await run.markers.markFailed(block, err, attempt);
-      throw err;
-    }
-  }
+  const base = { jobset: job.data.jobset, task: task.name, index: block.index, worker: env('worker') ?? String(process.pid), attempt, openMs };
+  const timing = await runBlock(task, block, attempt, job.opts.attempts ?? 1);
+  const result: BlockResult = { ...base, computed: timing !== undefined, readMs: 0, computeMs: 0, writeMs: 0, ...timing, start, end: Date.now() };
+  if (timing) journal(result);
   // Part of the job: should it fail (Redis gone), the job is not completed and its rerun (a no-op) records it.
-  bookkeeper ??= openBookkeeper(env('redis') ?? '');
-  await bookkeeper.blockDone(job.data, job.opts);
+  await keeper().blockDone(job.data, retryOptions(job));
   return result;
+}
+
+function keeper(): Bookkeeper {
+  bookkeeper ??= openBookkeeper(env('redis') ?? '');
+  return bookkeeper;
+}
+
+/** A task whose upstream is complete: prepared (e.g. stitched), then its blocks queued. */
+async function processStart(job: SandboxedJob<StageJobData>): Promise<{ task: string; queued: number }> {
+  const run = await jobFor(job.data);
+  const task = taskNamed(run, job.data.task);
+  await prepareTask(run, task);
+  const r = await keeper().queueBlocks(job.data, task, retryOptions(job));
+  return { task: task.name, queued: r.added + r.retried + r.queued };
+}
+
+/** A task whose blocks are all done: finished (e.g. the pyramid), then the tasks after it started. */
+async function processFinish(job: SandboxedJob<StageJobData>): Promise<FinishResult> {
+  const run = await jobFor(job.data);
+  const task = taskNamed(run, job.data.task);
+  await finishTask(run, task);
+  return { task: task.name, last: await keeper().taskFinished(job.data, run, task, retryOptions(job)) };
 }
 
 /**
@@ -107,18 +122,11 @@ function finalError(err: unknown): unknown {
   return Object.assign(final, { code: (err as { code?: unknown }).code, path: (err as { path?: unknown }).path });
 }
 
-export default async function processJob(job: SandboxedJob<BlockJobData | FinishJobData>): Promise<BlockResult | { complete: boolean }> {
+export default async function processJob(job: SandboxedJob<BlockJobData | StageJobData>): Promise<BlockResult | FinishResult | { task: string; queued: number }> {
   try {
-    return await (job.name === BLOCK_JOB ? processBlock(job as SandboxedJob<BlockJobData>) : processFinish(job));
+    if (job.name === BLOCK_JOB) return await processBlock(job as SandboxedJob<BlockJobData>);
+    return await (job.name === START_JOB ? processStart(job) : processFinish(job));
   } catch (err) {
     throw finalError(err);
   }
-}
-
-async function processFinish(job: SandboxedJob<FinishJobData>): Promise<{ complete: boolean }> {
-  const run = await runFor(job.data);
-  if (!(await finishVolumePredict(run))) {
-    throw new EmsegError('incomplete', run.job.out, 'not every block has a valid done marker; the pyramid is built once they all do (emseg status --redis)');
-  }
-  return { complete: true };
 }

@@ -1,16 +1,26 @@
 /**
- * `emseg submit predict`: turns a blockwise prediction into block jobs on the queue. The output and its markers
- * are created or validated exactly as `emseg predict --out x.zarr` does (openVolumePredict), then one job is added
- * per block without a valid done marker. Job ids are the job set (the run id: plan + model + input identity) plus
- * the block index, so a second submit of the same job adds nothing; it re-queues only what cannot finish by
- * itself: failed jobs (retried) and completed jobs whose block lost its marker (output deleted since).
+ * `emseg submit predict|segment`: turns a blockwise job into jobs on the queue. The output and its markers are
+ * created or validated exactly as the in-process command does (the kind's open, kinds.ts), then the first task
+ * that must run (engine/run.ts neededTasks) is queued: its blocks at once when it waits for nothing, else a start
+ * job that prepares it (e.g. stitches) and queues its blocks. The tasks after it follow by themselves (each task's
+ * last block queues its finish job, which starts the next: bookkeeping.ts). Job ids are the job set (the run id:
+ * plan + model + input identity), the task and the block index, so a second submit of the same job adds nothing;
+ * it re-queues only what cannot finish by itself: failed jobs (retried) and completed jobs whose block lost its
+ * marker (output deleted since).
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { finishVolumePredict, openVolumePredict, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { QUEUE_DEFAULTS } from '../pipeline/defaults.js';
-import { connectOnce, doneKey, jobsetKey, jobsKey, JOBSETS_KEY, QUEUE_NAME } from './connection.js';
-import { BLOCK_JOB, blockJobId, finishJobId, jobsetOf, specOf, type BlockJobData } from './jobs.js';
+import { neededTasks } from '../pipeline/engine/run.js';
+import type { BlockTask, JobKind, TaskJob } from '../pipeline/engine/task.js';
+import type { VolumePredictJob } from '../pipeline/volume-predict.js';
+import type { VolumeSegmentJob } from '../pipeline/volume-segment.js';
+import { connectOnce, jobsetKey, JOBSETS_KEY, QUEUE_NAME } from './connection.js';
+import { enqueueBlocks } from './enqueue.js';
+import { START_JOB, startJobId, type SpecOf, type StageJobData } from './jobs.js';
+import { JOB_KINDS } from './kinds.js';
+import { openVolumePredict } from '../pipeline/volume-predict.js';
+import { openVolumeSegment } from '../pipeline/volume-segment.js';
 
 export interface SubmitOptions {
   redis: string;
@@ -21,6 +31,8 @@ export interface SubmitOptions {
 export interface SubmitResult {
   jobset: string;
   out: string;
+  /** Blocks of the task queued now (the first that must run). */
+  task?: string;
   total: number;
   /** Blocks already done (valid marker): no job. */
   done: number;
@@ -28,51 +40,42 @@ export interface SubmitResult {
   added: number;
   retried: number;
   queued: number;
-  /** Every block was already done: the pyramid was built by this call. */
+  /** Every task was already complete: the job was finished (pyramid built) by this call. */
   complete: boolean;
+  /** The task queued as a start job (it prepares, then queues its blocks on a worker). */
+  started?: string;
 }
 
-/** Jobs added per round trip (addBulk is one MULTI). */
-const ADD_BATCH = 500;
+export function submitPredict(job: VolumePredictJob, options: SubmitOptions): Promise<SubmitResult> {
+  return submit('predict', JOB_KINDS.predict.specOf(job), () => openVolumePredict(job), options);
+}
 
-export async function submitPredict(job: VolumePredictJob, options: SubmitOptions): Promise<SubmitResult> {
+export function submitSegment(job: VolumeSegmentJob, options: SubmitOptions): Promise<SubmitResult> {
+  return submit('segment', JOB_KINDS.segment.specOf(job), () => openVolumeSegment(job), options);
+}
+
+async function submit<K extends JobKind>(kind: K, spec: SpecOf[K], open: () => Promise<TaskJob>, options: SubmitOptions): Promise<SubmitResult> {
   const client = await connectOnce(options.redis);
-  const queue = new Queue<BlockJobData>(QUEUE_NAME, { connection: client });
-  const run = await openVolumePredict(job);
+  const queue = new Queue(QUEUE_NAME, { connection: client });
+  const run = await open();
   try {
-    const jobset = jobsetOf(run.markers);
-    const spec = specOf(job);
-    const todo = [];
-    for (const b of run.plan.blocks) if (!(await run.markers.isDone(b))) todo.push(b);
-    const result: SubmitResult = { jobset, out: spec.out, total: run.plan.blocks.length, done: run.plan.blocks.length - todo.length,
-      added: 0, retried: 0, queued: 0, complete: false };
-    await recordJobset(client, jobset, spec.out, result.total, todo.map((b) => b.index));
-    const jobOpts = { attempts: options.attempts ?? QUEUE_DEFAULTS.attempts.value,
+    const stage = { kind, jobset: run.jobset, spec, task: '' } as StageJobData;
+    const result: SubmitResult = { jobset: run.jobset, out: run.out, total: 0, done: 0, added: 0, retried: 0, queued: 0, complete: false };
+    await recordJobset(client, run, stage);
+    const opts = { attempts: options.attempts ?? QUEUE_DEFAULTS.attempts.value,
       backoff: { type: 'exponential' as const, delay: options.backoffMs ?? QUEUE_DEFAULTS.backoffMs.value } };
-    const fresh = [];
-    for (const b of todo) {
-      const id = blockJobId(jobset, b.index);
-      const state = await queue.getJobState(id);
-      if (state === 'failed') {
-        await (await queue.getJob(id))!.retry('failed');
-        result.retried++;
-        continue;
-      }
-      if (state === 'completed') await queue.remove(id); // its marker is gone: the block must run again
-      else if (state !== 'unknown') {
-        result.queued++;
-        continue;
-      }
-      await client.srem(doneKey(jobset), String(b.index));
-      fresh.push({ name: BLOCK_JOB, data: { kind: 'predict' as const, jobset, spec, index: b.index, grid: b.grid, write: b.write },
-        opts: { ...jobOpts, jobId: id } });
+    const first = await firstToQueue(run);
+    if (!first) {
+      for (const t of run.tasks) await t.finish?.(); // complete: finishing again writes the same bytes
+      return { ...result, complete: true };
     }
-    // New or retried blocks make the set unfinished again: its old finish job (if any) must run again at the end.
-    if (fresh.length + result.retried > 0) await queue.remove(finishJobId(jobset));
-    for (let i = 0; i < fresh.length; i += ADD_BATCH) await queue.addBulk(fresh.slice(i, i + ADD_BATCH));
-    result.added = fresh.length;
-    if (todo.length === 0) result.complete = await finishVolumePredict(run);
-    return result;
+    const data = { ...stage, task: first.name };
+    if (first.upstream.length > 0 || first.prepare) {
+      await queue.remove(startJobId(run.jobset, first.name));
+      await queue.add(START_JOB, data, { ...opts, jobId: startJobId(run.jobset, first.name) });
+      return { ...result, started: first.name };
+    }
+    return { ...result, task: first.name, ...await enqueueBlocks(queue, client, data, first, opts) };
   } finally {
     await run.close();
     await queue.close();
@@ -80,12 +83,21 @@ export async function submitPredict(job: VolumePredictJob, options: SubmitOption
   }
 }
 
-async function recordJobset(client: Redis, jobset: string, out: string, total: number, indices: number[]): Promise<void> {
-  const tx = client.multi()
-    .hset(jobsetKey(jobset), { kind: 'predict', out, total: String(total) })
-    .hsetnx(jobsetKey(jobset), 'created', new Date().toISOString())
-    .hdel(jobsetKey(jobset), 'cancelled')
-    .sadd(JOBSETS_KEY, jobset);
-  if (indices.length > 0) tx.sadd(jobsKey(jobset), ...indices.map(String));
-  await tx.exec();
+/** The first task that must run and is not complete (its upstream tasks are, as they come before it). */
+async function firstToQueue(run: TaskJob): Promise<BlockTask | undefined> {
+  const needed = await neededTasks(run);
+  for (const t of run.tasks) {
+    if (needed.has(t) && (await t.markers.status()).remaining > 0) return t;
+  }
+  return undefined;
+}
+
+async function recordJobset(client: Redis, run: TaskJob, stage: StageJobData): Promise<void> {
+  const tasks = run.tasks.map((t) => ({ name: t.name, total: t.plan.count }));
+  await client.multi()
+    .hset(jobsetKey(run.jobset), { kind: stage.kind, out: run.out, tasks: JSON.stringify(tasks) })
+    .hsetnx(jobsetKey(run.jobset), 'created', new Date().toISOString())
+    .hdel(jobsetKey(run.jobset), 'cancelled', 'finished')
+    .sadd(JOBSETS_KEY, run.jobset)
+    .exec();
 }

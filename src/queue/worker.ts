@@ -1,5 +1,6 @@
 /**
- * `emseg worker`: takes block jobs from the queue, on any machine that sees the outputs' storage. BullMQ runs each
+ * `emseg worker`: takes jobs of any registered kind (predict, segment: kinds.ts) from the queue, on any machine that
+ * sees the outputs' storage. BullMQ runs each
  * block in a child process (processor.ts), one per `concurrency`, so this process's event loop stays free to renew
  * the jobs' locks while oneDNN computes; a worker that dies (kill -9, a lost machine) stops renewing, and after the
  * lock expires another worker takes the block again (its done marker makes a finished block a no-op). A failing
@@ -15,7 +16,7 @@ import type { EmsegError } from '../errors.js';
 import { connectOnce, isAuthError, QUEUE_NAME, redisError, safeUrl, workerConnection } from './connection.js';
 import {
   BLOCK_JOB, describeBlock, FINISH_JOB, WORKER_ENV,
-  type BlockJobData, type BlockResult, type FinishJobData, type PathMap,
+  type BlockJobData, type BlockResult, type FinishResult, type PathMap, type StageJobData,
 } from './jobs.js';
 
 /** Compiled next to this file. */
@@ -58,7 +59,7 @@ export interface WorkerHandle {
 /** How long closing a worker that lost Redis may take (its connections are gone; nothing is left to wait for). */
 const LOST_CLOSE_MS = 5000;
 
-type AnyJob = Job<BlockJobData | FinishJobData>;
+type AnyJob = Job<BlockJobData | StageJobData>;
 
 /**
  * Starts a worker once Redis answers (connectOnce: a wrong password or a Redis that never answers fails here, at
@@ -96,13 +97,17 @@ export async function startWorker(options: WorkerOptions, report: (e: WorkerEven
     maxStalledCount: options.maxStalled ?? QUEUE_DEFAULTS.maxStalled.value,
   });
   worker.on('completed', (job: AnyJob, value: unknown) => {
-    if (job.name === FINISH_JOB) return report({ type: 'finished', jobset: job.data.jobset });
-    report({ type: 'block', result: value as BlockResult }); // its job set's bookkeeping was done by the job itself
+    if (job.name === FINISH_JOB) {
+      if ((value as FinishResult).last) report({ type: 'finished', jobset: job.data.jobset });
+      return;
+    }
+    if (job.name === BLOCK_JOB) report({ type: 'block', result: value as BlockResult }); // bookkeeping was done by the job itself
   });
   worker.on('failed', (job: AnyJob | undefined, err: Error) => {
     if (!job) return;
     const attempts = job.opts.attempts ?? 1;
-    const where = job.name === BLOCK_JOB ? describeBlock((job.data as BlockJobData).grid, (job.data as BlockJobData).write) : 'pyramid';
+    const where = job.name === BLOCK_JOB ? `${job.data.task} ${describeBlock((job.data as BlockJobData).grid, (job.data as BlockJobData).write)}`
+      : `${job.data.task} (${job.name === FINISH_JOB ? 'finish' : 'start'})`;
     // An UnrecoverableError (disk full, read-only, permission: processor.ts) is final whatever attempts are left.
     const final = job.attemptsMade >= attempts || err.name === 'UnrecoverableError';
     report({ type: 'failed', jobset: job.data.jobset, where, attempt: job.attemptsMade, attempts, final, message: err.message });

@@ -7,8 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { createOmeZarr } from '../../src/io/formats/ome-zarr-write.js';
 import { openVolume } from '../../src/io/registry.js';
-import { planBlocks } from '../../src/pipeline/blocks.js';
-import { digest, openMarkers, runBlocks, volumeFingerprint } from '../../src/pipeline/markers.js';
+import { eachBlock, planBlocks } from '../../src/pipeline/blocks.js';
+import { runTask } from '../../src/pipeline/engine/run.js';
+import { digest, openMarkers, volumeFingerprint } from '../../src/pipeline/markers.js';
+import { workTask } from './tasks.js';
 import { SAMPLES } from './data.js';
 
 export const WORKER_BLOCK = [1, 64, 64] as const;
@@ -18,11 +20,13 @@ const src = await openVolume(join(SAMPLES, 'images'));
 const plan = planBlocks(src.shape, WORKER_BLOCK);
 const writer = await createOmeZarr(out!, { shape: src.shape, dtype: 'uint8', chunks: WORKER_BLOCK, levels: 1 }, { resume: true });
 const markers = await openMarkers(out!, plan, { model: digest('invert'), input: volumeFingerprint(src) });
-const result = await runBlocks(plan.blocks, markers, async (b) => {
+const task = workTask(plan, markers, async (b) => {
   const data = await src.readRegion(b.write);
   await sleep(Number(delay));
   await writer.writeRegion(b.write, data.map((v) => 255 - v));
   return writer.chunkFiles(b.write);
-}, { onBlock: (n) => process.stdout.write(`block ${n}\n`) });
+});
+const progress = () => ({ update: (n: number) => process.stdout.write(`block ${n}\n`), stop() {} });
+const result = await runTask(task, eachBlock(plan), { progress });
 process.stdout.write(`computed ${result.computed} skipped ${result.skipped} failed ${result.failed.length}\n`);
 process.exitCode = result.failed.length > 0 ? 1 : 0;
