@@ -30,6 +30,11 @@ export { cleanupTempFiles, onStaleTemp } from './util/temp-files.js';
 export { openVolume, VOLUME_FORMATS, type OpenVolumeOptions, type ScaleLevel, type Vec3, type VolumeReader } from './io/registry.js';
 export type { Region as VolumeRegion } from './io/registry.js';
 export { createLabelsImage, createOmeZarr, type LabelsImageOptions, type MembranePolarity, type OmeZarrOptions, type OmeZarrWriter } from './io/formats/ome-zarr-write.js';
+export {
+  CHANNEL_AXIS, ISBI_POLARITY, MAP_POLARITIES, MEMBRANE_POLARITY, MULTI_CHANNEL_KIND, convertInPlace, convertValue, decideMapPolarity, flagPolarity, fromMembrane,
+  fromMembraneCopy, fromMembraneInPlace, meaningRecord, multiChannelRecord, parseMapRecord, toMembrane, toMembraneCopy, toMembraneInPlace,
+  type ChannelMeaning, type MapMeaningChoice, type MapPolarity, type MapRecord, type MeaningRecord, type MultiChannelRecord,
+} from './image/map-meaning.js';
 export { convertToOmeZarr, type ConvertOptions } from './io/formats/convert.js';
 export { chooseVoxelSize, formatVoxelSize, normalizeUnit, type VoxelSize, type VoxelSizeFlags } from './io/voxel-size.js';
 export { chooseBlock, inShard, parseShard, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './pipeline/blocks.js';

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { EmsegError, isEmsegError } from '../errors.js';
 import { DEFAULT_CHUNKS, DEFAULT_LABELS_NAME, convertToOmeZarr } from '../io/formats/convert.js';
 import { COMPRESSIONS, MAX_LEVELS } from '../io/formats/ome-zarr-write.js';
-import type { Compression, ImageKind, MembranePolarity } from '../io/formats/ome-zarr-write.js';
+import type { Compression, ImageKind } from '../io/formats/ome-zarr-write.js';
+import { MAP_POLARITIES } from '../image/map-meaning.js';
 import { missingChunksNotice, parseVec3 } from '../io/formats/volume.js';
 import type { Vec3 } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
@@ -41,7 +42,6 @@ export function volumeFlags(o: { toGrey?: boolean; allowMissingChunks?: boolean 
 }
 
 const KINDS: readonly ImageKind[] = ['image', 'membrane', 'labels'];
-const POLARITIES: readonly MembranePolarity[] = ['membrane-high', 'membrane-low'];
 
 export function registerConvert(program: Command): void {
   addVoxelSizeOptions(program
@@ -57,7 +57,7 @@ export function registerConvert(program: Command): void {
       return n;
     })
     .option('--kind <k>', `${KINDS.join(', ')}: pyramid by mean (image, membrane) or mode (labels) (default image)`, oneOf(KINDS))
-    .option('--polarity <p>', `membrane maps: membrane-high (P(membrane)) or membrane-low (ISBI: 0 = membrane)`, oneOf(POLARITIES))
+    .option('--polarity <p>', `membrane maps: membrane-high (P(membrane)) or membrane-low (ISBI: 0 = membrane)`, oneOf(MAP_POLARITIES))
     .option('--labels <path>', `a labels volume of the same shape, written as the OME-Zarr labels image "${DEFAULT_LABELS_NAME}"`))
     .option('--scale <level>', 'input scale level when the input is a multiscale OME-Zarr image', nonNegativeInt)
     .option('--to-grey', 'reduce colour images to their luma instead of refusing them')

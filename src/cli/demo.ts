@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { iterateSlices, writeStack } from '../io/index.js';
 import { toFloat32 } from '../image/stack.js';
+import { ISBI_POLARITY, toMembraneInPlace } from '../image/map-meaning.js';
 import { SAMPLE_IMAGES, SAMPLE_LABELS, SHIPPED_MODEL } from '../pipeline/assets.js';
 import { COMMON_DEFAULTS as C, PREDICT_DEFAULTS } from '../pipeline/defaults.js';
 import { runPredict } from '../pipeline/predict.js';
@@ -18,9 +19,7 @@ import { closeGapsOptions } from '../pipeline/close-gaps.js';
 async function writeMembranePngs(isbiTiff: string, folder: string): Promise<void> {
   async function* membrane() {
     for await (const s of iterateSlices(isbiTiff)) {
-      const p = toFloat32(s.data);
-      for (let i = 0; i < p.length; i++) p[i] = 1 - p[i]!;
-      yield { width: s.width, height: s.height, data: p };
+      yield { width: s.width, height: s.height, data: toMembraneInPlace(toFloat32(s.data), ISBI_POLARITY) };
     }
   }
   await writeStack(folder, membrane(), { format: 'png-folder', overwrite: true });

@@ -3,7 +3,8 @@
 /**
  * How label files encode membrane. The ISBI 2012 labels are 'membrane-0-interior-255' (the default);
  * 'membrane-255-interior-0' is the inverted form; the 0/1 forms are masks; the 'max' forms use the label
- * file's full scale (255 for 8-bit and 1-bit files, 65535 for 16-bit, 4294967295 for 32-bit).
+ * file's full scale (255 for 8-bit and 1-bit files, 65535 for 16-bit, 4294967295 for 32-bit). Labels are binary
+ * masks, not maps: what a map's values mean is image/map-meaning.ts's MapPolarity.
  */
 export type LabelPolarity =
   | 'membrane-0-interior-255'

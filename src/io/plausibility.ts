@@ -8,6 +8,7 @@
 import { EmsegIoError } from './errors.js';
 import type { StackReader } from './stack.js';
 import { fullScale, sampleTypeOf, type StackData } from '../image/stack.js';
+import { MULTI_CHANNEL_KIND } from '../image/map-meaning.js';
 import type { LabelPolarity as Polarity } from './label-polarity.js';
 import type { Region, VolumeReader } from './formats/volume.js';
 
@@ -109,10 +110,14 @@ export class ValueSpread {
   }
 }
 
-/** Whether metadata says emseg wrote these values as a membrane map (a fact, not a guess: no need to sample). */
+/**
+ * Whether metadata says emseg wrote these values as a membrane map, or a multi-channel map (a fact, not a guess: no
+ * need to sample; image/map-meaning.ts decides what either means, and refuses a multi-channel one where one
+ * membrane map is needed).
+ */
 export function recordedAsMap(attributes: Record<string, unknown>): boolean {
   const emseg = attributes.emseg as { kind?: unknown; close_gaps?: unknown } | undefined;
-  return emseg?.kind === 'membrane' || emseg?.close_gaps !== undefined;
+  return emseg?.kind === 'membrane' || emseg?.kind === MULTI_CHANNEL_KIND || emseg?.close_gaps !== undefined;
 }
 
 /** Value spread of the first MAP_SAMPLE_SECTIONS slices of a stack (read again: the caller's pass comes later). */

@@ -13,6 +13,7 @@ import type { OutputGuard } from './output-guard.js';
 import { encodePng } from './png.js';
 import { BYTES_PER_SAMPLE, allocate, sampleTypeOf, sliceOf, toFloat32 } from '../image/stack.js';
 import type { ImageStack, SampleType, SliceLike, StackData } from '../image/stack.js';
+import { ISBI_POLARITY, convertValue, polarityOf, type MapPolarity, type ProbabilityMeaning } from '../image/map-meaning.js';
 import { descriptionAttributes } from './stack.js';
 import { TiffLayout, littleEndianBytes, pageFromSlice } from './tiff-write.js';
 import type { TiffPageHeader } from './tiff-write.js';
@@ -150,20 +151,21 @@ export async function writeStack(path: string, source: SliceSource, options: Wri
   return writeFolder(path, slices, format === 'png-folder' ? 'png' : 'tif', guard, pageTags(undefined, options.voxelSize).first);
 }
 
-/** What the values handed to writeIsbiSubmission mean. */
-export type ProbabilityMeaning = 'membrane-probability' | 'non-membrane-probability';
+/** The older names of what the values handed to writeIsbiSubmission mean (image/map-meaning.ts). */
+export type { ProbabilityMeaning };
 
 /**
  * Writes the ISBI 2012 submission format: one multi-page 32-bit float TIFF, values in [0,1],
- * 0 = membrane, 1 = non-membrane. `values` says what the input holds, so the polarity is never guessed.
+ * 0 = membrane, 1 = non-membrane. `values` says what the input holds (a MapPolarity, or its older ProbabilityMeaning
+ * name), so the polarity is never guessed.
  */
 export async function writeIsbiSubmission(
   path: string,
   source: SliceSource,
-  options: { values: ProbabilityMeaning; overwrite?: boolean; inputs?: readonly string[]; description?: string; voxelSize?: VoxelSize },
+  options: { values: MapPolarity | ProbabilityMeaning; overwrite?: boolean; inputs?: readonly string[]; description?: string; voxelSize?: VoxelSize },
 ): Promise<string> {
   checkOutputPath(path, 'isbi');
-  const flip = options.values === 'membrane-probability';
+  const meaning = polarityOf(options.values);
   const toIsbi = (values: StackData, z: number, first: number): Float32Array => {
     const data = toFloat32(values);
     for (let i = 0; i < data.length; i++) {
@@ -171,7 +173,7 @@ export async function writeIsbiSubmission(
       if (!(v >= 0 && v <= 1)) {
         throw new EmsegIoError('invalid-data', path, `slice ${z} pixel ${first + i} is ${v}; ISBI values must lie in [0,1]`);
       }
-      if (flip) data[i] = 1 - v;
+      data[i] = convertValue(v, meaning, ISBI_POLARITY);
     }
     return data;
   };

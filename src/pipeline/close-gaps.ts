@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { EmsegError } from '../errors.js';
-import type { MembranePolarity } from '../io/formats/ome-zarr-write.js';
+import { meaningRecord, type MapPolarity } from '../image/map-meaning.js';
 import { CLOSE_GAPS_META_KEY, META_FILE, readModelMeta } from '../models/model-dir.js';
 import { DEFAULT_SEGMENT_OPTIONS, type SegmentOptions } from '../segment/index.js';
 
@@ -98,15 +98,10 @@ export function mapSegmentOptions(attributes: Record<string, unknown>, file: str
 }
 
 /**
- * The ImageDescription of the TIFF maps emseg predict writes: {"emseg": {kind, polarity, ...mapsRecord(models)}}, so
- * that what the values mean travels with them (emseg segment and eval read it, never guess it).
+ * The ImageDescription of the TIFF maps emseg predict writes: {"emseg": {kind, polarity, ...mapsRecord(models)}}
+ * (image/map-meaning.ts meaningRecord), so that what the values mean travels with them (emseg segment reads it,
+ * never guesses it: decideMapPolarity).
  */
-export function mapsDescription(models: readonly string[], polarity: MembranePolarity): string {
-  return JSON.stringify({ emseg: { kind: 'membrane', polarity, ...mapsRecord(models) } });
-}
-
-/** The polarity a map stack or volume records (attributes.emseg.polarity), if any. */
-export function recordedPolarity(attributes: Record<string, unknown>): MembranePolarity | undefined {
-  const polarity = (attributes.emseg as { polarity?: unknown } | undefined)?.polarity;
-  return polarity === 'membrane-high' || polarity === 'membrane-low' ? polarity : undefined;
+export function mapsDescription(models: readonly string[], polarity: MapPolarity): string {
+  return JSON.stringify({ emseg: { ...meaningRecord('membrane', polarity), ...mapsRecord(models) } });
 }

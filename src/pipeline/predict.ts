@@ -6,6 +6,7 @@ import {
   checkOutputPath, openStack, writeIsbiSubmission, writeStack, type AnySlice, type OutputFormat, type Slice,
 } from '../io/index.js';
 import { BYTES_PER_SAMPLE } from '../image/stack.js';
+import { ISBI_POLARITY, MEMBRANE_POLARITY, flagPolarity, fromMembraneInPlace, type MapPolarity } from '../image/map-meaning.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
@@ -90,7 +91,10 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   const predictor = new Predictor(models, backend);
   const bandRows = predictor.layout(reader.height, reader.width, o.tile).stepH;
   const bar = progress('predict', reader.depth, 'section {section} {tiles}');
-  const invert = o.format !== 'isbi' && !o.membraneProb;
+  // What the maps on disk hold: the ISBI format is membrane-low by definition, other formats what the flag says.
+  const written: MapPolarity = o.format === 'isbi' ? ISBI_POLARITY : flagPolarity(o.membraneProb);
+  // The ISBI writer converts P(membrane) itself; other writers are handed the written polarity.
+  const handed: MapPolarity = o.format === 'isbi' ? MEMBRANE_POLARITY : written;
   let done = 0;
   const optionsFor = (s: Slice) => ({ tta: o.tta, tile: o.tile,
     onTile: (d: number, n: number) => bar.update(done, { section: s.index, tiles: `tile ${d}/${n}` }) });
@@ -106,8 +110,7 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
     bar.update(done, { section: s.index, tiles: '' });
   }
   function polarity(p: Float32Array): Float32Array {
-    if (invert) for (let i = 0; i < p.length; i++) p[i] = 1 - p[i]!;
-    return p;
+    return fromMembraneInPlace(p, handed);
   }
   async function* maps(): AsyncGenerator<AnySlice> {
     for await (const { slice: s, planes } of withNeighbours(reader.slices(), reader.depth, radius)) {
@@ -125,11 +128,11 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
   }
   // A multi-page TIFF remembers what its values mean and the model's tuned gap-closing options for `emseg segment`
   // (folders of slices carry none).
-  const description = mapsDescription(o.models, invert || o.format === 'isbi' ? 'membrane-low' : 'membrane-high');
+  const description = mapsDescription(o.models, written);
   try {
     if (o.format === 'isbi') {
       return [await writeIsbiSubmission(o.out, maps(), {
-        values: 'membrane-probability', overwrite: o.overwrite, inputs, description, voxelSize })];
+        values: handed, overwrite: o.overwrite, inputs, description, voxelSize })];
     }
     return await writeStack(o.out, maps(), { format: o.format, overwrite: o.overwrite, inputs, description, voxelSize });
   } finally {

@@ -20,6 +20,7 @@ import type { OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { regionShape, type Region, type StackData, type VolumeReader } from '../io/formats/volume.js';
 import { segmentSection, type SegmentOptions } from '../segment/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { toMembrane, type MapPolarity } from '../image/map-meaning.js';
 import type { Block } from './blocks.js';
 
 const UINT8_MAX = 255;
@@ -41,8 +42,8 @@ export interface BlockLabels extends BlockRecord {
 
 export interface SegmentContext {
   reader: VolumeReader;
-  /** Values are P(membrane) (else the ISBI polarity). */
-  high: boolean;
+  /** What the maps' values mean (decided when they were opened: decideMapPolarity). */
+  polarity: MapPolarity;
   options: SegmentOptions;
   /** Half the halo: how far on either side of a block border two neighbours' labels are compared. */
   near: number;
@@ -56,8 +57,8 @@ const recordName = (b: Block) => b.grid.join('.');
 export const recordPath = (dir: string, b: Block) => join(dir, `${recordName(b)}.json`);
 export const ringPath = (dir: string, b: Block) => join(dir, `${recordName(b)}.ring.gz`);
 
-/** P(membrane) of section z of a read region, refusing values outside [0, 1] with the voxel named. */
-function probability(data: StackData, read: Region, z: number, high: boolean, path: string): Float32Array {
+/** P(membrane) of section z of a read region of `polarity`, refusing values outside [0, 1] with the voxel named. */
+function probability(data: StackData, read: Region, z: number, polarity: MapPolarity, path: string): Float32Array {
   const [, h, w] = regionShape(read);
   const n = h * w;
   const scale = data instanceof Uint8Array ? UINT8_MAX : 1;
@@ -68,7 +69,7 @@ function probability(data: StackData, read: Region, z: number, high: boolean, pa
       const at = [read.start[0] + z, read.start[1] + Math.floor(i / w), read.start[2] + (i % w)];
       throw new EmsegIoError('invalid-data', path, `voxel [${at.join(',')}] is ${data[z * n + i]}; a membrane map holds values in [0, 1] (or 0..255 as uint8)`);
     }
-    p[i] = high ? v : 1 - v;
+    p[i] = toMembrane(v, polarity);
   }
   return p;
 }
@@ -125,7 +126,7 @@ export function segmentBlock(c: SegmentContext, b: Block, data: StackData): Segm
   const ring = new Uint32Array(bz * gh * gw);
   let count = 0;
   for (let z = 0; z < bz; z++) {
-    const seg = segmentSection(probability(data, b.read, z, c.high, c.reader.path), rh, rw, c.options).labels;
+    const seg = segmentSection(probability(data, b.read, z, c.polarity, c.reader.path), rh, rw, c.options).labels;
     const ids = new Uint32Array(seg.reduce((m, v) => Math.max(m, v), 0) + 1);
     for (let y = 0; y < wh; y++) {
       for (let x = 0; x < ww; x++) {

@@ -4,10 +4,11 @@ import { EmsegIoError } from '../io/errors.js';
 import { FolderOutput, checkOutputPath, descriptionAttributes, hasTiffExtension, isFolderPath, openStack, outputGuard, writeStack,
   type OutputFormat, type Slice } from '../io/index.js';
 import { toFloat32, type SliceLike } from '../image/stack.js';
+import { decideMapPolarity, flagPolarity, toMembrane, type MapPolarity } from '../image/map-meaning.js';
 import { recordedAsMap, stackSpread } from '../io/plausibility.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
-import { mapSegmentOptions, recordedPolarity } from './close-gaps.js';
+import { mapSegmentOptions } from './close-gaps.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
@@ -16,7 +17,7 @@ export interface SegmentJob {
   out: string;
   /**
    * The maps hold P(membrane) (true) or the ISBI polarity, 1 = non-membrane (false); default: the polarity the maps
-   * record (emseg predict's TIFF maps do), else the ISBI polarity, as for map volumes.
+   * record (emseg predict's TIFF maps do), else the ISBI polarity, as for map volumes (decideMapPolarity).
    */
   membraneProb?: boolean;
   /** Raw EM sections to draw the pictures over. */
@@ -38,15 +39,15 @@ export interface SegmentJob {
   notice?: (message: string) => void;
 }
 
-/** P(membrane) of a map slice, refusing values outside [0, 1] with the file and slice named. */
-function membraneProbability(s: Slice, membraneProb: boolean, path: string): Float32Array {
+/** P(membrane) of a map slice of `polarity`, refusing values outside [0, 1] with the file and slice named. */
+function membraneProbability(s: Slice, polarity: MapPolarity, path: string): Float32Array {
   const p = toFloat32(s.data);
   for (let i = 0; i < p.length; i++) {
     const v = p[i]!;
     if (!(v >= 0 && v <= 1)) {
       throw new EmsegIoError('invalid-data', path, `slice ${s.index} pixel ${i} is ${v}; a probability map holds values in [0, 1]`);
     }
-    if (!membraneProb) p[i] = 1 - v;
+    p[i] = toMembrane(v, polarity);
   }
   return p;
 }
@@ -72,11 +73,11 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
   }
   const maps = await openStack(o.pred);
   const attributes = descriptionAttributes(maps.description);
+  const polarity = decideMapPolarity(attributes, maps.files[0]!, { given: flagPolarity(o.membraneProb) });
   // A raw image segments into noise with no error: refused by its values (the first sections, read once more).
   if (!o.predIsMap && !recordedAsMap(attributes)) (await stackSpread(maps)).check(o.pred);
   const voxelSize = chooseVoxelSize(maps.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, maps.files[0]!, o.notice);
   const options = mapSegmentOptions(attributes, maps.files[0]!, o.options, o.notice);
-  const membraneProb = o.membraneProb ?? recordedPolarity(attributes) === 'membrane-high';
   const images = o.images ? await openStack(o.images) : undefined;
   if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
     throw new EmsegIoError('mismatch', o.images!, `${images.depth} sections of ${images.width}x${images.height} do not match the maps' ` +
@@ -90,7 +91,7 @@ export async function runSegment(o: SegmentJob, progress: ProgressFactory = sile
   async function* labelled(): AsyncGenerator<SliceLike<Uint32Array>> {
     for await (const s of maps.slices()) {
       const image = raw ? (await raw.next()).value as Slice : undefined;
-      const { labels, count } = segmentSection(membraneProbability(s, membraneProb, o.pred), s.height, s.width, options);
+      const { labels, count } = segmentSection(membraneProbability(s, polarity, o.pred), s.height, s.width, options);
       segments.push(count);
       if (pictures) {
         const picture = segmentationPicture(labels, s.height, s.width, image && toFloat32(image.data));

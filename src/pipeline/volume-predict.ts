@@ -24,7 +24,8 @@ import type { SectionSource } from '../infer/section.js';
 import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
 import { commonStride } from '../infer/tiling.js';
-import { createOmeZarr, type Compression, type MembranePolarity, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
+import { createOmeZarr, type Compression, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
+import { flagPolarity, fromMembrane } from '../image/map-meaning.js';
 import { missingChunksNotice, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
 import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
@@ -209,7 +210,7 @@ function computeBlock(e: Engine, b: Block, data: StackData): StackData {
   const [bz, bh, bw] = regionShape(b.write);
   const n = bh * bw;
   const out = e.job.dtype === 'uint8' ? new Uint8Array(bz * n) : new Float32Array(bz * n);
-  const invert = !e.job.membraneProb;
+  const polarity = flagPolarity(e.job.membraneProb);
   const size = e.block;
   const read = e.input(b);
   for (let z = 0; z < bz; z++) {
@@ -222,7 +223,7 @@ function computeBlock(e: Engine, b: Block, data: StackData): StackData {
         const src = y * size[2];
         const dst = z * n + (band.top + y) * bw;
         for (let x = 0; x < bw; x++) {
-          const p = invert ? 1 - band.data[src + x]! : band.data[src + x]!;
+          const p = fromMembrane(band.data[src + x]!, polarity);
           out[dst + x] = e.job.dtype === 'uint8' ? Math.round(p * UINT8_MAX) : p;
         }
       }
@@ -300,7 +301,7 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     const readBytes = INPUTS_IN_FLIGHT * voxelCount([block[0] + 2 * radius, block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_PER_SAMPLE[reader.dtype];
     const mapBytes = MAPS_IN_FLIGHT * voxelCount(block) * BYTES_PER_SAMPLE[job.dtype];
     checkPredictionMemory(models.map((m) => m.spec), job.tile, block[1], block[2], readBytes + mapBytes, '--block');
-    const polarity: MembranePolarity = job.membraneProb ? 'membrane-high' : 'membrane-low';
+    const polarity = flagPolarity(job.membraneProb);
     const voxel = chooseVoxelSize(reader.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, reader.path, job.notice);
     // Paths relative to the output (util/paths.ts): the metadata names no machine's folders.
     const writer = await createOmeZarr(job.out, { shape: reader.shape, dtype: job.dtype, chunks: block, kind: 'membrane', polarity,

@@ -28,7 +28,8 @@ import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.j
 import { chooseVoxelSize, type VoxelSize } from '../io/voxel-size.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
-import { mapSegmentOptions, recordedPolarity } from './close-gaps.js';
+import { mapSegmentOptions } from './close-gaps.js';
+import { MEMBRANE_POLARITY, decideMapPolarity, flagPolarity, type MapPolarity } from '../image/map-meaning.js';
 import { MARKER_DIR, digest, openMarkers, readRunStatus, volumeFingerprint, type BlockFailure, type MarkerStore, type RunStatus } from './markers.js';
 import { runJob, type TaskOutcome } from './engine/run.js';
 import { jobsetOf, type BlockTask, type TaskJob } from './engine/task.js';
@@ -115,9 +116,9 @@ export function isVolumeSegmentOutput(out: string): boolean {
   return /\.zarr[/\\]?$/i.test(out) || labelsTarget(out) !== undefined;
 }
 
-/** Whether values are P(membrane): the flag, else the maps' recorded polarity, else false (ISBI polarity). */
-function membraneHigh(job: VolumeSegmentJob, reader: VolumeReader): boolean {
-  return job.membraneProb ?? recordedPolarity(reader.attributes) === 'membrane-high';
+/** What the maps' values mean: the flag, else the maps' recorded polarity, else the ISBI polarity (as stack segment). */
+function mapPolarity(job: VolumeSegmentJob, reader: VolumeReader): MapPolarity {
+  return decideMapPolarity(reader.attributes, reader.path, { given: flagPolarity(job.membraneProb) });
 }
 
 function checkJob(job: VolumeSegmentJob, reader: VolumeReader): void {
@@ -181,9 +182,9 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader, progress: Pr
   const block = job.block ?? [1, Math.min(DEFAULT_SEGMENT_BLOCK_EDGE, h), Math.min(DEFAULT_SEGMENT_BLOCK_EDGE, w)] as Vec3;
   const halo = job.halo ?? DEFAULT_SEGMENT_HALO;
   const plan = planBlocks(reader.shape, block, [0, halo, halo]);
-  const high = membraneHigh(job, reader);
+  const polarity = mapPolarity(job, reader);
   const options = mapSegmentOptions(reader.attributes, reader.path, job.options, job.notice, job.pred);
-  const identity = { model: digest(SEGMENT_FORMAT, JSON.stringify({ options, membraneHigh: high })), input: volumeFingerprint(reader) };
+  const identity = { model: digest(SEGMENT_FORMAT, JSON.stringify({ options, membraneHigh: polarity === MEMBRANE_POLARITY })), input: volumeFingerprint(reader) };
   const writer = await createOutput(job, reader, options, plan, halo);
   await checkSameParameters(writer.dir, identity.model, job.restart);
   // The final pass's markers first: a restart of a changed run deletes the whole marker folder, work included.
@@ -191,7 +192,7 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader, progress: Pr
   const work = join(writer.dir, MARKER_DIR, SEGMENT_WORK_DIR);
   const first = await openMarkers(work, plan, identity, { restart: job.restart });
   const provisional = await createOmeZarr(join(work, 'labels'), { shape: plan.shape, dtype: 'uint32', chunks: plan.block, kind: 'labels', levels: 1 }, { resume: true });
-  const context: SegmentContext = { reader, high, options, near: Math.floor(halo / 2), provisional, recordDir: join(work, 'blocks') };
+  const context: SegmentContext = { reader, polarity, options, near: Math.floor(halo / 2), provisional, recordDir: join(work, 'blocks') };
   const runId = digest(plan.id, identity.model, identity.input);
   const run = { kind: 'segment' as const, out: job.out, jobset: jobsetOf(final), notice: job.notice, job, plan, writer, final, first, context, work, runId,
     stitch: 'found' as VolumeSegmentRun['stitch'], progress, tasks: [] as BlockTask[],

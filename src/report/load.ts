@@ -13,6 +13,7 @@ import {
   type StackReader,
 } from '../io/index.js';
 import { toFloat32, type ImageStack } from '../image/stack.js';
+import { ISBI_POLARITY, convertValue, decideMapPolarity, flagPolarity, type MapPolarity } from '../image/map-meaning.js';
 import { MembraneCount, ValueSpread, recordedAsMap } from '../io/plausibility.js';
 import { EmsegError } from '../errors.js';
 
@@ -70,8 +71,8 @@ function pageText(s: Slice): string {
   return s.page > 0 || s.index > 0 ? ` (section ${s.index}, page ${s.page + 1})` : '';
 }
 
-/** Checks and converts one prediction slice in place: values in [0, 1], flipped to P(non-membrane). */
-function toProposal(s: Slice, membraneProb: boolean): Float32Array {
+/** Checks and converts one prediction slice of `polarity` in place: values in [0, 1], as the metrics' P(non-membrane). */
+function toProposal(s: Slice, polarity: MapPolarity): Float32Array {
   const p = toFloat32(s.data);
   for (let i = 0; i < p.length; i++) {
     const v = p[i]!;
@@ -79,7 +80,7 @@ function toProposal(s: Slice, membraneProb: boolean): Float32Array {
       const at = `pixel (${i % s.width}, ${Math.floor(i / s.width)})${pageText(s)}`;
       throw new EmsegIoError('invalid-data', s.source, `prediction value ${v} at ${at} is ${Number.isNaN(v) ? 'NaN' : 'outside [0, 1]'}; expected a probability (of non-membrane, or of membrane with --membrane-prob)`);
     }
-    if (membraneProb) p[i] = 1 - v;
+    p[i] = convertValue(v, polarity, ISBI_POLARITY);
   }
   return p;
 }
@@ -117,11 +118,15 @@ export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
   membraneCount.check(polarity, o.polarity !== undefined, named(o.labels, labels), o.notice);
   const proposal: ImageStack<Float32Array> = { width, height, depth, data: new Float32Array(n * depth) };
   const sources: SectionSource[] = [];
+  const attributes = descriptionAttributes(prediction.description);
+  // The flag says what the values mean (default: the ISBI polarity), as it always has for eval and tune-segment: a
+  // polarity the maps record does not change it (a multi-channel map is refused).
+  const meaning = decideMapPolarity(attributes, prediction.files[0]!, { given: flagPolarity(o.membraneProb ?? false) });
   // A raw image given as the prediction scores as garbage with no error: refused by its value spread.
-  const spread = o.predIsMap || recordedAsMap(descriptionAttributes(prediction.description)) ? undefined : new ValueSpread();
+  const spread = o.predIsMap || recordedAsMap(attributes) ? undefined : new ValueSpread();
   for await (const s of prediction.slices()) {
     spread?.add(s.data);
-    proposal.data.set(toProposal(s, o.membraneProb ?? false), s.index * n);
+    proposal.data.set(toProposal(s, meaning), s.index * n);
     sources.push({ file: s.source, page: s.page });
     step();
   }

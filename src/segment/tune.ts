@@ -1,4 +1,5 @@
 import type { ImageStack } from '../image/stack.js';
+import { ISBI_POLARITY, fromMembraneInPlace, toMembraneCopy } from '../image/map-meaning.js';
 import { METRIC_NAMES, evaluateStacks, type MetricName } from '../metrics/index.js';
 import { closeMembraneGaps, type SegmentOptions } from './segment.js';
 
@@ -49,15 +50,14 @@ export function tuneSegmentation(gt: ImageStack, proposal: ImageStack<Float32Arr
   return rows;
 }
 
-/** `closeMembraneGaps` on every section of a P(non-membrane) stack. */
+/** `closeMembraneGaps` on every section of a P(non-membrane) stack (the metrics' ISBI proposals). */
 export function closeGapsInStack(proposal: ImageStack<Float32Array>, options: SegmentOptions): ImageStack<Float32Array> {
   const { width, height, depth } = proposal;
   const n = width * height;
   const out = new Float32Array(proposal.data.length);
   for (let z = 0; z < depth; z++) {
-    const pMembrane = proposal.data.subarray(z * n, (z + 1) * n).map((v) => 1 - v);
-    const closed = closeMembraneGaps(pMembrane, height, width, options);
-    for (let i = 0; i < n; i++) out[z * n + i] = 1 - closed[i]!;
+    const pMembrane = toMembraneCopy(proposal.data.subarray(z * n, (z + 1) * n), ISBI_POLARITY);
+    out.set(fromMembraneInPlace(closeMembraneGaps(pMembrane, height, width, options), ISBI_POLARITY), z * n);
   }
   return { width, height, depth, data: out };
 }

@@ -5,6 +5,7 @@ import { EmsegError } from '../errors.js';
 import type { Backend } from '../backend/backend.js';
 import type { ImageStack } from '../image/stack.js';
 import { neighbourSections } from '../image/mirror.js';
+import { ISBI_POLARITY, fromMembrane } from '../image/map-meaning.js';
 import { Predictor } from '../infer/predict.js';
 import { tileGeometry } from '../infer/tiling.js';
 import { evaluateStacks, type EvaluationResult, type MetricName } from '../metrics/index.js';
@@ -139,7 +140,7 @@ export function validate(predictor: Predictor, data: TrainData, sections: readon
     const planes = neighbourSections(z, depth, predictor.radius).map((s) => data.images.data.subarray(s * n, (s + 1) * n));
     let p = predictor.predict(planes, height, width, { tile });
     if (closeGaps) p = closeMembraneGaps(p, height, width, closeGaps);
-    for (let i = 0; i < n; i++) proposal[k * n + i] = 1 - p[i]!;
+    for (let i = 0; i < n; i++) proposal[k * n + i] = fromMembrane(p[i]!, ISBI_POLARITY); // the metrics score ISBI proposals
   });
   return evaluateStacks(maskToGroundTruth(data.labels, sections),
     { width, height, depth: sections.length, data: proposal }, { metrics });

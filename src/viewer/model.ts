@@ -7,13 +7,14 @@ import { EmsegError } from '../errors.js';
 import { DEFAULT_MARK_THRESHOLD } from '../pipeline/evaluate.js';
 import { labelsToMask, type LabelPolarity } from '../io/index.js';
 import { allocate, fullScale, type StackData } from '../image/stack.js';
+import { ISBI_POLARITY, decideMapPolarity, flagPolarity, fromMembrane, toMembrane, type MapPolarity } from '../image/map-meaning.js';
 import { LruCache } from './lru.js';
 import { readEval, readStudy, readTraining, type EvalInfo } from './data.js';
 import { ErrorSource } from './errors-layer.js';
 import type { ErrorMarks, LayerKind, Manifest, PointReadout, StudyChart, TrainingCurves } from './protocol.js';
 import { renderTile, type Painter } from './render.js';
 import { containedFiles, levelCount, StackSource, type Downsample, type Plane, type VolumeSource } from './source.js';
-import { emsegAttributes, isZarrPath, ZarrSource } from './zarr-source.js';
+import { isZarrPath, ZarrSource } from './zarr-source.js';
 
 export const TILE_SIZE = 256;
 /** The layers the page shows when it opens (src/viewer/page/main.ts, START). */
@@ -50,9 +51,9 @@ interface Layer {
 const STACK_KINDS = ['images', 'map', 'compare', 'cells', 'labels'] as const;
 const KIND_OF: Record<(typeof STACK_KINDS)[number], LayerKind> = { images: 'image', map: 'map', compare: 'compare', cells: 'cells', labels: 'labels' };
 
-/** Unit conversion of a map sample to P(membrane). */
-function pMembraneOf(membraneProb: boolean, max: number): (v: number) => number {
-  return membraneProb ? (v) => v / max : (v) => 1 - v / max;
+/** Unit conversion of a map sample of `polarity` to P(membrane). */
+function pMembraneOf(polarity: MapPolarity, max: number): (v: number) => number {
+  return (v) => toMembrane(v / max, polarity);
 }
 
 /** Display range of the image: the type's range for 8 bits, the first section's own range otherwise (12-bit data). */
@@ -92,7 +93,7 @@ export class ViewModel {
       const source = await openSource(path, downsample, kind, refused);
       const painter: Painter = {};
       if (kind === 'image') painter.grey = greyOf((await source.tile(0, levelCount(source.shape, TILE_SIZE) - 1, 0, 0, TILE_SIZE)).data, source.dtype);
-      if (kind === 'map' || kind === 'compare') painter.pMembrane = pMembraneOf(mapPolarity(source, membraneProb), fullScale(source.dtype));
+      if (kind === 'map' || kind === 'compare') painter.pMembrane = pMembraneOf(mapPolarity(source, path, membraneProb), fullScale(source.dtype));
       if (kind === 'cells' && source.dtype !== 'uint32' && source.dtype !== 'uint16' && source.dtype !== 'uint8') {
         throw new EmsegError('invalid-data', path, `holds ${source.dtype} samples; cells are integer ids (emseg segment writes uint32)`);
       }
@@ -107,7 +108,8 @@ export class ViewModel {
     let errors: ErrorSource | undefined;
     if (labels && map) {
       const toP = map.painter.pMembrane!;
-      const toProposal = (plane: Plane) => Float32Array.from(plane.data, (v) => 1 - toP(v));
+      // The metrics score ISBI proposals (P(non-membrane)).
+      const toProposal = (plane: Plane) => Float32Array.from(plane.data, (v) => fromMembrane(toP(v), ISBI_POLARITY));
       errors = new ErrorSource(labels.source, map.source, labels.painter.polarity!, toProposal, evaluation?.threshold ?? DEFAULT_MARK_THRESHOLD);
       layers.push({ kind: 'errors', name: `${labels.name} vs ${map.name}`, source: errors, painter: {} });
     }
@@ -250,11 +252,13 @@ async function openSource(path: string, downsample: Downsample, kind: LayerKind,
   return StackSource.open(files, downsample, kind === 'image' ? { colour: 'to-grey' } : {});
 }
 
-/** Whether a map's values are P(membrane): an OME-Zarr map says so in its metadata, which wins over the flag. */
-function mapPolarity(source: VolumeSource, membraneProb: boolean): boolean {
-  if (!(source instanceof ZarrSource)) return membraneProb;
-  const polarity = emsegAttributes(source.base).polarity;
-  return polarity === 'membrane-high' ? true : polarity === 'membrane-low' ? false : membraneProb;
+/**
+ * What a map's values mean: an OME-Zarr map says so in its metadata, which wins over the flag; the flag, shared by
+ * --map and --compare, says it for maps that record nothing (stacks are read by the flag alone).
+ */
+function mapPolarity(source: VolumeSource, path: string, membraneProb: boolean): MapPolarity {
+  const attributes = source instanceof ZarrSource ? source.base.attributes : {};
+  return decideMapPolarity(attributes, path, { unrecorded: flagPolarity(membraneProb) });
 }
 
 function checkShapes(layers: Layer[]): void {

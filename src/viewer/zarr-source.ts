@@ -17,10 +17,9 @@ export const CELLS_LABELS = join('labels', 'cells');
 /** How the viewer opens Zarr: never following links out of the folder it was given, absent chunks shown as fill. */
 const VIEWER_OPEN = { confined: true, allowMissingChunks: true } as const;
 
-/** What emseg's writer records in the image's attributes (src/io/formats/ome-zarr-write.ts). */
+/** What emseg's writer records in the image's attributes (src/io/formats/ome-zarr-write.ts); a map's polarity is read by image/map-meaning.ts. */
 interface EmsegAttributes {
   kind?: string;
-  polarity?: string;
 }
 
 /** True when `path` is a Zarr array or group (a folder with Zarr metadata). */
@@ -28,7 +27,7 @@ export async function isZarrPath(path: string): Promise<boolean> {
   return existsSync(path) && looksLikeZarr(path);
 }
 
-/** The "emseg" attributes of an OME-Zarr image (kind, membrane polarity), empty when another tool wrote it. */
+/** The "emseg" attributes of an OME-Zarr image (its kind), empty when another tool wrote it. */
 export function emsegAttributes(reader: VolumeReader): EmsegAttributes {
   const e = reader.attributes.emseg;
   return e !== null && typeof e === 'object' ? (e as EmsegAttributes) : {};

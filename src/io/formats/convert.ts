@@ -13,7 +13,8 @@ import { recordedVolumePath, volumeLocation } from '../registry.js';
 import { chooseVoxelSize } from '../voxel-size.js';
 import { checkVolumeTarget } from '../volume-output.js';
 import { createOmeZarr } from './ome-zarr-write.js';
-import type { Compression, ImageKind, MembranePolarity, OmeZarrWriter } from './ome-zarr-write.js';
+import type { Compression, ImageKind, OmeZarrWriter } from './ome-zarr-write.js';
+import type { MapPolarity } from '../../image/map-meaning.js';
 import { readAhead } from './volume.js';
 import type { Region, Vec3, VolumeReader } from './volume.js';
 
@@ -30,7 +31,7 @@ export interface ConvertOptions {
   compression?: Compression;
   levels?: number;
   kind?: ImageKind;
-  polarity?: MembranePolarity;
+  polarity?: MapPolarity;
   /** Voxel size (z, y, x) and unit to record over the source's own (io/voxel-size.ts chooseVoxelSize). */
   voxelSize?: Vec3;
   unit?: string;

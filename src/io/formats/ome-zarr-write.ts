@@ -11,6 +11,7 @@ import * as zarr from 'zarrita';
 import { EmsegError } from '../../errors.js';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import type { SampleType } from '../../image/stack.js';
+import { meaningRecord, type MapPolarity } from '../../image/map-meaning.js';
 import { writeFileAtomic } from '../atomic.js';
 import { outputGuard } from '../output-guard.js';
 import { checkVolumeTarget } from '../volume-output.js';
@@ -28,10 +29,10 @@ export type Compression = 'blosc' | 'zlib' | 'gzip' | 'none';
 export const COMPRESSIONS: readonly Compression[] = ['blosc', 'zlib', 'gzip', 'none'];
 
 /**
- * What a membrane map's values mean: 'membrane-high' = P(membrane) (1, or 255 in uint8, is membrane);
- * 'membrane-low' = the ISBI 2012 convention (0 is membrane, 1/255 is cell interior).
+ * What a membrane map's values mean: image/map-meaning.ts's MapPolarity, under the name the library API had first.
+ * @deprecated use MapPolarity
  */
-export type MembranePolarity = 'membrane-high' | 'membrane-low';
+export type MembranePolarity = MapPolarity;
 
 export const NGFF_VERSION = '0.4';
 
@@ -58,7 +59,7 @@ export interface OmeZarrOptions {
   unit?: string;
   name?: string;
   /** Membrane maps only: what the values mean (recorded in the metadata, never guessed). */
-  polarity?: MembranePolarity;
+  polarity?: MapPolarity;
   /** Extra keys stored under "emseg" in the image's attributes (model, source, ...). */
   extra?: Record<string, unknown>;
 }
@@ -182,7 +183,7 @@ export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: WriteM
     await makeDirs(dir).catch((err) => { throw fromFsError(err, dir, 'creating the output folder'); });
     writeFileAtomic(join(dir, '.zgroup'), json({ zarr_format: 2 }));
     const attrs: Record<string, unknown> = { multiscales: [multiscalesOf(o, shapes)] };
-    attrs.emseg = { kind: o.kind ?? 'image', ...(o.polarity ? { polarity: o.polarity } : {}), ...(o.extra ?? {}) };
+    attrs.emseg = { ...meaningRecord(o.kind ?? 'image', o.polarity), ...(o.extra ?? {}) };
     writeFileAtomic(join(dir, '.zattrs'), json(attrs));
     shapes.forEach((s, l) => {
       writeFileAtomic(join(dir, String(l), '.zarray'), json(zarrayOf(s, o)));
