@@ -263,3 +263,21 @@ test('emseg convert and emseg info on the command line', () => {
   assert.ok(existsSync(join(out, '1', '.zarray')));
 });
 
+
+test('a multi-page TIFF stack read by many regions at once (a blockwise run reads ahead) gives every section its own pages', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emseg-stack-concurrent-'));
+  const [w, h, depth] = [40, 30, 6];
+  const pages = Array.from({ length: depth }, (_, z) => Uint16Array.from(pattern(w * h, 60000, 7 + z)));
+  const path = join(dir, 'stack.tif');
+  writeFileSync(path, encodeTiff(pages, w, h));
+  const v = await openVolume(path);
+  try {
+    // Backwards and forwards at once: each read that restarts the page cursor overlaps the others.
+    const order = [5, 0, 3, 1, 4, 2, 0, 5];
+    const got = await Promise.all(order.map((z) => v.readRegion({ start: [z, 0, 0], end: [z + 1, h, w] })));
+    order.forEach((z, i) => assert.deepEqual(got[i], pages[z], `section ${z}`));
+  } finally {
+    await v.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

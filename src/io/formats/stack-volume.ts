@@ -58,7 +58,16 @@ function sectionCache(files: ImageFile[], where: { file: number; page: number }[
   const sectionBytes = shape[1] * shape[2] * (dtype === 'uint8' ? 1 : dtype === 'uint16' ? 2 : 4);
   const keep = Math.max(1, Math.floor(SECTION_CACHE_BYTES / sectionBytes));
 
-  async function get(z: number): Promise<StackData> {
+  // One decode at a time: the cursor is shared, and two reads in flight at once (a blockwise run reads the next
+  // block while one computes) would otherwise restart it under each other and file pages under the wrong z.
+  let queue: Promise<unknown> = Promise.resolve();
+  function get(z: number): Promise<StackData> {
+    const next = queue.then(() => decode(z));
+    queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async function decode(z: number): Promise<StackData> {
     const hit = cache.get(z);
     if (hit) {
       cache.delete(z); // re-insert: Map order is the LRU order
