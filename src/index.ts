@@ -35,7 +35,7 @@ export {
   fromMembraneCopy, fromMembraneInPlace, meaningRecord, multiChannelRecord, parseMapRecord, toMembrane, toMembraneCopy, toMembraneInPlace,
   type ChannelMeaning, type MapMeaningChoice, type MapPolarity, type MapRecord, type MeaningRecord, type MultiChannelRecord,
 } from './image/map-meaning.js';
-export { convertToOmeZarr, type ConvertOptions } from './io/formats/convert.js';
+export { convertToOmeZarr, type ConvertOptions } from './pipeline/convert.js';
 export { chooseVoxelSize, formatVoxelSize, normalizeUnit, type VoxelSize, type VoxelSizeFlags } from './io/voxel-size.js';
 export { chooseBlock, inShard, parseShard, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './pipeline/blocks.js';
 export { digestFiles, openMarkers, readRunStatus, volumeFingerprint, type MarkerStore, type RunStatus } from './pipeline/markers.js';

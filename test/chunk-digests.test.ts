@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { isEmsegError } from '../src/errors.js';
 import { crc32, crc32Table } from '../src/io/formats/chunk-digests.js';
-import { convertToOmeZarr } from '../src/io/formats/convert.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import type { Vec3, VolumeReader } from '../src/io/formats/volume.js';
 import { openVolume } from '../src/io/registry.js';
 import { runVolumePredict, type VolumePredictJob } from '../src/pipeline/volume-predict.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { isEmsegError } from '../src/errors.js';
-import { convertToOmeZarr } from '../src/io/formats/convert.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import { EmsegIoError } from '../src/io/errors.js';
 import { openVolume } from '../src/io/registry.js';
 import { nativeInfo } from '../src/backend/onednn/index.js';

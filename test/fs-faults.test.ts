@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { STATUS_FAILED_EXIT } from '../src/cli/info.js';
 import { isEmsegError } from '../src/errors.js';
 import { EmsegIoError, fromFsError, lastingError, worthRetrying } from '../src/io/errors.js';
-import { convertToOmeZarr } from '../src/io/formats/convert.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { openVolume } from '../src/io/registry.js';
 import { planBlocks } from '../src/pipeline/blocks.js';

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isEmsegError, type EmsegErrorCode } from '../src/errors.js';
-import { convertToOmeZarr } from '../src/io/formats/convert.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import type { Region, VolumeReader } from '../src/io/formats/volume.js';
 import { loadDataset, readStack, writeStack } from '../src/io/index.js';
 import { MAP_SAMPLE_EDGE, MAP_SAMPLE_SECTIONS, volumeSpread } from '../src/io/plausibility.js';

@@ -15,7 +15,7 @@ import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import { isEmsegError } from '../src/errors.js';
 import { encodeTiff, readStack } from '../src/io/index.js';
-import { convertToOmeZarr } from '../src/io/formats/convert.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import { valueRange } from '../src/io/formats/inspect.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import { downsample2x } from '../src/io/formats/pyramid.js';

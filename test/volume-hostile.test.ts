@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { EmsegError } from '../src/errors.js';
-import { convertToOmeZarr } from '../src/io/formats/convert.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import { openVolume } from '../src/io/registry.js';
 import { SAMPLES } from './helpers/data.js';

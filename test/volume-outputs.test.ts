@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync,
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmsegError } from '../src/errors.js';
-import { convertToOmeZarr } from '../src/io/formats/convert.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import { openVolume } from '../src/io/registry.js';
 import { runVolumePredict } from '../src/pipeline/volume-predict.js';

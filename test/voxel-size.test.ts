@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import { isEmsegError } from '../src/errors.js';
-import { convertToOmeZarr } from '../src/io/formats/convert.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import { openTiffWindowed } from '../src/io/formats/tiff-window.js';
 import type { Vec3 } from '../src/io/formats/volume.js';

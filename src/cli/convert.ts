@@ -1,7 +1,8 @@
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { EmsegError, isEmsegError } from '../errors.js';
-import { DEFAULT_CHUNKS, DEFAULT_LABELS_NAME, convertToOmeZarr } from '../io/formats/convert.js';
+import { DEFAULT_CHUNKS, DEFAULT_LABELS_NAME } from '../io/formats/convert.js';
+import { convertToOmeZarr } from '../pipeline/convert.js';
 import { COMPRESSIONS, MAX_LEVELS } from '../io/formats/ome-zarr-write.js';
 import type { Compression, ImageKind } from '../io/formats/ome-zarr-write.js';
 import { MAP_POLARITIES } from '../image/map-meaning.js';

@@ -1,8 +1,8 @@
 /**
- * Any readable volume to OME-Zarr with a pyramid, streamed in bands of chunk rows so that memory is bounded
- * by two bands (one being read while the previous is written), not by the volume. The output is built in a
- * hidden sibling folder and renamed into place only when complete: a failed or killed conversion leaves no
- * half-written OME-Zarr under the output name.
+ * Any readable volume to OME-Zarr with a pyramid: the checks, the target and its hidden build folder. The output
+ * is built in a hidden sibling folder and renamed into place only when complete: a failed or killed conversion
+ * leaves no half-written OME-Zarr under the output name. The copy, in bands of chunk rows (memory bounded by the
+ * bands in flight, not by the volume), is a block task run by the pipeline's engine (pipeline/convert.ts).
  */
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
@@ -15,8 +15,7 @@ import { checkVolumeTarget } from '../volume-output.js';
 import { createOmeZarr } from './ome-zarr-write.js';
 import type { Compression, ImageKind, OmeZarrWriter } from './ome-zarr-write.js';
 import type { MapPolarity } from '../../image/map-meaning.js';
-import { readAhead } from './volume.js';
-import type { Region, Vec3, VolumeReader } from './volume.js';
+import type { Vec3, VolumeReader } from './volume.js';
 
 /** Default chunks: 8 sections deep (a stack band holds 8 decoded sections), 512 x 512 in plane. */
 export const DEFAULT_CHUNKS: Vec3 = [8, 512, 512];
@@ -24,7 +23,6 @@ export const DEFAULT_LABELS_NAME = 'cells';
 
 /** Progress reporting without knowing who shows it (pipeline's ProgressFactory has this shape). */
 export type Reporter = (label: string, total: number) => { update(value: number): void; stop(): void };
-const silent: Reporter = () => ({ update() {}, stop() {} });
 
 export interface ConvertOptions {
   chunks?: Vec3;
@@ -43,33 +41,14 @@ export interface ConvertOptions {
   overwrite?: boolean;
 }
 
-/** Bands of whole chunk rows: chunk depth in z, a multiple of the chunk height in y (at least the source's own read unit), all of x. */
-export function bandsOf(src: VolumeReader, chunks: Vec3): Region[] {
-  const [d, h, w] = src.shape;
+/**
+ * The band a conversion copies at a time, as a block: chunk depth in z, a multiple of the chunk height in y (at
+ * least the source's own read unit, so a stack or a strip TIFF is decoded once), all of x.
+ */
+export function bandBlock(src: VolumeReader, chunks: Vec3): Vec3 {
+  const [, h, w] = src.shape;
   const rows = Math.max(1, Math.ceil(Math.min(src.chunks[1], h) / chunks[1]));
-  const bandH = rows * chunks[1];
-  const out: Region[] = [];
-  for (let z = 0; z < d; z += chunks[0]) {
-    for (let y = 0; y < h; y += bandH) out.push({ start: [z, y, 0], end: [Math.min(z + chunks[0], d), Math.min(y + bandH, h), w] });
-  }
-  return out;
-}
-
-/** Copies `src` into `writer` band by band, reading the next band while the current one is written. */
-export async function copyVolume(src: VolumeReader, writer: OmeZarrWriter, report: Reporter = silent, label = 'convert'): Promise<void> {
-  const bands = bandsOf(src, writer.chunks);
-  const bar = report(label, bands.length);
-  try {
-    let next = readAhead(src, bands[0]!);
-    for (let i = 0; i < bands.length; i++) {
-      const data = await next;
-      if (i + 1 < bands.length) next = readAhead(src, bands[i + 1]!);
-      await writer.writeRegion(bands[i]!, data);
-      bar.update(i + 1);
-    }
-  } finally {
-    bar.stop();
-  }
+  return [chunks[0], rows * chunks[1], w];
 }
 
 function checkLabels(src: VolumeReader, labels: VolumeReader): void {
@@ -86,7 +65,12 @@ function checkKind(src: VolumeReader, kind: ImageKind | undefined): void {
   }
 }
 
-export async function convertToOmeZarr(src: VolumeReader, out: string, o: ConvertOptions = {}, report: Reporter = silent): Promise<OmeZarrWriter> {
+/**
+ * Opens the hidden folder a conversion builds the output in (registered: Ctrl-C or SIGTERM removes it), after
+ * checking the inputs and the target; `finish` moves the finished folder into place, `abort` removes it. The copy
+ * itself is a block task of the pipeline (pipeline/convert.ts): this module knows nothing of runners.
+ */
+export async function openConversion(src: VolumeReader, out: string, o: ConvertOptions = {}): Promise<Conversion> {
   if (o.labels) checkLabels(src, o.labels);
   checkKind(src, o.kind);
   const voxel = chooseVoxelSize(src.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, src.path, o.notice);
@@ -96,6 +80,11 @@ export async function convertToOmeZarr(src: VolumeReader, out: string, o: Conver
   const tmp = tempPathFor(out);
   registerTemp(tmp); // Ctrl-C or SIGTERM removes the half-built output
   const chunks = (o.chunks ?? DEFAULT_CHUNKS).map((c, a) => Math.min(c, src.shape[a]!)) as unknown as Vec3;
+  const abort = async (err: unknown) => {
+    await rm(tmp, { recursive: true, force: true });
+    releaseTemp(tmp);
+    return namingOutput(err, tmp, out);
+  };
   try {
     const writer = await createOmeZarr(tmp, {
       shape: src.shape, dtype: src.dtype, chunks, kind: o.kind ?? 'image', compression: o.compression, levels: o.levels,
@@ -103,26 +92,24 @@ export async function convertToOmeZarr(src: VolumeReader, out: string, o: Conver
       // The source relative to the output (util/paths.ts): the metadata names no machine's folders.
       extra: { source: recordedVolumePath(src.path, out), sourceFormat: src.format },
     });
-    // One process writes every chunk: each array's chunk digests go in the output's .emseg/ (chunk-digests.ts).
-    writer.recordDigests();
-    await copyVolume(src, writer, report, 'convert');
-    writer.sealDigests();
-    await pyramid(writer, report, 'pyramid');
-    if (o.labels) {
-      const lw = await writer.addLabels(o.labelsName ?? DEFAULT_LABELS_NAME, { dtype: o.labels.dtype, compression: o.compression });
-      lw.recordDigests();
-      await copyVolume(o.labels, lw, report, 'labels');
-      lw.sealDigests();
-      await pyramid(lw, report, 'labels pyramid');
-    }
-    await replace(tmp, out, exists);
-    return { ...writer, dir: out };
+    const finish = async () => {
+      await replace(tmp, out, exists);
+      releaseTemp(tmp);
+      return { ...writer, dir: out };
+    };
+    return { writer, finish, abort };
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
-    throw namingOutput(err, tmp, out);
-  } finally {
-    releaseTemp(tmp);
+    throw await abort(err);
   }
+}
+
+/** A conversion in progress: its writer (in the hidden folder), and the two ways it ends. */
+export interface Conversion {
+  writer: OmeZarrWriter;
+  /** Moves the finished output into place (an old one is removed only then); the writer, named by the output. */
+  finish(): Promise<OmeZarrWriter>;
+  /** Removes the hidden folder; returns the error to throw, its paths naming the output instead of the folder. */
+  abort(err: unknown): Promise<unknown>;
 }
 
 /** A file error inside the hidden folder is about the output the user named (a full disk, a read-only mount). */
@@ -132,7 +119,8 @@ function namingOutput(err: unknown, tmp: string, out: string): unknown {
   return new EmsegIoError(err.code, path, err.message.slice(err.path.length + 2).split(tmp).join(out), { cause: err });
 }
 
-async function pyramid(writer: OmeZarrWriter, report: Reporter, label: string): Promise<void> {
+/** The writer's lower levels, with a bar once their total is known. */
+export async function pyramid(writer: OmeZarrWriter, report: Reporter, label: string): Promise<void> {
   if (writer.levels.length < 2) return;
   let bar: ReturnType<Reporter> | undefined;
   try {

@@ -40,6 +40,8 @@ export interface RunOptions {
    * upstream is not complete) and the outcome says `blocked`.
    */
   gate?: () => Promise<boolean>;
+  /** A block that fails every attempt stops the run with its error (outputs built whole, where one hole spoils all). */
+  stopOnFailure?: boolean;
 }
 
 export interface TaskOutcome {
@@ -190,7 +192,7 @@ export async function runTask(task: BlockTask, blocks: Iterable<Block>, options:
   const outcome: TaskOutcome = { computed: 0, skipped: 0, failed: [], voxels: 0 };
   const bar = (options.progress ?? silentProgress)(task.name, total ?? task.plan.count, 'block {block}');
   const tick = (b?: Block) => bar.update(outcome.computed + outcome.skipped + outcome.failed.length, { block: b ? b.grid.join(',') : '' });
-  const settle = settler(task, outcome, attempts, tick, notice);
+  const settle = settler(task, outcome, { attempts, stopOnFailure: options.stopOnFailure ?? false }, tick, notice);
   const source = notDone(task, blocks, outcome, () => tick(), options.gate)[Symbol.asyncIterator]();
   const ahead: { block: Block; input: Promise<unknown> }[] = [];
   const refill = async (depth: number) => {
@@ -232,7 +234,8 @@ export async function runTask(task: BlockTask, blocks: Iterable<Block>, options:
 }
 
 /** What happens after a block's first try: counted done, or retried from a fresh read, then recorded failed. */
-function settler(task: BlockTask, outcome: TaskOutcome, attempts: number, tick: (b: Block) => void, notice?: (m: string) => void) {
+function settler(task: BlockTask, outcome: TaskOutcome, { attempts, stopOnFailure }: { attempts: number; stopOnFailure: boolean },
+  tick: (b: Block) => void, notice?: (m: string) => void) {
   const done = (b: Block) => {
     outcome.computed++;
     outcome.voxels += voxelCount(regionShape(b.write));
@@ -243,6 +246,7 @@ function settler(task: BlockTask, outcome: TaskOutcome, attempts: number, tick: 
     for (let attempt = 1; ; attempt++) {
       if (!worthRetrying(lastError)) throw await stopRun(task.markers, b, lastError, attempt);
       if (attempt >= attempts) {
+        if (stopOnFailure) throw lastError;
         await task.markers.markFailed(b, lastError, attempts);
         outcome.failed.push(blockFailure(b, lastError, attempts));
         return tick(b);
