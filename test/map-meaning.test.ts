@@ -185,3 +185,23 @@ test('writeIsbiSubmission takes a MapPolarity (or the older names) and writes 0 
   assert.deepEqual(await read('c.tif', 'membrane-low'), p);
   assert.deepEqual(await read('d.tif', 'non-membrane-probability'), p);
 });
+
+test('eval and tune-segment read a map\'s recorded polarity when --membrane-prob is not given, as segment does; the flag still wins', async () => {
+  const dir = tempDir('map-meaning-eval-record');
+  const labelsPath = join(SAMPLES, 'labels', '23.png');
+  const labels = await readStack(labelsPath);
+  const n = labels.width * labels.height;
+  // A P(membrane) map close to the labels (255 = non-membrane there), recorded as membrane-high.
+  const high = Float32Array.from(labels.data as Uint8Array, (v) => (v > 0 ? 0.1 : 0.9));
+  const recorded = join(dir, 'recorded.tif');
+  await writeStack(recorded, { width: labels.width, height: labels.height, depth: 1, data: high },
+    { description: JSON.stringify({ emseg: meaningRecord('membrane', 'membrane-high') }) });
+  const byRecord = await loadInputs({ labels: labelsPath, prediction: recorded });
+  const byFlag = await loadInputs({ labels: labelsPath, prediction: recorded, membraneProb: true });
+  assert.equal(byRecord.mapPolarity, 'membrane-high');
+  assert.deepEqual(byRecord.proposal.data, byFlag.proposal.data, 'the record is read as the flag would say');
+  assert.ok(Math.abs(byRecord.proposal.data[0]! - (1 - high[0]!)) < 1e-6, 'the proposal is P(non-membrane)');
+  const forced = await loadInputs({ labels: labelsPath, prediction: recorded, membraneProb: false });
+  assert.equal(forced.mapPolarity, 'membrane-low', 'an explicit flag overrides the record');
+  assert.equal(forced.proposal.data.length, n);
+});

@@ -77,7 +77,7 @@ export function registerEval(program: Command): void {
     .description('score a prediction against labels with the ISBI 2012 metrics (pixel, Rand, warping, V_rand, V_info)')
     .requiredOption('--labels <path>', 'label stack: folder, glob or TIFF')
     .requiredOption('--pred <path>', 'prediction stack: P(non-membrane) in [0,1] (ISBI polarity; integer images are scaled to [0,1])')
-    .option('--membrane-prob', 'the prediction is P(membrane) (1 = membrane): flip it')
+    .option('--membrane-prob', 'the prediction is P(membrane) (1 = membrane): flip it (default: what the maps record, as emseg predict writes it; else ISBI)')
     .option('--pred-is-map', PRED_IS_MAP_HELP)
     .option('--polarity <p>', `label encoding: ${LABEL_POLARITIES.join(', ')}; labels that read as mostly membrane are refused as inverted `
       + 'with the default, and warned about when given', labelPolarity, C.polarity.value)
@@ -103,7 +103,7 @@ merger pixels in sky blue on the section in grey (raw EM with --images, else the
 Exit status 1 with a message naming the file on missing files, size/count mismatches, values outside [0,1].`)
     .action(async (o, cmd: Command) => {
       const { output } = await runEval({
-        labels: o.labels, prediction: o.pred, images: o.images, imagesIntensity: o.intensity, imagesToGrey: o.toGrey ?? false, membraneProb: o.membraneProb ?? false, polarity: givenPolarity(o, cmd),
+        labels: o.labels, prediction: o.pred, images: o.images, imagesIntensity: o.intensity, imagesToGrey: o.toGrey ?? false, membraneProb: o.membraneProb, polarity: givenPolarity(o, cmd),
         predIsMap: o.predIsMap ?? false, notice: noticeOnStderr,
         metrics: o.metrics, breakdown: o.breakdown ? o.smallCellArea : undefined, report: o.report, overwrite: o.overwrite ?? false, reportSections: o.reportSections,
         json: o.json ?? false, perThreshold: o.perThreshold ?? false, perSlice: o.perSlice ?? false, quiet: o.quiet ?? false,

@@ -28,7 +28,7 @@ export function registerTuneSegment(program: Command): void {
     .requiredOption('--labels <path>', 'label stack of the sections the maps cover')
     .requiredOption('--pred <path>', 'their membrane maps, as emseg predict writes them (without --close-gaps)')
     .option('--polarity <p>', C.polarity.help, labelPolarity, C.polarity.value)
-    .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity')
+    .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity (default: what the maps record; else ISBI)')
     .option('--pred-is-map', PRED_IS_MAP_HELP)
     .option('--sigma <list>', 'values to try', numberList, [d.sigma])
     .option('--seed-threshold <list>', 'values to try', numberList, [0.05, 0.1, 0.15, 0.2, 0.3])
@@ -43,7 +43,7 @@ export function registerTuneSegment(program: Command): void {
       const metrics: MetricName[] = o.metrics ?? ['pixel_error', 'rand_error', 'warping_error', 'v_rand', 'v_info'];
       if (!metrics.includes(o.by)) throw new InvalidArgumentError(`--by ${o.by} is not among the metrics computed (${metrics.join(', ')})`);
       const { gt, proposal } = await loadInputs({ labels: o.labels, prediction: o.pred, polarity: givenPolarity(o, command),
-        membraneProb: o.membraneProb ?? false, predIsMap: o.predIsMap ?? false, notice: noticeOnStderr });
+        membraneProb: o.membraneProb, predIsMap: o.predIsMap ?? false, notice: noticeOnStderr });
       const grid = segmentGrid({ sigma: o.sigma, seedThreshold: o.seedThreshold, minSeedArea: o.minSeedArea,
         mergeThreshold: o.mergeThreshold, extraSeedThreshold: o.extraSeedThreshold });
       const bar = progressBar('tune', grid.length + 1, '', o.quiet ?? false);

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { DEFAULT_POLARITY, EmsegIoError, type LabelPolarity } from '../io/index.js';
+import { MEMBRANE_POLARITY } from '../image/map-meaning.js';
 import {
   DEFAULT_SMALL_CELL_AREA, evaluateStacks, warpingBreakdown, warpingErrorLocations, type MetricName,
 } from '../metrics/index.js';
@@ -17,7 +18,7 @@ export const DEFAULT_MARK_THRESHOLD = 0.5;
 export interface EvaluateFilesOptions {
   /** Label stack: file, folder, glob or list. */
   labels: string | readonly string[];
-  /** Prediction stack, same forms: P(non-membrane) in [0, 1] (ISBI), or P(membrane) with `membraneProb`. */
+  /** Prediction stack, same forms: P(non-membrane) in [0, 1] (ISBI), or P(membrane) with `membraneProb` or as its record says. */
   prediction: string | readonly string[];
   /** Raw EM stack to show under the error marks in the report (default: the prediction). */
   images?: string | readonly string[];
@@ -75,7 +76,7 @@ export async function evaluateFiles(o: EvaluateFilesOptions): Promise<EvaluateFi
     predictionFiles: inputs.predictionFiles,
     ...(inputs.imageFiles ? { imageFiles: inputs.imageFiles } : {}),
     polarity,
-    membraneProb: o.membraneProb ?? false,
+    membraneProb: inputs.mapPolarity === MEMBRANE_POLARITY,
     width: gt.width,
     height: gt.height,
     depth: gt.depth,

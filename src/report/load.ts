@@ -36,6 +36,8 @@ export interface LoadedInputs {
   imageFiles?: string[];
   /** Source of each prediction section. */
   sources: SectionSource[];
+  /** What the prediction's values meant (flag, record or ISBI); the proposal is P(non-membrane) either way. */
+  mapPolarity: MapPolarity;
 }
 
 export interface LoadOptions {
@@ -48,6 +50,7 @@ export interface LoadOptions {
   imagesToGrey?: boolean;
   /** Omitted: the ISBI default, and labels that then read as mostly membrane are refused (they look inverted). */
   polarity?: LabelPolarity;
+  /** The prediction holds P(membrane) (true) or the ISBI polarity (false); omitted: what the maps record, else ISBI. */
   membraneProb?: boolean;
   /** The prediction is a membrane map even if its values are spread like a raw image's (an untrained model's map). */
   predIsMap?: boolean;
@@ -119,9 +122,9 @@ export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
   const proposal: ImageStack<Float32Array> = { width, height, depth, data: new Float32Array(n * depth) };
   const sources: SectionSource[] = [];
   const attributes = descriptionAttributes(prediction.description);
-  // The flag says what the values mean (default: the ISBI polarity), as it always has for eval and tune-segment: a
-  // polarity the maps record does not change it (a multi-channel map is refused).
-  const meaning = decideMapPolarity(attributes, prediction.files[0]!, { given: flagPolarity(o.membraneProb ?? false) });
+  // What the values mean: the flag, else the polarity the maps record (emseg predict's TIFF maps do), else ISBI;
+  // decided here once, as for segment (a multi-channel map is refused).
+  const meaning = decideMapPolarity(attributes, prediction.files[0]!, { given: flagPolarity(o.membraneProb) });
   // A raw image given as the prediction scores as garbage with no error: refused by its value spread.
   const spread = o.predIsMap || recordedAsMap(attributes) ? undefined : new ValueSpread();
   for await (const s of prediction.slices()) {
@@ -145,6 +148,7 @@ export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
     ...(raw ? { images: raw, imageFiles: images!.files } : {}),
     labelFiles: labels.files,
     predictionFiles: prediction.files,
+    mapPolarity: meaning,
     sources,
   };
 }
