@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { QUEUE_DEFAULTS as Q } from '../pipeline/defaults.js';
-import { isZarrOutput } from '../pipeline/volume-predict.js';
+import { isZarrPath, mapsOutput } from '../io/outputs.js';
 import { parsePathMap, type PathMap } from '../queue/jobs.js';
 import { cancelJobset } from '../queue/status.js';
 import { submitPredict } from '../queue/submit.js';
@@ -20,8 +20,9 @@ export function registerSubmit(program: Command): void {
     .option('--redis <url>', Q.redis.help, Q.redis.value)
     .option('--attempts <n>', Q.attempts.help, positiveInt, Q.attempts.value)
     .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value))
-    .action(async (o) => {
-      if (!isZarrOutput(o.out)) throw new EmsegError('invalid-option', '--out', 'queued prediction writes an OME-Zarr: the output path must end in .zarr');
+    .action(async (o, command: Command) => {
+      if (!isZarrPath(o.out)) throw new EmsegError('invalid-option', '--out', 'queued prediction writes an OME-Zarr: the output path must end in .zarr');
+      mapsOutput(o.out, o.format, command.getOptionValueSource('format') !== 'default'); // a --format given with it is refused
       if (o.shard) throw new EmsegError('invalid-option', '--shard', 'is for static splits without a queue; a queue hands blocks to workers itself');
       const r = await submitPredict(volumeJobFrom(o, 'submit'), { redis: o.redis, attempts: o.attempts, backoffMs: o.backoff });
       process.stderr.write(`${r.out}: ${r.total} blocks, ${r.done} already done; queued ${r.added} new, retried ${r.retried} failed, `
