@@ -11,6 +11,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
+import { openTiffWindowed } from '../src/io/formats/tiff-window.js';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { readStack, writeStack, type StackData } from '../src/io/index.js';
 import { labelsOutput, mapsOutput, stackOutput } from '../src/io/outputs.js';
@@ -189,6 +190,22 @@ test('Zarr maps to TIFF labels give the cells Zarr maps to Zarr labels do: the s
   const c = emseg(['segment', '--pred', pred, '--out', cli, '--quiet']);
   assert.equal(c.status, 0, c.stderr);
   assert.ok(readFileSync(cli).equals(readFileSync(tif)), 'CLI and API write the same labels');
+});
+
+test('TIFF maps read by window (the big-TIFF reader) keep what emseg recorded about them, as the stack reader does', async () => {
+  // Maps over 512 MiB are read by window; segment must still find their polarity and tuned options.
+  const dir = tempDir('anyio-window');
+  const maps = join(dir, 'maps.tif');
+  const record = { emseg: { kind: 'membrane', polarity: 'membrane-high' } };
+  await writeStack(maps, { depth: 2, height: 16, width: 24, data: new Float32Array(2 * 16 * 24) }, { description: JSON.stringify(record) });
+  const windowed = await openTiffWindowed(maps);
+  const stack = await openVolume(maps);
+  assert.equal(windowed.format, 'tiff');
+  assert.equal(stack.format, 'stack');
+  assert.deepEqual(windowed.attributes.emseg, record.emseg);
+  assert.deepEqual(stack.attributes.emseg, record.emseg);
+  await windowed.close();
+  await stack.close();
 });
 
 test('input options apply to every output: --scale and --allow-missing-chunks with a TIFF output', async () => {

@@ -71,8 +71,9 @@ function tagNumber(value: unknown, rational = false): number | undefined {
 async function firstPageMeta(image: GeoTIFFImage): Promise<{ voxelSize?: VoxelSize; attributes: Record<string, unknown> }> {
   const dir = image.fileDirectory;
   const load = (tag: string) => (dir.hasTag(tag as never) ? dir.loadValue(tag as never) : Promise.resolve(undefined)).catch(() => undefined);
-  const loaded = await load('ImageDescription');
-  const description = typeof loaded === 'string' ? loaded : undefined;
+  const loaded: unknown = await load('ImageDescription');
+  // geotiff keeps ASCII's NUL terminator, which the stack reader (utif) drops: drop it too, or JSON.parse fails.
+  const description = typeof loaded === 'string' ? loaded.replace(/\0+$/, '') : undefined;
   const voxelSize = tiffVoxelSize({ xResolution: tagNumber(await load('XResolution'), true), yResolution: tagNumber(await load('YResolution'), true),
     resolutionUnit: tagNumber(await load('ResolutionUnit')), description });
   return { ...(voxelSize ? { voxelSize } : {}), attributes: descriptionAttributes(description) };
