@@ -29,6 +29,7 @@ export * from './segment/index.js';
 export { cleanupTempFiles, onStaleTemp } from './util/temp-files.js';
 export { openVolume, VOLUME_FORMATS, type OpenVolumeOptions, type ScaleLevel, type Vec3, type VolumeReader } from './io/registry.js';
 export type { Region as VolumeRegion } from './io/registry.js';
+export { labelsOutput, mapsOutput, type OutputKind, type OutputTarget, type StackFormat } from './io/outputs.js';
 export { createLabelsImage, createOmeZarr, type LabelsImageOptions, type MembranePolarity, type OmeZarrOptions, type OmeZarrWriter } from './io/formats/ome-zarr-write.js';
 export {
   CHANNEL_AXIS, ISBI_POLARITY, MAP_POLARITIES, MEMBRANE_POLARITY, MULTI_CHANNEL_KIND, convertInPlace, convertValue, decideMapPolarity, flagPolarity, fromMembrane,

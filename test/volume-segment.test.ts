@@ -16,7 +16,8 @@ import { OverlapCounter } from '../src/metrics/overlap.js';
 import { vRand } from '../src/metrics/rand.js';
 import { readRunStatus } from '../src/pipeline/markers.js';
 import { runVolumePredict } from '../src/pipeline/volume-predict.js';
-import { isVolumeSegmentOutput, runVolumeSegment } from '../src/pipeline/volume-segment.js';
+import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
+import { labelsOutput } from '../src/io/outputs.js';
 import { DEFAULT_SEGMENT_OPTIONS, segmentSection } from '../src/segment/index.js';
 import { UnionFind, mutualBestMatches } from '../src/segment/stitch.js';
 import { SAMPLES } from './helpers/data.js';
@@ -142,8 +143,8 @@ test('cells as an NGFF labels image inside the maps: the image\'s files untouche
   await writeMaps(maps, shape, [1, 64, 64], 3);
   const before = imageFiles(maps);
   // `emseg segment --out` takes the blockwise path for IMAGE/labels/NAME only when IMAGE is a Zarr group.
-  assert.ok(isVolumeSegmentOutput(join(maps, 'labels', 'cells')) && isVolumeSegmentOutput(join(dir, 'cells.zarr')));
-  assert.ok(!isVolumeSegmentOutput(join(dir, 'not-an-image', 'labels', 'cells')), 'a plain folder stays a stack output');
+  assert.ok(labelsOutput(join(maps, 'labels', 'cells')).blockwise && labelsOutput(join(dir, 'cells.zarr')).blockwise);
+  assert.ok(!labelsOutput(join(dir, 'not-an-image', 'labels', 'cells')).blockwise, 'a plain folder stays a stack output');
   const job = { pred: maps, options: { ...DEFAULT_SEGMENT_OPTIONS }, block: [1, 64, 64] as Vec3, halo: 32 };
   const inside = await runVolumeSegment({ ...job, out: join(maps, 'labels', 'cells') });
   assert.ok(inside.complete);

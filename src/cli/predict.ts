@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { COMMON_DEFAULTS as C, PREDICT_DEFAULTS as P } from '../pipeline/defaults.js';
-import { EmsegError } from '../errors.js';
+import { mapsOutput, type StackFormat } from '../io/outputs.js';
 import { runPredict } from '../pipeline/predict.js';
-import { isZarrOutput } from '../pipeline/volume-predict.js';
 import { addVolumeOptions, predictVolume, refuseBlockwiseFlags } from './volume.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { addVoxelSizeOptions, backendKind, intensityRule, positiveInt } from './options.js';
@@ -13,7 +12,7 @@ import { addSegmentOptions, givenSegmentOptions } from './segment.js';
 export function addPredictOptions(cmd: Command): Command {
   return addVolumeOptions(addVoxelSizeOptions(addSegmentOptions(cmd
     .requiredOption('--model <dirs...>', 'model directory (or ensemble directory); several = ensemble average')
-    .requiredOption('--input <path>', 'image stack (folder, glob, TIFF) or, with a .zarr output, any volume: vol.zarr/0, vol.h5:/raw, a big TIFF')
+    .requiredOption('--input <path>', 'any volume: an image stack (folder, glob, TIFF), vol.zarr/0, vol.h5:/raw, a big TIFF')
     .requiredOption('--out <path>', 'output: a .tif file (isbi, tiff), a folder (png-folder, tiff-folder), or an OME-Zarr (path ending .zarr: blockwise, resumable); a mismatch is refused')
     .option('--intensity <rule>', `${INTENSITY_HELP}. Default: the rule the model was trained with (models without a record: dtype, checked as auto)`, intensityRule)
     .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
@@ -34,16 +33,15 @@ export function registerPredict(program: Command): void {
     .command('predict')
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)'))
     .action(async (o, command: Command) => {
-      if (isZarrOutput(o.out)) return predictVolume(o);
-      refuseBlockwiseFlags(o, command);
-      if (!['isbi', 'tiff', 'png-folder', 'tiff-folder'].includes(o.format)) {
-        throw new EmsegError('invalid-option', '--format', `must be isbi, tiff, png-folder or tiff-folder (got "${o.format}")`);
-      }
-      const written = await runPredict({ models: o.model, input: o.input, out: o.out, format: o.format,
+      // The output decides the path, once: OME-Zarr blockwise, every other kind section by section.
+      const target = mapsOutput(o.out, o.format, command.getOptionValueSource('format') !== 'default');
+      if (target.blockwise) return predictVolume(o);
+      refuseBlockwiseFlags(o, command, target);
+      const written = await runPredict({ models: o.model, input: o.input, out: o.out, format: target.kind as StackFormat,
         membraneProb: o.membraneProb ?? false, tta: o.tta ?? false,
         closeGaps: o.closeGaps ? givenSegmentOptions(o, command) : undefined, bf16: o.bf16 ?? false, tile: o.tile,
         threads: o.threads, backend: o.backend, overwrite: o.overwrite ?? false, intensity: o.intensity, toGrey: o.toGrey ?? false,
-        voxelSize: o.voxelSize, unit: o.unit,
+        voxelSize: o.voxelSize, unit: o.unit, scale: o.scale, allowMissingChunks: o.allowMissingChunks ?? false,
         notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));
       process.stdout.write(`wrote ${written.length === 1 ? written[0] : `${written.length} files`}\n`);
     });

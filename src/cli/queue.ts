@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { QUEUE_DEFAULTS as Q } from '../pipeline/defaults.js';
-import { isZarrOutput } from '../pipeline/volume-predict.js';
+import { isZarrPath, labelsOutput, mapsOutput } from '../io/outputs.js';
 import { parsePathMap, type PathMap } from '../queue/jobs.js';
 import { cancelJobset } from '../queue/status.js';
 import { submitPredict, submitSegment, type SubmitResult } from '../queue/submit.js';
@@ -11,7 +11,6 @@ import { positiveInt } from './options.js';
 import { addPredictOptions } from './predict.js';
 import { addSegmentCommandOptions, givenSegmentOptions } from './segment.js';
 import { volumeJobFrom, volumeSegmentJobFrom } from './volume.js';
-import { isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
 
 const MS_PER_S = 1000;
 
@@ -22,8 +21,9 @@ export function registerSubmit(program: Command): void {
     .option('--redis <url>', Q.redis.help, Q.redis.value)
     .option('--attempts <n>', Q.attempts.help, positiveInt, Q.attempts.value)
     .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value)
-    .action(async (o) => {
-      refuseForQueue(o, isZarrOutput(o.out), 'queued prediction writes an OME-Zarr: the output path must end in .zarr');
+    .action(async (o, command: Command) => {
+      refuseForQueue(o, isZarrPath(o.out), 'queued prediction writes an OME-Zarr: the output path must end in .zarr');
+      mapsOutput(o.out, o.format, command.getOptionValueSource('format') !== 'default'); // a --format given with it is refused
       report(await submitPredict(volumeJobFrom(o, 'submit'), submitOptions(o)));
     });
   addSegmentCommandOptions(submit.command('segment')
@@ -32,7 +32,7 @@ export function registerSubmit(program: Command): void {
     .option('--attempts <n>', Q.attempts.help, positiveInt, Q.attempts.value)
     .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value)
     .action(async (o, command: Command) => {
-      refuseForQueue(o, isVolumeSegmentOutput(o.out), 'queued segmentation writes an OME-Zarr labels image: cells.zarr or IMAGE.zarr/labels/NAME');
+      refuseForQueue(o, labelsOutput(o.out).blockwise, 'queued segmentation writes an OME-Zarr labels image: cells.zarr or IMAGE.zarr/labels/NAME');
       if (o.wait) throw new EmsegError('invalid-option', '--wait', 'is for static shards; on a queue, each pass starts when the one before is complete');
       report(await submitSegment(volumeSegmentJobFrom(o, givenSegmentOptions(o, command), 'submit'), submitOptions(o)));
     });

@@ -6,7 +6,8 @@ import type { SegmentOptions } from '../segment/index.js';
 import { ALLOW_MISSING_CHUNKS, PRED_IS_MAP_HELP, addVoxelSizeOptions, nonNegativeNumber, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
 import { parseShard } from '../pipeline/blocks.js';
-import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO, isVolumeSegmentOutput } from '../pipeline/volume-segment.js';
+import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO } from '../pipeline/volume-segment.js';
+import { labelsOutput } from '../io/outputs.js';
 import { refuseBlockwiseFlags, segmentVolume } from './volume.js';
 
 /** The watershed options shared by `emseg segment` and `emseg predict --close-gaps`. */
@@ -39,7 +40,7 @@ function probability(value: string): number {
 /** The flags of `emseg segment`; `emseg submit segment` takes the same ones. */
 export function addSegmentCommandOptions(cmd: Command): Command {
   return addVoxelSizeOptions(addSegmentOptions(cmd
-    .requiredOption('--pred <path>', 'membrane maps (ISBI format: 1 = non-membrane), e.g. from emseg predict, whose TIFF and .zarr maps carry the model\'s tuned watershed options (used for the flags not given); with a .zarr output any map volume (maps.zarr: also its polarity)')
+    .requiredOption('--pred <path>', 'membrane maps (ISBI format: 1 = non-membrane), any volume: a stack (folder, glob, TIFF), maps.zarr, maps.h5:/pred; emseg predict\'s TIFF and .zarr maps carry their polarity and the model\'s tuned watershed options (used for the flags not given)')
     .requiredOption('--out <path>', 'label stack: a .tif file (multi-page uint32), a folder of .tif slices, or an OME-Zarr labels image (blockwise, stitched): cells.zarr, or IMAGE.zarr/labels/NAME inside an OME-Zarr image')
     .option('--membrane-prob', 'the maps hold P(membrane) instead of the ISBI polarity (default: the polarity the maps record, as emseg predict writes it; else ISBI)')
     .option('--pred-is-map', PRED_IS_MAP_HELP)
@@ -63,11 +64,13 @@ export function registerSegment(program: Command): void {
     .action(async (o, command: Command) => {
       // Maps may carry the model's tuned options: only the flags given on the command line override them.
       const given = givenSegmentOptions(o, command);
-      if (isVolumeSegmentOutput(o.out)) return segmentVolume(o, given);
-      refuseBlockwiseFlags(o, command);
+      // The output decides the path, once: OME-Zarr labels blockwise, a label stack section by section.
+      const target = labelsOutput(o.out);
+      if (target.blockwise) return segmentVolume(o, given);
+      refuseBlockwiseFlags(o, command, target);
       const { written, segments } = await runSegment({ pred: o.pred, out: o.out, membraneProb: o.membraneProb,
         images: o.images, pictures: o.pictures, options: given, overwrite: o.overwrite ?? false, predIsMap: o.predIsMap ?? false,
-        voxelSize: o.voxelSize, unit: o.unit,
+        voxelSize: o.voxelSize, unit: o.unit, allowMissingChunks: o.allowMissingChunks ?? false,
         notice: (line) => process.stderr.write(`${line}\n`) }, barFactory(o.quiet ?? false));
       process.stdout.write(`${segments.length} sections, ${segments.join(', ')} segments; wrote ${written.length === 1 ? written[0] : `${written.length} files`}` +
         `${o.pictures ? ` and pictures in ${o.pictures}` : ''}\n`);

@@ -8,6 +8,7 @@ import type { TaskOutcome } from '../pipeline/engine/run.js';
 import { runVolumePredict, type MapDtype, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { runVolumeSegment, type VolumeSegmentJob } from '../pipeline/volume-segment.js';
 import type { SegmentOptions } from '../segment/index.js';
+import type { OutputTarget } from '../io/outputs.js';
 import { ALLOW_MISSING_CHUNKS } from './options.js';
 import { barFactory } from './progress.js';
 
@@ -35,14 +36,30 @@ export function addVolumeOptions(cmd: Command): Command {
     .option('--dtype <type>', '.zarr outputs: uint8 or float32 maps (predict), default uint8', mapDtype);
 }
 
-/** Options of predict and segment that only blockwise (.zarr) outputs use (commander's attribute names). */
-const BLOCKWISE_ONLY = new Set(['block', 'shard', 'restart', 'scale', 'dtype', 'halo', 'wait', 'foreignImage']);
+/**
+ * Options of predict and segment that only blockwise (OME-Zarr) outputs use (commander's attribute names), with
+ * what they need. Input options (--scale, --allow-missing-chunks) apply to every output.
+ */
+const BLOCKWISE_ONLY: Record<string, (t: OutputTarget) => string> = {
+  block: () => 'is written in one piece',
+  shard: () => 'is written in one piece',
+  restart: () => 'is written in one piece, never resumed',
+  halo: () => 'is written in one piece',
+  wait: () => 'is written in one piece',
+  dtype: (t) => `holds ${t.holds.includes('float32') ? 'float32' : '8-bit'} maps`,
+  foreignImage: () => 'is not labels inside an OME-Zarr image',
+};
 
-/** A stack output would ignore the blockwise-only flags: refuses the first one given, naming it, instead. */
-export function refuseBlockwiseFlags(o: Record<string, unknown>, command: Command): void {
-  const given = command.options.find((opt) => BLOCKWISE_ONLY.has(opt.attributeName()) && o[opt.attributeName()] !== undefined);
+/**
+ * An output written in one piece would ignore the blockwise-only flags: refuses the first one given instead, naming
+ * it and both formats (`target`, from the output registry, and the OME-Zarr output the flag needs).
+ */
+export function refuseBlockwiseFlags(o: Record<string, unknown>, command: Command, target: OutputTarget): void {
+  if (target.blockwise) return;
+  const given = command.options.find((opt) => opt.attributeName() in BLOCKWISE_ONLY && o[opt.attributeName()] !== undefined);
   if (given) {
-    throw new EmsegError('invalid-option', given.long ?? given.flags, `applies to blockwise volume outputs only (--out ending in .zarr); ${String(o.out)} is a stack output`);
+    const flag = given.long ?? given.flags;
+    throw new EmsegError('invalid-option', flag, `${target.name} ${BLOCKWISE_ONLY[given.attributeName()]!(target)}; ${flag} needs an OME-Zarr output (x.zarr)`);
   }
 }
 

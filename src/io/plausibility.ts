@@ -6,7 +6,6 @@
  * explicit choice is the user's).
  */
 import { EmsegIoError } from './errors.js';
-import type { StackReader } from './stack.js';
 import { fullScale, sampleTypeOf, type StackData } from '../image/stack.js';
 import { MULTI_CHANNEL_KIND } from '../image/map-meaning.js';
 import type { LabelPolarity as Polarity } from './label-polarity.js';
@@ -120,14 +119,16 @@ export function recordedAsMap(attributes: Record<string, unknown>): boolean {
   return emseg?.kind === 'membrane' || emseg?.kind === MULTI_CHANNEL_KIND || emseg?.close_gaps !== undefined;
 }
 
-/** Value spread of the first MAP_SAMPLE_SECTIONS slices of a stack (read again: the caller's pass comes later). */
-export async function stackSpread(stack: StackReader): Promise<ValueSpread> {
+/**
+ * The spread a --pred volume is judged by, whatever the output: a PNG/TIFF stack's first MAP_SAMPLE_SECTIONS sections
+ * whole (as emseg segment judged stacks before it read them as volumes), any other volume's windows
+ * (volumeSpread, as blockwise segmentation judges it).
+ */
+export async function mapSpread(reader: VolumeReader): Promise<ValueSpread> {
+  if (reader.format !== 'stack') return volumeSpread(reader);
+  const [d, h, w] = reader.shape;
   const spread = new ValueSpread();
-  let n = 0;
-  for await (const s of stack.slices()) {
-    spread.add(s.data);
-    if (++n >= MAP_SAMPLE_SECTIONS) break;
-  }
+  for (let z = 0; z < Math.min(d, MAP_SAMPLE_SECTIONS); z++) spread.add(await reader.readRegion({ start: [z, 0, 0], end: [z + 1, h, w] }));
   return spread;
 }
 

@@ -33,6 +33,11 @@ export interface OpenVolumeOptions {
    * with 'missing-chunk'. The spec allows absent chunks, but for an input they usually mean an incomplete copy.
    */
   allowMissingChunks?: boolean;
+  /**
+   * PNG/TIFF stacks: the caller reads each section once, in order (outputs written in one piece): no decoded
+   * sections are cached, and a whole section is returned as decoded, not copied (stack-volume.ts).
+   */
+  stream?: boolean;
 }
 
 interface FormatEntry {
@@ -104,7 +109,7 @@ const FORMATS: FormatEntry[] = [
   {
     name: 'stack',
     claims: async () => true,
-    open: (path, o) => openStackVolume(path, o.colour),
+    open: (path, o) => openStackVolume(path, o.colour, o.stream),
   },
 ];
 
@@ -129,7 +134,7 @@ export const VOLUME_FORMATS: readonly VolumeFormat[] = FORMATS.map((f) => f.name
 
 /** Opens any supported volume; lists of paths are PNG/TIFF stacks. */
 export async function openVolume(path: string | readonly string[], options: OpenVolumeOptions = {}): Promise<VolumeReader> {
-  if (typeof path !== 'string') return openStackVolume(path, options.colour);
+  if (typeof path !== 'string') return openStackVolume(path, options.colour, options.stream);
   if (options.scale !== undefined && !(await isDirectory(path))) {
     const file = splitHdf5Path(path)?.file ?? path;
     await stat(file).catch((err) => {

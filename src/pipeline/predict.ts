@@ -2,9 +2,11 @@ import { createBackend } from '../backend/index.js';
 import { EmsegError } from '../errors.js';
 import { checkFinite, sectionMapping, type IntensitySpec } from '../image/intensity.js';
 import { DECODE_BYTES_PER_RAW_BYTE, availableMemoryBytes, formatBytes } from '../io/limits.js';
-import {
-  checkOutputPath, openStack, writeIsbiSubmission, writeStack, type AnySlice, type OutputFormat, type Slice,
-} from '../io/index.js';
+import { writeIsbiSubmission, writeStack, type AnySlice, type OutputFormat, type Slice } from '../io/index.js';
+import { missingChunksNotice } from '../io/formats/volume.js';
+import { stackOutput } from '../io/outputs.js';
+import { openVolume } from '../io/registry.js';
+import { volumeInputs, volumeSlices, volumeSource } from '../io/volume-slices.js';
 import { BYTES_PER_SAMPLE } from '../image/stack.js';
 import { ISBI_POLARITY, MEMBRANE_POLARITY, flagPolarity, fromMembraneInPlace, type MapPolarity } from '../image/map-meaning.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
@@ -12,7 +14,8 @@ import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
 import { sectionFrom, type SectionSource } from '../infer/section.js';
 import { closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
-import { loadModels } from '../models/model-dir.js';
+import { loadModels, type LoadedModel } from '../models/model-dir.js';
+import type { VolumeReader } from '../io/formats/volume.js';
 import { closeGapsOptions, describeCloseGaps, mapsDescription } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
 import { withNeighbours } from './neighbours.js';
@@ -21,7 +24,9 @@ import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface PredictJob {
   models: readonly string[];
+  /** Any volume openVolume reads: a PNG/TIFF stack (folder, glob, file), `vol.h5:/raw`, `vol.zarr/0`, a big TIFF. */
   input: string;
+  /** A stack output of `format` (io/outputs.ts stackOutput); an OME-Zarr output is runVolumePredict's. */
   out: string;
   format: 'isbi' | OutputFormat;
   membraneProb: boolean;
@@ -43,6 +48,10 @@ export interface PredictJob {
   /** Voxel size (z, y, x) and unit TIFF maps record, over the input's own (io/voxel-size.ts chooseVoxelSize). */
   voxelSize?: readonly [number, number, number];
   unit?: string;
+  /** Scale level of a multiscale OME-Zarr input. */
+  scale?: number;
+  /** Read absent chunk files of a Zarr input as its fill value (one notice at the end) instead of refusing them. */
+  allowMissingChunks?: boolean;
   /** Warnings for the user (the CLI prints them on stderr). */
   notice?: (message: string) => void;
 }
@@ -70,27 +79,42 @@ function checkCloseGapsMemory(width: number, height: number, prediction: number)
   }
 }
 
-/** Predict every section of a stack, streaming slices in and maps out band by band (memory bounded by the tile). */
+/**
+ * Predict every section of any volume (a stack, HDF5, OME-Zarr, a big TIFF), read section by section and whole, as a
+ * stack's slices are (io/volume-slices.ts: per-section intensity statistics are computed on the whole section), with
+ * maps streamed out band by band (memory bounded by the tile and a section).
+ */
 export async function runPredict(o: PredictJob, progress: ProgressFactory = silentProgress): Promise<string[]> {
-  checkOutputPath(o.out, o.format); // before any model is loaded
+  stackOutput(o.out, o.format); // before any model is loaded
   const models = o.models.flatMap((dir) => loadModels(dir));
-  const reader = await openStack(o.input, { colour: o.toGrey ? 'to-grey' : 'reject' });
-  const voxelSize = chooseVoxelSize(reader.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, reader.files[0]!, o.notice);
-  const intensity = predictIntensity(models, reader.sampleType, o.input, o.intensity);
+  const reader = await openVolume(o.input, { colour: o.toGrey ? 'to-grey' : 'reject', scale: o.scale, allowMissingChunks: o.allowMissingChunks, stream: true });
+  try {
+    return await predictSections(o, models, reader, progress);
+  } finally {
+    const missing = missingChunksNotice(reader);
+    if (missing) o.notice?.(missing);
+    await reader.close();
+  }
+}
+
+async function predictSections(o: PredictJob, models: LoadedModel[], reader: VolumeReader, progress: ProgressFactory): Promise<string[]> {
+  const [depth, height, width] = reader.shape;
+  const voxelSize = chooseVoxelSize(reader.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, volumeSource(reader), o.notice);
+  const intensity = predictIntensity(models, reader.dtype, o.input, o.intensity);
   intensity.notices.forEach((m) => o.notice?.(m));
-  const inputs = [...reader.files, ...o.models]; // never written over, even with --overwrite
+  const inputs = [...volumeInputs(reader, o.input), ...o.models]; // never written over, even with --overwrite
   // The decoded sections (with a 2.5D model's neighbours) stay while they are predicted; the last decoder's buffers
   // may not be collected yet.
   const radius = sectionRadius(models[0]!.spec);
-  const sectionBytes = (2 * radius + 1 + DECODE_BYTES_PER_RAW_BYTE) * reader.width * reader.height * BYTES_PER_SAMPLE[reader.sampleType];
-  const ws = checkPredictionMemory(models.map((m) => m.spec), o.tile, reader.height, reader.width, sectionBytes);
-  if (o.closeGaps) checkCloseGapsMemory(reader.width, reader.height, ws.total + sectionBytes);
+  const sectionBytes = (2 * radius + 1 + DECODE_BYTES_PER_RAW_BYTE) * width * height * BYTES_PER_SAMPLE[reader.dtype];
+  const ws = checkPredictionMemory(models.map((m) => m.spec), o.tile, height, width, sectionBytes);
+  if (o.closeGaps) checkCloseGapsMemory(width, height, ws.total + sectionBytes);
   const gaps = o.closeGaps ? closeGapsOptions(o.models, o.closeGaps) : null;
   if (gaps?.from) o.notice?.(describeCloseGaps(gaps.options, gaps.from));
   const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
   const predictor = new Predictor(models, backend);
-  const bandRows = predictor.layout(reader.height, reader.width, o.tile).stepH;
-  const bar = progress('predict', reader.depth, 'section {section} {tiles}');
+  const bandRows = predictor.layout(height, width, o.tile).stepH;
+  const bar = progress('predict', depth, 'section {section} {tiles}');
   // What the maps on disk hold: the ISBI format is membrane-low by definition, other formats what the flag says.
   const written: MapPolarity = o.format === 'isbi' ? ISBI_POLARITY : flagPolarity(o.membraneProb);
   // The ISBI writer converts P(membrane) itself; other writers are handed the written polarity.
@@ -113,7 +137,7 @@ export async function runPredict(o: PredictJob, progress: ProgressFactory = sile
     return fromMembraneInPlace(p, handed);
   }
   async function* maps(): AsyncGenerator<AnySlice> {
-    for await (const { slice: s, planes } of withNeighbours(reader.slices(), reader.depth, radius)) {
+    for await (const { slice: s, planes } of withNeighbours(volumeSlices(reader), depth, radius)) {
       if (!gaps) {
         yield { width: s.width, height: s.height, sampleType: 'float32', bandRows, bands: bands(s, planes) };
         continue;

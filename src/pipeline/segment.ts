@@ -1,26 +1,31 @@
-import { extname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
-import { FolderOutput, checkOutputPath, descriptionAttributes, hasTiffExtension, isFolderPath, openStack, outputGuard, writeStack,
-  type OutputFormat, type Slice } from '../io/index.js';
+import { FolderOutput, outputGuard, writeStack, type OutputFormat, type Slice } from '../io/index.js';
+import { missingChunksNotice, type VolumeReader } from '../io/formats/volume.js';
+import { labelStackOutput } from '../io/outputs.js';
+import { openVolume } from '../io/registry.js';
+import { volumeInputs, volumeSlices, volumeSource } from '../io/volume-slices.js';
 import { toFloat32, type SliceLike } from '../image/stack.js';
 import { decideMapPolarity, flagPolarity, toMembrane, type MapPolarity } from '../image/map-meaning.js';
-import { recordedAsMap, stackSpread } from '../io/plausibility.js';
+import { mapSpread, recordedAsMap } from '../io/plausibility.js';
 import { encodeRgbaPng } from '../report/png.js';
 import { segmentSection, segmentationPicture, type SegmentOptions } from '../segment/index.js';
 import { mapSegmentOptions } from './close-gaps.js';
-import { chooseVoxelSize } from '../io/voxel-size.js';
+import { chooseVoxelSize, type VoxelSize } from '../io/voxel-size.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface SegmentJob {
+  /** Membrane maps: any volume openVolume reads (a PNG/TIFF stack, maps.zarr, `maps.h5:/pred`, a big TIFF). */
   pred: string;
+  /** A label stack (io/outputs.ts labelsOutput): one multi-page .tif or a folder of .tif slices; OME-Zarr is runVolumeSegment's. */
   out: string;
   /**
    * The maps hold P(membrane) (true) or the ISBI polarity, 1 = non-membrane (false); default: the polarity the maps
    * record (emseg predict's TIFF maps do), else the ISBI polarity, as for map volumes (decideMapPolarity).
    */
   membraneProb?: boolean;
-  /** Raw EM sections to draw the pictures over. */
+  /** Raw EM sections to draw the pictures over (any volume of the maps' shape). */
   images?: string;
   /** Folder for one colour picture per section. */
   pictures?: string;
@@ -35,6 +40,8 @@ export interface SegmentJob {
   /** Voxel size (z, y, x) and unit TIFF labels record, over the maps' own (io/voxel-size.ts chooseVoxelSize). */
   voxelSize?: readonly [number, number, number];
   unit?: string;
+  /** Read absent chunk files of Zarr maps (or images) as their fill value (one notice at the end) instead of refusing them. */
+  allowMissingChunks?: boolean;
   /** Lines for the user (the CLI prints them on stderr): which recorded options the segmentation uses. */
   notice?: (message: string) => void;
 }
@@ -52,44 +59,89 @@ function membraneProbability(s: Slice, polarity: MapPolarity, path: string): Flo
   return p;
 }
 
-/** Labels are 32-bit: one multi-page .tif, or a folder of .tif slices (a folder path, or any path without .tif). */
+/**
+ * Labels are 32-bit: one multi-page .tif, or a folder of .tif slices (a folder path, or any path without .tif); a .png
+ * path or an OME-Zarr one (runVolumeSegment's) is refused naming both (io/outputs.ts).
+ */
 export function labelOutputFormat(out: string): OutputFormat {
-  const folder = isFolderPath(out);
-  if (!folder && extname(out).toLowerCase() === '.png') {
-    throw new EmsegIoError('wrong-format', out, 'labels are 32-bit integers, which PNG cannot hold; give a .tif path (one ' +
-      'multi-page file) or a folder path (one .tif per section)');
-  }
-  const format: OutputFormat = !folder && hasTiffExtension(out) ? 'tiff' : 'tiff-folder';
-  checkOutputPath(out, format);
-  return format;
+  return labelStackOutput(out).kind;
 }
 
-/** Segments every section of a map stack; writes a label stack (uint32, 1..n per section) and optional pictures. */
+/** Opens raw images (for the pictures) as a volume of the maps' shape, or refuses them naming both. */
+async function openImages(o: SegmentJob, maps: VolumeReader): Promise<VolumeReader | undefined> {
+  if (!o.images) return undefined;
+  const images = await openVolume(o.images, { allowMissingChunks: o.allowMissingChunks, stream: true });
+  if (images.shape.some((v, a) => v !== maps.shape[a])) {
+    const [d, h, w] = images.shape;
+    await images.close();
+    throw new EmsegIoError('mismatch', o.images, `${d} sections of ${w}x${h} do not match the maps' ` +
+      `${maps.shape[0]} of ${maps.shape[2]}x${maps.shape[1]} (${o.pred})`);
+  }
+  return images;
+}
+
+/** Closes a reader, first telling the user of absent chunks it read as the fill value. */
+async function closeReader(reader: VolumeReader | undefined, notice?: (line: string) => void): Promise<void> {
+  if (!reader) return;
+  const missing = missingChunksNotice(reader);
+  if (missing) notice?.(missing);
+  await reader.close();
+}
+
+/**
+ * Segments every section of a map volume (a stack, HDF5, OME-Zarr, a big TIFF), read section by section and whole;
+ * writes a label stack (uint32, 1..n per section) and optional pictures.
+ */
 export async function runSegment(o: SegmentJob, progress: ProgressFactory = silentProgress): Promise<{ written: string[]; segments: number[] }> {
   const format = labelOutputFormat(o.out);
   if (o.pictures && format === 'tiff-folder' && resolve(o.pictures) === resolve(o.out)) {
     // Two outputs in one folder would each keep its own manifest and disown the other's files.
     throw new EmsegError('invalid-option', '--pictures', `is the label folder ${o.out}; give the pictures their own folder`);
   }
-  const maps = await openStack(o.pred);
-  const attributes = descriptionAttributes(maps.description);
-  const polarity = decideMapPolarity(attributes, maps.files[0]!, { given: flagPolarity(o.membraneProb) });
-  // A raw image segments into noise with no error: refused by its values (the first sections, read once more).
-  if (!o.predIsMap && !recordedAsMap(attributes)) (await stackSpread(maps)).check(o.pred);
-  const voxelSize = chooseVoxelSize(maps.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, maps.files[0]!, o.notice);
-  const options = mapSegmentOptions(attributes, maps.files[0]!, o.options, o.notice);
-  const images = o.images ? await openStack(o.images) : undefined;
-  if (images && (images.width !== maps.width || images.height !== maps.height || images.depth !== maps.depth)) {
-    throw new EmsegIoError('mismatch', o.images!, `${images.depth} sections of ${images.width}x${images.height} do not match the maps' ` +
-      `${maps.depth} of ${maps.width}x${maps.height} (${o.pred})`);
+  const maps = await openVolume(o.pred, { allowMissingChunks: o.allowMissingChunks, stream: true });
+  try {
+    return await segmentSections(o, format, maps, progress);
+  } finally {
+    await closeReader(maps, o.notice);
   }
-  const inputs = [...maps.files, ...(images?.files ?? [])];
+}
+
+async function segmentSections(o: SegmentJob, format: OutputFormat, maps: VolumeReader, progress: ProgressFactory):
+  Promise<{ written: string[]; segments: number[] }> {
+  const { attributes } = maps; // what emseg predict recorded in the maps (a TIFF's description, a volume's attributes)
+  // A raw image segments into noise with no error: refused by its values (sampled sections, read once more).
+  if (!o.predIsMap && !recordedAsMap(attributes)) (await mapSpread(maps)).check(o.pred);
+  const source = volumeSource(maps);
+  const voxelSize = chooseVoxelSize(maps.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, source, o.notice);
+  const options = mapSegmentOptions(attributes, source, o.options, o.notice);
+  const polarity = decideMapPolarity(attributes, source, { given: flagPolarity(o.membraneProb) });
+  const images = await openImages(o, maps);
+  try {
+    return await writeLabels(o, format, { maps, images, voxelSize, options, polarity }, progress);
+  } finally {
+    await closeReader(images, o.notice);
+  }
+}
+
+interface LabelsJob {
+  maps: VolumeReader;
+  images: VolumeReader | undefined;
+  voxelSize: VoxelSize | undefined;
+  options: SegmentOptions;
+  /** What the maps' values mean (flag, record, else ISBI: image/map-meaning.ts). */
+  polarity: MapPolarity;
+}
+
+/** Segments the maps section by section into the label stack (and the pictures, over the images). */
+async function writeLabels(o: SegmentJob, format: OutputFormat, { maps, images, voxelSize, options, polarity }: LabelsJob,
+  progress: ProgressFactory): Promise<{ written: string[]; segments: number[] }> {
+  const inputs = [...volumeInputs(maps, o.pred), ...(images ? volumeInputs(images, o.images!) : [])];
   const pictures = o.pictures ? FolderOutput.open(o.pictures, outputGuard(o.overwrite, inputs)) : undefined;
-  const raw = images?.slices();
+  const raw = images && volumeSlices(images);
   const segments: number[] = [];
-  const bar = progress('segment', maps.depth, 'section {section}');
+  const bar = progress('segment', maps.shape[0], 'section {section}');
   async function* labelled(): AsyncGenerator<SliceLike<Uint32Array>> {
-    for await (const s of maps.slices()) {
+    for await (const s of volumeSlices(maps)) {
       const image = raw ? (await raw.next()).value as Slice : undefined;
       const { labels, count } = segmentSection(membraneProbability(s, polarity, o.pred), s.height, s.width, options);
       segments.push(count);

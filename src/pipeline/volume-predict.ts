@@ -102,11 +102,6 @@ export interface VolumePredictResult {
   seconds: number;
 }
 
-/** True for outputs that go through the blockwise OME-Zarr path. */
-export function isZarrOutput(path: string): boolean {
-  return /\.zarr[/\\]?$/i.test(path);
-}
-
 /** The linear map (v - low) / (high - low) of the whole volume, from the rule and the dtype alone. */
 export function volumeMapping(spec: IntensitySpec, dtype: VolumeReader['dtype']): IntensityMapping {
   switch (spec.kind) {

@@ -17,6 +17,7 @@
  * rerun with the same command skips what is done and refuses (or with --restart discards) a changed run.
  */
 import { existsSync } from 'node:fs';
+import { labelsInside } from '../io/outputs.js';
 import { readFile, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
@@ -103,19 +104,6 @@ export interface VolumeSegmentResult {
 
 const NOTHING: TaskOutcome = { computed: 0, skipped: 0, failed: [], voxels: 0 };
 
-/** `IMAGE/labels/NAME` (an existing OME-Zarr group IMAGE): labels go inside that image. */
-export function labelsTarget(out: string): { image: string; name: string } | undefined {
-  const m = /^(.+)[/\\]labels[/\\]([^/\\]+)[/\\]?$/.exec(out);
-  if (!m) return undefined;
-  const image = m[1]!;
-  return existsSync(join(image, '.zattrs')) || existsSync(join(image, 'zarr.json')) ? { image, name: m[2]! } : undefined;
-}
-
-/** Whether `emseg segment --out` takes the blockwise OME-Zarr path. */
-export function isVolumeSegmentOutput(out: string): boolean {
-  return /\.zarr[/\\]?$/i.test(out) || labelsTarget(out) !== undefined;
-}
-
 /** What the maps' values mean: the flag, else the maps' recorded polarity, else the ISBI polarity (as stack segment). */
 function mapPolarity(job: VolumeSegmentJob, reader: VolumeReader): MapPolarity {
   return decideMapPolarity(reader.attributes, reader.path, { given: flagPolarity(job.membraneProb) });
@@ -147,7 +135,7 @@ async function createOutput(job: VolumeSegmentJob, reader: VolumeReader, options
   const mode = { overwrite: job.overwrite, resume: !job.overwrite, inputs: [volumeLocation(job.pred)] };
   // Paths relative to the labels image that records them (util/paths.ts): the metadata names no machine's folders.
   const extra = { maps: recordedVolumePath(job.pred, job.out), segment: options, halo };
-  const inside = labelsTarget(job.out);
+  const inside = labelsInside(job.out);
   if (inside) {
     if (job.voxelSize || job.unit) {
       throw new EmsegError('invalid-option', job.voxelSize ? '--voxel-size' : '--unit', `labels inside the image ${inside.image} take its voxel size; set it on the image, or write a standalone cells.zarr`);

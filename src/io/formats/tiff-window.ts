@@ -8,6 +8,7 @@ import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import type { SampleType } from '../../image/stack.js';
 import { allocateRegion, checkRegion, regionShape } from './volume.js';
 import type { Region, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
+import { descriptionAttributes } from '../stack.js';
 import { tiffVoxelSize } from '../voxel-size.js';
 
 /** Pages inspected to check that every section has the first one's size and type (all, up to this many). */
@@ -63,13 +64,19 @@ function tagNumber(value: unknown, rational = false): number | undefined {
   return rational && list.length >= 2 ? list[0]! / list[1]! : list[0] as number | undefined;
 }
 
-/** The first page's resolution tags and ImageJ description (io/voxel-size.ts); undefined when unreadable or absent. */
-async function pageVoxelSize(image: GeoTIFFImage): Promise<VoxelSize | undefined> {
+/**
+ * The first page's pixel size (resolution tags and ImageJ description, io/voxel-size.ts; undefined when unreadable or
+ * absent) and emseg's record in its description (the polarity and tuned options of maps emseg wrote), as a stack's.
+ */
+async function firstPageMeta(image: GeoTIFFImage): Promise<{ voxelSize?: VoxelSize; attributes: Record<string, unknown> }> {
   const dir = image.fileDirectory;
   const load = (tag: string) => (dir.hasTag(tag as never) ? dir.loadValue(tag as never) : Promise.resolve(undefined)).catch(() => undefined);
-  const description = await load('ImageDescription');
-  return tiffVoxelSize({ xResolution: tagNumber(await load('XResolution'), true), yResolution: tagNumber(await load('YResolution'), true),
-    resolutionUnit: tagNumber(await load('ResolutionUnit')), description: typeof description === 'string' ? description : undefined });
+  const loaded: unknown = await load('ImageDescription');
+  // geotiff keeps ASCII's NUL terminator, which the stack reader (utif) drops: drop it too, or JSON.parse fails.
+  const description = typeof loaded === 'string' ? loaded.replace(/\0+$/, '') : undefined;
+  const voxelSize = tiffVoxelSize({ xResolution: tagNumber(await load('XResolution'), true), yResolution: tagNumber(await load('YResolution'), true),
+    resolutionUnit: tagNumber(await load('ResolutionUnit')), description });
+  return { ...(voxelSize ? { voxelSize } : {}), attributes: descriptionAttributes(description) };
 }
 
 export async function openTiffWindowed(path: string): Promise<VolumeReader> {
@@ -87,11 +94,12 @@ export async function openTiffWindowed(path: string): Promise<VolumeReader> {
   const { shape, dtype } = checkPages(images, path);
   const first = images[0]!;
   const chunks: Vec3 = [1, Math.min(first.getTileHeight(), shape[1]), first.isTiled ? first.getTileWidth() : shape[2]];
-  const voxelSize = await pageVoxelSize(first);
+  const { voxelSize, attributes } = await firstPageMeta(first);
   return {
     path, format: 'tiff', shape, dtype, chunks, level: 0, ...(voxelSize ? { voxelSize } : {}),
     scales: [{ path: '', shape, scale: [1, 1, 1] }],
-    attributes: { bigTiff: tiff.bigTiff, tiled: first.isTiled, compression: first.fileDirectory.getValue?.('Compression') ?? undefined },
+    attributes: { ...attributes, bigTiff: tiff.bigTiff, tiled: first.isTiled, compression: first.fileDirectory.getValue?.('Compression') ?? undefined },
+    sectionOrigin: (z) => ({ source: path, page: z }),
     async readRegion(region: Region): Promise<StackData> {
       checkRegion(region, shape, path);
       const out = allocateRegion(dtype, region, path);

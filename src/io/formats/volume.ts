@@ -48,6 +48,12 @@ export interface VolumeReader {
   readonly attributes: Record<string, unknown>;
   /** Chunk files found absent and read as the fill value so far (Zarr opened with allowMissingChunks). */
   readonly missingChunks?: () => MissingChunks;
+  /**
+   * PNG/TIFF stacks (format 'stack'): their image files in stack order, which an output never writes over, and the
+   * file and page (from 0) section z comes from, for messages. Other formats are one file: `path`.
+   */
+  readonly files?: readonly string[];
+  sectionOrigin?(z: number): { source: string; page: number };
   /** Voxels of `region` (z-major, then y, then x) in the volume's own sample type. */
   readRegion(region: Region): Promise<StackData>;
   close(): Promise<void>;
