@@ -18,9 +18,13 @@ import { loadModels, type LoadedModel } from '../models/model-dir.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { closeGapsOptions, describeCloseGaps, mapsDescription } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
-import { withNeighbours } from './neighbours.js';
+import { withNeighbours, type SliceWithNeighbours } from './neighbours.js';
+import { planBlocks, type BlockPlan } from './blocks.js';
+import { memoryMarkers } from './engine/memory-markers.js';
+import { runInOrder } from './engine/ordered.js';
+import type { BlockTask } from './engine/task.js';
 import { sectionRadius } from '../nn/spec.js';
-import { silentProgress, type ProgressFactory } from './progress.js';
+import { silentProgress, type Progress, type ProgressFactory } from './progress.js';
 
 export interface PredictJob {
   models: readonly string[];
@@ -103,63 +107,86 @@ async function predictSections(o: PredictJob, models: LoadedModel[], reader: Vol
   const intensity = predictIntensity(models, reader.dtype, o.input, o.intensity);
   intensity.notices.forEach((m) => o.notice?.(m));
   const inputs = [...volumeInputs(reader, o.input), ...o.models]; // never written over, even with --overwrite
-  // The decoded sections (with a 2.5D model's neighbours) stay while they are predicted; the last decoder's buffers
-  // may not be collected yet.
+  // The decoded sections (with a 2.5D model's neighbours) stay while they are predicted, and the next one is read
+  // meanwhile (engine/ordered.ts); the last decoder's buffers may not be collected yet.
   const radius = sectionRadius(models[0]!.spec);
-  const sectionBytes = (2 * radius + 1 + DECODE_BYTES_PER_RAW_BYTE) * width * height * BYTES_PER_SAMPLE[reader.dtype];
+  const sectionBytes = (2 * radius + 2 + DECODE_BYTES_PER_RAW_BYTE) * width * height * BYTES_PER_SAMPLE[reader.dtype];
   const ws = checkPredictionMemory(models.map((m) => m.spec), o.tile, height, width, sectionBytes);
   if (o.closeGaps) checkCloseGapsMemory(width, height, ws.total + sectionBytes);
   const gaps = o.closeGaps ? closeGapsOptions(o.models, o.closeGaps) : null;
   if (gaps?.from) o.notice?.(describeCloseGaps(gaps.options, gaps.from));
   const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
   const predictor = new Predictor(models, backend);
-  const bandRows = predictor.layout(height, width, o.tile).stepH;
-  const bar = progress('predict', depth, 'section {section} {tiles}');
   // What the maps on disk hold: the ISBI format is membrane-low by definition, other formats what the flag says.
   const written: MapPolarity = o.format === 'isbi' ? ISBI_POLARITY : flagPolarity(o.membraneProb);
   // The ISBI writer converts P(membrane) itself; other writers are handed the written polarity.
   const handed: MapPolarity = o.format === 'isbi' ? MEMBRANE_POLARITY : written;
-  let done = 0;
-  const optionsFor = (s: Slice) => ({ tta: o.tta, tile: o.tile,
-    onTile: (d: number, n: number) => bar.update(done, { section: s.index, tiles: `tile ${d}/${n}` }) });
-  // NaN weights or an overflow must never reach a written map.
-  const finite = (s: Slice, p: Float32Array) => {
-    checkFinite(p, s.source, `the map of section ${s.index} (models ${o.models.join(', ')})`);
-    return p;
-  };
-  const sectionsOf = (planes: Slice[]) => planes.map((p) => sectionOf(p, intensity.spec));
-  function* bands(s: Slice, planes: Slice[]): Generator<Float32Array> {
-    for (const band of predictor.bands(sectionsOf(planes), optionsFor(s))) yield polarity(finite(s, band.data));
-    done++;
-    bar.update(done, { section: s.index, tiles: '' });
-  }
-  function polarity(p: Float32Array): Float32Array {
-    return fromMembraneInPlace(p, handed);
-  }
-  async function* maps(): AsyncGenerator<AnySlice> {
-    for await (const { slice: s, planes } of withNeighbours(volumeSlices(reader), depth, radius)) {
-      if (!gaps) {
-        yield { width: s.width, height: s.height, sampleType: 'float32', bandRows, bands: bands(s, planes) };
-        continue;
-      }
-      // Gaps are closed on membrane probabilities; the polarity is applied afterwards.
-      const membrane = new Float32Array(s.width * s.height);
-      for (const band of predictor.bands(sectionsOf(planes), optionsFor(s))) membrane.set(finite(s, band.data), band.top * s.width);
-      yield { width: s.width, height: s.height, data: polarity(closeMembraneGaps(membrane, s.height, s.width, gaps.options)) };
-      done++;
-      bar.update(done, { section: s.index, tiles: '' });
-    }
-  }
+  const sections = withNeighbours(volumeSlices(reader), depth, radius);
+  const bar = progress('predict', depth, 'section {section} {tiles}');
+  const task = sectionTask(o, { predictor, spec: intensity.spec, gaps: gaps?.options, handed, plan: planBlocks(reader.shape, [1, height, width], [radius, 0, 0]) }, sections, bar);
   // A multi-page TIFF remembers what its values mean and the model's tuned gap-closing options for `emseg segment`
   // (folders of slices carry none).
   const description = mapsDescription(o.models, written);
   try {
     if (o.format === 'isbi') {
-      return [await writeIsbiSubmission(o.out, maps(), {
-        values: handed, overwrite: o.overwrite, inputs, description, voxelSize })];
+      return [await runInOrder(task, (maps) => writeIsbiSubmission(o.out, maps, { values: handed, overwrite: o.overwrite, inputs, description, voxelSize }))];
     }
-    return await writeStack(o.out, maps(), { format: o.format, overwrite: o.overwrite, inputs, description, voxelSize });
+    const format = o.format;
+    return await runInOrder(task, (maps) => writeStack(o.out, maps, { format, overwrite: o.overwrite, inputs, description, voxelSize }));
   } finally {
+    await sections.return(undefined);
     bar.stop();
   }
+}
+
+/** How every section is predicted: the predictor, the intensity rule, gap closing, the polarity handed to the writer. */
+interface SectionPrediction {
+  predictor: Predictor;
+  spec: IntensitySpec;
+  gaps?: SegmentOptions;
+  handed: MapPolarity;
+  /** One block per section (whole), its neighbours as the halo. */
+  plan: BlockPlan;
+}
+
+/**
+ * One block task per section, run by the engine (engine/ordered.ts): the next section is read while one is
+ * predicted and written; the maps go to the writer in order, band by band (memory bounded by the tile), or whole
+ * when gaps are closed (closing segments the whole section).
+ */
+function sectionTask(o: PredictJob, p: SectionPrediction, sections: AsyncGenerator<SliceWithNeighbours>, bar: Progress): BlockTask<SliceWithNeighbours, AnySlice> {
+  let done = 0;
+  const optionsFor = (s: Slice) => ({ tta: o.tta, tile: o.tile,
+    onTile: (d: number, n: number) => bar.update(done, { section: s.index, tiles: `tile ${d}/${n}` }) });
+  // NaN weights or an overflow must never reach a written map.
+  const finite = (s: Slice, m: Float32Array) => {
+    checkFinite(m, s.source, `the map of section ${s.index} (models ${o.models.join(', ')})`);
+    return m;
+  };
+  const bandsOf = (s: Slice, planes: Slice[]) => p.predictor.bands(planes.map((q) => sectionOf(q, p.spec)), optionsFor(s));
+  const sectionDone = (s: Slice) => bar.update(++done, { section: s.index, tiles: '' });
+  function* bands(s: Slice, planes: Slice[]): Generator<Float32Array> {
+    for (const band of bandsOf(s, planes)) yield fromMembraneInPlace(finite(s, band.data), p.handed);
+    sectionDone(s);
+  }
+  // Gaps are closed on membrane probabilities of the whole section; the polarity is applied afterwards.
+  function closed(s: Slice, planes: Slice[], options: SegmentOptions): AnySlice {
+    const membrane = new Float32Array(s.width * s.height);
+    for (const band of bandsOf(s, planes)) membrane.set(finite(s, band.data), band.top * s.width);
+    const data = fromMembraneInPlace(closeMembraneGaps(membrane, s.height, s.width, options), p.handed);
+    sectionDone(s);
+    return { width: s.width, height: s.height, data };
+  }
+  const bandRows = p.predictor.layout(p.plan.shape[1], p.plan.shape[2], o.tile).stepH;
+  return {
+    name: 'predict', plan: p.plan, markers: memoryMarkers(p.plan, o.out), upstream: [],
+    async read(b) {
+      const next = await sections.next();
+      if (next.done || next.value.slice.index !== b.write.start[0]) throw new EmsegError('internal', o.input, `section ${b.write.start[0]} was not read in order`);
+      return next.value;
+    },
+    compute: (_b, { slice: s, planes }) => (p.gaps ? closed(s, planes, p.gaps)
+      : { width: s.width, height: s.height, sampleType: 'float32', bandRows, bands: bands(s, planes) }),
+    write: async () => [],
+  };
 }

@@ -14,6 +14,10 @@ import { segmentSection, segmentationPicture, type SegmentOptions } from '../seg
 import { mapSegmentOptions } from './close-gaps.js';
 import { chooseVoxelSize, type VoxelSize } from '../io/voxel-size.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
+import { planBlocks } from './blocks.js';
+import { memoryMarkers } from './engine/memory-markers.js';
+import { runInOrder } from './engine/ordered.js';
+import type { BlockTask } from './engine/task.js';
 
 export interface SegmentJob {
   /** Membrane maps: any volume openVolume reads (a PNG/TIFF stack, maps.zarr, `maps.h5:/pred`, a big TIFF). */
@@ -132,35 +136,60 @@ interface LabelsJob {
   polarity: MapPolarity;
 }
 
+/** The pictures folder, the segment counts and the bar: what each section's segmentation also feeds. */
+interface SectionSinks {
+  pictures: FolderOutput | undefined;
+  segments: number[];
+  bar: ReturnType<ProgressFactory>;
+}
+
+/**
+ * One block task per section, run by the engine (engine/ordered.ts): the next section is read while one is
+ * segmented and written; the labels go to the writer in order.
+ */
+function sectionTask(o: SegmentJob, job: LabelsJob, mapSlices: AsyncGenerator<Slice>, raw: AsyncGenerator<Slice> | undefined,
+  sinks: SectionSinks): BlockTask<{ s: Slice; image?: Slice }, SliceLike<Uint32Array>> {
+  const plan = planBlocks(job.maps.shape, [1, job.maps.shape[1], job.maps.shape[2]]);
+  return {
+    name: 'segment', plan, markers: memoryMarkers(plan, o.out), upstream: [],
+    async read(b) {
+      const next = await mapSlices.next();
+      if (next.done || next.value.index !== b.write.start[0]) throw new EmsegError('internal', o.pred, `section ${b.write.start[0]} was not read in order`);
+      return { s: next.value, image: raw ? (await raw.next()).value as Slice : undefined };
+    },
+    async compute(_b, { s, image }) {
+      const { labels, count } = segmentSection(membraneProbability(s, job.polarity, o.pred), s.height, s.width, job.options);
+      sinks.segments.push(count);
+      if (sinks.pictures) {
+        const picture = segmentationPicture(labels, s.height, s.width, image && toFloat32(image.data));
+        await sinks.pictures.add(`${String(s.index).padStart(4, '0')}.png`, encodeRgbaPng(picture));
+      }
+      sinks.bar.update(sinks.segments.length, { section: s.index });
+      return { width: s.width, height: s.height, data: new Uint32Array(labels.buffer, labels.byteOffset, labels.length) };
+    },
+    write: async () => [],
+  };
+}
+
 /** Segments the maps section by section into the label stack (and the pictures, over the images). */
-async function writeLabels(o: SegmentJob, format: OutputFormat, { maps, images, voxelSize, options, polarity }: LabelsJob,
-  progress: ProgressFactory): Promise<{ written: string[]; segments: number[] }> {
+async function writeLabels(o: SegmentJob, format: OutputFormat, job: LabelsJob, progress: ProgressFactory): Promise<{ written: string[]; segments: number[] }> {
+  const { maps, images, voxelSize } = job;
   const inputs = [...volumeInputs(maps, o.pred), ...(images ? volumeInputs(images, o.images!) : [])];
   const pictures = o.pictures ? FolderOutput.open(o.pictures, outputGuard(o.overwrite, inputs)) : undefined;
   const raw = images && volumeSlices(images);
-  const segments: number[] = [];
-  const bar = progress('segment', maps.shape[0], 'section {section}');
-  async function* labelled(): AsyncGenerator<SliceLike<Uint32Array>> {
-    for await (const s of volumeSlices(maps)) {
-      const image = raw ? (await raw.next()).value as Slice : undefined;
-      const { labels, count } = segmentSection(membraneProbability(s, polarity, o.pred), s.height, s.width, options);
-      segments.push(count);
-      if (pictures) {
-        const picture = segmentationPicture(labels, s.height, s.width, image && toFloat32(image.data));
-        await pictures.add(`${String(s.index).padStart(4, '0')}.png`, encodeRgbaPng(picture));
-      }
-      bar.update(segments.length, { section: s.index });
-      yield { width: s.width, height: s.height, data: new Uint32Array(labels.buffer, labels.byteOffset, labels.length) };
-    }
-  }
+  const mapSlices = volumeSlices(maps);
+  const sinks: SectionSinks = { pictures, segments: [], bar: progress('segment', maps.shape[0], 'section {section}') };
   try {
-    const written = await writeStack(o.out, labelled(), { format, overwrite: o.overwrite, inputs, voxelSize });
+    const task = sectionTask(o, job, mapSlices, raw, sinks);
+    const written = await runInOrder(task, (labelled) => writeStack(o.out, labelled, { format, overwrite: o.overwrite, inputs, voxelSize }));
     await pictures?.commit();
-    return { written, segments };
+    return { written, segments: sinks.segments };
   } catch (err) {
     await pictures?.abort();
     throw err;
   } finally {
-    bar.stop();
+    await mapSlices.return(undefined);
+    await raw?.return(undefined);
+    sinks.bar.stop();
   }
 }

@@ -207,9 +207,12 @@ export async function runTask(task: BlockTask, blocks: Iterable<Block>, options:
   let stop: { error: unknown } | undefined;
   let pending: Promise<void> = Promise.resolve();
   try {
-    await refill(1);
-    while (ahead.length > 0 && !stop) {
-      const { block: b, input } = ahead.shift()!;
+    while (!stop) {
+      // The next block's read starts here at the latest: while the block before it is written.
+      await refill(1);
+      const next = ahead.shift();
+      if (!next) break;
+      const { block: b, input } = next;
       await refill(readAhead);
       let result: { value: unknown } | undefined;
       let error: unknown;
