@@ -309,7 +309,7 @@ test('a block computing longer than the job lock keeps it (renewed while the chi
   const log = join(fx.dir, 'long.jsonl');
   // Blocks here take about 0.5 s on an idle 2-core machine, so each outlives its lock and lives on renewals (every
   // lockMs / 2). A shorter lock is not a harder test, only one that a loaded machine fails by delaying a renewal.
-  const lockMs = 200;
+  const lockMs = 300;
   const id = submit(server.url, out, ['--block', `1,${SHAPE[1]},${SHAPE[2]}`]);
   const locks = ['--lock-ms', String(lockMs), '--stalled-ms', String(lockMs)];
   const ws = [worker(server.url, 'a', log, locks), worker(server.url, 'b', log, locks)];
