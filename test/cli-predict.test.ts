@@ -61,3 +61,11 @@ test('emseg predict on a missing model directory exits 1 naming it', () => {
     '--input', 'x', '--out', 'y.tif'], { stdio: 'pipe' }), (err: { status: number; stderr: Buffer }) =>
     err.status === 1 && /\/nonexistent\/model: not a model directory/.test(err.stderr.toString()));
 });
+
+test('--membrane-prob with the ISBI format (P(non-membrane) by definition) is refused, not dropped in silence', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emseg-isbi-prob-'));
+  const out = join(dir, 'maps.tif');
+  await assert.rejects(runPredict({ models: [join(root, 'models', 'fakhry-isbi')], input: join(root, 'samples', 'isbi2012', 'images', '23.png'), out,
+    format: 'isbi', membraneProb: true, tta: false, bf16: false, tile: 256, backend: 'auto', overwrite: false }), refused('invalid-option', '--membrane-prob'));
+  assert.ok(!existsSync(out), 'nothing written');
+});

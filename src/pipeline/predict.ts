@@ -90,6 +90,11 @@ function checkCloseGapsMemory(width: number, height: number, prediction: number)
  */
 export async function runPredict(o: PredictJob, progress: ProgressFactory = silentProgress): Promise<string[]> {
   stackOutput(o.out, o.format); // before any model is loaded
+  if (o.format === 'isbi' && o.membraneProb) {
+    // The ISBI format is P(non-membrane) by definition: the flag would be dropped in silence.
+    throw new EmsegError('invalid-option', '--membrane-prob', `the ISBI format (${o.out}) holds P(non-membrane) by definition; `
+      + 'for P(membrane) maps give --format tiff (or png-folder, tiff-folder) or an OME-Zarr output (x.zarr)');
+  }
   const models = o.models.flatMap((dir) => loadModels(dir));
   const reader = await openVolume(o.input, { colour: o.toGrey ? 'to-grey' : 'reject', scale: o.scale, allowMissingChunks: o.allowMissingChunks, stream: true });
   try {
