@@ -74,7 +74,7 @@ const LASTING_CODES: ReadonlySet<string> = new Set<EmsegIoErrorCode>(['disk-full
 const MAX_CAUSE_DEPTH = 8;
 
 /**
- * The one decision every block retry loop (runBlocks, the overlapped prediction pipeline, the queue's processor)
+ * The one decision of the block runner (src/pipeline/engine/run.ts: in-process, by shard and in the queue's processor)
  * makes: is another attempt worth it? Not for a full disk, a read-only file system or a refused permission, raw
  * (errno) or already mapped, also when wrapped as another error's `cause`: every block after it would fail the same
  * way, so the run stops at once and says why. Anything else (a flaky network mount, a damaged chunk read, a

@@ -310,17 +310,7 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     const input = (b: Block) => inputRegion(b, block, margin, reader.shape, radius);
     const floatInUnitRange = reader.dtype === 'float32' && (intensity.spec.kind === 'auto' || intensity.spec.kind === 'dtype');
     const engine: Engine = { predictor, block, input, floatInUnitRange, mapping, reader, job };
-    const task: BlockTask<StackData, StackData> = {
-      name: 'predict', plan, markers, upstream: [],
-      read: (b) => reader.readRegion(input(b)),
-      compute: (b, data) => computeBlock(engine, b, data),
-      write: async (b, map) => {
-        await writer.writeRegion(b.write, map);
-        return writer.chunkFiles(b.write);
-      },
-      finish: () => writer.buildPyramid(),
-    };
-    return { kind: 'predict', out: job.out, tasks: [task], jobset: jobsetOf(markers), notice: job.notice, job, plan, writer, markers, engine,
+    return { kind: 'predict', out: job.out, tasks: [predictTask(plan, markers, engine, writer)], jobset: jobsetOf(markers), notice: job.notice, job, plan, writer, markers, engine,
       close: async () => {
         const missing = missingChunksNotice(reader);
         if (missing) job.notice?.(missing);
@@ -330,6 +320,20 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     await reader.close();
     throw err;
   }
+}
+
+/** The prediction's one task: a block's input region read, its map computed, its chunks written; then the pyramid. */
+function predictTask(plan: BlockPlan, markers: MarkerStore, engine: Engine, writer: OmeZarrWriter): BlockTask<StackData, StackData> {
+  return {
+    name: 'predict', plan, markers, upstream: [],
+    read: (b) => engine.reader.readRegion(engine.input(b)),
+    compute: (b, data) => computeBlock(engine, b, data),
+    async write(b, map) {
+      await writer.writeRegion(b.write, map);
+      return writer.chunkFiles(b.write);
+    },
+    finish: () => writer.buildPyramid(),
+  };
 }
 
 /** Predicts a volume block by block into an OME-Zarr map; resumable (done markers) and shardable. */
