@@ -16,26 +16,28 @@ const MS_PER_S = 1000;
 
 export function registerSubmit(program: Command): void {
   const submit = program.command('submit').description('turn a blockwise job into block jobs on a BullMQ/Redis queue (workers: emseg worker)');
-  addPredictOptions(submit.command('predict')
-    .description('queue `emseg predict --out maps.zarr`: one job per block without a done marker; prints the job set id'))
-    .option('--redis <url>', Q.redis.help, Q.redis.value)
-    .option('--attempts <n>', Q.attempts.help, positiveInt, Q.attempts.value)
-    .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value)
+  addQueueOptions(addPredictOptions(submit.command('predict')
+    .description('queue `emseg predict --out maps.zarr`: one job per block without a done marker; prints the job set id')))
     .action(async (o, command: Command) => {
       refuseForQueue(o, isZarrPath(o.out), 'queued prediction writes an OME-Zarr: the output path must end in .zarr');
       mapsOutput(o.out, o.format, command.getOptionValueSource('format') !== 'default'); // a --format given with it is refused
       report(await submitPredict(volumeJobFrom(o, 'submit'), submitOptions(o)));
     });
-  addSegmentCommandOptions(submit.command('segment')
-    .description('queue `emseg segment --out cells.zarr`: pass 1 per block, then the stitching, then the relabelling, each queued when the one before is complete; prints the job set id'))
-    .option('--redis <url>', Q.redis.help, Q.redis.value)
-    .option('--attempts <n>', Q.attempts.help, positiveInt, Q.attempts.value)
-    .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value)
+  addQueueOptions(addSegmentCommandOptions(submit.command('segment')
+    .description('queue `emseg segment --out cells.zarr`: pass 1 per block, then the stitching, then the relabelling, each queued when the one before is complete; prints the job set id')))
     .action(async (o, command: Command) => {
       refuseForQueue(o, labelsOutput(o.out).blockwise, 'queued segmentation writes an OME-Zarr labels image: cells.zarr or IMAGE.zarr/labels/NAME');
       if (o.wait) throw new EmsegError('invalid-option', '--wait', 'is for static shards; on a queue, each pass starts when the one before is complete');
       report(await submitSegment(volumeSegmentJobFrom(o, givenSegmentOptions(o, command), 'submit'), submitOptions(o)));
     });
+}
+
+/** The queue's own flags of every `emseg submit` command. */
+function addQueueOptions(cmd: Command): Command {
+  return cmd
+    .option('--redis <url>', Q.redis.help, Q.redis.value)
+    .option('--attempts <n>', Q.attempts.help, positiveInt, Q.attempts.value)
+    .option('--backoff <ms>', Q.backoffMs.help, positiveInt, Q.backoffMs.value);
 }
 
 /** What a queued job cannot take: an output that is not blockwise, a static shard. */
