@@ -36,6 +36,11 @@ export {
   fromMembraneCopy, fromMembraneInPlace, meaningRecord, multiChannelRecord, parseMapRecord, toMembrane, toMembraneCopy, toMembraneInPlace,
   type ChannelMeaning, type MapMeaningChoice, type MapPolarity, type MapRecord, type MeaningRecord, type MultiChannelRecord,
 } from './image/map-meaning.js';
+export {
+  BACKGROUND_ID, BOUNDARY_NEIGHBOURS, NEAREST_OFFSETS, affinityTargets, boundaryTargets, channelClassWeights, classBalanceWeights, labelTargets,
+  targetMeanings, targetsRecord, type BoundaryChannel, type BoundaryNeighbours, type ClassWeights, type NeuronIds, type Offset3, type Shape3,
+  type TargetChannel, type TargetOptions, type Targets,
+} from './image/affinities.js';
 export { convertToOmeZarr, type ConvertOptions } from './pipeline/convert.js';
 export { chooseVoxelSize, formatVoxelSize, normalizeUnit, type VoxelSize, type VoxelSizeFlags } from './io/voxel-size.js';
 export { chooseBlock, inShard, parseShard, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './pipeline/blocks.js';
