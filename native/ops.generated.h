@@ -20,6 +20,9 @@
   X(deconv2d) \
   X(deconv2dBackwardData) \
   X(deconv2dBackwardWeights) \
+  X(conv3d) \
+  X(conv3dBackwardData) \
+  X(conv3dBackwardWeights) \
   /* pool.cc */ \
   X(maxPool2d) \
   X(maxPool2dBackward) \

@@ -8,11 +8,15 @@ import type { FloatArray, Shape, Tensor } from '../tensor/tensor.js';
  *   transposed convolution), biases [Cout];
  * - padding is [top, left, bottom, right] in input pixels (asymmetric padding makes 'same' work for even kernels);
  * - dilation 1 means a dense kernel (d = 2 leaves one pixel between taps).
+ * - 3-d ops (conv3d) take NCDHW activations [N, C, D, H, W] and OIDHW weights [Cout, Cin, kd, kh, kw]; their
+ *   strides and dilations are [d, h, w] and their padding [front, top, left, back, bottom, right] (begins, then ends).
  */
 
 export type Precision = 'float32' | 'bfloat16' | 'float64';
 export type Pair = readonly [number, number];
 export type Padding = readonly [number, number, number, number];
+export type Triple = readonly [number, number, number];
+export type Padding3 = readonly [number, number, number, number, number, number];
 
 export interface ConvParams {
   stride: Pair;
@@ -24,6 +28,19 @@ export interface ConvOptions extends ConvParams {
   /** Fuse a ReLU after the bias (forward); the graph then back-propagates ReLU through `reluBackward` on y. */
   relu?: boolean;
   /** The forward pass of a training step (a backward pass will follow): backends may pick layouts for it. */
+  training?: boolean;
+}
+
+export interface Conv3dParams {
+  stride: Triple;
+  padding: Padding3;
+  dilation: Triple;
+}
+
+export interface Conv3dOptions extends Conv3dParams {
+  /** As ConvOptions.relu. */
+  relu?: boolean;
+  /** As ConvOptions.training. */
   training?: boolean;
 }
 
@@ -75,6 +92,13 @@ export interface Backend {
   conv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor;
   conv2dBackwardWeights(
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
+  ): { dw: FloatArray; db: FloatArray | null };
+
+  // ---- 3-d convolution (y = conv(x, w) + b over NCDHW), and its gradients
+  conv3d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: Conv3dOptions): Tensor;
+  conv3dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: Conv3dParams): Tensor;
+  conv3dBackwardWeights(
+    x: Tensor, dy: Tensor, wShape: Shape, p: Conv3dParams, withBias: boolean,
   ): { dw: FloatArray; db: FloatArray | null };
 
   // ---- transposed convolution (the adjoint of conv2d with the same params; weights [Cout, Cin, kh, kw])

@@ -16,11 +16,11 @@
  */
 import { EmsegError } from '../../errors.js';
 import type {
-  Backend, ConvOptions, DeconvOptions, ConvParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, PoolParams,
+  Backend, Conv3dOptions, Conv3dParams, ConvOptions, DeconvOptions, ConvParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, PoolParams,
 } from '../backend.js';
 import {
   checkCrossEntropyTarget, checkDropout, checkFromArray, checkLength, checkLrnParams, concatBackwardGeometry, concatGeometry,
-  convGeometry, cropBackwardGeometry, cropGeometry, dims4, poolGeometry, sameShape, upsampleBackwardGeometry,
+  conv3dGeometry, convGeometry, cropBackwardGeometry, cropGeometry, dims4, expectShape, poolGeometry, storableDims, sameShape, upsampleBackwardGeometry,
   upsampleGeometry,
 } from '../geometry.js';
 import { type FloatArray, type Shape, Tensor, formatShape, numel } from '../../tensor/tensor.js';
@@ -116,7 +116,7 @@ class OneDnnBackend implements Backend {
 
   // ------------------------------------------------------------------ storage
   fromArray(data: FloatArray, shape: Shape): Tensor {
-    const s = dims4(shape, 'fromArray');
+    const s = storableDims(shape, 'fromArray');
     checkFromArray(data, s);
     const a = f32(data, numel(s), 'fromArray');
     return this.wrap(this.n.fromArray(a, s, this.bf16), s);
@@ -159,6 +159,39 @@ class OneDnnBackend implements Backend {
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
   ): { dw: FloatArray; db: FloatArray | null } {
     return this.convBackwardWeights('conv2d', x, dy, wShape, p, withBias);
+  }
+
+  // ------------------------------------------------------------------ 3-d convolution
+  conv3d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: Conv3dOptions): Tensor {
+    this.layoutFor(p?.training === true);
+    const g = conv3dGeometry(x.shape, wShape, p, 'conv3d');
+    const xi = this.id(x, 'conv3d x');
+    const wa = f32(w, numel(g.w), 'conv3d weights');
+    const ba = b ? f32(b, g.w[0], 'conv3d bias') : null;
+    return this.wrap(this.n.conv3d(xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true), g.y);
+  }
+
+  conv3dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: Conv3dParams): Tensor {
+    const what = 'conv3dBackwardData';
+    this.layoutFor(true);
+    const g = conv3dGeometry(xShape, wShape, p, what);
+    // the reference's check and path, so both backends refuse a wrong dy with the same message
+    expectShape(dy.shape, g.y, `${what} dy (for x ${formatShape(xShape)})`);
+    const dyi = this.id(dy, `${what} dy`);
+    const wa = f32(w, numel(g.w), `${what} weights`);
+    return this.wrap(this.n.conv3dBackwardData(dyi, wa, g.w, g.x, g.stride, g.pad, g.dil), g.x);
+  }
+
+  conv3dBackwardWeights(
+    x: Tensor, dy: Tensor, wShape: Shape, p: Conv3dParams, withBias: boolean,
+  ): { dw: FloatArray; db: FloatArray | null } {
+    const what = 'conv3dBackwardWeights';
+    this.layoutFor(true);
+    const g = conv3dGeometry(x.shape, wShape, p, what);
+    expectShape(dy.shape, g.y, `${what} dy (for x ${formatShape(x.shape)})`);
+    const [dw, db] = this.n.conv3dBackwardWeights(this.id(x, `${what} x`), this.id(dy, `${what} dy`), g.w, g.stride,
+      g.pad, g.dil, withBias === true);
+    return { dw, db };
   }
 
   // ------------------------------------------------------------------ transposed convolution
