@@ -26,6 +26,8 @@
   /* pool.cc */ \
   X(maxPool2d) \
   X(maxPool2dBackward) \
+  X(maxPool3d) \
+  X(maxPool3dBackward) \
   /* lrn.cc */ \
   X(lrn) \
   X(lrnBackward) \

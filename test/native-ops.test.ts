@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend, Conv3dParams, ConvParams, LrnParams, PoolParams } from '../src/backend/backend.js';
+import type { Backend, Conv3dParams, ConvParams, LrnParams, Pool3dParams, PoolParams } from '../src/backend/backend.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { loadOneDnnBackend } from '../src/backend/onednn/index.js';
 import { type Shape, numel } from '../src/tensor/tensor.js';
@@ -117,6 +117,26 @@ for (const c of conv3dCases) {
   });
 }
 
+test('conv3d + fused ReLU backward through reluBackward(y), then 3-d max pooling', () => {
+  const c = conv3dCases[1]!;
+  const w = rnd(numel(c.w), 35, -0.3, 0.3);
+  const b = rnd(c.w[0]!, 36);
+  const pool: Pool3dParams = { kernel: [1, 2, 2], stride: [1, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] };
+  compare('conv3d relu pool chain', (be) => {
+    const x = be.fromArray(rnd(numel(c.x), 37), c.x);
+    const y = be.conv3d(x, w, c.w, b, { ...c.p, relu: true, training: true });
+    const p = be.maxPool3d(y, pool, true);
+    const dp = be.fromArray(rnd(p.y.size, 38), p.y.shape);
+    const dy = be.maxPool3dBackward(dp, p.workspace!, y.shape, pool);
+    const dz = be.reluBackward(y, dy);
+    const dx = be.conv3dBackwardData(dz, w, c.w, c.x, c.p);
+    const { dw, db } = be.conv3dBackwardWeights(x, dz, c.w, c.p, true);
+    const out = { y: host(y), p: host(p.y), dz: host(dz), dx: host(dx), dw, db };
+    for (const t of [x, p.workspace!, dp, dy]) t.dispose();
+    return out;
+  });
+});
+
 // ---------------------------------------------------------------- transposed convolution
 const deconvCases: ConvCase[] = [
   { name: 'stride 2, 4x4, pad 1', x: [2, 3, 5, 6], w: [4, 3, 4, 4], p: { stride: [2, 2], padding: [1, 1, 1, 1], dilation: [1, 1] }, bias: true },
@@ -161,6 +181,29 @@ for (const c of poolCases) {
       workspace.dispose();
       x.dispose();
       dy.dispose();
+      return out;
+    });
+  });
+}
+
+// ---------------------------------------------------------------- 3-d pooling
+const pool3dCases: { name: string; x: Shape; p: Pool3dParams }[] = [
+  { name: '2x2x2 stride 2, odd sizes', x: [2, 3, 5, 9, 8], p: { kernel: [2, 2, 2], stride: [2, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] } },
+  { name: '1x2x2 stride 1x2x2, 16 channels', x: [1, 16, 3, 10, 7], p: { kernel: [1, 2, 2], stride: [1, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] } },
+  { name: '3x3x3 stride 2 pad 1', x: [1, 5, 6, 7, 6], p: { kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1, 1, 1, 1], dilation: [1, 1, 1] } },
+];
+for (const c of pool3dCases) {
+  test(`maxPool3d: ${c.name}`, () => {
+    compare(`maxPool3d ${c.name}`, (be) => {
+      const x = be.fromArray(rnd(numel(c.x), 41), c.x);
+      const inf = be.maxPool3d(x, c.p, false);
+      assert.equal(inf.workspace, null);
+      const { y, workspace } = be.maxPool3d(x, c.p, true);
+      assert.ok(workspace);
+      const dy = be.fromArray(rnd(y.size, 42), y.shape);
+      const dx = be.maxPool3dBackward(dy, workspace, c.x, c.p);
+      const out = { yInf: host(inf.y), y: host(y), dx: host(dx) };
+      for (const t of [x, workspace, dy]) t.dispose();
       return out;
     });
   });

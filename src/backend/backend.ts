@@ -8,7 +8,7 @@ import type { FloatArray, Shape, Tensor } from '../tensor/tensor.js';
  *   transposed convolution), biases [Cout];
  * - padding is [top, left, bottom, right] in input pixels (asymmetric padding makes 'same' work for even kernels);
  * - dilation 1 means a dense kernel (d = 2 leaves one pixel between taps).
- * - 3-d ops (conv3d) take NCDHW activations [N, C, D, H, W] and OIDHW weights [Cout, Cin, kd, kh, kw]; their
+ * - 3-d ops (conv3d, maxPool3d) take NCDHW activations [N, C, D, H, W] and OIDHW weights [Cout, Cin, kd, kh, kw]; their
  *   strides and dilations are [d, h, w] and their padding [front, top, left, back, bottom, right] (begins, then ends).
  */
 
@@ -52,6 +52,13 @@ export interface PoolParams {
   stride: Pair;
   padding: Padding;
   dilation: Pair;
+}
+
+export interface Pool3dParams {
+  kernel: Triple;
+  stride: Triple;
+  padding: Padding3;
+  dilation: Triple;
 }
 
 export interface LrnParams {
@@ -111,6 +118,10 @@ export interface Backend {
   // ---- max pooling; `workspace` (argmax) is returned when training and must be disposed by the caller
   maxPool2d(x: Tensor, p: PoolParams, training: boolean): { y: Tensor; workspace: Tensor | null };
   maxPool2dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: PoolParams): Tensor;
+
+  // ---- 3-d max pooling (NCDHW), workspace as for maxPool2d
+  maxPool3d(x: Tensor, p: Pool3dParams, training: boolean): { y: Tensor; workspace: Tensor | null };
+  maxPool3dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: Pool3dParams): Tensor;
 
   // ---- local response normalisation (oneDNN's definition: alpha is divided by size, or size^2 within channel)
   lrn(x: Tensor, p: LrnParams, training: boolean): { y: Tensor; workspace: Tensor | null };

@@ -6,7 +6,7 @@
 import { EmsegError } from '../errors.js';
 import { type FloatArray, type Shape, formatShape, numel } from '../tensor/tensor.js';
 import type {
-  Conv3dParams, ConvParams, CrossEntropyTarget, LrnParams, Padding, Padding3, Pair, PoolParams, Triple,
+  Conv3dParams, ConvParams, CrossEntropyTarget, LrnParams, Padding, Padding3, Pair, Pool3dParams, PoolParams, Triple,
 } from './backend.js';
 
 export type I2 = readonly [number, number];
@@ -213,6 +213,29 @@ export function poolGeometry(xShape: Shape, p: PoolParams, what: string): PoolGe
   const OW = windowOutSize(x[3], kernel[1], stride[1], dil[1], pad[1], pad[3], `${what} (width)`);
   return { N: x[0], C: x[1], H: x[2], W: x[3], OH, OW, KH: kernel[0], KW: kernel[1], sh: stride[0], sw: stride[1],
     dh: dil[0], dw: dil[1], pt: pad[0], pl: pad[1], x, y: [x[0], x[1], OH, OW], kernel, stride, pad, dil };
+}
+
+export interface Pool3dGeometry {
+  N: number; C: number; D: number; H: number; W: number; OD: number; OH: number; OW: number;
+  KD: number; KH: number; KW: number; sd: number; sh: number; sw: number; dd: number; dh: number; dw: number;
+  pf: number; pt: number; pl: number;
+  x: I5; y: I5; kernel: I3; stride: I3; pad: I6; dil: I3;
+}
+
+export function pool3dGeometry(xShape: Shape, p: Pool3dParams, what: string): Pool3dGeometry {
+  const x = dims5(xShape, `${what} input`);
+  if (!p) throw invalid(what, 'missing params');
+  const kernel = triple(p.kernel, `${what} kernel`, 1);
+  const stride = triple(p.stride, `${what} stride`, 1);
+  const dil = triple(p.dilation, `${what} dilation`, 1);
+  const pad = padding3(p.padding, what);
+  const axes = ['depth', 'height', 'width'] as const;
+  const [OD, OH, OW] = axes.map((axis, a) =>
+    windowOutSize(x[2 + a]!, kernel[a]!, stride[a]!, dil[a]!, pad[a]!, pad[3 + a]!, `${what} (${axis})`)) as
+    [number, number, number];
+  return { N: x[0], C: x[1], D: x[2], H: x[3], W: x[4], OD, OH, OW, KD: kernel[0], KH: kernel[1], KW: kernel[2],
+    sd: stride[0], sh: stride[1], sw: stride[2], dd: dil[0], dh: dil[1], dw: dil[2], pf: pad[0], pt: pad[1], pl: pad[2],
+    x, y: [x[0], x[1], OD, OH, OW], kernel, stride, pad, dil };
 }
 
 export function checkLrnParams(p: LrnParams, what: string): void {

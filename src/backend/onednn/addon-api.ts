@@ -35,6 +35,8 @@ export interface Addon {
   // native/pool.cc
   maxPool2d(x: Handle, kernel: I2, stride: I2, pad: I4, dil: I2, training: boolean): [Handle, Handle | null];
   maxPool2dBackward(dy: Handle, ws: Handle, xShape: I4, kernel: I2, stride: I2, pad: I4, dil: I2): Handle;
+  maxPool3d(x: Handle, kernel: I3, stride: I3, pad: I6, dil: I3, training: boolean): [Handle, Handle | null];
+  maxPool3dBackward(dy: Handle, ws: Handle, xShape: I5, kernel: I3, stride: I3, pad: I6, dil: I3): Handle;
 
   // native/lrn.cc
   lrn(x: Handle, across: boolean, size: number, alpha: number, beta: number, k: number,
@@ -66,7 +68,8 @@ export interface Addon {
 export const ADDON_OPS = [
   'info', 'setThreads', 'stats', 'setLayoutPolicy', 'trimPool', 'release', 'fromArray', 'toArray', 'describe', 'conv2d',
   'conv2dBackwardData', 'conv2dBackwardWeights', 'deconv2d', 'deconv2dBackwardData', 'deconv2dBackwardWeights',
-  'conv3d', 'conv3dBackwardData', 'conv3dBackwardWeights', 'maxPool2d', 'maxPool2dBackward', 'lrn', 'lrnBackward',
-  'relu', 'reluBackward', 'add', 'dropout', 'dropoutBackward', 'crop', 'cropBackward', 'concat', 'concatBackward',
-  'upsampleNearest', 'upsampleNearestBackward', 'softmax', 'softmaxCrossEntropy',
+  'conv3d', 'conv3dBackwardData', 'conv3dBackwardWeights', 'maxPool2d', 'maxPool2dBackward', 'maxPool3d',
+  'maxPool3dBackward', 'lrn', 'lrnBackward', 'relu', 'reluBackward', 'add', 'dropout', 'dropoutBackward', 'crop',
+  'cropBackward', 'concat', 'concatBackward', 'upsampleNearest', 'upsampleNearestBackward', 'softmax',
+  'softmaxCrossEntropy',
 ] as const satisfies readonly (keyof Addon)[];

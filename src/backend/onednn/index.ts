@@ -16,11 +16,12 @@
  */
 import { EmsegError } from '../../errors.js';
 import type {
-  Backend, Conv3dOptions, Conv3dParams, ConvOptions, DeconvOptions, ConvParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, PoolParams,
+  Backend, Conv3dOptions, Conv3dParams, ConvOptions, DeconvOptions, ConvParams, Pool3dParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, PoolParams,
 } from '../backend.js';
 import {
   checkCrossEntropyTarget, checkDropout, checkFromArray, checkLength, checkLrnParams, concatBackwardGeometry, concatGeometry,
-  conv3dGeometry, convGeometry, cropBackwardGeometry, cropGeometry, dims4, expectShape, poolGeometry, storableDims, sameShape, upsampleBackwardGeometry,
+  conv3dGeometry, convGeometry, cropBackwardGeometry, cropGeometry, dims4, expectShape, pool3dGeometry, poolGeometry,
+  storableDims, sameShape, upsampleBackwardGeometry,
   upsampleGeometry,
 } from '../geometry.js';
 import { type FloatArray, type Shape, Tensor, formatShape, numel } from '../../tensor/tensor.js';
@@ -254,6 +255,23 @@ class OneDnnBackend implements Backend {
     if (!workspace) throw new EmsegError('invalid-option', 'maxPool2dBackward', 'the workspace from maxPool2d(training = true) is required');
     const id = this.n.maxPool2dBackward(this.id(dy, 'maxPool2dBackward dy'),
       this.id(workspace, 'maxPool2dBackward workspace'), g.x, g.kernel, g.stride, g.pad, g.dil);
+    return this.wrap(id, g.x);
+  }
+
+  maxPool3d(x: Tensor, p: Pool3dParams, training: boolean): { y: Tensor; workspace: Tensor | null } {
+    const g = pool3dGeometry(x.shape, p, 'maxPool3d');
+    const [y, ws] = this.n.maxPool3d(this.id(x, 'maxPool3d x'), g.kernel, g.stride, g.pad, g.dil, training === true);
+    return { y: this.wrap(y, g.y), workspace: ws === null ? null : this.wrap(ws, g.y) };
+  }
+
+  maxPool3dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: Pool3dParams): Tensor {
+    const what = 'maxPool3dBackward';
+    const g = pool3dGeometry(xShape, p, what);
+    expectShape(dy.shape, g.y, `${what} dy (for x ${formatShape(xShape)})`);
+    if (!workspace) throw new EmsegError('invalid-option', what, 'the workspace from maxPool3d(training = true) is required');
+    expectShape(workspace.shape, g.y, `${what} workspace`);
+    const id = this.n.maxPool3dBackward(this.id(dy, `${what} dy`), this.id(workspace, `${what} workspace`), g.x,
+      g.kernel, g.stride, g.pad, g.dil);
     return this.wrap(id, g.x);
   }
 

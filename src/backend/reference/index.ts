@@ -60,6 +60,8 @@ export function createReferenceBackend(precision: RefPrecision = 'float32'): Bac
 
     maxPool2d: (x, p, training) => pool.maxPool2d(ctx, x, p, training),
     maxPool2dBackward: (dy, ws, xShape, p) => pool.maxPool2dBackward(ctx, dy, ws, xShape, p),
+    maxPool3d: (x, p, training) => pool.maxPool3d(ctx, x, p, training),
+    maxPool3dBackward: (dy, ws, xShape, p) => pool.maxPool3dBackward(ctx, dy, ws, xShape, p),
 
     lrn: (x, p, training) => lrn.lrn(ctx, x, p, training),
     lrnBackward: (x, dy, ws, p) => lrn.lrnBackward(ctx, x, dy, ws, p),
