@@ -1,4 +1,5 @@
-// Convolution and transposed convolution (forward, backward data, backward weights), with cached primitives.
+// Convolution and transposed convolution (forward, backward data, backward weights), with cached primitives;
+// 3-d convolution shares every function, with one more spatial axis (NCDHW activations, OIDHW weights).
 // Weights cross as plain OIHW float32 arrays: wrapped zero-copy, reordered (and converted to bf16) into the
 // primitive's preferred layout with a cached reorder; activations stay in the layouts the primitives choose.
 #include <cstdlib>
@@ -34,35 +35,37 @@ int64_t deconvOut(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pl, int64
   return (in - 1) * s + (k - 1) * d + 1 - pl - pr;
 }
 
-// srcDims: the (de)convolution's input [N, Cin, H, W]; ws: weights [Cout, Cin, kh, kw].
+// srcDims: the (de)convolution's input [N, Cin, (D,) H, W]; ws: weights [Cout, Cin, (kd,) kh, kw]; stride and dil
+// have one entry per spatial axis, pad all the begins then all the ends ([top, left, bottom, right] in 2-d).
 Geom makeGeom(bool deconv, const dims &srcDims, const std::vector<int64_t> &ws, const std::vector<int64_t> &stride,
               const std::vector<int64_t> &pad, const std::vector<int64_t> &dil) {
+  const size_t sp = stride.size();
+  if (srcDims.size() != sp + 2 || ws.size() != sp + 2 || pad.size() != 2 * sp || dil.size() != sp)
+    throw ArgError("input, weights and params disagree on the number of spatial axes");
   if (ws[1] != srcDims[1])
     throw ArgError("weights have " + std::to_string(ws[1]) + " input channels but the input has " +
                    std::to_string(srcDims[1]));
   Geom g;
   g.src = srcDims;
-  g.wt = {ws[0], ws[1], ws[2], ws[3]};
+  g.wt = ws;
   g.bias = {ws[0]};
-  g.strides = {stride[0], stride[1]};
-  g.dil = {dil[0] - 1, dil[1] - 1};  // oneDNN counts the gaps between taps
-  g.padl = {pad[0], pad[1]};
-  g.padr = {pad[2], pad[3]};
-  int64_t oh, ow;
-  if (!deconv) {
-    oh = convOut(srcDims[2], ws[2], stride[0], dil[0], pad[0], pad[2]);
-    ow = convOut(srcDims[3], ws[3], stride[1], dil[1], pad[1], pad[3]);
-  } else {
-    oh = deconvOut(srcDims[2], ws[2], stride[0], dil[0], pad[0], pad[2]);
-    ow = deconvOut(srcDims[3], ws[3], stride[1], dil[1], pad[1], pad[3]);
+  g.dst = {srcDims[0], ws[0]};
+  for (size_t a = 0; a < sp; a++) {
+    g.strides.push_back(stride[a]);
+    g.dil.push_back(dil[a] - 1);  // oneDNN counts the gaps between taps
+    g.padl.push_back(pad[a]);
+    g.padr.push_back(pad[sp + a]);
+    const int64_t out = (deconv ? deconvOut : convOut)(srcDims[2 + a], ws[2 + a], stride[a], dil[a], pad[a], pad[sp + a]);
+    if (out < 1)
+      throw ArgError("the output would be empty (" + std::to_string(out) + " along spatial axis " +
+                     std::to_string(a) + "): kernel/padding/stride do not fit the input " + shapeString(srcDims));
+    g.dst.push_back(out);
   }
-  if (oh < 1 || ow < 1)
-    throw ArgError("the output would be empty (" + std::to_string(oh) + "x" + std::to_string(ow) +
-                   "): kernel/padding/stride do not fit the input " + std::to_string(srcDims[2]) + "x" +
-                   std::to_string(srcDims[3]));
-  g.dst = {srcDims[0], ws[0], oh, ow};
   return g;
 }
+
+// The plain weight layout of a rank: OIHW, or OIDHW for 3-d convolutions.
+ftag plainWeights(const dims &wt) { return wt.size() == 5 ? ftag::oidhw : ftag::oihw; }
 
 template <bool D>
 struct T;
@@ -82,9 +85,11 @@ struct T<true> {
 };
 
 memory::desc anyDesc(const dims &d, dt t) { return memory::desc(d, t, ftag::any); }
-// Activation descs: by layout policy (0: oneDNN's choice, 1: nChw16c when C >= 8, 2: nhwc when C >= 8).
+// Activation descs: by layout policy (0: oneDNN's choice, 1: nChw16c when C >= 8, 2: nhwc when C >= 8; the
+// nCdhw16c / ndhwc twins for 3-d).
 memory::desc actDesc(const dims &d, dt t) {
   if (g_layoutPolicy == 0 || d[1] < 8) return anyDesc(d, t);
+  if (d.size() == 5) return memory::desc(d, t, g_layoutPolicy == 1 ? ftag::nCdhw16c : ftag::ndhwc);
   return memory::desc(d, t, g_layoutPolicy == 1 ? ftag::nChw16c : ftag::nhwc);
 }
 
@@ -95,7 +100,7 @@ struct WeightPrep {
   dnnl::reorder prim;
   OwnedBuf buf;
   void init(const dims &wt, const memory::desc &wantMd) {
-    user = memory::desc(wt, dt::f32, ftag::oihw);
+    user = memory::desc(wt, dt::f32, plainWeights(wt));
     want = wantMd;
     reorder = !(want == user);
     if (reorder) {
@@ -177,7 +182,8 @@ auto withoutReference(MakePd make) {
 
 template <bool D>
 void keyGeom(Key &k, const Geom &g) {
-  k << int64_t(D) << int64_t(g_layoutPolicy) << g.src << g.wt << g.strides << g.dil << g.padl << g.padr;
+  k << int64_t(D) << int64_t(g_layoutPolicy) << int64_t(g.src.size()) << g.src << g.wt << g.strides << g.dil << g.padl
+    << g.padr;
 }
 
 std::unordered_map<std::string, std::unique_ptr<FwdEntry>> g_fwd;
@@ -187,22 +193,29 @@ std::unordered_map<std::string, std::unique_ptr<BwdWEntry>> g_bwdW;
 struct ConvArgs {
   std::vector<int64_t> ws, stride, pad, dil;
 };
-ConvArgs parseParams(const Napi::CallbackInfo &info, size_t wsIdx, size_t pIdx) {
+// sp: the number of spatial axes (2 or 3).
+ConvArgs parseParams(const Napi::CallbackInfo &info, size_t wsIdx, size_t pIdx, size_t sp) {
   ConvArgs a;
-  a.ws = argInts(info, wsIdx, "wShape", 4, 1);
-  a.stride = argInts(info, pIdx, "stride", 2, 1);
-  a.pad = argInts(info, pIdx + 1, "padding", 4, 0);
-  a.dil = argInts(info, pIdx + 2, "dilation", 2, 1);
+  a.ws = argInts(info, wsIdx, "wShape", sp + 2, 1);
+  a.stride = argInts(info, pIdx, "stride", sp, 1);
+  a.pad = argInts(info, pIdx + 1, "padding", 2 * sp, 0);
+  a.dil = argInts(info, pIdx + 2, "dilation", sp, 1);
   return a;
+}
+
+int64_t product(const std::vector<int64_t> &v) {
+  int64_t p = 1;
+  for (int64_t x : v) p *= x;
+  return p;
 }
 
 // (x, w, wShape, b|null, stride, padding, dilation, relu) -> y
 template <bool D>
-Napi::Value fwd(const Napi::CallbackInfo &info) {
-  NTensor &x = argTensor(info, 0, "x");
-  ConvArgs a = parseParams(info, 2, 4);
+Napi::Value fwd(const Napi::CallbackInfo &info, size_t sp) {
+  NTensor &x = argTensor(info, 0, "x", true, int(sp) + 2);
+  ConvArgs a = parseParams(info, 2, 4, sp);
   bool relu = argBool(info, 7, "relu");
-  F32Arg w = argF32(info, 1, "w", a.ws[0] * a.ws[1] * a.ws[2] * a.ws[3], false);
+  F32Arg w = argF32(info, 1, "w", product(a.ws), false);
   F32Arg b = argF32(info, 3, "b", a.ws[0], true);
   Geom g = makeGeom(D, dimsOf(x), a.ws, a.stride, a.pad, a.dil);
   dt t = x.dtype();
@@ -244,22 +257,21 @@ Napi::Value fwd(const Napi::CallbackInfo &info) {
 
 // (dy, w, wShape, xShape, stride, padding, dilation) -> dx
 template <bool D>
-Napi::Value bwdData(const Napi::CallbackInfo &info) {
-  NTensor &dy = argTensor(info, 0, "dy");
-  ConvArgs a = parseParams(info, 2, 4);
-  auto xs = argInts(info, 3, "xShape", 4, 1);
-  F32Arg w = argF32(info, 1, "w", a.ws[0] * a.ws[1] * a.ws[2] * a.ws[3], false);
-  Geom g = makeGeom(D, {xs[0], xs[1], xs[2], xs[3]}, a.ws, a.stride, a.pad, a.dil);
+Napi::Value bwdData(const Napi::CallbackInfo &info, size_t sp) {
+  NTensor &dy = argTensor(info, 0, "dy", true, int(sp) + 2);
+  ConvArgs a = parseParams(info, 2, 4, sp);
+  dims xs = argInts(info, 3, "xShape", sp + 2, 1);
+  F32Arg w = argF32(info, 1, "w", product(a.ws), false);
+  Geom g = makeGeom(D, xs, a.ws, a.stride, a.pad, a.dil);
   if (dimsOf(dy) != g.dst)
-    throw ArgError("dy has shape [" + std::to_string(dy.n) + "," + std::to_string(dy.c) + "," + std::to_string(dy.h) +
-                   "," + std::to_string(dy.w) + "] but the forward output for xShape is [" +
-                   std::to_string(g.dst[0]) + "," + std::to_string(g.dst[1]) + "," + std::to_string(g.dst[2]) + "," +
-                   std::to_string(g.dst[3]) + "]");
+    throw ArgError("dy has shape " + shapeString(dimsOf(dy)) + " but the forward output for xShape is " +
+                   shapeString(g.dst));
   dt t = dy.dtype();
   // oneDNN 2.6 has no optimised bf16 backward-data kernel for dilated convolutions (its reference kernel is
   // orders of magnitude slower), and dense training of patch classifiers is all dilated convolutions: that case
   // computes in f32 and converts the result.
-  const bool dilated = g.dil[0] > 0 || g.dil[1] > 0;
+  bool dilated = false;
+  for (int64_t d : g.dil) dilated |= d > 0;
   const dt ct = (t == dt::bf16 && dilated) ? dt::f32 : t;
   Key k;
   keyGeom<D>(k, g);
@@ -298,10 +310,10 @@ Napi::Value bwdData(const Napi::CallbackInfo &info) {
 
 // (x, dy, wShape, stride, padding, dilation, withBias) -> [dw: Float32Array (OIHW), db: Float32Array | null]
 template <bool D>
-Napi::Value bwdWeights(const Napi::CallbackInfo &info) {
-  NTensor &x = argTensor(info, 0, "x");
-  NTensor &dy = argTensor(info, 1, "dy");
-  ConvArgs a = parseParams(info, 2, 3);
+Napi::Value bwdWeights(const Napi::CallbackInfo &info, size_t sp) {
+  NTensor &x = argTensor(info, 0, "x", true, int(sp) + 2);
+  NTensor &dy = argTensor(info, 1, "dy", true, int(sp) + 2);
+  ConvArgs a = parseParams(info, 2, 3, sp);
   bool withBias = argBool(info, 6, "withBias");
   Geom g = makeGeom(D, dimsOf(x), a.ws, a.stride, a.pad, a.dil);
   if (dimsOf(dy) != g.dst) throw ArgError("dy's shape does not match the forward output of x with these params");
@@ -323,7 +335,7 @@ Napi::Value bwdWeights(const Napi::CallbackInfo &info) {
     ne->prim = typename T<D>::BwdW(pd);
     ne->srcL = internLayout(pd.src_desc());
     ne->diffDstL = internLayout(pd.diff_dst_desc());
-    ne->userW = memory::desc(g.wt, dt::f32, ftag::oihw);
+    ne->userW = memory::desc(g.wt, dt::f32, plainWeights(g.wt));
     ne->diffW = pd.diff_weights_desc();
     ne->biasMd = withBias ? pd.diff_bias_desc() : memory::desc();
     if (withBias && !(ne->biasMd == memory::desc(g.bias, dt::f32, ftag::x)))
@@ -337,7 +349,7 @@ Napi::Value bwdWeights(const Napi::CallbackInfo &info) {
   TempBuf srcTmp, ddTmp, dwTmp;
   memory src = inLayout(x, e->srcL, srcTmp);
   memory ddst = inLayout(dy, e->diffDstL, ddTmp);
-  auto dw = Napi::Float32Array::New(env, size_t(g.wt[0] * g.wt[1] * g.wt[2] * g.wt[3]));
+  auto dw = Napi::Float32Array::New(env, size_t(product(g.wt)));
   memory userDw(e->userW, eng(), dw.Data());
   memory dwm = userDw;
   if (e->reorder) {
@@ -361,11 +373,14 @@ Napi::Value bwdWeights(const Napi::CallbackInfo &info) {
 
 }  // namespace
 
-EMSEG_FN(conv2d) { return fwd<false>(info); }
-EMSEG_FN(conv2dBackwardData) { return bwdData<false>(info); }
-EMSEG_FN(conv2dBackwardWeights) { return bwdWeights<false>(info); }
-EMSEG_FN(deconv2d) { return fwd<true>(info); }
-EMSEG_FN(deconv2dBackwardData) { return bwdData<true>(info); }
-EMSEG_FN(deconv2dBackwardWeights) { return bwdWeights<true>(info); }
+EMSEG_FN(conv2d) { return fwd<false>(info, 2); }
+EMSEG_FN(conv2dBackwardData) { return bwdData<false>(info, 2); }
+EMSEG_FN(conv2dBackwardWeights) { return bwdWeights<false>(info, 2); }
+EMSEG_FN(deconv2d) { return fwd<true>(info, 2); }
+EMSEG_FN(deconv2dBackwardData) { return bwdData<true>(info, 2); }
+EMSEG_FN(deconv2dBackwardWeights) { return bwdWeights<true>(info, 2); }
+EMSEG_FN(conv3d) { return fwd<false>(info, 3); }
+EMSEG_FN(conv3dBackwardData) { return bwdData<false>(info, 3); }
+EMSEG_FN(conv3dBackwardWeights) { return bwdWeights<false>(info, 3); }
 
 }  // namespace emseg

@@ -1,4 +1,5 @@
 // ReLU (forward, and backward from y via eltwise_relu_use_dst_for_bwd), add, and seeded inverted dropout.
+// ReLU and add take tensors of any rank (4-d and 5-d: 3-d convolutions fuse their ReLU too); dropout is 4-d.
 #include "ops.h"
 #include "tensor_store.h"
 
@@ -52,7 +53,7 @@ inline uint32_t imul(uint32_t a, uint32_t b) { return a * b; }
 
 // relu(x) -> y
 EMSEG_FN(relu) {
-  NTensor &x = argTensor(info, 0, "x");
+  NTensor &x = argTensor(info, 0, "x", true, 0);  // any rank: elementwise
   Key k;
   k << int64_t(2) << int64_t(x.layout);
   auto &e = g_cache[k.s];
@@ -73,8 +74,8 @@ EMSEG_FN(relu) {
 
 // reluBackward(y, dy) -> dx (dx = dy where y > 0)
 EMSEG_FN(reluBackward) {
-  NTensor &y = argTensor(info, 0, "y");
-  NTensor &dy = argTensor(info, 1, "dy");
+  NTensor &y = argTensor(info, 0, "y", true, 0);
+  NTensor &dy = argTensor(info, 1, "dy", true, 0);
   checkSame(y, dy, "reluBackward");
   Key k;
   k << int64_t(3) << int64_t(y.layout);
@@ -101,8 +102,8 @@ EMSEG_FN(reluBackward) {
 
 // add(a, b) -> a + b (in a's layout)
 EMSEG_FN(add) {
-  NTensor &a = argTensor(info, 0, "a");
-  NTensor &b = argTensor(info, 1, "b");
+  NTensor &a = argTensor(info, 0, "a", true, 0);
+  NTensor &b = argTensor(info, 1, "b", true, 0);
   checkSame(a, b, "add");
   return binaryOp(info.Env(), algorithm::binary_add, a, b);
 }

@@ -20,9 +20,14 @@
   X(deconv2d) \
   X(deconv2dBackwardData) \
   X(deconv2dBackwardWeights) \
+  X(conv3d) \
+  X(conv3dBackwardData) \
+  X(conv3dBackwardWeights) \
   /* pool.cc */ \
   X(maxPool2d) \
   X(maxPool2dBackward) \
+  X(maxPool3d) \
+  X(maxPool3dBackward) \
   /* lrn.cc */ \
   X(lrn) \
   X(lrnBackward) \

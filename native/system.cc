@@ -181,13 +181,15 @@ EMSEG_FN(release) {
   return Napi::Boolean::New(info.Env(), releaseTensor(info[0].As<Napi::Number>().DoubleValue()));
 }
 
-// fromArray(data: Float32Array, shape: [N,C,H,W], bf16: boolean) -> handle (plain nchw layout)
+// fromArray(data: Float32Array, shape: [N,C,H,W] | [N,C,D,H,W], bf16: boolean) -> handle (plain nchw / ncdhw)
 EMSEG_FN(fromArray) {
-  auto s = argInts(info, 1, "shape", 4, 1);
+  const bool five = info.Length() > 1 && info[1].IsArray() && info[1].As<Napi::Array>().Length() == 5;
+  dims d = argInts(info, 1, "shape", five ? 5 : 4, 1);
   bool bf16 = argBool(info, 2, "bf16");
   if (bf16 && !bf16Supported()) throw ArgError("bf16 tensors need a CPU with avx512_core_bf16");
-  F32Arg a = argF32(info, 0, "data", s[0] * s[1] * s[2] * s[3], false);
-  dims d = {s[0], s[1], s[2], s[3]};
+  int64_t count = 1;
+  for (int64_t v : d) count *= v;
+  F32Arg a = argF32(info, 0, "data", count, false);
   memory::desc md = plainDesc(d, bf16 ? dt::bf16 : dt::f32);
   TensorPtr t = newTensor(md, internLayout(md), d);
   if (!bf16) {
@@ -203,9 +205,9 @@ EMSEG_FN(fromArray) {
 
 // toArray(handle) -> Float32Array (NCHW)
 EMSEG_FN(toArray) {
-  NTensor &t = argTensor(info, 0, "tensor");
+  NTensor &t = argTensor(info, 0, "tensor", true, 0);
   dims d = dimsOf(t);
-  auto out = Napi::Float32Array::New(info.Env(), size_t(t.n * t.c * t.h * t.w));
+  auto out = Napi::Float32Array::New(info.Env(), size_t(t.n * t.c * t.h * t.w * (t.depth > 0 ? t.depth : 1)));
   memory::desc od = plainDesc(d, dt::f32);
   if (t.md == od) {
     std::memcpy(out.Data(), t.ptr, out.ElementLength() * sizeof(float));
@@ -246,14 +248,12 @@ static std::string describeDesc(const memory::desc &md) {
 
 // describe(handle) -> { shape, layout, bytes }  (debugging / tests)
 EMSEG_FN(describe) {
-  NTensor &t = argTensor(info, 0, "tensor", false);
+  NTensor &t = argTensor(info, 0, "tensor", false, 0);
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  Napi::Array sh = Napi::Array::New(env, 4);
-  sh.Set(0u, double(t.n));
-  sh.Set(1u, double(t.c));
-  sh.Set(2u, double(t.h));
-  sh.Set(3u, double(t.w));
+  const dims d = dimsOf(t);
+  Napi::Array sh = Napi::Array::New(env, d.size());
+  for (uint32_t i = 0; i < d.size(); i++) sh.Set(i, double(d[i]));
   o.Set("shape", sh);
   o.Set("layout", describeDesc(t.md));
   o.Set("bytes", double(t.bytes));

@@ -99,11 +99,23 @@ int internLayout(const memory::desc &md) {
 const memory::desc &layoutDesc(int id) { return g_layouts.at(size_t(id)); }
 
 ftag tagOf(const memory::desc &md) {
+  if (md.data.ndims == 5) {
+    dims d(md.data.dims, md.data.dims + 5);
+    for (ftag t : {ftag::ncdhw, ftag::ndhwc, ftag::nCdhw16c, ftag::nCdhw8c, ftag::nCdhw4c})
+      if (memory::desc(d, md.data_type(), t) == md) return t;
+    return ftag::ncdhw;
+  }
   if (md.data.ndims != 4) return ftag::nchw;
   dims d(md.data.dims, md.data.dims + 4);
   for (ftag t : {ftag::nchw, ftag::nhwc, ftag::nChw16c, ftag::nChw8c, ftag::nChw4c})
     if (memory::desc(d, md.data_type(), t) == md) return t;
   return ftag::nchw;
+}
+
+std::string shapeString(const dims &d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); i++) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
 }
 
 // ------------------------------------------------------------------ tensors
@@ -124,18 +136,26 @@ TensorPtr newTensor(const memory::desc &md, int layout, int64_t N, int64_t C, in
   return TensorPtr(new NTensor(md, layout, N, C, H, W));
 }
 
+TensorPtr newTensor(const memory::desc &md, int layout, const dims &d) {
+  if (d.size() == 4) return newTensor(md, layout, d[0], d[1], d[2], d[3]);
+  if (d.size() != 5) throw std::runtime_error("tensors are 4-d or 5-d");
+  TensorPtr t = newTensor(md, layout, d[0], d[1], d[3], d[4]);
+  t->depth = d[2];
+  return t;
+}
+
 Napi::Value registerTensor(Napi::Env env, TensorPtr t) {
   int64_t id = g_nextId++;
   g_tensors.emplace(id, std::move(t));
   return Napi::Number::New(env, double(id));
 }
 
-NTensor &argTensor(const Napi::CallbackInfo &info, size_t i, const char *name, bool floatOnly) {
+NTensor &argTensor(const Napi::CallbackInfo &info, size_t i, const char *name, bool floatOnly, int rank) {
   if (i >= info.Length()) throw ArgError(std::string(name) + ": expected a native tensor handle");
-  return tensorFromValue(info[i], name, floatOnly);
+  return tensorFromValue(info[i], name, floatOnly, rank);
 }
 
-NTensor &tensorFromValue(const Napi::Value &v, const char *name, bool floatOnly) {
+NTensor &tensorFromValue(const Napi::Value &v, const char *name, bool floatOnly, int rank) {
   if (!v.IsNumber()) throw ArgError(std::string(name) + ": expected a native tensor handle");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= 1 && d < 9e15) || d != double(int64_t(d)))
@@ -145,6 +165,9 @@ NTensor &tensorFromValue(const Napi::Value &v, const char *name, bool floatOnly)
     throw ArgError(std::string(name) + ": unknown or released native tensor handle");
   if (floatOnly && !it->second->isFloat())
     throw ArgError(std::string(name) + ": a workspace tensor was passed where activations were expected");
+  if (rank != 0 && it->second->rank() != rank)
+    throw ArgError(std::string(name) + ": expected a " + std::to_string(rank) + "-d tensor, got " +
+                   std::to_string(it->second->rank()) + "-d " + shapeString(dimsOf(*it->second)));
   return *it->second;
 }
 

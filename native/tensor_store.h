@@ -43,6 +43,7 @@ struct NTensor {
   memory::desc md;
   int layout = -1;
   int64_t n = 0, c = 0, h = 0, w = 0;  // logical NCHW
+  int64_t depth = 0;                   // 0: a 4-d NCHW tensor; else the D of a 5-d NCDHW tensor (3-d ops)
   void *ptr = nullptr;
   size_t bytes = 0;
   // Workspaces remember the forward primitive they came from (pooling), so backward uses a matching hint.
@@ -57,25 +58,32 @@ struct NTensor {
   memory mem() const { return memory(md, eng(), ptr); }
   dt dtype() const { return md.data_type(); }
   bool isFloat() const { return !workspace; }
+  int rank() const { return depth > 0 ? 5 : 4; }
 };
 using TensorPtr = std::unique_ptr<NTensor>;
 
 TensorPtr newTensor(const memory::desc &md, int layout, int64_t N, int64_t C, int64_t H, int64_t W);
-inline TensorPtr newTensor(const memory::desc &md, int layout, const dims &d) {
-  return newTensor(md, layout, d[0], d[1], d[2], d[3]);
-}
+// A 4-d [N,C,H,W] or 5-d [N,C,D,H,W] tensor.
+TensorPtr newTensor(const memory::desc &md, int layout, const dims &d);
 // Hands ownership to the registry; returns the JS handle.
 Napi::Value registerTensor(Napi::Env env, TensorPtr t);
-// Looks a handle up (throws ArgError on a non-number, unknown or released handle, or a workspace when !allowWs).
-NTensor &tensorFromValue(const Napi::Value &v, const char *name, bool floatOnly = true);
-NTensor &argTensor(const Napi::CallbackInfo &info, size_t i, const char *name, bool floatOnly = true);
+// Looks a handle up (throws ArgError on a non-number, unknown or released handle, a workspace when floatOnly, or a
+// tensor of another rank than `rank`: 4 (NCHW, every 2-d op), 5 (NCDHW, the 3-d ops) or 0 (any).
+NTensor &tensorFromValue(const Napi::Value &v, const char *name, bool floatOnly = true, int rank = 4);
+NTensor &argTensor(const Napi::CallbackInfo &info, size_t i, const char *name, bool floatOnly = true, int rank = 4);
 bool releaseTensor(double id);
 int64_t liveTensorCount();
 
-// The plain-layout memory desc [N,C,H,W] of a data type.
-inline memory::desc plainDesc(const dims &d, dt t) { return memory::desc(d, t, ftag::nchw); }
-inline dims dimsOf(const NTensor &t) { return {t.n, t.c, t.h, t.w}; }
-// The format tag of md if it is one of the common 4D tags (nchw, nhwc, nChw16c, nChw8c, nChw4c); else nchw.
+// The plain-layout memory desc [N,C,H,W] (or [N,C,D,H,W]) of a data type.
+inline memory::desc plainDesc(const dims &d, dt t) { return memory::desc(d, t, d.size() == 5 ? ftag::ncdhw : ftag::nchw); }
+inline dims dimsOf(const NTensor &t) {
+  if (t.depth > 0) return {t.n, t.c, t.depth, t.h, t.w};
+  return {t.n, t.c, t.h, t.w};
+}
+// "[a,b,c,d]" (error messages).
+std::string shapeString(const dims &d);
+// The format tag of md if it is one of the common 4D tags (nchw, nhwc, nChw16c, nChw8c, nChw4c) or their 5D twins
+// (ncdhw, ndhwc, nCdhw16c, nCdhw8c, nCdhw4c); else the plain tag of its rank.
 ftag tagOf(const memory::desc &md);
 
 // Returns a memory holding t's data in layout `want` (a no-op when it already is; else a cached reorder into tmp).

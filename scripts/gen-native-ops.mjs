@@ -78,7 +78,7 @@ function signature(op) {
 }
 
 function renderTs(table) {
-  const lines = [`// ${BANNER}`, "import type { Handle, I2, I4, NativeInfo, NativeStats } from './native-types.js';", '',
+  const lines = [`// ${BANNER}`, "import type { Handle, I2, I3, I4, I5, I6, NativeInfo, NativeStats } from './native-types.js';", '',
     '/** The raw addon API (all argument checking is repeated in C++; errors are JS exceptions). */',
     'export interface Addon {'];
   table.files.forEach((group, k) => {

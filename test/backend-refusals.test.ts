@@ -4,12 +4,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend, ConvParams, LrnParams, PoolParams } from '../src/backend/backend.js';
+import type { Backend, Conv3dParams, ConvParams, LrnParams, Pool3dParams, PoolParams } from '../src/backend/backend.js';
 import { loadOneDnnBackend } from '../src/backend/onednn/index.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { EmsegError } from '../src/errors.js';
 
 const CONV: ConvParams = { stride: [1, 1], padding: [1, 1, 1, 1], dilation: [1, 1] };
+const CONV3: Conv3dParams = { stride: [1, 1, 1], padding: [0, 1, 1, 0, 1, 1], dilation: [1, 1, 1] };
+const POOL3: Pool3dParams = { kernel: [1, 2, 2], stride: [1, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] };
+const X3_SHAPE = [2, 3, 2, 8, 8];
+const W3_SHAPE = [4, 3, 1, 3, 3];
+/** A 5-d input of the backend under test (the table's shared input is 4-d); the refusal comes before it is used. */
+const x3 = (b: Backend) => b.fromArray(new Float32Array(2 * 3 * 2 * 8 * 8), X3_SHAPE);
 const POOL: PoolParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0, 0, 0], dilation: [1, 1] };
 const LRN: LrnParams = { region: 'across', size: 5, alpha: 1e-4, beta: 0.75, k: 1 };
 const X_SHAPE = [2, 3, 8, 8];
@@ -24,6 +30,28 @@ const CASES: Case[] = [
   ['conv2d: negative padding', (b, x, w) => b.conv2d(x, w, W_SHAPE, null, { ...CONV, padding: [1, 1, -1, 1] }), /^conv2d$/],
   ['conv2d: kernel larger than input', (b, x) => b.conv2d(x, new Float32Array(4 * 3 * 99), [4, 3, 9, 11], null,
     { ...CONV, padding: [0, 0, 0, 0] }), /^conv2d \(height\)$/],
+  ['conv2d: a 5-d input', (b, _x, w) => b.conv2d(x3(b), w, W_SHAPE, null, CONV), /^conv2d input$/],
+  ['conv3d: a 4-d input', (b, x, w) => b.conv3d(x, w, W3_SHAPE, null, CONV3), /^conv3d input$/],
+  ['conv3d: 4-d weights', (b, _x, w) => b.conv3d(x3(b), w, W_SHAPE, null, CONV3), /^conv3d weights$/],
+  ['conv3d: short weights', (b, _x, w) => b.conv3d(x3(b), w.subarray(1), W3_SHAPE, null, CONV3), /^conv3d weights$/],
+  ['conv3d: channel mismatch', (b, _x, w) => b.conv3d(x3(b), w, [4, 2, 1, 3, 3], null, CONV3), /^conv3d$/],
+  ['conv3d: 2-d stride', (b, _x, w) => b.conv3d(x3(b), w, W3_SHAPE, null,
+    { ...CONV3, stride: [1, 1] as unknown as Conv3dParams['stride'] }), /^conv3d stride$/],
+  ['conv3d: 2-d padding', (b, _x, w) => b.conv3d(x3(b), w, W3_SHAPE, null,
+    { ...CONV3, padding: [1, 1, 1, 1] as unknown as Conv3dParams['padding'] }), /^conv3d$/],
+  ['conv3d: kernel deeper than input', (b) => b.conv3d(x3(b), new Float32Array(4 * 3 * 27), [4, 3, 3, 3, 3], null, CONV3),
+    /^conv3d \(depth\)$/],
+  ['conv3dBackwardData: dy of another shape', (b, _x, w) => b.conv3dBackwardData(x3(b), w, W3_SHAPE, [2, 3, 2, 9, 8], CONV3),
+    /^conv3dBackwardData/],
+  ['conv3dBackwardWeights: dy of another shape', (b) => b.conv3dBackwardWeights(x3(b), x3(b), [5, 3, 1, 3, 3], CONV3, true),
+    /^conv3dBackwardWeights/],
+  ['maxPool3d: a 4-d input', (b, x) => b.maxPool3d(x, POOL3, false), /^maxPool3d input$/],
+  ['maxPool3d: kernel deeper than input', (b) => b.maxPool3d(x3(b), { ...POOL3, kernel: [3, 2, 2] }, false), /^maxPool3d \(depth\)$/],
+  ['maxPool3d: zero stride', (b) => b.maxPool3d(x3(b), { ...POOL3, stride: [1, 0, 2] }, false), /^maxPool3d stride$/],
+  ['maxPool3d: 2-d padding', (b) => b.maxPool3d(x3(b), { ...POOL3, padding: [0, 0, 0, 0] as unknown as Pool3dParams['padding'] },
+    false), /^maxPool3d$/],
+  ['maxPool3dBackward: dy of another shape', (b) => b.maxPool3dBackward(x3(b), x3(b), X3_SHAPE, POOL3), /^maxPool3dBackward dy/],
+  ['maxPool2d: a 5-d input', (b) => b.maxPool2d(x3(b), POOL, false), /^maxPool2d input$/],
   ['deconv2d: padding crops everything', (b, x) => b.deconv2d(x, new Float32Array(3 * 3 * 9), [3, 3, 3, 3], null,
     { ...CONV, padding: [9, 0, 9, 0] }), /^deconv2d \(height\)$/],
   ['maxPool2d: kernel too large', (b, x) => b.maxPool2d(x, { ...POOL, kernel: [20, 2] }, false), /^maxPool2d \(height\)$/],

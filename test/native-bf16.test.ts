@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import type { Backend, ConvParams, PoolParams } from '../src/backend/backend.js';
+import type { Backend, Conv3dParams, ConvParams, Pool3dParams, PoolParams } from '../src/backend/backend.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { loadOneDnnBackend, nativeInfo } from '../src/backend/onednn/index.js';
 import { type Shape, numel } from '../src/tensor/tensor.js';
@@ -63,6 +63,41 @@ for (const c of convCases) {
     });
   });
 }
+
+test('bf16 conv3d (3x3x3 and 1x3x3) with fused ReLU, and bf16 3-d max pooling', { skip: skipBf16 }, () => {
+  const cases: { x: Shape; w: Shape; p: Conv3dParams }[] = [
+    { x: [1, 16, 4, 7, 6], w: [16, 16, 3, 3, 3], p: { stride: [1, 1, 1], padding: [1, 1, 1, 1, 1, 1], dilation: [1, 1, 1] } },
+    { x: [2, 3, 3, 8, 8], w: [8, 3, 1, 3, 3], p: { stride: [1, 1, 1], padding: [0, 1, 1, 0, 1, 1], dilation: [1, 1, 1] } },
+  ];
+  const pool: Pool3dParams = { kernel: [1, 2, 2], stride: [1, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] };
+  for (const [k, c] of cases.entries()) {
+    const w = rnd(numel(c.w), 51 + k, -0.3, 0.3);
+    const b = rnd(c.w[0]!, 53 + k);
+    compare(`bf16 conv3d ${k}`, (be) => {
+      const ww = be === ref ? toBf16(w) : w;
+      const x = be.fromArray(toBf16(rnd(numel(c.x), 55 + k)), c.x);
+      const y = be.conv3d(x, ww, c.w, b, { ...c.p, relu: true, training: true });
+      const dy = be.fromArray(toBf16(rnd(y.size, 57 + k)), y.shape);
+      const dz = be.reluBackward(y, dy);
+      const dx = be.conv3dBackwardData(dz, ww, c.w, c.x, c.p);
+      const { dw, db } = be.conv3dBackwardWeights(x, dz, c.w, c.p, true);
+      const out = { y: host(y), dx: host(dx), dw, db };
+      for (const t of [x, dy, dz]) t.dispose();
+      return out;
+    });
+  }
+  // pooled straight from bf16-exact inputs: pooling conv outputs would let bf16 rounding move an argmax
+  compare('bf16 maxPool3d', (be) => {
+    const shape = [1, 16, 4, 6, 6];
+    const x = be.fromArray(toBf16(rnd(numel(shape), 59, -2, 2)), shape);
+    const p = be.maxPool3d(x, pool, true);
+    const dp = be.fromArray(toBf16(rnd(p.y.size, 60)), p.y.shape);
+    const dx = be.maxPool3dBackward(dp, p.workspace!, shape, pool);
+    const out = { y: host(p.y), dx: host(dx) };
+    for (const t of [x, p.workspace!, dp]) t.dispose();
+    return out;
+  });
+});
 
 test('bf16 deconv2d', { skip: skipBf16 }, () => {
   const xs = [1, 16, 5, 6];

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend, ConvParams, LrnParams, PoolParams } from '../src/backend/backend.js';
+import type { Backend, Conv3dParams, ConvParams, LrnParams, Pool3dParams, PoolParams } from '../src/backend/backend.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { loadOneDnnBackend } from '../src/backend/onednn/index.js';
 import { type Shape, numel } from '../src/tensor/tensor.js';
@@ -81,6 +81,62 @@ test('conv2d + fused ReLU backward through reluBackward(y)', () => {
   });
 });
 
+// ---------------------------------------------------------------- 3-d convolution
+interface Conv3dCase { name: string; x: Shape; w: Shape; p: Conv3dParams; bias: boolean }
+const conv3dCases: Conv3dCase[] = [
+  { name: '1x3x3, pad 0/1/1, bias, batch 2', x: [2, 3, 4, 9, 7], w: [5, 3, 1, 3, 3], p: { stride: [1, 1, 1], padding: [0, 1, 1, 0, 1, 1], dilation: [1, 1, 1] }, bias: true },
+  { name: '3x3x3 same, blocked channels 16 -> 20', x: [1, 16, 5, 6, 7], w: [20, 16, 3, 3, 3], p: { stride: [1, 1, 1], padding: [1, 1, 1, 1, 1, 1], dilation: [1, 1, 1] }, bias: true },
+  { name: '3x3x3 valid, 1 -> 8 (first layer)', x: [2, 1, 6, 8, 8], w: [8, 1, 3, 3, 3], p: { stride: [1, 1, 1], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] }, bias: false },
+  { name: '2x3x3 even depth, asymmetric pad, dilation [1,2,2]', x: [1, 4, 5, 9, 8], w: [6, 4, 2, 3, 3], p: { stride: [1, 1, 1], padding: [1, 2, 2, 0, 2, 1], dilation: [1, 2, 2] }, bias: true },
+];
+
+for (const c of conv3dCases) {
+  test(`conv3d: ${c.name}`, () => {
+    const xd = rnd(numel(c.x), 31);
+    const w = rnd(numel(c.w), 32, -0.5, 0.5);
+    const b = c.bias ? rnd(c.w[0]!, 33) : null;
+    for (const relu of [false, true]) {
+      compare(`conv3d ${c.name} relu=${relu}`, (be) => {
+        const x = be.fromArray(xd, c.x);
+        const y = be.conv3d(x, w, c.w, b, { ...c.p, relu });
+        x.dispose();
+        return { y: host(y) };
+      });
+    }
+    compare(`conv3d backward ${c.name}`, (be) => {
+      const x = be.fromArray(xd, c.x);
+      const y = be.conv3d(x, w, c.w, b, { ...c.p, training: true });
+      const dy = be.fromArray(rnd(y.size, 34), y.shape);
+      const dx = be.conv3dBackwardData(dy, w, c.w, c.x, c.p);
+      const { dw, db } = be.conv3dBackwardWeights(x, dy, c.w, c.p, c.bias);
+      const out = { y: host(y), dx: host(dx), dw, db };
+      x.dispose();
+      dy.dispose();
+      return out;
+    });
+  });
+}
+
+test('conv3d + fused ReLU backward through reluBackward(y), then 3-d max pooling', () => {
+  const c = conv3dCases[1]!;
+  const w = rnd(numel(c.w), 35, -0.3, 0.3);
+  const b = rnd(c.w[0]!, 36);
+  const pool: Pool3dParams = { kernel: [1, 2, 2], stride: [1, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] };
+  compare('conv3d relu pool chain', (be) => {
+    const x = be.fromArray(rnd(numel(c.x), 37), c.x);
+    const y = be.conv3d(x, w, c.w, b, { ...c.p, relu: true, training: true });
+    const p = be.maxPool3d(y, pool, true);
+    const dp = be.fromArray(rnd(p.y.size, 38), p.y.shape);
+    const dy = be.maxPool3dBackward(dp, p.workspace!, y.shape, pool);
+    const dz = be.reluBackward(y, dy);
+    const dx = be.conv3dBackwardData(dz, w, c.w, c.x, c.p);
+    const { dw, db } = be.conv3dBackwardWeights(x, dz, c.w, c.p, true);
+    const out = { y: host(y), p: host(p.y), dz: host(dz), dx: host(dx), dw, db };
+    for (const t of [x, p.workspace!, dp, dy]) t.dispose();
+    return out;
+  });
+});
+
 // ---------------------------------------------------------------- transposed convolution
 const deconvCases: ConvCase[] = [
   { name: 'stride 2, 4x4, pad 1', x: [2, 3, 5, 6], w: [4, 3, 4, 4], p: { stride: [2, 2], padding: [1, 1, 1, 1], dilation: [1, 1] }, bias: true },
@@ -125,6 +181,29 @@ for (const c of poolCases) {
       workspace.dispose();
       x.dispose();
       dy.dispose();
+      return out;
+    });
+  });
+}
+
+// ---------------------------------------------------------------- 3-d pooling
+const pool3dCases: { name: string; x: Shape; p: Pool3dParams }[] = [
+  { name: '2x2x2 stride 2, odd sizes', x: [2, 3, 5, 9, 8], p: { kernel: [2, 2, 2], stride: [2, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] } },
+  { name: '1x2x2 stride 1x2x2, 16 channels', x: [1, 16, 3, 10, 7], p: { kernel: [1, 2, 2], stride: [1, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] } },
+  { name: '3x3x3 stride 2 pad 1', x: [1, 5, 6, 7, 6], p: { kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1, 1, 1, 1], dilation: [1, 1, 1] } },
+];
+for (const c of pool3dCases) {
+  test(`maxPool3d: ${c.name}`, () => {
+    compare(`maxPool3d ${c.name}`, (be) => {
+      const x = be.fromArray(rnd(numel(c.x), 41), c.x);
+      const inf = be.maxPool3d(x, c.p, false);
+      assert.equal(inf.workspace, null);
+      const { y, workspace } = be.maxPool3d(x, c.p, true);
+      assert.ok(workspace);
+      const dy = be.fromArray(rnd(y.size, 42), y.shape);
+      const dx = be.maxPool3dBackward(dy, workspace, c.x, c.p);
+      const out = { yInf: host(inf.y), y: host(y), dx: host(dx) };
+      for (const t of [x, workspace, dy]) t.dispose();
       return out;
     });
   });

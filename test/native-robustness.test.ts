@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Backend, ConvParams, PoolParams } from '../src/backend/backend.js';
+import type { Backend, Conv3dParams, ConvParams, PoolParams } from '../src/backend/backend.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import {
   describeNativeTensor, loadOneDnnBackend, nativeInfo, nativeStats,
@@ -22,6 +22,7 @@ const addon: Addon | null = loadAddon();
 
 const P1: ConvParams = { stride: [1, 1], padding: [1, 1, 1, 1], dilation: [1, 1] };
 const POOL: PoolParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0, 0, 0], dilation: [1, 1] };
+const P3: Conv3dParams = { stride: [1, 1, 1], padding: [0, 1, 1, 0, 1, 1], dilation: [1, 1, 1] };
 
 function fill(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);
@@ -73,6 +74,111 @@ test('backend-level validation: bad shapes and params throw before any native ca
   assert.throws(() => b.relu(y), refused('invalid-option', 'tensor [2x3x8x8]'));
   y.dispose(); // idempotent
   x.dispose();
+});
+
+test('backend-level validation of 3-d convolution: bad shapes and params throw before any native call', () => {
+  const b = be!;
+  const x = b.fromArray(fill(2 * 3 * 4 * 6 * 6, 1), [2, 3, 4, 6, 6]);
+  const x2 = b.fromArray(fill(2 * 3 * 6 * 6, 1), [2, 3, 6, 6]);
+  const w = fill(4 * 3 * 9, 2);
+  assert.throws(() => b.fromArray(new Float32Array(7), [1, 1, 1, 2, 3]), refused('invalid-option', 'fromArray', /elements/));
+  assert.throws(() => b.fromArray(new Float32Array(6), [1, 1, 1, 1, 2, 3]), refused('invalid-option', 'fromArray', /4-d/));
+  assert.throws(() => b.conv3d(x, w.subarray(1), [4, 3, 1, 3, 3], null, P3), refused('invalid-option', 'conv3d weights'));
+  assert.throws(() => b.conv3d(x, w, [4, 2, 1, 3, 3], null, P3), refused('invalid-option', 'conv3d', /channels/));
+  assert.throws(() => b.conv3d(x, w, [4, 3, 1, 3, 3], new Float32Array(3), P3), refused('invalid-option', 'conv3d bias'));
+  assert.throws(() => b.conv3d(x, w, [4, 3, 1, 3, 3], null, { ...P3, stride: [1, 1, 0] }), refused('invalid-option', 'conv3d stride'));
+  assert.throws(() => b.conv3d(x, w, [4, 3, 1, 3, 3], null, { ...P3, padding: [0, 1, 1, 0, -1, 1] }),
+    refused('invalid-option', 'conv3d', /padding/));
+  assert.throws(() => b.conv3d(x, w, [4, 3, 1, 3, 3], null, { ...P3, dilation: [1, 1.5, 1] }), refused('invalid-option', 'conv3d dilation'));
+  assert.throws(() => b.conv3d(x, fill(4 * 3 * 45, 3), [4, 3, 5, 3, 3], null, P3), refused('invalid-option', 'conv3d (depth)'));
+  assert.throws(() => b.conv3d(x2, w, [4, 3, 1, 3, 3], null, P3), refused('invalid-option', 'conv3d input', /5-d/));
+  assert.throws(() => b.conv2d(x, w, [4, 3, 3, 3], null, P1), refused('invalid-option', 'conv2d input', /4-d/));
+  const POOL3 = { kernel: [1, 2, 2], stride: [1, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] } as const;
+  assert.throws(() => b.maxPool3d(x2, POOL3, false), refused('invalid-option', 'maxPool3d input', /5-d/));
+  assert.throws(() => b.maxPool3d(x, { ...POOL3, kernel: [5, 2, 2] }, false), refused('invalid-option', 'maxPool3d (depth)'));
+  assert.throws(() => b.maxPool3d(x, { ...POOL3, stride: [1, 2, 0] }, false), refused('invalid-option', 'maxPool3d stride'));
+  assert.throws(() => b.maxPool2d(x, POOL, false), refused('invalid-option', 'maxPool2d input', /4-d/));
+  const pooled = b.maxPool3d(x, POOL3, true);
+  assert.throws(() => b.maxPool3dBackward(x, pooled.workspace!, [2, 3, 4, 6, 6], POOL3),
+    refused('invalid-option', 'maxPool3dBackward dy (for x [2x3x4x6x6])'));
+  assert.throws(() => b.maxPool3dBackward(pooled.y, null as unknown as Tensor, [2, 3, 4, 6, 6], POOL3),
+    refused('invalid-option', 'maxPool3dBackward'));
+  pooled.y.dispose();
+  pooled.workspace!.dispose();
+  assert.throws(() => b.conv3dBackwardData(x, w, [4, 3, 1, 3, 3], [2, 3, 4, 6, 6], P3),
+    refused('invalid-option', 'conv3dBackwardData dy (for x [2x3x4x6x6])'));
+  assert.throws(() => b.conv3dBackwardWeights(x, x, [4, 3, 1, 3, 3], P3, true),
+    refused('invalid-option', 'conv3dBackwardWeights dy (for x [2x3x4x6x6])'));
+  const y = b.conv3d(x, w, [4, 3, 1, 3, 3], null, P3);
+  assert.deepEqual(describeNativeTensor(y).shape, [2, 4, 4, 6, 6]);
+  y.dispose();
+  x.dispose();
+  x2.dispose();
+});
+
+test('addon-level validation of 3-d convolution and 5-d tensors: JS errors, never a crash', () => {
+  const n = addon!;
+  const x = n.fromArray(fill(1 * 2 * 3 * 5 * 5, 4), [1, 2, 3, 5, 5], false);
+  const x4 = n.fromArray(fill(1 * 2 * 5 * 5, 4), [1, 2, 5, 5], false);
+  const w = fill(3 * 2 * 9, 5);
+  const any = n as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const S = [1, 1, 1];
+  const PAD = [0, 1, 1, 0, 1, 1];
+  const cases: [string, unknown[]][] = [
+    ['conv3d', []],
+    ['conv3d', [x4, w, [3, 2, 1, 3, 3], null, S, PAD, S, false]],
+    ['conv3d', [x, w, [3, 2, 3, 3], null, S, PAD, S, false]],
+    ['conv3d', [x, w, [3, 2, 1, 3, 3], null, [1, 1], PAD, S, false]],
+    ['conv3d', [x, w, [3, 2, 1, 3, 3], null, S, [1, 1, 1, 1], S, false]],
+    ['conv3d', [x, w, [3, 2, 1, 3, 3], null, S, PAD, [1, 0, 1], false]],
+    ['conv3d', [x, w, [3, 2, 1, 3, 3], null, S, [0, 1, 1, 0, -1, 1], S, false]],
+    ['conv3d', [x, w, [3, 4, 1, 3, 3], null, S, PAD, S, false]],
+    ['conv3d', [x, w.subarray(1), [3, 2, 1, 3, 3], null, S, PAD, S, false]],
+    ['conv3d', [x, fill(3 * 2 * 36, 1), [3, 2, 4, 3, 3], null, S, PAD, S, false]],
+    ['conv3dBackwardData', [x, w, [3, 2, 1, 3, 3], [1, 2, 3, 5, 5], S, PAD, S]],
+    ['conv3dBackwardData', [x, w, [3, 2, 1, 3, 3], [1, 2, 5, 5], S, PAD, S]],
+    ['conv3dBackwardWeights', [x, x, [3, 2, 1, 3, 3], S, PAD, S, true]],
+    ['conv3dBackwardWeights', [x4, x4, [3, 2, 1, 3, 3], S, PAD, S, true]],
+    ['conv2d', [x, w, [3, 2, 3, 3], null, [1, 1], [1, 1, 1, 1], [1, 1], false]],
+    ['maxPool2d', [x, [2, 2], [2, 2], [0, 0, 0, 0], [1, 1], false]],
+    ['dropout', [x, 0.5, 3]],
+    ['crop', [x, 0, 0, 2, 2]],
+    ['maxPool3d', [x4, [1, 2, 2], [1, 2, 2], [0, 0, 0, 0, 0, 0], [1, 1, 1], false]],
+    ['maxPool3d', [x, [2, 2], [1, 2, 2], [0, 0, 0, 0, 0, 0], [1, 1, 1], false]],
+    ['maxPool3d', [x, [1, 2, 2], [1, 2, 2], [0, 0, 0, 0], [1, 1, 1], false]],
+    ['maxPool3d', [x, [4, 2, 2], [1, 2, 2], [0, 0, 0, 0, 0, 0], [1, 1, 1], false]],
+    ['maxPool3d', [x, [1, 2, 2], [1, 0, 2], [0, 0, 0, 0, 0, 0], [1, 1, 1], false]],
+    ['maxPool3d', [x, [1, 2, 2], [1, 2, 2], [0, 0, 0, 0, 0, 0], [1, 1, 1]]],
+    ['maxPool3dBackward', [x, x, [1, 2, 3, 10, 10], [1, 2, 2], [1, 2, 2], [0, 0, 0, 0, 0, 0], [1, 1, 1]]],
+    ['fromArray', [new Float32Array(3), [1, 1, 1, 2, 2], false]],
+    ['fromArray', [new Float32Array(4), [1, 1, 1, 2, 2, 1], false]],
+  ];
+  for (const [fn, args] of cases) {
+    assert.throws(() => any[fn]!(...args), (e: unknown) => e instanceof Error,
+      `${fn}(${args.map((a) => typeof a).join(', ')}) should throw`);
+  }
+  assert.throws(() => n.dropout(x, 0.5, 3), /expected a 4-d tensor, got 5-d \[1,2,3,5,5\]/);
+  // a 3-d pooling workspace serves only the backward pass of the same 3-d pooling
+  const [py, ws] = n.maxPool3d(x, [1, 2, 2], [1, 2, 2], [0, 0, 0, 0, 0, 0], [1, 1, 1], true);
+  assert.deepEqual(n.describe(py).shape, [1, 2, 3, 2, 2]);
+  const P0 = [0, 0, 0, 0, 0, 0] as const;
+  assert.throws(() => n.toArray(ws!), /workspace/);
+  assert.throws(() => n.maxPool3dBackward(py, py, [1, 2, 3, 5, 5], [1, 2, 2], [1, 2, 2], P0, [1, 1, 1]), /workspace/);
+  assert.throws(() => n.maxPool3dBackward(py, ws!, [1, 2, 3, 5, 5], [2, 2, 2], [1, 2, 2], P0, [1, 1, 1]), /params differ/);
+  assert.throws(() => n.maxPool3dBackward(py, ws!, [1, 2, 3, 5, 6], [1, 2, 2], [1, 2, 2], P0, [1, 1, 1]), /xShape/);
+  assert.throws(() => n.maxPool2dBackward(py, ws!, [1, 2, 5, 5], [2, 2], [2, 2], [0, 0, 0, 0], [1, 1]), /4-d/);
+  const dx = n.maxPool3dBackward(py, ws!, [1, 2, 3, 5, 5], [1, 2, 2], [1, 2, 2], P0, [1, 1, 1]);
+  assert.deepEqual(n.describe(dx).shape, [1, 2, 3, 5, 5]);
+  for (const h of [py, ws!, dx]) n.release(h);
+  // the process is still healthy, and 5-d tensors round-trip
+  assert.deepEqual(n.toArray(x), fill(1 * 2 * 3 * 5 * 5, 4));
+  const y = n.conv3d(x, w, [3, 2, 1, 3, 3], null, S as unknown as [number, number, number],
+    PAD as unknown as [number, number, number, number, number, number], S as unknown as [number, number, number], true);
+  assert.deepEqual(n.describe(y).shape, [1, 3, 3, 5, 5]);
+  assert.equal(n.toArray(y).length, 3 * 3 * 25);
+  n.release(y);
+  n.release(x);
+  n.release(x4);
 });
 
 test('addon-level validation: garbage arguments throw JS errors, never crash', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ConvParams } from '../src/backend/backend.js';
+import type { Conv3dParams, ConvParams } from '../src/backend/backend.js';
 import { createReferenceBackend, transposeOI } from '../src/backend/reference/index.js';
 import { type Shape, type Tensor, numel } from '../src/tensor/tensor.js';
 import { assertClose, assertGradient, dot, randomArray, randomAwayFromZero } from './helpers/gradcheck.js';
@@ -263,4 +263,114 @@ test('conv2d in float32 matches float64 to float32 rounding', () => {
   assertClose(a32, y64, 1e-5, 1e-5, 'float32 vs float64 conv');
   const { dw } = be32.conv2dBackwardWeights(t32, y32, c.wShape, c.p, false);
   assert.ok(dw instanceof Float32Array);
+});
+
+// ---------------------------------------------------------------- 3-d convolution
+interface Case3d {
+  name: string;
+  xShape: Shape;
+  wShape: Shape;
+  p: Conv3dParams;
+}
+
+const cases3d: Case3d[] = [
+  { name: '1x3x3 (anisotropic), pad 0/1/1', xShape: [2, 2, 3, 5, 4], wShape: [3, 2, 1, 3, 3],
+    p: { stride: [1, 1, 1], padding: [0, 1, 1, 0, 1, 1], dilation: [1, 1, 1] } },
+  { name: '3x3x3 same', xShape: [1, 2, 4, 4, 5], wShape: [2, 2, 3, 3, 3],
+    p: { stride: [1, 1, 1], padding: [1, 1, 1, 1, 1, 1], dilation: [1, 1, 1] } },
+  { name: '2x3x2 even, asymmetric pad, depth dilation 2, stride [1,2,1]', xShape: [1, 2, 5, 6, 4], wShape: [2, 2, 2, 3, 2],
+    p: { stride: [1, 2, 1], padding: [2, 0, 1, 0, 1, 0], dilation: [2, 1, 1] } },
+];
+
+function conv3dOutShape(xShape: Shape, wShape: Shape, p: Conv3dParams): number[] {
+  const o = (a: number) => Math.floor((xShape[2 + a]! + p.padding[a]! + p.padding[3 + a]! -
+    p.dilation[a]! * (wShape[2 + a]! - 1) - 1) / p.stride[a]!) + 1;
+  return [xShape[0]!, wShape[0]!, o(0), o(1), o(2)];
+}
+
+for (const c of cases3d) {
+  test(`conv3d gradients vs finite differences: ${c.name}`, () => {
+    const x = randomArray(numel(c.xShape), 11);
+    const w = randomArray(numel(c.wShape), 12);
+    const b = randomArray(c.wShape[0]!, 13);
+    const yShape = conv3dOutShape(c.xShape, c.wShape, c.p);
+    const r = randomArray(numel(yShape), 14);
+    const fwd = (xa: Float64Array, wa: Float64Array, ba: Float64Array | null) =>
+      withTensor(xa, c.xShape, (t) => {
+        const y = be.conv3d(t, wa, c.wShape, ba, c.p);
+        assert.deepEqual([...y.shape], yShape);
+        return host(y);
+      });
+    const dy = be.fromArray(r, yShape);
+    const dx = host(be.conv3dBackwardData(dy, w, c.wShape, c.xShape, c.p));
+    const { dw, db } = withTensor(x, c.xShape, (t) => be.conv3dBackwardWeights(t, dy, c.wShape, c.p, true));
+    const noBias = withTensor(x, c.xShape, (t) => be.conv3dBackwardWeights(t, dy, c.wShape, c.p, false));
+    dy.dispose();
+    assert.equal(noBias.db, null);
+    assertClose(noBias.dw, dw, 0, 0, 'dw without bias');
+
+    assertGradient('dx', (xa) => dot(r, fwd(xa, w, b)), x, dx);
+    assertGradient('dw', (wa) => dot(r, fwd(x, wa, b)), w, dw);
+    assert.ok(db instanceof Float64Array);
+    assertGradient('db', (ba) => dot(r, fwd(x, w, ba)), b, db);
+  });
+}
+
+test('conv3d with a 1 x kh x kw kernel is conv2d on every depth slice (bias and fused relu included)', () => {
+  const [N, C, D, H, W] = [2, 3, 4, 5, 6];
+  const x = randomArray(N * C * D * H * W, 21);
+  const w = randomArray(2 * C * 3 * 3, 22);
+  const b = randomArray(2, 23);
+  const y3 = withTensor(x, [N, C, D, H, W], (t) => host(be.conv3d(t, w, [2, C, 1, 3, 3], b,
+    { stride: [1, 1, 1], padding: [0, 1, 0, 0, 1, 1], dilation: [1, 1, 1], relu: true })));
+  const [OH, OW] = [H, W - 1]; // pad top 1 + bottom 1, left 0 + right 1, 3x3 taps
+  for (let n = 0; n < N; n++) {
+    for (let d = 0; d < D; d++) {
+      const slice = new Float64Array(C * H * W);
+      for (let c = 0; c < C; c++) slice.set(x.subarray(((n * C + c) * D + d) * H * W, ((n * C + c) * D + d + 1) * H * W), c * H * W);
+      const y2 = withTensor(slice, [1, C, H, W], (t) => host(be.conv2d(t, w, [2, C, 3, 3], b,
+        { stride: [1, 1], padding: [1, 0, 1, 1], dilation: [1, 1], relu: true })));
+      for (let co = 0; co < 2; co++) {
+        const got = y3.subarray(((n * 2 + co) * D + d) * OH * OW, ((n * 2 + co) * D + d + 1) * OH * OW);
+        assertClose(got, y2.subarray(co * OH * OW, (co + 1) * OH * OW), 1e-12, 1e-12, `n ${n} d ${d} co ${co}`);
+      }
+    }
+  }
+});
+
+test('conv3d: one tap at the front-top-left of a 2x2x2 kernel shifts the volume (cross-correlation, no flip)', () => {
+  const x = Float64Array.from({ length: 8 }, (_, i) => i + 1); // [1, 1, 2, 2, 2]
+  const w = Float64Array.of(1, 0, 0, 0, 0, 0, 0, 0);
+  const y = withTensor(x, [1, 1, 2, 2, 2], (t) => host(be.conv3d(t, w, [1, 1, 2, 2, 2], null,
+    { stride: [1, 1, 1], padding: [1, 1, 1, 0, 0, 0], dilation: [1, 1, 1] })));
+  // y[d, h, w] = x[d - 1, h - 1, w - 1]: only the last voxel of the 2x2x2 output sees x[0, 0, 0]
+  assert.deepEqual([...y], [0, 0, 0, 0, 0, 0, 0, 1]);
+});
+
+test('conv3d: clear errors on bad shapes and parameters', () => {
+  const p: Conv3dParams = { stride: [1, 1, 1], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] };
+  const x = be.fromArray(new Float64Array(2 * 3 * 4 * 5 * 5), [2, 3, 4, 5, 5]);
+  const w = new Float64Array(2 * 3 * 27);
+  assert.throws(() => be.conv3d(x, w, [2, 4, 3, 3, 3], null, p), refused('invalid-option', 'conv3d', /3 channels.*\[2x4x3x3x3\]/));
+  assert.throws(() => be.conv3d(x, w, [2, 3, 3, 3], null, p), refused('invalid-option', 'conv3d weights', /5-d/));
+  assert.throws(() => be.conv3d(x, w.subarray(1), [2, 3, 3, 3, 3], null, p), refused('invalid-option', 'conv3d weights'));
+  assert.throws(() => be.conv3d(x, w, [2, 3, 3, 3, 3], new Float64Array(3), p), refused('invalid-option', 'conv3d bias'));
+  assert.throws(() => be.conv3d(x, new Float64Array(2 * 3 * 75), [2, 3, 3, 5, 5], null, { ...p, dilation: [2, 1, 1] }),
+    refused('invalid-option', 'conv3d (depth)', /output size/));
+  assert.throws(() => be.conv3d(x, w, [2, 3, 3, 3, 3], null, { ...p, stride: [1, 0, 1] }), refused('invalid-option', 'conv3d stride'));
+  assert.throws(() => be.conv3d(x, w, [2, 3, 3, 3, 3], null, { ...p, stride: [1, 1] as unknown as Conv3dParams['stride'] }),
+    refused('invalid-option', 'conv3d stride'));
+  assert.throws(() => be.conv3d(x, w, [2, 3, 3, 3, 3], null, { ...p, padding: [0, 0, 0, 0] as unknown as Conv3dParams['padding'] }),
+    refused('invalid-option', 'conv3d', /front, top, left, back, bottom, right/));
+  assert.throws(() => be.conv3d(x, w, [2, 3, 3, 3, 3], null, { ...p, dilation: [1, 1, 0] }), refused('invalid-option', 'conv3d dilation'));
+  const flat = be.fromArray(new Float64Array(2 * 3 * 5 * 5), [2, 3, 5, 5]);
+  assert.throws(() => be.conv3d(flat, w, [2, 3, 3, 3, 3], null, p), refused('invalid-option', 'conv3d input', /5-d/));
+  assert.throws(() => be.conv2d(x, w, [2, 3, 3, 3], null, { stride: [1, 1], padding: [0, 0, 0, 0], dilation: [1, 1] }),
+    refused('invalid-option', 'conv2d input', /4-d/));
+  const wrong = be.fromArray(new Float64Array(2 * 2 * 2 * 3 * 2), [2, 2, 2, 3, 2]);
+  assert.throws(() => be.conv3dBackwardData(wrong, w, [2, 3, 3, 3, 3], [2, 3, 4, 5, 5], p),
+    refused('invalid-option', 'conv3dBackwardData dy (for x [2x3x4x5x5])'));
+  assert.throws(() => be.conv3dBackwardWeights(x, wrong, [2, 3, 3, 3, 3], p, true),
+    refused('invalid-option', 'conv3dBackwardWeights dy (for x [2x3x4x5x5])'));
+  for (const t of [x, flat, wrong]) t.dispose();
 });

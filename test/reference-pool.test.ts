@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { PoolParams } from '../src/backend/backend.js';
+import type { Pool3dParams, PoolParams } from '../src/backend/backend.js';
 import { createReferenceBackend } from '../src/backend/reference/index.js';
 import { type Shape, numel } from '../src/tensor/tensor.js';
 import { assertGradient, dot, randomArray } from './helpers/gradcheck.js';
@@ -118,4 +118,94 @@ test('maxPool2d: inference returns no workspace; clear errors', () => {
   assert.throws(() => be.maxPool2dBackward(train.y, x, [2, 3, 5, 5], P([2, 2], [2, 2], [0, 0, 0, 0])),
     refused('invalid-option', 'maxPool2dBackward workspace'));
   for (const t of [x, y, train.y, train.workspace!]) t.dispose();
+});
+
+// ---------------------------------------------------------------- 3-d max pooling
+function pool3(x: Float64Array, xShape: Shape, p: Pool3dParams): { y: Float64Array; yShape: Shape; dxOf: (dy: Float64Array) => Float64Array } {
+  const xt = be.fromArray(x, xShape);
+  const { y, workspace } = be.maxPool3d(xt, p, true);
+  xt.dispose();
+  assert.ok(workspace);
+  const yShape = [...y.shape];
+  const yArr = y.toArray() as Float64Array;
+  y.dispose();
+  return {
+    y: yArr,
+    yShape,
+    dxOf: (dy) => {
+      const dyt = be.fromArray(dy, yShape);
+      const dx = be.maxPool3dBackward(dyt, workspace, xShape, p);
+      dyt.dispose();
+      const a = dx.toArray() as Float64Array;
+      dx.dispose();
+      return a;
+    },
+  };
+}
+
+const P3 = (kernel: [number, number, number], stride: [number, number, number] = kernel,
+  padding: [number, number, number, number, number, number] = [0, 0, 0, 0, 0, 0],
+  dilation: [number, number, number] = [1, 1, 1]): Pool3dParams => ({ kernel, stride, padding, dilation });
+
+test('maxPool3d: 2x2x2/2 and 1x2x2/1x2x2, hand-computed; the gradient goes to the winner', () => {
+  const x = Float64Array.from({ length: 2 * 4 * 4 }, (_, i) => i); // [1, 1, 2, 4, 4]: x = d*16 + h*4 + w
+  const full = pool3(x, [1, 1, 2, 4, 4], P3([2, 2, 2]));
+  assert.deepEqual([...full.yShape], [1, 1, 1, 2, 2]);
+  assert.deepEqual([...full.y], [21, 23, 29, 31]);
+  const dx = full.dxOf(Float64Array.of(1, 2, 3, 4));
+  assert.deepEqual([21, 23, 29, 31].map((k) => dx[k]), [1, 2, 3, 4]);
+  assert.equal(dx.reduce((a, v) => a + v, 0), 10);
+  const flat = pool3(x, [1, 1, 2, 4, 4], P3([1, 2, 2]));
+  assert.deepEqual([...flat.yShape], [1, 1, 2, 2, 2]);
+  assert.deepEqual([...flat.y], [5, 7, 13, 15, 21, 23, 29, 31]);
+  // ties: the first maximal voxel in scan order (depth outer) wins
+  const tie = pool3(new Float64Array(8).fill(3), [1, 1, 2, 2, 2], P3([2, 2, 2]));
+  assert.deepEqual([...tie.dxOf(Float64Array.of(5))], [5, 0, 0, 0, 0, 0, 0, 0]);
+});
+
+test('maxPool3d: padded voxels never win; a window entirely in the padding gets the lowest value and no gradient', () => {
+  const neg = Float64Array.from({ length: 8 }, (_, i) => -i - 1); // [1, 1, 2, 2, 2]
+  const r = pool3(neg, [1, 1, 2, 2, 2], P3([1, 1, 1], [1, 1, 1], [1, 0, 0, 0, 0, 0]));
+  assert.deepEqual([...r.yShape], [1, 1, 3, 2, 2]);
+  const L = -Number.MAX_VALUE;
+  assert.deepEqual([...r.y], [L, L, L, L, -1, -2, -3, -4, -5, -6, -7, -8]);
+  assert.deepEqual([...r.dxOf(new Float64Array(12).fill(1))], new Array(8).fill(1));
+});
+
+const gradCases3d: { name: string; xShape: Shape; p: Pool3dParams }[] = [
+  { name: '2x2x2 s2', xShape: [2, 2, 4, 5, 5], p: P3([2, 2, 2]) },
+  { name: '1x2x2 s1x2x2', xShape: [1, 3, 3, 6, 5], p: P3([1, 2, 2]) },
+  { name: '3x3x2 s1 asymmetric pad, dilation [2,1,1]', xShape: [1, 2, 6, 5, 4], p: P3([3, 3, 2], [1, 1, 1], [2, 1, 0, 1, 1, 1], [2, 1, 1]) },
+];
+
+for (const c of gradCases3d) {
+  test(`maxPool3d gradient vs finite differences: ${c.name}`, () => {
+    const x = randomArray(numel(c.xShape), 17);
+    const base = pool3(x, c.xShape, c.p);
+    const r = randomArray(base.y.length, 18);
+    const dx = base.dxOf(r);
+    assertGradient('maxPool3d dx', (xa) => dot(r, pool3(xa, c.xShape, c.p).y), x, dx);
+  });
+}
+
+test('maxPool3d: inference returns no workspace; clear errors', () => {
+  const x = be.fromArray(randomArray(2 * 3 * 4 * 5 * 5, 3), [2, 3, 4, 5, 5]);
+  const { y, workspace } = be.maxPool3d(x, P3([2, 2, 2]), false);
+  assert.equal(workspace, null);
+  assert.deepEqual([...y.shape], [2, 3, 2, 2, 2]);
+  assert.throws(() => be.maxPool3d(x, P3([5, 2, 2]), false), refused('invalid-option', 'maxPool3d (depth)', /output size/));
+  assert.throws(() => be.maxPool3d(x, P3([0, 2, 2]), false), refused('invalid-option', 'maxPool3d kernel'));
+  assert.throws(() => be.maxPool3d(x, P3([2, 2, 2], [2, 2, 0]), false), refused('invalid-option', 'maxPool3d stride'));
+  assert.throws(() => be.maxPool3d(x, P3([2, 2, 2], [2, 2, 2], [0, 0, 0, 0, 0, -1]), false), refused('invalid-option', 'maxPool3d'));
+  assert.throws(() => be.maxPool3d(x, { ...P3([2, 2, 2]), kernel: [2, 2] as unknown as Pool3dParams['kernel'] }, false),
+    refused('invalid-option', 'maxPool3d kernel'));
+  const flat = be.fromArray(new Float64Array(2 * 3 * 5 * 5), [2, 3, 5, 5]);
+  assert.throws(() => be.maxPool3d(flat, P3([1, 2, 2]), false), refused('invalid-option', 'maxPool3d input', /5-d/));
+  const train = be.maxPool3d(x, P3([2, 2, 2]), true);
+  assert.ok(train.workspace);
+  assert.throws(() => be.maxPool3dBackward(x, train.workspace!, [2, 3, 4, 5, 5], P3([2, 2, 2])),
+    refused('invalid-option', 'maxPool3dBackward dy (for x [2x3x4x5x5])'));
+  assert.throws(() => be.maxPool3dBackward(train.y, x, [2, 3, 4, 5, 5], P3([2, 2, 2])),
+    refused('invalid-option', 'maxPool3dBackward workspace'));
+  for (const t of [x, y, flat, train.y, train.workspace!]) t.dispose();
 });

@@ -8,11 +8,15 @@ import type { FloatArray, Shape, Tensor } from '../tensor/tensor.js';
  *   transposed convolution), biases [Cout];
  * - padding is [top, left, bottom, right] in input pixels (asymmetric padding makes 'same' work for even kernels);
  * - dilation 1 means a dense kernel (d = 2 leaves one pixel between taps).
+ * - 3-d ops (conv3d, maxPool3d) take NCDHW activations [N, C, D, H, W] and OIDHW weights [Cout, Cin, kd, kh, kw]; their
+ *   strides and dilations are [d, h, w] and their padding [front, top, left, back, bottom, right] (begins, then ends).
  */
 
 export type Precision = 'float32' | 'bfloat16' | 'float64';
 export type Pair = readonly [number, number];
 export type Padding = readonly [number, number, number, number];
+export type Triple = readonly [number, number, number];
+export type Padding3 = readonly [number, number, number, number, number, number];
 
 export interface ConvParams {
   stride: Pair;
@@ -27,6 +31,19 @@ export interface ConvOptions extends ConvParams {
   training?: boolean;
 }
 
+export interface Conv3dParams {
+  stride: Triple;
+  padding: Padding3;
+  dilation: Triple;
+}
+
+export interface Conv3dOptions extends Conv3dParams {
+  /** As ConvOptions.relu. */
+  relu?: boolean;
+  /** As ConvOptions.training. */
+  training?: boolean;
+}
+
 /** Transposed convolutions have no fused ReLU. */
 export type DeconvOptions = Omit<ConvOptions, 'relu'>;
 
@@ -35,6 +52,13 @@ export interface PoolParams {
   stride: Pair;
   padding: Padding;
   dilation: Pair;
+}
+
+export interface Pool3dParams {
+  kernel: Triple;
+  stride: Triple;
+  padding: Padding3;
+  dilation: Triple;
 }
 
 export interface LrnParams {
@@ -77,6 +101,13 @@ export interface Backend {
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
   ): { dw: FloatArray; db: FloatArray | null };
 
+  // ---- 3-d convolution (y = conv(x, w) + b over NCDHW), and its gradients
+  conv3d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: Conv3dOptions): Tensor;
+  conv3dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: Conv3dParams): Tensor;
+  conv3dBackwardWeights(
+    x: Tensor, dy: Tensor, wShape: Shape, p: Conv3dParams, withBias: boolean,
+  ): { dw: FloatArray; db: FloatArray | null };
+
   // ---- transposed convolution (the adjoint of conv2d with the same params; weights [Cout, Cin, kh, kw])
   deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: DeconvOptions): Tensor;
   deconv2dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor;
@@ -87,6 +118,10 @@ export interface Backend {
   // ---- max pooling; `workspace` (argmax) is returned when training and must be disposed by the caller
   maxPool2d(x: Tensor, p: PoolParams, training: boolean): { y: Tensor; workspace: Tensor | null };
   maxPool2dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: PoolParams): Tensor;
+
+  // ---- 3-d max pooling (NCDHW), workspace as for maxPool2d
+  maxPool3d(x: Tensor, p: Pool3dParams, training: boolean): { y: Tensor; workspace: Tensor | null };
+  maxPool3dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: Pool3dParams): Tensor;
 
   // ---- local response normalisation (oneDNN's definition: alpha is divided by size, or size^2 within channel)
   lrn(x: Tensor, p: LrnParams, training: boolean): { y: Tensor; workspace: Tensor | null };

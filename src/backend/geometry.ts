@@ -5,10 +5,15 @@
  */
 import { EmsegError } from '../errors.js';
 import { type FloatArray, type Shape, formatShape, numel } from '../tensor/tensor.js';
-import type { ConvParams, CrossEntropyTarget, LrnParams, Padding, Pair, PoolParams } from './backend.js';
+import type {
+  Conv3dParams, ConvParams, CrossEntropyTarget, LrnParams, Padding, Padding3, Pair, Pool3dParams, PoolParams, Triple,
+} from './backend.js';
 
 export type I2 = readonly [number, number];
+export type I3 = readonly [number, number, number];
 export type I4 = readonly [number, number, number, number];
+export type I5 = readonly [number, number, number, number, number];
+export type I6 = readonly [number, number, number, number, number, number];
 
 function invalid(what: string, message: string): EmsegError {
   return new EmsegError('invalid-option', what, message);
@@ -23,11 +28,41 @@ export function dims4(shape: Shape, what: string): [number, number, number, numb
   return [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
 }
 
+/** A 5-d NCDHW shape of positive integers (3-d ops). */
+export function dims5(shape: Shape, what: string): [number, number, number, number, number] {
+  if (!Array.isArray(shape) && !ArrayBuffer.isView(shape)) throw invalid(what, 'expected a shape array');
+  if (shape.length !== 5 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw invalid(what, `expected a 5-d NCDHW shape of positive integers, got ${formatShape(shape)}`);
+  }
+  return [shape[0]!, shape[1]!, shape[2]!, shape[3]!, shape[4]!];
+}
+
+/** A tensor shape a backend can store: 4-d NCHW (2-d ops) or 5-d NCDHW (3-d ops). */
+export function storableDims(shape: Shape, what: string): I4 | I5 {
+  if (Array.isArray(shape) && shape.length === 5) return dims5(shape, what);
+  return dims4(shape, what);
+}
+
 export function pair(p: Pair, what: string, min: number): I2 {
   if (!p || p.length !== 2 || !p.every((v) => Number.isInteger(v) && v >= min)) {
     throw invalid(what, `expected two integers >= ${min}, got [${p ? [...p].join(', ') : p}]`);
   }
   return [p[0], p[1]];
+}
+
+export function triple(p: Triple, what: string, min: number): I3 {
+  if (!p || p.length !== 3 || !p.every((v) => Number.isInteger(v) && v >= min)) {
+    throw invalid(what, `expected three integers [d, h, w] >= ${min}, got [${p ? [...p].join(', ') : p}]`);
+  }
+  return [p[0], p[1], p[2]];
+}
+
+export function padding3(p: Padding3, what: string): I6 {
+  if (!p || p.length !== 6 || !p.every((v) => Number.isInteger(v) && v >= 0)) {
+    throw invalid(what, 'padding must be [front, top, left, back, bottom, right] non-negative integers, got ' +
+      `[${p ? [...p].join(', ') : p}]`);
+  }
+  return [p[0], p[1], p[2], p[3], p[4], p[5]];
 }
 
 export function padding(p: Padding, what: string): I4 {
@@ -124,6 +159,37 @@ export function convGeometry(xShape: Shape, wShape: Shape, p: ConvParams, deconv
     x, w, y: [x[0], w[0], OH, OW], stride, pad, dil };
 }
 
+/** All the index arithmetic of one 3-d convolution. */
+export interface Conv3dGeometry {
+  N: number; Cin: number; D: number; H: number; W: number;
+  Cout: number; KD: number; KH: number; KW: number;
+  OD: number; OH: number; OW: number;
+  sd: number; sh: number; sw: number; dd: number; dh: number; dw: number; pf: number; pt: number; pl: number;
+  /** The same as tuples, as the native addon takes them. */
+  x: I5; w: I5; y: I5; stride: I3; pad: I6; dil: I3;
+}
+
+/** Geometry of x [N, Cin, D, H, W] (*) w [Cout, Cin, KD, KH, KW] -> [N, Cout, OD, OH, OW]. */
+export function conv3dGeometry(xShape: Shape, wShape: Shape, p: Conv3dParams, what: string): Conv3dGeometry {
+  const x = dims5(xShape, `${what} input`);
+  const w = dims5(wShape, `${what} weights`);
+  if (w[1] !== x[1]) {
+    throw invalid(what, `input ${formatShape(xShape)} has ${x[1]} channels but weights ${formatShape(wShape)} ` +
+      `expect ${w[1]} (weights are [Cout, Cin, kd, kh, kw])`);
+  }
+  if (!p) throw invalid(what, 'missing params');
+  const stride = triple(p.stride, `${what} stride`, 1);
+  const dil = triple(p.dilation, `${what} dilation`, 1);
+  const pad = padding3(p.padding, what);
+  const axes = ['depth', 'height', 'width'] as const;
+  const [OD, OH, OW] = axes.map((axis, a) =>
+    windowOutSize(x[2 + a]!, w[2 + a]!, stride[a]!, dil[a]!, pad[a]!, pad[3 + a]!, `${what} (${axis})`)) as
+    [number, number, number];
+  return { N: x[0], Cin: x[1], D: x[2], H: x[3], W: x[4], Cout: w[0], KD: w[2], KH: w[3], KW: w[4], OD, OH, OW,
+    sd: stride[0], sh: stride[1], sw: stride[2], dd: dil[0], dh: dil[1], dw: dil[2], pf: pad[0], pt: pad[1], pl: pad[2],
+    x, w, y: [x[0], w[0], OD, OH, OW], stride, pad, dil };
+}
+
 /** Weights of `wShape` and a bias of Cout (or none). */
 export function checkWeights(w: FloatArray, wShape: Shape, b: FloatArray | null, what: string): void {
   checkLength(w, numel(wShape), `${what} weights`);
@@ -147,6 +213,29 @@ export function poolGeometry(xShape: Shape, p: PoolParams, what: string): PoolGe
   const OW = windowOutSize(x[3], kernel[1], stride[1], dil[1], pad[1], pad[3], `${what} (width)`);
   return { N: x[0], C: x[1], H: x[2], W: x[3], OH, OW, KH: kernel[0], KW: kernel[1], sh: stride[0], sw: stride[1],
     dh: dil[0], dw: dil[1], pt: pad[0], pl: pad[1], x, y: [x[0], x[1], OH, OW], kernel, stride, pad, dil };
+}
+
+export interface Pool3dGeometry {
+  N: number; C: number; D: number; H: number; W: number; OD: number; OH: number; OW: number;
+  KD: number; KH: number; KW: number; sd: number; sh: number; sw: number; dd: number; dh: number; dw: number;
+  pf: number; pt: number; pl: number;
+  x: I5; y: I5; kernel: I3; stride: I3; pad: I6; dil: I3;
+}
+
+export function pool3dGeometry(xShape: Shape, p: Pool3dParams, what: string): Pool3dGeometry {
+  const x = dims5(xShape, `${what} input`);
+  if (!p) throw invalid(what, 'missing params');
+  const kernel = triple(p.kernel, `${what} kernel`, 1);
+  const stride = triple(p.stride, `${what} stride`, 1);
+  const dil = triple(p.dilation, `${what} dilation`, 1);
+  const pad = padding3(p.padding, what);
+  const axes = ['depth', 'height', 'width'] as const;
+  const [OD, OH, OW] = axes.map((axis, a) =>
+    windowOutSize(x[2 + a]!, kernel[a]!, stride[a]!, dil[a]!, pad[a]!, pad[3 + a]!, `${what} (${axis})`)) as
+    [number, number, number];
+  return { N: x[0], C: x[1], D: x[2], H: x[3], W: x[4], OD, OH, OW, KD: kernel[0], KH: kernel[1], KW: kernel[2],
+    sd: stride[0], sh: stride[1], sw: stride[2], dd: dil[0], dh: dil[1], dw: dil[2], pf: pad[0], pt: pad[1], pl: pad[2],
+    x, y: [x[0], x[1], OD, OH, OW], kernel, stride, pad, dil };
 }
 
 export function checkLrnParams(p: LrnParams, what: string): void {

@@ -1,5 +1,5 @@
 // GENERATED from native/ops.json by scripts/gen-native-ops.mjs (npm run gen:native-ops): do not edit.
-import type { Handle, I2, I4, NativeInfo, NativeStats } from './native-types.js';
+import type { Handle, I2, I3, I4, I5, I6, NativeInfo, NativeStats } from './native-types.js';
 
 /** The raw addon API (all argument checking is repeated in C++; errors are JS exceptions). */
 export interface Addon {
@@ -11,7 +11,7 @@ export interface Addon {
   setLayoutPolicy(policy: 0 | 1 | 2): void;
   trimPool(): void;
   release(id: Handle): boolean;
-  fromArray(data: Float32Array, shape: I4, bf16: boolean): Handle;
+  fromArray(data: Float32Array, shape: I4 | I5, bf16: boolean): Handle;
   toArray(id: Handle): Float32Array;
   describe(id: Handle): { shape: number[]; layout: string; bytes: number; workspace: boolean };
 
@@ -26,10 +26,17 @@ export interface Addon {
   deconv2dBackwardData(dy: Handle, w: Float32Array, wShape: I4, xShape: I4, stride: I2, pad: I4, dil: I2): Handle;
   deconv2dBackwardWeights(x: Handle, dy: Handle, wShape: I4, stride: I2, pad: I4, dil: I2,
     withBias: boolean): [Float32Array, Float32Array | null];
+  conv3d(x: Handle, w: Float32Array, wShape: I5, b: Float32Array | null, stride: I3, pad: I6, dil: I3,
+    relu: boolean): Handle;
+  conv3dBackwardData(dy: Handle, w: Float32Array, wShape: I5, xShape: I5, stride: I3, pad: I6, dil: I3): Handle;
+  conv3dBackwardWeights(x: Handle, dy: Handle, wShape: I5, stride: I3, pad: I6, dil: I3,
+    withBias: boolean): [Float32Array, Float32Array | null];
 
   // native/pool.cc
   maxPool2d(x: Handle, kernel: I2, stride: I2, pad: I4, dil: I2, training: boolean): [Handle, Handle | null];
   maxPool2dBackward(dy: Handle, ws: Handle, xShape: I4, kernel: I2, stride: I2, pad: I4, dil: I2): Handle;
+  maxPool3d(x: Handle, kernel: I3, stride: I3, pad: I6, dil: I3, training: boolean): [Handle, Handle | null];
+  maxPool3dBackward(dy: Handle, ws: Handle, xShape: I5, kernel: I3, stride: I3, pad: I6, dil: I3): Handle;
 
   // native/lrn.cc
   lrn(x: Handle, across: boolean, size: number, alpha: number, beta: number, k: number,
@@ -61,7 +68,8 @@ export interface Addon {
 export const ADDON_OPS = [
   'info', 'setThreads', 'stats', 'setLayoutPolicy', 'trimPool', 'release', 'fromArray', 'toArray', 'describe', 'conv2d',
   'conv2dBackwardData', 'conv2dBackwardWeights', 'deconv2d', 'deconv2dBackwardData', 'deconv2dBackwardWeights',
-  'maxPool2d', 'maxPool2dBackward', 'lrn', 'lrnBackward', 'relu', 'reluBackward', 'add', 'dropout', 'dropoutBackward',
-  'crop', 'cropBackward', 'concat', 'concatBackward', 'upsampleNearest', 'upsampleNearestBackward', 'softmax',
+  'conv3d', 'conv3dBackwardData', 'conv3dBackwardWeights', 'maxPool2d', 'maxPool2dBackward', 'maxPool3d',
+  'maxPool3dBackward', 'lrn', 'lrnBackward', 'relu', 'reluBackward', 'add', 'dropout', 'dropoutBackward', 'crop',
+  'cropBackward', 'concat', 'concatBackward', 'upsampleNearest', 'upsampleNearestBackward', 'softmax',
   'softmaxCrossEntropy',
 ] as const satisfies readonly (keyof Addon)[];

@@ -16,11 +16,12 @@
  */
 import { EmsegError } from '../../errors.js';
 import type {
-  Backend, ConvOptions, DeconvOptions, ConvParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, PoolParams,
+  Backend, Conv3dOptions, Conv3dParams, ConvOptions, DeconvOptions, ConvParams, Pool3dParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, PoolParams,
 } from '../backend.js';
 import {
   checkCrossEntropyTarget, checkDropout, checkFromArray, checkLength, checkLrnParams, concatBackwardGeometry, concatGeometry,
-  convGeometry, cropBackwardGeometry, cropGeometry, dims4, poolGeometry, sameShape, upsampleBackwardGeometry,
+  conv3dGeometry, convGeometry, cropBackwardGeometry, cropGeometry, dims4, expectShape, pool3dGeometry, poolGeometry,
+  storableDims, sameShape, upsampleBackwardGeometry,
   upsampleGeometry,
 } from '../geometry.js';
 import { type FloatArray, type Shape, Tensor, formatShape, numel } from '../../tensor/tensor.js';
@@ -116,7 +117,7 @@ class OneDnnBackend implements Backend {
 
   // ------------------------------------------------------------------ storage
   fromArray(data: FloatArray, shape: Shape): Tensor {
-    const s = dims4(shape, 'fromArray');
+    const s = storableDims(shape, 'fromArray');
     checkFromArray(data, s);
     const a = f32(data, numel(s), 'fromArray');
     return this.wrap(this.n.fromArray(a, s, this.bf16), s);
@@ -159,6 +160,39 @@ class OneDnnBackend implements Backend {
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
   ): { dw: FloatArray; db: FloatArray | null } {
     return this.convBackwardWeights('conv2d', x, dy, wShape, p, withBias);
+  }
+
+  // ------------------------------------------------------------------ 3-d convolution
+  conv3d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: Conv3dOptions): Tensor {
+    this.layoutFor(p?.training === true);
+    const g = conv3dGeometry(x.shape, wShape, p, 'conv3d');
+    const xi = this.id(x, 'conv3d x');
+    const wa = f32(w, numel(g.w), 'conv3d weights');
+    const ba = b ? f32(b, g.w[0], 'conv3d bias') : null;
+    return this.wrap(this.n.conv3d(xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true), g.y);
+  }
+
+  conv3dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: Conv3dParams): Tensor {
+    const what = 'conv3dBackwardData';
+    this.layoutFor(true);
+    const g = conv3dGeometry(xShape, wShape, p, what);
+    // the reference's check and path, so both backends refuse a wrong dy with the same message
+    expectShape(dy.shape, g.y, `${what} dy (for x ${formatShape(xShape)})`);
+    const dyi = this.id(dy, `${what} dy`);
+    const wa = f32(w, numel(g.w), `${what} weights`);
+    return this.wrap(this.n.conv3dBackwardData(dyi, wa, g.w, g.x, g.stride, g.pad, g.dil), g.x);
+  }
+
+  conv3dBackwardWeights(
+    x: Tensor, dy: Tensor, wShape: Shape, p: Conv3dParams, withBias: boolean,
+  ): { dw: FloatArray; db: FloatArray | null } {
+    const what = 'conv3dBackwardWeights';
+    this.layoutFor(true);
+    const g = conv3dGeometry(x.shape, wShape, p, what);
+    expectShape(dy.shape, g.y, `${what} dy (for x ${formatShape(x.shape)})`);
+    const [dw, db] = this.n.conv3dBackwardWeights(this.id(x, `${what} x`), this.id(dy, `${what} dy`), g.w, g.stride,
+      g.pad, g.dil, withBias === true);
+    return { dw, db };
   }
 
   // ------------------------------------------------------------------ transposed convolution
@@ -221,6 +255,23 @@ class OneDnnBackend implements Backend {
     if (!workspace) throw new EmsegError('invalid-option', 'maxPool2dBackward', 'the workspace from maxPool2d(training = true) is required');
     const id = this.n.maxPool2dBackward(this.id(dy, 'maxPool2dBackward dy'),
       this.id(workspace, 'maxPool2dBackward workspace'), g.x, g.kernel, g.stride, g.pad, g.dil);
+    return this.wrap(id, g.x);
+  }
+
+  maxPool3d(x: Tensor, p: Pool3dParams, training: boolean): { y: Tensor; workspace: Tensor | null } {
+    const g = pool3dGeometry(x.shape, p, 'maxPool3d');
+    const [y, ws] = this.n.maxPool3d(this.id(x, 'maxPool3d x'), g.kernel, g.stride, g.pad, g.dil, training === true);
+    return { y: this.wrap(y, g.y), workspace: ws === null ? null : this.wrap(ws, g.y) };
+  }
+
+  maxPool3dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: Pool3dParams): Tensor {
+    const what = 'maxPool3dBackward';
+    const g = pool3dGeometry(xShape, p, what);
+    expectShape(dy.shape, g.y, `${what} dy (for x ${formatShape(xShape)})`);
+    if (!workspace) throw new EmsegError('invalid-option', what, 'the workspace from maxPool3d(training = true) is required');
+    expectShape(workspace.shape, g.y, `${what} workspace`);
+    const id = this.n.maxPool3dBackward(this.id(dy, `${what} dy`), this.id(workspace, `${what} workspace`), g.x,
+      g.kernel, g.stride, g.pad, g.dil);
     return this.wrap(id, g.x);
   }
 

@@ -4,6 +4,10 @@
 export type Handle = number;
 export type I2 = readonly [number, number];
 export type I4 = readonly [number, number, number, number];
+/** 3-d ops: [d, h, w] strides and dilations, [N, C, D, H, W] shapes, [front, top, left, back, bottom, right] padding. */
+export type I3 = readonly [number, number, number];
+export type I5 = readonly [number, number, number, number, number];
+export type I6 = readonly [number, number, number, number, number, number];
 
 export interface NativeInfo {
   /** oneDNN version, e.g. "2.6.3". */

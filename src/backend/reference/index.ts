@@ -49,6 +49,10 @@ export function createReferenceBackend(precision: RefPrecision = 'float32'): Bac
     conv2dBackwardData: (dy, w, wShape, xShape, p) => conv.conv2dBackwardData(ctx, dy, w, wShape, xShape, p),
     conv2dBackwardWeights: (x, dy, wShape, p, withBias) => conv.conv2dBackwardWeights(ctx, x, dy, wShape, p, withBias),
 
+    conv3d: (x, w, wShape, b, p) => conv.conv3d(ctx, x, w, wShape, b, p),
+    conv3dBackwardData: (dy, w, wShape, xShape, p) => conv.conv3dBackwardData(ctx, dy, w, wShape, xShape, p),
+    conv3dBackwardWeights: (x, dy, wShape, p, withBias) => conv.conv3dBackwardWeights(ctx, x, dy, wShape, p, withBias),
+
     deconv2d: (x, w, wShape, b, p) => deconv.deconv2d(ctx, x, w, wShape, b, p),
     deconv2dBackwardData: (dy, w, wShape, xShape, p) => deconv.deconv2dBackwardData(ctx, dy, w, wShape, xShape, p),
     deconv2dBackwardWeights: (x, dy, wShape, p, withBias) =>
@@ -56,6 +60,8 @@ export function createReferenceBackend(precision: RefPrecision = 'float32'): Bac
 
     maxPool2d: (x, p, training) => pool.maxPool2d(ctx, x, p, training),
     maxPool2dBackward: (dy, ws, xShape, p) => pool.maxPool2dBackward(ctx, dy, ws, xShape, p),
+    maxPool3d: (x, p, training) => pool.maxPool3d(ctx, x, p, training),
+    maxPool3dBackward: (dy, ws, xShape, p) => pool.maxPool3dBackward(ctx, dy, ws, xShape, p),
 
     lrn: (x, p, training) => lrn.lrn(ctx, x, p, training),
     lrnBackward: (x, dy, ws, p) => lrn.lrnBackward(ctx, x, dy, ws, p),

@@ -14,11 +14,15 @@
  * Workspace: a Tensor shaped like y whose values are the winner's index within its (n, c) plane, ih*W + iw
  * (-1 when there is no winner). Plane indices stay exactly representable in float32 (planes up to 2^24 pixels).
  * Callers must treat it as opaque.
+ *
+ * maxPool3d is the same over x [N, C, D, H, W] with taps (a, i, j) scanned a outer, j inner, padding
+ * [front, top, left, back, bottom, right]; its workspace holds the winner's index in its (n, c) volume,
+ * (id*H + ih)*W + iw (volumes up to 2^24 voxels in float32).
  */
-import type { PoolParams } from '../backend.js';
+import type { Pool3dParams, PoolParams } from '../backend.js';
 import { type Shape, type Tensor, formatShape } from '../../tensor/tensor.js';
 import { EmsegError } from '../../errors.js';
-import { expectShape, poolGeometry } from '../geometry.js';
+import { type Pool3dGeometry, expectShape, pool3dGeometry, poolGeometry } from '../geometry.js';
 import type { RefContext } from './util.js';
 
 const LOWEST = { float32: -3.4028234663852886e38, float64: -Number.MAX_VALUE } as const;
@@ -89,4 +93,80 @@ export function maxPool2dBackward(
     }
   }
   return ctx.wrap(ctx.fromF64(dx), [N, C, H, W]);
+}
+
+/** The winner of one 3-d window in x's (n, c) volume starting at `base`: [value, index] (index -1: no winner). */
+function argmax3d(xd: ArrayLike<number>, base: number, g: Pool3dGeometry, od: number, oh: number, ow: number,
+): [number, number] {
+  let best = 0;
+  let arg = -1;
+  for (let a = 0; a < g.KD; a++) {
+    const id = od * g.sd - g.pf + a * g.dd;
+    if (id < 0 || id >= g.D) continue;
+    for (let i = 0; i < g.KH; i++) {
+      const ih = oh * g.sh - g.pt + i * g.dh;
+      if (ih < 0 || ih >= g.H) continue;
+      for (let j = 0; j < g.KW; j++) {
+        const iw = ow * g.sw - g.pl + j * g.dw;
+        if (iw < 0 || iw >= g.W) continue;
+        const k = (id * g.H + ih) * g.W + iw;
+        const v = xd[base + k]!;
+        if (arg < 0 || v > best) {
+          best = v;
+          arg = k;
+        }
+      }
+    }
+  }
+  return [best, arg];
+}
+
+export function maxPool3d(
+  ctx: RefContext, x: Tensor, p: Pool3dParams, training: boolean,
+): { y: Tensor; workspace: Tensor | null } {
+  const what = 'maxPool3d';
+  const g = pool3dGeometry(x.shape, p, what);
+  const { N, C, D, H, W, OD, OH, OW } = g;
+  if (training && ctx.precision === 'float32' && D * H * W > 2 ** 24) {
+    throw new EmsegError('invalid-option', what, `volumes of ${D}x${H}x${W} voxels are too large for a float32 argmax workspace`);
+  }
+  const xd = ctx.data(x, `${what} x`);
+  const y = ctx.alloc(N * C * OD * OH * OW);
+  const ws = training ? ctx.alloc(y.length) : null;
+  let yi = 0;
+  for (let nc = 0; nc < N * C; nc++) {
+    for (let od = 0; od < OD; od++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++, yi++) {
+          const [best, arg] = argmax3d(xd, nc * D * H * W, g, od, oh, ow);
+          y[yi] = arg < 0 ? LOWEST[ctx.precision] : best;
+          if (ws) ws[yi] = arg;
+        }
+      }
+    }
+  }
+  return { y: ctx.wrap(y, g.y), workspace: ws ? ctx.wrap(ws, g.y) : null };
+}
+
+export function maxPool3dBackward(
+  ctx: RefContext, dy: Tensor, workspace: Tensor, xShape: Shape, p: Pool3dParams,
+): Tensor {
+  const what = 'maxPool3dBackward';
+  const g = pool3dGeometry(xShape, p, what);
+  expectShape(dy.shape, g.y, `${what} dy (for x ${formatShape(xShape)})`);
+  expectShape(workspace.shape, g.y, `${what} workspace`);
+  const dyd = ctx.data(dy, `${what} dy`);
+  const wsd = ctx.data(workspace, `${what} workspace`);
+  const volume = g.D * g.H * g.W;
+  const outVolume = g.OD * g.OH * g.OW;
+  const dx = new Float64Array(g.N * g.C * volume);
+  for (let yi = 0; yi < dyd.length; yi++) {
+    const arg = wsd[yi]!;
+    if (arg < 0) continue;
+    if (!Number.isInteger(arg) || arg >= volume) {
+      throw new EmsegError('invalid-option', what, `workspace entry ${arg} is not an argmax of this pooling (corrupted workspace?)`);
+    }
+    dx[Math.floor(yi / outVolume) * volume + arg] += dyd[yi]!;
+  }
+  return ctx.wrap(ctx.fromF64(dx), g.x);
 }
