@@ -97,7 +97,7 @@ export const ALLOW_MISSING_CHUNKS = ['--allow-missing-chunks',
   'Zarr inputs: read absent chunk files as the array\'s fill value (one notice gives their count) instead of refusing them'] as const;
 
 /** `--voxel-size z,y,x` (or one number for all three): positive numbers. */
-function voxelSizeArg(value: string): [number, number, number] {
+export function voxelSizeArg(value: string): [number, number, number] {
   const parts = value.split(',').map((p) => Number(p.trim()));
   const size = parts.length === 1 ? [parts[0]!, parts[0]!, parts[0]!] : parts;
   if (size.length !== 3 || size.some((v) => !Number.isFinite(v) || v <= 0)) {

@@ -66,6 +66,11 @@ function convert(size: Size3, from: string, to: string): Size3 {
   return size.map((v) => tidy(v * f)) as unknown as Size3;
 }
 
+/** The sizes in `unit`; undefined when the file gave relative sizes without a unit (nothing to convert). */
+export function voxelSizeIn(v: VoxelSize, unit: string): Size3 | undefined {
+  return v.unit ? convert(v.size, v.unit, unit) : undefined;
+}
+
 /**
  * The voxel size of per-axis sizes and units (NGFF axes may name one unit each): axes in different units are
  * converted to the finest of them. Undefined when a size is not a positive number, when a unit is not a length

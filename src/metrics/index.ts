@@ -8,3 +8,8 @@ export { SWEEP_THRESHOLDS, WARPING_THRESHOLDS, javaThresholds } from './threshol
 export { labelComponents4 } from './components.js';
 export { BREAKDOWN_KINDS, DEFAULT_SMALL_CELL_AREA, warpingBreakdown } from './breakdown.js';
 export type { BreakdownCounts, WarpingBreakdown } from './breakdown.js';
+export { Contingency3d, labelId } from './contingency3d.js';
+export type { AddOptions, ContingencyOptions, IdArray, LabelId, VoxelPosition } from './contingency3d.js';
+export { DEFAULT_WORST_COUNT, neuronScores } from './neuron-scores.js';
+export type { MergedSegment, NeuronScores, SplitNeuron } from './neuron-scores.js';
+export { borderMask } from './border-mask.js';

@@ -11,3 +11,5 @@ export { errorOverlay, mosaic, SPLIT_COLOUR, MERGER_COLOUR } from './overlay.js'
 export type { RgbaImage } from './overlay.js';
 export { encodeRgbaPng } from './png.js';
 export { loadInputs } from './load.js';
+export { formatNeuronEvaluation, neuronEvaluationJson } from './neuron-text.js';
+export type { NeuronEvaluation } from './neuron-text.js';
