@@ -14,6 +14,7 @@ import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { registerZarrCodecs } from '../src/io/formats/zarr-codecs.js';
+import { readStack } from '../src/io/index.js';
 import { openVolume } from '../src/io/registry.js';
 import { HTTP_RETRY, HttpStore } from '../src/io/stores/http.js';
 import { convertToOmeZarr } from '../src/pipeline/convert.js';
@@ -192,6 +193,7 @@ test('a missing array or image is not-found naming the URL; a closed port is htt
   await assert.rejects(openVolume(gone), refused('http-failed', `${gone}/.zarray`));
   await assert.rejects(openVolume(`${server.url}/big.tif`), refused('unsupported'));
   await assert.rejects(openVolume('s3://bucket/vol.zarr'), refused('unsupported', 's3://bucket/vol.zarr'));
+  await assert.rejects(readStack(`${server.url}/sections/`), refused('unsupported', `${server.url}/sections/`));
   const r = await emseg(['info', `${server.url}/nothing.zarr`]);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /nothing\.zarr/);
