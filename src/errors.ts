@@ -32,9 +32,11 @@ export type EmsegErrorCode =
   | 'outside' // a confined reader met a link (or a request) to a place outside the folder it was given
   | 'changed' // a file the viewer serves changed or vanished while it was running
   | 'disk-full' // no space left (ENOSPC), quota exceeded (EDQUOT) or file too large for the filesystem (EFBIG)
-  | 'read-only' // the filesystem is mounted read-only (EROFS)
-  | 'permission' // the user may not read or write there (EACCES, EPERM)
+  | 'read-only' // the filesystem is mounted read-only (EROFS), or an output names a read-only store (an http(s) URL)
+  | 'permission' // the user may not read or write there (EACCES, EPERM; HTTP 401/403 for a URL)
   | 'fs-failed' // the filesystem refused a read, write or rename for another reason (I/O error, ...)
+  | 'http-failed' // an http(s) volume read failed: the server answered an error status (5xx, ...) or could not be reached,
+  //   after retries; names the URL (never its credentials) and the status
   // options and arguments
   | 'invalid-option' // a flag, option field or function argument has a value that cannot work (path names it): a bad
   //   flag, a region outside the volume, a tensor of the wrong shape, from another backend or used after dispose

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { valueRange } from '../io/formats/inspect.js';
 import type { ValueRange } from '../io/formats/inspect.js';
 import type { VolumeReader } from '../io/formats/volume.js';
-import { openVolume } from '../io/registry.js';
+import { displayPath, openVolume } from '../io/registry.js';
 import { formatVoxelSize } from '../io/voxel-size.js';
 import { nonNegativeInt, volumeFlags } from './convert.js';
 import { readRunStatus, type RunStatus } from '../pipeline/markers.js';
@@ -56,7 +56,8 @@ export function registerInfo(program: Command): void {
         if (o.json) {
           const { format, shape, dtype, chunks, scales, level, attributes } = v;
           const voxelSize = v.voxelSize ?? null;
-          process.stdout.write(`${JSON.stringify({ path, format, shape, dtype, chunks, voxelSize, scales, level, attributes, range }, null, 2)}\n`);
+          // A URL is shown without its credentials.
+          process.stdout.write(`${JSON.stringify({ path: displayPath(path), format, shape, dtype, chunks, voxelSize, scales, level, attributes, range }, null, 2)}\n`);
         } else process.stdout.write(describeVolume(v, range));
       } finally {
         await v.close();

@@ -30,7 +30,8 @@ export type EmsegIoErrorCode = SubsetOf<EmsegErrorCode,
   | 'disk-full'
   | 'read-only'
   | 'permission'
-  | 'fs-failed'>;
+  | 'fs-failed'
+  | 'http-failed'>;
 
 export class EmsegIoError extends EmsegError {
   declare readonly code: EmsegIoErrorCode;

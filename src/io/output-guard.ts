@@ -19,6 +19,7 @@ import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFo
 import { typedArgs } from '../util/paths.js';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError, describe, fromFsError } from './errors.js';
+import { refuseRemoteOutput } from './stores/index.js';
 
 /** Hidden, so stack readers skip it like any dot-file. */
 export const MANIFEST_FILE = '.emseg-manifest.json';
@@ -138,6 +139,7 @@ export function refuseInput(path: string, info: Stats, guard: OutputGuard): void
  * none of the inputs (and, when `kind` is given, holds that kind of data). Throws EmsegIoError naming `path`.
  */
 export function checkFileTarget(path: string, guard: OutputGuard, kind?: FileKind): void {
+  refuseRemoteOutput(path);
   const info = lstatOrUndefined(path);
   if (!info) return;
   refuseSpecial(path, info);
@@ -170,6 +172,7 @@ function hasMagic(path: string, magics: readonly string[]): boolean {
  * an earlier emseg output.
  */
 export function checkFolderTarget(folder: string, guard: OutputGuard): Set<string> {
+  refuseRemoteOutput(folder);
   let info: Stats | undefined;
   try {
     info = statSync(folder, { throwIfNoEntry: false });

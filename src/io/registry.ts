@@ -17,6 +17,7 @@ import { openTiffWindowed } from './formats/tiff-window.js';
 import type { VolumeFormat, VolumeReader } from './formats/volume.js';
 import { looksLikeZarr, openZarr } from './formats/zarr.js';
 import { recordedPath } from '../util/paths.js';
+import { displayPath, isUrl, storeFor } from './stores/index.js';
 
 /** TIFF files above this size are read by window instead of whole (the stack reader loads a file at once). */
 export const LARGE_TIFF_BYTES = 512 * 2 ** 20;
@@ -118,6 +119,7 @@ const FORMATS: FormatEntry[] = [
  * that outputs can be checked against the command's inputs.
  */
 export function volumeLocation(path: string): string {
+  if (isUrl(path)) return displayPath(path); // nothing on this machine: no output can be it
   const file = splitHdf5Path(path)?.file;
   if (file !== undefined) return file;
   return fg.isDynamicPattern(path) && !existsSync(path) ? globBase(path) : path;
@@ -125,6 +127,7 @@ export function volumeLocation(path: string): string {
 
 /** A volume path as an output's metadata records it: relative to the output folder `dir` (util/paths.ts), the HDF5 dataset kept. */
 export function recordedVolumePath(path: string, dir: string): string {
+  if (isUrl(path)) return displayPath(path); // a URL is the same from anywhere; its credentials are never recorded
   const h5 = splitHdf5Path(path);
   return h5 ? `${recordedPath(h5.file, dir)}:${h5.dataset}` : recordedPath(path, dir);
 }
@@ -132,9 +135,20 @@ export function recordedVolumePath(path: string, dir: string): string {
 /** The formats openVolume knows, in the order it tries them. */
 export const VOLUME_FORMATS: readonly VolumeFormat[] = FORMATS.map((f) => f.name);
 
+/** A volume read through a store other than the file system: OME-Zarr / Zarr only (other formats are whole files). */
+function openRemote(path: string, options: OpenVolumeOptions): Promise<VolumeReader> {
+  storeFor(path); // refuses a scheme no store serves
+  const name = displayPath(path).replace(/[?#].*$/, '').replace(/\/+$/, '');
+  if (splitHdf5Path(path) || /\.(tiff?|png|h5|hdf5|hdf)$/i.test(name)) {
+    throw new EmsegIoError('unsupported', displayPath(path), 'only Zarr and OME-Zarr volumes are read from a URL; copy other formats to a local file first');
+  }
+  return openZarr(path, { scale: options.scale, allowMissingChunks: options.allowMissingChunks });
+}
+
 /** Opens any supported volume; lists of paths are PNG/TIFF stacks. */
 export async function openVolume(path: string | readonly string[], options: OpenVolumeOptions = {}): Promise<VolumeReader> {
   if (typeof path !== 'string') return openStackVolume(path, options.colour, options.stream);
+  if (isUrl(path)) return openRemote(path, options);
   if (options.scale !== undefined && !(await isDirectory(path))) {
     const file = splitHdf5Path(path)?.file ?? path;
     await stat(file).catch((err) => {
@@ -148,4 +162,5 @@ export async function openVolume(path: string | readonly string[], options: Open
   throw new EmsegIoError('not-image', path, 'is not a volume emseg reads');
 }
 
+export { displayPath, isUrl } from './stores/index.js';
 export type { Region, ScaleLevel, Vec3, VolumeFormat, VolumeReader } from './formats/volume.js';

@@ -4,6 +4,7 @@ import { basename, extname, join } from 'node:path';
 import fg from 'fast-glob';
 import { compare } from 'natural-orderby';
 import { EmsegIoError, fromFsError } from './errors.js';
+import { displayPath, isUrl } from './stores/index.js';
 
 export const IMAGE_EXTENSIONS = ['.png', '.tif', '.tiff'] as const;
 
@@ -33,6 +34,9 @@ export async function resolveSources(input: string | readonly string[]): Promise
     const lists = [];
     for (const one of input) lists.push(await resolveSources(one));
     return lists.flat();
+  }
+  if (isUrl(input)) {
+    throw new EmsegIoError('unsupported', displayPath(input), 'image stacks (PNG/TIFF files, folders, globs) are read from local paths; from a URL emseg reads Zarr and OME-Zarr volumes only');
   }
   const info = await stat(input).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;

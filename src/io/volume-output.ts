@@ -18,6 +18,7 @@ import { isTempName } from '../util/temp-files.js';
 import { EmsegIoError, fromFsError } from './errors.js';
 import { lstatOrUndefined, refuseInput, refuseSpecial } from './output-guard.js';
 import type { OutputGuard } from './output-guard.js';
+import { refuseRemoteOutput } from './stores/index.js';
 
 /** emseg's hidden records inside its outputs (done markers, run records, segmentation work). */
 export const RECORDS_DIR = '.emseg';
@@ -38,6 +39,7 @@ export interface VolumeTargetMode {
  * EmsegIoError ('special-file', 'wrong-format', 'is-input', 'exists', 'foreign-file') naming the path.
  */
 export function checkVolumeTarget(dir: string, guard: OutputGuard, mode: VolumeTargetMode = {}): boolean {
+  refuseRemoteOutput(dir);
   const info = lstatOrUndefined(dir);
   if (!info) return false;
   if (info.isSymbolicLink() || !(info.isDirectory() || info.isFile())) refuseSpecial(dir, info);

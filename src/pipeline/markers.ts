@@ -17,6 +17,7 @@ import { EmsegError, describeError } from '../errors.js';
 import { BLOCKS_DIR, DONE_SUFFIX, fileDigest } from '../io/formats/chunk-digests.js';
 import { lastingError, worthRetrying, type EmsegIoError } from '../io/errors.js';
 import type { VolumeReader } from '../io/formats/volume.js';
+import { isUrl } from '../io/registry.js';
 import { RECORDS_DIR } from '../io/volume-output.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { blockAtGrid, planBlocks } from './blocks.js';
@@ -118,11 +119,13 @@ export async function digestFiles(paths: readonly string[]): Promise<string> {
  * Digest of a volume's identity: format, path, array, shape, dtype, chunks and level. It does not hash the voxels
  * (terabytes); rewriting an input in place under the same layout is not detected. With `relativeTo` (the output
  * folder) the path is taken relative to it, so machines that mount the shared storage at different points (queue
- * workers) agree on the identity; without it the absolute path is used.
+ * workers) agree on the identity; without it the absolute path is used; a URL is used as it is.
  */
 export function volumeFingerprint(reader: VolumeReader, relativeTo?: string): string {
   const { format, shape, dtype, chunks, level, scales } = reader;
-  const path = relativeTo === undefined ? resolve(reader.path) : relative(resolve(relativeTo), resolve(reader.path)).split(sep).join('/');
+  // A URL names the same volume from every machine (and reader.path holds no credentials): taken as it is.
+  const path = isUrl(reader.path) ? reader.path
+    : relativeTo === undefined ? resolve(reader.path) : relative(resolve(relativeTo), resolve(reader.path)).split(sep).join('/');
   return digest(JSON.stringify({ format, path, shape, dtype, chunks, level, array: scales[level]?.path }));
 }
 

@@ -27,7 +27,7 @@ import { commonStride } from '../infer/tiling.js';
 import { createOmeZarr, type Compression, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { flagPolarity, fromMembrane } from '../image/map-meaning.js';
 import { missingChunksNotice, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
-import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
+import { isUrl, openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { recordedPath } from '../util/paths.js';
 import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../image/stack.js';
@@ -254,7 +254,7 @@ function checkJob(job: VolumePredictJob, reader: VolumeReader): void {
     throw new EmsegError('invalid-option', '--overwrite', 'cannot be combined with --shard (each shard would delete the others\' work); use --restart, or delete the output first');
   }
   const container = reader.path.replace(/[/\\]\d+$/, '').replace(/:.*$/, '');
-  if (resolve(job.out) === resolve(container) || resolve(job.out) === resolve(reader.path)) {
+  if (!isUrl(reader.path) && (resolve(job.out) === resolve(container) || resolve(job.out) === resolve(reader.path))) {
     throw new EmsegError('invalid-option', '--out', `is the input ${reader.path}; write the maps elsewhere`);
   }
 }

@@ -25,7 +25,7 @@ import { EmsegIoError } from '../io/errors.js';
 import { createLabelsImage, createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { missingChunksNotice, type StackData, type Vec3, type VolumeReader } from '../io/formats/volume.js';
 import { recordedAsMap, volumeSpread } from '../io/plausibility.js';
-import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
+import { isUrl, openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
 import { chooseVoxelSize, type VoxelSize } from '../io/voxel-size.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
@@ -113,7 +113,7 @@ function checkJob(job: VolumeSegmentJob, reader: VolumeReader): void {
   if (job.shard && job.overwrite) {
     throw new EmsegError('invalid-option', '--overwrite', 'cannot be combined with --shard (each shard would delete the others\' work); use --restart, or delete the output first');
   }
-  if (resolve(job.out) === resolve(job.pred.replace(/[/\\]\d+[/\\]?$/, ''))) {
+  if (!isUrl(job.pred) && resolve(job.out) === resolve(job.pred.replace(/[/\\]\d+[/\\]?$/, ''))) {
     throw new EmsegError('invalid-option', '--out', `is the input ${job.pred}; write the labels elsewhere (or inside it, as ${join(job.pred, 'labels', 'cells')})`);
   }
   if (reader.dtype !== 'uint8' && reader.dtype !== 'float32') {

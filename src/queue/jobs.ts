@@ -12,6 +12,7 @@
  */
 import { EmsegError } from '../errors.js';
 import type { Region } from '../io/formats/volume.js';
+import { isUrl } from '../io/registry.js';
 import type { JobKind } from '../pipeline/engine/task.js';
 import type { VolumePredictJob } from '../pipeline/volume-predict.js';
 import type { VolumeSegmentJob } from '../pipeline/volume-segment.js';
@@ -93,8 +94,9 @@ export function mapPath(path: string, maps: readonly PathMap[]): string {
   return path;
 }
 
-/** A volume path `file[:/inner]` with its file part mapped. */
+/** A volume path `file[:/inner]` with its file part mapped; a URL is read as given on every machine. */
 export function mapVolumePath(path: string, maps: readonly PathMap[]): string {
+  if (isUrl(path)) return path;
   return path.replace(/^(.*?)(:\/.*)?$/, (_, file: string, inner = '') => mapPath(file, maps) + inner);
 }
 

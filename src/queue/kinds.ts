@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { JobKind, TaskJob } from '../pipeline/engine/task.js';
 import { openVolumePredict, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { openVolumeSegment, type VolumeSegmentJob } from '../pipeline/volume-segment.js';
+import { isUrl } from '../io/registry.js';
 import { mapPath, mapVolumePath, type PathMap, type SpecOf } from './jobs.js';
 
 interface JobKindDef<K extends JobKind, J> {
@@ -18,7 +19,8 @@ interface JobKindDef<K extends JobKind, J> {
   open(spec: SpecOf[K], threads?: number): Promise<TaskJob>;
 }
 
-const volume = (p: string) => p.replace(/^(.*?)(:\/.*)?$/, (_, file: string, inner = '') => resolve(file) + inner);
+/** A volume path made absolute (`file[:/inner]`); a URL (http://...) is the same on every machine and kept as given. */
+const volume = (p: string) => (isUrl(p) ? p : p.replace(/^(.*?)(:\/.*)?$/, (_, file: string, inner = '') => resolve(file) + inner));
 
 const predict: JobKindDef<'predict', VolumePredictJob> = {
   specOf(job) {

@@ -12,11 +12,12 @@ import { openVolume } from '../io/registry.js';
 import { LOG_FILE } from '../train/trainer.js';
 import { STUDY_FILE } from './data.js';
 import type { ViewInputs } from './model.js';
-import { CELLS_LABELS, emsegAttributes, hasCellsLabels, isZarrPath } from './zarr-source.js';
+import { CELLS_LABELS, emsegAttributes, hasCellsLabels, isZarrPath, refuseUrl } from './zarr-source.js';
 
 type Role = keyof Omit<ViewInputs, 'membraneProb' | 'polarity'>;
 
 async function roleOf(path: string, taken: Set<Role>): Promise<Role[]> {
+  refuseUrl(path);
   const isDir = existsSync(path) && statSync(path).isDirectory();
   if (isDir && existsSync(join(path, LOG_FILE))) return ['train'];
   if (isDir && existsSync(join(path, STUDY_FILE))) return ['study'];

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
-import { openVolume, type VolumeReader } from '../io/registry.js';
+import { displayPath, isUrl, openVolume, type VolumeReader } from '../io/registry.js';
 import { looksLikeZarr } from '../io/formats/zarr.js';
 import { allocate, type SampleType } from '../image/stack.js';
 import { halve, type Downsample, type Plane, type VolumeShape, type VolumeSource } from './source.js';
@@ -22,8 +22,19 @@ interface EmsegAttributes {
   kind?: string;
 }
 
-/** True when `path` is a Zarr array or group (a folder with Zarr metadata). */
+/**
+ * Refuses a URL: the viewer confines reads to the folders it was given and watches them for changes, which only
+ * local files allow.
+ */
+export function refuseUrl(path: string): void {
+  if (isUrl(path)) {
+    throw new EmsegError('unsupported', displayPath(path), 'the viewer shows local files and folders only; copy the volume first (emseg convert URL local.zarr)');
+  }
+}
+
+/** True when `path` is a Zarr array or group (a folder with Zarr metadata); a URL is refused (refuseUrl). */
 export async function isZarrPath(path: string): Promise<boolean> {
+  refuseUrl(path);
   return existsSync(path) && looksLikeZarr(path);
 }
 

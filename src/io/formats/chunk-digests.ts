@@ -141,7 +141,10 @@ type DigestMap = Map<string, ChunkDigest & { source: string }>;
 
 /** Lines of a digest record; a damaged line is skipped (its chunk reads unverified) rather than failing reads. */
 async function readRecord(path: string, into: DigestMap): Promise<void> {
-  const text = await readFile(path, 'utf8').catch(() => undefined);
+  parseRecord(await readFile(path, 'utf8').catch(() => undefined), path, into);
+}
+
+function parseRecord(text: string | undefined, path: string, into: DigestMap): void {
   if (text === undefined || !text.startsWith(RECORD_HEADER)) return;
   for (const line of text.split('\n').slice(1)) {
     const m = /^(\S+) (\d+) ([0-9a-f]{8})$/.exec(line);
@@ -176,10 +179,34 @@ const isDir = async (p: string) => (await stat(p).catch(() => undefined))?.isDir
  * first chunk read (a reader opened for metadata alone reads none), and loaded again once before a mismatch is
  * refused, in case a block was redone since.
  */
+/** What a verifier needs of a store that is not the local file system (stores/index.ts's VolumeStore). */
+interface RemoteFiles {
+  read(loc: string): Promise<Uint8Array | undefined>;
+  join(loc: string, ...parts: string[]): string;
+}
+
 export class ChunkVerifier {
   private digests: Promise<DigestMap> | undefined;
 
-  private constructor(private readonly root: string, private readonly array: string, private readonly sources: string[]) {}
+  private constructor(private readonly root: string, private readonly array: string, private readonly sources: string[],
+    private readonly remote?: RemoteFiles) {}
+
+  /**
+   * The verifier of an array read over a store without folder listings (HTTP): only the digest record of an array
+   * written whole (convert, pyramid levels) can be fetched by name; chunks that only done markers list (blockwise
+   * outputs) read unverified there. No record (HTTP 404): nothing to verify, at the cost of one request.
+   */
+  static remote(files: RemoteFiles, root: string, array: string): ChunkVerifier {
+    return new ChunkVerifier(root, array, [], files);
+  }
+
+  private async loadRemote(files: RemoteFiles): Promise<DigestMap> {
+    const map: DigestMap = new Map();
+    const at = files.join(this.root, RECORDS_DIR, DIGESTS_DIR, `${encodeURIComponent(this.array)}${RECORD_SUFFIX}`);
+    const bytes = await files.read(at);
+    parseRecord(bytes === undefined ? undefined : new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes), at, map);
+    return map;
+  }
 
   /**
    * The verifier of array `array` inside group folder `root`, or undefined when neither `root` nor its parent
@@ -193,7 +220,7 @@ export class ChunkVerifier {
   }
 
   private load(): Promise<DigestMap> {
-    this.digests ??= (async () => {
+    this.digests ??= this.remote ? this.loadRemote(this.remote) : (async () => {
       const map: DigestMap = new Map();
       // Parent first: the folder's own record wins for a chunk both list.
       for (const dir of [...this.sources].reverse()) await readDoneMarkers(join(dir, RECORDS_DIR), dir, this.root, map);
@@ -212,7 +239,7 @@ export class ChunkVerifier {
     want = (await this.load()).get(name);
     const got = crc32(bytes);
     if (!want || (want.size === bytes.length && want.crc32 === got)) return;
-    throw new EmsegIoError('corrupt', join(this.root, name), `chunk changed after emseg wrote it: ${bytes.length} bytes with crc32 ${hex(got)}, `
+    throw new EmsegIoError('corrupt', this.remote ? this.remote.join(this.root, name) : join(this.root, name), `chunk changed after emseg wrote it: ${bytes.length} bytes with crc32 ${hex(got)}, `
       + `but ${basename(want.source)} recorded ${want.size} bytes with crc32 ${hex(want.crc32)} (${want.source}); its data is not what emseg `
       + 'wrote. Rerun the command that wrote it (a blockwise run redoes the block), or restore the file from a copy');
   }

@@ -3,8 +3,8 @@
  * array (`vol.zarr/0`) or a multiscale group (`vol.zarr`, level chosen by `scale`); leading axes of size 1
  * (OME t, c) are dropped, so every array reads as (z, y, x).
  */
-import { readFile, realpath, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { realpath, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
@@ -17,6 +17,7 @@ import { checkArrayMetadata } from './zarr-metadata.js';
 import { ChunkVerifier } from './chunk-digests.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
+import { storeFor, type VolumeStore, type ZarrReadable } from '../stores/index.js';
 
 /** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
 const PARALLEL_CHUNKS = 8;
@@ -54,8 +55,8 @@ export interface ZarrOpenOptions {
 /** What kind of Zarr node a folder holds, judged by its metadata files alone. */
 export type ZarrNodeKind = 'v2-array' | 'v2-group' | 'v3' | 'none';
 
-export async function zarrNodeKind(dir: string): Promise<ZarrNodeKind> {
-  const has = async (name: string) => (await stat(join(dir, name)).catch(() => undefined))?.isFile() ?? false;
+export async function zarrNodeKind(store: VolumeStore, dir: string): Promise<ZarrNodeKind> {
+  const has = (name: string) => store.isFile(store.join(dir, name));
   if (await has('.zarray')) return 'v2-array';
   if (await has('zarr.json')) return 'v3';
   if ((await has('.zgroup')) || (await has('.zattrs'))) return 'v2-group';
@@ -65,18 +66,15 @@ export async function zarrNodeKind(dir: string): Promise<ZarrNodeKind> {
 /** Does this folder look like Zarr (its own metadata, a .zarr name, or a Zarr parent)? */
 export async function looksLikeZarr(dir: string): Promise<boolean> {
   if (/\.zarr$/i.test(dir.replace(/[/\\]+$/, ''))) return true;
-  if ((await zarrNodeKind(dir)) !== 'none') return true;
-  return (await zarrNodeKind(dirname(resolve(dir)))) !== 'none';
+  const { store, loc } = storeFor(dir);
+  if ((await zarrNodeKind(store, loc)) !== 'none') return true;
+  return (await zarrNodeKind(store, store.parent(loc))) !== 'none';
 }
 
-async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromFsError(err, path, 'reading');
-  }
+async function readJson(store: VolumeStore, path: string): Promise<Record<string, unknown> | undefined> {
+  const bytes = await store.read(path);
+  if (bytes === undefined) return undefined;
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes); // as readFile(path, 'utf8'): a BOM stays, and is refused
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -88,13 +86,13 @@ async function readJson(path: string): Promise<Record<string, unknown> | undefin
 }
 
 /** Group attributes: v2 .zattrs, or v3 zarr.json attributes (NGFF 0.5 keeps OME metadata under "ome"). */
-export async function groupAttributes(dir: string): Promise<Record<string, unknown> | undefined> {
-  const v3 = await readJson(join(dir, 'zarr.json'));
+export async function groupAttributes(store: VolumeStore, dir: string): Promise<Record<string, unknown> | undefined> {
+  const v3 = await readJson(store, store.join(dir, 'zarr.json'));
   if (v3) {
     const attrs = (v3.attributes ?? {}) as Record<string, unknown>;
     return (attrs.ome as Record<string, unknown> | undefined) ? { ...attrs, ...(attrs.ome as Record<string, unknown>) } : attrs;
   }
-  return readJson(join(dir, '.zattrs'));
+  return readJson(store, store.join(dir, '.zattrs'));
 }
 
 interface Multiscale {
@@ -165,19 +163,27 @@ interface Located {
   version: ZarrVersion;
 }
 
-async function locateArray(path: string, scale: number | undefined): Promise<Located> {
-  const info = await stat(path).catch((err) => {
-    throw fromFsError(err, path, 'opening');
-  });
-  if (!info.isDirectory()) throw new EmsegIoError('not-image', path, 'a Zarr array or group is a folder');
-  const kind = await zarrNodeKind(path);
-  if (kind === 'none') {
-    throw new EmsegIoError('corrupt', path, 'holds no .zarray, .zgroup or zarr.json; not a Zarr array or group (metadata missing)');
+/** The Zarr node at `path`, refused when there is none: a missing folder, a file, a folder (or URL) without metadata. */
+async function nodeKindAt(store: VolumeStore, path: string): Promise<Exclude<ZarrNodeKind, 'none'>> {
+  if (store.scheme === 'file') {
+    const info = await stat(path).catch((err) => {
+      throw fromFsError(err, path, 'opening');
+    });
+    if (!info.isDirectory()) throw new EmsegIoError('not-image', path, 'a Zarr array or group is a folder');
   }
-  const v3 = kind === 'v3' ? await readJson(join(path, 'zarr.json')) : undefined;
+  const kind = await zarrNodeKind(store, path);
+  if (kind !== 'none') return kind;
+  // Over HTTP there are no folders to find: no metadata at a URL is all a server can tell of a missing array.
+  if (store.scheme !== 'file') throw new EmsegIoError('not-found', path, 'the server has no Zarr array or group here (no .zarray, .zgroup, .zattrs or zarr.json; HTTP 404)');
+  throw new EmsegIoError('corrupt', path, 'holds no .zarray, .zgroup or zarr.json; not a Zarr array or group (metadata missing)');
+}
+
+async function locateArray(store: VolumeStore, path: string, scale: number | undefined): Promise<Located> {
+  const kind = await nodeKindAt(store, path);
+  const v3 = kind === 'v3' ? await readJson(store, store.join(path, 'zarr.json')) : undefined;
   const isGroup = kind === 'v2-group' || v3?.node_type === 'group';
   if (isGroup) {
-    const ms = parseMultiscales(await groupAttributes(path), join(path, kind === 'v3' ? 'zarr.json' : '.zattrs'));
+    const ms = parseMultiscales(await groupAttributes(store, path), store.join(path, kind === 'v3' ? 'zarr.json' : '.zattrs'));
     if (!ms) throw new EmsegIoError('unsupported', path, 'is a Zarr group without OME-Zarr multiscales; name the array inside it, e.g. vol.zarr/0');
     const level = scale ?? 0;
     if (!Number.isInteger(level) || level < 0 || level >= ms.levels.length) {
@@ -188,10 +194,10 @@ async function locateArray(path: string, scale: number | undefined): Promise<Loc
   if (scale !== undefined && scale !== 0) {
     throw new EmsegIoError('invalid-option', path, 'names one array; choose the scale level by its path (vol.zarr/1) or give the group with --scale');
   }
-  const parent = dirname(resolve(path));
-  const name = basename(resolve(path));
-  const parentKind = await zarrNodeKind(parent);
-  const ms = parentKind === 'none' ? undefined : parseMultiscales(await groupAttributes(parent), parent);
+  const parent = store.parent(path);
+  const name = store.name(path);
+  const parentKind = await zarrNodeKind(store, parent);
+  const ms = parentKind === 'none' ? undefined : parseMultiscales(await groupAttributes(store, parent), parent);
   const level = ms?.levels.findIndex((l) => l.path === name) ?? -1;
   if (ms && level >= 0) return { root: parent, array: name, multiscale: ms, level, version: parentKind === 'v3' ? 3 : 2 };
   return { root: path, array: '', level: 0, version: kind === 'v3' ? 3 : 2 };
@@ -213,18 +219,21 @@ interface ChunkPolicy {
  * The store every reader opens: when `confined`, it reads only files whose real path lies inside its (real) root
  * (a chunk or metadata file that is a link to a place outside is refused, naming it); once armed with a chunk
  * policy, an absent chunk file is refused or counted instead of silently becoming the fill value; with a verifier,
- * a chunk emseg wrote is checked against its recorded digest.
+ * a chunk emseg wrote is checked against its recorded digest. It reads through the store the root names (stores/):
+ * a local folder or a URL, where an absent chunk (HTTP 404) follows the same rules.
  */
-export class ReadStore extends FileSystemStore {
+export class ReadStore implements ZarrReadable {
   private realRoot: Promise<string> | undefined;
+  private readonly inner: ZarrReadable;
   chunks: ChunkPolicy | undefined;
 
-  constructor(root: string, private readonly confined = false, private readonly verifier?: ChunkVerifier) {
-    super(root);
+  constructor(private readonly store: VolumeStore, readonly root: string, private readonly confined = false,
+    private readonly verifier?: ChunkVerifier) {
+    this.inner = store.zarr(root);
   }
 
   private async inside(key: string): Promise<void> {
-    if (!this.confined) return;
+    if (!this.confined || this.store.scheme !== 'file') return;
     this.realRoot ??= realpath(this.root);
     const file = join(this.root, key.replace(/^\/+/, ''));
     const real = await realpath(file).catch(() => undefined);
@@ -237,7 +246,7 @@ export class ReadStore extends FileSystemStore {
 
   private found<T>(key: string, value: T | undefined): T | undefined {
     if (value !== undefined || !this.chunks) return value;
-    const file = join(this.root, key.replace(/^\/+/, ''));
+    const file = this.store.join(this.root, key.replace(/^\/+/, ''));
     if (!this.chunks.allowMissing) {
       throw new EmsegIoError('missing-chunk', file, `chunk file is absent: an incomplete copy, or a writer that leaves out chunks holding only the fill value; pass --allow-missing-chunks to read absent chunks as the fill value (${this.chunks.fill})`);
     }
@@ -245,30 +254,31 @@ export class ReadStore extends FileSystemStore {
     return value;
   }
 
-  override async get(key: `/${string}`, opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
+  async get(key: `/${string}`, opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
     await this.inside(key);
-    const bytes = this.found(key, await super.get(key, opts));
+    const bytes = this.found(key, await this.inner.get(key, opts));
     if (bytes !== undefined) await this.verifier?.check(key, bytes);
     return bytes;
   }
 
-  override async getRange(key: `/${string}`, range: Parameters<FileSystemStore['getRange']>[1],
+  async getRange(key: `/${string}`, range: Parameters<ZarrReadable['getRange']>[1],
     opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
     await this.inside(key);
-    return this.found(key, await super.getRange(key, range, opts));
+    return this.found(key, await this.inner.getRange(key, range, opts));
   }
 }
 
 type AnyArray = zarr.Array<zarr.DataType, ReadStore>;
 
-async function openArray(root: string, array: string, where: string, version: ZarrVersion,
+async function openArray(store: VolumeStore, root: string, array: string, where: string, version: ZarrVersion,
   confined = false): Promise<AnyArray> {
   registerZarrCodecs();
-  const metaFile = join(where, version === 3 ? 'zarr.json' : '.zarray');
-  const meta = await readJson(metaFile);
+  const metaFile = store.join(where, version === 3 ? 'zarr.json' : '.zarray');
+  const meta = await readJson(store, metaFile);
   if (meta) await checkArrayMetadata(meta, metaFile, version); // absent: zarrita's refusal below names it
   // Chunks emseg wrote are checked against the digests it recorded (chunk-digests.ts); foreign data reads as is.
-  const loc = zarr.root(new ReadStore(root, confined, await ChunkVerifier.open(root, array, confined)));
+  const verifier = store.scheme === 'file' ? await ChunkVerifier.open(root, array, confined) : ChunkVerifier.remote(store, root, array);
+  const loc = zarr.root(new ReadStore(store, root, confined, verifier));
   const at = array ? loc.resolve(array) : loc;
   try {
     const node = version === 3 ? await zarr.open.v3(at, { kind: 'array' }) : await zarr.open.v2(at, { kind: 'array' });
@@ -300,19 +310,20 @@ function to3(values: number[], lead: number): Vec3 {
 }
 
 /** File of one chunk, for error messages (v2 keys 'z.y.x' or 'z/y/x'; v3 default keys 'c/z/y/x'). */
-async function chunkFile(arrayDir: string, coords: number[]): Promise<string> {
-  const v2 = await readJson(join(arrayDir, '.zarray')).catch(() => undefined);
-  if (v2) return join(arrayDir, coords.join((v2.dimension_separator as string | undefined) ?? '.'));
-  const v3 = await readJson(join(arrayDir, 'zarr.json')).catch(() => undefined);
+async function chunkFile(store: VolumeStore, arrayDir: string, coords: number[]): Promise<string> {
+  const v2 = await readJson(store, store.join(arrayDir, '.zarray')).catch(() => undefined);
+  if (v2) return store.join(arrayDir, coords.join((v2.dimension_separator as string | undefined) ?? '.'));
+  const v3 = await readJson(store, store.join(arrayDir, 'zarr.json')).catch(() => undefined);
   const enc = v3?.chunk_key_encoding as { name?: string; configuration?: { separator?: string } } | undefined;
   const sep = enc?.configuration?.separator ?? (enc?.name === 'v2' ? '.' : '/');
-  return join(arrayDir, enc?.name === 'v2' ? coords.join(sep) : ['c', ...coords].join(sep));
+  return store.join(arrayDir, enc?.name === 'v2' ? coords.join(sep) : ['c', ...coords].join(sep));
 }
 
-export async function openZarr(path: string, options: ZarrOpenOptions = {}): Promise<VolumeReader> {
-  const { root, array, multiscale, level, version } = await locateArray(path, options.scale);
-  const arrayDir = array ? join(root, array) : root;
-  const arr = await openArray(root, array, arrayDir, version, options.confined);
+export async function openZarr(given: string, options: ZarrOpenOptions = {}): Promise<VolumeReader> {
+  const { store, loc: path } = storeFor(given); // a URL from here on without credentials
+  const { root, array, multiscale, level, version } = await locateArray(store, path, options.scale);
+  const arrayDir = array ? store.join(root, array) : root;
+  const arr = await openArray(store, root, array, arrayDir, version, options.confined);
   const policy: ChunkPolicy = { allowMissing: options.allowMissingChunks ?? false, fill: Number(arr.fillValue ?? 0), missing: new Set() };
   arr.store.chunks = policy; // from now on the store reads chunk files only
   const dtype = SAMPLE_TYPES[arr.dtype];
@@ -320,11 +331,11 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
   const lead = leadingAxes(arr.shape, arrayDir, multiscale?.axes ?? []);
   const shape = to3(arr.shape, lead);
   const chunks = to3(arr.chunks, lead);
-  const scales = await levelShapes(root, multiscale, lead, { path: array || '.', shape, scale: [1, 1, 1] }, version);
-  const attrs = { ...((await groupAttributes(multiscale ? root : arrayDir)) ?? {}) };
-  const labels = multiscale ? (await groupAttributes(join(root, 'labels')).catch(() => undefined))?.labels : undefined;
+  const scales = await levelShapes(store, root, multiscale, lead, { path: array || '.', shape, scale: [1, 1, 1] }, version);
+  const attrs = { ...((await groupAttributes(store, multiscale ? root : arrayDir)) ?? {}) };
+  const labels = multiscale ? (await groupAttributes(store, store.join(root, 'labels')).catch(() => undefined))?.labels : undefined;
   if (Array.isArray(labels)) attrs.labels = labels;
-  attrs.compression = await compressionOf(arrayDir);
+  attrs.compression = await compressionOf(store, arrayDir);
   const full = arr.shape.length === 2 ? 2 : 3;
   const voxelSize = levelVoxelSize(multiscale, level, full);
 
@@ -338,12 +349,12 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
       // zarrita wraps the codec's own error (which says what is wrong with the chunk) as the cause.
       const cause = (err as { cause?: unknown }).cause;
       const why = cause === undefined ? describe(err) : `${describe(err)}: ${describe(cause)}`;
-      throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk cannot be decoded; truncated or damaged (${why})`, { cause: err });
+      throw new EmsegIoError('corrupt', await chunkFile(store, arrayDir, key), `chunk cannot be decoded; truncated or damaged (${why})`, { cause: err });
     }
     const expected = arr.chunks.reduce((a, b) => a * b, 1);
     const data = chunk.data as StackData;
     if (data.length !== expected) {
-      throw new EmsegIoError('corrupt', await chunkFile(arrayDir, key), `chunk holds ${data.length} values of ${arr.dtype}, its shape [${arr.chunks.join(',')}] needs ${expected}; truncated or of the wrong data type`);
+      throw new EmsegIoError('corrupt', await chunkFile(store, arrayDir, key), `chunk holds ${data.length} values of ${arr.dtype}, its shape [${arr.chunks.join(',')}] needs ${expected}; truncated or of the wrong data type`);
     }
     return { data, strides: to3(chunk.stride, lead) };
   }
@@ -374,20 +385,21 @@ export async function openZarr(path: string, options: ZarrOpenOptions = {}): Pro
 }
 
 /** The array's compressor (v2) or byte codecs (v3), for `emseg info`. */
-async function compressionOf(arrayDir: string): Promise<string> {
-  const v2 = await readJson(join(arrayDir, '.zarray')).catch(() => undefined);
+async function compressionOf(store: VolumeStore, arrayDir: string): Promise<string> {
+  const v2 = await readJson(store, store.join(arrayDir, '.zarray')).catch(() => undefined);
   if (v2) return (v2.compressor as { id?: string } | null)?.id ?? 'none';
-  const v3 = await readJson(join(arrayDir, 'zarr.json')).catch(() => undefined);
+  const v3 = await readJson(store, store.join(arrayDir, 'zarr.json')).catch(() => undefined);
   const codecs = ((v3?.codecs ?? []) as { name: string }[]).map((c) => c.name).filter((n) => n !== 'bytes');
   return codecs.join('+') || 'none';
 }
 
 /** Shapes of every level of a multiscale image (read from each level's metadata). */
-async function levelShapes(root: string, ms: Multiscale | undefined, lead: number, single: ScaleLevel, version: ZarrVersion): Promise<ScaleLevel[]> {
+async function levelShapes(store: VolumeStore, root: string, ms: Multiscale | undefined, lead: number, single: ScaleLevel,
+  version: ZarrVersion): Promise<ScaleLevel[]> {
   if (!ms) return [single];
   const out: ScaleLevel[] = [];
   for (const l of ms.levels) {
-    const arr = await openArray(root, l.path, join(root, l.path), version);
+    const arr = await openArray(store, root, l.path, store.join(root, l.path), version);
     out.push({ path: l.path, shape: to3(arr.shape, lead), scale: l.scale });
   }
   return out;
