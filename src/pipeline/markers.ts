@@ -212,9 +212,7 @@ function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPl
     },
     async markFailed(b, error, attempts) {
       await rm(donePath(b), { force: true });
-      const code = error instanceof EmsegError ? error.code : 'failed';
-      const rec: BlockFailure = { index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() };
-      writeFileAtomic(failPath(b), JSON.stringify({ ...rec, run }));
+      writeFileAtomic(failPath(b), JSON.stringify({ ...blockFailure(b, error, attempts), run }));
     },
     status: () => countMarkers(blocksDir, plan, run, valid),
   };
@@ -276,6 +274,12 @@ export async function readRunStatus(outDir: string): Promise<RunStatus & { layou
 
 /** Attempts per block before it is recorded as failed (a transient read error gets two more tries). */
 export const DEFAULT_BLOCK_ATTEMPTS = 3;
+
+/** The record of a block that failed every attempt: what markFailed stores and the runner reports. */
+export function blockFailure(b: Block, error: unknown, attempts: number): BlockFailure {
+  const code = error instanceof EmsegError ? error.code : 'failed';
+  return { index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() };
+}
 
 /** The notice line of a retried block. */
 export function retryNotice(b: Block, attempt: number, attempts: number, error: unknown): string {

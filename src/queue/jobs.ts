@@ -94,11 +94,14 @@ export function mapPath(path: string, maps: readonly PathMap[]): string {
   return path;
 }
 
-/** A volume path `file[:/inner]` with its file part mapped; a URL is read as given on every machine. */
-export function mapVolumePath(path: string, maps: readonly PathMap[]): string {
+/** A volume path `file[:/inner]` with its file part rewritten by `f`; a URL is read as given on every machine. */
+export function rewriteVolumeFile(path: string, f: (file: string) => string): string {
   if (isUrl(path)) return path;
-  return path.replace(/^(.*?)(:\/.*)?$/, (_, file: string, inner = '') => mapPath(file, maps) + inner);
+  return path.replace(/^(.*?)(:\/.*)?$/, (_, file: string, inner = '') => f(file) + inner);
 }
+
+/** A volume path with its file part mapped (`--path-map`). */
+export const mapVolumePath = (path: string, maps: readonly PathMap[]): string => rewriteVolumeFile(path, (file) => mapPath(file, maps));
 
 /** The block's coordinates for reports: `block z,y,x (z 0-1, y 0-64, x 64-128)`. */
 export function describeBlock(grid: readonly number[], write: Region): string {

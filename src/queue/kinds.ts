@@ -7,8 +7,7 @@ import { resolve } from 'node:path';
 import type { JobKind, TaskJob } from '../pipeline/engine/task.js';
 import { openVolumePredict, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { openVolumeSegment, type VolumeSegmentJob } from '../pipeline/volume-segment.js';
-import { isUrl } from '../io/registry.js';
-import { mapPath, mapVolumePath, type PathMap, type SpecOf } from './jobs.js';
+import { mapPath, mapVolumePath, rewriteVolumeFile, type PathMap, type SpecOf } from './jobs.js';
 
 interface JobKindDef<K extends JobKind, J> {
   /** The serialisable spec of a job (no callbacks, no shard, no destructive flags), paths made absolute. */
@@ -20,7 +19,7 @@ interface JobKindDef<K extends JobKind, J> {
 }
 
 /** A volume path made absolute (`file[:/inner]`); a URL (http://...) is the same on every machine and kept as given. */
-const volume = (p: string) => (isUrl(p) ? p : p.replace(/^(.*?)(:\/.*)?$/, (_, file: string, inner = '') => resolve(file) + inner));
+const volume = (p: string) => rewriteVolumeFile(p, (file) => resolve(file));
 
 const predict: JobKindDef<'predict', VolumePredictJob> = {
   specOf(job) {

@@ -2,9 +2,8 @@
  * Done markers held in memory, for a task whose output is built whole in a hidden folder and moved into place only
  * once complete (convert): nothing of a killed run survives to resume, so nothing needs to be recorded on disk.
  */
-import { describeError, EmsegError } from '../../errors.js';
 import type { Block, BlockPlan } from '../blocks.js';
-import type { BlockFailure, MarkerStore } from '../markers.js';
+import { blockFailure, type BlockFailure, type MarkerStore } from '../markers.js';
 
 export function memoryMarkers(plan: BlockPlan, dir: string): MarkerStore {
   const done = new Set<number>();
@@ -19,8 +18,7 @@ export function memoryMarkers(plan: BlockPlan, dir: string): MarkerStore {
     },
     async markFailed(b, error, attempts) {
       done.delete(b.index);
-      const code = error instanceof EmsegError ? error.code : 'failed';
-      failed.set(b.index, { index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() });
+      failed.set(b.index, blockFailure(b, error, attempts));
     },
     status: async () => ({ total: plan.count, done: done.size, failed: [...failed.values()], remaining: plan.count - done.size }),
   };

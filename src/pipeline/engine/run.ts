@@ -11,13 +11,13 @@
  * block after it would fail the same way.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EmsegError, describeError } from '../../errors.js';
+import { EmsegError } from '../../errors.js';
 import { regionShape, voxelCount } from '../../io/formats/volume.js';
 import { worthRetrying } from '../../io/errors.js';
 import { shardBlocks, shardRange, type Block, type Shard } from '../blocks.js';
-import { DEFAULT_BLOCK_ATTEMPTS, retryNotice, stopRun, type BlockFailure } from '../markers.js';
+import { DEFAULT_BLOCK_ATTEMPTS, blockFailure, retryNotice, stopRun, type BlockFailure } from '../markers.js';
 import { silentProgress, type ProgressFactory } from '../progress.js';
-import { downstreamOf, type BlockTask, type TaskJob } from './task.js';
+import { downstreamOf, taskNamed, type BlockTask, type TaskJob } from './task.js';
 
 /** Blocks read ahead of the one computing: one hides the read behind the compute, more only holds memory. */
 export const DEFAULT_READ_AHEAD = 1;
@@ -91,7 +91,7 @@ export async function neededTasks(job: TaskJob): Promise<Set<BlockTask>> {
 /** Whether every upstream task of `task` is complete; with `wait`, polls until they are or one of them failed. */
 async function upstreamComplete(job: TaskJob, task: BlockTask, options: RunOptions): Promise<boolean> {
   for (const name of task.upstream) {
-    const up = job.tasks.find((t) => t.name === name)!;
+    const up = taskNamed(job, name);
     let status = await up.markers.status();
     while (options.wait && status.remaining > 0 && status.failed.length === 0) {
       await sleep(options.pollMs ?? WAIT_POLL_MS);
@@ -112,8 +112,11 @@ async function upstreamComplete(job: TaskJob, task: BlockTask, options: RunOptio
 export async function runJob(job: TaskJob, options: RunOptions = {}): Promise<JobOutcome> {
   const outcome: JobOutcome = { tasks: new Map(), complete: false, failed: [] };
   const needed = await neededTasks(job);
+  // Complete when every last task is: their upstream's records may be gone, by design.
+  let lastTasksComplete = true;
   for (const task of job.tasks) {
-    if (!needed.has(task) && downstreamOf(job, task).length > 0) continue;
+    const last = downstreamOf(job, task).length === 0;
+    if (!needed.has(task) && !last) continue;
     const gate = async () => {
       if (!(await upstreamComplete(job, task, options))) return false;
       await task.prepare?.();
@@ -126,10 +129,11 @@ export async function runJob(job: TaskJob, options: RunOptions = {}): Promise<Jo
       outcome.waiting = task.name;
       return outcome;
     }
-    if (await isComplete(task)) await task.finish?.();
+    const complete = await isComplete(task);
+    if (complete) await task.finish?.();
+    if (last) lastTasksComplete &&= complete;
   }
-  // Complete when nothing must run: the last tasks are (their upstream's records may be gone, by design).
-  outcome.complete = (await neededTasks(job)).size === 0;
+  outcome.complete = lastTasksComplete;
   return outcome;
 }
 
@@ -147,12 +151,6 @@ export async function processBlock(task: BlockTask, b: Block): Promise<BlockTimi
   const t2 = performance.now();
   await task.markers.markDone(b, await task.write(b, result));
   return { readMs: t1 - t0, computeMs: t2 - t1, writeMs: performance.now() - t2 };
-}
-
-/** The record of a block that failed every attempt (as markFailed stores it). */
-export function blockFailure(b: Block, error: unknown, attempts: number): BlockFailure {
-  const code = error instanceof EmsegError ? error.code : 'failed';
-  return { index: b.index, grid: b.grid, write: b.write, code, message: describeError(error), attempts, time: new Date().toISOString() };
 }
 
 /** The blocks of `blocks` without a valid done marker, counting the others as skipped; `gate` before the first. */
