@@ -21,7 +21,7 @@ import { predictIntensity } from './intensity.js';
 import { withNeighbours, type SliceWithNeighbours } from './neighbours.js';
 import { planBlocks, type BlockPlan } from './blocks.js';
 import { memoryMarkers } from './engine/memory-markers.js';
-import { runInOrder } from './engine/ordered.js';
+import { runInOrder, sectionReader } from './engine/ordered.js';
 import type { BlockTask } from './engine/task.js';
 import { sectionRadius } from '../nn/spec.js';
 import { silentProgress, type Progress, type ProgressFactory } from './progress.js';
@@ -185,11 +185,7 @@ function sectionTask(o: PredictJob, p: SectionPrediction, sections: AsyncGenerat
   const bandRows = p.predictor.layout(p.plan.shape[1], p.plan.shape[2], o.tile).stepH;
   return {
     name: 'predict', plan: p.plan, markers: memoryMarkers(p.plan, o.out), upstream: [],
-    async read(b) {
-      const next = await sections.next();
-      if (next.done || next.value.slice.index !== b.write.start[0]) throw new EmsegError('internal', o.input, `section ${b.write.start[0]} was not read in order`);
-      return next.value;
-    },
+    read: sectionReader(sections, (s) => s.slice.index, o.input),
     compute: (_b, { slice: s, planes }) => (p.gaps ? closed(s, planes, p.gaps)
       : { width: s.width, height: s.height, sampleType: 'float32', bandRows, bands: bands(s, planes) }),
     write: async () => [],

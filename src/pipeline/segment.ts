@@ -16,7 +16,7 @@ import { chooseVoxelSize, type VoxelSize } from '../io/voxel-size.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { planBlocks } from './blocks.js';
 import { memoryMarkers } from './engine/memory-markers.js';
-import { runInOrder } from './engine/ordered.js';
+import { runInOrder, sectionReader } from './engine/ordered.js';
 import type { BlockTask } from './engine/task.js';
 
 export interface SegmentJob {
@@ -150,12 +150,12 @@ interface SectionSinks {
 function sectionTask(o: SegmentJob, job: LabelsJob, mapSlices: AsyncGenerator<Slice>, raw: AsyncGenerator<Slice> | undefined,
   sinks: SectionSinks): BlockTask<{ s: Slice; image?: Slice }, SliceLike<Uint32Array>> {
   const plan = planBlocks(job.maps.shape, [1, job.maps.shape[1], job.maps.shape[2]]);
+  const readMap = sectionReader(mapSlices, (s) => s.index, o.pred);
   return {
     name: 'segment', plan, markers: memoryMarkers(plan, o.out), upstream: [],
     async read(b) {
-      const next = await mapSlices.next();
-      if (next.done || next.value.index !== b.write.start[0]) throw new EmsegError('internal', o.pred, `section ${b.write.start[0]} was not read in order`);
-      return { s: next.value, image: raw ? (await raw.next()).value as Slice : undefined };
+      const s = await readMap(b);
+      return { s, image: raw ? (await raw.next()).value as Slice : undefined };
     },
     async compute(_b, { s, image }) {
       const { labels, count } = segmentSection(membraneProbability(s, job.polarity, o.pred), s.height, s.width, job.options);

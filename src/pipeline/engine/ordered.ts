@@ -5,10 +5,23 @@
  * resumable (the writer commits it whole at the end, or leaves nothing), so its markers live in memory, a block is
  * tried once, and one that fails stops the run: the writer then removes what it began.
  */
+import { EmsegError } from '../../errors.js';
 import { channel } from '../../util/channel.js';
-import { eachBlock } from '../blocks.js';
+import { eachBlock, type Block } from '../blocks.js';
 import { runTask, type RunOptions } from './run.js';
 import type { BlockTask } from './task.js';
+
+/**
+ * A task's `read` for blocks of whole sections taken from a stream of sections (the runner reads blocks in order,
+ * one at a time): the next item, checked to be the block's section (`zOf`); `path` names the input in the error.
+ */
+export function sectionReader<T>(sections: AsyncIterator<T>, zOf: (item: T) => number, path: string): (b: Block) => Promise<T> {
+  return async (b) => {
+    const next = await sections.next();
+    if (next.done || zOf(next.value) !== b.write.start[0]) throw new EmsegError('internal', path, `section ${b.write.start[0]} was not read in order`);
+    return next.value;
+  };
+}
 
 /** Runs `task` (its own `write` is not used) into `writer`; the writer's result once it has committed. */
 export async function runInOrder<In, Out, R>(task: BlockTask<In, Out>, writer: (items: AsyncIterable<Out>) => Promise<R>,
