@@ -161,6 +161,29 @@ for (const c of deconvCases) {
   });
 }
 
+test('deconv2d + fused ReLU (the U-Net up-convolution) backward through reluBackward(y)', () => {
+  const c = deconvCases[2]!;
+  const w = rnd(numel(c.w), 15, -0.5, 0.5);
+  const b = rnd(c.w[0]!, 16);
+  compare('deconv relu chain', (be) => {
+    const x = be.fromArray(rnd(numel(c.x), 17, -1, 1), c.x);
+    const y = be.deconv2d(x, w, c.w, b, { ...c.p, relu: true });
+    const plain = be.deconv2d(x, w, c.w, b, c.p);
+    const dy = be.fromArray(rnd(y.size, 18), y.shape);
+    const dz = be.reluBackward(y, dy);
+    const dx = be.deconv2dBackwardData(dz, w, c.w, c.x, c.p);
+    const { dw, db } = be.deconv2dBackwardWeights(x, dz, c.w, c.p, true);
+    const yv = host(y);
+    const out = { y: yv, dz: host(dz), dx: host(dx), dw, db };
+    // The fused ReLU is max(0, .) of the unfused output, and it does clip: some outputs are negative before it.
+    const before = host(plain);
+    assert.ok(before.some((v) => v < 0), 'the case has negative pre-activations');
+    assert.deepEqual(Array.from(yv), Array.from(before, (v) => Math.max(0, v)));
+    for (const t of [x, dy, plain]) t.dispose();
+    return out;
+  });
+});
+
 // ---------------------------------------------------------------- pooling
 const poolCases: { name: string; x: Shape; p: PoolParams }[] = [
   { name: '2x2 stride 2, odd size', x: [2, 3, 9, 8], p: { kernel: [2, 2], stride: [2, 2], padding: [0, 0, 0, 0], dilation: [1, 1] } },

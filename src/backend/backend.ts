@@ -44,8 +44,8 @@ export interface Conv3dOptions extends Conv3dParams {
   training?: boolean;
 }
 
-/** Transposed convolutions have no fused ReLU. */
-export type DeconvOptions = Omit<ConvOptions, 'relu'>;
+/** Transposed convolutions take the same options, a fused ReLU included. */
+export type DeconvOptions = ConvOptions;
 
 export interface PoolParams {
   kernel: Pair;

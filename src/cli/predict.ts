@@ -6,6 +6,8 @@ import { addVolumeOptions, predictVolume, refuseBlockwiseFlags } from './volume.
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { addVoxelSizeOptions, backendKind, intensityRule, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
+import { Profile } from '../util/profile.js';
+import { formatBreakdown, predictBreakdown } from '../infer/profile.js';
 import { addSegmentOptions, givenSegmentOptions } from './segment.js';
 
 /** The flags of `emseg predict`; `emseg submit predict` takes the same ones. */
@@ -25,6 +27,7 @@ export function addPredictOptions(cmd: Command): Command {
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
+    .option('--profile', 'print where the time went (tile steps, network ops, the rest) on stderr at the end')
     .option('--quiet', 'no progress bar'))));
 }
 
@@ -35,14 +38,25 @@ export function registerPredict(program: Command): void {
     .action(async (o, command: Command) => {
       // The output decides the path, once: OME-Zarr blockwise, every other kind section by section.
       const target = mapsOutput(o.out, o.format, command.getOptionValueSource('format') !== 'default');
-      if (target.blockwise) return predictVolume(o);
+      const profile = o.profile ? new Profile() : undefined;
+      const t0 = performance.now();
+      const report = () => {
+        const wall = performance.now() - t0;
+        if (profile) process.stderr.write(`emseg predict: profile\n${formatBreakdown(predictBreakdown(profile, wall), wall)}`);
+      };
+      if (target.blockwise) {
+        await predictVolume(o, profile);
+        report();
+        return;
+      }
       refuseBlockwiseFlags(o, command, target);
-      const written = await runPredict({ models: o.model, input: o.input, out: o.out, format: target.kind as StackFormat,
+      const written = await runPredict({ profile, models: o.model, input: o.input, out: o.out, format: target.kind as StackFormat,
         membraneProb: o.membraneProb ?? false, tta: o.tta ?? false,
         closeGaps: o.closeGaps ? givenSegmentOptions(o, command) : undefined, bf16: o.bf16 ?? false, tile: o.tile,
         threads: o.threads, backend: o.backend, overwrite: o.overwrite ?? false, intensity: o.intensity, toGrey: o.toGrey ?? false,
         voxelSize: o.voxelSize, unit: o.unit, scale: o.scale, allowMissingChunks: o.allowMissingChunks ?? false,
         notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));
+      report();
       process.stdout.write(`wrote ${written.length === 1 ? written[0] : `${written.length} files`}\n`);
     });
 }

@@ -1,4 +1,5 @@
 /** Flags and reporting of blockwise (OME-Zarr) predict and segment. */
+import type { Profile } from '../util/profile.js';
 import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { parseVec3 } from '../io/formats/volume.js';
@@ -83,8 +84,8 @@ export function volumeJobFrom(o: any, command = 'predict'): VolumePredictJob {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
-export async function predictVolume(o: any): Promise<void> {
-  const r = await runVolumePredict(volumeJobFrom(o), barFactory(o.quiet ?? false));
+export async function predictVolume(o: any, profile?: Profile): Promise<void> {
+  const r = await runVolumePredict({ ...volumeJobFrom(o), profile }, barFactory(o.quiet ?? false));
   const rate = r.seconds > 0 ? r.voxels / r.seconds : 0;
   process.stdout.write(`computed ${r.computed} skipped ${r.skipped} failed ${r.failed.length} of ${r.plan.count} blocks` +
     ` (${(rate / 1e6).toFixed(2)} M voxels/s); ${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`);

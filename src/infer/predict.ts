@@ -4,6 +4,7 @@ import { Network } from '../nn/network.js';
 import type { ParamSet } from '../nn/params.js';
 import { sectionRadius, type ModelSpec } from '../nn/spec.js';
 import { dihedral, inverseDihedral } from '../image/dihedral.js';
+import type { Profile } from '../util/profile.js';
 import { sectionFrom, type SectionSource } from './section.js';
 import { commonStride, geometryForSteps, tileStep, type TileGeometry } from './tiling.js';
 
@@ -25,7 +26,14 @@ export interface PredictOptions {
   tta?: boolean;
   /** Called after each tile with (done, total) for this section. */
   onTile?: (done: number, total: number) => void;
+  /** Adds the time of each step of a tile (PREDICT_STEPS) to this profile. */
+  profile?: Profile;
 }
+
+/** The steps of a tile run as a profile names them: the window read (mirrored), the network, the kept outputs added. */
+export const PREDICT_STEPS = { read: 'predict:read', network: 'predict:network', place: 'predict:place', average: 'predict:average' } as const;
+
+const untimed: Pick<Profile, 'time'> = { time: (_name, fn) => fn() };
 
 /** Rows [top, top + rows) of a section's membrane map, full width. */
 export interface MapBand {
@@ -107,6 +115,7 @@ export class Predictor {
     const runs = transforms.length * this.models.length;
     const total = grid.bands * grid.cols * runs;
     let done = 0;
+    const profile = options.profile ?? untimed;
     for (let b = 0; b < grid.bands; b++) {
       const top = b * grid.stepH;
       const rows = Math.min(grid.stepH, height - top);
@@ -114,12 +123,14 @@ export class Predictor {
       for (const model of this.models) {
         for (const k of transforms) {
           for (let c = 0; c < grid.cols; c++) {
-            this.addTile(model, k, sections, grid, top, c * grid.stepW, sum);
+            this.addTile(model, k, sections, grid, top, c * grid.stepW, sum, profile);
             options.onTile?.(++done, total);
           }
         }
       }
-      for (let i = 0; i < sum.length; i++) sum[i]! /= runs;
+      profile.time(PREDICT_STEPS.average, () => {
+        for (let i = 0; i < sum.length; i++) sum[i]! /= runs;
+      });
       yield { top, rows, data: sum };
     }
   }
@@ -149,10 +160,16 @@ export class Predictor {
 
   /** Runs one model under dihedral transform k on the tile at (top, left) and adds its kept outputs to `sum`. */
   private addTile(model: ModelWeights, k: number, sections: readonly SectionSource[], grid: BandLayout, top: number,
-    left: number, sum: Float32Array): void {
+    left: number, sum: Float32Array, profile: Pick<Profile, 'time'>): void {
     const turned = (k & 1) === 1;
     const { geometry: g, net } = this.network(model, turned ? grid.stepW : grid.stepH, turned ? grid.stepH : grid.stepW);
-    const m = g.margin;
+    const window = profile.time(PREDICT_STEPS.read, () => this.window(sections, g.margin, grid, k, top, left));
+    const plane = profile.time(PREDICT_STEPS.network, () => this.membrane(net, window, g));
+    profile.time(PREDICT_STEPS.place, () => this.place(plane, g, k, sections[0]!, grid, top, left, sum));
+  }
+
+  /** The tile's input window (every section read), mirrored at the section border, under dihedral transform k. */
+  private window(sections: readonly SectionSource[], m: number, grid: BandLayout, k: number, top: number, left: number): Float32Array {
     const inH = grid.stepH + 2 * m;
     const inW = grid.stepW + 2 * m;
     const area = inH * inW;
@@ -162,7 +179,14 @@ export class Predictor {
       s.read(top - m, left - m, inH, inW, channel);
       if (k !== 0) channel.set(dihedral(channel, inH, inW, k).data);
     });
-    const plane = this.membrane(net, window, g);
+    return window;
+  }
+
+  /** Adds a tile's kept outputs to the band's sum at their input pixels, with transform k undone. */
+  private place(plane: Float32Array, g: TileGeometry, k: number, section: SectionSource, grid: BandLayout, top: number,
+    left: number, sum: Float32Array): void {
+    const m = g.margin;
+    const inW = grid.stepW + 2 * m;
     // Put the outputs back where their input pixels are, then undo the transform: kept pixels start at `margin`.
     const [, oh, ow] = g.plan.output;
     let back = plane;
@@ -175,7 +199,7 @@ export class Predictor {
       stride = inW;
       origin = m * inW + m;
     }
-    const { width, height } = sections[0]!;
+    const { width, height } = section;
     const rows = Math.min(grid.stepH, height - top);
     const cols = Math.min(grid.stepW, width - left);
     for (let y = 0; y < rows; y++) {

@@ -1,4 +1,5 @@
 import { createBackend } from '../backend/index.js';
+import { profiled } from '../backend/profile.js';
 import { EmsegError } from '../errors.js';
 import { checkFinite, sectionMapping, type IntensitySpec } from '../image/intensity.js';
 import { DECODE_BYTES_PER_RAW_BYTE, availableMemoryBytes, formatBytes } from '../io/limits.js';
@@ -12,6 +13,7 @@ import { ISBI_POLARITY, MEMBRANE_POLARITY, flagPolarity, fromMembraneInPlace, ty
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
+import { CLOSE_GAPS_STEP } from '../infer/profile.js';
 import { sectionFrom, type SectionSource } from '../infer/section.js';
 import { closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { loadModels, type LoadedModel } from '../models/model-dir.js';
@@ -24,6 +26,7 @@ import { memoryMarkers } from './engine/memory-markers.js';
 import { runInOrder, sectionReader } from './engine/ordered.js';
 import type { BlockTask } from './engine/task.js';
 import { sectionRadius } from '../nn/spec.js';
+import type { Profile } from '../util/profile.js';
 import { silentProgress, type Progress, type ProgressFactory } from './progress.js';
 
 export interface PredictJob {
@@ -58,6 +61,8 @@ export interface PredictJob {
   allowMissingChunks?: boolean;
   /** Warnings for the user (the CLI prints them on stderr). */
   notice?: (message: string) => void;
+  /** Adds where the time goes (tile steps, backend ops, gap closing) to this profile (infer/profile.ts reports it). */
+  profile?: Profile;
 }
 
 /**
@@ -120,7 +125,7 @@ async function predictSections(o: PredictJob, models: LoadedModel[], reader: Vol
   if (o.closeGaps) checkCloseGapsMemory(width, height, ws.total + sectionBytes);
   const gaps = o.closeGaps ? closeGapsOptions(o.models, o.closeGaps) : null;
   if (gaps?.from) o.notice?.(describeCloseGaps(gaps.options, gaps.from));
-  const backend = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads });
+  const backend = profiled(createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads }), o.profile);
   const predictor = new Predictor(models, backend);
   // What the maps on disk hold: the ISBI format is membrane-low by definition, other formats what the flag says.
   const written: MapPolarity = o.format === 'isbi' ? ISBI_POLARITY : flagPolarity(o.membraneProb);
@@ -161,7 +166,7 @@ interface SectionPrediction {
  */
 function sectionTask(o: PredictJob, p: SectionPrediction, sections: AsyncGenerator<SliceWithNeighbours>, bar: Progress): BlockTask<SliceWithNeighbours, AnySlice> {
   let done = 0;
-  const optionsFor = (s: Slice) => ({ tta: o.tta, tile: o.tile,
+  const optionsFor = (s: Slice) => ({ tta: o.tta, tile: o.tile, profile: o.profile,
     onTile: (d: number, n: number) => bar.update(done, { section: s.index, tiles: `tile ${d}/${n}` }) });
   // NaN weights or an overflow must never reach a written map.
   const finite = (s: Slice, m: Float32Array) => {
@@ -178,7 +183,8 @@ function sectionTask(o: PredictJob, p: SectionPrediction, sections: AsyncGenerat
   function closed(s: Slice, planes: Slice[], options: SegmentOptions): AnySlice {
     const membrane = new Float32Array(s.width * s.height);
     for (const band of bandsOf(s, planes)) membrane.set(finite(s, band.data), band.top * s.width);
-    const data = fromMembraneInPlace(closeMembraneGaps(membrane, s.height, s.width, options), p.handed);
+    const close = () => closeMembraneGaps(membrane, s.height, s.width, options);
+    const data = fromMembraneInPlace(o.profile ? o.profile.time(CLOSE_GAPS_STEP, close) : close(), p.handed);
     sectionDone(s);
     return { width: s.width, height: s.height, data };
   }

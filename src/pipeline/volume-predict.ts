@@ -17,6 +17,8 @@
  */
 import { join, resolve } from 'node:path';
 import { createBackend } from '../backend/index.js';
+import { profiled } from '../backend/profile.js';
+import type { Profile } from '../util/profile.js';
 import { EmsegError } from '../errors.js';
 import { checkFinite, formatIntensity, type IntensityMapping, type IntensitySpec } from '../image/intensity.js';
 import { neighbourSections, reflect } from '../image/mirror.js';
@@ -86,6 +88,8 @@ export interface VolumePredictJob {
   voxelSize?: Vec3;
   unit?: string;
   notice?: (message: string) => void;
+  /** Adds where the time goes (tile steps, backend ops) to this profile (infer/profile.ts reports it). */
+  profile?: Profile;
 }
 
 export interface VolumePredictResult {
@@ -211,7 +215,7 @@ function computeBlock(e: Engine, b: Block, data: StackData): StackData {
   for (let z = 0; z < bz; z++) {
     const sections = neighbourSections(b.write.start[0] + z, e.reader.shape[0], e.predictor.radius)
       .map((s) => blockSection(data, read, s, b.write, size, e.reader.shape, e.mapping));
-    for (const band of e.predictor.bands(sections, { tta: e.job.tta, tile: e.job.tile })) {
+    for (const band of e.predictor.bands(sections, { tta: e.job.tta, tile: e.job.tile, profile: e.job.profile })) {
       checkFinite(band.data, e.reader.path, `the map of block [${b.grid.join(',')}] (models ${e.job.models.join(', ')})`);
       // Rows and columns past the volume's edge were computed only to keep the tile grid; they are dropped.
       for (let y = 0; y < band.rows && band.top + y < bh; y++) {
@@ -286,7 +290,7 @@ export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePr
     const mapping = volumeMapping(intensity.spec, reader.dtype);
     const stride = commonStride(models.map((m) => m.spec));
     const block = blockFor(job, reader.shape, stride);
-    const backend = createBackend({ kind: job.backend, precision: job.bf16 ? 'bfloat16' : 'float32', threads: job.threads });
+    const backend = profiled(createBackend({ kind: job.backend, precision: job.bf16 ? 'bfloat16' : 'float32', threads: job.threads }), job.profile);
     const predictor = new Predictor(models, backend);
     const grid = predictor.layout(block[1], block[2], job.tile);
     const margin = Math.max(...models.map((m) => predictor.geometry(m, grid.stepH, grid.stepW).margin));

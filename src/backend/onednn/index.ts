@@ -64,8 +64,23 @@ export function nativeAvailable(): boolean {
   }
 }
 
-/** The addon's (process-wide) convolution layout policy as last set: 0 = oneDNN's choice, 1 = nChw16c. */
-let currentLayoutPolicy = 0;
+/** The addon's convolution layout policies (native/system.cc setLayoutPolicy). */
+const LAYOUT_POLICY = { oneDnnChoice: 0, blocked16: 1, channelsLast: 2 } as const;
+type LayoutPolicy = (typeof LAYOUT_POLICY)[keyof typeof LAYOUT_POLICY];
+
+/** The addon's (process-wide) convolution layout policy as last set; the addon starts with oneDNN's choice. */
+let currentLayoutPolicy: LayoutPolicy = LAYOUT_POLICY.oneDnnChoice;
+
+/**
+ * Inference layout, by the CPU: where oneDNN's brgemm convolutions run (AVX-512 cores) they work channels-last,
+ * and so can every other primitive of a U-Net (transposed convolution, pooling, ReLU, concat). Forcing nhwc there
+ * means no activation is reordered between layers and a concat is a plain copy; left to choose, oneDNN picks nhwc for
+ * convolutions but nChw16c for transposed ones, which costs a reorder around each and a reference-kernel concat of
+ * the mixed layouts (docs/BENCHMARKS.md, "Prediction"). Elsewhere oneDNN's own choice.
+ */
+function inferencePolicy(isa: string): LayoutPolicy {
+  return isa.startsWith('avx512_core') ? LAYOUT_POLICY.channelsLast : LAYOUT_POLICY.oneDnnChoice;
+}
 
 /** Opaque storage of a oneDNN-backend tensor. */
 class NativeStorage {
@@ -84,8 +99,12 @@ class OneDnnBackend implements Backend {
   private readonly bf16: boolean;
   private readonly registry: FinalizationRegistry<Handle>;
 
+  /** Layout policy of forward passes outside training (inferencePolicy); training always uses nChw16c. */
+  private readonly inference: LayoutPolicy;
+
   constructor(private readonly n: Addon, readonly precision: 'float32' | 'bfloat16') {
     this.bf16 = precision === 'bfloat16';
+    this.inference = inferencePolicy(n.info().isa);
     const addon = n;
     this.registry = new FinalizationRegistry<Handle>((id) => {
       addon.release(id);
@@ -141,7 +160,7 @@ class OneDnnBackend implements Backend {
    * which is faster there. (The addon's policy is process-wide and part of its primitive-cache keys.)
    */
   private layoutFor(training: boolean): void {
-    const policy = training ? 1 : 0;
+    const policy = training ? LAYOUT_POLICY.blocked16 : this.inference;
     if (policy !== currentLayoutPolicy) {
       this.n.setLayoutPolicy(policy);
       currentLayoutPolicy = policy;
@@ -217,8 +236,7 @@ class OneDnnBackend implements Backend {
     const xi = this.id(x, `${op} x`);
     const wa = f32(w, numel(g.w), `${op} weights`);
     const ba = b ? f32(b, g.w[0], `${op} bias`) : null;
-    // Transposed convolutions take no fused ReLU (the Backend interface leaves it out of their options).
-    return this.wrap(this.n[op](xi, wa, g.w, ba, g.stride, g.pad, g.dil, op === 'conv2d' && p.relu === true), g.y);
+    return this.wrap(this.n[op](xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true), g.y);
   }
 
   private convBackwardData(op: ConvOp, dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor {

@@ -18,7 +18,7 @@
  * Conversely deconv2dBackwardData(dy, w) == conv2d(dy, transposeOI(w)) (no bias).
  * Dilation 1 = dense (oneDNN's dilation is ours - 1).
  */
-import type { ConvParams } from '../backend.js';
+import type { ConvParams, DeconvOptions } from '../backend.js';
 import { type FloatArray, type Shape, type Tensor, formatShape, numel } from '../../tensor/tensor.js';
 import { EmsegError } from '../../errors.js';
 import { checkWeights, convGeometry, dims4, expectShape } from '../geometry.js';
@@ -42,7 +42,7 @@ export function transposeOI<T extends FloatArray>(w: T, wShape: Shape): T {
 // skip taps outside [0, OH) x [0, OW). Sums are accumulated in float64 and rounded once to the precision.
 
 export function deconv2d(
-  ctx: RefContext, x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvParams,
+  ctx: RefContext, x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: DeconvOptions,
 ): Tensor {
   const what = 'deconv2d';
   const g = convGeometry(x.shape, wShape, p, true, what);
@@ -74,6 +74,7 @@ export function deconv2d(
       }
     }
   }
+  if (p.relu) for (let i = 0; i < y.length; i++) if (y[i]! < 0) y[i] = 0;
   return ctx.wrap(ctx.fromF64(y), [N, Cout, OH, OW]);
 }
 

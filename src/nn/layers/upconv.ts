@@ -17,7 +17,7 @@ const schema = z.object({
   init: init.default('he'),
 }).strict();
 
-const OPS = ['deconv2d', 'deconv2dBackwardData', 'deconv2dBackwardWeights'] as const;
+const OPS = ['deconv2d', 'deconv2dBackwardData', 'deconv2dBackwardWeights', 'reluBackward'] as const;
 
 export const upconv: LayerDef<typeof schema, WeightedFields, (typeof OPS)[number]> = {
   type: 'upconv',
@@ -40,19 +40,27 @@ export const upconv: LayerDef<typeof schema, WeightedFields, (typeof OPS)[number
   flops: (node, [input]) => weightedFlops(node, input![1] * input![2]),
   params: weightedParams,
   ops: OPS,
+  // The U-Net's ReLU after each up-convolution runs inside its primitive (one pass over the up-sampled tensor less).
+  fusesRelu: true,
   forward(node, [x], ctx) {
     const { w, b } = weightsOf(node, ctx.params);
-    return { out: ctx.backend.deconv2d(x!, w.data, w.shape, b?.data ?? null, { ...node.params, training: ctx.training }) };
+    return { out: ctx.backend.deconv2d(x!, w.data, w.shape, b?.data ?? null,
+      { ...node.params, relu: ctx.fuseRelu, training: ctx.training }) };
   },
   backward(node, dy, ctx) {
     const { backend } = ctx;
     const { w, b } = weightsOf(node, ctx.params);
     const x = ctx.inputs[0]!;
-    const grads = backend.deconv2dBackwardWeights(x, dy, w.shape, node.params, b !== null);
-    accumulate(w.grad, grads.dw);
-    if (b && grads.db) accumulate(b.grad, grads.db);
-    if (!ctx.needInputGrad[0]) return [null];
-    return [backend.deconv2dBackwardData(dy, w.data, w.shape, x.shape, node.params)];
+    const dz = ctx.fuseRelu ? backend.reluBackward(ctx.out, dy) : dy;
+    try {
+      const grads = backend.deconv2dBackwardWeights(x, dz, w.shape, node.params, b !== null);
+      accumulate(w.grad, grads.dw);
+      if (b && grads.db) accumulate(b.grad, grads.db);
+      if (!ctx.needInputGrad[0]) return [null];
+      return [backend.deconv2dBackwardData(dz, w.data, w.shape, x.shape, node.params)];
+    } finally {
+      if (dz !== dy) dz.dispose();
+    }
   },
   onnx(node, { g, attr, params, inputs, name }) {
     const { w, b } = exportedWeights(node, params);
