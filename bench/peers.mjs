@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// emseg against onnxruntime-node on the same network, side by side in one run (docs/BENCHMARKS.md, "Prediction
+// against onnxruntime"; issue 28). Run on a quiet machine after `make build`:
+//
+//   node bench/peers.mjs                                   # the shipped unet-w16 member, 512 and 2048, fp32, 2 threads
+//   node bench/peers.mjs --model models/emseg-isbi --sizes 512,2048 --repeats 5
+//   node bench/peers.mjs --bf16                            # emseg in bf16 (where the CPU has it) against ORT fp32
+//
+// Both predict a whole random section in [0, 1]: emseg as `emseg predict` does (its Predictor, tiled, mirrored
+// borders, --tile), onnxruntime the graph `emseg export --format onnx` writes (which mirrors the borders itself and
+// runs each network once over the whole section). Runs alternate (emseg, ort, emseg, ort, ...) after one warm-up
+// each, so both see the same machine; the medians, their ratio, and the largest difference between the two maps
+// are printed as JSON. `networkMs` is one forward pass of the tile emseg uses, and `idealMs` what the section would
+// cost if every forward pass output only pixels the section keeps (no halo): that pass's time per output pixel x
+// the section's pixels.
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import ort from 'onnxruntime-node';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const dist = (p) => import(join(ROOT, 'dist/src', p));
+const { createBackend } = await dist('backend/index.js');
+const { Predictor, MEMBRANE_CLASS, DEFAULT_TILE } = await dist('infer/predict.js');
+const { buildOnnx, INPUT_NAME, OUTPUT_NAME } = await dist('export/onnx/export.js');
+const { loadModels } = await dist('models/model-dir.js');
+const { Network } = await dist('nn/network.js');
+
+const { values } = parseArgs({ options: {
+  model: { type: 'string', default: join(ROOT, 'models/emseg-isbi/unet-w16-s3') },
+  sizes: { type: 'string', default: '512,2048' },
+  repeats: { type: 'string', default: '5' },
+  threads: { type: 'string', default: '2' },
+  tile: { type: 'string', default: String(DEFAULT_TILE) },
+  bf16: { type: 'boolean', default: false },
+} });
+const THREADS = Number(values.threads);
+const REPEATS = Number(values.repeats);
+const TILE = Number(values.tile);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const now = () => performance.now();
+
+const models = loadModels(values.model);
+const backend = createBackend({ kind: 'onednn', precision: values.bf16 ? 'bfloat16' : 'float32', threads: THREADS });
+const predictor = new Predictor(models.map((m) => ({ spec: m.spec, params: m.params })), backend);
+const { bytes } = buildOnnx(models, { name: 'peers', description: 'bench/peers.mjs', producerVersion: 'bench', metadata: {} });
+const session = await ort.InferenceSession.create(bytes, {
+  intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
+});
+
+/** One forward pass of the first model on the tile Predictor uses for this section, and its output pixels. */
+function networkPass(size) {
+  const grid = predictor.layout(size, size, TILE);
+  const g = predictor.geometry(predictor.models[0], grid.stepH, grid.stepW);
+  const net = new Network(g.plan, models[0].params, backend);
+  const x = backend.fromArray(new Float32Array(g.inputH * g.inputW).fill(0.5), [1, 1, g.inputH, g.inputW]);
+  net.predict(x).dispose();
+  const ts = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const t0 = now();
+    net.predict(x).dispose();
+    ts.push(now() - t0);
+  }
+  x.dispose();
+  const [, oh, ow] = g.plan.output;
+  return { ms: median(ts), input: g.inputH, outputPixels: oh * ow, tile: grid.stepH };
+}
+
+async function compare(size) {
+  const image = Float32Array.from({ length: size * size }, () => Math.random());
+  const input = new ort.Tensor('float32', image, [1, 1, size, size]);
+  const runEmseg = () => predictor.predict(image, size, size, { tile: TILE });
+  const runOrt = async () => (await session.run({ [INPUT_NAME]: input }))[OUTPUT_NAME].data;
+  let ours = runEmseg();
+  let theirs = await runOrt();
+  const emsegMs = [];
+  const ortMs = [];
+  for (let i = 0; i < REPEATS; i++) {
+    let t0 = now();
+    ours = runEmseg();
+    emsegMs.push(now() - t0);
+    t0 = now();
+    theirs = await runOrt();
+    ortMs.push(now() - t0);
+  }
+  let maxDiff = 0;
+  const plane = theirs.subarray(MEMBRANE_CLASS * size * size, (MEMBRANE_CLASS + 1) * size * size);
+  for (let i = 0; i < plane.length; i++) maxDiff = Math.max(maxDiff, Math.abs(plane[i] - ours[i]));
+  const pass = networkPass(size);
+  const idealMs = models.length * pass.ms * (size * size) / pass.outputPixels;
+  const e = median(emsegMs);
+  const o = median(ortMs);
+  return { size, tile: pass.tile, emsegMs: e, ortMs: o, ratio: e / o, maxDiff,
+    networkMs: pass.ms, networkInput: pass.input, idealMs, sectionOverIdeal: e / idealMs, emsegRuns: emsegMs, ortRuns: ortMs };
+}
+
+const results = [];
+for (const size of values.sizes.split(',').map(Number)) results.push(await compare(size));
+await session.release();
+process.stdout.write(`${JSON.stringify({ model: values.model, members: models.length, precision: values.bf16 ? 'bf16' : 'fp32',
+  threads: THREADS, onnxruntime: ort.env.versions?.common ?? 'unknown', results }, null, 2)}\n`);
