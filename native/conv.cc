@@ -209,6 +209,117 @@ int64_t product(const std::vector<int64_t> &v) {
   return p;
 }
 
+// The f32 bias as the primitive wants it (some bf16 implementations take a bf16 bias: converted into tmp).
+memory biasMemory(const dims &bias, float *data, const memory::desc &want, TempBuf &tmp) {
+  memory::desc f32b(bias, dt::f32, ftag::x);
+  memory bm(f32b, eng(), data);
+  if (want == f32b) return bm;
+  tmp.alloc(want.get_size());
+  memory cm(want, eng(), tmp.ptr);
+  run(cachedReorder(f32b, want), {{DNNL_ARG_FROM, bm}, {DNNL_ARG_TO, cm}});
+  return cm;
+}
+
+// A transposed convolution whose kernel equals its stride, without padding or dilation (the U-Net's 2x2
+// up-convolution), writes each input pixel's kh x kw output block from that pixel alone: it is a 1x1 convolution to
+// kh*kw*Cout channels, then a depth-to-space shuffle. oneDNN runs the first as a brgemm (GEMM) convolution and the
+// second as one strided reorder, several times faster than its transposed-convolution kernels (measured:
+// docs/BENCHMARKS.md, "Prediction"). Forward passes outside training only: a training step keeps the deconvolution
+// primitives its backward passes are built against.
+struct ShuffleEntry {
+  dnnl::primitive conv;
+  int srcL = -1, yL = -1;
+  memory::desc zMd, biasMd, zView, yView;
+  dnnl::reorder shuffle;
+  WeightPrep w;
+  std::vector<float> wBuf, bBuf;  // the weights and bias rearranged for the 1x1 convolution, refilled every call
+};
+std::unordered_map<std::string, std::unique_ptr<ShuffleEntry>> g_shuffle;
+
+bool shuffleApplies(const Geom &g) {
+  if (g.src.size() != 4 || g_layoutPolicy == 1) return false;
+  for (size_t a = 0; a < 2; a++) {
+    if (g.strides[a] != g.wt[2 + a] || g.dil[a] != 0 || g.padl[a] != 0 || g.padr[a] != 0) return false;
+  }
+  return true;
+}
+
+// The 1x1 convolution [N, Cin, H, W] -> z [N, kh*kw*Cout, H, W] (nhwc, channel (i, j, co)); null where oneDNN has
+// only its reference kernel for it (the transposed convolution is then no slower).
+std::unique_ptr<ShuffleEntry> makeShuffle(const Geom &g, dt t, bool bias, bool relu) {
+  const int64_t N = g.src[0], Cin = g.src[1], H = g.src[2], W = g.src[3];
+  const int64_t Co = g.wt[0], kh = g.wt[2], kw = g.wt[3], K = kh * kw * Co;
+  auto e = std::make_unique<ShuffleEntry>();
+  e->zMd = memory::desc({N, K, H, W}, t, ftag::nhwc);
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(po);
+  }
+  auto make = [&](dt biasType) {
+    memory::desc bmd = bias ? memory::desc({K}, biasType, ftag::x) : memory::desc();
+    dnnl::convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, actDesc(g.src, t),
+                                      anyDesc({K, Cin, 1, 1}, t), bmd, e->zMd, {1, 1}, {0, 0}, {0, 0}, {0, 0});
+    return dnnl::convolution_forward::primitive_desc(d, attr, eng());
+  };
+  dnnl::convolution_forward::primitive_desc pd;
+  try {
+    pd = make(dt::f32);
+  } catch (const dnnl::error &) {
+    if (!bias || t == dt::f32) throw;
+    pd = make(t);
+  }
+  if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return nullptr;
+  e->conv = dnnl::convolution_forward(pd);
+  e->srcL = internLayout(pd.src_desc());
+  e->biasMd = bias ? pd.bias_desc() : memory::desc();
+  e->w.init({K, Cin, 1, 1}, pd.weights_desc());
+  e->wBuf.resize(size_t(K * Cin));
+  e->bBuf.resize(size_t(K));
+  // Both sides as 6-d views (n, co, h, i, w, j): z's channel is (i * kw + j) * Co + co; y is nhwc of
+  // [N, Co, H * kh, W * kw], so output pixel (h * kh + i, w * kw + j).
+  const dims view = {N, Co, H, kh, W, kw};
+  e->zView = memory::desc(view, t, dims{H * W * K, 1, W * K, kw * Co, K, Co});
+  e->yView = memory::desc(view, t, dims{H * kh * W * kw * Co, 1, kh * W * kw * Co, W * kw * Co, kw * Co, Co});
+  e->shuffle = dnnl::reorder(dnnl::reorder::primitive_desc(eng(), e->zView, eng(), e->yView));
+  e->yL = internLayout(memory::desc({N, Co, H * kh, W * kw}, t, ftag::nhwc));
+  return e;
+}
+
+// The shuffle path of a transposed convolution (shuffleApplies), or an empty value where oneDNN offers no
+// optimised 1x1 convolution for it.
+Napi::Value deconvByShuffle(const Napi::CallbackInfo &info, NTensor &x, const Geom &g, const F32Arg &w,
+                            const F32Arg &b, bool relu) {
+  dt t = x.dtype();
+  Key k;
+  k << g.src << g.wt << int64_t(t) << int64_t(b.data != nullptr) << int64_t(relu);
+  auto found = g_shuffle.find(k.s);
+  if (found == g_shuffle.end()) {
+    found = g_shuffle.emplace(k.s, makeShuffle(g, t, b.data != nullptr, relu)).first;
+    g_cacheEntries++;
+  }
+  ShuffleEntry *e = found->second.get();
+  if (!e) return Napi::Value();
+  const int64_t Cin = g.src[1], Co = g.wt[0], taps = g.wt[2] * g.wt[3];
+  for (int64_t co = 0; co < Co; co++)
+    for (int64_t ci = 0; ci < Cin; ci++)
+      for (int64_t ij = 0; ij < taps; ij++) e->wBuf[size_t((ij * Co + co) * Cin + ci)] = w.data[(co * Cin + ci) * taps + ij];
+  TempBuf srcTmp, biasTmp, z;
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, inLayout(x, e->srcL, srcTmp)},
+                                          {DNNL_ARG_WEIGHTS, e->w.get(e->wBuf.data())}};
+  if (b.data) {
+    for (int64_t ij = 0; ij < taps; ij++) std::copy(b.data, b.data + Co, e->bBuf.begin() + ij * Co);
+    args[DNNL_ARG_BIAS] = biasMemory({taps * Co}, e->bBuf.data(), e->biasMd, biasTmp);
+  }
+  z.alloc(e->zMd.get_size());
+  args[DNNL_ARG_DST] = memory(e->zMd, eng(), z.ptr);
+  run(e->conv, args);
+  TensorPtr y = newTensor(layoutDesc(e->yL), e->yL, g.dst);
+  run(e->shuffle, {{DNNL_ARG_FROM, memory(e->zView, eng(), z.ptr)}, {DNNL_ARG_TO, memory(e->yView, eng(), y->ptr)}});
+  return registerTensor(info.Env(), std::move(y));
+}
+
 // (x, w, wShape, b|null, stride, padding, dilation, relu) -> y
 template <bool D>
 Napi::Value fwd(const Napi::CallbackInfo &info, size_t sp) {
@@ -218,6 +329,12 @@ Napi::Value fwd(const Napi::CallbackInfo &info, size_t sp) {
   F32Arg w = argF32(info, 1, "w", product(a.ws), false);
   F32Arg b = argF32(info, 3, "b", a.ws[0], true);
   Geom g = makeGeom(D, dimsOf(x), a.ws, a.stride, a.pad, a.dil);
+  if constexpr (D) {
+    if (shuffleApplies(g)) {
+      Napi::Value y = deconvByShuffle(info, x, g, w, b, relu);
+      if (!y.IsEmpty()) return y;
+    }
+  }
   dt t = x.dtype();
   Key k;
   keyGeom<D>(k, g);
@@ -239,18 +356,7 @@ Napi::Value fwd(const Napi::CallbackInfo &info, size_t sp) {
   memory wm = e->w.get(w.data);
   TensorPtr y = newTensor(layoutDesc(e->dstL), e->dstL, g.dst);
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, y->mem()}};
-  if (b.data) {
-    memory::desc f32b(g.bias, dt::f32, ftag::x);
-    memory bm(f32b, eng(), b.data);
-    if (e->biasMd == f32b) {
-      args[DNNL_ARG_BIAS] = bm;
-    } else {
-      biasTmp.alloc(e->biasMd.get_size());
-      memory cm(e->biasMd, eng(), biasTmp.ptr);
-      run(cachedReorder(f32b, e->biasMd), {{DNNL_ARG_FROM, bm}, {DNNL_ARG_TO, cm}});
-      args[DNNL_ARG_BIAS] = cm;
-    }
-  }
+  if (b.data) args[DNNL_ARG_BIAS] = biasMemory(g.bias, b.data, e->biasMd, biasTmp);
   run(e->prim, args);
   return registerTensor(info.Env(), std::move(y));
 }

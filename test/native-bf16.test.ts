@@ -99,15 +99,18 @@ test('bf16 conv3d (3x3x3 and 1x3x3) with fused ReLU, and bf16 3-d max pooling', 
   });
 });
 
-test('bf16 deconv2d', { skip: skipBf16 }, () => {
-  const xs = [1, 16, 5, 6];
-  const ws = [16, 16, 4, 4];
-  const p: ConvParams = { stride: [2, 2], padding: [1, 1, 1, 1], dilation: [1, 1] };
+// The second case (kernel = stride, bias, fused ReLU) runs as a 1x1 convolution and a shuffle outside training.
+for (const [name, ws, p, withBias] of [
+  ['4x4 kernel, stride 2, pad 1', [16, 16, 4, 4], { stride: [2, 2], padding: [1, 1, 1, 1], dilation: [1, 1] }, false],
+  ['2x2 kernel = stride, bias, ReLU', [16, 32, 2, 2], { stride: [2, 2], padding: [0, 0, 0, 0], dilation: [1, 1] }, true],
+] as const) test(`bf16 deconv2d: ${name}`, { skip: skipBf16 }, () => {
+  const xs = [1, ws[1], 5, 6];
   const w = rnd(numel(ws), 5, -0.3, 0.3);
-  compare('bf16 deconv2d', (be) => {
+  const b = withBias ? toBf16(rnd(ws[0], 8)) : null;
+  compare(`bf16 deconv2d ${name}`, (be) => {
     const ww = be === ref ? toBf16(w) : w;
     const x = be.fromArray(toBf16(rnd(numel(xs), 6)), xs);
-    const y = be.deconv2d(x, ww, ws, null, p);
+    const y = be.deconv2d(x, ww, ws, b, { ...p, relu: withBias });
     const dy = be.fromArray(toBf16(rnd(y.size, 7)), y.shape);
     const dx = be.deconv2dBackwardData(dy, ww, ws, xs, p);
     const { dw } = be.deconv2dBackwardWeights(x, dy, ws, p, false);

@@ -142,6 +142,9 @@ const deconvCases: ConvCase[] = [
   { name: 'stride 2, 4x4, pad 1', x: [2, 3, 5, 6], w: [4, 3, 4, 4], p: { stride: [2, 2], padding: [1, 1, 1, 1], dilation: [1, 1] }, bias: true },
   { name: 'stride 1, 3x3, asymmetric pad', x: [1, 5, 6, 5], w: [2, 5, 3, 3], p: { stride: [1, 1], padding: [0, 1, 2, 1], dilation: [1, 1] }, bias: false },
   { name: 'dilation 2, stride [2,1], 17 -> 18 channels', x: [1, 17, 5, 4], w: [18, 17, 3, 2], p: { stride: [2, 1], padding: [1, 0, 0, 1], dilation: [2, 2] }, bias: true },
+  // Kernel = stride, no padding: oneDNN runs these outside training as a 1x1 convolution and a shuffle (native/conv.cc).
+  { name: 'kernel = stride 2x2 (U-Net up-convolution), 24 -> 16 channels', x: [2, 24, 5, 7], w: [16, 24, 2, 2], p: { stride: [2, 2], padding: [0, 0, 0, 0], dilation: [1, 1] }, bias: true },
+  { name: 'kernel = stride 2x3, 5 -> 3 channels, no bias', x: [1, 5, 4, 3], w: [3, 5, 2, 3], p: { stride: [2, 3], padding: [0, 0, 0, 0], dilation: [1, 1] }, bias: false },
 ];
 for (const c of deconvCases) {
   test(`deconv2d: ${c.name}`, () => {
@@ -161,8 +164,7 @@ for (const c of deconvCases) {
   });
 }
 
-test('deconv2d + fused ReLU (the U-Net up-convolution) backward through reluBackward(y)', () => {
-  const c = deconvCases[2]!;
+for (const c of [deconvCases[2]!, deconvCases[3]!]) test(`deconv2d + fused ReLU backward through reluBackward(y): ${c.name}`, () => {
   const w = rnd(numel(c.w), 15, -0.5, 0.5);
   const b = rnd(c.w[0]!, 16);
   compare('deconv relu chain', (be) => {
@@ -182,6 +184,23 @@ test('deconv2d + fused ReLU (the U-Net up-convolution) backward through reluBack
     for (const t of [x, dy, plain]) t.dispose();
     return out;
   });
+});
+
+test('an up-convolution computes the same outside training (1x1 convolution + shuffle) as in a training step (transposed convolution)', () => {
+  const c = deconvCases[3]!;
+  const w = rnd(numel(c.w), 21, -0.5, 0.5);
+  const b = rnd(c.w[0]!, 22);
+  const be = nat!;
+  const x = be.fromArray(rnd(numel(c.x), 23, -1, 1), c.x);
+  for (const relu of [false, true]) {
+    const inference = be.deconv2d(x, w, c.w, b, { ...c.p, relu });
+    const training = be.deconv2d(x, w, c.w, b, { ...c.p, relu, training: true });
+    const d = relErr(host(inference), host(training));
+    assert.ok(d <= 1e-6, `relu ${relu}: relative difference ${d}`);
+    inference.dispose();
+    training.dispose();
+  }
+  x.dispose();
 });
 
 // ---------------------------------------------------------------- pooling
