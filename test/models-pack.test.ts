@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { runPack } from '../src/cli/pack.js';
 import { runPredict } from '../src/pipeline/predict.js';
 import { readStack, writeStack } from '../src/io/index.js';
-import { fromFloat16Bits, toFloat16Bits } from '../src/models/float16.js';
+import { fromFloat16Array, fromFloat16Bits, toFloat16Bits } from '../src/models/float16.js';
 import { WEIGHTS_FILE, loadModel, loadModels, probePlan, saveModel } from '../src/models/model-dir.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/models/safetensors.js';
 import { initParams } from '../src/nn/params.js';
@@ -37,6 +37,12 @@ test('float16 conversion: every finite half round-trips, and floats round to the
   assert.equal(fromFloat16Bits(toFloat16Bits(1e6)), Infinity);
   assert.equal(fromFloat16Bits(toFloat16Bits(-1e-9)), -0);
   assert.equal(fromFloat16Bits(toFloat16Bits(65504)), 65504);
+});
+
+test('float16 arrays decode to the same floats as bit by bit, every bit pattern (NaN, infinities, -0, subnormals)', () => {
+  const bits = Uint16Array.from({ length: 0x10000 }, (_, h) => (h * 40503) & 0xffff);
+  const got = fromFloat16Array(bits);
+  for (let i = 0; i < bits.length; i++) assert.ok(Object.is(got[i], Math.fround(fromFloat16Bits(bits[i]!))), `0x${bits[i]!.toString(16)}`);
 });
 
 test('safetensors stores float32 tensors as F16 on request and reads them back as float32', () => {

@@ -40,3 +40,18 @@ export function fromFloat16Bits(h: number): number {
   if (e === 0x1f) return m ? NaN : sign * Infinity;
   return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
+
+/** Every binary16 value as a float, indexed by its bits: built once, on first use. */
+let halfTable: Float32Array | undefined;
+
+/**
+ * Float values of binary16 bits, element by element: one table look-up each (the 64 Ki-entry table holds
+ * fromFloat16Bits of every bit pattern), so decoding a model's millions of weights takes milliseconds.
+ */
+export function fromFloat16Array(bits: Uint16Array): Float32Array {
+  halfTable ??= Float32Array.from({ length: 0x10000 }, (_, h) => fromFloat16Bits(h));
+  const table = halfTable;
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
+  return out;
+}

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { EmsegError } from '../errors.js';
 import type { FloatArray } from '../tensor/tensor.js';
 import { numel } from '../tensor/tensor.js';
-import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+import { fromFloat16Array, toFloat16Bits } from './float16.js';
 
 /**
  * The safetensors format (8-byte little-endian header length, JSON header, raw little-endian data).
@@ -76,7 +76,7 @@ export function decodeSafetensors(buf: Buffer, source: string): { tensors: Map<s
     const bytes = buf.subarray(dataStart + begin, dataStart + end);
     const data = new Ctor(bytes.length / Ctor.BYTES_PER_ELEMENT);
     new Uint8Array(data.buffer).set(bytes); // copy: aligned, and independent of the file buffer
-    const values = data instanceof Uint16Array ? Float32Array.from(data, fromFloat16Bits) : data;
+    const values = data instanceof Uint16Array ? fromFloat16Array(data) : data;
     checkFinite(values, name, source);
     tensors.set(name, { shape, data: values });
   }
