@@ -33,6 +33,10 @@ test('a profiled prediction computes the same map and says where its time went',
   assert.equal(profile.entries(PREDICT_STEPS.network)[0]!.calls, tiles);
   assert.equal(profile.entries(PREDICT_STEPS.read)[0]!.calls, tiles);
   assert.equal(profile.entries(`${OP_PREFIX}conv2d`)[0]!.calls, tiles * 19, 'unet-w16 has 19 convolutions');
+  // Of its 22 ReLUs, 14 run inside the convolution or up-convolution before them and 4 have no consumer (the
+  // up-convolutions read the convolution before them by name): 4 run on their own.
+  assert.equal(profile.entries(`${OP_PREFIX}relu`)[0]!.calls, tiles * 4);
+  assert.equal(profile.entries(`${OP_PREFIX}deconv2d`)[0]!.calls, tiles * 4);
   assert.ok(profile.total(OP_PREFIX) <= profile.entries(PREDICT_STEPS.network)[0]!.ms + 1e-6, 'ops run inside the network step');
   const rows = predictBreakdown(profile, wall);
   const network = rows.find((r) => r.step.startsWith('network'))!;

@@ -19,6 +19,12 @@ export class Network {
   /** conv nodes whose only consumer is a relu: run as one fused primitive. */
   private readonly fused: Set<number>;
   private readonly consumers: number[][];
+  /**
+   * Nodes the output depends on. A spec may leave a node unused (the shipped U-Nets feed the up-convolution and
+   * the skip connection from a convolution by name, so the ReLU written after it has no consumer): inference skips
+   * those. Training steps still run them, so that they stay exactly as they were.
+   */
+  private readonly live: Set<number>;
   /** Dropout masks draw from this; its state is checkpointed so a resumed run continues exactly. */
   readonly rng: Rng;
 
@@ -27,6 +33,7 @@ export class Network {
     this.consumers = plan.nodes.map(() => []);
     for (const node of plan.nodes) for (const i of node.inputs) if (i >= 0) this.consumers[i]!.push(node.index);
     this.fused = fusedProducers(plan);
+    this.live = liveNodes(plan);
   }
 
   private isFused(node: PlanNode): boolean {
@@ -56,6 +63,7 @@ export class Network {
     };
     try {
       for (const node of nodes) {
+        if (!this.live.has(node.index)) continue;
         const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
         const { out } = layerDef(node.type).forward(node, inputs, this.forwardContext(node, false));
         values[node.index] = out;
@@ -149,4 +157,17 @@ export class Network {
     return { backend: this.backend, params: this.params, training, fuseRelu: this.isFused(node),
       nextSeed: () => this.rng.seed() };
   }
+}
+
+/** The nodes the plan's output (its last node) depends on. */
+function liveNodes(plan: Plan): Set<number> {
+  const live = new Set<number>();
+  const stack = [plan.nodes.length - 1];
+  while (stack.length > 0) {
+    const k = stack.pop()!;
+    if (k < 0 || live.has(k)) continue;
+    live.add(k);
+    stack.push(...plan.nodes[k]!.inputs);
+  }
+  return live;
 }
