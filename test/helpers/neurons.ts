@@ -1,4 +1,7 @@
 /** Synthetic 3-D neurons for the segmentation tests: Voronoi cells, their affinities with noise, and their scores. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { multiChannelRecord } from '../../src/image/map-meaning.js';
 import { affinityTargets, type Offset3, type Shape3 } from '../../src/image/affinities.js';
 import { Contingency3d, neuronScores, type NeuronScores } from '../../src/metrics/index.js';
 import { Rng } from '../../src/util/rng.js';
@@ -46,3 +49,24 @@ export function scoreNeurons(seg: Uint32Array, gt: Uint32Array, shape: Shape3): 
 
 /** Nearest-neighbour affinities plus long-range ones (the mutex watershed's repulsive channels). */
 export const LONG_RANGE_OFFSETS: readonly Offset3[] = [[-1, 0, 0], [0, -1, 0], [0, 0, -1], [-2, 0, 0], [0, -3, 0], [0, 0, -3], [0, -9, 0], [0, 0, -9]];
+
+/**
+ * A multi-channel OME-Zarr map (zarr v2, uncompressed, one chunk per channel) with a channel axis "c" and the
+ * record of its affinity channels, as a network predicting affinities would write it.
+ */
+export function writeAffinityZarr(dir: string, data: Float32Array, shape: Shape3, offsets: readonly Offset3[]): void {
+  const C = offsets.length;
+  mkdirSync(join(dir, '0'), { recursive: true });
+  writeFileSync(join(dir, '.zgroup'), JSON.stringify({ zarr_format: 2 }));
+  const axes = [{ name: 'c', type: 'channel' }, ...['z', 'y', 'x'].map((name) => ({ name, type: 'space' }))];
+  const multiscales = [{ version: '0.4', name: 'affinities', axes, datasets: [{ path: '0', coordinateTransformations: [{ type: 'scale', scale: [1, 1, 1, 1] }] }] }];
+  const emseg = multiChannelRecord(offsets.map((o) => ({ kind: 'affinity' as const, offset: [o[0], o[1], o[2]] as [number, number, number] })));
+  writeFileSync(join(dir, '.zattrs'), JSON.stringify({ multiscales, emseg }));
+  writeFileSync(join(dir, '0', '.zarray'), JSON.stringify({ zarr_format: 2, shape: [C, ...shape], chunks: [1, ...shape], dtype: '<f4',
+    compressor: null, fill_value: 0, order: 'C', filters: null }));
+  const n = shape[0] * shape[1] * shape[2];
+  for (let c = 0; c < C; c++) {
+    const chunk = data.slice(c * n, (c + 1) * n);
+    writeFileSync(join(dir, '0', `${c}.0.0.0`), new Uint8Array(chunk.buffer));
+  }
+}

@@ -1,0 +1,99 @@
+// `emseg segment --method`: 3-D neurons from an affinity OME-Zarr (channel axis "c", offsets recorded) and from a
+// membrane map stack (link), through the CLI, written as OME-Zarr labels and scored with the 3-D metrics.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildProgram } from '../src/cli/main.js';
+import { NEAREST_OFFSETS, boundaryTargets, type Shape3 } from '../src/image/affinities.js';
+import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
+import { openVolume } from '../src/io/registry.js';
+import { evaluateVolumes } from '../src/pipeline/evaluate-3d.js';
+import { runNeuronSegment } from '../src/pipeline/neurons.js';
+import { refused } from './helpers/errors.js';
+import { LONG_RANGE_OFFSETS, noisyAffinities, voronoiNeurons, writeAffinityZarr } from './helpers/neurons.js';
+
+const TMP = mkdtempSync(join(tmpdir(), 'emseg-neurons-'));
+const SHAPE: Shape3 = [12, 32, 32];
+const GT = voronoiNeurons(SHAPE, 16, 5, 0.3);
+const AFFS = join(TMP, 'affs.zarr');
+writeAffinityZarr(AFFS, noisyAffinities(GT, SHAPE, LONG_RANGE_OFFSETS, 0.1, 2), SHAPE, LONG_RANGE_OFFSETS);
+const GT_ZARR = join(TMP, 'gt.zarr');
+
+/** Runs emseg in-process (its one result line goes to stdout, which the test runner shows as a note). */
+async function runCli(args: string[]): Promise<void> {
+  const program = buildProgram().exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
+  await program.parseAsync(['node', 'emseg', ...args]);
+}
+
+test('setup: the ground truth as an OME-Zarr labels image', async () => {
+  const w = await createOmeZarr(GT_ZARR, { shape: SHAPE, dtype: 'uint32', chunks: SHAPE, kind: 'labels', levels: 1 });
+  await w.writeRegion({ start: [0, 0, 0], end: SHAPE }, GT);
+});
+
+test('one channel of a multi-channel OME-Zarr reads as a volume; without a channel it is refused as before', async () => {
+  const r = await openVolume(AFFS, { channel: 2 });
+  assert.deepEqual(r.shape, SHAPE);
+  const x = await r.readRegion({ start: [0, 0, 0], end: SHAPE });
+  assert.deepEqual(x, noisyAffinities(GT, SHAPE, LONG_RANGE_OFFSETS, 0.1, 2).subarray(2 * GT.length, 3 * GT.length));
+  await r.close();
+  await assert.rejects(openVolume(AFFS), refused('unsupported'));
+  await assert.rejects(openVolume(AFFS, { channel: 8 }), refused('invalid-option'));
+  await assert.rejects(openVolume(GT_ZARR, { channel: 0 }), refused('invalid-option'));
+});
+
+for (const method of ['watershed-agglomerate', 'mutex'] as const) {
+  test(`emseg segment --method ${method} writes the neurons of an affinity OME-Zarr (VOI <= 0.05 against the truth)`, async () => {
+    const out = join(TMP, `${method}.zarr`);
+    await runCli(['segment', '--pred', AFFS, '--method', method, '--out', out, '--quiet']);
+    const scores = await evaluateVolumes({ seg: out, labels: GT_ZARR });
+    assert.ok(scores.voi <= 0.05, `VOI ${scores.voi}`);
+    const r = await openVolume(out);
+    assert.equal(r.dtype, 'uint32');
+    assert.equal((r.attributes.emseg as { neurons: { method: string } }).neurons.method, method);
+    await r.close();
+    // An existing output is kept unless --overwrite.
+    await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', method, '--out', out]), refused('exists'));
+    await runCli(['segment', '--pred', AFFS, '--method', method, '--out', out, '--overwrite']);
+  });
+}
+
+test('emseg segment --method link links the 2-D cells of a membrane map stack into neurons', async () => {
+  // The membrane map: the in-plane boundary of the neurons, as P(membrane), recorded as such.
+  const membrane = Float32Array.from(boundaryTargets(GT, SHAPE, 'in-plane').targets);
+  const maps = join(TMP, 'maps.zarr');
+  const w = await createOmeZarr(maps, { shape: SHAPE, dtype: 'float32', chunks: SHAPE, kind: 'membrane', polarity: 'membrane-high', levels: 1 });
+  await w.writeRegion({ start: [0, 0, 0], end: SHAPE }, membrane);
+  const out = join(TMP, 'linked.zarr');
+  await runCli(['segment', '--pred', maps, '--method', 'link', '--out', out, '--quiet']);
+  const scores = await evaluateVolumes({ seg: out, labels: GT_ZARR });
+  // Membrane voxels are no cell's (label 0 is scored as singletons): VOI is that of thin 2-D cells, still far from a
+  // per-section segmentation's (each neuron in 12 pieces: log2(12) = 3.6 bits of split).
+  assert.ok(scores.voiSplit < 1.5, `VOI split ${scores.voiSplit}`);
+  // Affinities given to link, membrane maps to the affinity methods: refused with codes.
+  await assert.rejects(runNeuronSegment({ pred: maps, out: join(TMP, 'x.zarr'), method: 'mutex' }), refused('unsupported'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'y.zarr'), method: 'link' }), refused('unsupported'));
+});
+
+test('bad requests are refused with codes: a method, flags it ignores, a stack output, a volume above the memory limit, missing offsets', async () => {
+  const out = join(TMP, 'bad.zarr');
+  await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--out', out, '--block', '1,8,8']), refused('invalid-option', '--block'));
+  await assert.rejects(runCli(['segment', '--pred', AFFS, '--merge-affinity', '0.5', '--out', out]), refused('invalid-option', '--merge-affinity'));
+  await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--out', join(TMP, 'n.tif')]), refused('invalid-option', '--out'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'nope' as 'mutex' }), refused('invalid-option', '--method'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'mutex', maxBytes: 1000 }), refused('too-large'));
+  // Offsets without the nearest y channel: refused by the method, naming the offsets.
+  const noY = join(TMP, 'no-y.zarr');
+  const offsets = [NEAREST_OFFSETS[0]!, NEAREST_OFFSETS[2]!, [0, -3, 0] as const];
+  writeAffinityZarr(noY, noisyAffinities(GT, SHAPE, offsets, 0, 1), SHAPE, offsets);
+  await assert.rejects(runNeuronSegment({ pred: noY, out, method: 'watershed-agglomerate' }), refused('invalid-option', 'offsets'));
+  // A record naming more channels than the array holds.
+  const short = join(TMP, 'short.zarr');
+  writeAffinityZarr(short, noisyAffinities(GT, SHAPE, LONG_RANGE_OFFSETS, 0, 1), SHAPE, LONG_RANGE_OFFSETS);
+  const attrs = JSON.parse(await import('node:fs').then((f) => f.readFileSync(join(short, '.zattrs'), 'utf8'))) as { emseg: { channels: unknown[] } };
+  attrs.emseg.channels.push({ kind: 'affinity', offset: [0, 0, -27] });
+  writeFileSync(join(short, '.zattrs'), JSON.stringify(attrs));
+  await assert.rejects(runNeuronSegment({ pred: short, out, method: 'mutex' }), refused('mismatch'));
+});
