@@ -146,3 +146,14 @@ test('bad inputs are refused with codes: channel count, missing offsets, NaN, va
   assert.throws(() => linkSections(new Uint32Array(3), SHAPE), refused('mismatch', 'cells'));
   assert.throws(() => linkSections(new Uint32Array(GT.length), SHAPE, { minOverlap: 0 }), refused('invalid-option', 'minOverlap'));
 });
+
+test('one merge history cut at a threshold gives exactly the greedy run with that threshold (what tune-segment grids)', () => {
+  const v = volume(0.25);
+  const fragments = affinityFragments(v);
+  const history = mergeHistory(v, fragments);
+  for (const t of [0, 0.2, 0.5, 0.8, 1]) {
+    assert.deepEqual(cutHistory(fragments, history, t).labels, watershedAgglomerate(v, { mergeAffinity: t }).labels, `threshold ${t}`);
+  }
+  // The means of the history never rise: a merged boundary's mean lies between its parts'.
+  for (let i = 1; i < history.length; i++) assert.ok(history[i]!.mean <= history[i - 1]!.mean);
+});

@@ -11,6 +11,7 @@ import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import { openVolume } from '../src/io/registry.js';
 import { evaluateVolumes } from '../src/pipeline/evaluate-3d.js';
 import { runNeuronSegment } from '../src/pipeline/neurons.js';
+import { tuneNeuronSegment } from '../src/pipeline/tune-neurons.js';
 import { refused } from './helpers/errors.js';
 import { LONG_RANGE_OFFSETS, noisyAffinities, voronoiNeurons, writeAffinityZarr } from './helpers/neurons.js';
 
@@ -96,4 +97,21 @@ test('bad requests are refused with codes: a method, flags it ignores, a stack o
   attrs.emseg.channels.push({ kind: 'affinity', offset: [0, 0, -27] });
   writeFileSync(join(short, '.zattrs'), JSON.stringify(attrs));
   await assert.rejects(runNeuronSegment({ pred: short, out, method: 'mutex' }), refused('mismatch'));
+});
+
+test('emseg tune-segment --method grids the merge threshold on a labelled volume; rows best VOI first, each that of emseg segment', async () => {
+  const rows = await tuneNeuronSegment({ pred: AFFS, labels: GT_ZARR, method: 'watershed-agglomerate', mergeAffinity: [0.05, 0.5, 0.95] });
+  assert.equal(rows.length, 3);
+  for (let i = 1; i < rows.length; i++) assert.ok(rows[i]!.voi >= rows[i - 1]!.voi);
+  const out = join(TMP, 'tuned.zarr');
+  await runNeuronSegment({ pred: AFFS, out, method: 'watershed-agglomerate', mergeAffinity: 0.95 });
+  const scored = await evaluateVolumes({ seg: out, labels: GT_ZARR });
+  const row = rows.find((r) => r.options.mergeAffinity === 0.95)!;
+  assert.equal(row.voi, scored.voi);
+  assert.equal(row.arand, scored.arand);
+  assert.deepEqual((await tuneNeuronSegment({ pred: AFFS, labels: GT_ZARR, method: 'mutex' })).length, 1);
+  await runCli(['tune-segment', '--pred', AFFS, '--labels', GT_ZARR, '--method', 'watershed-agglomerate', '--merge-affinity', '0.3,0.6', '--quiet']);
+  await assert.rejects(runCli(['tune-segment', '--pred', AFFS, '--labels', GT_ZARR, '--method', 'mutex', '--sigma', '1']), refused('invalid-option', '--sigma'));
+  await assert.rejects(tuneNeuronSegment({ pred: AFFS, labels: GT_ZARR, method: 'watershed-agglomerate', mergeAffinity: [2] }), refused('invalid-option', '--merge-affinity'));
+  await assert.rejects(tuneNeuronSegment({ pred: AFFS, labels: join(TMP, 'affs.zarr'), method: 'mutex' }), refused('unsupported'));
 });

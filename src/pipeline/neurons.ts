@@ -71,7 +71,7 @@ function checkMethod(job: NeuronSegmentJob): void {
   }
 }
 
-function checkMemory(job: NeuronSegmentJob, shape: Vec3, channels: number): void {
+export function checkMemory(job: NeuronSegmentJob, shape: Vec3, channels: number): void {
   const voxels = shape[0] * shape[1] * shape[2];
   const bytes = voxels * (channels * BYTES_PER_EDGE[job.method] + BYTES_PER_VOXEL);
   const limit = job.maxBytes ?? NEURON_DEFAULTS.maxBytes.value;
@@ -121,7 +121,7 @@ async function checkChannelCount(job: NeuronSegmentJob, path: string, channels: 
 }
 
 /** The affinity volume: every channel read whole (after the memory check), as probabilities. */
-async function readAffinities(job: NeuronSegmentJob): Promise<{ volume: AffinityVolume; reader: VolumeReader }> {
+export async function readAffinities(job: NeuronSegmentJob): Promise<{ volume: AffinityVolume; reader: VolumeReader }> {
   const single = await openVolume(job.pred, { scale: job.scale }).catch((err: unknown) => {
     if (err instanceof EmsegError && err.code === 'unsupported') return undefined; // a channel axis: read below
     throw err;
