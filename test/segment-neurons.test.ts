@@ -80,7 +80,7 @@ test('emseg segment --method link links the 2-D cells of a membrane map stack in
 
 test('bad requests are refused with codes: a method, flags it ignores, a stack output, a volume above the memory limit, missing offsets', async () => {
   const out = join(TMP, 'bad.zarr');
-  await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--out', out, '--block', '1,8,8']), refused('invalid-option', '--block'));
+  await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--out', out, '--shard', '0/2']), refused('invalid-option', '--shard'));
   await assert.rejects(runCli(['segment', '--pred', AFFS, '--merge-affinity', '0.5', '--out', out]), refused('invalid-option', '--merge-affinity'));
   await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--out', join(TMP, 'n.tif')]), refused('invalid-option', '--out'));
   await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'nope' as 'mutex' }), refused('invalid-option', '--method'));
@@ -114,4 +114,20 @@ test('emseg tune-segment --method grids the merge threshold on a labelled volume
   await assert.rejects(runCli(['tune-segment', '--pred', AFFS, '--labels', GT_ZARR, '--method', 'mutex', '--sigma', '1']), refused('invalid-option', '--sigma'));
   await assert.rejects(tuneNeuronSegment({ pred: AFFS, labels: GT_ZARR, method: 'watershed-agglomerate', mergeAffinity: [2] }), refused('invalid-option', '--merge-affinity'));
   await assert.rejects(tuneNeuronSegment({ pred: AFFS, labels: join(TMP, 'affs.zarr'), method: 'mutex' }), refused('unsupported'));
+});
+
+test('emseg segment --method watershed-agglomerate --block: block by block on the engine, the same neurons as the whole-volume run (VOI <= 0.01)', async () => {
+  const whole = join(TMP, 'watershed-agglomerate.zarr');
+  for (const block of ['4,16,16', '6,11,32']) {
+    const out = join(TMP, `blocks-${block}.zarr`);
+    await runCli(['segment', '--pred', AFFS, '--method', 'watershed-agglomerate', '--block', block, '--halo', '4', '--out', out, '--quiet']);
+    const against = await evaluateVolumes({ seg: out, labels: whole });
+    assert.ok(against.voi <= 0.01, `blocks ${block}: VOI against the whole-volume run ${against.voi}`);
+    const r = await openVolume(out);
+    assert.deepEqual(r.chunks, block.split(',').map(Number));
+    assert.deepEqual((r.attributes.emseg as { neurons: { block: number[] } }).neurons.block, block.split(',').map(Number));
+    await r.close();
+  }
+  await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--block', '4,16,16', '--out', join(TMP, 'm.zarr')]), refused('invalid-option', '--block'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'm.zarr'), method: 'watershed-agglomerate', block: [4, 16, 16], maxBytes: 1000 }), refused('too-large'));
 });

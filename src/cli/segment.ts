@@ -70,7 +70,7 @@ function addNeuronOptions(cmd: Command): Command {
 }
 
 const NEURON_ONLY = ['mergeAffinity', 'seedBoundary', 'minOverlap'] as const;
-const NOT_WITH_METHOD = ['block', 'halo', 'shard', 'restart', 'wait', 'foreignImage', 'images', 'pictures'] as const;
+const NOT_WITH_METHOD = ['shard', 'restart', 'wait', 'foreignImage', 'images', 'pictures'] as const;
 
 /** Refuses flags that the chosen path would ignore, naming the first one. */
 function checkMethodFlags(o: Record<string, unknown>): void {
@@ -81,7 +81,7 @@ function checkMethodFlags(o: Record<string, unknown>): void {
     return;
   }
   const given = NOT_WITH_METHOD.find((k) => o[k] !== undefined);
-  if (given) throw new EmsegError('invalid-option', flag(given), `is not used by --method ${String(o.method)}, which segments the whole volume in one piece`);
+  if (given) throw new EmsegError('invalid-option', flag(given), `is not used by --method ${String(o.method)} (one process; not resumable in this version)`);
 }
 
 async function segmentNeurons(o: Record<string, unknown>, given: Partial<SegmentOptions>): Promise<void> {
@@ -91,6 +91,8 @@ async function segmentNeurons(o: Record<string, unknown>, given: Partial<Segment
     options: given, membraneProb: o.membraneProb as boolean | undefined, predIsMap: (o.predIsMap as boolean | undefined) ?? false,
     overwrite: (o.overwrite as boolean | undefined) ?? false, allowMissingChunks: (o.allowMissingChunks as boolean | undefined) ?? false,
     voxelSize: o.voxelSize as NeuronSegmentJob['voxelSize'], unit: o.unit as string | undefined,
+    // --block: watershed-agglomerate block by block; --halo: its context, the same number of voxels along z, y and x.
+    block: o.block as NeuronSegmentJob['block'], halo: o.halo === undefined ? undefined : [o.halo as number, o.halo as number, o.halo as number],
     notice: (line) => process.stderr.write(`emseg segment: ${line}\n`) };
   const r = await runNeuronSegment(job);
   process.stdout.write(`${r.neurons} neurons (--method ${r.method}, ${r.shape.join(' x ')} voxels); wrote ${r.out}\n`);

@@ -83,6 +83,7 @@ export const NEURON_DEFAULTS = Object.freeze({
   mergeAffinity: option(DEFAULT_MERGE_AFFINITY, '--method watershed-agglomerate: merge fragments whose boundary\'s mean affinity reaches this'),
   seedBoundary: option(DEFAULT_SEED_BOUNDARY, '--method watershed-agglomerate: seeds lie where 1 - the weakest nearest affinity is below this'),
   minOverlap: option(DEFAULT_MIN_OVERLAP, '--method link: link cells of neighbouring sections that overlap by at least this fraction of each'),
+  halo: option([4, 8, 8] as readonly [number, number, number], '--method watershed-agglomerate --block: voxels of context (z, y, x) around each block for its fragments'),
   maxBytes: option(4 * 2 ** 30, 'working memory above which --method refuses a volume (it segments the whole volume in one piece)'),
 });
 

@@ -6,11 +6,11 @@
  * ('too-large'). The output is built in a hidden folder and moved into place once complete (as emseg convert).
  */
 import { rm } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { replace } from '../io/formats/convert.js';
-import { createOmeZarr } from '../io/formats/ome-zarr-write.js';
+import { createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import type { Vec3, VolumeReader } from '../io/formats/volume.js';
 import { labelsInside } from '../io/outputs.js';
 import { outputGuard } from '../io/output-guard.js';
@@ -20,10 +20,11 @@ import { checkVolumeTarget } from '../io/volume-output.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import type { Offset3 } from '../image/affinities.js';
 import { decideMapPolarity, flagPolarity, parseMapRecord, toMembraneInPlace } from '../image/map-meaning.js';
-import { linkSections, mutexWatershed, watershedAgglomerate, type AffinityVolume, type Labelling } from '../segment/affinity/index.js';
+import { linkSections, mutexWatershed, nearestChannels, watershedAgglomerate, type AffinityVolume, type Labelling } from '../segment/affinity/index.js';
 import { segmentSection, type SegmentOptions } from '../segment/index.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../util/temp-files.js';
 import { mapSegmentOptions } from './close-gaps.js';
+import { runBlockwiseNeurons } from './neurons-blockwise.js';
 import { NEURON_DEFAULTS, NEURON_METHODS, type NeuronMethod } from './defaults.js';
 
 /** Bytes per voxel and channel the affinity methods hold at most (mutex: the edge keys, ids and the sort's buffers). */
@@ -50,6 +51,12 @@ export interface NeuronSegmentJob {
   allowMissingChunks?: boolean;
   voxelSize?: Vec3;
   unit?: string;
+  /**
+   * watershed-agglomerate only: segment block by block (pipeline/neurons-blockwise.ts), memory bounded by the block
+   * and the region graph; `halo` voxels of context (z, y, x) around each block for its fragments.
+   */
+  block?: Vec3;
+  halo?: Vec3;
   /** Refuse volumes whose working memory estimate exceeds this (default NEURON_DEFAULTS.maxBytes). */
   maxBytes?: number;
   notice?: (line: string) => void;
@@ -200,32 +207,87 @@ async function computeNeurons(job: NeuronSegmentJob): Promise<{ labels: Labellin
 export async function runNeuronSegment(job: NeuronSegmentJob): Promise<NeuronSegmentResult> {
   checkMethod(job);
   const exists = checkVolumeTarget(job.out, outputGuard(job.overwrite ?? false, [volumeLocation(job.pred)]));
+  if (job.block) return runBlockwise(job, exists);
   const { labels, reader, record } = await computeNeurons(job);
   try {
     const voxel = chooseVoxelSize(reader.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, reader.path, job.notice);
-    await writeLabels(job, reader.shape, labels.labels, { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel, exists);
+    const chunks = LABEL_CHUNKS.map((c, a) => Math.min(c, reader.shape[a]!)) as unknown as Vec3;
+    await buildOutput(job, exists, reader.shape, chunks, { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel,
+      (writer) => writer.writeRegion({ start: [0, 0, 0], end: reader.shape }, labels.labels));
     return { out: job.out, method: job.method, shape: reader.shape, neurons: labels.count };
   } finally {
     await reader.close();
   }
 }
 
-async function writeLabels(job: NeuronSegmentJob, shape: Vec3, labels: Uint32Array, extra: Record<string, unknown>,
-  voxel: ReturnType<typeof chooseVoxelSize>, exists: boolean): Promise<void> {
+/**
+ * Builds the labels image in a hidden folder next to the output (`fill` writes its level 0), then its pyramid,
+ * then moves it into place (an old output goes only then); a failure removes the hidden folder.
+ */
+async function buildOutput<T>(job: NeuronSegmentJob, exists: boolean, shape: Vec3, chunks: Vec3, extra: Record<string, unknown>,
+  voxel: ReturnType<typeof chooseVoxelSize>, fill: (writer: OmeZarrWriter, tmp: string) => Promise<T>): Promise<T> {
   sweepStaleTemps(dirname(job.out));
   const tmp = tempPathFor(job.out);
   registerTemp(tmp);
   try {
-    const chunks = LABEL_CHUNKS.map((c, a) => Math.min(c, shape[a]!)) as unknown as Vec3;
     const writer = await createOmeZarr(tmp, { shape, dtype: 'uint32', chunks, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
       voxelSize: voxel?.size, unit: voxel?.unit, extra });
     writer.recordDigests();
-    await writer.writeRegion({ start: [0, 0, 0], end: shape }, labels);
+    const result = await fill(writer, tmp);
     writer.sealDigests();
     await writer.buildPyramid();
     await replace(tmp, job.out, exists);
+    return result;
   } finally {
     await rm(tmp, { recursive: true, force: true });
     releaseTemp(tmp);
+  }
+}
+
+/** Readers of the nearest-neighbour channels of an affinity map, and their offsets (the blockwise run reads only them). */
+async function nearestReaders(job: NeuronSegmentJob): Promise<{ readers: VolumeReader[]; offsets: Offset3[]; first: VolumeReader }> {
+  const first = (await openChannel(job, 0))!;
+  const readers: VolumeReader[] = [];
+  try {
+    const all = affinityOffsets(first);
+    await checkChannelCount(job, first.path, all.length);
+    const channels = nearestChannels(all, first.shape).filter((c) => c >= 0);
+    for (const c of channels) {
+      const r = (await openChannel(job, c))!;
+      readers.push(r);
+      asProbabilities(new Float32Array(0), r.dtype, r.path);
+    }
+    return { readers, offsets: channels.map((c) => all[c]!), first };
+  } catch (err) {
+    await Promise.all([first, ...readers].map((r) => r.close()));
+    throw err;
+  }
+}
+
+function checkBlockwise(job: NeuronSegmentJob): void {
+  if (job.method !== 'watershed-agglomerate') throw new EmsegError('invalid-option', '--block', `blockwise runs are made for --method watershed-agglomerate (not ${job.method}) in this version`);
+  for (const [flag, v, min] of [['--block', job.block!, 1], ['--halo', job.halo ?? [0, 0, 0], 0]] as const) {
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((d) => Number.isSafeInteger(d) && d >= min)) throw new EmsegError('invalid-option', flag, `${JSON.stringify(v)} is not z,y,x of whole numbers >= ${min}`);
+  }
+}
+
+/** watershed-agglomerate block by block into the hidden output folder, then moved into place. */
+async function runBlockwise(job: NeuronSegmentJob, exists: boolean): Promise<NeuronSegmentResult> {
+  checkBlockwise(job);
+  const { readers, offsets, first } = await nearestReaders(job);
+  const shape = first.shape;
+  try {
+    const block = job.block!.map((b, a) => Math.min(b, shape[a]!)) as unknown as Vec3;
+    const halo = job.halo ?? NEURON_DEFAULTS.halo.value;
+    checkMemory({ ...job, method: 'watershed-agglomerate' }, block.map((b, a) => b + 2 * halo[a]!) as unknown as Vec3, offsets.length);
+    const mergeAffinity = job.mergeAffinity ?? NEURON_DEFAULTS.mergeAffinity.value;
+    const seedBoundary = job.seedBoundary ?? NEURON_DEFAULTS.seedBoundary.value;
+    const voxel = chooseVoxelSize(first.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, first.path, job.notice);
+    const record = { method: job.method, mergeAffinity, seedBoundary, block, halo };
+    const counts = await buildOutput(job, exists, shape, block, { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel,
+      (writer, tmp) => runBlockwiseNeurons({ channels: readers, offsets, shape, block, halo, seedBoundary, mergeAffinity }, writer, join(tmp, '.emseg-work')));
+    return { out: job.out, method: job.method, shape, neurons: counts.neurons };
+  } finally {
+    await Promise.all([first, ...readers].map((r) => r.close()));
   }
 }
