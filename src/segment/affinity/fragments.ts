@@ -59,13 +59,21 @@ function forNeighbours(v: AffinityVolume, axes: readonly Axis[], p: number, visi
 /** Per voxel, 1 - the weakest affinity of its nearest-neighbour edges (0 for a voxel without any). */
 export function boundaryEvidence(v: AffinityVolume, axes: readonly Axis[]): Float32Array {
   const n = voxelsOf(v.shape);
-  const out = new Float32Array(n);
-  for (let p = 0; p < n; p++) {
-    let weakest = 1;
-    forNeighbours(v, axes, p, (_u, a) => { if (a < weakest) weakest = a; });
-    out[p] = 1 - weakest;
+  const weakest = new Float32Array(n).fill(1);
+  // Each edge once: stored at voxel p (channel of its axis), joining p and p + step; both ends see it.
+  for (const ax of axes) {
+    const base = ax.channel * n;
+    for (let p = 0; p < n; p++) {
+      const k = Math.floor(p / ax.stride) % ax.size;
+      if (k + ax.sign < 0 || k + ax.sign >= ax.size) continue;
+      const a = v.data[base + p]!;
+      const u = p + ax.step;
+      if (a < weakest[p]!) weakest[p] = a;
+      if (a < weakest[u]!) weakest[u] = a;
+    }
   }
-  return out;
+  for (let p = 0; p < n; p++) weakest[p] = 1 - weakest[p]!;
+  return weakest;
 }
 
 /** Squared Euclidean distance transform along one line (Felzenszwalb and Huttenlocher 2012), in place. */
@@ -136,6 +144,22 @@ function forNeighbours26(shape: readonly [number, number, number], p: number, vi
   }
 }
 
+/** Whether no 26-neighbour of voxel p has a larger distance. */
+function isMaximum(dist: Float64Array, shape: readonly [number, number, number], p: number): boolean {
+  const [Z, Y, X] = shape;
+  const x = p % X;
+  const y = Math.floor(p / X) % Y;
+  const z = Math.floor(p / (X * Y));
+  const d = dist[p]!;
+  for (let dz = Math.max(-1, -z); dz <= Math.min(1, Z - 1 - z); dz++) {
+    for (let dy = Math.max(-1, -y); dy <= Math.min(1, Y - 1 - y); dy++) {
+      const row = p + (dz * Y + dy) * X;
+      for (let dx = Math.max(-1, -x); dx <= Math.min(1, X - 1 - x); dx++) if (dist[row + dx]! > d) return false;
+    }
+  }
+  return true;
+}
+
 /**
  * Seeds: inside voxels whose distance no neighbour (26-connected) exceeds, each 26-connected group of them one
  * seed, numbered 1.. in raster order of their first voxel. Returns the seed ids per voxel (0 elsewhere) and the count.
@@ -143,12 +167,7 @@ function forNeighbours26(shape: readonly [number, number, number], p: number, vi
 export function distanceSeeds(dist: Float64Array, inside: Uint8Array, shape: readonly [number, number, number]): Labelling {
   const n = dist.length;
   const maximum = new Uint8Array(n);
-  for (let p = 0; p < n; p++) {
-    if (!inside[p]) continue;
-    let top = true;
-    forNeighbours26(shape, p, (u) => { if (dist[u]! > dist[p]!) top = false; });
-    maximum[p] = top ? 1 : 0;
-  }
+  for (let p = 0; p < n; p++) if (inside[p]) maximum[p] = isMaximum(dist, shape, p) ? 1 : 0;
   const labels = new Uint32Array(n);
   const stack: number[] = [];
   let count = 0;
@@ -177,26 +196,81 @@ export function floodAffinities(v: AffinityVolume, axes: readonly Axis[], eviden
   const labels = seeds.labels;
   let count = seeds.count;
   if (count === 0) labels[0] = count = 1;
-  // Per level, a FIFO of (voxel, label) entries; levels below the current one go into it.
-  const queue: number[][] = Array.from({ length: FLOOD_LEVELS }, () => []);
-  let level = 0;
-  const push = (u: number, label: number, a: number) => {
-    if (labels[u]) return;
-    queue[Math.max(level, Math.round(((evidence[u]! + 1 - a) / 2) * (FLOOD_LEVELS - 1)))]!.push(u, label);
+  const n = labels.length;
+  const queue = new LevelQueue(n);
+  // The lowest level at which each voxel is queued: a later entry at the same or a higher level could only find it
+  // labelled already (FIFO within a level), so it is not queued at all; the result is the same, the queue smaller.
+  const best = new Uint16Array(n).fill(FLOOD_LEVELS);
+  // Queues voxel u (coordinate `at` along an axis of `size`) over the edge whose affinity is data[a].
+  const offer = (u: number, a: number, at: number, size: number, label: number) => {
+    if (at < 0 || at >= size || labels[u]) return;
+    const l = Math.max(queue.level, Math.round(((evidence[u]! + 1 - v.data[a]!) / 2) * (FLOOD_LEVELS - 1)));
+    if (l >= best[u]!) return;
+    best[u] = l;
+    queue.push(u, label, l);
   };
-  const spread = (p: number) => forNeighbours(v, axes, p, (u, a) => push(u, labels[p]!, a));
-  for (let p = 0; p < labels.length; p++) if (labels[p]) spread(p);
-  for (; level < FLOOD_LEVELS; level++) {
-    const q = queue[level]!;
-    for (let i = 0; i < q.length; i += 2) {
-      const u = q[i]!;
-      if (labels[u]) continue;
-      labels[u] = q[i + 1]!;
-      spread(u);
+  const spread = (p: number, label: number) => {
+    for (const ax of axes) {
+      const k = Math.floor(p / ax.stride) % ax.size;
+      const base = ax.channel * n;
+      offer(p + ax.step, base + p, k + ax.sign, ax.size, label);
+      offer(p - ax.step, base + p - ax.step, k - ax.sign, ax.size, label);
     }
-    queue[level] = [];
+  };
+  for (let p = 0; p < n; p++) if (labels[p]) spread(p, labels[p]!);
+  for (let e = queue.pop(); e >= 0; e = queue.pop()) {
+    const u = queue.voxel[e]!;
+    if (labels[u]) continue;
+    labels[u] = queue.label[e]!;
+    spread(u, labels[u]!);
   }
   return { labels, count };
+}
+
+/** FIFO queues per level as linked lists in typed arrays (grown by doubling); levels only rise while popping. */
+class LevelQueue {
+  voxel: Int32Array;
+  label: Uint32Array;
+  next: Int32Array;
+  private readonly head = new Int32Array(FLOOD_LEVELS).fill(-1);
+  private readonly tail = new Int32Array(FLOOD_LEVELS).fill(-1);
+  private used = 0;
+  level = 0;
+
+  constructor(capacity: number) {
+    this.voxel = new Int32Array(Math.max(16, capacity));
+    this.label = new Uint32Array(this.voxel.length);
+    this.next = new Int32Array(this.voxel.length);
+  }
+
+  push(voxel: number, label: number, level: number): void {
+    if (this.used === this.voxel.length) this.grow();
+    const e = this.used++;
+    this.voxel[e] = voxel;
+    this.label[e] = label;
+    this.next[e] = -1;
+    if (this.tail[level] === -1) this.head[level] = e; else this.next[this.tail[level]!] = e;
+    this.tail[level] = e;
+  }
+
+  /** The next entry (index into voxel / label), or -1 when every level is empty. */
+  pop(): number {
+    while (this.level < FLOOD_LEVELS && this.head[this.level] === -1) this.level++;
+    if (this.level === FLOOD_LEVELS) return -1;
+    const e = this.head[this.level]!;
+    this.head[this.level] = this.next[e]!;
+    if (this.head[this.level] === -1) this.tail[this.level] = -1;
+    return e;
+  }
+
+  private grow(): void {
+    const size = this.voxel.length * 2;
+    for (const key of ['voxel', 'label', 'next'] as const) {
+      const bigger = new (this[key].constructor as Int32ArrayConstructor)(size);
+      bigger.set(this[key]);
+      (this as unknown as Record<string, Int32Array>)[key] = bigger;
+    }
+  }
 }
 
 /**
