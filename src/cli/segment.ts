@@ -62,8 +62,9 @@ export function addSegmentCommandOptions(cmd: Command): Command {
 /** Flags of `emseg segment --method` (3-D neurons; not on `emseg submit segment`, which runs the 2-D blockwise job). */
 function addNeuronOptions(cmd: Command): Command {
   return cmd
-    .option('--method <name>', `3-D neurons into an OME-Zarr labels image, the whole volume in one piece: ${NEURON_METHODS.join(', ')} `
-      + '(--pred: affinities, an OME-Zarr map with a channel axis and its channels\' offsets recorded, for the first two; a membrane map for link)')
+    .option('--method <name>', `3-D neurons into an OME-Zarr labels image: ${NEURON_METHODS.join(', ')} `
+      + '(--pred: affinities, an OME-Zarr map with a channel axis and its channels\' offsets recorded, for the first two; a membrane map for link); '
+      + 'the whole volume in one piece, or with --block (watershed-agglomerate) block by block, --halo voxels of context along z, y and x')
     .option('--merge-affinity <p>', N.mergeAffinity.help, probability)
     .option('--seed-boundary <p>', N.seedBoundary.help, probability)
     .option('--min-overlap <f>', N.minOverlap.help, probability);
