@@ -29,8 +29,8 @@ import { NEURON_DEFAULTS, NEURON_METHODS, type NeuronMethod } from './defaults.j
 
 /** Bytes per voxel and channel the affinity methods hold at most (mutex: the edge keys, ids and the sort's buffers). */
 const BYTES_PER_EDGE: Record<NeuronMethod, number> = { 'watershed-agglomerate': 4, mutex: 28, link: 4 };
-/** Bytes per voxel besides (labels, boundary evidence, distances, flags, queues). */
-const BYTES_PER_VOXEL = 48;
+/** Bytes per voxel besides (labels, boundary evidence, distances, flags, queues; measured: about 100 in all for 8 float32 channels). */
+const BYTES_PER_VOXEL = 80;
 /** Chunk edge of the labels written (z, y, x at most). */
 const LABEL_CHUNKS: Vec3 = [32, 256, 256];
 
