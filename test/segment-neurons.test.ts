@@ -131,3 +131,17 @@ test('emseg segment --method watershed-agglomerate --block: block by block on th
   await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--block', '4,16,16', '--out', join(TMP, 'm.zarr')]), refused('invalid-option', '--block'));
   await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'm.zarr'), method: 'watershed-agglomerate', block: [4, 16, 16], maxBytes: 1000 }), refused('too-large'));
 });
+
+test('uint8 affinities (0..255) segment like their float32 originals, whole and block by block', async () => {
+  const bytes = join(TMP, 'affs-u8.zarr');
+  writeAffinityZarr(bytes, noisyAffinities(GT, SHAPE, LONG_RANGE_OFFSETS, 0.1, 2), SHAPE, LONG_RANGE_OFFSETS, 'uint8');
+  for (const block of [undefined, [4, 16, 16] as const]) {
+    const out = join(TMP, `u8-${block ? 'blocks' : 'whole'}.zarr`);
+    await runNeuronSegment({ pred: bytes, out, method: 'watershed-agglomerate', block: block ? [...block] : undefined });
+    const scores = await evaluateVolumes({ seg: out, labels: GT_ZARR });
+    assert.ok(scores.voi <= 0.05, `${block ? 'blocks' : 'whole'}: VOI ${scores.voi}`);
+  }
+  const mutex = join(TMP, 'u8-mutex.zarr');
+  await runNeuronSegment({ pred: bytes, out: mutex, method: 'mutex' });
+  assert.ok((await evaluateVolumes({ seg: mutex, labels: GT_ZARR })).voi <= 0.05);
+});

@@ -54,7 +54,7 @@ export const LONG_RANGE_OFFSETS: readonly Offset3[] = [[-1, 0, 0], [0, -1, 0], [
  * A multi-channel OME-Zarr map (zarr v2, uncompressed, one chunk per channel) with a channel axis "c" and the
  * record of its affinity channels, as a network predicting affinities would write it.
  */
-export function writeAffinityZarr(dir: string, data: Float32Array, shape: Shape3, offsets: readonly Offset3[]): void {
+export function writeAffinityZarr(dir: string, data: Float32Array, shape: Shape3, offsets: readonly Offset3[], dtype: 'float32' | 'uint8' = 'float32'): void {
   const C = offsets.length;
   mkdirSync(join(dir, '0'), { recursive: true });
   writeFileSync(join(dir, '.zgroup'), JSON.stringify({ zarr_format: 2 }));
@@ -62,11 +62,13 @@ export function writeAffinityZarr(dir: string, data: Float32Array, shape: Shape3
   const multiscales = [{ version: '0.4', name: 'affinities', axes, datasets: [{ path: '0', coordinateTransformations: [{ type: 'scale', scale: [1, 1, 1, 1] }] }] }];
   const emseg = multiChannelRecord(offsets.map((o) => ({ kind: 'affinity' as const, offset: [o[0], o[1], o[2]] as [number, number, number] })));
   writeFileSync(join(dir, '.zattrs'), JSON.stringify({ multiscales, emseg }));
-  writeFileSync(join(dir, '0', '.zarray'), JSON.stringify({ zarr_format: 2, shape: [C, ...shape], chunks: [1, ...shape], dtype: '<f4',
+  writeFileSync(join(dir, '0', '.zarray'), JSON.stringify({ zarr_format: 2, shape: [C, ...shape], chunks: [1, ...shape], dtype: dtype === 'uint8' ? '|u1' : '<f4',
     compressor: null, fill_value: 0, order: 'C', filters: null }));
   const n = shape[0] * shape[1] * shape[2];
   for (let c = 0; c < C; c++) {
     const chunk = data.slice(c * n, (c + 1) * n);
-    writeFileSync(join(dir, '0', `${c}.0.0.0`), new Uint8Array(chunk.buffer));
+    // uint8 maps hold round(255 p), as emseg predict writes them.
+    const bytes = dtype === 'uint8' ? Uint8Array.from(chunk, (v) => Math.round(v * 255)) : new Uint8Array(chunk.buffer);
+    writeFileSync(join(dir, '0', `${c}.0.0.0`), bytes);
   }
 }
