@@ -26,6 +26,7 @@ export { benchModel, type BenchOptions, type BenchResult } from './bench/bench.j
 export { runStudy } from './study/study.js';
 export { parseStudy, readStudyFile } from './study/schema.js';
 export * from './segment/index.js';
+export * from './segment/affinity/index.js';
 export { cleanupTempFiles, onStaleTemp } from './util/temp-files.js';
 export { openVolume, VOLUME_FORMATS, type OpenVolumeOptions, type ScaleLevel, type Vec3, type VolumeReader } from './io/registry.js';
 export type { Region as VolumeRegion } from './io/registry.js';
@@ -45,4 +46,5 @@ export { convertToOmeZarr, type ConvertOptions } from './pipeline/convert.js';
 export { chooseVoxelSize, formatVoxelSize, normalizeUnit, type VoxelSize, type VoxelSizeFlags } from './io/voxel-size.js';
 export { chooseBlock, inShard, parseShard, planBlocks, shardBlocks, type Block, type BlockPlan, type Shard } from './pipeline/blocks.js';
 export { digestFiles, openMarkers, readRunStatus, volumeFingerprint, type MarkerStore, type RunStatus } from './pipeline/markers.js';
+export { runNeuronSegment, type NeuronSegmentJob, type NeuronSegmentResult } from './pipeline/neurons.js';
 export { readSegmentStatus, runVolumeSegment, type SegmentRunStatus, type VolumeSegmentJob, type VolumeSegmentResult } from './pipeline/volume-segment.js';

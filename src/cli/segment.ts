@@ -1,7 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseVec3 } from '../io/formats/volume.js';
 import { runSegment } from '../pipeline/segment.js';
-import { SEGMENT_DEFAULTS as S } from '../pipeline/defaults.js';
+import { NEURON_DEFAULTS as N, NEURON_METHODS, SEGMENT_DEFAULTS as S } from '../pipeline/defaults.js';
+import { runNeuronSegment, type NeuronSegmentJob } from '../pipeline/neurons.js';
+import { EmsegError } from '../errors.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { ALLOW_MISSING_CHUNKS, PRED_IS_MAP_HELP, addVoxelSizeOptions, nonNegativeNumber, positiveInt } from './options.js';
 import { barFactory } from './progress.js';
@@ -57,13 +59,55 @@ export function addSegmentCommandOptions(cmd: Command): Command {
     .option('--quiet', 'no progress bar');
 }
 
+/** Flags of `emseg segment --method` (3-D neurons; not on `emseg submit segment`, which runs the 2-D blockwise job). */
+function addNeuronOptions(cmd: Command): Command {
+  return cmd
+    .option('--method <name>', `3-D neurons into an OME-Zarr labels image: ${NEURON_METHODS.join(', ')} `
+      + '(--pred: affinities, an OME-Zarr map with a channel axis and its channels\' offsets recorded, for the first two; a membrane map for link); '
+      + 'the whole volume in one piece, or with --block (watershed-agglomerate) block by block, --halo voxels of context along z, y and x')
+    .option('--merge-affinity <p>', N.mergeAffinity.help, probability)
+    .option('--seed-boundary <p>', N.seedBoundary.help, probability)
+    .option('--min-overlap <f>', N.minOverlap.help, probability);
+}
+
+const NEURON_ONLY = ['mergeAffinity', 'seedBoundary', 'minOverlap'] as const;
+const NOT_WITH_METHOD = ['shard', 'restart', 'wait', 'foreignImage', 'images', 'pictures'] as const;
+
+/** Refuses flags that the chosen path would ignore, naming the first one. */
+function checkMethodFlags(o: Record<string, unknown>): void {
+  const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  if (o.method === undefined) {
+    const given = NEURON_ONLY.find((k) => o[k] !== undefined);
+    if (given) throw new EmsegError('invalid-option', flag(given), 'is an option of the 3-D neuron methods; give --method too');
+    return;
+  }
+  const given = NOT_WITH_METHOD.find((k) => o[k] !== undefined);
+  if (given) throw new EmsegError('invalid-option', flag(given), `is not used by --method ${String(o.method)} (one process; not resumable in this version)`);
+}
+
+async function segmentNeurons(o: Record<string, unknown>, given: Partial<SegmentOptions>): Promise<void> {
+  if (!labelsOutput(o.out as string).blockwise) throw new EmsegError('invalid-option', '--out', `--method ${String(o.method)} writes an OME-Zarr labels image: give neurons.zarr`);
+  const job: NeuronSegmentJob = { pred: o.pred as string, out: o.out as string, method: o.method as NeuronSegmentJob['method'],
+    mergeAffinity: o.mergeAffinity as number | undefined, seedBoundary: o.seedBoundary as number | undefined, minOverlap: o.minOverlap as number | undefined,
+    options: given, membraneProb: o.membraneProb as boolean | undefined, predIsMap: (o.predIsMap as boolean | undefined) ?? false,
+    overwrite: (o.overwrite as boolean | undefined) ?? false, allowMissingChunks: (o.allowMissingChunks as boolean | undefined) ?? false,
+    voxelSize: o.voxelSize as NeuronSegmentJob['voxelSize'], unit: o.unit as string | undefined,
+    // --block: watershed-agglomerate block by block; --halo: its context, the same number of voxels along z, y and x.
+    block: o.block as NeuronSegmentJob['block'], halo: o.halo === undefined ? undefined : [o.halo as number, o.halo as number, o.halo as number],
+    notice: (line) => process.stderr.write(`emseg segment: ${line}\n`) };
+  const r = await runNeuronSegment(job);
+  process.stdout.write(`${r.neurons} neurons (--method ${r.method}, ${r.shape.join(' x ')} voxels); wrote ${r.out}\n`);
+}
+
 export function registerSegment(program: Command): void {
-  addSegmentCommandOptions(program
+  addNeuronOptions(addSegmentCommandOptions(program
     .command('segment')
-    .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures'))
+    .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures')))
     .action(async (o, command: Command) => {
       // Maps may carry the model's tuned options: only the flags given on the command line override them.
       const given = givenSegmentOptions(o, command);
+      checkMethodFlags(o);
+      if (o.method !== undefined) return segmentNeurons(o, given);
       // The output decides the path, once: OME-Zarr labels blockwise, a label stack section by section.
       const target = labelsOutput(o.out);
       if (target.blockwise) return segmentVolume(o, given);

@@ -34,6 +34,8 @@ export interface OpenVolumeOptions {
    * with 'missing-chunk'. The spec allows absent chunks, but for an input they usually mean an incomplete copy.
    */
   allowMissingChunks?: boolean;
+  /** Zarr: the channel to read of a multi-channel map (a leading axis "c"; see ZarrOpenOptions.channel). */
+  channel?: number;
   /**
    * PNG/TIFF stacks: the caller reads each section once, in order (outputs written in one piece): no decoded
    * sections are cached, and a whole section is returned as decoded, not copied (stack-volume.ts).
@@ -93,7 +95,7 @@ const FORMATS: FormatEntry[] = [
   {
     name: 'zarr',
     claims: async (path) => (await isDirectory(path)) && looksLikeZarr(path),
-    open: (path, o) => openZarr(path, { scale: o.scale, confined: o.confined, allowMissingChunks: o.allowMissingChunks }),
+    open: (path, o) => openZarr(path, { scale: o.scale, confined: o.confined, allowMissingChunks: o.allowMissingChunks, channel: o.channel }),
   },
   {
     name: 'tiff',
@@ -142,7 +144,7 @@ function openRemote(path: string, options: OpenVolumeOptions): Promise<VolumeRea
   if (splitHdf5Path(path) || /\.(tiff?|png|h5|hdf5|hdf)$/i.test(name)) {
     throw new EmsegIoError('unsupported', displayPath(path), 'only Zarr and OME-Zarr volumes are read from a URL; copy other formats to a local file first');
   }
-  return openZarr(path, { scale: options.scale, allowMissingChunks: options.allowMissingChunks });
+  return openZarr(path, { scale: options.scale, allowMissingChunks: options.allowMissingChunks, channel: options.channel });
 }
 
 /** Opens any supported volume; lists of paths are PNG/TIFF stacks. */

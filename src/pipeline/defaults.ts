@@ -2,6 +2,7 @@ import type { BackendKind } from '../backend/index.js';
 import { DEFAULT_TILE } from '../infer/predict.js';
 import { DEFAULT_POLARITY, type LabelPolarity } from '../io/index.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
+import { DEFAULT_MERGE_AFFINITY, DEFAULT_MIN_OVERLAP, DEFAULT_SEED_BOUNDARY } from '../segment/affinity/index.js';
 import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
 
 /** The values `emseg train` accepts for its enumerated options (checked by pipeline/train's checkTrainChoices). */
@@ -71,6 +72,19 @@ export const SEGMENT_DEFAULTS = Object.freeze({
     'merge neighbours whose boundary (mean of each pixel pair\'s higher P(membrane)) is below this (0: never)'),
   extraSeedThreshold: option(DEFAULT_SEGMENT_OPTIONS.extraSeedThreshold,
     'also seed each region of the unsmoothed map below this P(membrane) that has no seed (thin and small cells; 0: off)'),
+});
+
+/** The 3-D neuron methods of `emseg segment --method` (pipeline/neurons.ts). */
+export const NEURON_METHODS = ['watershed-agglomerate', 'mutex', 'link'] as const;
+export type NeuronMethod = (typeof NEURON_METHODS)[number];
+
+/** `emseg segment --method` options (values: segment/affinity/). */
+export const NEURON_DEFAULTS = Object.freeze({
+  mergeAffinity: option(DEFAULT_MERGE_AFFINITY, '--method watershed-agglomerate: merge fragments whose boundary\'s mean affinity reaches this'),
+  seedBoundary: option(DEFAULT_SEED_BOUNDARY, '--method watershed-agglomerate: seeds lie where 1 - the weakest nearest affinity is below this'),
+  minOverlap: option(DEFAULT_MIN_OVERLAP, '--method link: link cells of neighbouring sections that overlap by at least this fraction of each'),
+  halo: option([4, 8, 8] as readonly [number, number, number], '--method watershed-agglomerate --block: voxels of context (z, y, x) around each block for its fragments'),
+  maxBytes: option(4 * 2 ** 30, 'working memory above which --method refuses a volume (it segments the whole volume in one piece)'),
 });
 
 /** Study-file fields that have no `emseg train` flag. */

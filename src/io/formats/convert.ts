@@ -137,7 +137,7 @@ export async function pyramid(writer: OmeZarrWriter, report: Reporter, label: st
  * Moves the finished folder into place; an old output is removed only after the new one is whole. The old one is
  * not registered as a temporary: between the two renames it is the only copy of the previous output.
  */
-async function replace(tmp: string, out: string, exists: boolean): Promise<void> {
+export async function replace(tmp: string, out: string, exists: boolean): Promise<void> {
   const old = tmp.replace(/\.tmp$/, '.old');
   if (exists) await rename(out, old);
   await rename(tmp, out);

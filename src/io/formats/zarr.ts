@@ -50,6 +50,11 @@ export interface ZarrOpenOptions {
    * for data.
    */
   allowMissingChunks?: boolean;
+  /**
+   * Multi-channel maps (a leading axis named "c", e.g. affinities): the channel to read, from 0; without it such an
+   * array is refused ('unsupported') as before.
+   */
+  channel?: number;
 }
 
 /** What kind of Zarr node a folder holds, judged by its metadata files alone. */
@@ -291,17 +296,33 @@ async function openArray(store: VolumeStore, root: string, array: string, where:
   }
 }
 
-/** Number of leading axes to drop (all must be 1) so that the last three are z, y, x. */
-function leadingAxes(shape: number[], where: string, axes: { name: string }[]): number {
+/** Number of leading axes to drop (all must be 1, but for a channel axis "c" when a channel is asked for) so that the last three are z, y, x. */
+function leadingAxes(shape: number[], where: string, axes: { name: string }[], channel?: number): number {
   if (shape.length < 2) throw new EmsegIoError('unsupported', where, `array has ${shape.length} dimension(s); expected 2 (y,x) or 3 (z,y,x)`);
   const lead = Math.max(0, shape.length - 3);
   for (let a = 0; a < lead; a++) {
+    if (channel !== undefined && axes[a]?.name === CHANNEL_AXIS_NAME) continue;
     if (shape[a] !== 1) {
       const name = axes[a]?.name ?? `axis ${a}`;
       throw new EmsegIoError('unsupported', where, `array of shape [${shape.join(',')}] has ${shape[a]} entries along ${name}; only single-channel, single-time-point volumes are read`);
     }
   }
   return lead;
+}
+
+/** The axis name of the channels of a multi-channel map (image/map-meaning.ts CHANNEL_AXIS). */
+const CHANNEL_AXIS_NAME = 'c';
+
+/** Where channel `channel` lies: its leading axis, its chunk index and its index inside the chunk (undefined: no channel asked for). */
+function channelPlace(arr: AnyArray, axes: { name: string }[], lead: number, channel: number | undefined, where: string): { axis: number; chunk: number; within: number } | undefined {
+  if (channel === undefined) return undefined;
+  const axis = axes.slice(0, lead).findIndex((a) => a.name === CHANNEL_AXIS_NAME);
+  if (axis < 0) throw new EmsegIoError('invalid-option', where, `has no channel axis "${CHANNEL_AXIS_NAME}"; a channel can be chosen only in a multi-channel OME-Zarr image`);
+  if (!Number.isSafeInteger(channel) || channel < 0 || channel >= arr.shape[axis]!) {
+    throw new EmsegIoError('invalid-option', where, `has ${arr.shape[axis]} channel(s); channel ${channel} does not exist`);
+  }
+  const size = arr.chunks[axis]!;
+  return { axis, chunk: Math.floor(channel / size), within: channel % size };
 }
 
 function to3(values: number[], lead: number): Vec3 {
@@ -328,7 +349,8 @@ export async function openZarr(given: string, options: ZarrOpenOptions = {}): Pr
   arr.store.chunks = policy; // from now on the store reads chunk files only
   const dtype = SAMPLE_TYPES[arr.dtype];
   if (!dtype) throw new EmsegIoError('unsupported', arrayDir, `data type ${arr.dtype} is not read (uint8, uint16, uint32, float32)`);
-  const lead = leadingAxes(arr.shape, arrayDir, multiscale?.axes ?? []);
+  const lead = leadingAxes(arr.shape, arrayDir, multiscale?.axes ?? [], options.channel);
+  const place = channelPlace(arr, multiscale?.axes ?? [], lead, options.channel, arrayDir);
   const shape = to3(arr.shape, lead);
   const chunks = to3(arr.chunks, lead);
   const scales = await levelShapes(store, root, multiscale, lead, { path: array || '.', shape, scale: [1, 1, 1] }, version);
@@ -341,6 +363,7 @@ export async function openZarr(given: string, options: ZarrOpenOptions = {}): Pr
 
   async function readChunk(coords: Vec3): Promise<{ data: StackData; strides: Vec3 }> {
     const key = [...new Array<number>(lead).fill(0), ...coords.slice(3 - full)];
+    if (place) key[place.axis] = place.chunk;
     let chunk: zarr.Chunk<zarr.DataType>;
     try {
       chunk = await arr.getChunk(key);
@@ -356,7 +379,9 @@ export async function openZarr(given: string, options: ZarrOpenOptions = {}): Pr
     if (data.length !== expected) {
       throw new EmsegIoError('corrupt', await chunkFile(store, arrayDir, key), `chunk holds ${data.length} values of ${arr.dtype}, its shape [${arr.chunks.join(',')}] needs ${expected}; truncated or of the wrong data type`);
     }
-    return { data, strides: to3(chunk.stride, lead) };
+    // One channel of a multi-channel chunk: its values start at its index along the channel axis.
+    const from = place ? place.within * chunk.stride[place.axis]! : 0;
+    return { data: from === 0 ? data : data.subarray(from) as StackData, strides: to3(chunk.stride, lead) };
   }
 
   // Chunks decoded at once: PARALLEL_CHUNKS, fewer when chunks are big, so one read holds at most PARALLEL_BYTES.

@@ -1,0 +1,147 @@
+// `emseg segment --method`: 3-D neurons from an affinity OME-Zarr (channel axis "c", offsets recorded) and from a
+// membrane map stack (link), through the CLI, written as OME-Zarr labels and scored with the 3-D metrics.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildProgram } from '../src/cli/main.js';
+import { NEAREST_OFFSETS, boundaryTargets, type Shape3 } from '../src/image/affinities.js';
+import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
+import { openVolume } from '../src/io/registry.js';
+import { evaluateVolumes } from '../src/pipeline/evaluate-3d.js';
+import { runNeuronSegment } from '../src/pipeline/neurons.js';
+import { tuneNeuronSegment } from '../src/pipeline/tune-neurons.js';
+import { refused } from './helpers/errors.js';
+import { LONG_RANGE_OFFSETS, noisyAffinities, voronoiNeurons, writeAffinityZarr } from './helpers/neurons.js';
+
+const TMP = mkdtempSync(join(tmpdir(), 'emseg-neurons-'));
+const SHAPE: Shape3 = [12, 32, 32];
+const GT = voronoiNeurons(SHAPE, 16, 5, 0.3);
+const AFFS = join(TMP, 'affs.zarr');
+writeAffinityZarr(AFFS, noisyAffinities(GT, SHAPE, LONG_RANGE_OFFSETS, 0.1, 2), SHAPE, LONG_RANGE_OFFSETS);
+const GT_ZARR = join(TMP, 'gt.zarr');
+
+/** Runs emseg in-process (its one result line goes to stdout, which the test runner shows as a note). */
+async function runCli(args: string[]): Promise<void> {
+  const program = buildProgram().exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
+  await program.parseAsync(['node', 'emseg', ...args]);
+}
+
+test('setup: the ground truth as an OME-Zarr labels image', async () => {
+  const w = await createOmeZarr(GT_ZARR, { shape: SHAPE, dtype: 'uint32', chunks: SHAPE, kind: 'labels', levels: 1 });
+  await w.writeRegion({ start: [0, 0, 0], end: SHAPE }, GT);
+});
+
+test('one channel of a multi-channel OME-Zarr reads as a volume; without a channel it is refused as before', async () => {
+  const r = await openVolume(AFFS, { channel: 2 });
+  assert.deepEqual(r.shape, SHAPE);
+  const x = await r.readRegion({ start: [0, 0, 0], end: SHAPE });
+  assert.deepEqual(x, noisyAffinities(GT, SHAPE, LONG_RANGE_OFFSETS, 0.1, 2).subarray(2 * GT.length, 3 * GT.length));
+  await r.close();
+  await assert.rejects(openVolume(AFFS), refused('unsupported'));
+  await assert.rejects(openVolume(AFFS, { channel: 8 }), refused('invalid-option'));
+  await assert.rejects(openVolume(GT_ZARR, { channel: 0 }), refused('invalid-option'));
+});
+
+for (const method of ['watershed-agglomerate', 'mutex'] as const) {
+  test(`emseg segment --method ${method} writes the neurons of an affinity OME-Zarr (VOI <= 0.05 against the truth)`, async () => {
+    const out = join(TMP, `${method}.zarr`);
+    await runCli(['segment', '--pred', AFFS, '--method', method, '--out', out, '--quiet']);
+    const scores = await evaluateVolumes({ seg: out, labels: GT_ZARR });
+    assert.ok(scores.voi <= 0.05, `VOI ${scores.voi}`);
+    const r = await openVolume(out);
+    assert.equal(r.dtype, 'uint32');
+    assert.equal((r.attributes.emseg as { neurons: { method: string } }).neurons.method, method);
+    await r.close();
+    // An existing output is kept unless --overwrite.
+    await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', method, '--out', out]), refused('exists'));
+    await runCli(['segment', '--pred', AFFS, '--method', method, '--out', out, '--overwrite']);
+  });
+}
+
+test('emseg segment --method link links the 2-D cells of a membrane map stack into neurons', async () => {
+  // The membrane map: the in-plane boundary of the neurons, as P(membrane), recorded as such.
+  const membrane = Float32Array.from(boundaryTargets(GT, SHAPE, 'in-plane').targets);
+  const maps = join(TMP, 'maps.zarr');
+  const w = await createOmeZarr(maps, { shape: SHAPE, dtype: 'float32', chunks: SHAPE, kind: 'membrane', polarity: 'membrane-high', levels: 1 });
+  await w.writeRegion({ start: [0, 0, 0], end: SHAPE }, membrane);
+  const out = join(TMP, 'linked.zarr');
+  await runCli(['segment', '--pred', maps, '--method', 'link', '--out', out, '--quiet']);
+  const scores = await evaluateVolumes({ seg: out, labels: GT_ZARR });
+  // Membrane voxels are no cell's (label 0 is scored as singletons): VOI is that of thin 2-D cells, still far from a
+  // per-section segmentation's (each neuron in 12 pieces: log2(12) = 3.6 bits of split).
+  assert.ok(scores.voiSplit < 1.5, `VOI split ${scores.voiSplit}`);
+  // Affinities given to link, membrane maps to the affinity methods: refused with codes.
+  await assert.rejects(runNeuronSegment({ pred: maps, out: join(TMP, 'x.zarr'), method: 'mutex' }), refused('unsupported'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'y.zarr'), method: 'link' }), refused('unsupported'));
+});
+
+test('bad requests are refused with codes: a method, flags it ignores, a stack output, a volume above the memory limit, missing offsets', async () => {
+  const out = join(TMP, 'bad.zarr');
+  await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--out', out, '--shard', '0/2']), refused('invalid-option', '--shard'));
+  await assert.rejects(runCli(['segment', '--pred', AFFS, '--merge-affinity', '0.5', '--out', out]), refused('invalid-option', '--merge-affinity'));
+  await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--out', join(TMP, 'n.tif')]), refused('invalid-option', '--out'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'nope' as 'mutex' }), refused('invalid-option', '--method'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'mutex', maxBytes: 1000 }), refused('too-large'));
+  // Offsets without the nearest y channel: refused by the method, naming the offsets.
+  const noY = join(TMP, 'no-y.zarr');
+  const offsets = [NEAREST_OFFSETS[0]!, NEAREST_OFFSETS[2]!, [0, -3, 0] as const];
+  writeAffinityZarr(noY, noisyAffinities(GT, SHAPE, offsets, 0, 1), SHAPE, offsets);
+  await assert.rejects(runNeuronSegment({ pred: noY, out, method: 'watershed-agglomerate' }), refused('invalid-option', 'offsets'));
+  // A record naming more channels than the array holds.
+  const short = join(TMP, 'short.zarr');
+  writeAffinityZarr(short, noisyAffinities(GT, SHAPE, LONG_RANGE_OFFSETS, 0, 1), SHAPE, LONG_RANGE_OFFSETS);
+  const attrs = JSON.parse(await import('node:fs').then((f) => f.readFileSync(join(short, '.zattrs'), 'utf8'))) as { emseg: { channels: unknown[] } };
+  attrs.emseg.channels.push({ kind: 'affinity', offset: [0, 0, -27] });
+  writeFileSync(join(short, '.zattrs'), JSON.stringify(attrs));
+  await assert.rejects(runNeuronSegment({ pred: short, out, method: 'mutex' }), refused('mismatch'));
+});
+
+test('emseg tune-segment --method grids the merge threshold on a labelled volume; rows best VOI first, each that of emseg segment', async () => {
+  const rows = await tuneNeuronSegment({ pred: AFFS, labels: GT_ZARR, method: 'watershed-agglomerate', mergeAffinity: [0.05, 0.5, 0.95] });
+  assert.equal(rows.length, 3);
+  for (let i = 1; i < rows.length; i++) assert.ok(rows[i]!.voi >= rows[i - 1]!.voi);
+  const out = join(TMP, 'tuned.zarr');
+  await runNeuronSegment({ pred: AFFS, out, method: 'watershed-agglomerate', mergeAffinity: 0.95 });
+  const scored = await evaluateVolumes({ seg: out, labels: GT_ZARR });
+  const row = rows.find((r) => r.options.mergeAffinity === 0.95)!;
+  assert.equal(row.voi, scored.voi);
+  assert.equal(row.arand, scored.arand);
+  assert.deepEqual((await tuneNeuronSegment({ pred: AFFS, labels: GT_ZARR, method: 'mutex' })).length, 1);
+  await runCli(['tune-segment', '--pred', AFFS, '--labels', GT_ZARR, '--method', 'watershed-agglomerate', '--merge-affinity', '0.3,0.6', '--quiet']);
+  await assert.rejects(runCli(['tune-segment', '--pred', AFFS, '--labels', GT_ZARR, '--method', 'mutex', '--sigma', '1']), refused('invalid-option', '--sigma'));
+  await assert.rejects(tuneNeuronSegment({ pred: AFFS, labels: GT_ZARR, method: 'watershed-agglomerate', mergeAffinity: [2] }), refused('invalid-option', '--merge-affinity'));
+  await assert.rejects(tuneNeuronSegment({ pred: AFFS, labels: join(TMP, 'affs.zarr'), method: 'mutex' }), refused('unsupported'));
+});
+
+test('emseg segment --method watershed-agglomerate --block: block by block on the engine, the same neurons as the whole-volume run (VOI <= 0.01)', async () => {
+  const whole = join(TMP, 'watershed-agglomerate.zarr');
+  for (const block of ['4,16,16', '6,11,32']) {
+    const out = join(TMP, `blocks-${block}.zarr`);
+    await runCli(['segment', '--pred', AFFS, '--method', 'watershed-agglomerate', '--block', block, '--halo', '4', '--out', out, '--quiet']);
+    const against = await evaluateVolumes({ seg: out, labels: whole });
+    assert.ok(against.voi <= 0.01, `blocks ${block}: VOI against the whole-volume run ${against.voi}`);
+    const r = await openVolume(out);
+    assert.deepEqual(r.chunks, block.split(',').map(Number));
+    assert.deepEqual((r.attributes.emseg as { neurons: { block: number[] } }).neurons.block, block.split(',').map(Number));
+    await r.close();
+  }
+  await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--block', '4,16,16', '--out', join(TMP, 'm.zarr')]), refused('invalid-option', '--block'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'm.zarr'), method: 'watershed-agglomerate', block: [4, 16, 16], maxBytes: 1000 }), refused('too-large'));
+});
+
+test('uint8 affinities (0..255) segment like their float32 originals, whole and block by block', async () => {
+  const bytes = join(TMP, 'affs-u8.zarr');
+  writeAffinityZarr(bytes, noisyAffinities(GT, SHAPE, LONG_RANGE_OFFSETS, 0.1, 2), SHAPE, LONG_RANGE_OFFSETS, 'uint8');
+  for (const block of [undefined, [4, 16, 16] as const]) {
+    const out = join(TMP, `u8-${block ? 'blocks' : 'whole'}.zarr`);
+    await runNeuronSegment({ pred: bytes, out, method: 'watershed-agglomerate', block: block ? [...block] : undefined });
+    const scores = await evaluateVolumes({ seg: out, labels: GT_ZARR });
+    assert.ok(scores.voi <= 0.05, `${block ? 'blocks' : 'whole'}: VOI ${scores.voi}`);
+  }
+  const mutex = join(TMP, 'u8-mutex.zarr');
+  await runNeuronSegment({ pred: bytes, out: mutex, method: 'mutex' });
+  assert.ok((await evaluateVolumes({ seg: mutex, labels: GT_ZARR })).voi <= 0.05);
+});
