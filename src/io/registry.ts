@@ -145,6 +145,12 @@ function openRemote(path: string, options: OpenVolumeOptions): Promise<VolumeRea
   return openZarr(path, { scale: options.scale, allowMissingChunks: options.allowMissingChunks });
 }
 
+/** Is `path` an HDF5 dataset, a Zarr / OME-Zarr or a URL (a volume container), rather than PNG/TIFF files? */
+export async function isContainerPath(path: string): Promise<boolean> {
+  if (isUrl(path) || splitHdf5Path(path)) return true;
+  return (await isDirectory(path)) && looksLikeZarr(path);
+}
+
 /** Opens any supported volume; lists of paths are PNG/TIFF stacks. */
 export async function openVolume(path: string | readonly string[], options: OpenVolumeOptions = {}): Promise<VolumeReader> {
   if (typeof path !== 'string') return openStackVolume(path, options.colour, options.stream);
