@@ -105,6 +105,10 @@ test('train from HDF5 raw and uint64 neuron ids (--val as a z range): trains, sa
   const source = JSON.stringify(meta);
   assert.match(source, /"label_kind":"instance"/);
   assert.match(source, /"boundary_width":2/);
+  // The reading is part of the run's settings: a resume with another boundary width is refused.
+  await assert.rejects(runTrain(job(out, { val: [4], boundaryWidth: 3, resume: true, steps: 3 }), backend, {}), refused('checkpoint-mismatch', 'checkpoint'));
+  const resumed = await runTrain(job(out, { val: [4], boundaryWidth: 2, resume: true, steps: 3 }), backend, {});
+  assert.equal(resumed.step, 3);
 });
 
 test('sparse labels: an unlabelled section is left out (said), a validation section with unlabelled pixels is refused', async () => {

@@ -140,8 +140,16 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainJobHoo
   const trainSections = labelledSections(data.labels, candidates, o, hooks);
   if (trainSections.length === 0) throw new EmsegError('invalid-option', '--val', 'no section is left to train on');
   const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
-    validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}), ...initCloseGaps(o, hooks) };
+    validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}), ...initCloseGaps(o, hooks), ...labelRecord(data.source) };
   return train(config, data, backend, hooks, o.resume);
+}
+
+/** The label reading the volume path recorded (io/training-labels.ts), for the configuration hash; none for PNG/TIFF masks. */
+function labelRecord(source: Record<string, unknown>): Pick<TrainConfig, 'labels'> {
+  if (source.label_kind === undefined) return {};
+  const { label_kind: kind, boundary_width: width, ignore_label: ignore, polarity } = source;
+  return { labels: { kind, ...(width === undefined ? {} : { boundary_width: width }), ...(ignore === undefined ? {} : { ignore_label: ignore }),
+    ...(polarity === undefined ? {} : { polarity }) } };
 }
 
 /** Pixels of each section that give no loss (UNKNOWN_CLASS: ignored or unlabelled). */
