@@ -130,6 +130,20 @@ test('Zarr v3 uint64 and Zarr v2 int64 / int32 ids read by region; uint64 refuse
   const small = Int32Array.from({ length: N }, (_, i) => i % 7);
   const i4 = join(TMP, 'ids-i4.zarr');
   writeZarrV2(i4, '<i4', small, [3, 10, 12]);
+  // A multiscale (NGFF 0.5) group of uint64 ids: a scale level is read as labels too.
+  const pyramid = join(TMP, 'ids-pyramid.zarr');
+  const pstore = new FileSystemStore(pyramid);
+  const axes = ['z', 'y', 'x'].map((name) => ({ name, type: 'space' }));
+  await zarr.create(zarr.root(pstore), { attributes: { ome: { version: '0.5', multiscales: [{ axes, datasets: [
+    { path: 's0', coordinateTransformations: [{ type: 'scale', scale: [1, 1, 1] }] },
+    { path: 's1', coordinateTransformations: [{ type: 'scale', scale: [1, 2, 2] }] }] }] } } });
+  for (const [path, h, w] of [['s0', SHAPE[1], SHAPE[2]], ['s1', SHAPE[1] / 2, SHAPE[2] / 2]] as const) {
+    await zarr.create(zarr.root(pstore).resolve(path), { shape: [SHAPE[0], h, w], chunkShape: [1, 5, 6], dtype: 'uint64', fillValue: 0 as never });
+  }
+  const level1 = await openLabels(pyramid, { scale: 1 });
+  assert.equal(level1.labelType, 'uint64');
+  assert.equal(level1.level, 1);
+  assert.deepEqual([...level1.shape], [SHAPE[0], SHAPE[1] / 2, SHAPE[2] / 2]);
   const r4 = await openLabels(i4);
   const got = await r4.readLabels(REGION);
   assert.ok(got instanceof Uint32Array);

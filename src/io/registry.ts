@@ -174,9 +174,9 @@ export async function openVolume(path: string | readonly string[], options: Open
  * samples. Float data is refused ('invalid-data', naming the file). Images are never read through this.
  */
 export async function openLabels(path: string | readonly string[], options: OpenVolumeOptions = {}): Promise<LabelReader> {
-  if (typeof path === 'string' && !isUrl(path) && options.scale === undefined) {
+  if (typeof path === 'string' && !isUrl(path)) {
     const h5 = splitHdf5Path(path);
-    if (h5) return openHdf5Labels(path, h5.file, h5.dataset);
+    if (h5 && options.scale === undefined) return openHdf5Labels(path, h5.file, h5.dataset);
     if ((await isDirectory(path)) && (await looksLikeZarr(path))) return openZarrLabels(path, options);
   }
   if (typeof path === 'string' && isUrl(path)) {
