@@ -40,7 +40,7 @@ export type EmsegErrorCode =
   // options and arguments
   | 'invalid-option' // a flag, option field or function argument has a value that cannot work (path names it): a bad
   //   flag, a region outside the volume, a tensor of the wrong shape, from another backend or used after dispose
-  | 'ambiguous' // the viewer cannot tell which kind an unflagged input is
+  | 'ambiguous' // the viewer cannot tell which kind an unflagged input is; train cannot tell a mask from instance labels
   | 'nothing-to-view' // the viewer was given no layer to show
   // the viewer's HTTP refusals (sent as ApiError.error; the page turns them back into EmsegErrors)
   | 'bad-request' // a request's path or query parameter is malformed (400)

@@ -30,6 +30,9 @@ export * from './segment/affinity/index.js';
 export { cleanupTempFiles, onStaleTemp } from './util/temp-files.js';
 export { openVolume, VOLUME_FORMATS, type OpenVolumeOptions, type ScaleLevel, type Vec3, type VolumeReader } from './io/registry.js';
 export type { Region as VolumeRegion } from './io/registry.js';
+export { openLabels, type LabelData, type LabelReader, type LabelType } from './io/registry.js';
+export { decideReading, describeReading, LABEL_KINDS, type LabelFlags, type LabelKind, type LabelReading } from './io/training-labels.js';
+export { summariseLabels, type LabelSummary } from './io/labels-summary.js';
 export { labelsOutput, mapsOutput, type OutputKind, type OutputTarget, type StackFormat } from './io/outputs.js';
 export { createLabelsImage, createOmeZarr, type LabelsImageOptions, type MembranePolarity, type OmeZarrOptions, type OmeZarrWriter } from './io/formats/ome-zarr-write.js';
 export {

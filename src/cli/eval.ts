@@ -84,7 +84,7 @@ export function registerEval(program: Command): void {
     .description('score a prediction against labels with the ISBI 2012 metrics (pixel, Rand, warping, V_rand, V_info), '
       + 'or (--seg) a 3-D segmentation against neuron ids with the CREMI / SNEMI3D scores (VOI, ARAND, CREMI score)')
     .requiredOption('--labels <path>', 'label stack: folder, glob or TIFF; with --seg, ground-truth neuron ids (any volume: '
-      + 'gt.h5:/volumes/labels/neuron_ids, a Zarr, TIFF or stack; id 0 = unlabelled, ignored)')
+      + 'gt.h5:/volumes/labels/neuron_ids, a Zarr, TIFF or stack; any integer type, uint64 included; id 0 = unlabelled, ignored)')
     .option('--pred <path>', 'prediction stack: P(non-membrane) in [0,1] (ISBI polarity; integer images are scaled to [0,1])')
     .option('--seg <path>', 'instead of --pred: a 3-D segmentation (cells, neuron ids; any volume) scored against --labels with '
       + 'VOI split/merge, adapted Rand error and the CREMI score (docs/MODELS.md, "3-D neuron segmentations")')

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { valueRange } from '../io/formats/inspect.js';
-import type { ValueRange } from '../io/formats/inspect.js';
-import type { VolumeReader } from '../io/formats/volume.js';
-import { displayPath, openVolume } from '../io/registry.js';
+import { labelRange, valueRange } from '../io/formats/inspect.js';
+import type { LabelRange, ValueRange } from '../io/formats/inspect.js';
+import { LabelTypeRefusal } from '../io/formats/label-types.js';
+import type { LabelReader, VolumeReader } from '../io/formats/volume.js';
+import { displayPath, openLabels, openVolume, type OpenVolumeOptions } from '../io/registry.js';
 import { formatVoxelSize } from '../io/voxel-size.js';
 import { nonNegativeInt, volumeFlags } from './convert.js';
 import { readRunStatus, type RunStatus } from '../pipeline/markers.js';
@@ -12,6 +13,36 @@ import { barFactory } from './progress.js';
 import { EmsegError } from '../errors.js';
 import { safeUrl } from '../queue/connection.js';
 import { queueStatus, type JobsetStatus } from '../queue/status.js';
+
+/** A volume only a label read takes (uint64 ids...): its layout and id range. */
+function describeLabelVolume(v: LabelReader, range: LabelRange): string {
+  const how = range.exact ? 'exact' : `sampled from ${range.voxels} voxels; --exact reads all`;
+  const lines = [
+    `path:    ${v.path}`,
+    `format:  ${v.format}`,
+    `shape:   ${v.shape.join(' x ')} (z, y, x)`,
+    `dtype:   ${v.labelType} (read as labels only: neuron ids for eval --labels, train --labels, emseg labels)`,
+    `chunks:  ${v.chunks.join(' x ')}${typeof v.attributes.compression === 'string' ? `, ${v.attributes.compression}` : ''}`,
+    `voxel:   ${v.voxelSize ? formatVoxelSize(v.voxelSize) : 'none recorded'}`,
+    `ids:     ${range.min} .. ${range.max} (${how})`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** `emseg info` of a label-only volume (the image read refused it as such). */
+async function infoLabels(path: string, options: OpenVolumeOptions, o: { exact?: boolean; json?: boolean; quiet?: boolean }): Promise<void> {
+  const v = await openLabels(path, options);
+  try {
+    const range = await labelRange(v, o.exact ?? false, barFactory(o.quiet ?? Boolean(o.json)));
+    if (o.json) {
+      const { format, shape, labelType, chunks, scales, level, attributes } = v;
+      process.stdout.write(`${JSON.stringify({ path: displayPath(path), kind: 'labels', format, shape, dtype: labelType, chunks,
+        voxelSize: v.voxelSize ?? null, scales, level, attributes, range }, null, 2)}\n`);
+    } else process.stdout.write(describeLabelVolume(v, range));
+  } finally {
+    await v.close();
+  }
+}
 
 function describeVolume(v: VolumeReader, range: ValueRange): string {
   const lines = [
@@ -50,7 +81,14 @@ export function registerInfo(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (path: string, o) => {
       // info inspects: absent chunks are counted and shown (below the range), not refused as inputs are.
-      const v = await openVolume(path, { scale: o.scale, ...volumeFlags(o), allowMissingChunks: true });
+      const options = { scale: o.scale, ...volumeFlags(o), allowMissingChunks: true };
+      let v: VolumeReader;
+      try {
+        v = await openVolume(path, options);
+      } catch (err) {
+        if (err instanceof LabelTypeRefusal) return infoLabels(path, options, o); // uint64 ids: shown as labels
+        throw err;
+      }
       try {
         const range = await valueRange(v, o.exact ?? false, barFactory(o.quiet ?? Boolean(o.json)));
         if (o.json) {

@@ -9,6 +9,7 @@ import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerExport } from './export.js';
 import { registerInfo, registerStatus } from './info.js';
+import { registerLabels } from './labels.js';
 import { registerModels } from './models.js';
 import { registerPack } from './pack.js';
 import { registerPredict } from './predict.js';
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerExport(program);
   registerInfo(program);
+  registerLabels(program);
   registerConvert(program);
   registerStatus(program);
   registerSubmit(program);

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { createBackend, type BackendKind } from '../backend/index.js';
 import { LABEL_POLARITIES } from '../io/index.js';
+import { DEFAULT_BOUNDARY_WIDTH, LABEL_KINDS, type LabelKind } from '../io/training-labels.js';
+import { InvalidArgumentError } from 'commander';
 import { COMMON_DEFAULTS as C, TRAIN_DEFAULTS as T } from '../pipeline/defaults.js';
 import { checkpointInterval, parseCheckpointEvery, runTrain, type CheckpointInterval, type TrainJob } from '../pipeline/train.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
@@ -18,6 +20,10 @@ export function registerTrain(program: Command): void {
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--model <name>', T.model.help, T.model.value)
     .option('--polarity <p>', `${C.polarity.help}: ${LABEL_POLARITIES.join(', ')}`, labelPolarity, C.polarity.value)
+    .option('--label-kind <kind>', `how --labels are read: ${LABEL_KINDS.join(' or ')} (one id per cell; boundaries where ids change). `
+      + 'Default: masks for PNG/TIFF stacks, instance for 64-bit or signed ids; other HDF5 / Zarr labels must say', labelKind)
+    .option('--ignore-label <n>', 'label value whose pixels give no loss (unlabelled, ignored); sections with no other value are left out', ignoreLabel)
+    .option('--boundary-width <px>', `instance labels: boundary pixels on each side of an id change (default ${DEFAULT_BOUNDARY_WIDTH})`, positiveInt)
     .option('--intensity <rule>', `${INTENSITY_HELP}; recorded in the model, and applied by predict`, intensityRule, T.intensity.value)
     .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
     .option('--val <sections>', T.val.help, sectionList, sectionList(T.val.value))
@@ -39,6 +45,18 @@ SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves a checkpoint and 
 with --resume); a second signal ends the process at once. Training stops with an error (exit 1) when it diverges:
 a NaN/Inf loss, or a loss above ${DIVERGENCE_FACTOR}x the median of the first ${DIVERGENCE_REFERENCE_STEPS} steps (and above ${DIVERGENCE_FLOOR}).`)
     .action((o: TrainFlags, cmd: Command) => trainAction({ ...o, polarity: givenPolarity(o, cmd) }));
+}
+
+export function labelKind(v: string): LabelKind {
+  if (!(LABEL_KINDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${LABEL_KINDS.join(', ')}`);
+  return v as LabelKind;
+}
+
+/** A label value: a whole number from 0 to 2^64 - 1 (uint64 ids stay exact). */
+export function ignoreLabel(v: string): bigint {
+  const MAX_UINT64 = (1n << 64n) - 1n;
+  if (!/^\d+$/.test(v.trim()) || BigInt(v.trim()) > MAX_UINT64) throw new InvalidArgumentError('expected a whole number from 0 to 18446744073709551615');
+  return BigInt(v.trim());
 }
 
 /** Tile, batch, optimiser, schedule, loss weighting, augmentation, selection and seed: the run's learning setup. */

@@ -32,6 +32,12 @@ export type Shape3 = readonly [number, number, number];
 /** Neuron ids of a patch, row-major (z, y, x). */
 export type NeuronIds = Uint8Array | Uint16Array | Uint32Array | Int32Array | BigUint64Array | readonly number[];
 
+/**
+ * A 2D training mask's value (1 = membrane, 0 = interior) for a pixel that gives no loss: an ignored label, an
+ * unlabelled region or section (sparse labels). io/training-labels.ts writes it, train/sampler.ts skips it.
+ */
+export const UNKNOWN_CLASS = 255;
+
 /** The background id (by convention; a target, not ignored, unless it is the ignore label). */
 export const BACKGROUND_ID = 0;
 /** The nearest-neighbour affinities of Lee et al. 2017: to the previous section, row and column. */

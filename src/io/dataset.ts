@@ -7,6 +7,7 @@ import { openStack } from './stack.js';
 import { fullScale, sampleTypeOf, toFloat32 } from '../image/stack.js';
 import type { ReadOptions, Slice, StackReader } from './stack.js';
 import type { ImageStack, StackData } from '../image/stack.js';
+import { UNKNOWN_CLASS } from '../image/affinities.js';
 
 export type { LabelPolarity };
 
@@ -61,7 +62,7 @@ const POLARITY_VALUES: Record<LabelPolarity, { membrane: number | 'max'; interio
   'membrane-max-interior-0': { membrane: 'max', interior: 0 },
 };
 
-function polarityValues(polarity: LabelPolarity): { membrane: number | 'max'; interior: number | 'max' } {
+export function polarityValues(polarity: LabelPolarity): { membrane: number | 'max'; interior: number | 'max' } {
   const values = POLARITY_VALUES[polarity];
   if (!values) {
     throw new EmsegIoError('invalid-option', String(polarity), `unknown label polarity; use one of ${LABEL_POLARITIES.join(', ')}`);
@@ -69,8 +70,11 @@ function polarityValues(polarity: LabelPolarity): { membrane: number | 'max'; in
   return values;
 }
 
-/** Label slice to mask (1 = membrane). Any value other than the polarity's two is an error naming the file. */
-export function labelsToMask(data: StackData, polarity: LabelPolarity, path: string): Uint8Array {
+/**
+ * Label slice to mask (1 = membrane). Any value other than the polarity's two is an error naming the file, except
+ * `ignore` when given: those pixels become UNKNOWN_CLASS (no loss).
+ */
+export function labelsToMask(data: StackData, polarity: LabelPolarity, path: string, ignore?: number): Uint8Array {
   const values = polarityValues(polarity);
   const max = fullScale(sampleTypeOf(data));
   const membrane = values.membrane === 'max' ? max : values.membrane;
@@ -79,6 +83,7 @@ export function labelsToMask(data: StackData, polarity: LabelPolarity, path: str
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (v === membrane) out[i] = 1;
+    else if (v === ignore) out[i] = UNKNOWN_CLASS;
     else if (v !== interior) throw notBinary(data, i, polarity, path);
   }
   return out;

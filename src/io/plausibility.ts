@@ -38,6 +38,12 @@ export class MembraneCount {
     this.total += mask.length;
   }
 
+  /** Counts made elsewhere (masks with pixels of no class, which `add` would count as membrane). */
+  addCounts(membrane: number, total: number): void {
+    this.membrane += membrane;
+    this.total += total;
+  }
+
   get fraction(): number {
     return this.total === 0 ? 0 : this.membrane / this.total;
   }

@@ -10,12 +10,12 @@ import fg from 'fast-glob';
 import { extname } from 'node:path';
 import { EmsegIoError, fromFsError } from './errors.js';
 import type { ColourPolicy } from './png.js';
-import { HDF5_EXTENSIONS, HDF5_SIGNATURE, openHdf5, splitHdf5Path } from './formats/hdf5.js';
+import { HDF5_EXTENSIONS, HDF5_SIGNATURE, openHdf5, openHdf5Labels, splitHdf5Path } from './formats/hdf5.js';
 import { openStackVolume } from './formats/stack-volume.js';
 import { globBase } from './sources.js';
 import { openTiffWindowed } from './formats/tiff-window.js';
-import type { VolumeFormat, VolumeReader } from './formats/volume.js';
-import { looksLikeZarr, openZarr } from './formats/zarr.js';
+import type { LabelData, LabelReader, Region, VolumeFormat, VolumeReader } from './formats/volume.js';
+import { looksLikeZarr, openZarr, openZarrLabels } from './formats/zarr.js';
 import { recordedPath } from '../util/paths.js';
 import { displayPath, isUrl, storeFor } from './stores/index.js';
 
@@ -147,6 +147,12 @@ function openRemote(path: string, options: OpenVolumeOptions): Promise<VolumeRea
   return openZarr(path, { scale: options.scale, allowMissingChunks: options.allowMissingChunks, channel: options.channel });
 }
 
+/** Is `path` an HDF5 dataset, a Zarr / OME-Zarr or a URL (a volume container), rather than PNG/TIFF files? */
+export async function isContainerPath(path: string): Promise<boolean> {
+  if (isUrl(path) || splitHdf5Path(path)) return true;
+  return (await isDirectory(path)) && looksLikeZarr(path);
+}
+
 /** Opens any supported volume; lists of paths are PNG/TIFF stacks. */
 export async function openVolume(path: string | readonly string[], options: OpenVolumeOptions = {}): Promise<VolumeReader> {
   if (typeof path !== 'string') return openStackVolume(path, options.colour, options.stream);
@@ -164,5 +170,35 @@ export async function openVolume(path: string | readonly string[], options: Open
   throw new EmsegIoError('not-image', path, 'is not a volume emseg reads');
 }
 
+/**
+ * Opens a label volume (neuron ids, instance labels): HDF5 and Zarr / OME-Zarr of any integer type, uint64 and signed
+ * included (read as unsigned ids, 64-bit ones as bigint); TIFF, BigTIFF and PNG/TIFF stacks as their uint8..uint32
+ * samples. Float data is refused ('invalid-data', naming the file). Images are never read through this.
+ */
+export async function openLabels(path: string | readonly string[], options: OpenVolumeOptions = {}): Promise<LabelReader> {
+  if (typeof path === 'string' && !isUrl(path)) {
+    const h5 = splitHdf5Path(path);
+    if (h5 && options.scale === undefined) return openHdf5Labels(path, h5.file, h5.dataset);
+    if ((await isDirectory(path)) && (await looksLikeZarr(path))) return openZarrLabels(path, options);
+  }
+  if (typeof path === 'string' && isUrl(path)) {
+    storeFor(path);
+    if (!splitHdf5Path(path)) return openZarrLabels(path, options);
+  }
+  return labelsOfImage(await openVolume(path, options));
+}
+
+/** An image reader's integer samples as ids (uint8..uint32, already unsigned). */
+function labelsOfImage(reader: VolumeReader): LabelReader {
+  if (reader.dtype === 'float32') {
+    void reader.close();
+    throw new EmsegIoError('invalid-data', reader.path, 'holds float32 values; label ids must be integers (uint8..uint64, int8..int64)');
+  }
+  const { dtype, readRegion, ...rest } = reader;
+  return { ...rest, labelType: dtype, readLabels: (region: Region) => readRegion.call(reader, region) as Promise<LabelData>,
+    close: () => reader.close() };
+}
+
 export { displayPath, isUrl } from './stores/index.js';
+export type { LabelData, LabelReader, LabelType } from './formats/volume.js';
 export type { Region, ScaleLevel, Vec3, VolumeFormat, VolumeReader } from './formats/volume.js';

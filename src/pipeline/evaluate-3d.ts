@@ -6,8 +6,8 @@
  */
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
-import { openVolume } from '../io/registry.js';
-import type { VolumeReader } from '../io/formats/volume.js';
+import { openLabels } from '../io/registry.js';
+import type { LabelReader } from '../io/formats/volume.js';
 import { formatVoxelSize, voxelSizeIn } from '../io/voxel-size.js';
 import type { NeuronEvaluation } from '../report/index.js';
 import { Contingency3d, DEFAULT_WORST_COUNT, borderMask, neuronScores, type IdArray } from '../metrics/index.js';
@@ -32,12 +32,8 @@ export interface EvaluateVolumesOptions {
 }
 
 
-function refuseFloat(r: VolumeReader): void {
-  if (r.dtype === 'float32') throw new EmsegIoError('invalid-data', r.path, 'holds float32 values; neuron ids must be integers (uint8, uint16 or uint32)');
-}
-
 /** Border radius in pixels: borderNm over the in-plane (y) voxel size in nm, as CREMI divides by resolution[1]. */
-function borderPixels(o: EvaluateVolumesOptions, labels: VolumeReader, seg: VolumeReader): number | undefined {
+function borderPixels(o: EvaluateVolumesOptions, labels: LabelReader, seg: LabelReader): number | undefined {
   if (o.borderNm === undefined) return undefined;
   if (!(o.borderNm >= 0) || !Number.isFinite(o.borderNm)) throw new EmsegError('invalid-option', '--border-nm', `expected a distance in nm >= 0, got ${o.borderNm}`);
   if (o.voxelSize) return o.borderNm / o.voxelSize[1];
@@ -49,11 +45,12 @@ function borderPixels(o: EvaluateVolumesOptions, labels: VolumeReader, seg: Volu
   throw new EmsegError('invalid-option', '--voxel-size', `--border-nm needs the voxel size in nm: ${labels.path} ${recorded}; give --voxel-size z,y,x (nm)`);
 }
 
-async function openBoth(o: EvaluateVolumesOptions): Promise<[VolumeReader, VolumeReader]> {
-  const seg = await openVolume(o.seg);
-  let labels: VolumeReader;
+async function openBoth(o: EvaluateVolumesOptions): Promise<[LabelReader, LabelReader]> {
+  // Both are ids of any integer type (uint64 included, exact as bigint); float data is refused naming the file.
+  const seg = await openLabels(o.seg);
+  let labels: LabelReader;
   try {
-    labels = await openVolume(o.labels);
+    labels = await openLabels(o.labels);
   } catch (e) {
     await seg.close();
     throw e;
@@ -65,8 +62,6 @@ async function openBoth(o: EvaluateVolumesOptions): Promise<[VolumeReader, Volum
 export async function evaluateVolumes(o: EvaluateVolumesOptions): Promise<NeuronEvaluation> {
   const [seg, labels] = await openBoth(o);
   try {
-    refuseFloat(seg);
-    refuseFloat(labels);
     if (seg.shape.some((v, a) => v !== labels.shape[a])) {
       throw new EmsegIoError('mismatch', seg.path, `segmentation ${seg.path} has shape ${seg.shape.join('x')} (z,y,x) but labels ${labels.path} have ${labels.shape.join('x')}`);
     }
@@ -83,7 +78,7 @@ export async function evaluateVolumes(o: EvaluateVolumesOptions): Promise<Neuron
   }
 }
 
-async function accumulate(seg: VolumeReader, labels: VolumeReader, radius: number | undefined,
+async function accumulate(seg: LabelReader, labels: LabelReader, radius: number | undefined,
   o: EvaluateVolumesOptions): Promise<Contingency3d> {
   const [d, h, w] = seg.shape;
   const depth = Math.max(1, Math.floor((o.slabVoxels ?? EVAL_SLAB_VOXELS) / (h * w)));
@@ -91,7 +86,7 @@ async function accumulate(seg: VolumeReader, labels: VolumeReader, radius: numbe
   for (let z = 0; z < d; z += depth) {
     const end = Math.min(d, z + depth);
     const region = { start: [z, 0, 0] as const, end: [end, h, w] as const };
-    const [s, g] = await Promise.all([seg.readRegion(region), labels.readRegion(region)]);
+    const [s, g] = await Promise.all([seg.readLabels(region), labels.readLabels(region)]);
     const shape = [end - z, h, w] as const;
     const exclude = radius === undefined ? undefined : borderMask(g as IdArray, shape, radius);
     table.add(g as IdArray, s as IdArray, { shape, offset: [z, 0, 0], exclude });

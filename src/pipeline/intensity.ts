@@ -16,6 +16,8 @@ import {
 import { INTENSITY_FIELD, SAMPLE_TYPE_FIELD, intensityRecord, META_FILE, type LoadedModel } from '../models/model-dir.js';
 import type { TrainData } from '../train/trainer.js';
 import { typedPath } from '../util/paths.js';
+import { isContainerPath } from '../io/registry.js';
+import { loadLabelledVolume, type LabelKind } from '../io/training-labels.js';
 
 /** `dtype` from a model's record (or a model without one) is applied with `auto`'s checks: the user did not say it. */
 function guarded(spec: IntensitySpec): IntensitySpec {
@@ -76,11 +78,41 @@ export interface TrainingDataOptions {
   toGrey?: boolean;
   /** Names the flag or study field in a parse error. */
   intensityPath?: string;
+  /** Labels as people have them (io/training-labels.ts): mask or instance, an ignore value, the boundary width. */
+  labelKind?: LabelKind;
+  ignoreLabel?: bigint;
+  boundaryWidth?: number;
+}
+
+/**
+ * Does the job read its data through the volume path (io/training-labels.ts)? Only with a label flag or an HDF5 /
+ * Zarr input: PNG/TIFF stacks of binary masks keep the stack reader, so today's runs give the same bytes.
+ */
+async function volumePath(o: TrainingDataOptions): Promise<boolean> {
+  if (o.labelKind !== undefined || o.ignoreLabel !== undefined || o.boundaryWidth !== undefined) return true;
+  return (await isContainerPath(o.images)) || (await isContainerPath(o.labels));
+}
+
+/** The volume path: any volume formats, masks or instance labels, ignored and unlabelled pixels. */
+async function loadFromVolumes(o: TrainingDataOptions, spec: IntensitySpec): Promise<TrainData> {
+  let sampleType: SampleType | undefined;
+  const normalise = sectionNormaliser(spec);
+  const data = await loadLabelledVolume({ ...o, colour: o.toGrey ? 'to-grey' : 'reject', notice: o.notice,
+    toFloat: (s) => {
+      sampleType ??= sampleTypeOf(s.data);
+      return normalise(s);
+    } });
+  const r = data.reading;
+  return { images: data.images, labels: data.labels, source: { images: typedPath(o.images), labels: typedPath(o.labels), label_kind: r.kind,
+    ...(r.polarity ? { polarity: r.polarity } : {}), ...(r.boundaryWidth ? { boundary_width: r.boundaryWidth } : {}),
+    ...(r.ignoreLabel === undefined ? {} : { ignore_label: r.ignoreLabel.toString() }),
+    [INTENSITY_FIELD]: formatIntensity(spec), [SAMPLE_TYPE_FIELD]: sampleType, ...(o.toGrey ? { to_grey: true } : {}) } };
 }
 
 /** Images normalised by the rule, label masks, and the record (rule, sample type) that goes into the model's meta.json. */
 export async function loadTrainingData(o: TrainingDataOptions): Promise<TrainData> {
   const spec = parseIntensity(o.intensity ?? DEFAULT_INTENSITY, o.intensityPath);
+  if (await volumePath(o)) return loadFromVolumes(o, spec);
   let sampleType: SampleType | undefined;
   const normalise = sectionNormaliser(spec);
   const data = await loadDataset({ images: o.images, labels: o.labels, polarity: o.polarity, notice: o.notice, colour: o.toGrey ? 'to-grey' : 'reject',

@@ -11,6 +11,9 @@ import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
 import { closeGapsOptions, describeCloseGaps } from './close-gaps.js';
 import { TRAIN_CHOICES, TRAIN_DEFAULTS } from './defaults.js';
 import { loadTrainingData } from './intensity.js';
+import { UNKNOWN_CLASS } from '../image/affinities.js';
+import type { ImageStack } from '../image/stack.js';
+import type { LabelKind } from '../io/training-labels.js';
 
 /** The training options `emseg train` takes as flags (and `emseg study` files as JSON), before data and model. */
 export interface TrainOptions {
@@ -106,6 +109,12 @@ export interface TrainJob extends TrainOptions {
   intensity?: string;
   /** Reduce colour images to their luma instead of refusing them. */
   toGrey?: boolean;
+  /** Labels as people have them (io/training-labels.ts); absent: PNG/TIFF masks as always, HDF5 / Zarr ids by their type. */
+  labelKind?: LabelKind;
+  /** Label value whose pixels give no loss. */
+  ignoreLabel?: bigint;
+  /** Instance labels: boundary pixels on each side of an id change. */
+  boundaryWidth?: number;
 }
 
 /** The trainer's hooks plus one for lines the user should read (which gap-closing options validation uses). */
@@ -127,11 +136,61 @@ export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainJobHoo
   }
   const both = holdOut.find((z) => o.val.includes(z));
   if (both !== undefined) throw new EmsegError('invalid-option', '--hold-out', `section ${both} is also a validation section (--val)`);
-  const trainSections = [...Array(depth).keys()].filter((z) => !o.val.includes(z) && !holdOut.includes(z));
+  const candidates = [...Array(depth).keys()].filter((z) => !o.val.includes(z) && !holdOut.includes(z));
+  const trainSections = labelledSections(data.labels, candidates, o, hooks);
   if (trainSections.length === 0) throw new EmsegError('invalid-option', '--val', 'no section is left to train on');
   const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
-    validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}), ...initCloseGaps(o, hooks) };
+    validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}), ...initCloseGaps(o, hooks), ...labelRecord(data.source) };
   return train(config, data, backend, hooks, o.resume);
+}
+
+/** The label reading the volume path recorded (io/training-labels.ts), for the configuration hash; none for PNG/TIFF masks. */
+function labelRecord(source: Record<string, unknown>): Pick<TrainConfig, 'labels'> {
+  if (source.label_kind === undefined) return {};
+  const { label_kind: kind, boundary_width: width, ignore_label: ignore, polarity } = source;
+  return { labels: { kind, ...(width === undefined ? {} : { boundary_width: width }), ...(ignore === undefined ? {} : { ignore_label: ignore }),
+    ...(polarity === undefined ? {} : { polarity }) } };
+}
+
+/** Pixels of each section that give no loss (UNKNOWN_CLASS: ignored or unlabelled). */
+function unknownPixels(labels: ImageStack<Uint8Array>, z: number): number {
+  const n = labels.width * labels.height;
+  let unknown = 0;
+  for (let i = z * n; i < (z + 1) * n; i++) if (labels.data[i] === UNKNOWN_CLASS) unknown++;
+  return unknown;
+}
+
+/**
+ * Sparse labels: sections without a labelled pixel are left out of training (said), validation sections must be
+ * wholly labelled (their scores compare whole sections), and MALIS, which needs every pixel's class, is refused
+ * with unlabelled pixels. Labels without unknown pixels (every mask of today) pass unchanged.
+ */
+function labelledSections(labels: ImageStack<Uint8Array>, candidates: number[], o: TrainJob, hooks: TrainJobHooks): number[] {
+  const n = labels.width * labels.height;
+  const partial = o.val.find((z) => unknownPixels(labels, z) > 0);
+  if (partial !== undefined) {
+    throw new EmsegError('invalid-option', '--val', `validation section ${partial} has unlabelled or ignored pixels (${unknownPixels(labels, partial)} of ${n}); `
+      + 'validate on wholly labelled sections');
+  }
+  const unknown = candidates.map((z) => unknownPixels(labels, z));
+  const empty = candidates.filter((_, k) => unknown[k] === n);
+  if (empty.length > 0) hooks.onNotice?.(`labels: ${empty.length} section(s) without labels give no loss and are left out of training: ${formatSections(empty)}`);
+  if (o.malisWeight && unknown.some((u) => u > 0)) {
+    throw new EmsegError('invalid-option', '--malis-weight', 'MALIS needs every pixel\'s class, and these labels have ignored or unlabelled pixels');
+  }
+  return candidates.filter((_, k) => unknown[k]! < n);
+}
+
+/** Sections as a short list ("0-3, 7"). */
+function formatSections(zs: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < zs.length; i++) {
+    let j = i;
+    while (j + 1 < zs.length && zs[j + 1] === zs[j]! + 1) j++;
+    parts.push(j === i ? `${zs[i]}` : `${zs[i]}-${zs[j]}`);
+    i = j;
+  }
+  return parts.join(', ');
 }
 
 /** The spec to train: --init's or the named one, reading --sections sections when given. */

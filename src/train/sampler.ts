@@ -5,6 +5,7 @@ import type { Rng } from '../util/rng.js';
 import { dihedral } from '../image/dihedral.js';
 import { elastic, intensityJitter, type ElasticOptions, type JitterOptions } from './augment.js';
 import { borderWeights } from './border-weight.js';
+import { UNKNOWN_CLASS } from '../image/affinities.js';
 
 /**
  * Draws whole training tiles (fully convolutional training): a random section, a random position (mirrored at
@@ -39,11 +40,21 @@ export interface Batch {
   weights: Float32Array | null;
 }
 
+export { UNKNOWN_CLASS };
+
+/** Membrane pixels among the labelled ones (pixels of UNKNOWN_CLASS counted in neither). */
 export function membraneFraction(labels: ImageStack<Uint8Array>, sections: readonly number[]): number {
   const n = labels.width * labels.height;
   let membrane = 0;
-  for (const z of sections) for (let i = z * n; i < (z + 1) * n; i++) membrane += labels.data[i]!;
-  return membrane / (n * sections.length);
+  let unknown = 0;
+  for (const z of sections) {
+    for (let i = z * n; i < (z + 1) * n; i++) {
+      const v = labels.data[i]!;
+      if (v === UNKNOWN_CLASS) unknown++;
+      else membrane += v;
+    }
+  }
+  return membrane / (n * sections.length - unknown);
 }
 
 export class TileSampler {
@@ -84,6 +95,10 @@ export class TileSampler {
           const t = (y + this.options.offset) * n + x + this.options.offset;
           const cls = tile.labels[t]!;
           const i = b * m * m + y * m + x;
+          if (cls === UNKNOWN_CLASS) {
+            labels[i] = -1; // no loss, and no weight (weights stay 0)
+            continue;
+          }
           if (balance === 'subsample' && cls === 0 && rng.next() >= this.keepInterior) labels[i] = -1;
           else labels[i] = cls;
           if (weights) weights[i] = (balance === 'weights' ? this.classWeight[cls]! : 1) + (extra ? extra[t]! : 0);

@@ -63,6 +63,11 @@ export interface TrainConfig {
    * meta.json, since the best checkpoint was chosen with it.
    */
   closeGaps?: true | SegmentOptions;
+  /**
+   * How the labels were read when not as PNG/TIFF masks (io/training-labels.ts: kind, boundary width, ignore label):
+   * part of the configuration hash, so that a resume with other label flags is refused (absent for today's masks).
+   */
+  labels?: Record<string, unknown>;
 }
 
 /**

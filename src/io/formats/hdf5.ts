@@ -5,10 +5,11 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
-import { BYTES_PER_SAMPLE, type SampleType } from '../../image/stack.js';
+import { BYTES_PER_SAMPLE } from '../../image/stack.js';
+import { BYTES_PER_LABEL, allocateRawLabels, imageTypeOf, toLabelData } from './label-types.js';
 import { checkVolumeExtent } from '../limits.js';
 import { allocateRegion, checkRegion } from './volume.js';
-import type { Region, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
+import type { LabelData, LabelReader, LabelType, Region, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
 import { sameVoxelSize, voxelSizeOf } from '../voxel-size.js';
 
 type H5 = typeof import('h5wasm/node');
@@ -40,10 +41,12 @@ export function splitHdf5Path(path: string): { file: string; dataset: string } |
   return { file: m[1]!, dataset: m[2]! || '/' };
 }
 
-function sampleTypeOf(meta: { type: number; size: number; signed: boolean }): SampleType | undefined {
+/** The dataset's element type: an integer type labels may have (images take uint8..uint32 of them), float32, or none. */
+function elementTypeOf(meta: { type: number; size: number; signed: boolean }): LabelType | 'float32' | undefined {
   const INTEGER = 0;
   const FLOAT = 1;
-  if (meta.type === INTEGER && !meta.signed) return meta.size === 1 ? 'uint8' : meta.size === 2 ? 'uint16' : meta.size === 4 ? 'uint32' : undefined;
+  const BITS_PER_BYTE = 8;
+  if (meta.type === INTEGER && [1, 2, 4, 8].includes(meta.size)) return `${meta.signed ? 'int' : 'uint'}${meta.size * BITS_PER_BYTE}` as LabelType;
   if (meta.type === FLOAT && meta.size === 4) return 'float32';
   return undefined;
 }
@@ -81,6 +84,15 @@ export async function hasHdf5Signature(file: string): Promise<boolean> {
 }
 
 export async function openHdf5(path: string, file: string, dataset: string): Promise<VolumeReader> {
+  return openHdf5As(path, file, (h5, f) => imageReader(describeDataset(h5, f, path, file, dataset)));
+}
+
+/** An HDF5 dataset of integer ids (uint8..uint64, int8..int64) read as labels. */
+export async function openHdf5Labels(path: string, file: string, dataset: string): Promise<LabelReader> {
+  return openHdf5As(path, file, (h5, f) => labelReader(describeDataset(h5, f, path, file, dataset)));
+}
+
+async function openHdf5As<R>(path: string, file: string, make: (h5: H5, f: InstanceType<H5['File']>) => R): Promise<R> {
   if (!(await hasHdf5Signature(file))) throw new EmsegIoError('corrupt', file, 'not an HDF5 file (no HDF5 signature)');
   const h5 = await loadH5wasm();
   let f: InstanceType<H5['File']>;
@@ -90,7 +102,7 @@ export async function openHdf5(path: string, file: string, dataset: string): Pro
     throw new EmsegIoError('corrupt', file, `not a readable HDF5 file (${describe(err)})`, { cause: err });
   }
   try {
-    return describeDataset(h5, f, path, file, dataset);
+    return make(h5, f);
   } catch (err) {
     f.close();
     if (err instanceof EmsegIoError) throw err;
@@ -127,7 +139,17 @@ function hdf5VoxelSize(node: { attrs: Record<string, { to_array(): unknown }> },
   return um ?? nm;
 }
 
-function describeDataset(h5: H5, f: InstanceType<H5['File']>, path: string, file: string, dataset: string): VolumeReader {
+/** What both reads of a dataset share: its node, type, shape, chunks, voxel size and attributes. */
+interface Described {
+  node: InstanceType<H5['Dataset']>;
+  f: InstanceType<H5['File']>;
+  path: string;
+  type: LabelType | 'float32';
+  dims: number[];
+  base: Omit<VolumeReader, 'dtype' | 'readRegion' | 'close'>;
+}
+
+function describeDataset(h5: H5, f: InstanceType<H5['File']>, path: string, file: string, dataset: string): Described {
   const node = dataset === '/' ? null : f.get(dataset);
   if (!(node instanceof h5.Dataset)) {
     const found = listDatasets(h5, f);
@@ -135,38 +157,66 @@ function describeDataset(h5: H5, f: InstanceType<H5['File']>, path: string, file
     throw new EmsegIoError('not-found', path, `${file} ${what} "${dataset}"; datasets in the file: ${found.join(', ') || 'none'}`);
   }
   const meta = node.metadata;
-  const dtype = sampleTypeOf(meta);
-  if (!dtype) throw new EmsegIoError('unsupported', path, `data type ${JSON.stringify(node.dtype)} is not read (uint8, uint16, uint32, float32)`);
+  const type = elementTypeOf(meta);
+  if (!type) throw new EmsegIoError('unsupported', path, `data type ${JSON.stringify(node.dtype)} is not read (uint8, uint16, uint32, float32; labels also uint64 and int8..int64)`);
   const dims = node.shape ?? [];
   if (dims.length < 2 || dims.length > 3) throw new EmsegIoError('unsupported', path, `dataset has ${dims.length} dimensions; expected 2 (y,x) or 3 (z,y,x)`);
   const c = meta.chunks;
   // libhdf5 decodes a chunk whole for any hyperslab touching it (a contiguous dataset is read by range, no chunk).
-  checkVolumeExtent(path, dims, c ?? undefined, BYTES_PER_SAMPLE[dtype]);
+  checkVolumeExtent(path, dims, c ?? undefined, type === 'float32' ? BYTES_PER_SAMPLE.float32 : BYTES_PER_LABEL[type]);
   const shape = (dims.length === 2 ? [1, dims[0]!, dims[1]!] : dims) as unknown as Vec3;
   const chunks = (c ? (c.length === 2 ? [1, c[0]!, c[1]!] : c) : [CONTIGUOUS_CHUNK_Z, shape[1], shape[2]]) as unknown as Vec3;
   const voxelSize = hdf5VoxelSize(node as never, dims.length);
+  const base = { path, format: 'hdf5' as const, shape, chunks, level: 0, ...(voxelSize ? { voxelSize } : {}),
+    scales: [{ path: dataset, shape, scale: [1, 1, 1] as Vec3 }],
+    attributes: { compression: node.filters.map((x) => x.name).join('+') || 'none' } };
+  return { node, f, path, type, dims, base };
+}
+
+/** A region as libhdf5 returns it (the file's own type), checked for its length. */
+function readSlice(d: Described, region: Region, length: number): ArrayLike<unknown> {
+  const ranges = [0, 1, 2].map((a) => [region.start[a]!, region.end[a]!] as [number, number]);
+  let data: unknown;
+  try {
+    data = d.node.slice(d.dims.length === 2 ? ranges.slice(1) : ranges);
+  } catch (err) {
+    throw new EmsegIoError('corrupt', d.path, `reading region failed; the file may be truncated or damaged (${describe(err)})`, { cause: err });
+  }
+  if (!ArrayBuffer.isView(data) || (data as unknown as ArrayLike<unknown>).length !== length) {
+    throw new EmsegIoError('corrupt', d.path, 'region read returned the wrong number of values; the file may be truncated or damaged');
+  }
+  return data as unknown as ArrayLike<unknown>;
+}
+
+function imageReader(d: Described): VolumeReader {
+  const dtype = d.type === 'float32' ? 'float32' : imageTypeOf(d.type, d.path);
   return {
-    path, format: 'hdf5', shape, dtype, chunks, level: 0, ...(voxelSize ? { voxelSize } : {}),
-    scales: [{ path: dataset, shape, scale: [1, 1, 1] }],
-    attributes: { compression: node.filters.map((x) => x.name).join('+') || 'none' },
+    ...d.base, dtype,
     async readRegion(region: Region): Promise<StackData> {
-      checkRegion(region, shape, path);
-      const out = allocateRegion(dtype, region, path);
-      const ranges = [0, 1, 2].map((a) => [region.start[a]!, region.end[a]!] as [number, number]);
-      let data: unknown;
-      try {
-        data = node.slice(dims.length === 2 ? ranges.slice(1) : ranges);
-      } catch (err) {
-        throw new EmsegIoError('corrupt', path, `reading region failed; the file may be truncated or damaged (${describe(err)})`, { cause: err });
-      }
-      if (!ArrayBuffer.isView(data) || (data as StackData).length !== out.length) {
-        throw new EmsegIoError('corrupt', path, 'region read returned the wrong number of values; the file may be truncated or damaged');
-      }
-      out.set(data as unknown as ArrayLike<number>);
+      checkRegion(region, d.base.shape, d.path);
+      const out = allocateRegion(dtype, region, d.path);
+      out.set(readSlice(d, region, out.length) as ArrayLike<number>);
       return out;
     },
     async close() {
-      f.close();
+      d.f.close();
+    },
+  };
+}
+
+function labelReader(d: Described): LabelReader {
+  if (d.type === 'float32') throw new EmsegIoError('invalid-data', d.path, 'holds float32 values; label ids must be integers (uint8..uint64, int8..int64)');
+  const labelType = d.type;
+  return {
+    ...d.base, labelType,
+    async readLabels(region: Region): Promise<LabelData> {
+      checkRegion(region, d.base.shape, d.path);
+      const raw = allocateRawLabels(labelType, region, d.path);
+      (raw as Uint8Array).set(readSlice(d, region, raw.length) as Uint8Array);
+      return toLabelData(raw, labelType, region, d.path);
+    },
+    async close() {
+      d.f.close();
     },
   };
 }

@@ -5,7 +5,7 @@
  */
 import type { Reporter } from './convert.js';
 import { voxelCount } from './volume.js';
-import type { MissingChunks, Region, StackData, Vec3, VolumeReader } from './volume.js';
+import type { LabelData, LabelReader, MissingChunks, Region, StackData, Vec3, VolumeReader } from './volume.js';
 
 /** Chunks read for a sampled range: spread evenly through the chunk grid, first and last included. */
 export const SAMPLE_CHUNKS = 16;
@@ -59,7 +59,7 @@ function fitTile(box: Vec3): Vec3 {
 }
 
 /** SAMPLE_CHUNKS chunks spread evenly in raster order (each cut to one tile at its origin). */
-function sampleRegions(reader: VolumeReader): Region[] {
+function sampleRegions(reader: Pick<VolumeReader, 'chunks' | 'shape'>): Region[] {
   const chunk = reader.chunks.map((c, a) => Math.min(c, reader.shape[a]!)) as unknown as Vec3;
   const grid = gridOf(reader.shape, chunk);
   const total = voxelCount(grid);
@@ -75,7 +75,7 @@ function sampleRegions(reader: VolumeReader): Region[] {
 }
 
 /** The tiles of the exact pass: whole chunks, as many along x as fit a tile (a chunk too big for one is cut). */
-function exactTile(reader: VolumeReader): Vec3 {
+function exactTile(reader: Pick<VolumeReader, 'chunks' | 'shape'>): Vec3 {
   const chunk = reader.chunks.map((c, a) => Math.min(c, reader.shape[a]!)) as unknown as Vec3;
   const tile = fitTile(chunk);
   if (tile[2] < chunk[2] || tile[1] < chunk[1] || tile[0] < chunk[0]) return tile;
@@ -84,22 +84,58 @@ function exactTile(reader: VolumeReader): Vec3 {
 }
 
 export async function valueRange(reader: VolumeReader, exact: boolean, report?: Reporter): Promise<ValueRange> {
+  const r: ValueRange = { min: Infinity, max: -Infinity, exact: false, voxels: 0, nonFinite: 0 };
+  await readRanged(reader, exact, report, async (region) => accumulate(await reader.readRegion(region), r));
+  r.exact = r.voxels === voxelCount(reader.shape);
+  const missing = reader.missingChunks?.();
+  if (missing && missing.count > 0) r.missingChunks = missing;
+  return r;
+}
+
+/** Reads the sampled regions, or every tile when exact, handing each to `use`, with a progress bar. */
+async function readRanged(reader: Pick<VolumeReader, 'chunks' | 'shape'>, exact: boolean, report: Reporter | undefined,
+  use: (region: Region) => Promise<void>): Promise<void> {
   const samples = exact ? undefined : sampleRegions(reader);
   const tile = exactTile(reader);
   const grid = gridOf(reader.shape, tile);
   const count = samples?.length ?? voxelCount(grid);
-  const r: ValueRange = { min: Infinity, max: -Infinity, exact: false, voxels: 0, nonFinite: 0 };
   const bar = report?.(exact ? 'value range' : 'sampling', count);
   try {
     for (let i = 0; i < count; i++) {
-      accumulate(await reader.readRegion(samples?.[i] ?? cell(i, grid, tile, reader.shape)), r);
+      await use(samples?.[i] ?? cell(i, grid, tile, reader.shape));
       bar?.update(i + 1);
     }
   } finally {
     bar?.stop();
   }
-  r.exact = r.voxels === voxelCount(reader.shape);
+}
+
+/** The id range of a label volume: ids up to 2^53 - 1 as numbers, larger ones (uint64) as decimal text, exact. */
+export interface LabelRange {
+  min: number | string;
+  max: number | string;
+  exact: boolean;
+  voxels: number;
+  missingChunks?: MissingChunks;
+}
+
+const asId = (v: number | bigint): number | string => (typeof v === 'bigint' && v > BigInt(Number.MAX_SAFE_INTEGER) ? v.toString() : Number(v));
+
+/** Smallest and largest id of a label volume, sampled or exact as valueRange does it. */
+export async function labelRange(reader: LabelReader, exact: boolean, report?: Reporter): Promise<LabelRange> {
+  let min: number | bigint | undefined;
+  let max: number | bigint | undefined;
+  let voxels = 0;
+  await readRanged(reader, exact, report, async (region) => {
+    const data: LabelData = await reader.readLabels(region);
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (min === undefined || v < min) min = v;
+      if (max === undefined || v > max) max = v;
+    }
+    voxels += data.length;
+  });
   const missing = reader.missingChunks?.();
-  if (missing && missing.count > 0) r.missingChunks = missing;
-  return r;
+  return { min: asId(min ?? 0), max: asId(max ?? 0), exact: voxels === voxelCount(reader.shape), voxels,
+    ...(missing && missing.count > 0 ? { missingChunks: missing } : {}) };
 }

@@ -59,6 +59,25 @@ export interface VolumeReader {
   close(): Promise<void>;
 }
 
+/**
+ * Integer types a label volume (neuron ids, instance labels) may hold. Images are read as SampleType only; the types
+ * here beyond it (64-bit and signed) are read only through `openLabels` (io/registry.ts), so no image code path ever
+ * meets a bigint. Signed ids are read when none is negative.
+ */
+export type LabelType = 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'int8' | 'int16' | 'int32' | 'int64';
+export const LABEL_TYPES = ['uint8', 'uint16', 'uint32', 'uint64', 'int8', 'int16', 'int32', 'int64'] as const satisfies readonly LabelType[];
+
+/** Ids of a region as read: unsigned, 64-bit ids as bigint (exact above 2^53). */
+export type LabelData = Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
+
+/** A label volume: the reader of a VolumeReader without its image reads, and ids by region instead. */
+export interface LabelReader extends Omit<VolumeReader, 'dtype' | 'readRegion'> {
+  /** The type the file stores. */
+  readonly labelType: LabelType;
+  /** Ids of `region` (z-major), unsigned: a negative id of a signed type is refused ('invalid-data'). */
+  readLabels(region: Region): Promise<LabelData>;
+}
+
 /** Absent chunk files a reader read as the fill value: distinct files (a lower bound when `atLeast`). */
 export interface MissingChunks {
   count: number;

@@ -9,11 +9,30 @@ import * as zarr from 'zarrita';
 import { EmsegIoError } from '../errors.js';
 import { MAX_CHUNK_BYTES, checkVolumeExtent, formatBytes } from '../limits.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
+import { LabelTypeRefusal } from './label-types.js';
+import type { LabelType } from './volume.js';
 
 /** Bytes per element of the data types emseg reads: v2 dtype strings (without byte order) and v3 names. */
 const V2_ITEM_BYTES: Record<string, number> = { u1: 1, u2: 2, u4: 4, f4: 4 };
 const V3_ITEM_BYTES: Record<string, number> = { uint8: 1, uint16: 2, uint32: 4, float32: 4 };
 const READ_TYPES = 'uint8, uint16, uint32, float32';
+/** The integer types read only as labels (io/formats/label-types.ts): their bytes, and their names for the refusal. */
+const V2_LABEL_BYTES: Record<string, number> = { u8: 8, i1: 1, i2: 2, i4: 4, i8: 8 };
+const V3_LABEL_BYTES: Record<string, number> = { uint64: 8, int8: 1, int16: 2, int32: 4, int64: 8 };
+const V2_LABEL_NAMES: Record<string, LabelType> = { u8: 'uint64', i1: 'int8', i2: 'int16', i4: 'int32', i8: 'int64' };
+
+/** What the array is read as: an image (the types above) or labels (integer types of any width and sign). */
+export type ArrayReadKind = 'image' | 'labels';
+
+/** Bytes per element, or the refusal naming `file`: a label-only type read as an image says it can be read as labels. */
+function itemBytesOf(name: string | undefined, kind: ArrayReadKind, version: 2 | 3, file: string, given: unknown): number {
+  const images = version === 2 ? V2_ITEM_BYTES : V3_ITEM_BYTES;
+  const labels = version === 2 ? V2_LABEL_BYTES : V3_LABEL_BYTES;
+  const bytes = name === undefined ? undefined : images[name] ?? labels[name];
+  if (bytes === undefined) throw new EmsegIoError('unsupported', file, `data type ${JSON.stringify(given)} is not read (${READ_TYPES}; labels also uint64 and int8..int64)`);
+  if (kind === 'image' && images[name!] === undefined) throw new LabelTypeRefusal(file, version === 2 ? V2_LABEL_NAMES[name!]! : name as LabelType);
+  return bytes;
+}
 
 /** The v3 codec that packs chunks into shards; its inner codecs and index codecs are checked like any others. */
 const SHARDING = 'sharding_indexed';
@@ -52,11 +71,10 @@ function v2Codecs(meta: Json, file: string): CodecUse[] {
   return uses;
 }
 
-function v2Layout(meta: Json, file: string): { shape: unknown[]; chunks: unknown[]; itemBytes: number; codecs: CodecUse[] } {
+function v2Layout(meta: Json, file: string, kind: ArrayReadKind): { shape: unknown[]; chunks: unknown[]; itemBytes: number; codecs: CodecUse[] } {
   const dtype = meta.dtype;
   const m = typeof dtype === 'string' ? /^[<>|]([a-zA-Z]\d+)$/.exec(dtype) : null;
-  const itemBytes = m ? V2_ITEM_BYTES[m[1]!] : undefined;
-  if (itemBytes === undefined) throw new EmsegIoError('unsupported', file, `data type ${JSON.stringify(dtype)} is not read (${READ_TYPES})`);
+  const itemBytes = itemBytesOf(m?.[1], kind, 2, file, dtype);
   if (meta.order !== undefined && meta.order !== 'C' && meta.order !== 'F') throw new EmsegIoError('corrupt', file, `order ${JSON.stringify(meta.order)} is neither "C" nor "F"`);
   return { shape: list(meta, 'shape', file), chunks: list(meta, 'chunks', file), itemBytes, codecs: v2Codecs(meta, file) };
 }
@@ -89,9 +107,8 @@ function v3Codecs(codecs: unknown[], file: string, outer: unknown[], itemBytes: 
   return { uses, chunks };
 }
 
-function v3Layout(meta: Json, file: string): { shape: unknown[]; chunks: unknown[]; itemBytes: number; codecs: CodecUse[] } {
-  const itemBytes = typeof meta.data_type === 'string' ? V3_ITEM_BYTES[meta.data_type] : undefined;
-  if (itemBytes === undefined) throw new EmsegIoError('unsupported', file, `data type ${JSON.stringify(meta.data_type)} is not read (${READ_TYPES})`);
+function v3Layout(meta: Json, file: string, kind: ArrayReadKind): { shape: unknown[]; chunks: unknown[]; itemBytes: number; codecs: CodecUse[] } {
+  const itemBytes = itemBytesOf(typeof meta.data_type === 'string' ? meta.data_type : undefined, kind, 3, file, meta.data_type);
   const grid = meta.chunk_grid;
   if (!isObject(grid) || grid.name !== 'regular' || !isObject(grid.configuration)) {
     throw new EmsegIoError('unsupported', file, `chunk grid ${JSON.stringify(grid)} is not read; emseg reads the "regular" chunk grid`);
@@ -131,8 +148,8 @@ async function checkCodecs(uses: CodecUse[], file: string): Promise<void> {
  * Refuses array metadata (the parsed JSON of `file`) whose shape, chunks, data type or codecs emseg cannot read,
  * before any chunk is enumerated or allocated.
  */
-export async function checkArrayMetadata(meta: Json, file: string, version: 2 | 3): Promise<void> {
-  const layout = version === 2 ? v2Layout(meta, file) : v3Layout(meta, file);
+export async function checkArrayMetadata(meta: Json, file: string, version: 2 | 3, kind: ArrayReadKind = 'image'): Promise<void> {
+  const layout = version === 2 ? v2Layout(meta, file, kind) : v3Layout(meta, file, kind);
   checkVolumeExtent(file, layout.shape, layout.chunks, layout.itemBytes);
   await checkCodecs(layout.codecs, file);
 }

@@ -8,12 +8,13 @@ import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
-import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap, voxelCount } from './volume.js';
-import type { Region, ScaleLevel, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
+import { LABEL_TYPES, allocateRegion, checkRegion, chunksOverlapping, copyOverlap, voxelCount } from './volume.js';
+import type { LabelData, LabelReader, LabelType, Region, ScaleLevel, StackData, Vec3, VolumeReader, VoxelSize } from './volume.js';
 import { voxelSizeOf } from '../voxel-size.js';
-import { BYTES_PER_SAMPLE, type SampleType } from '../../image/stack.js';
+import { BYTES_PER_SAMPLE } from '../../image/stack.js';
+import { BYTES_PER_LABEL, allocateRawLabels, imageTypeOf, toLabelData } from './label-types.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
-import { checkArrayMetadata } from './zarr-metadata.js';
+import { checkArrayMetadata, type ArrayReadKind } from './zarr-metadata.js';
 import { ChunkVerifier } from './chunk-digests.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
@@ -37,7 +38,9 @@ function* batches<T>(items: Iterable<T>, size: number): Generator<T[]> {
   if (batch.length > 0) yield batch;
 }
 
-const SAMPLE_TYPES: Record<string, SampleType> = { uint8: 'uint8', uint16: 'uint16', uint32: 'uint32', float32: 'float32' };
+/** zarrita's data type names that emseg reads: images take uint8..uint32 and float32, labels every integer type. */
+const ELEMENT_TYPES: Record<string, LabelType | 'float32'> = { float32: 'float32',
+  ...Object.fromEntries(LABEL_TYPES.map((t) => [t, t])) };
 
 export interface ZarrOpenOptions {
   /** Level of a multiscale group to read (default 0, full resolution). */
@@ -276,11 +279,11 @@ export class ReadStore implements ZarrReadable {
 type AnyArray = zarr.Array<zarr.DataType, ReadStore>;
 
 async function openArray(store: VolumeStore, root: string, array: string, where: string, version: ZarrVersion,
-  confined = false): Promise<AnyArray> {
+  confined = false, kind: ArrayReadKind = 'image'): Promise<AnyArray> {
   registerZarrCodecs();
   const metaFile = store.join(where, version === 3 ? 'zarr.json' : '.zarray');
   const meta = await readJson(store, metaFile);
-  if (meta) await checkArrayMetadata(meta, metaFile, version); // absent: zarrita's refusal below names it
+  if (meta) await checkArrayMetadata(meta, metaFile, version, kind); // absent: zarrita's refusal below names it
   // Chunks emseg wrote are checked against the digests it recorded (chunk-digests.ts); foreign data reads as is.
   const verifier = store.scheme === 'file' ? await ChunkVerifier.open(root, array, confined) : ChunkVerifier.remote(store, root, array);
   const loc = zarr.root(new ReadStore(store, root, confined, verifier));
@@ -341,19 +344,59 @@ async function chunkFile(store: VolumeStore, arrayDir: string, coords: number[])
 }
 
 export async function openZarr(given: string, options: ZarrOpenOptions = {}): Promise<VolumeReader> {
+  const z = await openZarrArray(given, options, 'image');
+  const dtype = z.type === 'float32' ? 'float32' : imageTypeOf(z.type, z.arrayDir);
+  return {
+    ...z.base, dtype,
+    async readRegion(region: Region): Promise<StackData> {
+      checkRegion(region, z.base.shape, z.base.path);
+      const out = allocateRegion(dtype, region, z.base.path);
+      await z.readInto(region, out);
+      return out;
+    },
+    async close() {},
+  };
+}
+
+/** A Zarr array of integer ids (uint8..uint64, int8..int64) read as labels. */
+export async function openZarrLabels(given: string, options: ZarrOpenOptions = {}): Promise<LabelReader> {
+  const z = await openZarrArray(given, options, 'labels');
+  if (z.type === 'float32') throw new EmsegIoError('invalid-data', z.base.path, 'holds float32 values; label ids must be integers (uint8..uint64, int8..int64)');
+  const labelType = z.type;
+  return {
+    ...z.base, labelType,
+    async readLabels(region: Region): Promise<LabelData> {
+      checkRegion(region, z.base.shape, z.base.path);
+      const raw = allocateRawLabels(labelType, region, z.base.path);
+      await z.readInto(region, raw as unknown as StackData);
+      return toLabelData(raw, labelType, region, z.base.path);
+    },
+    async close() {},
+  };
+}
+
+/** What the image and the label reads of an array share: its description and a read of a region into an array of its type. */
+interface OpenedArray {
+  base: Omit<VolumeReader, 'dtype' | 'readRegion' | 'close'>;
+  type: LabelType | 'float32';
+  arrayDir: string;
+  readInto(region: Region, out: StackData): Promise<void>;
+}
+
+async function openZarrArray(given: string, options: ZarrOpenOptions, kind: ArrayReadKind): Promise<OpenedArray> {
   const { store, loc: path } = storeFor(given); // a URL from here on without credentials
   const { root, array, multiscale, level, version } = await locateArray(store, path, options.scale);
   const arrayDir = array ? store.join(root, array) : root;
-  const arr = await openArray(store, root, array, arrayDir, version, options.confined);
+  const arr = await openArray(store, root, array, arrayDir, version, options.confined, kind);
   const policy: ChunkPolicy = { allowMissing: options.allowMissingChunks ?? false, fill: Number(arr.fillValue ?? 0), missing: new Set() };
   arr.store.chunks = policy; // from now on the store reads chunk files only
-  const dtype = SAMPLE_TYPES[arr.dtype];
-  if (!dtype) throw new EmsegIoError('unsupported', arrayDir, `data type ${arr.dtype} is not read (uint8, uint16, uint32, float32)`);
+  const type = ELEMENT_TYPES[arr.dtype];
+  if (!type) throw new EmsegIoError('unsupported', arrayDir, `data type ${arr.dtype} is not read (uint8, uint16, uint32, float32; labels also uint64 and int8..int64)`);
   const lead = leadingAxes(arr.shape, arrayDir, multiscale?.axes ?? [], options.channel);
   const place = channelPlace(arr, multiscale?.axes ?? [], lead, options.channel, arrayDir);
   const shape = to3(arr.shape, lead);
   const chunks = to3(arr.chunks, lead);
-  const scales = await levelShapes(store, root, multiscale, lead, { path: array || '.', shape, scale: [1, 1, 1] }, version);
+  const scales = await levelShapes(store, root, multiscale, lead, { path: array || '.', shape, scale: [1, 1, 1] }, version, kind);
   const attrs = { ...((await groupAttributes(store, multiscale ? root : arrayDir)) ?? {}) };
   const labels = multiscale ? (await groupAttributes(store, store.join(root, 'labels')).catch(() => undefined))?.labels : undefined;
   if (Array.isArray(labels)) attrs.labels = labels;
@@ -385,13 +428,13 @@ export async function openZarr(given: string, options: ZarrOpenOptions = {}): Pr
   }
 
   // Chunks decoded at once: PARALLEL_CHUNKS, fewer when chunks are big, so one read holds at most PARALLEL_BYTES.
-  const parallel = Math.max(1, Math.min(PARALLEL_CHUNKS, Math.floor(PARALLEL_BYTES / (voxelCount(chunks) * BYTES_PER_SAMPLE[dtype]))));
+  const itemBytes = type === 'float32' ? BYTES_PER_SAMPLE.float32 : BYTES_PER_LABEL[type];
+  const parallel = Math.max(1, Math.min(PARALLEL_CHUNKS, Math.floor(PARALLEL_BYTES / (voxelCount(chunks) * itemBytes))));
   return {
-    path, format: 'zarr', shape, dtype, chunks, scales, level, attributes: attrs, ...(voxelSize ? { voxelSize } : {}),
-    missingChunks: () => ({ count: policy.missing.size, atLeast: policy.missing.size >= MAX_MISSING_TRACKED, fill: policy.fill }),
-    async readRegion(region: Region): Promise<StackData> {
-      checkRegion(region, shape, path);
-      const out = allocateRegion(dtype, region, path);
+    type, arrayDir,
+    base: { path, format: 'zarr', shape, chunks, scales, level, attributes: attrs, ...(voxelSize ? { voxelSize } : {}),
+      missingChunks: () => ({ count: policy.missing.size, atLeast: policy.missing.size >= MAX_MISSING_TRACKED, fill: policy.fill }) },
+    async readInto(region: Region, out: StackData): Promise<void> {
       for (const batch of batches(chunksOverlapping(region, chunks, shape), parallel)) {
         const settled = await Promise.allSettled(batch.map((c) => readChunk(c.coords)));
         const failure = settled.find((r) => r.status === 'rejected');
@@ -403,9 +446,7 @@ export async function openZarr(given: string, options: ZarrOpenOptions = {}): Pr
           copyOverlap(decoded[k]!.data, { start, end }, decoded[k]!.strides, out, region);
         });
       }
-      return out;
     },
-    async close() {},
   };
 }
 
@@ -420,11 +461,11 @@ async function compressionOf(store: VolumeStore, arrayDir: string): Promise<stri
 
 /** Shapes of every level of a multiscale image (read from each level's metadata). */
 async function levelShapes(store: VolumeStore, root: string, ms: Multiscale | undefined, lead: number, single: ScaleLevel,
-  version: ZarrVersion): Promise<ScaleLevel[]> {
+  version: ZarrVersion, kind: ArrayReadKind): Promise<ScaleLevel[]> {
   if (!ms) return [single];
   const out: ScaleLevel[] = [];
   for (const l of ms.levels) {
-    const arr = await openArray(store, root, l.path, store.join(root, l.path), version);
+    const arr = await openArray(store, root, l.path, store.join(root, l.path), version, false, kind);
     out.push({ path: l.path, shape: to3(arr.shape, lead), scale: l.scale });
   }
   return out;
