@@ -1,7 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { EmsegError } from '../errors.js';
 import { iterateSlices, writeStack } from '../io/index.js';
 import { toFloat32 } from '../image/stack.js';
 import { ISBI_POLARITY, toMembraneInPlace } from '../image/map-meaning.js';
@@ -13,6 +12,7 @@ import { runEval } from './eval.js';
 import { barFactory } from './progress.js';
 import { backendKind } from './options.js';
 import { closeGapsOptions } from '../pipeline/close-gaps.js';
+import { resolveModelDir } from '../models/shipped.js';
 
 
 /** PNG pictures of an ISBI-format map (white = membrane), for people to look at. */
@@ -34,12 +34,12 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('segment the bundled sample sections with the shipped model, evaluate, write maps and a report')
     .option('--out <dir>', 'output folder (its demo files are replaced)', 'out/demo')
-    .option('--model <dir>', 'model directory', SHIPPED_MODEL)
+    .option('--model <dir>', 'model directory or shipped model name', SHIPPED_MODEL)
     .option('--tta', 'average the 8 rotations/flips')
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--quiet', 'no progress bars')
-    .action(async (o) => {
-      if (!existsSync(o.model)) throw new EmsegError('not-found', o.model, 'no model there (the shipped model is models/emseg-isbi)');
+    .action(async (flags) => {
+      const o = { ...flags, model: resolveModelDir(flags.model) };
       mkdirSync(o.out, { recursive: true });
       const maps = join(o.out, 'membranes.tif');
       const pngs = join(o.out, 'membrane-maps');

@@ -4,6 +4,7 @@ import type { Backend } from '../backend/backend.js';
 import { EmsegError } from '../errors.js';
 import type { LabelPolarity } from '../io/index.js';
 import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
+import { resolveModelDir } from '../models/shipped.js';
 import { resolveSpec } from '../models/zoo.js';
 import { withInputSections, type ModelSpec } from '../nn/spec.js';
 import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
@@ -115,7 +116,8 @@ export interface TrainJob extends TrainOptions {
 export type TrainJobHooks = TrainHooks & { onNotice?: (line: string) => void };
 
 /** Checks the job, loads the data and trains; the caller supplies the backend and the hooks (progress, stop). */
-export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainJobHooks) {
+export async function runTrain(job: TrainJob, backend: Backend, hooks: TrainJobHooks) {
+  const o = job.init === undefined ? job : { ...job, init: resolveModelDir(job.init, '--init') }; // a shipped model's name
   if (!o.resume && !o.overwrite && existsSync(join(o.out, WEIGHTS_FILE))) {
     throw new EmsegError('exists', o.out, 'already holds a model; use --resume to continue it or --overwrite to replace it');
   }
