@@ -4,7 +4,7 @@ import { mapsOutput, type StackFormat } from '../io/outputs.js';
 import { runPredict } from '../pipeline/predict.js';
 import { addVolumeOptions, predictVolume, refuseBlockwiseFlags } from './volume.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
-import { addVoxelSizeOptions, backendKind, intensityRule, positiveInt } from './options.js';
+import { addVoxelSizeOptions, backendKind, intensityRule, JSON_FLAG, positiveInt, printResult } from './options.js';
 import { barFactory } from './progress.js';
 import { addSegmentOptions, givenSegmentOptions } from './segment.js';
 
@@ -32,6 +32,7 @@ export function registerPredict(program: Command): void {
   addPredictOptions(program
     .command('predict')
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)'))
+    .option(...JSON_FLAG)
     .action(async (o, command: Command) => {
       // The output decides the path, once: OME-Zarr blockwise, every other kind section by section.
       const target = mapsOutput(o.out, o.format, command.getOptionValueSource('format') !== 'default');
@@ -43,6 +44,7 @@ export function registerPredict(program: Command): void {
         threads: o.threads, backend: o.backend, overwrite: o.overwrite ?? false, intensity: o.intensity, toGrey: o.toGrey ?? false,
         voxelSize: o.voxelSize, unit: o.unit, scale: o.scale, allowMissingChunks: o.allowMissingChunks ?? false,
         notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));
-      process.stdout.write(`wrote ${written.length === 1 ? written[0] : `${written.length} files`}\n`);
+      printResult(o.json, 'predict', `wrote ${written.length === 1 ? written[0] : `${written.length} files`}\n`,
+        { out: o.out, format: target.kind, models: o.model, written });
     });
 }

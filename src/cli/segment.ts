@@ -3,7 +3,7 @@ import { parseVec3 } from '../io/formats/volume.js';
 import { runSegment } from '../pipeline/segment.js';
 import { SEGMENT_DEFAULTS as S } from '../pipeline/defaults.js';
 import type { SegmentOptions } from '../segment/index.js';
-import { ALLOW_MISSING_CHUNKS, PRED_IS_MAP_HELP, addVoxelSizeOptions, nonNegativeNumber, positiveInt } from './options.js';
+import { ALLOW_MISSING_CHUNKS, JSON_FLAG, PRED_IS_MAP_HELP, addVoxelSizeOptions, nonNegativeNumber, positiveInt, printResult } from './options.js';
 import { barFactory } from './progress.js';
 import { parseShard } from '../pipeline/blocks.js';
 import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO } from '../pipeline/volume-segment.js';
@@ -61,6 +61,7 @@ export function registerSegment(program: Command): void {
   addSegmentCommandOptions(program
     .command('segment')
     .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures'))
+    .option(...JSON_FLAG)
     .action(async (o, command: Command) => {
       // Maps may carry the model's tuned options: only the flags given on the command line override them.
       const given = givenSegmentOptions(o, command);
@@ -72,7 +73,7 @@ export function registerSegment(program: Command): void {
         images: o.images, pictures: o.pictures, options: given, overwrite: o.overwrite ?? false, predIsMap: o.predIsMap ?? false,
         voxelSize: o.voxelSize, unit: o.unit, allowMissingChunks: o.allowMissingChunks ?? false,
         notice: (line) => process.stderr.write(`${line}\n`) }, barFactory(o.quiet ?? false));
-      process.stdout.write(`${segments.length} sections, ${segments.join(', ')} segments; wrote ${written.length === 1 ? written[0] : `${written.length} files`}` +
-        `${o.pictures ? ` and pictures in ${o.pictures}` : ''}\n`);
+      printResult(o.json, 'segment', `${segments.length} sections, ${segments.join(', ')} segments; wrote ${written.length === 1 ? written[0] : `${written.length} files`}` +
+        `${o.pictures ? ` and pictures in ${o.pictures}` : ''}\n`, { out: o.out, written, segments, ...(o.pictures ? { pictures: o.pictures } : {}) });
     });
 }

@@ -5,7 +5,7 @@ import { COMMON_DEFAULTS as C, FINE_TUNE_DEFAULTS as F, TRAIN_DEFAULTS as T } fr
 import { checkpointInterval, parseCheckpointEvery, runTrain, withFineTuneDefaults, type CheckpointInterval, type TrainJob } from '../pipeline/train.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { DIVERGENCE_FACTOR, DIVERGENCE_FLOOR, DIVERGENCE_REFERENCE_STEPS } from '../train/divergence.js';
-import { backendKind, givenPolarity, intensityRule, labelPolarity, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
+import { backendKind, givenPolarity, intensityRule, JSON_FLAG, labelPolarity, nonNegativeNumber, positiveInt, positiveNumber, printResult } from './options.js';
 import { progressBar } from './progress.js';
 import { sectionList } from './sections.js';
 
@@ -35,6 +35,7 @@ export function registerTrain(program: Command): void {
     .option('--resume', 'continue from <out>/checkpoint exactly')
     .option('--overwrite', 'replace an existing model in <out>')
     .option('--quiet', 'no progress bar')
+    .option(...JSON_FLAG)
     .addHelpText('after', `
 SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves a checkpoint and exits with 130 or 143 (continue
 with --resume); a second signal ends the process at once. Training stops with an error (exit 1) when it diverges:
@@ -90,7 +91,7 @@ function addOptimisationOptions(command: Command): Command {
 /** The parsed flags of `emseg train` (commander's names): the job's fields plus how and where it runs. */
 type TrainFlags = Omit<TrainJob, 'resume' | 'overwrite' | 'checkpointMinutes'> & {
   resume?: boolean; overwrite?: boolean; checkpointMinutes?: number; checkpointEvery?: CheckpointInterval;
-  backend: BackendKind; bf16?: boolean; threads?: number; quiet?: boolean;
+  backend: BackendKind; bf16?: boolean; threads?: number; quiet?: boolean; json?: boolean;
 };
 
 async function trainAction(o: TrainFlags): Promise<void> {
@@ -111,13 +112,15 @@ async function trainAction(o: TrainFlags): Promise<void> {
     bar.stop();
     stop.dispose();
   }
+  const result = { out: o.out, steps: outcome.step, best: outcome.best, earlyStopped: outcome.earlyStopped ?? false };
   if (outcome.stopped && stop.signal) {
-    process.stdout.write(`stopped by ${stop.signal} at step ${outcome.step}; checkpoint saved, continue with --resume\n`);
+    printResult(o.json, 'train', `stopped by ${stop.signal} at step ${outcome.step}; checkpoint saved, continue with --resume\n`,
+      { ...result, stopped: stop.signal });
     process.exitCode = STOP_EXIT_CODES[stop.signal];
     return;
   }
   const early = outcome.earlyStopped ? ` (stopped early: no better validation score in the last ${o.patience} validations)` : '';
-  process.stdout.write(`trained ${outcome.step} steps${early}; best model (step ${outcome.best?.step}) in ${o.out}\n`);
+  printResult(o.json, 'train', `trained ${outcome.step} steps${early}; best model (step ${outcome.best?.step}) in ${o.out}\n`, result);
 }
 
 /** Exit statuses of a run stopped by a signal: 128 + the signal's number, as shells report a killed process. */
