@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { resolveModelDir, SHIPPED_MODELS_DIR, shippedModels } from '../src/models/shipped.js';
+import { JOB_KINDS } from '../src/queue/kinds.js';
 import { REPO_ROOT, SAMPLES } from './helpers/data.js';
 import { refused } from './helpers/errors.js';
 
@@ -59,4 +60,10 @@ test('emseg models --shipped lists them, as text and as JSON, from any folder', 
   const list = JSON.parse(json.stdout) as { name: string; dir: string; scores: Record<string, number> }[];
   assert.deepEqual(list.map((m) => m.name), ['emseg-isbi', 'fakhry-isbi']);
   assert.ok(list.every((m) => existsSync(m.dir) && m.scores.pixel_error! > 0));
+});
+
+test('emseg submit predict --model emseg-isbi queues the shipped folder, not a path in the submit folder', () => {
+  const spec = JOB_KINDS.predict.specOf({ models: ['emseg-isbi'], input: 'vol.zarr', out: 'maps.zarr', membraneProb: false, tta: false,
+    bf16: false, tile: 256, backend: 'auto', dtype: 'uint8', restart: false, overwrite: false, toGrey: false, allowMissingChunks: false });
+  assert.deepEqual(spec.models, [join(REPO_ROOT, 'models', 'emseg-isbi')]);
 });
