@@ -30,8 +30,9 @@ done
 
 app="$work/app"
 mkdir -p "$app/node_modules"
-# allowScripts: npm 11 may block dependencies' install scripts (strict-allow-scripts); emseg's builds the addon.
-echo '{ "name": "emseg-pack-test", "private": true, "allowScripts": { "emseg": true } }' >"$app/package.json"
+# allowScripts: npm 11 may block dependencies' install scripts (strict-allow-scripts), and emseg's builds the addon; a
+# tarball's key is its file: spec, as `npm install-scripts approve emseg` writes it.
+echo "{ \"name\": \"emseg-pack-test\", \"private\": true, \"allowScripts\": { \"file:$work/$tarball\": true } }" >"$app/package.json"
 deps="$(npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 || true)"
 [ -n "$deps" ] || fail "npm ls found no installed dependencies in $root/node_modules (make setup)"
 while IFS= read -r dir; do
