@@ -1,6 +1,7 @@
 # Entry points; each installs whatever is missing first (system packages, npm deps, native addon, build):
 #   make demo       - the main job
-#   make test       - the test suite; needs nothing outside the repository
+#   make test       - the test suite, then the packed package installed and run in an empty folder (make test-pack);
+#                     needs nothing outside the repository
 #   make test-full  - the tests that need the full data in ../shared/ beside the repository (CI runs both)
 #   make lint       - Biome's lint and the noUncheckedIndexedAccess check of tsconfig.strict.json (part of make test)
 #   make test-fast  - for development: an incremental build, lint, and the unit-level tests (about half a minute)
@@ -9,7 +10,7 @@ TS_SOURCES := $(shell find src test -name '*.ts' 2>/dev/null) $(wildcard src/vie
 NATIVE_SOURCES := $(wildcard native/*.cc native/*.h native/binding.gyp native/ops.json) scripts/gen-native-ops.mjs
 ADDON := native/build/Release/emseg_native.node
 
-.PHONY: setup build build-fast lint test test-fast test-full demo bench clean
+.PHONY: setup build build-fast lint test test-fast test-pack test-full demo bench clean
 setup: .stamps/system node_modules/.package-lock.json $(ADDON) dist/.built
 
 .stamps/system: scripts/ensure-system-deps.sh
@@ -41,8 +42,13 @@ build-fast: .stamps/system node_modules/.package-lock.json $(ADDON)
 lint: node_modules/.package-lock.json
 	npm run --silent lint
 
+# test-pack: the packed tarball installed into an empty folder, then `npx emseg demo` there (scripts/test-pack.sh).
 test: setup lint
 	npm test
+	bash scripts/test-pack.sh
+
+test-pack: setup
+	bash scripts/test-pack.sh
 
 # Unit-level tests that need no browser, Redis, subprocess or training run; the full suite stays `make test`.
 TEST_FAST := architecture docs io io-dataset metrics-units metrics-breakdown malis nn-spec nn-network nn-optim models-io \

@@ -213,7 +213,8 @@ test('edits set, replace, insert and remove layers and set the window; results a
 
 test('the shipped example studies are valid and meet their expectations', () => {
   const folder = fileURLToPath(new URL('../../examples/studies/', import.meta.url));
-  const files = readdirSync(folder).filter((f) => f.endsWith('.json'));
+  // samples.json runs on the two bundled sections (test/study-examples.test.ts); the others are ISBI studies.
+  const files = readdirSync(folder).filter((f) => f.endsWith('.json') && f !== 'samples.json');
   assert.ok(files.length >= 4, files.join());
   for (const f of files) {
     const study = readStudyFile(join(folder, f));

@@ -10,7 +10,7 @@ import { missingChunksNotice, parseVec3 } from '../io/formats/volume.js';
 import type { Vec3 } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
 import type { ColourPolicy } from '../io/png.js';
-import { ALLOW_MISSING_CHUNKS, addVoxelSizeOptions } from './options.js';
+import { ALLOW_MISSING_CHUNKS, JSON_FLAG, addVoxelSizeOptions, printResult } from './options.js';
 import { barFactory } from './progress.js';
 
 export function nonNegativeInt(value: string): number {
@@ -65,6 +65,7 @@ export function registerConvert(program: Command): void {
     .option(...ALLOW_MISSING_CHUNKS)
     .option('--overwrite', 'replace an existing output emseg wrote (only once the new one is complete; never a folder holding other files, a link or an input)')
     .option('--quiet', 'no progress bar')
+    .option(...JSON_FLAG)
     .action(async (input: string, out: string, o) => {
       if (o.kind === 'membrane' && !o.polarity) {
         throw new EmsegError('invalid-option', '--polarity', 'a membrane map (--kind membrane) needs --polarity membrane-high or membrane-low; it is recorded, never guessed');
@@ -77,7 +78,8 @@ export function registerConvert(program: Command): void {
           polarity: o.polarity, voxelSize: o.voxelSize, unit: o.unit, labels, overwrite: o.overwrite ?? false,
           notice: (line) => process.stderr.write(`emseg convert: ${line}\n`),
         }, barFactory(o.quiet ?? false));
-        process.stdout.write(`wrote ${out}: ${src.shape.join(' x ')} ${src.dtype}, chunks ${w.chunks.join(' x ')}, ${w.levels.length} levels${labels ? `, labels/${DEFAULT_LABELS_NAME}` : ''}\n`);
+        printResult(o.json, 'convert', `wrote ${out}: ${src.shape.join(' x ')} ${src.dtype}, chunks ${w.chunks.join(' x ')}, ${w.levels.length} levels${labels ? `, labels/${DEFAULT_LABELS_NAME}` : ''}\n`,
+          { out, shape: src.shape, dtype: src.dtype, chunks: w.chunks, levels: w.levels.length, ...(labels ? { labels: `labels/${DEFAULT_LABELS_NAME}` } : {}) });
       } finally {
         for (const v of [src, labels]) {
           const notice = v && missingChunksNotice(v);

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { EXPORT_FORMATS, runExport, type ExportFormat } from '../export/run.js';
 import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
 import { SAMPLE_IMAGES } from '../pipeline/assets.js';
-import { backendKind } from './options.js';
+import { backendKind, JSON_FLAG, printResult } from './options.js';
 import { typedCommand } from '../util/paths.js';
 
 /** The bundled ISBI 2012 section that bioimage.io test tensors and the cover are cut from. */
@@ -30,10 +30,12 @@ export function registerExport(program: Command): void {
     .option('--sample <image>', 'grey section for the bioimage.io test tensors and cover (default: the bundled samples/isbi2012/images/23.png)')
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--overwrite', 'replace an existing output')
+    .option(...JSON_FLAG)
     .action(async (model: string, o) => {
       const result = await runExport({ model, format: o.format, out: o.out, overwrite: o.overwrite ?? false, name: o.name,
         authors: o.author, license: o.license, sample: o.sample ?? DEFAULT_SAMPLE, backend: o.backend, emsegVersion: program.version() ?? '',
         command: typedCommand(['emseg', ...process.argv.slice(2)]) });
-      process.stdout.write(`wrote ${result.out} (${(result.bytes / 2 ** 20).toFixed(1)} MiB; ${result.members.join(' + ')})\n`);
+      printResult(o.json, 'export', `wrote ${result.out} (${(result.bytes / 2 ** 20).toFixed(1)} MiB; ${result.members.join(' + ')})\n`,
+        { out: result.out, format: o.format, bytes: result.bytes, members: result.members });
     });
 }

@@ -64,10 +64,19 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** After a usage error (missing or bad option, unknown command): the one error line and where the usage is, not the whole help. */
+/**
+ * After a usage error (missing or bad option, unknown command): the one error line, the command's usage with its
+ * required options, and where the whole help is; not the whole help, which hides the error line.
+ */
 function hintAfterErrors(command: Command, path: string[]): void {
-  command.showHelpAfterError(`(see ${[...path, '--help'].join(' ')})`);
+  command.showHelpAfterError(`${usageLine(command, path)}\n(see ${[...path, '--help'].join(' ')})`);
   for (const sub of command.commands) hintAfterErrors(sub, [...path, sub.name()]);
+}
+
+/** `usage: emseg predict --model <dirs...> --input <path> --out <path> [options]`: the required options first. */
+export function usageLine(command: Command, path: readonly string[]): string {
+  const required = command.options.filter((o) => o.mandatory).map((o) => o.flags.replace(/^-\w,\s*/, '')); // "-o, --out <p>": the long form
+  return `usage: ${[...path, ...required, command.usage()].join(' ')}`;
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { shippedModels } from '../models/shipped.js';
 import { summarize } from '../models/summary.js';
 import { resolveSpec, zooNames } from '../models/zoo.js';
 
@@ -8,7 +9,12 @@ export function registerModels(program: Command): void {
     .description('list the model zoo: window / receptive field, parameters, FLOPs per output pixel')
     .argument('[model]', 'print this zoo model\'s spec as JSON')
     .option('--json', 'print JSON')
+    .option('--shipped', 'list the trained models shipped with emseg instead (use them by name: --model emseg-isbi)')
     .action((model: string | undefined, o) => {
+      if (o.shipped) {
+        printShipped(o.json ?? false);
+        return;
+      }
       if (model) {
         process.stdout.write(`${JSON.stringify(resolveSpec(model), null, 2)}\n`);
         return;
@@ -26,4 +32,20 @@ export function registerModels(program: Command): void {
         process.stdout.write(`${l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
       }
     });
+}
+
+/** The scores `emseg models --shipped` shows, in this order (a model's meta.json may record more). */
+const SHOWN_SCORES = ['v_rand', 'v_info', 'rand_error', 'pixel_error', 'warping_error'] as const;
+
+function printShipped(json: boolean): void {
+  const models = shippedModels();
+  if (json) {
+    process.stdout.write(`${JSON.stringify(models, null, 2)}\n`);
+    return;
+  }
+  for (const m of models) {
+    const scores = SHOWN_SCORES.filter((k) => m.scores?.[k] !== undefined).map((k) => `${k} ${m.scores![k]!.toFixed(4)}`);
+    process.stdout.write(`${m.name} (${m.kind}): ${m.use}\n  ${m.dir}\n`
+      + `${scores.length ? `  scores: ${scores.join(', ')}${m.scoredOn ? ` (${m.scoredOn})` : ''}\n` : ''}`);
+  }
 }

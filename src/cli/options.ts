@@ -121,3 +121,14 @@ export function addVoxelSizeOptions(cmd: Command): Command {
     .option('--voxel-size <z,y,x>', 'physical voxel size the output records (OME-Zarr scale, TIFF resolution and ImageJ spacing); default: the input\'s (OME-Zarr scale, HDF5 resolution or element_size_um, TIFF resolution / ImageJ spacing), or none', voxelSizeArg)
     .option('--unit <u>', 'unit of the voxel size (nm, um, or an NGFF name such as nanometer); alone it converts the input\'s voxel size', unitArg);
 }
+
+/** `--json` of every command that reports: one object on stdout at the end instead of the text line(s). */
+export const JSON_FLAG = ['--json', 'print the result as one JSON object on stdout (progress and notices stay on stderr)'] as const;
+
+/**
+ * A command's final report: the text as always, or with --json the `result` object (`command` first), one JSON
+ * document on stdout so that scripts can read it while progress and notices go to stderr.
+ */
+export function printResult(json: boolean | undefined, command: string, text: string, result: Record<string, unknown>): void {
+  process.stdout.write(json ? `${JSON.stringify({ command, ...result }, null, 2)}\n` : text);
+}

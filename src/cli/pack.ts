@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { loadModels, saveEnsemble, saveModel } from '../models/model-dir.js';
+import { resolveModelDir } from '../models/shipped.js';
 import { writeDirectoryAtomic } from '../io/atomic.js';
 import { typedPath } from '../util/paths.js';
 
@@ -17,7 +18,7 @@ export interface PackOptions {
  * members `emseg predict --model <out>` averages. Returns the member names (empty for a single model).
  */
 export function runPack(o: PackOptions): string[] {
-  const models = o.models.flatMap((dir) => loadModels(dir));
+  const models = o.models.flatMap((dir) => loadModels(resolveModelDir(dir)));
   if (models.length === 0) throw new EmsegError('invalid-option', 'emseg pack', 'needs at least one model directory');
   const precision = o.f16 ? 'f16' : 'as-is';
   let members: string[] = [];

@@ -4,7 +4,7 @@ import { mapsOutput, type StackFormat } from '../io/outputs.js';
 import { runPredict } from '../pipeline/predict.js';
 import { addVolumeOptions, predictVolume, refuseBlockwiseFlags } from './volume.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
-import { addVoxelSizeOptions, backendKind, intensityRule, positiveInt } from './options.js';
+import { addVoxelSizeOptions, backendKind, intensityRule, JSON_FLAG, positiveInt, printResult } from './options.js';
 import { barFactory } from './progress.js';
 import { Profile } from '../util/profile.js';
 import { formatBreakdown, predictBreakdown } from '../infer/profile.js';
@@ -35,6 +35,7 @@ export function registerPredict(program: Command): void {
   addPredictOptions(program
     .command('predict')
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)'))
+    .option(...JSON_FLAG)
     .action(async (o, command: Command) => {
       // The output decides the path, once: OME-Zarr blockwise, every other kind section by section.
       const target = mapsOutput(o.out, o.format, command.getOptionValueSource('format') !== 'default');
@@ -57,6 +58,7 @@ export function registerPredict(program: Command): void {
         voxelSize: o.voxelSize, unit: o.unit, scale: o.scale, allowMissingChunks: o.allowMissingChunks ?? false,
         notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));
       report();
-      process.stdout.write(`wrote ${written.length === 1 ? written[0] : `${written.length} files`}\n`);
+      printResult(o.json, 'predict', `wrote ${written.length === 1 ? written[0] : `${written.length} files`}\n`,
+        { out: o.out, format: target.kind, models: o.model, written });
     });
 }

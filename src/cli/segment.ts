@@ -5,7 +5,7 @@ import { NEURON_DEFAULTS as N, NEURON_METHODS, SEGMENT_DEFAULTS as S } from '../
 import { runNeuronSegment, type NeuronSegmentJob } from '../pipeline/neurons.js';
 import { EmsegError } from '../errors.js';
 import type { SegmentOptions } from '../segment/index.js';
-import { ALLOW_MISSING_CHUNKS, PRED_IS_MAP_HELP, addVoxelSizeOptions, nonNegativeNumber, positiveInt } from './options.js';
+import { ALLOW_MISSING_CHUNKS, JSON_FLAG, PRED_IS_MAP_HELP, addVoxelSizeOptions, nonNegativeNumber, positiveInt, printResult } from './options.js';
 import { barFactory } from './progress.js';
 import { parseShard } from '../pipeline/blocks.js';
 import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO } from '../pipeline/volume-segment.js';
@@ -96,13 +96,15 @@ async function segmentNeurons(o: Record<string, unknown>, given: Partial<Segment
     block: o.block as NeuronSegmentJob['block'], halo: o.halo === undefined ? undefined : [o.halo as number, o.halo as number, o.halo as number],
     notice: (line) => process.stderr.write(`emseg segment: ${line}\n`) };
   const r = await runNeuronSegment(job);
-  process.stdout.write(`${r.neurons} neurons (--method ${r.method}, ${r.shape.join(' x ')} voxels); wrote ${r.out}\n`);
+  printResult(o.json as boolean | undefined, 'segment', `${r.neurons} neurons (--method ${r.method}, ${r.shape.join(' x ')} voxels); wrote ${r.out}\n`,
+    { out: r.out, method: r.method, neurons: r.neurons, shape: r.shape });
 }
 
 export function registerSegment(program: Command): void {
   addNeuronOptions(addSegmentCommandOptions(program
     .command('segment')
     .description('cells from membrane maps: seeded watershed + merging across weak boundaries; label stack and pictures')))
+    .option(...JSON_FLAG)
     .action(async (o, command: Command) => {
       // Maps may carry the model's tuned options: only the flags given on the command line override them.
       const given = givenSegmentOptions(o, command);
@@ -116,7 +118,7 @@ export function registerSegment(program: Command): void {
         images: o.images, pictures: o.pictures, options: given, overwrite: o.overwrite ?? false, predIsMap: o.predIsMap ?? false,
         voxelSize: o.voxelSize, unit: o.unit, allowMissingChunks: o.allowMissingChunks ?? false,
         notice: (line) => process.stderr.write(`${line}\n`) }, barFactory(o.quiet ?? false));
-      process.stdout.write(`${segments.length} sections, ${segments.join(', ')} segments; wrote ${written.length === 1 ? written[0] : `${written.length} files`}` +
-        `${o.pictures ? ` and pictures in ${o.pictures}` : ''}\n`);
+      printResult(o.json, 'segment', `${segments.length} sections, ${segments.join(', ')} segments; wrote ${written.length === 1 ? written[0] : `${written.length} files`}` +
+        `${o.pictures ? ` and pictures in ${o.pictures}` : ''}\n`, { out: o.out, written, segments, ...(o.pictures ? { pictures: o.pictures } : {}) });
     });
 }

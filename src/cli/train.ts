@@ -3,11 +3,11 @@ import { createBackend, type BackendKind } from '../backend/index.js';
 import { LABEL_POLARITIES } from '../io/index.js';
 import { DEFAULT_BOUNDARY_WIDTH, LABEL_KINDS, type LabelKind } from '../io/training-labels.js';
 import { InvalidArgumentError } from 'commander';
-import { COMMON_DEFAULTS as C, TRAIN_DEFAULTS as T } from '../pipeline/defaults.js';
-import { checkpointInterval, parseCheckpointEvery, runTrain, type CheckpointInterval, type TrainJob } from '../pipeline/train.js';
+import { COMMON_DEFAULTS as C, FINE_TUNE_DEFAULTS as F, TRAIN_DEFAULTS as T } from '../pipeline/defaults.js';
+import { checkpointInterval, parseCheckpointEvery, runTrain, withFineTuneDefaults, type CheckpointInterval, type TrainJob } from '../pipeline/train.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { DIVERGENCE_FACTOR, DIVERGENCE_FLOOR, DIVERGENCE_REFERENCE_STEPS } from '../train/divergence.js';
-import { backendKind, givenPolarity, intensityRule, labelPolarity, nonNegativeNumber, positiveInt, positiveNumber } from './options.js';
+import { backendKind, givenPolarity, intensityRule, JSON_FLAG, labelPolarity, nonNegativeNumber, positiveInt, positiveNumber, printResult } from './options.js';
 import { progressBar } from './progress.js';
 import { sectionList } from './sections.js';
 
@@ -26,7 +26,7 @@ export function registerTrain(program: Command): void {
     .option('--boundary-width <px>', `instance labels: boundary pixels on each side of an id change (default ${DEFAULT_BOUNDARY_WIDTH})`, positiveInt)
     .option('--intensity <rule>', `${INTENSITY_HELP}; recorded in the model, and applied by predict`, intensityRule, T.intensity.value)
     .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
-    .option('--val <sections>', T.val.help, sectionList, sectionList(T.val.value))
+    .option('--val <sections>', T.val.help, sectionList)
     .option('--hold-out <sections>', 'sections used neither for training nor for validation (kept for a final test)', sectionList);
   addOptimisationOptions(command)
     .option('--threads <n>', 'CPU threads', positiveInt)
@@ -34,17 +34,38 @@ export function registerTrain(program: Command): void {
     .option('--checkpoint-every <n|Nm>', `checkpoint every n steps (500) or N minutes (10m) (default: ${T.checkpointMinutes.value}m)`,
       (v: string) => parseCheckpointEvery(v))
     .option('--checkpoint-minutes <m>', 'older name: same as --checkpoint-every <m>m', nonNegativeNumber)
-    .option('--init <dir>', 'start from this trained model\'s weights (fine-tuning; its spec is used)')
+    .option('--init <dir>', 'start from this trained model\'s weights (fine-tuning; its spec is used); options not given then take '
+      + 'the fine-tuning defaults (see below)')
     .option('--sections <n>', 'consecutive sections the model reads, centred on the labelled one (odd; above 1: 2.5D; '
       + 'default: the model\'s). With --init of a 2D model, its weights start the middle section', positiveInt)
     .option('--resume', 'continue from <out>/checkpoint exactly')
     .option('--overwrite', 'replace an existing model in <out>')
     .option('--quiet', 'no progress bar')
+    .option(...JSON_FLAG)
     .addHelpText('after', `
 SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves a checkpoint and exits with 130 or 143 (continue
 with --resume); a second signal ends the process at once. Training stops with an error (exit 1) when it diverges:
-a NaN/Inf loss, or a loss above ${DIVERGENCE_FACTOR}x the median of the first ${DIVERGENCE_REFERENCE_STEPS} steps (and above ${DIVERGENCE_FLOOR}).`)
-    .action((o: TrainFlags, cmd: Command) => trainAction({ ...o, polarity: givenPolarity(o, cmd) }));
+a NaN/Inf loss, or a loss above ${DIVERGENCE_FACTOR}x the median of the first ${DIVERGENCE_REFERENCE_STEPS} steps (and above ${DIVERGENCE_FLOOR}).
+
+Fine-tuning (--init): ${fineTuneHelp()}; early stop after ${F.patience.value} validations without a better score.
+Give any of these flags to choose otherwise.`)
+    .action((o: TrainFlags, cmd: Command) => {
+      const { job, applied } = withFineTuneDefaults({ ...o, polarity: givenPolarity(o, cmd) }, (key) => cmd.getOptionValueSource(key) !== 'default');
+      if (applied.length) process.stderr.write(`emseg train: fine-tuning defaults (--init): ${applied.join(', ')}\n`);
+      return trainAction(job);
+    });
+}
+
+/** An option's help naming its fine-tuning default (commander adds the plain default after it). */
+const withInit = (help: string, value: number) => `${help}; with --init: ${value}`;
+
+function fineTuneHelp(): string {
+  return [['steps', F.steps], ['epoch-steps', F.epochSteps], ['lr', F.lr], ['warmup', F.warmup]]
+    .map(([flag, d]) => `--${flag} ${(d as { value: number }).value}`).join(', ');
+}
+
+function nonNegativeInt(value: string): number {
+  return value === '0' ? 0 : positiveInt(value);
 }
 
 export function labelKind(v: string): LabelKind {
@@ -64,14 +85,15 @@ function addOptimisationOptions(command: Command): Command {
   return command
     .option('--tile <px>', T.tile.help, positiveInt, T.tile.value)
     .option('--batch <n>', T.batch.help, positiveInt, T.batch.value)
-    .option('--steps <n>', T.steps.help, positiveInt, T.steps.value)
-    .option('--epoch-steps <n>', T.epochSteps.help, positiveInt, T.epochSteps.value)
+    .option('--steps <n>', withInit(T.steps.help, F.steps.value), positiveInt, T.steps.value)
+    .option('--epoch-steps <n>', withInit(T.epochSteps.help, F.epochSteps.value), positiveInt, T.epochSteps.value)
     .option('--optimizer <kind>', T.optimizer.help, T.optimizer.value)
-    .option('--lr <rate>', T.lr.help, nonNegativeNumber, T.lr.value)
+    .option('--lr <rate>', withInit(T.lr.help, F.lr.value), nonNegativeNumber, T.lr.value)
     .option('--momentum <m>', T.momentum.help, nonNegativeNumber, T.momentum.value)
     .option('--weight-decay <wd>', T.weightDecay.help, nonNegativeNumber, T.weightDecay.value)
     .option('--schedule <kind>', T.schedule.help, T.schedule.value)
-    .option('--warmup <steps>', T.warmup.help, positiveInt, T.warmup.value)
+    .option('--warmup <steps>', withInit(T.warmup.help, F.warmup.value), positiveInt, T.warmup.value)
+    .option('--patience <n>', withInit(T.patience.help, F.patience.value), nonNegativeInt, T.patience.value)
     .option('--balance <how>', T.balance.help, T.balance.value)
     .option('--border-weight <w0>', T.borderWeight.help, nonNegativeNumber, T.borderWeight.value)
     .option('--border-sigma <px>', T.borderSigma.help, positiveNumber, T.borderSigma.value)
@@ -87,7 +109,7 @@ function addOptimisationOptions(command: Command): Command {
 /** The parsed flags of `emseg train` (commander's names): the job's fields plus how and where it runs. */
 type TrainFlags = Omit<TrainJob, 'resume' | 'overwrite' | 'checkpointMinutes'> & {
   resume?: boolean; overwrite?: boolean; checkpointMinutes?: number; checkpointEvery?: CheckpointInterval;
-  backend: BackendKind; bf16?: boolean; threads?: number; quiet?: boolean;
+  backend: BackendKind; bf16?: boolean; threads?: number; quiet?: boolean; json?: boolean;
 };
 
 async function trainAction(o: TrainFlags): Promise<void> {
@@ -108,12 +130,15 @@ async function trainAction(o: TrainFlags): Promise<void> {
     bar.stop();
     stop.dispose();
   }
+  const result = { out: o.out, steps: outcome.step, best: outcome.best, earlyStopped: outcome.earlyStopped ?? false };
   if (outcome.stopped && stop.signal) {
-    process.stdout.write(`stopped by ${stop.signal} at step ${outcome.step}; checkpoint saved, continue with --resume\n`);
+    printResult(o.json, 'train', `stopped by ${stop.signal} at step ${outcome.step}; checkpoint saved, continue with --resume\n`,
+      { ...result, stopped: stop.signal });
     process.exitCode = STOP_EXIT_CODES[stop.signal];
     return;
   }
-  process.stdout.write(`trained ${outcome.step} steps; best model (step ${outcome.best?.step}) in ${o.out}\n`);
+  const early = outcome.earlyStopped ? ` (stopped early: no better validation score in the last ${o.patience} validations)` : '';
+  printResult(o.json, 'train', `trained ${outcome.step} steps${early}; best model (step ${outcome.best?.step}) in ${o.out}\n`, result);
 }
 
 /** Exit statuses of a run stopped by a signal: 128 + the signal's number, as shells report a killed process. */

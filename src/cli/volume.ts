@@ -10,7 +10,7 @@ import { runVolumePredict, type MapDtype, type VolumePredictJob } from '../pipel
 import { runVolumeSegment, type VolumeSegmentJob } from '../pipeline/volume-segment.js';
 import type { SegmentOptions } from '../segment/index.js';
 import type { OutputTarget } from '../io/outputs.js';
-import { ALLOW_MISSING_CHUNKS } from './options.js';
+import { ALLOW_MISSING_CHUNKS, printResult } from './options.js';
 import { barFactory } from './progress.js';
 
 const MAP_DTYPES: readonly MapDtype[] = ['uint8', 'float32'];
@@ -87,8 +87,10 @@ export function volumeJobFrom(o: any, command = 'predict'): VolumePredictJob {
 export async function predictVolume(o: any, profile?: Profile): Promise<void> {
   const r = await runVolumePredict({ ...volumeJobFrom(o), profile }, barFactory(o.quiet ?? false));
   const rate = r.seconds > 0 ? r.voxels / r.seconds : 0;
-  process.stdout.write(`computed ${r.computed} skipped ${r.skipped} failed ${r.failed.length} of ${r.plan.count} blocks` +
-    ` (${(rate / 1e6).toFixed(2)} M voxels/s); ${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`);
+  printResult(o.json, 'predict', `computed ${r.computed} skipped ${r.skipped} failed ${r.failed.length} of ${r.plan.count} blocks` +
+    ` (${(rate / 1e6).toFixed(2)} M voxels/s); ${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`,
+  { out: r.out, format: 'ome-zarr', models: o.model, blocks: r.plan.count, computed: r.computed, skipped: r.skipped,
+    failed: r.failed.length, complete: r.complete, voxels: r.voxels, seconds: r.seconds });
   reportFailures(r.out, r.failed);
 }
 
@@ -108,7 +110,10 @@ export async function segmentVolume(o: any, options: Partial<SegmentOptions>): P
   const r = await runVolumeSegment(volumeSegmentJobFrom(o, options), barFactory(o.quiet ?? false));
   const stitch = r.stitch === 'waiting' ? 'stitch: waiting (pass 1 of other blocks is not done; rerun this command once every shard has segmented)'
     : `stitch: ${r.stitch} (${r.cells} cells, ${r.joined} joined across block borders)`;
-  process.stdout.write(`${passLine('segment', r.segmented)}; ${stitch}; ${passLine('relabel', r.relabelled)}; of ${r.plan.count} blocks; ` +
-    `${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`);
+  const pass = (t: TaskOutcome) => ({ computed: t.computed, skipped: t.skipped, failed: t.failed.length });
+  printResult(o.json, 'segment', `${passLine('segment', r.segmented)}; ${stitch}; ${passLine('relabel', r.relabelled)}; of ${r.plan.count} blocks; ` +
+    `${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`, { out: r.out, format: 'ome-zarr', blocks: r.plan.count,
+    segment: pass(r.segmented), stitch: r.stitch, relabel: pass(r.relabelled), complete: r.complete,
+    ...(r.cells !== undefined ? { cells: r.cells, joined: r.joined } : {}), failed: r.failed.length });
   reportFailures(r.out, r.failed);
 }

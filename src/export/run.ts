@@ -3,6 +3,7 @@ import { basename, resolve } from 'node:path';
 import { createBackend, type BackendKind } from '../backend/index.js';
 import { EmsegError, describeError, isEmsegError } from '../errors.js';
 import { openImageFile } from '../io/image-file.js';
+import { resolveModelDir } from '../models/shipped.js';
 import { ensembleMembers, intensityRecord, loadModels, readModelMeta, SPEC_FILE, type LoadedModel } from '../models/model-dir.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { buildBioimageioPackage, type SampleSection } from './bioimageio/package.js';
@@ -58,7 +59,8 @@ async function readSample(path: string): Promise<SampleSection> {
 }
 
 /** Writes an ONNX model or a bioimage.io package of a model or ensemble directory. */
-export async function runExport(o: ExportOptions): Promise<ExportResult> {
+export async function runExport(given: ExportOptions): Promise<ExportResult> {
+  const o = { ...given, model: resolveModelDir(given.model, 'model') }; // a shipped model's name is its folder
   if (existsSync(o.out) && !o.overwrite) throw new EmsegError('exists', o.out, 'already exists (pass --overwrite to replace it)');
   const models = loadExportModels(o.model);
   const meta = readModelMeta(o.model);

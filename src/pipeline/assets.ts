@@ -9,3 +9,8 @@ export const SHIPPED_MODEL = packageFile('models/emseg-isbi');
 export const PAPER_MODEL = packageFile('models/fakhry-isbi');
 export const SAMPLE_IMAGES = packageFile('samples/isbi2012/images');
 export const SAMPLE_LABELS = packageFile('samples/isbi2012/labels');
+
+/** What `emseg demo` writes in its output folder (`emseg view` recognises the folder by them). */
+export const DEMO_OUTPUTS = Object.freeze({
+  maps: 'membranes.tif', mapPictures: 'membrane-maps', cells: 'cells.tif', cellPictures: 'cells', report: 'report.html',
+});

@@ -37,7 +37,8 @@ export const COMMON_DEFAULTS = Object.freeze({
 export const TRAIN_DEFAULTS = Object.freeze({
   model: option('fakhry-b', 'zoo name or spec file'),
   intensity: option('auto', 'how stored values become the input in [0,1]'),
-  val: option('20-24', 'held-back validation sections (e.g. 20-24, or none)'),
+  val: option<string | undefined>(undefined, 'held-back validation sections (e.g. 20-24, or none); default: chosen from the data, '
+    + 'the last fifth of the sections (at least one), and said so'),
   tile: option(64, 'output tile edge per sample'),
   batch: option(2, 'tiles per step'),
   steps: option(2000, 'training steps'),
@@ -55,6 +56,26 @@ export const TRAIN_DEFAULTS = Object.freeze({
   select: option<Choice<'select'>>('v_rand', 'best checkpoint by v_rand or pixel_error'),
   seed: option(1, 'random seed (runs are repeatable)'),
   checkpointMinutes: option(3, 'minutes between checkpoints'),
+  patience: option(0, 'stop early after this many validations in a row without a better score (0: never)'),
+});
+
+/**
+ * Without --val, the validation sections are the last this fraction of the sections not held out (at least one):
+ * held back from the end, so that neighbouring sections, which look alike, are not split between the two sets more than once.
+ */
+export const VALIDATION_FRACTION = 0.2;
+
+/**
+ * `emseg train --init` (fine-tuning a trained model, usually on a few sections of the user's own data): these replace
+ * the TRAIN_DEFAULTS of the options not given. A trained model needs fewer and smaller steps than one trained from
+ * scratch (the shipped models were fine-tuned at 3e-4), and a small stack overfits quickly, hence the early stop.
+ */
+export const FINE_TUNE_DEFAULTS = Object.freeze({
+  steps: option(500, 'training steps'),
+  epochSteps: option(50, 'steps between validations'),
+  lr: option(3e-4, 'peak learning rate'),
+  warmup: option(20, 'linear warm-up steps'),
+  patience: option(4, 'validations in a row without a better score before stopping'),
 });
 
 /** `emseg predict` flags. */

@@ -17,6 +17,7 @@ import { CLOSE_GAPS_STEP } from '../infer/profile.js';
 import { sectionFrom, type SectionSource } from '../infer/section.js';
 import { closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
 import { loadModels, type LoadedModel } from '../models/model-dir.js';
+import { resolveModelDir } from '../models/shipped.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { closeGapsOptions, describeCloseGaps, mapsDescription } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
@@ -93,7 +94,8 @@ function checkCloseGapsMemory(width: number, height: number, prediction: number)
  * stack's slices are (io/volume-slices.ts: per-section intensity statistics are computed on the whole section), with
  * maps streamed out band by band (memory bounded by the tile and a section).
  */
-export async function runPredict(o: PredictJob, progress: ProgressFactory = silentProgress): Promise<string[]> {
+export async function runPredict(job: PredictJob, progress: ProgressFactory = silentProgress): Promise<string[]> {
+  const o = { ...job, models: job.models.map((m) => resolveModelDir(m)) }; // a shipped model's name is its folder
   stackOutput(o.out, o.format); // before any model is loaded
   if (o.format === 'isbi' && o.membraneProb) {
     // The ISBI format is P(non-membrane) by definition: the flag would be dropped in silence.

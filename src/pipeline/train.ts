@@ -4,12 +4,13 @@ import type { Backend } from '../backend/backend.js';
 import { EmsegError } from '../errors.js';
 import type { LabelPolarity } from '../io/index.js';
 import { loadModel, WEIGHTS_FILE } from '../models/model-dir.js';
+import { resolveModelDir } from '../models/shipped.js';
 import { resolveSpec } from '../models/zoo.js';
 import { withInputSections, type ModelSpec } from '../nn/spec.js';
 import { BORDER_SIGMA_DEFAULT } from '../train/border-weight.js';
 import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
 import { closeGapsOptions, describeCloseGaps } from './close-gaps.js';
-import { TRAIN_CHOICES, TRAIN_DEFAULTS } from './defaults.js';
+import { FINE_TUNE_DEFAULTS, TRAIN_CHOICES, TRAIN_DEFAULTS, VALIDATION_FRACTION } from './defaults.js';
 import { loadTrainingData } from './intensity.js';
 import { UNKNOWN_CLASS } from '../image/affinities.js';
 import type { ImageStack } from '../image/stack.js';
@@ -42,6 +43,8 @@ export interface TrainOptions {
   checkpointMinutes: number;
   /** Steps between checkpoints instead of minutes (`--checkpoint-every 500`). */
   checkpointSteps?: number;
+  /** Validations in a row without a better score before training stops early (absent or 0: never). */
+  patience?: number;
 }
 
 export { TRAIN_CHOICES };
@@ -80,6 +83,7 @@ export function buildTrainConfig(o: TrainOptions & Pick<TrainConfig, 'model' | '
     // Only when on, so that checkpoints of runs without it keep their configuration hash.
     ...(o.borderWeight ? { border: { w0: o.borderWeight, sigma: o.borderSigma ?? BORDER_SIGMA_DEFAULT } } : {}),
     ...(o.malisWeight ? { malis: { weight: o.malisWeight } } : {}),
+    ...(o.patience ? { patience: o.patience } : {}),
   };
 }
 
@@ -92,8 +96,8 @@ export interface TrainJob extends TrainOptions {
   out: string;
   /** Zoo name or spec file (ignored with `init`, whose spec is used). */
   model: string;
-  /** Held-back validation sections. */
-  val: number[];
+  /** Held-back validation sections; omitted: chosen from the data (chooseValidation), said through onNotice and recorded. */
+  val?: number[];
   /** Sections neither trained on nor validated on (a final test set the run never sees). */
   holdOut?: number[];
   /** Start from this trained model's weights (fine-tuning). */
@@ -121,27 +125,71 @@ export interface TrainJob extends TrainOptions {
 export type TrainJobHooks = TrainHooks & { onNotice?: (line: string) => void };
 
 /** Checks the job, loads the data and trains; the caller supplies the backend and the hooks (progress, stop). */
-export async function runTrain(o: TrainJob, backend: Backend, hooks: TrainJobHooks) {
+export async function runTrain(job: TrainJob, backend: Backend, hooks: TrainJobHooks) {
+  const o = job.init === undefined ? job : { ...job, init: resolveModelDir(job.init, '--init') }; // a shipped model's name
   if (!o.resume && !o.overwrite && existsSync(join(o.out, WEIGHTS_FILE))) {
     throw new EmsegError('exists', o.out, 'already holds a model; use --resume to continue it or --overwrite to replace it');
   }
   checkTrainChoices(o, (name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
   const spec = modelSpecFor(o);
   const data = await loadTrainingData({ ...o, notice: hooks.onNotice });
-  const depth = data.images.depth;
   const holdOut = o.holdOut ?? [];
-  for (const [flag, list] of [['--val', o.val], ['--hold-out', holdOut]] as const) {
+  const { val, chosen } = validationFor(o.val, holdOut, data.images.depth);
+  if (chosen) hooks.onNotice?.(`validation sections: ${val.join(', ')}, ${chosen}; choose others with --val, or --val none`);
+  const candidates = [...Array(data.images.depth).keys()].filter((z) => !val.includes(z) && !holdOut.includes(z));
+  const trainSections = labelledSections(data.labels, candidates, val, o, hooks);
+  if (trainSections.length === 0) throw new EmsegError('invalid-option', '--val', 'no section is left to train on');
+  const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
+    validationSections: val }), ...(o.init ? { initFrom: o.init } : {}), ...initCloseGaps(o, hooks),
+    ...(chosen ? { validationChosen: chosen } : {}), ...labelRecord(data.source) };
+  return train(config, data, backend, hooks, o.resume);
+}
+
+/** The validation sections: --val's, checked against the stack, or chosen from the data (`chosen` says how). */
+function validationFor(given: number[] | undefined, holdOut: number[], depth: number): { val: number[]; chosen?: string } {
+  for (const [flag, list] of [['--val', given ?? []], ['--hold-out', holdOut]] as const) {
     const bad = list.find((z) => z >= depth);
     if (bad !== undefined) throw new EmsegError('invalid-option', flag, `section ${bad} does not exist (the stack has ${depth})`);
   }
-  const both = holdOut.find((z) => o.val.includes(z));
+  const both = holdOut.find((z) => given?.includes(z));
   if (both !== undefined) throw new EmsegError('invalid-option', '--hold-out', `section ${both} is also a validation section (--val)`);
-  const candidates = [...Array(depth).keys()].filter((z) => !o.val.includes(z) && !holdOut.includes(z));
-  const trainSections = labelledSections(data.labels, candidates, o, hooks);
-  if (trainSections.length === 0) throw new EmsegError('invalid-option', '--val', 'no section is left to train on');
-  const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
-    validationSections: o.val }), ...(o.init ? { initFrom: o.init } : {}), ...initCloseGaps(o, hooks), ...labelRecord(data.source) };
-  return train(config, data, backend, hooks, o.resume);
+  if (given) return { val: given };
+  const val = chooseValidation(depth, holdOut);
+  return { val, chosen: `the last ${Math.round(VALIDATION_FRACTION * 100)}% of the ${depth - holdOut.length} sections, as --val was not given` };
+}
+
+/**
+ * The last VALIDATION_FRACTION of the sections not held out, at least one; refused when that would leave none to
+ * train on (a model validated on the sections it learnt would pick its checkpoint by memory, not by skill).
+ */
+export function chooseValidation(depth: number, holdOut: readonly number[] = []): number[] {
+  const usable = [...Array(depth).keys()].filter((z) => !holdOut.includes(z));
+  if (usable.length < 2) {
+    throw new EmsegError('invalid-option', '--val', `only ${usable.length} section${usable.length === 1 ? '' : 's'} to use (of ${depth}, `
+      + `${holdOut.length} held out): training needs one to train on and another to validate on; label more sections, `
+      + 'or give --val none to train without validation (the last model is kept)');
+  }
+  const count = Math.max(1, Math.round(usable.length * VALIDATION_FRACTION));
+  return usable.slice(usable.length - count);
+}
+
+/** Which options --init changes when not given: the FINE_TUNE_DEFAULTS keys. */
+export type FineTuneOption = keyof typeof FINE_TUNE_DEFAULTS;
+
+/**
+ * A fine-tuning job (`init` set) takes FINE_TUNE_DEFAULTS for the options the user did not give (`given` says which
+ * they did); `applied` lists them as flags for the notice. A job without `init` is returned as it is.
+ */
+export function withFineTuneDefaults<J extends Pick<TrainJob, 'init' | FineTuneOption>>(job: J, given: (option: FineTuneOption) => boolean): { job: J; applied: string[] } {
+  if (!job.init) return { job, applied: [] };
+  const out: J = { ...job };
+  const applied: string[] = [];
+  for (const [key, d] of Object.entries(FINE_TUNE_DEFAULTS) as [FineTuneOption, { value: number }][]) {
+    if (given(key)) continue;
+    out[key] = d.value;
+    applied.push(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${d.value}`);
+  }
+  return { job: out, applied };
 }
 
 /** The label reading the volume path recorded (io/training-labels.ts), for the configuration hash; none for PNG/TIFF masks. */
@@ -165,9 +213,10 @@ function unknownPixels(labels: ImageStack<Uint8Array>, z: number): number {
  * wholly labelled (their scores compare whole sections), and MALIS, which needs every pixel's class, is refused
  * with unlabelled pixels. Labels without unknown pixels (every mask of today) pass unchanged.
  */
-function labelledSections(labels: ImageStack<Uint8Array>, candidates: number[], o: TrainJob, hooks: TrainJobHooks): number[] {
+function labelledSections(labels: ImageStack<Uint8Array>, candidates: number[], val: readonly number[], o: TrainJob,
+  hooks: TrainJobHooks): number[] {
   const n = labels.width * labels.height;
-  const partial = o.val.find((z) => unknownPixels(labels, z) > 0);
+  const partial = val.find((z) => unknownPixels(labels, z) > 0);
   if (partial !== undefined) {
     throw new EmsegError('invalid-option', '--val', `validation section ${partial} has unlabelled or ignored pixels (${unknownPixels(labels, partial)} of ${n}); `
       + 'validate on wholly labelled sections');

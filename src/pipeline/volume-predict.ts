@@ -35,6 +35,7 @@ import { recordedPath } from '../util/paths.js';
 import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../image/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
+import { resolveModelDir } from '../models/shipped.js';
 import { alignBlock, planBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
 import { mapsRecord } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
@@ -280,7 +281,8 @@ export interface VolumePredictRun extends TaskJob {
  * Opens (creating or validating) the output and its markers for `job`, as `emseg predict --out x.zarr` does: the
  * output's layout must agree, and a run record of another layout, model or input is refused unless `restart`.
  */
-export async function openVolumePredict(job: VolumePredictJob): Promise<VolumePredictRun> {
+export async function openVolumePredict(given: VolumePredictJob): Promise<VolumePredictRun> {
+  const job = { ...given, models: given.models.map((m) => resolveModelDir(m)) }; // a shipped model's name is its folder
   const reader = await openVolume(job.input, { scale: job.scale, colour: job.toGrey ? 'to-grey' : 'reject', allowMissingChunks: job.allowMissingChunks });
   try {
     checkJob(job, reader);

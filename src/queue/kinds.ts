@@ -4,6 +4,7 @@
  * blockwise job becomes queueable by one entry here.
  */
 import { resolve } from 'node:path';
+import { resolveModelDir } from '../models/shipped.js';
 import type { JobKind, TaskJob } from '../pipeline/engine/task.js';
 import { openVolumePredict, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { openVolumeSegment, type VolumeSegmentJob } from '../pipeline/volume-segment.js';
@@ -24,7 +25,8 @@ const volume = (p: string) => rewriteVolumeFile(p, (file) => resolve(file));
 const predict: JobKindDef<'predict', VolumePredictJob> = {
   specOf(job) {
     const { notice: _n, shard: _s, restart: _r, overwrite: _o, threads: _t, ...rest } = job;
-    return { ...rest, models: job.models.map((m) => resolve(m)), input: volume(job.input), out: resolve(job.out) };
+    // A shipped model's name becomes its folder here: a worker elsewhere would read it as a path in the submit folder.
+    return { ...rest, models: job.models.map((m) => resolve(resolveModelDir(m))), input: volume(job.input), out: resolve(job.out) };
   },
   mapSpec: (spec, maps) => ({ ...spec, models: spec.models.map((m) => mapPath(m, maps)), input: mapVolumePath(spec.input, maps), out: mapPath(spec.out, maps) }),
   open: (spec, threads) => openVolumePredict({ ...spec, threads }),

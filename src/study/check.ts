@@ -43,6 +43,7 @@ export async function checkStudyData(study: ResolvedStudy): Promise<DataCheck> {
   const { data } = study;
   const images = await openField('data.images', data.images, problems);
   const labels = await openField('data.labels', data.labels, problems);
+  if (problems.length && data.needs) problems.push(field('data.needs', `this study needs ${data.needs}`));
   if (!images) return { problems };
   const shape = { width: images.width, height: images.height, depth: images.depth };
   if (labels && (labels.width !== images.width || labels.height !== images.height || labels.depth !== images.depth)) {

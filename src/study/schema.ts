@@ -96,6 +96,8 @@ const dataSchema = z.object({
   validation: sections,
   /** Training sections (default: all the others). */
   train: sections.optional(),
+  /** What data the study needs and where to get it: said when its images or labels cannot be read (a fresh clone). */
+  needs: z.string().min(1).optional(),
 }).strict();
 
 const budgetSchema = z.object({
@@ -211,7 +213,7 @@ export function parseStudy(json: unknown, source = 'study'): ResolvedStudy {
     metrics: s.metrics ?? [...METRIC_NAMES],
     data: { images: s.data.images, labels: s.data.labels, polarity: s.data.polarity, validation,
       ...(s.data.intensity !== undefined ? { intensity: s.data.intensity } : {}), ...(s.data.toGrey ? { toGrey: true } : {}),
-      ...(trainSections ? { train: trainSections } : {}) },
+      ...(trainSections ? { train: trainSections } : {}), ...(s.data.needs ? { needs: s.data.needs } : {}) },
     training: { ...s.training, schedule: s.training.schedule ?? (s.budget.steps === undefined ? 'constant' : T.schedule.value) },
   };
 }

@@ -68,6 +68,13 @@ export interface TrainConfig {
    * part of the configuration hash, so that a resume with other label flags is refused (absent for today's masks).
    */
   labels?: Record<string, unknown>;
+  /**
+   * Stop early once this many validations in a row gave no better score (absent or 0: never). Only when set, so that
+   * the configuration hash of runs without it stays the same.
+   */
+  patience?: number;
+  /** How the validation sections were chosen when the user did not name them (recorded in meta.json). */
+  validationChosen?: string;
 }
 
 /**
@@ -114,6 +121,8 @@ export interface TrainHooks {
 export interface TrainOutcome {
   step: number;
   stopped: boolean;
+  /** Stopped before `steps` because validation did not improve for `patience` validations. */
+  earlyStopped?: boolean;
   best: { step: number; score: number } | null;
 }
 
@@ -268,7 +277,8 @@ class TrainingRun {
     const started = Date.now() - state.elapsedMs;
     let lastCheckpoint = Date.now();
     let stopped = false;
-    while (this.state.step < config.steps) {
+    let earlyStopped = false;
+    while (this.state.step < config.steps && !earlyStopped) {
       await yieldToEventLoop();
       if (this.hooks.shouldStop?.()) {
         stopped = true;
@@ -277,7 +287,10 @@ class TrainingRun {
       const report = this.step(started);
       this.log({ type: 'step', ...report });
       this.hooks.onStep?.(report);
-      if (report.step % config.stepsPerEpoch === 0 || report.step === config.steps) this.validate();
+      if (report.step % config.stepsPerEpoch === 0 || report.step === config.steps) {
+        this.validate();
+        earlyStopped = this.noLongerImproving();
+      }
       if (checkpointDue(config, report.step, lastCheckpoint)) {
         this.checkpoint();
         lastCheckpoint = Date.now();
@@ -286,7 +299,16 @@ class TrainingRun {
     // The run ends here: no later loss will vouch for the last validated weights, which are finite (checked).
     this.saveBest();
     if (stopped && this.state.step !== this.lastSavedStep) this.checkpoint();
-    return { step: this.state.step, stopped, best: this.state.best };
+    return { step: this.state.step, stopped, ...(earlyStopped ? { earlyStopped } : {}), best: this.state.best };
+  }
+
+  /** True (and logged) when the last `patience` validations found no better model than the best one. */
+  private noLongerImproving(): boolean {
+    const { config, state } = this;
+    if (!config.patience || !state.best || config.validationSections.length === 0) return false;
+    if (state.step - state.best.step < config.patience * config.stepsPerEpoch) return false;
+    this.log({ type: 'early-stop', step: state.step, best: state.best.step, patience: config.patience });
+    return true;
   }
 
   /** One optimiser step; a diverged loss stops the run before the optimiser applies its gradients. */

@@ -12,6 +12,7 @@ import { openVolume } from '../io/registry.js';
 import { LOG_FILE } from '../train/trainer.js';
 import { STUDY_FILE } from './data.js';
 import type { ViewInputs } from './model.js';
+import { outputFolderInputs } from './output-folder.js';
 import { CELLS_LABELS, emsegAttributes, hasCellsLabels, isZarrPath, refuseUrl } from './zarr-source.js';
 
 type Role = keyof Omit<ViewInputs, 'membraneProb' | 'polarity'>;
@@ -38,11 +39,30 @@ async function zarrRoleOf(path: string, taken: Set<Role>): Promise<Role[]> {
   return taken.has('images') ? ['labels'] : ['images'];
 }
 
+/** Adds the layers of an emseg output folder; one whose role is taken already is refused, as for single paths. */
+function addOutputFolder(path: string, folder: ViewInputs, inputs: ViewInputs, taken: Set<Role>): void {
+  for (const [key, value] of Object.entries(folder) as [keyof ViewInputs, string | boolean][]) {
+    if (key === 'membraneProb' || key === 'polarity') continue;
+    if (taken.has(key)) {
+      throw new EmsegError('ambiguous', path, `is an emseg output folder that holds a ${key} input, but one was given already; `
+        + 'name each with its flag (--images, --map, --compare, --cells, --labels)');
+    }
+    (inputs as Record<string, unknown>)[key] = value;
+    taken.add(key);
+  }
+  if (folder.membraneProb) inputs.membraneProb = true;
+}
+
 /** Adds the positional paths to the inputs the flags named; a role given twice is refused rather than guessed. */
 export async function classifyPaths(paths: readonly string[], flags: ViewInputs): Promise<ViewInputs> {
   const inputs: ViewInputs = { ...flags };
   const taken = new Set<Role>((Object.keys(inputs) as (keyof ViewInputs)[]).filter((k): k is Role => k !== 'membraneProb' && k !== 'polarity' && inputs[k] !== undefined));
   for (const path of paths) {
+    const folder = existsSync(path) && statSync(path).isDirectory() ? outputFolderInputs(path) : null;
+    if (folder) {
+      addOutputFolder(path, folder, inputs, taken);
+      continue;
+    }
     const candidates = await roleOf(path, taken);
     const role = candidates.find((r) => !taken.has(r));
     if (role === undefined) {

@@ -64,8 +64,8 @@ export function loadAddon(): Addon {
   const path = nativeAddonPath();
   if (!existsSync(path)) {
     loadError = new NativeUnavailableError(
-      `emseg native addon not found at ${path}; build it with 'npm run build:native' (needs libdnnl-dev and a C++ ` +
-      'toolchain, see scripts/ensure-system-deps.sh)');
+      `emseg native addon not found at ${path}; build it with 'npm run build:native' in a checkout, or 'npm rebuild emseg' ` +
+      'where emseg is installed as a package (needs libdnnl-dev and a C++ toolchain, see scripts/ensure-system-deps.sh)');
     throw loadError;
   }
   try {
