@@ -72,8 +72,14 @@ export function planModel(spec: ModelSpec, height: number, width: number, option
   const plan = planNodes(spec, height, width, options);
   const last = plan.nodes[plan.nodes.length - 1]!;
   // A sigmoid head gives one independent probability per channel (affinities); `classes` counts softmax classes.
-  if (last.type === 'sigmoid') return plan;
+  if (last.type === 'sigmoid') {
+    if (spec.targets && spec.targets.length !== last.out[0]) {
+      throw new SpecError(`field "targets": names ${spec.targets.length} channels but the output has ${last.out[0]}`);
+    }
+    return plan;
+  }
   if (last.type !== 'softmax') throw new SpecError(`the last layer must be "softmax" or "sigmoid" (got "${last.type}")`);
+  if (spec.targets) throw new SpecError('field "targets": only a sigmoid head has per-channel targets (this one is a softmax)');
   if (last.out[0] !== spec.classes) {
     throw new SpecError(`the output has ${last.out[0]} channels but the spec declares ${spec.classes} classes`);
   }
@@ -161,4 +167,52 @@ export function denseKernelsAtWindow(spec: ModelSpec): Map<number, Pair> {
     kernels.set(i, [h, w]);
   }
   return kernels;
+}
+
+/** Largest input extent (voxels per axis) the valid-size search tries before giving up. */
+const MAX_SEARCH_EXTENT = 1024;
+
+/**
+ * Whether every node covers its input exactly (no row, column or section dropped by flooring; crops centred), so
+ * that outputs align with the input. `alongDepth`: check the depth axis too (3-d plans).
+ */
+export function planAligned(plan: Plan, alongDepth = true): boolean {
+  return plan.nodes.every((n) => {
+    const i = n.inputs[0]!;
+    const input = i < 0 ? plan.input : plan.nodes[i]!.out;
+    const depth = !alongDepth ? undefined : i < 0 ? plan.inputDepth : plan.nodes[i]!.z?.size;
+    return layerDef(n.type).tiling.aligned(n, input, depth);
+  });
+}
+
+function tryPlan3d(spec: ModelSpec, depth: number, size: number, alongDepth: boolean): Plan | undefined {
+  try {
+    const plan = planModel(spec, size, size, { depth });
+    return planAligned(plan, alongDepth) ? plan : undefined;
+  } catch (err) {
+    if (err instanceof SpecError) return undefined; // too small at this size
+    throw err;
+  }
+}
+
+/**
+ * The smallest exact input of a 3-d network with at least `minOutput` voxels of output along every axis: the
+ * in-plane size first (at a depth too large to fail), then the depth at that size; the axes plan independently
+ * (anisotropic networks differ per axis). Throws SpecError when none exists up to MAX_SEARCH_EXTENT.
+ */
+export function smallestInput3d(spec: ModelSpec, minOutput = 1): { depth: number; size: number; plan: Plan } {
+  if (spec.input.dims !== 3) throw new SpecError('field "input.dims": only 3-d networks have a 3-d input size');
+  // Errors that no size cures (fields, merges, heads) show at the largest size: surfaced as they are.
+  planModel(spec, MAX_SEARCH_EXTENT, MAX_SEARCH_EXTENT, { depth: MAX_SEARCH_EXTENT });
+  const fits = (p: Plan | undefined, axis: 'plane' | 'depth') =>
+    p !== undefined && (axis === 'plane' ? Math.min(p.output[1], p.output[2]) : p.z!.size) >= minOutput;
+  let size = 1;
+  while (size <= MAX_SEARCH_EXTENT && !fits(tryPlan3d(spec, MAX_SEARCH_EXTENT, size, false), 'plane')) size++;
+  let depth = 1;
+  let plan: Plan | undefined;
+  while (depth <= MAX_SEARCH_EXTENT && !fits(plan = tryPlan3d(spec, depth, size, true), 'depth')) depth++;
+  if (size > MAX_SEARCH_EXTENT || !plan) {
+    throw new SpecError(`${spec.name}: no input up to ${MAX_SEARCH_EXTENT} voxels per axis fits the network exactly`);
+  }
+  return { depth, size, plan };
 }

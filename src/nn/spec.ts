@@ -30,6 +30,14 @@ export const modelSpecSchema = z.object({
   /** Patch classifiers: the window (context) each output pixel sees; dense layers are sized from it. */
   window: positiveInt.optional(),
   classes: z.number().int().min(2).default(2),
+  /**
+   * A sigmoid head's channels, in order: the affinity to the neighbour at [dz, dy, dx] (image/affinities.ts's
+   * conventions), or a boundary map ({ "boundary": "in-plane" | "3d" }). Checked against the output at planning.
+   */
+  targets: z.array(z.union([
+    z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+    z.object({ boundary: z.enum(['in-plane', '3d']) }).strict(),
+  ])).min(1).optional(),
   layers: z.array(layer).min(1),
 }).strict();
 
