@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createBackend } from '../src/backend/index.js';
+import { tileGeometry } from '../src/infer/tiling.js';
 import { summarize } from '../src/models/summary.js';
 import { probePlan } from '../src/models/model-dir.js';
 import { LONG_RANGE_ANISO, LONG_RANGE_ISO, resolveSpec, unet3dSpec, zoo3dNames, zooNames } from '../src/models/zoo.js';
@@ -61,6 +62,8 @@ test('receptive fields per axis: isotropic equal, anisotropic shallower in depth
 
 test('a 3-d zoo model is refused where a 2-d plan is asked for, and the targets must match the head', () => {
   assert.throws(() => planModel(resolveSpec('unet3d-boundary'), 64, 64), refused('invalid-spec', '', /input depth/));
+  assert.throws(() => tileGeometry(resolveSpec('unet3d-boundary'), 256, 512, 512),
+    refused('invalid-spec', 'unet3d-boundary', /3-d network: section-by-section prediction/));
   const bad = { ...unet3dSpec({ head: 'boundary' }), targets: [[-1, 0, 0], [0, -1, 0]] };
   assert.throws(() => smallestInput3d(parseModelSpec(bad)),
     refused('invalid-spec', '', /field "targets": names 2 channels but the output has 1/));
