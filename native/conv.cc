@@ -1,5 +1,6 @@
 // Convolution and transposed convolution (forward, backward data, backward weights), with cached primitives;
-// 3-d convolution shares every function, with one more spatial axis (NCDHW activations, OIDHW weights).
+// 3-d convolution and transposed convolution share every function, with one more spatial axis (NCDHW activations,
+// OIDHW weights).
 // Weights cross as plain OIHW float32 arrays: wrapped zero-copy, reordered (and converted to bf16) into the
 // primitive's preferred layout with a cached reorder; activations stay in the layouts the primitives choose.
 #include <cstdlib>
@@ -488,5 +489,8 @@ EMSEG_FN(deconv2dBackwardWeights) { return bwdWeights<true>(info, 2); }
 EMSEG_FN(conv3d) { return fwd<false>(info, 3); }
 EMSEG_FN(conv3dBackwardData) { return bwdData<false>(info, 3); }
 EMSEG_FN(conv3dBackwardWeights) { return bwdWeights<false>(info, 3); }
+EMSEG_FN(deconv3d) { return fwd<true>(info, 3); }
+EMSEG_FN(deconv3dBackwardData) { return bwdData<true>(info, 3); }
+EMSEG_FN(deconv3dBackwardWeights) { return bwdWeights<true>(info, 3); }
 
 }  // namespace emseg

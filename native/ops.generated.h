@@ -23,6 +23,9 @@
   X(conv3d) \
   X(conv3dBackwardData) \
   X(conv3dBackwardWeights) \
+  X(deconv3d) \
+  X(deconv3dBackwardData) \
+  X(deconv3dBackwardWeights) \
   /* pool.cc */ \
   X(maxPool2d) \
   X(maxPool2dBackward) \
@@ -40,6 +43,8 @@
   /* shape_ops.cc */ \
   X(crop) \
   X(cropBackward) \
+  X(crop3d) \
+  X(crop3dBackward) \
   X(concat) \
   X(concatBackward) \
   X(upsampleNearest) \
@@ -47,4 +52,7 @@
   /* softmax_ce.cc */ \
   X(softmax) \
   X(softmaxCrossEntropy) \
+  /* sigmoid_ce.cc */ \
+  X(sigmoid) \
+  X(sigmoidCrossEntropy) \
   /* end */

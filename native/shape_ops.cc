@@ -1,5 +1,5 @@
-// Shape ops: crop (reorder from a sub-memory view), channel concat (oneDNN concat) and its split, nearest
-// upsampling (oneDNN resampling). Outputs keep the input's format tag where possible.
+// Shape ops: crop and crop3d (reorder from a sub-memory view), channel concat of 4-d or 5-d tensors (oneDNN concat)
+// and its split, nearest upsampling (oneDNN resampling). Outputs keep the input's format tag where possible.
 #include "ops.h"
 #include "tensor_store.h"
 
@@ -69,7 +69,43 @@ EMSEG_FN(cropBackward) {
   return registerTensor(info.Env(), std::move(dx));
 }
 
-// concat([x0, x1, ...]) -> channel concatenation
+// crop3d(x, front, top, left, d, h, w) -> y = x[:, :, front:front+d, top:top+h, left:left+w]
+EMSEG_FN(crop3d) {
+  NTensor &x = argTensor(info, 0, "x", true, 5);
+  int64_t front = argInt(info, 1, "front", 0, x.depth - 1);
+  int64_t top = argInt(info, 2, "top", 0, x.h - 1);
+  int64_t left = argInt(info, 3, "left", 0, x.w - 1);
+  int64_t d = argInt(info, 4, "d", 1, x.depth - front);
+  int64_t h = argInt(info, 5, "h", 1, x.h - top);
+  int64_t w = argInt(info, 6, "w", 1, x.w - left);
+  dims od = {x.n, x.c, d, h, w};
+  memory::desc sub = x.md.submemory_desc(od, {0, 0, front, top, left});
+  memory::desc out(od, x.dtype(), tagOf(x.md));
+  TensorPtr y = newTensor(out, internLayout(out), od);
+  reorderInto(sub, x.ptr, out, y->ptr);
+  return registerTensor(info.Env(), std::move(y));
+}
+
+// crop3dBackward(dy, xShape, front, top, left) -> dx (zeros with dy written into the window)
+EMSEG_FN(crop3dBackward) {
+  NTensor &dy = argTensor(info, 0, "dy", true, 5);
+  auto xs = argInts(info, 1, "xShape", 5, 1);
+  int64_t front = argInt(info, 2, "front", 0, 1 << 30);
+  int64_t top = argInt(info, 3, "top", 0, 1 << 30);
+  int64_t left = argInt(info, 4, "left", 0, 1 << 30);
+  if (xs[0] != dy.n || xs[1] != dy.c) throw ArgError("dy and xShape differ in batch or channels");
+  if (front + dy.depth > xs[2] || top + dy.h > xs[3] || left + dy.w > xs[4])
+    throw ArgError("the crop window does not fit in xShape");
+  dims d = {xs[0], xs[1], xs[2], xs[3], xs[4]};
+  memory::desc out(d, dy.dtype(), tagOf(dy.md));
+  TensorPtr dx = newTensor(out, internLayout(out), d);
+  std::memset(dx->ptr, 0, dx->bytes);
+  memory::desc sub = out.submemory_desc(dimsOf(dy), {0, 0, front, top, left});
+  reorderInto(dy.md, dy.ptr, sub, dx->ptr);
+  return registerTensor(info.Env(), std::move(dx));
+}
+
+// concat([x0, x1, ...]) -> channel concatenation (4-d or 5-d inputs, all of one rank)
 EMSEG_FN(concat) {
   if (info.Length() < 1 || !info[0].IsArray()) throw ArgError("xs: expected an array of tensor handles");
   Napi::Array arr = info[0].As<Napi::Array>();
@@ -78,15 +114,16 @@ EMSEG_FN(concat) {
   std::vector<NTensor *> xs(k);
   int64_t C = 0;
   for (uint32_t i = 0; i < k; i++) {
-    xs[i] = &tensorFromValue(arr.Get(i), ("xs[" + std::to_string(i) + "]").c_str());
+    xs[i] = &tensorFromValue(arr.Get(i), ("xs[" + std::to_string(i) + "]").c_str(), true, 0);
     const NTensor &a = *xs[i];
-    if (a.n != xs[0]->n || a.h != xs[0]->h || a.w != xs[0]->w)
+    if (a.n != xs[0]->n || a.depth != xs[0]->depth || a.h != xs[0]->h || a.w != xs[0]->w)
       throw ArgError("concat: input " + std::to_string(i) + " " + shapeStr(dimsOf(a)) + " differs from input 0 " +
                      shapeStr(dimsOf(*xs[0])) + " outside the channel axis");
     if (a.dtype() != xs[0]->dtype()) throw ArgError("concat: inputs have different precisions");
     C += a.c;
   }
-  dims d = {xs[0]->n, C, xs[0]->h, xs[0]->w};
+  dims d = dimsOf(*xs[0]);
+  d[1] = C;
   dt t = xs[0]->dtype();
   // Cached per input layouts: the primitive, and whether inputs go through nchw first (when oneDNN cannot concat
   // the given layouts directly, e.g. channel offsets inside nChw16c blocks).
@@ -101,7 +138,7 @@ EMSEG_FN(concat) {
       ne->pd = dnnl::concat::primitive_desc(1, mds, eng());
     } catch (const dnnl::error &) {
       ne->viaPlain = true;
-      for (auto &m : mds) m = plainDesc(dims(m.data.dims, m.data.dims + 4), t);
+      for (auto &m : mds) m = plainDesc(dims(m.data.dims, m.data.dims + m.data.ndims), t);
       ne->pd = dnnl::concat::primitive_desc(plainDesc(d, t), 1, mds, eng());
     }
     ne->prim = dnnl::concat(ne->pd);
@@ -129,7 +166,7 @@ EMSEG_FN(concat) {
 
 // concatBackward(dy, channels[]) -> [dx0, dx1, ...]
 EMSEG_FN(concatBackward) {
-  NTensor &dy = argTensor(info, 0, "dy");
+  NTensor &dy = argTensor(info, 0, "dy", true, 0);
   if (info.Length() < 2 || !info[1].IsArray()) throw ArgError("channels: expected an array of integers");
   uint32_t k = info[1].As<Napi::Array>().Length();
   if (k == 0) throw ArgError("channels: needs at least one entry");
@@ -144,7 +181,8 @@ EMSEG_FN(concatBackward) {
   memory::desc srcMd = dy.md;
   void *srcPtr = dy.ptr;
   TempBuf plain;
-  if (!(outTag == ftag::nchw || outTag == ftag::nhwc) || !(dy.md == memory::desc(dimsOf(dy), t, outTag))) {
+  const bool plainTag = outTag == ftag::nchw || outTag == ftag::nhwc || outTag == ftag::ncdhw || outTag == ftag::ndhwc;
+  if (!plainTag || !(dy.md == memory::desc(dimsOf(dy), t, outTag))) {
     srcMd = plainDesc(dimsOf(dy), t);
     plain.alloc(srcMd.get_size());
     reorderInto(dy.md, dy.ptr, srcMd, plain.ptr);
@@ -155,8 +193,11 @@ EMSEG_FN(concatBackward) {
   std::vector<TensorPtr> pieces;
   int64_t c0 = 0;
   for (uint32_t i = 0; i < k; i++) {
-    dims pdims = {dy.n, ch[i], dy.h, dy.w};
-    memory::desc sub = srcMd.submemory_desc(pdims, {0, c0, 0, 0});
+    dims pdims = dimsOf(dy);
+    pdims[1] = ch[i];
+    dims offsets(pdims.size(), 0);
+    offsets[1] = c0;
+    memory::desc sub = srcMd.submemory_desc(pdims, offsets);
     memory::desc pmd(pdims, t, outTag);
     TensorPtr p = newTensor(pmd, internLayout(pmd), pdims);
     reorderInto(sub, srcPtr, pmd, p->ptr);

@@ -1,4 +1,4 @@
-// Softmax over channels (oneDNN) and the per-pixel softmax cross-entropy (native loop, fp32 math, the loss summed
+// Softmax over channels (oneDNN) and the per-pixel (or per-voxel: 5-d logits) softmax cross-entropy (native loop, fp32 math, the loss summed
 // in double). Semantics equal the reference backend: loss = sum(w * ce) / sum(w) over non-ignored pixels (label -1),
 // dlogits = w * (p - onehot) / sum(w); everything 0 when sum(w) == 0.
 #include <cmath>
@@ -13,7 +13,7 @@ std::unordered_map<int64_t, std::pair<dnnl::primitive, int>> g_softmax;
 
 // softmax(x) -> y
 EMSEG_FN(softmax) {
-  NTensor &x = argTensor(info, 0, "x");
+  NTensor &x = argTensor(info, 0, "x", true, 0);  // 4-d or 5-d: over axis 1 either way
   auto it = g_softmax.find(x.layout);
   if (it == g_softmax.end()) {
     dnnl::softmax_forward::primitive_desc pd(
@@ -31,14 +31,14 @@ EMSEG_FN(softmax) {
 
 // softmaxCrossEntropy(logits, labels: Int32Array, weights: Float32Array | null) -> [loss, weightSum, dlogits]
 EMSEG_FN(softmaxCrossEntropy) {
-  NTensor &x = argTensor(info, 0, "logits");
-  const int64_t N = x.n, C = x.c, plane = x.h * x.w, P = N * plane;
+  NTensor &x = argTensor(info, 0, "logits", true, 0);
+  const int64_t N = x.n, C = x.c, plane = (x.depth > 0 ? x.depth : 1) * x.h * x.w, P = N * plane;
   if (info.Length() < 2 || !info[1].IsTypedArray() ||
       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
     throw ArgError("labels: expected an Int32Array");
   auto labArr = info[1].As<Napi::Int32Array>();
   if (int64_t(labArr.ElementLength()) != P)
-    throw ArgError("labels: expected N*H*W = " + std::to_string(P) + " labels, got " +
+    throw ArgError("labels: expected N*(D*)H*W = " + std::to_string(P) + " labels, got " +
                    std::to_string(labArr.ElementLength()));
   const int32_t *labels = labArr.Data();
   F32Arg wa = argF32(info, 2, "weights", P, true);

@@ -121,6 +121,31 @@ for (const [name, ws, p, withBias] of [
   });
 });
 
+test('bf16 3-d U-Net ops: deconv3d (1x2x2 and 2x2x2), crop3d, 5-d concat, sigmoid cross-entropy', { skip: skipBf16 }, () => {
+  for (const k of [[1, 2, 2], [2, 2, 2]]) {
+    const xs = [1, 16, 3, 4, 5];
+    const ws = [8, 16, ...k];
+    const p: Conv3dParams = { stride: k as [number, number, number], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] };
+    const w = rnd(numel(ws), 8, -0.3, 0.3);
+    const b = rnd(8, 9);
+    compare(`bf16 deconv3d ${k}`, (be) => {
+      const ww = be === ref ? toBf16(w) : w;
+      const x = be.fromArray(toBf16(rnd(numel(xs), 10)), xs);
+      const y = be.deconv3d(x, ww, ws, b, { ...p, training: true });
+      const dy = be.fromArray(toBf16(rnd(y.size, 11)), y.shape);
+      const dx = be.deconv3dBackwardData(dy, ww, ws, xs, p);
+      const { dw, db } = be.deconv3dBackwardWeights(x, dy, ws, p, true);
+      const crop = be.crop3d(y, 0, 1, 1, y.shape[2]!, 2, 3);
+      const cat = be.concat([crop, crop]);
+      const targets = rnd(cat.size, 12, 0, 1);
+      const ce = be.sigmoidCrossEntropy(cat, { targets });
+      const out = { y: host(y), dx: host(dx), dw, db, cat: host(cat), loss: ce.loss, dz: host(ce.dlogits) };
+      for (const t of [x, dy, crop]) t.dispose();
+      return out;
+    });
+  }
+});
+
 test('bf16 pooling, LRN, eltwise, shape ops, softmax cross-entropy', { skip: skipBf16 }, () => {
   const shape = [2, 16, 8, 6];
   const pool: PoolParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0, 0, 0], dilation: [1, 1] };

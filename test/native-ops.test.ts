@@ -203,6 +203,30 @@ test('an up-convolution computes the same outside training (1x1 convolution + sh
   x.dispose();
 });
 
+interface Deconv3dCase { name: string; x: Shape; w: Shape; p: Conv3dParams; bias: boolean }
+const deconv3dCases: Deconv3dCase[] = [
+  { name: '1x2x2 stride 1x2x2 (anisotropic up-sampling), bias, batch 2', x: [2, 3, 3, 4, 5], w: [4, 3, 1, 2, 2], p: { stride: [1, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] }, bias: true },
+  { name: '2x2x2 stride 2, blocked channels 16 -> 8', x: [1, 16, 3, 3, 4], w: [8, 16, 2, 2, 2], p: { stride: [2, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] }, bias: true },
+  { name: '3x3x3 stride 2, asymmetric pad', x: [1, 5, 3, 4, 3], w: [6, 5, 3, 3, 3], p: { stride: [2, 2, 2], padding: [1, 0, 1, 0, 1, 1], dilation: [1, 1, 1] }, bias: false },
+];
+for (const c of deconv3dCases) {
+  test(`deconv3d: ${c.name}`, () => {
+    const w = rnd(numel(c.w), 15, -0.5, 0.5);
+    const b = c.bias ? rnd(c.w[0]!, 16) : null;
+    compare(`deconv3d ${c.name}`, (be) => {
+      const x = be.fromArray(rnd(numel(c.x), 17), c.x);
+      const y = be.deconv3d(x, w, c.w, b, { ...c.p, training: true });
+      const dy = be.fromArray(rnd(y.size, 18), y.shape);
+      const dx = be.deconv3dBackwardData(dy, w, c.w, c.x, c.p);
+      const { dw, db } = be.deconv3dBackwardWeights(x, dy, c.w, c.p, c.bias);
+      const out = { y: host(y), dx: host(dx), dw, db };
+      x.dispose();
+      dy.dispose();
+      return out;
+    });
+  });
+}
+
 // ---------------------------------------------------------------- pooling
 const poolCases: { name: string; x: Shape; p: PoolParams }[] = [
   { name: '2x2 stride 2, odd size', x: [2, 3, 9, 8], p: { kernel: [2, 2], stride: [2, 2], padding: [0, 0, 0, 0], dilation: [1, 1] } },
@@ -357,6 +381,28 @@ test('concat and concatBackward (mixed layouts, channel counts off the block siz
   });
 });
 
+test('crop3d, 5-d concat and their gradients (plain and blocked inputs)', () => {
+  const conv1: Conv3dParams = { stride: [1, 1, 1], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] };
+  for (const shape of [[2, 3, 5, 9, 8], [1, 18, 4, 7, 9]] as const) {
+    compare(`crop3d/concat ${shape}`, (be) => {
+      const x = be.fromArray(rnd(numel(shape), 64), shape);
+      const C = shape[1];
+      const z = be.conv3d(x, rnd(C * C, 65), [C, C, 1, 1, 1], null, conv1);
+      const y1 = be.crop3d(x, 1, 1, 2, 3, 5, 4);
+      const y2 = be.crop3d(z, 2, 2, 0, 2, 4, 7);
+      const dy = be.fromArray(rnd(y2.size, 66), y2.shape);
+      const dx = be.crop3dBackward(dy, shape, 2, 2, 0);
+      const cat = be.concat([x, z, x]);
+      const dcat = be.fromArray(rnd(cat.size, 67), cat.shape);
+      const parts = be.concatBackward(dcat, [C, 2 * C]);
+      const out: Outputs = { y1: host(y1), y2: host(y2), dx: host(dx), cat: host(cat) };
+      parts.forEach((p, i) => { out[`part${i}`] = host(p); });
+      for (const t of [x, z, dy, dcat]) t.dispose();
+      return out;
+    });
+  }
+});
+
 test('upsampleNearest and its backward (factors 2, 3, 4; plain and blocked)', () => {
   for (const f of [2, 3, 4]) {
     for (const shape of [[2, 3, 5, 4], [1, 16, 3, 5], [1, 2, 4, 4]] as const) {
@@ -394,6 +440,39 @@ test('softmax and softmaxCrossEntropy (ignored pixels, weights, all-ignored)', (
       const r3 = be.softmaxCrossEntropy(x0, { labels: new Int32Array(P).fill(-1) });
       const out = {
         sm: host(sm), loss1: r1.loss, ws1: r1.weightSum, d1: host(r1.dlogits),
+        loss2: r2.loss, ws2: r2.weightSum, d2: host(r2.dlogits),
+        loss3: r3.loss, ws3: r3.weightSum, d3: host(r3.dlogits),
+      };
+      x0.dispose();
+      x.dispose();
+      return out;
+    });
+  }
+});
+
+test('5-d softmax / softmaxCrossEntropy, sigmoid and sigmoidCrossEntropy (weights, masked elements, all masked)', () => {
+  for (const shape of [[2, 2, 3, 5, 4], [1, 3, 2, 4, 6], [1, 18, 2, 3, 3]] as const) {
+    const [N, C, D, H, W] = shape;
+    const P = N * D * H * W;
+    const E = numel(shape);
+    const labels = new Int32Array(P);
+    const u = rnd(P, 95, 0, 1);
+    for (let i = 0; i < P; i++) labels[i] = i % 5 === 2 ? -1 : Math.floor(u[i]! * C);
+    const targets = rnd(E, 96, 0, 1).map((v, i) => (i % 3 === 0 ? Math.round(v) : v));
+    const weights = rnd(E, 97, 0, 2).map((v, i) => (i % 4 === 1 ? 0 : v));
+    compare(`5-d output layers ${shape}`, (be) => {
+      const x0 = be.fromArray(rnd(E, 98, -4, 4), shape);
+      const x = be.conv3d(x0, rnd(C * C, 99), [C, C, 1, 1, 1], null,
+        { stride: [1, 1, 1], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] });
+      const sm = be.softmax(x);
+      const ce = be.softmaxCrossEntropy(x, { labels });
+      const sg = be.sigmoid(x);
+      const r1 = be.sigmoidCrossEntropy(x, { targets });
+      const r2 = be.sigmoidCrossEntropy(x, { targets, weights });
+      const r3 = be.sigmoidCrossEntropy(x0, { targets, weights: new Float32Array(E) });
+      const out = {
+        sm: host(sm), ce: ce.loss, dce: host(ce.dlogits), sg: host(sg),
+        loss1: r1.loss, ws1: r1.weightSum, d1: host(r1.dlogits),
         loss2: r2.loss, ws2: r2.weightSum, d2: host(r2.dlogits),
         loss3: r3.loss, ws3: r3.weightSum, d3: host(r3.dlogits),
       };

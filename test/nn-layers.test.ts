@@ -19,7 +19,7 @@ type Layer = ModelSpecInput['layers'][number];
  * One small spec per layer type with that layer at index `at`, planned strided at 12x12 (patch classifiers at their
  * window). A Record over LayerType: a new layer type without an example here does not compile.
  */
-const EXAMPLES: Record<LayerType, { layers: Layer[]; at: number; window?: number }> = {
+const EXAMPLES: Record<LayerType, { layers: Layer[]; at: number; window?: number; depth?: number }> = {
   conv: { at: 0, layers: [{ type: 'conv', out: 2, kernel: 3 }, { type: 'softmax' }] },
   dense: { at: 1, window: 8, layers: [{ type: 'conv', out: 3, kernel: 3 }, { type: 'dense', out: 2 }, { type: 'softmax' }] },
   upconv: { at: 0, layers: [{ type: 'upconv', out: 2 }, { type: 'softmax' }] },
@@ -35,13 +35,20 @@ const EXAMPLES: Record<LayerType, { layers: Layer[]; at: number; window?: number
     { type: 'add', inputs: ['a', 'b'] }, { type: 'softmax' }] },
   upsample: { at: 1, layers: [{ type: 'conv', out: 2, kernel: 1 }, { type: 'upsample', factor: 2 }, { type: 'softmax' }] },
   softmax: { at: 1, layers: [{ type: 'conv', out: 2, kernel: 1 }, { type: 'softmax' }] },
+  // 3-d layers: planned at depth 6 (a spec whose input has dims 3).
+  conv3d: { at: 0, depth: 6, layers: [{ type: 'conv3d', out: 2, kernel: [1, 3, 3] }, { type: 'softmax' }] },
+  pool3d: { at: 1, depth: 6, layers: [{ type: 'conv3d', out: 2, kernel: 1 }, { type: 'pool3d', kernel: [1, 2, 2] },
+    { type: 'softmax' }] },
+  upconv3d: { at: 0, depth: 6, layers: [{ type: 'upconv3d', out: 2 }, { type: 'softmax' }] },
+  sigmoid: { at: 1, depth: 6, layers: [{ type: 'conv3d', out: 3, kernel: 1 }, { type: 'sigmoid' }] },
 };
 
 function examplePlan(type: LayerType): { node: PlanNode; input: number } {
   const e = EXAMPLES[type];
-  const spec = parseModelSpec({ name: `one-${type}`, window: e.window, layers: e.layers }, `example ${type}`);
+  const input = e.depth === undefined ? undefined : { dims: 3 as const };
+  const spec = parseModelSpec({ name: `one-${type}`, window: e.window, input, layers: e.layers }, `example ${type}`);
   const size = e.window ?? 12;
-  const plan = planModel(spec, size, size);
+  const plan = planModel(spec, size, size, { depth: e.depth });
   const node = plan.nodes[e.at]!;
   assert.equal(node.type, type, `example ${type}: layer ${e.at} is the layer under test`);
   const src = node.inputs[0]!;

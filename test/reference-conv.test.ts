@@ -374,3 +374,40 @@ test('conv3d: clear errors on bad shapes and parameters', () => {
     refused('invalid-option', 'conv3dBackwardWeights dy (for x [2x3x4x5x5])'));
   for (const t of [x, flat, wrong]) t.dispose();
 });
+
+const deconvCases3d: Case3d[] = [
+  { name: '1x2x2 stride 1x2x2 (in-plane up-sampling)', xShape: [2, 2, 2, 3, 3], wShape: [3, 2, 1, 2, 2],
+    p: { stride: [1, 2, 2], padding: [0, 0, 0, 0, 0, 0], dilation: [1, 1, 1] } },
+  { name: '3x3x2 stride 2, asymmetric pad, dilation [1,1,2]', xShape: [1, 2, 3, 3, 2], wShape: [2, 2, 3, 3, 2],
+    p: { stride: [2, 2, 2], padding: [1, 0, 1, 0, 1, 0], dilation: [1, 1, 2] } },
+];
+
+for (const c of deconvCases3d) {
+  test(`deconv3d gradients vs finite differences, and the adjoint of conv3d: ${c.name}`, () => {
+    const x = randomArray(numel(c.xShape), 21);
+    const w = randomArray(numel(c.wShape), 22);
+    const b = randomArray(c.wShape[0]!, 23);
+    const fwd = (xa: Float64Array, wa: Float64Array, ba: Float64Array | null) =>
+      withTensor(xa, c.xShape, (t) => host(be.deconv3d(t, wa, c.wShape, ba, c.p)));
+    const y0 = withTensor(x, c.xShape, (t) => be.deconv3d(t, w, c.wShape, b, c.p));
+    const yShape = [...y0.shape];
+    y0.dispose();
+    const r = randomArray(numel(yShape), 24);
+    const dy = be.fromArray(r, yShape);
+    const dx = host(be.deconv3dBackwardData(dy, w, c.wShape, c.xShape, c.p));
+    const { dw, db } = withTensor(x, c.xShape, (t) => be.deconv3dBackwardWeights(t, dy, c.wShape, c.p, true));
+    dy.dispose();
+    assertGradient('dx', (xa) => dot(r, fwd(xa, w, b)), x, dx);
+    assertGradient('dw', (wa) => dot(r, fwd(x, wa, b)), w, dw);
+    assert.ok(db instanceof Float64Array);
+    assertGradient('db', (ba) => dot(r, fwd(x, w, ba)), b, db);
+    // <conv3d(u, wT), x> == <u, deconv3d(x, w)>: the transposed convolution is conv3d's adjoint.
+    const wT = Float64Array.from(w);
+    const [co, ci, ...k] = c.wShape as number[];
+    for (let a = 0; a < co!; a++) for (let i = 0; i < ci!; i++) for (let q = 0; q < numel(k); q++) {
+      wT[(i * co! + a) * numel(k) + q] = w[(a * ci! + i) * numel(k) + q]!;
+    }
+    const cu = withTensor(r, yShape, (t) => host(be.conv3d(t, wT, [ci!, co!, ...k], null, c.p)));
+    assertClose([dot(cu, x)], [dot(r, fwd(x, w, null))], 1e-9, 1e-9, 'adjoint');
+  });
+}

@@ -97,3 +97,40 @@ test('softmaxCrossEntropy: clear errors', () => {
     refused('invalid-option', 'softmaxCrossEntropy', /weight -1 at pixel 0 must be finite and >= 0/));
   logits.dispose();
 });
+
+test('sigmoidCrossEntropy: hand-computed, and its gradient vs finite differences (5-d, weights, masked elements)', () => {
+  const one = be.fromArray(Float64Array.of(0, 2), [1, 2, 1, 1, 1]);
+  const r0 = be.sigmoidCrossEntropy(one, { targets: Float32Array.of(1, 0) });
+  // bce(0, 1) = log 2, bce(2, 0) = 2 + log(1 + e^-2)
+  assertClose([r0.loss], [(Math.log(2) + 2 + Math.log1p(Math.exp(-2))) / 2], 1e-12, 1e-12, 'loss');
+  assertClose(take(r0.dlogits), [(0.5 - 1) / 2, 1 / (1 + Math.exp(-2)) / 2], 1e-12, 1e-12, 'dlogits');
+  assertClose(take(be.sigmoid(one)), [0.5, 1 / (1 + Math.exp(-2))], 1e-12, 1e-12, 'sigmoid');
+  one.dispose();
+
+  const shape: Shape = [2, 3, 2, 2, 3];
+  const n = 2 * 3 * 2 * 2 * 3;
+  const rng = makeRng(19);
+  const targets = Float32Array.from({ length: n }, (_, i) => (i % 2 ? Math.round(rng()) : rng()));
+  const weights = Float32Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 0 : 0.1 + rng()));
+  const z = randomArray(n, 20, -3, 3);
+  for (const target of [{ targets }, { targets, weights }]) {
+    const t = be.fromArray(z, shape);
+    const res = be.sigmoidCrossEntropy(t, target);
+    t.dispose();
+    const dz = take(res.dlogits);
+    assertGradient('sigmoidCrossEntropy dlogits', (za) => {
+      const tt = be.fromArray(za, shape);
+      const r = be.sigmoidCrossEntropy(tt, target);
+      tt.dispose();
+      r.dlogits.dispose();
+      return r.loss;
+    }, z, dz);
+  }
+  const none = be.fromArray(z, shape);
+  const r3 = be.sigmoidCrossEntropy(none, { targets, weights: new Float32Array(n) });
+  assert.equal(r3.loss, 0);
+  assert.equal(r3.weightSum, 0);
+  assert.ok(take(r3.dlogits).every((v) => v === 0));
+  assert.throws(() => be.sigmoidCrossEntropy(none, { targets: targets.map(() => -0.5) }), refused('invalid-option', 'sigmoidCrossEntropy'));
+  none.dispose();
+});

@@ -100,3 +100,29 @@ test('upsampleNearest, hand-computed, and its backward (block sums) as its gradi
   dy.dispose();
   rt.dispose();
 });
+
+test('crop3d and 5-d concat, hand-computed, and their gradients', () => {
+  const shape: Shape = [1, 2, 3, 4, 5];
+  const x = iota(numel(shape));
+  const y = apply(x, shape, (t) => be.crop3d(t, 1, 2, 1, 2, 2, 3));
+  // channel 0, depth 1..2, rows 2..3, columns 1..3
+  assert.deepEqual([...y.subarray(0, 6)], [31, 32, 33, 36, 37, 38]);
+  assert.deepEqual([...y.subarray(6, 12)], [51, 52, 53, 56, 57, 58]);
+  const r = randomArray(y.length, 5);
+  const dy = be.fromArray(r, [1, 2, 2, 2, 3]);
+  const dx = take(be.crop3dBackward(dy, shape, 1, 2, 1));
+  dy.dispose();
+  assertGradient('crop3d dx', (xa) => dot(r, apply(xa, shape, (t) => be.crop3d(t, 1, 2, 1, 2, 2, 3))), x, dx);
+
+  const a = be.fromArray(iota(2 * 2 * 3, 0), [1, 2, 2, 1, 3]);
+  const b = be.fromArray(iota(1 * 2 * 3, 100), [1, 1, 2, 1, 3]);
+  const cat = be.concat([a, b]);
+  assert.deepEqual([...cat.shape], [1, 3, 2, 1, 3]);
+  assert.deepEqual([...take(cat)], [...iota(12), ...iota(6, 100)]);
+  const g = be.fromArray(iota(18), [1, 3, 2, 1, 3]);
+  const [ga, gb] = be.concatBackward(g, [2, 1]);
+  assert.deepEqual([...ga!.shape], [1, 2, 2, 1, 3]);
+  assert.deepEqual([...take(ga!)], [...iota(12)]);
+  assert.deepEqual([...take(gb!)], [...iota(6, 12)]);
+  for (const t of [a, b, g]) t.dispose();
+});

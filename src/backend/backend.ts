@@ -8,7 +8,7 @@ import type { FloatArray, Shape, Tensor } from '../tensor/tensor.js';
  *   transposed convolution), biases [Cout];
  * - padding is [top, left, bottom, right] in input pixels (asymmetric padding makes 'same' work for even kernels);
  * - dilation 1 means a dense kernel (d = 2 leaves one pixel between taps).
- * - 3-d ops (conv3d, maxPool3d) take NCDHW activations [N, C, D, H, W] and OIDHW weights [Cout, Cin, kd, kh, kw]; their
+ * - 3-d ops (conv3d, deconv3d, maxPool3d, crop3d) take NCDHW activations [N, C, D, H, W] and OIDHW weights [Cout, Cin, kd, kh, kw]; their
  *   strides and dilations are [d, h, w] and their padding [front, top, left, back, bottom, right] (begins, then ends).
  */
 
@@ -44,8 +44,9 @@ export interface Conv3dOptions extends Conv3dParams {
   training?: boolean;
 }
 
-/** Transposed convolutions take the same options, a fused ReLU included. */
+/** Transposed convolutions take the same options, a fused ReLU included (2-d; the 3-d one has none yet). */
 export type DeconvOptions = ConvOptions;
+export type Deconv3dOptions = Omit<Conv3dOptions, 'relu'>;
 
 export interface PoolParams {
   kernel: Pair;
@@ -74,6 +75,14 @@ export interface LrnParams {
 export interface CrossEntropyTarget {
   labels: Int32Array;
   /** Optional per-pixel weights (N*H*W); the loss is sum(w * ce) / sum(w) over non-ignored pixels. */
+  weights?: Float32Array | null;
+}
+
+/** Per-element binary targets (sigmoid cross-entropy: each channel its own binary task, e.g. affinities). */
+export interface SigmoidTarget {
+  /** One target in [0, 1] per element of the logits (NC(D)HW order). */
+  targets: Float32Array;
+  /** Optional per-element weights >= 0 (0 = ignored: a mask); the loss is sum(w * bce) / sum(w). */
   weights?: Float32Array | null;
 }
 
@@ -115,6 +124,13 @@ export interface Backend {
     x: Tensor, dy: Tensor, wShape: Shape, p: ConvParams, withBias: boolean,
   ): { dw: FloatArray; db: FloatArray | null };
 
+  // ---- 3-d transposed convolution (the adjoint of conv3d with the same params; weights [Cout, Cin, kd, kh, kw])
+  deconv3d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: Deconv3dOptions): Tensor;
+  deconv3dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: Conv3dParams): Tensor;
+  deconv3dBackwardWeights(
+    x: Tensor, dy: Tensor, wShape: Shape, p: Conv3dParams, withBias: boolean,
+  ): { dw: FloatArray; db: FloatArray | null };
+
   // ---- max pooling; `workspace` (argmax) is returned when training and must be disposed by the caller
   maxPool2d(x: Tensor, p: PoolParams, training: boolean): { y: Tensor; workspace: Tensor | null };
   maxPool2dBackward(dy: Tensor, workspace: Tensor, xShape: Shape, p: PoolParams): Tensor;
@@ -140,7 +156,10 @@ export interface Backend {
   /** Crop [top, left] .. [top + h, left + w) of every channel. */
   crop(x: Tensor, top: number, left: number, h: number, w: number): Tensor;
   cropBackward(dy: Tensor, xShape: Shape, top: number, left: number): Tensor;
-  /** Concatenate along channels. */
+  /** Crop [front, top, left] .. + [d, h, w] of every channel of a 5-d tensor. */
+  crop3d(x: Tensor, front: number, top: number, left: number, d: number, h: number, w: number): Tensor;
+  crop3dBackward(dy: Tensor, xShape: Shape, front: number, top: number, left: number): Tensor;
+  /** Concatenate along channels (4-d or 5-d inputs, all of one rank). */
   concat(xs: readonly Tensor[]): Tensor;
   /** Split a channel-concatenated gradient back into pieces with the given channel counts. */
   concatBackward(dy: Tensor, channels: readonly number[]): Tensor[];
@@ -148,7 +167,11 @@ export interface Backend {
   upsampleNearestBackward(dy: Tensor, factor: number): Tensor;
 
   // ---- output layer
-  /** Softmax over channels. */
+  /** Softmax over channels (4-d or 5-d). */
   softmax(x: Tensor): Tensor;
   softmaxCrossEntropy(logits: Tensor, target: CrossEntropyTarget): CrossEntropyResult;
+  /** Elementwise logistic sigmoid (any storable rank). */
+  sigmoid(x: Tensor): Tensor;
+  /** Per-element sigmoid binary cross-entropy (multi-label outputs such as affinities), weighted; see SigmoidTarget. */
+  sigmoidCrossEntropy(logits: Tensor, target: SigmoidTarget): CrossEntropyResult;
 }

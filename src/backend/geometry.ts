@@ -6,7 +6,8 @@
 import { EmsegError } from '../errors.js';
 import { type FloatArray, type Shape, formatShape, numel } from '../tensor/tensor.js';
 import type {
-  Conv3dParams, ConvParams, CrossEntropyTarget, LrnParams, Padding, Padding3, Pair, Pool3dParams, PoolParams, Triple,
+  Conv3dParams, ConvParams, CrossEntropyTarget, LrnParams, Padding, Padding3, Pair, Pool3dParams, PoolParams, SigmoidTarget,
+  Triple,
 } from './backend.js';
 
 export type I2 = readonly [number, number];
@@ -253,6 +254,85 @@ export function checkDropout(rate: number, seed: number): void {
   if (!Number.isFinite(seed)) throw invalid('dropout', `seed must be a finite number, got ${seed}`);
 }
 
+/** Shape of a 3-d transposed convolution of x [N, Cin, D, H, W] by w [Cout, Cin, kd, kh, kw]: [N, Cout, OD, OH, OW]. */
+export function deconv3dOutShape(xShape: Shape, wShape: Shape, p: Conv3dParams, what: string): I5 {
+  const x = dims5(xShape, `${what} input`);
+  const w = dims5(wShape, `${what} weights`);
+  if (w[1] !== x[1]) {
+    throw invalid(what, `input ${formatShape(xShape)} has ${x[1]} channels but weights ${formatShape(wShape)} ` +
+      `expect ${w[1]} (deconv weights are [Cout, Cin, kd, kh, kw], Cout = the deconv's output channels)`);
+  }
+  if (!p) throw invalid(what, 'missing params');
+  const stride = triple(p.stride, `${what} stride`, 1);
+  const dil = triple(p.dilation, `${what} dilation`, 1);
+  const pad = padding3(p.padding, what);
+  const axes = ['depth', 'height', 'width'] as const;
+  const [OD, OH, OW] = axes.map((axis, a) =>
+    deconvOutSize(x[2 + a]!, w[2 + a]!, stride[a]!, dil[a]!, pad[a]!, pad[3 + a]!, `${what} (${axis})`)) as
+    [number, number, number];
+  return [x[0], w[0], OD, OH, OW];
+}
+
+/**
+ * Geometry of a 3-d transposed convolution x [N, Cin, D, H, W] -> y [N, Cout, OD, OH, OW] as the convolution it is
+ * the adjoint of: conv3dGeometry of y's shape by the transposed weights [Cin, Cout, kd, kh, kw] (whose output is x's
+ * shape). Returns that geometry and y's shape.
+ */
+export function deconv3dGeometry(xShape: Shape, wShape: Shape, p: Conv3dParams, what: string):
+  { g: Conv3dGeometry; y: I5; w: I5 } {
+  const y = deconv3dOutShape(xShape, wShape, p, what);
+  const w = dims5(wShape, `${what} weights`);
+  return { g: conv3dGeometry(y, [w[1], w[0], w[2], w[3], w[4]], p, what), y, w };
+}
+
+/** The crop window [front, top, left] + d x h x w inside a 5-d x; returns the cropped shape. */
+export function crop3dGeometry(xShape: Shape, at: I3, size: I3, what: string): I5 {
+  const [N, C, D, H, W] = dims5(xShape, `${what} input`);
+  if (!Array.isArray(at) || at.length !== 3 || !at.every((v) => Number.isInteger(v) && v >= 0)) {
+    throw invalid(what, `front, top and left must be non-negative integers, got [${String(at)}]`);
+  }
+  if (!Array.isArray(size) || size.length !== 3 || !size.every((v) => Number.isInteger(v) && v >= 1)) {
+    throw invalid(what, `crop size must be positive integers, got [${String(size)}]`);
+  }
+  if (at[0] + size[0] > D || at[1] + size[1] > H || at[2] + size[2] > W) {
+    throw invalid(what, `window [${at.join(', ')}] + ${size.join('x')} does not fit in input ${formatShape(xShape)}`);
+  }
+  return [N, C, size[0], size[1], size[2]];
+}
+
+/** dy of a 3-d crop and the input shape it goes back to; returns the input shape. */
+export function crop3dBackwardGeometry(dyShape: Shape, xShape: Shape, at: I3): I5 {
+  const what = 'crop3dBackward';
+  const [N, C, d, h, w] = dims5(dyShape, `${what} dy`);
+  const x = dims5(xShape, `${what} xShape`);
+  if (x[0] !== N || x[1] !== C) {
+    throw invalid(what, `dy ${formatShape(dyShape)} and x ${formatShape(xShape)} differ in batch or channels`);
+  }
+  crop3dGeometry(xShape, at, [d, h, w], what);
+  return x;
+}
+
+/** Targets in [0, 1] and optional weights (>= 0; 0 = ignored), one per element of the logits (4-d or 5-d). */
+export function checkSigmoidTarget(logitsShape: Shape, target: SigmoidTarget): void {
+  const what = 'sigmoidCrossEntropy';
+  const E = numel(storableDims(logitsShape, `${what} logits`));
+  const targets = target?.targets;
+  if (!(targets instanceof Float32Array)) throw invalid(what, 'targets must be a Float32Array');
+  if (targets.length !== E) {
+    throw invalid(what, `${targets.length} targets for logits ${formatShape(logitsShape)} (expected one per element, ${E})`);
+  }
+  const weights = target.weights ?? null;
+  if (weights !== null && !((weights as unknown) instanceof Float32Array)) throw invalid(what, 'weights must be a Float32Array');
+  if (weights !== null && weights.length !== E) {
+    throw invalid(what, `${weights.length} weights for logits ${formatShape(logitsShape)} (expected one per element, ${E})`);
+  }
+  for (let i = 0; i < E; i++) {
+    if (!(targets[i]! >= 0 && targets[i]! <= 1)) throw invalid(what, `target ${targets[i]} at element ${i} is outside [0, 1]`);
+    const w = weights ? weights[i]! : 1;
+    if (!(w >= 0) || !Number.isFinite(w)) throw invalid(what, `weight ${w} at element ${i} must be finite and >= 0`);
+  }
+}
+
 /** The crop window [top, left] + h x w inside x; returns the cropped shape. */
 export function cropGeometry(xShape: Shape, top: number, left: number, h: number, w: number, what: string): I4 {
   const [N, C, H, W] = dims4(xShape, `${what} input`);
@@ -280,27 +360,29 @@ export function cropBackwardGeometry(dyShape: Shape, xShape: Shape, top: number,
   return x;
 }
 
-/** Inputs that agree outside the channel axis; returns the concatenated shape. */
-export function concatGeometry(shapes: readonly Shape[]): I4 {
+/** Inputs (all 4-d or all 5-d) that agree outside the channel axis; returns the concatenated shape. */
+export function concatGeometry(shapes: readonly Shape[]): I4 | I5 {
   const what = 'concat';
   if (!Array.isArray(shapes) || shapes.length === 0) throw invalid(what, 'needs at least one tensor');
-  const [N, , H, W] = dims4(shapes[0]!, `${what} input 0`);
+  const first = storableDims(shapes[0]!, `${what} input 0`);
   let C = 0;
   shapes.forEach((s, k) => {
-    const [n, c, h, w] = dims4(s, `${what} input ${k}`);
-    if (n !== N || h !== H || w !== W) {
+    const d = storableDims(s, `${what} input ${k}`);
+    if (d.length !== first.length || d.some((v, a) => a !== 1 && v !== first[a])) {
       throw invalid(what, `input ${k} ${formatShape(s)} differs from input 0 ${formatShape(shapes[0]!)} outside the ` +
         `channel axis (shapes: ${shapes.map((t) => formatShape(t)).join(', ')})`);
     }
-    C += c;
+    C += d[1];
   });
-  return [N, C, H, W];
+  const out = [...first] as [number, number, ...number[]];
+  out[1] = C;
+  return out as unknown as I4 | I5;
 }
 
-/** Channel counts that add up to dy's; returns dy's dimensions. */
-export function concatBackwardGeometry(dyShape: Shape, channels: readonly number[]): I4 {
+/** Channel counts that add up to dy's; returns dy's dimensions (4-d or 5-d). */
+export function concatBackwardGeometry(dyShape: Shape, channels: readonly number[]): I4 | I5 {
   const what = 'concatBackward';
-  const dy = dims4(dyShape, `${what} dy`);
+  const dy = storableDims(dyShape, `${what} dy`);
   if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => Number.isInteger(c) && c >= 1)) {
     throw invalid(what, `channel counts must be positive integers, got [${String(channels)}]`);
   }
@@ -333,11 +415,11 @@ export function upsampleBackwardGeometry(dyShape: Shape, factor: number): I4 {
   return [N, C, OH / factor, OW / factor];
 }
 
-/** Labels (Int32Array) and optional weights (Float32Array) with one entry per pixel of the logits. */
+/** Labels (Int32Array) and optional weights (Float32Array) with one entry per pixel (voxel, 5-d) of the logits. */
 export function checkCrossEntropyTarget(logitsShape: Shape, target: CrossEntropyTarget): void {
   const what = 'softmaxCrossEntropy';
-  const [N, , H, W] = dims4(logitsShape, `${what} logits`);
-  const P = N * H * W;
+  const d = storableDims(logitsShape, `${what} logits`);
+  const P = numel(d) / d[1];
   const labels = target?.labels;
   if (!(labels instanceof Int32Array)) throw invalid(what, 'labels must be an Int32Array');
   if (labels.length !== P) {

@@ -3,7 +3,7 @@ import { EmsegError, isEmsegError } from '../errors.js';
 import { Predictor } from '../infer/predict.js';
 import { Network } from '../nn/network.js';
 import { initParams, zeroGrads } from '../nn/params.js';
-import { planModel, type Plan } from '../nn/plan.js';
+import { planModel, smallestInput3d, type Plan } from '../nn/plan.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { Sgd } from '../nn/optim.js';
 import { Rng } from '../util/rng.js';
@@ -41,6 +41,8 @@ export interface BenchResult {
   sliding?: { crop: number; denseMs: number; slidingMs: number; speedup: number };
   /** `emseg predict` on one section (tiled, mirrored borders), with and without test-time augmentation. */
   section?: { size: number; ms: number; ttaMs?: number };
+  /** 3-d models: the [depth, height, width] of the inputs and outputs timed (sizes are output voxels per axis). */
+  volume?: { forwardInput: number[]; forwardOutput: number[]; trainInput: number[]; trainOutput: number[] };
 }
 
 function median(xs: number[]): number {
@@ -80,6 +82,7 @@ export function trainFlops(plan: Plan): number {
 }
 
 export function benchModel(spec: ModelSpec, options: BenchOptions): BenchResult[] {
+  if (spec.input.dims === 3) return benchModel3d(spec, options);
   const results: BenchResult[] = [];
   const forwardMode = spec.window ? 'dense' : 'strided';
   // Every backend first: a precision that cannot run is refused (or skipped) before any timing is spent.
@@ -189,4 +192,70 @@ function timeSection(spec: ModelSpec, backend: Backend, params: ReturnType<typeo
   const ms = time(() => predictor.predict(image, size, size), 1, options.iters);
   const ttaMs = options.sectionTta ? time(() => predictor.predict(image, size, size, { tta: true }), 0, 1) : undefined;
   return { size, ms, ttaMs };
+}
+
+/** [depth, height, width] of a 3-d plan's input and output. */
+function volumeShapes(plan: Plan): { input: number[]; output: number[] } {
+  return { input: [plan.inputDepth!, plan.input[1], plan.input[2]], output: [plan.z!.size, plan.output[1], plan.output[2]] };
+}
+
+function randomVolume(backend: Backend, plan: Plan, batch: number, rng: Rng) {
+  const shape = [batch, plan.input[0], ...volumeShapes(plan).input];
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = rng.next();
+  return backend.fromArray(data, shape);
+}
+
+/** A random target for a 3-d plan's head: per-element binary targets (sigmoid) or class labels (softmax). */
+function randomTarget3d(plan: Plan, batch: number, rng: Rng) {
+  const voxels = batch * plan.z!.size * plan.output[1] * plan.output[2];
+  if (plan.nodes[plan.nodes.length - 1]!.type === 'sigmoid') {
+    return { targets: new Float32Array(voxels * plan.output[0]).map(() => rng.int(2)) };
+  }
+  return { labels: new Int32Array(voxels).map(() => rng.int(plan.output[0])) };
+}
+
+/**
+ * 3-d models: a forward pass and a training step (loss of the model's head, SGD update) at the smallest exact inputs
+ * with at least `forwardSize` and `trainSize` output voxels per axis.
+ */
+export function benchModel3d(spec: ModelSpec, options: BenchOptions): BenchResult[] {
+  const backends = options.precisions.flatMap((precision) => {
+    const backend = benchBackend(precision, options);
+    return backend ? [{ precision, backend }] : [];
+  });
+  return backends.map(({ precision, backend }) => {
+    const rng = new Rng(7);
+    const fPlan = smallestInput3d(spec, options.forwardSize).plan;
+    const params = initParams(fPlan, 1);
+    const fNet = new Network(fPlan, params, backend);
+    const fx = randomVolume(backend, fPlan, options.batch, rng);
+    const forwardMs = time(() => fNet.predict(fx).dispose(), options.warmup, options.iters);
+    fx.dispose();
+    const forwardRss = peakRssMb();
+    const tPlan = smallestInput3d(spec, options.trainSize).plan;
+    const tNet = new Network(tPlan, params, backend);
+    const tx = randomVolume(backend, tPlan, options.batch, rng);
+    const target = randomTarget3d(tPlan, options.batch, rng);
+    const sgd = new Sgd({ momentum: 0.9 });
+    const trainMs = time(() => {
+      zeroGrads(params);
+      tNet.trainStep(tx, target);
+      sgd.step(params, 1e-3);
+    }, options.warmup, options.iters);
+    tx.dispose();
+    const f = volumeShapes(fPlan);
+    const t = volumeShapes(tPlan);
+    const fGflop = (fPlan.flops * options.batch) / 1e9;
+    const tGflop = (trainFlops(tPlan) * options.batch) / 1e9;
+    const outVoxels = options.batch * t.output.reduce((a, b) => a * b, 1);
+    return {
+      model: spec.name, precision, backend: backend.name, forwardMode: 'strided',
+      forward: { size: Math.min(...f.output), batch: options.batch, medianMs: forwardMs, gflop: fGflop,
+        gflops: fGflop / (forwardMs / 1e3), peakRssMb: forwardRss },
+      train: { size: Math.min(...t.output), batch: options.batch, medianMs: trainMs, gflop: tGflop,
+        gflops: tGflop / (trainMs / 1e3), peakRssMb: peakRssMb(), windowsPerSecond: outVoxels / (trainMs / 1e3) },
+      volume: { forwardInput: f.input, forwardOutput: f.output, trainInput: t.input, trainOutput: t.output },
+    };
+  });
 }

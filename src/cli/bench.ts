@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import { benchModel } from '../bench/bench.js';
-import { COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
+import { benchModel, type BenchResult } from '../bench/bench.js';
+import { BENCH_3D_DEFAULTS, COMMON_DEFAULTS as C } from '../pipeline/defaults.js';
 import { resolveSpec } from '../models/zoo.js';
 import { backendKind, positiveInt, precisionChoice } from './options.js';
 
@@ -22,10 +22,14 @@ export function registerBench(program: Command): void {
     .option('--section <px>', 'also time whole-section prediction (as emseg predict) on a section this size', positiveInt)
     .option('--section-tta', 'with --section: also time the 8-fold test-time augmentation (one run)')
     .option('--json', 'print JSON')
-    .action((model: string, o) => {
+    .action((model: string, o, cmd: Command) => {
       const spec = resolveSpec(model);
+      // 3-d models count output voxels per axis: the 2-d defaults (hundreds of pixels) would be volumes of 10^8 voxels.
+      const is3d = spec.input.dims === 3;
+      const sized = (key: 'trainSize' | 'forwardSize') =>
+        (is3d && cmd.getOptionValueSource(key) === 'default' ? BENCH_3D_DEFAULTS[key].value : o[key]);
       const results = benchModel(spec, {
-        trainSize: o.trainSize, forwardSize: o.forwardSize, batch: o.batch, iters: o.iters, warmup: o.warmup,
+        trainSize: sized('trainSize'), forwardSize: sized('forwardSize'), batch: o.batch, iters: o.iters, warmup: o.warmup,
         precisions: o.precision.precisions, skipUnavailable: o.precision.skipUnavailable,
         notice: (m: string) => process.stderr.write(`emseg bench: ${m}\n`), threads: o.threads, backend: o.backend, slidingCrop: o.slidingCrop,
         sectionSize: o.section, sectionTta: o.sectionTta ?? false,
@@ -37,6 +41,10 @@ export function registerBench(program: Command): void {
       for (const r of results) {
         const f = r.forward;
         const t = r.train;
+        if (r.volume) {
+          write3d(r);
+          continue;
+        }
         process.stdout.write(
           `${r.model} ${r.precision} (${r.backend})\n` +
           `  forward ${f.size}x${f.size} x${f.batch} (${r.forwardMode}): ${f.medianMs.toFixed(1)} ms, ` +
@@ -51,4 +59,16 @@ export function registerBench(program: Command): void {
             `${r.section.ttaMs ? `, with TTA ${(r.section.ttaMs / 1e3).toFixed(2)} s` : ''}\n` : ''));
       }
     });
+}
+
+/** A 3-d model's timings: inputs and outputs as depth x height x width, rates in output voxels. */
+function write3d(r: BenchResult): void {
+  const { forward: f, train: t, volume: v } = r;
+  process.stdout.write(
+    `${r.model} ${r.precision} (${r.backend})\n` +
+    `  forward ${v!.forwardInput.join('x')} -> ${v!.forwardOutput.join('x')} x${f.batch}: ${f.medianMs.toFixed(1)} ms, ` +
+    `${f.gflop.toFixed(2)} GFLOP, ${f.gflops.toFixed(0)} GFLOP/s, peak RSS ${f.peakRssMb.toFixed(0)} MB\n` +
+    `  train step ${v!.trainInput.join('x')} -> ${v!.trainOutput.join('x')} x${t.batch}: ${t.medianMs.toFixed(1)} ms, ` +
+    `${t.gflop.toFixed(2)} GFLOP, ${t.gflops.toFixed(0)} GFLOP/s, ${Math.round(t.windowsPerSecond)} voxels/s, ` +
+    `peak RSS ${t.peakRssMb.toFixed(0)} MB\n`);
 }

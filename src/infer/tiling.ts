@@ -103,6 +103,11 @@ const layouts = new WeakMap<ModelSpec, ModelLayout>();
 function modelLayout(spec: ModelSpec): ModelLayout {
   const known = layouts.get(spec);
   if (known) return known;
+  if (spec.input.dims === 3) {
+    // Tiles are of sections; a 3-d network reads blocks of a volume (its plans: nn/plan.ts smallestInput3d).
+    throw new EmsegError('invalid-spec', spec.name, 'is a 3-d network: section-by-section prediction and training ' +
+      'from image stacks serve 2-d networks only');
+  }
   const stride = totalStride(spec);
   const probeStep = roundUp(PROBE_STEP, stride);
   // Exactness depends on the input size modulo the stride: two periods hold every phase.

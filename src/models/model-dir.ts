@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
 import type { Precision } from '../backend/backend.js';
 import { checkParamsFit, type ParamSet } from '../nn/params.js';
-import { planModel, type Plan } from '../nn/plan.js';
+import { planModel, smallestInput3d, type Plan } from '../nn/plan.js';
 import { parseModelSpec, type ModelSpec } from '../nn/spec.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor, type StoredPrecision } from './safetensors.js';
@@ -28,6 +28,7 @@ export interface LoadedModel {
 
 /** A plan at a size every zoo model accepts, for checking parameter shapes (which don't depend on size). */
 export function probePlan(spec: ModelSpec): Plan {
+  if (spec.input.dims === 3) return smallestInput3d(spec).plan;
   const size = spec.window ?? 572;
   return planModel(spec, size, size);
 }

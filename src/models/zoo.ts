@@ -62,6 +62,78 @@ export function unetSpec(width = 64, levels = 4): ModelSpecInput {
   };
 }
 
+/** 3-d U-Net heads: one boundary channel, or affinities (3 nearest neighbours, then long-range offsets). */
+export type Head3d = 'boundary' | 'affinities';
+type Offset = [number, number, number];
+
+export interface Unet3dOptions {
+  /** Lee et al. (2017) for anisotropic sections: in-plane 1x3x3 convolutions at the top level, 3x3x3 deeper, and
+   *  in-plane 1x2x2 pooling throughout (sections are several times thicker than pixels are wide). */
+  anisotropic?: boolean;
+  /** Feature maps at the top level (doubled per level); small by default so that a CPU trains it. */
+  width?: number;
+  /** Poolings (levels below the top one). */
+  levels?: number;
+  head?: Head3d;
+  /** Long-range affinity offsets after the three nearest-neighbour ones (affinity head). */
+  longRange?: Offset[];
+}
+
+const NEAREST: Offset[] = [[-1, 0, 0], [0, -1, 0], [0, 0, -1]];
+/** Long-range offsets as auxiliary targets (Lee et al. 2017; the mutex watershed's): fewer sections in z when anisotropic. */
+export const LONG_RANGE_ISO: Offset[] = [[-3, 0, 0], [0, -3, 0], [0, 0, -3], [-9, 0, 0], [0, -9, 0], [0, 0, -9]];
+export const LONG_RANGE_ANISO: Offset[] = [[-2, 0, 0], [0, -3, 0], [0, 0, -3], [0, -9, 0], [0, 0, -9]];
+
+/** 3-d U-Net with valid convolutions, crop-and-concat skips and a sigmoid head (boundaries or affinities). */
+export function unet3dSpec(options: Unet3dOptions = {}): ModelSpecInput {
+  const { anisotropic = false, width = 8, levels = 2, head = 'affinities' } = options;
+  const longRange = options.longRange ?? (anisotropic ? LONG_RANGE_ANISO : LONG_RANGE_ISO);
+  const layers: L[] = [];
+  const kernelAt = (l: number): [number, number, number] => (anisotropic && l === 0 ? [1, 3, 3] : [3, 3, 3]);
+  const scale: [number, number, number] = anisotropic ? [1, 2, 2] : [2, 2, 2];
+  const block = (prefix: string, out: number, l: number) => {
+    for (const s of ['a', 'b']) layers.push({ type: 'conv3d', name: `${prefix}${s}`, out, kernel: kernelAt(l) }, { type: 'relu' });
+  };
+  for (let l = 0; l < levels; l++) {
+    if (l > 0) layers.push({ type: 'pool3d', kernel: scale });
+    block(`down${l}`, width * 2 ** l, l);
+  }
+  layers.push({ type: 'pool3d', kernel: scale });
+  block('bottom', width * 2 ** levels, levels);
+  for (let l = levels - 1; l >= 0; l--) {
+    const out = width * 2 ** l;
+    const prev = l === levels - 1 ? 'bottomb' : `up${l + 1}b`;
+    layers.push({ type: 'upconv3d', name: `upconv${l}`, inputs: [prev], out, kernel: scale, stride: scale },
+      { type: 'relu', name: `upconv${l}relu` });
+    layers.push({ type: 'crop', name: `skip${l}`, inputs: [`down${l}b`], to: `upconv${l}relu` });
+    layers.push({ type: 'concat', name: `cat${l}`, inputs: [`skip${l}`, `upconv${l}relu`] });
+    block(`up${l}`, out, l);
+  }
+  const targets = head === 'boundary' ? [{ boundary: anisotropic ? 'in-plane' as const : '3d' as const }]
+    : [...NEAREST, ...longRange];
+  layers.push({ type: 'conv3d', name: 'head', out: targets.length, kernel: 1 }, { type: 'sigmoid' });
+  const kind = anisotropic ? 'anisotropic (in-plane 1x2x2 pooling, 1x3x3 convolutions at the top level)' : 'isotropic';
+  return {
+    name: `unet3d${anisotropic ? '-aniso' : ''}-${head}${width === 8 ? '' : `-w${width}`}`,
+    source: anisotropic
+      ? 'After Lee, Zung, Li, Jain & Seung (2017), Superhuman accuracy on the SNEMI3D connectomics challenge (in-plane pooling, 3-d convolutions deeper).'
+      : 'After Cicek et al. (2016), 3D U-Net; affinity heads as in Lee et al. (2017).',
+    description: `3-d U-Net, ${kind}, ${levels} poolings, ${width} feature maps at the top, ` +
+      (head === 'boundary' ? 'boundary head (1 channel).' : `affinity head (3 nearest + ${longRange.length} long-range).`),
+    input: { dims: 3 },
+    targets,
+    layers,
+  };
+}
+
+/** The 3-d zoo: isotropic and anisotropic U-Nets, each with a boundary and an affinity head. */
+const ZOO_3D: Record<string, () => ModelSpecInput> = {
+  'unet3d-boundary': () => unet3dSpec({ head: 'boundary' }),
+  'unet3d-affinities': () => unet3dSpec({ head: 'affinities' }),
+  'unet3d-aniso-boundary': () => unet3dSpec({ anisotropic: true, head: 'boundary' }),
+  'unet3d-aniso-affinities': () => unet3dSpec({ anisotropic: true, head: 'affinities' }),
+};
+
 const ZOO: Record<string, () => ModelSpecInput> = {
   'fakhry-a': () => ({
     name: 'fakhry-a', window: 35, source: RECONSTRUCTION, description: 'Shallow patch classifier, window 35.',
@@ -87,16 +159,22 @@ const ZOO: Record<string, () => ModelSpecInput> = {
   'reference-net': () => JSON.parse(readFileSync(fileURLToPath(new URL('../../../bench/reference-net.json', import.meta.url)), 'utf8')),
 };
 
+/** The 2-d zoo models (what section prediction and its tiling serve). */
 export function zooNames(): string[] {
   return Object.keys(ZOO);
 }
 
+/** The 3-d zoo models (input dims 3: volumes in, a sigmoid map per channel out). */
+export function zoo3dNames(): string[] {
+  return Object.keys(ZOO_3D);
+}
+
 /** A zoo name, or a path to a JSON spec file. Errors name the file or list the zoo. */
 export function resolveSpec(nameOrPath: string): ModelSpec {
-  const make = ZOO[nameOrPath];
+  const make = ZOO[nameOrPath] ?? ZOO_3D[nameOrPath];
   if (make) return parseModelSpec(make(), `zoo model "${nameOrPath}"`);
   if (!existsSync(nameOrPath)) {
-    throw new EmsegError('not-found', nameOrPath, `neither a zoo model (${zooNames().join(', ')}) nor a spec file`);
+    throw new EmsegError('not-found', nameOrPath, `neither a zoo model (${[...zooNames(), ...zoo3dNames()].join(', ')}) nor a spec file`);
   }
   let json: unknown;
   try {

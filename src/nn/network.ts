@@ -1,5 +1,5 @@
 import { EmsegError } from '../errors.js';
-import type { Backend, CrossEntropyTarget } from '../backend/backend.js';
+import type { Backend, CrossEntropyResult, CrossEntropyTarget, SigmoidTarget } from '../backend/backend.js';
 import { formatShape, shapeEquals, type Tensor } from '../tensor/tensor.js';
 import { Rng } from '../util/rng.js';
 import { fusedProducers } from './fusion.js';
@@ -7,8 +7,11 @@ import { layerDef } from './layers/index.js';
 import type { ParamSet } from './params.js';
 import type { Plan, PlanNode } from './plan.js';
 
-/** The loss target, or a function that makes it from the logits (losses weighted by the prediction: MALIS). */
-export type TrainTarget = CrossEntropyTarget | ((logits: Tensor) => CrossEntropyTarget);
+/**
+ * The loss target, or a function that makes it from the logits (losses weighted by the prediction: MALIS). Class
+ * labels for a softmax head; per-element binary targets (and weights: a mask) for a sigmoid head.
+ */
+export type TrainTarget = CrossEntropyTarget | SigmoidTarget | ((logits: Tensor) => CrossEntropyTarget | SigmoidTarget);
 
 /**
  * Runs a plan on a backend: inference, and training steps by reverse-mode autograd over the layer DAG.
@@ -50,9 +53,23 @@ export class Network {
 
   private checkInput(x: Tensor): void {
     const [c, h, w] = this.plan.input;
-    if (x.shape.length !== 4 || !shapeEquals(x.shape.slice(1), [c, h, w])) {
-      throw new EmsegError('invalid-option', 'network input', `must be Nx${c}x${h}x${w}, got ${formatShape(x.shape)}`);
+    const d = this.plan.inputDepth;
+    const want = d === undefined ? [c, h, w] : [c, d, h, w];
+    if (x.shape.length !== want.length + 1 || !shapeEquals(x.shape.slice(1), want)) {
+      throw new EmsegError('invalid-option', 'network input', `must be Nx${want.join('x')}, got ${formatShape(x.shape)}`);
     }
+  }
+
+  /** The output layer's loss: softmax cross-entropy on class labels, or sigmoid cross-entropy per element. */
+  private loss(logits: Tensor, target: CrossEntropyTarget | SigmoidTarget): CrossEntropyResult {
+    const head = this.plan.nodes[this.plan.nodes.length - 1]!.type;
+    const sigmoidTarget = 'targets' in target;
+    if ((head === 'sigmoid') !== sigmoidTarget) {
+      throw new EmsegError('invalid-option', 'training target', head === 'sigmoid'
+        ? 'a sigmoid output layer trains on per-element targets ({ targets, weights }), not class labels'
+        : 'a softmax output layer trains on class labels ({ labels, weights }), not per-element targets');
+    }
+    return sigmoidTarget ? this.backend.sigmoidCrossEntropy(logits, target) : this.backend.softmaxCrossEntropy(logits, target);
   }
 
   /** Class probabilities (N x classes x H' x W'); intermediates are released as soon as they are consumed. */
@@ -96,7 +113,8 @@ export class Network {
   }
 
   /**
-   * One forward + backward pass with softmax cross-entropy on the output; parameter gradients are
+   * One forward + backward pass with softmax (or, for a sigmoid head, per-element sigmoid) cross-entropy on the
+   * output; parameter gradients are
    * accumulated into params[*].grad (the caller zeroes them and steps the optimiser).
    */
   trainStep(x: Tensor, target: TrainTarget): { loss: number; weightSum: number } {
@@ -106,7 +124,7 @@ export class Network {
     const values: Tensor[] = [];
     const saved: Tensor[][] = [];
     try {
-      // Forward up to the logits (the softmax node is folded into the loss).
+      // Forward up to the logits (the softmax or sigmoid node is folded into the loss).
       for (const node of nodes.slice(0, -1)) {
         const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
         const r = layerDef(node.type).forward(node, inputs, this.forwardContext(node, true));
@@ -118,7 +136,7 @@ export class Network {
       const logitsIndex = nodes[nodes.length - 1]!.inputs[0]!;
       const logits = values[logitsIndex]!;
       const t = typeof target === 'function' ? target(logits) : target;
-      const { loss, weightSum, dlogits } = this.backend.softmaxCrossEntropy(logits, t);
+      const { loss, weightSum, dlogits } = this.loss(logits, t);
       this.backward(x, values, saved, logitsIndex, dlogits);
       return { loss, weightSum };
     } finally {

@@ -18,16 +18,26 @@ export const modelSpecSchema = z.object({
   description: z.string().optional(),
   source: z.string().optional(),
   /**
-   * The image the net reads. `sections` (odd): consecutive sections centred on the one it predicts, one input
+   * The image the net reads. `dims: 3`: a 3-d network, reading [channels, depth, height, width] (its layers are
+   * conv3d, pool3d, upconv3d and the layers of any rank); absent: a 2-d one. `sections` (odd): consecutive sections centred on the one it predicts, one input
    * channel each (2.5D context across sections); EM sections are grey, so channels must equal sections.
    */
-  input: z.object({ channels: positiveInt.default(1), sections: positiveInt.default(1) }).strict()
+  input: z.object({ channels: positiveInt.default(1), sections: positiveInt.default(1), dims: z.literal(3).optional() }).strict()
     .default({ channels: 1, sections: 1 })
     .refine((i) => i.sections % 2 === 1, { message: 'must be odd (the predicted section and as many on each side)', path: ['sections'] })
-    .refine((i) => i.channels === i.sections, { message: 'must equal input.sections (one grey channel per section)', path: ['channels'] }),
+    .refine((i) => i.channels === i.sections, { message: 'must equal input.sections (one grey channel per section)', path: ['channels'] })
+    .refine((i) => i.dims !== 3 || i.sections === 1, { message: 'a 3-d network reads the volume itself, not sections as channels', path: ['sections'] }),
   /** Patch classifiers: the window (context) each output pixel sees; dense layers are sized from it. */
   window: positiveInt.optional(),
   classes: z.number().int().min(2).default(2),
+  /**
+   * A sigmoid head's channels, in order: the affinity to the neighbour at [dz, dy, dx] (image/affinities.ts's
+   * conventions), or a boundary map ({ "boundary": "in-plane" | "3d" }). Checked against the output at planning.
+   */
+  targets: z.array(z.union([
+    z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+    z.object({ boundary: z.enum(['in-plane', '3d']) }).strict(),
+  ])).min(1).optional(),
   layers: z.array(layer).min(1),
 }).strict();
 

@@ -33,6 +33,12 @@ export const COMMON_DEFAULTS = Object.freeze({
   backend: option<BackendKind>('auto', 'auto, onednn or reference'),
 });
 
+/** `emseg bench` of a 3-d model: output voxels per axis (at least; the network's smallest exact input gives them). */
+export const BENCH_3D_DEFAULTS = Object.freeze({
+  trainSize: option(16, '3-d models: training output voxels per axis (at least)'),
+  forwardSize: option(32, '3-d models: forward output voxels per axis (at least)'),
+});
+
 /** `emseg train` flags; a study's "training" object takes the same names and defaults (where it has them). */
 export const TRAIN_DEFAULTS = Object.freeze({
   model: option('fakhry-b', 'zoo name or spec file'),

@@ -31,6 +31,11 @@ export interface Addon {
   conv3dBackwardData(dy: Handle, w: Float32Array, wShape: I5, xShape: I5, stride: I3, pad: I6, dil: I3): Handle;
   conv3dBackwardWeights(x: Handle, dy: Handle, wShape: I5, stride: I3, pad: I6, dil: I3,
     withBias: boolean): [Float32Array, Float32Array | null];
+  deconv3d(x: Handle, w: Float32Array, wShape: I5, b: Float32Array | null, stride: I3, pad: I6, dil: I3,
+    relu: boolean): Handle;
+  deconv3dBackwardData(dy: Handle, w: Float32Array, wShape: I5, xShape: I5, stride: I3, pad: I6, dil: I3): Handle;
+  deconv3dBackwardWeights(x: Handle, dy: Handle, wShape: I5, stride: I3, pad: I6, dil: I3,
+    withBias: boolean): [Float32Array, Float32Array | null];
 
   // native/pool.cc
   maxPool2d(x: Handle, kernel: I2, stride: I2, pad: I4, dil: I2, training: boolean): [Handle, Handle | null];
@@ -54,6 +59,8 @@ export interface Addon {
   // native/shape_ops.cc
   crop(x: Handle, top: number, left: number, h: number, w: number): Handle;
   cropBackward(dy: Handle, xShape: I4, top: number, left: number): Handle;
+  crop3d(x: Handle, front: number, top: number, left: number, d: number, h: number, w: number): Handle;
+  crop3dBackward(dy: Handle, xShape: I5, front: number, top: number, left: number): Handle;
   concat(xs: Handle[]): Handle;
   concatBackward(dy: Handle, channels: number[]): Handle[];
   upsampleNearest(x: Handle, factor: number): Handle;
@@ -62,14 +69,19 @@ export interface Addon {
   // native/softmax_ce.cc
   softmax(x: Handle): Handle;
   softmaxCrossEntropy(logits: Handle, labels: Int32Array, weights: Float32Array | null): [number, number, Handle];
+
+  // native/sigmoid_ce.cc
+  sigmoid(x: Handle): Handle;
+  sigmoidCrossEntropy(logits: Handle, targets: Float32Array, weights: Float32Array | null): [number, number, Handle];
 }
 
 /** Every function the addon exports: a loaded module missing one is a stale build. */
 export const ADDON_OPS = [
   'info', 'setThreads', 'stats', 'setLayoutPolicy', 'trimPool', 'release', 'fromArray', 'toArray', 'describe', 'conv2d',
   'conv2dBackwardData', 'conv2dBackwardWeights', 'deconv2d', 'deconv2dBackwardData', 'deconv2dBackwardWeights',
-  'conv3d', 'conv3dBackwardData', 'conv3dBackwardWeights', 'maxPool2d', 'maxPool2dBackward', 'maxPool3d',
-  'maxPool3dBackward', 'lrn', 'lrnBackward', 'relu', 'reluBackward', 'add', 'dropout', 'dropoutBackward', 'crop',
-  'cropBackward', 'concat', 'concatBackward', 'upsampleNearest', 'upsampleNearestBackward', 'softmax',
-  'softmaxCrossEntropy',
+  'conv3d', 'conv3dBackwardData', 'conv3dBackwardWeights', 'deconv3d', 'deconv3dBackwardData',
+  'deconv3dBackwardWeights', 'maxPool2d', 'maxPool2dBackward', 'maxPool3d', 'maxPool3dBackward', 'lrn', 'lrnBackward',
+  'relu', 'reluBackward', 'add', 'dropout', 'dropoutBackward', 'crop', 'cropBackward', 'crop3d', 'crop3dBackward',
+  'concat', 'concatBackward', 'upsampleNearest', 'upsampleNearestBackward', 'softmax', 'softmaxCrossEntropy', 'sigmoid',
+  'sigmoidCrossEntropy',
 ] as const satisfies readonly (keyof Addon)[];

@@ -16,11 +16,13 @@
  */
 import { EmsegError } from '../../errors.js';
 import type {
-  Backend, Conv3dOptions, Conv3dParams, ConvOptions, DeconvOptions, ConvParams, Pool3dParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, PoolParams,
+  Backend, Conv3dOptions, Conv3dParams, ConvOptions, Deconv3dOptions, DeconvOptions, ConvParams, Pool3dParams, CrossEntropyResult, CrossEntropyTarget, LrnParams, PoolParams,
+  SigmoidTarget,
 } from '../backend.js';
 import {
-  checkCrossEntropyTarget, checkDropout, checkFromArray, checkLength, checkLrnParams, concatBackwardGeometry, concatGeometry,
-  conv3dGeometry, convGeometry, cropBackwardGeometry, cropGeometry, dims4, expectShape, pool3dGeometry, poolGeometry,
+  checkCrossEntropyTarget, checkDropout, checkFromArray, checkLength, checkLrnParams, checkSigmoidTarget,
+  concatBackwardGeometry, concatGeometry, conv3dGeometry, convGeometry, crop3dBackwardGeometry, crop3dGeometry,
+  cropBackwardGeometry, cropGeometry, deconv3dGeometry, dims4, expectShape, pool3dGeometry, poolGeometry,
   storableDims, sameShape, upsampleBackwardGeometry,
   upsampleGeometry,
 } from '../geometry.js';
@@ -215,6 +217,38 @@ class OneDnnBackend implements Backend {
   }
 
   // ------------------------------------------------------------------ transposed convolution
+  deconv3d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: Deconv3dOptions): Tensor {
+    const what = 'deconv3d';
+    this.layoutFor(p?.training === true);
+    const { g, y, w: ws } = deconv3dGeometry(x.shape, wShape, p, what);
+    const xi = this.id(x, `${what} x`);
+    const wa = f32(w, numel(ws), `${what} weights`);
+    const ba = b ? f32(b, y[1], `${what} bias`) : null;
+    return this.wrap(this.n.deconv3d(xi, wa, ws, ba, g.stride, g.pad, g.dil, false), y);
+  }
+
+  deconv3dBackwardData(dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: Conv3dParams): Tensor {
+    const what = 'deconv3dBackwardData';
+    this.layoutFor(true);
+    const { g, y, w: ws } = deconv3dGeometry(xShape, wShape, p, what);
+    expectShape(dy.shape, y, `${what} dy (for x ${formatShape(xShape)})`);
+    const dyi = this.id(dy, `${what} dy`);
+    const wa = f32(w, numel(ws), `${what} weights`);
+    return this.wrap(this.n.deconv3dBackwardData(dyi, wa, ws, g.y, g.stride, g.pad, g.dil), g.y);
+  }
+
+  deconv3dBackwardWeights(
+    x: Tensor, dy: Tensor, wShape: Shape, p: Conv3dParams, withBias: boolean,
+  ): { dw: FloatArray; db: FloatArray | null } {
+    const what = 'deconv3dBackwardWeights';
+    this.layoutFor(true);
+    const { g, y, w: ws } = deconv3dGeometry(x.shape, wShape, p, what);
+    expectShape(dy.shape, y, `${what} dy (for x ${formatShape(x.shape)})`);
+    const [dw, db] = this.n.deconv3dBackwardWeights(this.id(x, `${what} x`), this.id(dy, `${what} dy`), ws, g.stride,
+      g.pad, g.dil, withBias === true);
+    return { dw, db };
+  }
+
   deconv2d(x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: DeconvOptions): Tensor {
     return this.convForward('deconv2d', x, w, wShape, b, p);
   }
@@ -354,6 +388,16 @@ class OneDnnBackend implements Backend {
     return this.wrap(this.n.cropBackward(this.id(dy, 'cropBackward dy'), xs, top, left), xs);
   }
 
+  crop3d(x: Tensor, front: number, top: number, left: number, d: number, h: number, w: number): Tensor {
+    const y = crop3dGeometry(x.shape, [front, top, left], [d, h, w], 'crop3d');
+    return this.wrap(this.n.crop3d(this.id(x, 'crop3d x'), front, top, left, d, h, w), y);
+  }
+
+  crop3dBackward(dy: Tensor, xShape: Shape, front: number, top: number, left: number): Tensor {
+    const xs = crop3dBackwardGeometry(dy.shape, xShape, [front, top, left]);
+    return this.wrap(this.n.crop3dBackward(this.id(dy, 'crop3dBackward dy'), xs, front, top, left), xs);
+  }
+
   concat(xs: readonly Tensor[]): Tensor {
     const y = concatGeometry(Array.isArray(xs) ? xs.map((x) => x.shape) : []);
     const ids = xs.map((x, k) => this.id(x, `concat input ${k}`));
@@ -361,9 +405,9 @@ class OneDnnBackend implements Backend {
   }
 
   concatBackward(dy: Tensor, channels: readonly number[]): Tensor[] {
-    const [N, , H, W] = concatBackwardGeometry(dy.shape, channels);
+    const [N, , ...spatial] = concatBackwardGeometry(dy.shape, channels);
     const ids = this.n.concatBackward(this.id(dy, 'concatBackward dy'), [...channels]);
-    return ids.map((id, k) => this.wrap(id, [N, channels[k]!, H, W]));
+    return ids.map((id, k) => this.wrap(id, [N, channels[k]!, ...spatial]));
   }
 
   upsampleNearest(x: Tensor, factor: number): Tensor {
@@ -378,8 +422,21 @@ class OneDnnBackend implements Backend {
 
   // ------------------------------------------------------------------ output layer
   softmax(x: Tensor): Tensor {
-    dims4(x.shape, 'softmax input');
+    storableDims(x.shape, 'softmax input');
     return this.wrap(this.n.softmax(this.id(x, 'softmax x')), x.shape);
+  }
+
+  sigmoid(x: Tensor): Tensor {
+    storableDims(x.shape, 'sigmoid input');
+    return this.wrap(this.n.sigmoid(this.id(x, 'sigmoid x')), x.shape);
+  }
+
+  sigmoidCrossEntropy(logits: Tensor, target: SigmoidTarget): CrossEntropyResult {
+    const what = 'sigmoidCrossEntropy';
+    checkSigmoidTarget(logits.shape, target);
+    const [loss, weightSum, dz] = this.n.sigmoidCrossEntropy(this.id(logits, `${what} logits`), target.targets,
+      target.weights ?? null);
+    return { loss, weightSum, dlogits: this.wrap(dz, logits.shape) };
   }
 
   softmaxCrossEntropy(logits: Tensor, target: CrossEntropyTarget): CrossEntropyResult {

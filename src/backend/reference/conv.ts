@@ -139,7 +139,7 @@ export function conv2dBackwardWeights(
  * falls inside x (padding reads 0, so it contributes nothing). The three 3-d kernels are this one loop nest, each
  * with its own accumulation; indices are plain row-major NCDHW / OIDHW.
  */
-function forEachTap3d(g: Conv3dGeometry, visit: (yi: number, xi: number, wi: number) => void): void {
+export function forEachTap3d(g: Conv3dGeometry, visit: (yi: number, xi: number, wi: number) => void): void {
   const { N, Cin, D, H, W, Cout, KD, KH, KW, OD, OH, OW, sd, sh, sw, dd, dh, dw, pf, pt, pl } = g;
   for (let n = 0; n < N; n++) {
     for (let co = 0; co < Cout; co++) {

@@ -17,11 +17,17 @@
  *   <conv2d(u, wT), v> == <u, deconv2d(v, w)>   for all u [N, Cout, OH, OW], v [N, Cin, H, W].
  * Conversely deconv2dBackwardData(dy, w) == conv2d(dy, transposeOI(w)) (no bias).
  * Dilation 1 = dense (oneDNN's dilation is ours - 1).
+ *
+ * 3-d transposed convolution is the same with one more spatial axis in front: x [N, Cin, D, H, W], weights
+ * [Cout, Cin, KD, KH, KW], padding [front, top, left, back, bottom, right], OD = (D - 1)*sd - pf - pk + dd*(KD - 1) + 1.
+ * Its kernels walk the taps of the convolution it is the adjoint of (conv3d from y's shape by the transposed weights,
+ * whose output is x's shape), so deconv3d(x, w) == conv3dBackwardData(x, transposeOI(w)) exactly as in 2-d.
  */
-import type { ConvParams, DeconvOptions } from '../backend.js';
+import type { Conv3dParams, ConvParams, DeconvOptions, Deconv3dOptions } from '../backend.js';
 import { type FloatArray, type Shape, type Tensor, formatShape, numel } from '../../tensor/tensor.js';
 import { EmsegError } from '../../errors.js';
-import { checkWeights, convGeometry, dims4, expectShape } from '../geometry.js';
+import { checkWeights, convGeometry, deconv3dGeometry, dims4, dims5, expectShape } from '../geometry.js';
+import { forEachTap3d } from './conv.js';
 import type { RefContext } from './util.js';
 
 /** Swap the first two axes of OIHW weights: [A, B, KH, KW] -> [B, A, KH, KW]. */
@@ -153,5 +159,72 @@ export function deconv2dBackwardWeights(
       }
     }
   }
+  return { dw: ctx.fromF64(dw), db: withBias ? ctx.fromF64(db) : null };
+}
+
+/** Swap the first two axes of OIDHW weights: [A, B, KD, KH, KW] -> [B, A, KD, KH, KW]. */
+export function transposeOI3d<T extends FloatArray>(w: T, wShape: Shape): T {
+  const [A, B, KD, KH, KW] = dims5(wShape, 'transposeOI3d weights');
+  if (w.length !== numel(wShape)) throw new EmsegError('invalid-option', 'transposeOI3d', `${w.length} elements for ${formatShape(wShape)}`);
+  const out = new (w.constructor as { new (n: number): T })(w.length);
+  const K = KD * KH * KW;
+  for (let a = 0; a < A; a++) {
+    for (let b = 0; b < B; b++) {
+      for (let k = 0; k < K; k++) out[(b * A + a) * K + k] = w[(a * B + b) * K + k]!;
+    }
+  }
+  return out;
+}
+
+// The three 3-d kernels visit (deconv input element xi, deconv output element yi, transposed-weight index wi) through
+// forEachTap3d of the adjoint convolution (its "y" is our x, its "x" is our y); sums in float64, rounded once.
+
+export function deconv3d(
+  ctx: RefContext, x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: Deconv3dOptions,
+): Tensor {
+  const what = 'deconv3d';
+  const { g, y } = deconv3dGeometry(x.shape, wShape, p, what);
+  checkWeights(w, wShape, b, what);
+  const xd = ctx.data(x, `${what} x`);
+  const wT = transposeOI3d(Float64Array.from(w), wShape);
+  const acc = new Float64Array(numel(y));
+  forEachTap3d(g, (xi, yi, wi) => { acc[yi] += xd[xi]! * wT[wi]!; });
+  if (b) {
+    const plane = y[2] * y[3] * y[4];
+    for (let k = 0; k < acc.length; k++) acc[k] += b[Math.floor(k / plane) % y[1]]!;
+  }
+  return ctx.wrap(ctx.fromF64(acc), y);
+}
+
+/** dx = the gradient of deconv3d w.r.t. x: conv3d(dy, transposeOI3d(w)) with the same params, no bias. */
+export function deconv3dBackwardData(
+  ctx: RefContext, dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: Conv3dParams,
+): Tensor {
+  const what = 'deconv3dBackwardData';
+  const { g, y } = deconv3dGeometry(xShape, wShape, p, what);
+  checkWeights(w, wShape, null, what);
+  expectShape(dy.shape, y, `${what} dy (for x ${formatShape(xShape)})`);
+  const dyd = ctx.data(dy, `${what} dy`);
+  const wT = transposeOI3d(Float64Array.from(w), wShape);
+  const dx = new Float64Array(numel(g.y));
+  forEachTap3d(g, (xi, yi, wi) => { dx[xi] += dyd[yi]! * wT[wi]!; });
+  return ctx.wrap(ctx.fromF64(dx), g.y);
+}
+
+/** dw[co, ci, a, i, j] = sum x[n, ci, in] * dy[n, co, out] over the taps linking them; db[co] = sum dy[:, co]. */
+export function deconv3dBackwardWeights(
+  ctx: RefContext, x: Tensor, dy: Tensor, wShape: Shape, p: Conv3dParams, withBias: boolean,
+): { dw: FloatArray; db: FloatArray | null } {
+  const what = 'deconv3dBackwardWeights';
+  const { g, y } = deconv3dGeometry(x.shape, wShape, p, what);
+  expectShape(dy.shape, y, `${what} dy (for x ${formatShape(x.shape)})`);
+  const xd = ctx.data(x, `${what} x`);
+  const dyd = ctx.data(dy, `${what} dy`);
+  const dwT = new Float64Array(numel(wShape));
+  forEachTap3d(g, (xi, yi, wi) => { dwT[wi] += xd[xi]! * dyd[yi]!; });
+  const dw = transposeOI3d(dwT, g.w);
+  const db = new Float64Array(y[1]);
+  const plane = y[2] * y[3] * y[4];
+  for (let k = 0; k < dyd.length; k++) db[Math.floor(k / plane) % y[1]] += dyd[k]!;
   return { dw: ctx.fromF64(dw), db: withBias ? ctx.fromF64(db) : null };
 }

@@ -60,6 +60,10 @@ export function createReferenceBackend(precision: RefPrecision = 'float32'): Bac
 
     maxPool2d: (x, p, training) => pool.maxPool2d(ctx, x, p, training),
     maxPool2dBackward: (dy, ws, xShape, p) => pool.maxPool2dBackward(ctx, dy, ws, xShape, p),
+    deconv3d: (x, w, wShape, b, p) => deconv.deconv3d(ctx, x, w, wShape, b, p),
+    deconv3dBackwardData: (dy, w, wShape, xShape, p) => deconv.deconv3dBackwardData(ctx, dy, w, wShape, xShape, p),
+    deconv3dBackwardWeights: (x, dy, wShape, p, withBias) =>
+      deconv.deconv3dBackwardWeights(ctx, x, dy, wShape, p, withBias),
     maxPool3d: (x, p, training) => pool.maxPool3d(ctx, x, p, training),
     maxPool3dBackward: (dy, ws, xShape, p) => pool.maxPool3dBackward(ctx, dy, ws, xShape, p),
 
@@ -74,6 +78,8 @@ export function createReferenceBackend(precision: RefPrecision = 'float32'): Bac
 
     crop: (x, top, left, h, w) => shapeOps.crop(ctx, x, top, left, h, w),
     cropBackward: (dy, xShape, top, left) => shapeOps.cropBackward(ctx, dy, xShape, top, left),
+    crop3d: (x, front, top, left, d, h, w) => shapeOps.crop3d(ctx, x, front, top, left, d, h, w),
+    crop3dBackward: (dy, xShape, front, top, left) => shapeOps.crop3dBackward(ctx, dy, xShape, front, top, left),
     concat: (xs) => shapeOps.concat(ctx, xs),
     concatBackward: (dy, channels) => shapeOps.concatBackward(ctx, dy, channels),
     upsampleNearest: (x, factor) => shapeOps.upsampleNearest(ctx, x, factor),
@@ -81,6 +87,8 @@ export function createReferenceBackend(precision: RefPrecision = 'float32'): Bac
 
     softmax: (x) => loss.softmax(ctx, x),
     softmaxCrossEntropy: (logits, target) => loss.softmaxCrossEntropy(ctx, logits, target),
+    sigmoid: (x) => loss.sigmoid(ctx, x),
+    sigmoidCrossEntropy: (logits, target) => loss.sigmoidCrossEntropy(ctx, logits, target),
   };
   ctx = createContext(backend, precision);
   return backend;

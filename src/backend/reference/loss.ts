@@ -6,17 +6,24 @@
  *   loss          = sum(w * ce) / sum(w) over pixels whose label is not -1 (w = 1 when no weights are given)
  *   dlogits       = w * (p - onehot(label)) / sum(w), and 0 on ignored pixels
  *   if sum(w) == 0 (everything ignored or zero-weighted): loss = 0 and dlogits = 0.
+ *   5-d logits [N, C, D, H, W] alike, per voxel.
+ *
+ * Sigmoid and the per-element sigmoid binary cross-entropy (each channel its own binary task: affinities):
+ *   bce(z, t) = max(z, 0) - z*t + log(1 + exp(-|z|)),  loss = sum(w * bce) / sum(w),
+ *   dlogits   = w * (sigmoid(z) - t) / sum(w) (w = 1 when no weights are given; w = 0 ignores an element);
+ *   if sum(w) == 0: loss = 0 and dlogits = 0.
  */
-import type { CrossEntropyResult, CrossEntropyTarget } from '../backend.js';
+import type { CrossEntropyResult, CrossEntropyTarget, SigmoidTarget } from '../backend.js';
 import { EmsegError } from '../../errors.js';
-import { checkCrossEntropyTarget, dims4 } from '../geometry.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { checkCrossEntropyTarget, checkSigmoidTarget, storableDims } from '../geometry.js';
+import { numel, type Tensor } from '../../tensor/tensor.js';
 import type { RefContext } from './util.js';
 
 export function softmax(ctx: RefContext, x: Tensor): Tensor {
-  const [N, C, H, W] = dims4(x.shape, 'softmax input');
+  const d = storableDims(x.shape, 'softmax input');
+  const [N, C] = d;
   const xd = ctx.data(x, 'softmax x');
-  const plane = H * W;
+  const plane = numel(d) / (N * C);
   const y = ctx.alloc(xd.length);
   for (let n = 0; n < N; n++) {
     for (let q = 0; q < plane; q++) {
@@ -34,8 +41,8 @@ export function softmax(ctx: RefContext, x: Tensor): Tensor {
 export function softmaxCrossEntropy(ctx: RefContext, logits: Tensor, target: CrossEntropyTarget): CrossEntropyResult {
   const what = 'softmaxCrossEntropy';
   checkCrossEntropyTarget(logits.shape, target);
-  const [N, C, H, W] = logits.shape as [number, number, number, number];
-  const plane = H * W;
+  const [N, C] = logits.shape as [number, number];
+  const plane = numel(logits.shape) / (N * C);
   const { labels } = target;
   const weights = target.weights ?? null;
   const zd = ctx.data(logits, `${what} logits`);
@@ -74,6 +81,35 @@ export function softmaxCrossEntropy(ctx: RefContext, logits: Tensor, target: Cro
         dz[base + c * plane] = scale * (p - (c === l ? 1 : 0));
       }
     }
+  }
+  return { loss: lossSum / weightSum, weightSum, dlogits: ctx.wrap(dz, logits.shape) };
+}
+
+export function sigmoid(ctx: RefContext, x: Tensor): Tensor {
+  storableDims(x.shape, 'sigmoid input');
+  const xd = ctx.data(x, 'sigmoid x');
+  const y = ctx.alloc(xd.length);
+  for (let i = 0; i < xd.length; i++) y[i] = 1 / (1 + Math.exp(-xd[i]!));
+  return ctx.wrap(y, x.shape);
+}
+
+export function sigmoidCrossEntropy(ctx: RefContext, logits: Tensor, target: SigmoidTarget): CrossEntropyResult {
+  checkSigmoidTarget(logits.shape, target);
+  const zd = ctx.data(logits, 'sigmoidCrossEntropy logits');
+  const { targets } = target;
+  const weights = target.weights ?? null;
+  let weightSum = 0;
+  for (let i = 0; i < zd.length; i++) weightSum += weights ? weights[i]! : 1;
+  const dz = ctx.alloc(zd.length);
+  if (weightSum === 0) return { loss: 0, weightSum: 0, dlogits: ctx.wrap(dz, logits.shape) };
+  let lossSum = 0;
+  for (let i = 0; i < zd.length; i++) {
+    const w = weights ? weights[i]! : 1;
+    if (w === 0) continue;
+    const z = zd[i]!;
+    const t = targets[i]!;
+    lossSum += w * (Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z))));
+    dz[i] = (w / weightSum) * (1 / (1 + Math.exp(-z)) - t);
   }
   return { loss: lossSum / weightSum, weightSum, dlogits: ctx.wrap(dz, logits.shape) };
 }

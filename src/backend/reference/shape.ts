@@ -1,8 +1,9 @@
-/** Shape reference kernels: crop, channel concatenation, nearest-neighbour upsampling, and their gradients. */
+/** Shape reference kernels: crop (2-d and 3-d), channel concatenation (4-d or 5-d), nearest-neighbour upsampling, and their gradients. */
 import {
-  concatBackwardGeometry, concatGeometry, cropBackwardGeometry, cropGeometry, upsampleBackwardGeometry, upsampleGeometry,
+  concatBackwardGeometry, concatGeometry, crop3dBackwardGeometry, crop3dGeometry, cropBackwardGeometry, cropGeometry,
+  upsampleBackwardGeometry, upsampleGeometry,
 } from '../geometry.js';
-import type { Shape, Tensor } from '../../tensor/tensor.js';
+import { numel, type Shape, type Tensor } from '../../tensor/tensor.js';
 import type { RefContext } from './util.js';
 
 /** y[n, c, i, j] = x[n, c, top + i, left + j] for i < h, j < w. */
@@ -36,11 +37,48 @@ export function cropBackward(ctx: RefContext, dy: Tensor, xShape: Shape, top: nu
   return ctx.wrap(dx, [N, C, H, W]);
 }
 
-/** Concatenation along channels: y[n] = [xs[0][n]; xs[1][n]; ...]. */
+/** y[n, c, a, i, j] = x[n, c, front + a, top + i, left + j] for a < d, i < h, j < w. */
+export function crop3d(ctx: RefContext, x: Tensor, front: number, top: number, left: number, d: number, h: number,
+  w: number): Tensor {
+  const y = crop3dGeometry(x.shape, [front, top, left], [d, h, w], 'crop3d');
+  const [, , D, H, W] = x.shape as [number, number, number, number, number];
+  const xd = ctx.data(x, 'crop3d x');
+  const out = ctx.alloc(numel(y));
+  for (let nc = 0; nc < y[0] * y[1]; nc++) {
+    for (let a = 0; a < d; a++) {
+      for (let i = 0; i < h; i++) {
+        const src = ((nc * D + front + a) * H + top + i) * W + left;
+        out.set(xd.subarray(src, src + w), ((nc * d + a) * h + i) * w);
+      }
+    }
+  }
+  return ctx.wrap(out, y);
+}
+
+/** dx = zeros(xShape) with dy written into the 3-d crop window. */
+export function crop3dBackward(ctx: RefContext, dy: Tensor, xShape: Shape, front: number, top: number, left: number): Tensor {
+  const x = crop3dBackwardGeometry(dy.shape, xShape, [front, top, left]);
+  const [, , d, h, w] = dy.shape as [number, number, number, number, number];
+  const [N, C, D, H, W] = x;
+  const dyd = ctx.data(dy, 'crop3dBackward dy');
+  const dx = ctx.alloc(numel(x));
+  for (let nc = 0; nc < N * C; nc++) {
+    for (let a = 0; a < d; a++) {
+      for (let i = 0; i < h; i++) {
+        const src = ((nc * d + a) * h + i) * w;
+        dx.set(dyd.subarray(src, src + w), ((nc * D + front + a) * H + top + i) * W + left);
+      }
+    }
+  }
+  return ctx.wrap(dx, x);
+}
+
+/** Concatenation along channels: y[n] = [xs[0][n]; xs[1][n]; ...] (4-d or 5-d). */
 export function concat(ctx: RefContext, xs: readonly Tensor[]): Tensor {
   const what = 'concat';
-  const [N, C, H, W] = concatGeometry(xs.map((x) => x.shape));
-  const plane = H * W;
+  const shape = concatGeometry(xs.map((x) => x.shape));
+  const [N, C] = shape;
+  const plane = numel(shape) / (N * C);
   const y = ctx.alloc(N * C * plane);
   let c0 = 0;
   xs.forEach((x, k) => {
@@ -51,15 +89,16 @@ export function concat(ctx: RefContext, xs: readonly Tensor[]): Tensor {
     }
     c0 += c;
   });
-  return ctx.wrap(y, [N, C, H, W]);
+  return ctx.wrap(y, shape);
 }
 
-/** Splits dy [N, sum(channels), H, W] back into pieces [N, channels[k], H, W]. */
+/** Splits dy [N, sum(channels), (D,) H, W] back into pieces [N, channels[k], (D,) H, W]. */
 export function concatBackward(ctx: RefContext, dy: Tensor, channels: readonly number[]): Tensor[] {
   const what = 'concatBackward';
-  const [N, C, H, W] = concatBackwardGeometry(dy.shape, channels);
+  const shape = concatBackwardGeometry(dy.shape, channels);
+  const [N, C] = shape;
   const dyd = ctx.data(dy, `${what} dy`);
-  const plane = H * W;
+  const plane = numel(shape) / (N * C);
   const out: Tensor[] = [];
   let c0 = 0;
   for (const c of channels) {
@@ -68,7 +107,7 @@ export function concatBackward(ctx: RefContext, dy: Tensor, channels: readonly n
       const src = (n * C + c0) * plane;
       dx.set(dyd.subarray(src, src + c * plane), n * c * plane);
     }
-    out.push(ctx.wrap(dx, [N, c, H, W]));
+    out.push(ctx.wrap(dx, [N, c, ...shape.slice(2)]));
     c0 += c;
   }
   return out;

@@ -53,6 +53,12 @@ export interface OnnxExport {
 export function buildOnnx(models: readonly ExportableModel[], info: OnnxGraphInfo): OnnxExport {
   const first = models[0];
   if (!first) throw new EmsegError('invalid-option', 'onnx export', 'needs at least one model');
+  if (models.some((m) => m.spec.input.dims === 3)) {
+    // 3-d networks export for one input size (onnx/export3d.ts), as single models: their outputs are not a
+    // per-section map of the image's size, which is what this graph's mirroring, slicing and averaging make.
+    throw new EmsegError('unsupported-export', models.find((m) => m.spec.input.dims === 3)!.spec.name,
+      'is a 3-d network: its ONNX export is buildOnnx3d (one input size, the valid region out), not a per-section map');
+  }
   const { channels } = first.spec.input;
   const { classes } = first.spec;
   for (const m of models) {

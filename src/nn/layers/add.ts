@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { LayerDef } from './def.js';
-import { numelOf, planMerge } from './planning.js';
+import { planMerge, valuesOf } from './planning.js';
 import { common } from './schema.js';
 
 const schema = z.object({ ...common, type: z.literal('add') }).strict();
@@ -12,9 +12,10 @@ export const add: LayerDef<typeof schema, object, (typeof OPS)[number]> = {
   type: 'add',
   schema,
   arity: 'several',
+  dims: 'any',
   plan(_layer, ctx) {
-    const { out, field } = planMerge(ctx, true);
-    return { out, field, fields: {} };
+    const { out, field, z } = planMerge(ctx, true);
+    return { out, field, fields: {}, ...(z ? { z } : {}) };
   },
   flops: () => 0,
   params: () => [],
@@ -34,7 +35,7 @@ export const add: LayerDef<typeof schema, object, (typeof OPS)[number]> = {
   onnx: (_node, { g, inputs, name }) => g.op('Sum', inputs, {}, name),
   memory: {
     training: (_node, s) => s.out,
-    inference: (node) => numelOf(node.out),
+    inference: (node) => valuesOf(node),
   },
   tiling: { stride: () => 1, aligned: () => true },
 };

@@ -73,7 +73,7 @@ export function planConvolution(ctx: PlanContext, l: ConvLayout): LayerPlan<Weig
 }
 
 /** The weights (and bias, when the layer has one) of a node; refuses a node whose weights were not loaded. */
-export function weightsOf(node: WeightedNode, params: ParamSet): { w: Param; b: Param | null } {
+export function weightsOf(node: Pick<WeightedNode, 'name' | 'bias'>, params: ParamSet): { w: Param; b: Param | null } {
   const w = params.get(weightName(node.name));
   if (!w) throw new EmsegError('weights-mismatch', `layer "${node.name}"`, 'no weights loaded');
   return { w, b: node.bias ? params.get(biasName(node.name)) ?? null : null };
@@ -104,7 +104,7 @@ export function onnxPads(p: readonly number[]): number[] {
 }
 
 /** The exported weight and bias initialisers; refuses a node whose weights were not loaded. */
-export function exportedWeights(node: WeightedNode, params: ParamSet): { w: Param; b: Param | undefined } {
+export function exportedWeights(node: Pick<WeightedNode, 'name' | 'bias'>, params: ParamSet): { w: Param; b: Param | undefined } {
   const w = params.get(weightName(node.name));
   if (!w) throw new EmsegError('weights-mismatch', `layer "${node.name}"`, 'no weights loaded');
   const b = node.bias ? params.get(biasName(node.name)) : undefined;

@@ -16,6 +16,19 @@ export type PlanMode = 'strided' | 'dense';
 /** [channels, height, width] of one sample. */
 export type Chw = [number, number, number];
 
+/**
+ * The depth axis of a 3-d network's value (absent in 2-d networks, whose values are [C, H, W]): its size, and the
+ * receptive field and grid step along it (the in-plane `field` / `jump` are per axis too: anisotropic nets differ).
+ */
+export interface ZAxis {
+  size: number;
+  field: number;
+  jump: number;
+}
+
+/** Which values a layer reads: 2-d [C, H, W] (the default), 3-d [C, D, H, W], or either (elementwise, merges). */
+export type LayerDims = 2 | 3 | 'any';
+
 /** What every planned node has, whatever its type. */
 export interface NodeBase {
   index: number;
@@ -27,6 +40,8 @@ export interface NodeBase {
   field: number;
   jump: number;
   flops: number; // forward FLOPs for one sample (2 per multiply-add)
+  /** 3-d networks: the output's depth axis (out is then [C, H, W] of each of its z.size sections). */
+  z?: ZAxis;
 }
 
 /** A planned node of one layer type: the common fields, its type and what the layer's plan resolved. */
@@ -49,6 +64,8 @@ export interface PlanInput {
   out: Chw;
   field: number;
   jump: number;
+  /** Its depth axis when it is a 3-d value. */
+  z?: ZAxis;
 }
 
 export interface PlanContext {
@@ -63,6 +80,8 @@ export interface PlanContext {
   windowKernel: Pair | undefined;
   /** The output of an earlier layer (not the image) by name. */
   earlier(name: string): Chw | undefined;
+  /** The depth of an earlier layer's 3-d output by name (undefined for 2-d values and unknown names). */
+  earlierDepth(name: string): number | undefined;
 }
 
 export interface LayerPlan<F> {
@@ -76,6 +95,8 @@ export interface LayerPlan<F> {
   pads?: boolean;
   /** Dense mode: later layers' dilation is multiplied by this (a strided pooling run at stride 1). */
   dilates?: number;
+  /** 3-d layers: the output's depth axis; the first input's when absent. */
+  z?: ZAxis;
 }
 
 // ------------------------------------------------------------------ forward and backward
@@ -183,6 +204,8 @@ export interface LayerDef<Z extends LayerSchema, F, O extends BackendOp,
   schema: Z;
   /** 'one' input, or 'several' (two or more: merges). */
   arity: 'one' | 'several';
+  /** The values it reads: 2-d when absent (the planner refuses a 3-d input), 3-d, or either. */
+  dims?: LayerDims;
   /** Its kernel covers its whole input when the model sees exactly its window (dense layers); needs `window`. */
   sizedAtWindow?: boolean;
   /** Shape inference: throws SpecError (naming `ctx.at` and the field) when the layer does not fit its inputs. */
@@ -204,8 +227,9 @@ export interface LayerDef<Z extends LayerSchema, F, O extends BackendOp,
   tiling: {
     /** The step of the layer's output grid on its input, from the spec (1 for layers that do not subsample). */
     stride(layer: z.output<Z>): number;
-    /** Whether the node covers its input exactly (no row or column dropped by flooring, crops centred). */
-    aligned(node: N, input: Chw): boolean;
+    /** Whether the node covers its input exactly (no row or column dropped by flooring, crops centred); 3-d
+     *  layers also along the input's depth, `inputDepth`. */
+    aligned(node: N, input: Chw, inputDepth?: number): boolean;
   };
   /** A relu right after it runs fused into its primitive (conv and dense). */
   fusesRelu?: boolean;

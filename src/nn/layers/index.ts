@@ -1,15 +1,19 @@
 import { add } from './add.js';
 import { concat } from './concat.js';
 import { conv } from './conv.js';
+import { conv3d } from './conv3d.js';
 import { crop } from './crop.js';
 import type { AnyLayerDef, BackendOp, LayerDef, LayerNode, LayerSchema, TypeOf } from './def.js';
 import { dense } from './dense.js';
 import { dropout } from './dropout.js';
 import { lrn } from './lrn.js';
 import { pool } from './pool.js';
+import { pool3d } from './pool3d.js';
 import { relu } from './relu.js';
+import { sigmoid } from './sigmoid.js';
 import { softmax } from './softmax.js';
 import { upconv } from './upconv.js';
+import { upconv3d } from './upconv3d.js';
 import { upsample } from './upsample.js';
 
 /**
@@ -18,7 +22,7 @@ import { upsample } from './upsample.js';
  * "Adding a layer". The order is the spec schema's (it shows in "expected 'conv' | 'dense' | ..." errors).
  */
 export const LAYERS = registry({
-  conv, dense, upconv, pool, lrn, relu, dropout, crop, concat, add, upsample, softmax,
+  conv, dense, upconv, pool, lrn, relu, dropout, crop, concat, add, upsample, softmax, conv3d, pool3d, upconv3d, sigmoid,
 });
 
 /** Each key must be its def's `type` (a def registered under another name does not compile). */

@@ -1,6 +1,6 @@
 import type { Padding, Pair } from '../../backend/backend.js';
 import { SpecError } from '../spec-error.js';
-import type { Chw, LayerPlan, PlanContext } from './def.js';
+import type { Chw, LayerPlan, PlanContext, ZAxis } from './def.js';
 
 /** Shape arithmetic the layer plans share. */
 
@@ -41,6 +41,11 @@ export function coversExactly(size: number, kernel: number, stride: number, padB
   return (size + padBefore + padAfter - dilation * (kernel - 1) - 1) % stride === 0;
 }
 
+/** Values of a planned node's output for one sample: [C, H, W], times its depth when it is 3-d. */
+export function valuesOf(node: { out: Chw; z?: ZAxis }): number {
+  return numelOf(node.out) * (node.z?.size ?? 1);
+}
+
 /** Values in a shape (one sample's activation). */
 export function numelOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
@@ -50,15 +55,23 @@ export function numelOf(shape: readonly number[]): number {
  * Plans a merge of several inputs (add, concat): their spatial sizes (and channels, when `sameChannels`) must agree;
  * the output's field is the widest input's.
  */
-export function planMerge(ctx: PlanContext, sameChannels: boolean): { channels: number[]; out: Chw; field: number } {
+export function planMerge(ctx: PlanContext, sameChannels: boolean): { channels: number[]; out: Chw; field: number; z?: ZAxis } {
   const first = ctx.inputs[0]!;
   const [c, h, w] = first.out;
   for (const other of ctx.inputs) {
-    if (other.out[1] !== h || other.out[2] !== w || (sameChannels && other.out[0] !== c)) {
-      throw new SpecError(`${ctx.at}: input "${other.name}" is ${other.out.join('x')}, but "${first.name}" is ${c}x${h}x${w}`);
+    if (other.out[1] !== h || other.out[2] !== w || (sameChannels && other.out[0] !== c) || other.z?.size !== first.z?.size) {
+      throw new SpecError(`${ctx.at}: input "${other.name}" is ${describeValue(other)}, but "${first.name}" is ${describeValue(first)}`);
     }
   }
-  return { channels: ctx.inputs.map((n) => n.out[0]), out: [c, h, w], field: Math.max(...ctx.inputs.map((n) => n.field)) };
+  const out = { channels: ctx.inputs.map((n) => n.out[0]), out: [c, h, w] as Chw, field: Math.max(...ctx.inputs.map((n) => n.field)) };
+  if (!first.z) return out;
+  return { ...out, z: { ...first.z, field: Math.max(...ctx.inputs.map((n) => n.z!.field)) } };
+}
+
+/** CxHxW of a 2-d value, CxDxHxW of a 3-d one (planning errors). */
+export function describeValue(v: { out: Chw; z?: ZAxis }): string {
+  const [c, h, w] = v.out;
+  return v.z ? `${c}x${v.z.size}x${h}x${w}` : `${c}x${h}x${w}`;
 }
 
 /** The plan of a layer that keeps its input's shape (activations, dropout, normalisation). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { LayerDef } from './def.js';
-import { numelOf, shapeKept } from './planning.js';
+import { shapeKept, valuesOf } from './planning.js';
 import { common } from './schema.js';
 
 const schema = z.object({ ...common, type: z.literal('relu') }).strict();
@@ -12,6 +12,7 @@ export const relu: LayerDef<typeof schema, object, (typeof OPS)[number]> = {
   type: 'relu',
   schema,
   arity: 'one',
+  dims: 'any',
   plan: (_layer, ctx) => shapeKept(ctx, {}),
   flops: () => 0,
   params: () => [],
@@ -25,7 +26,7 @@ export const relu: LayerDef<typeof schema, object, (typeof OPS)[number]> = {
   onnx: (_node, { g, inputs, name }) => g.op('Relu', [inputs[0]!], {}, name),
   memory: {
     training: (_node, s) => (s.fused ? 0 : s.out), // fused: shares the conv's output
-    inference: (node) => numelOf(node.out),
+    inference: (node) => valuesOf(node),
   },
   tiling: { stride: () => 1, aligned: () => true },
 };

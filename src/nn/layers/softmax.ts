@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EmsegError } from '../../errors.js';
 import type { LayerDef } from './def.js';
-import { numelOf, shapeKept } from './planning.js';
+import { shapeKept, valuesOf } from './planning.js';
 import { common } from './schema.js';
 
 /** The output layer: softmax over classes at inference, softmax cross-entropy when training. */
@@ -15,6 +15,7 @@ export const softmax: LayerDef<typeof schema, object, (typeof OPS)[number]> = {
   type: 'softmax',
   schema,
   arity: 'one',
+  dims: 'any',
   plan: (_layer, ctx) => shapeKept(ctx, {}),
   flops: () => 0,
   params: () => [],
@@ -29,7 +30,7 @@ export const softmax: LayerDef<typeof schema, object, (typeof OPS)[number]> = {
   onnx: (_node, { g, attr, inputs, name }) => g.op('Softmax', [inputs[0]!], { axis: attr.int(CHANNEL_AXIS) }, name),
   memory: {
     training: (_node, s) => 2 * s.out, // probabilities + gradient of the logits
-    inference: (node) => numelOf(node.out),
+    inference: (node) => valuesOf(node),
   },
   tiling: { stride: () => 1, aligned: () => true },
 };
