@@ -220,7 +220,9 @@ export class Predictor {
     }
     try {
       const [, oh, ow] = g.plan.output;
-      return Float32Array.from(probs.toArray().subarray(MEMBRANE_CLASS * oh * ow, (MEMBRANE_CLASS + 1) * oh * ow));
+      // A view of the host copy (no second copy) where it is float32: the caller adds it into its band at once.
+      const plane = probs.toArray().subarray(MEMBRANE_CLASS * oh * ow, (MEMBRANE_CLASS + 1) * oh * ow);
+      return plane instanceof Float32Array ? plane : Float32Array.from(plane);
     } finally {
       probs.dispose();
     }

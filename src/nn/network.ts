@@ -77,7 +77,9 @@ export class Network {
     this.checkInput(x);
     const nodes = this.plan.nodes;
     const values: (Tensor | null)[] = nodes.map(() => null);
-    const pending = nodes.map((_, i) => this.consumers[i]!.length);
+    // Uses by the nodes that run: a tensor is released after its last one (a skipped consumer would keep it alive
+    // until garbage collection, and the next tile's would then be fresh memory, page-faulted in).
+    const pending = nodes.map((_, i) => this.consumers[i]!.filter((c) => this.live.has(c)).length);
     const uses = new Map<Tensor, number>(); // aliases (fused relu) share a tensor: count uses per object
     const hold = (t: Tensor, n: number) => uses.set(t, (uses.get(t) ?? 0) + n);
     const drop = (t: Tensor) => {
