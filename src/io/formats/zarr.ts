@@ -173,8 +173,9 @@ async function nodeKindAt(store: VolumeStore, path: string): Promise<Exclude<Zar
   }
   const kind = await zarrNodeKind(store, path);
   if (kind !== 'none') return kind;
-  // Over HTTP there are no folders to find: no metadata at a URL is all a server can tell of a missing array.
-  if (store.scheme !== 'file') throw new EmsegIoError('not-found', path, 'the server has no Zarr array or group here (no .zarray, .zgroup, .zattrs or zarr.json; HTTP 404)');
+  // Over HTTP and S3 there are no folders to find: no metadata at a URL is all a store can tell of a missing array.
+  if (store.scheme === 'http') throw new EmsegIoError('not-found', path, 'the server has no Zarr array or group here (no .zarray, .zgroup, .zattrs or zarr.json; HTTP 404)');
+  if (store.scheme === 's3') throw new EmsegIoError('not-found', path, 'the bucket has no Zarr array or group here (no .zarray, .zgroup, .zattrs or zarr.json object under this prefix)');
   throw new EmsegIoError('corrupt', path, 'holds no .zarray, .zgroup or zarr.json; not a Zarr array or group (metadata missing)');
 }
 

@@ -1,16 +1,17 @@
 /**
  * One store registry: where a volume's bytes live, chosen by the path's scheme. A plain path is the local file
- * system (`file`); `http://` and `https://` URLs are read over HTTP (`http`, read-only). Formats that read through a
- * store (Zarr) name their files by `join`/`parent`/`name` of the store, never by node:path on a URL, so another
- * store (S3) is one more entry here.
+ * system (`file`); `http://` and `https://` URLs are read over HTTP (`http`, read-only); `s3://bucket/prefix` is
+ * object storage through the S3 API (`s3`, ./s3.ts). Formats that read through a store (Zarr) name their files by
+ * `join`/`parent`/`name` of the store, never by node:path on a URL.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import FileSystemStore from '@zarrita/storage/fs';
 import { EmsegIoError, fromFsError } from '../errors.js';
+import { S3ZarrStore, isS3Url, joinS3, parentS3, parseS3Url, s3Exists, s3Get, s3List, s3Name } from './s3.js';
 import { HttpStore, httpExists, httpGet, isHttpUrl, joinUrl, parentUrl, safeHttpUrl, urlName, withoutCredentials, type ByteRange } from './http.js';
 
-export type StoreScheme = 'file' | 'http';
+export type StoreScheme = 'file' | 'http' | 's3';
 
 /** What zarrita reads chunks and metadata through (keys like '/0/.zarray'). */
 export interface ZarrReadable {
@@ -61,6 +62,18 @@ const httpStore: VolumeStore = {
   zarr: (root) => new HttpStore(root),
 };
 
+const s3Store: VolumeStore = {
+  scheme: 's3',
+  read: (loc) => s3Get(loc),
+  isFile: (loc) => s3Exists(loc),
+  // No folders in a bucket: a "folder" is a prefix that some key starts with.
+  isFolder: async (loc) => (await s3List(loc, true, 1)).length > 0,
+  join: joinS3,
+  parent: parentS3,
+  name: s3Name,
+  zarr: (root) => new S3ZarrStore(root),
+};
+
 /** A path with a scheme (`s3://`, `http://`): never a local file name, never resolve()d. */
 export const isUrl = (path: string): boolean => /^[a-z][a-z0-9+.-]+:\/\//i.test(path);
 
@@ -85,9 +98,15 @@ export function storeFor(path: string): { store: VolumeStore; loc: string } {
       throw new EmsegIoError('invalid-option', displayPath(path), 'is not a valid URL', { cause: err });
     }
   }
+  if (isS3Url(path)) {
+    const { bucket, key } = parseS3Url(path); // refuses a URL without a valid bucket name
+    return { store: s3Store, loc: `s3://${bucket}${key ? `/${key}` : ''}` };
+  }
   const scheme = /^([a-z0-9+.-]+):/i.exec(path)?.[1] ?? '';
-  throw new EmsegIoError('unsupported', displayPath(path), `volumes are read from local paths and http(s):// URLs; ${scheme}:// is not (yet) a store emseg reads`);
+  throw new EmsegIoError('unsupported', displayPath(path), `volumes are read from local paths, http(s):// and s3:// URLs; ${scheme}:// is not a store emseg reads`);
 }
+
+export { configureS3 } from './s3.js';
 
 /** Refuses an output at a URL: outputs are written to local (or shared) folders; the http store is read-only. */
 export function refuseRemoteOutput(path: string): void {
