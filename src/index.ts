@@ -27,6 +27,7 @@ export { runStudy } from './study/study.js';
 export { parseStudy, readStudyFile } from './study/schema.js';
 export * from './segment/index.js';
 export { cleanupTempFiles, onStaleTemp } from './util/temp-files.js';
+export { configureS3 } from './io/stores/index.js';
 export { openVolume, VOLUME_FORMATS, type OpenVolumeOptions, type ScaleLevel, type Vec3, type VolumeReader } from './io/registry.js';
 export type { Region as VolumeRegion } from './io/registry.js';
 export { labelsOutput, mapsOutput, type OutputKind, type OutputTarget, type StackFormat } from './io/outputs.js';

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import type { Vec3 } from '../src/io/formats/volume.js';
@@ -21,7 +21,10 @@ import { S3_RETRY } from '../src/io/stores/s3.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { refused } from './helpers/errors.js';
 import { S3RVER_KEY, S3RVER_SECRET, startS3Server, type S3Server } from './helpers/s3-server.js';
-import { sampleVolume, tempDir, writeVolume } from './helpers/volume-predict-fixture.js';
+import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
+import { runVolumePredict } from '../src/pipeline/volume-predict.js';
+import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
 
 const run = promisify(execFile);
 const SHAPE: Vec3 = [3, 96, 128];
@@ -56,6 +59,30 @@ async function upload(dir: string, prefix: string): Promise<void> {
   for (const [name, bytes] of files(dir)) await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: `${prefix}/${name}`, Body: bytes }));
   client.destroy();
 }
+
+function sdkClient(): S3Client {
+  return new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_SECRET } });
+}
+
+/** Every object under `prefix` in the bucket, by key relative to it, read with the SDK itself. */
+async function objects(prefix: string): Promise<Map<string, Buffer>> {
+  const client = sdkClient();
+  const out = new Map<string, Buffer>();
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) {
+      const got = await client.send(new GetObjectCommand({ Bucket: server.bucket, Key: o.Key! }));
+      out.set(o.Key!.slice(prefix.length + 1), Buffer.from(await got.Body!.transformToByteArray()));
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  client.destroy();
+  return out;
+}
+
+/** Chunk files only (no metadata, no emseg records): the bytes two runs must agree on. */
+const chunksOf = (all: Map<string, Buffer>) => new Map([...all].filter(([n]) => !n.split('/').some((p) => p.startsWith('.'))));
 
 /** `emseg ARGS` in a child process (async: this process serves the S3 requests meanwhile). */
 async function emseg(args: string[], env: Record<string, string> = ENV): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -164,3 +191,73 @@ test('a wrong access key is s3-auth and a missing bucket is no-bucket naming it,
     configureS3({ endpoint: server.endpoint });
   }
 });
+
+/** The maps a local run writes (the reference of the store runs below). */
+const disk = join(WORK, 'maps-disk.zarr');
+let model: string;
+const predictJob = () => ({ models: [model], tta: false, bf16: false, tile: 64, backend: 'auto' as const, membraneProb: true, dtype: 'uint8' as const, block: [1, 64, 64] as Vec3 });
+
+test('predict store to store writes the chunks a local run writes, byte for byte; a rerun skips every block; the existing output is refused without --overwrite', async () => {
+  model = zooModel(WORK, 'reference-net', 7);
+  const common = predictJob();
+  const there = `${bucket}/maps.zarr`;
+  const r1 = await runVolumePredict({ ...common, input: join(local, '0'), out: disk });
+  const r2 = await runVolumePredict({ ...common, input: `${bucket}/raw.zarr/0`, out: there });
+  assert.ok(r1.complete && r2.complete, r2.failed.map((f) => f.message).join('; '));
+  const stored = await objects('maps.zarr');
+  const local0 = chunksOf(files(disk));
+  assert.ok(local0.size > 4);
+  assert.deepEqual(chunksOf(stored), local0);
+  for (const meta of ['.zgroup', '0/.zarray', '1/.zarray']) assert.ok(stored.get(meta)?.equals(files(disk).get(meta)!), meta);
+  assert.ok([...stored.keys()].some((k) => k.startsWith('.emseg/blocks/') && k.endsWith('.done.json')), 'done markers are objects beside the chunks');
+  const again = await runVolumePredict({ ...common, input: `${bucket}/raw.zarr/0`, out: there });
+  assert.equal(again.computed, 0);
+  assert.equal(again.skipped, r2.skipped + r2.computed);
+  await assert.rejects(runVolumePredict({ ...common, input: `${bucket}/raw.zarr/0`, out: `${bucket}/raw.zarr`, overwrite: true }), refused('is-input'));
+  await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: `${bucket}/v3.zarr`, overwrite: true }), refused('foreign-file', `${bucket}/v3.zarr`));
+  await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: there }), refused('resume-mismatch'));
+  await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: `${bucket}/v3.zarr` }), refused('foreign-file'));
+});
+
+test('predict with faults (503 SlowDown on chunk writes, dropped connections on a write and a read) still writes the same bytes', async () => {
+  const put = new RegExp(`^PUT /${server.bucket}/maps-faults\\.zarr/0/\\d`);
+  const get = new RegExp(`^GET /${server.bucket}/raw\\.zarr/0/1/`);
+  server.faults.push({ match: put, fault: 503 }, { match: put, fault: 'reset' }, { match: put, fault: 503 }, { match: get, fault: 'reset' }, { match: get, fault: 503 });
+  const since = server.requests.length;
+  const r = await runVolumePredict({ ...predictJob(), input: `${bucket}/raw.zarr/0`, out: `${bucket}/maps-faults.zarr` });
+  assert.ok(r.complete && r.failed.length === 0, r.failed.map((f) => f.message).join('; '));
+  assert.equal(server.faults.length, 0, 'every fault was met');
+  const met = server.requests.slice(since).map((q) => q.status);
+  assert.ok(met.filter((m) => m === 'reset').length === 2 && met.filter((m) => m === 503).length === 3, JSON.stringify(met));
+  assert.deepEqual(chunksOf(await objects('maps-faults.zarr')), chunksOf(files(disk)));
+});
+
+test('predict --shard i/3 in three processes, each to the bucket, writes the chunks of one local run', async () => {
+  for (let i = 0; i < 3; i++) {
+    const r = await emseg(['predict', '--model', model, '--input', `${bucket}/raw.zarr/0`, '--out', `${bucket}/maps-sharded.zarr`, '--shard', `${i}/3`,
+      '--tile', '64', '--block', '1,64,64', '--dtype', 'uint8', '--membrane-prob', '--quiet', '--s3-endpoint', server.endpoint]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  assert.deepEqual(chunksOf(await objects('maps-sharded.zarr')), chunksOf(files(disk)));
+});
+
+test('segment store to store writes the labels a local run writes, byte for byte; the work records are gone once it is complete', async () => {
+  const local = join(WORK, 'cells-disk.zarr');
+  const r1 = await runVolumeSegment({ pred: disk, out: local, options: {}, block: [1, 64, 64] });
+  const r2 = await runVolumeSegment({ pred: `${bucket}/maps.zarr`, out: `${bucket}/cells.zarr`, options: {}, block: [1, 64, 64] });
+  assert.ok(r1.complete && r2.complete, r2.failed.map((f) => f.message).join('; '));
+  const stored = await objects('cells.zarr');
+  assert.deepEqual(chunksOf(stored), chunksOf(files(local)));
+  assert.ok(![...stored.keys()].some((k) => k.startsWith('.emseg/segment/labels/') || k.startsWith('.emseg/segment/blocks/')), 'provisional labels and border records removed');
+  const again = await runVolumeSegment({ pred: `${bucket}/maps.zarr`, out: `${bucket}/cells.zarr`, options: {}, block: [1, 64, 64] });
+  assert.ok(again.complete);
+});
+
+test('outputs a bucket cannot take are refused naming them: convert (built locally, then renamed), stacks, http URLs', async () => {
+  await assert.rejects(convertToOmeZarr(await openVolume(local), `${bucket}/converted.zarr`), refused('unsupported', `${bucket}/converted.zarr`));
+  const r = await emseg(['predict', '--model', model, '--input', `${bucket}/raw.zarr/0`, '--out', `${bucket}/maps.tif`, '--s3-endpoint', server.endpoint]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /s3:\/\/.*maps\.tif/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+

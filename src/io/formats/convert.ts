@@ -12,6 +12,7 @@ import { outputGuard } from '../output-guard.js';
 import { recordedVolumePath, volumeLocation } from '../registry.js';
 import { chooseVoxelSize } from '../voxel-size.js';
 import { checkVolumeTarget } from '../volume-output.js';
+import { isS3Url } from '../stores/s3-url.js';
 import { createOmeZarr } from './ome-zarr-write.js';
 import type { Compression, ImageKind, OmeZarrWriter } from './ome-zarr-write.js';
 import type { MapPolarity } from '../../image/map-meaning.js';
@@ -75,6 +76,8 @@ export async function openConversion(src: VolumeReader, out: string, o: ConvertO
   checkKind(src, o.kind);
   const voxel = chooseVoxelSize(src.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, src.path, o.notice);
   const inputs = [src.path, ...(o.labels ? [o.labels.path] : [])].map(volumeLocation);
+  // Built in a hidden folder and renamed into place: a bucket has no rename (predict and segment write s3:// blockwise).
+  if (isS3Url(out)) throw new EmsegIoError('unsupported', out, 'convert builds its output in a local folder and moves it into place; to put it in a bucket, convert locally and copy it (aws s3 sync), or let predict / segment write s3:// directly');
   const exists = checkVolumeTarget(out, outputGuard(o.overwrite ?? false, inputs));
   sweepStaleTemps(dirname(out)); // the half-built output of a killed conversion, named on stderr by the CLI
   const tmp = tempPathFor(out);

@@ -3,9 +3,8 @@
  * array (`vol.zarr/0`) or a multiscale group (`vol.zarr`, level chosen by `scale`); leading axes of size 1
  * (OME t, c) are dropped, so every array reads as (z, y, x).
  */
-import { realpath, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative } from 'node:path';
-import FileSystemStore from '@zarrita/storage/fs';
+import { realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
 import * as zarr from 'zarrita';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import { allocateRegion, checkRegion, chunksOverlapping, copyOverlap, voxelCount } from './volume.js';
@@ -15,8 +14,6 @@ import { BYTES_PER_SAMPLE, type SampleType } from '../../image/stack.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 import { checkArrayMetadata } from './zarr-metadata.js';
 import { ChunkVerifier } from './chunk-digests.js';
-import { makeDirs } from '../../util/mkdirs.js';
-import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 import { storeFor, type VolumeStore, type ZarrReadable } from '../stores/index.js';
 
 /** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
@@ -406,28 +403,4 @@ async function levelShapes(store: VolumeStore, root: string, ms: Multiscale | un
   return out;
 }
 
-/**
- * A zarrita store whose writes are atomic (temporary name, then rename), so a killed writer leaves either
- * the old chunk or the new one, never half of one; readers and done markers can trust any chunk file present.
- * Temporaries carry the writer's pid (src/util/temp-files.ts): a signal removes them, and the next writer into a
- * folder sweeps the ones a SIGKILLed run left there, so a resumed output ends with no stray files.
- */
-export class AtomicFileSystemStore extends FileSystemStore {
-  override async set(key: `/${string}`, value: Uint8Array): Promise<void> {
-    const target = join(this.root, key.slice(1));
-    sweepStaleTemps(dirname(target));
-    const tmp = tempPathFor(target);
-    registerTemp(tmp);
-    try {
-      // zarrita's own recursive mkdir would report a read-only mount as ENOENT (see util/mkdirs.ts).
-      await makeDirs(dirname(target));
-      await super.set(`/${join(dirname(key.slice(1)), basename(tmp))}` as `/${string}`, value);
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw fromFsError(err, target, 'writing');
-    } finally {
-      releaseTemp(tmp);
-    }
-  }
-}
+export { AtomicFileSystemStore } from '../stores/file-chunks.js';

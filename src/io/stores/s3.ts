@@ -18,6 +18,7 @@ import {
 import { EmsegIoError, describe } from '../errors.js';
 import { MAX_CHUNK_BYTES } from '../limits.js';
 import type { ByteRange } from './http.js';
+import { joinS3, parseS3Url, s3Url } from './s3-url.js';
 
 /** Attempts of one request, and the backoff between them, for answers a later try may not get (as HTTP_RETRY). */
 export const S3_RETRY = Object.freeze({ attempts: 5, firstDelayMs: 200, maxDelayMs: 5000 });
@@ -41,45 +42,7 @@ const RETRY_NAMES: ReadonlySet<string> = new Set(['SlowDown', 'Throttling', 'Thr
 const AUTH_NAMES: ReadonlySet<string> = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'CredentialsProviderError',
   'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired']);
 
-export const isS3Url = (path: string): boolean => /^s3:\/\//i.test(path);
-
-export interface S3Location {
-  bucket: string;
-  /** The key (or key prefix) inside the bucket, without leading or trailing '/'; '' for the bucket itself. */
-  key: string;
-}
-
-/** Bucket names as S3 allows them (3-63 of lowercase letters, digits, '.', '-'; compatible stores allow '_'). */
-const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
-
-/** `s3://bucket/a/b/` -> { bucket, key: 'a/b' }; refuses a URL without a valid bucket name. */
-export function parseS3Url(url: string): S3Location {
-  const m = /^s3:\/\/([^/]*)\/?(.*)$/i.exec(url);
-  const bucket = m?.[1] ?? '';
-  if (!BUCKET_NAME.test(bucket)) throw new EmsegIoError('invalid-option', url, `"${bucket}" is not a bucket name (s3://bucket/prefix; 3-63 lowercase letters, digits, ".", "-")`);
-  return { bucket, key: normalKey(m![2]!.split('/')) };
-}
-
-function normalKey(segments: string[]): string {
-  const out: string[] = [];
-  for (const s of segments) {
-    if (s === '' || s === '.') continue;
-    if (s === '..') out.pop();
-    else out.push(s);
-  }
-  return out.join('/');
-}
-
-export const s3Url = (l: S3Location): string => `s3://${l.bucket}${l.key ? `/${l.key}` : ''}`;
-
-/** `s3://b/vol.zarr` + '0', '.zarray' (parts are '/'-separated key parts; '..' goes up, never above the bucket). */
-export function joinS3(url: string, ...parts: string[]): string {
-  const { bucket, key } = parseS3Url(url);
-  return s3Url({ bucket, key: normalKey([...key.split('/'), ...parts.flatMap((p) => p.split('/'))]) });
-}
-
-export const parentS3 = (url: string): string => joinS3(url, '..');
-export const s3Name = (url: string): string => parseS3Url(url).key.split('/').at(-1) ?? '';
+export { isS3Url, joinS3, parentS3, parseS3Url, s3Name, s3Url, type S3Location } from './s3-url.js';
 
 // ---- the client ----
 
@@ -124,15 +87,16 @@ function s3Client(): S3Client {
 let inFlight = 0;
 const waiting: (() => void)[] = [];
 
-/** Runs `op` once fewer than S3_MAX_IN_FLIGHT requests are in flight. */
+/** Runs `op` once fewer than S3_MAX_IN_FLIGHT requests are in flight (a request that ends hands its slot to the next). */
 async function limited<T>(op: () => Promise<T>): Promise<T> {
-  if (inFlight >= S3_MAX_IN_FLIGHT) await new Promise<void>((r) => waiting.push(r));
-  inFlight++;
+  if (inFlight < S3_MAX_IN_FLIGHT) inFlight++;
+  else await new Promise<void>((r) => waiting.push(r));
   try {
     return await op();
   } finally {
-    inFlight--;
-    waiting.shift()?.();
+    const next = waiting.shift();
+    if (next) next();
+    else inFlight--;
   }
 }
 
@@ -233,6 +197,13 @@ export async function s3Exists(url: string): Promise<boolean> {
   return false;
 }
 
+/** Size of the object at `url`, or undefined when there is none. */
+export async function s3Size(url: string): Promise<number | undefined> {
+  const { bucket, key } = parseS3Url(url);
+  const head = await request(url, bucket, (c) => c.send(new HeadObjectCommand({ Bucket: bucket, Key: key })), true);
+  return head?.ContentLength;
+}
+
 /** Writes the object whole (one PUT: readers see the old object or this one, never a part). */
 export async function s3Put(url: string, bytes: Uint8Array): Promise<void> {
   const { bucket, key } = parseS3Url(url);
@@ -274,6 +245,10 @@ export async function s3Delete(urls: readonly string[]): Promise<void> {
 
 /** A zarrita readable store rooted at `root` (keys like '/0/.zarray'). */
 export class S3ZarrStore {
+  set(key: `/${string}`, value: Uint8Array): Promise<void> {
+    return s3Put(joinS3(this.root, key), value);
+  }
+
   constructor(readonly root: string) {}
 
   get(key: `/${string}`): Promise<Uint8Array | undefined> {
