@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import FileSystemStore from '@zarrita/storage/fs';
 import * as zarr from 'zarrita';
 import type { Vec3 } from '../src/io/formats/volume.js';
@@ -20,7 +20,7 @@ import { configureS3 } from '../src/io/stores/index.js';
 import { S3_RETRY } from '../src/io/stores/s3.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { refused } from './helpers/errors.js';
-import { S3RVER_KEY, S3RVER_SECRET, startS3Server, type S3Server } from './helpers/s3-server.js';
+import { S3RVER_KEY, S3RVER_SECRET, bucketObjects, sdkClient, startS3Server, uploadFolder, type S3Server } from './helpers/s3-server.js';
 import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
 import { runVolumePredict } from '../src/pipeline/volume-predict.js';
 import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
@@ -54,32 +54,10 @@ function files(dir: string): Map<string, Buffer> {
 }
 
 /** Copies a local folder into the bucket under `prefix` with the SDK itself (not through the store under test). */
-async function upload(dir: string, prefix: string): Promise<void> {
-  const client = new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_SECRET } });
-  for (const [name, bytes] of files(dir)) await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: `${prefix}/${name}`, Body: bytes }));
-  client.destroy();
-}
-
-function sdkClient(): S3Client {
-  return new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_SECRET } });
-}
+const upload = (dir: string, prefix: string) => uploadFolder(server, dir, prefix);
 
 /** Every object under `prefix` in the bucket, by key relative to it, read with the SDK itself. */
-async function objects(prefix: string): Promise<Map<string, Buffer>> {
-  const client = sdkClient();
-  const out = new Map<string, Buffer>();
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) {
-      const got = await client.send(new GetObjectCommand({ Bucket: server.bucket, Key: o.Key! }));
-      out.set(o.Key!.slice(prefix.length + 1), Buffer.from(await got.Body!.transformToByteArray()));
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  client.destroy();
-  return out;
-}
+const objects = (prefix: string) => bucketObjects(server, prefix);
 
 /** Chunk files only (no metadata, no emseg records): the bytes two runs must agree on. */
 const chunksOf = (all: Map<string, Buffer>) => new Map([...all].filter(([n]) => !n.split('/').some((p) => p.startsWith('.'))));
@@ -145,8 +123,7 @@ test('reads through the library equal the folder on disk; an absent chunk is mis
   assert.deepEqual(await (await openVolume(`${bucket}/raw.zarr`)).readRegion(whole), data);
   const holey = `${bucket}/holey.zarr`;
   await upload(local, 'holey.zarr');
-  const client = new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: 'us-east-1' });
-  const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+  const client = sdkClient(server);
   await client.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: 'holey.zarr/0/1/0/1' }));
   client.destroy();
   await assert.rejects((await openVolume(holey)).readRegion(whole), refused('missing-chunk', `${holey}/0/1/0/1`));

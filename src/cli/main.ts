@@ -44,7 +44,10 @@ export function buildProgram(): Command {
     .option('--s3-endpoint <url>', 's3:// volumes: the S3-compatible store\'s endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)')
     .hook('preAction', (root) => {
       const endpoint = (root.opts() as { s3Endpoint?: string }).s3Endpoint;
-      if (endpoint !== undefined) configureS3({ endpoint });
+      if (endpoint === undefined) return;
+      configureS3({ endpoint });
+      // The processes this one starts (a worker's block children) reach the same store.
+      process.env.AWS_ENDPOINT_URL_S3 = endpoint;
     });
   registerDemo(program);
   registerModels(program);

@@ -4,11 +4,12 @@
  * the key of a V4-signed request but not its signature, so a wrong secret passes there), and faults injected before chosen requests reach it: an S3 error status (503 SlowDown, ...) or a dropped
  * connection. Records each request's method and path. stop() closes it and removes its folder.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 /** s3rver's fixed credentials: it checks every request's signature against them. */
 export const S3RVER_KEY = 'S3RVER';
@@ -83,4 +84,36 @@ export async function startS3Server(bucket = 'emseg-test'): Promise<S3Server> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** An SDK client of the server (the tests' own way in, not the store under test). */
+export function sdkClient(server: S3Server): S3Client {
+  return new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_SECRET } });
+}
+
+/** Copies a local folder into the bucket under `prefix`, object by object. */
+export async function uploadFolder(server: S3Server, dir: string, prefix: string): Promise<void> {
+  const client = sdkClient(server);
+  const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+  for (const file of walk(dir)) {
+    await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: `${prefix}/${relative(dir, file).split('\\').join('/')}`, Body: readFileSync(file) }));
+  }
+  client.destroy();
+}
+
+/** Every object under `prefix` in the bucket, by key relative to it. */
+export async function bucketObjects(server: S3Server, prefix: string): Promise<Map<string, Buffer>> {
+  const client = sdkClient(server);
+  const out = new Map<string, Buffer>();
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) {
+      const got = await client.send(new GetObjectCommand({ Bucket: server.bucket, Key: o.Key! }));
+      out.set(o.Key!.slice(prefix.length + 1), Buffer.from(await got.Body!.transformToByteArray()));
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  client.destroy();
+  return out;
 }
