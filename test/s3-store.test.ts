@@ -34,6 +34,8 @@ const WORK = tempDir('s3-work');
 let server: S3Server;
 let data: Uint8Array;
 let local: string;
+/** The same volume as a PNG stack folder. */
+let stackDir: string;
 /** s3://BUCKET */
 let bucket: string;
 
@@ -90,7 +92,7 @@ before(async () => {
   configureS3({ endpoint: server.endpoint });
   bucket = `s3://${server.bucket}`;
   data = await sampleVolume(SHAPE);
-  ({ zarr: local } = await writeVolume(LOCAL, SHAPE, data, CHUNKS));
+  ({ zarr: local, stack: stackDir } = await writeVolume(LOCAL, SHAPE, data, CHUNKS));
   await writeV3(join(LOCAL, 'v3.zarr'));
   await upload(local, 'raw.zarr');
   await upload(join(LOCAL, 'v3.zarr'), 'v3.zarr');
@@ -230,11 +232,32 @@ test('segment store to store writes the labels a local run writes, byte for byte
   assert.ok(again.complete);
 });
 
-test('outputs a bucket cannot take are refused naming them: convert (built locally, then renamed), stacks, http URLs', async () => {
-  await assert.rejects(convertToOmeZarr(await openVolume(local), `${bucket}/converted.zarr`), refused('unsupported', `${bucket}/converted.zarr`));
+test('convert a stack into the bucket (CLI) writes what a local convert writes, byte for byte; the group metadata comes last; an existing output is refused, then replaced with --overwrite', async () => {
+  const stack = stackDir;
+  const here = join(WORK, 'converted.zarr');
+  const there = `${bucket}/converted.zarr`;
+  assert.equal((await emseg(['convert', stack, here, '--quiet'])).code, 0);
+  const since = server.requests.length;
+  const r = await emseg(['convert', stack, there, '--quiet', '--s3-endpoint', server.endpoint]);
+  assert.equal(r.code, 0, r.stderr);
+  const stored = await objects('converted.zarr');
+  const local0 = files(here);
+  assert.deepEqual([...stored.keys()].sort(), [...local0.keys()].sort());
+  for (const [name, bytes] of local0) if (name !== '.zattrs') assert.ok(bytes.equals(stored.get(name)!), name);
+  const puts = server.requests.slice(since).filter((q) => q.line.startsWith('PUT ')).map((q) => q.line);
+  assert.equal(puts.at(-1), `PUT /${server.bucket}/converted.zarr/.zattrs`, 'the multiscales are written after every chunk');
+  const info = await emseg(['info', '--json', '--exact', there, '--s3-endpoint', server.endpoint]);
+  assert.equal(info.code, 0, info.stderr);
+  const again = await emseg(['convert', stack, there, '--quiet', '--s3-endpoint', server.endpoint]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /exists/);
+  assert.equal((await emseg(['convert', stack, there, '--quiet', '--overwrite', '--s3-endpoint', server.endpoint])).code, 0);
+  await assert.rejects(convertToOmeZarr(await openVolume(local), `${bucket}/v3.zarr`, { overwrite: true }), refused('foreign-file', `${bucket}/v3.zarr`));
+});
+
+test('outputs a bucket cannot take are refused naming them: stacks, and no stack trace', async () => {
   const r = await emseg(['predict', '--model', model, '--input', `${bucket}/raw.zarr/0`, '--out', `${bucket}/maps.tif`, '--s3-endpoint', server.endpoint]);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /s3:\/\/.*maps\.tif/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
-

@@ -81,6 +81,8 @@ export interface OmeZarrWriter {
   sealDigests(): Promise<void>;
   /** Fills levels 1.. from level 0 (call once level 0 is complete), recording each level's chunk digests. */
   buildPyramid(onBand?: (done: number, total: number) => void): Promise<void>;
+  /** Writes the group's metadata of an output created `unpublished` (WriteMode); call once everything else is written. */
+  publish(): Promise<void>;
   /** Adds an OME-Zarr labels image (`labels/<name>/`) of the same shape; returns its writer. */
   addLabels(name: string, options: { dtype: SampleType; compression?: Compression }): Promise<OmeZarrWriter>;
 }
@@ -158,6 +160,11 @@ const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 export interface WriteMode {
   overwrite?: boolean;
   resume?: boolean;
+  /**
+   * Leave out the group's metadata (.zgroup, .zattrs) until writer.publish(): an output built in place (a bucket has
+   * no rename) is no image to a reader until it is whole.
+   */
+  unpublished?: boolean;
   inputs?: readonly string[];
 }
 
@@ -182,17 +189,22 @@ export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: WriteM
   } else {
     if (exists && overwrite) await store.remove(loc, true);
     if (store.scheme === 'file') await makeDirs(loc).catch((err) => { throw fromFsError(err, loc, 'creating the output folder'); });
-    await writeMetadata(store, loc, o, shapes);
+    await writeArrayMetadata(store, loc, o, shapes);
+    if (!mode.unpublished) await writeGroupMetadata(store, loc, o, shapes);
   }
   return writerFor(store, loc, o, shapes);
 }
 
-/** The image's metadata: levels' arrays first, the group's multiscales last (a reader finds an image once it is whole). */
-async function writeMetadata(store: VolumeStore, dir: string, o: OmeZarrOptions, shapes: Vec3[]): Promise<void> {
+/** The levels' array metadata, written before the group's (a reader finds an image only once its arrays exist). */
+async function writeArrayMetadata(store: VolumeStore, dir: string, o: OmeZarrOptions, shapes: Vec3[]): Promise<void> {
   for (const [l, s] of shapes.entries()) {
     await store.write(store.join(dir, String(l), '.zarray'), json(zarrayOf(s, o)));
     await store.write(store.join(dir, String(l), '.zattrs'), json({ _ARRAY_DIMENSIONS: ['z', 'y', 'x'] }));
   }
+}
+
+/** The group's metadata: .zgroup and the NGFF multiscales with emseg's record. */
+async function writeGroupMetadata(store: VolumeStore, dir: string, o: OmeZarrOptions, shapes: Vec3[]): Promise<void> {
   await store.write(store.join(dir, '.zgroup'), json({ zarr_format: 2 }));
   const attrs: Record<string, unknown> = { multiscales: [multiscalesOf(o, shapes)] };
   attrs.emseg = { ...meaningRecord(o.kind ?? 'image', o.polarity), ...(o.extra ?? {}) };
@@ -331,6 +343,7 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
       }
       return out;
     },
+    publish: () => writeGroupMetadata(files, dir, o, shapes),
     recordDigests: () => store.record(0),
     sealDigests: () => store.seal(0),
     buildPyramid: (onBand) => buildPyramid(files, dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, store, onBand),
