@@ -25,6 +25,7 @@ import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-p
 import { runVolumePredict } from '../src/pipeline/volume-predict.js';
 import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
 import { convertToOmeZarr } from '../src/pipeline/convert.js';
+import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 
 const run = promisify(execFile);
 const SHAPE: Vec3 = [3, 96, 128];
@@ -252,6 +253,14 @@ test('convert a stack into the bucket (CLI) writes what a local convert writes, 
   assert.notEqual(again.code, 0);
   assert.match(again.stderr, /exists/);
   assert.equal((await emseg(['convert', stack, there, '--quiet', '--overwrite', '--s3-endpoint', server.endpoint])).code, 0);
+  // A convert killed before its group metadata: no image to readers; refused without --overwrite, replaced with it.
+  const killed = `${bucket}/killed.zarr`;
+  await createOmeZarr(killed, { shape: SHAPE, dtype: 'uint8', chunks: CHUNKS, kind: 'image' }, { unpublished: true });
+  await assert.rejects(openVolume(killed), refused('not-found', killed));
+  await assert.rejects(convertToOmeZarr(await openVolume(local), killed), refused('exists', killed));
+  await convertToOmeZarr(await openVolume(local), killed, { overwrite: true });
+  assert.ok(!(await objects('killed.zarr')).has('.emseg/unpublished.json'));
+  assert.deepEqual(await (await openVolume(killed)).readRegion({ start: [0, 0, 0], end: SHAPE }), data);
   await assert.rejects(convertToOmeZarr(await openVolume(local), `${bucket}/v3.zarr`, { overwrite: true }), refused('foreign-file', `${bucket}/v3.zarr`));
 });
 

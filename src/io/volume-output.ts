@@ -30,6 +30,8 @@ interface StoredFiles {
 
 /** emseg's hidden records inside its outputs (done markers, run records, segmentation work). */
 export const RECORDS_DIR = '.emseg';
+/** emseg's record in an output built in place whose group metadata is not written yet (ome-zarr-write.ts, unpublished). */
+export const UNPUBLISHED_RECORD = 'unpublished.json';
 /** Metadata files of Zarr v2 and v3 (and consolidated v2 metadata). */
 const ZARR_METADATA = new Set(['.zarray', '.zattrs', '.zgroup', '.zmetadata', 'zarr.json']);
 /** Chunk keys: numbers joined by '.' (v2's default separator); '/'-separated keys are folders of numbers. */
@@ -171,7 +173,9 @@ export async function checkStoredVolumeTarget(files: StoredFiles, dir: string, m
     return true;
   }
   if (!mode.overwrite) throw new EmsegIoError('exists', dir, 'output exists; pass --overwrite to replace it');
-  if (owner !== true) throw foreign(dir, dir, 'is not a volume emseg wrote (its .zattrs has no "emseg" record)');
+  // emseg's: its metadata says so, or (no group metadata yet) emseg's record of an output it is still building says so.
+  const building = owner === undefined && names.includes(`${RECORDS_DIR}/${UNPUBLISHED_RECORD}`);
+  if (owner !== true && !building) throw foreign(dir, dir, 'is not a volume emseg wrote (its .zattrs has no "emseg" record)');
   const odd = names.find((n) => !n.startsWith(`${RECORDS_DIR}/`) && !isZarrName(n.split('/').at(-1)!));
   if (odd) throw foreign(dir, files.join(dir, odd), `${odd} was not written by emseg (not a Zarr file)`);
   return true;

@@ -11,7 +11,7 @@ import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import type { SampleType } from '../../image/stack.js';
 import { meaningRecord, type MapPolarity } from '../../image/map-meaning.js';
 import { outputGuard } from '../output-guard.js';
-import { checkStoredVolumeTarget, checkVolumeTarget } from '../volume-output.js';
+import { RECORDS_DIR, UNPUBLISHED_RECORD, checkStoredVolumeTarget, checkVolumeTarget } from '../volume-output.js';
 import { storeFor, type VolumeStore, type ZarrWritable } from '../stores/index.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { downsample2x } from './pyramid.js';
@@ -190,7 +190,9 @@ export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: WriteM
     if (exists && overwrite) await store.remove(loc, true);
     if (store.scheme === 'file') await makeDirs(loc).catch((err) => { throw fromFsError(err, loc, 'creating the output folder'); });
     await writeArrayMetadata(store, loc, o, shapes);
-    if (!mode.unpublished) await writeGroupMetadata(store, loc, o, shapes);
+    // Unpublished: a record says whose it is (the output guard lets --overwrite replace it), gone once published.
+    if (mode.unpublished) await store.write(store.join(loc, RECORDS_DIR, UNPUBLISHED_RECORD), json({ unpublished: new Date().toISOString() }));
+    else await writeGroupMetadata(store, loc, o, shapes);
   }
   return writerFor(store, loc, o, shapes);
 }
@@ -343,7 +345,10 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
       }
       return out;
     },
-    publish: () => writeGroupMetadata(files, dir, o, shapes),
+    async publish() {
+      await writeGroupMetadata(files, dir, o, shapes);
+      await files.remove(files.join(dir, RECORDS_DIR, UNPUBLISHED_RECORD));
+    },
     recordDigests: () => store.record(0),
     sealDigests: () => store.seal(0),
     buildPyramid: (onBand) => buildPyramid(files, dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, store, onBand),
