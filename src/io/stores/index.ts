@@ -85,6 +85,8 @@ async function readFileRange(loc: string, offset: number, length: number): Promi
 const readOnly = (loc: string): never => {
   throw new EmsegIoError('read-only', displayPath(loc), 'an output cannot be written to a URL: http(s) is a read-only store; write to a local (or shared) folder, or to s3://');
 };
+/** The same refusal as a rejected promise, for the store's asynchronous methods. */
+const readOnlyAsync = async (loc: string): Promise<never> => readOnly(loc);
 
 const fileStore: VolumeStore = {
   scheme: 'file',
@@ -124,10 +126,10 @@ const httpStore: VolumeStore = {
   name: urlName,
   zarr: (root) => new HttpStore(root),
   readRange: (loc, offset, length) => httpGet(loc, { offset, length }),
-  write: readOnly,
-  list: readOnly,
-  size: readOnly,
-  remove: readOnly,
+  write: readOnlyAsync,
+  list: readOnlyAsync,
+  size: readOnlyAsync,
+  remove: readOnlyAsync,
   zarrWritable: readOnly,
 };
 
