@@ -37,6 +37,9 @@ export type EmsegErrorCode =
   | 'fs-failed' // the filesystem refused a read, write or rename for another reason (I/O error, ...)
   | 'http-failed' // an http(s) volume read failed: the server answered an error status (5xx, ...) or could not be reached,
   //   after retries; names the URL (never its credentials) and the status
+  | 's3-auth' // an s3:// store refused the credentials (wrong key or secret, expired token, 401/403, access denied)
+  | 's3-failed' // an s3:// request failed after retries (throttling, server errors, dropped connections) or with another error
+  | 'no-bucket' // an s3:// path names a bucket the store does not have (path: s3://bucket)
   // options and arguments
   | 'invalid-option' // a flag, option field or function argument has a value that cannot work (path names it): a bad
   //   flag, a region outside the volume, a tensor of the wrong shape, from another backend or used after dispose

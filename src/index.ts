@@ -28,6 +28,7 @@ export { parseStudy, readStudyFile } from './study/schema.js';
 export * from './segment/index.js';
 export * from './segment/affinity/index.js';
 export { cleanupTempFiles, onStaleTemp } from './util/temp-files.js';
+export { configureS3 } from './io/stores/index.js';
 export { openVolume, VOLUME_FORMATS, type OpenVolumeOptions, type ScaleLevel, type Vec3, type VolumeReader } from './io/registry.js';
 export type { Region as VolumeRegion } from './io/registry.js';
 export { openLabels, type LabelData, type LabelReader, type LabelType } from './io/registry.js';

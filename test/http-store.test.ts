@@ -192,7 +192,7 @@ test('a missing array or image is not-found naming the URL; a closed port is htt
   await closed.close();
   await assert.rejects(openVolume(gone), refused('http-failed', `${gone}/.zarray`));
   await assert.rejects(openVolume(`${server.url}/big.tif`), refused('unsupported'));
-  await assert.rejects(openVolume('s3://bucket/vol.zarr'), refused('unsupported', 's3://bucket/vol.zarr'));
+  await assert.rejects(openVolume('gs://bucket/vol.zarr'), refused('unsupported', 'gs://bucket/vol.zarr'));
   await assert.rejects(readStack(`${server.url}/sections/`), refused('unsupported', `${server.url}/sections/`));
   const r = await emseg(['info', `${server.url}/nothing.zarr`]);
   assert.notEqual(r.code, 0);

@@ -20,6 +20,7 @@ import { registerTuneSegment } from './tune-segment.js';
 import { onStaleTemp } from '../util/temp-files.js';
 import { registerView } from './view.js';
 import { registerCancel, registerSubmit, registerWorker } from './queue.js';
+import { configureS3 } from '../io/stores/index.js';
 
 /** Compiled to dist/src/cli/, so the package's own package.json is three levels up. */
 const PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
@@ -39,7 +40,16 @@ export function packageVersion(): string {
 export function buildProgram(): Command {
   const program = new Command('emseg')
     .description('Deep CNN membrane segmentation of EM images (Fakhry, Peng & Ji 2016), on oneDNN')
-    .version(packageVersion(), '-V, --version', 'print the emseg version');
+    .version(packageVersion(), '-V, --version', 'print the emseg version')
+    // Every command that takes a volume reads and writes s3:// paths; the endpoint is one setting for all of them.
+    .option('--s3-endpoint <url>', 's3:// volumes: the S3-compatible store\'s endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)')
+    .hook('preAction', (root) => {
+      const endpoint = (root.opts() as { s3Endpoint?: string }).s3Endpoint;
+      if (endpoint === undefined) return;
+      configureS3({ endpoint });
+      // The processes this one starts (a worker's block children) reach the same store.
+      process.env.AWS_ENDPOINT_URL_S3 = endpoint;
+    });
   registerDemo(program);
   registerModels(program);
   registerBench(program);

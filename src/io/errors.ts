@@ -31,7 +31,10 @@ export type EmsegIoErrorCode = SubsetOf<EmsegErrorCode,
   | 'read-only'
   | 'permission'
   | 'fs-failed'
-  | 'http-failed'>;
+  | 'http-failed'
+  | 's3-auth'
+  | 's3-failed'
+  | 'no-bucket'>;
 
 export class EmsegIoError extends EmsegError {
   declare readonly code: EmsegIoErrorCode;
@@ -70,7 +73,7 @@ export function fromFsError(err: unknown, path: string, doing: string): EmsegIoE
 }
 
 /** Error codes (emseg's) of failures a retry cannot fix: the disk, the mount or the permissions have to change first. */
-const LASTING_CODES: ReadonlySet<string> = new Set<EmsegIoErrorCode>(['disk-full', 'read-only', 'permission']);
+const LASTING_CODES: ReadonlySet<string> = new Set<EmsegIoErrorCode>(['disk-full', 'read-only', 'permission', 's3-auth', 'no-bucket']);
 /** How deep worthRetrying follows `cause` links (a wrapped error wraps few times; a cycle must not hang it). */
 const MAX_CAUSE_DEPTH = 8;
 

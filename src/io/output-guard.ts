@@ -19,7 +19,7 @@ import { registerTemp, releaseTemp, replaceFileSync, sweepStaleTemps, tempPathFo
 import { typedArgs } from '../util/paths.js';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError, describe, fromFsError } from './errors.js';
-import { refuseRemoteOutput } from './stores/index.js';
+import { refuseRemoteOutput } from './stores/paths.js';
 
 /** Hidden, so stack readers skip it like any dot-file. */
 export const MANIFEST_FILE = '.emseg-manifest.json';

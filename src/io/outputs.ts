@@ -10,7 +10,7 @@ import { EmsegError } from '../errors.js';
 import type { SampleType } from '../image/stack.js';
 import { EmsegIoError } from './errors.js';
 import { HDF5_EXTENSIONS, splitHdf5Path } from './formats/hdf5.js';
-import { refuseRemoteOutput } from './stores/index.js';
+import { refuseRemoteOutput } from './stores/paths.js';
 import { checkOutputPath, hasTiffExtension, isFolderPath, type OutputFormat } from './write.js';
 
 /** Outputs written in one piece: predict's ISBI submission format and the stack formats of writeStack. */
@@ -84,7 +84,7 @@ function stackFormat(format: string): StackFormat {
  * chosen for an OME-Zarr path is refused naming both, not ignored.
  */
 export function mapsOutput(out: string, format: string, given = true): OutputTarget {
-  refuseRemoteOutput(out); // stores other than the file system are read-only
+  refuseRemoteOutput(out, isZarrPath(out)); // http(s) is read-only; s3:// takes OME-Zarr outputs
   refuseHdf5(out, 'maps');
   if (isZarrPath(out)) {
     if (given) {
@@ -119,7 +119,7 @@ export function stackOutput(out: string, format: string): OutputTarget {
  * 32-bit labels: a .png path is refused.
  */
 export function labelsOutput(out: string): OutputTarget {
-  refuseRemoteOutput(out); // stores other than the file system are read-only
+  refuseRemoteOutput(out, isZarrPath(out)); // http(s) is read-only; s3:// takes OME-Zarr outputs
   refuseHdf5(out, 'labels');
   const inside = labelsInside(out);
   if (isZarrPath(out) || inside) return target('ome-zarr', out, inside);

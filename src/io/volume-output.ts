@@ -18,10 +18,20 @@ import { isTempName } from '../util/temp-files.js';
 import { EmsegIoError, fromFsError } from './errors.js';
 import { lstatOrUndefined, refuseInput, refuseSpecial } from './output-guard.js';
 import type { OutputGuard } from './output-guard.js';
-import { refuseRemoteOutput } from './stores/index.js';
+import { displayPath, isUrl, refuseRemoteOutput } from './stores/paths.js';
+import { isS3Url, parseS3Url, s3Url } from './stores/s3-url.js';
+
+/** What checkStoredVolumeTarget needs of a store without local folders (stores/index.ts's VolumeStore). */
+interface StoredFiles {
+  read(loc: string): Promise<Uint8Array | undefined>;
+  list(loc: string): Promise<string[]>;
+  join(loc: string, ...parts: string[]): string;
+}
 
 /** emseg's hidden records inside its outputs (done markers, run records, segmentation work). */
 export const RECORDS_DIR = '.emseg';
+/** emseg's record in an output built in place whose group metadata is not written yet (ome-zarr-write.ts, unpublished). */
+export const UNPUBLISHED_RECORD = 'unpublished.json';
 /** Metadata files of Zarr v2 and v3 (and consolidated v2 metadata). */
 const ZARR_METADATA = new Set(['.zarray', '.zattrs', '.zgroup', '.zmetadata', 'zarr.json']);
 /** Chunk keys: numbers joined by '.' (v2's default separator); '/'-separated keys are folders of numbers. */
@@ -115,7 +125,60 @@ function checkResumable(dir: string): void {
 }
 
 function isZarrFile(e: Dirent): boolean {
-  return e.isFile() && (ZARR_METADATA.has(e.name) || CHUNK_KEY.test(e.name) || isTempName(e.name));
+  return e.isFile() && isZarrName(e.name);
+}
+
+const isZarrName = (name: string) => ZARR_METADATA.has(name) || CHUNK_KEY.test(name) || isTempName(name);
+
+/** s3:// input URLs (normalised) that are, hold or lie inside `dir`: an output there would replace an input. */
+function refuseStoredInput(dir: string, inputs: readonly string[]): void {
+  for (const input of inputs.filter((i) => isUrl(i) && isS3Url(i))) {
+    const at = s3Url(parseS3Url(input));
+    if (at === dir || at.startsWith(`${dir}/`) || dir.startsWith(`${at}/`)) {
+      throw new EmsegIoError('is-input', dir, `is, holds or lies inside this command's input ${displayPath(input)}; write the output elsewhere`);
+    }
+  }
+}
+
+/** The root attributes' "emseg" key in a store: true, false (another program's, or unreadable), undefined (none). */
+async function storedByEmseg(files: StoredFiles, dir: string): Promise<boolean | undefined> {
+  const bytes = await files.read(files.join(dir, '.zattrs'));
+  if (bytes === undefined) return undefined;
+  try {
+    const attrs = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    return typeof attrs === 'object' && attrs !== null && 'emseg' in attrs;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * checkVolumeTarget for a store without folders (s3://): the output is the key prefix `dir`, and what it "holds" is
+ * the keys under it. The same rules: never an input; an existing output is refused unless resumed (emseg's, or still
+ * being created: Zarr levels, labels and emseg's records at its top) or, with `overwrite`, replaced when emseg wrote
+ * it and every key under it is a Zarr file or one of emseg's records. Returns whether any key exists there.
+ */
+export async function checkStoredVolumeTarget(files: StoredFiles, dir: string, mode: { overwrite: boolean; resume?: boolean; inputs: readonly string[] }): Promise<boolean> {
+  refuseStoredInput(dir, mode.inputs);
+  const names = await files.list(dir);
+  if (names.length === 0) return false;
+  const owner = await storedByEmseg(files, dir);
+  if (mode.resume && !mode.overwrite) {
+    if (owner === false) throw foreign(dir, dir, 'is a Zarr emseg did not write (its .zattrs has no "emseg" record); emseg will not add its output to it');
+    const odd = names.find((n) => {
+      const [top, ...rest] = n.split('/');
+      return rest.length > 0 ? !(ZARR_FOLDERS.test(top!) || top === RECORDS_DIR) : !isZarrName(top!);
+    });
+    if (odd) throw foreign(dir, files.join(dir, odd), `${odd} was not written by emseg, so this prefix is not an emseg output to continue`);
+    return true;
+  }
+  if (!mode.overwrite) throw new EmsegIoError('exists', dir, 'output exists; pass --overwrite to replace it');
+  // emseg's: its metadata says so, or (no group metadata yet) emseg's record of an output it is still building says so.
+  const building = owner === undefined && names.includes(`${RECORDS_DIR}/${UNPUBLISHED_RECORD}`);
+  if (owner !== true && !building) throw foreign(dir, dir, 'is not a volume emseg wrote (its .zattrs has no "emseg" record)');
+  const odd = names.find((n) => !n.startsWith(`${RECORDS_DIR}/`) && !isZarrName(n.split('/').at(-1)!));
+  if (odd) throw foreign(dir, files.join(dir, odd), `${odd} was not written by emseg (not a Zarr file)`);
+  return true;
 }
 
 function listTop(dir: string): Dirent[] {

@@ -41,15 +41,15 @@ export async function convertToOmeZarr(src: VolumeReader, out: string, o: Conver
   const c = await openConversion(src, out, o);
   try {
     // One process writes every chunk: each array's chunk digests go in the output's .emseg/ (chunk-digests.ts).
-    c.writer.recordDigests();
+    await c.writer.recordDigests();
     await copyVolume(src, c.writer, report, 'convert');
-    c.writer.sealDigests();
+    await c.writer.sealDigests();
     await pyramid(c.writer, report, 'pyramid');
     if (o.labels) {
       const lw = await c.writer.addLabels(o.labelsName ?? DEFAULT_LABELS_NAME, { dtype: o.labels.dtype, compression: o.compression });
-      lw.recordDigests();
+      await lw.recordDigests();
       await copyVolume(o.labels, lw, report, 'labels');
-      lw.sealDigests();
+      await lw.sealDigests();
       await pyramid(lw, report, 'labels pyramid');
     }
     return await c.finish();

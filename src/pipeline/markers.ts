@@ -11,15 +11,15 @@
  * a failure record (coordinates, error) that never counts as done.
  */
 import { createHash } from 'node:crypto';
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, relative, resolve, sep } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
-import { BLOCKS_DIR, DONE_SUFFIX, fileDigest } from '../io/formats/chunk-digests.js';
+import { BLOCKS_DIR, DONE_SUFFIX, crc32 } from '../io/formats/chunk-digests.js';
 import { lastingError, worthRetrying, type EmsegIoError } from '../io/errors.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { isUrl } from '../io/registry.js';
+import { storeFor, type VolumeStore } from '../io/stores/index.js';
 import { RECORDS_DIR } from '../io/volume-output.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { blockAtGrid, planBlocks } from './blocks.js';
 import { isStalled } from './progress.js';
 import type { Block, BlockPlan } from './blocks.js';
@@ -140,24 +140,24 @@ const markerName = (b: Block) => b.grid.join('.');
  * layout, model or input is refused with code 'resume-mismatch' unless `restart`, which deletes all markers.
  */
 export async function openMarkers(outDir: string, plan: BlockPlan, identity: RunIdentity, options: { restart?: boolean } = {}): Promise<MarkerStore> {
-  const dir = join(outDir, MARKER_DIR);
-  const runPath = join(dir, 'run.json');
-  const blocksDir = join(dir, BLOCKS_DIR);
+  const { store, loc: out } = storeFor(outDir);
+  const dir = store.join(out, MARKER_DIR);
+  const runPath = store.join(dir, 'run.json');
   const record: RunRecord = {
     version: MARKER_VERSION,
     layout: { id: plan.id, shape: plan.shape, block: plan.block, halo: plan.halo, align: plan.align },
     identity,
     created: new Date().toISOString(),
   };
-  const existing = await readRecord<RunRecord>(runPath);
+  const existing = await readRecord<RunRecord>(store, runPath);
   if (existing && runId(existing) !== runId(record)) {
     if (!options.restart) throw mismatch(runPath, existing, record);
-    await rm(dir, { recursive: true, force: true });
+    await store.remove(dir, true);
   }
-  if (!existing || options.restart) writeFileAtomic(runPath, JSON.stringify(record, null, 2));
+  if (!existing || options.restart) await store.write(runPath, JSON.stringify(record, null, 2));
   const run = runId(record);
   const created = existing && !options.restart && runId(existing) === run ? existing.created : record.created;
-  return { ...makeStore(dir, blocksDir, outDir, plan, run), created };
+  return { ...makeStore(store, dir, out, plan, run), created };
 }
 
 function mismatch(path: string, old: RunRecord, now: RunRecord): EmsegError {
@@ -167,29 +167,42 @@ function mismatch(path: string, old: RunRecord, now: RunRecord): EmsegError {
   return new EmsegError('resume-mismatch', path, `the output was started with a different ${what}; pass --restart to start it again (deletes its progress) or write elsewhere`);
 }
 
-async function readRecord<T>(path: string): Promise<T | undefined> {
+async function readRecord<T>(store: VolumeStore, path: string): Promise<T | undefined> {
+  let bytes: Uint8Array | undefined;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
+    bytes = await store.read(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    if (err instanceof SyntaxError) return undefined; // a damaged marker is no marker: the block is redone
+    // The store's own refusal (S3 credentials, a missing bucket) as it is; the file system's as before.
+    if (store.scheme !== 'file') throw err;
     throw new EmsegError('fs-failed', path, `cannot read (${describeError(err)})`);
+  }
+  if (bytes === undefined) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
+  } catch {
+    return undefined; // a damaged marker is no marker: the block is redone
   }
 }
 
-function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPlan, run: string): MarkerStore {
-  const donePath = (b: Block) => join(blocksDir, `${markerName(b)}${DONE_SUFFIX}`);
-  const failPath = (b: Block) => join(blocksDir, `${markerName(b)}.failed.json`);
+/** A chunk file's name inside the output, as markers record it ('0/1/2/3'; on disk with the system's separator). */
+function inside(store: VolumeStore, outDir: string, file: string): string {
+  return store.scheme === 'file' ? relative(outDir, file) : file.slice(outDir.length + 1);
+}
+
+function makeStore(store: VolumeStore, dir: string, outDir: string, plan: BlockPlan, run: string): MarkerStore {
+  const blocksDir = store.join(dir, BLOCKS_DIR);
+  const donePath = (b: Block) => store.join(blocksDir, `${markerName(b)}${DONE_SUFFIX}`);
+  const failPath = (b: Block) => store.join(blocksDir, `${markerName(b)}.failed.json`);
 
   /** The marker is this run's and its files are there in their size; with `content`, also in their crc32. */
   async function valid(b: Block, rec: DoneRecord | undefined, content = false): Promise<boolean> {
     if (!rec || rec.version !== MARKER_VERSION || rec.run !== run || rec.index !== b.index) return false;
     for (const f of rec.files) {
-      const path = join(outDir, f.path);
+      const path = store.join(outDir, f.path);
       if (content && f.crc32 !== undefined) {
-        const now = await fileDigest(path);
-        if (now?.size !== f.size || now.crc32 !== f.crc32) return false;
-      } else if ((await stat(path).catch(() => undefined))?.size !== f.size) return false;
+        const bytes = await store.read(path).catch(() => undefined);
+        if (bytes?.length !== f.size || crc32(bytes) !== f.crc32) return false;
+      } else if ((await store.size(path).catch(() => undefined)) !== f.size) return false;
     }
     return true;
   }
@@ -197,24 +210,23 @@ function makeStore(dir: string, blocksDir: string, outDir: string, plan: BlockPl
   return {
     dir,
     run,
-    isDone: async (b) => valid(b, await readRecord<DoneRecord>(donePath(b)), true),
+    isDone: async (b) => valid(b, await readRecord<DoneRecord>(store, donePath(b)), true),
     async markDone(b, files = []) {
       const entries = [];
       for (const f of files) {
-        const s = await stat(f).catch(() => undefined);
-        const d = s?.isFile() ? await fileDigest(f) : undefined;
-        if (!d) throw new EmsegError('not-found', f, `block ${markerName(b)} is marked done but its chunk file is missing`);
-        entries.push({ path: relative(outDir, f), size: d.size, crc32: d.crc32 });
+        const bytes = await store.read(f).catch(() => undefined);
+        if (!bytes) throw new EmsegError('not-found', f, `block ${markerName(b)} is marked done but its chunk file is missing`);
+        entries.push({ path: inside(store, outDir, f), size: bytes.length, crc32: crc32(bytes) });
       }
       const rec: DoneRecord = { version: MARKER_VERSION, run, index: b.index, grid: b.grid, files: entries, finished: new Date().toISOString() };
-      writeFileAtomic(donePath(b), JSON.stringify(rec));
-      await rm(failPath(b), { force: true });
+      await store.write(donePath(b), JSON.stringify(rec));
+      await store.remove(failPath(b));
     },
     async markFailed(b, error, attempts) {
-      await rm(donePath(b), { force: true });
-      writeFileAtomic(failPath(b), JSON.stringify({ ...blockFailure(b, error, attempts), run }));
+      await store.remove(donePath(b));
+      await store.write(failPath(b), JSON.stringify({ ...blockFailure(b, error, attempts), run }));
     },
-    status: () => countMarkers(blocksDir, plan, run, valid),
+    status: () => countMarkers(store, blocksDir, plan, run, valid),
   };
 }
 
@@ -225,8 +237,10 @@ function blockOfMarker(plan: BlockPlan, name: string): Block | undefined {
 }
 
 /** Done (valid for this run), failed (this run's records) and remaining blocks, with an ETA from the done times. */
-async function countMarkers(blocksDir: string, plan: BlockPlan, run: string, valid: (b: Block, rec: DoneRecord | undefined) => Promise<boolean>): Promise<RunStatus> {
-  const names = await readdir(blocksDir).catch(() => [] as string[]);
+async function countMarkers(store: VolumeStore, blocksDir: string, plan: BlockPlan, run: string,
+  valid: (b: Block, rec: DoneRecord | undefined) => Promise<boolean>): Promise<RunStatus> {
+  // Marker names only (a file system lists them; a bucket lists the keys under the prefix).
+  const names = (await store.list(blocksDir).catch(() => [] as string[])).filter((n) => !n.includes('/'));
   let done = 0;
   const times: number[] = [];
   const failed: BlockFailure[] = [];
@@ -234,13 +248,13 @@ async function countMarkers(blocksDir: string, plan: BlockPlan, run: string, val
     const b = blockOfMarker(plan, name);
     if (!b) continue;
     if (name.endsWith(DONE_SUFFIX)) {
-      const rec = await readRecord<DoneRecord>(join(blocksDir, name));
+      const rec = await readRecord<DoneRecord>(store, store.join(blocksDir, name));
       if (await valid(b, rec)) {
         done++;
         times.push(Date.parse(rec!.finished));
       }
     } else if (name.endsWith('.failed.json')) {
-      const rec = await readRecord<BlockFailure & { run: string }>(join(blocksDir, name));
+      const rec = await readRecord<BlockFailure & { run: string }>(store, store.join(blocksDir, name));
       if (rec?.run === run) failed.push(rec);
     }
   }
@@ -260,15 +274,16 @@ async function countMarkers(blocksDir: string, plan: BlockPlan, run: string, val
 
 /** Status of the run recorded in `outDir` (for `emseg status`), from its run.json alone: no model or input needed. */
 export async function readRunStatus(outDir: string): Promise<RunStatus & { layout: RunRecord['layout'] }> {
-  const dir = join(outDir, MARKER_DIR);
-  const runPath = join(dir, 'run.json');
-  const record = await readRecord<RunRecord>(runPath);
+  const { store, loc: out } = storeFor(outDir);
+  const dir = store.join(out, MARKER_DIR);
+  const runPath = store.join(dir, 'run.json');
+  const record = await readRecord<RunRecord>(store, runPath);
   if (!record?.layout) throw new EmsegError('not-found', runPath, 'no blockwise run is recorded in this output (or its record is damaged)');
   const { shape, block, halo, align } = record.layout;
   const v = (x: readonly number[]) => x as unknown as BlockPlan['shape'];
   const plan = planBlocks(v(shape), v(block), v(halo), v(align));
   if (plan.id !== record.layout.id) throw new EmsegError('corrupt', runPath, 'recorded layout does not match its id; the record was edited');
-  const status = await makeStore(dir, join(dir, BLOCKS_DIR), outDir, plan, runId(record)).status();
+  const status = await makeStore(store, dir, out, plan, runId(record)).status();
   return { ...status, layout: record.layout };
 }
 

@@ -15,7 +15,7 @@ import type { Vec3, VolumeReader } from '../io/formats/volume.js';
 import { labelsInside } from '../io/outputs.js';
 import { outputGuard } from '../io/output-guard.js';
 import { recordedAsMap, volumeSpread } from '../io/plausibility.js';
-import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
+import { displayPath, isUrl, openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
 import { checkVolumeTarget } from '../io/volume-output.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import type { Offset3 } from '../image/affinities.js';
@@ -206,6 +206,8 @@ async function computeNeurons(job: NeuronSegmentJob): Promise<{ labels: Labellin
  */
 export async function runNeuronSegment(job: NeuronSegmentJob): Promise<NeuronSegmentResult> {
   checkMethod(job);
+  // The labels image is built in a hidden local folder and moved into place: a store without rename is not served yet.
+  if (isUrl(job.out)) throw new EmsegIoError('unsupported', displayPath(job.out), `--method ${job.method} writes a local (or shared) OME-Zarr folder; not a URL yet`);
   const exists = checkVolumeTarget(job.out, outputGuard(job.overwrite ?? false, [volumeLocation(job.pred)]));
   if (job.block) return runBlockwise(job, exists);
   const { labels, reader, record } = await computeNeurons(job);
@@ -232,9 +234,9 @@ async function buildOutput<T>(job: NeuronSegmentJob, exists: boolean, shape: Vec
   try {
     const writer = await createOmeZarr(tmp, { shape, dtype: 'uint32', chunks, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
       voxelSize: voxel?.size, unit: voxel?.unit, extra });
-    writer.recordDigests();
+    await writer.recordDigests();
     const result = await fill(writer, tmp);
-    writer.sealDigests();
+    await writer.sealDigests();
     await writer.buildPyramid();
     await replace(tmp, job.out, exists);
     return result;

@@ -11,15 +11,13 @@
  * Pass 3 rewrites a block's provisional labels with the final ids, reading only the block's slice of the
  * relabel table (segment-stitch.ts).
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import type { OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { regionShape, type Region, type StackData, type VolumeReader } from '../io/formats/volume.js';
 import { segmentSection, type SegmentOptions } from '../segment/index.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { storeFor } from '../io/stores/index.js';
 import { toMembrane, type MapPolarity } from '../image/map-meaning.js';
 import type { Block } from './blocks.js';
 
@@ -54,8 +52,21 @@ export interface SegmentContext {
 }
 
 const recordName = (b: Block) => b.grid.join('.');
-export const recordPath = (dir: string, b: Block) => join(dir, `${recordName(b)}.json`);
-export const ringPath = (dir: string, b: Block) => join(dir, `${recordName(b)}.ring.gz`);
+/** The store (local folder or s3:// prefix) the records are in, and a record's path there. */
+const recordFile = (dir: string, name: string) => {
+  const { store, loc } = storeFor(dir);
+  return { store, path: store.join(loc, name) };
+};
+export const recordPath = (dir: string, b: Block) => recordFile(dir, `${recordName(b)}.json`).path;
+export const ringPath = (dir: string, b: Block) => recordFile(dir, `${recordName(b)}.ring.gz`).path;
+
+/** A record's bytes; an absent one is an error (caught below as a damaged record). */
+async function readRecordFile(dir: string, name: string): Promise<Uint8Array> {
+  const { store, path } = recordFile(dir, name);
+  const bytes = await store.read(path);
+  if (bytes === undefined) throw new Error(`${path}: no such file`);
+  return bytes;
+}
 
 /** P(membrane) of section z of a read region of `polarity`, refusing values outside [0, 1] with the voxel named. */
 function probability(data: StackData, read: Region, z: number, polarity: MapPolarity, path: string): Float32Array {
@@ -146,8 +157,9 @@ export function segmentBlock(c: SegmentContext, b: Block, data: StackData): Segm
 /** Writes a block's provisional labels and border record; returns the files written (for the done marker). */
 export async function storeSegmentedBlock(c: SegmentContext, b: Block, s: SegmentedBlock): Promise<string[]> {
   await c.provisional.writeRegion(b.write, s.owned);
-  writeFileAtomic(ringPath(c.recordDir, b), gzipSync(new Uint8Array(s.ring.buffer, s.ring.byteOffset, s.ring.byteLength), { level: RING_GZIP_LEVEL }));
-  writeFileAtomic(recordPath(c.recordDir, b), JSON.stringify(s.record));
+  const { store } = storeFor(c.recordDir);
+  await store.write(ringPath(c.recordDir, b), gzipSync(new Uint8Array(s.ring.buffer, s.ring.byteOffset, s.ring.byteLength), { level: RING_GZIP_LEVEL }));
+  await store.write(recordPath(c.recordDir, b), JSON.stringify(s.record));
   return [...c.provisional.chunkFiles(b.write), ringPath(c.recordDir, b), recordPath(c.recordDir, b)];
 }
 
@@ -174,9 +186,9 @@ function fillRing(out: Uint32Array, seg: Int32Array, ids: Uint32Array, b: Block,
 export async function readBlockLabels(recordDir: string, b: Block, near: number): Promise<BlockLabels> {
   const path = recordPath(recordDir, b);
   try {
-    const record = JSON.parse(await readFile(path, 'utf8')) as BlockRecord;
+    const record = JSON.parse(new TextDecoder().decode(await readRecordFile(recordDir, `${recordName(b)}.json`))) as BlockRecord;
     const box = ringBox(b, near);
-    const bytes = gunzipSync(await readFile(ringPath(recordDir, b)));
+    const bytes = gunzipSync(await readRecordFile(recordDir, `${recordName(b)}.ring.gz`));
     const [d, h, w] = regionShape(box);
     if (!Number.isInteger(record.count) || JSON.stringify(record.box) !== JSON.stringify(box) || bytes.length !== 4 * d * h * w) {
       throw new EmsegIoError('corrupt', path, `border record does not describe block [${b.grid.join(',')}] of this plan; rerun with --restart`);

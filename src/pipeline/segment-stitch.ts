@@ -10,12 +10,10 @@
  * atomically, and the content depends only on the pass-1 records, so two processes that both compute it write
  * the same bytes. Pass 3 reads only its block's two offsets and its slice of the table.
  */
-import { open, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { UnionFind, mutualBestMatches } from '../segment/stitch.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { storeFor } from '../io/stores/index.js';
 import { blockAtGrid, eachBlock, type Block, type BlockPlan } from './blocks.js';
 import type { ProgressFactory } from './progress.js';
 import { MAX_LABEL, cropLabels, intersect, isEmpty, readBlockLabels, type BlockLabels } from './segment-blocks.js';
@@ -40,18 +38,30 @@ export interface StitchRecord {
   sizes: { offsets: number; relabel: number };
 }
 
-export const stitchFiles = (dir: string) => ({
-  record: join(dir, 'stitch.json'), offsets: join(dir, 'offsets.bin'), relabel: join(dir, 'relabel.bin'),
-});
+export const stitchFiles = (dir: string) => {
+  const { store, loc } = storeFor(dir); // a local folder or an s3:// prefix
+  return { store, record: store.join(loc, 'stitch.json'), offsets: store.join(loc, 'offsets.bin'), relabel: store.join(loc, 'relabel.bin') };
+};
 
 /** The stitching of this run if it is complete (record, run and file sizes agree), else undefined. */
 export async function readStitch(dir: string, run: string): Promise<StitchRecord | undefined> {
   const f = stitchFiles(dir);
-  const rec = await readFile(f.record, 'utf8').then((t) => JSON.parse(t) as StitchRecord).catch(() => undefined); // damaged: redone
+  const rec = await readStitchRecord(dir); // damaged: redone
   if (!rec || rec.version !== STITCH_VERSION || rec.run !== run) return undefined;
-  const size = async (p: string) => (await stat(p).catch(() => undefined))?.size;
+  const size = (p: string) => f.store.size(p).catch(() => undefined);
   if ((await size(f.offsets)) !== rec.sizes.offsets || (await size(f.relabel)) !== rec.sizes.relabel) return undefined;
   return rec;
+}
+
+/** The stitch record in `dir`, or undefined when there is none or it is damaged. */
+export async function readStitchRecord(dir: string): Promise<StitchRecord | undefined> {
+  const f = stitchFiles(dir);
+  const bytes = await f.store.read(f.record).catch(() => undefined);
+  try {
+    return bytes === undefined ? undefined : JSON.parse(new TextDecoder().decode(bytes)) as StitchRecord;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Joins two neighbouring blocks' segments (as provisional ids) where their border boxes overlap. */
@@ -105,11 +115,11 @@ export async function computeStitch(plan: BlockPlan, recordDir: string, near: nu
   const table = sets.compact();
   const cells = table.reduce((m, v) => Math.max(m, v), 0);
   const f = stitchFiles(dir);
-  writeFileAtomic(f.offsets, new Uint8Array(offsets.buffer));
-  writeFileAtomic(f.relabel, new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
+  await f.store.write(f.offsets, new Uint8Array(offsets.buffer));
+  await f.store.write(f.relabel, new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
   const rec: StitchRecord = { version: STITCH_VERSION, run, blocks: plan.count, segments, cells, joined,
     sizes: { offsets: offsets.byteLength, relabel: table.byteLength } };
-  writeFileAtomic(f.record, JSON.stringify(rec, null, 2));
+  await f.store.write(f.record, JSON.stringify(rec, null, 2));
   return rec;
 }
 
@@ -117,18 +127,16 @@ export async function computeStitch(plan: BlockPlan, recordDir: string, near: nu
 export async function blockTable(dir: string, b: Block): Promise<Uint32Array> {
   const f = stitchFiles(dir);
   const read = async (path: string, position: number, bytes: number): Promise<Uint8Array> => {
-    const out = new Uint8Array(bytes);
-    const h = await open(path, 'r');
-    let bytesRead: number;
+    let out: Uint8Array | undefined;
     try {
-      ({ bytesRead } = await h.read(out, 0, bytes, position));
+      out = await f.store.readRange(path, position, bytes);
     } catch (err) {
       throw new EmsegIoError('corrupt', path, `stitching table cannot be read (${describeError(err)}); rerun with --restart`, { cause: err });
-    } finally {
-      await h.close();
     }
+    if (out === undefined) throw new EmsegIoError('corrupt', path, 'stitching table cannot be read (no such file); rerun with --restart');
+    const bytesRead = out.length;
     if (bytesRead !== bytes) throw new EmsegIoError('corrupt', path, `stitching table is short (${bytesRead} of ${bytes} bytes at ${position}); rerun with --restart`);
-    return out;
+    return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : out.slice(); // typed views below need their own buffer
   };
   const span = new Float64Array((await read(f.offsets, b.index * OFFSET_BYTES, 2 * OFFSET_BYTES)).buffer);
   const [first, end] = [span[0]!, span[1]!];

@@ -16,9 +16,7 @@
  * Every pass's run identity is the block layout + the maps' fingerprint + the segmentation parameters, so a
  * rerun with the same command skips what is done and refuses (or with --restart discards) a changed run.
  */
-import { existsSync } from 'node:fs';
 import { labelsInside } from '../io/outputs.js';
-import { readFile, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
@@ -26,6 +24,7 @@ import { createLabelsImage, createOmeZarr, type OmeZarrWriter } from '../io/form
 import { missingChunksNotice, type StackData, type Vec3, type VolumeReader } from '../io/formats/volume.js';
 import { recordedAsMap, volumeSpread } from '../io/plausibility.js';
 import { isUrl, openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
+import { storeFor } from '../io/stores/index.js';
 import { chooseVoxelSize, type VoxelSize } from '../io/voxel-size.js';
 import type { SegmentOptions } from '../segment/index.js';
 import { planBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
@@ -36,7 +35,7 @@ import { runJob, type TaskOutcome } from './engine/run.js';
 import { jobsetOf, type BlockTask, type TaskJob } from './engine/task.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { segmentBlock, storeSegmentedBlock, type SegmentContext, type SegmentedBlock } from './segment-blocks.js';
-import { blockTable, computeStitch, readStitch, stitchFiles, type StitchRecord } from './segment-stitch.js';
+import { blockTable, computeStitch, readStitch, readStitchRecord } from './segment-stitch.js';
 
 /** Default block edge in y and x. */
 export const DEFAULT_SEGMENT_BLOCK_EDGE = 1024;
@@ -177,10 +176,11 @@ async function openRun(job: VolumeSegmentJob, reader: VolumeReader, progress: Pr
   await checkSameParameters(writer.dir, identity.model, job.restart);
   // The final pass's markers first: a restart of a changed run deletes the whole marker folder, work included.
   const final = await openMarkers(writer.dir, plan, identity, { restart: job.restart });
-  const work = join(writer.dir, MARKER_DIR, SEGMENT_WORK_DIR);
+  const { store } = storeFor(writer.dir); // a local folder or an s3:// prefix
+  const work = store.join(writer.dir, MARKER_DIR, SEGMENT_WORK_DIR);
   const first = await openMarkers(work, plan, identity, { restart: job.restart });
-  const provisional = await createOmeZarr(join(work, 'labels'), { shape: plan.shape, dtype: 'uint32', chunks: plan.block, kind: 'labels', levels: 1 }, { resume: true });
-  const context: SegmentContext = { reader, polarity, options, near: Math.floor(halo / 2), provisional, recordDir: join(work, 'blocks') };
+  const provisional = await createOmeZarr(store.join(work, 'labels'), { shape: plan.shape, dtype: 'uint32', chunks: plan.block, kind: 'labels', levels: 1 }, { resume: true });
+  const context: SegmentContext = { reader, polarity, options, near: Math.floor(halo / 2), provisional, recordDir: store.join(work, 'blocks') };
   const runId = digest(plan.id, identity.model, identity.input);
   const run = { kind: 'segment' as const, out: job.out, jobset: jobsetOf(final), notice: job.notice, job, plan, writer, final, first, context, work, runId,
     stitch: 'found' as VolumeSegmentRun['stitch'], progress, tasks: [] as BlockTask[],
@@ -227,9 +227,10 @@ function relabelTask(r: VolumeSegmentRun): BlockTask<{ data: Uint32Array; table:
  * the recorded digest is compared (the run record's identity), so the refusal is the same as openMarkers'.
  */
 async function checkSameParameters(outDir: string, model: string, restart: boolean | undefined): Promise<void> {
-  const runPath = join(outDir, MARKER_DIR, 'run.json');
+  const { store, loc } = storeFor(outDir);
+  const runPath = store.join(loc, MARKER_DIR, 'run.json');
   // A missing or damaged run record holds no parameters to compare (openMarkers reads a damaged record as none too).
-  const recorded = await readFile(runPath, 'utf8').then((t) => (JSON.parse(t) as { identity?: { model?: string } }).identity?.model).catch(() => undefined);
+  const recorded = await store.read(runPath).then((b) => (JSON.parse(new TextDecoder().decode(b)) as { identity?: { model?: string } }).identity?.model).catch(() => undefined);
   if (recorded === undefined || recorded === model || restart) return;
   throw new EmsegError('resume-mismatch', runPath, 'the output was started with other segmentation parameters (--sigma, --seed-threshold, '
     + '--min-seed-area, --merge-threshold) or map polarity; pass --restart (deletes its progress) or write elsewhere');
@@ -267,7 +268,7 @@ export async function runVolumeSegment(job: VolumeSegmentJob, progress: Progress
 
 /** Pass 3's input for one block: its provisional labels and its slice of the relabel table. */
 async function readProvisional(r: VolumeSegmentRun, b: Block): Promise<{ data: Uint32Array; table: Uint32Array; path: string }> {
-  const provisional = await openVolume(join(r.work, 'labels', '0'));
+  const provisional = await openVolume(storeFor(r.work).store.join(r.work, 'labels', '0'));
   try {
     return { data: (await provisional.readRegion(b.write)) as Uint32Array, table: await blockTable(r.work, b), path: provisional.path };
   } finally {
@@ -291,8 +292,9 @@ function relabel(b: Block, data: Uint32Array, table: Uint32Array, path: string):
  */
 async function finish(r: VolumeSegmentRun): Promise<void> {
   await r.writer.buildPyramid();
-  await rm(join(r.work, 'labels'), { recursive: true, force: true });
-  await rm(r.context.recordDir, { recursive: true, force: true });
+  const { store } = storeFor(r.work);
+  await store.remove(store.join(r.work, 'labels'), true);
+  await store.remove(r.context.recordDir, true);
 }
 
 export interface SegmentRunStatus {
@@ -306,10 +308,11 @@ export interface SegmentRunStatus {
 
 /** Status of a blockwise segmentation output, or undefined when `out` holds another kind of blockwise run. */
 export async function readSegmentStatus(out: string): Promise<SegmentRunStatus | undefined> {
-  const work = join(out, MARKER_DIR, SEGMENT_WORK_DIR);
-  if (!existsSync(join(work, MARKER_DIR, 'run.json'))) return undefined;
+  const { store, loc } = storeFor(out);
+  const work = store.join(loc, MARKER_DIR, SEGMENT_WORK_DIR);
+  if (!(await store.isFile(store.join(work, MARKER_DIR, 'run.json')))) return undefined;
   const final = await readRunStatus(out);
-  const stitch = await readFile(stitchFiles(work).record, 'utf8').then((t) => JSON.parse(t) as StitchRecord).catch(() => undefined); // damaged: not stitched
+  const stitch = await readStitchRecord(work); // damaged: not stitched
   const segment = final.remaining === 0 ? undefined : await readRunStatus(work);
   return { final, segment, stitched: stitch !== undefined, cells: stitch?.cells };
 }

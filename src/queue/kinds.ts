@@ -8,6 +8,7 @@ import { resolveModelDir } from '../models/shipped.js';
 import type { JobKind, TaskJob } from '../pipeline/engine/task.js';
 import { openVolumePredict, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { openVolumeSegment, type VolumeSegmentJob } from '../pipeline/volume-segment.js';
+import { isUrl } from '../io/registry.js';
 import { mapPath, mapVolumePath, rewriteVolumeFile, type PathMap, type SpecOf } from './jobs.js';
 
 interface JobKindDef<K extends JobKind, J> {
@@ -21,12 +22,14 @@ interface JobKindDef<K extends JobKind, J> {
 
 /** A volume path made absolute (`file[:/inner]`); a URL (http://...) is the same on every machine and kept as given. */
 const volume = (p: string) => rewriteVolumeFile(p, (file) => resolve(file));
+/** An output folder made absolute; an s3:// output is the same on every machine and kept as given. */
+const output = (p: string) => (isUrl(p) ? p : resolve(p));
 
 const predict: JobKindDef<'predict', VolumePredictJob> = {
   specOf(job) {
     const { notice: _n, shard: _s, restart: _r, overwrite: _o, threads: _t, ...rest } = job;
     // A shipped model's name becomes its folder here: a worker elsewhere would read it as a path in the submit folder.
-    return { ...rest, models: job.models.map((m) => resolve(resolveModelDir(m))), input: volume(job.input), out: resolve(job.out) };
+    return { ...rest, models: job.models.map((m) => resolve(resolveModelDir(m))), input: volume(job.input), out: output(job.out) };
   },
   mapSpec: (spec, maps) => ({ ...spec, models: spec.models.map((m) => mapPath(m, maps)), input: mapVolumePath(spec.input, maps), out: mapPath(spec.out, maps) }),
   open: (spec, threads) => openVolumePredict({ ...spec, threads }),
@@ -35,7 +38,7 @@ const predict: JobKindDef<'predict', VolumePredictJob> = {
 const segment: JobKindDef<'segment', VolumeSegmentJob> = {
   specOf(job) {
     const { notice: _n, shard: _s, restart: _r, overwrite: _o, wait: _w, pollMs: _p, ...rest } = job;
-    return { ...rest, pred: volume(job.pred), out: resolve(job.out) };
+    return { ...rest, pred: volume(job.pred), out: output(job.out) };
   },
   mapSpec: (spec, maps) => ({ ...spec, pred: mapVolumePath(spec.pred, maps), out: mapPath(spec.out, maps) }),
   open: (spec) => openVolumeSegment(spec),

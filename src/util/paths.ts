@@ -11,8 +11,12 @@ import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 
 const posix = (p: string) => p.split(sep).join('/');
 
-/** `path` relative to the folder `dir` ('/' separators); its base name when no relative path exists (another drive). */
+/**
+ * `path` relative to the folder `dir` ('/' separators); its base name when no relative path exists (another drive, or
+ * `dir` is a URL: an output in a bucket records the local files it came from by name only).
+ */
 export function recordedPath(path: string, dir: string): string {
+  if (/^[a-z][a-z0-9+.-]+:\/\//i.test(dir)) return basename(path);
   const rel = relative(resolve(dir), resolve(path));
   if (isAbsolute(rel)) return basename(path);
   return rel === '' ? '.' : posix(rel);

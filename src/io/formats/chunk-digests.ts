@@ -136,6 +136,46 @@ export class DigestRecorder {
   }
 }
 
+/** What a stored record needs of its store (stores/index.ts's VolumeStore). */
+interface RecordFiles {
+  join(loc: string, ...parts: string[]): string;
+  write(loc: string, bytes: string | Uint8Array): Promise<void>;
+  remove(loc: string): Promise<void>;
+}
+
+/**
+ * The digest record of an array written whole into a store without local files (s3://): its lines stay in memory
+ * (one short line per chunk of the array) and seal() stores them as one object, after the array's last chunk.
+ */
+export class StoredDigestRecorder {
+  private lines: string[] | undefined = [RECORD_HEADER];
+
+  private constructor(private readonly files: RecordFiles, readonly path: string) {}
+
+  /** Forgets the array's old record (so no record describes older chunks), then records. */
+  static async start(files: RecordFiles, groupDir: string, array: string): Promise<StoredDigestRecorder> {
+    const path = files.join(groupDir, RECORDS_DIR, DIGESTS_DIR, `${encodeURIComponent(array)}${RECORD_SUFFIX}`);
+    await files.remove(path);
+    return new StoredDigestRecorder(files, path);
+  }
+
+  add(key: string, bytes: Uint8Array): void {
+    this.lines?.push(`${key.replace(/^\/+/, '')} ${bytes.length} ${hex(crc32(bytes))}`);
+  }
+
+  async seal(): Promise<void> {
+    if (!this.lines) return;
+    const text = `${this.lines.join('\n')}\n`;
+    this.lines = undefined;
+    await this.files.write(this.path, text);
+  }
+
+  async abort(): Promise<void> {
+    this.lines = undefined;
+    await this.files.remove(this.path);
+  }
+}
+
 /** Digests by chunk path relative to the group folder ('0/1/2/3'), each with the file it was recorded in. */
 type DigestMap = Map<string, ChunkDigest & { source: string }>;
 

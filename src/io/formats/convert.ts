@@ -11,9 +11,11 @@ import { EmsegIoError } from '../errors.js';
 import { outputGuard } from '../output-guard.js';
 import { recordedVolumePath, volumeLocation } from '../registry.js';
 import { chooseVoxelSize } from '../voxel-size.js';
-import { checkVolumeTarget } from '../volume-output.js';
+import { checkStoredVolumeTarget, checkVolumeTarget } from '../volume-output.js';
+import { storeFor } from '../stores/index.js';
+import { isS3Url } from '../stores/s3-url.js';
 import { createOmeZarr } from './ome-zarr-write.js';
-import type { Compression, ImageKind, OmeZarrWriter } from './ome-zarr-write.js';
+import type { Compression, ImageKind, OmeZarrOptions, OmeZarrWriter } from './ome-zarr-write.js';
 import type { MapPolarity } from '../../image/map-meaning.js';
 import type { Vec3, VolumeReader } from './volume.js';
 
@@ -75,27 +77,53 @@ export async function openConversion(src: VolumeReader, out: string, o: ConvertO
   checkKind(src, o.kind);
   const voxel = chooseVoxelSize(src.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, src.path, o.notice);
   const inputs = [src.path, ...(o.labels ? [o.labels.path] : [])].map(volumeLocation);
+  const chunks = (o.chunks ?? DEFAULT_CHUNKS).map((c, a) => Math.min(c, src.shape[a]!)) as unknown as Vec3;
+  const options: OmeZarrOptions = {
+    shape: src.shape, dtype: src.dtype, chunks: chunks, kind: o.kind ?? 'image', compression: o.compression, levels: o.levels,
+    voxelSize: voxel?.size, unit: voxel?.unit, polarity: o.polarity, name: basename(out).replace(/\.zarr$/i, ''),
+    // The source relative to the output (util/paths.ts): the metadata names no machine's folders.
+    extra: { source: recordedVolumePath(src.path, out), sourceFormat: src.format },
+  };
+  if (isS3Url(out)) return openStoredConversion(out, options, o.overwrite ?? false, inputs);
   const exists = checkVolumeTarget(out, outputGuard(o.overwrite ?? false, inputs));
   sweepStaleTemps(dirname(out)); // the half-built output of a killed conversion, named on stderr by the CLI
   const tmp = tempPathFor(out);
   registerTemp(tmp); // Ctrl-C or SIGTERM removes the half-built output
-  const chunks = (o.chunks ?? DEFAULT_CHUNKS).map((c, a) => Math.min(c, src.shape[a]!)) as unknown as Vec3;
   const abort = async (err: unknown) => {
     await rm(tmp, { recursive: true, force: true });
     releaseTemp(tmp);
     return namingOutput(err, tmp, out);
   };
   try {
-    const writer = await createOmeZarr(tmp, {
-      shape: src.shape, dtype: src.dtype, chunks, kind: o.kind ?? 'image', compression: o.compression, levels: o.levels,
-      voxelSize: voxel?.size, unit: voxel?.unit, polarity: o.polarity, name: basename(out).replace(/\.zarr$/i, ''),
-      // The source relative to the output (util/paths.ts): the metadata names no machine's folders.
-      extra: { source: recordedVolumePath(src.path, out), sourceFormat: src.format },
-    });
+    const writer = await createOmeZarr(tmp, options);
     const finish = async () => {
       await replace(tmp, out, exists);
       releaseTemp(tmp);
       return { ...writer, dir: out };
+    };
+    return { writer, finish, abort };
+  } catch (err) {
+    throw await abort(err);
+  }
+}
+
+/**
+ * A conversion into a bucket, which has no rename: built in place with the group's metadata left out until every
+ * array is written (no reader takes it for an image before), and removed again if it fails. An existing output is
+ * refused, or with `overwrite` (if emseg wrote it and it holds only Zarr objects) deleted first.
+ */
+async function openStoredConversion(out: string, options: OmeZarrOptions, overwrite: boolean, inputs: string[]): Promise<Conversion> {
+  const { store, loc } = storeFor(out);
+  if (await checkStoredVolumeTarget(store, loc, { overwrite, inputs })) await store.remove(loc, true);
+  const abort = async (err: unknown) => {
+    await store.remove(loc, true).catch(() => undefined); // the error that stopped it is the one to report
+    return err;
+  };
+  try {
+    const writer = await createOmeZarr(loc, options, { unpublished: true });
+    const finish = async () => {
+      await writer.publish();
+      return writer;
     };
     return { writer, finish, abort };
   } catch (err) {

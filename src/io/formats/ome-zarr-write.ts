@@ -5,23 +5,21 @@
  * through zarrita in whole chunks, each chunk file atomically, so parallel writers of disjoint chunk-aligned
  * regions never touch one file and a killed run leaves only complete chunks.
  */
-import { readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as zarr from 'zarrita';
 import { EmsegError } from '../../errors.js';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import type { SampleType } from '../../image/stack.js';
 import { meaningRecord, type MapPolarity } from '../../image/map-meaning.js';
-import { writeFileAtomic } from '../atomic.js';
 import { outputGuard } from '../output-guard.js';
-import { checkVolumeTarget } from '../volume-output.js';
+import { RECORDS_DIR, UNPUBLISHED_RECORD, checkStoredVolumeTarget, checkVolumeTarget } from '../volume-output.js';
+import { storeFor, type VolumeStore, type ZarrWritable } from '../stores/index.js';
 import { makeDirs } from '../../util/mkdirs.js';
 import { downsample2x } from './pyramid.js';
 import type { Downsampling } from './pyramid.js';
 import { regionShape, stridesOf } from './volume.js';
 import type { Region, ScaleLevel, StackData, Vec3 } from './volume.js';
-import { AtomicFileSystemStore, openZarr } from './zarr.js';
-import { DigestRecorder } from './chunk-digests.js';
+import { openZarr } from './zarr.js';
+import { DigestRecorder, StoredDigestRecorder } from './chunk-digests.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 
 export type ImageKind = 'image' | 'membrane' | 'labels';
@@ -78,11 +76,13 @@ export interface OmeZarrWriter {
    * level 0 (convert); sealDigests() stores them once level 0 is complete. Blockwise runs, whose blocks many
    * processes write, keep their chunks' digests in the done markers instead (src/pipeline/markers.ts).
    */
-  recordDigests(): void;
+  recordDigests(): Promise<void>;
   /** Stores the level-0 digests recorded since recordDigests() (nothing without it); call once level 0 is complete. */
-  sealDigests(): void;
+  sealDigests(): Promise<void>;
   /** Fills levels 1.. from level 0 (call once level 0 is complete), recording each level's chunk digests. */
   buildPyramid(onBand?: (done: number, total: number) => void): Promise<void>;
+  /** Writes the group's metadata of an output created `unpublished` (WriteMode); call once everything else is written. */
+  publish(): Promise<void>;
   /** Adds an OME-Zarr labels image (`labels/<name>/`) of the same shape; returns its writer. */
   addLabels(name: string, options: { dtype: SampleType; compression?: Compression }): Promise<OmeZarrWriter>;
 }
@@ -160,6 +160,11 @@ const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 export interface WriteMode {
   overwrite?: boolean;
   resume?: boolean;
+  /**
+   * Leave out the group's metadata (.zgroup, .zattrs) until writer.publish(): an output built in place (a bucket has
+   * no rename) is no image to a reader until it is whole.
+   */
+  unpublished?: boolean;
   inputs?: readonly string[];
 }
 
@@ -171,34 +176,55 @@ export interface WriteMode {
 export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: WriteMode = {}): Promise<OmeZarrWriter> {
   checkOptions(o);
   registerZarrCodecs();
+  const { store, loc } = storeFor(dir);
   const shapes = levelShapes(o.shape, o.levels ?? autoLevels(o.shape, o.chunks));
   const overwrite = (mode.overwrite ?? false) && !mode.resume;
-  const exists = checkVolumeTarget(dir, outputGuard(overwrite, mode.inputs), { resume: mode.resume });
+  const guard = outputGuard(overwrite, store.scheme === 'file' ? mode.inputs : []);
+  const exists = store.scheme === 'file' ? checkVolumeTarget(loc, guard, { resume: mode.resume })
+    : await checkStoredVolumeTarget(store, loc, { overwrite, resume: mode.resume, inputs: mode.inputs ?? [] });
   // With resume, a folder whose metadata is not written yet (another shard is creating it) gets the same files.
-  const hasMetadata = exists && (await stat(join(dir, '0', '.zarray')).catch(() => undefined)) !== undefined;
+  const hasMetadata = exists && await store.isFile(store.join(loc, '0', '.zarray'));
   if (hasMetadata && mode.resume) {
-    await checkSameLayout(dir, shapes, o);
+    await checkSameLayout(store, loc, shapes, o);
   } else {
-    if (exists && overwrite) await rm(dir, { recursive: true, force: true });
-    await makeDirs(dir).catch((err) => { throw fromFsError(err, dir, 'creating the output folder'); });
-    writeFileAtomic(join(dir, '.zgroup'), json({ zarr_format: 2 }));
-    const attrs: Record<string, unknown> = { multiscales: [multiscalesOf(o, shapes)] };
-    attrs.emseg = { ...meaningRecord(o.kind ?? 'image', o.polarity), ...(o.extra ?? {}) };
-    writeFileAtomic(join(dir, '.zattrs'), json(attrs));
-    shapes.forEach((s, l) => {
-      writeFileAtomic(join(dir, String(l), '.zarray'), json(zarrayOf(s, o)));
-      writeFileAtomic(join(dir, String(l), '.zattrs'), json({ _ARRAY_DIMENSIONS: ['z', 'y', 'x'] }));
-    });
+    if (exists && overwrite) await store.remove(loc, true);
+    if (store.scheme === 'file') await makeDirs(loc).catch((err) => { throw fromFsError(err, loc, 'creating the output folder'); });
+    await writeArrayMetadata(store, loc, o, shapes);
+    // Unpublished: a record says whose it is (the output guard lets --overwrite replace it), gone once published.
+    if (mode.unpublished) await store.write(store.join(loc, RECORDS_DIR, UNPUBLISHED_RECORD), json({ unpublished: new Date().toISOString() }));
+    else await writeGroupMetadata(store, loc, o, shapes);
   }
-  return writerFor(dir, o, shapes);
+  return writerFor(store, loc, o, shapes);
 }
 
-async function checkSameLayout(dir: string, shapes: Vec3[], o: OmeZarrOptions): Promise<void> {
+/** The levels' array metadata, written before the group's (a reader finds an image only once its arrays exist). */
+async function writeArrayMetadata(store: VolumeStore, dir: string, o: OmeZarrOptions, shapes: Vec3[]): Promise<void> {
+  for (const [l, s] of shapes.entries()) {
+    await store.write(store.join(dir, String(l), '.zarray'), json(zarrayOf(s, o)));
+    await store.write(store.join(dir, String(l), '.zattrs'), json({ _ARRAY_DIMENSIONS: ['z', 'y', 'x'] }));
+  }
+}
+
+/** The group's metadata: .zgroup and the NGFF multiscales with emseg's record. */
+async function writeGroupMetadata(store: VolumeStore, dir: string, o: OmeZarrOptions, shapes: Vec3[]): Promise<void> {
+  await store.write(store.join(dir, '.zgroup'), json({ zarr_format: 2 }));
+  const attrs: Record<string, unknown> = { multiscales: [multiscalesOf(o, shapes)] };
+  attrs.emseg = { ...meaningRecord(o.kind ?? 'image', o.polarity), ...(o.extra ?? {}) };
+  await store.write(store.join(dir, '.zattrs'), json(attrs));
+}
+
+async function readText(store: VolumeStore, path: string): Promise<string> {
+  const bytes = await store.read(path);
+  if (bytes === undefined) throw new EmsegIoError('not-found', path, 'no such file or folder');
+  return new TextDecoder().decode(bytes);
+}
+
+async function checkSameLayout(store: VolumeStore, dir: string, shapes: Vec3[], o: OmeZarrOptions): Promise<void> {
   const want = zarrayOf(shapes[0]!, o);
-  const path = join(dir, '0', '.zarray');
+  const path = store.join(dir, '0', '.zarray');
   let have: Record<string, unknown>;
   try {
-    have = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    have = JSON.parse(await readText(store, path)) as Record<string, unknown>;
   } catch (err) {
     throw new EmsegIoError('corrupt', path, `cannot resume: array metadata unreadable (${describe(err)})`, { cause: err });
   }
@@ -207,13 +233,13 @@ async function checkSameLayout(dir: string, shapes: Vec3[], o: OmeZarrOptions): 
       throw new EmsegIoError('mismatch', path, `cannot resume: ${key} is ${JSON.stringify(have[key])} on disk but this run writes ${JSON.stringify(want[key])}; pass --overwrite to start again`);
     }
   }
-  await checkSameScale(dir, shapes, o);
+  await checkSameScale(store, dir, shapes, o);
 }
 
 /** A resumed output keeps the voxel size it was created with: another one asked for now is refused, not dropped. */
-async function checkSameScale(dir: string, shapes: Vec3[], o: OmeZarrOptions): Promise<void> {
-  const path = join(dir, '.zattrs');
-  const have = await readFile(path, 'utf8').then((t) => level0Scale(JSON.parse(t))).catch(() => undefined);
+async function checkSameScale(store: VolumeStore, dir: string, shapes: Vec3[], o: OmeZarrOptions): Promise<void> {
+  const path = store.join(dir, '.zattrs');
+  const have = await readText(store, path).then((t) => level0Scale(JSON.parse(t))).catch(() => undefined);
   const want = level0Scale({ multiscales: [multiscalesOf(o, shapes)] });
   if (have !== undefined && have !== want) {
     throw new EmsegIoError('mismatch', path, `cannot resume: the output records voxel size ${have}, this run writes ${want} ` +
@@ -229,37 +255,54 @@ function level0Scale(attrs: unknown): string {
   return `${JSON.stringify(scale ?? null)} ${ms?.axes?.at(-1)?.unit ?? '(no unit)'}`;
 }
 
-/** An atomic store that also tells the digest recorder of a chunk's level (its first key part) what it wrote. */
-class RecordingStore extends AtomicFileSystemStore {
-  readonly recorders = new Map<string, DigestRecorder>();
+/** What records one array's chunk digests as they are written: a local file (DigestRecorder) or an object. */
+type Recorder = Pick<DigestRecorder, 'add'> & { seal(): void | Promise<void>; abort(): void | Promise<void> };
 
-  override async set(key: `/${string}`, value: Uint8Array): Promise<void> {
-    await super.set(key, value);
+/** The store's writable zarrita store, also telling the digest recorder of a chunk's level (its first key part) what it wrote. */
+class RecordingStore implements ZarrWritable {
+  readonly recorders = new Map<string, Recorder>();
+  private readonly inner: ZarrWritable;
+
+  constructor(private readonly files: VolumeStore, readonly root: string) {
+    this.inner = files.zarrWritable(root);
+  }
+
+  get(key: `/${string}`, opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
+    return this.inner.get(key, opts);
+  }
+
+  getRange(key: `/${string}`, range: Parameters<ZarrWritable['getRange']>[1], opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined> {
+    return this.inner.getRange(key, range, opts);
+  }
+
+  async set(key: `/${string}`, value: Uint8Array): Promise<void> {
+    await this.inner.set(key, value);
     this.recorders.get(key.split('/')[1]!)?.add(key, value);
   }
 
   /** Starts recording `level` (forgetting its old record first, so no record describes older chunks). */
-  record(level: number): DigestRecorder {
-    this.recorders.get(String(level))?.abort();
-    const r = new DigestRecorder(this.root, String(level));
+  async record(level: number): Promise<void> {
+    await this.recorders.get(String(level))?.abort();
+    const r = this.files.scheme === 'file' ? new DigestRecorder(this.root, String(level)) : await StoredDigestRecorder.start(this.files, this.root, String(level));
     this.recorders.set(String(level), r);
-    return r;
   }
 
-  seal(level: number): void {
-    this.recorders.get(String(level))?.seal();
+  async seal(level: number): Promise<void> {
+    const r = this.recorders.get(String(level));
     this.recorders.delete(String(level));
+    await r?.seal();
   }
 
-  abort(level: number): void {
-    this.recorders.get(String(level))?.abort();
+  async abort(level: number): Promise<void> {
+    const r = this.recorders.get(String(level));
     this.recorders.delete(String(level));
+    await r?.abort();
   }
 }
 
-function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWriter {
-  const store = new RecordingStore(dir);
-  const arrays = new Map<number, Promise<zarr.Array<zarr.DataType, AtomicFileSystemStore>>>();
+function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWriter {
+  const store = new RecordingStore(files, dir);
+  const arrays = new Map<number, Promise<zarr.Array<zarr.DataType, RecordingStore>>>();
   const arrayAt = (l: number) => {
     if (!arrays.has(l)) arrays.set(l, zarr.open.v2(zarr.root(store).resolve(String(l)), { kind: 'array', attrs: false }));
     return arrays.get(l)!;
@@ -269,20 +312,21 @@ function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWrite
   async function write(level: number, region: Region, data: StackData): Promise<void> {
     const s = shapes[level]!;
     const n = regionShape(region);
+    const where = files.join(dir, String(level));
     for (let a = 0; a < 3; a++) {
       const aligned = region.start[a]! % chunks[a]! === 0 && (region.end[a]! % chunks[a]! === 0 || region.end[a] === s[a]);
       if (!aligned || region.start[a]! < 0 || region.end[a]! > s[a]! || n[a]! <= 0) {
-        throw new EmsegIoError('invalid-option', join(dir, String(level)), `region [${region.start.join(',')}]..[${region.end.join(',')}] is not aligned to chunks [${chunks.join(',')}] inside shape [${s.join(',')}]`);
+        throw new EmsegIoError('invalid-option', where, `region [${region.start.join(',')}]..[${region.end.join(',')}] is not aligned to chunks [${chunks.join(',')}] inside shape [${s.join(',')}]`);
       }
     }
-    if (data.length !== n[0] * n[1] * n[2]) throw new EmsegIoError('invalid-option', join(dir, String(level)), `region needs ${n[0] * n[1] * n[2]} values, got ${data.length}`);
+    if (data.length !== n[0] * n[1] * n[2]) throw new EmsegIoError('invalid-option', where, `region needs ${n[0] * n[1] * n[2]} values, got ${data.length}`);
     const arr = await arrayAt(level);
     const sel = [0, 1, 2].map((a) => zarr.slice(region.start[a]!, region.end[a]!));
     try {
       await zarr.set(arr, sel, { data, shape: [...n], stride: [...stridesOf(n)] } as never);
     } catch (err) {
       if (err instanceof EmsegError) throw err;
-      throw new EmsegIoError('fs-failed', join(dir, String(level)), `writing chunks failed (${describe(err)})`, { cause: err });
+      throw new EmsegIoError('fs-failed', where, `writing chunks failed (${describe(err)})`, { cause: err });
     }
   }
 
@@ -291,20 +335,24 @@ function writerFor(dir: string, o: OmeZarrOptions, shapes: Vec3[]): OmeZarrWrite
     levels: shapes.map((s, l) => ({ path: String(l), shape: s, scale: [1, 2 ** l, 2 ** l] as Vec3 })),
     writeRegion: (region, data) => write(0, region, data),
     chunkFiles(region) {
-      const files: string[] = [];
+      const out: string[] = [];
       for (let z = region.start[0]; z < region.end[0]; z += chunks[0]) {
         for (let y = region.start[1]; y < region.end[1]; y += chunks[1]) {
           for (let x = region.start[2]; x < region.end[2]; x += chunks[2]) {
-            files.push(join(dir, '0', String(z / chunks[0]), String(y / chunks[1]), String(x / chunks[2])));
+            out.push(files.join(dir, '0', String(z / chunks[0]), String(y / chunks[1]), String(x / chunks[2])));
           }
         }
       }
-      return files;
+      return out;
     },
-    recordDigests: () => void store.record(0),
+    async publish() {
+      await writeGroupMetadata(files, dir, o, shapes);
+      await files.remove(files.join(dir, RECORDS_DIR, UNPUBLISHED_RECORD));
+    },
+    recordDigests: () => store.record(0),
     sealDigests: () => store.seal(0),
-    buildPyramid: (onBand) => buildPyramid(dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, store, onBand),
-    addLabels: (name, lo) => addLabelsImage(dir, o, shapes.length, name, lo),
+    buildPyramid: (onBand) => buildPyramid(files, dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, store, onBand),
+    addLabels: (name, lo) => addLabelsImage(files, dir, o, shapes.length, name, lo),
   };
 }
 
@@ -315,13 +363,13 @@ type LevelWrite = (level: number, region: Region, data: StackData) => Promise<vo
  * record is removed before its first chunk is written and stored after its last, so a level is either described
  * by its record or (interrupted) read unverified, never checked against older chunks.
  */
-async function buildPyramid(dir: string, shapes: Vec3[], chunks: Vec3, method: Downsampling, write: LevelWrite, store: RecordingStore,
+async function buildPyramid(files: VolumeStore, dir: string, shapes: Vec3[], chunks: Vec3, method: Downsampling, write: LevelWrite, store: RecordingStore,
   onBand?: (done: number, total: number) => void): Promise<void> {
   const bands = shapes.slice(1).reduce((n, s) => n + Math.ceil(s[0] / chunks[0]) * Math.ceil(s[1] / chunks[1]), 0);
   let done = 0;
   for (let l = 1; l < shapes.length; l++) {
-    const src = await openZarr(join(dir, String(l - 1)));
-    store.record(l);
+    const src = await openZarr(files.join(dir, String(l - 1)));
+    await store.record(l);
     try {
       const [d, h, w] = shapes[l]!;
       for (let z0 = 0; z0 < d; z0 += chunks[0]) {
@@ -334,9 +382,9 @@ async function buildPyramid(dir: string, shapes: Vec3[], chunks: Vec3, method: D
           onBand?.(++done, bands);
         }
       }
-      store.seal(l);
+      await store.seal(l);
     } catch (err) {
-      store.abort(l);
+      await store.abort(l);
       throw err;
     } finally {
       await src.close();
@@ -354,18 +402,18 @@ function labelsListed(text: string, path: string): string[] {
 }
 
 /** `labels/<name>/` beside the image: listed in labels/.zattrs, with image-label metadata pointing back. */
-async function addLabelsImage(dir: string, o: OmeZarrOptions, levels: number, name: string, lo: { dtype: SampleType; compression?: Compression }): Promise<OmeZarrWriter> {
-  const labelsDir = join(dir, 'labels');
-  const listPath = join(labelsDir, '.zattrs');
-  const list = await readFile(listPath, 'utf8').then((t) => labelsListed(t, listPath), () => [] as string[]);
-  writeFileAtomic(join(labelsDir, '.zgroup'), json({ zarr_format: 2 }));
-  writeFileAtomic(listPath, json({ labels: [...new Set([...list, name])] }));
+async function addLabelsImage(files: VolumeStore, dir: string, o: OmeZarrOptions, levels: number, name: string, lo: { dtype: SampleType; compression?: Compression }): Promise<OmeZarrWriter> {
+  const labelsDir = files.join(dir, 'labels');
+  const listPath = files.join(labelsDir, '.zattrs');
+  const list = await readText(files, listPath).then((t) => labelsListed(t, listPath), () => [] as string[]);
+  await files.write(files.join(labelsDir, '.zgroup'), json({ zarr_format: 2 }));
+  await files.write(listPath, json({ labels: [...new Set([...list, name])] }));
   const lopts: OmeZarrOptions = { ...o, kind: 'labels', dtype: lo.dtype, compression: lo.compression ?? o.compression, name, polarity: undefined, levels, extra: undefined };
-  const w = await createOmeZarr(join(labelsDir, name), lopts, { overwrite: true });
-  const attrsPath = join(labelsDir, name, '.zattrs');
-  const attrs = JSON.parse(await readFile(attrsPath, 'utf8')) as Record<string, unknown>;
+  const w = await createOmeZarr(files.join(labelsDir, name), lopts, { overwrite: true });
+  const attrsPath = files.join(labelsDir, name, '.zattrs');
+  const attrs = JSON.parse(await readText(files, attrsPath)) as Record<string, unknown>;
   attrs['image-label'] = { version: NGFF_VERSION, source: { image: '../../' } };
-  writeFileAtomic(attrsPath, json(attrs));
+  await files.write(attrsPath, json(attrs));
   return w;
 }
 
@@ -380,13 +428,13 @@ export interface LabelsImageOptions {
 }
 
 /** The image's NGFF multiscales (v2 .zattrs) and its level-0 shape, refusing what labels cannot be added to. */
-async function imageForLabels(imageDir: string, o: LabelsImageOptions): Promise<{ levels: number; voxelSize: Vec3; unit?: string }> {
-  const attrsPath = join(imageDir, '.zattrs');
-  const v3 = await stat(join(imageDir, 'zarr.json')).catch(() => undefined);
+async function imageForLabels(files: VolumeStore, imageDir: string, o: LabelsImageOptions): Promise<{ levels: number; voxelSize: Vec3; unit?: string }> {
+  const attrsPath = files.join(imageDir, '.zattrs');
+  const v3 = await files.isFile(files.join(imageDir, 'zarr.json'));
   if (v3) throw new EmsegIoError('unsupported', imageDir, 'is a Zarr v3 (NGFF 0.5) image; emseg adds labels to NGFF 0.4 (Zarr v2) images only; write a standalone cells.zarr');
   let attrs: { multiscales?: { datasets?: { path: string; coordinateTransformations?: { type: string; scale?: number[] }[] }[]; axes?: { unit?: string }[] }[]; emseg?: unknown };
   try {
-    attrs = JSON.parse(await readFile(attrsPath, 'utf8')) as typeof attrs;
+    attrs = JSON.parse(await readText(files, attrsPath)) as typeof attrs;
   } catch (err) {
     throw new EmsegIoError('not-image', attrsPath, `labels go into an OME-Zarr image, and its metadata cannot be read (${describe(err)})`, { cause: err });
   }
@@ -396,8 +444,8 @@ async function imageForLabels(imageDir: string, o: LabelsImageOptions): Promise<
   if (attrs.emseg === undefined && !o.foreign) {
     throw new EmsegIoError('foreign-file', attrsPath, 'this image was not written by emseg; adding a labels group changes it (labels/ beside its arrays, which stay untouched): pass the explicit flag to allow it, or write a standalone cells.zarr');
   }
-  const zarrayPath = join(imageDir, level0.path, '.zarray');
-  const shape = await readFile(zarrayPath, 'utf8').then((t) => (JSON.parse(t) as { shape?: number[] }).shape).catch(() => undefined);
+  const zarrayPath = files.join(imageDir, level0.path, '.zarray');
+  const shape = await readText(files, zarrayPath).then((t) => (JSON.parse(t) as { shape?: number[] }).shape).catch(() => undefined);
   if (!shape) throw new EmsegIoError('corrupt', zarrayPath, 'the image\'s level 0 has no readable .zarray');
   if (JSON.stringify(shape.slice(-3)) !== JSON.stringify(o.shape) || shape.slice(0, -3).some((s) => s !== 1)) {
     throw new EmsegIoError('mismatch', imageDir, `the image is [${shape.join(',')}] but the labels are [${o.shape.join(',')}]; labels must have the image's shape`);
@@ -414,19 +462,21 @@ async function imageForLabels(imageDir: string, o: LabelsImageOptions): Promise<
  */
 export async function createLabelsImage(imageDir: string, name: string, o: LabelsImageOptions, mode: WriteMode = {}): Promise<OmeZarrWriter> {
   if (!/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith('.')) throw new EmsegError('invalid-option', name, 'a labels name is letters, digits, ".", "_" or "-"');
-  const image = await imageForLabels(imageDir, o);
-  const labelsDir = join(imageDir, 'labels');
-  const listPath = join(labelsDir, '.zattrs');
-  const list = await readFile(listPath, 'utf8').then((t) => labelsListed(t, listPath), () => [] as string[]);
-  const w = await createOmeZarr(join(labelsDir, name), { shape: o.shape, dtype: o.dtype, chunks: o.chunks, kind: 'labels', name,
+  const { store: files, loc } = storeFor(imageDir);
+  imageDir = loc;
+  const image = await imageForLabels(files, imageDir, o);
+  const labelsDir = files.join(imageDir, 'labels');
+  const listPath = files.join(labelsDir, '.zattrs');
+  const list = await readText(files, listPath).then((t) => labelsListed(t, listPath), () => [] as string[]);
+  const w = await createOmeZarr(files.join(labelsDir, name), { shape: o.shape, dtype: o.dtype, chunks: o.chunks, kind: 'labels', name,
     compression: o.compression, levels: image.levels, voxelSize: image.voxelSize, unit: image.unit, extra: o.extra }, mode);
-  const attrsPath = join(labelsDir, name, '.zattrs');
-  const attrs = JSON.parse(await readFile(attrsPath, 'utf8')) as Record<string, unknown>;
+  const attrsPath = files.join(labelsDir, name, '.zattrs');
+  const attrs = JSON.parse(await readText(files, attrsPath)) as Record<string, unknown>;
   if (attrs['image-label'] === undefined) {
     attrs['image-label'] = { version: NGFF_VERSION, source: { image: '../../' } };
-    writeFileAtomic(attrsPath, json(attrs));
+    await files.write(attrsPath, json(attrs));
   }
-  if ((await stat(join(labelsDir, '.zgroup')).catch(() => undefined)) === undefined) writeFileAtomic(join(labelsDir, '.zgroup'), json({ zarr_format: 2 }));
-  if (!list.includes(name)) writeFileAtomic(listPath, json({ labels: [...list, name] }));
+  if (!(await files.isFile(files.join(labelsDir, '.zgroup')))) await files.write(files.join(labelsDir, '.zgroup'), json({ zarr_format: 2 }));
+  if (!list.includes(name)) await files.write(listPath, json({ labels: [...list, name] }));
   return w;
 }

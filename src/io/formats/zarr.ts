@@ -3,9 +3,8 @@
  * array (`vol.zarr/0`) or a multiscale group (`vol.zarr`, level chosen by `scale`); leading axes of size 1
  * (OME t, c) are dropped, so every array reads as (z, y, x).
  */
-import { realpath, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative } from 'node:path';
-import FileSystemStore from '@zarrita/storage/fs';
+import { realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
 import * as zarr from 'zarrita';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import { LABEL_TYPES, allocateRegion, checkRegion, chunksOverlapping, copyOverlap, voxelCount } from './volume.js';
@@ -16,8 +15,6 @@ import { BYTES_PER_LABEL, allocateRawLabels, imageTypeOf, toLabelData } from './
 import { registerZarrCodecs } from './zarr-codecs.js';
 import { checkArrayMetadata, type ArrayReadKind } from './zarr-metadata.js';
 import { ChunkVerifier } from './chunk-digests.js';
-import { makeDirs } from '../../util/mkdirs.js';
-import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../../util/temp-files.js';
 import { storeFor, type VolumeStore, type ZarrReadable } from '../stores/index.js';
 
 /** Chunks decoded at once by one readRegion call: enough to keep the disk busy, few enough to bound memory. */
@@ -181,8 +178,9 @@ async function nodeKindAt(store: VolumeStore, path: string): Promise<Exclude<Zar
   }
   const kind = await zarrNodeKind(store, path);
   if (kind !== 'none') return kind;
-  // Over HTTP there are no folders to find: no metadata at a URL is all a server can tell of a missing array.
-  if (store.scheme !== 'file') throw new EmsegIoError('not-found', path, 'the server has no Zarr array or group here (no .zarray, .zgroup, .zattrs or zarr.json; HTTP 404)');
+  // Over HTTP and S3 there are no folders to find: no metadata at a URL is all a store can tell of a missing array.
+  if (store.scheme === 'http') throw new EmsegIoError('not-found', path, 'the server has no Zarr array or group here (no .zarray, .zgroup, .zattrs or zarr.json; HTTP 404)');
+  if (store.scheme === 's3') throw new EmsegIoError('not-found', path, 'the bucket has no Zarr array or group here (no .zarray, .zgroup, .zattrs or zarr.json object under this prefix)');
   throw new EmsegIoError('corrupt', path, 'holds no .zarray, .zgroup or zarr.json; not a Zarr array or group (metadata missing)');
 }
 
@@ -471,28 +469,4 @@ async function levelShapes(store: VolumeStore, root: string, ms: Multiscale | un
   return out;
 }
 
-/**
- * A zarrita store whose writes are atomic (temporary name, then rename), so a killed writer leaves either
- * the old chunk or the new one, never half of one; readers and done markers can trust any chunk file present.
- * Temporaries carry the writer's pid (src/util/temp-files.ts): a signal removes them, and the next writer into a
- * folder sweeps the ones a SIGKILLed run left there, so a resumed output ends with no stray files.
- */
-export class AtomicFileSystemStore extends FileSystemStore {
-  override async set(key: `/${string}`, value: Uint8Array): Promise<void> {
-    const target = join(this.root, key.slice(1));
-    sweepStaleTemps(dirname(target));
-    const tmp = tempPathFor(target);
-    registerTemp(tmp);
-    try {
-      // zarrita's own recursive mkdir would report a read-only mount as ENOENT (see util/mkdirs.ts).
-      await makeDirs(dirname(target));
-      await super.set(`/${join(dirname(key.slice(1)), basename(tmp))}` as `/${string}`, value);
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw fromFsError(err, target, 'writing');
-    } finally {
-      releaseTemp(tmp);
-    }
-  }
-}
+export { AtomicFileSystemStore } from '../stores/file-chunks.js';

@@ -1,0 +1,272 @@
+/**
+ * Volumes in object storage at s3://bucket/prefix (src/io/stores/s3.ts), against a real S3-compatible server (s3rver
+ * on a free loopback port, test/helpers/s3-server.ts, signatures checked): OME-Zarr images (v2 written by emseg, a v3 /
+ * NGFF 0.5 image written by zarrita) uploaded to a bucket read as the same folders on disk; absent chunks, missing
+ * arrays, throttling, dropped connections, wrong keys and missing buckets behave as the store promises.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import FileSystemStore from '@zarrita/storage/fs';
+import * as zarr from 'zarrita';
+import type { Vec3 } from '../src/io/formats/volume.js';
+import { registerZarrCodecs } from '../src/io/formats/zarr-codecs.js';
+import { openVolume } from '../src/io/registry.js';
+import { configureS3 } from '../src/io/stores/index.js';
+import { S3_RETRY } from '../src/io/stores/s3.js';
+import { REPO_ROOT } from './helpers/data.js';
+import { refused } from './helpers/errors.js';
+import { S3RVER_KEY, S3RVER_SECRET, bucketObjects, sdkClient, startS3Server, uploadFolder, type S3Server } from './helpers/s3-server.js';
+import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
+import { runVolumePredict } from '../src/pipeline/volume-predict.js';
+import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
+import { convertToOmeZarr } from '../src/pipeline/convert.js';
+import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
+
+const run = promisify(execFile);
+const SHAPE: Vec3 = [3, 96, 128];
+const CHUNKS: Vec3 = [1, 48, 64];
+const LOCAL = tempDir('s3-local');
+const WORK = tempDir('s3-work');
+let server: S3Server;
+let data: Uint8Array;
+let local: string;
+/** The same volume as a PNG stack folder. */
+let stackDir: string;
+/** s3://BUCKET */
+let bucket: string;
+
+const ENV = { AWS_ACCESS_KEY_ID: S3RVER_KEY, AWS_SECRET_ACCESS_KEY: S3RVER_SECRET, AWS_REGION: 'us-east-1' };
+
+/** Every file under `dir`, by '/'-separated relative path. */
+function files(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.set(relative(dir, p).split('\\').join('/'), readFileSync(p));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Copies a local folder into the bucket under `prefix` with the SDK itself (not through the store under test). */
+const upload = (dir: string, prefix: string) => uploadFolder(server, dir, prefix);
+
+/** Every object under `prefix` in the bucket, by key relative to it, read with the SDK itself. */
+const objects = (prefix: string) => bucketObjects(server, prefix);
+
+/** Chunk files only (no metadata, no emseg records): the bytes two runs must agree on. */
+const chunksOf = (all: Map<string, Buffer>) => new Map([...all].filter(([n]) => !n.split('/').some((p) => p.startsWith('.'))));
+
+/** `emseg ARGS` in a child process (async: this process serves the S3 requests meanwhile). */
+async function emseg(args: string[], env: Record<string, string> = ENV): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run('node', [join(REPO_ROOT, 'bin/emseg.js'), ...args], { cwd: WORK, encoding: 'utf8', env: { ...process.env, ...env } });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** A Zarr v3 / NGFF 0.5 image (uint16, gzip) written by zarrita, as another writer would. */
+async function writeV3(dir: string): Promise<void> {
+  registerZarrCodecs();
+  const store = new FileSystemStore(dir);
+  const values = Uint16Array.from({ length: 2 * 20 * 30 }, (_, i) => (i * 37) % 65536);
+  const axes = ['z', 'y', 'x'].map((name) => ({ name, type: 'space' }));
+  await zarr.create(zarr.root(store), { attributes: { ome: { version: '0.5', multiscales: [{ axes, datasets: [{ path: 's0', coordinateTransformations: [{ type: 'scale', scale: [1, 1, 1] }] }] }] } } });
+  const arr = await zarr.create(zarr.root(store).resolve('s0'), { shape: [2, 20, 30], chunkShape: [1, 8, 16], dtype: 'uint16', codecs: [{ name: 'bytes', configuration: { endian: 'little' } }, { name: 'gzip', configuration: { level: 1 } }] });
+  await zarr.set(arr, null, { data: values, shape: [2, 20, 30], stride: [600, 30, 1] } as never);
+}
+
+before(async () => {
+  Object.assign(process.env, ENV);
+  server = await startS3Server();
+  configureS3({ endpoint: server.endpoint });
+  bucket = `s3://${server.bucket}`;
+  data = await sampleVolume(SHAPE);
+  ({ zarr: local, stack: stackDir } = await writeVolume(LOCAL, SHAPE, data, CHUNKS));
+  await writeV3(join(LOCAL, 'v3.zarr'));
+  await upload(local, 'raw.zarr');
+  await upload(join(LOCAL, 'v3.zarr'), 'v3.zarr');
+});
+
+after(async () => {
+  configureS3({});
+  await server?.stop();
+  for (const d of [LOCAL, WORK]) rmSync(d, { recursive: true, force: true });
+});
+
+test('emseg info s3://... prints what it prints for the same folder on disk (v2 OME-Zarr, one of its arrays, v3 / NGFF 0.5); the endpoint from the flag or the environment', async () => {
+  for (const name of ['raw.zarr', 'raw.zarr/0', 'v3.zarr']) {
+    const there = await emseg(['info', '--json', '--exact', `${bucket}/${name}`, '--s3-endpoint', server.endpoint]);
+    const here = await emseg(['info', '--json', '--exact', join(LOCAL, name)]);
+    assert.equal(there.code, 0, there.stderr);
+    assert.equal(here.code, 0, here.stderr);
+    const { path: p1, ...remote } = JSON.parse(there.stdout) as Record<string, unknown>;
+    const { path: _p2, ...disk } = JSON.parse(here.stdout) as Record<string, unknown>;
+    assert.deepEqual(remote, disk, name);
+    assert.equal(p1, `${bucket}/${name}`);
+  }
+  const byEnv = await emseg(['info', `${bucket}/raw.zarr`], { ...ENV, AWS_ENDPOINT_URL_S3: server.endpoint });
+  assert.equal(byEnv.code, 0, byEnv.stderr);
+  assert.match(byEnv.stdout, /shape: {3}3 x 96 x 128/);
+});
+
+test('reads through the library equal the folder on disk; an absent chunk is missing-chunk, or the fill value when allowed; a missing array is not-found naming the URL', async () => {
+  const whole = { start: [0, 0, 0] as Vec3, end: SHAPE };
+  assert.deepEqual(await (await openVolume(`${bucket}/raw.zarr`)).readRegion(whole), data);
+  const holey = `${bucket}/holey.zarr`;
+  await upload(local, 'holey.zarr');
+  const client = sdkClient(server);
+  await client.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: 'holey.zarr/0/1/0/1' }));
+  client.destroy();
+  await assert.rejects((await openVolume(holey)).readRegion(whole), refused('missing-chunk', `${holey}/0/1/0/1`));
+  const v = await openVolume(holey, { allowMissingChunks: true });
+  const got = await v.readRegion(whole);
+  assert.deepEqual(v.missingChunks?.(), { count: 1, atLeast: false, fill: 0 });
+  assert.equal(got[SHAPE[1] * SHAPE[2] + 10 * SHAPE[2] + 70], 0); // z 1, y 10, x 70 lies in chunk (1, 0, 1)
+  assert.equal(got[5], data[5]);
+  await assert.rejects(openVolume(`${bucket}/nothing.zarr`), refused('not-found', `${bucket}/nothing.zarr`));
+  await assert.rejects(openVolume(`${bucket}/raw.zarr/7`), refused('not-found', `${bucket}/raw.zarr/7`));
+  await assert.rejects(openVolume('s3://Not_A_Bucket/x.zarr'), refused('invalid-option'));
+});
+
+test('throttling (503 SlowDown) and dropped connections are retried with backoff; a 503 that persists is s3-failed naming the object', async () => {
+  const v = await openVolume(`${bucket}/raw.zarr`);
+  const chunk = new RegExp(`^GET /${server.bucket}/raw\\.zarr/0/0/0/0$`);
+  server.faults.push({ match: chunk, fault: 503 }, { match: chunk, fault: 'reset' }, { match: chunk, fault: 503 });
+  const since = server.requests.length;
+  const got = await v.readRegion({ start: [0, 0, 0], end: [1, 4, 4] });
+  assert.deepEqual([...got], [0, 1, 2, 3].flatMap((y) => [...data.subarray(y * SHAPE[2], y * SHAPE[2] + 4)]));
+  assert.deepEqual(server.requests.slice(since).filter((q) => chunk.test(q.line)).map((q) => q.status), [503, 'reset', 503, 200]);
+  for (let i = 0; i < S3_RETRY.attempts; i++) server.faults.push({ match: chunk, fault: 503 });
+  await assert.rejects(v.readRegion({ start: [0, 0, 0], end: [1, 4, 4] }), refused('s3-failed', `${bucket}/raw.zarr/0/0/0/0`, /SlowDown.*5 attempts|5 attempts.*SlowDown/));
+  server.faults.length = 0;
+});
+
+test('a wrong access key is s3-auth and a missing bucket is no-bucket naming it, from the library and the CLI, with no stack trace', async () => {
+  await assert.rejects(openVolume('s3://no-such-bucket/vol.zarr'), refused('no-bucket', 's3://no-such-bucket'));
+  const missing = await emseg(['info', 's3://no-such-bucket/vol.zarr', '--s3-endpoint', server.endpoint]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /no-such-bucket/);
+  const wrong = await emseg(['info', `${bucket}/raw.zarr`, '--s3-endpoint', server.endpoint], { ...ENV, AWS_ACCESS_KEY_ID: 'WRONGKEY' });
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /refused the credentials/);
+  assert.doesNotMatch(`${wrong.stderr}${missing.stderr}`, /\n\s+at /, 'no stack trace');
+  process.env.AWS_ACCESS_KEY_ID = 'WRONGKEY';
+  configureS3({ endpoint: server.endpoint });
+  try {
+    await assert.rejects(openVolume(`${bucket}/raw.zarr`), refused('s3-auth', `${bucket}/raw.zarr/.zarray`));
+  } finally {
+    process.env.AWS_ACCESS_KEY_ID = S3RVER_KEY;
+    configureS3({ endpoint: server.endpoint });
+  }
+});
+
+/** The maps a local run writes (the reference of the store runs below). */
+const disk = join(WORK, 'maps-disk.zarr');
+let model: string;
+const predictJob = () => ({ models: [model], tta: false, bf16: false, tile: 64, backend: 'auto' as const, membraneProb: true, dtype: 'uint8' as const, block: [1, 64, 64] as Vec3 });
+
+test('predict store to store writes the chunks a local run writes, byte for byte; a rerun skips every block; the existing output is refused without --overwrite', async () => {
+  model = zooModel(WORK, 'reference-net', 7);
+  const common = predictJob();
+  const there = `${bucket}/maps.zarr`;
+  const r1 = await runVolumePredict({ ...common, input: join(local, '0'), out: disk });
+  const r2 = await runVolumePredict({ ...common, input: `${bucket}/raw.zarr/0`, out: there });
+  assert.ok(r1.complete && r2.complete, r2.failed.map((f) => f.message).join('; '));
+  const stored = await objects('maps.zarr');
+  const local0 = chunksOf(files(disk));
+  assert.ok(local0.size > 4);
+  assert.deepEqual(chunksOf(stored), local0);
+  for (const meta of ['.zgroup', '0/.zarray', '1/.zarray']) assert.ok(stored.get(meta)?.equals(files(disk).get(meta)!), meta);
+  assert.ok([...stored.keys()].some((k) => k.startsWith('.emseg/blocks/') && k.endsWith('.done.json')), 'done markers are objects beside the chunks');
+  const again = await runVolumePredict({ ...common, input: `${bucket}/raw.zarr/0`, out: there });
+  assert.equal(again.computed, 0);
+  assert.equal(again.skipped, r2.skipped + r2.computed);
+  await assert.rejects(runVolumePredict({ ...common, input: `${bucket}/raw.zarr/0`, out: `${bucket}/raw.zarr`, overwrite: true }), refused('is-input'));
+  await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: `${bucket}/v3.zarr`, overwrite: true }), refused('foreign-file', `${bucket}/v3.zarr`));
+  await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: there }), refused('resume-mismatch'));
+  await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: `${bucket}/v3.zarr` }), refused('foreign-file'));
+});
+
+test('predict with faults (503 SlowDown on chunk writes, dropped connections on a write and a read) still writes the same bytes', async () => {
+  const put = new RegExp(`^PUT /${server.bucket}/maps-faults\\.zarr/0/\\d`);
+  const get = new RegExp(`^GET /${server.bucket}/raw\\.zarr/0/1/`);
+  server.faults.push({ match: put, fault: 503 }, { match: put, fault: 'reset' }, { match: put, fault: 503 }, { match: get, fault: 'reset' }, { match: get, fault: 503 });
+  const since = server.requests.length;
+  const r = await runVolumePredict({ ...predictJob(), input: `${bucket}/raw.zarr/0`, out: `${bucket}/maps-faults.zarr` });
+  assert.ok(r.complete && r.failed.length === 0, r.failed.map((f) => f.message).join('; '));
+  assert.equal(server.faults.length, 0, 'every fault was met');
+  const met = server.requests.slice(since).map((q) => q.status);
+  assert.ok(met.filter((m) => m === 'reset').length === 2 && met.filter((m) => m === 503).length === 3, JSON.stringify(met));
+  assert.deepEqual(chunksOf(await objects('maps-faults.zarr')), chunksOf(files(disk)));
+});
+
+test('predict --shard i/3 in three processes, each to the bucket, writes the chunks of one local run', async () => {
+  for (let i = 0; i < 3; i++) {
+    const r = await emseg(['predict', '--model', model, '--input', `${bucket}/raw.zarr/0`, '--out', `${bucket}/maps-sharded.zarr`, '--shard', `${i}/3`,
+      '--tile', '64', '--block', '1,64,64', '--dtype', 'uint8', '--membrane-prob', '--quiet', '--s3-endpoint', server.endpoint]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  assert.deepEqual(chunksOf(await objects('maps-sharded.zarr')), chunksOf(files(disk)));
+});
+
+test('segment store to store writes the labels a local run writes, byte for byte; the work records are gone once it is complete', async () => {
+  const local = join(WORK, 'cells-disk.zarr');
+  const r1 = await runVolumeSegment({ pred: disk, out: local, options: {}, block: [1, 64, 64] });
+  const r2 = await runVolumeSegment({ pred: `${bucket}/maps.zarr`, out: `${bucket}/cells.zarr`, options: {}, block: [1, 64, 64] });
+  assert.ok(r1.complete && r2.complete, r2.failed.map((f) => f.message).join('; '));
+  const stored = await objects('cells.zarr');
+  assert.deepEqual(chunksOf(stored), chunksOf(files(local)));
+  assert.ok(![...stored.keys()].some((k) => k.startsWith('.emseg/segment/labels/') || k.startsWith('.emseg/segment/blocks/')), 'provisional labels and border records removed');
+  const again = await runVolumeSegment({ pred: `${bucket}/maps.zarr`, out: `${bucket}/cells.zarr`, options: {}, block: [1, 64, 64] });
+  assert.ok(again.complete);
+});
+
+test('convert a stack into the bucket (CLI) writes what a local convert writes, byte for byte; the group metadata comes last; an existing output is refused, then replaced with --overwrite', async () => {
+  const stack = stackDir;
+  const here = join(WORK, 'converted.zarr');
+  const there = `${bucket}/converted.zarr`;
+  assert.equal((await emseg(['convert', stack, here, '--quiet'])).code, 0);
+  const since = server.requests.length;
+  const r = await emseg(['convert', stack, there, '--quiet', '--s3-endpoint', server.endpoint]);
+  assert.equal(r.code, 0, r.stderr);
+  const stored = await objects('converted.zarr');
+  const local0 = files(here);
+  assert.deepEqual([...stored.keys()].sort(), [...local0.keys()].sort());
+  for (const [name, bytes] of local0) if (name !== '.zattrs') assert.ok(bytes.equals(stored.get(name)!), name);
+  const puts = server.requests.slice(since).filter((q) => q.line.startsWith('PUT ')).map((q) => q.line);
+  assert.equal(puts.at(-1), `PUT /${server.bucket}/converted.zarr/.zattrs`, 'the multiscales are written after every chunk');
+  const info = await emseg(['info', '--json', '--exact', there, '--s3-endpoint', server.endpoint]);
+  assert.equal(info.code, 0, info.stderr);
+  const again = await emseg(['convert', stack, there, '--quiet', '--s3-endpoint', server.endpoint]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /exists/);
+  assert.equal((await emseg(['convert', stack, there, '--quiet', '--overwrite', '--s3-endpoint', server.endpoint])).code, 0);
+  // A convert killed before its group metadata: no image to readers; refused without --overwrite, replaced with it.
+  const killed = `${bucket}/killed.zarr`;
+  await createOmeZarr(killed, { shape: SHAPE, dtype: 'uint8', chunks: CHUNKS, kind: 'image' }, { unpublished: true });
+  await assert.rejects(openVolume(killed), refused('not-found', killed));
+  await assert.rejects(convertToOmeZarr(await openVolume(local), killed), refused('exists', killed));
+  await convertToOmeZarr(await openVolume(local), killed, { overwrite: true });
+  assert.ok(!(await objects('killed.zarr')).has('.emseg/unpublished.json'));
+  assert.deepEqual(await (await openVolume(killed)).readRegion({ start: [0, 0, 0], end: SHAPE }), data);
+  await assert.rejects(convertToOmeZarr(await openVolume(local), `${bucket}/v3.zarr`, { overwrite: true }), refused('foreign-file', `${bucket}/v3.zarr`));
+});
+
+test('outputs a bucket cannot take are refused naming them: stacks, and no stack trace', async () => {
+  const r = await emseg(['predict', '--model', model, '--input', `${bucket}/raw.zarr/0`, '--out', `${bucket}/maps.tif`, '--s3-endpoint', server.endpoint]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /s3:\/\/.*maps\.tif/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
