@@ -1,0 +1,82 @@
+/**
+ * The xz and yz views: orthogonal planes of the volume through the last point clicked, one image per shown layer
+ * stacked as on the section view (same colours, same opacities), a line at the section shown. The server cuts each
+ * plane from only the chunks it crosses; the page asks only for the layers shown.
+ */
+import type { LayerKind, Manifest } from '../protocol.js';
+import { api } from './api.js';
+
+/** Layers with orthogonal views (the marks are per section; the second map is compared by swipe only). */
+const ORTHO_KINDS: readonly LayerKind[] = ['image', 'map', 'cells', 'labels'];
+const AXES = ['xz', 'yz'] as const;
+type Axis = (typeof AXES)[number];
+
+export interface OrthoLayer {
+  kind: LayerKind;
+  shown: boolean;
+  opacity: number;
+}
+
+export class OrthoViews {
+  private at?: { x: number; y: number };
+  private readonly images = new Map<string, HTMLImageElement>();
+  private readonly lines = new Map<Axis, HTMLDivElement>();
+
+  constructor(
+    private readonly m: Manifest,
+    private readonly layers: () => readonly OrthoLayer[],
+    private readonly highlight: () => number | undefined,
+  ) {
+    for (const axis of AXES) {
+      const box = document.getElementById(`ortho-${axis}`)!;
+      box.style.aspectRatio = `${axis === 'xz' ? m.width : m.height} / ${m.depth}`;
+      for (const l of m.layers) {
+        if (!ORTHO_KINDS.includes(l.kind)) continue;
+        const img = document.createElement('img');
+        img.id = `ortho-${axis}-${l.kind}`;
+        img.alt = `${axis} view of ${l.kind}`;
+        img.hidden = true;
+        box.append(img);
+        this.images.set(img.id, img);
+      }
+      const line = document.createElement('div');
+      line.className = 'zline';
+      box.append(line);
+      this.lines.set(axis, line);
+    }
+  }
+
+  /** The point the planes go through: xz at row y, yz at column x. */
+  setPoint(x: number, y: number): void {
+    this.at = { x, y };
+    document.getElementById('ortho-at')!.textContent = `xz at y = ${y}, yz at x = ${x}`;
+    this.refresh();
+  }
+
+  /** Moves the line to section z. */
+  setSection(z: number): void {
+    for (const line of this.lines.values()) line.style.top = `${((z + 0.5) / this.m.depth) * 100}%`;
+  }
+
+  /** Asks for the planes of the shown layers (again after a layer, the highlight or the point changed). */
+  refresh(): void {
+    if (!this.at) return;
+    for (const axis of AXES) {
+      for (const l of this.layers()) {
+        const img = this.images.get(`ortho-${axis}-${l.kind}`);
+        if (!img) continue;
+        img.hidden = !l.shown;
+        img.style.opacity = String(l.opacity);
+        if (!l.shown) continue;
+        const url = api.orthoUrl(l.kind, axis, axis === 'xz' ? this.at.y : this.at.x, l.kind === 'cells' ? this.highlight() : undefined);
+        if (img.getAttribute('src') !== url) img.src = url;
+      }
+    }
+  }
+
+  /** Resolves once every shown plane has loaded (or failed). */
+  async settled(): Promise<void> {
+    const pending = [...this.images.values()].filter((img) => !img.hidden && img.getAttribute('src') !== null);
+    await Promise.all(pending.map((img) => img.decode().catch(() => undefined)));
+  }
+}
