@@ -141,9 +141,9 @@ test('a clicked neuron stays highlighted through the sections, with its size; xz
 
   // Two sections on: still 7 alone; neuron 12 (where 9 was) dimmed.
   for (const z of [1, 2]) { // one at a time: a section dropped while its tiles load warns in the console
+    await settle(page);
     await page.keyboard.press('ArrowRight');
     await page.waitForFunction((v) => window.emsegView!.section() === v, z);
-    await settle(page);
   }
   near(await pixelAt(page, ax + 30, ay + 50), cellColour(7), 'neuron 7, highlighted, section 3');
   near(await pixelAt(page, bx, by), dimmed(12, 2), 'neuron 12, dimmed, section 3');
@@ -169,6 +169,15 @@ test('a clicked neuron stays highlighted through the sections, with its size; xz
   await page.waitForFunction(() => window.emsegView!.highlight() === 12);
   await clickAt(page, bx, by);
   await page.waitForFunction(() => window.emsegView!.highlight() === undefined);
+
+  // The views switched off: hidden, and a click elsewhere asks for no plane.
+  await page.setChecked('#ortho-on', false);
+  const asked = await page.getAttribute('#ortho-xz-cells', 'src');
+  await clickAt(page, 10, 200);
+  await page.waitForFunction(() => document.getElementById('ortho-at')!.textContent === 'xz at y = 200, yz at x = 10');
+  assert.equal(await page.getAttribute('#ortho-xz-cells', 'src'), asked);
+  assert.equal(await page.isVisible('#ortho-xz'), false);
+  await settle(page);
   assert.deepEqual(problems, []);
   await page.close();
 });

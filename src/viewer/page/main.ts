@@ -168,7 +168,9 @@ class View {
     await nextFrame(); // let OpenSeadragon's update loop see the latest change before asking what it has loaded
     for (;;) {
       const pending = this.layers.filter((l) => l.shown && l.image && !l.image.getFullyLoaded());
-      if (this.switching === 0 && pending.length === 0 && this.layers.every((l) => l.image)) break;
+      // Tile downloads still in flight (of a layer just shown, or one about to be replaced) count too.
+      const loading = (this.viewer as unknown as { imageLoader: { jobsInProgress: number } }).imageLoader.jobsInProgress;
+      if (this.switching === 0 && pending.length === 0 && loading === 0 && this.layers.every((l) => l.image)) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     await nextFrame();

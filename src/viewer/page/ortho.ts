@@ -21,6 +21,8 @@ export class OrthoViews {
   private at?: { x: number; y: number };
   private readonly images = new Map<string, HTMLImageElement>();
   private readonly lines = new Map<Axis, HTMLDivElement>();
+  /** Off: no plane is asked for (on a PNG/TIFF stack a plane decodes every section). */
+  private enabled = true;
 
   constructor(
     private readonly m: Manifest,
@@ -44,6 +46,12 @@ export class OrthoViews {
       box.append(line);
       this.lines.set(axis, line);
     }
+    const toggle = document.getElementById('ortho-on') as HTMLInputElement;
+    toggle.addEventListener('change', () => {
+      this.enabled = toggle.checked;
+      for (const axis of AXES) document.getElementById(`ortho-${axis}`)!.parentElement!.hidden = !this.enabled;
+      this.refresh();
+    });
   }
 
   /** The point the planes go through: xz at row y, yz at column x. */
@@ -60,7 +68,7 @@ export class OrthoViews {
 
   /** Asks for the planes of the shown layers (again after a layer, the highlight or the point changed). */
   refresh(): void {
-    if (!this.at) return;
+    if (!this.at || !this.enabled) return;
     for (const axis of AXES) {
       for (const l of this.layers()) {
         const img = this.images.get(`ortho-${axis}-${l.kind}`);
