@@ -25,6 +25,8 @@ const IMAGE = join(TMP, 'volume.zarr');
 const [DEPTH, HEIGHT, WIDTH] = [4, 300, 320];
 const CHUNKS = [1, 64, 64] as const;
 const TOL = 3;
+/** OpenSeadragon's warning for a tile of an image removed while it loaded (see the console handler below). */
+const DROPPED_TILE = /^Ignoring tile .* loaded before reset: .* \/api\/tile\//;
 
 /** Neuron 7 runs through every section; neuron 9 fills its box in sections 0-1 and neuron 12 the same box in 2-3. */
 const A = { id: 7, x0: 40, x1: 120, y0: 40, y1: 120 };
@@ -118,6 +120,10 @@ test('a clicked neuron stays highlighted through the sections, with its size; xz
   const page = await browser.newPage();
   const problems: string[] = [];
   page.on('console', (m) => {
+    // OpenSeadragon notes a tile that arrives for a section the page has already replaced (show() swaps the
+    // section's images; their downloads are not cancelled): the designed swap, not a fault, and when it happens
+    // depends on the machine's speed. Every other warning or error fails the test.
+    if (m.type() === 'warning' && DROPPED_TILE.test(m.text())) return;
     if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));

@@ -10,6 +10,12 @@ import { api } from './api.js';
 const ORTHO_KINDS: readonly LayerKind[] = ['image', 'map', 'cells', 'labels'];
 const AXES = ['xz', 'yz'] as const;
 type Axis = (typeof AXES)[number];
+/**
+ * A view is drawn at least this fraction of its width tall: a stack of a few dozen sections, 2048 pixels wide, would
+ * otherwise be a sliver (and EM sections are usually thicker than a pixel is wide, so a stretch in z is closer to the
+ * true shape).
+ */
+const MIN_HEIGHT_PER_WIDTH = 0.25;
 
 export interface OrthoLayer {
   kind: LayerKind;
@@ -31,7 +37,8 @@ export class OrthoViews {
   ) {
     for (const axis of AXES) {
       const box = document.getElementById(`ortho-${axis}`)!;
-      box.style.aspectRatio = `${axis === 'xz' ? m.width : m.height} / ${m.depth}`;
+      const across = axis === 'xz' ? m.width : m.height;
+      box.style.aspectRatio = `${across} / ${Math.max(m.depth, across * MIN_HEIGHT_PER_WIDTH)}`;
       for (const l of m.layers) {
         if (!ORTHO_KINDS.includes(l.kind)) continue;
         const img = document.createElement('img');
