@@ -27,6 +27,8 @@ export class OrthoViews {
   private at?: { x: number; y: number };
   private readonly images = new Map<string, HTMLImageElement>();
   private readonly lines = new Map<Axis, HTMLDivElement>();
+  /** The clicked point's column in each view (x in xz, y in yz). */
+  private readonly marks = new Map<Axis, HTMLDivElement>();
   /** Off: no plane is asked for (on a PNG/TIFF stack a plane decodes every section). */
   private enabled = true;
 
@@ -52,6 +54,11 @@ export class OrthoViews {
       line.className = 'zline';
       box.append(line);
       this.lines.set(axis, line);
+      const mark = document.createElement('div');
+      mark.className = 'xline';
+      mark.hidden = true;
+      box.append(mark);
+      this.marks.set(axis, mark);
     }
     const toggle = document.getElementById('ortho-on') as HTMLInputElement;
     toggle.addEventListener('change', () => {
@@ -65,6 +72,10 @@ export class OrthoViews {
   setPoint(x: number, y: number): void {
     this.at = { x, y };
     document.getElementById('ortho-at')!.textContent = `xz at y = ${y}, yz at x = ${x}`;
+    for (const [axis, mark] of this.marks) {
+      mark.hidden = false;
+      mark.style.left = axis === 'xz' ? `${((x + 0.5) / this.m.width) * 100}%` : `${((y + 0.5) / this.m.height) * 100}%`;
+    }
     this.refresh();
   }
 
