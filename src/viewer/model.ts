@@ -11,9 +11,9 @@ import { ISBI_POLARITY, decideMapPolarity, flagPolarity, fromMembrane, toMembran
 import { LruCache } from './lru.js';
 import { readEval, readStudy, readTraining, type EvalInfo } from './data.js';
 import { ErrorSource } from './errors-layer.js';
-import type { ErrorMarks, LayerKind, Manifest, PointReadout, StudyChart, TrainingCurves } from './protocol.js';
+import type { ErrorMarks, LayerKind, Manifest, NeuronInfo, PointReadout, StudyChart, TrainingCurves } from './protocol.js';
 import { renderTile, type Painter } from './render.js';
-import { containedFiles, levelCount, StackSource, type Downsample, type Plane, type VolumeSource } from './source.js';
+import { containedFiles, levelCount, StackSource, type Downsample, type OrthoAxis, type Plane, type VolumeSource } from './source.js';
 import { isZarrPath, ZarrSource } from './zarr-source.js';
 
 export const TILE_SIZE = 256;
@@ -25,6 +25,8 @@ const HOME_VIEW_TILES = 16;
 const PREFETCH_AFTER_MS = 150;
 /** Encoded PNG tiles kept, in bytes. */
 export const TILE_CACHE_BYTES = 256 * 1024 * 1024;
+/** Neurons whose sizes are remembered (each one costs a pass over the cells layer to count). */
+const NEURONS_KEPT = 64;
 
 export interface ViewInputs {
   images?: string;
@@ -145,30 +147,76 @@ export class ViewModel {
     return this.layers.some((l) => l.kind === kind);
   }
 
-  /** PNG bytes of one tile; undefined when the tile lies outside the level. */
-  async tile(kind: LayerKind, z: number, level: number, x: number, y: number): Promise<Uint8Array | undefined> {
+  /**
+   * PNG bytes of one tile; undefined when the tile lies outside the level. `highlight` (cells only) is a cell id
+   * drawn opaque with every other id dimmed.
+   */
+  async tile(kind: LayerKind, z: number, level: number, x: number, y: number, highlight?: number): Promise<Uint8Array | undefined> {
     const layer = this.layers.find((l) => l.kind === kind)!;
     const { width, height } = this.shape;
     const scale = 2 ** level;
     if (x * TILE_SIZE * scale >= width || y * TILE_SIZE * scale >= height) return undefined;
-    return this.tiles.getOrCreate(`${kind}/${z}/${level}/${x}/${y}`, async () => {
+    const chosen = kind === 'cells' ? highlight : undefined;
+    return this.tiles.getOrCreate(`${kind}/${z}/${level}/${x}/${y}/${chosen ?? ''}`, async () => {
       const plane = await layer.source.tile(z, level, x, y, TILE_SIZE);
-      const painter = kind === 'labels' ? { ...layer.painter, source: layer.source.sourceName(z) } : layer.painter;
-      const png = renderTile(kind, plane, painter);
+      const png = renderTile(kind, plane, this.painterOf(layer, z, chosen));
       return { value: png, cost: png.byteLength };
     });
+  }
+
+  private painterOf(layer: Layer, z: number, highlight: number | undefined): Painter {
+    if (layer.kind === 'labels') return { ...layer.painter, source: layer.source.sourceName(z) };
+    return highlight === undefined ? layer.painter : { ...layer.painter, highlight };
+  }
+
+  /** Whether `kind` has orthogonal views (the derived marks are per section and have none). */
+  hasOrtho(kind: LayerKind): boolean {
+    return this.layers.some((l) => l.kind === kind && l.source.orthoPlane !== undefined);
+  }
+
+  /**
+   * PNG of the orthogonal plane of a layer through row `at` (xz) or column `at` (yz), full resolution, rows = z,
+   * painted as the layer's tiles are (the same colour per cell id as on the sections).
+   */
+  ortho(kind: LayerKind, axis: OrthoAxis, at: number, highlight?: number): Promise<Uint8Array> {
+    const layer = this.layers.find((l) => l.kind === kind)!;
+    const chosen = kind === 'cells' ? highlight : undefined;
+    return this.tiles.getOrCreate(`${kind}/${axis}/${at}/${chosen ?? ''}`, async () => {
+      const plane = await layer.source.orthoPlane!(axis, at);
+      const png = renderTile(kind, plane, this.painterOf(layer, 0, chosen));
+      return { value: png, cost: png.byteLength };
+    });
+  }
+
+  private readonly neurons = new Map<number, Promise<NeuronInfo>>();
+
+  /**
+   * Size and z extent of one cell id of the cells layer: one pass over it, tile by tile (memory of one tile),
+   * remembered for the last NEURONS_KEPT ids asked.
+   */
+  neuron(id: number): Promise<NeuronInfo> | undefined {
+    const layer = this.layers.find((l) => l.kind === 'cells');
+    if (!layer) return undefined;
+    let info = this.neurons.get(id);
+    if (!info) {
+      if (this.neurons.size >= NEURONS_KEPT) this.neurons.delete(this.neurons.keys().next().value!);
+      info = countNeuron(layer.source, id);
+      info.catch(() => this.neurons.delete(id));
+      this.neurons.set(id, info);
+    }
+    return info;
   }
 
   /**
    * After the page stops asking for tiles of section z, makes the same tiles of the sections either side, so that
    * the next key press finds them ready. One tile at a time, yielding between them, so requests still come first.
    */
-  prefetch(z: number, kind: LayerKind, level: number, x: number, y: number): void {
+  prefetch(z: number, kind: LayerKind, level: number, x: number, y: number, highlight?: number): void {
     if (z !== this.prefetchZ) {
       this.prefetchZ = z;
       this.wanted.clear();
     }
-    this.wanted.add(JSON.stringify([kind, level, x, y]));
+    this.wanted.add(JSON.stringify([kind, level, x, y, highlight]));
     clearTimeout(this.prefetchTimer);
     this.prefetchTimer = setTimeout(() => void this.prefetchNow(z), PREFETCH_AFTER_MS);
     this.prefetchTimer.unref();
@@ -200,13 +248,13 @@ export class ViewModel {
   private prefetchTimer?: NodeJS.Timeout;
 
   private async prefetchNow(z: number): Promise<void> {
-    const tiles = [...this.wanted].map((t) => JSON.parse(t) as [LayerKind, number, number, number]);
+    const tiles = [...this.wanted].map((t) => JSON.parse(t) as [LayerKind, number, number, number, number | null]);
     for (const near of [z + 1, z - 1]) {
       if (near < 0 || near >= this.shape.depth) continue;
-      for (const [kind, level, x, y] of tiles) {
+      for (const [kind, level, x, y, highlight] of tiles) {
         if (this.prefetchZ !== z) return; // the page has moved on
         await new Promise((r) => setImmediate(r));
-        await this.tile(kind, near, level, x, y).catch(() => undefined); // a failure shows when the page asks for it
+        await this.tile(kind, near, level, x, y, highlight ?? undefined).catch(() => undefined); // a failure shows when the page asks for it
       }
     }
   }
@@ -242,6 +290,26 @@ export class ViewModel {
   study(): Promise<StudyChart> | undefined {
     return this.inputs.study === undefined ? undefined : readStudy(this.inputs.study);
   }
+}
+
+/** Voxels and z extent of `id` in `source`, read one full-resolution tile at a time. */
+async function countNeuron(source: VolumeSource, id: number): Promise<NeuronInfo> {
+  const { width, height, depth } = source.shape;
+  const info: NeuronInfo = { id, voxels: 0, zMin: -1, zMax: -1 };
+  for (let z = 0; z < depth; z++) {
+    let here = 0;
+    for (let ty = 0; ty * TILE_SIZE < height; ty++) {
+      for (let tx = 0; tx * TILE_SIZE < width; tx++) {
+        const { data } = await source.tile(z, 0, tx, ty, TILE_SIZE);
+        for (let i = 0; i < data.length; i++) if (data[i] === id) here++;
+      }
+    }
+    if (here === 0) continue;
+    info.voxels += here;
+    if (info.zMin < 0) info.zMin = z;
+    info.zMax = z;
+  }
+  return info;
 }
 
 /** A stack of files (links outside the given folder refused into `refused`) or an OME-Zarr image read by tile. */

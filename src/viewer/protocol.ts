@@ -46,6 +46,16 @@ export interface PointReadout {
   label?: 'membrane' | 'interior';
 }
 
+/** One neuron (cell id) of the cells layer, counted over the whole volume. */
+export interface NeuronInfo {
+  id: number;
+  /** Voxels holding the id, in every section. */
+  voxels: number;
+  /** First and last section (0-based) holding it; -1 when no voxel does. */
+  zMin: number;
+  zMax: number;
+}
+
 export interface ErrorMarks {
   z: number;
   threshold: number;

@@ -11,6 +11,11 @@ export const LABEL_COLOUR: Rgb = [0, 255, 0];
 export const SPLIT_COLOUR: Rgb = [0, 200, 255];
 export const MERGER_COLOUR: Rgb = [255, 0, 255];
 const OPAQUE = 255;
+/**
+ * Alpha of the other cells while one neuron is highlighted: faint enough that the chosen one stands out, still
+ * there so that its neighbours can be seen.
+ */
+export const DIMMED_ALPHA = 48;
 const GOLDEN_ANGLE_DEG = 137.508;
 
 /** How samples of a layer become colours. */
@@ -20,6 +25,8 @@ export interface Painter {
   /** P(membrane) of a map sample. */
   pMembrane?: (v: number) => number;
   polarity?: LabelPolarity;
+  /** A cell id shown opaque while every other id is dimmed to DIMMED_ALPHA (the page's click on a neuron). */
+  highlight?: number;
   /** File the labels came from, for the error a label value outside the polarity raises. */
   source?: string;
 }
@@ -33,7 +40,10 @@ export function hot(p: number): [number, number, number, number] {
   return [OPAQUE, Math.round(OPAQUE * Math.max(0, 2 * q - 1)), 0, Math.round(OPAQUE * q)];
 }
 
-/** A distinct colour per cell id: hues a golden angle apart, so neighbouring ids never look alike. */
+/**
+ * A distinct colour per cell id: hues a golden angle apart, so neighbouring ids never look alike. A pure function of
+ * the id, so one neuron has one colour on every section, in every view and in every run of the viewer.
+ */
 export function cellColour(id: number): Rgb {
   const h = ((id * GOLDEN_ANGLE_DEG) % 360) / 60;
   const s = 0.85;
@@ -79,12 +89,13 @@ export function paint(kind: LayerKind, tile: Plane, painter: Painter): Uint8Arra
     }
     case 'cells': {
       const colours = new Map<number, Rgb>();
+      const chosen = painter.highlight;
       for (let i = 0; i < n; i++) {
         const id = d[i]!;
         if (id === 0) continue;
         let c = colours.get(id);
         if (!c) colours.set(id, (c = cellColour(id)));
-        put(i, c, OPAQUE);
+        put(i, c, chosen === undefined || id === chosen ? OPAQUE : DIMMED_ALPHA);
       }
       break;
     }

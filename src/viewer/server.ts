@@ -32,6 +32,9 @@ const LAYER_KINDS: readonly LayerKind[] = ['image', 'map', 'compare', 'cells', '
 
 const TILE_ROUTE = /^\/api\/tile\/([a-z]+)\/(\d{1,6})\/(\d{1,2})\/(\d{1,6})\/(\d{1,6})\.png$/;
 const ERRORS_ROUTE = /^\/api\/errors\/(\d{1,6})$/;
+const ORTHO_ROUTE = /^\/api\/ortho\/([a-z]+)\/(xz|yz)\/(\d{1,6})\.png$/;
+/** Cell ids are uint32 (emseg segment writes them so). */
+const ID_LIMIT = 2 ** 32;
 
 function loadAssets(): Map<string, { body: Buffer; type: string }> {
   const assets = new Map<string, { body: Buffer; type: string }>();
@@ -76,6 +79,11 @@ function intParam(params: URLSearchParams, name: string, below: number): number 
   const v = Number(raw);
   if (v >= below) throw new BadRequest('out-of-range', name, `must be below ${below}`);
   return v;
+}
+
+/** An optional integer parameter (a cell id): undefined when absent. */
+function optionalId(params: URLSearchParams, name: string): number | undefined {
+  return params.has(name) ? intParam(params, name, ID_LIMIT) : undefined;
 }
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
@@ -214,10 +222,24 @@ async function handle(model: ViewModel, assets: ReturnType<typeof loadAssets>, r
     const [z, level, x, y] = tile.slice(2).map(Number) as [number, number, number, number];
     if (!LAYER_KINDS.includes(kind) || !model.hasLayer(kind)) return refuse(res, 404, 'no-layer', `no ${kind} layer here`, head);
     if (z >= depth || level >= levels) return refuse(res, 404, 'out-of-range', 'no such section or level', head);
-    const png = await model.tile(kind, z, level, x, y);
-    model.prefetch(z, kind, level, x, y);
+    const highlight = optionalId(params, 'highlight');
+    const png = await model.tile(kind, z, level, x, y, highlight);
+    model.prefetch(z, kind, level, x, y, highlight);
     if (!png) return refuse(res, 404, 'out-of-range', 'no such tile', head);
     return send(res, 200, 'image/png', png, head, 'private, max-age=3600');
+  }
+  const ortho = ORTHO_ROUTE.exec(path);
+  if (ortho) {
+    const kind = ortho[1] as LayerKind;
+    const axis = ortho[2] as 'xz' | 'yz';
+    const at = Number(ortho[3]);
+    if (!LAYER_KINDS.includes(kind) || !model.hasOrtho(kind)) return refuse(res, 404, 'no-layer', `no ${kind} layer with orthogonal views here`, head);
+    if (at >= (axis === 'xz' ? height : width)) return refuse(res, 404, 'out-of-range', `no such ${axis === 'xz' ? 'row' : 'column'}`, head);
+    return send(res, 200, 'image/png', await model.ortho(kind, axis, at, optionalId(params, 'highlight')), head, 'private, max-age=3600');
+  }
+  if (path === '/api/neuron') {
+    const info = model.neuron(intParam(params, 'id', ID_LIMIT));
+    return info ? sendJson(res, 200, await info, head) : refuse(res, 404, 'no-layer', 'no cells layer here', head);
   }
   if (path === '/api/point') {
     const z = intParam(params, 'z', depth);

@@ -31,6 +31,18 @@ export interface Plane {
  */
 export type Downsample = 'mean' | 'nearest' | 'max';
 
+/**
+ * An orthogonal view of the volume: 'xz' cuts at one y (columns x, rows z), 'yz' at one x (columns y, rows z). Rows
+ * are z for both, so the two views line up with the section slider.
+ */
+export type OrthoAxis = 'xz' | 'yz';
+
+/**
+ * Largest orthogonal plane made, in samples: a 16384-wide, 1024-deep volume's xz view. Beyond it the view is refused
+ * (too-large) rather than held in memory at once.
+ */
+export const MAX_ORTHO_SAMPLES = 16 * 1024 * 1024;
+
 export interface VolumeSource {
   readonly shape: VolumeShape;
   readonly dtype: SampleType;
@@ -40,6 +52,17 @@ export interface VolumeSource {
   section(z: number): Promise<Plane>;
   /** Tile (x, y) of `tileSize` samples of pyramid level `level` (2^level times smaller), clipped at the edges. */
   tile(z: number, level: number, x: number, y: number, tileSize: number): Promise<Plane>;
+  /** The full-resolution orthogonal plane through row y ('xz') or column x ('yz'); absent where it makes no sense. */
+  orthoPlane?(axis: OrthoAxis, at: number): Promise<Plane>;
+}
+
+/** Width and height of the orthogonal plane of `axis` (see OrthoAxis), refused when larger than MAX_ORTHO_SAMPLES. */
+export function orthoShape(shape: VolumeShape, axis: OrthoAxis, name: string): { width: number; height: number } {
+  const out = { width: axis === 'xz' ? shape.width : shape.height, height: shape.depth };
+  if (out.width * out.height > MAX_ORTHO_SAMPLES) {
+    throw new EmsegError('too-large', name, `its ${axis} view would be ${out.width}x${out.height} samples, more than the viewer makes at once (${MAX_ORTHO_SAMPLES})`);
+  }
+  return out;
 }
 
 /** Decoded sections and pyramid levels the server keeps at once, in bytes (all layers together). */
@@ -112,6 +135,21 @@ export class StackSource implements VolumeSource {
   async tile(z: number, level: number, x: number, y: number, tileSize: number): Promise<Plane> {
     const plane = await this.level(z, level);
     return cutTile(plane, x * tileSize, y * tileSize, tileSize);
+  }
+
+  /**
+   * One row (xz) or column (yz) of every section. A PNG/TIFF section is decoded whole (as for its tiles), one at a
+   * time through the shared cache; only the plane itself is kept.
+   */
+  async orthoPlane(axis: OrthoAxis, at: number): Promise<Plane> {
+    const { width, height } = orthoShape(this.shape, axis, this.refs[0]!.file);
+    const data = allocate(this.dtype, width * height);
+    for (let z = 0; z < this.shape.depth; z++) {
+      const plane = await this.level(z, 0);
+      if (axis === 'xz') data.set(plane.data.subarray(at * plane.width, (at + 1) * plane.width), z * width);
+      else for (let y = 0; y < width; y++) data[z * width + y] = plane.data[y * plane.width + at]!;
+    }
+    return { width, height, data };
   }
 
   private level(z: number, level: number): Promise<Plane> {

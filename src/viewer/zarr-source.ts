@@ -8,8 +8,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { displayPath, isUrl, openVolume, type VolumeReader } from '../io/registry.js';
 import { looksLikeZarr } from '../io/formats/zarr.js';
+import type { Region } from '../io/formats/volume.js';
 import { allocate, type SampleType } from '../image/stack.js';
-import { halve, type Downsample, type Plane, type VolumeShape, type VolumeSource } from './source.js';
+import { halve, orthoShape, type Downsample, type OrthoAxis, type Plane, type VolumeShape, type VolumeSource } from './source.js';
 
 /** The OME-Zarr labels image that holds emseg's cells (emseg convert / segment write it there). */
 export const CELLS_LABELS = join('labels', 'cells');
@@ -116,6 +117,19 @@ export class ZarrSource implements VolumeSource {
     let plane: Plane = { width, height, data: await this.read(from, z, x0, y0, width, height) };
     for (let l = from; l < level; l++) plane = halve(plane, this.downsample);
     return plane;
+  }
+
+  /**
+   * The orthogonal plane as one readRegion of a one-sample-thick box through every section: only the chunks that box
+   * crosses are read, never the whole volume. Rows of the result are z (readRegion returns z, y, x order).
+   */
+  async orthoPlane(axis: OrthoAxis, at: number): Promise<Plane> {
+    const { width, height } = orthoShape(this.shape, axis, this.path);
+    const { depth, height: h, width: w } = this.shape;
+    const region: Region = axis === 'xz' ? { start: [0, at, 0], end: [depth, at + 1, w] } : { start: [0, 0, at], end: [depth, h, at + 1] };
+    this.reads++;
+    this.samplesRead += width * height;
+    return { width, height, data: await this.base.readRegion(region) };
   }
 
   /** The coarsest stored level not coarser than the one asked for: the least to read and halve. */

@@ -8,6 +8,7 @@ import type { LayerKind, Manifest, PointReadout } from '../protocol.js';
 import { EmsegError } from '../../errors.js';
 import { api } from './api.js';
 import { drawStudy, drawTraining } from './charts.js';
+import { OrthoViews } from './ortho.js';
 
 /** Opacity each layer starts with, and whether it starts shown. */
 const START: Record<LayerKind, { opacity: number; shown: boolean }> = {
@@ -44,10 +45,14 @@ class View {
   private readonly viewer: OpenSeadragon.Viewer;
   readonly layers: LayerState[];
   private readonly maxLevel: number;
+  /** The cell id drawn opaque on every section (others dimmed); undefined: none chosen. */
+  highlight?: number;
+  readonly ortho: OrthoViews;
 
   constructor(readonly m: Manifest) {
     this.maxLevel = Math.ceil(Math.log2(Math.max(m.width, m.height)));
     this.layers = m.layers.map((l) => ({ kind: l.kind, ...START[l.kind] }));
+    this.ortho = new OrthoViews(m, () => this.layers, () => this.highlight);
     this.viewer = OpenSeadragon({
       element: $('viewer'), drawer: 'canvas', showNavigationControl: false, animationTime: 0, blendTime: 0,
       immediateRender: true, imageSmoothingEnabled: false, maxZoomPixelRatio: 16, visibilityRatio: 0.5,
@@ -64,7 +69,8 @@ class View {
   private tileSource(kind: LayerKind, z: number): object {
     const { width, height, tileSize, levels } = this.m;
     return { width, height, tileSize, tileOverlap: 0, maxLevel: this.maxLevel, minLevel: this.maxLevel - (levels - 1),
-      getTileUrl: (level: number, x: number, y: number) => api.tileUrl(kind, z, this.maxLevel - level, x, y) };
+      getTileUrl: (level: number, x: number, y: number) =>
+        api.tileUrl(kind, z, this.maxLevel - level, x, y, kind === 'cells' ? this.highlight : undefined) };
   }
 
   private add(l: LayerState, z: number): Promise<OpenSeadragon.TiledImage> {
@@ -98,6 +104,7 @@ class View {
     });
     this.applyClip();
     sectionText(this.m, z);
+    this.ortho.setSection(z);
     if (this.isShown('errors')) void this.errorCounts();
   }
 
@@ -110,6 +117,24 @@ class View {
     Object.assign(l, change);
     l.image?.setOpacity(l.shown ? l.opacity : 0);
     if (kind === 'errors' && l.shown) void this.errorCounts();
+    this.ortho.refresh();
+  }
+
+  /** Highlights cell `id` (undefined: none) on this and every later section, and in the orthogonal views. */
+  async setHighlight(id: number | undefined): Promise<void> {
+    this.highlight = id;
+    this.ortho.refresh();
+    await this.show(this.z); // the cells tiles are asked for again, with the highlight in their URLs
+  }
+
+  /** Calls `act` with the image pixel of each click (not a drag) on the section. */
+  onClick(act: (p: { x: number; y: number }) => void): void {
+    this.viewer.addHandler('canvas-click', (e) => {
+      const click = e as unknown as { quick: boolean; position: OpenSeadragon.Point };
+      const r = $('viewer').getBoundingClientRect();
+      const p = click.quick ? this.pageToImage(click.position.x + r.left, click.position.y + r.top) : undefined;
+      if (p) act(p);
+    });
   }
 
   setSwipe(fraction: number): void {
@@ -143,7 +168,9 @@ class View {
     await nextFrame(); // let OpenSeadragon's update loop see the latest change before asking what it has loaded
     for (;;) {
       const pending = this.layers.filter((l) => l.shown && l.image && !l.image.getFullyLoaded());
-      if (this.switching === 0 && pending.length === 0 && this.layers.every((l) => l.image)) break;
+      // Tile downloads still in flight (of a layer just shown, or one about to be replaced) count too.
+      const loading = (this.viewer as unknown as { imageLoader: { jobsInProgress: number } }).imageLoader.jobsInProgress;
+      if (this.switching === 0 && pending.length === 0 && loading === 0 && this.layers.every((l) => l.image)) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     await nextFrame();
@@ -244,6 +271,35 @@ function trackCursor(view: View): void {
   });
 }
 
+/** Click a cell: it is highlighted through every section and its size shown; the same cell again, or Esc, clears. */
+function neuronPicking(view: View, m: Manifest): void {
+  const hasCells = m.layers.some((l) => l.kind === 'cells');
+  const text = $('neuron');
+  const clear = () => {
+    text.textContent = '';
+    return view.setHighlight(undefined);
+  };
+  const pick = async (p: { x: number; y: number }): Promise<void> => {
+    view.ortho.setPoint(p.x, p.y);
+    if (!hasCells) return;
+    const id = (await api.point(view.section, p.x, p.y)).cell;
+    if (!id || id === view.highlight) return clear();
+    if (!view.isShown('cells')) {
+      $<HTMLInputElement>('toggle-cells').checked = true;
+      view.set('cells', { shown: true });
+    }
+    text.textContent = `neuron ${id}: counting…`;
+    const shown = view.setHighlight(id);
+    const info = await api.neuron(id);
+    if (view.highlight === id) text.textContent = `neuron ${id}: ${info.voxels} voxels, sections ${info.zMin + 1}–${info.zMax + 1}`;
+    await shown;
+  };
+  view.onClick((p) => void pick(p).catch((err) => status(String(err))));
+  window.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && view.highlight !== undefined) void clear().catch((err) => status(String(err)));
+  });
+}
+
 function navigation(view: View, m: Manifest): void {
   const slider = $<HTMLInputElement>('section');
   slider.max = String(m.depth - 1);
@@ -284,7 +340,16 @@ async function sideData(m: Manifest): Promise<void> {
 /** What tests and the benchmark drive the page through. */
 declare global {
   interface Window {
-    emsegView?: { settled(): Promise<void>; imageToPage(x: number, y: number): { x: number; y: number }; section(): number; ready: boolean };
+    emsegView?: {
+      settled(): Promise<void>;
+      imageToPage(x: number, y: number): { x: number; y: number };
+      section(): number;
+      /** The highlighted cell id, if any. */
+      highlight(): number | undefined;
+      /** Resolves once the orthogonal views shown have loaded. */
+      orthoSettled(): Promise<void>;
+      ready: boolean;
+    };
   }
 }
 
@@ -297,8 +362,10 @@ async function start(): Promise<void> {
   layerControls(view, m);
   navigation(view, m);
   trackCursor(view);
+  neuronPicking(view, m);
   await view.show(0);
-  window.emsegView = { settled: () => view.settled(), imageToPage: (x, y) => view.imageToPage(x, y), section: () => view.section, ready: true };
+  window.emsegView = { settled: () => view.settled(), imageToPage: (x, y) => view.imageToPage(x, y), section: () => view.section,
+    highlight: () => view.highlight, orthoSettled: () => view.ortho.settled(), ready: true };
   await sideData(m);
 }
 
