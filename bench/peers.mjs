@@ -12,7 +12,9 @@
 // each, so both see the same machine; the medians, their ratio, and the largest difference between the two maps
 // are printed as JSON. `networkMs` is one forward pass of the tile emseg uses, and `idealMs` what the section would
 // cost if every forward pass output only pixels the section keeps (no halo): that pass's time per output pixel x
-// the section's pixels.
+// the section's pixels. CPU times (user + system, all threads) are printed beside wall times: on a busy machine
+// they say more about the work each side does (with --threads 1 especially), but the claim is the wall-time ratio
+// on a quiet one.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
@@ -38,6 +40,10 @@ const REPEATS = Number(values.repeats);
 const TILE = Number(values.tile);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => performance.now();
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e3;
+};
 
 const models = loadModels(values.model);
 const backend = createBackend({ kind: 'onednn', precision: values.bf16 ? 'bfloat16' : 'float32', threads: THREADS });
@@ -74,13 +80,19 @@ async function compare(size) {
   let theirs = await runOrt();
   const emsegMs = [];
   const ortMs = [];
+  const emsegCpu = [];
+  const ortCpu = [];
   for (let i = 0; i < REPEATS; i++) {
     let t0 = now();
+    let c0 = cpu();
     ours = runEmseg();
     emsegMs.push(now() - t0);
+    emsegCpu.push(cpu() - c0);
     t0 = now();
+    c0 = cpu();
     theirs = await runOrt();
     ortMs.push(now() - t0);
+    ortCpu.push(cpu() - c0);
   }
   let maxDiff = 0;
   const plane = theirs.subarray(MEMBRANE_CLASS * size * size, (MEMBRANE_CLASS + 1) * size * size);
@@ -89,7 +101,8 @@ async function compare(size) {
   const idealMs = models.length * pass.ms * (size * size) / pass.outputPixels;
   const e = median(emsegMs);
   const o = median(ortMs);
-  return { size, tile: pass.tile, emsegMs: e, ortMs: o, ratio: e / o, maxDiff,
+  return { size, tile: pass.tile, emsegMs: e, ortMs: o, ratio: e / o, emsegCpuMs: median(emsegCpu), ortCpuMs: median(ortCpu),
+    cpuRatio: median(emsegCpu) / median(ortCpu), maxDiff,
     networkMs: pass.ms, networkInput: pass.input, idealMs, sectionOverIdeal: e / idealMs, emsegRuns: emsegMs, ortRuns: ortMs };
 }
 
