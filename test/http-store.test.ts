@@ -231,7 +231,7 @@ test('chunks emseg recorded digests for are verified over HTTP; Range requests r
 });
 
 test('a URL input is the same on every machine: queue specs and path maps keep it, run identities do not depend on the folder; the viewer refuses it', async () => {
-  const job = { models: ['m'], input: `${url}/0`, out: 'maps.zarr', membraneProb: true, tta: false, bf16: false, tile: 64, backend: 'auto' as const, dtype: 'uint8' as const };
+  const job = { models: ['models/fakhry-isbi'], input: `${url}/0`, out: 'maps.zarr', membraneProb: true, tta: false, bf16: false, tile: 64, backend: 'auto' as const, dtype: 'uint8' as const };
   assert.equal(JOB_KINDS.predict.specOf(job).input, `${url}/0`);
   assert.equal(mapVolumePath(`${url}/0`, [{ from: '/data', to: '/mnt' }]), `${url}/0`);
   const reader = await openVolume(url.replace('http://', 'http://bob:pw@'));
