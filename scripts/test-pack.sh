@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The package as a user gets it (issue 27): `npm pack`, install the tarball into an empty folder, then run `npx emseg`
-# there (version, the shipped models by name, the demo on the oneDNN backend). `make test` runs it after the suite.
+# there (version, the shipped models by name, the demo on the oneDNN backend, docs/YOUR-DATA.md's walkthrough through
+# scripts/test-walkthrough.sh). `make test` runs it after the suite.
 #
 # Offline, and without the npm cache: installing a tarball makes npm resolve its dependencies' version ranges, which
 # needs the registry's package documents, and `npm ci` (how CI installs the repository) never caches those; so
@@ -52,4 +53,6 @@ shipped="$(npx --offline emseg models --shipped)" # captured: grep -q would clos
 grep -q '^emseg-isbi (ensemble)' <<<"$shipped" || fail "emseg models --shipped does not list emseg-isbi: $shipped"
 npx --offline emseg demo --backend onednn --quiet >demo.txt
 grep -q '^done in' demo.txt && [ -f out/demo/report.html ] || fail "the demo did not finish: $(cat demo.txt)"
-say "ok: installed from $tarball into an empty folder; npx emseg demo ran there"
+# docs/YOUR-DATA.md's walkthrough, its commands as written, in this folder (the installed package).
+bash "$root/scripts/test-walkthrough.sh" "$app"
+say "ok: installed from $tarball into an empty folder; npx emseg demo and the YOUR-DATA walkthrough ran there"

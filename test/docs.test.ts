@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
@@ -60,4 +61,32 @@ test('every `docs/NAME.md, "Section"` pointer names an existing doc and one of i
     }
   }
   assert.ok(checked >= 10, `found ${checked} pointers`);
+});
+
+// docs/YOUR-DATA.md is run as written by scripts/test-walkthrough.sh (from the installed tarball, called by
+// scripts/test-pack.sh in `make test`): its runnable blocks are marked, and the script extracts exactly those.
+test('docs/YOUR-DATA.md: scripts/test-walkthrough.sh runs every sh block of the doc, as written', () => {
+  const doc = readFileSync(join(root, 'docs/YOUR-DATA.md'), 'utf8').split('\n');
+  const blocks: Record<string, string[]> = { walkthrough: [], 'walkthrough-view': [] };
+  let kind: string | undefined;
+  for (const line of doc) {
+    if (kind === undefined && line.startsWith('```sh')) {
+      kind = line.slice('```sh'.length).trim();
+      assert.ok(kind in blocks, `docs/YOUR-DATA.md: a \`\`\`sh block marked "${kind}" would not be run by the walkthrough test`);
+    } else if (kind !== undefined && line.startsWith('```')) kind = undefined;
+    else if (kind !== undefined) blocks[kind]!.push(line);
+  }
+  const commands = [...blocks.walkthrough!, ...blocks['walkthrough-view']!].filter((l) => /(^|\s)(npx )?emseg\s/.test(l));
+  assert.ok(commands.length >= 9, `found ${commands.length} emseg commands in the walkthrough`);
+  for (const c of commands) assert.match(c, /^npx emseg [a-z-]+ /, `not an installed emseg command: ${c}`);
+  for (const c of ['labels', 'train', 'predict', 'segment', 'eval', 'view']) {
+    assert.ok(commands.some((l) => l.startsWith(`npx emseg ${c} `)), `the walkthrough has no emseg ${c}`);
+  }
+  assert.ok(commands.some((l) => / --init emseg-isbi\//.test(l)), 'the walkthrough fine-tunes the shipped model');
+  assert.ok(commands.some((l) => / eval --seg /.test(l)), 'the walkthrough scores instance labels in 3-D');
+  const printed = execFileSync('bash', [join(root, 'scripts/test-walkthrough.sh'), '--print'], { encoding: 'utf8' });
+  const expected = [...blocks.walkthrough!, '# walkthrough-view', ...blocks['walkthrough-view']!, ''].join('\n');
+  assert.equal(printed, expected, 'test-walkthrough.sh extracts the doc\'s blocks unchanged');
+  const pack = readFileSync(join(root, 'scripts/test-pack.sh'), 'utf8');
+  assert.match(pack, /^bash "\$root\/scripts\/test-walkthrough\.sh" "\$app"$/m, 'scripts/test-pack.sh runs the walkthrough in its install folder');
 });
