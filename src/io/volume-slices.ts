@@ -5,8 +5,8 @@
  * read; a stack opened with `stream` (registry.ts) hands over the decoded section itself, as openStack's slices do.
  */
 import type { VolumeReader } from './formats/volume.js';
-import { volumeLocation } from './registry.js';
-import type { Slice } from './stack.js';
+import { isContainerPath, openVolume, volumeLocation } from './registry.js';
+import { openStack, type ReadOptions, type Slice, type StackReader } from './stack.js';
 
 /** The sections of `reader`, whole and in order, named by the file and page they come from (stacks) or the volume. */
 export async function* volumeSlices(reader: VolumeReader): AsyncGenerator<Slice> {
@@ -29,4 +29,28 @@ export function volumeInputs(reader: VolumeReader, input: string): string[] {
 /** The file messages about the volume's metadata name: a stack's first file (as the stack reader did), else the volume. */
 export function volumeSource(reader: VolumeReader): string {
   return reader.files?.[0] ?? reader.path;
+}
+
+/**
+ * Any input as a stack reader, for the commands that read whole stacks (emseg eval's maps, labels and images): PNG/TIFF
+ * files as openStack reads them, and a volume container (HDF5 dataset, (OME-)Zarr, URL) section by section, with its
+ * emseg record as the description, so that what a map's values mean is read from it as from a TIFF's.
+ */
+export async function openSections(path: string, options: ReadOptions = {}): Promise<StackReader> {
+  if (!(await isContainerPath(path))) return openStack(path, options);
+  const reader = await openVolume(path, { colour: options.colour });
+  const [depth, height, width] = reader.shape;
+  const record = reader.attributes.emseg;
+  return {
+    files: [reader.path], width, height, depth, sampleType: reader.dtype,
+    ...(record === undefined ? {} : { description: JSON.stringify({ emseg: record }) }),
+    ...(reader.voxelSize ? { voxelSize: reader.voxelSize } : {}),
+    async *slices() {
+      try {
+        yield* volumeSlices(reader);
+      } finally {
+        await reader.close();
+      }
+    },
+  };
 }

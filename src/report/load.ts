@@ -9,6 +9,7 @@ import {
   labelsToMask,
   openStack,
   type LabelPolarity,
+  type ReadOptions,
   type Slice,
   type StackReader,
 } from '../io/index.js';
@@ -16,6 +17,7 @@ import { toFloat32, type ImageStack } from '../image/stack.js';
 import { ISBI_POLARITY, convertValue, decideMapPolarity, flagPolarity, type MapPolarity } from '../image/map-meaning.js';
 import { MembraneCount, ValueSpread, recordedAsMap } from '../io/plausibility.js';
 import { EmsegError } from '../errors.js';
+import { openSections } from '../io/volume-slices.js';
 
 /** Where one section came from, for captions and error messages. */
 export interface SectionSource {
@@ -64,6 +66,11 @@ const where = (r: StackReader): string => (r.files.length === 1 ? r.files[0]! : 
 const named = (input: string | readonly string[], r: StackReader): string => (typeof input === 'string' ? input : where(r));
 const size = (r: StackReader): string => `${r.width}x${r.height} with ${r.depth} section${r.depth === 1 ? '' : 's'}`;
 
+/** A path as PNG/TIFF files or a volume (HDF5, OME-Zarr) read section by section; a list is PNG/TIFF files. */
+function sectionsOf(path: string | readonly string[], options: ReadOptions = {}): Promise<StackReader> {
+  return typeof path === 'string' ? openSections(path, options) : openStack(path, options);
+}
+
 function checkPair(what: string, other: StackReader, labels: StackReader): void {
   if (other.width !== labels.width || other.height !== labels.height || other.depth !== labels.depth) {
     throw new EmsegIoError('mismatch', where(other), `${what} is ${size(other)} but the labels ${where(labels)} are ${size(labels)}; they must match section for section`);
@@ -93,10 +100,10 @@ export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
   if (!LABEL_POLARITIES.includes(polarity)) {
     throw new EmsegError('invalid-option', 'polarity', `unknown label polarity "${String(polarity)}"; use one of ${LABEL_POLARITIES.join(', ')}`);
   }
-  const labels = await openStack(o.labels);
-  const prediction = await openStack(o.prediction);
+  const labels = await sectionsOf(o.labels);
+  const prediction = await sectionsOf(o.prediction);
   checkPair('prediction', prediction, labels);
-  const images = o.images === undefined ? undefined : await openStack(o.images, { colour: o.imagesToGrey ? 'to-grey' : 'reject' });
+  const images = o.images === undefined ? undefined : await sectionsOf(o.images, { colour: o.imagesToGrey ? 'to-grey' : 'reject' });
   const display = o.imagesIntensity === undefined ? (s: Slice) => toFloat32(s.data) : sectionNormaliser(parseIntensity(o.imagesIntensity));
   if (images) checkPair('image stack', images, labels);
   const { width, height, depth } = labels;
