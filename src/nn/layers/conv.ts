@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { ConvParams, Padding, Pair } from '../../backend/backend.js';
 import { EmsegError } from '../../errors.js';
-import type { FloatArray } from '../../tensor/tensor.js';
+import type { FloatArray, Tensor } from '../../tensor/tensor.js';
 import { biasName, weightName, type Param, type ParamSet, type ParamShape } from '../param-set.js';
 import { SpecError } from '../spec-error.js';
-import type { Chw, LayerDef, LayerNode, LayerPlan, LayerSchema, OnnxContext, PlanContext } from './def.js';
+import type { BackwardContext, Chw, LayerDef, LayerNode, LayerPlan, LayerSchema, OnnxContext, PlanContext } from './def.js';
 import { checkSize, coversExactly, numelOf, outputSize, resolvePadding, toPair } from './planning.js';
 import { common, init, padding, pair, positiveInt } from './schema.js';
 
@@ -131,6 +131,23 @@ export function kernelAligned(params: ConvParams, kernel: readonly number[], inp
     && coversExactly(input[2], kernel[1]!, stride[1], pad[1], pad[3], dilation[1]);
 }
 
+/**
+ * The backward pass of a weighted layer (convolution or transposed one, 2-d or 3-d; its kernels given): through its
+ * fused ReLU first when it runs one, then the weights' gradients (accumulated) and, where wanted, the input's.
+ */
+export function weightedBackward(ctx: Pick<BackwardContext<'reluBackward'>, 'backend' | 'out' | 'fuseRelu' | 'needInputGrad'>, dy: Tensor,
+  w: Param, b: Param | null, weights: (dz: Tensor) => { dw: FloatArray; db: FloatArray | null }, data: (dz: Tensor) => Tensor): (Tensor | null)[] {
+  const dz = ctx.fuseRelu ? ctx.backend.reluBackward(ctx.out, dy) : dy;
+  try {
+    const grads = weights(dz);
+    accumulate(w.grad, grads.dw);
+    if (b && grads.db) accumulate(b.grad, grads.db);
+    return [ctx.needInputGrad[0] ? data(dz) : null];
+  } finally {
+    if (dz !== dy) dz.dispose();
+  }
+}
+
 /** The forward, backward and costs conv and dense share (dense is a conv sized by the plan). */
 export const convolution: Pick<LayerDef<LayerSchema, WeightedFields, ConvOp, WeightedNode>,
   'ops' | 'forward' | 'backward' | 'params' | 'memory' | 'fusesRelu'> = {
@@ -142,19 +159,10 @@ export const convolution: Pick<LayerDef<LayerSchema, WeightedFields, ConvOp, Wei
       { ...node.params, relu: ctx.fuseRelu, training: ctx.training }) };
   },
   backward(node, dy, ctx) {
-    const { backend } = ctx;
     const { w, b } = weightsOf(node, ctx.params);
     const x = ctx.inputs[0]!;
-    const dz = ctx.fuseRelu ? backend.reluBackward(ctx.out, dy) : dy;
-    try {
-      const grads = backend.conv2dBackwardWeights(x, dz, w.shape, node.params, b !== null);
-      accumulate(w.grad, grads.dw);
-      if (b && grads.db) accumulate(b.grad, grads.db);
-      if (!ctx.needInputGrad[0]) return [null];
-      return [backend.conv2dBackwardData(dz, w.data, w.shape, x.shape, node.params)];
-    } finally {
-      if (dz !== dy) dz.dispose();
-    }
+    return weightedBackward(ctx, dy, w, b, (dz) => ctx.backend.conv2dBackwardWeights(x, dz, w.shape, node.params, b !== null),
+      (dz) => ctx.backend.conv2dBackwardData(dz, w.data, w.shape, x.shape, node.params));
   },
   params: weightedParams,
   memory: {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Conv3dParams } from '../../backend/backend.js';
 import { biasName, weightName, type ParamShape } from '../param-set.js';
-import { accumulate, exportedWeights, weightsOf } from './conv.js';
+import { exportedWeights, weightedBackward, weightsOf } from './conv.js';
 import type { LayerDef, LayerNode, OnnxContext } from './def.js';
 import { valuesOf } from './planning.js';
 import {
@@ -87,19 +87,10 @@ export const conv3d: LayerDef<typeof schema, Weighted3dFields, (typeof OPS)[numb
       { ...node.params, relu: ctx.fuseRelu, training: ctx.training }) };
   },
   backward(node, dy, ctx) {
-    const { backend } = ctx;
     const { w, b } = weightsOf(node, ctx.params);
     const x = ctx.inputs[0]!;
-    const dz = ctx.fuseRelu ? backend.reluBackward(ctx.out, dy) : dy;
-    try {
-      const grads = backend.conv3dBackwardWeights(x, dz, w.shape, node.params, b !== null);
-      accumulate(w.grad, grads.dw);
-      if (b && grads.db) accumulate(b.grad, grads.db);
-      if (!ctx.needInputGrad[0]) return [null];
-      return [backend.conv3dBackwardData(dz, w.data, w.shape, x.shape, node.params)];
-    } finally {
-      if (dz !== dy) dz.dispose();
-    }
+    return weightedBackward(ctx, dy, w, b, (dz) => ctx.backend.conv3dBackwardWeights(x, dz, w.shape, node.params, b !== null),
+      (dz) => ctx.backend.conv3dBackwardData(dz, w.data, w.shape, x.shape, node.params));
   },
   onnx(node, ctx) {
     const { g, name } = ctx;

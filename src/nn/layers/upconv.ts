@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { transposeOI } from '../../backend/reference/deconv.js';
 import { SpecError } from '../spec-error.js';
-import { accumulate, exportedWeights, onnxPads, weightedFlops, weightedParams, weightsOf, type WeightedFields } from './conv.js';
+import { exportedWeights, onnxPads, weightedBackward, weightedFlops, weightedParams, weightsOf, type WeightedFields } from './conv.js';
 import type { LayerDef } from './def.js';
 import { numelOf, toPair } from './planning.js';
 import { common, init, pair, positiveInt } from './schema.js';
@@ -48,19 +48,10 @@ export const upconv: LayerDef<typeof schema, WeightedFields, (typeof OPS)[number
       { ...node.params, relu: ctx.fuseRelu, training: ctx.training }) };
   },
   backward(node, dy, ctx) {
-    const { backend } = ctx;
     const { w, b } = weightsOf(node, ctx.params);
     const x = ctx.inputs[0]!;
-    const dz = ctx.fuseRelu ? backend.reluBackward(ctx.out, dy) : dy;
-    try {
-      const grads = backend.deconv2dBackwardWeights(x, dz, w.shape, node.params, b !== null);
-      accumulate(w.grad, grads.dw);
-      if (b && grads.db) accumulate(b.grad, grads.db);
-      if (!ctx.needInputGrad[0]) return [null];
-      return [backend.deconv2dBackwardData(dz, w.data, w.shape, x.shape, node.params)];
-    } finally {
-      if (dz !== dy) dz.dispose();
-    }
+    return weightedBackward(ctx, dy, w, b, (dz) => ctx.backend.deconv2dBackwardWeights(x, dz, w.shape, node.params, b !== null),
+      (dz) => ctx.backend.deconv2dBackwardData(dz, w.data, w.shape, x.shape, node.params));
   },
   onnx(node, { g, attr, params, inputs, name }) {
     const { w, b } = exportedWeights(node, params);
