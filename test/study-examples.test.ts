@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -18,7 +18,9 @@ const examples = readdirSync(folder).filter((f) => f.endsWith('.json'));
 
 test('every example study says what data it needs, and says it when the data is not there', () => {
   // A folder with no ../shared beside it: the data paths, relative to the working folder as in every command, are missing.
-  const cwd = mkdtempSync(join(tmpdir(), 'emseg-fresh-clone-'));
+  // (a folder inside a fresh temp folder, so that nothing on this machine can sit at ../shared)
+  const cwd = join(mkdtempSync(join(tmpdir(), 'emseg-fresh-clone-')), 'clone');
+  mkdirSync(cwd);
   assert.ok(!existsSync(join(cwd, '..', 'shared')));
   for (const f of examples) {
     assert.ok(readStudyFile(join(folder, f)).data.needs, `${f}: data.needs`);
