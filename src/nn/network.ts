@@ -29,6 +29,11 @@ export class Network {
    */
   private readonly live: Set<number>;
   /**
+   * Each node's consumers that run in inference: a tensor is released after its last one (a skipped consumer would
+   * keep it alive until garbage collection, and the next tile's would then be fresh memory, page-faulted in).
+   */
+  private readonly liveUses: number[];
+  /**
    * ReLUs whose only consumer is a max pooling: inference pools first and applies the ReLU to the pooled tensor,
    * which is exact (max of ReLUs = ReLU of the max) and touches a quarter of the values under 2x2 pooling.
    */
@@ -42,6 +47,7 @@ export class Network {
     for (const node of plan.nodes) for (const i of node.inputs) if (i >= 0) this.consumers[i]!.push(node.index);
     this.fused = fusedProducers(plan);
     this.live = liveNodes(plan);
+    this.liveUses = this.consumers.map((cs) => cs.filter((c) => this.live.has(c)).length);
     this.pooledFirst = new Set(plan.nodes.filter((n) => n.type === 'relu' && !this.isFused(n)
       && this.consumers[n.index]!.length === 1 && plan.nodes[this.consumers[n.index]![0]!]!.type === 'pool').map((n) => n.index));
   }
@@ -77,9 +83,6 @@ export class Network {
     this.checkInput(x);
     const nodes = this.plan.nodes;
     const values: (Tensor | null)[] = nodes.map(() => null);
-    // Uses by the nodes that run: a tensor is released after its last one (a skipped consumer would keep it alive
-    // until garbage collection, and the next tile's would then be fresh memory, page-faulted in).
-    const pending = nodes.map((_, i) => this.consumers[i]!.filter((c) => this.live.has(c)).length);
     const uses = new Map<Tensor, number>(); // aliases (fused relu) share a tensor: count uses per object
     const hold = (t: Tensor, n: number) => uses.set(t, (uses.get(t) ?? 0) + n);
     const drop = (t: Tensor) => {
@@ -93,7 +96,7 @@ export class Network {
         const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
         const out = this.pooledFirst.has(node.index) ? inputs[0]! : this.forwardInference(node, inputs);
         values[node.index] = out;
-        hold(out, pending[node.index]! || 1);
+        hold(out, this.liveUses[node.index]! || 1);
         for (const i of node.inputs) if (i >= 0) drop(values[i]!);
       }
       return values[nodes.length - 1]!;
