@@ -10,7 +10,8 @@ import { EmsegError } from '../errors.js';
 import { UNKNOWN_CLASS, boundaryTargets } from '../image/affinities.js';
 import type { LabelPolarity } from './label-polarity.js';
 import { DEFAULT_POLARITY, labelsToMask } from './dataset.js';
-import type { LabelData, LabelReader, LabelType, VolumeReader } from './formats/volume.js';
+import type { LabelData, LabelReader, LabelType, Vec3, VolumeReader } from './formats/volume.js';
+import type { VoxelSize } from './voxel-size.js';
 import type { ImageStack } from '../image/stack.js';
 import { EmsegIoError } from './errors.js';
 import { MAX_STACK_ELEMENTS } from './limits.js';
@@ -227,4 +228,67 @@ function checkMaskPolarity(sections: SectionCounts[], reading: LabelReading, o: 
   const count = new MembraneCount();
   for (const s of sections) count.addCounts(s.membrane, s.labelled);
   count.check(reading.polarity!, o.polarity !== undefined, path, o.notice);
+}
+
+/** Images and compact neuron ids for the 3-d trainer (targets are made from the ids on the fly). */
+export interface LabelledIds {
+  images: Float32Array;
+  /** 0 stays 0 (background); every other id becomes 1, 2, ... in order of first appearance. */
+  ids: Uint32Array;
+  shape: Vec3;
+  reading: LabelReading;
+  /** The compact id of the ignore label (absent: none, or it never occurs). */
+  ignoreId?: number;
+  /** Distinct ids, background included. */
+  idCount: number;
+  voxelSize?: VoxelSize;
+}
+
+/**
+ * Reads both volumes whole, section by section (the 3-d trainer holds the volume, as the 2-d one holds its stack).
+ * Only instance labels: a membrane mask names no neurons, and affinities need them.
+ */
+export async function loadLabelledIds(o: LabelledVolumeOptions): Promise<LabelledIds> {
+  const [images, labels] = await openBoth(o);
+  try {
+    const reading = decideReading(labels, o);
+    if (reading.kind !== 'instance') {
+      throw new EmsegError('invalid-option', '--label-kind', `${labels.path} is read as a membrane mask; a 3-d network learns from neuron ids (--label-kind instance)`);
+    }
+    const ignoring = reading.ignoreLabel === undefined ? 'no ignore label' : `voxels of ${reading.ignoreLabel} give no loss`;
+    o.notice?.(`labels: ${labels.path} read as neuron ids (${labels.labelType}); the model's targets are made from them; ${ignoring}`);
+    const [depth, height, width] = images.shape;
+    const n = width * height;
+    if (n * depth > MAX_STACK_ELEMENTS) {
+      throw new EmsegIoError('too-large', images.path, `${depth} x ${height} x ${width} voxels are too many to train on at once (the trainer holds them); cut the volume`);
+    }
+    const out = { images: new Float32Array(n * depth), ids: new Uint32Array(n * depth) };
+    // Background is 0 whether the file's ids are numbers or (uint64) bigints.
+    const compact = { table: new Map<number | bigint, number>([[0, 0], [0n, 0]]), next: 1 };
+    for (let z = 0; z < depth; z++) {
+      const region = { start: [z, 0, 0] as const, end: [z + 1, height, width] as const };
+      const origin = images.sectionOrigin?.(z) ?? { source: images.path, page: z };
+      out.images.set(o.toFloat({ index: z, width, height, data: await images.readRegion(region), ...origin }), z * n);
+      compactIds(await labels.readLabels(region), compact, out.ids.subarray(z * n, (z + 1) * n));
+    }
+    const ignore = reading.ignoreLabel === undefined ? undefined : compact.table.get(labels.labelType === 'uint64' ? reading.ignoreLabel : Number(reading.ignoreLabel));
+    return { ...out, shape: images.shape, reading, idCount: compact.next, ...(ignore === undefined ? {} : { ignoreId: ignore }),
+      ...(images.voxelSize ? { voxelSize: images.voxelSize } : {}) };
+  } finally {
+    await images.close();
+    await labels.close();
+  }
+}
+
+/** Ids through the compaction table (extended with ids not seen before). */
+function compactIds(ids: LabelData, compact: { table: Map<number | bigint, number>; next: number }, out: Uint32Array): void {
+  for (let i = 0; i < ids.length; i++) {
+    const v = ids[i]!;
+    let c = compact.table.get(v);
+    if (c === undefined) {
+      if (compact.next > 0xffff_ffff) throw new EmsegIoError('too-large', 'labels', 'more than 2^32 - 1 distinct ids');
+      compact.table.set(v, c = compact.next++);
+    }
+    out[i] = c;
+  }
 }

@@ -12,6 +12,7 @@ import { train, type TrainConfig, type TrainHooks } from '../train/trainer.js';
 import { closeGapsOptions, describeCloseGaps } from './close-gaps.js';
 import { FINE_TUNE_DEFAULTS, TRAIN_CHOICES, TRAIN_DEFAULTS, VALIDATION_FRACTION } from './defaults.js';
 import { loadTrainingData } from './intensity.js';
+import { runTrainVolume } from './train-volume.js';
 import { UNKNOWN_CLASS } from '../image/affinities.js';
 import type { ImageStack } from '../image/stack.js';
 import type { LabelKind } from '../io/training-labels.js';
@@ -132,6 +133,7 @@ export async function runTrain(job: TrainJob, backend: Backend, hooks: TrainJobH
   }
   checkTrainChoices(o, (name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
   const spec = modelSpecFor(o);
+  if (spec.input.dims === 3) return runTrainVolume(o, spec, backend, hooks);
   const data = await loadTrainingData({ ...o, notice: hooks.onNotice });
   const holdOut = o.holdOut ?? [];
   const { val, chosen } = validationFor(o.val, holdOut, data.images.depth);

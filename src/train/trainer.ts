@@ -10,7 +10,7 @@ import { Predictor } from '../infer/predict.js';
 import { tileGeometry } from '../infer/tiling.js';
 import { evaluateStacks, type EvaluationResult, type MetricName } from '../metrics/index.js';
 import { CLOSE_GAPS_META_KEY, loadModel, saveModel } from '../models/model-dir.js';
-import { Network } from '../nn/network.js';
+import { Network, type TrainTarget } from '../nn/network.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig } from '../nn/optim.js';
 import type { Plan } from '../nn/plan.js';
 import { initParams, weightName, zeroGrads, type Param, type ParamSet } from '../nn/params.js';
@@ -53,8 +53,8 @@ export interface TrainConfig {
   checkpointMinutes: number;
   /** ...or, when set, every this many steps instead of by the clock. */
   checkpointSteps?: number;
-  /** Metric that picks the best checkpoint. */
-  select: 'v_rand' | 'pixel_error';
+  /** Metric that picks the best checkpoint (3-d networks: variation of information of their neurons). */
+  select: 'v_rand' | 'pixel_error' | 'voi';
   /** Start from this model directory's weights (fine-tuning) instead of a random initialisation. */
   initFrom?: string;
   /**
@@ -104,7 +104,7 @@ export interface StepReport {
 
 export interface ValidationReport {
   step: number;
-  scores: Partial<Record<MetricName, number>>;
+  scores: Record<string, number>;
   best: boolean;
 }
 
@@ -124,6 +124,24 @@ export interface TrainOutcome {
   /** Stopped before `steps` because validation did not improve for `patience` validations. */
   earlyStopped?: boolean;
   best: { step: number; score: number } | null;
+}
+
+/**
+ * What one kind of training data gives a run: the network's plan for a training sample, batches with their loss
+ * targets, and validation scores. Sections of image stacks (2-d and 2.5-d networks, below) and labelled volumes
+ * (3-d networks, volume-task.ts) are the two.
+ */
+export interface TrainingTask {
+  plan: Plan;
+  /** The batch's input tensor shape. */
+  inputShape: number[];
+  /** Output windows (pixels, voxels x channels) one sample trains. */
+  windowsPerSample: number;
+  next(batch: number, rng: Rng): { input: Float32Array; target: TrainTarget };
+  /** Scores of the held-back data at these weights and the selection score (higher is better); null: none held back. */
+  validate(params: ParamSet): { scores: Record<string, number>; score: number } | null;
+  /** What the model's meta.json records about the data and how it was read. */
+  source: Record<string, unknown>;
 }
 
 const CHECKPOINT_DIR = 'checkpoint';
@@ -218,40 +236,68 @@ function checkpointDue(config: TrainConfig, step: number, lastCheckpointAt: numb
  */
 export async function train(config: TrainConfig, data: TrainData, backend: Backend, hooks: TrainHooks = {},
   resume = false): Promise<TrainOutcome> {
-  return new TrainingRun(config, data, backend, hooks, resume).run();
+  return new TrainingRun(config, sectionTask(config, data, backend), backend, hooks, resume).run();
+}
+
+/** train() for any task (volumes: volume-task.ts). */
+export async function trainTask(config: TrainConfig, task: TrainingTask, backend: Backend, hooks: TrainHooks = {},
+  resume = false): Promise<TrainOutcome> {
+  return new TrainingRun(config, task, backend, hooks, resume).run();
+}
+
+/**
+ * Sections of image stacks: whole tiles (TileSampler), class labels or MALIS targets, and validation by the ISBI
+ * metrics of the predicted held-back sections.
+ */
+function sectionTask(config: TrainConfig, data: TrainData, backend: Backend): TrainingTask {
+  const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
+  const plan = geometry.plan;
+  if (config.malis && config.balance === 'subsample') {
+    throw new EmsegError('invalid-option', 'balance', 'MALIS weights need every pixel\'s class, and subsample hides interior pixels; use weights or none');
+  }
+  const sampler = new TileSampler(data.images, data.labels, config.trainSections, {
+    inputSize: geometry.inputH, outputSize: plan.output[1], offset: geometry.offset, balance: config.balance,
+    elastic: config.elastic, jitter: config.jitter, border: config.border ?? null, radius: sectionRadius(config.spec),
+  });
+  const malis = config.malis;
+  return {
+    plan, inputShape: [config.batch, config.spec.input.sections, plan.input[1], plan.input[2]],
+    windowsPerSample: plan.output[1] * plan.output[2], source: data.source,
+    next(batch, rng) {
+      const b = sampler.next(batch, rng);
+      return { input: b.input, target: malis ? (logits) => malisTarget(backend.toArray(logits), b, plan.output[1], malis.weight)
+        : { labels: b.labels, weights: b.weights } };
+    },
+    validate(params) {
+      if (config.validationSections.length === 0) return null;
+      const result = validate(new Predictor([{ spec: config.spec, params }], backend), data, config.validationSections,
+        VALIDATION_METRICS, undefined, config.closeGaps === true ? DEFAULT_SEGMENT_OPTIONS : config.closeGaps);
+      const scores = { pixel_error: result.pixel_error!, v_rand: result.v_rand! };
+      return { scores, score: config.select === 'v_rand' ? scores.v_rand : -scores.pixel_error };
+    },
+  };
 }
 
 /** One call of train(): the model, optimiser, sampler and RNGs, and the state a checkpoint holds. */
 class TrainingRun {
   private readonly plan: Plan;
-  private readonly inputShape: number[];
   private readonly params: ParamSet;
   private readonly optimizer: Optimizer;
   private readonly net: Network;
-  private readonly sampler: TileSampler;
   private readonly rng: Rng;
   private readonly checkpointDir: string;
   private state: TrainState;
   /** The step of the checkpoint on disk (null: none yet), named when the run diverges. */
   private lastSavedStep: number | null = null;
 
-  constructor(private readonly config: TrainConfig, private readonly data: TrainData, private readonly backend: Backend,
+  constructor(private readonly config: TrainConfig, private readonly task: TrainingTask, private readonly backend: Backend,
     private readonly hooks: TrainHooks, resume: boolean) {
-    const geometry = tileGeometry(config.spec, config.tile, config.tile, config.tile);
-    this.plan = geometry.plan;
+    this.plan = task.plan;
     checkTrainingMemory(this.plan, config.batch, config.optimizer.kind);
-    if (config.malis && config.balance === 'subsample') {
-      throw new EmsegError('invalid-option', 'balance', 'MALIS weights need every pixel\'s class, and subsample hides interior pixels; use weights or none');
-    }
-    this.inputShape = [config.batch, config.spec.input.sections, this.plan.input[1], this.plan.input[2]];
     this.params = initParams(this.plan, config.seed);
     if (config.initFrom && !resume) copyWeightsFrom(config.initFrom, config.spec, this.plan, this.params);
     this.optimizer = createOptimizer(config.optimizer);
     this.net = new Network(this.plan, this.params, backend, config.seed + 1);
-    this.sampler = new TileSampler(data.images, data.labels, config.trainSections, {
-      inputSize: geometry.inputH, outputSize: this.plan.output[1], offset: geometry.offset, balance: config.balance,
-      elastic: config.elastic, jitter: config.jitter, border: config.border ?? null, radius: sectionRadius(config.spec),
-    });
     this.rng = new Rng(config.seed + 2);
     this.checkpointDir = join(config.out, CHECKPOINT_DIR);
     mkdirSync(config.out, { recursive: true });
@@ -315,14 +361,12 @@ class TrainingRun {
   private step(started: number): StepReport {
     const { config, state, params } = this;
     const t0 = Date.now();
-    const batch = this.sampler.next(config.batch, this.rng);
-    const x = this.backend.fromArray(batch.input, this.inputShape);
+    const batch = this.task.next(config.batch, this.rng);
+    const x = this.backend.fromArray(batch.input, this.task.inputShape);
     zeroGrads(params);
     let loss: number;
     try {
-      const malis = config.malis;
-      loss = this.net.trainStep(x, malis ? (logits) => malisTarget(this.backend.toArray(logits), batch, this.plan.output[1], malis.weight)
-        : { labels: batch.labels, weights: batch.weights }).loss;
+      loss = this.net.trainStep(x, batch.target).loss;
     } finally {
       x.dispose();
     }
@@ -334,7 +378,7 @@ class TrainingRun {
     this.optimizer.step(params, lr);
     state.step++;
     state.elapsedMs = Date.now() - started;
-    const windowsPerStep = config.batch * this.plan.output[1] * this.plan.output[2];
+    const windowsPerStep = config.batch * this.task.windowsPerSample;
     return { step: state.step, steps: config.steps, loss, lr,
       windowsPerSecond: windowsPerStep / Math.max(1e-3, (Date.now() - t0) / 1000), elapsedMs: state.elapsedMs };
   }
@@ -370,18 +414,13 @@ class TrainingRun {
    * computes, and a run blowing up there must not leave them behind as its "best" model.
    */
   private validate(): void {
-    const { config, state, params } = this;
+    const { state, params } = this;
     this.requireFiniteWeights();
-    let scores: Partial<Record<MetricName, number>> = {};
-    let score = NaN;
-    let best = true; // nothing held back: the latest model is the one to keep
-    if (config.validationSections.length) {
-      const result = validate(new Predictor([{ spec: config.spec, params }], this.backend), this.data,
-        config.validationSections, VALIDATION_METRICS, undefined, config.closeGaps === true ? DEFAULT_SEGMENT_OPTIONS : config.closeGaps);
-      scores = { pixel_error: result.pixel_error, v_rand: result.v_rand };
-      score = config.select === 'v_rand' ? result.v_rand! : -result.pixel_error!;
-      best = Number.isFinite(score) && (!state.best || score > state.best.score);
-    }
+    const result = this.task.validate(params);
+    const scores = result?.scores ?? {};
+    // Nothing held back: the latest model is the one to keep.
+    const best = !result || (Number.isFinite(result.score) && (!state.best || result.score > state.best.score));
+    const score = result?.score ?? NaN;
     if (best) {
       state.best = { step: state.step, score };
       state.pendingBest = scores;
@@ -397,7 +436,7 @@ class TrainingRun {
     saveModel(config.out, config.spec, this.params, {
       emseg: { format: 1 }, model: config.model, step: state.best.step,
       validation: { sections: config.validationSections, ...state.pendingBest },
-      training: trainingRecord(config), data: this.data.source,
+      training: trainingRecord(config), data: this.task.source,
       ...(typeof config.closeGaps === 'object' ? { [CLOSE_GAPS_META_KEY]: config.closeGaps } : {}),
     });
     delete state.pendingBest;

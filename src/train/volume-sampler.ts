@@ -1,0 +1,185 @@
+/**
+ * Training samples for 3-d networks, drawn from a labelled volume: a random box (its outputs inside one run of
+ * training sections), one of the volume's symmetries (flips on every axis; in-plane transposes; all axis permutations
+ * when the voxels are isotropic), intensity jitter, and for anisotropic stacks missing sections. The image box and
+ * the label box are both centred on the output box, so one symmetry applied to each keeps them aligned; the
+ * targets (affinities, boundaries) are then made from the transformed ids (image/affinities.ts), so they follow the
+ * transform exactly.
+ */
+import { EmsegError } from '../errors.js';
+import { classBalanceWeights, labelTargets, type TargetChannel, type Targets } from '../image/affinities.js';
+import { clampBox, mirrorFill, volumeOf, type Box, type Vec3 } from '../infer/volume.js';
+import type { Rng } from '../util/rng.js';
+import { intensityJitter, type JitterOptions } from './augment.js';
+
+/** A labelled volume in memory: intensities in [0, 1] and compact neuron ids (0 = background), row-major z, y, x. */
+export interface LabelledVolume {
+  images: Float32Array;
+  ids: Uint32Array;
+  shape: Vec3;
+}
+
+export interface VolumeSamplerOptions {
+  /** Network input and output voxels per axis, and the input voxels before the first output one. */
+  input: Vec3;
+  output: Vec3;
+  offset: Vec3;
+  channels: readonly TargetChannel[];
+  /** 'weights': each channel's two classes weigh equally within a sample; 'none': every known target weighs 1. */
+  balance: 'weights' | 'none';
+  /** The compact id whose voxels teach nothing (absent: none). */
+  ignoreId?: number;
+  /** Isotropic voxels: every axis permutation is a symmetry; otherwise only y <-> x. */
+  isotropic: boolean;
+  jitter: JitterOptions | null;
+  /** Probability that one section of a sample's image is blanked (anisotropic stacks lose sections); 0: never. */
+  missingSection: number;
+}
+
+export interface VolumeBatch {
+  input: Float32Array; // B x 1 x input
+  targets: Float32Array; // B x C x output
+  weights: Float32Array; // B x C x output
+}
+
+/** A symmetry of a box: output axis k reads input axis perm[k], reversed where flip[k]. */
+interface Symmetry { perm: Vec3; flip: readonly [boolean, boolean, boolean] }
+
+const PERMS_ISO: Vec3[] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+const PERMS_ANISO: Vec3[] = [[0, 1, 2], [0, 2, 1]];
+
+/** Voxels of the label box beyond the output box on each side: the longest offset reach (1 for boundaries). */
+export function labelMargin(channels: readonly TargetChannel[]): Vec3 {
+  const reach = (a: number) => Math.max(1, ...channels.map((c) => (Array.isArray(c) ? Math.abs((c as Vec3)[a]!) : 1)));
+  return [reach(0), reach(1), reach(2)];
+}
+
+/** `data` (of `size`) seen through a symmetry. */
+export function transformBox<T extends Float32Array | Uint32Array>(data: T, size: Vec3, s: Symmetry): { data: T; size: Vec3 } {
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  const outSize: Vec3 = [size[s.perm[0]], size[s.perm[1]], size[s.perm[2]]];
+  const strides = [size[1] * size[2], size[2], 1];
+  const step = [0, 1, 2].map((k) => (s.flip[k] ? -1 : 1) * strides[s.perm[k]!]!);
+  const origin = [0, 1, 2].reduce((o, k) => o + (s.flip[k] ? (outSize[k]! - 1) * strides[s.perm[k]!]! : 0), 0);
+  let o = 0;
+  for (let i = 0; i < outSize[0]; i++) {
+    for (let j = 0; j < outSize[1]; j++) {
+      let from = origin + i * step[0]! + j * step[1]!;
+      for (let k = 0; k < outSize[2]; k++, from += step[2]!) out[o++] = data[from]!;
+    }
+  }
+  return { data: out, size: outSize };
+}
+
+/** The `box` of a volume (inside it), as a copy. */
+function cut<T extends Float32Array | Uint32Array>(src: T, shape: Vec3, box: Box): T {
+  const size: Vec3 = [box.end[0] - box.start[0], box.end[1] - box.start[1], box.end[2] - box.start[2]];
+  const out = new (src.constructor as new (n: number) => T)(volumeOf(size));
+  for (let z = 0; z < size[0]; z++) {
+    for (let y = 0; y < size[1]; y++) {
+      const from = ((box.start[0] + z) * shape[1] + box.start[1] + y) * shape[2] + box.start[2];
+      out.set(src.subarray(from, from + size[2]), (z * size[1] + y) * size[2]);
+    }
+  }
+  return out;
+}
+
+/** The output-box starts along z whose label box lies inside one run of consecutive training sections. */
+function zStarts(sections: readonly number[], outZ: number, marginZ: number): number[] {
+  const set = new Set(sections);
+  return [...set].filter((z) => {
+    for (let k = z - marginZ; k < z + outZ + marginZ; k++) if (!set.has(k)) return false;
+    return true;
+  }).sort((a, b) => a - b);
+}
+
+export class VolumeSampler {
+  private readonly margin: Vec3;
+  private readonly starts: number[];
+
+  constructor(private readonly volume: LabelledVolume, sections: readonly number[], private readonly o: VolumeSamplerOptions) {
+    this.margin = labelMargin(o.channels);
+    this.starts = zStarts(sections, o.output[0], this.margin[0]);
+    const { shape } = volume;
+    const room = [1, 2].find((a) => shape[a]! < o.output[a]! + 2 * this.margin[a]!);
+    if (this.starts.length === 0 || room !== undefined) {
+      throw new EmsegError('invalid-option', room !== undefined ? '--tile' : '--val', `a training box of ${o.output.join(' x ')} outputs `
+        + `and ${this.margin.join(', ')} voxels of label context fits no run of consecutive training sections of the ${shape.join(' x ')} volume`);
+    }
+    if (o.isotropic && !(o.output[0] === o.output[1] && o.output[1] === o.output[2] && o.offset[0] === o.offset[1] && o.offset[1] === o.offset[2])) {
+      throw new EmsegError('internal', 'VolumeSampler', 'axis permutations need a cubic box');
+    }
+  }
+
+  /** Fills a batch of `count` samples, consuming `rng` only (so a resumed run draws the same samples). */
+  next(count: number, rng: Rng): VolumeBatch {
+    const { input, output, channels } = this.o;
+    const inN = volumeOf(input);
+    const outN = volumeOf(output) * channels.length;
+    const batch = { input: new Float32Array(count * inN), targets: new Float32Array(count * outN), weights: new Float32Array(count * outN) };
+    for (let b = 0; b < count; b++) {
+      this.sample(rng, batch.input.subarray(b * inN, (b + 1) * inN), batch.targets.subarray(b * outN, (b + 1) * outN),
+        batch.weights.subarray(b * outN, (b + 1) * outN));
+    }
+    return batch;
+  }
+
+  /** One sample into the batch's slices: its image, targets and weights. */
+  private sample(rng: Rng, imageOut: Float32Array, targetsOut: Float32Array, weightsOut: Float32Array): void {
+    const { shape } = this.volume;
+    const { output, offset, input } = this.o;
+    const m = this.margin;
+    const start: Vec3 = [this.starts[rng.int(this.starts.length)]!,
+      m[1] + rng.int(shape[1] - output[1] - 2 * m[1] + 1), m[2] + rng.int(shape[2] - output[2] - 2 * m[2] + 1)];
+    const symmetry = this.symmetry(rng);
+    const imageBox: Box = { start: [0, 1, 2].map((a) => start[a]! - offset[a]!) as unknown as Vec3,
+      end: [0, 1, 2].map((a) => start[a]! - offset[a]! + input[a]!) as unknown as Vec3 };
+    const clamp = clampBox(imageBox, shape);
+    const image = transformBox(mirrorFill(cut(this.volume.images, shape, clamp), shape, imageBox), input, symmetry).data;
+    this.augmentImage(image, rng);
+    imageOut.set(image);
+    const labelBox: Box = { start: [0, 1, 2].map((a) => start[a]! - m[a]!) as unknown as Vec3,
+      end: [0, 1, 2].map((a) => start[a]! + output[a]! + m[a]!) as unknown as Vec3 };
+    const ids = transformBox(cut(this.volume.ids, shape, labelBox), sizeOf(labelBox), symmetry);
+    const t = labelTargets(ids.data, ids.size, this.o.channels, this.o.ignoreId === undefined ? {} : { ignoreLabel: this.o.ignoreId });
+    const inner = cropTargets(t, m, output);
+    targetsOut.set(inner.targets);
+    weightsOut.set(this.o.balance === 'weights' ? classBalanceWeights(inner) : inner.mask);
+  }
+
+  private symmetry(rng: Rng): Symmetry {
+    const perms = this.o.isotropic ? PERMS_ISO : PERMS_ANISO;
+    return { perm: perms[rng.int(perms.length)]!, flip: [rng.int(2) === 1, rng.int(2) === 1, rng.int(2) === 1] };
+  }
+
+  private augmentImage(image: Float32Array, rng: Rng): void {
+    if (this.o.jitter) intensityJitter(image, this.o.jitter, rng);
+    if (this.o.missingSection > 0 && rng.next() < this.o.missingSection) {
+      const plane = this.o.input[1] * this.o.input[2];
+      const z = rng.int(this.o.input[0]);
+      image.fill(0, z * plane, (z + 1) * plane);
+    }
+  }
+}
+
+const sizeOf = (b: Box): Vec3 => [b.end[0] - b.start[0], b.end[1] - b.start[1], b.end[2] - b.start[2]];
+
+/** The targets of the output box: `margin` voxels in from each face of the label box. */
+function cropTargets(t: Targets, margin: Vec3, output: Vec3): Targets {
+  const n = volumeOf(output);
+  const targets = new Uint8Array(t.channels * n);
+  const mask = new Uint8Array(t.channels * n);
+  const [, sy, sx] = t.shape;
+  let o = 0;
+  for (let c = 0; c < t.channels; c++) {
+    for (let z = 0; z < output[0]; z++) {
+      for (let y = 0; y < output[1]; y++) {
+        const from = c * volumeOf(t.shape) + ((z + margin[0]) * sy + y + margin[1]) * sx + margin[2];
+        targets.set(t.targets.subarray(from, from + output[2]), o);
+        mask.set(t.mask.subarray(from, from + output[2]), o);
+        o += output[2];
+      }
+    }
+  }
+  return { shape: output, channels: t.channels, targets, mask };
+}
