@@ -41,37 +41,42 @@ test('transformBox: each output voxel reads the input voxel its permutation and 
   }
 });
 
-test('samples: every known affinity target says whether the image voxels at its two ends carry one id, under every symmetry', () => {
-  const shape: Vec3 = [30, 40, 40];
-  const ids = voronoiNeurons(shape, 25, 3);
-  const images = Float32Array.from(ids, (v) => v / 32); // the image names the id, so targets can be checked against it
-  const spec = parseModelSpec(unet3dSpec({ width: 2, levels: 1 }));
-  const g = volumeGeometry(spec, [8, 8, 8]);
-  const channels = spec.targets!;
-  const sampler = new VolumeSampler({ images, ids, shape }, [...Array(30).keys()], { input: g.input, output: g.output, offset: g.offset,
-    channels, balance: 'none', isotropic: true, jitter: null, missingSection: 0 });
-  const rng = new Rng(5);
-  const [oz, oy, ox] = g.output;
-  const [iz, iy, ix] = g.input;
-  const n = oz * oy * ox;
-  let checked = 0;
-  for (let s = 0; s < 12; s++) {
-    const b = sampler.next(1, rng);
-    channels.forEach((c, ch) => {
-      const o = c as Vec3;
-      if (o.some((v, a) => Math.abs(v) > g.offset[a]!)) return; // its far end lies outside the network's input
-      for (let z = 0; z < oz; z++) for (let y = 0; y < oy; y++) for (let x = 0; x < ox; x++) {
-        const k = ch * n + (z * oy + y) * ox + x;
-        if (!b.weights[k]) continue;
-        const at = (dz: number, dy: number, dx: number) => b.input[((z + g.offset[0] + dz) * iy + y + g.offset[1] + dy) * ix + x + g.offset[2] + dx]!;
-        assert.equal(b.targets[k], at(0, 0, 0) === at(o[0], o[1], o[2]) ? 1 : 0);
-        checked++;
-      }
-    });
-  }
-  assert.ok(checked > 12 * n * 3, `${checked} targets checked`);
-  assert.ok(iz > oz);
-});
+for (const anisotropic of [false, true]) {
+  test(`samples (${anisotropic ? 'anisotropic, misaligned' : 'isotropic'}): every known affinity target says whether the image voxels at its two ends carry one id, under every symmetry`, () => {
+    const shape: Vec3 = [30, 40, 40];
+    const ids = voronoiNeurons(shape, 25, 3);
+    const images = Float32Array.from(ids, (v) => v / 32); // the image names the id, so targets can be checked against it
+    const spec = parseModelSpec(unet3dSpec({ width: 2, levels: 1, anisotropic }));
+    const g = volumeGeometry(spec, [8, 8, 8]);
+    const channels = spec.targets!;
+    const sampler = new VolumeSampler({ images, ids, shape }, [...Array(30).keys()], { input: g.input, output: g.output, offset: g.offset,
+      channels, balance: 'none', isotropic: !anisotropic, jitter: null, missingSection: 0,
+      ...(anisotropic ? { misalign: { probability: 1, shift: 3 } } : {}) });
+    const rng = new Rng(5);
+    const [oz, oy, ox] = g.output;
+    const [, iy, ix] = g.input;
+    const n = oz * oy * ox;
+    let checked = 0;
+    let zChanges = 0;
+    for (let s = 0; s < 12; s++) {
+      const b = sampler.next(1, rng);
+      channels.forEach((c, ch) => {
+        const o = c as Vec3;
+        if (o.some((v, a) => Math.abs(v) > g.offset[a]!)) return; // its far end lies outside the network's input
+        for (let z = 0; z < oz; z++) for (let y = 0; y < oy; y++) for (let x = 0; x < ox; x++) {
+          const k = ch * n + (z * oy + y) * ox + x;
+          if (!b.weights[k]) continue;
+          const at = (dz: number, dy: number, dx: number) => b.input[((z + g.offset[0] + dz) * iy + y + g.offset[1] + dy) * ix + x + g.offset[2] + dx]!;
+          assert.equal(b.targets[k], at(0, 0, 0) === at(o[0], o[1], o[2]) ? 1 : 0);
+          if (o[0] !== 0 && !b.targets[k]) zChanges++;
+          checked++;
+        }
+      });
+    }
+    assert.ok(checked > 12 * n * 3, `${checked} targets checked`);
+    assert.ok(zChanges > 0);
+  });
+}
 
 test('validation sections of a volume are one z range', () => {
   assert.deepEqual(validationRange([5, 6, 7], [10, 4, 4]), { start: [5, 0, 0], end: [8, 4, 4] });

@@ -34,6 +34,12 @@ export interface VolumeSamplerOptions {
   jitter: JitterOptions | null;
   /** Probability that one section of a sample's image is blanked (anisotropic stacks lose sections); 0: never. */
   missingSection: number;
+  /**
+   * Serial-section misalignment: with this probability, the sections from a random one on are shifted in-plane by
+   * up to `shift` voxels in y and x, image and ids alike, so the targets across that cut say what a misaligned stack
+   * shows (Lee et al. 2017). Absent: never.
+   */
+  misalign?: { probability: number; shift: number };
 }
 
 export interface VolumeBatch {
@@ -129,22 +135,33 @@ export class VolumeSampler {
     const { shape } = this.volume;
     const { output, offset, input } = this.o;
     const m = this.margin;
-    const start: Vec3 = [this.starts[rng.int(this.starts.length)]!,
-      m[1] + rng.int(shape[1] - output[1] - 2 * m[1] + 1), m[2] + rng.int(shape[2] - output[2] - 2 * m[2] + 1)];
+    const pad = this.o.misalign?.shift ?? 0; // in-plane room for a misaligned part
+    const start: Vec3 = [this.starts[rng.int(this.starts.length)]!, m[1] + pad + rng.int(shape[1] - output[1] - 2 * (m[1] + pad) + 1),
+      m[2] + pad + rng.int(shape[2] - output[2] - 2 * (m[2] + pad) + 1)];
     const symmetry = this.symmetry(rng);
-    const imageBox: Box = { start: [0, 1, 2].map((a) => start[a]! - offset[a]!) as unknown as Vec3,
-      end: [0, 1, 2].map((a) => start[a]! - offset[a]! + input[a]!) as unknown as Vec3 };
+    const cutAt = this.misalignment(rng, start);
+    const imageBox = around(start, offset, input, pad);
     const clamp = clampBox(imageBox, shape);
-    const image = transformBox(mirrorFill(cut(this.volume.images, shape, clamp), shape, imageBox), input, symmetry).data;
+    const image = transformBox(misaligned(mirrorFill(cut(this.volume.images, shape, clamp), shape, imageBox), sizeOf(imageBox), cutAt, imageBox.start[0], pad),
+      input, symmetry).data;
     this.augmentImage(image, rng);
     imageOut.set(image);
-    const labelBox: Box = { start: [0, 1, 2].map((a) => start[a]! - m[a]!) as unknown as Vec3,
-      end: [0, 1, 2].map((a) => start[a]! + output[a]! + m[a]!) as unknown as Vec3 };
-    const ids = transformBox(cut(this.volume.ids, shape, labelBox), sizeOf(labelBox), symmetry);
+    const labelSize: Vec3 = [output[0] + 2 * m[0], output[1] + 2 * m[1], output[2] + 2 * m[2]];
+    const labelBox = around(start, m, labelSize, pad);
+    const ids = transformBox(misaligned(cut(this.volume.ids, shape, labelBox), sizeOf(labelBox), cutAt, labelBox.start[0], pad), labelSize, symmetry);
     const t = labelTargets(ids.data, ids.size, this.o.channels, this.o.ignoreId === undefined ? {} : { ignoreLabel: this.o.ignoreId });
     const inner = cropTargets(t, m, output);
     targetsOut.set(inner.targets);
     weightsOut.set(this.o.balance === 'weights' ? classBalanceWeights(inner) : inner.mask);
+  }
+
+  /** The first misaligned section (volume z) and its shift, or null: drawn only when misalignment is on. */
+  private misalignment(rng: Rng, start: Vec3): Cut | null {
+    const mis = this.o.misalign;
+    if (!mis || rng.next() >= mis.probability) return null;
+    const span = this.o.output[0] + 2 * this.margin[0];
+    const shift = () => rng.int(2 * mis.shift + 1) - mis.shift;
+    return { z: start[0] - this.margin[0] + 1 + rng.int(Math.max(1, span - 1)), dy: shift(), dx: shift() };
   }
 
   private symmetry(rng: Rng): Symmetry {
@@ -160,6 +177,33 @@ export class VolumeSampler {
       image.fill(0, z * plane, (z + 1) * plane);
     }
   }
+}
+
+/** Sections from `z` (volume coordinates) on are shifted by (dy, dx). */
+interface Cut { z: number; dy: number; dx: number }
+
+/** The box of `size` voxels whose output part starts at `start` (`before` voxels ahead of it), widened in-plane by `pad`. */
+function around(start: Vec3, before: Vec3, size: Vec3, pad: number): Box {
+  const lo: Vec3 = [start[0] - before[0], start[1] - before[1] - pad, start[2] - before[2] - pad];
+  return { start: lo, end: [lo[0] + size[0], lo[1] + size[1] + 2 * pad, lo[2] + size[2] + 2 * pad] };
+}
+
+/**
+ * A box read `pad` voxels wider in-plane, cut back to its size: sections before the cut from the centre, the others
+ * shifted by the cut's (dy, dx) (no cut: all from the centre).
+ */
+function misaligned<T extends Float32Array | Uint32Array>(data: T, size: Vec3, c: Cut | null, z0: number, pad: number): T {
+  if (pad === 0) return data;
+  const [Z, Y, X] = [size[0], size[1] - 2 * pad, size[2] - 2 * pad];
+  const out = new (data.constructor as new (n: number) => T)(Z * Y * X);
+  for (let z = 0; z < Z; z++) {
+    const [dy, dx] = c && z0 + z >= c.z ? [c.dy, c.dx] : [0, 0];
+    for (let y = 0; y < Y; y++) {
+      const from = (z * size[1] + y + pad + dy) * size[2] + pad + dx;
+      out.set(data.subarray(from, from + X), (z * Y + y) * X);
+    }
+  }
+  return out;
 }
 
 const sizeOf = (b: Box): Vec3 => [b.end[0] - b.start[0], b.end[1] - b.start[1], b.end[2] - b.start[2]];

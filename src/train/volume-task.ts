@@ -20,6 +20,8 @@ export const VALIDATION_MERGE_THRESHOLDS = [0.3, 0.5, 0.7] as const;
 const VALIDATION_TILE: Vec3 = [64, 64, 64];
 /** Probability that one section of an anisotropic sample is blanked (serial sections get lost or damaged). */
 export const MISSING_SECTION_PROBABILITY = 0.05;
+/** Serial sections are aligned imperfectly: how often an anisotropic sample is cut and shifted, and by how much. */
+export const MISALIGNMENT = { probability: 0.1, shift: 4 } as const;
 
 export interface VolumeTaskOptions {
   /** Output voxels per axis of a training sample (rounded up to the network's exact sizes). */
@@ -51,7 +53,7 @@ export function volumeTask(config: TrainConfig, volume: LabelledVolume, backend:
   const g = volumeGeometry(config.spec, o.tile);
   const sampler = new VolumeSampler(volume, config.trainSections, { input: g.input, output: g.output, offset: g.offset, channels,
     balance: config.balance, ...(o.ignoreId === undefined ? {} : { ignoreId: o.ignoreId }), isotropic: o.isotropic,
-    jitter: config.jitter, missingSection: o.isotropic ? 0 : MISSING_SECTION_PROBABILITY });
+    jitter: config.jitter, missingSection: o.isotropic ? 0 : MISSING_SECTION_PROBABILITY, ...(o.isotropic ? {} : { misalign: MISALIGNMENT }) });
   const region = validationRange(config.validationSections, volume.shape);
   return {
     plan: g.plan, inputShape: [config.batch, 1, ...g.input], windowsPerSample: volumeOf(g.output) * channels.length, source: o.source,
