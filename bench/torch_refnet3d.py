@@ -13,7 +13,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 
 
 def triple(v):
-    return tuple(v) if isinstance(v, list) else (v, v, v)
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v, v)
 
 
 def padding3(p, kernel, dilation):
