@@ -21,6 +21,8 @@ import { START_JOB, startJobId, type SpecOf, type StageJobData } from './jobs.js
 import { JOB_KINDS } from './kinds.js';
 import { openVolumePredict } from '../pipeline/volume-predict.js';
 import { openVolumeSegment } from '../pipeline/volume-segment.js';
+import { openBlockwiseNeurons } from '../pipeline/neurons-blockwise.js';
+import type { NeuronSegmentJob } from '../pipeline/neurons-input.js';
 
 export interface SubmitOptions {
   redis: string;
@@ -52,6 +54,11 @@ export function submitPredict(job: VolumePredictJob, options: SubmitOptions): Pr
 
 export function submitSegment(job: VolumeSegmentJob, options: SubmitOptions): Promise<SubmitResult> {
   return submit('segment', JOB_KINDS.segment.specOf(job), () => openVolumeSegment(job), options);
+}
+
+/** `emseg submit segment --method watershed-agglomerate --block ...`: the blockwise neurons (pipeline/neurons-blockwise.ts). */
+export function submitNeurons(job: NeuronSegmentJob, options: SubmitOptions): Promise<SubmitResult> {
+  return submit('neurons', JOB_KINDS.neurons.specOf(job), () => openBlockwiseNeurons(job), options);
 }
 
 async function submit<K extends JobKind>(kind: K, spec: SpecOf[K], open: () => Promise<TaskJob>, options: SubmitOptions): Promise<SubmitResult> {
