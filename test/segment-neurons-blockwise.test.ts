@@ -109,6 +109,12 @@ test('SIGKILL mid-run, then the same command: done blocks are skipped and the ou
   assertSameBytes(out, outOf('single'));
   await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'watershed-agglomerate', block: BLOCK, halo: [4, 4, 4], mergeAffinity: 0.3 }),
     refused('resume-mismatch'));
+  // --restart with other parameters starts again: the output records the new ones, never the old.
+  const restarted = await runNeuronSegment({ pred: AFFS, out, method: 'watershed-agglomerate', block: BLOCK, halo: [4, 4, 4], mergeAffinity: 0.3, restart: true });
+  assert.ok(restarted.blockwise?.complete);
+  const r2 = await openVolume(out);
+  assert.equal((r2.attributes.emseg as { neurons: { mergeAffinity: number } }).neurons.mergeAffinity, 0.3);
+  await r2.close();
 });
 
 test('bad blockwise requests are refused: --shard without --block, --shard with --overwrite', () => {

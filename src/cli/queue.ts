@@ -5,7 +5,6 @@ import { QUEUE_DEFAULTS as Q } from '../pipeline/defaults.js';
 import { isZarrPath, labelsOutput, mapsOutput } from '../io/outputs.js';
 import { parsePathMap, type PathMap } from '../queue/jobs.js';
 import { cancelJobset } from '../queue/status.js';
-import { resolveNeuronJob } from '../pipeline/neurons.js';
 import { submitNeurons, submitPredict, submitSegment, type SubmitResult } from '../queue/submit.js';
 import { startWorker, type WorkerEvent } from '../queue/worker.js';
 import { positiveInt } from './options.js';
@@ -33,8 +32,7 @@ export function registerSubmit(program: Command): void {
       checkMethodFlags(o);
       if (o.method !== undefined) {
         if (o.block === undefined) throw new EmsegError('invalid-option', '--method', 'a queued neuron segmentation is blockwise: give --block z,y,x (--method watershed-agglomerate)');
-        // The model's tuned choice is resolved here: the queued spec carries every option (workers need no model).
-        report(await submitNeurons(await resolveNeuronJob(neuronJobFrom(o, givenSegmentOptions(o, command), 'submit')), submitOptions(o)));
+        report(await submitNeurons(neuronJobFrom(o, givenSegmentOptions(o, command), 'submit'), submitOptions(o)));
         return;
       }
       report(await submitSegment(volumeSegmentJobFrom(o, givenSegmentOptions(o, command), 'submit'), submitOptions(o)));

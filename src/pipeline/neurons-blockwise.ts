@@ -315,6 +315,14 @@ function checkBlockwise(job: NeuronSegmentJob): void {
   if (isUrl(job.out)) throw new EmsegIoError('unsupported', job.out, `--method ${job.method} --block writes a local (or shared) OME-Zarr folder; not a URL yet`);
 }
 
+/** Whether an output is at `out` whose metadata records another run than `extra` (emseg's "maps" and "neurons"). */
+async function recordedOtherwise(out: string, extra: { maps: string; neurons: Record<string, unknown> }): Promise<boolean> {
+  const { store, loc } = storeFor(out);
+  const attrs = await readJson<{ emseg?: Record<string, unknown> }>(store, store.join(loc, '.zattrs'));
+  if (!attrs?.emseg) return false;
+  return JSON.stringify([attrs.emseg.maps, attrs.emseg.neurons]) !== JSON.stringify([extra.maps, extra.neurons]);
+}
+
 /** Opens the output (created, or resumed), the three tasks' markers and the work array. */
 async function openRun(job: NeuronSegmentJob, first: VolumeReader, readers: VolumeReader[], offsets: Offset3[]): Promise<NeuronsRun> {
   const shape = first.shape;
@@ -326,9 +334,11 @@ async function openRun(job: NeuronSegmentJob, first: VolumeReader, readers: Volu
   const plan = planBlocks(shape, block, [...halo] as Vec3);
   const record = { method: job.method, mergeAffinity, seedBoundary, block, halo, ids: NEURON_ID_TYPE };
   const voxel = chooseVoxelSize(first.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, first.path, job.notice);
+  const extra = { maps: recordedVolumePath(job.pred, job.out), neurons: record };
+  // A restart of a run with other parameters starts the output again: its metadata must not keep the old record.
+  const overwrite = job.overwrite || (job.restart === true && await recordedOtherwise(job.out, extra));
   const writer = await createOmeZarr(job.out, { shape, dtype: NEURON_ID_TYPE, chunks: block, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
-    voxelSize: voxel?.size, unit: voxel?.unit, extra: { maps: recordedVolumePath(job.pred, job.out), neurons: record } },
-  { overwrite: job.overwrite, resume: !job.overwrite, inputs: [volumeLocation(job.pred)] });
+    voxelSize: voxel?.size, unit: voxel?.unit, extra }, { overwrite, resume: !overwrite, inputs: [volumeLocation(job.pred)] });
   // The affinities are named relative to the output, so queue workers mounting the storage elsewhere agree on the run.
   const identity = { model: digest(NEURONS_FORMAT, JSON.stringify({ mergeAffinity, seedBoundary, offsets })), input: volumeFingerprint(first, job.out) };
   // The last task's markers first: a restart of a changed run deletes the whole marker folder, work included.

@@ -22,6 +22,7 @@ import { JOB_KINDS } from './kinds.js';
 import { openVolumePredict } from '../pipeline/volume-predict.js';
 import { openVolumeSegment } from '../pipeline/volume-segment.js';
 import { openBlockwiseNeurons } from '../pipeline/neurons-blockwise.js';
+import { resolveNeuronJob } from '../pipeline/neurons.js';
 import type { NeuronSegmentJob } from '../pipeline/neurons-input.js';
 
 export interface SubmitOptions {
@@ -56,8 +57,13 @@ export function submitSegment(job: VolumeSegmentJob, options: SubmitOptions): Pr
   return submit('segment', JOB_KINDS.segment.specOf(job), () => openVolumeSegment(job), options);
 }
 
-/** `emseg submit segment --method watershed-agglomerate --block ...`: the blockwise neurons (pipeline/neurons-blockwise.ts). */
-export function submitNeurons(job: NeuronSegmentJob, options: SubmitOptions): Promise<SubmitResult> {
+/**
+ * `emseg submit segment --method watershed-agglomerate --block ...`: the blockwise neurons (pipeline/neurons-blockwise.ts).
+ * The model's tuned choice (`--method auto`, thresholds no flag gives) is resolved here: the queued spec carries every
+ * option, so workers need no model.
+ */
+export async function submitNeurons(given: NeuronSegmentJob, options: SubmitOptions): Promise<SubmitResult> {
+  const job = await resolveNeuronJob(given);
   return submit('neurons', JOB_KINDS.neurons.specOf(job), () => openBlockwiseNeurons(job), options);
 }
 
