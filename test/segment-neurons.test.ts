@@ -5,6 +5,8 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
+import { FileSystemStore } from '@zarrita/storage';
+import * as zarr from 'zarrita';
 import { buildProgram } from '../src/cli/main.js';
 import { NEAREST_OFFSETS, boundaryTargets, type Shape3 } from '../src/image/affinities.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
@@ -177,4 +179,30 @@ test('the model\'s tuned choice: tune-segment --model-dir records it in meta.jso
   writeFileSync(join(model, 'meta.json'), JSON.stringify({ segment_neurons: { method: 'watershed-agglomerate', mergeAffinity: 2 } }));
   await assert.rejects(runNeuronSegment({ pred: named, out: join(TMP, 'bad.zarr'), method: 'auto' }), refused('corrupt'));
   await assert.rejects(runCli(['tune-segment', '--pred', AFFS, '--labels', GT_ZARR, '--method', 'mutex', '--model-dir', TMP]), refused('not-found'));
+});
+
+test('--ids uint64: the same neurons as uint32, whole and block by block (pyramid too), a "<u8" array another Zarr reader (zarrita) reads; the type is recorded', async () => {
+  for (const block of [undefined, [4, 16, 16] as [number, number, number]]) {
+    const name = block ? 'blocks' : 'whole';
+    const narrow = join(TMP, `ids32-${name}.zarr`);
+    const wide = join(TMP, `ids64-${name}.zarr`);
+    await runNeuronSegment({ pred: AFFS, out: narrow, method: 'watershed-agglomerate', block });
+    await runNeuronSegment({ pred: AFFS, out: wide, method: 'watershed-agglomerate', block, ids: 'uint64' });
+    const attrs = JSON.parse(readFileSync(join(wide, '.zattrs'), 'utf8')) as { multiscales: { datasets: { path: string }[] }[]; emseg: { neurons: { ids: string } } };
+    assert.equal(attrs.emseg.neurons.ids, 'uint64');
+    const levels = attrs.multiscales[0]!.datasets.map((d) => d.path);
+    if (block) assert.ok(levels.length >= 2, 'blockwise labels have a pyramid');
+    for (const level of levels) {
+      assert.equal((JSON.parse(readFileSync(join(wide, level, '.zarray'), 'utf8')) as { dtype: string }).dtype, '<u8');
+      const arr = await zarr.open.v2(zarr.root(new FileSystemStore(wide)).resolve(level), { kind: 'array' });
+      assert.equal(arr.dtype, 'uint64');
+      const got = (await zarr.get(arr)).data as BigUint64Array;
+      const reader = await openVolume(narrow, { scale: Number(level) });
+      const want = (await reader.readRegion({ start: [0, 0, 0], end: reader.shape })) as Uint32Array;
+      await reader.close();
+      assert.ok(got instanceof BigUint64Array && got.length === want.length);
+      assert.ok(want.every((v, i) => BigInt(v) === got[i]), `level ${level}: the uint64 ids are the uint32 ids`);
+    }
+  }
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'ids.zarr'), method: 'watershed-agglomerate', ids: 'int8' as 'uint64' }), refused('invalid-option', '--ids'));
 });

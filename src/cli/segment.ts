@@ -70,10 +70,11 @@ export function addNeuronOptions(cmd: Command): Command {
       + `thresholds not given as flags come from the model's meta.json "segment_neurons" (emseg tune-segment --model-dir) when the maps name one model`)
     .option('--merge-affinity <p>', N.mergeAffinity.help, probability)
     .option('--seed-boundary <p>', N.seedBoundary.help, probability)
-    .option('--min-overlap <f>', N.minOverlap.help, probability);
+    .option('--min-overlap <f>', N.minOverlap.help, probability)
+    .option('--ids <type>', N.ids.help);
 }
 
-const NEURON_ONLY = ['mergeAffinity', 'seedBoundary', 'minOverlap'] as const;
+const NEURON_ONLY = ['mergeAffinity', 'seedBoundary', 'minOverlap', 'ids'] as const;
 const NOT_WITH_METHOD = ['foreignImage', 'images', 'pictures'] as const;
 /** Flags of the resumable blockwise run only (--method watershed-agglomerate --block). */
 const BLOCKWISE_ONLY = ['shard', 'restart', 'wait'] as const;
@@ -102,7 +103,7 @@ export function neuronJobFrom(o: Record<string, unknown>, given: Partial<Segment
     voxelSize: o.voxelSize as NeuronSegmentJob['voxelSize'], unit: o.unit as string | undefined,
     // --block: watershed-agglomerate block by block; --halo: its context, the same number of voxels along z, y and x.
     block: o.block as NeuronSegmentJob['block'], halo: o.halo === undefined ? undefined : [o.halo as number, o.halo as number, o.halo as number],
-    shard: o.shard as NeuronSegmentJob['shard'], restart: (o.restart as boolean | undefined) ?? false, wait: (o.wait as boolean | undefined) ?? false,
+    ids: o.ids as NeuronSegmentJob['ids'], shard: o.shard as NeuronSegmentJob['shard'], restart: (o.restart as boolean | undefined) ?? false, wait: (o.wait as boolean | undefined) ?? false,
     notice: (line) => process.stderr.write(`emseg ${command}: ${line}\n`) };
 }
 

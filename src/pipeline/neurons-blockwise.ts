@@ -35,7 +35,8 @@ import { NEURON_DEFAULTS } from './defaults.js';
 import { runJob, type TaskOutcome } from './engine/run.js';
 import { jobsetOf, type BlockTask, type TaskJob } from './engine/task.js';
 import { MARKER_DIR, digest, openMarkers, volumeFingerprint, type BlockFailure, type MarkerStore } from './markers.js';
-import { checkMemory, nearestReaders, readChannels, type NeuronSegmentJob } from './neurons-input.js';
+import { checkMemory, idTypeOf, idsAs, nearestReaders, readChannels, type NeuronSegmentJob } from './neurons-input.js';
+import type { NeuronIdType } from './defaults.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 /** The work folder of the first two tasks and the agglomeration, inside the output's marker folder. */
@@ -43,8 +44,6 @@ export const NEURONS_WORK_DIR = 'neurons';
 /** Bumped when the meaning of the stored block results changes, so old ones are not reused. */
 const NEURONS_FORMAT = 'emseg-neurons-blocks-1';
 const RECORD_VERSION = 1;
-/** The type of the neuron ids written: the agglomeration holds at most MAX_FRAGMENTS (< 2^32) fragments. */
-export const NEURON_ID_TYPE = 'uint32';
 
 /** What the tasks share: the affinities, the parameters, the stores. */
 interface NeuronsContext {
@@ -270,8 +269,11 @@ async function blockTable(c: NeuronsContext, b: Block, offsets: Float64Array): P
   return new Uint32Array(out.slice().buffer);
 }
 
-/** Task 3: each block's fragments through the table into the output; finish: the pyramid, then the work files go. */
-function relabelTask(c: NeuronsContext, plan: BlockPlan, markers: MarkerStore, out: OmeZarrWriter): BlockTask<{ ids: Uint32Array; table: Uint32Array }, Uint32Array> {
+/**
+ * Task 3: each block's fragments through the table into the output (uint32, or uint64 on request); finish: the
+ * pyramid, then the work files go.
+ */
+function relabelTask(c: NeuronsContext, plan: BlockPlan, markers: MarkerStore, out: OmeZarrWriter, type: NeuronIdType): BlockTask<{ ids: Uint32Array; table: Uint32Array }, Uint32Array | BigUint64Array> {
   const p = paths(c);
   const offsets = offsetsOnce(c, plan);
   return { name: 'relabel', plan, markers, upstream: ['edges'],
@@ -290,7 +292,7 @@ function relabelTask(c: NeuronsContext, plan: BlockPlan, markers: MarkerStore, o
         if (l === 0 || l > table.length) throw new EmsegIoError('corrupt', p.labels, `block [${b.grid.join(',')}] holds fragment ${l}, its table has 1..${table.length}; rerun with --restart`);
         ids[i] = table[l - 1]!;
       }
-      return ids;
+      return idsAs(ids, type);
     },
     async write(b, labels) {
       await out.writeRegion(b.write, labels);
@@ -332,12 +334,13 @@ async function openRun(job: NeuronSegmentJob, first: VolumeReader, readers: Volu
   const mergeAffinity = job.mergeAffinity ?? NEURON_DEFAULTS.mergeAffinity.value;
   const seedBoundary = job.seedBoundary ?? NEURON_DEFAULTS.seedBoundary.value;
   const plan = planBlocks(shape, block, [...halo] as Vec3);
-  const record = { method: job.method, mergeAffinity, seedBoundary, block, halo, ids: NEURON_ID_TYPE };
+  const ids = idTypeOf(job);
+  const record = { method: job.method, mergeAffinity, seedBoundary, block, halo, ids };
   const voxel = chooseVoxelSize(first.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, first.path, job.notice);
   const extra = { maps: recordedVolumePath(job.pred, job.out), neurons: record };
   // A restart of a run with other parameters starts the output again: its metadata must not keep the old record.
   const overwrite = job.overwrite || (job.restart === true && await recordedOtherwise(job.out, extra));
-  const writer = await createOmeZarr(job.out, { shape, dtype: NEURON_ID_TYPE, chunks: block, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
+  const writer = await createOmeZarr(job.out, { shape, dtype: ids, chunks: block, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
     voxelSize: voxel?.size, unit: voxel?.unit, extra }, { overwrite, resume: !overwrite, inputs: [volumeLocation(job.pred)] });
   // The affinities are named relative to the output, so queue workers mounting the storage elsewhere agree on the run.
   const identity = { model: digest(NEURONS_FORMAT, JSON.stringify({ mergeAffinity, seedBoundary, offsets })), input: volumeFingerprint(first, job.out) };
@@ -350,7 +353,7 @@ async function openRun(job: NeuronSegmentJob, first: VolumeReader, readers: Volu
   const fragmentMarkers = await openMarkers(p.fragments, plan, identity, { restart: job.restart });
   const edgeMarkers = await openMarkers(p.edges, plan, identity, { restart: job.restart });
   const labels = await createOmeZarr(p.labels, { shape, dtype: 'uint32', chunks: block, kind: 'labels', levels: 1 }, { resume: true });
-  const tasks = [fragmentsTask(context, plan, fragmentMarkers, labels), edgesTask(context, plan, edgeMarkers), relabelTask(context, plan, final, writer)];
+  const tasks = [fragmentsTask(context, plan, fragmentMarkers, labels), edgesTask(context, plan, edgeMarkers), relabelTask(context, plan, final, writer, ids)];
   return { kind: 'neurons', out: job.out, jobset: jobsetOf(final), notice: job.notice, tasks, plan, writer, context,
     close: async () => {
       const missing = missingChunksNotice(first);

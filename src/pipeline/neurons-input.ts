@@ -12,7 +12,7 @@ import { parseMapRecord } from '../image/map-meaning.js';
 import { nearestChannels } from '../segment/affinity/index.js';
 import type { SegmentOptions } from '../segment/index.js';
 import type { Shard } from './blocks.js';
-import { NEURON_DEFAULTS, type NeuronMethod } from './defaults.js';
+import { NEURON_DEFAULTS, NEURON_ID_TYPES, type NeuronIdType, type NeuronMethod } from './defaults.js';
 
 export interface NeuronSegmentJob {
   pred: string;
@@ -47,6 +47,8 @@ export interface NeuronSegmentJob {
   pollMs?: number;
   /** Blockwise: attempts per block before it is recorded as failed. */
   attempts?: number;
+  /** The type of the ids written (default NEURON_DEFAULTS.ids: uint32). */
+  ids?: NeuronIdType;
   /** Refuse volumes whose working memory estimate exceeds this (default NEURON_DEFAULTS.maxBytes). */
   maxBytes?: number;
   notice?: (line: string) => void;
@@ -136,4 +138,23 @@ export async function readChannels(channels: readonly VolumeReader[], region: Re
     else for (let i = 0; i < n; i++) out[k * n + i] = p[i]! / 255;
   });
   return out;
+}
+
+/** The id type of the job, checked. */
+export function idTypeOf(job: NeuronSegmentJob): NeuronIdType {
+  const ids = job.ids ?? NEURON_DEFAULTS.ids.value;
+  if (!(NEURON_ID_TYPES as readonly string[]).includes(ids)) throw new EmsegError('invalid-option', '--ids', `"${ids}" is not one of ${NEURON_ID_TYPES.join(', ')}`);
+  return ids;
+}
+
+/**
+ * Neuron ids (each below 2^32: the agglomeration holds at most MAX_FRAGMENTS fragments) as the type written: the
+ * array itself for uint32; for uint64 each id widened (the low word of each little-endian 64-bit id, as the Zarr
+ * dtype "<u8" stores it; the typed array's byte order is the machine's, little-endian on every platform Node runs on).
+ */
+export function idsAs(ids: Uint32Array, type: NeuronIdType): Uint32Array | BigUint64Array {
+  if (type === 'uint32') return ids;
+  const words = new Uint32Array(2 * ids.length);
+  for (let i = 0; i < ids.length; i++) words[2 * i] = ids[i]!;
+  return new BigUint64Array(words.buffer);
 }

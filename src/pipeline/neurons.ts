@@ -25,7 +25,7 @@ import { segmentSection } from '../segment/index.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../util/temp-files.js';
 import { mapSegmentOptions } from './close-gaps.js';
 import { runBlockwiseNeurons, type BlockwiseNeuronsResult } from './neurons-blockwise.js';
-import { affinityOffsets, asProbabilities, checkChannelCount, checkMemory, openChannel, type NeuronSegmentJob } from './neurons-input.js';
+import { affinityOffsets, asProbabilities, checkChannelCount, checkMemory, idTypeOf, idsAs, openChannel, type NeuronSegmentJob } from './neurons-input.js';
 import { NEURON_DEFAULTS, NEURON_METHODS, type NeuronMethod } from './defaults.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { AUTO_METHOD, applyTunedNeurons } from './tuned-neurons.js';
@@ -137,7 +137,7 @@ export async function resolveNeuronJob(given: NeuronSegmentJob): Promise<NeuronS
 }
 
 /**
- * Segments `job.pred` into 3-D neurons with `job.method` and writes them as a uint32 OME-Zarr labels image (ids
+ * Segments `job.pred` into 3-D neurons with `job.method` and writes them as a uint32 (or, `ids`, uint64) OME-Zarr labels image (ids
  * 1..neurons; the parameters recorded under "emseg".neurons). Nothing is written before the neurons are computed,
  * and the output replaces an old one only once it is whole.
  */
@@ -151,13 +151,16 @@ export async function runNeuronSegment(given: NeuronSegmentJob, progress: Progre
     const blockwise = await runBlockwiseNeurons(job, progress);
     return { out: job.out, method, shape: blockwise.plan.shape, neurons: blockwise.neurons ?? 0, blockwise };
   }
+  const ids = idTypeOf(job);
   const exists = checkVolumeTarget(job.out, outputGuard(job.overwrite ?? false, [volumeLocation(job.pred)]));
   const { labels, reader, record } = await computeNeurons(job);
+  // uint64 on request is recorded with the parameters; the default (uint32) record stays as it always was.
+  const neurons = ids === 'uint32' ? record : { ...record, ids };
   try {
     const voxel = chooseVoxelSize(reader.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, reader.path, job.notice);
     const chunks = LABEL_CHUNKS.map((c, a) => Math.min(c, reader.shape[a]!)) as unknown as Vec3;
-    await buildOutput(job, exists, reader.shape, chunks, { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel,
-      (writer) => writer.writeRegion({ start: [0, 0, 0], end: reader.shape }, labels.labels));
+    await buildOutput(job, exists, reader.shape, chunks, { maps: recordedVolumePath(job.pred, job.out), neurons }, voxel,
+      (writer) => writer.writeRegion({ start: [0, 0, 0], end: reader.shape }, idsAs(labels.labels, ids)));
     return { out: job.out, method, shape: reader.shape, neurons: labels.count };
   } finally {
     await reader.close();
@@ -174,7 +177,7 @@ async function buildOutput<T>(job: NeuronSegmentJob, exists: boolean, shape: Vec
   const tmp = tempPathFor(job.out);
   registerTemp(tmp);
   try {
-    const writer = await createOmeZarr(tmp, { shape, dtype: 'uint32', chunks, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
+    const writer = await createOmeZarr(tmp, { shape, dtype: idTypeOf(job), chunks, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
       voxelSize: voxel?.size, unit: voxel?.unit, extra });
     await writer.recordDigests();
     const result = await fill(writer, tmp);
