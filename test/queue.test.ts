@@ -5,7 +5,8 @@
  * started before any job, with the same plan submitted twice, and with blocks that outlive their job lock; a
  * worker killed alone leaves no orphaned block child; a wrong password, a closed port and a Redis gone for good
  * end worker, submit and status with one clear line instead of endless retries. Queued segmentation (its passes
- * queued one after another) equals a single-process `emseg segment`, also with a worker killed mid-run.
+ * queued one after another) equals a single-process `emseg segment`, also with a worker killed mid-run; so do the
+ * queued 3-D neurons (`submit segment --method watershed-agglomerate --block`: fragments, edges, relabel).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -27,6 +28,8 @@ import { freePort, startRedis, type RedisServer } from './helpers/redis-server.j
 import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
 import { outputFiles } from './helpers/volumes.js';
 import { writeMaps } from './helpers/segment-maps.js';
+import { noisyAffinities, voronoiNeurons, writeAffinityZarr } from './helpers/neurons.js';
+import { NEAREST_OFFSETS } from '../src/image/affinities.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'emseg.js');
 const SHAPE: Vec3 = [2, 256, 256];
@@ -468,4 +471,40 @@ test('submit segment: two workers, one killed with SIGKILL mid-run, give byte fo
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
   for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs from emseg segment's output`);
   assert.ok(!existsSync(join(out, '.emseg', 'segment', 'labels')), 'the provisional labels are removed once complete');
+});
+
+test('submit segment --method watershed-agglomerate --block: two workers, one killed with SIGKILL mid-run, give byte for byte the neurons of emseg segment', async () => {
+  const server = await redis();
+  const shape: Vec3 = [24, 64, 64];
+  const affs = join(fx.dir, 'affs.zarr');
+  writeAffinityZarr(affs, noisyAffinities(voronoiNeurons(shape, 12, 7, 0.5), shape, NEAREST_OFFSETS, 0.1, 3), shape, NEAREST_OFFSETS);
+  const flags = ['--method', 'watershed-agglomerate', '--block', '8,32,32', '--halo', '4', '--quiet'];
+  const blocks = 3 * 2 * 2;
+  // Same name at the same depth: the labels image records its name and the affinities' path relative to itself.
+  const local = join(fx.dir, 'neurons-local', 'neurons.zarr');
+  const one = emseg(['segment', '--pred', affs, '--out', local, ...flags]);
+  assert.equal(one.status, 0, one.stderr);
+  const out = join(fx.dir, 'neurons-queued', 'neurons.zarr');
+  const r = emseg(['submit', 'segment', '--pred', affs, '--out', out, '--redis', server.url, ...flags]);
+  assert.equal(r.status, 0, r.stderr);
+  const id = r.stdout.trim();
+  const log = join(fx.dir, 'neurons.jsonl');
+  const victim = worker(server.url, 'victim', log, FAST_LOCKS);
+  await waitUntil('some fragment blocks done', () => (journal(log).length >= FAULT_AFTER ? true : undefined));
+  killGroup(victim.proc); // mid-run: worker and block child, no cleanup
+  await victim.exited;
+  const rescuer = worker(server.url, 'rescuer', log, FAST_LOCKS);
+  const helper = worker(server.url, 'helper', log, FAST_LOCKS);
+  const s = await settled(server.url, id);
+  await stopWorker(rescuer);
+  await stopWorker(helper);
+  assert.deepEqual([s.failed.length, s.tasks.map((t) => [t.task, t.done])], [0, [['fragments', blocks], ['edges', blocks], ['relabel', blocks]]]);
+  const runs = journal(log);
+  const lastOf = (task: string) => Math.max(...runs.filter((b) => b.task === task).map((b) => b.end));
+  assert.ok(runs.filter((b) => b.task === 'edges').every((b) => b.start >= lastOf('fragments')), 'edges started after the last fragment block');
+  assert.ok(runs.filter((b) => b.task === 'relabel').every((b) => b.start >= lastOf('edges')), 'relabelling started after the last edge block');
+  const a = outputFiles(out);
+  const b = outputFiles(local);
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs from emseg segment's output`);
 });

@@ -1,10 +1,12 @@
 // `emseg segment --method`: 3-D neurons from an affinity OME-Zarr (channel axis "c", offsets recorded) and from a
 // membrane map stack (link), through the CLI, written as OME-Zarr labels and scored with the 3-D metrics.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
+import { FileSystemStore } from '@zarrita/storage';
+import * as zarr from 'zarrita';
 import { buildProgram } from '../src/cli/main.js';
 import { NEAREST_OFFSETS, boundaryTargets, type Shape3 } from '../src/image/affinities.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
@@ -12,6 +14,8 @@ import { openVolume } from '../src/io/registry.js';
 import { evaluateVolumes } from '../src/pipeline/evaluate-3d.js';
 import { runNeuronSegment } from '../src/pipeline/neurons.js';
 import { tuneNeuronSegment } from '../src/pipeline/tune-neurons.js';
+import type { TunedNeurons } from '../src/pipeline/tuned-neurons.js';
+import { zooModel } from './helpers/volume-predict-fixture.js';
 import { refused } from './helpers/errors.js';
 import { LONG_RANGE_OFFSETS, noisyAffinities, voronoiNeurons, writeAffinityZarr } from './helpers/neurons.js';
 
@@ -144,4 +148,61 @@ test('uint8 affinities (0..255) segment like their float32 originals, whole and 
   const mutex = join(TMP, 'u8-mutex.zarr');
   await runNeuronSegment({ pred: bytes, out: mutex, method: 'mutex' });
   assert.ok((await evaluateVolumes({ seg: mutex, labels: GT_ZARR })).voi <= 0.05);
+});
+
+test('the model\'s tuned choice: tune-segment --model-dir records it in meta.json; segment --method (auto) on maps naming the model takes it, flags win, the notice says which from where', async () => {
+  const model = zooModel(TMP, 'reference-net', 1, { note: 'kept' });
+  await runCli(['tune-segment', '--pred', AFFS, '--labels', GT_ZARR, '--method', 'watershed-agglomerate', '--merge-affinity', '0.05,0.7', '--model-dir', model, '--quiet']);
+  const meta = JSON.parse(readFileSync(join(model, 'meta.json'), 'utf8')) as Record<string, unknown> & { segment_neurons: TunedNeurons };
+  const rows = await tuneNeuronSegment({ pred: AFFS, labels: GT_ZARR, method: 'watershed-agglomerate', mergeAffinity: [0.05, 0.7] });
+  assert.equal(meta.note, 'kept', 'the other meta.json keys stay');
+  assert.deepEqual([meta.segment_neurons.method, meta.segment_neurons.mergeAffinity, meta.segment_neurons.seedBoundary, meta.segment_neurons.scores!.voi],
+    ['watershed-agglomerate', rows[0]!.options.mergeAffinity, rows[0]!.options.seedBoundary, rows[0]!.voi]);
+  // The maps name the model (as emseg predict records it: relative to the maps).
+  const named = join(TMP, 'named.zarr');
+  cpSync(AFFS, named, { recursive: true });
+  const attrs = JSON.parse(readFileSync(join(named, '.zattrs'), 'utf8')) as { emseg: Record<string, unknown> };
+  attrs.emseg.models = [relative(named, model)];
+  writeFileSync(join(named, '.zattrs'), JSON.stringify(attrs));
+  const lines: string[] = [];
+  const auto = await runNeuronSegment({ pred: named, out: join(TMP, 'auto.zarr'), method: 'auto', notice: (l) => lines.push(l) });
+  assert.equal(auto.method, 'watershed-agglomerate');
+  const r = await openVolume(join(TMP, 'auto.zarr'));
+  assert.equal((r.attributes.emseg as { neurons: { mergeAffinity: number } }).neurons.mergeAffinity, rows[0]!.options.mergeAffinity);
+  await r.close();
+  assert.match(lines.join('\n'), /--method watershed-agglomerate \(the model's record\), --merge-affinity [\d.]+ \(the model's record\), --seed-boundary [\d.]+ \(the model's record\).*meta\.json "segment_neurons"/);
+  lines.length = 0;
+  await runNeuronSegment({ pred: named, out: join(TMP, 'flag.zarr'), method: 'watershed-agglomerate', mergeAffinity: 0.3, notice: (l) => lines.push(l) });
+  assert.match(lines.join('\n'), /--method watershed-agglomerate \(flag\), --merge-affinity 0.3 \(flag\), --seed-boundary [\d.]+ \(the model's record\)/);
+  // Maps naming no model: auto is refused, a method runs with its flags and defaults (as before); a damaged record is refused.
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'none.zarr'), method: 'auto' }), refused('invalid-option', '--method'));
+  writeFileSync(join(model, 'meta.json'), JSON.stringify({ segment_neurons: { method: 'watershed-agglomerate', mergeAffinity: 2 } }));
+  await assert.rejects(runNeuronSegment({ pred: named, out: join(TMP, 'bad.zarr'), method: 'auto' }), refused('corrupt'));
+  await assert.rejects(runCli(['tune-segment', '--pred', AFFS, '--labels', GT_ZARR, '--method', 'mutex', '--model-dir', TMP]), refused('not-found'));
+});
+
+test('--ids uint64: the same neurons as uint32, whole and block by block (pyramid too), a "<u8" array another Zarr reader (zarrita) reads; the type is recorded', async () => {
+  for (const block of [undefined, [4, 16, 16] as [number, number, number]]) {
+    const name = block ? 'blocks' : 'whole';
+    const narrow = join(TMP, `ids32-${name}.zarr`);
+    const wide = join(TMP, `ids64-${name}.zarr`);
+    await runNeuronSegment({ pred: AFFS, out: narrow, method: 'watershed-agglomerate', block });
+    await runNeuronSegment({ pred: AFFS, out: wide, method: 'watershed-agglomerate', block, ids: 'uint64' });
+    const attrs = JSON.parse(readFileSync(join(wide, '.zattrs'), 'utf8')) as { multiscales: { datasets: { path: string }[] }[]; emseg: { neurons: { ids: string } } };
+    assert.equal(attrs.emseg.neurons.ids, 'uint64');
+    const levels = attrs.multiscales[0]!.datasets.map((d) => d.path);
+    if (block) assert.ok(levels.length >= 2, 'blockwise labels have a pyramid');
+    for (const level of levels) {
+      assert.equal((JSON.parse(readFileSync(join(wide, level, '.zarray'), 'utf8')) as { dtype: string }).dtype, '<u8');
+      const arr = await zarr.open.v2(zarr.root(new FileSystemStore(wide)).resolve(level), { kind: 'array' });
+      assert.equal(arr.dtype, 'uint64');
+      const got = (await zarr.get(arr)).data as BigUint64Array;
+      const reader = await openVolume(narrow, { scale: Number(level) });
+      const want = (await reader.readRegion({ start: [0, 0, 0], end: reader.shape })) as Uint32Array;
+      await reader.close();
+      assert.ok(got instanceof BigUint64Array && got.length === want.length);
+      assert.ok(want.every((v, i) => BigInt(v) === got[i]), `level ${level}: the uint64 ids are the uint32 ids`);
+    }
+  }
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'ids.zarr'), method: 'watershed-agglomerate', ids: 'int8' as 'uint64' }), refused('invalid-option', '--ids'));
 });

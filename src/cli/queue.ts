@@ -5,11 +5,11 @@ import { QUEUE_DEFAULTS as Q } from '../pipeline/defaults.js';
 import { isZarrPath, labelsOutput, mapsOutput } from '../io/outputs.js';
 import { parsePathMap, type PathMap } from '../queue/jobs.js';
 import { cancelJobset } from '../queue/status.js';
-import { submitPredict, submitSegment, type SubmitResult } from '../queue/submit.js';
+import { submitNeurons, submitPredict, submitSegment, type SubmitResult } from '../queue/submit.js';
 import { startWorker, type WorkerEvent } from '../queue/worker.js';
 import { positiveInt } from './options.js';
 import { addPredictOptions } from './predict.js';
-import { addSegmentCommandOptions, givenSegmentOptions } from './segment.js';
+import { addNeuronOptions, addSegmentCommandOptions, checkMethodFlags, givenSegmentOptions, neuronJobFrom } from './segment.js';
 import { volumeJobFrom, volumeSegmentJobFrom } from './volume.js';
 
 const MS_PER_S = 1000;
@@ -23,11 +23,18 @@ export function registerSubmit(program: Command): void {
       mapsOutput(o.out, o.format, command.getOptionValueSource('format') !== 'default'); // a --format given with it is refused
       report(await submitPredict(volumeJobFrom(o, 'submit'), submitOptions(o)));
     });
-  addQueueOptions(addSegmentCommandOptions(submit.command('segment')
-    .description('queue `emseg segment --out cells.zarr`: pass 1 per block, then the stitching, then the relabelling, each queued when the one before is complete; prints the job set id')))
+  addQueueOptions(addNeuronOptions(addSegmentCommandOptions(submit.command('segment')
+    .description('queue `emseg segment --out cells.zarr`: pass 1 per block, then the stitching, then the relabelling, each queued when the one before is complete; '
+      + 'with --method watershed-agglomerate --block: the 3-D neurons\' fragments, edges and relabelling (the global agglomeration once, between them); prints the job set id'))))
     .action(async (o, command: Command) => {
       refuseForQueue(o, labelsOutput(o.out).blockwise, 'queued segmentation writes an OME-Zarr labels image: cells.zarr or IMAGE.zarr/labels/NAME');
       if (o.wait) throw new EmsegError('invalid-option', '--wait', 'is for static shards; on a queue, each pass starts when the one before is complete');
+      checkMethodFlags(o);
+      if (o.method !== undefined) {
+        if (o.block === undefined) throw new EmsegError('invalid-option', '--method', 'a queued neuron segmentation is blockwise: give --block z,y,x (--method watershed-agglomerate)');
+        report(await submitNeurons(neuronJobFrom(o, givenSegmentOptions(o, command), 'submit'), submitOptions(o)));
+        return;
+      }
       report(await submitSegment(volumeSegmentJobFrom(o, givenSegmentOptions(o, command), 'submit'), submitOptions(o)));
     });
 }

@@ -10,7 +10,8 @@ import { barFactory } from './progress.js';
 import { parseShard } from '../pipeline/blocks.js';
 import { DEFAULT_SEGMENT_BLOCK_EDGE, DEFAULT_SEGMENT_HALO } from '../pipeline/volume-segment.js';
 import { labelsOutput } from '../io/outputs.js';
-import { refuseBlockwiseFlags, segmentVolume } from './volume.js';
+import { refuseBlockwiseFlags, reportFailures, segmentVolume } from './volume.js';
+import type { TaskOutcome } from '../pipeline/engine/run.js';
 
 /** The watershed options shared by `emseg segment` and `emseg predict --close-gaps`. */
 export function addSegmentOptions(command: Command): Command {
@@ -59,22 +60,27 @@ export function addSegmentCommandOptions(cmd: Command): Command {
     .option('--quiet', 'no progress bar');
 }
 
-/** Flags of `emseg segment --method` (3-D neurons; not on `emseg submit segment`, which runs the 2-D blockwise job). */
-function addNeuronOptions(cmd: Command): Command {
+/** Flags of `emseg segment --method` (3-D neurons); `emseg submit segment` takes them too (blockwise only). */
+export function addNeuronOptions(cmd: Command): Command {
   return cmd
-    .option('--method <name>', `3-D neurons into an OME-Zarr labels image: ${NEURON_METHODS.join(', ')} `
+    .option('--method <name>', `3-D neurons into an OME-Zarr labels image: ${NEURON_METHODS.join(', ')}, or auto (the method tuned for the model the maps name) `
       + '(--pred: affinities, an OME-Zarr map with a channel axis and its channels\' offsets recorded, for the first two; a membrane map for link); '
-      + 'the whole volume in one piece, or with --block (watershed-agglomerate) block by block, --halo voxels of context along z, y and x')
+      + 'the whole volume in one piece, or with --block (watershed-agglomerate) block by block, --halo voxels of context along z, y and x '
+      + '(resumable: rerun the same command; --shard i/n, --wait, --restart; emseg submit segment --method); '
+      + `thresholds not given as flags come from the model's meta.json "segment_neurons" (emseg tune-segment --model-dir) when the maps name one model`)
     .option('--merge-affinity <p>', N.mergeAffinity.help, probability)
     .option('--seed-boundary <p>', N.seedBoundary.help, probability)
-    .option('--min-overlap <f>', N.minOverlap.help, probability);
+    .option('--min-overlap <f>', N.minOverlap.help, probability)
+    .option('--ids <type>', N.ids.help);
 }
 
-const NEURON_ONLY = ['mergeAffinity', 'seedBoundary', 'minOverlap'] as const;
-const NOT_WITH_METHOD = ['shard', 'restart', 'wait', 'foreignImage', 'images', 'pictures'] as const;
+const NEURON_ONLY = ['mergeAffinity', 'seedBoundary', 'minOverlap', 'ids'] as const;
+const NOT_WITH_METHOD = ['foreignImage', 'images', 'pictures'] as const;
+/** Flags of the resumable blockwise run only (--method watershed-agglomerate --block). */
+const BLOCKWISE_ONLY = ['shard', 'restart', 'wait'] as const;
 
 /** Refuses flags that the chosen path would ignore, naming the first one. */
-function checkMethodFlags(o: Record<string, unknown>): void {
+export function checkMethodFlags(o: Record<string, unknown>): void {
   const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
   if (o.method === undefined) {
     const given = NEURON_ONLY.find((k) => o[k] !== undefined);
@@ -82,22 +88,44 @@ function checkMethodFlags(o: Record<string, unknown>): void {
     return;
   }
   const given = NOT_WITH_METHOD.find((k) => o[k] !== undefined);
-  if (given) throw new EmsegError('invalid-option', flag(given), `is not used by --method ${String(o.method)} (one process; not resumable in this version)`);
+  if (given) throw new EmsegError('invalid-option', flag(given), `is not used by --method ${String(o.method)}`);
+  const blockwise = BLOCKWISE_ONLY.find((k) => o[k] !== undefined);
+  if (blockwise && o.block === undefined) throw new EmsegError('invalid-option', flag(blockwise), `is for blockwise runs: give --block too (--method watershed-agglomerate); the whole-volume run is one piece`);
 }
 
-async function segmentNeurons(o: Record<string, unknown>, given: Partial<SegmentOptions>): Promise<void> {
+/** The neuron job of the parsed flags (`emseg segment --method`, `emseg submit segment --method`). */
+export function neuronJobFrom(o: Record<string, unknown>, given: Partial<SegmentOptions>, command = 'segment'): NeuronSegmentJob {
   if (!labelsOutput(o.out as string).blockwise) throw new EmsegError('invalid-option', '--out', `--method ${String(o.method)} writes an OME-Zarr labels image: give neurons.zarr`);
-  const job: NeuronSegmentJob = { pred: o.pred as string, out: o.out as string, method: o.method as NeuronSegmentJob['method'],
+  return { pred: o.pred as string, out: o.out as string, method: o.method as NeuronSegmentJob['method'],
     mergeAffinity: o.mergeAffinity as number | undefined, seedBoundary: o.seedBoundary as number | undefined, minOverlap: o.minOverlap as number | undefined,
     options: given, membraneProb: o.membraneProb as boolean | undefined, predIsMap: (o.predIsMap as boolean | undefined) ?? false,
     overwrite: (o.overwrite as boolean | undefined) ?? false, allowMissingChunks: (o.allowMissingChunks as boolean | undefined) ?? false,
     voxelSize: o.voxelSize as NeuronSegmentJob['voxelSize'], unit: o.unit as string | undefined,
     // --block: watershed-agglomerate block by block; --halo: its context, the same number of voxels along z, y and x.
     block: o.block as NeuronSegmentJob['block'], halo: o.halo === undefined ? undefined : [o.halo as number, o.halo as number, o.halo as number],
-    notice: (line) => process.stderr.write(`emseg segment: ${line}\n`) };
-  const r = await runNeuronSegment(job);
-  printResult(o.json as boolean | undefined, 'segment', `${r.neurons} neurons (--method ${r.method}, ${r.shape.join(' x ')} voxels); wrote ${r.out}\n`,
-    { out: r.out, method: r.method, neurons: r.neurons, shape: r.shape });
+    ids: o.ids as NeuronSegmentJob['ids'], shard: o.shard as NeuronSegmentJob['shard'], restart: (o.restart as boolean | undefined) ?? false, wait: (o.wait as boolean | undefined) ?? false,
+    notice: (line) => process.stderr.write(`emseg ${command}: ${line}\n`) };
+}
+
+async function segmentNeurons(o: Record<string, unknown>, given: Partial<SegmentOptions>): Promise<void> {
+  const job = neuronJobFrom(o, given);
+  const r = await runNeuronSegment(job, barFactory((o.quiet as boolean | undefined) ?? false));
+  const b = r.blockwise;
+  if (!b) {
+    printResult(o.json as boolean | undefined, 'segment', `${r.neurons} neurons (--method ${r.method}, ${r.shape.join(' x ')} voxels); wrote ${r.out}\n`,
+      { out: r.out, method: r.method, neurons: r.neurons, shape: r.shape });
+    return;
+  }
+  const pass = (t: TaskOutcome) => ({ computed: t.computed, skipped: t.skipped, failed: t.failed.length });
+  const passes = Object.entries(b.tasks).map(([name, t]) => `${name}: computed ${t.computed} skipped ${t.skipped} failed ${t.failed.length}`).join('; ');
+  const state = b.complete ? `${r.neurons} neurons (--method ${r.method}, ${r.shape.join(' x ')} voxels); wrote ${r.out}`
+    : b.waiting ? `waiting: ${b.waiting} needs the other shards' blocks of the task before it; rerun this command once every shard has run (or use --wait)`
+      : 'the output is not complete yet';
+  printResult(o.json as boolean | undefined, 'segment', `${passes}; of ${b.plan.count} blocks; ${state}\n`,
+    { out: r.out, method: r.method, shape: r.shape, blocks: b.plan.count, complete: b.complete, ...(b.waiting ? { waiting: b.waiting } : {}),
+      ...(b.neurons !== undefined ? { neurons: b.neurons, fragments: b.fragments } : {}),
+      fragments_pass: pass(b.tasks.fragments), edges: pass(b.tasks.edges), relabel: pass(b.tasks.relabel), failed: b.failed.length });
+  reportFailures(r.out, b.failed);
 }
 
 export function registerSegment(program: Command): void {

@@ -5,6 +5,7 @@ import { DEFAULT_SEGMENT_OPTIONS, segmentGrid, tuneSegmentation, type TuneRow } 
 import { metricList } from './eval.js';
 import { COMMON_DEFAULTS as C, NEURON_DEFAULTS as N, NEURON_METHODS, type NeuronMethod } from '../pipeline/defaults.js';
 import { tuneNeuronSegment, type TuneNeuronsRow } from '../pipeline/tune-neurons.js';
+import { NEURONS_META_KEY } from '../pipeline/tuned-neurons.js';
 import { EmsegError } from '../errors.js';
 import { PRED_IS_MAP_HELP, givenPolarity, labelPolarity, noticeOnStderr, numberList } from './options.js';
 import { progressBar } from './progress.js';
@@ -40,7 +41,7 @@ async function tuneNeurons(o: any, command: Command): Promise<void> {
   const total = o.method === 'mutex' ? 1 : (o.mergeAffinity?.length ?? 1) * (o.seedBoundary?.length ?? 1);
   const bar = progressBar('tune', total, '', o.quiet ?? false);
   const rows = await tuneNeuronSegment({ pred: o.pred, labels: o.labels, method: o.method as NeuronMethod, mergeAffinity: o.mergeAffinity, seedBoundary: o.seedBoundary,
-    onProgress: (done) => bar.update(done) });
+    onProgress: (done) => bar.update(done), modelDir: o.modelDir, notice: noticeOnStderr });
   bar.stop();
   process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : formatNeuronRows(rows));
 }
@@ -65,10 +66,13 @@ export function registerTuneSegment(program: Command): void {
     .option('--method <name>', `3-D neurons instead: ${NEURON_METHODS.filter((m) => m !== 'link').join(' or ')} on an affinity OME-Zarr (--pred), scored against neuron ids (--labels) by VOI and ARAND`)
     .option('--merge-affinity <list>', `--method watershed-agglomerate: values to try (default ${N.mergeAffinity.value})`, numberList)
     .option('--seed-boundary <list>', `--method watershed-agglomerate: values to try (default ${N.seedBoundary.value})`, numberList)
+    .option('--model-dir <dir>', `with --method: record the best row (method, thresholds, scores) in this model's meta.json "${NEURONS_META_KEY}"; `
+      + 'emseg segment --method then uses it on the maps the model predicts (--method auto: the method too)')
     .option('--json', 'print the rows as JSON')
     .option('--quiet', 'no progress bar')
     .action(async (o, command: Command) => {
       if (o.method !== undefined) return tuneNeurons(o, command);
+      if (o.modelDir !== undefined) throw new EmsegError('invalid-option', '--model-dir', 'records a --method tuning; the 2-D options go in meta.json "close_gaps" by hand (docs/MODELS.md)');
       const metrics: MetricName[] = o.metrics ?? ['pixel_error', 'rand_error', 'warping_error', 'v_rand', 'v_info'];
       if (!metrics.includes(o.by)) throw new InvalidArgumentError(`--by ${o.by} is not among the metrics computed (${metrics.join(', ')})`);
       const { gt, proposal } = await loadInputs({ labels: o.labels, prediction: o.pred, polarity: givenPolarity(o, command),

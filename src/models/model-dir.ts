@@ -94,6 +94,8 @@ function readJson(path: string): unknown {
 
 /** The meta.json key of a model's tuned gap-closing options (pipeline/close-gaps.ts reads it). */
 export const CLOSE_GAPS_META_KEY = 'close_gaps';
+/** The meta.json key of a model's tuned 3-D neuron segmentation (method, thresholds, scores: pipeline/tuned-neurons.ts). */
+export const NEURONS_META_KEY = 'segment_neurons';
 
 /** Meta fields (under "data") that record how the training images became [0,1]. */
 export const INTENSITY_FIELD = 'intensity';

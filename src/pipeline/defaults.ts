@@ -104,12 +104,15 @@ export const SEGMENT_DEFAULTS = Object.freeze({
 /** The 3-D neuron methods of `emseg segment --method` (pipeline/neurons.ts). */
 export const NEURON_METHODS = ['watershed-agglomerate', 'mutex', 'link'] as const;
 export type NeuronMethod = (typeof NEURON_METHODS)[number];
+export const NEURON_ID_TYPES = ['uint32', 'uint64'] as const;
+export type NeuronIdType = (typeof NEURON_ID_TYPES)[number];
 
 /** `emseg segment --method` options (values: segment/affinity/). */
 export const NEURON_DEFAULTS = Object.freeze({
   mergeAffinity: option(DEFAULT_MERGE_AFFINITY, '--method watershed-agglomerate: merge fragments whose boundary\'s mean affinity reaches this'),
   seedBoundary: option(DEFAULT_SEED_BOUNDARY, '--method watershed-agglomerate: seeds lie where 1 - the weakest nearest affinity is below this'),
   minOverlap: option(DEFAULT_MIN_OVERLAP, '--method link: link cells of neighbouring sections that overlap by at least this fraction of each'),
+  ids: option('uint32' as NeuronIdType, '--method: the type of the neuron ids written: uint32 (the neuron count of one run always fits), or uint64 (for tools that expect 64-bit ids, as CREMI\'s neuron_ids)'),
   halo: option([4, 8, 8] as readonly [number, number, number], '--method watershed-agglomerate --block: voxels of context (z, y, x) around each block for its fragments'),
   maxBytes: option(4 * 2 ** 30, 'working memory above which --method refuses a volume (it segments the whole volume in one piece)'),
 });

@@ -1,12 +1,13 @@
 /**
  * `emseg segment --method ...`: 3-D neurons into an OME-Zarr labels image, from affinities (a multi-channel OME-Zarr
  * map whose record names each channel's offset: `watershed-agglomerate`, `mutex`) or from a one-channel membrane map
- * stack (`link`: 2-D cells per section, linked across sections by overlap). This first version segments the whole
+ * stack (`link`: 2-D cells per section, linked across sections by overlap). Without `block` it segments the whole
  * volume in one piece, in memory: volumes whose estimate exceeds `maxBytes` are refused before anything is read
- * ('too-large'). The output is built in a hidden folder and moved into place once complete (as emseg convert).
+ * ('too-large'); the output is built in a hidden folder and moved into place once complete (as emseg convert). With
+ * `block` (watershed-agglomerate) it runs block by block, in place and resumable: pipeline/neurons-blockwise.ts.
  */
 import { rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import { replace } from '../io/formats/convert.js';
@@ -18,55 +19,29 @@ import { recordedAsMap, volumeSpread } from '../io/plausibility.js';
 import { displayPath, isUrl, openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
 import { checkVolumeTarget } from '../io/volume-output.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
-import type { Offset3 } from '../image/affinities.js';
-import { decideMapPolarity, flagPolarity, parseMapRecord, toMembraneInPlace } from '../image/map-meaning.js';
-import { linkSections, mutexWatershed, nearestChannels, watershedAgglomerate, type AffinityVolume, type Labelling } from '../segment/affinity/index.js';
-import { segmentSection, type SegmentOptions } from '../segment/index.js';
+import { decideMapPolarity, flagPolarity, toMembraneInPlace } from '../image/map-meaning.js';
+import { linkSections, mutexWatershed, watershedAgglomerate, type AffinityVolume, type Labelling } from '../segment/affinity/index.js';
+import { segmentSection } from '../segment/index.js';
 import { registerTemp, releaseTemp, sweepStaleTemps, tempPathFor } from '../util/temp-files.js';
 import { mapSegmentOptions } from './close-gaps.js';
-import { runBlockwiseNeurons } from './neurons-blockwise.js';
+import { runBlockwiseNeurons, type BlockwiseNeuronsResult } from './neurons-blockwise.js';
+import { affinityOffsets, asProbabilities, checkChannelCount, checkMemory, idTypeOf, idsAs, openChannel, type NeuronSegmentJob } from './neurons-input.js';
 import { NEURON_DEFAULTS, NEURON_METHODS, type NeuronMethod } from './defaults.js';
+import { silentProgress, type ProgressFactory } from './progress.js';
+import { AUTO_METHOD, applyTunedNeurons } from './tuned-neurons.js';
 
-/** Bytes per voxel and channel the affinity methods hold at most (mutex: the edge keys, ids and the sort's buffers). */
-const BYTES_PER_EDGE: Record<NeuronMethod, number> = { 'watershed-agglomerate': 4, mutex: 28, link: 4 };
-/** Bytes per voxel besides (labels, boundary evidence, distances, flags, queues; measured: about 100 in all for 8 float32 channels). */
-const BYTES_PER_VOXEL = 80;
+export { checkMemory, type NeuronSegmentJob };
+
 /** Chunk edge of the labels written (z, y, x at most). */
 const LABEL_CHUNKS: Vec3 = [32, 256, 256];
-
-export interface NeuronSegmentJob {
-  pred: string;
-  out: string;
-  method: NeuronMethod;
-  /** watershed-agglomerate: mean boundary affinity from which fragments merge; seed boundary evidence. */
-  mergeAffinity?: number;
-  seedBoundary?: number;
-  /** link: smallest overlap fraction; the 2-D watershed options the user gave (the rest from the maps' record). */
-  minOverlap?: number;
-  options?: Partial<SegmentOptions>;
-  membraneProb?: boolean;
-  predIsMap?: boolean;
-  overwrite?: boolean;
-  scale?: number;
-  allowMissingChunks?: boolean;
-  voxelSize?: Vec3;
-  unit?: string;
-  /**
-   * watershed-agglomerate only: segment block by block (pipeline/neurons-blockwise.ts), memory bounded by the block
-   * and the region graph; `halo` voxels of context (z, y, x) around each block for its fragments.
-   */
-  block?: Vec3;
-  halo?: Vec3;
-  /** Refuse volumes whose working memory estimate exceeds this (default NEURON_DEFAULTS.maxBytes). */
-  maxBytes?: number;
-  notice?: (line: string) => void;
-}
 
 export interface NeuronSegmentResult {
   out: string;
   method: NeuronMethod;
   shape: Vec3;
   neurons: number;
+  /** The blockwise run's passes (with --block): what this process did, and whether the output is complete. */
+  blockwise?: BlockwiseNeuronsResult;
 }
 
 function checkMethod(job: NeuronSegmentJob): void {
@@ -75,55 +50,6 @@ function checkMethod(job: NeuronSegmentJob): void {
   }
   if (labelsInside(job.out)) {
     throw new EmsegError('invalid-option', '--out', `--method ${job.method} writes a standalone labels image (neurons.zarr), not labels inside an image`);
-  }
-}
-
-export function checkMemory(job: NeuronSegmentJob, shape: Vec3, channels: number): void {
-  const voxels = shape[0] * shape[1] * shape[2];
-  const bytes = voxels * (channels * BYTES_PER_EDGE[job.method] + BYTES_PER_VOXEL);
-  const limit = job.maxBytes ?? NEURON_DEFAULTS.maxBytes.value;
-  if (bytes > limit) {
-    throw new EmsegError('too-large', job.pred, `${shape.join(' x ')} voxels x ${channels} channel(s) would need about ${(bytes / 2 ** 30).toFixed(1)} GiB `
-      + `for --method ${job.method}, above the ${(limit / 2 ** 30).toFixed(1)} GiB this version segments in one piece; crop the volume (emseg convert) first`);
-  }
-}
-
-/** A map's values as float32 in [0, 1] (uint8 maps are 0..255). */
-function asProbabilities(data: ArrayLike<number>, dtype: string, path: string): Float32Array {
-  if (dtype === 'float32') return data as Float32Array;
-  if (dtype !== 'uint8') throw new EmsegIoError('unsupported', path, `is ${dtype}; maps are uint8 (0..255) or float32 (0..1)`);
-  return Float32Array.from(data, (v) => v / 255);
-}
-
-/** The offsets of an affinity map, from its record; refused when it is not one. */
-function affinityOffsets(reader: VolumeReader): Offset3[] {
-  const record = parseMapRecord(reader.attributes, reader.path);
-  if (record.channels !== 'multi' || record.meanings.some((m) => m.kind !== 'affinity')) {
-    throw new EmsegIoError('unsupported', reader.path, 'records no affinity channels (an OME-Zarr map with a channel axis "c" and the record '
-      + '{"kind": "maps", "channels": [{"kind": "affinity", "offset": [dz, dy, dx]}, ...]}); for a membrane map use --method link');
-  }
-  return record.meanings.map((m) => (m as { offset: [number, number, number] }).offset);
-}
-
-/** Channel `c` of the map, or undefined when the array has no such channel. */
-async function openChannel(job: NeuronSegmentJob, c: number): Promise<VolumeReader | undefined> {
-  try {
-    return await openVolume(job.pred, { scale: job.scale, allowMissingChunks: job.allowMissingChunks, channel: c });
-  } catch (err) {
-    if (c > 0 && err instanceof EmsegError && err.code === 'invalid-option') return undefined;
-    throw err;
-  }
-}
-
-/** Refuses a map whose channel count differs from its record's (the record names every channel, in order). */
-async function checkChannelCount(job: NeuronSegmentJob, path: string, channels: number): Promise<void> {
-  const last = await openChannel(job, channels - 1);
-  if (last === undefined) throw new EmsegIoError('mismatch', path, `its record names ${channels} channels, the array holds fewer`);
-  await last.close();
-  const beyond = await openChannel(job, channels);
-  if (beyond !== undefined) {
-    await beyond.close();
-    throw new EmsegIoError('mismatch', path, `holds more channels than the ${channels} its record names`);
   }
 }
 
@@ -200,23 +126,42 @@ async function computeNeurons(job: NeuronSegmentJob): Promise<{ labels: Labellin
 }
 
 /**
- * Segments `job.pred` into 3-D neurons with `job.method` and writes them as a uint32 OME-Zarr labels image (ids
+ * The job as it runs: the model's tuned choice (the maps name the model) filled in where no flag gave one, `--method
+ * auto` resolved (tuned-neurons.ts), then checked. `emseg submit` resolves it so, before the spec is queued.
+ */
+export async function resolveNeuronJob(given: NeuronSegmentJob): Promise<NeuronSegmentJob> {
+  if (given.method !== AUTO_METHOD) checkMethod(given); // an unknown method before any file is opened
+  const job = await applyTunedNeurons(given);
+  checkMethod(job);
+  return job;
+}
+
+/**
+ * Segments `job.pred` into 3-D neurons with `job.method` and writes them as a uint32 (or, `ids`, uint64) OME-Zarr labels image (ids
  * 1..neurons; the parameters recorded under "emseg".neurons). Nothing is written before the neurons are computed,
  * and the output replaces an old one only once it is whole.
  */
-export async function runNeuronSegment(job: NeuronSegmentJob): Promise<NeuronSegmentResult> {
-  checkMethod(job);
+export async function runNeuronSegment(given: NeuronSegmentJob, progress: ProgressFactory = silentProgress): Promise<NeuronSegmentResult> {
+  const job = await resolveNeuronJob(given);
+  const method = job.method as NeuronMethod; // resolved: never auto
   // The labels image is built in a hidden local folder and moved into place: a store without rename is not served yet.
   if (isUrl(job.out)) throw new EmsegIoError('unsupported', displayPath(job.out), `--method ${job.method} writes a local (or shared) OME-Zarr folder; not a URL yet`);
+  // Blockwise: built in place and resumable (its own output checks: an earlier run of the same job is resumed).
+  if (job.block) {
+    const blockwise = await runBlockwiseNeurons(job, progress);
+    return { out: job.out, method, shape: blockwise.plan.shape, neurons: blockwise.neurons ?? 0, blockwise };
+  }
+  const ids = idTypeOf(job);
   const exists = checkVolumeTarget(job.out, outputGuard(job.overwrite ?? false, [volumeLocation(job.pred)]));
-  if (job.block) return runBlockwise(job, exists);
   const { labels, reader, record } = await computeNeurons(job);
+  // uint64 on request is recorded with the parameters; the default (uint32) record stays as it always was.
+  const neurons = ids === 'uint32' ? record : { ...record, ids };
   try {
     const voxel = chooseVoxelSize(reader.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, reader.path, job.notice);
     const chunks = LABEL_CHUNKS.map((c, a) => Math.min(c, reader.shape[a]!)) as unknown as Vec3;
-    await buildOutput(job, exists, reader.shape, chunks, { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel,
-      (writer) => writer.writeRegion({ start: [0, 0, 0], end: reader.shape }, labels.labels));
-    return { out: job.out, method: job.method, shape: reader.shape, neurons: labels.count };
+    await buildOutput(job, exists, reader.shape, chunks, { maps: recordedVolumePath(job.pred, job.out), neurons }, voxel,
+      (writer) => writer.writeRegion({ start: [0, 0, 0], end: reader.shape }, idsAs(labels.labels, ids)));
+    return { out: job.out, method, shape: reader.shape, neurons: labels.count };
   } finally {
     await reader.close();
   }
@@ -232,7 +177,7 @@ async function buildOutput<T>(job: NeuronSegmentJob, exists: boolean, shape: Vec
   const tmp = tempPathFor(job.out);
   registerTemp(tmp);
   try {
-    const writer = await createOmeZarr(tmp, { shape, dtype: 'uint32', chunks, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
+    const writer = await createOmeZarr(tmp, { shape, dtype: idTypeOf(job), chunks, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
       voxelSize: voxel?.size, unit: voxel?.unit, extra });
     await writer.recordDigests();
     const result = await fill(writer, tmp);
@@ -246,50 +191,3 @@ async function buildOutput<T>(job: NeuronSegmentJob, exists: boolean, shape: Vec
   }
 }
 
-/** Readers of the nearest-neighbour channels of an affinity map, and their offsets (the blockwise run reads only them). */
-async function nearestReaders(job: NeuronSegmentJob): Promise<{ readers: VolumeReader[]; offsets: Offset3[]; first: VolumeReader }> {
-  const first = (await openChannel(job, 0))!;
-  const readers: VolumeReader[] = [];
-  try {
-    const all = affinityOffsets(first);
-    await checkChannelCount(job, first.path, all.length);
-    const channels = nearestChannels(all, first.shape).filter((c) => c >= 0);
-    for (const c of channels) {
-      const r = (await openChannel(job, c))!;
-      readers.push(r);
-      asProbabilities(new Float32Array(0), r.dtype, r.path);
-    }
-    return { readers, offsets: channels.map((c) => all[c]!), first };
-  } catch (err) {
-    await Promise.all([first, ...readers].map((r) => r.close()));
-    throw err;
-  }
-}
-
-function checkBlockwise(job: NeuronSegmentJob): void {
-  if (job.method !== 'watershed-agglomerate') throw new EmsegError('invalid-option', '--block', `blockwise runs are made for --method watershed-agglomerate (not ${job.method}) in this version`);
-  for (const [flag, v, min] of [['--block', job.block!, 1], ['--halo', job.halo ?? [0, 0, 0], 0]] as const) {
-    if (!Array.isArray(v) || v.length !== 3 || !v.every((d) => Number.isSafeInteger(d) && d >= min)) throw new EmsegError('invalid-option', flag, `${JSON.stringify(v)} is not z,y,x of whole numbers >= ${min}`);
-  }
-}
-
-/** watershed-agglomerate block by block into the hidden output folder, then moved into place. */
-async function runBlockwise(job: NeuronSegmentJob, exists: boolean): Promise<NeuronSegmentResult> {
-  checkBlockwise(job);
-  const { readers, offsets, first } = await nearestReaders(job);
-  const shape = first.shape;
-  try {
-    const block = job.block!.map((b, a) => Math.min(b, shape[a]!)) as unknown as Vec3;
-    const halo = job.halo ?? NEURON_DEFAULTS.halo.value;
-    checkMemory({ ...job, method: 'watershed-agglomerate' }, block.map((b, a) => b + 2 * halo[a]!) as unknown as Vec3, offsets.length);
-    const mergeAffinity = job.mergeAffinity ?? NEURON_DEFAULTS.mergeAffinity.value;
-    const seedBoundary = job.seedBoundary ?? NEURON_DEFAULTS.seedBoundary.value;
-    const voxel = chooseVoxelSize(first.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, first.path, job.notice);
-    const record = { method: job.method, mergeAffinity, seedBoundary, block, halo };
-    const counts = await buildOutput(job, exists, shape, block, { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel,
-      (writer, tmp) => runBlockwiseNeurons({ channels: readers, offsets, shape, block, halo, seedBoundary, mergeAffinity }, writer, join(tmp, '.emseg-work')));
-    return { out: job.out, method: job.method, shape, neurons: counts.neurons };
-  } finally {
-    await Promise.all([first, ...readers].map((r) => r.close()));
-  }
-}

@@ -12,6 +12,7 @@ import { Contingency3d, neuronScores, type IdArray } from '../metrics/index.js';
 import { affinityFragments, cutHistory, mergeHistory, mutexWatershed, type Labelling } from '../segment/affinity/index.js';
 import { NEURON_DEFAULTS, type NeuronMethod } from './defaults.js';
 import { readAffinities, type NeuronSegmentJob } from './neurons.js';
+import { NEURONS_META_KEY, checkModelDir, recordTunedNeurons } from './tuned-neurons.js';
 
 export interface TuneNeuronsJob {
   pred: string;
@@ -23,6 +24,10 @@ export interface TuneNeuronsJob {
   scale?: number;
   maxBytes?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Records the best row in this model directory's meta.json ("segment_neurons", tuned-neurons.ts). */
+  modelDir?: string;
+  /** Told where the best row was recorded. */
+  notice?: (line: string) => void;
 }
 
 export interface TuneNeuronsRow {
@@ -61,6 +66,7 @@ function checkGrid(values: readonly number[], flag: string): void {
 /** Scores the method over its grid; rows best VOI first (ties: lower ARAND, then the grid's order). */
 export async function tuneNeuronSegment(job: TuneNeuronsJob): Promise<TuneNeuronsRow[]> {
   if (job.method === 'link') throw new EmsegError('invalid-option', '--method', 'tune-segment grids the affinity methods (watershed-agglomerate, mutex)');
+  if (job.modelDir !== undefined) checkModelDir(job.modelDir); // before the work, not after it
   const probe: NeuronSegmentJob = { pred: job.pred, out: '', method: job.method, scale: job.scale, maxBytes: job.maxBytes };
   const { volume, reader } = await readAffinities(probe);
   await reader.close();
@@ -83,5 +89,17 @@ export async function tuneNeuronSegment(job: TuneNeuronsJob): Promise<TuneNeuron
       }
     }
   }
-  return rows.map((r, i) => ({ r, i })).sort((a, b) => a.r.voi - b.r.voi || a.r.arand - b.r.arand || a.i - b.i).map((x) => x.r);
+  const sorted = rows.map((r, i) => ({ r, i })).sort((a, b) => a.r.voi - b.r.voi || a.r.arand - b.r.arand || a.i - b.i).map((x) => x.r);
+  if (job.modelDir !== undefined) recordBest(job, sorted[0]!);
+  return sorted;
+}
+
+/** The best row (method, thresholds, scores, the labels) into the model's meta.json. */
+function recordBest(job: TuneNeuronsJob, best: TuneNeuronsRow): void {
+  const method = job.method as 'watershed-agglomerate' | 'mutex';
+  const { voi, voiSplit, voiMerge, arand, cremi } = best;
+  const file = recordTunedNeurons(job.modelDir!, { method, ...best.options, scores: { voi, voiSplit, voiMerge, arand, cremi }, labels: job.labels });
+  const options = Object.entries(best.options).map(([k, v]) => `${k} ${v}`).join(', ');
+  job.notice?.(`recorded --method ${method}${options ? ` (${options})` : ''}, VOI ${voi.toFixed(4)}, ARAND ${arand.toFixed(4)} in ${file} "${NEURONS_META_KEY}": `
+    + 'emseg segment --method on maps this model predicts uses it for the options not given as flags (--method auto: the method too)');
 }

@@ -1,5 +1,5 @@
 /**
- * What queue jobs carry. A job set is one blockwise job (predict or segment: see kinds.ts) on one output; its jobs
+ * What queue jobs carry. A job set is one blockwise job (predict, segment or neurons: see kinds.ts) on one output; its jobs
  * are of three sorts, all carrying the job's kind, spec (every option that decides a voxel, with paths as the
  * submitting machine saw them) and the task they belong to:
  * - block jobs: one block of one task;
@@ -16,15 +16,20 @@ import { isUrl } from '../io/registry.js';
 import type { JobKind } from '../pipeline/engine/task.js';
 import type { VolumePredictJob } from '../pipeline/volume-predict.js';
 import type { VolumeSegmentJob } from '../pipeline/volume-segment.js';
+import type { NeuronSegmentJob } from '../pipeline/neurons-input.js';
 
 /** The serialisable part of a blockwise prediction (no callbacks, no shard, no destructive flags). */
 export type PredictSpec = Omit<VolumePredictJob, 'notice' | 'shard' | 'restart' | 'overwrite' | 'threads'>;
 /** The serialisable part of a blockwise segmentation (no callbacks, no shard, no waiting, no destructive flags). */
 export type SegmentSpec = Omit<VolumeSegmentJob, 'notice' | 'shard' | 'restart' | 'overwrite' | 'wait' | 'pollMs'>;
 
+/** The serialisable part of a blockwise neuron segmentation (`segment --method watershed-agglomerate --block`). */
+export type NeuronsSpec = Omit<NeuronSegmentJob, 'notice' | 'shard' | 'restart' | 'overwrite' | 'wait' | 'pollMs'>;
+
 export interface SpecOf {
   predict: PredictSpec;
   segment: SegmentSpec;
+  neurons: NeuronsSpec;
 }
 
 /** A job of some job set: which kind of job, its spec, and the task of it. */

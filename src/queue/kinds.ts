@@ -9,6 +9,8 @@ import type { JobKind, TaskJob } from '../pipeline/engine/task.js';
 import { openVolumePredict, type VolumePredictJob } from '../pipeline/volume-predict.js';
 import { openVolumeSegment, type VolumeSegmentJob } from '../pipeline/volume-segment.js';
 import { isUrl } from '../io/registry.js';
+import { openBlockwiseNeurons } from '../pipeline/neurons-blockwise.js';
+import type { NeuronSegmentJob } from '../pipeline/neurons-input.js';
 import { mapPath, mapVolumePath, rewriteVolumeFile, type PathMap, type SpecOf } from './jobs.js';
 
 interface JobKindDef<K extends JobKind, J> {
@@ -44,7 +46,18 @@ const segment: JobKindDef<'segment', VolumeSegmentJob> = {
   open: (spec) => openVolumeSegment(spec),
 };
 
-export const JOB_KINDS: { [K in JobKind]: JobKindDef<K, K extends 'predict' ? VolumePredictJob : VolumeSegmentJob> } = { predict, segment };
+const neurons: JobKindDef<'neurons', NeuronSegmentJob> = {
+  specOf(job) {
+    const { notice: _n, shard: _s, restart: _r, overwrite: _o, wait: _w, pollMs: _p, ...rest } = job;
+    return { ...rest, pred: volume(job.pred), out: output(job.out) };
+  },
+  mapSpec: (spec, maps) => ({ ...spec, pred: mapVolumePath(spec.pred, maps), out: mapPath(spec.out, maps) }),
+  open: (spec) => openBlockwiseNeurons(spec),
+};
+
+interface JobOf { predict: VolumePredictJob; segment: VolumeSegmentJob; neurons: NeuronSegmentJob }
+
+export const JOB_KINDS: { [K in JobKind]: JobKindDef<K, JobOf[K]> } = { predict, segment, neurons };
 
 /** Opens the job a queue job belongs to, on this machine (paths mapped). */
 export function openQueuedJob<K extends JobKind>(kind: K, spec: SpecOf[K], maps: readonly PathMap[], threads?: number): Promise<TaskJob> {

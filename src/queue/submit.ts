@@ -21,6 +21,9 @@ import { START_JOB, startJobId, type SpecOf, type StageJobData } from './jobs.js
 import { JOB_KINDS } from './kinds.js';
 import { openVolumePredict } from '../pipeline/volume-predict.js';
 import { openVolumeSegment } from '../pipeline/volume-segment.js';
+import { openBlockwiseNeurons } from '../pipeline/neurons-blockwise.js';
+import { resolveNeuronJob } from '../pipeline/neurons.js';
+import type { NeuronSegmentJob } from '../pipeline/neurons-input.js';
 
 export interface SubmitOptions {
   redis: string;
@@ -52,6 +55,16 @@ export function submitPredict(job: VolumePredictJob, options: SubmitOptions): Pr
 
 export function submitSegment(job: VolumeSegmentJob, options: SubmitOptions): Promise<SubmitResult> {
   return submit('segment', JOB_KINDS.segment.specOf(job), () => openVolumeSegment(job), options);
+}
+
+/**
+ * `emseg submit segment --method watershed-agglomerate --block ...`: the blockwise neurons (pipeline/neurons-blockwise.ts).
+ * The model's tuned choice (`--method auto`, thresholds no flag gives) is resolved here: the queued spec carries every
+ * option, so workers need no model.
+ */
+export async function submitNeurons(given: NeuronSegmentJob, options: SubmitOptions): Promise<SubmitResult> {
+  const job = await resolveNeuronJob(given);
+  return submit('neurons', JOB_KINDS.neurons.specOf(job), () => openBlockwiseNeurons(job), options);
 }
 
 async function submit<K extends JobKind>(kind: K, spec: SpecOf[K], open: () => Promise<TaskJob>, options: SubmitOptions): Promise<SubmitResult> {

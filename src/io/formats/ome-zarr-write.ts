@@ -14,11 +14,11 @@ import { outputGuard } from '../output-guard.js';
 import { RECORDS_DIR, UNPUBLISHED_RECORD, checkStoredVolumeTarget, checkVolumeTarget } from '../volume-output.js';
 import { storeFor, type VolumeStore, type ZarrWritable } from '../stores/index.js';
 import { makeDirs } from '../../util/mkdirs.js';
-import { downsample2x } from './pyramid.js';
+import { downsample2x, downsampleIds2x } from './pyramid.js';
 import type { Downsampling } from './pyramid.js';
 import { regionShape, stridesOf } from './volume.js';
 import type { Region, ScaleLevel, StackData, Vec3 } from './volume.js';
-import { openZarr } from './zarr.js';
+import { openZarr, openZarrLabels } from './zarr.js';
 import { DigestRecorder, StoredDigestRecorder } from './chunk-digests.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 
@@ -37,7 +37,12 @@ export const NGFF_VERSION = '0.4';
 /** Pyramid levels stop once a level fits in one chunk in y and x, or at this many levels. */
 export const MAX_LEVELS = 16;
 
-const ZARR_DTYPE: Record<SampleType, string> = { uint8: '|u1', uint16: '<u2', uint32: '<u4', float32: '<f4' };
+/** What an OME-Zarr output stores: an image sample type, or uint64 for labels (ids past 2^32, or tools that expect them). */
+export type WriteDtype = SampleType | 'uint64';
+/** Zarr v2 dtypes (NumPy typestr: byte order, kind, bytes), as the Zarr v2 spec has them. */
+const ZARR_DTYPE: Record<WriteDtype, string> = { uint8: '|u1', uint16: '<u2', uint32: '<u4', float32: '<f4', uint64: '<u8' };
+/** What a region write takes: image samples, or uint64 ids. */
+export type WriteData = StackData | BigUint64Array;
 
 /** Blosc settings of zarr-python's default compressor (lz4, byte shuffle). */
 const BLOSC_DEFAULT = { id: 'blosc', cname: 'lz4', clevel: 5, shuffle: 1, blocksize: 0 };
@@ -45,7 +50,7 @@ const ZLIB_LEVEL = 1;
 
 export interface OmeZarrOptions {
   shape: Vec3;
-  dtype: SampleType;
+  dtype: WriteDtype;
   /** Chunk shape (z, y, x); the same at every level (edge chunks are clipped by the array shape). */
   chunks: Vec3;
   kind?: ImageKind;
@@ -66,9 +71,9 @@ export interface OmeZarrWriter {
   readonly dir: string;
   readonly levels: readonly ScaleLevel[];
   readonly chunks: Vec3;
-  readonly dtype: SampleType;
+  readonly dtype: WriteDtype;
   /** Writes full-resolution voxels; the region must start on chunk boundaries and end on one or at the edge. */
-  writeRegion(region: Region, data: StackData): Promise<void>;
+  writeRegion(region: Region, data: WriteData): Promise<void>;
   /** Files of the full-resolution chunks inside `region` (for done markers). */
   chunkFiles(region: Region): string[];
   /**
@@ -117,7 +122,8 @@ function checkOptions(o: OmeZarrOptions): void {
   const bad = (field: string, msg: string) => new EmsegError('invalid-option', field, msg);
   if (o.shape.some((v) => !Number.isInteger(v) || v <= 0)) throw bad('shape', `must be positive integers, got [${o.shape.join(',')}]`);
   if (o.chunks.some((v) => !Number.isInteger(v) || v <= 0)) throw bad('chunks', `must be positive integers, got [${o.chunks.join(',')}]`);
-  if (o.kind === 'labels' && o.dtype === 'float32') throw bad('dtype', 'labels are integers (uint8, uint16 or uint32)');
+  if (o.kind === 'labels' && o.dtype === 'float32') throw bad('dtype', 'labels are integers (uint8, uint16, uint32 or uint64)');
+  if (o.kind !== 'labels' && o.dtype === 'uint64') throw bad('dtype', 'uint64 is written for labels only; images and maps are uint8, uint16, uint32 or float32');
   if (o.kind === 'membrane' && !o.polarity) throw bad('polarity', 'a membrane map needs its polarity: membrane-high (values are P(membrane)) or membrane-low (ISBI: 0 = membrane)');
   if (o.levels !== undefined && (!Number.isInteger(o.levels) || o.levels < 1 || o.levels > MAX_LEVELS)) throw bad('levels', `must be 1..${MAX_LEVELS}, got ${o.levels}`);
   if (o.compression && !COMPRESSIONS.includes(o.compression)) throw bad('compression', `must be one of ${COMPRESSIONS.join(', ')}, got "${o.compression}"`);
@@ -309,7 +315,7 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
   };
   const chunks = o.chunks;
 
-  async function write(level: number, region: Region, data: StackData): Promise<void> {
+  async function write(level: number, region: Region, data: WriteData): Promise<void> {
     const s = shapes[level]!;
     const n = regionShape(region);
     const where = files.join(dir, String(level));
@@ -351,12 +357,22 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
     },
     recordDigests: () => store.record(0),
     sealDigests: () => store.seal(0),
-    buildPyramid: (onBand) => buildPyramid(files, dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, store, onBand),
+    buildPyramid: (onBand) => buildPyramid(files, dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, store, onBand, o.dtype === 'uint64'),
     addLabels: (name, lo) => addLabelsImage(files, dir, o, shapes.length, name, lo),
   };
 }
 
-type LevelWrite = (level: number, region: Region, data: StackData) => Promise<void>;
+type LevelWrite = (level: number, region: Region, data: WriteData) => Promise<void>;
+
+/** A level read back for the next level's downsampling: uint64 ids through the label read (image reads refuse them). */
+async function openLevel(path: string, big: boolean): Promise<{ shape: Vec3; read(r: Region): Promise<WriteData>; close(): Promise<void> }> {
+  if (!big) {
+    const r = await openZarr(path);
+    return { shape: r.shape, read: (region) => r.readRegion(region), close: () => r.close() };
+  }
+  const r = await openZarrLabels(path);
+  return { shape: r.shape, read: async (region) => (await r.readLabels(region)) as BigUint64Array, close: () => r.close() };
+}
 
 /**
  * Levels 1.. from the level below, band by band (chunk depth x chunk height x all of x). Each level's digest
@@ -364,11 +380,11 @@ type LevelWrite = (level: number, region: Region, data: StackData) => Promise<vo
  * by its record or (interrupted) read unverified, never checked against older chunks.
  */
 async function buildPyramid(files: VolumeStore, dir: string, shapes: Vec3[], chunks: Vec3, method: Downsampling, write: LevelWrite, store: RecordingStore,
-  onBand?: (done: number, total: number) => void): Promise<void> {
+  onBand?: (done: number, total: number) => void, big = false): Promise<void> {
   const bands = shapes.slice(1).reduce((n, s) => n + Math.ceil(s[0] / chunks[0]) * Math.ceil(s[1] / chunks[1]), 0);
   let done = 0;
   for (let l = 1; l < shapes.length; l++) {
-    const src = await openZarr(files.join(dir, String(l - 1)));
+    const src = await openLevel(files.join(dir, String(l - 1)), big);
     await store.record(l);
     try {
       const [d, h, w] = shapes[l]!;
@@ -377,7 +393,8 @@ async function buildPyramid(files: VolumeStore, dir: string, shapes: Vec3[], chu
           const z1 = Math.min(z0 + chunks[0], d);
           const y1 = Math.min(y0 + chunks[1], h);
           const from: Region = { start: [z0, 2 * y0, 0], end: [z1, Math.min(2 * y1, src.shape[1]), src.shape[2]] };
-          const data = downsample2x(await src.readRegion(from), regionShape(from), method);
+          const read = await src.read(from);
+          const data = read instanceof BigUint64Array ? downsampleIds2x(read, regionShape(from)) : downsample2x(read, regionShape(from), method);
           await write(l, { start: [z0, y0, 0], end: [z1, y1, w] }, data);
           onBand?.(++done, bands);
         }

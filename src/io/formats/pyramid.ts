@@ -40,7 +40,29 @@ export function downsample2x(src: StackData, shape: Vec3, method: Downsampling):
   return out;
 }
 
-function modeOf(cell: number[], n: number): number {
+/** downsample2x's mode for uint64 ids (labels past 2^32): the same cells, the same ties. */
+export function downsampleIds2x(src: BigUint64Array, shape: Vec3): BigUint64Array {
+  const [d, h, w] = shape;
+  const [oh, ow] = [Math.ceil(h / 2), Math.ceil(w / 2)];
+  const out = new BigUint64Array(d * oh * ow);
+  const cell: bigint[] = [0n, 0n, 0n, 0n];
+  for (let z = 0; z < d; z++) {
+    for (let y = 0; y < oh; y++) {
+      const rows = 2 * y + 1 < h ? 2 : 1;
+      for (let x = 0; x < ow; x++) {
+        const cols = 2 * x + 1 < w ? 2 : 1;
+        let n = 0;
+        for (let dy = 0; dy < rows; dy++) {
+          for (let dx = 0; dx < cols; dx++) cell[n++] = src[(z * h + 2 * y + dy) * w + 2 * x + dx]!;
+        }
+        out[(z * oh + y) * ow + x] = modeOf(cell, n);
+      }
+    }
+  }
+  return out;
+}
+
+function modeOf<T extends number | bigint>(cell: T[], n: number): T {
   let best = cell[0]!;
   let bestCount = 0;
   for (let i = 0; i < n; i++) {

@@ -35,7 +35,7 @@ export interface BlockTask<In = unknown, Out = unknown> {
 }
 
 /** The kinds of blockwise jobs the queue can carry (see registry.ts). */
-export type JobKind = 'predict' | 'segment';
+export type JobKind = 'predict' | 'segment' | 'neurons';
 
 /** An opened blockwise job: its output, its tasks in an order where upstream tasks come first, and what it holds. */
 export interface TaskJob {
