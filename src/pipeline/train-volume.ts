@@ -14,7 +14,7 @@ import { trainTask, type TrainConfig } from '../train/trainer.js';
 import { volumeTask } from '../train/volume-task.js';
 import { typedPath } from '../util/paths.js';
 import { EmsegError } from '../errors.js';
-import { buildTrainConfig, chooseValidation, type TrainJob, type TrainJobHooks } from './train.js';
+import { buildTrainConfig, chooseValidation, type TrainJob, type TrainJobHooks } from './train-job.js';
 
 /** Voxel sizes within this fraction of each other count as isotropic (axis permutations are then symmetries). */
 const ISOTROPY_TOLERANCE = 0.25;
