@@ -209,7 +209,7 @@ test('refused with codes: --tta, 2-d and 3-d models together, a spec without tar
   await assert.rejects(runVolumePredict(baseJob(f, out('resumed'), { block: [8, 16, 16] })), refused('mismatch'));
 });
 
-test('emseg predict of an HDF5 volume with a 3-d network, then emseg segment --method watershed-agglomerate on its maps', async () => {
+test('emseg predict (--profile) of an HDF5 volume with a 3-d network, then emseg segment --method watershed-agglomerate on its maps', async () => {
   const f = await fixture('p3d-cli');
   // Long-range offsets inside the small volume (segment refuses offsets that reach beyond it).
   f.model = model3d(f.dir, 'short', 8, { longRange: [[-3, 0, 0], [0, -3, 0], [0, 0, -3]] });
@@ -217,8 +217,9 @@ test('emseg predict of an HDF5 volume with a 3-d network, then emseg segment --m
   await writeHdf5(h5, [{ path: 'volumes/raw', data: f.data, shape: [...f.shape], dtype: '<B' }]);
   const aff = join(f.dir, 'aff.zarr');
   const predict = spawnSync(process.execPath, [CLI, 'predict', '--model', f.model, '--input', `${h5}:/volumes/raw`, '--out', aff, '--block', '8,16,16',
-    '--tile', TILE.join(','), '--dtype', 'float32', '--quiet'], { encoding: 'utf8' });
+    '--tile', TILE.join(','), '--dtype', 'float32', '--quiet', '--profile'], { encoding: 'utf8' });
   assert.equal(predict.status, 0, predict.stderr);
+  assert.match(predict.stderr, /network forward passes/, 'the 3-d tile steps are profiled');
   const expected = whole([f.model], f.data, f.shape);
   const got = Float32Array.from((await readMaps(aff, expected.length / f.data.length)).values);
   assert.ok(Buffer.from(got.buffer).equals(Buffer.from(expected.buffer)), 'the HDF5 input predicts as the OME-Zarr one');

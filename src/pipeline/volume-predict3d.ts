@@ -161,7 +161,7 @@ function blockInput(e: Predict3dEngine, box: Box, data: StackData): Float32Array
 /** The block's maps in the output dtype, channel-major (c, z, y, x) over its write region; `data` holds its clamped input box. */
 function computeBlock3d(e: Predict3dEngine, b: Block, data: StackData): StackData {
   const box = inputBox(e.predictor.geometry, b.write);
-  const probs = e.predictor.predictRegion(blockInput(e, box, data), b.write);
+  const probs = e.predictor.predictRegion(blockInput(e, box, data), b.write, e.job.profile);
   checkFinite(probs, e.reader.path, `the maps of block [${b.grid.join(',')}] (models ${e.job.models.join(', ')})`);
   const n = volumeOf(regionShape(b.write));
   for (let c = 0; c < e.membrane.length; c++) {
