@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
+import { EmsegError } from '../errors.js';
 import { COMMON_DEFAULTS as C, PREDICT_DEFAULTS as P } from '../pipeline/defaults.js';
 import { mapsOutput, type StackFormat } from '../io/outputs.js';
 import { runPredict } from '../pipeline/predict.js';
-import { addVolumeOptions, predictVolume, refuseBlockwiseFlags } from './volume.js';
+import { addVolumeOptions, predictVolume, refuseBlockwiseFlags, tileSize } from './volume.js';
 import { INTENSITY_HELP } from '../image/intensity.js';
 import { addVoxelSizeOptions, backendKind, intensityRule, JSON_FLAG, positiveInt, printResult } from './options.js';
 import { barFactory } from './progress.js';
@@ -23,7 +24,7 @@ export function addPredictOptions(cmd: Command): Command {
     .option('--tta', 'average the 8 rotations/flips')
     .option('--close-gaps', 'draw the boundaries of `emseg segment` into the maps as membrane (watershed options below)')
     .option('--bf16', 'bfloat16 inference')
-    .option('--tile <px>', P.tile.help, positiveInt, P.tile.value)
+    .option('--tile <px>', `${P.tile.help}, 2-d networks; 3-d networks (.zarr outputs): z,y,x or one edge, default 64 per axis, at most the block`, tileSize, P.tile.value)
     .option('--threads <n>', 'CPU threads', positiveInt)
     .option('--backend <kind>', C.backend.help, backendKind, C.backend.value)
     .option('--overwrite', 'replace outputs emseg wrote earlier (never inputs, links or special files)')
@@ -46,11 +47,12 @@ export function registerPredict(program: Command): void {
         if (profile) process.stderr.write(`emseg predict: profile\n${formatBreakdown(predictBreakdown(profile, wall), wall)}`);
       };
       if (target.blockwise) {
-        await predictVolume(o, profile);
+        await predictVolume(o, profile, command.getOptionValueSource('tile') !== 'default');
         report();
         return;
       }
       refuseBlockwiseFlags(o, command, target);
+      if (Array.isArray(o.tile)) throw new EmsegError('invalid-option', '--tile', `${o.tile.join(',')} is a 3-d tile (z,y,x), for 3-d networks writing an OME-Zarr (x.zarr)`);
       const written = await runPredict({ profile, models: o.model, input: o.input, out: o.out, format: target.kind as StackFormat,
         membraneProb: o.membraneProb ?? false, tta: o.tta ?? false,
         closeGaps: o.closeGaps ? givenSegmentOptions(o, command) : undefined, bf16: o.bf16 ?? false, tile: o.tile,

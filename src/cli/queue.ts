@@ -21,7 +21,7 @@ export function registerSubmit(program: Command): void {
     .action(async (o, command: Command) => {
       refuseForQueue(o, isZarrPath(o.out), 'queued prediction writes an OME-Zarr: the output path must end in .zarr');
       mapsOutput(o.out, o.format, command.getOptionValueSource('format') !== 'default'); // a --format given with it is refused
-      report(await submitPredict(volumeJobFrom(o, 'submit'), submitOptions(o)));
+      report(await submitPredict(volumeJobFrom(o, 'submit', command.getOptionValueSource('tile') !== 'default'), submitOptions(o)));
     });
   addQueueOptions(addNeuronOptions(addSegmentCommandOptions(submit.command('segment')
     .description('queue `emseg segment --out cells.zarr`: pass 1 per block, then the stitching, then the relabelling, each queued when the one before is complete; '

@@ -2,7 +2,7 @@
 import type { Profile } from '../util/profile.js';
 import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
-import { parseVec3 } from '../io/formats/volume.js';
+import { parseVec3, type Vec3 } from '../io/formats/volume.js';
 import { parseShard } from '../pipeline/blocks.js';
 import type { BlockFailure } from '../pipeline/markers.js';
 import type { TaskOutcome } from '../pipeline/engine/run.js';
@@ -10,7 +10,8 @@ import { runVolumePredict, type MapDtype, type VolumePredictJob } from '../pipel
 import { runVolumeSegment, type VolumeSegmentJob } from '../pipeline/volume-segment.js';
 import type { SegmentOptions } from '../segment/index.js';
 import type { OutputTarget } from '../io/outputs.js';
-import { ALLOW_MISSING_CHUNKS, printResult } from './options.js';
+import { ALLOW_MISSING_CHUNKS, positiveInt, printResult } from './options.js';
+import { PREDICT_DEFAULTS } from '../pipeline/defaults.js';
 import { barFactory } from './progress.js';
 
 const MAP_DTYPES: readonly MapDtype[] = ['uint8', 'float32'];
@@ -26,9 +27,15 @@ function scaleLevel(text: string): number {
   return n;
 }
 
+/** --tile: one edge N (2-d networks; N per axis for 3-d ones) or z,y,x (3-d networks only). */
+export function tileSize(text: string): number | Vec3 {
+  return text.includes(',') ? parseVec3(text, '--tile') : positiveInt(text);
+}
+
 export function addVolumeOptions(cmd: Command): Command {
   return cmd
-    .option('--block <z,y,x>', '.zarr outputs: block (and output chunk) size; y, x multiples of the network stride (default 1,1024,1024)',
+    .option('--block <z,y,x>', '.zarr outputs: block (and output chunk) size; y, x multiples of the network stride (default 1,1024,1024); '
+      + '3-d networks: rounded up to whole tiles (default 64,128,128)',
       (t: string) => parseVec3(t, '--block'))
     .option('--shard <i/n>', '.zarr outputs: compute only shard i of n (0-based; e.g. $SLURM_ARRAY_TASK_ID/n)', (t: string) => parseShard(t))
     .option('--restart', '.zarr outputs: discard the done markers of a run with another layout, model or input')
@@ -74,18 +81,21 @@ export function reportFailures(out: string, failed: readonly BlockFailure[]): vo
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
-export function volumeJobFrom(o: any, command = 'predict'): VolumePredictJob {
+export function volumeJobFrom(o: any, command = 'predict', tileGiven = true): VolumePredictJob {
   if (o.closeGaps) throw new EmsegError('invalid-option', '--close-gaps', 'is not available for blockwise (.zarr) outputs; run emseg segment on the maps');
+  // A 3-d tile only from a --tile the user gave: the 2-d default edge would be far too large a 3-d tile.
+  const edge = typeof o.tile === 'number';
+  const volumeTile: Vec3 | undefined = !tileGiven ? undefined : edge ? [o.tile, o.tile, o.tile] : o.tile;
   return { models: o.model, input: o.input, out: o.out, membraneProb: o.membraneProb ?? false,
-    tta: o.tta ?? false, bf16: o.bf16 ?? false, tile: o.tile, threads: o.threads, backend: o.backend, dtype: o.dtype ?? 'uint8',
+    tta: o.tta ?? false, bf16: o.bf16 ?? false, tile: edge ? o.tile : PREDICT_DEFAULTS.tile.value, volumeTile, threads: o.threads, backend: o.backend, dtype: o.dtype ?? 'uint8',
     block: o.block, shard: o.shard, restart: o.restart ?? false, overwrite: o.overwrite ?? false, intensity: o.intensity,
     toGrey: o.toGrey ?? false, scale: o.scale, allowMissingChunks: o.allowMissingChunks ?? false, voxelSize: o.voxelSize, unit: o.unit,
     notice: (m) => process.stderr.write(`emseg ${command}: ${m}\n`) };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
-export async function predictVolume(o: any, profile?: Profile): Promise<void> {
-  const r = await runVolumePredict({ ...volumeJobFrom(o), profile }, barFactory(o.quiet ?? false));
+export async function predictVolume(o: any, profile?: Profile, tileGiven = true): Promise<void> {
+  const r = await runVolumePredict({ ...volumeJobFrom(o, 'predict', tileGiven), profile }, barFactory(o.quiet ?? false));
   const rate = r.seconds > 0 ? r.voxels / r.seconds : 0;
   printResult(o.json, 'predict', `computed ${r.computed} skipped ${r.skipped} failed ${r.failed.length} of ${r.plan.count} blocks` +
     ` (${(rate / 1e6).toFixed(2)} M voxels/s); ${r.complete ? `wrote ${r.out}` : 'the output is not complete yet'}\n`,

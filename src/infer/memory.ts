@@ -83,3 +83,25 @@ export function checkPredictionMemory(specs: readonly ModelSpec[], tile: number,
   }
   return ws;
 }
+
+/** Float copies of a 3-d tile a run holds besides the network: its input cut from the block and its output read back. */
+const VOLUME_TILE_COPIES = 2;
+
+/**
+ * Memory the tiles of 3-d networks need (infer/volume.ts; `plans` at the tile size, one per model): the pooled
+ * activations per architecture, the weights, and the tile's input and output copies. The process itself
+ * (BASE_PROCESS_BYTES) and the blocks come on top.
+ */
+export function volumeTileBytes(specs: readonly ModelSpec[], plans: readonly Plan[]): number {
+  const architectures = new Set<string>();
+  let bytes = 0;
+  plans.forEach((plan, k) => {
+    bytes += BACKEND_OVERHEAD * paramBytes(plan);
+    const key = JSON.stringify(specs[k]!.layers);
+    if (architectures.has(key)) return;
+    architectures.add(key);
+    const io = numel([...plan.input]) * (plan.inputDepth ?? 1) + numel([...plan.output]) * (plan.z?.size ?? 1);
+    bytes += BACKEND_OVERHEAD * activationBytes(plan) + VOLUME_TILE_COPIES * io * BYTES_PER_VALUE;
+  });
+  return bytes;
+}

@@ -106,7 +106,7 @@ function modelLayout(spec: ModelSpec): ModelLayout {
   if (spec.input.dims === 3) {
     // Tiles are of sections; a 3-d network reads blocks of a volume (its plans: nn/plan.ts smallestInput3d).
     throw new EmsegError('invalid-spec', spec.name, 'is a 3-d network: section-by-section prediction and training ' +
-      'from image stacks serve 2-d networks only');
+      'from image stacks serve 2-d networks only; emseg predict writes a 3-d network\'s maps into an OME-Zarr (--out x.zarr)');
   }
   const stride = totalStride(spec);
   const probeStep = roundUp(PROBE_STEP, stride);

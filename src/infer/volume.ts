@@ -13,7 +13,8 @@ import { reflect } from '../image/mirror.js';
 import { Network } from '../nn/network.js';
 import { planModel, smallestInput3d, type Plan } from '../nn/plan.js';
 import { SpecError, type ModelSpec } from '../nn/spec.js';
-import type { ModelWeights } from './predict.js';
+import type { Profile } from '../util/profile.js';
+import { PREDICT_STEPS, type ModelWeights } from './predict.js';
 
 /** A voxel position or size (z, y, x). */
 export type Vec3 = readonly [number, number, number];
@@ -39,6 +40,7 @@ export interface VolumeGeometry {
 const AXES = [0, 1, 2] as const;
 const map3 = (f: (a: 0 | 1 | 2) => number): Vec3 => [f(0), f(1), f(2)];
 export const volumeOf = (v: Vec3): number => v[0] * v[1] * v[2];
+const untimed: Pick<Profile, 'time'> = { time: (_name, fn) => fn() };
 
 /** The product of the down-sampling strides (pooling, strided convolution) along each axis (z, y, x). */
 export function volumeStride(plan: Plan): Vec3 {
@@ -146,9 +148,10 @@ export class VolumePredictor {
 
   /**
    * Channel-major (c, z, y, x) outputs of `region`, from `input`: the voxels of inputBox(region) (mirrored outside
-   * the volume). `region.start` must be a multiple of the stride for block-size-independent results.
+   * the volume). `region.start` must be a multiple of the stride for block-size-independent results. `profile`
+   * gets the time of each tile step (PREDICT_STEPS, as 2-d prediction: `emseg predict --profile`).
    */
-  predictRegion(input: Float32Array, region: Box): Float32Array {
+  predictRegion(input: Float32Array, region: Box, profile: Pick<Profile, 'time'> = untimed): Float32Array {
     const g = this.geometry;
     const box = inputBox(g, region);
     const inSize = map3((a) => box.end[a] - box.start[a]);
@@ -158,22 +161,23 @@ export class VolumePredictor {
     const tiles = map3((a) => Math.ceil(size[a] / g.step[a]));
     for (let tz = 0; tz < tiles[0]; tz++) {
       for (let ty = 0; ty < tiles[1]; ty++) {
-        for (let tx = 0; tx < tiles[2]; tx++) this.addTile(input, inSize, [tz * g.step[0], ty * g.step[1], tx * g.step[2]], size, out);
+        for (let tx = 0; tx < tiles[2]; tx++) this.addTile(input, inSize, [tz * g.step[0], ty * g.step[1], tx * g.step[2]], size, out, profile);
       }
     }
-    if (this.nets.length > 1) for (let i = 0; i < out.length; i++) out[i]! /= this.nets.length;
+    const n = this.nets.length;
+    if (n > 1) profile.time(PREDICT_STEPS.average, () => { for (let i = 0; i < out.length; i++) out[i]! /= n; });
     return out;
   }
 
   /** One tile at `at` (relative to the region): its input cut from `input`, each network run, kept outputs added. */
-  private addTile(input: Float32Array, inSize: Vec3, at: Vec3, size: Vec3, out: Float32Array): void {
+  private addTile(input: Float32Array, inSize: Vec3, at: Vec3, size: Vec3, out: Float32Array, profile: Pick<Profile, 'time'>): void {
     const g = this.geometry;
-    const x = this.backend.fromArray(copyBox(input, inSize, at, g.input), [1, 1, ...g.input]);
+    const x = profile.time(PREDICT_STEPS.read, () => this.backend.fromArray(copyBox(input, inSize, at, g.input), [1, 1, ...g.input]));
     try {
       for (const net of this.nets) {
-        const y = net.predict(x);
+        const y = profile.time(PREDICT_STEPS.network, () => net.predict(x));
         try {
-          addKept(this.backend.toArray(y), g, at, size, this.channels, out);
+          profile.time(PREDICT_STEPS.place, () => addKept(this.backend.toArray(y), g, at, size, this.channels, out));
         } finally {
           y.dispose();
         }

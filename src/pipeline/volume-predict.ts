@@ -14,35 +14,41 @@
  *
  * The prediction is one block task (engine/task.ts): the engine's runner overlaps reading, compute and writing,
  * retries failed blocks, and runs the same task in-process, by shard and from the queue.
+ *
+ * 3-d networks (spec `input.dims` 3) take another path from the same job: openVolumePredict hands them to
+ * volume-predict3d.ts (a multi-channel map), so the CLI, shards and the queue's `predict` kind carry both.
  */
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createBackend } from '../backend/index.js';
 import { profiled } from '../backend/profile.js';
-import type { Profile } from '../util/profile.js';
 import { EmsegError } from '../errors.js';
-import { checkFinite, formatIntensity, type IntensityMapping, type IntensitySpec } from '../image/intensity.js';
+import { checkFinite, formatIntensity, type IntensitySpec } from '../image/intensity.js';
 import { neighbourSections, reflect } from '../image/mirror.js';
 import type { SectionSource } from '../infer/section.js';
 import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
 import { commonStride } from '../infer/tiling.js';
-import { createOmeZarr, type Compression, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
+import { createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { flagPolarity, fromMembrane } from '../image/map-meaning.js';
 import { missingChunksNotice, regionShape, voxelCount, type Region, type Vec3 } from '../io/formats/volume.js';
-import { isUrl, openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
+import { openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { recordedPath } from '../util/paths.js';
-import { BYTES_PER_SAMPLE, fullScale, type StackData } from '../image/stack.js';
+import { BYTES_PER_SAMPLE, type StackData } from '../image/stack.js';
 import type { VolumeReader } from '../io/formats/volume.js';
-import { loadModels, SPEC_FILE, WEIGHTS_FILE } from '../models/model-dir.js';
+import { loadModels, SPEC_FILE, WEIGHTS_FILE, type LoadedModel } from '../models/model-dir.js';
 import { resolveModelDir } from '../models/shipped.js';
-import { alignBlock, planBlocks, type Block, type BlockPlan, type Shard } from './blocks.js';
+import { alignBlock, planBlocks, type Block, type BlockPlan } from './blocks.js';
 import { mapsRecord } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
-import { digest, digestFiles, openMarkers, volumeFingerprint, type BlockFailure, type MarkerStore } from './markers.js';
+import { digest, digestFiles, openMarkers, volumeFingerprint, type MarkerStore } from './markers.js';
 import { DEFAULT_READ_AHEAD, runJob } from './engine/run.js';
 import { jobsetOf, type BlockTask, type TaskJob } from './engine/task.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
+import { checkUnitRange, checkVolumePredictJob, volumeMapping, type VolumePredictJob, type VolumePredictResult } from './volume-predict-job.js';
+import { openVolumePredict3d, type VolumePredict3dRun } from './volume-predict3d.js';
+
+export { volumeMapping, type MapDtype, type VolumePredictJob, type VolumePredictResult } from './volume-predict-job.js';
 
 /** Default block edge in y and x (rounded down to the stride): ~1 M voxels per section of a block. */
 export const DEFAULT_BLOCK_EDGE = 1024;
@@ -53,74 +59,6 @@ const UINT8_MAX = 255;
 const INPUTS_IN_FLIGHT = 1 + DEFAULT_READ_AHEAD;
 /** Maps alive at once: one being computed, one being written. */
 const MAPS_IN_FLIGHT = 2;
-
-export type MapDtype = 'uint8' | 'float32';
-
-export interface VolumePredictJob {
-  models: readonly string[];
-  /** Any volume openVolume reads: `vol.zarr/0`, `vol.h5:/raw`, a big TIFF, a stack. */
-  input: string;
-  /** OME-Zarr folder (ends in .zarr). */
-  out: string;
-  /** Values are P(membrane) (membrane-high); otherwise the ISBI polarity (membrane-low), as stack outputs. */
-  membraneProb: boolean;
-  tta: boolean;
-  bf16: boolean;
-  tile: number;
-  threads?: number;
-  backend: 'auto' | 'onednn' | 'reference';
-  dtype: MapDtype;
-  /** Block (z, y, x); y and x multiples of the networks' stride. Default [1, 1024, 1024] (aligned, capped). */
-  block?: Vec3;
-  shard?: Shard;
-  /** Clear the done markers of a run started with another layout, model or input (chunks are rewritten). */
-  restart?: boolean;
-  /** Replace an existing output (refused with --shard: shards would delete each other's work). */
-  overwrite?: boolean;
-  intensity?: string;
-  toGrey?: boolean;
-  /** Scale level of a multiscale OME-Zarr input. */
-  scale?: number;
-  /** Read absent chunk files of a Zarr input as its fill value (one notice at the end) instead of refusing them. */
-  allowMissingChunks?: boolean;
-  compression?: Compression;
-  attempts?: number;
-  /** The voxel size (z, y, x) and unit the maps record, over the input's own (io/voxel-size.ts chooseVoxelSize). */
-  voxelSize?: Vec3;
-  unit?: string;
-  notice?: (message: string) => void;
-  /** Adds where the time goes (tile steps, backend ops) to this profile (infer/profile.ts reports it). */
-  profile?: Profile;
-}
-
-export interface VolumePredictResult {
-  out: string;
-  plan: BlockPlan;
-  /** Blocks of this process (its shard), computed now / skipped as done / failed every attempt. */
-  computed: number;
-  skipped: number;
-  failed: BlockFailure[];
-  /** Every block of the plan is done (the pyramid was built). */
-  complete: boolean;
-  /** Output voxels computed now and the seconds this run took (open to last marker). */
-  voxels: number;
-  seconds: number;
-}
-
-/** The linear map (v - low) / (high - low) of the whole volume, from the rule and the dtype alone. */
-export function volumeMapping(spec: IntensitySpec, dtype: VolumeReader['dtype']): IntensityMapping {
-  switch (spec.kind) {
-    case 'range':
-      return { low: spec.low, high: spec.high };
-    case 'auto':
-    case 'dtype':
-      return { low: 0, high: dtype === 'float32' ? 1 : fullScale(dtype) };
-    default:
-      throw new EmsegError('invalid-option', '--intensity', `${formatIntensity(spec)} is a per-section statistic, which blockwise `
-        + 'prediction of a volume does not compute (a block sees only part of a section); use dtype or auto, or a fixed '
-        + 'range LOW,HIGH for the whole volume (emseg info shows its value range)');
-  }
-}
 
 /**
  * The block as a section for the predictor: a full block (`size`, even at the volume's edge, so every block is cut
@@ -164,19 +102,6 @@ export interface Engine {
   mapping: { low: number; high: number };
   reader: VolumeReader;
   job: VolumePredictJob;
-}
-
-/** Float input under the dtype rule must already be in [0, 1]: anything else would be clipped, not scaled. */
-function checkUnitRange(data: StackData, region: Region, path: string): void {
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    if (!(v >= 0 && v <= 1)) {
-      const [, h, w] = regionShape(region);
-      const at = [region.start[0] + Math.floor(i / (h * w)), region.start[1] + (Math.floor(i / w) % h), region.start[2] + (i % w)];
-      throw new EmsegError('intensity-range', path, `voxel [${at.join(',')}] is ${v}: float data read with --intensity auto/dtype must lie in `
-        + '[0, 1]; give the volume\'s range as --intensity LOW,HIGH');
-    }
-  }
 }
 
 /**
@@ -254,16 +179,6 @@ async function modelIdentity(job: VolumePredictJob, dirs: readonly string[], spe
   return digest(await digestFiles(files), JSON.stringify(options));
 }
 
-function checkJob(job: VolumePredictJob, reader: VolumeReader): void {
-  if (job.shard && job.overwrite) {
-    throw new EmsegError('invalid-option', '--overwrite', 'cannot be combined with --shard (each shard would delete the others\' work); use --restart, or delete the output first');
-  }
-  const container = reader.path.replace(/[/\\]\d+$/, '').replace(/:.*$/, '');
-  if (!isUrl(reader.path) && (resolve(job.out) === resolve(container) || resolve(job.out) === resolve(reader.path))) {
-    throw new EmsegError('invalid-option', '--out', `is the input ${reader.path}; write the maps elsewhere`);
-  }
-}
-
 /**
  * An opened blockwise prediction: one task (predict, then the pyramid as its finish) with everything a block needs
  * (predictor, reader, writer, markers), built exactly the same way by the single-process run, a `--shard` and a
@@ -281,12 +196,16 @@ export interface VolumePredictRun extends TaskJob {
  * Opens (creating or validating) the output and its markers for `job`, as `emseg predict --out x.zarr` does: the
  * output's layout must agree, and a run record of another layout, model or input is refused unless `restart`.
  */
-export async function openVolumePredict(given: VolumePredictJob): Promise<VolumePredictRun> {
+export async function openVolumePredict(given: VolumePredictJob): Promise<VolumePredictRun | VolumePredict3dRun> {
   const job = { ...given, models: given.models.map((m) => resolveModelDir(m)) }; // a shipped model's name is its folder
   const reader = await openVolume(job.input, { scale: job.scale, colour: job.toGrey ? 'to-grey' : 'reject', allowMissingChunks: job.allowMissingChunks });
   try {
-    checkJob(job, reader);
+    checkVolumePredictJob(job, reader);
     const models = job.models.flatMap((dir) => loadModels(dir));
+    if (dimsOf(models) === 3) return await openVolumePredict3d(job, reader, models);
+    if (job.volumeTile?.some((v) => v !== job.tile)) {
+      throw new EmsegError('invalid-option', '--tile', `${job.volumeTile.join(',')} is a 3-d tile (z,y,x); 2-d networks take one tile edge`);
+    }
     const intensity = predictIntensity(models, reader.dtype, job.input, job.intensity);
     intensity.notices.forEach((m) => job.notice?.(m));
     const mapping = volumeMapping(intensity.spec, reader.dtype);
@@ -326,6 +245,16 @@ export async function openVolumePredict(given: VolumePredictJob): Promise<Volume
     await reader.close();
     throw err;
   }
+}
+
+/** 3 when the models are 3-d networks, else 2; an ensemble mixing both is refused. */
+function dimsOf(models: readonly LoadedModel[]): 2 | 3 {
+  const flat = models.find((m) => m.spec.input.dims !== 3);
+  const deep = models.find((m) => m.spec.input.dims === 3);
+  if (flat && deep) {
+    throw new EmsegError('mismatch', deep.dir, `is a 3-d network and ${flat.dir} a 2-d one; an ensemble's models must all be 2-d or all 3-d`);
+  }
+  return deep ? 3 : 2;
 }
 
 /** The prediction's one task: a block's input region read, its map computed, its chunks written; then the pyramid. */

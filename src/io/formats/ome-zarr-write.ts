@@ -9,7 +9,7 @@ import * as zarr from 'zarrita';
 import { EmsegError } from '../../errors.js';
 import { EmsegIoError, describe, fromFsError } from '../errors.js';
 import type { SampleType } from '../../image/stack.js';
-import { meaningRecord, type MapPolarity } from '../../image/map-meaning.js';
+import { CHANNEL_AXIS, meaningRecord, type MapPolarity, type MultiChannelRecord } from '../../image/map-meaning.js';
 import { outputGuard } from '../output-guard.js';
 import { RECORDS_DIR, UNPUBLISHED_RECORD, checkStoredVolumeTarget, checkVolumeTarget } from '../volume-output.js';
 import { storeFor, type VolumeStore, type ZarrWritable } from '../stores/index.js';
@@ -65,6 +65,12 @@ export interface OmeZarrOptions {
   polarity?: MapPolarity;
   /** Extra keys stored under "emseg" in the image's attributes (model, source, ...). */
   extra?: Record<string, unknown>;
+  /**
+   * A multi-channel map: arrays get a leading channel axis `c` (NGFF 0.4 type "channel", scale 1) of one entry per
+   * recorded channel, chunked one channel per chunk, and this record is written under "emseg" (image/map-meaning.ts).
+   * One level only (no pyramid); regions are written channel-major (c, z, y, x).
+   */
+  maps?: MultiChannelRecord;
 }
 
 export interface OmeZarrWriter {
@@ -72,7 +78,12 @@ export interface OmeZarrWriter {
   readonly levels: readonly ScaleLevel[];
   readonly chunks: Vec3;
   readonly dtype: WriteDtype;
-  /** Writes full-resolution voxels; the region must start on chunk boundaries and end on one or at the edge. */
+  /** Channels along the axis `c` of a multi-channel map (options.maps); 1 for an image without that axis. */
+  readonly channels: number;
+  /**
+   * Writes full-resolution voxels; the region must start on chunk boundaries and end on one or at the edge. A
+   * multi-channel map takes every channel of the region, channel-major (c, z, y, x).
+   */
   writeRegion(region: Region, data: WriteData): Promise<void>;
   /** Files of the full-resolution chunks inside `region` (for done markers). */
   chunkFiles(region: Region): string[];
@@ -127,30 +138,44 @@ function checkOptions(o: OmeZarrOptions): void {
   if (o.kind === 'membrane' && !o.polarity) throw bad('polarity', 'a membrane map needs its polarity: membrane-high (values are P(membrane)) or membrane-low (ISBI: 0 = membrane)');
   if (o.levels !== undefined && (!Number.isInteger(o.levels) || o.levels < 1 || o.levels > MAX_LEVELS)) throw bad('levels', `must be 1..${MAX_LEVELS}, got ${o.levels}`);
   if (o.compression && !COMPRESSIONS.includes(o.compression)) throw bad('compression', `must be one of ${COMPRESSIONS.join(', ')}, got "${o.compression}"`);
+  if (o.maps) {
+    if ((o.kind ?? 'image') !== 'image' || o.polarity) throw bad('maps', 'a multi-channel map records each channel\'s meaning itself (no kind or polarity besides)');
+    if (o.levels !== undefined && o.levels !== 1) throw bad('levels', 'a multi-channel map has one level (no pyramid)');
+    if (o.maps.channels.length === 0) throw bad('maps', 'records no channels');
+  }
+}
+
+/** Entries along the channel axis: 0 for an image without one. */
+const channelsOf = (o: OmeZarrOptions): number => o.maps?.channels.length ?? 0;
+/** An array's shape or chunks with the channel axis in front where there is one (chunks: one channel each). */
+function withChannels<T>(o: OmeZarrOptions, v: readonly T[], lead: T): T[] {
+  return o.maps ? [lead, ...v] : [...v];
 }
 
 function multiscalesOf(o: OmeZarrOptions, shapes: Vec3[]): Record<string, unknown> {
   const v = o.voxelSize ?? [1, 1, 1];
   const axis = (name: string) => ({ name, type: 'space', ...(o.unit ? { unit: o.unit } : {}) });
   const mode: Downsampling = o.kind === 'labels' ? 'mode' : 'mean';
+  // NGFF 0.4: a channel axis comes before the space axes and has no unit; its scale is 1.
+  const channel = o.maps ? [{ name: CHANNEL_AXIS, type: 'channel' }] : [];
   return {
     version: NGFF_VERSION,
     name: o.name ?? 'image',
-    axes: [axis('z'), axis('y'), axis('x')],
+    axes: [...channel, axis('z'), axis('y'), axis('x')],
     datasets: shapes.map((_, l) => ({
       path: String(l),
-      coordinateTransformations: [{ type: 'scale', scale: [v[0], v[1] * 2 ** l, v[2] * 2 ** l] }],
+      coordinateTransformations: [{ type: 'scale', scale: withChannels(o, [v[0], v[1] * 2 ** l, v[2] * 2 ** l], 1) }],
     })),
-    type: mode,
-    metadata: { description: `2x2 ${mode} downsampling in y and x per level (z kept)`, method: 'emseg' },
+    // A multi-channel map has one level: no downsampling to describe.
+    ...(o.maps ? {} : { type: mode, metadata: { description: `2x2 ${mode} downsampling in y and x per level (z kept)`, method: 'emseg' } }),
   };
 }
 
 function zarrayOf(shape: Vec3, o: OmeZarrOptions): Record<string, unknown> {
   return {
     zarr_format: 2,
-    shape,
-    chunks: o.chunks,
+    shape: withChannels(o, shape, channelsOf(o)),
+    chunks: withChannels(o, o.chunks, 1),
     dtype: ZARR_DTYPE[o.dtype],
     compressor: compressor(o.compression ?? 'blosc'),
     fill_value: 0,
@@ -183,7 +208,7 @@ export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: WriteM
   checkOptions(o);
   registerZarrCodecs();
   const { store, loc } = storeFor(dir);
-  const shapes = levelShapes(o.shape, o.levels ?? autoLevels(o.shape, o.chunks));
+  const shapes = levelShapes(o.shape, o.levels ?? (o.maps ? 1 : autoLevels(o.shape, o.chunks)));
   const overwrite = (mode.overwrite ?? false) && !mode.resume;
   const guard = outputGuard(overwrite, store.scheme === 'file' ? mode.inputs : []);
   const exists = store.scheme === 'file' ? checkVolumeTarget(loc, guard, { resume: mode.resume })
@@ -207,7 +232,7 @@ export async function createOmeZarr(dir: string, o: OmeZarrOptions, mode: WriteM
 async function writeArrayMetadata(store: VolumeStore, dir: string, o: OmeZarrOptions, shapes: Vec3[]): Promise<void> {
   for (const [l, s] of shapes.entries()) {
     await store.write(store.join(dir, String(l), '.zarray'), json(zarrayOf(s, o)));
-    await store.write(store.join(dir, String(l), '.zattrs'), json({ _ARRAY_DIMENSIONS: ['z', 'y', 'x'] }));
+    await store.write(store.join(dir, String(l), '.zattrs'), json({ _ARRAY_DIMENSIONS: withChannels(o, ['z', 'y', 'x'], CHANNEL_AXIS) }));
   }
 }
 
@@ -215,7 +240,7 @@ async function writeArrayMetadata(store: VolumeStore, dir: string, o: OmeZarrOpt
 async function writeGroupMetadata(store: VolumeStore, dir: string, o: OmeZarrOptions, shapes: Vec3[]): Promise<void> {
   await store.write(store.join(dir, '.zgroup'), json({ zarr_format: 2 }));
   const attrs: Record<string, unknown> = { multiscales: [multiscalesOf(o, shapes)] };
-  attrs.emseg = { ...meaningRecord(o.kind ?? 'image', o.polarity), ...(o.extra ?? {}) };
+  attrs.emseg = { ...(o.maps ?? meaningRecord(o.kind ?? 'image', o.polarity)), ...(o.extra ?? {}) };
   await store.write(store.join(dir, '.zattrs'), json(attrs));
 }
 
@@ -314,6 +339,7 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
     return arrays.get(l)!;
   };
   const chunks = o.chunks;
+  const channels = channelsOf(o);
 
   async function write(level: number, region: Region, data: WriteData): Promise<void> {
     const s = shapes[level]!;
@@ -325,11 +351,12 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
         throw new EmsegIoError('invalid-option', where, `region [${region.start.join(',')}]..[${region.end.join(',')}] is not aligned to chunks [${chunks.join(',')}] inside shape [${s.join(',')}]`);
       }
     }
-    if (data.length !== n[0] * n[1] * n[2]) throw new EmsegIoError('invalid-option', where, `region needs ${n[0] * n[1] * n[2]} values, got ${data.length}`);
+    const values = Math.max(1, channels) * n[0] * n[1] * n[2];
+    if (data.length !== values) throw new EmsegIoError('invalid-option', where, `region needs ${values} values, got ${data.length}`);
     const arr = await arrayAt(level);
-    const sel = [0, 1, 2].map((a) => zarr.slice(region.start[a]!, region.end[a]!));
+    const sel = withChannels(o, [0, 1, 2].map((a) => zarr.slice(region.start[a]!, region.end[a]!)), zarr.slice(0, channels));
     try {
-      await zarr.set(arr, sel, { data, shape: [...n], stride: [...stridesOf(n)] } as never);
+      await zarr.set(arr, sel, { data, shape: withChannels(o, n, channels), stride: withChannels(o, stridesOf(n), n[0] * n[1] * n[2]) } as never);
     } catch (err) {
       if (err instanceof EmsegError) throw err;
       throw new EmsegIoError('fs-failed', where, `writing chunks failed (${describe(err)})`, { cause: err });
@@ -337,15 +364,18 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
   }
 
   return {
-    dir, chunks, dtype: o.dtype,
+    dir, chunks, dtype: o.dtype, channels: Math.max(1, channels),
     levels: shapes.map((s, l) => ({ path: String(l), shape: s, scale: [1, 2 ** l, 2 ** l] as Vec3 })),
     writeRegion: (region, data) => write(0, region, data),
     chunkFiles(region) {
       const out: string[] = [];
-      for (let z = region.start[0]; z < region.end[0]; z += chunks[0]) {
-        for (let y = region.start[1]; y < region.end[1]; y += chunks[1]) {
-          for (let x = region.start[2]; x < region.end[2]; x += chunks[2]) {
-            out.push(files.join(dir, '0', String(z / chunks[0]), String(y / chunks[1]), String(x / chunks[2])));
+      for (let c = 0; c < Math.max(1, channels); c++) {
+        for (let z = region.start[0]; z < region.end[0]; z += chunks[0]) {
+          for (let y = region.start[1]; y < region.end[1]; y += chunks[1]) {
+            for (let x = region.start[2]; x < region.end[2]; x += chunks[2]) {
+              const key = withChannels(o, [z / chunks[0], y / chunks[1], x / chunks[2]], c).map(String);
+              out.push(files.join(dir, '0', ...key));
+            }
           }
         }
       }
