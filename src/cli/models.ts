@@ -35,7 +35,7 @@ export function registerModels(program: Command): void {
 }
 
 /** The scores `emseg models --shipped` shows, in this order (a model's meta.json may record more). */
-const SHOWN_SCORES = ['v_rand', 'v_info', 'rand_error', 'pixel_error', 'warping_error'] as const;
+const SHOWN_SCORES = ['v_rand', 'v_info', 'rand_error', 'pixel_error', 'warping_error', 'voi', 'voi_split', 'voi_merge', 'arand', 'cremi_score'] as const;
 
 function printShipped(json: boolean): void {
   const models = shippedModels();
