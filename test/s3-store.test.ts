@@ -26,6 +26,8 @@ import { runVolumePredict } from '../src/pipeline/volume-predict.js';
 import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
 import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
+import type { Manifest } from '../src/viewer/protocol.js';
+import { startView } from './helpers/view-process.js';
 
 const run = promisify(execFile);
 const SHAPE: Vec3 = [3, 96, 128];
@@ -231,6 +233,26 @@ test('segment store to store writes the labels a local run writes, byte for byte
   assert.ok(![...stored.keys()].some((k) => k.startsWith('.emseg/segment/labels/') || k.startsWith('.emseg/segment/blocks/')), 'provisional labels and border records removed');
   const again = await runVolumeSegment({ pred: `${bucket}/maps.zarr`, out: `${bucket}/cells.zarr`, options: {}, block: [1, 64, 64] });
   assert.ok(again.complete);
+});
+
+test('emseg view s3://... (CLI, --s3-endpoint) serves the image, maps and cells in the bucket: the tiles, readout and orthogonal views a view of the same folders on disk serves', async () => {
+  const there = await startView([`${bucket}/raw.zarr`, `${bucket}/maps.zarr`, `${bucket}/cells.zarr`, '--s3-endpoint', server.endpoint], ENV);
+  const here = await startView([local, disk, join(WORK, 'cells-disk.zarr')]);
+  try {
+    const manifest = JSON.parse((await there.get('/api/manifest')).body.toString()) as Manifest;
+    assert.deepEqual(manifest.layers, [{ kind: 'image', name: `${bucket}/raw.zarr` }, { kind: 'map', name: `${bucket}/maps.zarr` }, { kind: 'cells', name: `${bucket}/cells.zarr` }]);
+    assert.deepEqual([manifest.depth, manifest.height, manifest.width], SHAPE);
+    for (const path of ['/api/tile/image/1/0/0/0.png', '/api/tile/map/2/0/0/0.png', '/api/tile/cells/0/0/0/0.png', '/api/ortho/image/xz/40.png',
+      '/api/ortho/cells/yz/100.png', '/api/point?z=1&x=100&y=50']) {
+      const [a, b] = [await there.get(path), await here.get(path)];
+      assert.equal(a.status, 200, `${path}: ${a.body.toString()}`);
+      assert.ok(a.body.equals(b.body), path);
+    }
+  } finally {
+    await there.stop();
+    await here.stop();
+  }
+  assert.doesNotMatch(there.stderr(), /\n\s+at /, 'no stack trace');
 });
 
 test('convert a stack into the bucket (CLI) writes what a local convert writes, byte for byte; the group metadata comes last; an existing output is refused, then replaced with --overwrite', async () => {
