@@ -18,6 +18,7 @@ import { registerZarrCodecs } from '../src/io/formats/zarr-codecs.js';
 import { openVolume } from '../src/io/registry.js';
 import { configureS3 } from '../src/io/stores/index.js';
 import { S3_RETRY } from '../src/io/stores/s3.js';
+import { SAMPLE_IMAGES, SAMPLE_LABELS } from '../src/pipeline/assets.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { refused } from './helpers/errors.js';
 import { S3RVER_KEY, S3RVER_SECRET, bucketObjects, sdkClient, startS3Server, uploadFolder, type S3Server } from './helpers/s3-server.js';
@@ -214,13 +215,49 @@ test('predict with faults (503 SlowDown on chunk writes, dropped connections on 
   assert.deepEqual(chunksOf(await objects('maps-faults.zarr')), chunksOf(files(disk)));
 });
 
-test('predict --shard i/3 in three processes, each to the bucket, writes the chunks of one local run', async () => {
+/** What `emseg status --json OUT` says of a blockwise run's output (its done markers). */
+async function status(out: string): Promise<{ total: number; done: number; remaining: number; failed: unknown[] }> {
+  const r = await emseg(['status', '--json', out, '--s3-endpoint', server.endpoint]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as { total: number; done: number; remaining: number; failed: unknown[] };
+}
+
+test('predict --shard i/3 in three processes, each to the bucket, writes the chunks of one local run; emseg status reads the progress from the markers in the bucket', async () => {
+  const out = `${bucket}/maps-sharded.zarr`;
+  const blocks = SHAPE[0] * Math.ceil(SHAPE[1] / 64) * Math.ceil(SHAPE[2] / 64);
   for (let i = 0; i < 3; i++) {
-    const r = await emseg(['predict', '--model', model, '--input', `${bucket}/raw.zarr/0`, '--out', `${bucket}/maps-sharded.zarr`, '--shard', `${i}/3`,
+    const r = await emseg(['predict', '--model', model, '--input', `${bucket}/raw.zarr/0`, '--out', out, '--shard', `${i}/3`,
       '--tile', '64', '--block', '1,64,64', '--dtype', 'uint8', '--membrane-prob', '--quiet', '--s3-endpoint', server.endpoint]);
     assert.equal(r.code, 0, r.stderr);
+    if (i === 0) {
+      const partial = await status(out);
+      assert.equal(partial.total, blocks);
+      assert.ok(partial.done > 0 && partial.done < blocks && partial.done + partial.remaining === blocks, JSON.stringify(partial));
+      assert.deepEqual(partial.failed, []);
+    }
   }
   assert.deepEqual(chunksOf(await objects('maps-sharded.zarr')), chunksOf(files(disk)));
+  const whole = await status(out);
+  assert.deepEqual([whole.done, whole.remaining, whole.failed], [blocks, 0, []]);
+  const text = await emseg(['status', out, '--s3-endpoint', server.endpoint]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`blocks: +${blocks}/${blocks} done`));
+});
+
+test('emseg eval --pred s3://.../x.zarr/0 with local labels prints the scores it prints for the same maps on disk', async () => {
+  const here = join(WORK, 'eval-maps.zarr');
+  await convertToOmeZarr(await openVolume(SAMPLE_IMAGES), here); // the bundled images read as maps: a poor map, every score away from its bound
+  await upload(here, 'eval-maps.zarr');
+  const scores = async (pred: string) => {
+    const r = await emseg(['eval', '--pred', pred, '--labels', SAMPLE_LABELS, '--pred-is-map', '--json', '--s3-endpoint', server.endpoint]);
+    assert.equal(r.code, 0, r.stderr);
+    const { prediction, ...rest } = JSON.parse(r.stdout) as Record<string, unknown>;
+    return { prediction, rest };
+  };
+  const [there, disk0] = [await scores(`${bucket}/eval-maps.zarr/0`), await scores(join(here, '0'))];
+  assert.deepEqual(there.prediction, [`${bucket}/eval-maps.zarr/0`]);
+  assert.ok(typeof there.rest.v_rand === 'number');
+  assert.deepEqual(there.rest, disk0.rest);
 });
 
 test('segment store to store writes the labels a local run writes, byte for byte; the work records are gone once it is complete', async () => {
