@@ -1,6 +1,6 @@
 /**
  * Volumes in object storage at s3://bucket/prefix (src/io/stores/s3.ts), against a real S3-compatible server (s3rver
- * on a free loopback port, test/helpers/s3-server.ts, signatures checked): OME-Zarr images (v2 written by emseg, a v3 /
+ * on a free loopback port, test/helpers/s3-server.ts, access keys checked, a wrong secret's 403 injected): OME-Zarr images (v2 written by emseg, a v3 /
  * NGFF 0.5 image written by zarrita) uploaded to a bucket read as the same folders on disk; absent chunks, missing
  * arrays, throttling, dropped connections, wrong keys and missing buckets behave as the store promises.
  */
@@ -16,7 +16,7 @@ import * as zarr from 'zarrita';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { registerZarrCodecs } from '../src/io/formats/zarr-codecs.js';
 import { openVolume } from '../src/io/registry.js';
-import { configureS3 } from '../src/io/stores/index.js';
+import { configureS3, storeFor } from '../src/io/stores/index.js';
 import { S3_RETRY } from '../src/io/stores/s3.js';
 import { SAMPLE_IMAGES, SAMPLE_LABELS } from '../src/pipeline/assets.js';
 import { REPO_ROOT } from './helpers/data.js';
@@ -172,6 +172,39 @@ test('a wrong access key is s3-auth and a missing bucket is no-bucket naming it,
   } finally {
     process.env.AWS_ACCESS_KEY_ID = S3RVER_KEY;
     configureS3({ endpoint: server.endpoint });
+  }
+});
+
+test('a wrong secret is s3-auth naming the object, at its first request, with no retry (the store\'s 403 SignatureDoesNotMatch / InvalidAccessKeyId, injected: s3rver 3.7.1 does not check V4 signatures)', async () => {
+  const wrongSecret = (code = 'SignatureDoesNotMatch') => ({ status: 403, code });
+  const since = () => server.requests.length;
+  try {
+    // A HEAD (no body: the status alone says it; the first request of an open), a GET (S3's XML error) and a PUT.
+    let from = since();
+    server.faults.push({ match: new RegExp(`^HEAD /${server.bucket}/raw\\.zarr/\\.zarray$`), fault: wrongSecret() });
+    await assert.rejects(openVolume(`${bucket}/raw.zarr`), refused('s3-auth', `${bucket}/raw.zarr/.zarray`));
+    assert.deepEqual(server.requests.slice(from).map((q) => q.status), [403], 'refused at once, not retried');
+    from = since();
+    server.faults.push({ match: new RegExp(`^GET /${server.bucket}/raw\\.zarr/\\.zattrs$`), fault: wrongSecret() });
+    await assert.rejects(openVolume(`${bucket}/raw.zarr`), refused('s3-auth', `${bucket}/raw.zarr/.zattrs`, /SignatureDoesNotMatch/));
+    assert.deepEqual(server.requests.slice(from).filter((q) => q.status === 403).length, 1, 'not retried');
+    assert.equal(server.requests.at(-1)?.status, 403, 'nothing asked after the refusal');
+    from = since();
+    server.faults.push({ match: /^PUT /, fault: wrongSecret('InvalidAccessKeyId') });
+    await assert.rejects(storeFor(`${bucket}/auth/x`).store.write(`${bucket}/auth/x`, 'x'), refused('s3-auth', `${bucket}/auth/x`, /InvalidAccessKeyId/));
+    assert.deepEqual(server.requests.slice(from).map((q) => q.status), [403]);
+    // The CLI with a wrong secret, every request refused as a store that checks signatures refuses it: predict stops
+    // at its first request with one message naming the object, no retries, no stack trace.
+    for (let i = 0; i < 50; i++) server.faults.push({ match: /./, fault: wrongSecret() });
+    from = since();
+    const r = await emseg(['predict', '--model', zooModel(WORK, 'reference-net', 7), '--input', `${bucket}/raw.zarr/0`, '--out', `${bucket}/maps-auth.zarr`,
+      '--tile', '64', '--block', '1,64,64', '--quiet', '--s3-endpoint', server.endpoint], { ...ENV, AWS_SECRET_ACCESS_KEY: 'WRONG-SECRET' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`s3://${server.bucket}/raw\\.zarr/0/\\.zarray: the store refused the credentials`));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(server.requests.slice(from).map((q) => q.status), [403], 'one request: nothing retried');
+  } finally {
+    server.faults.length = 0;
   }
 });
 
