@@ -124,6 +124,14 @@ test('emseg info s3://... prints what it prints for the same folder on disk (v2 
   assert.match(byEnv.stdout, /shape: {3}3 x 96 x 128/);
 });
 
+test('a command on an s3:// volume prints no AWS SDK Node version notice on stderr (emseg supports Node >= 20); other output unchanged', async () => {
+  // The SDK's switch emptied, so that the environment this test runs in cannot hide the notice.
+  const r = await emseg(['info', `${bucket}/raw.zarr`, '--s3-endpoint', server.endpoint], { ...ENV, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /NodeVersionSupportWarning|AWS SDK for JavaScript|Warning:/);
+  assert.match(r.stdout, /shape: {3}3 x 96 x 128/);
+});
+
 test('reads through the library equal the folder on disk; an absent chunk is missing-chunk, or the fill value when allowed; a missing array is not-found naming the URL', async () => {
   const whole = { start: [0, 0, 0] as Vec3, end: SHAPE };
   assert.deepEqual(await (await openVolume(`${bucket}/raw.zarr`)).readRegion(whole), data);
