@@ -18,6 +18,7 @@ import { registerZarrCodecs } from '../src/io/formats/zarr-codecs.js';
 import { openVolume } from '../src/io/registry.js';
 import { configureS3, storeFor } from '../src/io/stores/index.js';
 import { S3_RETRY } from '../src/io/stores/s3.js';
+import { crc32 } from '../src/io/formats/chunk-digests.js';
 import { SAMPLE_IMAGES, SAMPLE_LABELS } from '../src/pipeline/assets.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { refused } from './helpers/errors.js';
@@ -241,6 +242,33 @@ test('predict store to store writes the chunks a local run writes, byte for byte
   await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: `${bucket}/v3.zarr`, overwrite: true }), refused('foreign-file', `${bucket}/v3.zarr`));
   await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: there }), refused('resume-mismatch'));
   await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: `${bucket}/v3.zarr` }), refused('foreign-file'));
+});
+
+test('a block\'s done marker lists its chunk\'s size and crc32 from the bytes just stored, without reading the chunk back, and is written after it', async () => {
+  const since = server.requests.length;
+  const r = await runVolumePredict({ ...predictJob(), input: `${bucket}/raw.zarr/0`, out: `${bucket}/maps-reads.zarr` });
+  assert.ok(r.complete, r.failed.map((f) => f.message).join('; '));
+  const lines = server.requests.slice(since).map((q) => `${q.line} ${q.status}`);
+  const at = (line: string) => lines.indexOf(line);
+  const prefix = `/${server.bucket}/maps-reads.zarr`;
+  const markers = lines.filter((l) => new RegExp(`^PUT ${prefix}/\\.emseg/blocks/\\d+\\.\\d+\\.\\d+\\.done\\.json 200$`).test(l));
+  assert.equal(markers.length, r.computed);
+  for (const marker of markers) {
+    const grid = /blocks\/(\d+)\.(\d+)\.(\d+)\.done/.exec(marker)!.slice(1).join('/');
+    const put = at(`PUT ${prefix}/0/${grid} 200`);
+    assert.ok(put >= 0 && put < at(marker), `chunk 0/${grid} stored before its marker`);
+  }
+  // The pyramid (once every block is done) reads level 0; nothing reads a level-0 chunk before the last marker.
+  const lastMarker = Math.max(...markers.map(at));
+  assert.deepEqual(lines.slice(0, lastMarker).filter((l) => new RegExp(`^GET ${prefix}/0/\\d`).test(l)), []);
+  // The digests are those of the stored objects.
+  const stored = await objects('maps-reads.zarr');
+  for (const [name, bytes] of stored) {
+    if (!name.endsWith('.done.json')) continue;
+    for (const f of (JSON.parse(bytes.toString()) as { files: { path: string; size: number; crc32: number }[] }).files) {
+      assert.deepEqual([f.size, f.crc32], [stored.get(f.path)!.length, crc32(stored.get(f.path)!)], f.path);
+    }
+  }
 });
 
 test('predict with faults (503 SlowDown on chunk writes, dropped connections on a write and a read) still writes the same bytes', async () => {
