@@ -30,6 +30,9 @@ import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
 import type { Manifest } from '../src/viewer/protocol.js';
 import { startView } from './helpers/view-process.js';
+import { boundaryTargets } from '../src/image/affinities.js';
+import { runNeuronSegment } from '../src/pipeline/neurons.js';
+import { LONG_RANGE_OFFSETS, noisyAffinities, voronoiNeurons, writeAffinityZarr } from './helpers/neurons.js';
 
 const run = promisify(execFile);
 const SHAPE: Vec3 = [3, 96, 128];
@@ -390,6 +393,41 @@ test('convert a stack into the bucket (CLI) writes what a local convert writes, 
   assert.ok(!(await objects('killed.zarr')).has('.emseg/unpublished.json'));
   assert.deepEqual(await (await openVolume(killed)).readRegion({ start: [0, 0, 0], end: SHAPE }), data);
   await assert.rejects(convertToOmeZarr(await openVolume(local), `${bucket}/v3.zarr`, { overwrite: true }), refused('foreign-file', `${bucket}/v3.zarr`));
+});
+
+test('segment --method watershed-agglomerate (whole and --block), mutex and link --out s3://... (CLI) write the labels a local run writes, byte for byte; nothing of the work is left; an existing output needs --overwrite', async () => {
+  const shape: Vec3 = [12, 32, 32];
+  const gt = voronoiNeurons(shape, 16, 5, 0.3);
+  const affs = join(WORK, 'affs.zarr');
+  writeAffinityZarr(affs, noisyAffinities(gt, shape, LONG_RANGE_OFFSETS, 0.1, 2), shape, LONG_RANGE_OFFSETS);
+  const maps = join(WORK, 'membrane.zarr');
+  const w = await createOmeZarr(maps, { shape, dtype: 'float32', chunks: shape, kind: 'membrane', polarity: 'membrane-high', levels: 1 });
+  await w.writeRegion({ start: [0, 0, 0], end: shape }, Float32Array.from(boundaryTargets(gt, shape, 'in-plane').targets));
+  await upload(affs, 'affs.zarr');
+  await upload(maps, 'membrane.zarr');
+  const runs = [['watershed-agglomerate', 'affs'], ['watershed-agglomerate', 'affs', '--block', '4,16,16', '--halo', '4'], ['mutex', 'affs'], ['link', 'membrane']] as const;
+  for (const [method, pred, ...more] of runs) {
+    const name = `neurons-${method}${more.length ? '-blocks' : ''}.zarr`;
+    const here = join(WORK, name);
+    const there = `${bucket}/${name}`;
+    const args = (p: string, out: string) => ['segment', '--pred', p, '--method', method, ...more, '--out', out, '--quiet', '--s3-endpoint', server.endpoint];
+    const local0 = await emseg(args(join(WORK, `${pred}.zarr`), here));
+    assert.equal(local0.code, 0, local0.stderr);
+    const r = await emseg(args(`${bucket}/${pred}.zarr`, there));
+    assert.equal(r.code, 0, r.stderr);
+    const stored = await objects(name);
+    assert.deepEqual(chunksOf(stored), chunksOf(files(here)), name);
+    assert.deepEqual([...stored.keys()].filter((k) => k.startsWith('.emseg/') && !k.startsWith('.emseg/chunks/')), [], `${name}: only the chunk digests are left in .emseg/`);
+    const v = await openVolume(there);
+    assert.equal((v.attributes.emseg as { neurons: { method: string } }).neurons.method, method);
+  }
+  const again = await emseg(['segment', '--pred', `${bucket}/affs.zarr`, '--method', 'mutex', '--out', `${bucket}/neurons-mutex.zarr`, '--s3-endpoint', server.endpoint]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /neurons-mutex\.zarr: output exists/);
+  const over = await emseg(['segment', '--pred', `${bucket}/affs.zarr`, '--method', 'mutex', '--out', `${bucket}/neurons-mutex.zarr`, '--overwrite', '--quiet', '--s3-endpoint', server.endpoint]);
+  assert.equal(over.code, 0, over.stderr);
+  assert.deepEqual(chunksOf(await objects('neurons-mutex.zarr')), chunksOf(files(join(WORK, 'neurons-mutex.zarr'))));
+  await assert.rejects(runNeuronSegment({ pred: `${bucket}/affs.zarr`, out: 'http://127.0.0.1:1/n.zarr', method: 'mutex' }), refused('read-only', 'http://127.0.0.1:1/n.zarr'));
 });
 
 test('outputs a bucket cannot take are refused naming them: stacks, and no stack trace', async () => {

@@ -9,15 +9,15 @@
  * 3. `relabel` (prepare: the global agglomeration of that graph): each block's fragments through the table into
  *    the output; finish: the pyramid.
  *
- * The output is built in a hidden folder (the work array inside it) and moved into place once whole; markers are
- * in memory (not resumable, not shardable: a later step).
+ * The output is built in a hidden folder (the work array inside it) and moved into place once whole (in a bucket:
+ * in place, the work array under its .emseg/, the group metadata last); markers are in memory (not resumable, not
+ * shardable: a later step).
  */
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import type { Region, Vec3, VolumeReader } from '../io/formats/volume.js';
 import { openVolume } from '../io/registry.js';
+import { storeFor } from '../io/stores/index.js';
 import type { Offset3 } from '../image/affinities.js';
 import { agglomerateBlocks, blockEdges, blockFragments, nearestChannels, type BlockEdges } from '../segment/affinity/index.js';
 import { eachBlock, planBlocks, type Block, type BlockPlan } from './blocks.js';
@@ -49,6 +49,12 @@ async function readAffinities(c: BlockwiseNeuronsContext, region: Region): Promi
     else for (let i = 0; i < n; i++) out[k * n + i] = p[i]! / 255;
   });
   return out;
+}
+
+/** The work array's level 0, in the work folder's store (a local folder or a bucket prefix). */
+function workArray(work: string): string {
+  const { store, loc } = storeFor(work);
+  return store.join(loc, '0');
 }
 
 const size = (r: Region): Vec3 => [r.end[0] - r.start[0], r.end[1] - r.start[1], r.end[2] - r.start[2]];
@@ -84,7 +90,7 @@ function edgesTask(c: BlockwiseNeuronsContext, plan: BlockPlan, work: string, co
     },
     async read(b) {
       const region = edgeRegion(b, c);
-      const reader = await openVolume(join(work, '0'));
+      const reader = await openVolume(workArray(work));
       try {
         return { ids: (await reader.readRegion(region)) as Uint32Array, affs: await readAffinities(c, b.write), region };
       } finally {
@@ -125,7 +131,7 @@ function relabelTask(c: BlockwiseNeuronsContext, plan: BlockPlan, work: string, 
       result.fragments = fragments;
     },
     async read(b) {
-      const reader = await openVolume(join(work, '0'));
+      const reader = await openVolume(workArray(work));
       try {
         return (await reader.readRegion(b.write)) as Uint32Array;
       } finally {
@@ -165,7 +171,8 @@ export async function runBlockwiseNeurons(c: BlockwiseNeuronsContext, out: OmeZa
   try {
     await runAll([fragmentsTask(c, plan, work, counts), edgesTask(c, plan, workDir, counts, graph), relabelTask(c, plan, workDir, out, counts, graph, result)]);
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    const { store, loc } = storeFor(workDir);
+    await store.remove(loc, true);
   }
   return result;
 }

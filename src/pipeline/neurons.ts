@@ -3,7 +3,8 @@
  * map whose record names each channel's offset: `watershed-agglomerate`, `mutex`) or from a one-channel membrane map
  * stack (`link`: 2-D cells per section, linked across sections by overlap). This first version segments the whole
  * volume in one piece, in memory: volumes whose estimate exceeds `maxBytes` are refused before anything is read
- * ('too-large'). The output is built in a hidden folder and moved into place once complete (as emseg convert).
+ * ('too-large'). The output is built in a hidden folder and moved into place once complete, or in a bucket
+ * (`s3://`) in place with its group metadata written last (as emseg convert).
  */
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -15,8 +16,9 @@ import type { Vec3, VolumeReader } from '../io/formats/volume.js';
 import { labelsInside } from '../io/outputs.js';
 import { outputGuard } from '../io/output-guard.js';
 import { recordedAsMap, volumeSpread } from '../io/plausibility.js';
-import { displayPath, isUrl, openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
-import { checkVolumeTarget } from '../io/volume-output.js';
+import { isUrl, openVolume, recordedVolumePath, volumeLocation } from '../io/registry.js';
+import { refuseRemoteOutput, storeFor } from '../io/stores/index.js';
+import { RECORDS_DIR, checkStoredVolumeTarget, checkVolumeTarget } from '../io/volume-output.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import type { Offset3 } from '../image/affinities.js';
 import { decideMapPolarity, flagPolarity, parseMapRecord, toMembraneInPlace } from '../image/map-meaning.js';
@@ -206,15 +208,13 @@ async function computeNeurons(job: NeuronSegmentJob): Promise<{ labels: Labellin
  */
 export async function runNeuronSegment(job: NeuronSegmentJob): Promise<NeuronSegmentResult> {
   checkMethod(job);
-  // The labels image is built in a hidden local folder and moved into place: a store without rename is not served yet.
-  if (isUrl(job.out)) throw new EmsegIoError('unsupported', displayPath(job.out), `--method ${job.method} writes a local (or shared) OME-Zarr folder; not a URL yet`);
-  const exists = checkVolumeTarget(job.out, outputGuard(job.overwrite ?? false, [volumeLocation(job.pred)]));
+  const exists = await checkTarget(job);
   if (job.block) return runBlockwise(job, exists);
   const { labels, reader, record } = await computeNeurons(job);
   try {
     const voxel = chooseVoxelSize(reader.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, reader.path, job.notice);
     const chunks = LABEL_CHUNKS.map((c, a) => Math.min(c, reader.shape[a]!)) as unknown as Vec3;
-    await buildOutput(job, exists, reader.shape, chunks, { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel,
+    await buildOutput(job, exists, { shape: reader.shape, chunks, extra: { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel },
       (writer) => writer.writeRegion({ start: [0, 0, 0], end: reader.shape }, labels.labels));
     return { out: job.out, method: job.method, shape: reader.shape, neurons: labels.count };
   } finally {
@@ -223,26 +223,69 @@ export async function runNeuronSegment(job: NeuronSegmentJob): Promise<NeuronSeg
 }
 
 /**
- * Builds the labels image in a hidden folder next to the output (`fill` writes its level 0), then its pyramid,
- * then moves it into place (an old output goes only then); a failure removes the hidden folder.
+ * Checks the output before anything is computed: a local (or shared) folder, or an `s3://` prefix (http(s) is
+ * read-only); an existing one is refused without --overwrite. Returns whether one exists.
  */
-async function buildOutput<T>(job: NeuronSegmentJob, exists: boolean, shape: Vec3, chunks: Vec3, extra: Record<string, unknown>,
-  voxel: ReturnType<typeof chooseVoxelSize>, fill: (writer: OmeZarrWriter, tmp: string) => Promise<T>): Promise<T> {
+async function checkTarget(job: NeuronSegmentJob): Promise<boolean> {
+  refuseRemoteOutput(job.out, true);
+  const inputs = [volumeLocation(job.pred)];
+  if (!isUrl(job.out)) return checkVolumeTarget(job.out, outputGuard(job.overwrite ?? false, inputs));
+  const { store, loc } = storeFor(job.out);
+  return checkStoredVolumeTarget(store, loc, { overwrite: job.overwrite ?? false, inputs });
+}
+
+/** The labels image to build: its shape, chunks, recorded parameters and voxel size. */
+interface LabelsImage { shape: Vec3; chunks: Vec3; extra: Record<string, unknown>; voxel: ReturnType<typeof chooseVoxelSize> }
+
+/** What `fill` writes: level 0 of the labels image, with a place for its work files (the blockwise run's fragments). */
+type Fill<T> = (writer: OmeZarrWriter, workDir: string) => Promise<T>;
+
+/** The labels image's level 0 by `fill`, its digests and its pyramid. */
+async function fillLabels<T>(job: NeuronSegmentJob, at: string, image: LabelsImage, fill: Fill<T>, workDir: string, unpublished = false) {
+  const { shape, chunks, extra, voxel } = image;
+  const writer = await createOmeZarr(at, { shape, dtype: 'uint32', chunks, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
+    voxelSize: voxel?.size, unit: voxel?.unit, extra }, { unpublished });
+  await writer.recordDigests();
+  const result = await fill(writer, workDir);
+  await writer.sealDigests();
+  await writer.buildPyramid();
+  return { writer, result };
+}
+
+/**
+ * Builds the labels image in a hidden folder next to the output, then moves it into place (an old output goes only
+ * then); a failure removes the hidden folder. In a bucket (no rename) as emseg convert builds one there.
+ */
+async function buildOutput<T>(job: NeuronSegmentJob, exists: boolean, image: LabelsImage, fill: Fill<T>): Promise<T> {
+  if (isUrl(job.out)) return buildStoredOutput(job, exists, image, fill);
   sweepStaleTemps(dirname(job.out));
   const tmp = tempPathFor(job.out);
   registerTemp(tmp);
   try {
-    const writer = await createOmeZarr(tmp, { shape, dtype: 'uint32', chunks, kind: 'labels', name: basename(job.out).replace(/\.zarr$/i, '') || 'neurons',
-      voxelSize: voxel?.size, unit: voxel?.unit, extra });
-    await writer.recordDigests();
-    const result = await fill(writer, tmp);
-    await writer.sealDigests();
-    await writer.buildPyramid();
+    const { result } = await fillLabels(job, tmp, image, fill, join(tmp, '.emseg-work'));
     await replace(tmp, job.out, exists);
     return result;
   } finally {
     await rm(tmp, { recursive: true, force: true });
     releaseTemp(tmp);
+  }
+}
+
+/**
+ * The labels image in a bucket, which has no rename: an old output is deleted first (--overwrite), the new one is
+ * built in place with its group metadata left out until every array is written (no reader takes it for an image
+ * before), its work files under its .emseg/ prefix; a failure deletes what was written.
+ */
+async function buildStoredOutput<T>(job: NeuronSegmentJob, exists: boolean, image: LabelsImage, fill: Fill<T>): Promise<T> {
+  const { store, loc } = storeFor(job.out);
+  if (exists) await store.remove(loc, true);
+  try {
+    const { writer, result } = await fillLabels(job, loc, image, fill, store.join(loc, RECORDS_DIR, 'neurons-work'), true);
+    await writer.publish();
+    return result;
+  } catch (err) {
+    await store.remove(loc, true).catch(() => undefined); // the error that stopped it is the one to report
+    throw err;
   }
 }
 
@@ -286,8 +329,8 @@ async function runBlockwise(job: NeuronSegmentJob, exists: boolean): Promise<Neu
     const seedBoundary = job.seedBoundary ?? NEURON_DEFAULTS.seedBoundary.value;
     const voxel = chooseVoxelSize(first.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, first.path, job.notice);
     const record = { method: job.method, mergeAffinity, seedBoundary, block, halo };
-    const counts = await buildOutput(job, exists, shape, block, { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel,
-      (writer, tmp) => runBlockwiseNeurons({ channels: readers, offsets, shape, block, halo, seedBoundary, mergeAffinity }, writer, join(tmp, '.emseg-work')));
+    const counts = await buildOutput(job, exists, { shape, chunks: block, extra: { maps: recordedVolumePath(job.pred, job.out), neurons: record }, voxel },
+      (writer, work) => runBlockwiseNeurons({ channels: readers, offsets, shape, block, halo, seedBoundary, mergeAffinity }, writer, work));
     return { out: job.out, method: job.method, shape, neurons: counts.neurons };
   } finally {
     await Promise.all([first, ...readers].map((r) => r.close()));
