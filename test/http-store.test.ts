@@ -25,9 +25,13 @@ import { volumeFingerprint } from '../src/pipeline/markers.js';
 import { mapVolumePath } from '../src/queue/jobs.js';
 import { JOB_KINDS } from '../src/queue/kinds.js';
 import { classifyPaths } from '../src/viewer/classify.js';
+import { ViewModel } from '../src/viewer/model.js';
+import type { Manifest } from '../src/viewer/protocol.js';
+import { startServer } from '../src/viewer/server.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { refused } from './helpers/errors.js';
 import { startStaticServer, type StaticServer } from './helpers/static-http.js';
+import { httpGet } from './helpers/view-process.js';
 import { sampleVolume, tempDir, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
 
 const run = promisify(execFile);
@@ -230,7 +234,7 @@ test('chunks emseg recorded digests for are verified over HTTP; Range requests r
   assert.equal(server.requests.at(-1)?.status, 206);
 });
 
-test('a URL input is the same on every machine: queue specs and path maps keep it, run identities do not depend on the folder; the viewer refuses it', async () => {
+test('a URL input is the same on every machine: queue specs and path maps keep it, run identities do not depend on the folder', async () => {
   const job = { models: ['models/fakhry-isbi'], input: `${url}/0`, out: 'maps.zarr', membraneProb: true, tta: false, bf16: false, tile: 64, backend: 'auto' as const, dtype: 'uint8' as const };
   assert.equal(JOB_KINDS.predict.specOf(job).input, `${url}/0`);
   assert.equal(mapVolumePath(`${url}/0`, [{ from: '/data', to: '/mnt' }]), `${url}/0`);
@@ -238,6 +242,28 @@ test('a URL input is the same on every machine: queue specs and path maps keep i
   assert.equal(reader.path, url, 'the reader names the URL without its credentials');
   assert.equal(volumeFingerprint(reader, '/a/out.zarr'), volumeFingerprint(reader, '/b/c/out.zarr'));
   assert.equal(volumeFingerprint(reader), volumeFingerprint(reader, '/b/c/out.zarr'));
-  await assert.rejects(classifyPaths([url], {}), refused('unsupported', url));
-  await assert.rejects(classifyPaths([], { images: url }).then((inputs) => import('../src/viewer/model.js').then((m) => m.ViewModel.open(inputs))), refused('unsupported', url));
+});
+
+test('emseg view http://... serves the volume as the same folder on disk, with the credentials sent and never shown; side data at a URL and unknown schemes are refused', async () => {
+  const inputs = await classifyPaths([url.replace('http://', 'http://carol:pw@')], {});
+  assert.deepEqual(inputs, { images: url }, 'the layer is named without its credentials');
+  const there = await startServer(await ViewModel.open(inputs), '127.0.0.1', 0);
+  const here = await startServer(await ViewModel.open(await classifyPaths([local], {})), '127.0.0.1', 0);
+  const since = server.requests.length;
+  try {
+    const manifest = JSON.parse((await httpGet(there.url, '/api/manifest')).body.toString()) as Manifest;
+    assert.deepEqual(manifest.layers, [{ kind: 'image', name: url }]);
+    for (const path of ['/api/tile/image/2/0/0/0.png', '/api/ortho/image/yz/77.png', '/api/point?z=2&x=127&y=95']) {
+      const [a, b] = [await httpGet(there.url, path), await httpGet(here.url, path)];
+      assert.equal(a.status, 200, `${path}: ${a.body.toString()}`);
+      assert.ok(a.body.equals(b.body), path);
+    }
+  } finally {
+    await there.close();
+    await here.close();
+  }
+  const chunkReads = server.requests.slice(since).filter((q) => /^\/raw\.zarr\/0\/\d/.test(q.path));
+  assert.ok(chunkReads.length > 0 && chunkReads.every((q) => q.authorization === `Basic ${Buffer.from('carol:pw').toString('base64')}`));
+  await assert.rejects(ViewModel.open({ images: url, eval: `${server.url}/eval.json` }), refused('unsupported', `${server.url}/eval.json`));
+  await assert.rejects(classifyPaths(['ftp://127.0.0.1/x.zarr'], {}), refused('unsupported'));
 });

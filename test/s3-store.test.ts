@@ -1,6 +1,6 @@
 /**
  * Volumes in object storage at s3://bucket/prefix (src/io/stores/s3.ts), against a real S3-compatible server (s3rver
- * on a free loopback port, test/helpers/s3-server.ts, signatures checked): OME-Zarr images (v2 written by emseg, a v3 /
+ * on a free loopback port, test/helpers/s3-server.ts, access keys checked, a wrong secret's 403 injected): OME-Zarr images (v2 written by emseg, a v3 /
  * NGFF 0.5 image written by zarrita) uploaded to a bucket read as the same folders on disk; absent chunks, missing
  * arrays, throttling, dropped connections, wrong keys and missing buckets behave as the store promises.
  */
@@ -16,8 +16,10 @@ import * as zarr from 'zarrita';
 import type { Vec3 } from '../src/io/formats/volume.js';
 import { registerZarrCodecs } from '../src/io/formats/zarr-codecs.js';
 import { openVolume } from '../src/io/registry.js';
-import { configureS3 } from '../src/io/stores/index.js';
+import { configureS3, storeFor } from '../src/io/stores/index.js';
 import { S3_RETRY } from '../src/io/stores/s3.js';
+import { crc32 } from '../src/io/formats/chunk-digests.js';
+import { SAMPLE_IMAGES, SAMPLE_LABELS } from '../src/pipeline/assets.js';
 import { REPO_ROOT } from './helpers/data.js';
 import { refused } from './helpers/errors.js';
 import { S3RVER_KEY, S3RVER_SECRET, bucketObjects, sdkClient, startS3Server, uploadFolder, type S3Server } from './helpers/s3-server.js';
@@ -26,6 +28,8 @@ import { runVolumePredict } from '../src/pipeline/volume-predict.js';
 import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
 import { convertToOmeZarr } from '../src/pipeline/convert.js';
 import { createOmeZarr } from '../src/io/formats/ome-zarr-write.js';
+import type { Manifest } from '../src/viewer/protocol.js';
+import { startView } from './helpers/view-process.js';
 
 const run = promisify(execFile);
 const SHAPE: Vec3 = [3, 96, 128];
@@ -121,6 +125,14 @@ test('emseg info s3://... prints what it prints for the same folder on disk (v2 
   assert.match(byEnv.stdout, /shape: {3}3 x 96 x 128/);
 });
 
+test('a command on an s3:// volume prints no AWS SDK Node version notice on stderr (emseg supports Node >= 20); other output unchanged', async () => {
+  // The SDK's switch emptied, so that the environment this test runs in cannot hide the notice.
+  const r = await emseg(['info', `${bucket}/raw.zarr`, '--s3-endpoint', server.endpoint], { ...ENV, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /NodeVersionSupportWarning|AWS SDK for JavaScript|Warning:/);
+  assert.match(r.stdout, /shape: {3}3 x 96 x 128/);
+});
+
 test('reads through the library equal the folder on disk; an absent chunk is missing-chunk, or the fill value when allowed; a missing array is not-found naming the URL', async () => {
   const whole = { start: [0, 0, 0] as Vec3, end: SHAPE };
   assert.deepEqual(await (await openVolume(`${bucket}/raw.zarr`)).readRegion(whole), data);
@@ -172,6 +184,39 @@ test('a wrong access key is s3-auth and a missing bucket is no-bucket naming it,
   }
 });
 
+test('a wrong secret is s3-auth naming the object, at its first request, with no retry (the store\'s 403 SignatureDoesNotMatch / InvalidAccessKeyId, injected: s3rver 3.7.1 does not check V4 signatures)', async () => {
+  const wrongSecret = (code = 'SignatureDoesNotMatch') => ({ status: 403, code });
+  const since = () => server.requests.length;
+  try {
+    // A HEAD (no body: the status alone says it; the first request of an open), a GET (S3's XML error) and a PUT.
+    let from = since();
+    server.faults.push({ match: new RegExp(`^HEAD /${server.bucket}/raw\\.zarr/\\.zarray$`), fault: wrongSecret() });
+    await assert.rejects(openVolume(`${bucket}/raw.zarr`), refused('s3-auth', `${bucket}/raw.zarr/.zarray`));
+    assert.deepEqual(server.requests.slice(from).map((q) => q.status), [403], 'refused at once, not retried');
+    from = since();
+    server.faults.push({ match: new RegExp(`^GET /${server.bucket}/raw\\.zarr/\\.zattrs$`), fault: wrongSecret() });
+    await assert.rejects(openVolume(`${bucket}/raw.zarr`), refused('s3-auth', `${bucket}/raw.zarr/.zattrs`, /SignatureDoesNotMatch/));
+    assert.deepEqual(server.requests.slice(from).filter((q) => q.status === 403).length, 1, 'not retried');
+    assert.equal(server.requests.at(-1)?.status, 403, 'nothing asked after the refusal');
+    from = since();
+    server.faults.push({ match: /^PUT /, fault: wrongSecret('InvalidAccessKeyId') });
+    await assert.rejects(storeFor(`${bucket}/auth/x`).store.write(`${bucket}/auth/x`, 'x'), refused('s3-auth', `${bucket}/auth/x`, /InvalidAccessKeyId/));
+    assert.deepEqual(server.requests.slice(from).map((q) => q.status), [403]);
+    // The CLI with a wrong secret, every request refused as a store that checks signatures refuses it: predict stops
+    // at its first request with one message naming the object, no retries, no stack trace.
+    for (let i = 0; i < 50; i++) server.faults.push({ match: /./, fault: wrongSecret() });
+    from = since();
+    const r = await emseg(['predict', '--model', zooModel(WORK, 'reference-net', 7), '--input', `${bucket}/raw.zarr/0`, '--out', `${bucket}/maps-auth.zarr`,
+      '--tile', '64', '--block', '1,64,64', '--quiet', '--s3-endpoint', server.endpoint], { ...ENV, AWS_SECRET_ACCESS_KEY: 'WRONG-SECRET' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`s3://${server.bucket}/raw\\.zarr/0/\\.zarray: the store refused the credentials`));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(server.requests.slice(from).map((q) => q.status), [403], 'one request: nothing retried');
+  } finally {
+    server.faults.length = 0;
+  }
+});
+
 /** The maps a local run writes (the reference of the store runs below). */
 const disk = join(WORK, 'maps-disk.zarr');
 let model: string;
@@ -199,6 +244,33 @@ test('predict store to store writes the chunks a local run writes, byte for byte
   await assert.rejects(runVolumePredict({ ...common, input: join(local, '0'), out: `${bucket}/v3.zarr` }), refused('foreign-file'));
 });
 
+test('a block\'s done marker lists its chunk\'s size and crc32 from the bytes just stored, without reading the chunk back, and is written after it', async () => {
+  const since = server.requests.length;
+  const r = await runVolumePredict({ ...predictJob(), input: `${bucket}/raw.zarr/0`, out: `${bucket}/maps-reads.zarr` });
+  assert.ok(r.complete, r.failed.map((f) => f.message).join('; '));
+  const lines = server.requests.slice(since).map((q) => `${q.line} ${q.status}`);
+  const at = (line: string) => lines.indexOf(line);
+  const prefix = `/${server.bucket}/maps-reads.zarr`;
+  const markers = lines.filter((l) => new RegExp(`^PUT ${prefix}/\\.emseg/blocks/\\d+\\.\\d+\\.\\d+\\.done\\.json 200$`).test(l));
+  assert.equal(markers.length, r.computed);
+  for (const marker of markers) {
+    const grid = /blocks\/(\d+)\.(\d+)\.(\d+)\.done/.exec(marker)!.slice(1).join('/');
+    const put = at(`PUT ${prefix}/0/${grid} 200`);
+    assert.ok(put >= 0 && put < at(marker), `chunk 0/${grid} stored before its marker`);
+  }
+  // The pyramid (once every block is done) reads level 0; nothing reads a level-0 chunk before the last marker.
+  const lastMarker = Math.max(...markers.map(at));
+  assert.deepEqual(lines.slice(0, lastMarker).filter((l) => new RegExp(`^GET ${prefix}/0/\\d`).test(l)), []);
+  // The digests are those of the stored objects.
+  const stored = await objects('maps-reads.zarr');
+  for (const [name, bytes] of stored) {
+    if (!name.endsWith('.done.json')) continue;
+    for (const f of (JSON.parse(bytes.toString()) as { files: { path: string; size: number; crc32: number }[] }).files) {
+      assert.deepEqual([f.size, f.crc32], [stored.get(f.path)!.length, crc32(stored.get(f.path)!)], f.path);
+    }
+  }
+});
+
 test('predict with faults (503 SlowDown on chunk writes, dropped connections on a write and a read) still writes the same bytes', async () => {
   const put = new RegExp(`^PUT /${server.bucket}/maps-faults\\.zarr/0/\\d`);
   const get = new RegExp(`^GET /${server.bucket}/raw\\.zarr/0/1/`);
@@ -212,13 +284,49 @@ test('predict with faults (503 SlowDown on chunk writes, dropped connections on 
   assert.deepEqual(chunksOf(await objects('maps-faults.zarr')), chunksOf(files(disk)));
 });
 
-test('predict --shard i/3 in three processes, each to the bucket, writes the chunks of one local run', async () => {
+/** What `emseg status --json OUT` says of a blockwise run's output (its done markers). */
+async function status(out: string): Promise<{ total: number; done: number; remaining: number; failed: unknown[] }> {
+  const r = await emseg(['status', '--json', out, '--s3-endpoint', server.endpoint]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as { total: number; done: number; remaining: number; failed: unknown[] };
+}
+
+test('predict --shard i/3 in three processes, each to the bucket, writes the chunks of one local run; emseg status reads the progress from the markers in the bucket', async () => {
+  const out = `${bucket}/maps-sharded.zarr`;
+  const blocks = SHAPE[0] * Math.ceil(SHAPE[1] / 64) * Math.ceil(SHAPE[2] / 64);
   for (let i = 0; i < 3; i++) {
-    const r = await emseg(['predict', '--model', model, '--input', `${bucket}/raw.zarr/0`, '--out', `${bucket}/maps-sharded.zarr`, '--shard', `${i}/3`,
+    const r = await emseg(['predict', '--model', model, '--input', `${bucket}/raw.zarr/0`, '--out', out, '--shard', `${i}/3`,
       '--tile', '64', '--block', '1,64,64', '--dtype', 'uint8', '--membrane-prob', '--quiet', '--s3-endpoint', server.endpoint]);
     assert.equal(r.code, 0, r.stderr);
+    if (i === 0) {
+      const partial = await status(out);
+      assert.equal(partial.total, blocks);
+      assert.ok(partial.done > 0 && partial.done < blocks && partial.done + partial.remaining === blocks, JSON.stringify(partial));
+      assert.deepEqual(partial.failed, []);
+    }
   }
   assert.deepEqual(chunksOf(await objects('maps-sharded.zarr')), chunksOf(files(disk)));
+  const whole = await status(out);
+  assert.deepEqual([whole.done, whole.remaining, whole.failed], [blocks, 0, []]);
+  const text = await emseg(['status', out, '--s3-endpoint', server.endpoint]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`blocks: +${blocks}/${blocks} done`));
+});
+
+test('emseg eval --pred s3://.../x.zarr/0 with local labels prints the scores it prints for the same maps on disk', async () => {
+  const here = join(WORK, 'eval-maps.zarr');
+  await convertToOmeZarr(await openVolume(SAMPLE_IMAGES), here); // the bundled images read as maps: a poor map, every score away from its bound
+  await upload(here, 'eval-maps.zarr');
+  const scores = async (pred: string) => {
+    const r = await emseg(['eval', '--pred', pred, '--labels', SAMPLE_LABELS, '--pred-is-map', '--json', '--s3-endpoint', server.endpoint]);
+    assert.equal(r.code, 0, r.stderr);
+    const { prediction, ...rest } = JSON.parse(r.stdout) as Record<string, unknown>;
+    return { prediction, rest };
+  };
+  const [there, disk0] = [await scores(`${bucket}/eval-maps.zarr/0`), await scores(join(here, '0'))];
+  assert.deepEqual(there.prediction, [`${bucket}/eval-maps.zarr/0`]);
+  assert.ok(typeof there.rest.v_rand === 'number');
+  assert.deepEqual(there.rest, disk0.rest);
 });
 
 test('segment store to store writes the labels a local run writes, byte for byte; the work records are gone once it is complete', async () => {
@@ -231,6 +339,26 @@ test('segment store to store writes the labels a local run writes, byte for byte
   assert.ok(![...stored.keys()].some((k) => k.startsWith('.emseg/segment/labels/') || k.startsWith('.emseg/segment/blocks/')), 'provisional labels and border records removed');
   const again = await runVolumeSegment({ pred: `${bucket}/maps.zarr`, out: `${bucket}/cells.zarr`, options: {}, block: [1, 64, 64] });
   assert.ok(again.complete);
+});
+
+test('emseg view s3://... (CLI, --s3-endpoint) serves the image, maps and cells in the bucket: the tiles, readout and orthogonal views a view of the same folders on disk serves', async () => {
+  const there = await startView([`${bucket}/raw.zarr`, `${bucket}/maps.zarr`, `${bucket}/cells.zarr`, '--s3-endpoint', server.endpoint], ENV);
+  const here = await startView([local, disk, join(WORK, 'cells-disk.zarr')]);
+  try {
+    const manifest = JSON.parse((await there.get('/api/manifest')).body.toString()) as Manifest;
+    assert.deepEqual(manifest.layers, [{ kind: 'image', name: `${bucket}/raw.zarr` }, { kind: 'map', name: `${bucket}/maps.zarr` }, { kind: 'cells', name: `${bucket}/cells.zarr` }]);
+    assert.deepEqual([manifest.depth, manifest.height, manifest.width], SHAPE);
+    for (const path of ['/api/tile/image/1/0/0/0.png', '/api/tile/map/2/0/0/0.png', '/api/tile/cells/0/0/0/0.png', '/api/ortho/image/xz/40.png',
+      '/api/ortho/cells/yz/100.png', '/api/point?z=1&x=100&y=50']) {
+      const [a, b] = [await there.get(path), await here.get(path)];
+      assert.equal(a.status, 200, `${path}: ${a.body.toString()}`);
+      assert.ok(a.body.equals(b.body), path);
+    }
+  } finally {
+    await there.stop();
+    await here.stop();
+  }
+  assert.doesNotMatch(there.stderr(), /\n\s+at /, 'no stack trace');
 });
 
 test('convert a stack into the bucket (CLI) writes what a local convert writes, byte for byte; the group metadata comes last; an existing output is refused, then replaced with --overwrite', async () => {

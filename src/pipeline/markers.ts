@@ -5,16 +5,17 @@
  * input digests); reopening with a different layout or model is refused unless the caller restarts
  * explicitly, which clears every marker. A block's marker is written atomically and only by markDone(), which
  * the caller invokes after the block's chunks are fully written; it lists those chunk files with their sizes and
- * crc32 digests, and isDone() checks that they are all still there, unchanged in size and content, and that the
- * marker belongs to this run (status() checks sizes only: it would otherwise read the whole output). Readers of the
- * output check every chunk they read against the same digests (src/io/formats/chunk-digests.ts). Failed blocks get
- * a failure record (coordinates, error) that never counts as done.
+ * crc32 digests (of the bytes the writer just stored, or read back when the caller names a file only), and isDone()
+ * checks that they are all still there, unchanged in size and content, and that the marker belongs to this run
+ * (status() checks sizes only: it would otherwise read the whole output). Readers of the output check every chunk
+ * they read against the same digests (src/io/formats/chunk-digests.ts). Failed blocks get a failure record
+ * (coordinates, error) that never counts as done.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { EmsegError, describeError } from '../errors.js';
-import { BLOCKS_DIR, DONE_SUFFIX, crc32 } from '../io/formats/chunk-digests.js';
+import { BLOCKS_DIR, DONE_SUFFIX, crc32, type WrittenFile } from '../io/formats/chunk-digests.js';
 import { lastingError, worthRetrying, type EmsegIoError } from '../io/errors.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { isUrl } from '../io/registry.js';
@@ -71,8 +72,11 @@ export interface MarkerStore {
   /** When this output's run record was written (tells two outputs of one run apart: see the queue's job sets). */
   readonly created?: string;
   isDone(block: Block): Promise<boolean>;
-  /** Call only after every chunk of the block is written; `files` are those chunk files. */
-  markDone(block: Block, files?: readonly string[]): Promise<void>;
+  /**
+   * Call only after every chunk of the block is written; `files` are those chunk files: by name (read back for their
+   * size and digest) or with the size and digest of the bytes written (WrittenFile: no read).
+   */
+  markDone(block: Block, files?: readonly (string | WrittenFile)[]): Promise<void>;
   markFailed(block: Block, error: unknown, attempts: number): Promise<void>;
   status(): Promise<RunStatus>;
 }
@@ -214,6 +218,10 @@ function makeStore(store: VolumeStore, dir: string, outDir: string, plan: BlockP
     async markDone(b, files = []) {
       const entries = [];
       for (const f of files) {
+        if (typeof f !== 'string') {
+          entries.push({ path: inside(store, outDir, f.path), size: f.size, crc32: f.crc32 });
+          continue;
+        }
         const bytes = await store.read(f).catch(() => undefined);
         if (!bytes) throw new EmsegError('not-found', f, `block ${markerName(b)} is marked done but its chunk file is missing`);
         entries.push({ path: inside(store, outDir, f), size: bytes.length, crc32: crc32(bytes) });

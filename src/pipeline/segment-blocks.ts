@@ -15,6 +15,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { EmsegError } from '../errors.js';
 import { EmsegIoError } from '../io/errors.js';
 import type { OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
+import { writtenFile, type WrittenFile } from '../io/formats/chunk-digests.js';
 import { regionShape, type Region, type StackData, type VolumeReader } from '../io/formats/volume.js';
 import { segmentSection, type SegmentOptions } from '../segment/index.js';
 import { storeFor } from '../io/stores/index.js';
@@ -155,12 +156,14 @@ export function segmentBlock(c: SegmentContext, b: Block, data: StackData): Segm
 }
 
 /** Writes a block's provisional labels and border record; returns the files written (for the done marker). */
-export async function storeSegmentedBlock(c: SegmentContext, b: Block, s: SegmentedBlock): Promise<string[]> {
-  await c.provisional.writeRegion(b.write, s.owned);
+export async function storeSegmentedBlock(c: SegmentContext, b: Block, s: SegmentedBlock): Promise<(string | WrittenFile)[]> {
+  const chunks = await c.provisional.writeBlock(b.write, s.owned);
   const { store } = storeFor(c.recordDir);
-  await store.write(ringPath(c.recordDir, b), gzipSync(new Uint8Array(s.ring.buffer, s.ring.byteOffset, s.ring.byteLength), { level: RING_GZIP_LEVEL }));
-  await store.write(recordPath(c.recordDir, b), JSON.stringify(s.record));
-  return [...c.provisional.chunkFiles(b.write), ringPath(c.recordDir, b), recordPath(c.recordDir, b)];
+  const ring = gzipSync(new Uint8Array(s.ring.buffer, s.ring.byteOffset, s.ring.byteLength), { level: RING_GZIP_LEVEL });
+  const record = new TextEncoder().encode(JSON.stringify(s.record));
+  await store.write(ringPath(c.recordDir, b), ring);
+  await store.write(recordPath(c.recordDir, b), record);
+  return [...chunks, writtenFile(ringPath(c.recordDir, b), ring), writtenFile(recordPath(c.recordDir, b), record)];
 }
 
 /**

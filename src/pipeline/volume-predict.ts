@@ -263,10 +263,7 @@ function predictTask(plan: BlockPlan, markers: MarkerStore, engine: Engine, writ
     name: 'predict', plan, markers, upstream: [],
     read: (b) => engine.reader.readRegion(engine.input(b)),
     compute: (b, data) => computeBlock(engine, b, data),
-    async write(b, map) {
-      await writer.writeRegion(b.write, map);
-      return writer.chunkFiles(b.write);
-    },
+    write: (b, map) => writer.writeBlock(b.write, map),
     finish: () => writer.buildPyramid(),
   };
 }

@@ -215,10 +215,7 @@ function relabelTask(r: VolumeSegmentRun): BlockTask<{ data: Uint32Array; table:
     },
     read: (b) => readProvisional(r, b),
     compute: (b, { data, table, path }) => relabel(b, data, table, path),
-    async write(b, data) {
-      await r.writer.writeRegion(b.write, data);
-      return r.writer.chunkFiles(b.write);
-    },
+    write: (b, data) => r.writer.writeBlock(b.write, data),
     finish: () => finish(r) };
 }
 

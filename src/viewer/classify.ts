@@ -2,23 +2,24 @@
  * What each PATH given to `emseg view` is, when no flag names its role: a training run (a folder with the trainer's
  * JSONL log), a study (a folder with study.json), an eval result (.json), or a stack told apart by its samples:
  * float = membrane map (a second one: the map to compare), uint32 = cells, other integers = the image, then labels.
- * An OME-Zarr image (.zarr folder) is told apart by emseg's metadata first; its labels/cells come along as cells.
+ * An OME-Zarr image (a .zarr folder, or a URL: s3://, http(s)://) is told apart by emseg's metadata first; its
+ * labels/cells come along as cells.
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { openStack } from '../io/index.js';
-import { openVolume } from '../io/registry.js';
+import { isUrl, openVolume } from '../io/registry.js';
 import { LOG_FILE } from '../train/trainer.js';
 import { STUDY_FILE } from './data.js';
 import type { ViewInputs } from './model.js';
 import { outputFolderInputs } from './output-folder.js';
-import { CELLS_LABELS, emsegAttributes, hasCellsLabels, isZarrPath, refuseUrl } from './zarr-source.js';
+import { cellsLabelsPath, emsegAttributes, hasCellsLabels, isZarrPath, viewerPath } from './zarr-source.js';
 
 type Role = keyof Omit<ViewInputs, 'membraneProb' | 'polarity'>;
 
 async function roleOf(path: string, taken: Set<Role>): Promise<Role[]> {
-  refuseUrl(path);
+  if (isUrl(path)) return zarrRoleOf(path, taken); // a URL is a volume (OME-Zarr), in its store; openVolume says otherwise
   const isDir = existsSync(path) && statSync(path).isDirectory();
   if (isDir && existsSync(join(path, LOG_FILE))) return ['train'];
   if (isDir && existsSync(join(path, STUDY_FILE))) return ['study'];
@@ -68,11 +69,11 @@ export async function classifyPaths(paths: readonly string[], flags: ViewInputs)
     if (role === undefined) {
       throw new EmsegError('ambiguous', path, `looks like a ${candidates[0]} input, but one was given already; name each with its flag (--images, --map, --compare, --cells, --labels, --eval, --train, --study)`);
     }
-    inputs[role] = path;
+    inputs[role] = viewerPath(path);
     taken.add(role);
     // An OME-Zarr image carries its cells as the labels image labels/cells: shown too, unless cells were named.
     if (role === 'images' && !taken.has('cells') && (await isZarrPath(path)) && hasCellsLabels(await openVolume(path))) {
-      inputs.cells = join(path, CELLS_LABELS);
+      inputs.cells = cellsLabelsPath(path);
       taken.add('cells');
     }
   }

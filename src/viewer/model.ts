@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { EmsegError } from '../errors.js';
 import { DEFAULT_MARK_THRESHOLD } from '../pipeline/evaluate.js';
 import { labelsToMask, type LabelPolarity } from '../io/index.js';
+import { displayPath, isUrl } from '../io/registry.js';
 import { allocate, fullScale, type StackData } from '../image/stack.js';
 import { ISBI_POLARITY, decideMapPolarity, flagPolarity, fromMembrane, toMembrane, type MapPolarity } from '../image/map-meaning.js';
 import { LruCache } from './lru.js';
@@ -14,7 +15,7 @@ import { ErrorSource } from './errors-layer.js';
 import type { ErrorMarks, LayerKind, Manifest, NeuronInfo, PointReadout, StudyChart, TrainingCurves } from './protocol.js';
 import { renderTile, type Painter } from './render.js';
 import { containedFiles, levelCount, StackSource, type Downsample, type OrthoAxis, type Plane, type VolumeSource } from './source.js';
-import { isZarrPath, ZarrSource } from './zarr-source.js';
+import { isZarrPath, viewerPath, ZarrSource } from './zarr-source.js';
 
 export const TILE_SIZE = 256;
 /** The layers the page shows when it opens (src/viewer/page/main.ts, START). */
@@ -84,12 +85,13 @@ export class ViewModel {
   ) {}
 
   static async open(inputs: ViewInputs): Promise<ViewModel> {
+    for (const key of ['eval', 'train', 'study'] as const) refuseRemoteData(inputs[key], key);
     const layers: Layer[] = [];
     const refused: string[] = [];
     const membraneProb = inputs.membraneProb ?? false;
     for (const key of STACK_KINDS) {
-      const path = inputs[key];
-      if (path === undefined) continue;
+      if (inputs[key] === undefined) continue;
+      const path = viewerPath(inputs[key]);
       const kind = KIND_OF[key];
       const downsample = kind === 'image' || kind === 'map' || kind === 'compare' ? 'mean' : 'nearest';
       const source = await openSource(path, downsample, kind, refused);
@@ -312,7 +314,17 @@ async function countNeuron(source: VolumeSource, id: number): Promise<NeuronInfo
   return info;
 }
 
-/** A stack of files (links outside the given folder refused into `refused`) or an OME-Zarr image read by tile. */
+/**
+ * Refuses a URL for the side data (--eval, --train, --study): those are files emseg writes on this machine, read from
+ * local (or shared) folders; volumes alone are read from stores.
+ */
+function refuseRemoteData(path: string | undefined, flag: string): void {
+  if (path !== undefined && isUrl(path)) {
+    throw new EmsegError('unsupported', displayPath(path), `--${flag} is read from a local (or shared) file or folder; only volumes (OME-Zarr) are read from URLs`);
+  }
+}
+
+/** A stack of files (links outside the given folder refused into `refused`) or an OME-Zarr image (local or in a store) read by tile. */
 async function openSource(path: string, downsample: Downsample, kind: LayerKind, refused: string[]): Promise<VolumeSource> {
   if (await isZarrPath(path)) return ZarrSource.open(path, downsample);
   const { files, refused: out } = await containedFiles(path);

@@ -4,16 +4,16 @@
  * (or stores at another size) is made from the nearest finer stored level by halving the tile's own footprint there.
  */
 import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
 import { EmsegError } from '../errors.js';
-import { displayPath, isUrl, openVolume, type VolumeReader } from '../io/registry.js';
+import { isUrl, openVolume, type VolumeReader } from '../io/registry.js';
+import { storeFor } from '../io/stores/index.js';
 import { looksLikeZarr } from '../io/formats/zarr.js';
 import type { Region } from '../io/formats/volume.js';
 import { allocate, type SampleType } from '../image/stack.js';
 import { halve, orthoShape, type Downsample, type OrthoAxis, type Plane, type VolumeShape, type VolumeSource } from './source.js';
 
-/** The OME-Zarr labels image that holds emseg's cells (emseg convert / segment write it there). */
-export const CELLS_LABELS = join('labels', 'cells');
+/** The OME-Zarr labels image that holds emseg's cells (emseg convert / segment write it there), under the image. */
+const CELLS_LABELS = ['labels', 'cells'] as const;
 
 /** How the viewer opens Zarr: never following links out of the folder it was given, absent chunks shown as fill. */
 const VIEWER_OPEN = { confined: true, allowMissingChunks: true } as const;
@@ -24,19 +24,27 @@ interface EmsegAttributes {
 }
 
 /**
- * Refuses a URL: the viewer confines reads to the folders it was given and watches them for changes, which only
- * local files allow.
+ * The path the viewer works with: a local path as given; a URL (s3://, http(s)://) as the store registry names it,
+ * without user:password (kept aside by the store), so that no layer name, caption or message shows them. A scheme no
+ * store serves is refused there, naming it.
  */
-export function refuseUrl(path: string): void {
-  if (isUrl(path)) {
-    throw new EmsegError('unsupported', displayPath(path), 'the viewer shows local files and folders only; copy the volume first (emseg convert URL local.zarr)');
-  }
+export function viewerPath(path: string): string {
+  return isUrl(path) ? storeFor(path).loc : path;
 }
 
-/** True when `path` is a Zarr array or group (a folder with Zarr metadata); a URL is refused (refuseUrl). */
+/**
+ * True when `path` is a Zarr array or group (a folder with Zarr metadata). A URL is: volumes are read from URLs as
+ * Zarr only (openVolume refuses other formats there, naming the URL).
+ */
 export async function isZarrPath(path: string): Promise<boolean> {
-  refuseUrl(path);
+  if (isUrl(path)) return true;
   return existsSync(path) && looksLikeZarr(path);
+}
+
+/** The labels image holding the cells of the OME-Zarr image at `path` (`labels/cells` under it, in its store). */
+export function cellsLabelsPath(path: string): string {
+  const { store, loc } = storeFor(path);
+  return store.join(loc, ...CELLS_LABELS);
 }
 
 /** The "emseg" attributes of an OME-Zarr image (its kind), empty when another tool wrote it. */
@@ -143,10 +151,10 @@ export class ZarrSource implements VolumeSource {
     return this.readers.get(level)!;
   }
 
-  /** The group folder (the parent when the path named its level-0 array): other levels are opened through it. */
+  /** The group (the parent when the path named its level-0 array), in its store: other levels are opened through it. */
   private groupPath(): string {
-    const full = resolve(this.path);
-    return this.base.scales.length > 1 && basename(full) === this.base.scales[0]!.path ? dirname(full) : this.path;
+    const { store, loc } = storeFor(this.path);
+    return this.base.scales.length > 1 && store.name(loc) === this.base.scales[0]!.path ? store.parent(loc) : this.path;
   }
 
   private async read(level: number, z: number, x0: number, y0: number, width: number, height: number) {

@@ -1,7 +1,8 @@
 /**
  * A real S3-compatible server for the s3 store's tests: s3rver (a devDependency, S3's REST API in Node, objects in a
- * temp folder) on a free loopback port, with one bucket created, the access key checked (`S3RVER`; s3rver 3.7 checks
- * the key of a V4-signed request but not its signature, so a wrong secret passes there), and faults injected before chosen requests reach it: an S3 error status (503 SlowDown, ...) or a dropped
+ * temp folder) on a free loopback port, with one bucket created, the access key checked (`S3RVER`; s3rver 3.7.1 checks
+ * the key of a V4-signed request but not its signature, so a wrong secret passes there: the tests inject the 403
+ * SignatureDoesNotMatch a real store answers), and faults injected before chosen requests reach it: an S3 error status (503 SlowDown, ...) or a dropped
  * connection. Records each request's method and path. stop() closes it and removes its folder.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -11,12 +12,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
-/** s3rver's fixed credentials: it checks every request's signature against them. */
+/** s3rver's fixed credentials: it checks the access key id of every request (not a V4 signature, see above). */
 export const S3RVER_KEY = 'S3RVER';
 export const S3RVER_SECRET = 'S3RVER';
 
-/** A fault answered once: an HTTP status (with S3's XML error body), or 'reset' (the socket is destroyed). */
-export type S3Fault = number | 'reset';
+/**
+ * A fault answered once: an HTTP status (with S3's XML error body, its code by ERROR_NAMES), a status with the S3
+ * error code to send (`{ status: 403, code: 'SignatureDoesNotMatch' }`: what a store that checks signatures answers a
+ * wrong secret, which s3rver does not), or 'reset' (the socket is destroyed).
+ */
+export type S3Fault = number | { status: number; code: string } | 'reset';
 
 interface KoaContext {
   method: string;
@@ -65,9 +70,10 @@ export async function startS3Server(bucket = 'emseg-test'): Promise<S3Server> {
       return;
     }
     if (fault !== undefined) {
-      ctx.status = fault;
+      const { status, code } = typeof fault === 'number' ? { status: fault, code: ERROR_NAMES[fault] ?? 'InternalError' } : fault;
+      ctx.status = status;
       ctx.type = 'application/xml';
-      ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${ERROR_NAMES[fault] ?? 'InternalError'}</Code><Message>injected</Message></Error>`;
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>injected</Message></Error>`;
     } else {
       await next();
     }

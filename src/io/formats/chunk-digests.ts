@@ -58,6 +58,18 @@ export function crc32(bytes: Uint8Array): number {
   return nativeCrc32 ? nativeCrc32(bytes) >>> 0 : crc32Table(bytes);
 }
 
+/**
+ * A file just written, with the size and crc32 of the bytes written: a done marker lists it from these, without
+ * reading the file back (on a bucket, one GET per file saved).
+ */
+export interface WrittenFile {
+  path: string;
+  size: number;
+  crc32: number;
+}
+
+export const writtenFile = (path: string, bytes: Uint8Array): WrittenFile => ({ path, size: bytes.length, crc32: crc32(bytes) });
+
 const hex = (crc: number) => crc.toString(16).padStart(8, '0');
 
 /** Size and crc32 of a chunk file as it is on disk now (read whole: a chunk is bounded by its shape). */

@@ -19,7 +19,7 @@ import type { Downsampling } from './pyramid.js';
 import { regionShape, stridesOf } from './volume.js';
 import type { Region, ScaleLevel, StackData, Vec3 } from './volume.js';
 import { openZarr, openZarrLabels } from './zarr.js';
-import { DigestRecorder, StoredDigestRecorder } from './chunk-digests.js';
+import { DigestRecorder, StoredDigestRecorder, writtenFile, type WrittenFile } from './chunk-digests.js';
 import { registerZarrCodecs } from './zarr-codecs.js';
 
 export type ImageKind = 'image' | 'membrane' | 'labels';
@@ -87,6 +87,11 @@ export interface OmeZarrWriter {
   writeRegion(region: Region, data: WriteData): Promise<void>;
   /** Files of the full-resolution chunks inside `region` (for done markers). */
   chunkFiles(region: Region): string[];
+  /**
+   * writeRegion, returning the chunk files it stored with the size and crc32 of the bytes stored (for done markers,
+   * which then need not read them back); a chunk the Zarr library did not store is named by its file only.
+   */
+  writeBlock(region: Region, data: WriteData): Promise<(string | WrittenFile)[]>;
   /**
    * Records the digests of the level-0 chunks this writer writes from now on, for a writer that alone writes all of
    * level 0 (convert); sealDigests() stores them once level 0 is complete. Blockwise runs, whose blocks many
@@ -293,6 +298,8 @@ type Recorder = Pick<DigestRecorder, 'add'> & { seal(): void | Promise<void>; ab
 class RecordingStore implements ZarrWritable {
   readonly recorders = new Map<string, Recorder>();
   private readonly inner: ZarrWritable;
+  /** Keys whose stored bytes are wanted (writeBlock's chunks), by key: the file's location, then what was stored. */
+  private readonly watched = new Map<string, { path: string; written?: WrittenFile }>();
 
   constructor(private readonly files: VolumeStore, readonly root: string) {
     this.inner = files.zarrWritable(root);
@@ -306,8 +313,22 @@ class RecordingStore implements ZarrWritable {
     return this.inner.getRange(key, range, opts);
   }
 
+  /** Starts noting the size and digest of what is stored at `keys` (each at its file `path`). */
+  watch(chunks: readonly { key: string; path: string }[]): void {
+    for (const c of chunks) this.watched.set(c.key, { path: c.path });
+  }
+
+  /** What was stored at each key since watch() (its file alone where nothing was), forgetting them. */
+  take(chunks: readonly { key: string; path: string }[]): (string | WrittenFile)[] {
+    const out = chunks.map((c) => this.watched.get(c.key)?.written ?? c.path);
+    for (const c of chunks) this.watched.delete(c.key);
+    return out;
+  }
+
   async set(key: `/${string}`, value: Uint8Array): Promise<void> {
     await this.inner.set(key, value);
+    const watched = this.watched.get(key);
+    if (watched) watched.written = writtenFile(watched.path, value); // only once stored: a marker lists stored bytes
     this.recorders.get(key.split('/')[1]!)?.add(key, value);
   }
 
@@ -341,6 +362,25 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
   const chunks = o.chunks;
   const channels = channelsOf(o);
 
+  /**
+   * The full-resolution chunks inside `region` (every channel of a multi-channel map): their store keys
+   * ('/0/[c/]z/y/x', as zarrita names them) and files.
+   */
+  function level0Chunks(region: Region): { key: string; path: string }[] {
+    const out: { key: string; path: string }[] = [];
+    for (let c = 0; c < Math.max(1, channels); c++) {
+      for (let z = region.start[0]; z < region.end[0]; z += chunks[0]) {
+        for (let y = region.start[1]; y < region.end[1]; y += chunks[1]) {
+          for (let x = region.start[2]; x < region.end[2]; x += chunks[2]) {
+            const at = withChannels(o, [z / chunks[0], y / chunks[1], x / chunks[2]], c).map(String);
+            out.push({ key: `/0/${at.join('/')}`, path: files.join(dir, '0', ...at) });
+          }
+        }
+      }
+    }
+    return out;
+  }
+
   async function write(level: number, region: Region, data: WriteData): Promise<void> {
     const s = shapes[level]!;
     const n = regionShape(region);
@@ -367,19 +407,17 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
     dir, chunks, dtype: o.dtype, channels: Math.max(1, channels),
     levels: shapes.map((s, l) => ({ path: String(l), shape: s, scale: [1, 2 ** l, 2 ** l] as Vec3 })),
     writeRegion: (region, data) => write(0, region, data),
-    chunkFiles(region) {
-      const out: string[] = [];
-      for (let c = 0; c < Math.max(1, channels); c++) {
-        for (let z = region.start[0]; z < region.end[0]; z += chunks[0]) {
-          for (let y = region.start[1]; y < region.end[1]; y += chunks[1]) {
-            for (let x = region.start[2]; x < region.end[2]; x += chunks[2]) {
-              const key = withChannels(o, [z / chunks[0], y / chunks[1], x / chunks[2]], c).map(String);
-              out.push(files.join(dir, '0', ...key));
-            }
-          }
-        }
+    chunkFiles: (region) => level0Chunks(region).map((c) => c.path),
+    async writeBlock(region, data) {
+      const inside = level0Chunks(region);
+      store.watch(inside);
+      try {
+        await write(0, region, data);
+      } catch (err) {
+        store.take(inside);
+        throw err;
       }
-      return out;
+      return store.take(inside);
     },
     async publish() {
       await writeGroupMetadata(files, dir, o, shapes);

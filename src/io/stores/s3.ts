@@ -77,8 +77,30 @@ function clientConfig(): S3ClientConfig {
   };
 }
 
+/** The SDK's own switch for its Node version notice (@aws-sdk/core, emitWarningIfUnsupportedVersion). */
+const SDK_NODE_WARNING_SWITCH = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * Builds the client without the SDK's Node version notice. On Node < 22 the SDK's first client prints a process
+ * warning on stderr ("NodeVersionSupportWarning: ... versions published after the first week of January 2027 will
+ * require node >=22"). emseg supports Node >= 20 (package.json engines) with the SDK version its lockfile installs,
+ * so that notice would only alarm users on Node 20 at every s3:// command. The SDK checks its switch in the client's
+ * constructor and then marks the check done for the process (nested clients included), so the switch is set only
+ * while the client is built: no other warning is hidden, and the environment of processes emseg starts is unchanged.
+ */
+function withoutNodeVersionNotice<T>(make: () => T): T {
+  const before = process.env[SDK_NODE_WARNING_SWITCH];
+  process.env[SDK_NODE_WARNING_SWITCH] = 'true';
+  try {
+    return make();
+  } finally {
+    if (before === undefined) delete process.env[SDK_NODE_WARNING_SWITCH];
+    else process.env[SDK_NODE_WARNING_SWITCH] = before;
+  }
+}
+
 function s3Client(): S3Client {
-  client ??= new S3Client(clientConfig());
+  client ??= withoutNodeVersionNotice(() => new S3Client(clientConfig()));
   return client;
 }
 

@@ -12,6 +12,7 @@
  * bytes.
  */
 import { EmsegError } from '../../errors.js';
+import type { WrittenFile } from '../../io/formats/chunk-digests.js';
 import type { Block, BlockPlan } from '../blocks.js';
 import { digest, type MarkerStore } from '../markers.js';
 
@@ -26,8 +27,11 @@ export interface BlockTask<In = unknown, Out = unknown> {
   read(block: Block): Promise<In>;
   /** The block's result from its input (the part that takes the CPU). */
   compute(block: Block, input: In): Out | Promise<Out>;
-  /** Writes the result; returns the files the block's done marker lists, every one of them complete. */
-  write(block: Block, result: Out): Promise<readonly string[]>;
+  /**
+   * Writes the result; returns the files the block's done marker lists, every one of them complete: by name (the
+   * marker reads it back for its digest), or with the size and digest of the bytes just written.
+   */
+  write(block: Block, result: Out): Promise<readonly (string | WrittenFile)[]>;
   /** Once the upstream tasks are complete, before any block of this task runs; idempotent. */
   prepare?(): Promise<void>;
   /** Once every block of this task is done; idempotent, deterministic (any process may run it, or several). */
