@@ -18,6 +18,13 @@ import { initParams } from '../src/nn/params.js';
 import { planModel } from '../src/nn/plan.js';
 import { parseModelSpec, type ModelSpec } from '../src/nn/spec.js';
 import { refused } from './helpers/errors.js';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runExport } from '../src/export/run.js';
+import { volumeGeometry } from '../src/infer/volume.js';
+import { loadModel } from '../src/models/model-dir.js';
+import { shippedModels } from '../src/models/shipped.js';
 
 const TOLERANCE = 1e-4;
 const backend = createBackend();
@@ -105,4 +112,31 @@ for (const name of zoo3dNames()) {
 test('3-d exports are refused at inputs the network does not cover exactly, and by the per-section export', () => {
   assert.throws(() => buildOnnx3d(model(small3d), info('x'), [7, 13, 14]), refused('unsupported-export', 'small3d'));
   assert.throws(() => buildOnnx([model(small3d)], info('x')), refused('unsupported-export', 'small3d', /3-d network/));
+});
+
+test('emseg export --format onnx of every shipped 3-d model: onnxruntime gives emseg\'s outputs within 1e-4 at the input emseg predict tiles with', async () => {
+  const shipped = shippedModels().filter((m) => m.kind === 'model' && loadModel(m.dir).spec.input.dims === 3);
+  assert.ok(shipped.length >= 1, 'a 3-d model ships');
+  for (const s of shipped) {
+    const out = join(mkdtempSync(join(tmpdir(), 'emseg-onnx3d-')), 'model.onnx');
+    await runExport({ model: s.name, format: 'onnx', out, overwrite: false, emsegVersion: 'test', command: 'test' });
+    const m = loadModel(s.dir);
+    const g = volumeGeometry(m.spec);
+    const meta = new Map(decode(new Uint8Array(readFileSync(out))).metadata_props.map((p) => [p.key, p.value]));
+    assert.deepEqual(JSON.parse(meta.get(OUTPUT_OFFSET_METADATA)!), g.offset, s.name);
+    const shape = [1, 1, ...g.input];
+    const data = volume(shape.reduce((a, b) => a * b, 1));
+    const x = backend.fromArray(data, shape);
+    const y = new Network(g.plan, m.params, backend).predict(x);
+    const want = y.toArray();
+    x.dispose();
+    y.dispose();
+    const session = await ort.InferenceSession.create(readFileSync(out));
+    try {
+      const got = (await session.run({ [INPUT_NAME_3D]: new ort.Tensor('float32', data, shape) }))[OUTPUT_NAME_3D]!;
+      assert.ok(maxDifference(got.data as Float32Array, want) <= TOLERANCE, s.name);
+    } finally {
+      await session.release();
+    }
+  }
 });

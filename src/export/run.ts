@@ -8,6 +8,8 @@ import { ensembleMembers, intensityRecord, loadModels, readModelMeta, SPEC_FILE,
 import { writeFileAtomic } from '../io/atomic.js';
 import { buildBioimageioPackage, type SampleSection } from './bioimageio/package.js';
 import { buildOnnx } from './onnx/export.js';
+import { buildOnnx3d } from './onnx/export3d.js';
+import { volumeGeometry } from '../infer/volume.js';
 import { MEMBRANE_CLASS } from '../infer/predict.js';
 import { CLOSE_GAPS_META_KEY, closeGapsOptions } from '../pipeline/close-gaps.js';
 
@@ -70,7 +72,9 @@ export async function runExport(given: ExportOptions): Promise<ExportResult> {
   const gaps = closeGapsOptions([o.model], {});
   const closeGaps = gaps.from !== null ? gaps.options : undefined;
   let bytes: Uint8Array;
-  if (o.format === 'onnx') {
+  if (o.format === 'onnx' && models[0]!.spec.input.dims === 3) {
+    bytes = onnx3d(models, meta, name, o);
+  } else if (o.format === 'onnx') {
     bytes = buildOnnx(models, { name, description: typeof meta.description === 'string' ? meta.description : name,
       producerVersion: o.emsegVersion, metadata: { membrane_channel: String(MEMBRANE_CLASS),
         intensity: intensityRecord(models[0]!.meta).intensity, command: o.command,
@@ -83,4 +87,16 @@ export async function runExport(given: ExportOptions): Promise<ExportResult> {
   }
   writeFileAtomic(o.out, bytes);
   return { out: o.out, bytes: bytes.length, members: models.map((m) => basename(m.dir)) };
+}
+
+/**
+ * A 3-d network as ONNX for one input size, the one `emseg predict` tiles volumes with by default (infer/volume.ts):
+ * its valid outputs, the offset and the targets in the metadata, so that a block-wise runner elsewhere can tile as
+ * emseg does. Ensembles of 3-d networks are refused: the graph has one network's outputs.
+ */
+function onnx3d(models: LoadedModel[], meta: Record<string, unknown>, name: string, o: ExportOptions): Uint8Array {
+  if (models.length > 1) throw new EmsegError('unsupported-export', o.model, 'is an ensemble of 3-d networks; export its members one by one');
+  const m = models[0]!;
+  return buildOnnx3d(m, { name, description: typeof meta.description === 'string' ? meta.description : name, producerVersion: o.emsegVersion,
+    metadata: { intensity: intensityRecord(m.meta).intensity, command: o.command } }, volumeGeometry(m.spec).input).bytes;
 }
