@@ -34,7 +34,7 @@ function gaussianSmooth(field: Float32Array, n: number, sigma: number): Float32A
 }
 
 /** A smooth random field: white noise on a coarse grid, Gaussian-smoothed there, bilinearly up-sampled. */
-function smoothField(n: number, sigma: number, rng: Rng): Float32Array {
+export function smoothField(n: number, sigma: number, rng: Rng): Float32Array {
   // Smoothing at full resolution costs O(n^2 sigma); a grid sigma/2 apart gives the same field for a fraction.
   const step = Math.max(1, Math.floor(sigma / 2));
   const m = Math.ceil((n - 1) / step) + 1;

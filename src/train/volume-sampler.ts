@@ -10,7 +10,7 @@ import { EmsegError } from '../errors.js';
 import { classBalanceWeights, labelTargets, type TargetChannel, type Targets } from '../image/affinities.js';
 import { clampBox, mirrorFill, volumeOf, type Box, type Vec3 } from '../infer/volume.js';
 import type { Rng } from '../util/rng.js';
-import { intensityJitter, type JitterOptions } from './augment.js';
+import { intensityJitter, smoothField, type ElasticOptions, type JitterOptions } from './augment.js';
 
 /** A labelled volume in memory: intensities in [0, 1] and compact neuron ids (0 = background), row-major z, y, x. */
 export interface LabelledVolume {
@@ -40,6 +40,8 @@ export interface VolumeSamplerOptions {
    * shows (Lee et al. 2017). Absent: never.
    */
   misalign?: { probability: number; shift: number };
+  /** In-plane elastic deformation (one smooth field for every section, image bilinear, ids nearest); absent: none. */
+  elastic?: ElasticOptions | null;
 }
 
 export interface VolumeBatch {
@@ -135,20 +137,23 @@ export class VolumeSampler {
     const { shape } = this.volume;
     const { output, offset, input } = this.o;
     const m = this.margin;
-    const pad = this.o.misalign?.shift ?? 0; // in-plane room for a misaligned part
+    // In-plane room read around both boxes, for a misaligned part and elastic displacements to draw from.
+    const pad = Math.max(this.o.misalign?.shift ?? 0, Math.ceil(this.o.elastic?.alpha ?? 0));
     const start: Vec3 = [this.starts[rng.int(this.starts.length)]!, m[1] + pad + rng.int(shape[1] - output[1] - 2 * (m[1] + pad) + 1),
       m[2] + pad + rng.int(shape[2] - output[2] - 2 * (m[2] + pad) + 1)];
     const symmetry = this.symmetry(rng);
     const cutAt = this.misalignment(rng, start);
+    const warp = this.o.elastic ? elasticField(this.o.elastic, Math.max(input[1], input[2], output[1] + 2 * m[1], output[2] + 2 * m[2]) + 2 * pad, rng) : null;
     const imageBox = around(start, offset, input, pad);
     const clamp = clampBox(imageBox, shape);
-    const image = transformBox(misaligned(mirrorFill(cut(this.volume.images, shape, clamp), shape, imageBox), sizeOf(imageBox), cutAt, imageBox.start[0], pad),
-      input, symmetry).data;
+    const image = transformBox(misaligned(warped(mirrorFill(cut(this.volume.images, shape, clamp), shape, imageBox), sizeOf(imageBox), warp, false),
+      sizeOf(imageBox), cutAt, imageBox.start[0], pad), input, symmetry).data;
     this.augmentImage(image, rng);
     imageOut.set(image);
     const labelSize: Vec3 = [output[0] + 2 * m[0], output[1] + 2 * m[1], output[2] + 2 * m[2]];
     const labelBox = around(start, m, labelSize, pad);
-    const ids = transformBox(misaligned(cut(this.volume.ids, shape, labelBox), sizeOf(labelBox), cutAt, labelBox.start[0], pad), labelSize, symmetry);
+    const ids = transformBox(misaligned(warped(cut(this.volume.ids, shape, labelBox), sizeOf(labelBox), warp, true), sizeOf(labelBox), cutAt,
+      labelBox.start[0], pad), labelSize, symmetry);
     const t = labelTargets(ids.data, ids.size, this.o.channels, this.o.ignoreId === undefined ? {} : { ignoreLabel: this.o.ignoreId });
     const inner = cropTargets(t, m, output);
     targetsOut.set(inner.targets);
@@ -201,6 +206,53 @@ function misaligned<T extends Float32Array | Uint32Array>(data: T, size: Vec3, c
     for (let y = 0; y < Y; y++) {
       const from = (z * size[1] + y + pad + dy) * size[2] + pad + dx;
       out.set(data.subarray(from, from + X), (z * Y + y) * X);
+    }
+  }
+  return out;
+}
+
+/** An in-plane displacement field over n x n voxels (centred on the sample), in voxels. */
+interface Field { n: number; dy: Float32Array; dx: Float32Array }
+
+/** A smooth random field whose largest displacement is alpha (augment.ts elastic, the 2-d trainer's). */
+function elasticField(o: ElasticOptions, n: number, rng: Rng): Field {
+  const dx = smoothField(n, o.sigma, rng);
+  const dy = smoothField(n, o.sigma, rng);
+  let peak = 1e-12;
+  for (let i = 0; i < n * n; i++) peak = Math.max(peak, Math.abs(dx[i]!), Math.abs(dy[i]!));
+  const scale = o.alpha / peak;
+  for (let i = 0; i < n * n; i++) {
+    dx[i]! *= scale;
+    dy[i]! *= scale;
+  }
+  return { n, dy, dx };
+}
+
+/**
+ * Every section of a box moved by one in-plane field centred on it (the field may be larger than the box: both the
+ * image and the label box are centred on the sample): bilinear for images, nearest for ids, clamped at the box's
+ * edge (boxes are read `pad` wider than they are kept, so no kept voxel draws from a clamped one).
+ */
+function warped<T extends Float32Array | Uint32Array>(data: T, size: Vec3, f: Field | null, nearest: boolean): T {
+  if (!f) return data;
+  const [Z, Y, X] = size;
+  const [cy, cx] = [(f.n - Y) / 2, (f.n - X) / 2];
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  const clampY = (v: number) => Math.min(Y - 1, Math.max(0, v));
+  const clampX = (v: number) => Math.min(X - 1, Math.max(0, v));
+  for (let y = 0; y < Y; y++) {
+    for (let x = 0; x < X; x++) {
+      const k = (y + cy) * f.n + x + cx;
+      const sy = clampY(y + f.dy[k]!);
+      const sx = clampX(x + f.dx[k]!);
+      const [y0, x0] = [Math.floor(sy), Math.floor(sx)];
+      const [y1, x1] = [Math.min(Y - 1, y0 + 1), Math.min(X - 1, x0 + 1)];
+      const [fy, fx] = [sy - y0, sx - x0];
+      const near = Math.round(sy) * X + Math.round(sx);
+      for (let z = 0, o = 0; z < Z; z++, o += Y * X) {
+        out[o + y * X + x] = nearest ? data[o + near]!
+          : (1 - fy) * ((1 - fx) * data[o + y0 * X + x0]! + fx * data[o + y0 * X + x1]!) + fy * ((1 - fx) * data[o + y1 * X + x0]! + fx * data[o + y1 * X + x1]!);
+      }
     }
   }
   return out;

@@ -47,13 +47,13 @@ export function volumeTask(config: TrainConfig, volume: LabelledVolume, backend:
   const channels = config.spec.targets as TargetChannel[] | undefined;
   if (!channels?.length) throw new EmsegError('invalid-spec', config.spec.name, 'names no targets (affinity offsets or a boundary): a 3-d network trains on its "targets"');
   if (config.balance === 'subsample') throw new EmsegError('invalid-option', '--balance', 'subsample is for 2-d membrane masks; use weights or none');
-  for (const [flag, on] of [['--malis-weight', config.malis], ['--border-weight', config.border], ['--elastic', config.elastic], ['--close-gaps', config.closeGaps]] as const) {
+  for (const [flag, on] of [['--malis-weight', config.malis], ['--border-weight', config.border], ['--close-gaps', config.closeGaps]] as const) {
     if (on) throw new EmsegError('invalid-option', flag, 'applies to 2-d networks only');
   }
   const g = volumeGeometry(config.spec, o.tile);
   const sampler = new VolumeSampler(volume, config.trainSections, { input: g.input, output: g.output, offset: g.offset, channels,
     balance: config.balance, ...(o.ignoreId === undefined ? {} : { ignoreId: o.ignoreId }), isotropic: o.isotropic,
-    jitter: config.jitter, missingSection: o.isotropic ? 0 : MISSING_SECTION_PROBABILITY, ...(o.isotropic ? {} : { misalign: MISALIGNMENT }) });
+    jitter: config.jitter, elastic: config.elastic, missingSection: o.isotropic ? 0 : MISSING_SECTION_PROBABILITY, ...(o.isotropic ? {} : { misalign: MISALIGNMENT }) });
   const region = validationRange(config.validationSections, volume.shape);
   return {
     plan: g.plan, inputShape: [config.batch, 1, ...g.input], windowsPerSample: volumeOf(g.output) * channels.length, source: o.source,
