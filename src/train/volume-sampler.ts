@@ -104,12 +104,15 @@ function zStarts(sections: readonly number[], outZ: number, marginZ: number): nu
 export class VolumeSampler {
   private readonly margin: Vec3;
   private readonly starts: number[];
+  /** In-plane room read around both boxes, for a misaligned part and elastic displacements to draw from. */
+  private readonly pad: number;
 
   constructor(private readonly volume: LabelledVolume, sections: readonly number[], private readonly o: VolumeSamplerOptions) {
     this.margin = labelMargin(o.channels);
     this.starts = zStarts(sections, o.output[0], this.margin[0]);
+    this.pad = Math.max(o.misalign?.shift ?? 0, Math.ceil(o.elastic?.alpha ?? 0));
     const { shape } = volume;
-    const room = [1, 2].find((a) => shape[a]! < o.output[a]! + 2 * this.margin[a]!);
+    const room = [1, 2].find((a) => shape[a]! < o.output[a]! + 2 * (this.margin[a]! + this.pad));
     if (this.starts.length === 0 || room !== undefined) {
       throw new EmsegError('invalid-option', room !== undefined ? '--tile' : '--val', `a training box of ${o.output.join(' x ')} outputs `
         + `and ${this.margin.join(', ')} voxels of label context fits no run of consecutive training sections of the ${shape.join(' x ')} volume`);
@@ -137,8 +140,7 @@ export class VolumeSampler {
     const { shape } = this.volume;
     const { output, offset, input } = this.o;
     const m = this.margin;
-    // In-plane room read around both boxes, for a misaligned part and elastic displacements to draw from.
-    const pad = Math.max(this.o.misalign?.shift ?? 0, Math.ceil(this.o.elastic?.alpha ?? 0));
+    const pad = this.pad;
     const start: Vec3 = [this.starts[rng.int(this.starts.length)]!, m[1] + pad + rng.int(shape[1] - output[1] - 2 * (m[1] + pad) + 1),
       m[2] + pad + rng.int(shape[2] - output[2] - 2 * (m[2] + pad) + 1)];
     const symmetry = this.symmetry(rng);
