@@ -188,9 +188,9 @@ export class VolumePredictor {
   }
 }
 
-/** The `size` box at `at` of a row-major volume of `shape`. */
-function copyBox(src: Float32Array, shape: Vec3, at: Vec3, size: Vec3): Float32Array {
-  const out = new Float32Array(volumeOf(size));
+/** The `size` box at `at` of a row-major volume of `shape` (inside it), as a copy of the same array type. */
+export function copyBox<T extends Float32Array | Uint32Array>(src: T, shape: Vec3, at: Vec3, size: Vec3): T {
+  const out = new (src.constructor as new (n: number) => T)(volumeOf(size));
   for (let z = 0; z < size[0]; z++) {
     for (let y = 0; y < size[1]; y++) {
       const from = ((at[0] + z) * shape[1] + at[1] + y) * shape[2] + at[2];

@@ -8,7 +8,7 @@
  */
 import { EmsegError } from '../errors.js';
 import { classBalanceWeights, labelTargets, type TargetChannel, type Targets } from '../image/affinities.js';
-import { clampBox, mirrorFill, volumeOf, type Box, type Vec3 } from '../infer/volume.js';
+import { clampBox, copyBox, mirrorFill, volumeOf, type Box, type Vec3 } from '../infer/volume.js';
 import type { Rng } from '../util/rng.js';
 import { intensityJitter, smoothField, type ElasticOptions, type JitterOptions } from './augment.js';
 
@@ -79,18 +79,10 @@ export function transformBox<T extends Float32Array | Uint32Array>(data: T, size
   return { data: out, size: outSize };
 }
 
+const sizeOf = (b: Box): Vec3 => [b.end[0] - b.start[0], b.end[1] - b.start[1], b.end[2] - b.start[2]];
+
 /** The `box` of a volume (inside it), as a copy. */
-function cut<T extends Float32Array | Uint32Array>(src: T, shape: Vec3, box: Box): T {
-  const size: Vec3 = [box.end[0] - box.start[0], box.end[1] - box.start[1], box.end[2] - box.start[2]];
-  const out = new (src.constructor as new (n: number) => T)(volumeOf(size));
-  for (let z = 0; z < size[0]; z++) {
-    for (let y = 0; y < size[1]; y++) {
-      const from = ((box.start[0] + z) * shape[1] + box.start[1] + y) * shape[2] + box.start[2];
-      out.set(src.subarray(from, from + size[2]), (z * size[1] + y) * size[2]);
-    }
-  }
-  return out;
-}
+const cut = <T extends Float32Array | Uint32Array>(src: T, shape: Vec3, box: Box): T => copyBox(src, shape, box.start, sizeOf(box));
 
 /** The output-box starts along z whose label box lies inside one run of consecutive training sections. */
 function zStarts(sections: readonly number[], outZ: number, marginZ: number): number[] {
@@ -260,7 +252,6 @@ function warped<T extends Float32Array | Uint32Array>(data: T, size: Vec3, f: Fi
   return out;
 }
 
-const sizeOf = (b: Box): Vec3 => [b.end[0] - b.start[0], b.end[1] - b.start[1], b.end[2] - b.start[2]];
 
 /** The targets of the output box: `margin` voxels in from each face of the label box. */
 function cropTargets(t: Targets, margin: Vec3, output: Vec3): Targets {
