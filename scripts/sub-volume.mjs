@@ -11,6 +11,7 @@
 import { parseArgs } from 'node:util';
 import { createOmeZarr } from '../dist/src/io/formats/ome-zarr-write.js';
 import { openLabels, openVolume } from '../dist/src/io/registry.js';
+import { compactIds } from '../dist/src/io/training-labels.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { z: { type: 'string' }, every: { type: 'string', default: '1' } } });
 const [images, labels, out] = positionals;
@@ -34,18 +35,14 @@ const voxelSize = [size[0] * n, size[1], size[2]];
 const writer = await createOmeZarr(out, { shape: [sections.length, height, width], dtype: img.dtype, chunks: [1, height, width], levels: 1,
   voxelSize, ...(img.voxelSize?.unit ? { unit: img.voxelSize.unit } : {}), extra: { source: images, sections: `${from}:${to}`, every: n } });
 const ids = await writer.addLabels('neuron_ids', { dtype: 'uint32' });
-const table = new Map([[0n, 0], [0, 0]]);
+// Background is 0 whether the ids are numbers or (uint64) bigints.
+const compact = { table: new Map([[0n, 0], [0, 0]]), next: 1 };
 for (const [k, z] of sections.entries()) {
   const region = { start: [z, 0, 0], end: [z + 1, height, width] };
   const at = { start: [k, 0, 0], end: [k + 1, height, width] };
   await writer.writeRegion(at, await img.readRegion(region));
-  const raw = await lab.readLabels(region);
-  const compact = new Uint32Array(raw.length);
-  for (let i = 0; i < raw.length; i++) {
-    let c = table.get(raw[i]);
-    if (c === undefined) table.set(raw[i], (c = table.size - 1));
-    compact[i] = c;
-  }
-  await ids.writeRegion(at, compact);
+  const ids32 = new Uint32Array(height * width);
+  compactIds(await lab.readLabels(region), compact, ids32);
+  await ids.writeRegion(at, ids32);
 }
-console.log(`${out}: sections ${from}:${to} every ${n} (${sections.length}), voxel size ${voxelSize.join(' x ')}, ${table.size - 2} ids`);
+console.log(`${out}: sections ${from}:${to} every ${n} (${sections.length}), voxel size ${voxelSize.join(' x ')}, ${compact.next - 1} ids`);

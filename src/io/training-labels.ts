@@ -281,7 +281,7 @@ export async function loadLabelledIds(o: LabelledVolumeOptions): Promise<Labelle
 }
 
 /** Ids through the compaction table (extended with ids not seen before). */
-function compactIds(ids: LabelData, compact: { table: Map<number | bigint, number>; next: number }, out: Uint32Array): void {
+export function compactIds(ids: LabelData, compact: { table: Map<number | bigint, number>; next: number }, out: Uint32Array): void {
   for (let i = 0; i < ids.length; i++) {
     const v = ids[i]!;
     let c = compact.table.get(v);
