@@ -37,7 +37,7 @@ const { values } = parseArgs({ options: {
 } });
 const THREADS = Number(values.threads);
 const REPEATS = Number(values.repeats);
-const TILE = Number(values.tile);
+const TILE = values.tile === 'auto' ? 'auto' : Number(values.tile);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => performance.now();
 const cpu = () => {

@@ -183,7 +183,7 @@ export function slidingVersusDense(spec: ModelSpec, backend: Backend, params: Re
   return { crop, denseMs, slidingMs, speedup: slidingMs / denseMs };
 }
 
-/** Seconds per section as `emseg predict` runs it (default 512-pixel tiles). */
+/** Seconds per section as `emseg predict` runs it (default tiles: chosen by cost, infer/tile-choice.ts). */
 function timeSection(spec: ModelSpec, backend: Backend, params: ReturnType<typeof initParams>, options: BenchOptions) {
   const size = options.sectionSize!;
   const rng = new Rng(5);

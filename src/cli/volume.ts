@@ -3,6 +3,7 @@ import type { Profile } from '../util/profile.js';
 import type { Command } from 'commander';
 import { EmsegError } from '../errors.js';
 import { parseVec3, type Vec3 } from '../io/formats/volume.js';
+import { AUTO_TILE, type TileSize } from '../infer/tile-choice.js';
 import { parseShard } from '../pipeline/blocks.js';
 import type { BlockFailure } from '../pipeline/markers.js';
 import type { TaskOutcome } from '../pipeline/engine/run.js';
@@ -27,8 +28,9 @@ function scaleLevel(text: string): number {
   return n;
 }
 
-/** --tile: one edge N (2-d networks; N per axis for 3-d ones) or z,y,x (3-d networks only). */
-export function tileSize(text: string): number | Vec3 {
+/** --tile: auto, one edge N (2-d networks; N per axis for 3-d ones) or z,y,x (3-d networks only). */
+export function tileSize(text: string): TileSize | Vec3 {
+  if (text === AUTO_TILE) return AUTO_TILE;
   return text.includes(',') ? parseVec3(text, '--tile') : positiveInt(text);
 }
 
@@ -84,8 +86,9 @@ export function reportFailures(out: string, failed: readonly BlockFailure[]): vo
 export function volumeJobFrom(o: any, command = 'predict', tileGiven = true): VolumePredictJob {
   if (o.closeGaps) throw new EmsegError('invalid-option', '--close-gaps', 'is not available for blockwise (.zarr) outputs; run emseg segment on the maps');
   // A 3-d tile only from a --tile the user gave: the 2-d default edge would be far too large a 3-d tile.
+  // 'auto' chooses 2-d tiles only; 3-d networks then keep their default tile.
   const edge = typeof o.tile === 'number';
-  const volumeTile: Vec3 | undefined = !tileGiven ? undefined : edge ? [o.tile, o.tile, o.tile] : o.tile;
+  const volumeTile: Vec3 | undefined = !tileGiven || o.tile === AUTO_TILE ? undefined : edge ? [o.tile, o.tile, o.tile] : o.tile;
   return { models: o.model, input: o.input, out: o.out, membraneProb: o.membraneProb ?? false,
     tta: o.tta ?? false, bf16: o.bf16 ?? false, tile: edge ? o.tile : PREDICT_DEFAULTS.tile.value, volumeTile, threads: o.threads, backend: o.backend, dtype: o.dtype ?? 'uint8',
     block: o.block, shard: o.shard, restart: o.restart ?? false, overwrite: o.overwrite ?? false, intensity: o.intensity,

@@ -1,8 +1,9 @@
 import { EmsegError } from '../errors.js';
 import { availableMemoryBytes, formatBytes } from '../io/limits.js';
+import { fusedProducers, liveNodes } from '../nn/fusion.js';
 import { layerDef } from '../nn/layers/index.js';
 import { paramShapes } from '../nn/params.js';
-import type { Plan } from '../nn/plan.js';
+import type { Plan, PlanNode } from '../nn/plan.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { numel } from '../tensor/tensor.js';
 import { commonStride, geometryForSteps, tileStep } from './tiling.js';
@@ -10,11 +11,15 @@ import { commonStride, geometryForSteps, tileStep } from './tiling.js';
 /** Activations are float32 on both backends (bf16 converts inside the kernels). */
 const BYTES_PER_VALUE = 4;
 /**
- * The oneDNN backend parks freed buffers in a pool for reuse, so a tile run ends up holding one buffer per
- * activation of the plan, not just the ones alive at once; scratchpads and blocked layouts add to it. Measured on
- * unet-w16 (input 444/700/1212 px): resident growth 260/590/1839 MB for 169/526/1847 MB of activations.
+ * What the backend holds for one architecture's tile runs, over the activations alive at once (peakLiveBytes): the
+ * oneDNN backend parks freed buffers in a pool and hands each to the next request it fits within 2x, so its pool
+ * ends up a few times the peak; reorder temporaries, scratchpads and weights add to it. Measured (pooled + live
+ * bytes after two tile runs, `nativeStats`) over the zoo at 256- and 512-pixel tiles: 1.6-3.5x (reference-net
+ * lowest, fakhry-a highest; unet-w16 1.8 / 2.9).
  */
-const BACKEND_OVERHEAD = 1.25;
+const POOL_OVER_PEAK = 4;
+/** Weights are held twice: the model's float32 arrays and the backend's copies in its kernels' layouts. */
+const WEIGHT_COPIES = 2;
 /** Float planes of tile size a tile run holds besides the network: read window, transformed copy, output, placed. */
 const TILE_PLANES = 4;
 /** Band-sized float buffers: the running sum, the writer's copy, and finished bands the GC has not yet freed. */
@@ -22,12 +27,43 @@ const BAND_BUFFERS = 4;
 /** Node's heap, the addon, code and the decoded models: resident before the first tile (measured ~150 MB). */
 export const BASE_PROCESS_BYTES = 256 * 2 ** 20;
 
-/**
- * Bytes of every activation of one run of this plan (what the backend's buffer pool ends up holding), each layer's
- * by its def (`memory.inference`, src/nn/layers/).
- */
+/** Bytes of one node's output (its def's `memory.inference`, src/nn/layers/). */
+function outputBytes(node: PlanNode): number {
+  return BYTES_PER_VALUE * layerDef(node.type).memory.inference(node);
+}
+
+/** Bytes of every activation of one run of this plan. */
 export function activationBytes(plan: Plan): number {
-  return plan.nodes.reduce((s, n) => s + BYTES_PER_VALUE * layerDef(n.type).memory.inference(n), 0);
+  return plan.nodes.reduce((s, n) => s + outputBytes(n), 0);
+}
+
+/**
+ * The most activation bytes alive at once in one inference pass, in Network.predict's order: nodes the output does
+ * not depend on are skipped, a node's output lives until its last consumer has run, and a ReLU fused into its
+ * producer shares that buffer.
+ */
+export function peakLiveBytes(plan: Plan): number {
+  const live = plan.nodes.filter((n) => liveNodes(plan).has(n.index));
+  const fused = fusedProducers(plan);
+  // The buffer each node's output is in (a fused ReLU's is its producer's) and the last node that reads it.
+  const owner = (i: number) => (plan.nodes[i]!.type === 'relu' && fused.has(plan.nodes[i]!.inputs[0]!) ? plan.nodes[i]!.inputs[0]! : i);
+  const lastUse = new Map<number, number>();
+  for (const n of live) {
+    for (const i of [n.index, ...n.inputs]) if (i >= 0) lastUse.set(owner(i), Math.max(lastUse.get(owner(i)) ?? 0, n.index));
+  }
+  let alive = 0;
+  let peak = 0;
+  for (const n of live) {
+    if (owner(n.index) === n.index) alive += outputBytes(n);
+    peak = Math.max(peak, alive);
+    for (const [buffer, last] of lastUse) if (last === n.index) alive -= outputBytes(plan.nodes[buffer]!);
+  }
+  return peak;
+}
+
+/** What the backend ends up holding for tile runs of this plan (POOL_OVER_PEAK). */
+export function tileRunBytes(plan: Plan): number {
+  return POOL_OVER_PEAK * peakLiveBytes(plan);
 }
 
 /** Parameter bytes of a plan (float32 weights and biases). */
@@ -57,10 +93,10 @@ export function predictionWorkingSet(specs: readonly ModelSpec[], tile: number, 
   for (const spec of specs) {
     const g = geometryForSteps(spec, stepH, stepW);
     const planes = TILE_PLANES * g.inputH * g.inputW * BYTES_PER_VALUE;
-    params += BACKEND_OVERHEAD * paramBytes(g.plan);
+    params += WEIGHT_COPIES * paramBytes(g.plan);
     // Ensemble members of one architecture reuse the same pooled buffers; different ones add theirs.
     const key = JSON.stringify(spec.layers);
-    if (!architectures.has(key)) tilePeak += BACKEND_OVERHEAD * activationBytes(g.plan) + planes;
+    if (!architectures.has(key)) tilePeak += tileRunBytes(g.plan) + planes;
     architectures.add(key);
   }
   const bands = BAND_BUFFERS * stepH * width * BYTES_PER_VALUE;
@@ -96,12 +132,12 @@ export function volumeTileBytes(specs: readonly ModelSpec[], plans: readonly Pla
   const architectures = new Set<string>();
   let bytes = 0;
   plans.forEach((plan, k) => {
-    bytes += BACKEND_OVERHEAD * paramBytes(plan);
+    bytes += WEIGHT_COPIES * paramBytes(plan);
     const key = JSON.stringify(specs[k]!.layers);
     if (architectures.has(key)) return;
     architectures.add(key);
     const io = numel([...plan.input]) * (plan.inputDepth ?? 1) + numel([...plan.output]) * (plan.z?.size ?? 1);
-    bytes += BACKEND_OVERHEAD * activationBytes(plan) + VOLUME_TILE_COPIES * io * BYTES_PER_VALUE;
+    bytes += tileRunBytes(plan) + VOLUME_TILE_COPIES * io * BYTES_PER_VALUE;
   });
   return bytes;
 }

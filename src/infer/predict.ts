@@ -6,12 +6,13 @@ import { sectionRadius, type ModelSpec } from '../nn/spec.js';
 import { dihedral, inverseDihedral } from '../image/dihedral.js';
 import type { Profile } from '../util/profile.js';
 import { sectionFrom, type SectionSource } from './section.js';
+import { AUTO_TILE, chooseTile, type TileSize } from './tile-choice.js';
 import { commonStride, geometryForSteps, tileStep, type TileGeometry } from './tiling.js';
 
 /** Class index of membrane in every emseg model's output. */
 export const MEMBRANE_CLASS = 1;
-/** Output tile edge when none is given. */
-export const DEFAULT_TILE = 512;
+/** Output tile edge when none is given: chosen per section by cost within the memory budget (infer/tile-choice.ts). */
+export const DEFAULT_TILE: TileSize = AUTO_TILE;
 const TTA_TRANSFORMS = [0, 1, 2, 3, 4, 5, 6, 7];
 
 export interface ModelWeights {
@@ -20,8 +21,11 @@ export interface ModelWeights {
 }
 
 export interface PredictOptions {
-  /** Output tile edge in pixels (rounded up to the networks' stride, capped by the section); bounds memory. */
-  tile?: number;
+  /**
+   * Output tile edge in pixels (rounded up to the networks' stride, capped by the section; bounds memory), or
+   * AUTO_TILE: the cheapest within the memory budget (chooseTile). The maps are the same at every tile size.
+   */
+  tile?: TileSize;
   /** Average over the 8 rotations/flips (test-time augmentation), applied tile by tile. */
   tta?: boolean;
   /** Called after each tile with (done, total) for this section. */
@@ -58,6 +62,8 @@ export interface BandLayout {
  */
 export class Predictor {
   private readonly nets = new Map<string, { geometry: TileGeometry; net: Network }>();
+  /** AUTO_TILE's choice per section size. */
+  private readonly chosen = new Map<string, number>();
   private readonly stride: number;
   /** Consecutive sections every model reads (1: 2D models), centred on the predicted one. */
   readonly sections: number;
@@ -76,11 +82,22 @@ export class Predictor {
     }
   }
 
-  /** The band and tile grid used for an h x w section at this tile size. */
-  layout(height: number, width: number, tile = DEFAULT_TILE): BandLayout {
+  /** The band and tile grid used for an h x w section at this tile size (AUTO_TILE: chosen for the section). */
+  layout(height: number, width: number, size: TileSize = DEFAULT_TILE): BandLayout {
+    const tile = size === AUTO_TILE ? this.autoTile(height, width) : size;
     const stepH = tileStep(tile, height, this.stride);
     const stepW = tileStep(tile, width, this.stride);
     return { stepH, stepW, bands: Math.ceil(height / stepH), cols: Math.ceil(width / stepW) };
+  }
+
+  private autoTile(height: number, width: number): number {
+    const key = `${height}x${width}`;
+    let tile = this.chosen.get(key);
+    if (tile === undefined) {
+      tile = chooseTile(this.models.map((m) => m.spec), height, width).tile;
+      this.chosen.set(key, tile);
+    }
+    return tile;
   }
 
   /** Tile geometry of one model at this layout (odd quarter turns of TTA use the transposed one). */

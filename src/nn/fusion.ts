@@ -19,3 +19,16 @@ export function fusedProducers(plan: Plan): Set<number> {
   }
   return fused;
 }
+
+/** The nodes the plan's output (its last node) depends on. */
+export function liveNodes(plan: Plan): Set<number> {
+  const live = new Set<number>();
+  const stack = [plan.nodes.length - 1];
+  while (stack.length > 0) {
+    const k = stack.pop()!;
+    if (k < 0 || live.has(k)) continue;
+    live.add(k);
+    stack.push(...plan.nodes[k]!.inputs);
+  }
+  return live;
+}

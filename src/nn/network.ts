@@ -2,7 +2,7 @@ import { EmsegError } from '../errors.js';
 import type { Backend, CrossEntropyResult, CrossEntropyTarget, SigmoidTarget } from '../backend/backend.js';
 import { formatShape, shapeEquals, type Tensor } from '../tensor/tensor.js';
 import { Rng } from '../util/rng.js';
-import { fusedProducers } from './fusion.js';
+import { fusedProducers, liveNodes } from './fusion.js';
 import { layerDef } from './layers/index.js';
 import type { ParamSet } from './params.js';
 import type { Plan, PlanNode } from './plan.js';
@@ -200,15 +200,3 @@ export class Network {
   }
 }
 
-/** The nodes the plan's output (its last node) depends on. */
-function liveNodes(plan: Plan): Set<number> {
-  const live = new Set<number>();
-  const stack = [plan.nodes.length - 1];
-  while (stack.length > 0) {
-    const k = stack.pop()!;
-    if (k < 0 || live.has(k)) continue;
-    live.add(k);
-    stack.push(...plan.nodes[k]!.inputs);
-  }
-  return live;
-}

@@ -1,5 +1,6 @@
 import type { BackendKind } from '../backend/index.js';
 import { DEFAULT_TILE } from '../infer/predict.js';
+import { AUTO_TILE, PREDICT_MEMORY_BUDGET } from '../infer/tile-choice.js';
 import { DEFAULT_POLARITY, type LabelPolarity } from '../io/index.js';
 import { DEFAULT_SEGMENT_OPTIONS } from '../segment/index.js';
 import { DEFAULT_MERGE_AFFINITY, DEFAULT_MIN_OVERLAP, DEFAULT_SEED_BOUNDARY } from '../segment/affinity/index.js';
@@ -87,7 +88,7 @@ export const FINE_TUNE_DEFAULTS = Object.freeze({
 /** `emseg predict` flags. */
 export const PREDICT_DEFAULTS = Object.freeze({
   format: option('isbi', 'isbi (multi-page float TIFF, 1 = non-membrane), tiff, png-folder, tiff-folder'),
-  tile: option(DEFAULT_TILE, 'output tile edge (bounds memory)'),
+  tile: option(DEFAULT_TILE, `output tile edge in pixels (bounds memory), or ${AUTO_TILE}: the fewest FLOPs within ${PREDICT_MEMORY_BUDGET / 2 ** 30} GiB`),
 });
 
 /** The watershed options of `emseg segment` and `emseg predict --close-gaps` (values: DEFAULT_SEGMENT_OPTIONS). */

@@ -12,6 +12,7 @@ import { BYTES_PER_SAMPLE } from '../image/stack.js';
 import { ISBI_POLARITY, MEMBRANE_POLARITY, flagPolarity, fromMembraneInPlace, type MapPolarity } from '../image/map-meaning.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import { checkPredictionMemory } from '../infer/memory.js';
+import { resolveTile, type TileSize } from '../infer/tile-choice.js';
 import { Predictor } from '../infer/predict.js';
 import { CLOSE_GAPS_STEP } from '../infer/profile.js';
 import { sectionFrom, type SectionSource } from '../infer/section.js';
@@ -45,7 +46,8 @@ export interface PredictJob {
    */
   closeGaps?: Partial<SegmentOptions>;
   bf16: boolean;
-  tile: number;
+  /** Output tile edge, or 'auto' (infer/tile-choice.ts): chosen once for the stack's section size. */
+  tile: TileSize;
   threads?: number;
   backend: 'auto' | 'onednn' | 'reference';
   overwrite: boolean;
@@ -123,7 +125,8 @@ async function predictSections(o: PredictJob, models: LoadedModel[], reader: Vol
   // meanwhile (engine/ordered.ts); the last decoder's buffers may not be collected yet.
   const radius = sectionRadius(models[0]!.spec);
   const sectionBytes = (2 * radius + 2 + DECODE_BYTES_PER_RAW_BYTE) * width * height * BYTES_PER_SAMPLE[reader.dtype];
-  const ws = checkPredictionMemory(models.map((m) => m.spec), o.tile, height, width, sectionBytes);
+  const tile = resolveTile(o.tile, models.map((m) => m.spec), height, width, sectionBytes);
+  const ws = checkPredictionMemory(models.map((m) => m.spec), tile, height, width, sectionBytes);
   if (o.closeGaps) checkCloseGapsMemory(width, height, ws.total + sectionBytes);
   const gaps = o.closeGaps ? closeGapsOptions(o.models, o.closeGaps) : null;
   if (gaps?.from) o.notice?.(describeCloseGaps(gaps.options, gaps.from));
@@ -135,7 +138,7 @@ async function predictSections(o: PredictJob, models: LoadedModel[], reader: Vol
   const handed: MapPolarity = o.format === 'isbi' ? MEMBRANE_POLARITY : written;
   const sections = withNeighbours(volumeSlices(reader), depth, radius);
   const bar = progress('predict', depth, 'section {section} {tiles}');
-  const task = sectionTask(o, { predictor, spec: intensity.spec, gaps: gaps?.options, handed, plan: planBlocks(reader.shape, [1, height, width], [radius, 0, 0]) }, sections, bar);
+  const task = sectionTask(o, { predictor, tile, spec: intensity.spec, gaps: gaps?.options, handed, plan: planBlocks(reader.shape, [1, height, width], [radius, 0, 0]) }, sections, bar);
   // A multi-page TIFF remembers what its values mean and the model's tuned gap-closing options for `emseg segment`
   // (folders of slices carry none).
   const description = mapsDescription(o.models, written);
@@ -154,6 +157,8 @@ async function predictSections(o: PredictJob, models: LoadedModel[], reader: Vol
 /** How every section is predicted: the predictor, the intensity rule, gap closing, the polarity handed to the writer. */
 interface SectionPrediction {
   predictor: Predictor;
+  /** The output tile edge (resolved: never 'auto'). */
+  tile: number;
   spec: IntensitySpec;
   gaps?: SegmentOptions;
   handed: MapPolarity;
@@ -168,7 +173,7 @@ interface SectionPrediction {
  */
 function sectionTask(o: PredictJob, p: SectionPrediction, sections: AsyncGenerator<SliceWithNeighbours>, bar: Progress): BlockTask<SliceWithNeighbours, AnySlice> {
   let done = 0;
-  const optionsFor = (s: Slice) => ({ tta: o.tta, tile: o.tile, profile: o.profile,
+  const optionsFor = (s: Slice) => ({ tta: o.tta, tile: p.tile, profile: o.profile,
     onTile: (d: number, n: number) => bar.update(done, { section: s.index, tiles: `tile ${d}/${n}` }) });
   // NaN weights or an overflow must never reach a written map.
   const finite = (s: Slice, m: Float32Array) => {
@@ -190,7 +195,7 @@ function sectionTask(o: PredictJob, p: SectionPrediction, sections: AsyncGenerat
     sectionDone(s);
     return { width: s.width, height: s.height, data };
   }
-  const bandRows = p.predictor.layout(p.plan.shape[1], p.plan.shape[2], o.tile).stepH;
+  const bandRows = p.predictor.layout(p.plan.shape[1], p.plan.shape[2], p.tile).stepH;
   return {
     name: 'predict', plan: p.plan, markers: memoryMarkers(p.plan, o.out), upstream: [],
     read: sectionReader(sections, (s) => s.slice.index, o.input),

@@ -8,6 +8,7 @@ import { formatIntensity, type IntensityMapping, type IntensitySpec } from '../i
 import { fullScale, type StackData } from '../image/stack.js';
 import type { Compression } from '../io/formats/ome-zarr-write.js';
 import { regionShape, type Region, type Vec3, type VolumeReader } from '../io/formats/volume.js';
+import type { TileSize } from '../infer/tile-choice.js';
 import { isUrl } from '../io/registry.js';
 import type { Profile } from '../util/profile.js';
 import type { BlockPlan, Shard } from './blocks.js';
@@ -25,8 +26,8 @@ export interface VolumePredictJob {
   membraneProb: boolean;
   tta: boolean;
   bf16: boolean;
-  /** 2-d networks: output tile edge (infer/predict.ts). */
-  tile: number;
+  /** 2-d networks: output tile edge, or 'auto' (infer/tile-choice.ts: chosen for the block's sections). */
+  tile: TileSize;
   /**
    * 3-d networks: output voxels per tile (z, y, x), default DEFAULT_VOLUME_TILE per axis, at most the block; what
    * `--tile` gave when given (a 2-d network refuses one whose axes differ from `tile`).

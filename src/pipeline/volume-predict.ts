@@ -27,6 +27,7 @@ import { neighbourSections, reflect } from '../image/mirror.js';
 import type { SectionSource } from '../infer/section.js';
 import { checkPredictionMemory } from '../infer/memory.js';
 import { Predictor } from '../infer/predict.js';
+import { resolveTile } from '../infer/tile-choice.js';
 import { commonStride } from '../infer/tiling.js';
 import { createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { flagPolarity, fromMembrane } from '../image/map-meaning.js';
@@ -93,6 +94,8 @@ function blockSection(data: StackData, read: Region, z: number, write: Region, s
 
 export interface Engine {
   predictor: Predictor;
+  /** The output tile edge every block's sections are predicted with (job.tile resolved: never 'auto'). */
+  tile: number;
   /** The plan's block size (edge blocks are predicted at this size too). */
   block: Vec3;
   /** The region a block's tiles read (see inputRegion). */
@@ -141,7 +144,7 @@ function computeBlock(e: Engine, b: Block, data: StackData): StackData {
   for (let z = 0; z < bz; z++) {
     const sections = neighbourSections(b.write.start[0] + z, e.reader.shape[0], e.predictor.radius)
       .map((s) => blockSection(data, read, s, b.write, size, e.reader.shape, e.mapping));
-    for (const band of e.predictor.bands(sections, { tta: e.job.tta, tile: e.job.tile, profile: e.job.profile })) {
+    for (const band of e.predictor.bands(sections, { tta: e.job.tta, tile: e.tile, profile: e.job.profile })) {
       checkFinite(band.data, e.reader.path, `the map of block [${b.grid.join(',')}] (models ${e.job.models.join(', ')})`);
       // Rows and columns past the volume's edge were computed only to keep the tile grid; they are dropped.
       for (let y = 0; y < band.rows && band.top + y < bh; y++) {
@@ -172,10 +175,13 @@ function blockFor(job: VolumePredictJob, shape: Vec3, stride: number): Vec3 {
   return alignBlock([Math.min(DEFAULT_BLOCK_DEPTH, shape[0]), cap(DEFAULT_BLOCK_EDGE, shape[1]), cap(DEFAULT_BLOCK_EDGE, shape[2])], [1, stride, stride]);
 }
 
-/** What computes the output, for the done markers: model files and every option that changes a voxel. */
+/**
+ * What computes the output, for the done markers: model files and every option that changes a voxel (not the tile
+ * size: the maps are the same at every tile size, so blocks of one run may be computed with different ones).
+ */
 async function modelIdentity(job: VolumePredictJob, dirs: readonly string[], spec: IntensitySpec): Promise<string> {
   const files = dirs.flatMap((d) => [join(d, SPEC_FILE), join(d, WEIGHTS_FILE)]);
-  const options = { tta: job.tta, bf16: job.bf16, tile: job.tile, dtype: job.dtype, membraneProb: job.membraneProb, intensity: formatIntensity(spec) };
+  const options = { tta: job.tta, bf16: job.bf16, dtype: job.dtype, membraneProb: job.membraneProb, intensity: formatIntensity(spec) };
   return digest(await digestFiles(files), JSON.stringify(options));
 }
 
@@ -203,7 +209,7 @@ export async function openVolumePredict(given: VolumePredictJob): Promise<Volume
     checkVolumePredictJob(job, reader);
     const models = job.models.flatMap((dir) => loadModels(dir));
     if (dimsOf(models) === 3) return await openVolumePredict3d(job, reader, models);
-    if (job.volumeTile?.some((v) => v !== job.tile)) {
+    if (job.volumeTile?.some((v) => v !== job.tile)) { // (a 2-d tile given as 'auto' leaves volumeTile unset)
       throw new EmsegError('invalid-option', '--tile', `${job.volumeTile.join(',')} is a 3-d tile (z,y,x); 2-d networks take one tile edge`);
     }
     const intensity = predictIntensity(models, reader.dtype, job.input, job.intensity);
@@ -213,14 +219,18 @@ export async function openVolumePredict(given: VolumePredictJob): Promise<Volume
     const block = blockFor(job, reader.shape, stride);
     const backend = profiled(createBackend({ kind: job.backend, precision: job.bf16 ? 'bfloat16' : 'float32', threads: job.threads }), job.profile);
     const predictor = new Predictor(models, backend);
-    const grid = predictor.layout(block[1], block[2], job.tile);
-    const margin = Math.max(...models.map((m) => predictor.geometry(m, grid.stepH, grid.stepW).margin));
+    const specs = models.map((m) => m.spec);
     const { radius } = predictor;
-    const plan = planBlocks(reader.shape, block, [radius, margin, margin], [1, stride, stride]);
     // Two read regions (current and prefetched), the block's map being filled and the one being written.
-    const readBytes = INPUTS_IN_FLIGHT * voxelCount([block[0] + 2 * radius, block[1] + 2 * margin, block[2] + 2 * margin]) * BYTES_PER_SAMPLE[reader.dtype];
+    const readBytes = (margin: number) => INPUTS_IN_FLIGHT * BYTES_PER_SAMPLE[reader.dtype]
+      * voxelCount([block[0] + 2 * radius, block[1] + 2 * margin, block[2] + 2 * margin]);
     const mapBytes = MAPS_IN_FLIGHT * voxelCount(block) * BYTES_PER_SAMPLE[job.dtype];
-    checkPredictionMemory(models.map((m) => m.spec), job.tile, block[1], block[2], readBytes + mapBytes, '--block');
+    // The tile is chosen before the margin it implies is known: the check below counts the read regions' halo.
+    const tile = resolveTile(job.tile, specs, block[1], block[2], readBytes(0) + mapBytes);
+    const grid = predictor.layout(block[1], block[2], tile);
+    const margin = Math.max(...models.map((m) => predictor.geometry(m, grid.stepH, grid.stepW).margin));
+    const plan = planBlocks(reader.shape, block, [radius, margin, margin], [1, stride, stride]);
+    checkPredictionMemory(specs, tile, block[1], block[2], readBytes(margin) + mapBytes, '--block');
     const polarity = flagPolarity(job.membraneProb);
     const voxel = chooseVoxelSize(reader.voxelSize, { voxelSize: job.voxelSize, unit: job.unit }, reader.path, job.notice);
     // Paths relative to the output (util/paths.ts): the metadata names no machine's folders.
@@ -234,7 +244,7 @@ export async function openVolumePredict(given: VolumePredictJob): Promise<Volume
     const markers = await openMarkers(job.out, plan, identity, { restart: job.restart });
     const input = (b: Block) => inputRegion(b, block, margin, reader.shape, radius);
     const floatInUnitRange = reader.dtype === 'float32' && (intensity.spec.kind === 'auto' || intensity.spec.kind === 'dtype');
-    const engine: Engine = { predictor, block, input, floatInUnitRange, mapping, reader, job };
+    const engine: Engine = { predictor, tile, block, input, floatInUnitRange, mapping, reader, job };
     return { kind: 'predict', out: job.out, tasks: [predictTask(plan, markers, engine, writer)], jobset: jobsetOf(markers), notice: job.notice, job, plan, writer, markers, engine,
       close: async () => {
         const missing = missingChunksNotice(reader);
