@@ -36,6 +36,30 @@ function twoCells(gapRows: number[] = []): Float32Array {
 /** Number of 4-connected regions of P(membrane) <= t (the ISBI metrics' segments at that threshold). */
 const regions = (p: Float32Array, t: number) => labelComponents4(Array.from(p, (v) => (v <= t ? 1 : 0)), W, H).count;
 
+test('gaussianBlur equals the mirrored separable sum by its definition, at the borders and inside, on any shape', () => {
+  // The definition, pixel by pixel: taps exp(-k^2 / 2 sigma^2) / sum over k = -r..r, r = ceil(3 sigma), rows then
+  // columns, indices mirrored without repeating the edge pixel.
+  const mirror = (i: number, n: number) => {
+    if (n === 1) return 0;
+    const m = ((i % (2 * n - 2)) + 2 * n - 2) % (2 * n - 2);
+    return m < n ? m : 2 * n - 2 - m;
+  };
+  const reference = (d: Float32Array, h: number, w: number, sigma: number) => {
+    const r = Math.max(1, Math.ceil(3 * sigma));
+    const taps = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
+    const sum = taps.reduce((a, b) => a + b, 0);
+    const rows = new Float32Array(h * w);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) rows[y * w + x] = taps.reduce((a, t, i) => a + (t / sum) * d[y * w + mirror(x + i - r, w)]!, 0);
+    return Float32Array.from(rows, (_, p) => taps.reduce((a, t, i) => a + (t / sum) * rows[mirror(Math.floor(p / w) + i - r, h) * w + (p % w)]!, 0));
+  };
+  for (const [h, w, sigma] of [[37, 61, 2], [5, 3, 2], [1, 9, 1.5], [12, 1, 0.7], [40, 40, 5]] as const) {
+    const d = Float32Array.from({ length: h * w }, (_, i) => Math.sin(i * 0.37) * 0.5 + 0.5);
+    const want = reference(d, h, w, sigma);
+    const got = gaussianBlur(d, h, w, sigma);
+    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-6, `${h}x${w} sigma ${sigma} pixel ${i}`);
+  }
+});
+
 test('gaussianBlur keeps a constant image, preserves mass away from borders, and sigma 0 copies', () => {
   const flat = new Float32Array(W * H).fill(0.3);
   for (const v of gaussianBlur(flat, H, W, 1.5)) assert.ok(Math.abs(v - 0.3) < 1e-6);
