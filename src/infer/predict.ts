@@ -62,6 +62,8 @@ export interface BandLayout {
  */
 export class Predictor {
   private readonly nets = new Map<string, { geometry: TileGeometry; net: Network }>();
+  /** Tile input windows by size (window()); ensemble members of other architectures have other sizes. */
+  private readonly windowBuffers = new Map<number, Float32Array>();
   /** AUTO_TILE's choice per section size. */
   private readonly chosen = new Map<string, number>();
   private readonly stride: number;
@@ -185,12 +187,17 @@ export class Predictor {
     profile.time(PREDICT_STEPS.place, () => this.place(plane, g, k, sections[0]!, grid, top, left, sum));
   }
 
-  /** The tile's input window (every section read), mirrored at the section border, under dihedral transform k. */
+  /**
+   * The tile's input window (every section read), mirrored at the section border, under dihedral transform k. One
+   * buffer per window size is reused tile after tile (the backend copies it in before the next tile is read): a
+   * fresh one would be new memory, page-faulted in, every tile.
+   */
   private window(sections: readonly SectionSource[], m: number, grid: BandLayout, k: number, top: number, left: number): Float32Array {
     const inH = grid.stepH + 2 * m;
     const inW = grid.stepW + 2 * m;
     const area = inH * inW;
-    const window = new Float32Array(sections.length * area);
+    let window = this.windowBuffers.get(sections.length * area);
+    if (!window) this.windowBuffers.set(sections.length * area, window = new Float32Array(sections.length * area));
     sections.forEach((s, c) => {
       const channel = window.subarray(c * area, (c + 1) * area);
       s.read(top - m, left - m, inH, inW, channel);
