@@ -14,8 +14,8 @@ const BYTES_PER_VALUE = 4;
  * What the backend holds for one architecture's tile runs, over the activations alive at once (peakLiveBytes): the
  * oneDNN backend parks freed buffers in a pool and hands each to the next request it fits within 2x, so its pool
  * ends up a few times the peak; reorder temporaries, scratchpads and weights add to it. Measured (pooled + live
- * bytes after two tile runs, `nativeStats`) over the zoo at 256- and 512-pixel tiles: 1.6-3.5x (reference-net
- * lowest, fakhry-a highest; unet-w16 1.8 / 2.9).
+ * bytes after two tile runs, `nativeStats`) over the 2-d zoo at 256- and 512-pixel tiles: 1.6-3.5x (reference-net
+ * lowest, fakhry-a highest; unet-w16 1.8 / 2.9); the shipped 3-d networks at 64^3 tiles: 1.7-1.8x.
  */
 const POOL_OVER_PEAK = 4;
 /** Weights are held twice: the model's float32 arrays and the backend's copies in its kernels' layouts. */
@@ -43,7 +43,8 @@ export function activationBytes(plan: Plan): number {
  * producer shares that buffer.
  */
 export function peakLiveBytes(plan: Plan): number {
-  const live = plan.nodes.filter((n) => liveNodes(plan).has(n.index));
+  const needed = liveNodes(plan);
+  const live = plan.nodes.filter((n) => needed.has(n.index));
   const fused = fusedProducers(plan);
   // The buffer each node's output is in (a fused ReLU's is its producer's) and the last node that reads it.
   const owner = (i: number) => (plan.nodes[i]!.type === 'relu' && fused.has(plan.nodes[i]!.inputs[0]!) ? plan.nodes[i]!.inputs[0]! : i);
