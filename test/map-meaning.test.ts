@@ -5,6 +5,7 @@
  * refused, naming its file, where a single-channel membrane map is needed.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -22,7 +23,7 @@ import { runVolumeSegment } from '../src/pipeline/volume-segment.js';
 import { loadInputs } from '../src/report/load.js';
 import { ViewModel } from '../src/viewer/model.js';
 import { refused } from './helpers/errors.js';
-import { SAMPLES } from './helpers/data.js';
+import { REPO_ROOT, SAMPLES } from './helpers/data.js';
 import { sampleMaps } from './helpers/segment-maps.js';
 import { tempDir } from './helpers/volume-predict-fixture.js';
 
@@ -204,4 +205,25 @@ test('eval and tune-segment read a map\'s recorded polarity when --membrane-prob
   const forced = await loadInputs({ labels: labelsPath, prediction: recorded, membraneProb: false });
   assert.equal(forced.mapPolarity, 'membrane-low', 'an explicit flag overrides the record');
   assert.equal(forced.proposal.data.length, n);
+});
+
+test('emseg info shows each channel of a multi-channel map with its meaning and range; --channel picks one', async () => {
+  const dir = tempDir('emseg-info-channels-');
+  const zarr = join(dir, 'aff.zarr');
+  const shape: Vec3 = [2, 8, 8];
+  const w = await createOmeZarr(zarr, { shape, dtype: 'uint8', chunks: shape, maps: multiChannelRecord(AFFINITIES) });
+  // Channel c holds values 10 c .. 10 c + 5.
+  await w.writeRegion({ start: [0, 0, 0], end: shape }, Uint8Array.from({ length: AFFINITIES.length * 128 }, (_, i) => 10 * Math.floor(i / 128) + (i % 6)));
+  const bin = join(REPO_ROOT, 'bin', 'emseg.js');
+  const text = execFileSync('node', [bin, 'info', zarr, '--quiet', '--exact'], { encoding: 'utf8' });
+  assert.match(text, new RegExp(`shape: +${AFFINITIES.length} x 2 x 8 x 8 \\(c, z, y, x\\)`));
+  const meaning = (m: ChannelMeaning) => (m.kind === 'affinity' ? `affinity \\(${m.offset.join(', ')}\\)` : m.kind);
+  AFFINITIES.forEach((m, c) => assert.match(text, new RegExp(`${c}: ${10 * c} \\.\\. ${10 * c + 5} +${meaning(m)}\n`)));
+  const json = JSON.parse(execFileSync('node', [bin, 'info', zarr, '--json', '--exact'], { encoding: 'utf8' })) as { channels: number; ranges: { channel: number; min: number; max: number }[] };
+  assert.deepEqual(json.ranges.map((r) => [r.channel, r.min, r.max]), AFFINITIES.map((_, c) => [c, 10 * c, 10 * c + 5]));
+  const one = execFileSync('node', [bin, 'info', zarr, '--channel', '1', '--quiet', '--exact'], { encoding: 'utf8' });
+  assert.match(one, /range: +10 \.\. 15 \(exact\)/);
+  assert.match(one, /channel: 1 +affinity \(-1, 0, 0\)/);
+  // Read as an image without a channel: refused, saying how many channels there are and how to read them.
+  await assert.rejects(openVolume(zarr), refused('unsupported', undefined, new RegExp(`${AFFINITIES.length} channels`)));
 });

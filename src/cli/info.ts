@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { labelRange, valueRange } from '../io/formats/inspect.js';
 import type { LabelRange, ValueRange } from '../io/formats/inspect.js';
 import { LabelTypeRefusal } from '../io/formats/label-types.js';
+import { ChannelsRefusal } from '../io/formats/zarr.js';
 import type { LabelReader, VolumeReader } from '../io/formats/volume.js';
 import { displayPath, openLabels, openVolume, type OpenVolumeOptions } from '../io/registry.js';
 import { formatVoxelSize } from '../io/voxel-size.js';
@@ -44,7 +45,49 @@ async function infoLabels(path: string, options: OpenVolumeOptions, o: { exact?:
   }
 }
 
-function describeVolume(v: VolumeReader, range: ValueRange): string {
+/** What channel c of a map holds, from emseg's record of the map (`emseg.channels`), or nothing. */
+function channelMeaning(v: VolumeReader, c: number): string {
+  const channels = (v.attributes.emseg as { channels?: unknown } | undefined)?.channels;
+  const m = Array.isArray(channels) ? channels[c] as { kind?: unknown; offset?: unknown } | undefined : undefined;
+  if (!m || typeof m.kind !== 'string') return '';
+  return Array.isArray(m.offset) ? `${m.kind} (${m.offset.join(', ')})` : m.kind;
+}
+
+/** `emseg info` of a multi-channel map: the layout once, then each channel's meaning and value range. */
+async function infoChannels(path: string, count: number, options: OpenVolumeOptions, o: { exact?: boolean; json?: boolean; quiet?: boolean }): Promise<void> {
+  const ranges: (ValueRange & { channel: number; meaning: string })[] = [];
+  let first: VolumeReader | undefined;
+  try {
+    for (let c = 0; c < count; c++) {
+      const v = await openVolume(path, { ...options, channel: c });
+      try {
+        const range = await valueRange(v, o.exact ?? false, barFactory(o.quiet ?? Boolean(o.json)));
+        ranges.push({ channel: c, meaning: channelMeaning(v, c), ...range });
+      } finally {
+        if (c === 0) first = v;
+        else await v.close();
+      }
+    }
+    const v = first!;
+    if (o.json) {
+      const { format, shape, dtype, chunks, scales, level, attributes } = v;
+      process.stdout.write(`${JSON.stringify({ path: displayPath(path), kind: 'maps', channels: count, format, shape, dtype, chunks,
+        voxelSize: v.voxelSize ?? null, scales, level, attributes, ranges }, null, 2)}\n`);
+      return;
+    }
+    const head = describeVolume(v, undefined).replace(/^shape: {3}(.*) \(z, y, x\)$/m, `shape:   ${count} x $1 (c, z, y, x)`);
+    const lines = ranges.map((r) => `  ${String(r.channel).padStart(2)}: ${rangeText(r)}${r.meaning ? `  ${r.meaning}` : ''}`);
+    process.stdout.write(`${head}channels: ${count} (ranges ${ranges[0]?.exact ? 'exact' : 'sampled; --exact reads all'})\n${lines.join('\n')}\n`);
+  } finally {
+    await first?.close();
+  }
+}
+
+function rangeText(range: ValueRange): string {
+  return `${range.min} .. ${range.max}${range.nonFinite ? `; ${range.nonFinite} NaN/infinite values` : ''}`;
+}
+
+function describeVolume(v: VolumeReader, range: ValueRange | undefined): string {
   const lines = [
     `path:    ${v.path}`,
     `format:  ${v.format}`,
@@ -57,9 +100,8 @@ function describeVolume(v: VolumeReader, range: ValueRange): string {
     lines.push(`scales:  ${v.scales.length} levels (reading level ${v.level})`);
     v.scales.forEach((s, i) => lines.push(`  ${i}: ${s.path}  ${s.shape.join(' x ')}  scale ${s.scale.join(', ')}`));
   }
-  const how = range.exact ? 'exact' : `sampled from ${range.voxels} voxels; --exact reads all`;
-  lines.push(`range:   ${range.min} .. ${range.max} (${how})${range.nonFinite ? `; ${range.nonFinite} NaN/infinite values` : ''}`);
-  const m = range.missingChunks;
+  if (range) lines.push(`range:   ${rangeText(range)} (${range.exact ? 'exact' : `sampled from ${range.voxels} voxels; --exact reads all`})`);
+  const m = range?.missingChunks;
   if (m) {
     lines.push(`missing: ${m.atLeast ? 'at least ' : ''}${m.count} of the chunk files read ${m.count === 1 ? 'is' : 'are'} absent (counted in the range as the fill value ${m.fill}); `
       + 'an incomplete copy? predict, segment and convert refuse absent chunks unless given --allow-missing-chunks');
@@ -77,16 +119,18 @@ export function registerInfo(program: Command): void {
     .argument('<path>', 'volume: vol.zarr, vol.zarr/0, vol.h5:/raw, big.tif, folder or glob of sections')
     .option('--scale <level>', 'scale level of a multiscale OME-Zarr image (0 = full resolution)', nonNegativeInt)
     .option('--exact', 'read every voxel for the value range (default: sample a few chunks)')
+    .option('--channel <c>', 'one channel of a multi-channel map (affinities; default: every channel)', nonNegativeInt)
     .option('--json', 'print JSON instead of text')
     .option('--quiet', 'no progress bar')
     .action(async (path: string, o) => {
       // info inspects: absent chunks are counted and shown (below the range), not refused as inputs are.
-      const options = { scale: o.scale, ...volumeFlags(o), allowMissingChunks: true };
+      const options = { scale: o.scale, ...volumeFlags(o), allowMissingChunks: true, channel: o.channel };
       let v: VolumeReader;
       try {
         v = await openVolume(path, options);
       } catch (err) {
         if (err instanceof LabelTypeRefusal) return infoLabels(path, options, o); // uint64 ids: shown as labels
+        if (err instanceof ChannelsRefusal) return infoChannels(path, err.channels, options, o);
         throw err;
       }
       try {
@@ -96,7 +140,10 @@ export function registerInfo(program: Command): void {
           const voxelSize = v.voxelSize ?? null;
           // A URL is shown without its credentials.
           process.stdout.write(`${JSON.stringify({ path: displayPath(path), format, shape, dtype, chunks, voxelSize, scales, level, attributes, range }, null, 2)}\n`);
-        } else process.stdout.write(describeVolume(v, range));
+        } else {
+          const channel = o.channel === undefined ? '' : `channel: ${o.channel}${channelMeaning(v, o.channel) ? `  ${channelMeaning(v, o.channel)}` : ''}\n`;
+          process.stdout.write(describeVolume(v, range) + channel);
+        }
       } finally {
         await v.close();
       }

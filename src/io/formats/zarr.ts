@@ -303,12 +303,24 @@ function leadingAxes(shape: number[], where: string, axes: { name: string }[], c
   const lead = Math.max(0, shape.length - 3);
   for (let a = 0; a < lead; a++) {
     if (channel !== undefined && axes[a]?.name === CHANNEL_AXIS_NAME) continue;
+    if (shape[a] !== 1 && axes[a]?.name === CHANNEL_AXIS_NAME) throw new ChannelsRefusal(where, shape[a]!);
     if (shape[a] !== 1) {
       const name = axes[a]?.name ?? `axis ${a}`;
       throw new EmsegIoError('unsupported', where, `array of shape [${shape.join(',')}] has ${shape[a]} entries along ${name}; only single-channel, single-time-point volumes are read`);
     }
   }
   return lead;
+}
+
+/**
+ * A multi-channel map (affinities...) read without a channel: 'unsupported', with the number of channels, so that a
+ * caller that can read them one by one (emseg info) knows how many there are.
+ */
+export class ChannelsRefusal extends EmsegIoError {
+  constructor(path: string, readonly channels: number) {
+    super('unsupported', path, `is a map of ${channels} channels (axis "${CHANNEL_AXIS_NAME}"); read one channel at a time `
+      + `(e.g. emseg info --channel 0), or give the map to emseg segment --method, which reads them all`);
+  }
 }
 
 /** The axis name of the channels of a multi-channel map (image/map-meaning.ts CHANNEL_AXIS). */
