@@ -10,7 +10,7 @@
 import { EmsegError } from '../../errors.js';
 import { axesOf, type Labelling } from './fragments.js';
 import { checkAffinities, forEachEdge, nearestChannels, voxelsOf, type AffinityVolume } from './input.js';
-import { GrowingArray, PairTable } from './pair-table.js';
+import { PairTable } from './pair-table.js';
 
 /** Default mean affinity from which two fragments are merged (agglomeration threshold). */
 export const DEFAULT_MERGE_AFFINITY = 0.5;
@@ -64,30 +64,40 @@ export function regionGraph(v: AffinityVolume, fragments: Labelling): RegionGrap
 
 /**
  * A max-heap of (edge, key): highest key first, then lowest edge. Entries go stale; the caller checks them. Typed
- * arrays (12 bytes an entry): the heap holds every edge of the volume's region graph at once.
+ * arrays (12 bytes an entry, doubled when full): the heap holds every edge of the volume's region graph at once.
  */
 class EdgeHeap {
-  private readonly edges = new GrowingArray((n) => new Int32Array(n));
-  private readonly keys = new GrowingArray((n) => new Float64Array(n));
+  private edges: Int32Array;
+  private keys: Float64Array;
+  size = 0;
 
-  get size(): number { return this.edges.length; }
+  constructor(capacity: number) {
+    this.edges = new Int32Array(Math.max(1, capacity));
+    this.keys = new Float64Array(Math.max(1, capacity));
+  }
 
   private above(i: number, j: number): boolean {
-    const keys = this.keys.items;
-    const [ki, kj] = [keys[i]!, keys[j]!];
-    return ki > kj || (ki === kj && this.edges.items[i]! < this.edges.items[j]!);
+    const [ki, kj] = [this.keys[i]!, this.keys[j]!];
+    return ki > kj || (ki === kj && this.edges[i]! < this.edges[j]!);
   }
 
   private swap(i: number, j: number): void {
-    const [edges, keys] = [this.edges.items, this.keys.items];
-    [edges[i], edges[j]] = [edges[j]!, edges[i]!];
-    [keys[i], keys[j]] = [keys[j]!, keys[i]!];
+    const [edges, keys] = [this.edges, this.keys];
+    const [e, k] = [edges[i]!, keys[i]!];
+    edges[i] = edges[j]!; keys[i] = keys[j]!;
+    edges[j] = e; keys[j] = k;
   }
 
   push(edge: number, key: number): void {
-    this.edges.push(edge);
-    this.keys.push(key);
-    for (let i = this.edges.length - 1; i > 0;) {
+    if (this.size === this.edges.length) {
+      const [edges, keys] = [new Int32Array(2 * this.size), new Float64Array(2 * this.size)];
+      edges.set(this.edges);
+      keys.set(this.keys);
+      [this.edges, this.keys] = [edges, keys];
+    }
+    this.edges[this.size] = edge;
+    this.keys[this.size] = key;
+    for (let i = this.size++; i > 0;) {
       const up = (i - 1) >> 1;
       if (!this.above(i, up)) break;
       this.swap(i, up);
@@ -97,12 +107,10 @@ class EdgeHeap {
 
   /** The top entry, removed; undefined when empty. */
   pop(): { edge: number; key: number } | undefined {
-    if (this.edges.length === 0) return undefined;
-    const top = { edge: this.edges.items[0]!, key: this.keys.items[0]! };
-    const last = this.edges.length - 1;
+    if (this.size === 0) return undefined;
+    const top = { edge: this.edges[0]!, key: this.keys[0]! };
+    const last = --this.size;
     this.swap(0, last);
-    this.edges.pop();
-    this.keys.pop();
     for (let i = 0; ;) {
       const [l, r] = [2 * i + 1, 2 * i + 2];
       let best = i;
@@ -129,7 +137,7 @@ class Agglomeration {
   readonly next: Int32Array;
   readonly alive: Uint8Array;
   readonly pairs: PairTable;
-  readonly heap = new EdgeHeap();
+  readonly heap: EdgeHeap;
   readonly history: Merge[] = [];
 
   constructor(readonly g: RegionGraph) {
@@ -140,6 +148,7 @@ class Agglomeration {
     this.next = new Int32Array(2 * edges);
     this.alive = new Uint8Array(edges).fill(1);
     this.pairs = new PairTable(g.fragments + 1, edges);
+    this.heap = new EdgeHeap(edges);
     for (let e = 0; e < edges; e++) {
       const [a, b] = [g.a[e]!, g.b[e]!];
       this.link(2 * e, a);

@@ -45,20 +45,19 @@ export class PairTable {
     return i;
   }
 
-  private key(x: number, y: number): [number, number, number] {
-    const [lo, hi] = x < y ? [x, y] : [y, x];
-    return [lo * this.width + hi, lo, hi];
-  }
-
   /** The edge of the pair (x, y), or -1. */
   get(x: number, y: number): number {
-    const [key, lo, hi] = this.key(x, y);
+    const lo = x < y ? x : y;
+    const hi = x < y ? y : x;
+    const key = lo * this.width + hi;
     const i = this.find(key, lo, hi);
     return this.keys[i] === key ? this.values[i]! : -1;
   }
 
   set(x: number, y: number, edge: number): void {
-    const [key, lo, hi] = this.key(x, y);
+    const lo = x < y ? x : y;
+    const hi = x < y ? y : x;
+    const key = lo * this.width + hi;
     const i = this.find(key, lo, hi);
     if (this.keys[i] !== key) {
       if ((this.used + this.deleted + 1) > this.keys.length * MAX_LOAD) {
@@ -73,7 +72,9 @@ export class PairTable {
   }
 
   delete(x: number, y: number): void {
-    const [key, lo, hi] = this.key(x, y);
+    const lo = x < y ? x : y;
+    const hi = x < y ? y : x;
+    const key = lo * this.width + hi;
     const i = this.find(key, lo, hi);
     if (this.keys[i] !== key) return;
     this.keys[i] = DELETED;
@@ -116,8 +117,6 @@ export class GrowingArray<T extends Int32Array | Float64Array> {
     }
     this.data[this.length++] = v;
   }
-
-  pop(): void { this.length--; }
 
   /** The array itself (index 0..length - 1 are its values); valid until the next push. */
   get items(): T { return this.data; }
