@@ -29,7 +29,7 @@ import { isUrl, openVolume, recordedVolumePath, volumeLocation } from '../io/reg
 import { storeFor, type VolumeStore } from '../io/stores/index.js';
 import { chooseVoxelSize } from '../io/voxel-size.js';
 import type { Offset3 } from '../image/affinities.js';
-import { MAX_FRAGMENTS, agglomerateBlocks, blockEdges, blockFragments, type BlockEdges } from '../segment/affinity/index.js';
+import { MAX_FRAGMENTS, RegionGraphBuilder, blockEdges, blockFragments, type BlockEdges } from '../segment/affinity/index.js';
 import { planBlocks, eachBlock, type Block, type BlockPlan } from './blocks.js';
 import { NEURON_DEFAULTS } from './defaults.js';
 import { runJob, type TaskOutcome } from './engine/run.js';
@@ -131,7 +131,7 @@ function decodeEdges(bytes: Uint8Array, path: string): BlockEdges {
   const v = f64(bytes);
   const n = v[0]!;
   if (!Number.isSafeInteger(n) || v.length !== 1 + 4 * n) throw new EmsegIoError('corrupt', path, 'is not a block\'s edge record; rerun with --restart');
-  const part = (k: number) => Array.from(v.subarray(1 + k * n, 1 + (k + 1) * n));
+  const part = (k: number) => v.subarray(1 + k * n, 1 + (k + 1) * n); // views: no copy of the file's numbers
   return { a: part(0), b: part(1), sum: part(2), count: part(3) };
 }
 
@@ -251,9 +251,10 @@ async function agglomerate(c: NeuronsContext, plan: BlockPlan): Promise<void> {
   if (fragments > MAX_FRAGMENTS) {
     throw new EmsegError('too-large', p.offsetsRecord, `${fragments} fragments; the global agglomeration holds at most ${MAX_FRAGMENTS} (raise --seed-boundary, or segment a smaller volume)`);
   }
-  const graph: BlockEdges[] = [];
-  for (const b of eachBlock(plan)) graph.push(decodeEdges(await readExact(c.store, p.edgeFile(b)), p.edgeFile(b)));
-  const { table, count } = agglomerateBlocks(fragments, graph, c.mergeAffinity);
+  // One block's edge file at a time into the graph: the files of every block together would double its memory.
+  const graph = new RegionGraphBuilder(fragments);
+  for (const b of eachBlock(plan)) graph.add(decodeEdges(await readExact(c.store, p.edgeFile(b)), p.edgeFile(b)));
+  const { table, count } = graph.agglomerate(c.mergeAffinity);
   await c.store.write(p.table, u8(table));
   const record: AgglomerationRecord = { version: RECORD_VERSION, run: c.run, fragments, neurons: count, size: table.byteLength };
   await c.store.write(p.tableRecord, JSON.stringify(record));

@@ -10,19 +10,26 @@
 import { EmsegError } from '../../errors.js';
 import { axesOf, type Labelling } from './fragments.js';
 import { checkAffinities, forEachEdge, nearestChannels, voxelsOf, type AffinityVolume } from './input.js';
+import { PairTable } from './pair-table.js';
 
 /** Default mean affinity from which two fragments are merged (agglomeration threshold). */
 export const DEFAULT_MERGE_AFFINITY = 0.5;
 /** Fragment counts above this would let pair keys lo * (count + 1) + hi exceed 2^53. */
 export const MAX_FRAGMENTS = 2 ** 26;
 
-/** The region adjacency graph: edge e joins fragments a[e] < b[e] by `count[e]` voxel pairs of affinity sum `sum[e]`. */
+/** Numbers a region graph holds: JS arrays as regionGraph builds them, or typed arrays (agglomerateBlocks, edge files). */
+export type Numbers = number[] | Int32Array | Float64Array;
+
+/**
+ * The region adjacency graph: edge e joins fragments a[e] < b[e] by `count[e]` voxel pairs of affinity sum `sum[e]`;
+ * each pair of fragments has at most one edge (as regionGraph and agglomerateBlocks make it).
+ */
 export interface RegionGraph {
   fragments: number;
-  a: number[];
-  b: number[];
-  sum: number[];
-  count: number[];
+  a: Numbers;
+  b: Numbers;
+  sum: Numbers;
+  count: Numbers;
 }
 
 /** One merge: the two fragments' roots before it and the mean affinity of their boundary when merged. */
@@ -34,7 +41,7 @@ export function regionGraph(v: AffinityVolume, fragments: Labelling): RegionGrap
   if (fragments.labels.length !== voxelsOf(v.shape)) throw new EmsegError('mismatch', 'fragments', `${fragments.labels.length} ids for ${v.shape.join(' x ')} voxels`);
   if (fragments.count > MAX_FRAGMENTS) throw new EmsegError('too-large', 'fragments', `${fragments.count} fragments; at most ${MAX_FRAGMENTS} are agglomerated at once`);
   const axes = axesOf(v, nearestChannels(v.offsets, v.shape));
-  const g: RegionGraph = { fragments: fragments.count, a: [], b: [], sum: [], count: [] };
+  const g = { fragments: fragments.count, a: [] as number[], b: [] as number[], sum: [] as number[], count: [] as number[] };
   const index = new Map<number, number>();
   const ids = fragments.labels;
   const width = fragments.count + 1;
@@ -55,12 +62,19 @@ export function regionGraph(v: AffinityVolume, fragments: Labelling): RegionGrap
   return g;
 }
 
-/** A max-heap of (edge, key): highest key first, then lowest edge. Entries go stale; the caller checks them. */
+/**
+ * A max-heap of (edge, key): highest key first, then lowest edge. Entries go stale; the caller checks them. Typed
+ * arrays (12 bytes an entry, doubled when full): the heap holds every edge of the volume's region graph at once.
+ */
 class EdgeHeap {
-  private readonly edges: number[] = [];
-  private readonly keys: number[] = [];
+  private edges: Int32Array;
+  private keys: Float64Array;
+  size = 0;
 
-  get size(): number { return this.edges.length; }
+  constructor(capacity: number) {
+    this.edges = new Int32Array(Math.max(1, capacity));
+    this.keys = new Float64Array(Math.max(1, capacity));
+  }
 
   private above(i: number, j: number): boolean {
     const [ki, kj] = [this.keys[i]!, this.keys[j]!];
@@ -68,14 +82,22 @@ class EdgeHeap {
   }
 
   private swap(i: number, j: number): void {
-    [this.edges[i], this.edges[j]] = [this.edges[j]!, this.edges[i]!];
-    [this.keys[i], this.keys[j]] = [this.keys[j]!, this.keys[i]!];
+    const [edges, keys] = [this.edges, this.keys];
+    const [e, k] = [edges[i]!, keys[i]!];
+    edges[i] = edges[j]!; keys[i] = keys[j]!;
+    edges[j] = e; keys[j] = k;
   }
 
   push(edge: number, key: number): void {
-    this.edges.push(edge);
-    this.keys.push(key);
-    for (let i = this.edges.length - 1; i > 0;) {
+    if (this.size === this.edges.length) {
+      const [edges, keys] = [new Int32Array(2 * this.size), new Float64Array(2 * this.size)];
+      edges.set(this.edges);
+      keys.set(this.keys);
+      [this.edges, this.keys] = [edges, keys];
+    }
+    this.edges[this.size] = edge;
+    this.keys[this.size] = key;
+    for (let i = this.size++; i > 0;) {
       const up = (i - 1) >> 1;
       if (!this.above(i, up)) break;
       this.swap(i, up);
@@ -85,12 +107,10 @@ class EdgeHeap {
 
   /** The top entry, removed; undefined when empty. */
   pop(): { edge: number; key: number } | undefined {
-    if (this.edges.length === 0) return undefined;
+    if (this.size === 0) return undefined;
     const top = { edge: this.edges[0]!, key: this.keys[0]! };
-    const last = this.edges.length - 1;
+    const last = --this.size;
     this.swap(0, last);
-    this.edges.pop();
-    this.keys.pop();
     for (let i = 0; ;) {
       const [l, r] = [2 * i + 1, 2 * i + 2];
       let best = i;
@@ -104,23 +124,45 @@ class EdgeHeap {
   }
 }
 
-/** The merging state: union-find over fragments, each root's edges by neighbour root. */
+/**
+ * The merging state: union-find over fragments; each root's edges as a linked list of edge ends (end 2e is edge e's
+ * `a` side, 2e + 1 its `b` side; dead edges are dropped when a list is walked), its number of live edges (its
+ * neighbour roots), and one table from a pair of roots to their edge. Typed arrays throughout: about 30 bytes per
+ * edge and 12 per fragment besides the graph and the heap, where one Map per fragment cost several hundred.
+ */
 class Agglomeration {
   readonly parent: Int32Array;
-  readonly adjacency: Map<number, number>[];
+  readonly degree: Int32Array;
+  readonly head: Int32Array;
+  readonly next: Int32Array;
   readonly alive: Uint8Array;
-  readonly heap = new EdgeHeap();
+  readonly pairs: PairTable;
+  readonly heap: EdgeHeap;
   readonly history: Merge[] = [];
 
   constructor(readonly g: RegionGraph) {
+    const edges = g.a.length;
     this.parent = new Int32Array(g.fragments + 1).map((_, i) => i);
-    this.adjacency = Array.from({ length: g.fragments + 1 }, () => new Map<number, number>());
-    this.alive = new Uint8Array(g.a.length).fill(1);
-    for (let e = 0; e < g.a.length; e++) {
-      this.adjacency[g.a[e]!]!.set(g.b[e]!, e);
-      this.adjacency[g.b[e]!]!.set(g.a[e]!, e);
+    this.degree = new Int32Array(g.fragments + 1);
+    this.head = new Int32Array(g.fragments + 1).fill(-1);
+    this.next = new Int32Array(2 * edges);
+    this.alive = new Uint8Array(edges).fill(1);
+    this.pairs = new PairTable(g.fragments + 1, edges);
+    this.heap = new EdgeHeap(edges);
+    for (let e = 0; e < edges; e++) {
+      const [a, b] = [g.a[e]!, g.b[e]!];
+      this.link(2 * e, a);
+      this.link(2 * e + 1, b);
+      this.degree[a]!++;
+      this.degree[b]!++;
+      this.pairs.set(a, b, e);
       this.heap.push(e, this.mean(e));
     }
+  }
+
+  private link(end: number, root: number): void {
+    this.next[end] = this.head[root]!;
+    this.head[root] = end;
   }
 
   mean(e: number): number { return this.g.sum[e]! / this.g.count[e]!; }
@@ -133,32 +175,45 @@ class Agglomeration {
 
   /** Merges the two roots of edge e; the one with more edges keeps its id (ties: the lower id). */
   merge(e: number): void {
-    const [x, y] = [this.g.a[e]!, this.g.b[e]!];
-    const [nx, ny] = [this.adjacency[x]!.size, this.adjacency[y]!.size];
+    const g = this.g;
+    const [x, y] = [g.a[e]!, g.b[e]!];
+    const [nx, ny] = [this.degree[x]!, this.degree[y]!];
     const [keep, gone] = nx > ny || (nx === ny && x < y) ? [x, y] : [y, x];
     this.history.push({ a: Math.min(x, y), b: Math.max(x, y), mean: this.mean(e) });
     this.parent[gone] = keep;
     this.alive[e] = 0;
-    const kept = this.adjacency[keep]!;
-    kept.delete(gone);
-    for (const [nb, f] of this.adjacency[gone]!) {
-      if (nb === keep) continue;
-      const other = this.adjacency[nb]!;
-      other.delete(gone);
-      const existing = kept.get(nb);
-      if (existing === undefined) {
-        kept.set(nb, f);
-        other.set(keep, f);
-        if (this.g.a[f] === gone) this.g.a[f] = keep; else this.g.b[f] = keep;
-        continue;
-      }
-      // Two boundaries become one: their voxel pairs add up, and the edge's new mean is queued.
-      this.g.sum[existing]! += this.g.sum[f]!;
-      this.g.count[existing]! += this.g.count[f]!;
-      this.alive[f] = 0;
-      this.heap.push(existing, this.mean(existing));
+    this.pairs.delete(keep, gone);
+    this.degree[keep]!--;
+    for (let end = this.head[gone]!; end >= 0;) {
+      const after = this.next[end]!;
+      const f = end >> 1;
+      if (this.alive[f]) this.moveEdge(f, end, keep, gone);
+      end = after;
     }
-    this.adjacency[gone] = new Map();
+    this.head[gone] = -1;
+    this.degree[gone] = 0;
+  }
+
+  /** Edge f of `gone` (its end `end`) goes to `keep`, or, where keep already borders that neighbour, adds to that edge. */
+  private moveEdge(f: number, end: number, keep: number, gone: number): void {
+    const g = this.g;
+    const side = end & 1;
+    const nb = side === 0 ? g.b[f]! : g.a[f]!;
+    this.pairs.delete(gone, nb);
+    const existing = this.pairs.get(keep, nb);
+    if (existing < 0) {
+      this.pairs.set(keep, nb, f);
+      this.degree[keep]!++;
+      if (side === 0) g.a[f] = keep; else g.b[f] = keep;
+      this.link(end, keep);
+      return;
+    }
+    // Two boundaries become one: their voxel pairs add up, and the edge's new mean is queued.
+    g.sum[existing]! += g.sum[f]!;
+    g.count[existing]! += g.count[f]!;
+    this.alive[f] = 0;
+    this.degree[nb]!--;
+    this.heap.push(existing, this.mean(existing));
   }
 }
 

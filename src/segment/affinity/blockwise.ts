@@ -11,9 +11,10 @@
  */
 import { EmsegError } from '../../errors.js';
 import type { Offset3, Shape3 } from '../../image/affinities.js';
-import { agglomerateGraph, neuronsOfMerges, type RegionGraph } from './agglomerate.js';
+import { MAX_FRAGMENTS, agglomerateGraph, neuronsOfMerges, type RegionGraph } from './agglomerate.js';
 import { affinityFragments, type FragmentOptions, type Labelling } from './fragments.js';
 import { checkAffinities, nearestChannels, voxelsOf, type AffinityVolume } from './input.js';
+import { GrowingArray, PairTable } from './pair-table.js';
 
 /** A box of voxels, half-open, (z, y, x). */
 export interface Box { start: Shape3 | readonly [number, number, number]; end: Shape3 | readonly [number, number, number] }
@@ -74,7 +75,7 @@ export type BlockEdges = Omit<RegionGraph, 'fragments'>;
  */
 export function blockEdges(block: Box, shape: Shape3, offsets: readonly Offset3[], ids: (z: number, y: number, x: number) => number,
   affinity: (c: number, z: number, y: number, x: number) => number): BlockEdges {
-  const edges: BlockEdges = { a: [], b: [], sum: [], count: [] };
+  const edges = { a: [] as number[], b: [] as number[], sum: [] as number[], count: [] as number[] };
   const index = new Map<string, number>();
   for (const c of nearestChannels(offsets, shape)) {
     if (c < 0) continue;
@@ -102,26 +103,58 @@ export function blockEdges(block: Box, shape: Shape3, offsets: readonly Offset3[
 }
 
 /**
+ * The region graph of a whole volume, built from its blocks' edges one block at a time (the caller need not hold
+ * them all): the same pair from two blocks is added up, in the order given. Edges are numbered in order of first
+ * appearance, in typed arrays (24 bytes an edge), the pairs found through a PairTable that goes once the graph is
+ * taken.
+ */
+export class RegionGraphBuilder {
+  private readonly a = new GrowingArray((n) => new Int32Array(n));
+  private readonly b = new GrowingArray((n) => new Int32Array(n));
+  private readonly sum = new GrowingArray((n) => new Float64Array(n));
+  private readonly count = new GrowingArray((n) => new Float64Array(n));
+  private index: PairTable | undefined;
+
+  constructor(readonly fragments: number) {
+    if (fragments > MAX_FRAGMENTS) throw new EmsegError('too-large', 'fragments', `${fragments} fragments; at most ${MAX_FRAGMENTS} are agglomerated at once`);
+    this.index = new PairTable(fragments + 1);
+  }
+
+  /** Adds one block's edges (ids a[i] < b[i] below fragments + 1). */
+  add(be: BlockEdges): void {
+    const index = this.index;
+    if (!index) throw new Error('RegionGraphBuilder: edges added after the graph was taken'); // a programming error, never a user's
+    for (let i = 0; i < be.a.length; i++) {
+      let e = index.get(be.a[i]!, be.b[i]!);
+      if (e < 0) {
+        index.set(be.a[i]!, be.b[i]!, e = this.a.length);
+        this.a.push(be.a[i]!); this.b.push(be.b[i]!); this.sum.push(0); this.count.push(0);
+      }
+      this.sum.items[e]! += be.sum[i]!;
+      this.count.items[e]! += be.count[i]!;
+    }
+  }
+
+  /** The graph (views of the builder's arrays); the pair table is let go. */
+  graph(): RegionGraph {
+    this.index = undefined;
+    return { fragments: this.fragments, a: this.a.view(), b: this.b.view(), sum: this.sum.view(), count: this.count.view() };
+  }
+
+  /** Agglomerated down to `threshold`: the global table fragment -> neuron (1..count by lowest fragment id). */
+  agglomerate(threshold: number): { table: Uint32Array; count: number } {
+    return neuronsOfMerges(this.fragments, agglomerateGraph(this.graph(), threshold).merges);
+  }
+}
+
+/**
  * Step 3: one region graph from every block's edges (in block order; the same pair from two blocks is added up),
  * agglomerated down to `threshold`: the global table fragment -> neuron (1..count by lowest fragment id).
  */
-export function agglomerateBlocks(fragments: number, blocks: readonly BlockEdges[], threshold: number): { table: Uint32Array; count: number } {
-  const g: RegionGraph = { fragments, a: [], b: [], sum: [], count: [] };
-  const index = new Map<number, number>();
-  const width = fragments + 1;
-  for (const be of blocks) {
-    for (let i = 0; i < be.a.length; i++) {
-      const key = be.a[i]! * width + be.b[i]!;
-      let e = index.get(key);
-      if (e === undefined) {
-        index.set(key, e = g.a.length);
-        g.a.push(be.a[i]!); g.b.push(be.b[i]!); g.sum.push(0); g.count.push(0);
-      }
-      g.sum[e]! += be.sum[i]!;
-      g.count[e]! += be.count[i]!;
-    }
-  }
-  return neuronsOfMerges(fragments, agglomerateGraph(g, threshold).merges);
+export function agglomerateBlocks(fragments: number, blocks: Iterable<BlockEdges>, threshold: number): { table: Uint32Array; count: number } {
+  const builder = new RegionGraphBuilder(fragments);
+  for (const be of blocks) builder.add(be);
+  return builder.agglomerate(threshold);
 }
 
 /** The blocks of a volume (z, y, x), in raster order of their grid position. */

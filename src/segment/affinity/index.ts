@@ -8,7 +8,7 @@ export { DEFAULT_SEED_BOUNDARY, FLOOD_LEVELS, affinityFragments, type FragmentOp
 export { MAX_ELEMENTS, checkAffinities, isNearest, nearestChannels, type AffinityVolume } from './input.js';
 export { DEFAULT_MIN_OVERLAP, linkSections, type LinkOptions } from './link.js';
 export { mutexWatershed } from './mutex.js';
-export { agglomerateBlocks, blockEdges, blockFragments, blocksOf, blockwiseNeurons, cropAffinities, type BlockEdges, type BlockwiseOptions, type Box } from './blockwise.js';
+export { RegionGraphBuilder, agglomerateBlocks, blockEdges, blockFragments, blocksOf, blockwiseNeurons, cropAffinities, type BlockEdges, type BlockwiseOptions, type Box } from './blockwise.js';
 
 export interface WatershedAgglomerateOptions extends FragmentOptions {
   /** Fragments whose boundary's mean affinity reaches this are merged (default DEFAULT_MERGE_AFFINITY). */
