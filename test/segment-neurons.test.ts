@@ -88,7 +88,9 @@ test('bad requests are refused with codes: a method, flags it ignores, a stack o
   await assert.rejects(runCli(['segment', '--pred', AFFS, '--merge-affinity', '0.5', '--out', out]), refused('invalid-option', '--merge-affinity'));
   await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--out', join(TMP, 'n.tif')]), refused('invalid-option', '--out'));
   await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'nope' as 'mutex' }), refused('invalid-option', '--method'));
-  await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'mutex', maxBytes: 1000 }), refused('too-large'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'mutex', maxBytes: 1000 }), refused('too-large', undefined, /--method watershed-agglomerate --block/));
+  // Too large in one piece, the method that runs blockwise says so; a block too large, a smaller block.
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out, method: 'watershed-agglomerate', maxBytes: 1000 }), refused('too-large', undefined, /block by block \(e\.g\. --block/));
   // Offsets without the nearest y channel: refused by the method, naming the offsets.
   const noY = join(TMP, 'no-y.zarr');
   const offsets = [NEAREST_OFFSETS[0]!, NEAREST_OFFSETS[2]!, [0, -3, 0] as const];
@@ -133,7 +135,7 @@ test('emseg segment --method watershed-agglomerate --block: block by block on th
     await r.close();
   }
   await assert.rejects(runCli(['segment', '--pred', AFFS, '--method', 'mutex', '--block', '4,16,16', '--out', join(TMP, 'm.zarr')]), refused('invalid-option', '--block'));
-  await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'm.zarr'), method: 'watershed-agglomerate', block: [4, 16, 16], maxBytes: 1000 }), refused('too-large'));
+  await assert.rejects(runNeuronSegment({ pred: AFFS, out: join(TMP, 'm.zarr'), method: 'watershed-agglomerate', block: [4, 16, 16], maxBytes: 1000 }), refused('too-large', undefined, /smaller --block/));
 });
 
 test('uint8 affinities (0..255) segment like their float32 originals, whole and block by block', async () => {

@@ -65,8 +65,15 @@ export function checkMemory(job: NeuronSegmentJob, shape: Vec3, channels: number
   const limit = job.maxBytes ?? NEURON_DEFAULTS.maxBytes.value;
   if (bytes > limit) {
     throw new EmsegError('too-large', job.pred, `${shape.join(' x ')} voxels x ${channels} channel(s) would need about ${(bytes / 2 ** 30).toFixed(1)} GiB `
-      + `for --method ${job.method}, above the ${(limit / 2 ** 30).toFixed(1)} GiB this version segments in one piece; crop the volume (emseg convert) first`);
+      + `for --method ${job.method}, above the ${(limit / 2 ** 30).toFixed(1)} GiB this version segments in one piece; ${tooLargeAdvice(job)}`);
   }
+}
+
+/** What to do about a volume (or block) too large to segment in one piece. */
+function tooLargeAdvice(job: NeuronSegmentJob): string {
+  if (job.block) return 'give a smaller --block';
+  if (job.method === 'watershed-agglomerate') return 'segment it block by block (e.g. --block 64,256,256: memory bounded by the block, the same neurons)';
+  return 'crop the volume (emseg convert) first, or segment it block by block with --method watershed-agglomerate --block 64,256,256';
 }
 
 /** A map's values as float32 in [0, 1] (uint8 maps are 0..255). */
