@@ -101,7 +101,7 @@ export interface OmeZarrWriter {
   /** Stores the level-0 digests recorded since recordDigests() (nothing without it); call once level 0 is complete. */
   sealDigests(): Promise<void>;
   /** Fills levels 1.. from level 0 (call once level 0 is complete), recording each level's chunk digests. */
-  buildPyramid(onBand?: (done: number, total: number) => void): Promise<void>;
+  buildPyramid(onTile?: (done: number, total: number) => void): Promise<void>;
   /** Writes the group's metadata of an output created `unpublished` (WriteMode); call once everything else is written. */
   publish(): Promise<void>;
   /** Adds an OME-Zarr labels image (`labels/<name>/`) of the same shape; returns its writer. */
@@ -425,7 +425,7 @@ function writerFor(files: VolumeStore, dir: string, o: OmeZarrOptions, shapes: V
     },
     recordDigests: () => store.record(0),
     sealDigests: () => store.seal(0),
-    buildPyramid: (onBand) => buildPyramid(files, dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, store, onBand, o.dtype === 'uint64'),
+    buildPyramid: (onTile) => buildPyramid(files, dir, shapes, chunks, o.kind === 'labels' ? 'mode' : 'mean', write, store, onTile, o.dtype === 'uint64'),
     addLabels: (name, lo) => addLabelsImage(files, dir, o, shapes.length, name, lo),
   };
 }
@@ -443,29 +443,27 @@ async function openLevel(path: string, big: boolean): Promise<{ shape: Vec3; rea
 }
 
 /**
- * Levels 1.. from the level below, band by band (chunk depth x chunk height x all of x). Each level's digest
- * record is removed before its first chunk is written and stored after its last, so a level is either described
- * by its record or (interrupted) read unverified, never checked against older chunks.
+ * Levels 1.. from the level below, one output chunk column at a time (chunk depth x chunk height x chunk width, read
+ * from the 2x larger region below): memory is bounded by the chunk, not by the volume's width (a band across the
+ * whole width of a 10^4-pixel-wide volume would be gigabytes). Each level's digest record is removed before its
+ * first chunk is written and stored after its last, so a level is either described by its record or (interrupted)
+ * read unverified, never checked against older chunks.
  */
 async function buildPyramid(files: VolumeStore, dir: string, shapes: Vec3[], chunks: Vec3, method: Downsampling, write: LevelWrite, store: RecordingStore,
-  onBand?: (done: number, total: number) => void, big = false): Promise<void> {
-  const bands = shapes.slice(1).reduce((n, s) => n + Math.ceil(s[0] / chunks[0]) * Math.ceil(s[1] / chunks[1]), 0);
+  onTile?: (done: number, total: number) => void, big = false): Promise<void> {
+  const tiles = shapes.slice(1).reduce((n, s) => n + [0, 1, 2].reduce((t, a) => t * Math.ceil(s[a]! / chunks[a]!), 1), 0);
   let done = 0;
   for (let l = 1; l < shapes.length; l++) {
     const src = await openLevel(files.join(dir, String(l - 1)), big);
     await store.record(l);
     try {
-      const [d, h, w] = shapes[l]!;
-      for (let z0 = 0; z0 < d; z0 += chunks[0]) {
-        for (let y0 = 0; y0 < h; y0 += chunks[1]) {
-          const z1 = Math.min(z0 + chunks[0], d);
-          const y1 = Math.min(y0 + chunks[1], h);
-          const from: Region = { start: [z0, 2 * y0, 0], end: [z1, Math.min(2 * y1, src.shape[1]), src.shape[2]] };
-          const read = await src.read(from);
-          const data = read instanceof BigUint64Array ? downsampleIds2x(read, regionShape(from)) : downsample2x(read, regionShape(from), method);
-          await write(l, { start: [z0, y0, 0], end: [z1, y1, w] }, data);
-          onBand?.(++done, bands);
-        }
+      for (const out of chunkRegions(shapes[l]!, chunks)) {
+        const from: Region = { start: [out.start[0], 2 * out.start[1], 2 * out.start[2]],
+          end: [out.end[0], Math.min(2 * out.end[1], src.shape[1]), Math.min(2 * out.end[2], src.shape[2])] };
+        const read = await src.read(from);
+        const data = read instanceof BigUint64Array ? downsampleIds2x(read, regionShape(from)) : downsample2x(read, regionShape(from), method);
+        await write(l, out, data);
+        onTile?.(++done, tiles);
       }
       await store.seal(l);
     } catch (err) {
@@ -473,6 +471,17 @@ async function buildPyramid(files: VolumeStore, dir: string, shapes: Vec3[], chu
       throw err;
     } finally {
       await src.close();
+    }
+  }
+}
+
+/** The chunk-aligned regions of a level of this shape, in raster order. */
+function* chunkRegions(shape: Vec3, chunks: Vec3): Generator<Region> {
+  for (let z0 = 0; z0 < shape[0]; z0 += chunks[0]) {
+    for (let y0 = 0; y0 < shape[1]; y0 += chunks[1]) {
+      for (let x0 = 0; x0 < shape[2]; x0 += chunks[2]) {
+        yield { start: [z0, y0, x0], end: [Math.min(z0 + chunks[0], shape[0]), Math.min(y0 + chunks[1], shape[1]), Math.min(x0 + chunks[2], shape[2])] };
+      }
     }
   }
 }
