@@ -10,6 +10,7 @@ import { nonNegativeInt, volumeFlags } from './convert.js';
 import { readRunStatus, type RunStatus } from '../pipeline/markers.js';
 import { isStalled } from '../pipeline/progress.js';
 import { readSegmentStatus, type SegmentRunStatus } from '../pipeline/volume-segment.js';
+import { readNeuronsStatus, type NeuronsRunStatus } from '../pipeline/neurons-blockwise.js';
 import { barFactory } from './progress.js';
 import { EmsegError } from '../errors.js';
 import { safeUrl } from '../queue/connection.js';
@@ -218,6 +219,26 @@ async function showQueueStatus(url: string, jobset: string | undefined, json: bo
 }
 
 /** Pass 1 and the stitching of a blockwise segmentation; the usual lines then show pass 3 (the output's blocks). */
+/** A task's blocks as one status line. */
+function taskLine(label: string, p: RunStatus): string {
+  return `${label.padEnd(11)}${p.done}/${p.total} done, ${p.failed.length} failed, ${p.remaining} remaining${p.remaining > 0 ? `, ETA ${runEta(p)}` : ''}`;
+}
+
+/** The lines of a blockwise neurons run before its last task's (fragments, edges, the agglomeration). */
+function neuronsLines(n: NeuronsRunStatus): string[] {
+  // Once agglomerated, both tasks are done (their work files, which their markers vouch for, may be gone).
+  if (n.agglomerated) {
+    return ['fragments: done', 'edges:     done', `agglomerate: done (${n.agglomerated.fragments} fragments into ${n.agglomerated.neurons} neurons)`,
+      'relabel:   (final ids), below'];
+  }
+  const lines = [n.fragments ? taskLine('fragments:', n.fragments) : 'fragments: not started', n.edges ? taskLine('edges:', n.edges) : 'edges:     waiting for the fragments'];
+  for (const [name, t] of [['fragments', n.fragments], ['edges', n.edges]] as const) {
+    lines.push(...(t?.failed ?? []).map((f) => `failed:    ${name} block ${f.grid.join(',')} after ${f.attempts} attempt(s): [${f.code}] ${f.message}`));
+  }
+  lines.push('agglomerate: waiting for the edges', 'relabel:   (final ids), below');
+  return lines;
+}
+
 function segmentLines(seg: SegmentRunStatus): string[] {
   if (!seg.segment) return [`segment:   complete (${seg.cells ?? '?'} cells)`];
   const p = seg.segment;
@@ -243,16 +264,18 @@ export function registerStatus(program: Command): void {
       if (o.redis) return showQueueStatus(o.redis, target, o.json ?? false);
       if (!target) throw new EmsegError('invalid-option', 'status', 'give the output folder of a blockwise run (or --redis URL for a queue)');
       const seg = await readSegmentStatus(target);
+      const neurons = seg ? undefined : await readNeuronsStatus(target);
       const s = seg?.final ?? await readRunStatus(target);
-      const failed = s.failed.length + (seg?.segment?.failed.length ?? 0);
+      const failed = s.failed.length + (seg?.segment?.failed.length ?? 0) + (neurons?.fragments?.failed.length ?? 0) + (neurons?.edges?.failed.length ?? 0);
       if (o.json) {
-        process.stdout.write(`${JSON.stringify(seg ?? s, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(seg ?? (neurons ? { final: s, ...neurons } : s), null, 2)}\n`);
         failedBlocks(failed, target, 'run the command again');
         return;
       }
       const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
       const lines = [
         ...(seg ? segmentLines(seg) : []),
+        ...(neurons ? neuronsLines(neurons) : []),
         `blocks:    ${s.done}/${s.total} done (${pct} %), ${s.failed.length} failed, ${s.remaining} remaining`,
         `layout:    block ${s.layout.block.join(' x ')}, halo ${s.layout.halo.join(' x ')} on ${s.layout.shape.join(' x ')}`,
         `ETA:       ${runEta(s)}`,

@@ -34,7 +34,7 @@ import { planBlocks, eachBlock, type Block, type BlockPlan } from './blocks.js';
 import { NEURON_DEFAULTS } from './defaults.js';
 import { runJob, type TaskOutcome } from './engine/run.js';
 import { jobsetOf, type BlockTask, type TaskJob } from './engine/task.js';
-import { MARKER_DIR, digest, openMarkers, volumeFingerprint, type BlockFailure, type MarkerStore } from './markers.js';
+import { MARKER_DIR, digest, openMarkers, readRunStatus, volumeFingerprint, type BlockFailure, type MarkerStore, type RunStatus } from './markers.js';
 import { checkMemory, idTypeOf, idsAs, nearestReaders, readChannels, type NeuronSegmentJob } from './neurons-input.js';
 import type { NeuronIdType } from './defaults.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
@@ -361,6 +361,29 @@ async function openRun(job: NeuronSegmentJob, first: VolumeReader, readers: Volu
       if (missing) job.notice?.(missing);
       await Promise.all([first, ...readers].map((r) => r.close()));
     } };
+}
+
+/** What `emseg status` shows of a blockwise neurons run besides its last task (relabel, the output's own markers). */
+export interface NeuronsRunStatus {
+  /** The fragments and edges tasks while their markers exist (the run's finish removes them with the work files). */
+  fragments?: RunStatus;
+  edges?: RunStatus;
+  /** The one global agglomeration, once stored. */
+  agglomerated?: { fragments: number; neurons: number };
+}
+
+/** The status of the blockwise neurons run at `out`, or undefined when `out` holds none. */
+export async function readNeuronsStatus(out: string): Promise<NeuronsRunStatus | undefined> {
+  const { store, loc } = storeFor(out);
+  const work = store.join(loc, MARKER_DIR, NEURONS_WORK_DIR);
+  const task = (name: string) => readRunStatus(store.join(work, name)).catch((err: unknown) => {
+    if (err instanceof EmsegError && err.code === 'not-found') return undefined;
+    throw err;
+  });
+  const [fragments, edges] = [await task('fragments'), await task('edges')];
+  const record = await readJson<AgglomerationRecord>(store, store.join(work, 'agglomeration.json'));
+  if (!fragments && !edges && !record) return undefined;
+  return { fragments, edges, agglomerated: record && { fragments: record.fragments, neurons: record.neurons } };
 }
 
 /**
