@@ -29,6 +29,18 @@ export interface ConvOptions extends ConvParams {
   relu?: boolean;
   /** The forward pass of a training step (a backward pass will follow): backends may pick layouts for it. */
   training?: boolean;
+  /**
+   * Compute this inference convolution in int8 (conv2d only, on a backend whose `int8` is true; every other refuses
+   * it): the input quantized as round(x * srcScale), saturating, to u8 ([0, 255]: a non-negative input) or, when
+   * `signed`, to s8 ([-128, 127]); the weights to s8 per output channel; the output dequantized to float32.
+   */
+  int8?: Int8Input;
+}
+
+/** How an int8 convolution quantizes its input (calibration chose it: nn/int8.ts). */
+export interface Int8Input {
+  srcScale: number;
+  signed: boolean;
 }
 
 export interface Conv3dParams {
@@ -96,6 +108,8 @@ export interface CrossEntropyResult {
 export interface Backend {
   readonly name: string;
   readonly precision: Precision;
+  /** int8 convolutions (ConvOptions.int8) are available: a oneDNN backend created with `int8` on a VNNI CPU. */
+  readonly int8?: boolean;
 
   // ---- storage
   fromArray(data: FloatArray, shape: Shape): Tensor;
