@@ -8,7 +8,8 @@
 //   node bench/peers.mjs --int8                            # emseg in int8 (AVX-512 VNNI) against ORT fp32 and emseg fp32
 //
 // --int8 calibrates on one more random section of the first size (nn/int8.ts; the scales do not change the speed) and
-// times emseg's float32 predictor in the same alternation (fp32Ms, int8OverFp32, maxDiffFp32: int8 against fp32).
+// times emseg's float32 predictor in the same alternation (fp32Ms, int8OverFp32, the CPU-time twins fp32CpuMs and
+// int8OverFp32Cpu, maxDiffFp32: int8 against fp32).
 // Both predict a whole random section in [0, 1]: emseg as `emseg predict` does (its Predictor, tiled, mirrored
 // borders, --tile), onnxruntime the graph `emseg export --format onnx` writes (which mirrors the borders itself and
 // runs each network once over the whole section). Runs alternate (emseg, ort, emseg, ort, ...) after one warm-up
@@ -98,6 +99,7 @@ async function compare(size) {
   const runFp32 = () => fp32.predict(image, size, size, { tile: TILE });
   let base = fp32 ? runFp32() : null;
   const fp32Ms = [];
+  const fp32Cpu = [];
   const emsegMs = [];
   const ortMs = [];
   const emsegCpu = [];
@@ -115,8 +117,10 @@ async function compare(size) {
     ortCpu.push(cpu() - c0);
     if (!fp32) continue;
     t0 = now();
+    c0 = cpu();
     base = runFp32();
     fp32Ms.push(now() - t0);
+    fp32Cpu.push(cpu() - c0);
   }
   let maxDiff = 0;
   const plane = theirs.subarray(MEMBRANE_CLASS * size * size, (MEMBRANE_CLASS + 1) * size * size);
@@ -127,7 +131,8 @@ async function compare(size) {
   const o = median(ortMs);
   let maxDiffFp32 = 0;
   for (let i = 0; base && i < base.length; i++) maxDiffFp32 = Math.max(maxDiffFp32, Math.abs(base[i] - ours[i]));
-  const vsFp32 = fp32 ? { fp32Ms: median(fp32Ms), int8OverFp32: e / median(fp32Ms), maxDiffFp32, fp32Runs: fp32Ms } : {};
+  const vsFp32 = fp32 ? { fp32Ms: median(fp32Ms), int8OverFp32: e / median(fp32Ms), fp32CpuMs: median(fp32Cpu),
+    int8OverFp32Cpu: median(emsegCpu) / median(fp32Cpu), maxDiffFp32, fp32Runs: fp32Ms } : {};
   return { size, tile: pass.tile, emsegMs: e, ortMs: o, ratio: e / o, emsegCpuMs: median(emsegCpu), ortCpuMs: median(ortCpu),
     cpuRatio: median(emsegCpu) / median(ortCpu), maxDiff,
     networkMs: pass.ms, networkInput: pass.input, idealMs, sectionOverIdeal: e / idealMs, emsegRuns: emsegMs, ortRuns: ortMs, ...vsFp32 };

@@ -481,12 +481,11 @@ Napi::Value bwdWeights(const Napi::CallbackInfo &info, size_t sp) {
 }
 
 // ---- int8 inference (conv2dInt8)
-// The input is quantized with one scale, round(x * srcScale), saturating: to u8 where it is non-negative (after a
-// ReLU; calibration maps the largest activation seen to 255), else to s8 (a U-Net's skip connections carry the
-// convolution before its ReLU; the largest magnitude maps to 127, and oneDNN adds the s8 x s8 compensation itself).
-// The weights go to s8 with one scale per output channel (127 / max |w|), are accumulated in s32 by oneDNN's VNNI
-// kernels and dequantized to f32 by per-channel output scales 1 / (srcScale * wScale). oneDNN 2.x adds the bias to
-// the accumulator before the output scales, so the f32 bias is passed in accumulator units.
+// The input is quantized to u8 with one scale, round(x * srcScale), saturating at 0 and 255 (it is non-negative, as
+// after a ReLU; calibration chose srcScale, src/nn/int8.ts). The weights go to s8 with one scale per output channel
+// (127 / max |w|), are accumulated in s32 by oneDNN's VNNI kernels and dequantized to f32 by per-channel output
+// scales 1 / (srcScale * wScale). oneDNN 2.x adds the bias to the accumulator before the output scales, so the f32
+// bias is passed in accumulator units.
 // Forward inference only; weights are quantized every call (as the f32 path reorders them), so changed weights are
 // never served stale.
 constexpr float kU8Max = 255.f, kS8Max = 127.f;
@@ -514,8 +513,7 @@ std::vector<float> weightScales(const float *w, int64_t co, int64_t per) {
   return s;
 }
 
-std::unique_ptr<Int8Entry> makeInt8(const Geom &g, float srcScale, bool signedSrc, const std::vector<float> &ws,
-                                    bool bias, bool relu) {
+std::unique_ptr<Int8Entry> makeInt8(const Geom &g, float srcScale, const std::vector<float> &ws, bool bias, bool relu) {
   auto e = std::make_unique<Int8Entry>();
   std::vector<float> out(ws.size());
   for (size_t o = 0; o < ws.size(); o++) out[o] = 1.f / (srcScale * ws[o]);
@@ -527,7 +525,7 @@ std::unique_ptr<Int8Entry> makeInt8(const Geom &g, float srcScale, bool signedSr
     attr.set_post_ops(po);
   }
   memory::desc bmd = bias ? memory::desc(g.bias, dt::f32, ftag::x) : memory::desc();
-  dnnl::convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, actDesc(g.src, signedSrc ? dt::s8 : dt::u8),
+  dnnl::convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, actDesc(g.src, dt::u8),
                                     anyDesc(g.wt, dt::s8), bmd, actDesc(g.dst, dt::f32), g.strides, g.dil, g.padl,
                                     g.padr);
   dnnl::convolution_forward::primitive_desc pd(d, attr, eng());
@@ -564,7 +562,7 @@ memory quantizedSrc(Int8Entry &e, const NTensor &x, float srcScale, TempBuf &tmp
   return q;
 }
 
-// (x, w, wShape, b|null, stride, padding, dilation, relu, srcScale, signedSrc) -> y (f32)
+// (x, w, wShape, b|null, stride, padding, dilation, relu, srcScale) -> y (f32)
 Napi::Value fwdInt8(const Napi::CallbackInfo &info) {
   NTensor &x = argTensor(info, 0, "x", true, 4);
   if (x.dtype() != dt::f32) throw ArgError("int8 convolution takes a float32 input (not a bfloat16 backend's)");
@@ -573,7 +571,6 @@ Napi::Value fwdInt8(const Napi::CallbackInfo &info) {
   const double s = argNumber(info, 8, "srcScale");
   if (!(s > 0) || !std::isfinite(s)) throw ArgError("srcScale must be a positive finite number");
   const float srcScale = float(s);
-  const bool signedSrc = argBool(info, 9, "signedSrc");
   F32Arg w = argF32(info, 1, "w", product(a.ws), false);
   F32Arg b = argF32(info, 3, "b", a.ws[0], true);
   Geom g = makeGeom(false, dimsOf(x), a.ws, a.stride, a.pad, a.dil);
@@ -581,11 +578,11 @@ Napi::Value fwdInt8(const Napi::CallbackInfo &info) {
   std::vector<float> ws = weightScales(w.data, co, per);
   Key k;
   keyGeom<false>(k, g);
-  k << int64_t(b.data != nullptr) << int64_t(relu) << int64_t(signedSrc) << double(srcScale);
+  k << int64_t(b.data != nullptr) << int64_t(relu) << double(srcScale);
   k.s.append(reinterpret_cast<const char *>(ws.data()), ws.size() * sizeof(float));
   auto &e = g_int8[k.s];
   if (!e) {
-    e = makeInt8(g, srcScale, signedSrc, ws, b.data != nullptr, relu);
+    e = makeInt8(g, srcScale, ws, b.data != nullptr, relu);
     g_cacheEntries++;
   }
   TempBuf srcTmp;

@@ -31,8 +31,8 @@ export interface ConvOptions extends ConvParams {
   training?: boolean;
   /**
    * Compute this inference convolution in int8 (conv2d only, on a backend whose `int8` is true; every other refuses
-   * it): the input quantized as round(x * srcScale), saturating, to u8 ([0, 255]: a non-negative input) or, when
-   * `signed`, to s8 ([-128, 127]); the weights to s8 per output channel; the output dequantized to float32.
+   * it): the input quantized to u8 as round(x * srcScale), clipped to [0, 255] (the input must be non-negative),
+   * the weights to s8 per output channel, the output dequantized to float32.
    */
   int8?: Int8Input;
 }
@@ -40,7 +40,6 @@ export interface ConvOptions extends ConvParams {
 /** How an int8 convolution quantizes its input (calibration chose it: nn/int8.ts). */
 export interface Int8Input {
   srcScale: number;
-  signed: boolean;
 }
 
 export interface Conv3dParams {

@@ -46,7 +46,7 @@ export function registerPredict(program: Command): void {
     .command('predict')
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)'))
     // Not in addPredictOptions: queued predictions (emseg submit predict) run in float32 or bf16.
-    .option('--int8', 'int8 convolutions (oneDNN, AVX-512 VNNI CPUs; stack outputs), calibrated on --calibrate; maps differ from fp32 (docs/MODELS.md)')
+    .option('--int8', 'int8 convolutions (oneDNN, AVX-512 VNNI CPUs; stack outputs), calibrated on --calibrate; docs/MODELS.md')
     .option('--calibrate <images>', 'with --int8: a few sections like the input (any volume) to calibrate the int8 scales on')
     .option(...JSON_FLAG)
     .action(async (o, command: Command) => {

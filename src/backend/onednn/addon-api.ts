@@ -18,9 +18,9 @@ export interface Addon {
   // native/conv.cc
   conv2d(x: Handle, w: Float32Array, wShape: I4, b: Float32Array | null, stride: I2, pad: I4, dil: I2,
     relu: boolean): Handle;
-  /** Inference in int8: x quantized to u8 (s8 if signedSrc) by srcScale, weights to s8 per output channel, f32 output. */
+  /** Inference in int8: x quantized to u8 by srcScale, weights to s8 per output channel, f32 output. */
   conv2dInt8(x: Handle, w: Float32Array, wShape: I4, b: Float32Array | null, stride: I2, pad: I4, dil: I2,
-    relu: boolean, srcScale: number, signedSrc: boolean): Handle;
+    relu: boolean, srcScale: number): Handle;
   conv2dBackwardData(dy: Handle, w: Float32Array, wShape: I4, xShape: I4, stride: I2, pad: I4, dil: I2): Handle;
   conv2dBackwardWeights(x: Handle, dy: Handle, wShape: I4, stride: I2, pad: I4, dil: I2,
     withBias: boolean): [Float32Array, Float32Array | null];

@@ -274,7 +274,7 @@ class OneDnnBackend implements Backend {
     const xi = this.id(x, `${op} x`);
     const wa = f32(w, numel(g.w), `${op} weights`);
     const ba = b ? f32(b, g.w[0], `${op} bias`) : null;
-    if (p.int8) return this.wrap(this.n.conv2dInt8(xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true, this.srcScale(op, p), p.int8.signed === true), g.y);
+    if (p.int8) return this.wrap(this.n.conv2dInt8(xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true, this.srcScale(op, p)), g.y);
     return this.wrap(this.n[op](xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true), g.y);
   }
 
