@@ -274,8 +274,18 @@ class OneDnnBackend implements Backend {
     const xi = this.id(x, `${op} x`);
     const wa = f32(w, numel(g.w), `${op} weights`);
     const ba = b ? f32(b, g.w[0], `${op} bias`) : null;
-    if (p.int8) return this.wrap(this.n.conv2dInt8(xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true, this.srcScale(op, p)), g.y);
+    if (p.int8) return this.wrap(this.int8Conv(xi, wa, g, ba, p.relu === true, this.srcScale(op, p)), g.y);
     return this.wrap(this.n[op](xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true), g.y);
+  }
+
+  /** conv2dInt8; a convolution oneDNN has no optimised int8 kernel for (native/conv.cc) is this CPU's capability. */
+  private int8Conv(x: Handle, w: Float32Array, g: ReturnType<typeof convGeometry>, b: Float32Array | null, relu: boolean, srcScale: number): Handle {
+    try {
+      return this.n.conv2dInt8(x, w, g.w, b, g.stride, g.pad, g.dil, relu, srcScale);
+    } catch (err) {
+      if (err instanceof Error && err.message.includes(NO_INT8_KERNEL)) throw new EmsegError('native-capability', '--int8', `${err.message}; predict without --int8`);
+      throw err;
+    }
   }
 
   /** The int8 source scale of a forward pass that asks for one, where this backend can run it. */
@@ -491,6 +501,9 @@ export function loadOneDnnBackend(options: OneDnnOptions = {}): Backend {
   if (options.int8) checkInt8(addon.info());
   return new OneDnnBackend(addon, precision, options.int8 === true);
 }
+
+/** What native/conv.cc says (kNoInt8Kernel) of a convolution oneDNN cannot run in int8 here. */
+const NO_INT8_KERNEL = 'oneDNN has no optimised int8 convolution';
 
 /** oneDNN ISAs with VNNI on AVX-512 cores, where its int8 convolutions run brgemm kernels on channels-last data. */
 const INT8_ISAS = ['avx512_core_vnni', 'avx512_core_bf16', 'avx512_core_amx'];
