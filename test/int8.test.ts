@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,13 @@ function member(): { net: (backend: ReturnType<typeof createBackend>, cal?: Int8
   for (const node of plan.nodes) if (node.type === 'conv') ranges[node.name] = { min: node.name === 'up0a' ? -1 : 0, high: 2 };
   return { net: (backend, cal) => new Network(plan, model!.params, backend, 1, cal), calibration: { ranges } };
 }
+
+test('int8 with --close-gaps (not accepted: docs/MODELS.md) is refused before anything is read or written', async () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'emseg-int8-gaps-')), 'maps.tif');
+  await assert.rejects(runPredict({ models: [MEMBER], input: INPUT, out, format: 'tiff', membraneProb: true, tta: false, bf16: false,
+    int8: { calibrate: CALIBRATE }, closeGaps: {}, tile: 512, backend: 'auto', overwrite: false }), refused('invalid-option', '--int8'));
+  assert.ok(!existsSync(out));
+});
 
 test('int8 is refused where it cannot run: reference backend, bf16, a backend without int8, training, a foreign calibration', async () => {
   assert.throws(() => createBackend({ kind: 'reference', int8: true }), refused('invalid-option', '--int8'));

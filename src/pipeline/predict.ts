@@ -108,6 +108,12 @@ export async function runPredict(job: PredictJob, progress: ProgressFactory = si
     throw new EmsegError('invalid-option', '--membrane-prob', `the ISBI format (${o.out}) holds P(non-membrane) by definition; `
       + 'for P(membrane) maps give --format tiff (or png-folder, tiff-folder) or an OME-Zarr output (x.zarr)');
   }
+  if (o.int8 && o.closeGaps) {
+    // Gap closing thresholds a watershed of the maps: int8's small map changes moved its V_rand on ISBI sections
+    // 20-24 by up to 0.005 (docs/MODELS.md, "int8 prediction"), outside issue 28's acceptance (0.001).
+    throw new EmsegError('invalid-option', '--int8', 'int8 maps are not accepted for --close-gaps (they moved its V_rand by up to 0.005 '
+      + 'on ISBI sections 20-24; docs/MODELS.md): predict without --int8, or without --close-gaps');
+  }
   const models = o.models.flatMap((dir) => loadModels(dir));
   const reader = await openVolume(o.input, { colour: o.toGrey ? 'to-grey' : 'reject', scale: o.scale, allowMissingChunks: o.allowMissingChunks, stream: true });
   try {
