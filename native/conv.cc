@@ -3,6 +3,8 @@
 // OIDHW weights).
 // Weights cross as plain OIHW float32 arrays: wrapped zero-copy, reordered (and converted to bf16) into the
 // primitive's preferred layout with a cached reorder; activations stay in the layouts the primitives choose.
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "ops.h"
@@ -478,9 +480,135 @@ Napi::Value bwdWeights(const Napi::CallbackInfo &info, size_t sp) {
   return out;
 }
 
+// ---- int8 inference (conv2dInt8)
+// The input is quantized to u8 with one scale, round(x * srcScale), saturating at 0 and 255 (it is non-negative, as
+// after a ReLU; calibration chose srcScale, src/nn/int8.ts). The weights go to s8 with one scale per output channel
+// (127 / max |w|), are accumulated in s32 by oneDNN's VNNI kernels and dequantized to f32 by per-channel output
+// scales 1 / (srcScale * wScale). oneDNN 2.x adds the bias to the accumulator before the output scales, so the f32
+// bias is passed in accumulator units.
+// Forward inference only; weights are quantized every call (as the f32 path reorders them), so changed weights are
+// never served stale.
+constexpr float kS8Max = 127.f;
+constexpr const char *kNoInt8Kernel = "oneDNN has no optimised int8 convolution";
+
+struct Int8Entry {
+  dnnl::primitive prim;
+  memory::desc srcMd, wUser, wWant, biasMd;
+  int dstL = -1;
+  dnnl::reorder wReorder;
+  OwnedBuf wBuf;
+  int fromL = -1;  // the input layout srcReorder was built for
+  dnnl::reorder srcReorder;
+  std::vector<float> bias;
+};
+std::unordered_map<std::string, std::unique_ptr<Int8Entry>> g_int8;
+
+// One scale per output channel: 127 / max |w| over that channel's weights (1 for an all-zero channel).
+std::vector<float> weightScales(const float *w, int64_t co, int64_t per) {
+  std::vector<float> s(size_t(co), 1.f);
+  for (int64_t o = 0; o < co; o++) {
+    float m = 0.f;
+    for (int64_t i = 0; i < per; i++) m = std::max(m, std::fabs(w[o * per + i]));
+    if (m > 0.f) s[size_t(o)] = kS8Max / m;
+  }
+  return s;
+}
+
+std::unique_ptr<Int8Entry> makeInt8(const Geom &g, float srcScale, const std::vector<float> &ws, bool bias, bool relu) {
+  auto e = std::make_unique<Int8Entry>();
+  std::vector<float> out(ws.size());
+  for (size_t o = 0; o < ws.size(); o++) out[o] = 1.f / (srcScale * ws[o]);
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(1 << 1, out);
+  if (relu) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(po);
+  }
+  memory::desc bmd = bias ? memory::desc(g.bias, dt::f32, ftag::x) : memory::desc();
+  dnnl::convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, actDesc(g.src, dt::u8),
+                                    anyDesc(g.wt, dt::s8), bmd, actDesc(g.dst, dt::f32), g.strides, g.dil, g.padl,
+                                    g.padr);
+  // No int8 kernel at all, or only oneDNN's reference one (orders of magnitude slower than the float32 kernels):
+  // refused with one message, which the backend reports as a capability of this CPU (src/backend/onednn/index.ts).
+  const std::string none = std::string(kNoInt8Kernel) + " for " + shapeString(g.src) + " x " + shapeString(g.wt);
+  dnnl::convolution_forward::primitive_desc pd;
+  try {
+    pd = dnnl::convolution_forward::primitive_desc(d, attr, eng());
+  } catch (const dnnl::error &) {
+    throw ArgError(none);
+  }
+  if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) throw ArgError(none);
+  e->prim = dnnl::convolution_forward(pd);
+  e->srcMd = pd.src_desc();
+  e->dstL = internLayout(pd.dst_desc());
+  e->biasMd = bias ? pd.bias_desc() : memory::desc();
+  e->wUser = memory::desc(g.wt, dt::f32, ftag::oihw);
+  e->wWant = pd.weights_desc();
+  dnnl::primitive_attr wattr;
+  wattr.set_output_scales(1 << 0, ws);
+  e->wReorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng(), e->wUser, eng(), e->wWant, wattr));
+  e->wBuf = ownedAlloc(e->wWant.get_size());
+  e->bias.resize(size_t(g.wt[0]));
+  return e;
+}
+
+// The input as u8 (a reorder with the source scale, rebuilt when the input's layout changes).
+memory quantizedSrc(Int8Entry &e, const NTensor &x, float srcScale, TempBuf &tmp) {
+  if (e.fromL != x.layout) {
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(0, {srcScale});
+    e.srcReorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng(), x.md, eng(), e.srcMd, attr));
+    e.fromL = x.layout;
+  }
+  tmp.alloc(e.srcMd.get_size());
+  memory q(e.srcMd, eng(), tmp.ptr);
+  memory from = x.mem();
+  run(e.srcReorder, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, q}});
+  return q;
+}
+
+// (x, w, wShape, b|null, stride, padding, dilation, relu, srcScale) -> y (f32)
+Napi::Value fwdInt8(const Napi::CallbackInfo &info) {
+  NTensor &x = argTensor(info, 0, "x", true, 4);
+  if (x.dtype() != dt::f32) throw ArgError("int8 convolution takes a float32 input (not a bfloat16 backend's)");
+  ConvArgs a = parseParams(info, 2, 4, 2);
+  bool relu = argBool(info, 7, "relu");
+  const double s = argNumber(info, 8, "srcScale");
+  if (!(s > 0) || !std::isfinite(s)) throw ArgError("srcScale must be a positive finite number");
+  const float srcScale = float(s);
+  F32Arg w = argF32(info, 1, "w", product(a.ws), false);
+  F32Arg b = argF32(info, 3, "b", a.ws[0], true);
+  Geom g = makeGeom(false, dimsOf(x), a.ws, a.stride, a.pad, a.dil);
+  const int64_t co = g.wt[0], per = product(g.wt) / co;
+  std::vector<float> ws = weightScales(w.data, co, per);
+  Key k;
+  keyGeom<false>(k, g);
+  k << int64_t(b.data != nullptr) << int64_t(relu) << double(srcScale);
+  k.s.append(reinterpret_cast<const char *>(ws.data()), ws.size() * sizeof(float));
+  auto &e = g_int8[k.s];
+  if (!e) {
+    e = makeInt8(g, srcScale, ws, b.data != nullptr, relu);
+    g_cacheEntries++;
+  }
+  TempBuf srcTmp;
+  memory src = quantizedSrc(*e, x, srcScale, srcTmp);
+  memory wu(e->wUser, eng(), w.data), wq(e->wWant, eng(), e->wBuf.get());
+  run(e->wReorder, {{DNNL_ARG_FROM, wu}, {DNNL_ARG_TO, wq}});
+  TensorPtr y = newTensor(layoutDesc(e->dstL), e->dstL, g.dst);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wq}, {DNNL_ARG_DST, y->mem()}};
+  if (b.data) {
+    for (int64_t o = 0; o < co; o++) e->bias[size_t(o)] = b.data[o] * srcScale * ws[size_t(o)];
+    args[DNNL_ARG_BIAS] = memory(e->biasMd, eng(), e->bias.data());
+  }
+  run(e->prim, args);
+  return registerTensor(info.Env(), std::move(y));
+}
+
 }  // namespace
 
 EMSEG_FN(conv2d) { return fwd<false>(info, 2); }
+EMSEG_FN(conv2dInt8) { return fwdInt8(info); }
 EMSEG_FN(conv2dBackwardData) { return bwdData<false>(info, 2); }
 EMSEG_FN(conv2dBackwardWeights) { return bwdWeights<false>(info, 2); }
 EMSEG_FN(deconv2d) { return fwd<true>(info, 2); }

@@ -15,6 +15,7 @@
   X(describe) \
   /* conv.cc */ \
   X(conv2d) \
+  X(conv2dInt8) \
   X(conv2dBackwardData) \
   X(conv2dBackwardWeights) \
   X(deconv2d) \

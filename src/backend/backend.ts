@@ -29,6 +29,17 @@ export interface ConvOptions extends ConvParams {
   relu?: boolean;
   /** The forward pass of a training step (a backward pass will follow): backends may pick layouts for it. */
   training?: boolean;
+  /**
+   * Compute this inference convolution in int8 (conv2d only, on a backend whose `int8` is true; every other refuses
+   * it): the input quantized to u8 as round(x * srcScale), clipped to [0, 255] (the input must be non-negative),
+   * the weights to s8 per output channel, the output dequantized to float32.
+   */
+  int8?: Int8Input;
+}
+
+/** How an int8 convolution quantizes its input (calibration chose it: nn/int8.ts). */
+export interface Int8Input {
+  srcScale: number;
 }
 
 export interface Conv3dParams {
@@ -96,6 +107,8 @@ export interface CrossEntropyResult {
 export interface Backend {
   readonly name: string;
   readonly precision: Precision;
+  /** int8 convolutions (ConvOptions.int8) are available: a oneDNN backend created with `int8` on a VNNI CPU. */
+  readonly int8?: boolean;
 
   // ---- storage
   fromArray(data: FloatArray, shape: Shape): Tensor;

@@ -32,10 +32,22 @@ export function addPredictOptions(cmd: Command): Command {
     .option('--quiet', 'no progress bar'))));
 }
 
+/** --int8 and --calibrate come together, for outputs predicted section by section (stack outputs). */
+function int8Option(o: { int8?: boolean; calibrate?: string }, blockwise: boolean): { calibrate: string } | undefined {
+  if (o.calibrate !== undefined && !o.int8) throw new EmsegError('invalid-option', '--calibrate', 'calibrates int8 prediction: give --int8 with it');
+  if (!o.int8) return undefined;
+  if (blockwise) throw new EmsegError('invalid-option', '--int8', 'int8 prediction writes stack outputs (TIFF, PNG/TIFF folders), not OME-Zarr');
+  if (o.calibrate === undefined) throw new EmsegError('invalid-option', '--int8', 'needs --calibrate <images>: a few sections like the input to calibrate the int8 scales on');
+  return { calibrate: o.calibrate };
+}
+
 export function registerPredict(program: Command): void {
   addPredictOptions(program
     .command('predict')
     .description('membrane maps for whole sections (dense fully convolutional evaluation, mirrored borders)'))
+    // Not in addPredictOptions: queued predictions (emseg submit predict) run in float32 or bf16.
+    .option('--int8', 'int8 convolutions (oneDNN, AVX-512 VNNI CPUs; stack outputs), calibrated on --calibrate; docs/MODELS.md')
+    .option('--calibrate <images>', 'with --int8: a few sections like the input (any volume) to calibrate the int8 scales on')
     .option(...JSON_FLAG)
     .action(async (o, command: Command) => {
       // The output decides the path, once: OME-Zarr blockwise, every other kind section by section.
@@ -46,6 +58,7 @@ export function registerPredict(program: Command): void {
         const wall = performance.now() - t0;
         if (profile) process.stderr.write(`emseg predict: profile\n${formatBreakdown(predictBreakdown(profile, wall), wall)}`);
       };
+      const int8 = int8Option(o, target.blockwise);
       if (target.blockwise) {
         await predictVolume(o, profile, command.getOptionValueSource('tile') !== 'default');
         report();
@@ -55,7 +68,7 @@ export function registerPredict(program: Command): void {
       if (Array.isArray(o.tile)) throw new EmsegError('invalid-option', '--tile', `${o.tile.join(',')} is a 3-d tile (z,y,x), for 3-d networks writing an OME-Zarr (x.zarr)`);
       const written = await runPredict({ profile, models: o.model, input: o.input, out: o.out, format: target.kind as StackFormat,
         membraneProb: o.membraneProb ?? false, tta: o.tta ?? false,
-        closeGaps: o.closeGaps ? givenSegmentOptions(o, command) : undefined, bf16: o.bf16 ?? false, tile: o.tile,
+        closeGaps: o.closeGaps ? givenSegmentOptions(o, command) : undefined, bf16: o.bf16 ?? false, int8, tile: o.tile,
         threads: o.threads, backend: o.backend, overwrite: o.overwrite ?? false, intensity: o.intensity, toGrey: o.toGrey ?? false,
         voxelSize: o.voxelSize, unit: o.unit, scale: o.scale, allowMissingChunks: o.allowMissingChunks ?? false,
         notice: (m) => process.stderr.write(`emseg predict: ${m}\n`) }, barFactory(o.quiet ?? false));

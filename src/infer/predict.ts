@@ -1,6 +1,9 @@
 import type { Backend } from '../backend/backend.js';
 import { EmsegError } from '../errors.js';
+import type { Int8Calibration } from '../nn/int8.js';
 import { Network } from '../nn/network.js';
+import type { PlanNode } from '../nn/plan.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { ParamSet } from '../nn/params.js';
 import { sectionRadius, type ModelSpec } from '../nn/spec.js';
 import { dihedral, inverseDihedral } from '../image/dihedral.js';
@@ -32,6 +35,13 @@ export interface PredictOptions {
   onTile?: (done: number, total: number) => void;
   /** Adds the time of each step of a tile (PREDICT_STEPS) to this profile. */
   profile?: Profile;
+  /** Sees each node's first input as model number `model` runs it (int8 calibration, infer/int8.ts). */
+  observe?: (model: number, node: PlanNode, input: Tensor) => void;
+}
+
+export interface PredictorOptions {
+  /** Predict with int8 convolutions (nn/int8.ts): one calibration per model, in order; the backend must allow int8. */
+  int8?: readonly Int8Calibration[];
 }
 
 /** The steps of a tile run as a profile names them: the window read (mirrored), the network, the kept outputs added. */
@@ -72,8 +82,11 @@ export class Predictor {
   /** Sections read on each side of the predicted one (neighbourSections' radius). */
   readonly radius: number;
 
-  constructor(readonly models: readonly ModelWeights[], readonly backend: Backend) {
+  constructor(readonly models: readonly ModelWeights[], readonly backend: Backend, private readonly options: PredictorOptions = {}) {
     if (models.length === 0) throw new EmsegError('invalid-option', 'models', 'Predictor needs at least one model');
+    if (options.int8 && options.int8.length !== models.length) {
+      throw new EmsegError('mismatch', 'int8 calibration', `${options.int8.length} calibrations for ${models.length} models`);
+    }
     this.stride = commonStride(models.map((m) => m.spec));
     this.sections = models[0]!.spec.input.sections;
     this.radius = sectionRadius(models[0]!.spec);
@@ -142,7 +155,7 @@ export class Predictor {
       for (const model of this.models) {
         for (const k of transforms) {
           for (let c = 0; c < grid.cols; c++) {
-            this.addTile(model, k, sections, grid, top, c * grid.stepW, sum, profile);
+            this.addTile(model, k, sections, grid, top, c * grid.stepW, sum, profile, options.observe);
             options.onTile?.(++done, total);
           }
         }
@@ -167,11 +180,12 @@ export class Predictor {
   }
 
   private network(model: ModelWeights, stepH: number, stepW: number) {
-    const key = `${this.models.indexOf(model)}:${stepH}x${stepW}`;
+    const index = this.models.indexOf(model);
+    const key = `${index}:${stepH}x${stepW}`;
     let entry = this.nets.get(key);
     if (!entry) {
       const geometry = geometryForSteps(model.spec, stepH, stepW);
-      entry = { geometry, net: new Network(geometry.plan, model.params, this.backend) };
+      entry = { geometry, net: new Network(geometry.plan, model.params, this.backend, undefined, this.options.int8?.[index]) };
       this.nets.set(key, entry);
     }
     return entry;
@@ -179,11 +193,13 @@ export class Predictor {
 
   /** Runs one model under dihedral transform k on the tile at (top, left) and adds its kept outputs to `sum`. */
   private addTile(model: ModelWeights, k: number, sections: readonly SectionSource[], grid: BandLayout, top: number,
-    left: number, sum: Float32Array, profile: Pick<Profile, 'time'>): void {
+    left: number, sum: Float32Array, profile: Pick<Profile, 'time'>, observe: PredictOptions['observe']): void {
     const turned = (k & 1) === 1;
     const { geometry: g, net } = this.network(model, turned ? grid.stepW : grid.stepH, turned ? grid.stepH : grid.stepW);
     const window = profile.time(PREDICT_STEPS.read, () => this.window(sections, g.margin, grid, k, top, left));
-    const plane = profile.time(PREDICT_STEPS.network, () => this.membrane(net, window, g));
+    const m = this.models.indexOf(model);
+    const seen = observe && ((node: PlanNode, x: Tensor) => observe(m, node, x));
+    const plane = profile.time(PREDICT_STEPS.network, () => this.membrane(net, window, g, seen));
     profile.time(PREDICT_STEPS.place, () => this.place(plane, g, k, sections[0]!, grid, top, left, sum));
   }
 
@@ -234,11 +250,11 @@ export class Predictor {
   }
 
   /** The membrane-class plane of the network's output for one input tile. */
-  private membrane(net: Network, input: Float32Array, g: TileGeometry): Float32Array {
+  private membrane(net: Network, input: Float32Array, g: TileGeometry, observe?: (node: PlanNode, x: Tensor) => void): Float32Array {
     const x = this.backend.fromArray(input, [1, this.sections, g.inputH, g.inputW]);
     let probs;
     try {
-      probs = net.predict(x);
+      probs = net.predict(x, observe);
     } finally {
       x.dispose();
     }

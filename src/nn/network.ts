@@ -1,8 +1,9 @@
 import { EmsegError } from '../errors.js';
-import type { Backend, CrossEntropyResult, CrossEntropyTarget, SigmoidTarget } from '../backend/backend.js';
+import type { Backend, CrossEntropyResult, CrossEntropyTarget, Int8Input, SigmoidTarget } from '../backend/backend.js';
 import { formatShape, shapeEquals, type Tensor } from '../tensor/tensor.js';
 import { Rng } from '../util/rng.js';
 import { fusedProducers, liveNodes } from './fusion.js';
+import { int8Inputs, type Int8Calibration } from './int8.js';
 import { layerDef } from './layers/index.js';
 import type { ParamSet } from './params.js';
 import type { Plan, PlanNode } from './plan.js';
@@ -40,9 +41,16 @@ export class Network {
   private readonly pooledFirst: Set<number>;
   /** Dropout masks draw from this; its state is checkpointed so a resumed run continues exactly. */
   readonly rng: Rng;
+  /** How each convolution that predicts in int8 quantizes its input (nn/int8.ts), by node; null: float everywhere. */
+  private readonly int8: Map<number, Int8Input> | null;
 
-  constructor(readonly plan: Plan, readonly params: ParamSet, readonly backend: Backend, seed = 1) {
+  /** `int8`: predict with int8 convolutions as this calibration says (the backend must be created with int8). */
+  constructor(readonly plan: Plan, readonly params: ParamSet, readonly backend: Backend, seed = 1, int8?: Int8Calibration) {
     this.rng = new Rng(seed);
+    if (int8 && !backend.int8) {
+      throw new EmsegError('invalid-option', '--int8', `the ${backend.name} backend was not created for int8 (createBackend({ int8: true }), oneDNN only)`);
+    }
+    this.int8 = int8 ? int8Inputs(plan, int8, 'int8 calibration') : null;
     this.consumers = plan.nodes.map(() => []);
     for (const node of plan.nodes) for (const i of node.inputs) if (i >= 0) this.consumers[i]!.push(node.index);
     this.fused = fusedProducers(plan);
@@ -78,8 +86,11 @@ export class Network {
     return sigmoidTarget ? this.backend.sigmoidCrossEntropy(logits, target) : this.backend.softmaxCrossEntropy(logits, target);
   }
 
-  /** Class probabilities (N x classes x H' x W'); intermediates are released as soon as they are consumed. */
-  predict(x: Tensor): Tensor {
+  /**
+   * Class probabilities (N x classes x H' x W'); intermediates are released as soon as they are consumed.
+   * `observe` sees every node that runs with its first input before it runs (int8 calibration: nn/int8.ts).
+   */
+  predict(x: Tensor, observe?: (node: PlanNode, input: Tensor) => void): Tensor {
     this.checkInput(x);
     const nodes = this.plan.nodes;
     const values: (Tensor | null)[] = nodes.map(() => null);
@@ -94,6 +105,7 @@ export class Network {
       for (const node of nodes) {
         if (!this.live.has(node.index)) continue;
         const inputs = node.inputs.map((i) => (i < 0 ? x : values[i]!));
+        observe?.(node, inputs[0]!);
         const out = this.pooledFirst.has(node.index) ? inputs[0]! : this.forwardInference(node, inputs);
         values[node.index] = out;
         hold(out, this.liveUses[node.index]! || 1);
@@ -123,6 +135,7 @@ export class Network {
    * accumulated into params[*].grad (the caller zeroes them and steps the optimiser).
    */
   trainStep(x: Tensor, target: TrainTarget): { loss: number; weightSum: number } {
+    if (this.int8) throw new EmsegError('invalid-option', '--int8', 'int8 is for prediction only: a network trains in float32 or bf16');
     this.checkInput(x);
     const nodes = this.plan.nodes;
     const owned = new Set<Tensor>();
@@ -195,8 +208,9 @@ export class Network {
   }
 
   private forwardContext(node: PlanNode, training: boolean) {
+    const int8 = training ? undefined : this.int8?.get(node.index);
     return { backend: this.backend, params: this.params, training, fuseRelu: this.isFused(node),
-      nextSeed: () => this.rng.seed() };
+      nextSeed: () => this.rng.seed(), ...(int8 ? { int8 } : {}) };
   }
 }
 

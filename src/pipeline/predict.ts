@@ -22,6 +22,7 @@ import { resolveModelDir } from '../models/shipped.js';
 import type { VolumeReader } from '../io/formats/volume.js';
 import { closeGapsOptions, describeCloseGaps, mapsDescription } from './close-gaps.js';
 import { predictIntensity } from './intensity.js';
+import { calibrateInt8 } from './int8.js';
 import { withNeighbours, type SliceWithNeighbours } from './neighbours.js';
 import { planBlocks, type BlockPlan } from './blocks.js';
 import { memoryMarkers } from './engine/memory-markers.js';
@@ -46,6 +47,11 @@ export interface PredictJob {
    */
   closeGaps?: Partial<SegmentOptions>;
   bf16: boolean;
+  /**
+   * Predict with int8 convolutions (nn/int8.ts; oneDNN on an AVX-512 VNNI CPU), calibrated first on these images
+   * (a few sections like the input's; read only).
+   */
+  int8?: { calibrate: string };
   /** Output tile edge, or 'auto' (infer/tile-choice.ts): chosen once for the stack's section size. */
   tile: TileSize;
   threads?: number;
@@ -104,6 +110,12 @@ export async function runPredict(job: PredictJob, progress: ProgressFactory = si
     throw new EmsegError('invalid-option', '--membrane-prob', `the ISBI format (${o.out}) holds P(non-membrane) by definition; `
       + 'for P(membrane) maps give --format tiff (or png-folder, tiff-folder) or an OME-Zarr output (x.zarr)');
   }
+  if (o.int8 && o.closeGaps) {
+    // Gap closing thresholds a watershed of the maps: int8's small map changes moved its V_rand on ISBI sections
+    // 20-24 by up to 0.005 (docs/MODELS.md, "int8 prediction"), outside issue 28's acceptance (0.001).
+    throw new EmsegError('invalid-option', '--int8', 'int8 maps are not accepted for --close-gaps (they moved its V_rand by up to 0.005 '
+      + 'on ISBI sections 20-24; docs/MODELS.md): predict without --int8, or without --close-gaps');
+  }
   const models = o.models.flatMap((dir) => loadModels(dir));
   const reader = await openVolume(o.input, { colour: o.toGrey ? 'to-grey' : 'reject', scale: o.scale, allowMissingChunks: o.allowMissingChunks, stream: true });
   try {
@@ -120,7 +132,8 @@ async function predictSections(o: PredictJob, models: LoadedModel[], reader: Vol
   const voxelSize = chooseVoxelSize(reader.voxelSize, { voxelSize: o.voxelSize, unit: o.unit }, volumeSource(reader), o.notice);
   const intensity = predictIntensity(models, reader.dtype, o.input, o.intensity);
   intensity.notices.forEach((m) => o.notice?.(m));
-  const inputs = [...volumeInputs(reader, o.input), ...o.models]; // never written over, even with --overwrite
+  // never written over, even with --overwrite
+  const inputs = [...volumeInputs(reader, o.input), ...o.models, ...(o.int8 ? [o.int8.calibrate] : [])];
   // The decoded sections (with a 2.5D model's neighbours) stay while they are predicted, and the next one is read
   // meanwhile (engine/ordered.ts); the last decoder's buffers may not be collected yet.
   const radius = sectionRadius(models[0]!.spec);
@@ -130,8 +143,10 @@ async function predictSections(o: PredictJob, models: LoadedModel[], reader: Vol
   if (o.closeGaps) checkCloseGapsMemory(width, height, ws.total + sectionBytes);
   const gaps = o.closeGaps ? closeGapsOptions(o.models, o.closeGaps) : null;
   if (gaps?.from) o.notice?.(describeCloseGaps(gaps.options, gaps.from));
-  const backend = profiled(createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads }), o.profile);
-  const predictor = new Predictor(models, backend);
+  const plain = createBackend({ kind: o.backend, precision: o.bf16 ? 'bfloat16' : 'float32', threads: o.threads, int8: o.int8 !== undefined });
+  const int8 = o.int8 ? await calibrateInt8({ ...o, tile, calibrate: o.int8.calibrate }, models, plain, radius) : undefined;
+  const backend = profiled(plain, o.profile);
+  const predictor = new Predictor(models, backend, { int8 });
   // What the maps on disk hold: the ISBI format is membrane-low by definition, other formats what the flag says.
   const written: MapPolarity = o.format === 'isbi' ? ISBI_POLARITY : flagPolarity(o.membraneProb);
   // The ISBI writer converts P(membrane) itself; other writers are handed the written polarity.

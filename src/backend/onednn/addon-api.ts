@@ -18,6 +18,9 @@ export interface Addon {
   // native/conv.cc
   conv2d(x: Handle, w: Float32Array, wShape: I4, b: Float32Array | null, stride: I2, pad: I4, dil: I2,
     relu: boolean): Handle;
+  /** Inference in int8: x quantized to u8 by srcScale, weights to s8 per output channel, f32 output. */
+  conv2dInt8(x: Handle, w: Float32Array, wShape: I4, b: Float32Array | null, stride: I2, pad: I4, dil: I2,
+    relu: boolean, srcScale: number): Handle;
   conv2dBackwardData(dy: Handle, w: Float32Array, wShape: I4, xShape: I4, stride: I2, pad: I4, dil: I2): Handle;
   conv2dBackwardWeights(x: Handle, dy: Handle, wShape: I4, stride: I2, pad: I4, dil: I2,
     withBias: boolean): [Float32Array, Float32Array | null];
@@ -78,10 +81,10 @@ export interface Addon {
 /** Every function the addon exports: a loaded module missing one is a stale build. */
 export const ADDON_OPS = [
   'info', 'setThreads', 'stats', 'setLayoutPolicy', 'trimPool', 'release', 'fromArray', 'toArray', 'describe', 'conv2d',
-  'conv2dBackwardData', 'conv2dBackwardWeights', 'deconv2d', 'deconv2dBackwardData', 'deconv2dBackwardWeights',
-  'conv3d', 'conv3dBackwardData', 'conv3dBackwardWeights', 'deconv3d', 'deconv3dBackwardData',
-  'deconv3dBackwardWeights', 'maxPool2d', 'maxPool2dBackward', 'maxPool3d', 'maxPool3dBackward', 'lrn', 'lrnBackward',
-  'relu', 'reluBackward', 'add', 'dropout', 'dropoutBackward', 'crop', 'cropBackward', 'crop3d', 'crop3dBackward',
-  'concat', 'concatBackward', 'upsampleNearest', 'upsampleNearestBackward', 'softmax', 'softmaxCrossEntropy', 'sigmoid',
-  'sigmoidCrossEntropy',
+  'conv2dInt8', 'conv2dBackwardData', 'conv2dBackwardWeights', 'deconv2d', 'deconv2dBackwardData',
+  'deconv2dBackwardWeights', 'conv3d', 'conv3dBackwardData', 'conv3dBackwardWeights', 'deconv3d',
+  'deconv3dBackwardData', 'deconv3dBackwardWeights', 'maxPool2d', 'maxPool2dBackward', 'maxPool3d', 'maxPool3dBackward',
+  'lrn', 'lrnBackward', 'relu', 'reluBackward', 'add', 'dropout', 'dropoutBackward', 'crop', 'cropBackward', 'crop3d',
+  'crop3dBackward', 'concat', 'concatBackward', 'upsampleNearest', 'upsampleNearestBackward', 'softmax',
+  'softmaxCrossEntropy', 'sigmoid', 'sigmoidCrossEntropy',
 ] as const satisfies readonly (keyof Addon)[];

@@ -9,6 +9,8 @@
  *   tensors that were never disposed (it is unregistered on explicit release, and handles are never reused).
  * - precision 'bfloat16': activations and conv compute in bf16, fp32 master weights from JS, fp32 weight gradients
  *   and fp32 loss. Needs avx512_core_bf16 or AMX (checked when the backend is created).
+ * - `int8`: inference convolutions given ConvOptions.int8 run on oneDNN's u8 x s8 kernels (native/conv.cc
+ *   conv2dInt8); activations stay float32 between ops. Needs an AVX-512 VNNI core (checked when created).
  *
  * Shapes and params are validated before any native call, by the same code as the reference backend's
  * (../geometry.ts); the addon checks its arguments again and throws JS exceptions (never crashes) on anything
@@ -37,6 +39,8 @@ export type { NativeInfo, NativeStats };
 
 export interface OneDnnOptions {
   precision?: 'float32' | 'bfloat16';
+  /** Allow int8 inference convolutions (ConvOptions.int8); float32 precision and an AVX-512 VNNI CPU only. */
+  int8?: boolean;
   /** OpenMP threads for oneDNN and the native loops (process-wide setting). Default: OpenMP's own (all cores). */
   threads?: number;
 }
@@ -104,7 +108,7 @@ class OneDnnBackend implements Backend {
   /** Layout policy of forward passes outside training (inferencePolicy); training always uses nChw16c. */
   private readonly inference: LayoutPolicy;
 
-  constructor(private readonly n: Addon, readonly precision: 'float32' | 'bfloat16') {
+  constructor(private readonly n: Addon, readonly precision: 'float32' | 'bfloat16', readonly int8 = false) {
     this.bf16 = precision === 'bfloat16';
     this.inference = inferencePolicy(n.info().isa);
     const addon = n;
@@ -270,7 +274,28 @@ class OneDnnBackend implements Backend {
     const xi = this.id(x, `${op} x`);
     const wa = f32(w, numel(g.w), `${op} weights`);
     const ba = b ? f32(b, g.w[0], `${op} bias`) : null;
+    if (p.int8) return this.wrap(this.int8Conv(xi, wa, g, ba, p.relu === true, this.srcScale(op, p)), g.y);
     return this.wrap(this.n[op](xi, wa, g.w, ba, g.stride, g.pad, g.dil, p.relu === true), g.y);
+  }
+
+  /** conv2dInt8; a convolution oneDNN has no optimised int8 kernel for (native/conv.cc) is this CPU's capability. */
+  private int8Conv(x: Handle, w: Float32Array, g: ReturnType<typeof convGeometry>, b: Float32Array | null, relu: boolean, srcScale: number): Handle {
+    try {
+      return this.n.conv2dInt8(x, w, g.w, b, g.stride, g.pad, g.dil, relu, srcScale);
+    } catch (err) {
+      if (err instanceof Error && err.message.includes(NO_INT8_KERNEL)) throw new EmsegError('native-capability', '--int8', `${err.message}; predict without --int8`);
+      throw err;
+    }
+  }
+
+  /** The int8 source scale of a forward pass that asks for one, where this backend can run it. */
+  private srcScale(op: ConvOp, p: ConvOptions): number {
+    const what = `${op} int8`;
+    if (!this.int8) throw new EmsegError('invalid-option', what, 'this oneDNN backend was not created with int8');
+    if (op !== 'conv2d' || p.training === true) throw new EmsegError('invalid-option', what, 'int8 is for inference convolutions (conv2d) only');
+    const s = p.int8!.srcScale;
+    if (!(s > 0) || !Number.isFinite(s)) throw new EmsegError('invalid-option', what, `srcScale must be a positive finite number, got ${s}`);
+    return s;
   }
 
   private convBackwardData(op: ConvOp, dy: Tensor, w: FloatArray, wShape: Shape, xShape: Shape, p: ConvParams): Tensor {
@@ -462,6 +487,7 @@ export function loadOneDnnBackend(options: OneDnnOptions = {}): Backend {
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
     throw new EmsegError('invalid-option', 'loadOneDnnBackend', `threads must be a positive integer, got ${options.threads}`);
   }
+  if (options.int8 && precision !== 'float32') throw new EmsegError('invalid-option', '--int8', 'int8 inference runs on a float32 backend; give --int8 or --bf16, not both');
   const addon = loadAddon();
   if (options.threads !== undefined) addon.setThreads(options.threads);
   if (precision === 'bfloat16') {
@@ -472,7 +498,21 @@ export function loadOneDnnBackend(options: OneDnnOptions = {}): Backend {
         "Use precision 'float32'.");
     }
   }
-  return new OneDnnBackend(addon, precision);
+  if (options.int8) checkInt8(addon.info());
+  return new OneDnnBackend(addon, precision, options.int8 === true);
+}
+
+/** What native/conv.cc says (kNoInt8Kernel) of a convolution oneDNN cannot run in int8 here. */
+const NO_INT8_KERNEL = 'oneDNN has no optimised int8 convolution';
+
+/** oneDNN ISAs with VNNI on AVX-512 cores, where its int8 convolutions run brgemm kernels on channels-last data. */
+const INT8_ISAS = ['avx512_core_vnni', 'avx512_core_bf16', 'avx512_core_amx'];
+
+function checkInt8(info: NativeInfo): void {
+  if (!INT8_ISAS.includes(info.isa)) {
+    throw new NativeCapabilityError(`int8 inference needs a CPU with AVX-512 VNNI (oneDNN ISA ${INT8_ISAS.join(', ')}); `
+      + `oneDNN's effective ISA here is '${info.isa}'. Predict in float32 (without --int8).`);
+  }
 }
 
 /** The native layout of a oneDNN-backend tensor, e.g. { layout: "f32:aBcd16b", ... } (tests and debugging). */

@@ -17,6 +17,7 @@
 import type { Conv3dOptions, Conv3dParams, ConvOptions, ConvParams } from '../backend.js';
 import { type Conv3dGeometry, checkWeights, conv3dGeometry, convGeometry, expectShape } from '../geometry.js';
 import { type FloatArray, type Shape, type Tensor, formatShape, numel } from '../../tensor/tensor.js';
+import { EmsegError } from '../../errors.js';
 import type { RefContext } from './util.js';
 
 // The three kernels below spell the same loop nest (output position, input channel, tap), each with its own
@@ -27,6 +28,8 @@ export function conv2d(
   ctx: RefContext, x: Tensor, w: FloatArray, wShape: Shape, b: FloatArray | null, p: ConvOptions,
 ): Tensor {
   const what = 'conv2d';
+  // Computing float32 under int8's name would report an int8 run that never happened.
+  if (p.int8) throw new EmsegError('invalid-option', '--int8', 'int8 runs only on the oneDNN backend, not the reference backend');
   const g = convGeometry(x.shape, wShape, p, false, what);
   checkWeights(w, wShape, b, what);
   const xd = ctx.data(x, `${what} x`);

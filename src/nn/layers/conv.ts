@@ -156,7 +156,7 @@ export const convolution: Pick<LayerDef<LayerSchema, WeightedFields, ConvOp, Wei
   forward(node, [x], ctx) {
     const { w, b } = weightsOf(node, ctx.params);
     return { out: ctx.backend.conv2d(x!, w.data, w.shape, b?.data ?? null,
-      { ...node.params, relu: ctx.fuseRelu, training: ctx.training }) };
+      { ...node.params, relu: ctx.fuseRelu, training: ctx.training, ...(ctx.int8 ? { int8: ctx.int8 } : {}) }) };
   },
   backward(node, dy, ctx) {
     const { w, b } = weightsOf(node, ctx.params);

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Backend, Pair } from '../../backend/backend.js';
+import type { Backend, Int8Input, Pair } from '../../backend/backend.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { ParamSet, ParamShape } from '../param-set.js';
 
@@ -109,6 +109,8 @@ export interface ForwardContext<O extends BackendOp = BackendOp> {
   /** conv + ReLU fused into one primitive (the following relu node then passes its input through). */
   fuseRelu: boolean;
   nextSeed: () => number;
+  /** Inference of a convolution in int8 (nn/int8.ts): how its input is quantized. */
+  int8?: Int8Input;
 }
 
 export interface ForwardResult {
