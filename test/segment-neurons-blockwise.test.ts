@@ -72,6 +72,27 @@ test('--shard i/2 in separate processes, each rerun until complete: the bytes of
   assertSameBytes(out, outOf('single'));
 });
 
+test('emseg status of a blockwise neurons run: each task\'s blocks, then the agglomeration, then the relabel blocks', () => {
+  const out = outOf('status');
+  const first = emseg(['segment', '--pred', AFFS, '--out', out, ...FLAGS, '--shard', '0/2', '--json']);
+  assert.equal(first.status, 0, first.stderr);
+  // Half the fragment blocks done, nothing after them: the relabel markers alone would say "0 done".
+  const half = emseg(['status', out]);
+  assert.equal(half.status, 0, half.stderr);
+  const [, made, left] = new RegExp(`^fragments: (\\d+)/${BLOCKS} done, 0 failed, (\\d+) remaining`, 'm').exec(half.stdout) ?? [];
+  assert.ok(Number(made) > 0 && Number(made) < BLOCKS && Number(made) + Number(left) === BLOCKS, half.stdout);
+  assert.match(half.stdout, /^agglomerate: waiting for the edges$/m);
+  assert.match(half.stdout, new RegExp(`^blocks: +0/${BLOCKS} done`, 'm'));
+  for (const shard of ['1/2', '0/2', '1/2', '0/2', '1/2']) assert.equal(emseg(['segment', '--pred', AFFS, '--out', out, ...FLAGS, '--shard', shard]).status, 0);
+  const done = emseg(['status', out, '--json']);
+  const s = JSON.parse(done.stdout) as { final: { done: number }; agglomerated: { neurons: number; fragments: number } };
+  assert.equal(s.final.done, BLOCKS);
+  const single = JSON.parse(emseg(['status', outOf('single'), '--json']).stdout) as { agglomerated: { neurons: number; fragments: number } };
+  assert.ok(s.agglomerated.neurons > 10 && s.agglomerated.fragments > s.agglomerated.neurons, done.stdout);
+  assert.deepEqual(s.agglomerated, single.agglomerated);
+  assert.match(emseg(['status', out]).stdout, new RegExp(`^fragments: done\nedges: +done\nagglomerate: done \\(${s.agglomerated.fragments} fragments into ${s.agglomerated.neurons} neurons\\)`, 'm'));
+});
+
 test('three shards side by side with --wait write the bytes of one run', async () => {
   const out = outOf('waiting');
   const runs = [0, 1, 2].map((i) => runNeuronSegment({ pred: AFFS, out, method: 'watershed-agglomerate', block: BLOCK, halo: [4, 4, 4],
