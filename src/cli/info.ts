@@ -218,7 +218,6 @@ async function showQueueStatus(url: string, jobset: string | undefined, json: bo
   failedBlocks(all.reduce((n, s) => n + s.failed.length, 0), jobset ?? safeUrl(url), 'submit again');
 }
 
-/** Pass 1 and the stitching of a blockwise segmentation; the usual lines then show pass 3 (the output's blocks). */
 /** A task's blocks as one status line. */
 function taskLine(label: string, p: RunStatus): string {
   return `${label.padEnd(11)}${p.done}/${p.total} done, ${p.failed.length} failed, ${p.remaining} remaining${p.remaining > 0 ? `, ETA ${runEta(p)}` : ''}`;
@@ -239,6 +238,7 @@ function neuronsLines(n: NeuronsRunStatus): string[] {
   return lines;
 }
 
+/** Pass 1 and the stitching of a blockwise segmentation; the usual lines then show pass 3 (the output's blocks). */
 function segmentLines(seg: SegmentRunStatus): string[] {
   if (!seg.segment) return [`segment:   complete (${seg.cells ?? '?'} cells)`];
   const p = seg.segment;
