@@ -203,14 +203,17 @@ EMSEG_FN(fromArray) {
   return registerTensor(info.Env(), std::move(t));
 }
 
-// toArray(handle) -> Float32Array (NCHW)
+// toArray(handle, out?) -> Float32Array (NCHW): into `out` when given (exactly the tensor's size; a caller reusing
+// one array tile after tile spares a fresh allocation, page-faulted in, every time), else a new array.
 EMSEG_FN(toArray) {
   NTensor &t = argTensor(info, 0, "tensor", true, 0);
   dims d = dimsOf(t);
-  auto out = Napi::Float32Array::New(info.Env(), size_t(t.n * t.c * t.h * t.w * (t.depth > 0 ? t.depth : 1)));
+  const int64_t count = t.n * t.c * t.h * t.w * (t.depth > 0 ? t.depth : 1);
+  F32Arg given = argF32(info, 1, "out", count, true);
+  Napi::Float32Array out = given.data ? info[1].As<Napi::Float32Array>() : Napi::Float32Array::New(info.Env(), size_t(count));
   memory::desc od = plainDesc(d, dt::f32);
   if (t.md == od) {
-    std::memcpy(out.Data(), t.ptr, out.ElementLength() * sizeof(float));
+    std::memcpy(out.Data(), t.ptr, size_t(count) * sizeof(float));
   } else {
     memory sm = t.mem();
     memory dm(od, eng(), out.Data());

@@ -24,6 +24,8 @@ const W_SHAPE = [4, 3, 3, 3];
 type Case = [name: string, run: (b: Backend, x: ReturnType<Backend['fromArray']>, w: Float32Array) => unknown, path: RegExp];
 const CASES: Case[] = [
   ['fromArray: wrong element count', (b) => b.fromArray(new Float32Array(5), [1, 1, 2, 3]), /^fromArray/],
+  ['toArray: an out array of another size', (b, x) => b.toArray(x, new Float32Array(2 * 3 * 8 * 8 - 1)), /^toArray out$/],
+  ['toArray: an out array of another type', (b, x) => b.toArray(x, new Float64Array(2 * 3 * 8 * 8) as unknown as Float32Array), /^toArray out$/],
   ['conv2d: short weights', (b, x, w) => b.conv2d(x, w.subarray(1), W_SHAPE, null, CONV), /^conv2d weights$/],
   ['conv2d: channel mismatch', (b, x, w) => b.conv2d(x, w, [4, 2, 3, 3], null, CONV), /^conv2d$/],
   ['conv2d: zero stride', (b, x, w) => b.conv2d(x, w, W_SHAPE, null, { ...CONV, stride: [0, 1] }), /^conv2d stride$/],

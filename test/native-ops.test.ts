@@ -532,3 +532,17 @@ test('chained network: forward and all gradients match, activations stay in nati
     return out;
   }, 2e-4);
 });
+
+test('toArray into a given array: the values of a plain copy, on both backends, from any layout', () => {
+  for (const be of [ref, nat!]) {
+    const x = be.fromArray(rnd(2 * 20 * 7 * 6, 11), [2, 20, 7, 6]);
+    // A convolution's output is in the backend's own layout (blocked or channels-last on oneDNN).
+    const y = be.conv2d(x, rnd(17 * 20 * 9, 12), [17, 20, 3, 3], null, { stride: [1, 1], padding: [1, 1, 1, 1], dilation: [1, 1] });
+    const out = new Float32Array(y.size).fill(Number.NaN);
+    const back = be.toArray(y, out);
+    assert.equal(back, out, `${be.name}: the array given is the array returned`);
+    assert.deepEqual(out, Float32Array.from(be.toArray(y)), be.name); // the float64 reference rounds as any copy to float32
+    x.dispose();
+    y.dispose();
+  }
+});

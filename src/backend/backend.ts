@@ -112,7 +112,11 @@ export interface Backend {
 
   // ---- storage
   fromArray(data: FloatArray, shape: Shape): Tensor;
-  toArray(t: Tensor): FloatArray;
+  /**
+   * The values as a plain NCHW host array; into `out` when given (float32, exactly the tensor's size: refused
+   * otherwise), so that a caller can reuse one array instead of a fresh one per call.
+   */
+  toArray(t: Tensor, out?: Float32Array): FloatArray;
   /** Called once by Tensor.dispose(). */
   release(t: Tensor): void;
 

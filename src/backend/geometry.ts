@@ -113,6 +113,13 @@ export function checkLength(a: ArrayLike<number> | null | undefined, n: number, 
   if (a.length !== n) throw invalid(what, `expected ${n} elements, got ${a.length}`);
 }
 
+/** toArray's optional target: a Float32Array of exactly the tensor's size (both backends refuse anything else). */
+export function checkToArrayOut(out: Float32Array | undefined, shape: Shape): void {
+  if (out === undefined) return;
+  if (!(out instanceof Float32Array)) throw invalid('toArray out', 'expected a Float32Array');
+  checkLength(out, numel(shape), 'toArray out');
+}
+
 export function sameShape(a: Shape, b: Shape, what: string): void {
   if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
     throw invalid(what, `shape mismatch ${formatShape(a)} vs ${formatShape(b)}`);

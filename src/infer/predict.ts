@@ -74,6 +74,8 @@ export class Predictor {
   private readonly nets = new Map<string, { geometry: TileGeometry; net: Network }>();
   /** Tile input windows by size (window()); ensemble members of other architectures have other sizes. */
   private readonly windowBuffers = new Map<number, Float32Array>();
+  /** Host copies of the networks' outputs by size (membrane()). */
+  private readonly outputBuffers = new Map<number, Float32Array>();
   /** AUTO_TILE's choice per section size. */
   private readonly chosen = new Map<string, number>();
   private readonly stride: number;
@@ -259,10 +261,12 @@ export class Predictor {
       x.dispose();
     }
     try {
-      const [, oh, ow] = g.plan.output;
-      // A view of the host copy (no second copy) where it is float32: the caller adds it into its band at once.
-      const plane = probs.toArray().subarray(MEMBRANE_CLASS * oh * ow, (MEMBRANE_CLASS + 1) * oh * ow);
-      return plane instanceof Float32Array ? plane : Float32Array.from(plane);
+      const [classes, oh, ow] = g.plan.output;
+      // Into one host buffer per output size, reused tile after tile (the caller adds the plane into its band at
+      // once): a fresh array every tile was new memory, page-faulted in.
+      let host = this.outputBuffers.get(classes * oh * ow);
+      if (!host) this.outputBuffers.set(classes * oh * ow, host = new Float32Array(classes * oh * ow));
+      return (probs.toArray(host) as Float32Array).subarray(MEMBRANE_CLASS * oh * ow, (MEMBRANE_CLASS + 1) * oh * ow);
     } finally {
       probs.dispose();
     }

@@ -41,10 +41,13 @@ export class Tensor {
     return this.disposed;
   }
 
-  /** Copy out as a plain NCHW host array (float32, or float64 on a float64 reference backend). */
-  toArray(): FloatArray {
+  /**
+   * Copy out as a plain NCHW host array (float32, or float64 on a float64 reference backend); into `out` when given
+   * (a Float32Array of exactly this size), which spares a fresh array per call.
+   */
+  toArray(out?: Float32Array): FloatArray {
     this.assertAlive();
-    return this.backend.toArray(this);
+    return out ? this.backend.toArray(this, out) : this.backend.toArray(this);
   }
 
   dispose(): void {

@@ -12,7 +12,7 @@ export interface Addon {
   trimPool(): void;
   release(id: Handle): boolean;
   fromArray(data: Float32Array, shape: I4 | I5, bf16: boolean): Handle;
-  toArray(id: Handle): Float32Array;
+  toArray(id: Handle, out?: Float32Array): Float32Array;
   describe(id: Handle): { shape: number[]; layout: string; bytes: number; workspace: boolean };
 
   // native/conv.cc

@@ -22,7 +22,7 @@ import type {
   SigmoidTarget,
 } from '../backend.js';
 import {
-  checkCrossEntropyTarget, checkDropout, checkFromArray, checkLength, checkLrnParams, checkSigmoidTarget,
+  checkCrossEntropyTarget, checkDropout, checkFromArray, checkLength, checkToArrayOut, checkLrnParams, checkSigmoidTarget,
   concatBackwardGeometry, concatGeometry, conv3dGeometry, convGeometry, crop3dBackwardGeometry, crop3dGeometry,
   cropBackwardGeometry, cropGeometry, deconv3dGeometry, dims4, expectShape, pool3dGeometry, poolGeometry,
   storableDims, sameShape, upsampleBackwardGeometry,
@@ -148,8 +148,9 @@ class OneDnnBackend implements Backend {
     return this.wrap(this.n.fromArray(a, s, this.bf16), s);
   }
 
-  toArray(t: Tensor): FloatArray {
-    return this.n.toArray(this.id(t, 'toArray'));
+  toArray(t: Tensor, out?: Float32Array): FloatArray {
+    checkToArrayOut(out, t.shape);
+    return out ? this.n.toArray(this.id(t, 'toArray'), out) : this.n.toArray(this.id(t, 'toArray'));
   }
 
   release(t: Tensor): void {

@@ -5,7 +5,7 @@
  * One file per kernel family; see each file's header for the exact semantics (oneDNN 2.x conventions).
  */
 import { EmsegError } from '../../errors.js';
-import { checkFromArray } from '../geometry.js';
+import { checkFromArray, checkToArrayOut } from '../geometry.js';
 import type { Backend } from '../backend.js';
 import type { FloatArray, Shape, Tensor } from '../../tensor/tensor.js';
 import { type RefContext, type RefPrecision, createContext } from './util.js';
@@ -37,8 +37,12 @@ export function createReferenceBackend(precision: RefPrecision = 'float32'): Bac
       copy.set(data);
       return ctx.wrap(copy, shape);
     },
-    toArray(t: Tensor): FloatArray {
-      return ctx.data(t, 'toArray').slice();
+    toArray(t: Tensor, out?: Float32Array): FloatArray {
+      checkToArrayOut(out, t.shape);
+      const data = ctx.data(t, 'toArray');
+      if (!out) return data.slice();
+      out.set(data);
+      return out;
     },
     release(t: Tensor): void {
       // Drop the reference so the array can be collected even if the (disposed) Tensor object lingers.
