@@ -13,7 +13,7 @@ namespace emseg {
 // request, at most kReuseSlack times it). Exact sizes alone would hold one buffer per distinct activation size of
 // a network (a U-Net's sizes are all different), so a tile's run kept every activation it ever made; reusing a
 // larger parked buffer bounds the pool by what is alive at once, times the slack. Fresh memory is the expensive
-// part: in a VM every first touch of a page faults (measured ~7 us a 4 KiB page here), so parked buffers are reused
+// part: in a VM every first touch of a page faults (measured 7-12 us a 4 KiB page here), so parked buffers are reused
 // across tiles rather than returned to the OS, and large ones ask for transparent huge pages (512x fewer faults).
 namespace {
 std::multimap<size_t, void *> g_free;            // parked buffers by capacity

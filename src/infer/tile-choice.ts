@@ -11,7 +11,7 @@ export type TileSize = number | typeof AUTO_TILE;
 
 /**
  * Memory an automatically sized prediction may use (its whole working set, predictionWorkingSet, at most what is
- * available): a laptop's share, and the figure issue 26 holds volumes to. Larger tiles recompute less halo; past
+ * available): a laptop's share, and what the blockwise volume steps are held to. Larger tiles recompute less halo; past
  * this the gain is a few per cent (unet-w16 on a 2048 section: 1028-pixel tiles need ~1.4 GB, 0.33 us a pixel,
  * against 0.35 us with 516-pixel tiles; docs/BENCHMARKS.md "Prediction against onnxruntime").
  */
