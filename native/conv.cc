@@ -141,14 +141,20 @@ struct BwdWEntry {
   dnnl::reorder toUser;
 };
 
-template <bool D>
-typename T<D>::Fwd::primitive_desc makeFwdPd(const Geom &g, dt t, bool bias, bool relu, prop_kind pk) {
+// The attributes of a primitive that applies ReLU to its output (a post-op), or none.
+dnnl::primitive_attr fusedRelu(bool relu) {
   dnnl::primitive_attr attr;
   if (relu) {
     dnnl::post_ops po;
     po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
     attr.set_post_ops(po);
   }
+  return attr;
+}
+
+template <bool D>
+typename T<D>::Fwd::primitive_desc makeFwdPd(const Geom &g, dt t, bool bias, bool relu, prop_kind pk) {
+  dnnl::primitive_attr attr = fusedRelu(relu);
   memory::desc bmd = bias ? memory::desc(g.bias, dt::f32, ftag::x) : memory::desc();
   typename T<D>::Fwd::desc d(pk, T<D>::alg, actDesc(g.src, t), anyDesc(g.wt, t), bmd, actDesc(g.dst, t), g.strides,
                              g.dil, g.padl, g.padr);
@@ -254,12 +260,7 @@ std::unique_ptr<ShuffleEntry> makeShuffle(const Geom &g, dt t, bool bias, bool r
   const int64_t Co = g.wt[0], kh = g.wt[2], kw = g.wt[3], K = kh * kw * Co;
   auto e = std::make_unique<ShuffleEntry>();
   e->zMd = memory::desc({N, K, H, W}, t, ftag::nhwc);
-  dnnl::primitive_attr attr;
-  if (relu) {
-    dnnl::post_ops po;
-    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-    attr.set_post_ops(po);
-  }
+  dnnl::primitive_attr attr = fusedRelu(relu);
   auto make = [&](dt biasType) {
     memory::desc bmd = bias ? memory::desc({K}, biasType, ftag::x) : memory::desc();
     dnnl::convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, actDesc(g.src, t),
@@ -518,13 +519,8 @@ std::unique_ptr<Int8Entry> makeInt8(const Geom &g, float srcScale, const std::ve
   auto e = std::make_unique<Int8Entry>();
   std::vector<float> out(ws.size());
   for (size_t o = 0; o < ws.size(); o++) out[o] = 1.f / (srcScale * ws[o]);
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = fusedRelu(relu);
   attr.set_output_scales(1 << 1, out);
-  if (relu) {
-    dnnl::post_ops po;
-    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-    attr.set_post_ops(po);
-  }
   memory::desc bmd = bias ? memory::desc(g.bias, dt::f32, ftag::x) : memory::desc();
   dnnl::convolution_forward::desc d(prop_kind::forward_inference, algorithm::convolution_direct, actDesc(g.src, dt::u8),
                                     anyDesc(g.wt, dt::s8), bmd, actDesc(g.dst, dt::f32), g.strides, g.dil, g.padl,

@@ -52,12 +52,15 @@ export function peakLiveBytes(plan: Plan): number {
   for (const n of live) {
     for (const i of [n.index, ...n.inputs]) if (i >= 0) lastUse.set(owner(i), Math.max(lastUse.get(owner(i)) ?? 0, n.index));
   }
+  // Bytes released after each node runs: the buffers it was the last to read.
+  const freed = new Map<number, number>();
+  for (const [buffer, last] of lastUse) freed.set(last, (freed.get(last) ?? 0) + outputBytes(plan.nodes[buffer]!));
   let alive = 0;
   let peak = 0;
   for (const n of live) {
     if (owner(n.index) === n.index) alive += outputBytes(n);
     peak = Math.max(peak, alive);
-    for (const [buffer, last] of lastUse) if (last === n.index) alive -= outputBytes(plan.nodes[buffer]!);
+    alive -= freed.get(n.index) ?? 0;
   }
   return peak;
 }

@@ -214,8 +214,7 @@ export class Predictor {
     const inH = grid.stepH + 2 * m;
     const inW = grid.stepW + 2 * m;
     const area = inH * inW;
-    let window = this.windowBuffers.get(sections.length * area);
-    if (!window) this.windowBuffers.set(sections.length * area, window = new Float32Array(sections.length * area));
+    const window = reusable(this.windowBuffers, sections.length * area);
     sections.forEach((s, c) => {
       const channel = window.subarray(c * area, (c + 1) * area);
       s.read(top - m, left - m, inH, inW, channel);
@@ -264,11 +263,16 @@ export class Predictor {
       const [classes, oh, ow] = g.plan.output;
       // Into one host buffer per output size, reused tile after tile (the caller adds the plane into its band at
       // once): a fresh array every tile was new memory, page-faulted in.
-      let host = this.outputBuffers.get(classes * oh * ow);
-      if (!host) this.outputBuffers.set(classes * oh * ow, host = new Float32Array(classes * oh * ow));
-      return (probs.toArray(host) as Float32Array).subarray(MEMBRANE_CLASS * oh * ow, (MEMBRANE_CLASS + 1) * oh * ow);
+      return (probs.toArray(reusable(this.outputBuffers, classes * oh * ow)) as Float32Array).subarray(MEMBRANE_CLASS * oh * ow, (MEMBRANE_CLASS + 1) * oh * ow);
     } finally {
       probs.dispose();
     }
   }
+}
+
+/** The buffer of `length` floats in `buffers`, made on first use and reused after. */
+function reusable(buffers: Map<number, Float32Array>, length: number): Float32Array {
+  let b = buffers.get(length);
+  if (!b) buffers.set(length, b = new Float32Array(length));
+  return b;
 }
