@@ -13,7 +13,7 @@ import {
 } from '../src/image/affinities.js';
 import { decideMapPolarity, parseMapRecord } from '../src/image/map-meaning.js';
 import { loadDataset } from '../src/io/dataset.js';
-import { labelComponents4 } from '../src/metrics/components.js';
+import { labelComponents4 } from '../src/image/components.js';
 import { Rng } from '../src/util/rng.js';
 import { SAMPLES } from './helpers/data.js';
 import { refused } from './helpers/errors.js';

@@ -11,7 +11,7 @@ import { openVolume } from '../src/io/registry.js';
 import { runPredict } from '../src/pipeline/predict.js';
 import { sampleMaps } from './helpers/segment-maps.js';
 import { sampleVolume, writeVolume, zooModel } from './helpers/volume-predict-fixture.js';
-import { labelComponents4 } from '../src/metrics/components.js';
+import { labelComponents4 } from '../src/image/components.js';
 import {
   DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, gaussianBlur, mergeWeakBoundaries, segmentBoundaries, segmentGrid,
   segmentSection, seededWatershed, tuneSegmentation,

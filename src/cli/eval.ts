@@ -86,6 +86,8 @@ export function registerEval(program: Command): void {
     .requiredOption('--labels <path>', 'label stack: folder, glob or TIFF; with --seg, ground-truth neuron ids (any volume: '
       + 'gt.h5:/volumes/labels/neuron_ids, a Zarr, TIFF or stack; any integer type, uint64 included; id 0 = unlabelled, ignored)')
     .option('--pred <path>', 'prediction stack: P(non-membrane) in [0,1] (ISBI polarity; integer images are scaled to [0,1])')
+    .option('--cells <path>', 'instead of --pred: 2-D cells (a label stack or volume, as emseg segment writes them) scored with the ISBI metrics '
+      + 'as the map of where cells meet (and label 0), as the challenge scored segmentations')
     .option('--seg <path>', 'instead of --pred: a 3-D segmentation (cells, neuron ids; any volume) scored against --labels with '
       + 'VOI split/merge, adapted Rand error and the CREMI score (docs/MODELS.md, "3-D neuron segmentations")')
     .option('--border-nm <nm>', 'with --seg: leave out ground-truth voxels within this distance (nm, in-plane) of a label boundary, '
@@ -122,10 +124,13 @@ Exit status 1 with a message naming the file on missing files, size/count mismat
         write(await runEval3d(volumeOptions(o, cmd), o.json ?? false, o.quiet ?? false));
         return;
       }
-      if (o.pred === undefined) throw new EmsegError('invalid-option', '--pred', 'give --pred (a 2-D map stack, ISBI metrics) or --seg (a 3-D segmentation, CREMI scores)');
+      if ((o.pred === undefined) === (o.cells === undefined)) {
+        throw new EmsegError('invalid-option', '--pred', 'give one of --pred (a 2-D map stack, ISBI metrics), --cells (2-D cells, ISBI metrics) or --seg (a 3-D segmentation, CREMI scores)');
+      }
       refuseGiven(cmd, ['borderNm', 'voxelSize', 'worst'], 'with --seg only');
+      if (o.cells !== undefined) refuseGiven(cmd, ['membraneProb', 'predIsMap'], 'for maps (--pred), not --cells');
       const { output } = await runEval({
-        labels: o.labels, prediction: o.pred, images: o.images, imagesIntensity: o.intensity, imagesToGrey: o.toGrey ?? false, membraneProb: o.membraneProb, polarity: givenPolarity(o, cmd),
+        labels: o.labels, prediction: o.pred ?? o.cells, cells: o.cells !== undefined, images: o.images, imagesIntensity: o.intensity, imagesToGrey: o.toGrey ?? false, membraneProb: o.membraneProb, polarity: givenPolarity(o, cmd),
         predIsMap: o.predIsMap ?? false, notice: noticeOnStderr,
         metrics: o.metrics, breakdown: o.breakdown ? o.smallCellArea : undefined, report: o.report, overwrite: o.overwrite ?? false, reportSections: o.reportSections,
         json: o.json ?? false, perThreshold: o.perThreshold ?? false, perSlice: o.perSlice ?? false, quiet: o.quiet ?? false,
@@ -142,7 +147,7 @@ function rootWriter(cmd: Command): (s: string) => void {
 }
 
 /** The 2-D options that mean nothing for --seg (and the 3-D ones without it): refused, never dropped in silence. */
-const MAPS_ONLY = ['pred', 'membraneProb', 'predIsMap', 'polarity', 'metrics', 'perThreshold', 'perSlice', 'breakdown', 'smallCellArea',
+const MAPS_ONLY = ['pred', 'cells', 'membraneProb', 'predIsMap', 'polarity', 'metrics', 'perThreshold', 'perSlice', 'breakdown', 'smallCellArea',
   'report', 'images', 'intensity', 'toGrey', 'reportSections', 'overwrite'];
 
 function flagOf(key: string): string {

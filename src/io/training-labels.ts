@@ -8,6 +8,7 @@
  */
 import { EmsegError } from '../errors.js';
 import { UNKNOWN_CLASS, boundaryTargets } from '../image/affinities.js';
+import { ComponentLabeller } from '../image/components.js';
 import type { LabelPolarity } from './label-polarity.js';
 import { DEFAULT_POLARITY, labelsToMask } from './dataset.js';
 import type { LabelData, LabelReader, LabelType, Vec3, VolumeReader } from './formats/volume.js';
@@ -246,17 +247,20 @@ export interface LabelledIds {
 
 /**
  * Reads both volumes whole, section by section (the 3-d trainer holds the volume, as the 2-d one holds its stack).
- * Only instance labels: a membrane mask names no neurons, and affinities need them.
+ * Instance labels, or with `cellsFromMasks` (a network whose targets all lie in a section) membrane masks too: each
+ * section's cells are then the 4-connected components of its interior, membrane the background (a mask says nothing
+ * of which cells continue into the next section, so only in-plane targets can learn from it).
  */
-export async function loadLabelledIds(o: LabelledVolumeOptions): Promise<LabelledIds> {
+export async function loadLabelledIds(o: LabelledVolumeOptions & { cellsFromMasks?: boolean }): Promise<LabelledIds> {
   const [images, labels] = await openBoth(o);
   try {
     const reading = decideReading(labels, o);
-    if (reading.kind !== 'instance') {
-      throw new EmsegError('invalid-option', '--label-kind', `${labels.path} is read as a membrane mask; a 3-d network learns from neuron ids (--label-kind instance)`);
+    if (reading.kind !== 'instance' && !o.cellsFromMasks) {
+      throw new EmsegError('invalid-option', '--label-kind', `${labels.path} is read as a membrane mask; a 3-d network learns from neuron ids `
+        + '(--label-kind instance); only a network whose targets all lie in a section (unet2d-affinities-w16) learns from masks');
     }
-    const ignoring = reading.ignoreLabel === undefined ? 'no ignore label' : `voxels of ${reading.ignoreLabel} give no loss`;
-    o.notice?.(`labels: ${labels.path} read as neuron ids (${labels.labelType}); the model's targets are made from them; ${ignoring}`);
+    o.notice?.(reading.kind === 'instance' ? idsNotice(reading, labels) : `${describeReading(reading, labels.path)}; `
+      + 'cells: the 4-connected components of each section\'s interior (ids per section), membrane the background');
     const [depth, height, width] = images.shape;
     const n = width * height;
     if (n * depth > MAX_STACK_ELEMENTS) {
@@ -265,18 +269,63 @@ export async function loadLabelledIds(o: LabelledVolumeOptions): Promise<Labelle
     const out = { images: new Float32Array(n * depth), ids: new Uint32Array(n * depth) };
     // Background is 0 whether the file's ids are numbers or (uint64) bigints.
     const compact = { table: new Map<number | bigint, number>([[0, 0], [0n, 0]]), next: 1 };
+    const cells = new MaskCells(n);
+    const counts: SectionCounts[] = [];
     for (let z = 0; z < depth; z++) {
       const region = { start: [z, 0, 0] as const, end: [z + 1, height, width] as const };
       const origin = images.sectionOrigin?.(z) ?? { source: images.path, page: z };
       out.images.set(o.toFloat({ index: z, width, height, data: await images.readRegion(region), ...origin }), z * n);
-      compactIds(await labels.readLabels(region), compact, out.ids.subarray(z * n, (z + 1) * n));
+      const section = out.ids.subarray(z * n, (z + 1) * n);
+      const data = await labels.readLabels(region);
+      if (reading.kind === 'instance') {
+        compactIds(data, compact, section);
+        continue;
+      }
+      const mask = sectionMask(data, height, width, reading, labels.sectionOrigin?.(z).source ?? labels.path);
+      cells.label(mask, width, height, section);
+      counts.push(countSection(mask));
     }
-    const ignore = reading.ignoreLabel === undefined ? undefined : compact.table.get(labels.labelType === 'uint64' ? reading.ignoreLabel : Number(reading.ignoreLabel));
-    return { ...out, shape: images.shape, reading, idCount: compact.next, ...(ignore === undefined ? {} : { ignoreId: ignore }),
-      ...(images.voxelSize ? { voxelSize: images.voxelSize } : {}) };
+    if (reading.kind === 'mask') checkMaskPolarity(counts, reading, o, labels.path);
+    const ignore = reading.kind === 'mask' ? cells.ignoreId
+      : reading.ignoreLabel === undefined ? undefined : compact.table.get(labels.labelType === 'uint64' ? reading.ignoreLabel : Number(reading.ignoreLabel));
+    return { ...out, shape: images.shape, reading, idCount: reading.kind === 'mask' ? cells.next : compact.next,
+      ...(ignore === undefined ? {} : { ignoreId: ignore }), ...(images.voxelSize ? { voxelSize: images.voxelSize } : {}) };
   } finally {
     await images.close();
     await labels.close();
+  }
+}
+
+function idsNotice(reading: LabelReading, labels: LabelReader): string {
+  const ignoring = reading.ignoreLabel === undefined ? 'no ignore label' : `voxels of ${reading.ignoreLabel} give no loss`;
+  return `labels: ${labels.path} read as neuron ids (${labels.labelType}); the model's targets are made from them; ${ignoring}`;
+}
+
+/** Mask sections to ids: interior components numbered on through the volume, membrane 0, unknown pixels IGNORE_CELL. */
+class MaskCells {
+  /** The id of pixels that give no loss (UNKNOWN_CLASS in the mask); cells count from IGNORE_CELL + 1. */
+  static readonly IGNORE_CELL = 1;
+  next = MaskCells.IGNORE_CELL + 1;
+  ignoreId: number | undefined;
+  private readonly labeller = new ComponentLabeller();
+  private readonly interior: Uint8Array;
+  private readonly components: Int32Array;
+
+  constructor(pixels: number) {
+    this.interior = new Uint8Array(pixels);
+    this.components = new Int32Array(pixels);
+  }
+
+  label(mask: Uint8Array, width: number, height: number, out: Uint32Array): void {
+    for (let i = 0; i < mask.length; i++) this.interior[i] = mask[i] === 0 ? 1 : 0;
+    const count = this.labeller.label(this.interior, width, height, this.components);
+    if (this.next + count > 0xffff_ffff) throw new EmsegIoError('too-large', 'labels', 'more than 2^32 - 1 cells');
+    for (let i = 0; i < mask.length; i++) {
+      const m = mask[i]!;
+      if (m === UNKNOWN_CLASS) this.ignoreId = out[i] = MaskCells.IGNORE_CELL;
+      else out[i] = m === 0 ? this.next - 1 + this.components[i]! : 0;
+    }
+    this.next += count;
   }
 }
 

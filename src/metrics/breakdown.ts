@@ -22,7 +22,7 @@
  */
 import { EmsegError } from '../errors.js';
 import { sliceOf, type ImageStack } from '../image/stack.js';
-import { ComponentLabeller } from './components.js';
+import { ComponentLabeller } from '../image/components.js';
 import { validateInputs } from './validate.js';
 import { MismatchKind, WarpingErrorCounter } from './warping.js';
 

@@ -1,6 +1,6 @@
 import { sliceOf, type ImageStack } from '../image/stack.js';
 import { precisionRecall } from './classification.js';
-import { ComponentLabeller } from './components.js';
+import { ComponentLabeller } from '../image/components.js';
 import { vInfo } from './information.js';
 import { OverlapCounter } from './overlap.js';
 import { pixelCounts } from './pixel.js';

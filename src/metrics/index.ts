@@ -5,7 +5,7 @@ export type { EvaluateOptions, EvaluationResult, MetricName, PerSlice, PerThresh
 export { thinnedSegmentation, warpingErrorLocations } from './slice-analysis.js';
 export type { PixelPosition, WarpingErrorLocations } from './slice-analysis.js';
 export { SWEEP_THRESHOLDS, WARPING_THRESHOLDS, javaThresholds } from './thresholds.js';
-export { labelComponents4 } from './components.js';
+export { labelComponents4 } from '../image/components.js';
 export { BREAKDOWN_KINDS, DEFAULT_SMALL_CELL_AREA, warpingBreakdown } from './breakdown.js';
 export type { BreakdownCounts, WarpingBreakdown } from './breakdown.js';
 export { Contingency3d, labelId } from './contingency3d.js';
@@ -13,3 +13,4 @@ export type { AddOptions, ContingencyOptions, IdArray, LabelId, VoxelPosition } 
 export { DEFAULT_WORST_COUNT, neuronScores } from './neuron-scores.js';
 export type { MergedSegment, NeuronScores, SplitNeuron } from './neuron-scores.js';
 export { borderMask } from './border-mask.js';
+export { cellBoundaryMap, type CellLabels } from './cell-map.js';

@@ -1,4 +1,4 @@
-import { ComponentLabeller } from './components.js';
+import { ComponentLabeller } from '../image/components.js';
 import { PrioritySorter } from './radix-sort.js';
 import { BACKGROUND_PARTS, FOREGROUND_TOUCHES, RING, SIMPLE, ringConfig } from './simple-point.js';
 

@@ -70,6 +70,10 @@ export interface Unet3dOptions {
   /** Lee et al. (2017) for anisotropic sections: in-plane 1x3x3 convolutions at the top level, 3x3x3 deeper, and
    *  in-plane 1x2x2 pooling throughout (sections are several times thicker than pixels are wide). */
   anisotropic?: boolean;
+  /** Every kernel in-plane (1x3x3, 1x2x2) and every target in-plane: a 2-d network that predicts affinities for each
+   *  section on its own (sections labelled one by one, as ISBI 2012's membrane masks). Its layers are the 2-d U-Net's
+   *  of the same width and levels, so a trained 2-d U-Net can start it (emseg train --init). */
+  planar?: boolean;
   /** Feature maps at the top level (doubled per level); small by default so that a CPU trains it. */
   width?: number;
   /** Poolings (levels below the top one). */
@@ -83,14 +87,19 @@ const NEAREST: Offset[] = [[-1, 0, 0], [0, -1, 0], [0, 0, -1]];
 /** Long-range offsets as auxiliary targets (Lee et al. 2017; the mutex watershed's): fewer sections in z when anisotropic. */
 export const LONG_RANGE_ISO: Offset[] = [[-3, 0, 0], [0, -3, 0], [0, 0, -3], [-9, 0, 0], [0, -9, 0], [0, 0, -9]];
 export const LONG_RANGE_ANISO: Offset[] = [[-2, 0, 0], [0, -3, 0], [0, 0, -3], [0, -9, 0], [0, 0, -9]];
+/** In-plane nearest neighbours, and long-range offsets up to 27 pixels (after the mutex watershed's ISBI 2012 set). */
+const NEAREST_PLANAR: Offset[] = [[0, -1, 0], [0, 0, -1]];
+export const LONG_RANGE_PLANAR: Offset[] = [[0, -3, 0], [0, 0, -3], [0, -9, 0], [0, 0, -9], [0, -9, -9], [0, 9, -9],
+  [0, -27, 0], [0, 0, -27]];
 
 /** 3-d U-Net with valid convolutions, crop-and-concat skips and a sigmoid head (boundaries or affinities). */
 export function unet3dSpec(options: Unet3dOptions = {}): ModelSpecInput {
-  const { anisotropic = false, width = 8, levels = 2, head = 'affinities' } = options;
-  const longRange = options.longRange ?? (anisotropic ? LONG_RANGE_ANISO : LONG_RANGE_ISO);
+  const { anisotropic = false, planar = false, width = 8, levels = 2, head = 'affinities' } = options;
+  if (planar && head === 'boundary') throw new EmsegError('invalid-option', 'head', 'a planar network\'s boundary head is the 2-d U-Net\'s membrane map');
+  const longRange = options.longRange ?? (planar ? LONG_RANGE_PLANAR : anisotropic ? LONG_RANGE_ANISO : LONG_RANGE_ISO);
   const layers: L[] = [];
-  const kernelAt = (l: number): [number, number, number] => (anisotropic && l === 0 ? [1, 3, 3] : [3, 3, 3]);
-  const scale: [number, number, number] = anisotropic ? [1, 2, 2] : [2, 2, 2];
+  const kernelAt = (l: number): [number, number, number] => (planar || (anisotropic && l === 0) ? [1, 3, 3] : [3, 3, 3]);
+  const scale: [number, number, number] = anisotropic || planar ? [1, 2, 2] : [2, 2, 2];
   const block = (prefix: string, out: number, l: number) => {
     for (const s of ['a', 'b']) layers.push({ type: 'conv3d', name: `${prefix}${s}`, out, kernel: kernelAt(l) }, { type: 'relu' });
   };
@@ -110,20 +119,26 @@ export function unet3dSpec(options: Unet3dOptions = {}): ModelSpecInput {
     block(`up${l}`, out, l);
   }
   const targets = head === 'boundary' ? [{ boundary: anisotropic ? 'in-plane' as const : '3d' as const }]
-    : [...NEAREST, ...longRange];
+    : [...(planar ? NEAREST_PLANAR : NEAREST), ...longRange];
   layers.push({ type: 'conv3d', name: 'head', out: targets.length, kernel: 1 }, { type: 'sigmoid' });
-  const kind = anisotropic ? 'anisotropic (in-plane 1x2x2 pooling, 1x3x3 convolutions at the top level)' : 'isotropic';
   return {
-    name: `unet3d${anisotropic ? '-aniso' : ''}-${head}${width === 8 ? '' : `-w${width}`}`,
-    source: anisotropic
-      ? 'After Lee, Zung, Li, Jain & Seung (2017), Superhuman accuracy on the SNEMI3D connectomics challenge (in-plane pooling, 3-d convolutions deeper).'
-      : 'After Cicek et al. (2016), 3D U-Net; affinity heads as in Lee et al. (2017).',
-    description: `3-d U-Net, ${kind}, ${levels} poolings, ${width} feature maps at the top, ` +
-      (head === 'boundary' ? 'boundary head (1 channel).' : `affinity head (3 nearest + ${longRange.length} long-range).`),
+    name: `${planar ? 'unet2d' : anisotropic ? 'unet3d-aniso' : 'unet3d'}-${head}${width === 8 ? '' : `-w${width}`}`,
+    source: planar
+      ? 'U-Net (Ronneberger et al. 2015) predicting in-plane affinities with long-range offsets (Wolf et al. 2018, the mutex watershed).'
+      : anisotropic
+        ? 'After Lee, Zung, Li, Jain & Seung (2017), Superhuman accuracy on the SNEMI3D connectomics challenge (in-plane pooling, 3-d convolutions deeper).'
+        : 'After Cicek et al. (2016), 3D U-Net; affinity heads as in Lee et al. (2017).',
+    description: `${planar ? '2-d U-Net on each section' : '3-d U-Net'}, ${unet3dKind(anisotropic, planar)}, ${levels} poolings, ${width} feature maps at the top, `
+      + (head === 'boundary' ? 'boundary head (1 channel).' : `affinity head (${planar ? 2 : 3} nearest + ${longRange.length} long-range).`),
     input: { dims: 3 },
     targets,
     layers,
   };
+}
+
+function unet3dKind(anisotropic: boolean, planar: boolean): string {
+  if (planar) return 'in-plane kernels and targets only (1x3x3 convolutions, 1x2x2 pooling)';
+  return anisotropic ? 'anisotropic (in-plane 1x2x2 pooling, 1x3x3 convolutions at the top level)' : 'isotropic';
 }
 
 /** The 3-d zoo: isotropic and anisotropic U-Nets, each with a boundary and an affinity head. */
@@ -132,6 +147,8 @@ const ZOO_3D: Record<string, () => ModelSpecInput> = {
   'unet3d-affinities': () => unet3dSpec({ head: 'affinities' }),
   'unet3d-aniso-boundary': () => unet3dSpec({ anisotropic: true, head: 'boundary' }),
   'unet3d-aniso-affinities': () => unet3dSpec({ anisotropic: true, head: 'affinities' }),
+  // The layers of unet-w16, so that a trained unet-w16 (the shipped emseg-isbi members) can start it.
+  'unet2d-affinities-w16': () => unet3dSpec({ planar: true, width: 16, levels: 4 }),
 };
 
 const ZOO: Record<string, () => ModelSpecInput> = {

@@ -26,6 +26,8 @@ export interface EvaluateFilesOptions {
   imagesIntensity?: string;
   /** Reduce colour raw images to their luma instead of refusing them. */
   imagesToGrey?: boolean;
+  /** The prediction is a 2-D cell segmentation (label stack), scored as the map of where its cells meet. */
+  cells?: boolean;
   /** The prediction holds P(membrane) (1 = membrane): flip it. */
   membraneProb?: boolean;
   /**

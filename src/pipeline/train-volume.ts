@@ -19,19 +19,29 @@ import { buildTrainConfig, chooseValidation, type TrainJob, type TrainJobHooks }
 /** Voxel sizes within this fraction of each other count as isotropic (axis permutations are then symmetries). */
 const ISOTROPY_TOLERANCE = 0.25;
 
-async function loadVolume(o: TrainJob, hooks: TrainJobHooks): Promise<{ data: LabelledIds; source: Record<string, unknown> }> {
-  const spec = parseIntensity(o.intensity ?? DEFAULT_INTENSITY, '--intensity');
-  const normalise = sectionNormaliser(spec);
+/** Whether every target lies in a section: then membrane masks can teach it (each section's cells, io/training-labels.ts). */
+function inPlaneTargets(spec: ModelSpec): boolean {
+  return (spec.targets ?? []).every((t) => (Array.isArray(t) ? t[0] === 0 : t.boundary === 'in-plane'));
+}
+
+async function loadVolume(o: TrainJob, spec: ModelSpec, hooks: TrainJobHooks): Promise<{ data: LabelledIds; source: Record<string, unknown> }> {
+  const intensity = parseIntensity(o.intensity ?? DEFAULT_INTENSITY, '--intensity');
+  const normalise = sectionNormaliser(intensity);
   let sampleType: SampleType | undefined;
-  const data = await loadLabelledIds({ images: o.images, labels: o.labels, labelKind: o.labelKind ?? 'instance', notice: hooks.onNotice,
+  const masks = inPlaneTargets(spec);
+  // Masks are read as the format says (PNG/TIFF stacks are masks); other networks need ids whatever the format.
+  const labelKind = o.labelKind ?? (masks ? undefined : 'instance');
+  const data = await loadLabelledIds({ images: o.images, labels: o.labels, ...(labelKind ? { labelKind } : {}), cellsFromMasks: masks,
+    ...(o.polarity === undefined ? {} : { polarity: o.polarity }), notice: hooks.onNotice,
     ...(o.ignoreLabel === undefined ? {} : { ignoreLabel: o.ignoreLabel }), colour: o.toGrey ? 'to-grey' : 'reject',
     toFloat: (s) => {
       sampleType ??= sampleTypeOf(s.data);
       return normalise(s);
     } });
-  const source = { images: typedPath(o.images), labels: typedPath(o.labels), label_kind: 'instance', ids: data.idCount,
-    ...(data.reading.ignoreLabel === undefined ? {} : { ignore_label: data.reading.ignoreLabel.toString() }),
-    [INTENSITY_FIELD]: formatIntensity(spec), [SAMPLE_TYPE_FIELD]: sampleType, ...(o.toGrey ? { to_grey: true } : {}) };
+  const { kind, polarity, ignoreLabel } = data.reading;
+  const source = { images: typedPath(o.images), labels: typedPath(o.labels), label_kind: kind, ...(kind === 'mask' ? { polarity } : {}),
+    ids: data.idCount, ...(ignoreLabel === undefined ? {} : { ignore_label: ignoreLabel.toString() }),
+    [INTENSITY_FIELD]: formatIntensity(intensity), [SAMPLE_TYPE_FIELD]: sampleType, ...(o.toGrey ? { to_grey: true } : {}) };
   return { data, source };
 }
 
@@ -53,9 +63,13 @@ function isotropy(spec: ModelSpec, data: LabelledIds, hooks: TrainJobHooks): boo
   return iso;
 }
 
-/** The sample's output voxels: --tile in-plane, and along z as many as the network's strides make comparable. */
+/**
+ * The sample's output voxels: --tile in-plane, and along z as many as the network's strides make comparable; one
+ * section for a network that sees no other (each section is then a sample of its own, as in 2-d training).
+ */
 function sampleTile(spec: ModelSpec, tile: number): Vec3 {
-  const { stride } = volumeGeometry(spec);
+  const { stride, offset } = volumeGeometry(spec);
+  if (offset[0] === 0 && stride[0] === 1) return [1, tile, tile];
   return [Math.max(1, Math.round((tile * stride[0]) / stride[1])), tile, tile];
 }
 
@@ -72,12 +86,13 @@ function sections(o: TrainJob, depth: number, hooks: TrainJobHooks): { train: nu
 }
 
 export async function runTrainVolume(o: TrainJob, spec: ModelSpec, backend: Backend, hooks: TrainJobHooks) {
-  if (o.init) throw new EmsegError('invalid-option', '--init', 'fine-tuning a 3-d network is not supported yet; train it from the start');
-  const { data, source } = await loadVolume(o, hooks);
+  const { data, source } = await loadVolume(o, spec, hooks);
   const split = sections(o, data.shape[0], hooks);
   const config: TrainConfig = { ...buildTrainConfig({ ...o, model: o.model, spec, out: o.out, trainSections: split.train,
     validationSections: split.val }), select: 'voi', ...(split.chosen ? { validationChosen: split.chosen } : {}),
-  labels: { kind: 'instance', ...(source.ignore_label === undefined ? {} : { ignore_label: source.ignore_label }) } };
+  ...(o.init ? { initFrom: o.init } : {}),
+  labels: { kind: source.label_kind, ...(source.polarity === undefined ? {} : { polarity: source.polarity }),
+    ...(source.ignore_label === undefined ? {} : { ignore_label: source.ignore_label }) } };
   const task = volumeTask(config, data, backend, { tile: sampleTile(spec, o.tile), isotropic: isotropy(spec, data, hooks),
     ...(data.ignoreId === undefined ? {} : { ignoreId: data.ignoreId }), source });
   return trainTask(config, task, backend, hooks, o.resume);

@@ -124,7 +124,9 @@ function formatSections(zs: number[]): string {
 
 /** The spec to train: --init's or the named one, reading --sections sections when given. */
 function modelSpecFor(o: TrainJob): ModelSpec {
-  const spec = o.init ? loadModel(o.init).spec : resolveSpec(o.model);
+  const named = resolveSpec(o.model);
+  // --init takes its spec, unless --model names a 3-d one: then --init's weights start it (trainer.ts transferWeights).
+  const spec = o.init && named.input.dims !== 3 ? loadModel(o.init).spec : named;
   if (o.sections === undefined || o.sections === spec.input.sections) return spec;
   if (o.sections % 2 !== 1) {
     throw new EmsegError('invalid-option', '--sections', `must be odd: the labelled section and as many on each side (got ${o.sections})`);

@@ -17,6 +17,7 @@ import { toFloat32, type ImageStack } from '../image/stack.js';
 import { ISBI_POLARITY, convertValue, decideMapPolarity, flagPolarity, type MapPolarity } from '../image/map-meaning.js';
 import { MembraneCount, ValueSpread, recordedAsMap } from '../io/plausibility.js';
 import { EmsegError } from '../errors.js';
+import { cellBoundaryMap, type CellLabels } from '../metrics/index.js';
 import { openSections } from '../io/volume-slices.js';
 
 /** Where one section came from, for captions and error messages. */
@@ -56,6 +57,8 @@ export interface LoadOptions {
   membraneProb?: boolean;
   /** The prediction is a membrane map even if its values are spread like a raw image's (an untrained model's map). */
   predIsMap?: boolean;
+  /** The prediction is a 2-D cell segmentation (label stack): scored as the map of where its cells meet (metrics/cell-map.ts). */
+  cells?: boolean;
   /** Where warnings go (labels that read as mostly membrane with a polarity the user gave). */
   notice?: (line: string) => void;
   onProgress?: (done: number, total: number) => void;
@@ -79,6 +82,14 @@ function checkPair(what: string, other: StackReader, labels: StackReader): void 
 
 function pageText(s: Slice): string {
   return s.page > 0 || s.index > 0 ? ` (section ${s.index}, page ${s.page + 1})` : '';
+}
+
+/** A slice of cell labels: whole numbers (a float image is a map, not cells). */
+function cellLabels(s: Slice): CellLabels {
+  if (s.data instanceof Float32Array || s.data instanceof Float64Array) {
+    throw new EmsegIoError('invalid-data', s.source, `holds floating-point values${pageText(s)}; --cells are integer cell labels (emseg segment's output), a map is --pred`);
+  }
+  return s.data as CellLabels;
 }
 
 /** Checks and converts one prediction slice of `polarity` in place: values in [0, 1], as the metrics' P(non-membrane). */
@@ -130,13 +141,15 @@ export async function loadInputs(o: LoadOptions): Promise<LoadedInputs> {
   const sources: SectionSource[] = [];
   const attributes = descriptionAttributes(prediction.description);
   // What the values mean: the flag, else the polarity the maps record (emseg predict's TIFF maps do), else ISBI;
-  // decided here once, as for segment (a multi-channel map is refused).
-  const meaning = decideMapPolarity(attributes, prediction.files[0]!, { given: flagPolarity(o.membraneProb) });
+  // decided here once, as for segment (a multi-channel map is refused). Cells are a map of their own making.
+  const meaning = o.cells ? ISBI_POLARITY : decideMapPolarity(attributes, prediction.files[0]!, { given: flagPolarity(o.membraneProb) });
   // A raw image given as the prediction scores as garbage with no error: refused by its value spread.
-  const spread = o.predIsMap || recordedAsMap(attributes) ? undefined : new ValueSpread();
+  const spread = o.cells || o.predIsMap || recordedAsMap(attributes) ? undefined : new ValueSpread();
   for await (const s of prediction.slices()) {
     spread?.add(s.data);
-    proposal.data.set(toProposal(s, meaning), s.index * n);
+    const section = proposal.data.subarray(s.index * n, (s.index + 1) * n);
+    if (o.cells) cellBoundaryMap(cellLabels(s), width, height, section);
+    else section.set(toProposal(s, meaning));
     sources.push({ file: s.source, page: s.page });
     step();
   }

@@ -1,4 +1,4 @@
-import { ComponentLabeller } from '../metrics/components.js';
+import { ComponentLabeller } from '../image/components.js';
 
 /**
  * Watershed seeds: the 4-connected regions where the (smoothed) membrane probability is below `threshold`, those

@@ -13,7 +13,7 @@ import { CLOSE_GAPS_META_KEY, loadModel, saveModel } from '../models/model-dir.j
 import { Network, type TrainTarget } from '../nn/network.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig } from '../nn/optim.js';
 import type { Plan } from '../nn/plan.js';
-import { initParams, weightName, zeroGrads, type Param, type ParamSet } from '../nn/params.js';
+import { biasName, initParams, weightName, zeroGrads, type Param, type ParamSet } from '../nn/params.js';
 import { learningRate, type ScheduleConfig } from '../nn/schedule.js';
 import { sectionRadius, type ModelSpec } from '../nn/spec.js';
 import { DEFAULT_SEGMENT_OPTIONS, closeMembraneGaps, type SegmentOptions } from '../segment/index.js';
@@ -185,7 +185,8 @@ export function validate(predictor: Predictor, data: TrainData, sections: readon
 function copyWeightsFrom(dir: string, spec: ModelSpec, plan: Plan, params: ParamSet): void {
   const source = loadModel(dir);
   if (JSON.stringify(source.spec.layers) !== JSON.stringify(spec.layers)) {
-    throw new EmsegError('checkpoint-mismatch', dir, `its spec (${source.spec.name}) differs from the model being trained (${spec.name})`);
+    transferWeights(dir, source.params, spec, plan, params);
+    return;
   }
   const from = source.spec.input.sections;
   if (from !== spec.input.sections && from !== 1) {
@@ -196,6 +197,29 @@ function copyWeightsFrom(dir: string, spec: ModelSpec, plan: Plan, params: Param
     const src = source.params.get(name)!.data;
     if (wide.has(name)) widenInput(src, p, spec.input.sections);
     else p.data.set(src);
+  }
+}
+
+/** A shape without its axes of size 1: a 2-d kernel [out, in, 3, 3] is the in-plane 3-d kernel [out, in, 1, 3, 3]. */
+const squeezed = (shape: readonly number[]) => shape.filter((d) => d !== 1).join('x');
+
+/**
+ * Weights from a model of another kind whose layers are this one's but for the head: a 2-d U-Net into the planar
+ * network of its width and levels (unet-w16 into unet2d-affinities-w16), whose in-plane kernels hold the same numbers
+ * in the same order. The head (the last layer with weights) starts fresh: it says something else (affinities, not
+ * membrane classes). Any other layer missing or shaped otherwise is refused, naming it.
+ */
+function transferWeights(dir: string, from: ParamSet, spec: ModelSpec, plan: Plan, params: ParamSet): void {
+  const head = plan.nodes.filter((node) => 'wShape' in node).at(-1)!.name;
+  const fresh = new Set([weightName(head), biasName(head)]);
+  for (const [name, p] of params) {
+    if (fresh.has(name)) continue;
+    const src = from.get(name);
+    if (!src || squeezed(src.shape) !== squeezed(p.shape)) {
+      throw new EmsegError('checkpoint-mismatch', dir, `its spec differs from the model being trained (${spec.name}) beyond the head: parameter "${name}" `
+        + (src ? `has shape ${src.shape.join('x')}, ${p.shape.join('x')} here` : 'is not in it'));
+    }
+    p.data.set(src.data);
   }
 }
 

@@ -7,7 +7,7 @@
  * transform exactly.
  */
 import { EmsegError } from '../errors.js';
-import { classBalanceWeights, labelTargets, type TargetChannel, type Targets } from '../image/affinities.js';
+import { classBalanceWeights, labelTargets, type BoundaryChannel, type TargetChannel, type Targets } from '../image/affinities.js';
 import { clampBox, copyBox, mirrorFill, volumeOf, type Box, type Vec3 } from '../infer/volume.js';
 import type { Rng } from '../util/rng.js';
 import { intensityJitter, smoothField, type ElasticOptions, type JitterOptions } from './augment.js';
@@ -56,9 +56,11 @@ interface Symmetry { perm: Vec3; flip: readonly [boolean, boolean, boolean] }
 const PERMS_ISO: Vec3[] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
 const PERMS_ANISO: Vec3[] = [[0, 1, 2], [0, 2, 1]];
 
-/** Voxels of the label box beyond the output box on each side: the longest offset reach (1 for boundaries). */
+/** Voxels of the label box beyond the output box on each side: the longest reach of a target along each axis. */
 export function labelMargin(channels: readonly TargetChannel[]): Vec3 {
-  const reach = (a: number) => Math.max(1, ...channels.map((c) => (Array.isArray(c) ? Math.abs((c as Vec3)[a]!) : 1)));
+  // A boundary reaches one voxel along y and x, and along z unless decided in-plane.
+  const along = (c: TargetChannel, a: number) => (Array.isArray(c) ? Math.abs((c as Vec3)[a]!) : a > 0 || (c as BoundaryChannel).boundary === '3d' ? 1 : 0);
+  const reach = (a: number) => Math.max(0, ...channels.map((c) => along(c, a)));
   return [reach(0), reach(1), reach(2)];
 }
 

@@ -18,6 +18,8 @@ import { VolumeSampler, type LabelledVolume } from './volume-sampler.js';
 export const VALIDATION_MERGE_THRESHOLDS = [0.3, 0.5, 0.7] as const;
 /** Output voxels per axis of the tiles validation predicts with (memory, not results: tiles do not change outputs). */
 const VALIDATION_TILE: Vec3 = [64, 64, 64];
+/** The same for a network that sees one section at a time: wider in-plane, where its halo is. */
+const VALIDATION_TILE_PLANAR: Vec3 = [8, 256, 256];
 /** Probability that one section of an anisotropic sample is blanked (serial sections get lost or damaged). */
 export const MISSING_SECTION_PROBABILITY = 0.05;
 /** Serial sections are aligned imperfectly: how often an anisotropic sample is cut and shifted, and by how much. */
@@ -53,7 +55,7 @@ export function volumeTask(config: TrainConfig, volume: LabelledVolume, backend:
   const g = volumeGeometry(config.spec, o.tile);
   const sampler = new VolumeSampler(volume, config.trainSections, { input: g.input, output: g.output, offset: g.offset, channels,
     balance: config.balance, ...(o.ignoreId === undefined ? {} : { ignoreId: o.ignoreId }), isotropic: o.isotropic,
-    jitter: config.jitter, elastic: config.elastic, missingSection: o.isotropic ? 0 : MISSING_SECTION_PROBABILITY, ...(o.isotropic ? {} : { misalign: MISALIGNMENT }) });
+    jitter: config.jitter, elastic: config.elastic, ...serialSectionFaults(o.isotropic || g.input[0] === 1) });
   const region = validationRange(config.validationSections, volume.shape);
   return {
     plan: g.plan, inputShape: [config.batch, 1, ...g.input], windowsPerSample: volumeOf(g.output) * channels.length, source: o.source,
@@ -65,9 +67,15 @@ export function volumeTask(config: TrainConfig, volume: LabelledVolume, backend:
   };
 }
 
+/** Lost and misaligned sections, augmentations of anisotropic stacks; none where a sample is isotropic or one section. */
+function serialSectionFaults(none: boolean): { missingSection: number; misalign?: typeof MISALIGNMENT } {
+  return none ? { missingSection: 0 } : { missingSection: MISSING_SECTION_PROBABILITY, misalign: MISALIGNMENT };
+}
+
 function validateVolume(config: TrainConfig, params: ParamSet, backend: Backend, volume: LabelledVolume, region: Box,
   channels: TargetChannel[], ignoreId: number | undefined): { scores: Record<string, number>; score: number } {
-  const predictor = new VolumePredictor([{ spec: config.spec, params }], backend, VALIDATION_TILE);
+  const planar = volumeGeometry(config.spec).offset[0] === 0;
+  const predictor = new VolumePredictor([{ spec: config.spec, params }], backend, planar ? VALIDATION_TILE_PLANAR : VALIDATION_TILE);
   const maps = predictVolume(predictor, volume.images, volume.shape, region);
   const shape: Vec3 = [region.end[0] - region.start[0], volume.shape[1], volume.shape[2]];
   const affinities = nearestAffinities(maps, shape, channels);
@@ -93,10 +101,12 @@ function validateVolume(config: TrainConfig, params: ParamSet, backend: Backend,
 export function nearestAffinities(maps: Float32Array, shape: Vec3, channels: readonly TargetChannel[]): AffinityVolume {
   const n = volumeOf(shape);
   const index = NEAREST_OFFSETS.map((o) => channels.findIndex((c) => Array.isArray(c) && c.every((v, a) => v === o[a])));
-  if (index.every((i) => i >= 0)) {
-    const data = new Float32Array(3 * n);
-    index.forEach((c, k) => data.set(maps.subarray(c * n, (c + 1) * n), k * n));
-    return { data, shape, offsets: NEAREST_OFFSETS };
+  // A planar network's affinities (every offset in-plane) have no z channel: its sections are segmented one by one.
+  const axes = channels.every((c) => Array.isArray(c) && c[0] === 0) ? [1, 2] : [0, 1, 2];
+  if (axes.every((k) => index[k]! >= 0)) {
+    const data = new Float32Array(axes.length * n);
+    axes.forEach((k, j) => data.set(maps.subarray(index[k]! * n, (index[k]! + 1) * n), j * n));
+    return { data, shape, offsets: axes.map((k) => NEAREST_OFFSETS[k]!) };
   }
   const b = channels.findIndex((c) => !Array.isArray(c));
   if (b < 0) throw new EmsegError('invalid-spec', 'targets', 'neither the three nearest affinities nor a boundary channel: nothing to segment by');

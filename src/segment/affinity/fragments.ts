@@ -100,8 +100,11 @@ function distanceLine(f: Float64Array, n: number, d: Float64Array, v: Int32Array
   }
 }
 
-/** Squared Euclidean distance of every inside voxel to the nearest boundary voxel (0 on the boundary), one axis at a time. */
-export function squaredDistance(inside: Uint8Array, shape: readonly [number, number, number]): Float64Array {
+/**
+ * Squared Euclidean distance of every inside voxel to the nearest boundary voxel (0 on the boundary), one axis at a
+ * time; within each section only when `planar` (sections segmented one by one).
+ */
+export function squaredDistance(inside: Uint8Array, shape: readonly [number, number, number], planar = false): Float64Array {
   const dist = new Float64Array(inside.length);
   for (let i = 0; i < inside.length; i++) dist[i] = inside[i] ? FAR : 0;
   const [Z, Y, X] = shape;
@@ -110,7 +113,7 @@ export function squaredDistance(inside: Uint8Array, shape: readonly [number, num
   // Lines along x (one per row), y (one per column of a section), z (one per column through the sections).
   transformLines(dist, Z * Y, (l) => l * X, 1, X, work);
   transformLines(dist, Z * X, (l) => Math.floor(l / X) * Y * X + (l % X), X, Y, work);
-  transformLines(dist, Y * X, (l) => l, Y * X, Z, work);
+  if (!planar) transformLines(dist, Y * X, (l) => l, Y * X, Z, work);
   return dist;
 }
 
@@ -126,13 +129,14 @@ function transformLines(dist: Float64Array, count: number, first: (l: number) =>
   }
 }
 
-/** Calls visit(u) for each of the up to 26 neighbours u of voxel p. */
-function forNeighbours26(shape: readonly [number, number, number], p: number, visit: (u: number) => void): void {
+/** Calls visit(u) for each of the up to 26 neighbours u of voxel p (8, in its section, when `planar`). */
+function forNeighbours26(shape: readonly [number, number, number], p: number, planar: boolean, visit: (u: number) => void): void {
   const [Z, Y, X] = shape;
   const x = p % X;
   const y = Math.floor(p / X) % Y;
   const z = Math.floor(p / (X * Y));
-  for (let dz = -1; dz <= 1; dz++) {
+  const across = planar ? 0 : 1;
+  for (let dz = -across; dz <= across; dz++) {
     if (z + dz < 0 || z + dz >= Z) continue;
     for (let dy = -1; dy <= 1; dy++) {
       if (y + dy < 0 || y + dy >= Y) continue;
@@ -144,14 +148,15 @@ function forNeighbours26(shape: readonly [number, number, number], p: number, vi
   }
 }
 
-/** Whether no 26-neighbour of voxel p has a larger distance. */
-function isMaximum(dist: Float64Array, shape: readonly [number, number, number], p: number): boolean {
+/** Whether no 26-neighbour (8 in its section when `planar`) of voxel p has a larger distance. */
+function isMaximum(dist: Float64Array, shape: readonly [number, number, number], p: number, planar: boolean): boolean {
   const [Z, Y, X] = shape;
   const x = p % X;
   const y = Math.floor(p / X) % Y;
   const z = Math.floor(p / (X * Y));
   const d = dist[p]!;
-  for (let dz = Math.max(-1, -z); dz <= Math.min(1, Z - 1 - z); dz++) {
+  const across = planar ? 0 : 1;
+  for (let dz = Math.max(-across, -z); dz <= Math.min(across, Z - 1 - z); dz++) {
     for (let dy = Math.max(-1, -y); dy <= Math.min(1, Y - 1 - y); dy++) {
       const row = p + (dz * Y + dy) * X;
       for (let dx = Math.max(-1, -x); dx <= Math.min(1, X - 1 - x); dx++) if (dist[row + dx]! > d) return false;
@@ -161,13 +166,14 @@ function isMaximum(dist: Float64Array, shape: readonly [number, number, number],
 }
 
 /**
- * Seeds: inside voxels whose distance no neighbour (26-connected) exceeds, each 26-connected group of them one
- * seed, numbered 1.. in raster order of their first voxel. Returns the seed ids per voxel (0 elsewhere) and the count.
+ * Seeds: inside voxels whose distance no neighbour (26-connected; 8-connected within a section when `planar`)
+ * exceeds, each connected group of them one seed, numbered 1.. in raster order of their first voxel. Returns the
+ * seed ids per voxel (0 elsewhere) and the count.
  */
-export function distanceSeeds(dist: Float64Array, inside: Uint8Array, shape: readonly [number, number, number]): Labelling {
+export function distanceSeeds(dist: Float64Array, inside: Uint8Array, shape: readonly [number, number, number], planar = false): Labelling {
   const n = dist.length;
   const maximum = new Uint8Array(n);
-  for (let p = 0; p < n; p++) if (inside[p]) maximum[p] = isMaximum(dist, shape, p) ? 1 : 0;
+  for (let p = 0; p < n; p++) if (inside[p]) maximum[p] = isMaximum(dist, shape, p, planar) ? 1 : 0;
   const labels = new Uint32Array(n);
   const stack: number[] = [];
   let count = 0;
@@ -176,7 +182,7 @@ export function distanceSeeds(dist: Float64Array, inside: Uint8Array, shape: rea
     labels[p] = ++count;
     stack.push(p);
     while (stack.length > 0) {
-      forNeighbours26(shape, stack.pop()!, (u) => {
+      forNeighbours26(shape, stack.pop()!, planar, (u) => {
         if (maximum[u] && !labels[u]) { labels[u] = count; stack.push(u); }
       });
     }
@@ -189,13 +195,12 @@ export function distanceSeeds(dist: Float64Array, inside: Uint8Array, shape: rea
  * u over an edge of affinity a costs (evidence(u) + 1 - a) / 2: both the voxel's boundary evidence and the edge
  * itself, so that neither one noisy edge nor one noisy voxel lets a fragment cross a boundary (two voxels thick).
  * Cheapest first, FIFO within a level (costs are quantised to FLOOD_LEVELS); a voxel takes its label when its
- * entry is taken (Meyer's flooding), so the cheapest way in decides. Without any seed, voxel 0 seeds fragment 1,
- * so every voxel ends labelled.
+ * entry is taken (Meyer's flooding), so the cheapest way in decides. A part no seed reaches (no seed at all, or a
+ * section of planar affinities without one) is seeded at its first voxel, so every voxel ends labelled.
  */
 export function floodAffinities(v: AffinityVolume, axes: readonly Axis[], evidence: Float32Array, seeds: Labelling): Labelling {
   const labels = seeds.labels;
   let count = seeds.count;
-  if (count === 0) labels[0] = count = 1;
   const n = labels.length;
   const queue = new LevelQueue(n);
   // The lowest level at which each voxel is queued: a later entry at the same or a higher level could only find it
@@ -218,13 +223,19 @@ export function floodAffinities(v: AffinityVolume, axes: readonly Axis[], eviden
     }
   };
   for (let p = 0; p < n; p++) if (labels[p]) spread(p, labels[p]!);
-  for (let e = queue.pop(); e >= 0; e = queue.pop()) {
-    const u = queue.voxel[e]!;
-    if (labels[u]) continue;
-    labels[u] = queue.label[e]!;
-    spread(u, labels[u]!);
+  for (let unreached = 0; ; unreached++) {
+    for (let e = queue.pop(); e >= 0; e = queue.pop()) {
+      const u = queue.voxel[e]!;
+      if (labels[u]) continue;
+      labels[u] = queue.label[e]!;
+      spread(u, labels[u]!);
+    }
+    while (unreached < n && labels[unreached]) unreached++;
+    if (unreached === n) return { labels, count };
+    queue.level = 0; // empty: the new seed floods its part from the lowest level, as the first seeds did
+    labels[unreached] = ++count;
+    spread(unreached, count);
   }
-  return { labels, count };
 }
 
 /** FIFO queues per level as linked lists in typed arrays (grown by doubling); levels only rise while popping. */
@@ -281,11 +292,13 @@ export function affinityFragments(v: AffinityVolume, o: FragmentOptions = {}): L
   checkAffinities(v);
   const seedBoundary = o.seedBoundary ?? DEFAULT_SEED_BOUNDARY;
   if (!(seedBoundary >= 0 && seedBoundary <= 1)) throw new EmsegError('invalid-option', 'seedBoundary', `${seedBoundary} is not in [0, 1]`);
-  const axes = axesOf(v, nearestChannels(v.offsets, v.shape));
+  const nearest = nearestChannels(v.offsets, v.shape);
+  const axes = axesOf(v, nearest);
   const evidence = boundaryEvidence(v, axes);
   const inside = new Uint8Array(evidence.length);
   for (let i = 0; i < evidence.length; i++) inside[i] = evidence[i]! < seedBoundary ? 1 : 0;
-  const seeds = distanceSeeds(squaredDistance(inside, v.shape), inside, v.shape);
+  const planar = nearest[0] < 0; // no edge across sections: seeds are found in each section alone
+  const seeds = distanceSeeds(squaredDistance(inside, v.shape, planar), inside, v.shape, planar);
   return floodAffinities(v, axes, evidence, seeds);
 }
 

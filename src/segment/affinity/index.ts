@@ -5,7 +5,7 @@ import type { AffinityVolume } from './input.js';
 
 export { DEFAULT_MERGE_AFFINITY, MAX_FRAGMENTS, agglomerateGraph, cutHistory, mergeHistory, neuronsOfMerges, regionGraph, relabel, type Merge, type RegionGraph } from './agglomerate.js';
 export { DEFAULT_SEED_BOUNDARY, FLOOD_LEVELS, affinityFragments, type FragmentOptions, type Labelling } from './fragments.js';
-export { MAX_ELEMENTS, checkAffinities, isNearest, nearestChannels, type AffinityVolume } from './input.js';
+export { MAX_ELEMENTS, checkAffinities, isNearest, isPlanar, nearestChannels, type AffinityVolume } from './input.js';
 export { DEFAULT_MIN_OVERLAP, linkSections, type LinkOptions } from './link.js';
 export { mutexWatershed } from './mutex.js';
 export { RegionGraphBuilder, agglomerateBlocks, blockEdges, blockFragments, blocksOf, blockwiseNeurons, cropAffinities, type BlockEdges, type BlockwiseOptions, type Box } from './blockwise.js';

@@ -75,13 +75,20 @@ export function isNearest(o: Offset3): boolean {
   return Math.abs(o[0]) + Math.abs(o[1]) + Math.abs(o[2]) === 1;
 }
 
+/** Whether every offset lies in a section (dz = 0): a planar network's affinities, each section segmented alone. */
+export function isPlanar(offsets: readonly Offset3[]): boolean {
+  return offsets.every((o) => o[0] === 0);
+}
+
 /**
  * The nearest-neighbour channel of each axis (either sign; the first one listed). y and x must be there, z too
- * unless the volume is one section deep; a missing one is refused naming `offsets`.
+ * unless the volume is one section deep or every offset is in-plane (then no voxel is joined across sections);
+ * a missing one is refused naming `offsets`.
  */
 export function nearestChannels(offsets: readonly Offset3[], shape: Shape3): NearestChannels {
   const found = [0, 1, 2].map((axis) => offsets.findIndex((o) => isNearest(o) && o[axis] !== 0));
-  const missing = found.findIndex((c, axis) => c < 0 && shape[axis]! > 1);
+  const needed = (axis: number) => shape[axis]! > 1 && !(axis === 0 && isPlanar(offsets));
+  const missing = found.findIndex((c, axis) => c < 0 && needed(axis));
   if (missing >= 0) {
     const axis = 'zyx'[missing];
     throw new EmsegError('invalid-option', 'offsets', `has no nearest-neighbour channel along ${axis} (an offset of 1 along ${axis} only, e.g. `

@@ -19,7 +19,7 @@ export class ComponentLabeller {
       let top = 0;
       stack[top++] = start;
       while (top > 0) {
-        const p = stack[--top];
+        const p = stack[--top]!;
         const x = p % width;
         if (x > 0 && mask[p - 1] !== 0 && out[p - 1] === 0) { out[p - 1] = label; stack[top++] = p - 1; }
         if (x < width - 1 && mask[p + 1] !== 0 && out[p + 1] === 0) { out[p + 1] = label; stack[top++] = p + 1; }
