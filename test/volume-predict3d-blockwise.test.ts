@@ -14,7 +14,7 @@ import { createBackend } from '../src/backend/index.js';
 import { targetsRecord } from '../src/image/affinities.js';
 import { parseMapRecord } from '../src/image/map-meaning.js';
 import { BASE_PROCESS_BYTES } from '../src/infer/memory.js';
-import { VolumePredictor, predictVolume, volumeGeometry, type Vec3 } from '../src/infer/volume.js';
+import { VolumePredictor, predictVolume, volumeGeometry, volumeOf, type Vec3 } from '../src/infer/volume.js';
 import { openVolume } from '../src/io/registry.js';
 import { loadModels, saveModel } from '../src/models/model-dir.js';
 import { unet3dSpec } from '../src/models/zoo.js';
@@ -182,10 +182,21 @@ test('a SIGKILLed run, rerun with the same command, computes only the unfinished
   sameFiles(out, clean);
 });
 
-test('refused with codes: --tta, 2-d and 3-d models together, a spec without targets, a 3-d tile for a 2-d network or a stack output, too little memory', async () => {
+test('--tta: blockwise maps equal predictVolume with test-time augmentation over the whole volume, byte for byte', async () => {
+  const f = await fixture('p3d-tta');
+  const loaded = loadModels(f.model);
+  const expected = predictVolume(new VolumePredictor(loaded, createBackend({ kind: 'auto' }), TILE, { tta: true }), Float32Array.from(f.data, (v) => v / 255), f.shape);
+  const out = join(f.dir, 'tta.zarr');
+  assert.ok((await runVolumePredict(baseJob(f, out, { tta: true, block: [8, 16, 8] }))).complete);
+  const got = Float32Array.from((await readMaps(out, expected.length / volumeOf(f.shape))).values);
+  assert.ok(Buffer.from(got.buffer).equals(Buffer.from(expected.buffer)), 'maps differ from the whole-volume prediction');
+  assert.ok(!Buffer.from(got.buffer).equals(Buffer.from(whole([f.model], f.data, f.shape).buffer)), 'the views change the maps');
+});
+
+test('refused with codes: --tta with tiles not square in-plane, 2-d and 3-d models together, a spec without targets, a 3-d tile for a 2-d network or a stack output, too little memory', async () => {
   const f = await fixture('p3d-refuse');
   const out = (n: string) => join(f.dir, `${n}.zarr`);
-  await assert.rejects(runVolumePredict(baseJob(f, out('tta'), { tta: true })), refused('invalid-option', '--tta'));
+  await assert.rejects(runVolumePredict(baseJob(f, out('tta'), { tta: true, volumeTile: [4, 8, 16], block: [4, 8, 16] })), refused('invalid-option', '--tta'));
   const flat = zooModel(f.dir, 'reference-net', 5);
   await assert.rejects(runVolumePredict(baseJob(f, out('mixed'), { models: [flat, f.model] })), refused('mismatch', 'aff'));
   const untargeted = model3d(f.dir, 'untargeted', 5, {}, ({ targets: _t, ...rest }) => rest);

@@ -11,7 +11,7 @@ import { createBackend } from '../src/backend/index.js';
 import { tileGeometry } from '../src/infer/tiling.js';
 import { summarize } from '../src/models/summary.js';
 import { probePlan } from '../src/models/model-dir.js';
-import { LONG_RANGE_ANISO, LONG_RANGE_ISO, resolveSpec, unet3dSpec, zoo3dNames, zooNames } from '../src/models/zoo.js';
+import { LONG_RANGE_ANISO, LONG_RANGE_ISO, LONG_RANGE_PLANAR, resolveSpec, unet3dSpec, zoo3dNames, zooNames } from '../src/models/zoo.js';
 import { Network } from '../src/nn/network.js';
 import { Adam } from '../src/nn/optim.js';
 import { initParams, zeroGrads } from '../src/nn/params.js';
@@ -24,8 +24,8 @@ import { refused } from './helpers/errors.js';
 const CLI = join(REPO_ROOT, 'bin', 'emseg.js');
 const emseg = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000 });
 
-test('the 3-d zoo: four U-Nets, apart from the 2-d zoo; heads and targets as named', () => {
-  assert.deepEqual(zoo3dNames(), ['unet3d-boundary', 'unet3d-affinities', 'unet3d-aniso-boundary', 'unet3d-aniso-affinities']);
+test('the 3-d zoo: five U-Nets, apart from the 2-d zoo; heads and targets as named', () => {
+  assert.deepEqual(zoo3dNames(), ['unet3d-boundary', 'unet3d-affinities', 'unet3d-aniso-boundary', 'unet3d-aniso-affinities', 'unet2d-affinities-w16']);
   assert.ok(zoo3dNames().every((n) => !zooNames().includes(n)));
   for (const name of zoo3dNames()) {
     const spec = resolveSpec(name);
@@ -39,6 +39,7 @@ test('the 3-d zoo: four U-Nets, apart from the 2-d zoo; heads and targets as nam
   assert.deepEqual(resolveSpec('unet3d-aniso-boundary').targets, [{ boundary: 'in-plane' }]);
   assert.deepEqual(resolveSpec('unet3d-affinities').targets, [[-1, 0, 0], [0, -1, 0], [0, 0, -1], ...LONG_RANGE_ISO]);
   assert.deepEqual(resolveSpec('unet3d-aniso-affinities').targets!.slice(3), LONG_RANGE_ANISO);
+  assert.deepEqual(resolveSpec('unet2d-affinities-w16').targets, [[0, -1, 0], [0, 0, -1], ...LONG_RANGE_PLANAR]);
   // Long-range offsets are configurable: the head follows them.
   const custom = parseModelSpec(unet3dSpec({ longRange: [[0, -27, 0]] }));
   assert.equal(smallestInput3d(custom).plan.output[0], 4);

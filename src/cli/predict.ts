@@ -21,7 +21,7 @@ export function addPredictOptions(cmd: Command): Command {
     .option('--to-grey', 'reduce colour images to their luma (ITU-R BT.601; alpha ignored) instead of refusing them')
     .option('--format <f>', P.format.help, P.format.value)
     .option('--membrane-prob', 'with tiff/png outputs, write P(membrane) instead of ISBI polarity')
-    .option('--tta', 'average the 8 rotations/flips')
+    .option('--tta', 'average the 8 rotations/flips (3-d networks: of the sections\' plane, affinity channels remapped; 8x the time)')
     .option('--close-gaps', 'draw the boundaries of `emseg segment` into the maps as membrane (watershed options below)')
     .option('--bf16', 'bfloat16 inference')
     .option('--tile <px>', `${P.tile.help}, 2-d networks; 3-d networks (.zarr outputs): z,y,x or one edge, default 64 per axis, at most the block`, tileSize, P.tile.value)

@@ -15,6 +15,8 @@ import { planModel, smallestInput3d, type Plan } from '../nn/plan.js';
 import { SpecError, type ModelSpec } from '../nn/spec.js';
 import type { Profile } from '../util/profile.js';
 import { PREDICT_STEPS, type ModelWeights } from './predict.js';
+import { identityView, planeViews, ttaMargin, type TileView } from './volume-tta.js';
+import { transformBox } from '../image/box-symmetry.js';
 
 /** A voxel position or size (z, y, x). */
 export type Vec3 = readonly [number, number, number];
@@ -124,26 +126,42 @@ export function clampBox(box: Box, shape: Vec3): Box {
   return { start: map3((a) => Math.min(...reflected(a))), end: map3((a) => Math.max(...reflected(a)) + 1) };
 }
 
+/** Options of a volume prediction. */
+export interface VolumePredictOptions {
+  /** Also predict each tile through the 8 symmetries of the plane and average (infer/volume-tta.ts). */
+  tta?: boolean;
+}
+
 /**
  * Multi-channel probabilities of 3-d networks (an ensemble is averaged) for regions of a volume, tile by tile; memory
  * is bounded by the tile and the region asked for.
  */
 export class VolumePredictor {
+  /** The tiles as regions see them: with test-time augmentation, wider than the outputs they keep by `keepFrom`. */
   readonly geometry: VolumeGeometry;
   readonly channels: number;
   private readonly nets: Network[];
+  private readonly views: readonly TileView[];
+  /** Per axis, the first output voxel of a tile that is kept. */
+  private readonly keepFrom: Vec3;
 
-  constructor(readonly models: readonly ModelWeights[], readonly backend: Backend, tile?: Vec3) {
+  constructor(readonly models: readonly ModelWeights[], readonly backend: Backend, tile?: Vec3, options: VolumePredictOptions = {}) {
     if (models.length === 0) throw new EmsegError('invalid-option', 'models', 'a volume prediction needs at least one model');
-    this.geometry = volumeGeometry(models[0]!.spec, tile);
-    this.channels = this.geometry.plan.output[0];
-    for (const m of models.slice(1)) {
-      const g = volumeGeometry(m.spec, tile);
-      if (g.input.some((v, a) => v !== this.geometry.input[a]) || g.plan.output[0] !== this.channels) {
-        throw new EmsegError('mismatch', m.spec.name, `differs from ${models[0]!.spec.name} in its field or channels; an ensemble's 3-d models must match`);
+    const first = models[0]!.spec;
+    const base = volumeGeometry(first, tile);
+    this.channels = base.plan.output[0];
+    this.views = options.tta ? ttaViews(first, base, this.channels, models) : [identityView(this.channels)];
+    this.keepFrom = options.tta ? ttaMargin(this.views, base.stride) : [0, 0, 0];
+    const netTile = options.tta ? map3((a) => base.step[a] + 2 * this.keepFrom[a]) : tile;
+    const wide = options.tta ? volumeGeometry(first, netTile) : base;
+    this.geometry = { ...wide, offset: map3((a) => base.offset[a] + this.keepFrom[a]), step: base.step };
+    this.nets = models.map((m) => {
+      const g = volumeGeometry(m.spec, netTile);
+      if (g.input.some((v, a) => v !== wide.input[a]) || g.plan.output[0] !== this.channels) {
+        throw new EmsegError('mismatch', m.spec.name, `differs from ${first.name} in its field or channels; an ensemble's 3-d models must match`);
       }
-    }
-    this.nets = models.map((m, k) => new Network(k === 0 ? this.geometry.plan : volumeGeometry(m.spec, tile).plan, m.params, backend));
+      return new Network(g.plan, m.params, backend);
+    });
   }
 
   /**
@@ -164,28 +182,65 @@ export class VolumePredictor {
         for (let tx = 0; tx < tiles[2]; tx++) this.addTile(input, inSize, [tz * g.step[0], ty * g.step[1], tx * g.step[2]], size, out, profile);
       }
     }
-    const n = this.nets.length;
+    const n = this.nets.length * this.views.length;
     if (n > 1) profile.time(PREDICT_STEPS.average, () => { for (let i = 0; i < out.length; i++) out[i]! /= n; });
     return out;
   }
 
-  /** One tile at `at` (relative to the region): its input cut from `input`, each network run, kept outputs added. */
+  /** One tile at `at` (relative to the region): its input cut from `input`, each network run on each view, kept outputs added. */
   private addTile(input: Float32Array, inSize: Vec3, at: Vec3, size: Vec3, out: Float32Array, profile: Pick<Profile, 'time'>): void {
     const g = this.geometry;
-    const x = profile.time(PREDICT_STEPS.read, () => this.backend.fromArray(copyBox(input, inSize, at, g.input), [1, 1, ...g.input]));
-    try {
-      for (const net of this.nets) {
-        const y = profile.time(PREDICT_STEPS.network, () => net.predict(x));
-        try {
-          profile.time(PREDICT_STEPS.place, () => addKept(this.backend.toArray(y), g, at, size, this.channels, out));
-        } finally {
-          y.dispose();
+    const window = profile.time(PREDICT_STEPS.read, () => copyBox(input, inSize, at, g.input));
+    for (const view of this.views) {
+      const x = profile.time(PREDICT_STEPS.read, () => this.backend.fromArray(view.symmetry ? transformBox(window, g.input, view.symmetry).data : window, [1, 1, ...g.input]));
+      try {
+        for (const net of this.nets) {
+          const y = profile.time(PREDICT_STEPS.network, () => net.predict(x));
+          try {
+            profile.time(PREDICT_STEPS.place, () => this.addKept(asFloat32(this.backend.toArray(y)), view, at, size, out));
+          } finally {
+            y.dispose();
+          }
         }
+      } finally {
+        x.dispose();
       }
-    } finally {
-      x.dispose();
     }
   }
+
+  /** Adds a tile's kept outputs (`step` per axis from `keepFrom`, cut at the region's end), each view undone, at `at` into `out`. */
+  private addKept(tileOut: Float32Array, view: TileView, at: Vec3, size: Vec3, out: Float32Array): void {
+    const g = this.geometry;
+    const tile = g.output;
+    const n = volumeOf(tile);
+    const keep = map3((a) => Math.min(g.step[a], size[a] - at[a]));
+    view.routes.forEach((route, c) => {
+      const plane = tileOut.subarray(c * n, (c + 1) * n);
+      const back = view.inverse ? transformBox(plane, tile, view.inverse).data : plane;
+      const from = map3((a) => this.keepFrom[a] + route.shift[a]);
+      for (let z = 0; z < keep[0]; z++) {
+        for (let y = 0; y < keep[1]; y++) {
+          const src = ((from[0] + z) * tile[1] + from[1] + y) * tile[2] + from[2];
+          const to = ((route.to * size[0] + at[0] + z) * size[1] + at[1] + y) * size[2] + at[2];
+          for (let x = 0; x < keep[2]; x++) out[to + x]! += back[src + x]!;
+        }
+      }
+    });
+  }
+}
+
+/** Network outputs as float32 (the float64 reference backend's are copied; transformBox reads either kind the same). */
+const asFloat32 = (a: ArrayLike<number>): Float32Array => (a instanceof Float32Array ? a : Float32Array.from(a));
+
+/** The views of test-time augmentation, refused where a tile is not the same along y and x (transposition). */
+function ttaViews(spec: ModelSpec, g: VolumeGeometry, channels: number, models: readonly ModelWeights[]): TileView[] {
+  if (g.input[1] !== g.input[2] || g.offset[1] !== g.offset[2] || g.stride[1] !== g.stride[2]) {
+    throw new EmsegError('invalid-option', '--tta', `tiles of ${g.output.join(' x ')} outputs are not square in-plane: give --tile with equal y and x`);
+  }
+  const targets = JSON.stringify(spec.targets);
+  const other = models.find((m) => JSON.stringify(m.spec.targets) !== targets);
+  if (other) throw new EmsegError('mismatch', other.spec.name, `its targets differ from ${spec.name}'s; an ensemble's 3-d models must match`);
+  return planeViews(spec.targets, channels, spec.name);
 }
 
 /** The `size` box at `at` of a row-major volume of `shape` (inside it), as a copy of the same array type. */
@@ -198,21 +253,6 @@ export function copyBox<T extends Float32Array | Uint32Array>(src: T, shape: Vec
     }
   }
   return out;
-}
-
-/** Adds a tile's kept outputs (its first `step` per axis, cut at the region's end) at `at` into `out` (c x `size`). */
-function addKept(tileOut: ArrayLike<number>, g: VolumeGeometry, at: Vec3, size: Vec3, channels: number, out: Float32Array): void {
-  const tile = g.output;
-  const keep = map3((a) => Math.min(g.step[a], size[a] - at[a]));
-  for (let c = 0; c < channels; c++) {
-    for (let z = 0; z < keep[0]; z++) {
-      for (let y = 0; y < keep[1]; y++) {
-        const from = ((c * tile[0] + z) * tile[1] + y) * tile[2];
-        const to = ((c * size[0] + at[0] + z) * size[1] + at[1] + y) * size[2] + at[2];
-        for (let x = 0; x < keep[2]; x++) out[to + x]! += tileOut[from + x]!;
-      }
-    }
-  }
 }
 
 /** Outputs for a whole in-memory volume (row-major z, y, x): validation regions, tests and small volumes. */

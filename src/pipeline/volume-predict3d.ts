@@ -22,7 +22,8 @@ import { checkFinite, formatIntensity, type IntensityMapping, type IntensitySpec
 import { flagPolarity, fromMembrane, multiChannelRecord, type ChannelMeaning, type MapPolarity } from '../image/map-meaning.js';
 import { BYTES_PER_SAMPLE, type StackData } from '../image/stack.js';
 import { BASE_PROCESS_BYTES, volumeTileBytes } from '../infer/memory.js';
-import { DEFAULT_VOLUME_TILE, VolumePredictor, clampBox, inputBox, mirrorFill, volumeOf, type Box } from '../infer/volume.js';
+import { DEFAULT_VOLUME_TILE, VolumePredictor, clampBox, inputBox, mirrorFill, volumeGeometry, volumeOf, type Box } from '../infer/volume.js';
+import type { ModelSpec } from '../nn/spec.js';
 import { availableMemoryBytes, formatBytes } from '../io/limits.js';
 import { createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { missingChunksNotice, regionShape, type Vec3, type VolumeReader } from '../io/formats/volume.js';
@@ -39,6 +40,13 @@ import { checkUnitRange, volumeMapping, type VolumePredictJob } from './volume-p
 
 /** Default block (z, y, x) of 3-d networks: about 1 M voxels, as a 2-d block's section; rounded up to whole tiles. */
 export const DEFAULT_VOLUME_BLOCK: Vec3 = [64, 128, 128];
+/**
+ * The same for networks that see one section at a time (planar ones): their halo is in-plane only, so wide in-plane
+ * tiles waste least (a 4-level U-Net's 92-pixel halo around 64 x 64 outputs would read 15x the outputs; around
+ * 512 x 512, 1.8x, as the 2-d predictor's tiles).
+ */
+export const DEFAULT_PLANAR_BLOCK: Vec3 = [8, 512, 512];
+const DEFAULT_PLANAR_TILE: Vec3 = [1, 512, 512];
 const UINT8_MAX = 255;
 /** Inputs alive at once (engine/run.ts): the block computing and those read ahead; each also as floats, mirrored. */
 const INPUTS_IN_FLIGHT = 1 + DEFAULT_READ_AHEAD;
@@ -71,11 +79,6 @@ export interface VolumePredict3dRun extends TaskJob {
 const map3 = (f: (a: 0 | 1 | 2) => number): Vec3 => [f(0), f(1), f(2)];
 const roundUp = (v: number, step: number) => Math.max(1, Math.ceil(v / step)) * step;
 
-/** Options 2-d volume prediction has and 3-d networks do not (yet): refused, never ignored. */
-function checkJob3d(job: VolumePredictJob): void {
-  if (job.tta) throw new EmsegError('invalid-option', '--tta', '3-d networks are predicted without test-time augmentation (it averages 2-d rotations and flips)');
-}
-
 /**
  * What each output channel means: the networks' targets (every member of an ensemble must have the same), boundary
  * channels in `polarity`. A 3-d network without recorded targets is refused: its channels' meaning would be guessed.
@@ -98,14 +101,20 @@ export function channelMeanings(models: readonly LoadedModel[], polarity: MapPol
  * user's --tile, else DEFAULT_VOLUME_TILE, at most the block: a tile larger than a block would compute outputs the
  * block throws away).
  */
-function sizes(job: VolumePredictJob, shape: Vec3): { asked: Vec3; tile: Vec3 } {
+function sizes(job: VolumePredictJob, shape: Vec3, planar: boolean): { asked: Vec3; tile: Vec3 } {
   if (job.block && job.block.some((v) => !Number.isInteger(v) || v <= 0)) {
     throw new EmsegError('invalid-option', '--block', `must be three positive integers z,y,x (got ${job.block.join(',')})`);
   }
-  const asked = job.block ?? map3((a) => Math.min(DEFAULT_VOLUME_BLOCK[a], shape[a]));
-  const tile = job.volumeTile ?? [DEFAULT_VOLUME_TILE, DEFAULT_VOLUME_TILE, DEFAULT_VOLUME_TILE];
+  const asked = job.block ?? map3((a) => Math.min((planar ? DEFAULT_PLANAR_BLOCK : DEFAULT_VOLUME_BLOCK)[a], shape[a]));
+  const tile = job.volumeTile ?? (planar ? DEFAULT_PLANAR_TILE : [DEFAULT_VOLUME_TILE, DEFAULT_VOLUME_TILE, DEFAULT_VOLUME_TILE]);
   if (tile.some((v) => !Number.isInteger(v) || v <= 0)) throw new EmsegError('invalid-option', '--tile', `must be positive integers (got ${tile.join(',')})`);
   return { asked, tile: map3((a) => Math.min(tile[a], asked[a])) };
+}
+
+/** Whether a network sees one section at a time: no context across sections, no pooling along z. */
+function seesOneSection(spec: ModelSpec): boolean {
+  const g = volumeGeometry(spec);
+  return g.offset[0] === 0 && g.stride[0] === 1;
 }
 
 /** The block: `asked` rounded up to whole tiles of `step` (said in a notice when the user's --block changes). */
@@ -138,7 +147,8 @@ function checkMemory3d(models: readonly LoadedModel[], predictor: VolumePredicto
 /** What computes the output, for the done markers: model files and every option that changes a voxel. */
 async function modelIdentity3d(job: VolumePredictJob, models: readonly LoadedModel[], spec: IntensitySpec, tile: Vec3): Promise<string> {
   const files = models.flatMap((m) => [join(m.dir, SPEC_FILE), join(m.dir, WEIGHTS_FILE)]);
-  const options = { dims: 3, bf16: job.bf16, tile, dtype: job.dtype, membraneProb: job.membraneProb, intensity: formatIntensity(spec) };
+  const options = { dims: 3, bf16: job.bf16, tile, dtype: job.dtype, membraneProb: job.membraneProb, intensity: formatIntensity(spec),
+    ...(job.tta ? { tta: true } : {}) };
   return digest(await digestFiles(files), JSON.stringify(options));
 }
 
@@ -190,15 +200,14 @@ function predict3dTask(plan: BlockPlan, markers: MarkerStore, e: Predict3dEngine
  * reader if this throws).
  */
 export async function openVolumePredict3d(job: VolumePredictJob, reader: VolumeReader, models: readonly LoadedModel[]): Promise<VolumePredict3dRun> {
-  checkJob3d(job);
   const polarity = flagPolarity(job.membraneProb);
   const meanings = channelMeanings(models, polarity);
   const intensity = predictIntensity(models, reader.dtype, job.input, job.intensity);
   intensity.notices.forEach((m) => job.notice?.(m));
   const mapping = volumeMapping(intensity.spec, reader.dtype);
-  const { asked, tile } = sizes(job, reader.shape);
+  const { asked, tile } = sizes(job, reader.shape, models.every((m) => seesOneSection(m.spec)));
   const backend = profiled(createBackend({ kind: job.backend, precision: job.bf16 ? 'bfloat16' : 'float32', threads: job.threads }), job.profile);
-  const predictor = new VolumePredictor(models, backend, tile);
+  const predictor = new VolumePredictor(models, backend, tile, { tta: job.tta });
   if (predictor.channels !== meanings.length) {
     throw new EmsegError('invalid-spec', join(models[0]!.dir, SPEC_FILE), `outputs ${predictor.channels} channels but records ${meanings.length} targets`);
   }

@@ -10,6 +10,7 @@ import { EmsegError } from '../errors.js';
 import { classBalanceWeights, labelTargets, type BoundaryChannel, type TargetChannel, type Targets } from '../image/affinities.js';
 import { clampBox, copyBox, mirrorFill, volumeOf, type Box, type Vec3 } from '../infer/volume.js';
 import type { Rng } from '../util/rng.js';
+import { transformBox, type Symmetry } from '../image/box-symmetry.js';
 import { intensityJitter, smoothField, type ElasticOptions, type JitterOptions } from './augment.js';
 
 /** A labelled volume in memory: intensities in [0, 1] and compact neuron ids (0 = background), row-major z, y, x. */
@@ -50,8 +51,6 @@ export interface VolumeBatch {
   weights: Float32Array; // B x C x output
 }
 
-/** A symmetry of a box: output axis k reads input axis perm[k], reversed where flip[k]. */
-interface Symmetry { perm: Vec3; flip: readonly [boolean, boolean, boolean] }
 
 const PERMS_ISO: Vec3[] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
 const PERMS_ANISO: Vec3[] = [[0, 1, 2], [0, 2, 1]];
@@ -62,23 +61,6 @@ export function labelMargin(channels: readonly TargetChannel[]): Vec3 {
   const along = (c: TargetChannel, a: number) => (Array.isArray(c) ? Math.abs((c as Vec3)[a]!) : a > 0 || (c as BoundaryChannel).boundary === '3d' ? 1 : 0);
   const reach = (a: number) => Math.max(0, ...channels.map((c) => along(c, a)));
   return [reach(0), reach(1), reach(2)];
-}
-
-/** `data` (of `size`) seen through a symmetry. */
-export function transformBox<T extends Float32Array | Uint32Array>(data: T, size: Vec3, s: Symmetry): { data: T; size: Vec3 } {
-  const out = new (data.constructor as new (n: number) => T)(data.length);
-  const outSize: Vec3 = [size[s.perm[0]], size[s.perm[1]], size[s.perm[2]]];
-  const strides = [size[1] * size[2], size[2], 1];
-  const step = [0, 1, 2].map((k) => (s.flip[k] ? -1 : 1) * strides[s.perm[k]!]!);
-  const origin = [0, 1, 2].reduce((o, k) => o + (s.flip[k] ? (outSize[k]! - 1) * strides[s.perm[k]!]! : 0), 0);
-  let o = 0;
-  for (let i = 0; i < outSize[0]; i++) {
-    for (let j = 0; j < outSize[1]; j++) {
-      let from = origin + i * step[0]! + j * step[1]!;
-      for (let k = 0; k < outSize[2]; k++, from += step[2]!) out[o++] = data[from]!;
-    }
-  }
-  return { data: out, size: outSize };
 }
 
 const sizeOf = (b: Box): Vec3 => [b.end[0] - b.start[0], b.end[1] - b.start[1], b.end[2] - b.start[2]];
