@@ -14,8 +14,11 @@ import { agglomerateGraph, affinityFragments, neuronsOfMerges, regionGraph, rela
 import type { TrainConfig, TrainingTask } from './trainer.js';
 import { VolumeSampler, type LabelledVolume } from './volume-sampler.js';
 
-/** Merge thresholds validation agglomerates at; the best one's scores count (the model is chosen, not the threshold). */
-export const VALIDATION_MERGE_THRESHOLDS = [0.3, 0.5, 0.7] as const;
+/**
+ * Merge thresholds validation agglomerates at; the best one's scores count (the model is chosen, not the threshold).
+ * Down to 0.1: of 0.3 / 0.5 / 0.7 the lowest was always the best (docs/NEURONS.md).
+ */
+export const VALIDATION_MERGE_THRESHOLDS = [0.1, 0.2, 0.3, 0.5, 0.7] as const;
 /** Output voxels per axis of the tiles validation predicts with (memory, not results: tiles do not change outputs). */
 const VALIDATION_TILE: Vec3 = [64, 64, 64];
 /** The same for a network that sees one section at a time: wider in-plane, where its halo is. */
