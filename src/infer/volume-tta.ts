@@ -8,7 +8,8 @@
 import { EmsegError } from '../errors.js';
 import type { TargetChannel } from '../image/affinities.js';
 import { IN_PLANE_SYMMETRIES, inverseSymmetry, originalDisplacement, type Symmetry } from '../image/box-symmetry.js';
-import type { Vec3 } from './volume.js';
+/** A voxel displacement or size (z, y, x), as infer/volume.ts's. */
+type Vec3 = readonly [number, number, number];
 
 /** Where a network channel's undone values go: output channel `to`, each voxel taking the value `shift` away. */
 export interface Route { to: number; shift: Vec3 }
