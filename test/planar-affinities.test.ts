@@ -103,7 +103,9 @@ test('emseg train --init of a 2-d U-Net starts the planar network with its weigh
     '--init', join(tmp, 'flat'), '--out', join(tmp, 'planar'), '--val', '1', '--tile', '36', '--steps', '1', '--lr', '1e-12', '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /cells: the 4-connected components of each section's interior/);
-  const planar = loadModel(join(tmp, 'planar')).params;
+  const trained = loadModel(join(tmp, 'planar'));
+  assert.match((trained.meta.training as { model: string }).model, /planar\.json$/, 'the model trained is --model\'s, not --init\'s');
+  const planar = trained.params;
   for (const [name, p] of planar) {
     const src = flat.get(name)!;
     const same = p.data.every((v, i) => Math.abs(v - src.data[i]!) < 1e-6);

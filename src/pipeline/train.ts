@@ -24,8 +24,8 @@ export async function runTrain(job: TrainJob, backend: Backend, hooks: TrainJobH
     throw new EmsegError('exists', o.out, 'already holds a model; use --resume to continue it or --overwrite to replace it');
   }
   checkTrainChoices(o, (name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-  const spec = modelSpecFor(o);
-  if (spec.input.dims === 3) return runTrainVolume(o, spec, backend, hooks);
+  const { spec, model } = modelSpecFor(o);
+  if (spec.input.dims === 3) return runTrainVolume({ ...o, model }, spec, backend, hooks);
   const data = await loadTrainingData({ ...o, notice: hooks.onNotice });
   const holdOut = o.holdOut ?? [];
   const { val, chosen } = validationFor(o.val, holdOut, data.images.depth);
@@ -33,7 +33,7 @@ export async function runTrain(job: TrainJob, backend: Backend, hooks: TrainJobH
   const candidates = [...Array(data.images.depth).keys()].filter((z) => !val.includes(z) && !holdOut.includes(z));
   const trainSections = labelledSections(data.labels, candidates, val, o, hooks);
   if (trainSections.length === 0) throw new EmsegError('invalid-option', '--val', 'no section is left to train on');
-  const config = { ...buildTrainConfig({ ...o, model: o.init ? spec.name : o.model, spec, out: o.out, trainSections,
+  const config = { ...buildTrainConfig({ ...o, model, spec, out: o.out, trainSections,
     validationSections: val }), ...(o.init ? { initFrom: o.init } : {}), ...initCloseGaps(o, hooks),
     ...(chosen ? { validationChosen: chosen } : {}), ...labelRecord(data.source) };
   return train(config, data, backend, hooks, o.resume);
@@ -122,16 +122,20 @@ function formatSections(zs: number[]): string {
   return parts.join(', ');
 }
 
-/** The spec to train: --init's or the named one, reading --sections sections when given. */
-function modelSpecFor(o: TrainJob): ModelSpec {
+/**
+ * The spec to train and the model name recorded for it: --init's spec (and its name) or the named one, reading
+ * --sections sections when given.
+ */
+function modelSpecFor(o: TrainJob): { spec: ModelSpec; model: string } {
   const named = resolveSpec(o.model);
   // --init takes its spec, unless --model names a 3-d one: then --init's weights start it (trainer.ts transferWeights).
   const spec = o.init && named.input.dims !== 3 ? loadModel(o.init).spec : named;
-  if (o.sections === undefined || o.sections === spec.input.sections) return spec;
+  const model = spec === named ? o.model : spec.name;
+  if (o.sections === undefined || o.sections === spec.input.sections) return { spec, model };
   if (o.sections % 2 !== 1) {
     throw new EmsegError('invalid-option', '--sections', `must be odd: the labelled section and as many on each side (got ${o.sections})`);
   }
-  return withInputSections(spec, o.sections);
+  return { spec: withInputSections(spec, o.sections), model };
 }
 
 /**
