@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Trials behind docs/NEURONS.md, "2-D affinities on ISBI 2012": stacks that `emseg eval` then scores. Usage:
+ * Trials behind docs/NEURONS.md, "6. 2-D affinities on ISBI 2012": stacks that `emseg eval` then scores. Usage:
  *   node scripts/isbi-affinity-trials.mjs membrane-map AFF.zarr OUT.tif
  *       P(non-membrane) of each pixel: the weakest of its four nearest affinities (y and x, both sides), as --pred
  *   node scripts/isbi-affinity-trials.mjs size-filter CELLS MIN OUT.tif
