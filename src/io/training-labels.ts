@@ -269,7 +269,7 @@ export async function loadLabelledIds(o: LabelledVolumeOptions & { cellsFromMask
     const out = { images: new Float32Array(n * depth), ids: new Uint32Array(n * depth) };
     // Background is 0 whether the file's ids are numbers or (uint64) bigints.
     const compact = { table: new Map<number | bigint, number>([[0, 0], [0n, 0]]), next: 1 };
-    const cells = new MaskCells(n);
+    const cells = reading.kind === 'mask' ? new MaskCells(n) : undefined;
     const counts: SectionCounts[] = [];
     for (let z = 0; z < depth; z++) {
       const region = { start: [z, 0, 0] as const, end: [z + 1, height, width] as const };
@@ -277,7 +277,7 @@ export async function loadLabelledIds(o: LabelledVolumeOptions & { cellsFromMask
       out.images.set(o.toFloat({ index: z, width, height, data: await images.readRegion(region), ...origin }), z * n);
       const section = out.ids.subarray(z * n, (z + 1) * n);
       const data = await labels.readLabels(region);
-      if (reading.kind === 'instance') {
+      if (!cells) {
         compactIds(data, compact, section);
         continue;
       }
@@ -285,10 +285,10 @@ export async function loadLabelledIds(o: LabelledVolumeOptions & { cellsFromMask
       cells.label(mask, width, height, section);
       counts.push(countSection(mask));
     }
-    if (reading.kind === 'mask') checkMaskPolarity(counts, reading, o, labels.path);
-    const ignore = reading.kind === 'mask' ? cells.ignoreId
+    if (cells) checkMaskPolarity(counts, reading, o, labels.path);
+    const ignore = cells ? cells.ignoreId
       : reading.ignoreLabel === undefined ? undefined : compact.table.get(labels.labelType === 'uint64' ? reading.ignoreLabel : Number(reading.ignoreLabel));
-    return { ...out, shape: images.shape, reading, idCount: reading.kind === 'mask' ? cells.next : compact.next,
+    return { ...out, shape: images.shape, reading, idCount: cells ? cells.next : compact.next,
       ...(ignore === undefined ? {} : { ignoreId: ignore }), ...(images.voxelSize ? { voxelSize: images.voxelSize } : {}) };
   } finally {
     await images.close();
