@@ -6,7 +6,7 @@ import { paramShapes } from '../nn/params.js';
 import type { Plan, PlanNode } from '../nn/plan.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { numel } from '../tensor/tensor.js';
-import { commonStride, geometryForSteps, tileStep } from './tiling.js';
+import { geometryForSteps, sectionSteps } from './tiling.js';
 
 /** Activations are float32 on both backends (bf16 converts inside the kernels). */
 const BYTES_PER_VALUE = 4;
@@ -88,9 +88,7 @@ export interface WorkingSet {
 
 /** Memory a tiled prediction of an h x w section needs, from the networks' plans at this tile size. */
 export function predictionWorkingSet(specs: readonly ModelSpec[], tile: number, height: number, width: number): WorkingSet {
-  const stride = commonStride(specs);
-  const stepH = tileStep(tile, height, stride);
-  const stepW = tileStep(tile, width, stride);
+  const [stepH, stepW] = sectionSteps(specs, tile, height, width);
   let tilePeak = 0;
   let params = 0;
   const architectures = new Set<string>();

@@ -2,7 +2,7 @@ import { EmsegError } from '../errors.js';
 import { availableMemoryBytes } from '../io/limits.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { predictionWorkingSet } from './memory.js';
-import { commonStride, geometryForSteps, MIN_TILE, roundUp, tileStep } from './tiling.js';
+import { commonStride, geometryForSteps, MIN_TILE, roundUp, sectionSteps } from './tiling.js';
 
 /** `tile: 'auto'`: the tile edge is chosen per section by cost (chooseTile). */
 export const AUTO_TILE = 'auto';
@@ -28,9 +28,7 @@ export interface TileChoice {
 
 /** Forward FLOPs of every tile the models run on an h x w section at this tile edge. */
 export function sectionFlops(specs: readonly ModelSpec[], tile: number, height: number, width: number): number {
-  const stride = commonStride(specs);
-  const stepH = tileStep(tile, height, stride);
-  const stepW = tileStep(tile, width, stride);
+  const [stepH, stepW] = sectionSteps(specs, tile, height, width);
   const tiles = Math.ceil(height / stepH) * Math.ceil(width / stepW);
   return specs.reduce((s, spec) => s + tiles * geometryForSteps(spec, stepH, stepW).plan.nodes.reduce((f, n) => f + n.flops, 0), 0);
 }

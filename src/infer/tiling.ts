@@ -72,6 +72,12 @@ export function tileStep(tile: number, section: number, stride: number): number 
   return Math.min(roundUp(Math.max(tile, MIN_TILE), stride), roundUp(section, stride));
 }
 
+/** The output tile steps (height, width) of an ensemble's tiles at this tile edge on an h x w section. */
+export function sectionSteps(specs: readonly ModelSpec[], tile: number, height: number, width: number): [number, number] {
+  const stride = commonStride(specs);
+  return [tileStep(tile, height, stride), tileStep(tile, width, stride)];
+}
+
 /** True when no strided layer floors its input and every crop is centred: outputs then align exactly. */
 function isExact(plan: Plan): boolean {
   return plan.nodes.every((n: PlanNode) =>

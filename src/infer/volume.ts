@@ -126,6 +126,11 @@ export function clampBox(box: Box, shape: Vec3): Box {
   return { start: map3((a) => Math.min(...reflected(a))), end: map3((a) => Math.max(...reflected(a)) + 1) };
 }
 
+/** Whether a network sees one section at a time (a planar one): no context across sections, no pooling along z. */
+export function seesOneSection(g: Pick<VolumeGeometry, 'offset' | 'stride'>): boolean {
+  return g.offset[0] === 0 && g.stride[0] === 1;
+}
+
 /** Options of a volume prediction. */
 export interface VolumePredictOptions {
   /** Also predict each tile through the 8 symmetries of the plane and average (infer/volume-tta.ts). */

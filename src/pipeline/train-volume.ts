@@ -6,7 +6,7 @@
 import type { Backend } from '../backend/backend.js';
 import { DEFAULT_INTENSITY, parseIntensity, sectionNormaliser, formatIntensity } from '../image/intensity.js';
 import { sampleTypeOf, type SampleType } from '../image/stack.js';
-import { volumeGeometry, type Vec3 } from '../infer/volume.js';
+import { seesOneSection, volumeGeometry, type Vec3 } from '../infer/volume.js';
 import { loadLabelledIds, type LabelledIds } from '../io/training-labels.js';
 import { INTENSITY_FIELD, SAMPLE_TYPE_FIELD } from '../models/model-dir.js';
 import type { ModelSpec } from '../nn/spec.js';
@@ -68,9 +68,9 @@ function isotropy(spec: ModelSpec, data: LabelledIds, hooks: TrainJobHooks): boo
  * section for a network that sees no other (each section is then a sample of its own, as in 2-d training).
  */
 function sampleTile(spec: ModelSpec, tile: number): Vec3 {
-  const { stride, offset } = volumeGeometry(spec);
-  if (offset[0] === 0 && stride[0] === 1) return [1, tile, tile];
-  return [Math.max(1, Math.round((tile * stride[0]) / stride[1])), tile, tile];
+  const g = volumeGeometry(spec);
+  if (seesOneSection(g)) return [1, tile, tile];
+  return [Math.max(1, Math.round((tile * g.stride[0]) / g.stride[1])), tile, tile];
 }
 
 /** Validation: --val's sections (one range), or the last sections of the volume; the rest trains. */

@@ -22,8 +22,7 @@ import { checkFinite, formatIntensity, type IntensityMapping, type IntensitySpec
 import { flagPolarity, fromMembrane, multiChannelRecord, type ChannelMeaning, type MapPolarity } from '../image/map-meaning.js';
 import { BYTES_PER_SAMPLE, type StackData } from '../image/stack.js';
 import { BASE_PROCESS_BYTES, volumeTileBytes } from '../infer/memory.js';
-import { DEFAULT_VOLUME_TILE, VolumePredictor, clampBox, inputBox, mirrorFill, volumeGeometry, volumeOf, type Box } from '../infer/volume.js';
-import type { ModelSpec } from '../nn/spec.js';
+import { DEFAULT_VOLUME_TILE, VolumePredictor, clampBox, inputBox, mirrorFill, seesOneSection, volumeGeometry, volumeOf, type Box } from '../infer/volume.js';
 import { availableMemoryBytes, formatBytes } from '../io/limits.js';
 import { createOmeZarr, type OmeZarrWriter } from '../io/formats/ome-zarr-write.js';
 import { missingChunksNotice, regionShape, type Vec3, type VolumeReader } from '../io/formats/volume.js';
@@ -109,12 +108,6 @@ function sizes(job: VolumePredictJob, shape: Vec3, planar: boolean): { asked: Ve
   const tile = job.volumeTile ?? (planar ? DEFAULT_PLANAR_TILE : [DEFAULT_VOLUME_TILE, DEFAULT_VOLUME_TILE, DEFAULT_VOLUME_TILE]);
   if (tile.some((v) => !Number.isInteger(v) || v <= 0)) throw new EmsegError('invalid-option', '--tile', `must be positive integers (got ${tile.join(',')})`);
   return { asked, tile: map3((a) => Math.min(tile[a], asked[a])) };
-}
-
-/** Whether a network sees one section at a time: no context across sections, no pooling along z. */
-function seesOneSection(spec: ModelSpec): boolean {
-  const g = volumeGeometry(spec);
-  return g.offset[0] === 0 && g.stride[0] === 1;
 }
 
 /** The block: `asked` rounded up to whole tiles of `step` (said in a notice when the user's --block changes). */
@@ -205,7 +198,7 @@ export async function openVolumePredict3d(job: VolumePredictJob, reader: VolumeR
   const intensity = predictIntensity(models, reader.dtype, job.input, job.intensity);
   intensity.notices.forEach((m) => job.notice?.(m));
   const mapping = volumeMapping(intensity.spec, reader.dtype);
-  const { asked, tile } = sizes(job, reader.shape, models.every((m) => seesOneSection(m.spec)));
+  const { asked, tile } = sizes(job, reader.shape, models.every((m) => seesOneSection(volumeGeometry(m.spec))));
   const backend = profiled(createBackend({ kind: job.backend, precision: job.bf16 ? 'bfloat16' : 'float32', threads: job.threads }), job.profile);
   const predictor = new VolumePredictor(models, backend, tile, { tta: job.tta });
   if (predictor.channels !== meanings.length) {

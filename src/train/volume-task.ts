@@ -7,7 +7,7 @@
 import type { Backend } from '../backend/backend.js';
 import { EmsegError } from '../errors.js';
 import { NEAREST_OFFSETS, type Offset3, type TargetChannel } from '../image/affinities.js';
-import { VolumePredictor, predictVolume, volumeGeometry, volumeOf, type Box, type Vec3 } from '../infer/volume.js';
+import { VolumePredictor, predictVolume, seesOneSection, volumeGeometry, volumeOf, type Box, type Vec3 } from '../infer/volume.js';
 import { Contingency3d, neuronScores } from '../metrics/index.js';
 import type { ParamSet } from '../nn/params.js';
 import { agglomerateGraph, affinityFragments, neuronsOfMerges, regionGraph, relabel, type AffinityVolume } from '../segment/affinity/index.js';
@@ -77,7 +77,7 @@ function serialSectionFaults(none: boolean): { missingSection: number; misalign?
 
 function validateVolume(config: TrainConfig, params: ParamSet, backend: Backend, volume: LabelledVolume, region: Box,
   channels: TargetChannel[], ignoreId: number | undefined): { scores: Record<string, number>; score: number } {
-  const planar = volumeGeometry(config.spec).offset[0] === 0;
+  const planar = seesOneSection(volumeGeometry(config.spec));
   const predictor = new VolumePredictor([{ spec: config.spec, params }], backend, planar ? VALIDATION_TILE_PLANAR : VALIDATION_TILE);
   const maps = predictVolume(predictor, volume.images, volume.shape, region);
   const shape: Vec3 = [region.end[0] - region.start[0], volume.shape[1], volume.shape[2]];
